@@ -1,0 +1,38 @@
+//! Seeds and protocol-wide bounds. Bounds are chosen so that every account the
+//! program creates stays well inside one `create_account` and every instruction
+//! inside one transaction; `docs/decisions.md` explains each.
+
+/// Seed of the singleton [`crate::state::Config`] PDA.
+pub const CONFIG_SEED: &[u8] = b"config";
+/// Seed of the stake vault token account (authority: the config PDA).
+pub const STAKE_VAULT_SEED: &[u8] = b"stake_vault";
+/// Seed of the bond vault token account (authority: the config PDA).
+pub const BOND_VAULT_SEED: &[u8] = b"bond_vault";
+/// Seed of a model PDA, followed by the model's SHA-256.
+pub const MODEL_SEED: &[u8] = b"model";
+/// Seed of an operator PDA, followed by the operator's authority.
+pub const OPERATOR_SEED: &[u8] = b"operator";
+/// Seed of a request PDA, followed by the requester and the nonce (u64 LE).
+pub const REQUEST_SEED: &[u8] = b"request";
+/// Seed of a request's escrow token account, followed by the request.
+pub const ESCROW_SEED: &[u8] = b"escrow";
+/// Seed of a dispute PDA, followed by the request.
+pub const DISPUTE_SEED: &[u8] = b"dispute";
+/// Seed of a vote PDA, followed by the dispute and the voting operator.
+pub const VOTE_SEED: &[u8] = b"vote";
+
+/// Basis points in one whole.
+pub const BPS_DENOMINATOR: u64 = 10_000;
+/// Longest model URI, in bytes.
+pub const MAX_URI_LEN: usize = 200;
+/// Largest input a request may carry, in bytes. Inputs that do not fit one
+/// transaction are uploaded with `write_input` in chunks up to this bound.
+pub const MAX_INPUT_BYTES: u32 = 16_384;
+/// Largest committed output (canonical encoding), in bytes.
+pub const MAX_OUTPUT_BYTES: u32 = 1_024;
+/// Highest tensor rank a model's input or output spec may declare.
+pub const MAX_TENSOR_RANK: usize = 8;
+/// Accounts a consumer may name for its callback (reserved for the callback path).
+pub const MAX_CALLBACK_ACCOUNTS: usize = 4;
+/// Domain tag that starts every output hash preimage (see `docs/decisions.md`).
+pub const OUTPUT_HASH_DOMAIN: &[u8] = b"sibyl-output-v1";

@@ -1,0 +1,128 @@
+//! Every rule the program enforces, each with a message a user can act on.
+use anchor_lang::prelude::*;
+
+#[error_code]
+pub enum SibylError {
+    #[msg("Arithmetic overflow: an amount or slot is too large")]
+    MathOverflow,
+    #[msg("The protocol is paused: new requests, commits and registrations are refused")]
+    ProtocolPaused,
+    #[msg("Only the protocol authority may do this")]
+    NotAuthority,
+    #[msg("A basis-point value is above 10000")]
+    InvalidBps,
+    #[msg("The vote threshold must be above 5000 bps so that only one side can win")]
+    InvalidThreshold,
+    #[msg("A slot window must be at least one slot")]
+    InvalidWindow,
+    #[msg("The token account is not of the protocol's payment mint")]
+    WrongMint,
+    #[msg("The token account is not owned by the expected wallet")]
+    WrongTokenOwner,
+    #[msg("The treasury account does not match the configured treasury")]
+    WrongTreasury,
+    #[msg("The model URI must be 1 to 200 bytes")]
+    InvalidUri,
+    #[msg("The model's price must be greater than zero")]
+    InvalidPrice,
+    #[msg("The tensor spec is invalid: rank 1 to 8, every dimension positive or -1")]
+    InvalidTensorSpec,
+    #[msg("The model's input or output bound is zero or above the protocol maximum")]
+    InvalidSizeBound,
+    #[msg("The comparison rule is invalid: tolerances must be finite and non-negative, k at least 1")]
+    InvalidComparisonRule,
+    #[msg("Protocol fee plus publisher royalty exceed 10000 bps")]
+    FeeSplitTooLarge,
+    #[msg("Only the model's publisher may do this")]
+    NotPublisher,
+    #[msg("The model is retired and takes no new requests")]
+    ModelRetired,
+    #[msg("The model is already retired")]
+    ModelAlreadyRetired,
+    #[msg("The account belongs to another model")]
+    WrongModel,
+    #[msg("The stake is below the protocol minimum")]
+    StakeBelowMinimum,
+    #[msg("The amount must be greater than zero")]
+    ZeroAmount,
+    #[msg("The amount exceeds the operator's active stake")]
+    InsufficientStake,
+    #[msg("No unstake is pending")]
+    NothingToWithdraw,
+    #[msg("The unbonding period has not ended")]
+    UnbondingNotEnded,
+    #[msg("The operator still has open commitments")]
+    OpenCommitments,
+    #[msg("The operator still has votes in unsettled disputes")]
+    OpenVotes,
+    #[msg("The fee is below the model's price")]
+    FeeBelowPrice,
+    #[msg("The input is empty")]
+    EmptyInput,
+    #[msg("The input is larger than the model's (or the protocol's) input bound")]
+    InputTooLarge,
+    #[msg("The chunk does not start where the uploaded input ends")]
+    InputOffsetMismatch,
+    #[msg("The chunk would write past the declared input length")]
+    InputOverflow,
+    #[msg("The input is already complete")]
+    InputAlreadyComplete,
+    #[msg("The input has not been fully uploaded")]
+    InputIncomplete,
+    #[msg("Only the requester may do this")]
+    NotRequester,
+    #[msg("The request is not pending")]
+    RequestNotPending,
+    #[msg("The request has no committed result awaiting its window")]
+    RequestNotCommitted,
+    #[msg("The request is not challenged")]
+    RequestNotChallenged,
+    #[msg("The request has not reached a final state")]
+    RequestNotSettled,
+    #[msg("The request's deadline has passed")]
+    RequestDeadlinePassed,
+    #[msg("The request's deadline has not passed yet")]
+    RequestDeadlineNotReached,
+    #[msg("The operator is not eligible: stake below the minimum")]
+    OperatorNotEligible,
+    #[msg("The output is empty")]
+    EmptyOutput,
+    #[msg("The output is larger than the model's output bound")]
+    OutputTooLarge,
+    #[msg("The challenge window has closed")]
+    ChallengeWindowClosed,
+    #[msg("The challenge window is still open")]
+    ChallengeWindowOpen,
+    #[msg("The operator cannot challenge its own result")]
+    SelfChallenge,
+    #[msg("The challenger's output is identical to the committed output")]
+    ChallengeSameOutput,
+    #[msg("The dispute is not open for votes")]
+    DisputeNotOpen,
+    #[msg("The vote window has closed")]
+    VoteWindowClosed,
+    #[msg("The vote window is still open and the outcome can still change")]
+    VoteWindowOpen,
+    #[msg("A party to the dispute cannot vote in it")]
+    PartyCannotVote,
+    #[msg("The operator registered after the dispute opened and cannot vote in it")]
+    VoterRegisteredTooLate,
+    #[msg("This operator has already voted in this dispute")]
+    AlreadyVoted,
+    #[msg("The dispute is not awaiting arbitration")]
+    DisputeNotInconclusive,
+    #[msg("The arbitration deadline has passed")]
+    ArbitrationDeadlinePassed,
+    #[msg("The arbitration deadline has not passed yet")]
+    ArbitrationDeadlineNotReached,
+    #[msg("Arbitration must uphold one side")]
+    InvalidArbitration,
+    #[msg("The dispute is not settled yet")]
+    DisputeNotSettled,
+    #[msg("The account does not belong to this dispute")]
+    WrongDispute,
+    #[msg("The account does not belong to this operator")]
+    WrongOperator,
+    #[msg("The wallet does not match the account's recorded party")]
+    WrongParty,
+}

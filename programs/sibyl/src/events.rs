@@ -1,0 +1,189 @@
+//! One event per state change, emitted through `emit_cpi!` so that it is
+//! recorded as inner-instruction data (never truncated with the logs, and
+//! observable when the program runs natively in tests). Each carries the ids a
+//! client needs to follow the story.
+use crate::state::{ConfigParams, DisputeOutcome, VoteSide};
+use anchor_lang::prelude::*;
+
+#[event]
+pub struct ConfigInitialized {
+    pub authority: Pubkey,
+    pub payment_mint: Pubkey,
+    pub treasury: Pubkey,
+    pub params: ConfigParams,
+}
+
+#[event]
+pub struct ConfigUpdated {
+    pub authority: Pubkey,
+    pub treasury: Pubkey,
+    pub params: ConfigParams,
+}
+
+#[event]
+pub struct PauseChanged {
+    pub paused: bool,
+}
+
+#[event]
+pub struct ModelRegistered {
+    pub model: Pubkey,
+    pub publisher: Pubkey,
+    pub model_hash: [u8; 32],
+    pub price: u64,
+}
+
+#[event]
+pub struct ModelUpdated {
+    pub model: Pubkey,
+    pub price: u64,
+    pub royalty_bps: u16,
+    pub challenge_window_override_slots: Option<u64>,
+}
+
+#[event]
+pub struct ModelRetired {
+    pub model: Pubkey,
+}
+
+#[event]
+pub struct OperatorRegistered {
+    pub operator: Pubkey,
+    pub authority: Pubkey,
+    pub stake: u64,
+}
+
+#[event]
+pub struct StakeAdded {
+    pub operator: Pubkey,
+    pub amount: u64,
+    pub stake: u64,
+}
+
+#[event]
+pub struct UnstakeRequested {
+    pub operator: Pubkey,
+    pub amount: u64,
+    pub unlock_slot: u64,
+}
+
+#[event]
+pub struct StakeWithdrawn {
+    pub operator: Pubkey,
+    pub amount: u64,
+}
+
+#[event]
+pub struct InferenceRequested {
+    pub request: Pubkey,
+    pub requester: Pubkey,
+    pub model: Pubkey,
+    pub fee: u64,
+    pub input_len: u32,
+    pub deadline_slot: u64,
+}
+
+#[event]
+pub struct InputWritten {
+    pub request: Pubkey,
+    pub written: u32,
+    pub input_len: u32,
+    /// Set once the last chunk arrives: the request can now be served.
+    pub input_hash: Option<[u8; 32]>,
+}
+
+#[event]
+pub struct RequestCancelled {
+    pub request: Pubkey,
+    pub refunded: u64,
+}
+
+#[event]
+pub struct RequestExpired {
+    pub request: Pubkey,
+    pub refunded: u64,
+}
+
+#[event]
+pub struct ResultCommitted {
+    pub request: Pubkey,
+    pub operator: Pubkey,
+    pub output_hash: [u8; 32],
+    pub challenge_deadline_slot: u64,
+}
+
+#[event]
+pub struct ResultChallenged {
+    pub request: Pubkey,
+    pub dispute: Pubkey,
+    pub challenger: Pubkey,
+    pub bond: u64,
+    pub challenger_output_hash: [u8; 32],
+    pub vote_deadline_slot: u64,
+}
+
+#[event]
+pub struct VoteCast {
+    pub dispute: Pubkey,
+    pub operator: Pubkey,
+    pub side: VoteSide,
+    pub weight: u64,
+}
+
+#[event]
+pub struct DisputeResolved {
+    pub request: Pubkey,
+    pub dispute: Pubkey,
+    pub outcome: DisputeOutcome,
+    pub stake_for_operator: u64,
+    pub stake_for_challenger: u64,
+    /// Set when the vote was inconclusive: the last slot for arbitration.
+    pub arbitration_deadline_slot: Option<u64>,
+}
+
+#[event]
+pub struct DisputeArbitrated {
+    pub request: Pubkey,
+    pub dispute: Pubkey,
+    pub outcome: DisputeOutcome,
+}
+
+#[event]
+pub struct ArbitrationExpired {
+    pub request: Pubkey,
+    pub dispute: Pubkey,
+    pub refunded: u64,
+}
+
+/// The operator was slashed after losing a dispute.
+#[event]
+pub struct OperatorSlashed {
+    pub operator: Pubkey,
+    pub dispute: Pubkey,
+    pub amount: u64,
+}
+
+/// A result became final and its fee was paid out.
+#[event]
+pub struct RequestFinalized {
+    pub request: Pubkey,
+    /// Who was paid: the committing operator's authority, or the upheld challenger.
+    pub payee: Pubkey,
+    pub output_hash: [u8; 32],
+    pub payee_amount: u64,
+    pub royalty: u64,
+    pub protocol_fee: u64,
+    pub overturned: bool,
+}
+
+#[event]
+pub struct VoteClaimed {
+    pub dispute: Pubkey,
+    pub operator: Pubkey,
+    pub reward: u64,
+}
+
+#[event]
+pub struct RequestClosed {
+    pub request: Pubkey,
+}

@@ -1,0 +1,37 @@
+//! The protocol's hashes, computed on-chain so that a stored hash always
+//! matches the stored bytes.
+use crate::constants::OUTPUT_HASH_DOMAIN;
+
+/// SHA-256 of a request's input bytes.
+pub fn input_hash(input: &[u8]) -> [u8; 32] {
+    solana_sha256_hasher::hashv(&[input]).to_bytes()
+}
+
+/// The output hash: SHA-256 over the domain tag, the model hash, the input
+/// hash and the canonical output encoding.
+pub fn output_hash(model_hash: &[u8; 32], input_hash: &[u8; 32], output: &[u8]) -> [u8; 32] {
+    solana_sha256_hasher::hashv(&[OUTPUT_HASH_DOMAIN, model_hash, input_hash, output]).to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_hash_binds_model_input_and_output() {
+        let base = output_hash(&[1; 32], &[2; 32], b"out");
+        assert_ne!(base, output_hash(&[9; 32], &[2; 32], b"out"));
+        assert_ne!(base, output_hash(&[1; 32], &[9; 32], b"out"));
+        assert_ne!(base, output_hash(&[1; 32], &[2; 32], b"ouT"));
+        assert_eq!(base, output_hash(&[1; 32], &[2; 32], b"out"));
+    }
+
+    #[test]
+    fn input_hash_is_plain_sha256() {
+        // SHA-256("abc"), FIPS 180-2 test vector.
+        assert_eq!(
+            input_hash(b"abc")[..4],
+            [0xba, 0x78, 0x16, 0xbf]
+        );
+    }
+}

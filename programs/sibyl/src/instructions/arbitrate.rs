@@ -1,0 +1,65 @@
+use crate::{
+    errors::SibylError,
+    events::{DisputeArbitrated, OperatorSlashed, RequestFinalized},
+    settlement::*,
+    state::{DisputeOutcome, RequestStatus},
+};
+use anchor_lang::prelude::*;
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct Arbitrate<'info> {
+    #[account(
+        constraint = authority.key() == settle.config.authority @ SibylError::NotAuthority,
+    )]
+    pub authority: Signer<'info>,
+    pub settle: SettleDispute<'info>,
+}
+
+/// The authority decides an inconclusive dispute before its arbitration
+/// deadline, for one side; the settlement is the same as a voted one.
+pub fn handler(ctx: Context<Arbitrate>, outcome: DisputeOutcome) -> Result<()> {
+    let settle = &mut ctx.accounts.settle;
+    require!(
+        settle.dispute.outcome == DisputeOutcome::Inconclusive,
+        SibylError::DisputeNotInconclusive
+    );
+    require!(
+        Clock::get()?.slot <= settle.dispute.arbitration_deadline_slot,
+        SibylError::ArbitrationDeadlinePassed
+    );
+    require!(
+        matches!(
+            outcome,
+            DisputeOutcome::OperatorUpheld | DisputeOutcome::ChallengerUpheld
+        ),
+        SibylError::InvalidArbitration
+    );
+    let request = settle.request.key();
+    let dispute = settle.dispute.key();
+    let operator = settle.operator.key();
+    let settlement = settle.apply(outcome)?;
+    let finalized = RequestFinalized {
+        request,
+        payee: settlement.payee,
+        output_hash: settle.request.output_hash,
+        payee_amount: settlement.fee.payee,
+        royalty: settlement.fee.royalty,
+        protocol_fee: settlement.fee.protocol_fee,
+        overturned: settle.request.status == RequestStatus::Overturned,
+    };
+    emit_cpi!(DisputeArbitrated {
+        request,
+        dispute,
+        outcome,
+    });
+    if settlement.slashed > 0 {
+        emit_cpi!(OperatorSlashed {
+            operator,
+            dispute,
+            amount: settlement.slashed,
+        });
+    }
+    emit_cpi!(finalized);
+    Ok(())
+}

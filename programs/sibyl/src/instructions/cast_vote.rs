@@ -1,0 +1,109 @@
+use crate::{
+    errors::SibylError,
+    events::VoteCast,
+    math,
+    state::{Config, Dispute, DisputeOutcome, Operator, Vote, VoteSide},
+};
+use anchor_lang::prelude::*;
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct CastVote<'info> {
+    #[account(mut)]
+    pub authority: Signer<'info>,
+    #[account(seeds = [Config::SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(
+        mut,
+        seeds = [Operator::SEED, authority.key().as_ref()],
+        bump = operator.bump,
+        has_one = authority @ SibylError::WrongOperator,
+    )]
+    pub operator: Box<Account<'info, Operator>>,
+    #[account(
+        mut,
+        seeds = [Dispute::SEED, dispute.request.as_ref()],
+        bump = dispute.bump,
+    )]
+    pub dispute: Box<Account<'info, Dispute>>,
+    /// Created on the first vote; an existing record means "already voted",
+    /// answered with a named error rather than the system program's.
+    #[account(
+        init_if_needed,
+        payer = authority,
+        space = 8 + Vote::INIT_SPACE,
+        seeds = [Vote::SEED, dispute.key().as_ref(), operator.key().as_ref()],
+        bump,
+    )]
+    pub vote: Box<Account<'info, Vote>>,
+    pub system_program: Program<'info, System>,
+}
+
+/// An eligible operator (not a party, staked before the dispute opened)
+/// records its verdict, weighted by its active stake.
+pub fn handler(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) -> Result<()> {
+    let accounts = &mut *ctx.accounts;
+    let dispute = &mut accounts.dispute;
+    let operator = &mut accounts.operator;
+    require!(accounts.vote.weight == 0, SibylError::AlreadyVoted);
+    require!(
+        dispute.outcome == DisputeOutcome::Open,
+        SibylError::DisputeNotOpen
+    );
+    let slot = Clock::get()?.slot;
+    require!(
+        slot <= dispute.vote_deadline_slot,
+        SibylError::VoteWindowClosed
+    );
+    require!(
+        operator.key() != dispute.operator && accounts.authority.key() != dispute.challenger,
+        SibylError::PartyCannotVote
+    );
+    require!(
+        operator.is_eligible(accounts.config.params.min_operator_stake),
+        SibylError::OperatorNotEligible
+    );
+    require!(
+        operator.registered_slot < dispute.opened_slot,
+        SibylError::VoterRegisteredTooLate
+    );
+
+    let weight = operator.stake;
+    match side {
+        VoteSide::Operator => {
+            dispute.stake_for_operator = math::add(dispute.stake_for_operator, weight)?
+        }
+        VoteSide::Challenger => {
+            dispute.stake_for_challenger = math::add(dispute.stake_for_challenger, weight)?
+        }
+    }
+    dispute.vote_count = dispute
+        .vote_count
+        .checked_add(1)
+        .ok_or_else(|| error!(SibylError::MathOverflow))?;
+    dispute.unclaimed_votes = dispute
+        .unclaimed_votes
+        .checked_add(1)
+        .ok_or_else(|| error!(SibylError::MathOverflow))?;
+    operator.open_votes = operator
+        .open_votes
+        .checked_add(1)
+        .ok_or_else(|| error!(SibylError::MathOverflow))?;
+    accounts.vote.set_inner(Vote {
+        dispute: dispute.key(),
+        operator: operator.key(),
+        side,
+        weight,
+        output_hash,
+        cast_slot: slot,
+        bump: ctx.bumps.vote,
+    });
+    let event = VoteCast {
+        dispute: dispute.key(),
+        operator: operator.key(),
+        side,
+        weight,
+    };
+    emit_cpi!(event);
+    Ok(())
+}

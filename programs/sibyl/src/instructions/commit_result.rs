@@ -1,0 +1,72 @@
+use crate::{
+    errors::SibylError,
+    events::ResultCommitted,
+    hashing, math,
+    state::{Config, InferenceRequest, Operator, RequestStatus},
+};
+use anchor_lang::prelude::*;
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct CommitResult<'info> {
+    pub authority: Signer<'info>,
+    #[account(seeds = [Config::SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(
+        mut,
+        seeds = [Operator::SEED, authority.key().as_ref()],
+        bump = operator.bump,
+        has_one = authority @ SibylError::WrongOperator,
+    )]
+    pub operator: Box<Account<'info, Operator>>,
+    #[account(
+        mut,
+        seeds = [InferenceRequest::SEED, request.requester.as_ref(), request.nonce.to_le_bytes().as_ref()],
+        bump = request.bump,
+    )]
+    pub request: Box<Account<'info, InferenceRequest>>,
+}
+
+/// An operator commits the canonical encoding of its output; the program
+/// computes the output hash itself so hash and bytes always agree.
+pub fn handler(ctx: Context<CommitResult>, output: Vec<u8>) -> Result<()> {
+    let accounts = &mut *ctx.accounts;
+    let config = &accounts.config;
+    config.require_not_paused()?;
+    let request = &mut accounts.request;
+    require!(
+        request.status == RequestStatus::Pending,
+        SibylError::RequestNotPending
+    );
+    require!(request.input_complete(), SibylError::InputIncomplete);
+    let slot = Clock::get()?.slot;
+    require!(
+        slot <= request.deadline_slot,
+        SibylError::RequestDeadlinePassed
+    );
+    require!(
+        accounts.operator.is_eligible(config.params.min_operator_stake),
+        SibylError::OperatorNotEligible
+    );
+    require!(!output.is_empty(), SibylError::EmptyOutput);
+    require!(
+        output.len() <= request.max_output_bytes as usize,
+        SibylError::OutputTooLarge
+    );
+
+    request.output_hash = hashing::output_hash(&request.model_hash, &request.input_hash, &output);
+    request.output = output;
+    request.operator = accounts.operator.key();
+    request.committed_slot = slot;
+    request.challenge_deadline_slot = math::add(slot, request.challenge_window_slots)?;
+    request.status = RequestStatus::Committed;
+    accounts.operator.open_commitment()?;
+    let event = ResultCommitted {
+        request: request.key(),
+        operator: request.operator,
+        output_hash: request.output_hash,
+        challenge_deadline_slot: request.challenge_deadline_slot,
+    };
+    emit_cpi!(event);
+    Ok(())
+}

@@ -1,0 +1,96 @@
+use crate::{
+    constants::ESCROW_SEED,
+    errors::SibylError,
+    events::RequestFinalized,
+    settlement::Escrow,
+    state::{Config, InferenceRequest, Model, Operator, RequestStatus},
+    token_ops::TokenCtx,
+};
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct Finalize<'info> {
+    /// Anyone may crank a matured result.
+    pub cranker: Signer<'info>,
+    #[account(seeds = [Config::SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(
+        mut,
+        seeds = [InferenceRequest::SEED, request.requester.as_ref(), request.nonce.to_le_bytes().as_ref()],
+        bump = request.bump,
+        constraint = request.status == RequestStatus::Committed @ SibylError::RequestNotCommitted,
+    )]
+    pub request: Box<Account<'info, InferenceRequest>>,
+    #[account(
+        mut,
+        seeds = [ESCROW_SEED, request.key().as_ref()],
+        bump = request.escrow_bump,
+    )]
+    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, address = request.operator @ SibylError::WrongOperator)]
+    pub operator: Box<Account<'info, Operator>>,
+    #[account(address = request.model @ SibylError::WrongModel)]
+    pub model: Box<Account<'info, Model>>,
+    /// CHECK: the requester's wallet, receives the escrow's rent.
+    #[account(mut, address = request.requester @ SibylError::WrongParty)]
+    pub requester: UncheckedAccount<'info>,
+    #[account(
+        mut,
+        constraint = operator_token.mint == config.payment_mint @ SibylError::WrongMint,
+        constraint = operator_token.owner == operator.authority @ SibylError::WrongTokenOwner,
+    )]
+    pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(
+        mut,
+        constraint = publisher_token.mint == config.payment_mint @ SibylError::WrongMint,
+        constraint = publisher_token.owner == model.publisher @ SibylError::WrongTokenOwner,
+    )]
+    pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, address = config.treasury @ SibylError::WrongTreasury)]
+    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.payment_mint @ SibylError::WrongMint)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+/// Once the challenge window has passed unchallenged, the result is final:
+/// the fee is split between operator, publisher and treasury and the escrow
+/// closes. The request account stays for consumers to read.
+pub fn handler(ctx: Context<Finalize>) -> Result<()> {
+    let accounts = &mut *ctx.accounts;
+    require!(
+        Clock::get()?.slot > accounts.request.challenge_deadline_slot,
+        SibylError::ChallengeWindowOpen
+    );
+    let split = Escrow {
+        request: &accounts.request,
+        escrow: &accounts.escrow,
+        tokens: TokenCtx {
+            mint: &accounts.mint,
+            token_program: &accounts.token_program,
+        },
+        rent_receiver: accounts.requester.to_account_info(),
+    }
+    .pay_fee(
+        &accounts.operator_token,
+        &accounts.publisher_token,
+        &accounts.treasury,
+    )?;
+    let operator = &mut accounts.operator;
+    operator.close_commitment()?;
+    operator.requests_served = operator.requests_served.saturating_add(1);
+    accounts.request.status = RequestStatus::Finalized;
+    let event = RequestFinalized {
+        request: accounts.request.key(),
+        payee: operator.authority,
+        output_hash: accounts.request.output_hash,
+        payee_amount: split.payee,
+        royalty: split.royalty,
+        protocol_fee: split.protocol_fee,
+        overturned: false,
+    };
+    emit_cpi!(event);
+    Ok(())
+}

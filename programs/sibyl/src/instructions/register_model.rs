@@ -1,0 +1,85 @@
+use crate::{
+    errors::SibylError,
+    events::ModelRegistered,
+    state::{
+        validate_royalty_and_window, validate_size_bounds, validate_uri, ComparisonRule, Config,
+        Model, TensorSpec,
+    },
+};
+use anchor_lang::prelude::*;
+
+/// A model's registration.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct RegisterModelArgs {
+    /// SHA-256 of the ONNX file: the model's identity and PDA seed.
+    pub model_hash: [u8; 32],
+    /// Execution profile id honest operators run it with.
+    pub profile_id: [u8; 32],
+    pub uri: String,
+    pub price: u64,
+    pub royalty_bps: u16,
+    pub input_spec: TensorSpec,
+    pub output_spec: TensorSpec,
+    pub max_input_bytes: u32,
+    pub max_output_bytes: u32,
+    pub comparison: ComparisonRule,
+    pub challenge_window_override_slots: Option<u64>,
+}
+
+#[event_cpi]
+#[derive(Accounts)]
+#[instruction(args: RegisterModelArgs)]
+pub struct RegisterModel<'info> {
+    #[account(mut)]
+    pub publisher: Signer<'info>,
+    #[account(seeds = [Config::SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(
+        init,
+        payer = publisher,
+        space = 8 + Model::INIT_SPACE,
+        seeds = [Model::SEED, args.model_hash.as_ref()],
+        bump,
+    )]
+    pub model: Box<Account<'info, Model>>,
+    pub system_program: Program<'info, System>,
+}
+
+pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<()> {
+    ctx.accounts.config.require_not_paused()?;
+    validate_uri(&args.uri)?;
+    require!(args.price > 0, SibylError::InvalidPrice);
+    validate_royalty_and_window(args.royalty_bps, args.challenge_window_override_slots)?;
+    args.input_spec.validate()?;
+    args.output_spec.validate()?;
+    validate_size_bounds(args.max_input_bytes, args.max_output_bytes)?;
+    args.comparison.validate()?;
+
+    let model = &mut ctx.accounts.model;
+    model.set_inner(Model {
+        publisher: ctx.accounts.publisher.key(),
+        model_hash: args.model_hash,
+        profile_id: args.profile_id,
+        price: args.price,
+        royalty_bps: args.royalty_bps,
+        max_input_bytes: args.max_input_bytes,
+        max_output_bytes: args.max_output_bytes,
+        comparison: args.comparison,
+        challenge_window_override_slots: args.challenge_window_override_slots,
+        retired: false,
+        request_count: 0,
+        registered_slot: Clock::get()?.slot,
+        bump: ctx.bumps.model,
+        input_spec: args.input_spec,
+        output_spec: args.output_spec,
+        uri: args.uri,
+    });
+    let event = ModelRegistered {
+        model: model.key(),
+        publisher: model.publisher,
+        model_hash: model.model_hash,
+        price: model.price,
+    };
+    emit_cpi!(event);
+    Ok(())
+}

@@ -1,0 +1,77 @@
+use crate::{
+    errors::SibylError,
+    events::OperatorRegistered,
+    state::{Config, Operator},
+    token_ops::TokenCtx,
+};
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct RegisterOperator<'info> {
+    #[account(mut)]
+    pub authority: Signer<'info>,
+    #[account(mut, seeds = [Config::SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(
+        init,
+        payer = authority,
+        space = 8 + Operator::INIT_SPACE,
+        seeds = [Operator::SEED, authority.key().as_ref()],
+        bump,
+    )]
+    pub operator: Box<Account<'info, Operator>>,
+    #[account(
+        mut,
+        constraint = authority_token.mint == config.payment_mint @ SibylError::WrongMint,
+        constraint = authority_token.owner == authority.key() @ SibylError::WrongTokenOwner,
+    )]
+    pub authority_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, address = config.stake_vault)]
+    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.payment_mint @ SibylError::WrongMint)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
+}
+
+pub fn handler(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
+    let accounts = &mut *ctx.accounts;
+    accounts.config.require_not_paused()?;
+    require!(
+        stake >= accounts.config.params.min_operator_stake,
+        SibylError::StakeBelowMinimum
+    );
+    TokenCtx {
+        mint: &accounts.mint,
+        token_program: &accounts.token_program,
+    }
+    .transfer_from_wallet(
+        &accounts.authority_token,
+        &accounts.stake_vault,
+        &accounts.authority,
+        stake,
+    )?;
+    accounts.config.add_active_stake(stake)?;
+    accounts.operator.set_inner(Operator {
+        authority: accounts.authority.key(),
+        stake,
+        pending_unstake: 0,
+        unstake_unlock_slot: 0,
+        open_commitments: 0,
+        open_votes: 0,
+        requests_served: 0,
+        disputes_won: 0,
+        disputes_lost: 0,
+        registered_slot: Clock::get()?.slot,
+        bump: ctx.bumps.operator,
+    });
+    let event = OperatorRegistered {
+        operator: accounts.operator.key(),
+        authority: accounts.authority.key(),
+        stake,
+    };
+    emit_cpi!(event);
+    Ok(())
+}

@@ -1,0 +1,85 @@
+use crate::{
+    errors::SibylError,
+    events::{DisputeResolved, OperatorSlashed, RequestFinalized},
+    math,
+    settlement::*,
+    state::{DisputeOutcome, RequestStatus},
+};
+use anchor_lang::prelude::*;
+
+#[event_cpi]
+#[derive(Accounts)]
+pub struct ResolveDispute<'info> {
+    /// Anyone may crank a decided dispute.
+    pub cranker: Signer<'info>,
+    pub settle: SettleDispute<'info>,
+}
+
+/// Settles a dispute by its votes: after the vote window, or earlier once the
+/// stake that has not voted can no longer change the outcome. Without a
+/// quorum or a threshold the dispute becomes inconclusive and waits for
+/// arbitration until its deadline.
+pub fn handler(ctx: Context<ResolveDispute>) -> Result<()> {
+    let settle = &mut ctx.accounts.settle;
+    require!(
+        settle.dispute.outcome == DisputeOutcome::Open,
+        SibylError::DisputeNotOpen
+    );
+    let slot = Clock::get()?.slot;
+    let window_closed = slot > settle.dispute.vote_deadline_slot;
+    let outcome = settle
+        .dispute
+        .tally(window_closed)?
+        .ok_or_else(|| error!(SibylError::VoteWindowOpen))?;
+
+    let request = settle.request.key();
+    let dispute = settle.dispute.key();
+    let (stake_for_operator, stake_for_challenger) = (
+        settle.dispute.stake_for_operator,
+        settle.dispute.stake_for_challenger,
+    );
+    if outcome == DisputeOutcome::Inconclusive {
+        let deadline = math::add(slot, settle.config.params.arbitration_window_slots)?;
+        settle.dispute.outcome = DisputeOutcome::Inconclusive;
+        settle.dispute.arbitration_deadline_slot = deadline;
+        let event = DisputeResolved {
+            request,
+            dispute,
+            outcome,
+            stake_for_operator,
+            stake_for_challenger,
+            arbitration_deadline_slot: Some(deadline),
+        };
+        emit_cpi!(event);
+        return Ok(());
+    }
+
+    let operator = settle.operator.key();
+    let settlement = settle.apply(outcome)?;
+    let finalized = RequestFinalized {
+        request,
+        payee: settlement.payee,
+        output_hash: settle.request.output_hash,
+        payee_amount: settlement.fee.payee,
+        royalty: settlement.fee.royalty,
+        protocol_fee: settlement.fee.protocol_fee,
+        overturned: settle.request.status == RequestStatus::Overturned,
+    };
+    emit_cpi!(DisputeResolved {
+        request,
+        dispute,
+        outcome,
+        stake_for_operator,
+        stake_for_challenger,
+        arbitration_deadline_slot: None,
+    });
+    if settlement.slashed > 0 {
+        emit_cpi!(OperatorSlashed {
+            operator,
+            dispute,
+            amount: settlement.slashed,
+        });
+    }
+    emit_cpi!(finalized);
+    Ok(())
+}

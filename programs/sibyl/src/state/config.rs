@@ -1,0 +1,111 @@
+use crate::{constants::CONFIG_SEED, errors::SibylError, math};
+use anchor_lang::prelude::*;
+
+/// Protocol parameters that the authority may tune with `update_config`.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct ConfigParams {
+    /// Share of each paid fee that goes to the treasury.
+    pub protocol_fee_bps: u16,
+    /// Least stake an operator needs to commit or vote.
+    pub min_operator_stake: u64,
+    /// Slots a committed result waits before it can be finalized (unless the model overrides).
+    pub challenge_window_slots: u64,
+    /// Bond a challenger posts, in payment-token base units.
+    pub challenge_bond: u64,
+    /// Slots verifiers have to vote once a dispute opens.
+    pub vote_window_slots: u64,
+    /// Share of the eligible stake that must vote for a dispute to be decided.
+    pub quorum_bps: u16,
+    /// Share of the votes cast that one side needs to win; above 5000.
+    pub threshold_bps: u16,
+    /// Share of the losing operator's stake that is slashed.
+    pub slash_bps: u16,
+    /// Share of the loser's forfeit (bond or slash) paid to the winning voters.
+    pub voter_reward_bps: u16,
+    /// Slots between `request_unstake` and `withdraw_stake`.
+    pub unbonding_slots: u64,
+    /// Slots a request may stay pending before anyone can expire it.
+    pub request_timeout_slots: u64,
+    /// Slots the authority has to arbitrate an inconclusive dispute before it is refunded.
+    pub arbitration_window_slots: u64,
+}
+
+impl ConfigParams {
+    /// Checks every bound; the error names the broken rule.
+    pub fn validate(&self) -> Result<()> {
+        for bps in [
+            self.protocol_fee_bps,
+            self.quorum_bps,
+            self.threshold_bps,
+            self.slash_bps,
+            self.voter_reward_bps,
+        ] {
+            require!(bps as u64 <= crate::constants::BPS_DENOMINATOR, SibylError::InvalidBps);
+        }
+        require!(self.threshold_bps > 5_000, SibylError::InvalidThreshold);
+        for window in [
+            self.challenge_window_slots,
+            self.vote_window_slots,
+            self.unbonding_slots,
+            self.request_timeout_slots,
+            self.arbitration_window_slots,
+        ] {
+            require!(window > 0, SibylError::InvalidWindow);
+        }
+        require!(self.min_operator_stake > 0, SibylError::ZeroAmount);
+        require!(self.challenge_bond > 0, SibylError::ZeroAmount);
+        Ok(())
+    }
+}
+
+/// The protocol's singleton configuration, PDA `["config"]`. It is also the
+/// authority of the stake and bond vaults.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Config {
+    /// Governs parameters, pausing and arbitration.
+    pub authority: Pubkey,
+    /// The SPL (or Token-2022) mint every fee, stake and bond is paid in.
+    pub payment_mint: Pubkey,
+    /// Token account that receives protocol fees.
+    pub treasury: Pubkey,
+    /// Vault holding operator stake.
+    pub stake_vault: Pubkey,
+    /// Vault holding challenge bonds and voter reward pools.
+    pub bond_vault: Pubkey,
+    /// Tunable parameters.
+    pub params: ConfigParams,
+    /// Sum of all operators' active stake (pending unstakes excluded).
+    pub total_active_stake: u64,
+    /// When set, new requests, commits and registrations are refused.
+    pub paused: bool,
+    /// Bump of this PDA.
+    pub bump: u8,
+    /// Bump of the stake vault PDA.
+    pub stake_vault_bump: u8,
+    /// Bump of the bond vault PDA.
+    pub bond_vault_bump: u8,
+}
+
+impl Config {
+    /// Seed of this account.
+    pub const SEED: &'static [u8] = CONFIG_SEED;
+
+    /// Fails with [`SibylError::ProtocolPaused`] while paused.
+    pub fn require_not_paused(&self) -> Result<()> {
+        require!(!self.paused, SibylError::ProtocolPaused);
+        Ok(())
+    }
+
+    /// Adds to the active stake total.
+    pub fn add_active_stake(&mut self, amount: u64) -> Result<()> {
+        self.total_active_stake = math::add(self.total_active_stake, amount)?;
+        Ok(())
+    }
+
+    /// Removes from the active stake total.
+    pub fn remove_active_stake(&mut self, amount: u64) -> Result<()> {
+        self.total_active_stake = math::sub(self.total_active_stake, amount)?;
+        Ok(())
+    }
+}

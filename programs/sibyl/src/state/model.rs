@@ -1,0 +1,88 @@
+use super::{ComparisonRule, TensorSpec};
+use crate::{
+    constants::{MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, MAX_URI_LEN, MODEL_SEED},
+    errors::SibylError,
+};
+use anchor_lang::prelude::*;
+
+/// A registered ONNX model, PDA `["model", model_hash]`. The hash is the
+/// model's identity; the URI only says where to fetch the file.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Model {
+    /// Who registered the model and receives its royalty.
+    pub publisher: Pubkey,
+    /// SHA-256 of the ONNX file.
+    pub model_hash: [u8; 32],
+    /// Execution profile id (runtime library hash + pinned session options)
+    /// that honest operators run this model with.
+    pub profile_id: [u8; 32],
+    /// Price per request, in payment-token base units.
+    pub price: u64,
+    /// Share of each fee paid to the publisher.
+    pub royalty_bps: u16,
+    /// Largest input a request may carry, in bytes.
+    pub max_input_bytes: u32,
+    /// Largest canonical output encoding, in bytes.
+    pub max_output_bytes: u32,
+    /// How verifiers compare outputs.
+    pub comparison: ComparisonRule,
+    /// Challenge window for this model's results, if not the protocol default.
+    pub challenge_window_override_slots: Option<u64>,
+    /// Retired models take no new requests.
+    pub retired: bool,
+    /// Requests made for this model so far.
+    pub request_count: u64,
+    /// Slot of registration.
+    pub registered_slot: u64,
+    /// Bump of this PDA.
+    pub bump: u8,
+    /// Input tensor the model expects.
+    pub input_spec: TensorSpec,
+    /// Output tensor the model produces.
+    pub output_spec: TensorSpec,
+    /// Where to fetch the ONNX file (`file://`, `https://`).
+    #[max_len(MAX_URI_LEN)]
+    pub uri: String,
+}
+
+impl Model {
+    /// Seed prefix of this account.
+    pub const SEED: &'static [u8] = MODEL_SEED;
+
+    /// The challenge window for this model's results.
+    pub fn challenge_window_slots(&self, default_slots: u64) -> u64 {
+        self.challenge_window_override_slots.unwrap_or(default_slots)
+    }
+}
+
+/// Validates a URI: 1 to [`MAX_URI_LEN`] bytes.
+pub fn validate_uri(uri: &str) -> Result<()> {
+    require!(
+        !uri.is_empty() && uri.len() <= MAX_URI_LEN,
+        SibylError::InvalidUri
+    );
+    Ok(())
+}
+
+/// Validates a royalty and an optional window override.
+pub fn validate_royalty_and_window(royalty_bps: u16, window: Option<u64>) -> Result<()> {
+    require!(
+        royalty_bps as u64 <= crate::constants::BPS_DENOMINATOR,
+        SibylError::InvalidBps
+    );
+    if let Some(slots) = window {
+        require!(slots > 0, SibylError::InvalidWindow);
+    }
+    Ok(())
+}
+
+/// Validates the input and output bounds against the protocol maximums.
+pub fn validate_size_bounds(max_input_bytes: u32, max_output_bytes: u32) -> Result<()> {
+    require!(
+        (1..=MAX_INPUT_BYTES).contains(&max_input_bytes)
+            && (1..=MAX_OUTPUT_BYTES).contains(&max_output_bytes),
+        SibylError::InvalidSizeBound
+    );
+    Ok(())
+}

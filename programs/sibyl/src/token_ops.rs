@@ -1,0 +1,84 @@
+//! Every token movement of the program, over the token interface so that SPL
+//! Token and Token-2022 mints both work.
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{
+    self, CloseAccount, Mint, TokenAccount, TokenInterface, TransferChecked,
+};
+
+/// The mint and token program every transfer of one instruction uses.
+pub struct TokenCtx<'a, 'info> {
+    pub mint: &'a InterfaceAccount<'info, Mint>,
+    pub token_program: &'a Interface<'info, TokenInterface>,
+}
+
+impl<'info> TokenCtx<'_, 'info> {
+    /// Moves `amount` from a wallet's token account, signed by the wallet.
+    pub fn transfer_from_wallet(
+        &self,
+        from: &InterfaceAccount<'info, TokenAccount>,
+        to: &InterfaceAccount<'info, TokenAccount>,
+        wallet: &Signer<'info>,
+        amount: u64,
+    ) -> Result<()> {
+        self.transfer(from.to_account_info(), to.to_account_info(), wallet.to_account_info(), &[], amount)
+    }
+
+    /// Moves `amount` out of a program-owned account, signed by its PDA authority.
+    pub fn transfer_signed(
+        &self,
+        from: &InterfaceAccount<'info, TokenAccount>,
+        to: &InterfaceAccount<'info, TokenAccount>,
+        authority: AccountInfo<'info>,
+        signer_seeds: &[&[&[u8]]],
+        amount: u64,
+    ) -> Result<()> {
+        self.transfer(from.to_account_info(), to.to_account_info(), authority, signer_seeds, amount)
+    }
+
+    /// Closes a program-owned token account (which must be empty), sending
+    /// its rent to `rent_receiver`.
+    pub fn close_signed(
+        &self,
+        account: &InterfaceAccount<'info, TokenAccount>,
+        rent_receiver: AccountInfo<'info>,
+        authority: AccountInfo<'info>,
+        signer_seeds: &[&[&[u8]]],
+    ) -> Result<()> {
+        token_interface::close_account(CpiContext::new_with_signer(
+            self.token_program.key(),
+            CloseAccount {
+                account: account.to_account_info(),
+                destination: rent_receiver,
+                authority,
+            },
+            signer_seeds,
+        ))
+    }
+
+    fn transfer(
+        &self,
+        from: AccountInfo<'info>,
+        to: AccountInfo<'info>,
+        authority: AccountInfo<'info>,
+        signer_seeds: &[&[&[u8]]],
+        amount: u64,
+    ) -> Result<()> {
+        if amount == 0 {
+            return Ok(());
+        }
+        token_interface::transfer_checked(
+            CpiContext::new_with_signer(
+                self.token_program.key(),
+                TransferChecked {
+                    from,
+                    mint: self.mint.to_account_info(),
+                    to,
+                    authority,
+                },
+                signer_seeds,
+            ),
+            amount,
+            self.mint.decimals,
+        )
+    }
+}

@@ -1,0 +1,1102 @@
+//! `TestEnv`: a fresh runtime with a payment mint, funded actors, an
+//! initialized protocol, a model and staked operators, plus one method per
+//! instruction. Tests read like the protocol; tampering tests take the
+//! accounts struct from an `*_accounts` method, change one field and send it.
+use crate::{
+    events,
+    native::{install_syscall_bridge, sibyl_program_test},
+    outcome::TxResult,
+};
+use anchor_lang::{
+    prelude::Pubkey, AccountDeserialize, InstructionData, ToAccountMetas,
+};
+use anchor_spl::token_2022::spl_token_2022;
+use sibyl::{
+    accounts as acc,
+    constants::*,
+    instruction as ix,
+    instructions::{RegisterModelArgs, RequestInferenceArgs},
+    state::*,
+};
+use solana_instruction::{AccountMeta, Instruction};
+use solana_keypair::Keypair;
+use solana_program_test::{BanksClientError, ProgramTestContext};
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+
+const MINT_LEN: u64 = 82;
+const TOKEN_ACCOUNT_LEN: u64 = 165;
+/// Tokens each actor starts with (6 decimals: 1,000 tokens).
+pub const STARTING_TOKENS: u64 = 1_000_000_000;
+/// Stake each default operator registers with.
+pub const OPERATOR_STAKE: u64 = 10_000_000;
+/// The default model's price.
+pub const MODEL_PRICE: u64 = 1_000_000;
+const STARTING_LAMPORTS: u64 = 100_000_000_000;
+const COMPUTE_BUDGET_ID: Pubkey =
+    anchor_lang::pubkey!("ComputeBudget111111111111111111111111111111");
+
+/// A wallet and its payment-token account.
+pub struct Actor {
+    pub wallet: Keypair,
+    pub token: Pubkey,
+}
+
+impl Actor {
+    /// The wallet's address.
+    pub fn key(&self) -> Pubkey {
+        self.wallet.pubkey()
+    }
+}
+
+/// Protocol parameters the tests start from.
+pub fn default_params() -> ConfigParams {
+    ConfigParams {
+        protocol_fee_bps: 250,
+        min_operator_stake: 1_000_000,
+        challenge_window_slots: 50,
+        challenge_bond: 500_000,
+        vote_window_slots: 30,
+        quorum_bps: 5_000,
+        threshold_bps: 6_667,
+        slash_bps: 2_000,
+        voter_reward_bps: 5_000,
+        unbonding_slots: 100,
+        request_timeout_slots: 40,
+        arbitration_window_slots: 20,
+    }
+}
+
+/// The registration of the default model (a digits classifier's shape).
+pub fn default_model_args(model_hash: [u8; 32]) -> RegisterModelArgs {
+    RegisterModelArgs {
+        model_hash,
+        profile_id: [7; 32],
+        uri: "file://models/digits.onnx".to_string(),
+        price: MODEL_PRICE,
+        royalty_bps: 1_000,
+        input_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 64],
+        },
+        output_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 10],
+        },
+        max_input_bytes: 4_096,
+        max_output_bytes: 256,
+        comparison: ComparisonRule::Tolerance {
+            abs: 1e-4,
+            rel: 1e-3,
+        },
+        challenge_window_override_slots: None,
+    }
+}
+
+/// How to build a [`TestEnv`].
+pub struct TestEnvBuilder {
+    token_2022: bool,
+    operators: usize,
+    initialize: bool,
+    params: ConfigParams,
+}
+
+impl TestEnvBuilder {
+    /// Pay in a Token-2022 mint instead of an SPL Token mint.
+    pub fn token_2022(mut self) -> Self {
+        self.token_2022 = true;
+        self
+    }
+
+    /// Register this many staked operators (default 4).
+    pub fn operators(mut self, count: usize) -> Self {
+        self.operators = count;
+        self
+    }
+
+    /// Leave the protocol uninitialized (no config, model or operators).
+    pub fn uninitialized(mut self) -> Self {
+        self.initialize = false;
+        self
+    }
+
+    /// Start from these parameters.
+    pub fn params(mut self, params: ConfigParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Starts the runtime and sets everything up.
+    pub async fn build(self) -> TestEnv {
+        let ctx = sibyl_program_test().start_with_context().await;
+        install_syscall_bridge();
+        let token_program = if self.token_2022 {
+            spl_token_2022::ID
+        } else {
+            anchor_spl::token::ID
+        };
+        let mut env = TestEnv {
+            ctx,
+            token_program,
+            mint: Keypair::new(),
+            mint_authority: Keypair::new(),
+            authority: placeholder_actor(),
+            treasury: placeholder_actor(),
+            publisher: placeholder_actor(),
+            requester: placeholder_actor(),
+            challenger: placeholder_actor(),
+            operators: Vec::new(),
+            params: self.params,
+            model_hash: [42; 32],
+            tracked_token_accounts: Vec::new(),
+            tokens_at_start: 0,
+            tx_counter: 0,
+            next_nonce: 0,
+        };
+        env.create_mint().await;
+        env.authority = env.new_actor().await;
+        env.treasury = env.new_actor().await;
+        env.publisher = env.new_actor().await;
+        env.requester = env.new_actor().await;
+        env.challenger = env.new_actor().await;
+        for _ in 0..self.operators {
+            let operator = env.new_actor().await;
+            env.operators.push(operator);
+        }
+        if self.initialize {
+            env.initialize().await.expect("initialize");
+            env.register_model(default_model_args(env.model_hash))
+                .await
+                .expect("register model");
+            for index in 0..self.operators {
+                env.register_operator(index, OPERATOR_STAKE)
+                    .await
+                    .expect("register operator");
+            }
+        }
+        env.tokens_at_start = env.tracked_token_total().await;
+        env
+    }
+}
+
+fn placeholder_actor() -> Actor {
+    Actor {
+        wallet: Keypair::new(),
+        token: Pubkey::default(),
+    }
+}
+
+/// A running runtime with Sibyl and the actors of the protocol.
+pub struct TestEnv {
+    pub ctx: ProgramTestContext,
+    /// SPL Token or Token-2022.
+    pub token_program: Pubkey,
+    pub mint: Keypair,
+    pub mint_authority: Keypair,
+    /// The protocol authority.
+    pub authority: Actor,
+    /// Owner of the treasury token account (`treasury.token`).
+    pub treasury: Actor,
+    pub publisher: Actor,
+    pub requester: Actor,
+    pub challenger: Actor,
+    pub operators: Vec<Actor>,
+    pub params: ConfigParams,
+    /// Hash of the default model.
+    pub model_hash: [u8; 32],
+    tracked_token_accounts: Vec<Pubkey>,
+    tokens_at_start: u64,
+    tx_counter: u32,
+    next_nonce: u64,
+}
+
+impl TestEnv {
+    /// A builder with 4 operators, SPL Token, the protocol initialized.
+    pub fn builder() -> TestEnvBuilder {
+        TestEnvBuilder {
+            token_2022: false,
+            operators: 4,
+            initialize: true,
+            params: default_params(),
+        }
+    }
+
+    /// The default environment.
+    pub async fn new() -> TestEnv {
+        Self::builder().build().await
+    }
+
+    // ----- addresses -----
+
+    pub fn config_pda() -> Pubkey {
+        Pubkey::find_program_address(&[CONFIG_SEED], &sibyl::ID).0
+    }
+    pub fn stake_vault() -> Pubkey {
+        Pubkey::find_program_address(&[STAKE_VAULT_SEED], &sibyl::ID).0
+    }
+    pub fn bond_vault() -> Pubkey {
+        Pubkey::find_program_address(&[BOND_VAULT_SEED], &sibyl::ID).0
+    }
+    pub fn model_pda(model_hash: &[u8; 32]) -> Pubkey {
+        Pubkey::find_program_address(&[MODEL_SEED, model_hash], &sibyl::ID).0
+    }
+    pub fn operator_pda(authority: &Pubkey) -> Pubkey {
+        Pubkey::find_program_address(&[OPERATOR_SEED, authority.as_ref()], &sibyl::ID).0
+    }
+    pub fn request_pda(requester: &Pubkey, nonce: u64) -> Pubkey {
+        Pubkey::find_program_address(
+            &[REQUEST_SEED, requester.as_ref(), &nonce.to_le_bytes()],
+            &sibyl::ID,
+        )
+        .0
+    }
+    pub fn escrow_pda(request: &Pubkey) -> Pubkey {
+        Pubkey::find_program_address(&[ESCROW_SEED, request.as_ref()], &sibyl::ID).0
+    }
+    pub fn dispute_pda(request: &Pubkey) -> Pubkey {
+        Pubkey::find_program_address(&[DISPUTE_SEED, request.as_ref()], &sibyl::ID).0
+    }
+    pub fn vote_pda(dispute: &Pubkey, operator: &Pubkey) -> Pubkey {
+        Pubkey::find_program_address(&[VOTE_SEED, dispute.as_ref(), operator.as_ref()], &sibyl::ID)
+            .0
+    }
+    pub fn event_authority() -> Pubkey {
+        Pubkey::find_program_address(&[b"__event_authority"], &sibyl::ID).0
+    }
+    /// The default model's account.
+    pub fn model(&self) -> Pubkey {
+        Self::model_pda(&self.model_hash)
+    }
+    /// Operator `index`'s account.
+    pub fn operator(&self, index: usize) -> Pubkey {
+        Self::operator_pda(&self.operators[index].key())
+    }
+
+    // ----- sending -----
+
+    /// Sends one Sibyl instruction signed by `signers` (the runtime's payer
+    /// pays the fee) and returns the events it emitted.
+    pub async fn send(
+        &mut self,
+        accounts: impl ToAccountMetas,
+        data: impl InstructionData,
+        signers: &[&Keypair],
+    ) -> TxResult {
+        let instruction = Instruction {
+            program_id: sibyl::ID,
+            accounts: accounts.to_account_metas(None),
+            data: data.data(),
+        };
+        self.send_instructions(vec![instruction], signers).await
+    }
+
+    /// Sends instructions in one transaction. A compute-limit instruction that
+    /// differs per call keeps repeated identical transactions distinct.
+    pub async fn send_instructions(
+        &mut self,
+        mut instructions: Vec<Instruction>,
+        signers: &[&Keypair],
+    ) -> TxResult {
+        self.tx_counter += 1;
+        let mut limit = vec![2u8];
+        limit.extend_from_slice(&(1_400_000 - self.tx_counter).to_le_bytes());
+        instructions.insert(0, Instruction::new_with_bytes(COMPUTE_BUDGET_ID, &limit, vec![]));
+        let payer = self.ctx.payer.insecure_clone();
+        let mut all_signers: Vec<&Keypair> = vec![&payer];
+        all_signers.extend_from_slice(signers);
+        let tx = Transaction::new_signed_with_payer(
+            &instructions,
+            Some(&payer.pubkey()),
+            &all_signers,
+            self.ctx.last_blockhash,
+        );
+        let simulation = self
+            .ctx
+            .banks_client
+            .simulate_transaction(tx.clone())
+            .await
+            .expect("simulate");
+        if let Some(Err(err)) = simulation.result {
+            return Err(err);
+        }
+        let keys = &tx.message.account_keys;
+        let inner = simulation
+            .simulation_details
+            .and_then(|details| details.inner_instructions)
+            .unwrap_or_default();
+        let emitted = events::from_inner_instruction_data(
+            inner
+                .iter()
+                .flat_map(|ixs| ixs.iter())
+                .filter(|inner| keys[inner.instruction.program_id_index as usize] == sibyl::ID)
+                .map(|inner| inner.instruction.data.as_slice()),
+        );
+        match self.ctx.banks_client.process_transaction(tx).await {
+            Ok(()) => Ok(emitted),
+            Err(BanksClientError::TransactionError(err)) => Err(err),
+            Err(BanksClientError::SimulationError { err, .. }) => Err(err),
+            Err(other) => panic!("banks client: {other}"),
+        }
+    }
+
+    /// Sends non-Sibyl instructions (system, token) that must succeed.
+    async fn send_setup(&mut self, instructions: Vec<Instruction>, signers: &[&Keypair]) {
+        self.send_instructions(instructions, signers)
+            .await
+            .unwrap_or_else(|err: TransactionError| panic!("setup transaction: {err}"));
+    }
+
+    // ----- clock -----
+
+    /// The current slot.
+    pub async fn slot(&mut self) -> u64 {
+        self.ctx
+            .banks_client
+            .get_sysvar::<anchor_lang::prelude::Clock>()
+            .await
+            .expect("clock")
+            .slot
+    }
+
+    /// Moves the bank `slots` slots ahead.
+    pub async fn warp_slots(&mut self, slots: u64) {
+        let target = self.slot().await + slots;
+        self.ctx.warp_to_slot(target).expect("warp");
+    }
+
+    // ----- reading -----
+
+    /// Deserializes an Anchor account, or `None` if it does not exist.
+    pub async fn account<T: AccountDeserialize>(&mut self, address: Pubkey) -> Option<T> {
+        let account = self
+            .ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("get account")?;
+        Some(T::try_deserialize(&mut account.data.as_slice()).expect("account decodes"))
+    }
+
+    /// Whether an account exists (has lamports).
+    pub async fn exists(&mut self, address: Pubkey) -> bool {
+        self.ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("get account")
+            .is_some()
+    }
+
+    /// Lamports of an account (zero if it does not exist).
+    pub async fn lamports(&mut self, address: Pubkey) -> u64 {
+        self.ctx
+            .banks_client
+            .get_balance(address)
+            .await
+            .expect("get balance")
+    }
+
+    /// Token balance of a token account (zero if it was closed).
+    pub async fn token_balance(&mut self, token_account: Pubkey) -> u64 {
+        match self
+            .ctx
+            .banks_client
+            .get_account(token_account)
+            .await
+            .expect("get account")
+        {
+            Some(account) if account.data.len() >= 72 => {
+                u64::from_le_bytes(account.data[64..72].try_into().unwrap())
+            }
+            _ => 0,
+        }
+    }
+
+    /// The mint's supply.
+    pub async fn mint_supply(&mut self) -> u64 {
+        let account = self
+            .ctx
+            .banks_client
+            .get_account(self.mint.pubkey())
+            .await
+            .expect("get mint")
+            .expect("mint exists");
+        u64::from_le_bytes(account.data[36..44].try_into().unwrap())
+    }
+
+    /// Sum of the balances of every token account this test created or the
+    /// program created for it (vaults, escrows).
+    pub async fn tracked_token_total(&mut self) -> u64 {
+        let mut total = 0u64;
+        for account in self.tracked_token_accounts.clone() {
+            total += self.token_balance(account).await;
+        }
+        total
+    }
+
+    /// Token conservation: the tracked accounts hold exactly what they held
+    /// at the start, and exactly the mint's supply (nothing went elsewhere).
+    pub async fn assert_tokens_conserved(&mut self) {
+        let total = self.tracked_token_total().await;
+        assert_eq!(total, self.tokens_at_start, "tokens created or destroyed");
+        assert_eq!(total, self.mint_supply().await, "tokens left the tracked accounts");
+    }
+
+    /// Starts tracking a token account in the conservation check.
+    pub fn track_token_account(&mut self, account: Pubkey) {
+        if !self.tracked_token_accounts.contains(&account) {
+            self.tracked_token_accounts.push(account);
+        }
+    }
+
+    // ----- set-up -----
+
+    async fn create_mint(&mut self) {
+        let payer = self.ctx.payer.pubkey();
+        let mint = self.mint.insecure_clone();
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        let instructions = vec![
+            solana_system_interface::instruction::create_account(
+                &payer,
+                &mint.pubkey(),
+                rent.minimum_balance(MINT_LEN as usize),
+                MINT_LEN,
+                &self.token_program,
+            ),
+            spl_token_2022::instruction::initialize_mint2(
+                &self.token_program,
+                &mint.pubkey(),
+                &self.mint_authority.pubkey(),
+                None,
+                6,
+            )
+            .expect("initialize mint"),
+        ];
+        self.send_setup(instructions, &[&mint]).await;
+    }
+
+    /// Creates a payment-token account for `owner`, tracked for conservation.
+    pub async fn create_token_account(&mut self, owner: &Pubkey) -> Pubkey {
+        let account = Keypair::new();
+        let payer = self.ctx.payer.pubkey();
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        let instructions = vec![
+            solana_system_interface::instruction::create_account(
+                &payer,
+                &account.pubkey(),
+                rent.minimum_balance(TOKEN_ACCOUNT_LEN as usize),
+                TOKEN_ACCOUNT_LEN,
+                &self.token_program,
+            ),
+            spl_token_2022::instruction::initialize_account3(
+                &self.token_program,
+                &account.pubkey(),
+                &self.mint.pubkey(),
+                owner,
+            )
+            .expect("initialize account"),
+        ];
+        self.send_setup(instructions, &[&account]).await;
+        self.track_token_account(account.pubkey());
+        account.pubkey()
+    }
+
+    /// Mints payment tokens into a token account.
+    pub async fn mint_to(&mut self, token_account: Pubkey, amount: u64) {
+        let authority = self.mint_authority.insecure_clone();
+        let instruction = spl_token_2022::instruction::mint_to(
+            &self.token_program,
+            &self.mint.pubkey(),
+            &token_account,
+            &authority.pubkey(),
+            &[],
+            amount,
+        )
+        .expect("mint to");
+        self.send_setup(vec![instruction], &[&authority]).await;
+    }
+
+    /// A new wallet with SOL and [`STARTING_TOKENS`] payment tokens.
+    pub async fn new_actor(&mut self) -> Actor {
+        let wallet = Keypair::new();
+        let payer = self.ctx.payer.pubkey();
+        self.send_setup(
+            vec![solana_system_interface::instruction::transfer(
+                &payer,
+                &wallet.pubkey(),
+                STARTING_LAMPORTS,
+            )],
+            &[],
+        )
+        .await;
+        let token = self.create_token_account(&wallet.pubkey()).await;
+        self.mint_to(token, STARTING_TOKENS).await;
+        Actor { wallet, token }
+    }
+
+    // ----- config -----
+
+    pub fn initialize_accounts(&self) -> acc::Initialize {
+        acc::Initialize {
+            authority: self.authority.key(),
+            config: Self::config_pda(),
+            payment_mint: self.mint.pubkey(),
+            treasury: self.treasury.token,
+            stake_vault: Self::stake_vault(),
+            bond_vault: Self::bond_vault(),
+            token_program: self.token_program,
+            system_program: anchor_lang::system_program::ID,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    pub async fn initialize(&mut self) -> TxResult {
+        let accounts = self.initialize_accounts();
+        let authority = self.authority.wallet.insecure_clone();
+        let result = self
+            .send(accounts, ix::Initialize { params: self.params }, &[&authority])
+            .await;
+        if result.is_ok() {
+            self.track_token_account(Self::stake_vault());
+            self.track_token_account(Self::bond_vault());
+        }
+        result
+    }
+
+    /// The config account.
+    pub async fn config(&mut self) -> Config {
+        self.account(Self::config_pda()).await.expect("config exists")
+    }
+
+    // ----- models -----
+
+    pub fn register_model_accounts(&self, model_hash: &[u8; 32]) -> acc::RegisterModel {
+        acc::RegisterModel {
+            publisher: self.publisher.key(),
+            config: Self::config_pda(),
+            model: Self::model_pda(model_hash),
+            system_program: anchor_lang::system_program::ID,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    pub async fn register_model(&mut self, args: RegisterModelArgs) -> TxResult {
+        let accounts = self.register_model_accounts(&args.model_hash);
+        let publisher = self.publisher.wallet.insecure_clone();
+        self.send(accounts, ix::RegisterModel { args }, &[&publisher])
+            .await
+    }
+
+    /// A model account.
+    pub async fn model_account(&mut self, model: Pubkey) -> Model {
+        self.account(model).await.expect("model exists")
+    }
+
+    // ----- operators -----
+
+    pub fn register_operator_accounts(&self, index: usize) -> acc::RegisterOperator {
+        let operator = &self.operators[index];
+        acc::RegisterOperator {
+            authority: operator.key(),
+            config: Self::config_pda(),
+            operator: Self::operator_pda(&operator.key()),
+            authority_token: operator.token,
+            stake_vault: Self::stake_vault(),
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            system_program: anchor_lang::system_program::ID,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    pub async fn register_operator(&mut self, index: usize, stake: u64) -> TxResult {
+        let accounts = self.register_operator_accounts(index);
+        let wallet = self.operators[index].wallet.insecure_clone();
+        self.send(accounts, ix::RegisterOperator { stake }, &[&wallet])
+            .await
+    }
+
+    /// An operator account.
+    pub async fn operator_account(&mut self, index: usize) -> Operator {
+        let address = self.operator(index);
+        self.account(address).await.expect("operator exists")
+    }
+
+    /// The accounts of `add_stake` and `withdraw_stake` (identical lists).
+    pub fn stake_accounts(&self, index: usize) -> acc::AddStake {
+        let operator = &self.operators[index];
+        acc::AddStake {
+            authority: operator.key(),
+            config: Self::config_pda(),
+            operator: Self::operator_pda(&operator.key()),
+            authority_token: operator.token,
+            stake_vault: Self::stake_vault(),
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    pub async fn add_stake(&mut self, index: usize, amount: u64) -> TxResult {
+        let accounts = self.stake_accounts(index);
+        let wallet = self.operators[index].wallet.insecure_clone();
+        self.send(accounts, ix::AddStake { amount }, &[&wallet]).await
+    }
+
+    pub async fn request_unstake(&mut self, index: usize, amount: u64) -> TxResult {
+        let wallet = self.operators[index].wallet.insecure_clone();
+        let accounts = acc::RequestUnstake {
+            authority: wallet.pubkey(),
+            config: Self::config_pda(),
+            operator: self.operator(index),
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        };
+        self.send(accounts, ix::RequestUnstake { amount }, &[&wallet])
+            .await
+    }
+
+    pub async fn withdraw_stake(&mut self, index: usize) -> TxResult {
+        let accounts = self.stake_accounts(index);
+        let wallet = self.operators[index].wallet.insecure_clone();
+        // `withdraw_stake` takes the same accounts as `add_stake`.
+        self.send(accounts, ix::WithdrawStake {}, &[&wallet]).await
+    }
+
+    // ----- requests -----
+
+    /// A fresh nonce for the next request.
+    pub fn next_nonce(&mut self) -> u64 {
+        self.next_nonce += 1;
+        self.next_nonce
+    }
+
+    pub fn request_accounts(&self, requester: &Actor, model: Pubkey, nonce: u64) -> acc::RequestInference {
+        let request = Self::request_pda(&requester.key(), nonce);
+        acc::RequestInference {
+            requester: requester.key(),
+            config: Self::config_pda(),
+            model,
+            request,
+            escrow: Self::escrow_pda(&request),
+            requester_token: requester.token,
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            system_program: anchor_lang::system_program::ID,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    /// Sends `request_inference` with explicit accounts and arguments.
+    pub async fn send_request(
+        &mut self,
+        accounts: acc::RequestInference,
+        args: RequestInferenceArgs,
+        requester: &Keypair,
+    ) -> TxResult {
+        let escrow = accounts.escrow;
+        let result = self
+            .send(accounts, ix::RequestInference { args }, &[requester])
+            .await;
+        if result.is_ok() {
+            self.track_token_account(escrow);
+        }
+        result
+    }
+
+    /// The default requester asks the default model for one inference, paying
+    /// the model's price; returns the request address.
+    pub async fn request(&mut self, input: &[u8]) -> Pubkey {
+        self.request_with_fee(input, MODEL_PRICE).await.expect("request")
+    }
+
+    /// Like [`Self::request`] with a chosen fee.
+    pub async fn request_with_fee(&mut self, input: &[u8], fee: u64) -> Result<Pubkey, TransactionError> {
+        let nonce = self.next_nonce();
+        let accounts = self.request_accounts(&self.requester, self.model(), nonce);
+        let request = accounts.request;
+        let requester = self.requester.wallet.insecure_clone();
+        self.send_request(
+            accounts,
+            RequestInferenceArgs {
+                nonce,
+                fee,
+                input_len: input.len() as u32,
+                input: input.to_vec(),
+            },
+            &requester,
+        )
+        .await?;
+        Ok(request)
+    }
+
+    /// A request account.
+    pub async fn request_account(&mut self, request: Pubkey) -> InferenceRequest {
+        self.account(request).await.expect("request exists")
+    }
+
+    pub fn write_input_accounts(&self, request: Pubkey) -> acc::WriteInput {
+        acc::WriteInput {
+            requester: self.requester.key(),
+            config: Self::config_pda(),
+            request,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    pub async fn write_input(&mut self, request: Pubkey, offset: u32, data: &[u8]) -> TxResult {
+        let accounts = self.write_input_accounts(request);
+        let requester = self.requester.wallet.insecure_clone();
+        self.send(
+            accounts,
+            ix::WriteInput {
+                offset,
+                data: data.to_vec(),
+            },
+            &[&requester],
+        )
+        .await
+    }
+
+    pub fn cancel_accounts(&self, request: Pubkey) -> acc::CancelRequest {
+        acc::CancelRequest {
+            requester: self.requester.key(),
+            config: Self::config_pda(),
+            request,
+            escrow: Self::escrow_pda(&request),
+            requester_token: self.requester.token,
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    pub async fn cancel(&mut self, request: Pubkey) -> TxResult {
+        let accounts = self.cancel_accounts(request);
+        let requester = self.requester.wallet.insecure_clone();
+        self.send(accounts, ix::CancelRequest {}, &[&requester]).await
+    }
+
+    pub fn expire_accounts(&self, request: Pubkey) -> acc::ExpireRequest {
+        acc::ExpireRequest {
+            cranker: self.challenger.key(),
+            config: Self::config_pda(),
+            request,
+            escrow: Self::escrow_pda(&request),
+            requester: self.requester.key(),
+            requester_token: self.requester.token,
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    /// Anyone (here the challenger's wallet) cranks an expired request.
+    pub async fn expire(&mut self, request: Pubkey) -> TxResult {
+        let accounts = self.expire_accounts(request);
+        let cranker = self.challenger.wallet.insecure_clone();
+        self.send(accounts, ix::ExpireRequest {}, &[&cranker]).await
+    }
+
+    // ----- results -----
+
+    pub fn commit_accounts(&self, index: usize, request: Pubkey) -> acc::CommitResult {
+        let operator = &self.operators[index];
+        acc::CommitResult {
+            authority: operator.key(),
+            config: Self::config_pda(),
+            operator: Self::operator_pda(&operator.key()),
+            request,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    /// Operator `index` commits `output`.
+    pub async fn commit(&mut self, index: usize, request: Pubkey, output: &[u8]) -> TxResult {
+        let accounts = self.commit_accounts(index, request);
+        let wallet = self.operators[index].wallet.insecure_clone();
+        self.send(
+            accounts,
+            ix::CommitResult {
+                output: output.to_vec(),
+            },
+            &[&wallet],
+        )
+        .await
+    }
+
+    pub async fn finalize_accounts(&mut self, request: Pubkey) -> acc::Finalize {
+        let state = self.request_account(request).await;
+        let operator: Operator = self.account(state.operator).await.expect("operator");
+        acc::Finalize {
+            cranker: self.challenger.key(),
+            config: Self::config_pda(),
+            request,
+            escrow: Self::escrow_pda(&request),
+            operator: state.operator,
+            model: state.model,
+            requester: state.requester,
+            operator_token: self.token_of(&operator.authority),
+            publisher_token: self.publisher.token,
+            treasury: self.treasury.token,
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    /// Anyone cranks `finalize`.
+    pub async fn finalize(&mut self, request: Pubkey) -> TxResult {
+        let accounts = self.finalize_accounts(request).await;
+        let cranker = self.challenger.wallet.insecure_clone();
+        self.send(accounts, ix::Finalize {}, &[&cranker]).await
+    }
+
+    pub async fn close_request(&mut self, request: Pubkey) -> TxResult {
+        let requester = self.requester.wallet.insecure_clone();
+        let accounts = acc::CloseRequest {
+            requester: requester.pubkey(),
+            request,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        };
+        self.send(accounts, ix::CloseRequest {}, &[&requester]).await
+    }
+
+    // ----- disputes -----
+
+    /// The payment-token account of a known wallet.
+    pub fn token_of(&self, wallet: &Pubkey) -> Pubkey {
+        self.all_actors()
+            .find(|actor| actor.key() == *wallet)
+            .map(|actor| actor.token)
+            .expect("a known wallet")
+    }
+
+    fn all_actors(&self) -> impl Iterator<Item = &Actor> {
+        [
+            &self.authority,
+            &self.treasury,
+            &self.publisher,
+            &self.requester,
+            &self.challenger,
+        ]
+        .into_iter()
+        .chain(self.operators.iter())
+    }
+
+    pub async fn challenge_accounts(&mut self, challenger: &Actor, request: Pubkey) -> acc::Challenge {
+        let state = self.request_account(request).await;
+        acc::Challenge {
+            challenger: challenger.key(),
+            config: Self::config_pda(),
+            request,
+            operator: state.operator,
+            dispute: Self::dispute_pda(&request),
+            challenger_token: challenger.token,
+            bond_vault: Self::bond_vault(),
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            system_program: anchor_lang::system_program::ID,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    /// The default challenger disputes a result with its own output.
+    pub async fn challenge(&mut self, request: Pubkey, output: &[u8]) -> TxResult {
+        let challenger = Actor {
+            wallet: self.challenger.wallet.insecure_clone(),
+            token: self.challenger.token,
+        };
+        self.challenge_as(&challenger, request, output).await
+    }
+
+    /// `challenger` disputes a result with its own output.
+    pub async fn challenge_as(&mut self, challenger: &Actor, request: Pubkey, output: &[u8]) -> TxResult {
+        let accounts = self.challenge_accounts(challenger, request).await;
+        self.send(
+            accounts,
+            ix::Challenge {
+                output: output.to_vec(),
+            },
+            &[&challenger.wallet],
+        )
+        .await
+    }
+
+    pub fn vote_accounts(&self, index: usize, request: Pubkey) -> acc::CastVote {
+        let operator = &self.operators[index];
+        let dispute = Self::dispute_pda(&request);
+        let operator_pda = Self::operator_pda(&operator.key());
+        acc::CastVote {
+            authority: operator.key(),
+            config: Self::config_pda(),
+            operator: operator_pda,
+            dispute,
+            vote: Self::vote_pda(&dispute, &operator_pda),
+            system_program: anchor_lang::system_program::ID,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    /// Operator `index` votes in the dispute over `request`.
+    pub async fn vote(&mut self, index: usize, request: Pubkey, side: VoteSide) -> TxResult {
+        let accounts = self.vote_accounts(index, request);
+        let wallet = self.operators[index].wallet.insecure_clone();
+        self.send(
+            accounts,
+            ix::CastVote {
+                side,
+                output_hash: [0; 32],
+            },
+            &[&wallet],
+        )
+        .await
+    }
+
+    pub async fn settle_accounts(&mut self, request: Pubkey) -> acc::SettleDispute {
+        let state = self.request_account(request).await;
+        let dispute = Self::dispute_pda(&request);
+        let dispute_state: Dispute = self.account(dispute).await.expect("dispute");
+        let operator: Operator = self.account(state.operator).await.expect("operator");
+        acc::SettleDispute {
+            config: Self::config_pda(),
+            request,
+            escrow: Self::escrow_pda(&request),
+            dispute,
+            operator: state.operator,
+            model: state.model,
+            requester: state.requester,
+            challenger: dispute_state.challenger,
+            operator_token: self.token_of(&operator.authority),
+            challenger_token: self.token_of(&dispute_state.challenger),
+            publisher_token: self.publisher.token,
+            treasury: self.treasury.token,
+            stake_vault: Self::stake_vault(),
+            bond_vault: Self::bond_vault(),
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+        }
+    }
+
+    /// Anyone cranks `resolve_dispute`.
+    pub async fn resolve(&mut self, request: Pubkey) -> TxResult {
+        let settle = self.settle_accounts(request).await;
+        let cranker = self.requester.wallet.insecure_clone();
+        let accounts = acc::ResolveDispute {
+            cranker: cranker.pubkey(),
+            settle,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        };
+        self.send(accounts, ix::ResolveDispute {}, &[&cranker]).await
+    }
+
+    /// `signer` arbitrates the dispute over `request`.
+    pub async fn arbitrate_as(&mut self, signer: &Keypair, request: Pubkey, outcome: DisputeOutcome) -> TxResult {
+        let settle = self.settle_accounts(request).await;
+        let accounts = acc::Arbitrate {
+            authority: signer.pubkey(),
+            settle,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        };
+        self.send(accounts, ix::Arbitrate { outcome }, &[signer]).await
+    }
+
+    /// The protocol authority arbitrates.
+    pub async fn arbitrate(&mut self, request: Pubkey, outcome: DisputeOutcome) -> TxResult {
+        let authority = self.authority.wallet.insecure_clone();
+        self.arbitrate_as(&authority, request, outcome).await
+    }
+
+    pub async fn expire_arbitration(&mut self, request: Pubkey) -> TxResult {
+        let state = self.request_account(request).await;
+        let dispute = Self::dispute_pda(&request);
+        let dispute_state: Dispute = self.account(dispute).await.expect("dispute");
+        let cranker = self.requester.wallet.insecure_clone();
+        let accounts = acc::ExpireArbitration {
+            cranker: cranker.pubkey(),
+            config: Self::config_pda(),
+            request,
+            escrow: Self::escrow_pda(&request),
+            dispute,
+            operator: state.operator,
+            requester: state.requester,
+            challenger: dispute_state.challenger,
+            requester_token: self.token_of(&state.requester),
+            challenger_token: self.token_of(&dispute_state.challenger),
+            bond_vault: Self::bond_vault(),
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        };
+        self.send(accounts, ix::ExpireArbitration {}, &[&cranker]).await
+    }
+
+    pub async fn claim_vote_accounts(&mut self, index: usize, request: Pubkey) -> acc::ClaimVote {
+        let dispute = Self::dispute_pda(&request);
+        let dispute_state: Dispute = self.account(dispute).await.expect("dispute");
+        let operator = &self.operators[index];
+        let operator_pda = Self::operator_pda(&operator.key());
+        acc::ClaimVote {
+            authority: operator.key(),
+            config: Self::config_pda(),
+            operator: operator_pda,
+            dispute,
+            vote: Self::vote_pda(&dispute, &operator_pda),
+            challenger: dispute_state.challenger,
+            authority_token: operator.token,
+            bond_vault: Self::bond_vault(),
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        }
+    }
+
+    /// Operator `index` claims its vote in the dispute over `request`.
+    pub async fn claim_vote(&mut self, index: usize, request: Pubkey) -> TxResult {
+        let accounts = self.claim_vote_accounts(index, request).await;
+        let wallet = self.operators[index].wallet.insecure_clone();
+        self.send(accounts, ix::ClaimVote {}, &[&wallet]).await
+    }
+
+    // ----- convenience -----
+
+    /// Config authority's pause/unpause.
+    pub async fn set_paused(&mut self, paused: bool) -> TxResult {
+        let authority = self.authority.wallet.insecure_clone();
+        let accounts = acc::SetPaused {
+            authority: authority.pubkey(),
+            config: Self::config_pda(),
+            event_authority: Self::event_authority(),
+            program: sibyl::ID,
+        };
+        if paused {
+            self.send(accounts, ix::Pause {}, &[&authority]).await
+        } else {
+            self.send(accounts, ix::Unpause {}, &[&authority]).await
+        }
+    }
+
+    /// Replaces one account of an instruction's account list (by position),
+    /// for tests that pass a wrong account where the struct has no field for it.
+    pub fn with_account(metas: &mut [AccountMeta], position: usize, replacement: Pubkey) {
+        metas[position].pubkey = replacement;
+    }
+}

@@ -1,0 +1,11 @@
+//! Runs the Sibyl program natively inside the real Agave runtime
+//! (`solana-program-test`: the same bank, sysvars and SPL Token SBF binaries a
+//! validator has) and gives tests a small harness over it.
+pub mod env;
+pub mod events;
+pub mod native;
+pub mod outcome;
+
+pub use env::{Actor, TestEnv, TestEnvBuilder};
+pub use events::Events;
+pub use outcome::{assert_anchor_error, assert_sibyl_error, TxResult};
