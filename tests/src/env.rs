@@ -59,7 +59,7 @@ pub fn default_params() -> ConfigParams {
         challenge_bond: 500_000,
         vote_window_slots: 30,
         quorum_bps: 5_000,
-        threshold_bps: 6_667,
+        threshold_bps: 6_600,
         slash_bps: 2_000,
         voter_reward_bps: 5_000,
         unbonding_slots: 100,
@@ -174,6 +174,8 @@ impl TestEnvBuilder {
                     .await
                     .expect("register operator");
             }
+            // Operators registered before any dispute opens may vote in it.
+            env.warp_slots(1).await;
         }
         env.tokens_at_start = env.tracked_token_total().await;
         env

@@ -1,0 +1,314 @@
+//! Every path a request can take, with every token balance asserted and a
+//! conservation check at the end of each.
+use sibyl::{
+    events::*,
+    math::split_fee,
+    state::{DisputeOutcome, RequestStatus, VoteSide},
+};
+use sibyl_tests::{env::MODEL_PRICE, TestEnv};
+
+const INPUT: &[u8] = &[1, 2, 3, 4];
+const HONEST: &[u8] = b"honest-output";
+const WRONG: &[u8] = b"wrong-output";
+
+async fn happy_path(mut env: TestEnv) {
+    let requester_before = env.token_balance(env.requester.token).await;
+    let request = env.request(INPUT).await;
+    assert_eq!(env.token_balance(TestEnv::escrow_pda(&request)).await, MODEL_PRICE);
+    assert_eq!(
+        env.token_balance(env.requester.token).await,
+        requester_before - MODEL_PRICE
+    );
+
+    let events = env.commit(0, request, HONEST).await.unwrap();
+    let committed = events.one::<ResultCommitted>();
+    let state = env.request_account(request).await;
+    assert_eq!(state.status, RequestStatus::Committed);
+    assert_eq!(committed.output_hash, state.output_hash);
+    assert_eq!(state.output, HONEST);
+
+    env.warp_slots(env.params.challenge_window_slots + 1).await;
+    let operator_before = env.token_balance(env.operators[0].token).await;
+    let publisher_before = env.token_balance(env.publisher.token).await;
+    let treasury_before = env.token_balance(env.treasury.token).await;
+    let events = env.finalize(request).await.unwrap();
+
+    let split = split_fee(MODEL_PRICE, env.params.protocol_fee_bps, 1_000).unwrap();
+    assert_eq!((split.protocol_fee, split.royalty, split.payee), (25_000, 100_000, 875_000));
+    assert_eq!(env.token_balance(env.operators[0].token).await, operator_before + split.payee);
+    assert_eq!(env.token_balance(env.publisher.token).await, publisher_before + split.royalty);
+    assert_eq!(env.token_balance(env.treasury.token).await, treasury_before + split.protocol_fee);
+    assert!(!env.exists(TestEnv::escrow_pda(&request)).await, "escrow closed");
+    let finalized = events.one::<RequestFinalized>();
+    assert_eq!(finalized.payee, env.operators[0].key());
+    assert_eq!(finalized.payee_amount, split.payee);
+
+    let state = env.request_account(request).await;
+    assert_eq!(state.status, RequestStatus::Finalized);
+    assert!(state.has_final_output());
+    let operator = env.operator_account(0).await;
+    assert_eq!((operator.open_commitments, operator.requests_served), (0, 1));
+
+    // The requester reads the result, then takes the rent back.
+    let rent = env.lamports(request).await;
+    let wallet_before = env.lamports(env.requester.key()).await;
+    env.close_request(request).await.unwrap();
+    assert!(!env.exists(request).await);
+    assert_eq!(env.lamports(env.requester.key()).await, wallet_before + rent);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn happy_path_pays_operator_publisher_and_treasury_exactly() {
+    happy_path(TestEnv::new().await).await;
+}
+
+#[tokio::test]
+async fn happy_path_with_a_token_2022_mint() {
+    happy_path(TestEnv::builder().token_2022().build().await).await;
+}
+
+#[tokio::test]
+async fn cancel_before_commit_refunds_everything() {
+    let mut env = TestEnv::new().await;
+    let tokens_before = env.token_balance(env.requester.token).await;
+    let lamports_before = env.lamports(env.requester.key()).await;
+    let request = env.request(INPUT).await;
+    let events = env.cancel(request).await.unwrap();
+    assert_eq!(events.one::<RequestCancelled>().refunded, MODEL_PRICE);
+    assert_eq!(env.token_balance(env.requester.token).await, tokens_before);
+    // Both accounts' rent came back: the requester only paid nothing (the
+    // runtime's payer paid the fees).
+    assert_eq!(env.lamports(env.requester.key()).await, lamports_before);
+    assert!(!env.exists(request).await);
+    assert!(!env.exists(TestEnv::escrow_pda(&request)).await);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn expire_after_deadline_refunds_the_requester() {
+    let mut env = TestEnv::new().await;
+    let tokens_before = env.token_balance(env.requester.token).await;
+    let request = env.request(INPUT).await;
+    env.warp_slots(env.params.request_timeout_slots + 1).await;
+    let events = env.expire(request).await.unwrap();
+    assert_eq!(events.one::<RequestExpired>().refunded, MODEL_PRICE);
+    assert_eq!(env.token_balance(env.requester.token).await, tokens_before);
+    assert!(!env.exists(request).await);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
+    let mut env = TestEnv::new().await;
+    let request = env.request(INPUT).await;
+    env.commit(0, request, HONEST).await.unwrap();
+    let challenger_before = env.token_balance(env.challenger.token).await;
+    let operator_before = env.token_balance(env.operators[0].token).await;
+    env.challenge(request, WRONG).await.unwrap();
+    let bond = env.params.challenge_bond;
+    assert_eq!(env.token_balance(env.challenger.token).await, challenger_before - bond);
+    assert_eq!(env.request_account(request).await.status, RequestStatus::Challenged);
+
+    // Operators 1 and 2 re-execute and back the operator: 20M of 30M eligible
+    // stake can no longer be outvoted, so the dispute resolves early.
+    env.vote(1, request, VoteSide::Operator).await.unwrap();
+    env.vote(2, request, VoteSide::Operator).await.unwrap();
+    let events = env.resolve(request).await.unwrap();
+    assert_eq!(events.one::<DisputeResolved>().outcome, DisputeOutcome::OperatorUpheld);
+
+    let split = split_fee(MODEL_PRICE, env.params.protocol_fee_bps, 1_000).unwrap();
+    let voter_pool = bond * env.params.voter_reward_bps as u64 / 10_000;
+    assert_eq!(
+        env.token_balance(env.operators[0].token).await,
+        operator_before + split.payee + (bond - voter_pool)
+    );
+    let state = env.request_account(request).await;
+    assert_eq!(state.status, RequestStatus::Finalized);
+    assert_eq!(state.output, HONEST);
+
+    // Winning voters split the pool by stake; the last claim closes the dispute.
+    let voter1_before = env.token_balance(env.operators[1].token).await;
+    let voter2_before = env.token_balance(env.operators[2].token).await;
+    env.claim_vote(1, request).await.unwrap();
+    env.claim_vote(2, request).await.unwrap();
+    assert_eq!(env.token_balance(env.operators[1].token).await, voter1_before + voter_pool / 2);
+    assert_eq!(
+        env.token_balance(env.operators[2].token).await,
+        voter2_before + voter_pool - voter_pool / 2
+    );
+    assert!(!env.exists(TestEnv::dispute_pda(&request)).await, "dispute closed");
+    assert_eq!(env.token_balance(TestEnv::bond_vault()).await, 0);
+    assert_eq!(env.operator_account(1).await.open_votes, 0);
+    assert_eq!(env.challenger.token, env.token_of(&env.challenger.key()));
+    assert_eq!(env.token_balance(env.challenger.token).await, challenger_before - bond);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_output() {
+    let mut env = TestEnv::new().await;
+    let request = env.request(INPUT).await;
+    env.commit(0, request, WRONG).await.unwrap();
+    let challenger_before = env.token_balance(env.challenger.token).await;
+    let requester_before = env.token_balance(env.requester.token).await;
+    env.challenge(request, HONEST).await.unwrap();
+    env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    env.vote(2, request, VoteSide::Challenger).await.unwrap();
+    env.vote(3, request, VoteSide::Challenger).await.unwrap();
+    let stake_vault_before = env.token_balance(TestEnv::stake_vault()).await;
+    let events = env.resolve(request).await.unwrap();
+    assert_eq!(events.one::<DisputeResolved>().outcome, DisputeOutcome::ChallengerUpheld);
+
+    let slashed = sibyl_tests::env::OPERATOR_STAKE * env.params.slash_bps as u64 / 10_000;
+    assert_eq!(events.one::<OperatorSlashed>().amount, slashed);
+    let voter_pool = slashed * env.params.voter_reward_bps as u64 / 10_000;
+    let split = split_fee(MODEL_PRICE, env.params.protocol_fee_bps, 1_000).unwrap();
+    // The challenger gets its bond back, its share of the slash, and the fee
+    // (the fee follows the correct output).
+    assert_eq!(
+        env.token_balance(env.challenger.token).await,
+        challenger_before + (slashed - voter_pool) + split.payee
+    );
+    assert_eq!(env.token_balance(TestEnv::stake_vault()).await, stake_vault_before - slashed);
+    // The requester paid once and got the corrected output.
+    assert_eq!(env.token_balance(env.requester.token).await, requester_before);
+    let state = env.request_account(request).await;
+    assert_eq!(state.status, RequestStatus::Overturned);
+    assert_eq!(state.output, HONEST);
+    assert!(state.has_final_output());
+    let operator = env.operator_account(0).await;
+    assert_eq!(operator.stake, sibyl_tests::env::OPERATOR_STAKE - slashed);
+    assert_eq!((operator.disputes_lost, operator.open_commitments), (1, 0));
+    assert_eq!(
+        env.config().await.total_active_stake,
+        4 * sibyl_tests::env::OPERATOR_STAKE - slashed
+    );
+
+    for voter in 1..=3 {
+        env.claim_vote(voter, request).await.unwrap();
+    }
+    assert_eq!(env.token_balance(TestEnv::bond_vault()).await, 0);
+    assert!(!env.exists(TestEnv::dispute_pda(&request)).await);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn inconclusive_dispute_is_arbitrated_by_the_authority() {
+    let mut env = TestEnv::new().await;
+    let request = env.request(INPUT).await;
+    env.commit(0, request, WRONG).await.unwrap();
+    env.challenge(request, HONEST).await.unwrap();
+    // One vote of 30M eligible: no quorum.
+    env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    let events = env.resolve(request).await.unwrap();
+    let resolved = events.one::<DisputeResolved>();
+    assert_eq!(resolved.outcome, DisputeOutcome::Inconclusive);
+    assert!(resolved.arbitration_deadline_slot.is_some());
+    assert_eq!(env.request_account(request).await.status, RequestStatus::Challenged);
+
+    let events = env
+        .arbitrate(request, DisputeOutcome::ChallengerUpheld)
+        .await
+        .unwrap();
+    assert_eq!(events.one::<DisputeArbitrated>().outcome, DisputeOutcome::ChallengerUpheld);
+    assert_eq!(env.request_account(request).await.status, RequestStatus::Overturned);
+    // The lone voter backed the winner and takes the whole pool.
+    let voter_before = env.token_balance(env.operators[1].token).await;
+    let pool = env
+        .account::<sibyl::state::Dispute>(TestEnv::dispute_pda(&request))
+        .await
+        .unwrap()
+        .reward_pool;
+    env.claim_vote(1, request).await.unwrap();
+    assert_eq!(env.token_balance(env.operators[1].token).await, voter_before + pool);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn unarbitrated_dispute_refunds_after_its_deadline() {
+    let mut env = TestEnv::new().await;
+    let requester_before = env.token_balance(env.requester.token).await;
+    let challenger_before = env.token_balance(env.challenger.token).await;
+    let request = env.request(INPUT).await;
+    env.commit(0, request, WRONG).await.unwrap();
+    env.challenge(request, HONEST).await.unwrap();
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    env.resolve(request).await.unwrap();
+    env.warp_slots(env.params.arbitration_window_slots + 1).await;
+    let events = env.expire_arbitration(request).await.unwrap();
+    assert_eq!(events.one::<ArbitrationExpired>().refunded, MODEL_PRICE);
+    assert_eq!(env.token_balance(env.requester.token).await, requester_before);
+    assert_eq!(env.token_balance(env.challenger.token).await, challenger_before);
+    assert!(!env.exists(request).await);
+    assert!(!env.exists(TestEnv::dispute_pda(&request)).await, "no votes: dispute closed");
+    let operator = env.operator_account(0).await;
+    assert_eq!(
+        (operator.stake, operator.open_commitments),
+        (sibyl_tests::env::OPERATOR_STAKE, 0)
+    );
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn unbonding_returns_stake_after_the_period() {
+    let mut env = TestEnv::new().await;
+    let before = env.token_balance(env.operators[3].token).await;
+    let events = env.request_unstake(3, 4_000_000).await.unwrap();
+    let unlock = events.one::<UnstakeRequested>().unlock_slot;
+    assert_eq!(
+        env.config().await.total_active_stake,
+        4 * sibyl_tests::env::OPERATOR_STAKE - 4_000_000
+    );
+    env.warp_slots(env.params.unbonding_slots).await;
+    assert!(env.slot().await >= unlock);
+    let events = env.withdraw_stake(3).await.unwrap();
+    assert_eq!(events.one::<StakeWithdrawn>().amount, 4_000_000);
+    assert_eq!(env.token_balance(env.operators[3].token).await, before + 4_000_000);
+    let operator = env.operator_account(3).await;
+    assert_eq!((operator.stake, operator.pending_unstake), (6_000_000, 0));
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn chunked_input_upload_completes_the_request() {
+    let mut env = TestEnv::new().await;
+    let input: Vec<u8> = (0..3_000u32).map(|i| (i % 251) as u8).collect();
+    let nonce = env.next_nonce();
+    let accounts = env.request_accounts(&env.requester, env.model(), nonce);
+    let request = accounts.request;
+    let requester = env.requester.wallet.insecure_clone();
+    env.send_request(
+        accounts,
+        sibyl::instructions::RequestInferenceArgs {
+            nonce,
+            fee: MODEL_PRICE,
+            input_len: input.len() as u32,
+            input: input[..800].to_vec(),
+        },
+        &requester,
+    )
+    .await
+    .unwrap();
+    sibyl_tests::assert_sibyl_error(
+        env.commit(0, request, HONEST).await,
+        sibyl::errors::SibylError::InputIncomplete,
+    );
+    let mut offset = 800;
+    while offset < input.len() {
+        let end = (offset + 900).min(input.len());
+        let events = env
+            .write_input(request, offset as u32, &input[offset..end])
+            .await
+            .unwrap();
+        let written = events.one::<InputWritten>();
+        assert_eq!(written.input_hash.is_some(), end == input.len());
+        offset = end;
+    }
+    let state = env.request_account(request).await;
+    assert_eq!(state.input, input);
+    assert_eq!(state.input_hash, sibyl::hashing::input_hash(&input));
+    env.commit(0, request, HONEST).await.unwrap();
+    env.assert_tokens_conserved().await;
+}
