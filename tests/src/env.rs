@@ -537,6 +537,15 @@ impl TestEnv {
         Actor { wallet, token }
     }
 
+    /// A new funded wallet appended to `operators` (not yet registered);
+    /// returns its index. Its tokens count towards conservation.
+    pub async fn add_operator_wallet(&mut self) -> usize {
+        let actor = self.new_actor().await;
+        self.operators.push(actor);
+        self.tokens_at_start += STARTING_TOKENS;
+        self.operators.len() - 1
+    }
+
     // ----- config -----
 
     pub fn initialize_accounts(&self) -> acc::Initialize {
@@ -837,15 +846,26 @@ impl TestEnv {
         .await
     }
 
+    /// The committing operator's account, or operator 0's while nobody has
+    /// committed (so that tests reach the request's own checks).
+    async fn committer(&mut self, state: &InferenceRequest) -> (Pubkey, Operator) {
+        let address = if state.operator == Pubkey::default() {
+            self.operator(0)
+        } else {
+            state.operator
+        };
+        (address, self.account(address).await.expect("operator"))
+    }
+
     pub async fn finalize_accounts(&mut self, request: Pubkey) -> acc::Finalize {
         let state = self.request_account(request).await;
-        let operator: Operator = self.account(state.operator).await.expect("operator");
+        let (operator_address, operator) = self.committer(&state).await;
         acc::Finalize {
             cranker: self.challenger.key(),
             config: Self::config_pda(),
             request,
             escrow: Self::escrow_pda(&request),
-            operator: state.operator,
+            operator: operator_address,
             model: state.model,
             requester: state.requester,
             operator_token: self.token_of(&operator.authority),
@@ -898,15 +918,17 @@ impl TestEnv {
         .chain(self.operators.iter())
     }
 
-    pub async fn challenge_accounts(&mut self, challenger: &Actor, request: Pubkey) -> acc::Challenge {
+    /// The accounts of a challenge by the wallet `challenger` paying from `challenger_token`.
+    pub async fn challenge_accounts(&mut self, challenger: Pubkey, challenger_token: Pubkey, request: Pubkey) -> acc::Challenge {
         let state = self.request_account(request).await;
+        let (operator, _) = self.committer(&state).await;
         acc::Challenge {
-            challenger: challenger.key(),
+            challenger,
             config: Self::config_pda(),
             request,
-            operator: state.operator,
+            operator,
             dispute: Self::dispute_pda(&request),
-            challenger_token: challenger.token,
+            challenger_token,
             bond_vault: Self::bond_vault(),
             mint: self.mint.pubkey(),
             token_program: self.token_program,
@@ -927,7 +949,9 @@ impl TestEnv {
 
     /// `challenger` disputes a result with its own output.
     pub async fn challenge_as(&mut self, challenger: &Actor, request: Pubkey, output: &[u8]) -> TxResult {
-        let accounts = self.challenge_accounts(challenger, request).await;
+        let accounts = self
+            .challenge_accounts(challenger.key(), challenger.token, request)
+            .await;
         self.send(
             accounts,
             ix::Challenge {

@@ -1,1 +1,274 @@
-//! placeholder
+//! Governance (initialize, update_config, pause/unpause) and models
+//! (register, update, retire): each rule broken once, with its named error.
+use sibyl::{
+    errors::SibylError,
+    events::*,
+    instruction as ix,
+    instructions::{UpdateConfigArgs, UpdateModelArgs},
+    state::{ComparisonRule, ConfigParams, Model, TensorSpec, VoteSide},
+};
+use solana_signer::Signer;
+use sibyl_tests::{
+    assert_sibyl_error,
+    env::{default_model_args, default_params},
+    TestEnv,
+};
+
+async fn initialize_with(params: ConfigParams) -> sibyl_tests::TxResult {
+    let mut env = TestEnv::builder().uninitialized().params(params).build().await;
+    env.initialize().await
+}
+
+#[tokio::test]
+async fn initialize_creates_config_and_vaults() {
+    let mut env = TestEnv::builder().uninitialized().build().await;
+    let events = env.initialize().await.unwrap();
+    assert_eq!(events.one::<ConfigInitialized>().authority, env.authority.key());
+    let config = env.config().await;
+    assert_eq!(config.params, env.params);
+    assert_eq!(config.stake_vault, TestEnv::stake_vault());
+    assert!(!config.paused);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn initialize_rejects_invalid_parameters() {
+    let p = default_params();
+    let cases = [
+        (ConfigParams { threshold_bps: 5_000, ..p }, SibylError::InvalidThreshold),
+        (ConfigParams { quorum_bps: 10_001, ..p }, SibylError::InvalidBps),
+        (ConfigParams { protocol_fee_bps: 10_001, ..p }, SibylError::InvalidBps),
+        (ConfigParams { challenge_window_slots: 0, ..p }, SibylError::InvalidWindow),
+        (ConfigParams { unbonding_slots: 0, ..p }, SibylError::InvalidWindow),
+        (ConfigParams { min_operator_stake: 0, ..p }, SibylError::ZeroAmount),
+        (ConfigParams { challenge_bond: 0, ..p }, SibylError::ZeroAmount),
+    ];
+    for (params, error) in cases {
+        assert_sibyl_error(initialize_with(params).await, error);
+    }
+}
+
+#[tokio::test]
+async fn initialize_rejects_a_treasury_of_another_mint() {
+    let mut env = TestEnv::builder().uninitialized().build().await;
+    let mut accounts = env.initialize_accounts();
+    // A token account that is not even of this mint: the stake vault address
+    // does not exist yet, so use the mint account itself as a wrong "treasury".
+    accounts.treasury = env.publisher.key();
+    let authority = env.authority.wallet.insecure_clone();
+    let result = env
+        .send(accounts, ix::Initialize { params: env.params }, &[&authority])
+        .await;
+    sibyl_tests::assert_anchor_error(result, anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram);
+}
+
+#[tokio::test]
+async fn update_config_is_for_the_authority_only() {
+    let mut env = TestEnv::new().await;
+    let stranger = env.publisher.wallet.insecure_clone();
+    let accounts = sibyl::accounts::UpdateConfig {
+        authority: stranger.pubkey(),
+        config: TestEnv::config_pda(),
+        new_treasury: None,
+        event_authority: TestEnv::event_authority(),
+        program: sibyl::ID,
+    };
+    let result = env
+        .send(accounts, ix::UpdateConfig { args: UpdateConfigArgs::default() }, &[&stranger])
+        .await;
+    assert_sibyl_error(result, SibylError::NotAuthority);
+}
+
+#[tokio::test]
+async fn update_config_validates_and_applies_new_parameters() {
+    let mut env = TestEnv::new().await;
+    let authority = env.authority.wallet.insecure_clone();
+    let accounts = || sibyl::accounts::UpdateConfig {
+        authority: authority.pubkey(),
+        config: TestEnv::config_pda(),
+        new_treasury: None,
+        event_authority: TestEnv::event_authority(),
+        program: sibyl::ID,
+    };
+    let bad = UpdateConfigArgs {
+        params: Some(ConfigParams { slash_bps: 20_000, ..env.params }),
+        new_authority: None,
+    };
+    assert_sibyl_error(
+        env.send(accounts(), ix::UpdateConfig { args: bad }, &[&authority]).await,
+        SibylError::InvalidBps,
+    );
+    let good = UpdateConfigArgs {
+        params: Some(ConfigParams { challenge_window_slots: 77, ..env.params }),
+        new_authority: Some(env.publisher.key()),
+    };
+    let events = env
+        .send(accounts(), ix::UpdateConfig { args: good }, &[&authority])
+        .await
+        .unwrap();
+    assert_eq!(events.one::<ConfigUpdated>().params.challenge_window_slots, 77);
+    let config = env.config().await;
+    assert_eq!(config.authority, env.publisher.key());
+    // The old authority has lost its power.
+    assert_sibyl_error(env.set_paused(true).await, SibylError::NotAuthority);
+}
+
+#[tokio::test]
+async fn pause_is_for_the_authority_only() {
+    let mut env = TestEnv::new().await;
+    let stranger = env.requester.wallet.insecure_clone();
+    let accounts = sibyl::accounts::SetPaused {
+        authority: stranger.pubkey(),
+        config: TestEnv::config_pda(),
+        event_authority: TestEnv::event_authority(),
+        program: sibyl::ID,
+    };
+    assert_sibyl_error(env.send(accounts, ix::Pause {}, &[&stranger]).await, SibylError::NotAuthority);
+}
+
+#[tokio::test]
+async fn pause_refuses_new_work_but_lets_disputes_and_settlement_run() {
+    let mut env = TestEnv::new().await;
+    let committed = env.request(b"in").await;
+    env.commit(0, committed, b"wrong").await.unwrap();
+    let pending = env.request(b"in").await;
+    let events = env.set_paused(true).await.unwrap();
+    assert!(events.one::<PauseChanged>().paused);
+
+    assert_sibyl_error(env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()), SibylError::ProtocolPaused);
+    assert_sibyl_error(env.commit(1, pending, b"out").await, SibylError::ProtocolPaused);
+    assert_sibyl_error(env.add_stake(1, 1).await, SibylError::ProtocolPaused);
+    assert_sibyl_error(
+        env.register_model(default_model_args([9; 32])).await,
+        SibylError::ProtocolPaused,
+    );
+    assert_sibyl_error(env.write_input(pending, 2, b"x").await, SibylError::ProtocolPaused);
+
+    // Honest parties can still defend and exit.
+    env.challenge(committed, b"right").await.unwrap();
+    env.vote(1, committed, VoteSide::Challenger).await.unwrap();
+    env.vote(2, committed, VoteSide::Challenger).await.unwrap();
+    env.resolve(committed).await.unwrap();
+    env.cancel(pending).await.unwrap();
+
+    env.set_paused(false).await.unwrap();
+    env.request(b"in").await;
+    env.assert_tokens_conserved().await;
+}
+
+fn spec(shape: Vec<i64>) -> TensorSpec {
+    TensorSpec {
+        dtype: sibyl::state::DType::Float32,
+        shape,
+    }
+}
+
+#[tokio::test]
+async fn register_model_validates_every_field() {
+    let mut env = TestEnv::new().await;
+    let base = default_model_args([5; 32]);
+    let cases = [
+        (sibyl::instructions::RegisterModelArgs { uri: String::new(), ..base.clone() }, SibylError::InvalidUri),
+        (sibyl::instructions::RegisterModelArgs { uri: "x".repeat(201), ..base.clone() }, SibylError::InvalidUri),
+        (sibyl::instructions::RegisterModelArgs { price: 0, ..base.clone() }, SibylError::InvalidPrice),
+        (sibyl::instructions::RegisterModelArgs { royalty_bps: 10_001, ..base.clone() }, SibylError::InvalidBps),
+        (sibyl::instructions::RegisterModelArgs { challenge_window_override_slots: Some(0), ..base.clone() }, SibylError::InvalidWindow),
+        (sibyl::instructions::RegisterModelArgs { input_spec: spec(vec![]), ..base.clone() }, SibylError::InvalidTensorSpec),
+        (sibyl::instructions::RegisterModelArgs { output_spec: spec(vec![1, 0]), ..base.clone() }, SibylError::InvalidTensorSpec),
+        (sibyl::instructions::RegisterModelArgs { input_spec: spec(vec![1; 9]), ..base.clone() }, SibylError::InvalidTensorSpec),
+        (sibyl::instructions::RegisterModelArgs { max_input_bytes: 0, ..base.clone() }, SibylError::InvalidSizeBound),
+        (sibyl::instructions::RegisterModelArgs { max_input_bytes: 16_385, ..base.clone() }, SibylError::InvalidSizeBound),
+        (sibyl::instructions::RegisterModelArgs { max_output_bytes: 1_025, ..base.clone() }, SibylError::InvalidSizeBound),
+        (sibyl::instructions::RegisterModelArgs { comparison: ComparisonRule::TopK { k: 0 }, ..base.clone() }, SibylError::InvalidComparisonRule),
+        (sibyl::instructions::RegisterModelArgs { comparison: ComparisonRule::Tolerance { abs: f32::INFINITY, rel: 0.0 }, ..base.clone() }, SibylError::InvalidComparisonRule),
+        (sibyl::instructions::RegisterModelArgs { comparison: ComparisonRule::Tolerance { abs: 0.0, rel: -1.0 }, ..base.clone() }, SibylError::InvalidComparisonRule),
+    ];
+    for (args, error) in cases {
+        assert_sibyl_error(env.register_model(args).await, error);
+    }
+    let events = env.register_model(base).await.unwrap();
+    assert_eq!(events.one::<ModelRegistered>().model_hash, [5; 32]);
+    let model: Model = env.model_account(TestEnv::model_pda(&[5; 32])).await;
+    assert_eq!(model.publisher, env.publisher.key());
+}
+
+async fn update_model(env: &mut TestEnv, signer_is_publisher: bool, args: UpdateModelArgs) -> sibyl_tests::TxResult {
+    let signer = if signer_is_publisher {
+        env.publisher.wallet.insecure_clone()
+    } else {
+        env.requester.wallet.insecure_clone()
+    };
+    let accounts = sibyl::accounts::UpdateModel {
+        publisher: signer.pubkey(),
+        model: env.model(),
+        event_authority: TestEnv::event_authority(),
+        program: sibyl::ID,
+    };
+    env.send(accounts, ix::UpdateModel { args }, &[&signer]).await
+}
+
+async fn retire_model(env: &mut TestEnv, signer_is_publisher: bool) -> sibyl_tests::TxResult {
+    let signer = if signer_is_publisher {
+        env.publisher.wallet.insecure_clone()
+    } else {
+        env.requester.wallet.insecure_clone()
+    };
+    let accounts = sibyl::accounts::RetireModel {
+        publisher: signer.pubkey(),
+        model: env.model(),
+        event_authority: TestEnv::event_authority(),
+        program: sibyl::ID,
+    };
+    env.send(accounts, ix::RetireModel {}, &[&signer]).await
+}
+
+#[tokio::test]
+async fn update_model_is_for_the_publisher_and_validated() {
+    let mut env = TestEnv::new().await;
+    let raise = UpdateModelArgs { price: Some(2_000_000), ..Default::default() };
+    assert_sibyl_error(update_model(&mut env, false, raise.clone()).await, SibylError::NotPublisher);
+    let zero = UpdateModelArgs { price: Some(0), ..Default::default() };
+    assert_sibyl_error(update_model(&mut env, true, zero).await, SibylError::InvalidPrice);
+    let royalty = UpdateModelArgs { royalty_bps: Some(10_001), ..Default::default() };
+    assert_sibyl_error(update_model(&mut env, true, royalty).await, SibylError::InvalidBps);
+    let events = update_model(&mut env, true, raise).await.unwrap();
+    assert_eq!(events.one::<ModelUpdated>().price, 2_000_000);
+    // The old price is now too small a fee.
+    assert_sibyl_error(
+        env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()),
+        SibylError::FeeBelowPrice,
+    );
+}
+
+#[tokio::test]
+async fn retired_model_refuses_new_requests_but_finishes_open_ones() {
+    let mut env = TestEnv::new().await;
+    let open = env.request(b"in").await;
+    assert_sibyl_error(retire_model(&mut env, false).await, SibylError::NotPublisher);
+    retire_model(&mut env, true).await.unwrap();
+    assert_sibyl_error(retire_model(&mut env, true).await, SibylError::ModelAlreadyRetired);
+    assert_sibyl_error(
+        env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()),
+        SibylError::ModelRetired,
+    );
+    assert_sibyl_error(
+        update_model(&mut env, true, UpdateModelArgs::default()).await,
+        SibylError::ModelRetired,
+    );
+    env.commit(0, open, b"out").await.unwrap();
+    env.warp_slots(env.params.challenge_window_slots + 1).await;
+    env.finalize(open).await.unwrap();
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn fee_split_above_the_whole_is_refused_at_request_time() {
+    let mut env = TestEnv::new().await;
+    update_model(&mut env, true, UpdateModelArgs { royalty_bps: Some(9_900), ..Default::default() })
+        .await
+        .unwrap();
+    assert_sibyl_error(
+        env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()),
+        SibylError::FeeSplitTooLarge,
+    );
+}

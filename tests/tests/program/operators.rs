@@ -1,1 +1,98 @@
-//! placeholder
+//! Operators: registration, stake, unbonding and withdrawal rules.
+use anchor_lang::error::ErrorCode;
+use sibyl::{errors::SibylError, instruction as ix, state::VoteSide};
+use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::OPERATOR_STAKE, TestEnv};
+
+#[tokio::test]
+async fn register_operator_needs_the_minimum_stake_from_its_own_account() {
+    let mut env = TestEnv::builder().operators(2).build().await;
+    env.add_operator_wallet().await;
+    assert_sibyl_error(env.register_operator(2, 999_999).await, SibylError::StakeBelowMinimum);
+    let mut accounts = env.register_operator_accounts(2);
+    accounts.authority_token = env.operators[0].token;
+    let wallet = env.operators[2].wallet.insecure_clone();
+    assert_sibyl_error(
+        env.send(accounts, ix::RegisterOperator { stake: OPERATOR_STAKE }, &[&wallet]).await,
+        SibylError::WrongTokenOwner,
+    );
+    let mut accounts = env.register_operator_accounts(2);
+    accounts.stake_vault = env.operators[1].token;
+    assert_anchor_error(
+        env.send(accounts, ix::RegisterOperator { stake: OPERATOR_STAKE }, &[&wallet]).await,
+        ErrorCode::ConstraintAddress,
+    );
+    env.register_operator(2, OPERATOR_STAKE).await.unwrap();
+    assert_eq!(env.config().await.total_active_stake, 3 * OPERATOR_STAKE);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn add_stake_rules() {
+    let mut env = TestEnv::new().await;
+    assert_sibyl_error(env.add_stake(0, 0).await, SibylError::ZeroAmount);
+    // Overflowing the stake counter is refused before any token moves.
+    assert_sibyl_error(env.add_stake(0, u64::MAX).await, SibylError::MathOverflow);
+    let mut accounts = env.stake_accounts(1);
+    accounts.operator = env.operator(0);
+    let wallet = env.operators[1].wallet.insecure_clone();
+    assert_anchor_error(env.send(accounts, ix::AddStake { amount: 1 }, &[&wallet]).await, ErrorCode::ConstraintSeeds);
+    env.add_stake(0, 5).await.unwrap();
+    assert_eq!(env.operator_account(0).await.stake, OPERATOR_STAKE + 5);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn unstake_and_withdraw_rules() {
+    let mut env = TestEnv::new().await;
+    assert_sibyl_error(env.request_unstake(0, 0).await, SibylError::ZeroAmount);
+    assert_sibyl_error(env.request_unstake(0, OPERATOR_STAKE + 1).await, SibylError::InsufficientStake);
+    assert_sibyl_error(env.withdraw_stake(0).await, SibylError::NothingToWithdraw);
+    env.request_unstake(0, 1_000).await.unwrap();
+    assert_sibyl_error(env.withdraw_stake(0).await, SibylError::UnbondingNotEnded);
+    env.warp_slots(env.params.unbonding_slots).await;
+    env.withdraw_stake(0).await.unwrap();
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn withdraw_waits_for_open_commitments_and_votes() {
+    let mut env = TestEnv::new().await;
+    let request = env.request(b"in").await;
+    env.commit(0, request, b"wrong").await.unwrap();
+    env.challenge(request, b"right").await.unwrap();
+    env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    env.request_unstake(0, 1_000).await.unwrap();
+    env.request_unstake(1, 1_000).await.unwrap();
+    env.warp_slots(env.params.unbonding_slots).await;
+    assert_sibyl_error(env.withdraw_stake(0).await, SibylError::OpenCommitments);
+    assert_sibyl_error(env.withdraw_stake(1).await, SibylError::OpenVotes);
+    env.arbitrate(request, sibyl::state::DisputeOutcome::ChallengerUpheld)
+        .await
+        .unwrap_err();
+    env.resolve(request).await.unwrap();
+    env.arbitrate(request, sibyl::state::DisputeOutcome::ChallengerUpheld)
+        .await
+        .unwrap();
+    env.claim_vote(1, request).await.unwrap();
+    env.withdraw_stake(0).await.unwrap();
+    env.withdraw_stake(1).await.unwrap();
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn unbonding_stake_is_still_slashed() {
+    let mut env = TestEnv::new().await;
+    let request = env.request(b"in").await;
+    env.commit(0, request, b"wrong").await.unwrap();
+    // The operator tries to run with its stake before the verdict.
+    env.request_unstake(0, OPERATOR_STAKE).await.unwrap();
+    env.challenge(request, b"right").await.unwrap();
+    for voter in 1..=3 {
+        env.vote(voter, request, VoteSide::Challenger).await.unwrap();
+    }
+    env.resolve(request).await.unwrap();
+    let operator = env.operator_account(0).await;
+    let slashed = OPERATOR_STAKE * env.params.slash_bps as u64 / 10_000;
+    assert_eq!((operator.stake, operator.pending_unstake), (0, OPERATOR_STAKE - slashed));
+    env.assert_tokens_conserved().await;
+}
