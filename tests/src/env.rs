@@ -7,9 +7,7 @@ use crate::{
     native::{install_syscall_bridge, sibyl_program_test},
     outcome::TxResult,
 };
-use anchor_lang::{
-    prelude::Pubkey, AccountDeserialize, InstructionData, ToAccountMetas,
-};
+use anchor_lang::{prelude::Pubkey, AccountDeserialize, InstructionData, ToAccountMetas};
 use anchor_spl::token_2022::spl_token_2022;
 use sibyl::{
     accounts as acc,
@@ -260,8 +258,11 @@ impl TestEnv {
         Pubkey::find_program_address(&[DISPUTE_SEED, request.as_ref()], &sibyl::ID).0
     }
     pub fn vote_pda(dispute: &Pubkey, operator: &Pubkey) -> Pubkey {
-        Pubkey::find_program_address(&[VOTE_SEED, dispute.as_ref(), operator.as_ref()], &sibyl::ID)
-            .0
+        Pubkey::find_program_address(
+            &[VOTE_SEED, dispute.as_ref(), operator.as_ref()],
+            &sibyl::ID,
+        )
+        .0
     }
     pub fn event_authority() -> Pubkey {
         Pubkey::find_program_address(&[b"__event_authority"], &sibyl::ID).0
@@ -303,7 +304,10 @@ impl TestEnv {
         self.tx_counter += 1;
         let mut limit = vec![2u8];
         limit.extend_from_slice(&(1_400_000 - self.tx_counter).to_le_bytes());
-        instructions.insert(0, Instruction::new_with_bytes(COMPUTE_BUDGET_ID, &limit, vec![]));
+        instructions.insert(
+            0,
+            Instruction::new_with_bytes(COMPUTE_BUDGET_ID, &limit, vec![]),
+        );
         let payer = self.ctx.payer.insecure_clone();
         let mut all_signers: Vec<&Keypair> = vec![&payer];
         all_signers.extend_from_slice(signers);
@@ -442,7 +446,11 @@ impl TestEnv {
     pub async fn assert_tokens_conserved(&mut self) {
         let total = self.tracked_token_total().await;
         assert_eq!(total, self.tokens_at_start, "tokens created or destroyed");
-        assert_eq!(total, self.mint_supply().await, "tokens left the tracked accounts");
+        assert_eq!(
+            total,
+            self.mint_supply().await,
+            "tokens left the tracked accounts"
+        );
     }
 
     /// Starts tracking a token account in the conservation check.
@@ -567,7 +575,13 @@ impl TestEnv {
         let accounts = self.initialize_accounts();
         let authority = self.authority.wallet.insecure_clone();
         let result = self
-            .send(accounts, ix::Initialize { params: self.params }, &[&authority])
+            .send(
+                accounts,
+                ix::Initialize {
+                    params: self.params,
+                },
+                &[&authority],
+            )
             .await;
         if result.is_ok() {
             self.track_token_account(Self::stake_vault());
@@ -578,7 +592,9 @@ impl TestEnv {
 
     /// The config account.
     pub async fn config(&mut self) -> Config {
-        self.account(Self::config_pda()).await.expect("config exists")
+        self.account(Self::config_pda())
+            .await
+            .expect("config exists")
     }
 
     // ----- models -----
@@ -656,7 +672,8 @@ impl TestEnv {
     pub async fn add_stake(&mut self, index: usize, amount: u64) -> TxResult {
         let accounts = self.stake_accounts(index);
         let wallet = self.operators[index].wallet.insecure_clone();
-        self.send(accounts, ix::AddStake { amount }, &[&wallet]).await
+        self.send(accounts, ix::AddStake { amount }, &[&wallet])
+            .await
     }
 
     pub async fn request_unstake(&mut self, index: usize, amount: u64) -> TxResult {
@@ -687,7 +704,12 @@ impl TestEnv {
         self.next_nonce
     }
 
-    pub fn request_accounts(&self, requester: &Actor, model: Pubkey, nonce: u64) -> acc::RequestInference {
+    pub fn request_accounts(
+        &self,
+        requester: &Actor,
+        model: Pubkey,
+        nonce: u64,
+    ) -> acc::RequestInference {
         let request = Self::request_pda(&requester.key(), nonce);
         acc::RequestInference {
             requester: requester.key(),
@@ -724,11 +746,17 @@ impl TestEnv {
     /// The default requester asks the default model for one inference, paying
     /// the model's price; returns the request address.
     pub async fn request(&mut self, input: &[u8]) -> Pubkey {
-        self.request_with_fee(input, MODEL_PRICE).await.expect("request")
+        self.request_with_fee(input, MODEL_PRICE)
+            .await
+            .expect("request")
     }
 
     /// Like [`Self::request`] with a chosen fee.
-    pub async fn request_with_fee(&mut self, input: &[u8], fee: u64) -> Result<Pubkey, TransactionError> {
+    pub async fn request_with_fee(
+        &mut self,
+        input: &[u8],
+        fee: u64,
+    ) -> Result<Pubkey, TransactionError> {
         let nonce = self.next_nonce();
         let accounts = self.request_accounts(&self.requester, self.model(), nonce);
         let request = accounts.request;
@@ -793,7 +821,8 @@ impl TestEnv {
     pub async fn cancel(&mut self, request: Pubkey) -> TxResult {
         let accounts = self.cancel_accounts(request);
         let requester = self.requester.wallet.insecure_clone();
-        self.send(accounts, ix::CancelRequest {}, &[&requester]).await
+        self.send(accounts, ix::CancelRequest {}, &[&requester])
+            .await
     }
 
     pub fn expire_accounts(&self, request: Pubkey) -> acc::ExpireRequest {
@@ -893,7 +922,8 @@ impl TestEnv {
             event_authority: Self::event_authority(),
             program: sibyl::ID,
         };
-        self.send(accounts, ix::CloseRequest {}, &[&requester]).await
+        self.send(accounts, ix::CloseRequest {}, &[&requester])
+            .await
     }
 
     // ----- disputes -----
@@ -919,7 +949,12 @@ impl TestEnv {
     }
 
     /// The accounts of a challenge by the wallet `challenger` paying from `challenger_token`.
-    pub async fn challenge_accounts(&mut self, challenger: Pubkey, challenger_token: Pubkey, request: Pubkey) -> acc::Challenge {
+    pub async fn challenge_accounts(
+        &mut self,
+        challenger: Pubkey,
+        challenger_token: Pubkey,
+        request: Pubkey,
+    ) -> acc::Challenge {
         let state = self.request_account(request).await;
         let (operator, _) = self.committer(&state).await;
         acc::Challenge {
@@ -948,7 +983,12 @@ impl TestEnv {
     }
 
     /// `challenger` disputes a result with its own output.
-    pub async fn challenge_as(&mut self, challenger: &Actor, request: Pubkey, output: &[u8]) -> TxResult {
+    pub async fn challenge_as(
+        &mut self,
+        challenger: &Actor,
+        request: Pubkey,
+        output: &[u8],
+    ) -> TxResult {
         let accounts = self
             .challenge_accounts(challenger.key(), challenger.token, request)
             .await;
@@ -1028,11 +1068,17 @@ impl TestEnv {
             event_authority: Self::event_authority(),
             program: sibyl::ID,
         };
-        self.send(accounts, ix::ResolveDispute {}, &[&cranker]).await
+        self.send(accounts, ix::ResolveDispute {}, &[&cranker])
+            .await
     }
 
     /// `signer` arbitrates the dispute over `request`.
-    pub async fn arbitrate_as(&mut self, signer: &Keypair, request: Pubkey, outcome: DisputeOutcome) -> TxResult {
+    pub async fn arbitrate_as(
+        &mut self,
+        signer: &Keypair,
+        request: Pubkey,
+        outcome: DisputeOutcome,
+    ) -> TxResult {
         let settle = self.settle_accounts(request).await;
         let accounts = acc::Arbitrate {
             authority: signer.pubkey(),
@@ -1040,7 +1086,8 @@ impl TestEnv {
             event_authority: Self::event_authority(),
             program: sibyl::ID,
         };
-        self.send(accounts, ix::Arbitrate { outcome }, &[signer]).await
+        self.send(accounts, ix::Arbitrate { outcome }, &[signer])
+            .await
     }
 
     /// The protocol authority arbitrates.
@@ -1071,7 +1118,8 @@ impl TestEnv {
             event_authority: Self::event_authority(),
             program: sibyl::ID,
         };
-        self.send(accounts, ix::ExpireArbitration {}, &[&cranker]).await
+        self.send(accounts, ix::ExpireArbitration {}, &[&cranker])
+            .await
     }
 
     pub async fn claim_vote_accounts(&mut self, index: usize, request: Pubkey) -> acc::ClaimVote {

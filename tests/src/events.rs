@@ -20,7 +20,12 @@ impl Events {
     #[track_caller]
     pub fn one<E: Discriminator + AnchorDeserialize>(&self) -> E {
         let mut found = self.all::<E>();
-        assert_eq!(found.len(), 1, "expected exactly one {}", std::any::type_name::<E>());
+        assert_eq!(
+            found.len(),
+            1,
+            "expected exactly one {}",
+            std::any::type_name::<E>()
+        );
         found.remove(0)
     }
 

@@ -29,7 +29,9 @@ pub enum SibylError {
     InvalidTensorSpec,
     #[msg("The model's input or output bound is zero or above the protocol maximum")]
     InvalidSizeBound,
-    #[msg("The comparison rule is invalid: tolerances must be finite and non-negative, k at least 1")]
+    #[msg(
+        "The comparison rule is invalid: tolerances must be finite and non-negative, k at least 1"
+    )]
     InvalidComparisonRule,
     #[msg("Protocol fee plus publisher royalty exceed 10000 bps")]
     FeeSplitTooLarge,

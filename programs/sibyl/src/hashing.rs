@@ -29,9 +29,6 @@ mod tests {
     #[test]
     fn input_hash_is_plain_sha256() {
         // SHA-256("abc"), FIPS 180-2 test vector.
-        assert_eq!(
-            input_hash(b"abc")[..4],
-            [0xba, 0x78, 0x16, 0xbf]
-        );
+        assert_eq!(input_hash(b"abc")[..4], [0xba, 0x78, 0x16, 0xbf]);
     }
 }

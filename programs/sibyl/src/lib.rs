@@ -3,8 +3,9 @@
 //! Requesters pay SPL tokens for one inference on a registered ONNX model; a
 //! staked operator commits the output; the output becomes final after a
 //! challenge window, and disputes are settled by stake-weighted re-execution
-//! votes. The design of record is `docs/protocol.md` with the decisions in
-//! `docs/decisions.md`. Every handler lives in `instructions/`, one per file.
+//! votes. The design of record is the protocol document (`shared/design/protocol.md`);
+//! what it leaves open is decided in `docs/decisions.md`. Every handler lives
+//! in `instructions/`, one per file.
 #![allow(unexpected_cfgs)]
 
 use anchor_lang::prelude::*;
@@ -20,7 +21,7 @@ pub mod state;
 pub mod token_ops;
 
 use instructions::*;
-use state::{ComparisonRule, ConfigParams, DisputeOutcome, TensorSpec, VoteSide};
+use state::{ConfigParams, DisputeOutcome, VoteSide};
 
 declare_id!("B3N5RexUTsYsqhDSww2V1bQkYYcDsGiTBMihGSPCF3Xx");
 
@@ -127,7 +128,3 @@ pub mod sibyl {
         close_request::handler(ctx)
     }
 }
-
-/// Keeps the IDL's type list complete: these appear only inside other types.
-#[allow(dead_code)]
-fn _idl_types(_: ComparisonRule, _: TensorSpec) {}

@@ -5,12 +5,14 @@ use anchor_lang::prelude::*;
 
 /// `a + b`, or [`SibylError::MathOverflow`].
 pub fn add(a: u64, b: u64) -> Result<u64> {
-    a.checked_add(b).ok_or_else(|| error!(SibylError::MathOverflow))
+    a.checked_add(b)
+        .ok_or_else(|| error!(SibylError::MathOverflow))
 }
 
 /// `a - b`, or [`SibylError::MathOverflow`] when `b > a`.
 pub fn sub(a: u64, b: u64) -> Result<u64> {
-    a.checked_sub(b).ok_or_else(|| error!(SibylError::MathOverflow))
+    a.checked_sub(b)
+        .ok_or_else(|| error!(SibylError::MathOverflow))
 }
 
 /// `floor(amount * part / whole)` computed in 128 bits; zero when `whole` is zero.
@@ -70,7 +72,10 @@ mod tests {
             assert_eq!(split.protocol_fee + split.royalty + split.payee, fee);
         }
         let split = split_fee(1_000_000, 250, 1_000).unwrap();
-        assert_eq!((split.protocol_fee, split.royalty, split.payee), (25_000, 100_000, 875_000));
+        assert_eq!(
+            (split.protocol_fee, split.royalty, split.payee),
+            (25_000, 100_000, 875_000)
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@ use crate::{
     errors::SibylError,
     math::{self, FeeSplit},
     request_signer_seeds,
-    state::{Config, Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus, VoteSide},
+    state::{
+        Config, Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus, VoteSide,
+    },
     token_ops::TokenCtx,
 };
 use anchor_lang::prelude::*;
@@ -234,7 +236,11 @@ impl<'info> SettleDispute<'info> {
         }
         .pay_fee(payee_token, &self.publisher_token, &self.treasury)?;
         close_dispute_if_done(&self.dispute, self.challenger.to_account_info())?;
-        Ok(DisputeSettlement { payee, fee, slashed })
+        Ok(DisputeSettlement {
+            payee,
+            fee,
+            slashed,
+        })
     }
 }
 

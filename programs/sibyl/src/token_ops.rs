@@ -20,7 +20,13 @@ impl<'info> TokenCtx<'_, 'info> {
         wallet: &Signer<'info>,
         amount: u64,
     ) -> Result<()> {
-        self.transfer(from.to_account_info(), to.to_account_info(), wallet.to_account_info(), &[], amount)
+        self.transfer(
+            from.to_account_info(),
+            to.to_account_info(),
+            wallet.to_account_info(),
+            &[],
+            amount,
+        )
     }
 
     /// Moves `amount` out of a program-owned account, signed by its PDA authority.
@@ -32,7 +38,13 @@ impl<'info> TokenCtx<'_, 'info> {
         signer_seeds: &[&[&[u8]]],
         amount: u64,
     ) -> Result<()> {
-        self.transfer(from.to_account_info(), to.to_account_info(), authority, signer_seeds, amount)
+        self.transfer(
+            from.to_account_info(),
+            to.to_account_info(),
+            authority,
+            signer_seeds,
+            amount,
+        )
     }
 
     /// Closes a program-owned token account (which must be empty), sending

@@ -7,15 +7,19 @@ use sibyl::{
     instructions::{UpdateConfigArgs, UpdateModelArgs},
     state::{ComparisonRule, ConfigParams, Model, TensorSpec, VoteSide},
 };
-use solana_signer::Signer;
 use sibyl_tests::{
     assert_sibyl_error,
     env::{default_model_args, default_params},
     TestEnv,
 };
+use solana_signer::Signer;
 
 async fn initialize_with(params: ConfigParams) -> sibyl_tests::TxResult {
-    let mut env = TestEnv::builder().uninitialized().params(params).build().await;
+    let mut env = TestEnv::builder()
+        .uninitialized()
+        .params(params)
+        .build()
+        .await;
     env.initialize().await
 }
 
@@ -23,7 +27,10 @@ async fn initialize_with(params: ConfigParams) -> sibyl_tests::TxResult {
 async fn initialize_creates_config_and_vaults() {
     let mut env = TestEnv::builder().uninitialized().build().await;
     let events = env.initialize().await.unwrap();
-    assert_eq!(events.one::<ConfigInitialized>().authority, env.authority.key());
+    assert_eq!(
+        events.one::<ConfigInitialized>().authority,
+        env.authority.key()
+    );
     let config = env.config().await;
     assert_eq!(config.params, env.params);
     assert_eq!(config.stake_vault, TestEnv::stake_vault());
@@ -35,13 +42,55 @@ async fn initialize_creates_config_and_vaults() {
 async fn initialize_rejects_invalid_parameters() {
     let p = default_params();
     let cases = [
-        (ConfigParams { threshold_bps: 5_000, ..p }, SibylError::InvalidThreshold),
-        (ConfigParams { quorum_bps: 10_001, ..p }, SibylError::InvalidBps),
-        (ConfigParams { protocol_fee_bps: 10_001, ..p }, SibylError::InvalidBps),
-        (ConfigParams { challenge_window_slots: 0, ..p }, SibylError::InvalidWindow),
-        (ConfigParams { unbonding_slots: 0, ..p }, SibylError::InvalidWindow),
-        (ConfigParams { min_operator_stake: 0, ..p }, SibylError::ZeroAmount),
-        (ConfigParams { challenge_bond: 0, ..p }, SibylError::ZeroAmount),
+        (
+            ConfigParams {
+                threshold_bps: 5_000,
+                ..p
+            },
+            SibylError::InvalidThreshold,
+        ),
+        (
+            ConfigParams {
+                quorum_bps: 10_001,
+                ..p
+            },
+            SibylError::InvalidBps,
+        ),
+        (
+            ConfigParams {
+                protocol_fee_bps: 10_001,
+                ..p
+            },
+            SibylError::InvalidBps,
+        ),
+        (
+            ConfigParams {
+                challenge_window_slots: 0,
+                ..p
+            },
+            SibylError::InvalidWindow,
+        ),
+        (
+            ConfigParams {
+                unbonding_slots: 0,
+                ..p
+            },
+            SibylError::InvalidWindow,
+        ),
+        (
+            ConfigParams {
+                min_operator_stake: 0,
+                ..p
+            },
+            SibylError::ZeroAmount,
+        ),
+        (
+            ConfigParams {
+                challenge_bond: 0,
+                ..p
+            },
+            SibylError::ZeroAmount,
+        ),
     ];
     for (params, error) in cases {
         assert_sibyl_error(initialize_with(params).await, error);
@@ -57,9 +106,16 @@ async fn initialize_rejects_a_treasury_of_another_mint() {
     accounts.treasury = env.publisher.key();
     let authority = env.authority.wallet.insecure_clone();
     let result = env
-        .send(accounts, ix::Initialize { params: env.params }, &[&authority])
+        .send(
+            accounts,
+            ix::Initialize { params: env.params },
+            &[&authority],
+        )
         .await;
-    sibyl_tests::assert_anchor_error(result, anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram);
+    sibyl_tests::assert_anchor_error(
+        result,
+        anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram,
+    );
 }
 
 #[tokio::test]
@@ -74,7 +130,13 @@ async fn update_config_is_for_the_authority_only() {
         program: sibyl::ID,
     };
     let result = env
-        .send(accounts, ix::UpdateConfig { args: UpdateConfigArgs::default() }, &[&stranger])
+        .send(
+            accounts,
+            ix::UpdateConfig {
+                args: UpdateConfigArgs::default(),
+            },
+            &[&stranger],
+        )
         .await;
     assert_sibyl_error(result, SibylError::NotAuthority);
 }
@@ -91,22 +153,32 @@ async fn update_config_validates_and_applies_new_parameters() {
         program: sibyl::ID,
     };
     let bad = UpdateConfigArgs {
-        params: Some(ConfigParams { slash_bps: 20_000, ..env.params }),
+        params: Some(ConfigParams {
+            slash_bps: 20_000,
+            ..env.params
+        }),
         new_authority: None,
     };
     assert_sibyl_error(
-        env.send(accounts(), ix::UpdateConfig { args: bad }, &[&authority]).await,
+        env.send(accounts(), ix::UpdateConfig { args: bad }, &[&authority])
+            .await,
         SibylError::InvalidBps,
     );
     let good = UpdateConfigArgs {
-        params: Some(ConfigParams { challenge_window_slots: 77, ..env.params }),
+        params: Some(ConfigParams {
+            challenge_window_slots: 77,
+            ..env.params
+        }),
         new_authority: Some(env.publisher.key()),
     };
     let events = env
         .send(accounts(), ix::UpdateConfig { args: good }, &[&authority])
         .await
         .unwrap();
-    assert_eq!(events.one::<ConfigUpdated>().params.challenge_window_slots, 77);
+    assert_eq!(
+        events.one::<ConfigUpdated>().params.challenge_window_slots,
+        77
+    );
     let config = env.config().await;
     assert_eq!(config.authority, env.publisher.key());
     // The old authority has lost its power.
@@ -123,7 +195,10 @@ async fn pause_is_for_the_authority_only() {
         event_authority: TestEnv::event_authority(),
         program: sibyl::ID,
     };
-    assert_sibyl_error(env.send(accounts, ix::Pause {}, &[&stranger]).await, SibylError::NotAuthority);
+    assert_sibyl_error(
+        env.send(accounts, ix::Pause {}, &[&stranger]).await,
+        SibylError::NotAuthority,
+    );
 }
 
 #[tokio::test]
@@ -135,14 +210,25 @@ async fn pause_refuses_new_work_but_lets_disputes_and_settlement_run() {
     let events = env.set_paused(true).await.unwrap();
     assert!(events.one::<PauseChanged>().paused);
 
-    assert_sibyl_error(env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()), SibylError::ProtocolPaused);
-    assert_sibyl_error(env.commit(1, pending, b"out").await, SibylError::ProtocolPaused);
+    assert_sibyl_error(
+        env.request_with_fee(b"in", 1_000_000)
+            .await
+            .map(|_| Default::default()),
+        SibylError::ProtocolPaused,
+    );
+    assert_sibyl_error(
+        env.commit(1, pending, b"out").await,
+        SibylError::ProtocolPaused,
+    );
     assert_sibyl_error(env.add_stake(1, 1).await, SibylError::ProtocolPaused);
     assert_sibyl_error(
         env.register_model(default_model_args([9; 32])).await,
         SibylError::ProtocolPaused,
     );
-    assert_sibyl_error(env.write_input(pending, 2, b"x").await, SibylError::ProtocolPaused);
+    assert_sibyl_error(
+        env.write_input(pending, 2, b"x").await,
+        SibylError::ProtocolPaused,
+    );
 
     // Honest parties can still defend and exit.
     env.challenge(committed, b"right").await.unwrap();
@@ -168,20 +254,110 @@ async fn register_model_validates_every_field() {
     let mut env = TestEnv::new().await;
     let base = default_model_args([5; 32]);
     let cases = [
-        (sibyl::instructions::RegisterModelArgs { uri: String::new(), ..base.clone() }, SibylError::InvalidUri),
-        (sibyl::instructions::RegisterModelArgs { uri: "x".repeat(201), ..base.clone() }, SibylError::InvalidUri),
-        (sibyl::instructions::RegisterModelArgs { price: 0, ..base.clone() }, SibylError::InvalidPrice),
-        (sibyl::instructions::RegisterModelArgs { royalty_bps: 10_001, ..base.clone() }, SibylError::InvalidBps),
-        (sibyl::instructions::RegisterModelArgs { challenge_window_override_slots: Some(0), ..base.clone() }, SibylError::InvalidWindow),
-        (sibyl::instructions::RegisterModelArgs { input_spec: spec(vec![]), ..base.clone() }, SibylError::InvalidTensorSpec),
-        (sibyl::instructions::RegisterModelArgs { output_spec: spec(vec![1, 0]), ..base.clone() }, SibylError::InvalidTensorSpec),
-        (sibyl::instructions::RegisterModelArgs { input_spec: spec(vec![1; 9]), ..base.clone() }, SibylError::InvalidTensorSpec),
-        (sibyl::instructions::RegisterModelArgs { max_input_bytes: 0, ..base.clone() }, SibylError::InvalidSizeBound),
-        (sibyl::instructions::RegisterModelArgs { max_input_bytes: 16_385, ..base.clone() }, SibylError::InvalidSizeBound),
-        (sibyl::instructions::RegisterModelArgs { max_output_bytes: 1_025, ..base.clone() }, SibylError::InvalidSizeBound),
-        (sibyl::instructions::RegisterModelArgs { comparison: ComparisonRule::TopK { k: 0 }, ..base.clone() }, SibylError::InvalidComparisonRule),
-        (sibyl::instructions::RegisterModelArgs { comparison: ComparisonRule::Tolerance { abs: f32::INFINITY, rel: 0.0 }, ..base.clone() }, SibylError::InvalidComparisonRule),
-        (sibyl::instructions::RegisterModelArgs { comparison: ComparisonRule::Tolerance { abs: 0.0, rel: -1.0 }, ..base.clone() }, SibylError::InvalidComparisonRule),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                uri: String::new(),
+                ..base.clone()
+            },
+            SibylError::InvalidUri,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                uri: "x".repeat(201),
+                ..base.clone()
+            },
+            SibylError::InvalidUri,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                price: 0,
+                ..base.clone()
+            },
+            SibylError::InvalidPrice,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                royalty_bps: 10_001,
+                ..base.clone()
+            },
+            SibylError::InvalidBps,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                challenge_window_override_slots: Some(0),
+                ..base.clone()
+            },
+            SibylError::InvalidWindow,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                input_spec: spec(vec![]),
+                ..base.clone()
+            },
+            SibylError::InvalidTensorSpec,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                output_spec: spec(vec![1, 0]),
+                ..base.clone()
+            },
+            SibylError::InvalidTensorSpec,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                input_spec: spec(vec![1; 9]),
+                ..base.clone()
+            },
+            SibylError::InvalidTensorSpec,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                max_input_bytes: 0,
+                ..base.clone()
+            },
+            SibylError::InvalidSizeBound,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                max_input_bytes: 16_385,
+                ..base.clone()
+            },
+            SibylError::InvalidSizeBound,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                max_output_bytes: 1_025,
+                ..base.clone()
+            },
+            SibylError::InvalidSizeBound,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                comparison: ComparisonRule::TopK { k: 0 },
+                ..base.clone()
+            },
+            SibylError::InvalidComparisonRule,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                comparison: ComparisonRule::Tolerance {
+                    abs: f32::INFINITY,
+                    rel: 0.0,
+                },
+                ..base.clone()
+            },
+            SibylError::InvalidComparisonRule,
+        ),
+        (
+            sibyl::instructions::RegisterModelArgs {
+                comparison: ComparisonRule::Tolerance {
+                    abs: 0.0,
+                    rel: -1.0,
+                },
+                ..base.clone()
+            },
+            SibylError::InvalidComparisonRule,
+        ),
     ];
     for (args, error) in cases {
         assert_sibyl_error(env.register_model(args).await, error);
@@ -192,7 +368,11 @@ async fn register_model_validates_every_field() {
     assert_eq!(model.publisher, env.publisher.key());
 }
 
-async fn update_model(env: &mut TestEnv, signer_is_publisher: bool, args: UpdateModelArgs) -> sibyl_tests::TxResult {
+async fn update_model(
+    env: &mut TestEnv,
+    signer_is_publisher: bool,
+    args: UpdateModelArgs,
+) -> sibyl_tests::TxResult {
     let signer = if signer_is_publisher {
         env.publisher.wallet.insecure_clone()
     } else {
@@ -204,7 +384,8 @@ async fn update_model(env: &mut TestEnv, signer_is_publisher: bool, args: Update
         event_authority: TestEnv::event_authority(),
         program: sibyl::ID,
     };
-    env.send(accounts, ix::UpdateModel { args }, &[&signer]).await
+    env.send(accounts, ix::UpdateModel { args }, &[&signer])
+        .await
 }
 
 async fn retire_model(env: &mut TestEnv, signer_is_publisher: bool) -> sibyl_tests::TxResult {
@@ -225,17 +406,37 @@ async fn retire_model(env: &mut TestEnv, signer_is_publisher: bool) -> sibyl_tes
 #[tokio::test]
 async fn update_model_is_for_the_publisher_and_validated() {
     let mut env = TestEnv::new().await;
-    let raise = UpdateModelArgs { price: Some(2_000_000), ..Default::default() };
-    assert_sibyl_error(update_model(&mut env, false, raise.clone()).await, SibylError::NotPublisher);
-    let zero = UpdateModelArgs { price: Some(0), ..Default::default() };
-    assert_sibyl_error(update_model(&mut env, true, zero).await, SibylError::InvalidPrice);
-    let royalty = UpdateModelArgs { royalty_bps: Some(10_001), ..Default::default() };
-    assert_sibyl_error(update_model(&mut env, true, royalty).await, SibylError::InvalidBps);
+    let raise = UpdateModelArgs {
+        price: Some(2_000_000),
+        ..Default::default()
+    };
+    assert_sibyl_error(
+        update_model(&mut env, false, raise.clone()).await,
+        SibylError::NotPublisher,
+    );
+    let zero = UpdateModelArgs {
+        price: Some(0),
+        ..Default::default()
+    };
+    assert_sibyl_error(
+        update_model(&mut env, true, zero).await,
+        SibylError::InvalidPrice,
+    );
+    let royalty = UpdateModelArgs {
+        royalty_bps: Some(10_001),
+        ..Default::default()
+    };
+    assert_sibyl_error(
+        update_model(&mut env, true, royalty).await,
+        SibylError::InvalidBps,
+    );
     let events = update_model(&mut env, true, raise).await.unwrap();
     assert_eq!(events.one::<ModelUpdated>().price, 2_000_000);
     // The old price is now too small a fee.
     assert_sibyl_error(
-        env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()),
+        env.request_with_fee(b"in", 1_000_000)
+            .await
+            .map(|_| Default::default()),
         SibylError::FeeBelowPrice,
     );
 }
@@ -244,11 +445,19 @@ async fn update_model_is_for_the_publisher_and_validated() {
 async fn retired_model_refuses_new_requests_but_finishes_open_ones() {
     let mut env = TestEnv::new().await;
     let open = env.request(b"in").await;
-    assert_sibyl_error(retire_model(&mut env, false).await, SibylError::NotPublisher);
-    retire_model(&mut env, true).await.unwrap();
-    assert_sibyl_error(retire_model(&mut env, true).await, SibylError::ModelAlreadyRetired);
     assert_sibyl_error(
-        env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()),
+        retire_model(&mut env, false).await,
+        SibylError::NotPublisher,
+    );
+    retire_model(&mut env, true).await.unwrap();
+    assert_sibyl_error(
+        retire_model(&mut env, true).await,
+        SibylError::ModelAlreadyRetired,
+    );
+    assert_sibyl_error(
+        env.request_with_fee(b"in", 1_000_000)
+            .await
+            .map(|_| Default::default()),
         SibylError::ModelRetired,
     );
     assert_sibyl_error(
@@ -264,11 +473,20 @@ async fn retired_model_refuses_new_requests_but_finishes_open_ones() {
 #[tokio::test]
 async fn fee_split_above_the_whole_is_refused_at_request_time() {
     let mut env = TestEnv::new().await;
-    update_model(&mut env, true, UpdateModelArgs { royalty_bps: Some(9_900), ..Default::default() })
-        .await
-        .unwrap();
+    update_model(
+        &mut env,
+        true,
+        UpdateModelArgs {
+            royalty_bps: Some(9_900),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_sibyl_error(
-        env.request_with_fee(b"in", 1_000_000).await.map(|_| Default::default()),
+        env.request_with_fee(b"in", 1_000_000)
+            .await
+            .map(|_| Default::default()),
         SibylError::FeeSplitTooLarge,
     );
 }

@@ -25,19 +25,38 @@ fn actor_of(env: &TestEnv, index: usize) -> Actor {
 async fn challenge_rules() {
     let mut env = TestEnv::new().await;
     let pending = env.request(b"in").await;
-    assert_sibyl_error(env.challenge(pending, b"x").await, SibylError::RequestNotCommitted);
+    assert_sibyl_error(
+        env.challenge(pending, b"x").await,
+        SibylError::RequestNotCommitted,
+    );
     let request = committed(&mut env).await;
     let operator = actor_of(&env, 0);
-    assert_sibyl_error(env.challenge_as(&operator, request, b"x").await, SibylError::SelfChallenge);
-    assert_sibyl_error(env.challenge(request, b"out").await, SibylError::ChallengeSameOutput);
+    assert_sibyl_error(
+        env.challenge_as(&operator, request, b"x").await,
+        SibylError::SelfChallenge,
+    );
+    assert_sibyl_error(
+        env.challenge(request, b"out").await,
+        SibylError::ChallengeSameOutput,
+    );
     assert_sibyl_error(env.challenge(request, b"").await, SibylError::EmptyOutput);
-    assert_sibyl_error(env.challenge(request, &[1; 257]).await, SibylError::OutputTooLarge);
+    assert_sibyl_error(
+        env.challenge(request, &[1; 257]).await,
+        SibylError::OutputTooLarge,
+    );
     let (key, token) = (env.challenger.key(), env.challenger.token);
     let mut accounts = env.challenge_accounts(key, token, request).await;
     accounts.operator = env.operator(1);
     let challenger = env.challenger.wallet.insecure_clone();
     assert_sibyl_error(
-        env.send(accounts, ix::Challenge { output: b"x".to_vec() }, &[&challenger]).await,
+        env.send(
+            accounts,
+            ix::Challenge {
+                output: b"x".to_vec(),
+            },
+            &[&challenger],
+        )
+        .await,
         SibylError::WrongOperator,
     );
     env.challenge(request, b"x").await.unwrap();
@@ -47,7 +66,10 @@ async fn challenge_rules() {
 
     let late = committed(&mut env).await;
     env.warp_slots(env.params.challenge_window_slots + 1).await;
-    assert_sibyl_error(env.challenge(late, b"x").await, SibylError::ChallengeWindowClosed);
+    assert_sibyl_error(
+        env.challenge(late, b"x").await,
+        SibylError::ChallengeWindowClosed,
+    );
     env.assert_tokens_conserved().await;
 }
 
@@ -58,8 +80,14 @@ async fn parties_cannot_vote() {
     // Operator 3 challenges: as a party it may not vote either.
     let challenger = actor_of(&env, 3);
     env.challenge_as(&challenger, request, b"x").await.unwrap();
-    assert_sibyl_error(env.vote(0, request, VoteSide::Operator).await, SibylError::PartyCannotVote);
-    assert_sibyl_error(env.vote(3, request, VoteSide::Challenger).await, SibylError::PartyCannotVote);
+    assert_sibyl_error(
+        env.vote(0, request, VoteSide::Operator).await,
+        SibylError::PartyCannotVote,
+    );
+    assert_sibyl_error(
+        env.vote(3, request, VoteSide::Challenger).await,
+        SibylError::PartyCannotVote,
+    );
 }
 
 #[tokio::test]
@@ -68,9 +96,15 @@ async fn double_vote_is_refused() {
     let request = committed(&mut env).await;
     env.challenge(request, b"x").await.unwrap();
     env.vote(1, request, VoteSide::Operator).await.unwrap();
-    assert_sibyl_error(env.vote(1, request, VoteSide::Challenger).await, SibylError::AlreadyVoted);
+    assert_sibyl_error(
+        env.vote(1, request, VoteSide::Challenger).await,
+        SibylError::AlreadyVoted,
+    );
     let dispute: sibyl::state::Dispute = env.account(TestEnv::dispute_pda(&request)).await.unwrap();
-    assert_eq!((dispute.stake_for_operator, dispute.vote_count), (OPERATOR_STAKE, 1));
+    assert_eq!(
+        (dispute.stake_for_operator, dispute.vote_count),
+        (OPERATOR_STAKE, 1)
+    );
 }
 
 #[tokio::test]
@@ -82,12 +116,21 @@ async fn vote_window_and_eligibility() {
     env.add_operator_wallet().await;
     env.register_operator(4, OPERATOR_STAKE).await.unwrap();
     env.warp_slots(1).await;
-    assert_sibyl_error(env.vote(4, request, VoteSide::Operator).await, SibylError::VoterRegisteredTooLate);
+    assert_sibyl_error(
+        env.vote(4, request, VoteSide::Operator).await,
+        SibylError::VoterRegisteredTooLate,
+    );
     // An operator that unbonded below the minimum cannot vote.
     env.request_unstake(2, OPERATOR_STAKE).await.unwrap();
-    assert_sibyl_error(env.vote(2, request, VoteSide::Operator).await, SibylError::OperatorNotEligible);
+    assert_sibyl_error(
+        env.vote(2, request, VoteSide::Operator).await,
+        SibylError::OperatorNotEligible,
+    );
     env.warp_slots(env.params.vote_window_slots + 1).await;
-    assert_sibyl_error(env.vote(1, request, VoteSide::Operator).await, SibylError::VoteWindowClosed);
+    assert_sibyl_error(
+        env.vote(1, request, VoteSide::Operator).await,
+        SibylError::VoteWindowClosed,
+    );
 }
 
 #[tokio::test]
@@ -101,7 +144,10 @@ async fn resolve_waits_until_the_outcome_is_certain() {
     assert_sibyl_error(env.resolve(request).await, SibylError::VoteWindowOpen);
     env.vote(2, request, VoteSide::Operator).await.unwrap();
     env.resolve(request).await.unwrap();
-    assert_sibyl_error(env.vote(3, request, VoteSide::Operator).await, SibylError::DisputeNotOpen);
+    assert_sibyl_error(
+        env.vote(3, request, VoteSide::Operator).await,
+        SibylError::DisputeNotOpen,
+    );
     // Settled: its escrow is closed, so there is nothing left to resolve.
     sibyl_tests::assert_anchor_error(
         env.resolve(request).await,
@@ -126,19 +172,39 @@ async fn resolve_checks_every_payee_account() {
     };
     let mut settle = env.settle_accounts(request).await;
     settle.operator_token = env.requester.token;
-    assert_sibyl_error(env.send(send(settle), ix::ResolveDispute {}, &[&cranker]).await, SibylError::WrongTokenOwner);
+    assert_sibyl_error(
+        env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
+            .await,
+        SibylError::WrongTokenOwner,
+    );
     let mut settle = env.settle_accounts(request).await;
     settle.challenger_token = env.operators[1].token;
-    assert_sibyl_error(env.send(send(settle), ix::ResolveDispute {}, &[&cranker]).await, SibylError::WrongTokenOwner);
+    assert_sibyl_error(
+        env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
+            .await,
+        SibylError::WrongTokenOwner,
+    );
     let mut settle = env.settle_accounts(request).await;
     settle.challenger = env.requester.key();
-    assert_sibyl_error(env.send(send(settle), ix::ResolveDispute {}, &[&cranker]).await, SibylError::WrongParty);
+    assert_sibyl_error(
+        env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
+            .await,
+        SibylError::WrongParty,
+    );
     let mut settle = env.settle_accounts(request).await;
     settle.operator = env.operator(1);
-    assert_sibyl_error(env.send(send(settle), ix::ResolveDispute {}, &[&cranker]).await, SibylError::WrongOperator);
+    assert_sibyl_error(
+        env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
+            .await,
+        SibylError::WrongOperator,
+    );
     let mut settle = env.settle_accounts(request).await;
     settle.treasury = env.requester.token;
-    assert_sibyl_error(env.send(send(settle), ix::ResolveDispute {}, &[&cranker]).await, SibylError::WrongTreasury);
+    assert_sibyl_error(
+        env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
+            .await,
+        SibylError::WrongTreasury,
+    );
     env.resolve(request).await.unwrap();
     env.assert_tokens_conserved().await;
 }
@@ -163,13 +229,24 @@ async fn arbitration_rules() {
     let request = inconclusive(&mut env).await;
     let stranger = env.publisher.wallet.insecure_clone();
     assert_sibyl_error(
-        env.arbitrate_as(&stranger, request, DisputeOutcome::OperatorUpheld).await,
+        env.arbitrate_as(&stranger, request, DisputeOutcome::OperatorUpheld)
+            .await,
         SibylError::NotAuthority,
     );
-    assert_sibyl_error(env.arbitrate(request, DisputeOutcome::Open).await, SibylError::InvalidArbitration);
-    assert_sibyl_error(env.arbitrate(request, DisputeOutcome::Refunded).await, SibylError::InvalidArbitration);
-    assert_sibyl_error(env.expire_arbitration(request).await, SibylError::ArbitrationDeadlineNotReached);
-    env.warp_slots(env.params.arbitration_window_slots + 1).await;
+    assert_sibyl_error(
+        env.arbitrate(request, DisputeOutcome::Open).await,
+        SibylError::InvalidArbitration,
+    );
+    assert_sibyl_error(
+        env.arbitrate(request, DisputeOutcome::Refunded).await,
+        SibylError::InvalidArbitration,
+    );
+    assert_sibyl_error(
+        env.expire_arbitration(request).await,
+        SibylError::ArbitrationDeadlineNotReached,
+    );
+    env.warp_slots(env.params.arbitration_window_slots + 1)
+        .await;
     assert_sibyl_error(
         env.arbitrate(request, DisputeOutcome::OperatorUpheld).await,
         SibylError::ArbitrationDeadlinePassed,
@@ -183,7 +260,10 @@ async fn expire_arbitration_needs_an_inconclusive_dispute() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
     env.challenge(request, b"x").await.unwrap();
-    assert_sibyl_error(env.expire_arbitration(request).await, SibylError::DisputeNotInconclusive);
+    assert_sibyl_error(
+        env.expire_arbitration(request).await,
+        SibylError::DisputeNotInconclusive,
+    );
 }
 
 #[tokio::test]
@@ -193,18 +273,27 @@ async fn claims_wait_for_settlement_and_losers_get_nothing() {
     env.challenge(request, b"x").await.unwrap();
     env.vote(1, request, VoteSide::Operator).await.unwrap();
     env.vote(3, request, VoteSide::Challenger).await.unwrap();
-    assert_sibyl_error(env.claim_vote(1, request).await, SibylError::DisputeNotSettled);
+    assert_sibyl_error(
+        env.claim_vote(1, request).await,
+        SibylError::DisputeNotSettled,
+    );
     env.vote(2, request, VoteSide::Operator).await.unwrap();
     env.warp_slots(env.params.vote_window_slots + 1).await;
     env.resolve(request).await.unwrap();
     let loser_before = env.token_balance(env.operators[3].token).await;
     let events = env.claim_vote(3, request).await.unwrap();
     assert_eq!(events.one::<sibyl::events::VoteClaimed>().reward, 0);
-    assert_eq!(env.token_balance(env.operators[3].token).await, loser_before);
+    assert_eq!(
+        env.token_balance(env.operators[3].token).await,
+        loser_before
+    );
     let mut accounts = env.claim_vote_accounts(1, request).await;
     accounts.challenger = env.requester.key();
     let wallet = env.operators[1].wallet.insecure_clone();
-    assert_sibyl_error(env.send(accounts, ix::ClaimVote {}, &[&wallet]).await, SibylError::WrongParty);
+    assert_sibyl_error(
+        env.send(accounts, ix::ClaimVote {}, &[&wallet]).await,
+        SibylError::WrongParty,
+    );
     env.claim_vote(1, request).await.unwrap();
     env.claim_vote(2, request).await.unwrap();
     assert_eq!(env.token_balance(TestEnv::bond_vault()).await, 0);

@@ -14,7 +14,10 @@ const WRONG: &[u8] = b"wrong-output";
 async fn happy_path(mut env: TestEnv) {
     let requester_before = env.token_balance(env.requester.token).await;
     let request = env.request(INPUT).await;
-    assert_eq!(env.token_balance(TestEnv::escrow_pda(&request)).await, MODEL_PRICE);
+    assert_eq!(
+        env.token_balance(TestEnv::escrow_pda(&request)).await,
+        MODEL_PRICE
+    );
     assert_eq!(
         env.token_balance(env.requester.token).await,
         requester_before - MODEL_PRICE
@@ -34,11 +37,26 @@ async fn happy_path(mut env: TestEnv) {
     let events = env.finalize(request).await.unwrap();
 
     let split = split_fee(MODEL_PRICE, env.params.protocol_fee_bps, 1_000).unwrap();
-    assert_eq!((split.protocol_fee, split.royalty, split.payee), (25_000, 100_000, 875_000));
-    assert_eq!(env.token_balance(env.operators[0].token).await, operator_before + split.payee);
-    assert_eq!(env.token_balance(env.publisher.token).await, publisher_before + split.royalty);
-    assert_eq!(env.token_balance(env.treasury.token).await, treasury_before + split.protocol_fee);
-    assert!(!env.exists(TestEnv::escrow_pda(&request)).await, "escrow closed");
+    assert_eq!(
+        (split.protocol_fee, split.royalty, split.payee),
+        (25_000, 100_000, 875_000)
+    );
+    assert_eq!(
+        env.token_balance(env.operators[0].token).await,
+        operator_before + split.payee
+    );
+    assert_eq!(
+        env.token_balance(env.publisher.token).await,
+        publisher_before + split.royalty
+    );
+    assert_eq!(
+        env.token_balance(env.treasury.token).await,
+        treasury_before + split.protocol_fee
+    );
+    assert!(
+        !env.exists(TestEnv::escrow_pda(&request)).await,
+        "escrow closed"
+    );
     let finalized = events.one::<RequestFinalized>();
     assert_eq!(finalized.payee, env.operators[0].key());
     assert_eq!(finalized.payee_amount, split.payee);
@@ -47,14 +65,20 @@ async fn happy_path(mut env: TestEnv) {
     assert_eq!(state.status, RequestStatus::Finalized);
     assert!(state.has_final_output());
     let operator = env.operator_account(0).await;
-    assert_eq!((operator.open_commitments, operator.requests_served), (0, 1));
+    assert_eq!(
+        (operator.open_commitments, operator.requests_served),
+        (0, 1)
+    );
 
     // The requester reads the result, then takes the rent back.
     let rent = env.lamports(request).await;
     let wallet_before = env.lamports(env.requester.key()).await;
     env.close_request(request).await.unwrap();
     assert!(!env.exists(request).await);
-    assert_eq!(env.lamports(env.requester.key()).await, wallet_before + rent);
+    assert_eq!(
+        env.lamports(env.requester.key()).await,
+        wallet_before + rent
+    );
     env.assert_tokens_conserved().await;
 }
 
@@ -107,15 +131,24 @@ async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
     let operator_before = env.token_balance(env.operators[0].token).await;
     env.challenge(request, WRONG).await.unwrap();
     let bond = env.params.challenge_bond;
-    assert_eq!(env.token_balance(env.challenger.token).await, challenger_before - bond);
-    assert_eq!(env.request_account(request).await.status, RequestStatus::Challenged);
+    assert_eq!(
+        env.token_balance(env.challenger.token).await,
+        challenger_before - bond
+    );
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Challenged
+    );
 
     // Operators 1 and 2 re-execute and back the operator: 20M of 30M eligible
     // stake can no longer be outvoted, so the dispute resolves early.
     env.vote(1, request, VoteSide::Operator).await.unwrap();
     env.vote(2, request, VoteSide::Operator).await.unwrap();
     let events = env.resolve(request).await.unwrap();
-    assert_eq!(events.one::<DisputeResolved>().outcome, DisputeOutcome::OperatorUpheld);
+    assert_eq!(
+        events.one::<DisputeResolved>().outcome,
+        DisputeOutcome::OperatorUpheld
+    );
 
     let split = split_fee(MODEL_PRICE, env.params.protocol_fee_bps, 1_000).unwrap();
     let voter_pool = bond * env.params.voter_reward_bps as u64 / 10_000;
@@ -132,16 +165,25 @@ async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
     let voter2_before = env.token_balance(env.operators[2].token).await;
     env.claim_vote(1, request).await.unwrap();
     env.claim_vote(2, request).await.unwrap();
-    assert_eq!(env.token_balance(env.operators[1].token).await, voter1_before + voter_pool / 2);
+    assert_eq!(
+        env.token_balance(env.operators[1].token).await,
+        voter1_before + voter_pool / 2
+    );
     assert_eq!(
         env.token_balance(env.operators[2].token).await,
         voter2_before + voter_pool - voter_pool / 2
     );
-    assert!(!env.exists(TestEnv::dispute_pda(&request)).await, "dispute closed");
+    assert!(
+        !env.exists(TestEnv::dispute_pda(&request)).await,
+        "dispute closed"
+    );
     assert_eq!(env.token_balance(TestEnv::bond_vault()).await, 0);
     assert_eq!(env.operator_account(1).await.open_votes, 0);
     assert_eq!(env.challenger.token, env.token_of(&env.challenger.key()));
-    assert_eq!(env.token_balance(env.challenger.token).await, challenger_before - bond);
+    assert_eq!(
+        env.token_balance(env.challenger.token).await,
+        challenger_before - bond
+    );
     env.assert_tokens_conserved().await;
 }
 
@@ -158,7 +200,10 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
     env.vote(3, request, VoteSide::Challenger).await.unwrap();
     let stake_vault_before = env.token_balance(TestEnv::stake_vault()).await;
     let events = env.resolve(request).await.unwrap();
-    assert_eq!(events.one::<DisputeResolved>().outcome, DisputeOutcome::ChallengerUpheld);
+    assert_eq!(
+        events.one::<DisputeResolved>().outcome,
+        DisputeOutcome::ChallengerUpheld
+    );
 
     let slashed = sibyl_tests::env::OPERATOR_STAKE * env.params.slash_bps as u64 / 10_000;
     assert_eq!(events.one::<OperatorSlashed>().amount, slashed);
@@ -170,9 +215,15 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
         env.token_balance(env.challenger.token).await,
         challenger_before + (slashed - voter_pool) + split.payee
     );
-    assert_eq!(env.token_balance(TestEnv::stake_vault()).await, stake_vault_before - slashed);
+    assert_eq!(
+        env.token_balance(TestEnv::stake_vault()).await,
+        stake_vault_before - slashed
+    );
     // The requester paid once and got the corrected output.
-    assert_eq!(env.token_balance(env.requester.token).await, requester_before);
+    assert_eq!(
+        env.token_balance(env.requester.token).await,
+        requester_before
+    );
     let state = env.request_account(request).await;
     assert_eq!(state.status, RequestStatus::Overturned);
     assert_eq!(state.output, HONEST);
@@ -206,14 +257,23 @@ async fn inconclusive_dispute_is_arbitrated_by_the_authority() {
     let resolved = events.one::<DisputeResolved>();
     assert_eq!(resolved.outcome, DisputeOutcome::Inconclusive);
     assert!(resolved.arbitration_deadline_slot.is_some());
-    assert_eq!(env.request_account(request).await.status, RequestStatus::Challenged);
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Challenged
+    );
 
     let events = env
         .arbitrate(request, DisputeOutcome::ChallengerUpheld)
         .await
         .unwrap();
-    assert_eq!(events.one::<DisputeArbitrated>().outcome, DisputeOutcome::ChallengerUpheld);
-    assert_eq!(env.request_account(request).await.status, RequestStatus::Overturned);
+    assert_eq!(
+        events.one::<DisputeArbitrated>().outcome,
+        DisputeOutcome::ChallengerUpheld
+    );
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Overturned
+    );
     // The lone voter backed the winner and takes the whole pool.
     let voter_before = env.token_balance(env.operators[1].token).await;
     let pool = env
@@ -222,7 +282,10 @@ async fn inconclusive_dispute_is_arbitrated_by_the_authority() {
         .unwrap()
         .reward_pool;
     env.claim_vote(1, request).await.unwrap();
-    assert_eq!(env.token_balance(env.operators[1].token).await, voter_before + pool);
+    assert_eq!(
+        env.token_balance(env.operators[1].token).await,
+        voter_before + pool
+    );
     env.assert_tokens_conserved().await;
 }
 
@@ -236,13 +299,23 @@ async fn unarbitrated_dispute_refunds_after_its_deadline() {
     env.challenge(request, HONEST).await.unwrap();
     env.warp_slots(env.params.vote_window_slots + 1).await;
     env.resolve(request).await.unwrap();
-    env.warp_slots(env.params.arbitration_window_slots + 1).await;
+    env.warp_slots(env.params.arbitration_window_slots + 1)
+        .await;
     let events = env.expire_arbitration(request).await.unwrap();
     assert_eq!(events.one::<ArbitrationExpired>().refunded, MODEL_PRICE);
-    assert_eq!(env.token_balance(env.requester.token).await, requester_before);
-    assert_eq!(env.token_balance(env.challenger.token).await, challenger_before);
+    assert_eq!(
+        env.token_balance(env.requester.token).await,
+        requester_before
+    );
+    assert_eq!(
+        env.token_balance(env.challenger.token).await,
+        challenger_before
+    );
     assert!(!env.exists(request).await);
-    assert!(!env.exists(TestEnv::dispute_pda(&request)).await, "no votes: dispute closed");
+    assert!(
+        !env.exists(TestEnv::dispute_pda(&request)).await,
+        "no votes: dispute closed"
+    );
     let operator = env.operator_account(0).await;
     assert_eq!(
         (operator.stake, operator.open_commitments),
@@ -265,7 +338,10 @@ async fn unbonding_returns_stake_after_the_period() {
     assert!(env.slot().await >= unlock);
     let events = env.withdraw_stake(3).await.unwrap();
     assert_eq!(events.one::<StakeWithdrawn>().amount, 4_000_000);
-    assert_eq!(env.token_balance(env.operators[3].token).await, before + 4_000_000);
+    assert_eq!(
+        env.token_balance(env.operators[3].token).await,
+        before + 4_000_000
+    );
     let operator = env.operator_account(3).await;
     assert_eq!((operator.stake, operator.pending_unstake), (6_000_000, 0));
     env.assert_tokens_conserved().await;

@@ -7,18 +7,35 @@ use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::OPERATOR_STAKE, 
 async fn register_operator_needs_the_minimum_stake_from_its_own_account() {
     let mut env = TestEnv::builder().operators(2).build().await;
     env.add_operator_wallet().await;
-    assert_sibyl_error(env.register_operator(2, 999_999).await, SibylError::StakeBelowMinimum);
+    assert_sibyl_error(
+        env.register_operator(2, 999_999).await,
+        SibylError::StakeBelowMinimum,
+    );
     let mut accounts = env.register_operator_accounts(2);
     accounts.authority_token = env.operators[0].token;
     let wallet = env.operators[2].wallet.insecure_clone();
     assert_sibyl_error(
-        env.send(accounts, ix::RegisterOperator { stake: OPERATOR_STAKE }, &[&wallet]).await,
+        env.send(
+            accounts,
+            ix::RegisterOperator {
+                stake: OPERATOR_STAKE,
+            },
+            &[&wallet],
+        )
+        .await,
         SibylError::WrongTokenOwner,
     );
     let mut accounts = env.register_operator_accounts(2);
     accounts.stake_vault = env.operators[1].token;
     assert_anchor_error(
-        env.send(accounts, ix::RegisterOperator { stake: OPERATOR_STAKE }, &[&wallet]).await,
+        env.send(
+            accounts,
+            ix::RegisterOperator {
+                stake: OPERATOR_STAKE,
+            },
+            &[&wallet],
+        )
+        .await,
         ErrorCode::ConstraintAddress,
     );
     env.register_operator(2, OPERATOR_STAKE).await.unwrap();
@@ -35,7 +52,11 @@ async fn add_stake_rules() {
     let mut accounts = env.stake_accounts(1);
     accounts.operator = env.operator(0);
     let wallet = env.operators[1].wallet.insecure_clone();
-    assert_anchor_error(env.send(accounts, ix::AddStake { amount: 1 }, &[&wallet]).await, ErrorCode::ConstraintSeeds);
+    assert_anchor_error(
+        env.send(accounts, ix::AddStake { amount: 1 }, &[&wallet])
+            .await,
+        ErrorCode::ConstraintSeeds,
+    );
     env.add_stake(0, 5).await.unwrap();
     assert_eq!(env.operator_account(0).await.stake, OPERATOR_STAKE + 5);
     env.assert_tokens_conserved().await;
@@ -45,7 +66,10 @@ async fn add_stake_rules() {
 async fn unstake_and_withdraw_rules() {
     let mut env = TestEnv::new().await;
     assert_sibyl_error(env.request_unstake(0, 0).await, SibylError::ZeroAmount);
-    assert_sibyl_error(env.request_unstake(0, OPERATOR_STAKE + 1).await, SibylError::InsufficientStake);
+    assert_sibyl_error(
+        env.request_unstake(0, OPERATOR_STAKE + 1).await,
+        SibylError::InsufficientStake,
+    );
     assert_sibyl_error(env.withdraw_stake(0).await, SibylError::NothingToWithdraw);
     env.request_unstake(0, 1_000).await.unwrap();
     assert_sibyl_error(env.withdraw_stake(0).await, SibylError::UnbondingNotEnded);
@@ -88,11 +112,16 @@ async fn unbonding_stake_is_still_slashed() {
     env.request_unstake(0, OPERATOR_STAKE).await.unwrap();
     env.challenge(request, b"right").await.unwrap();
     for voter in 1..=3 {
-        env.vote(voter, request, VoteSide::Challenger).await.unwrap();
+        env.vote(voter, request, VoteSide::Challenger)
+            .await
+            .unwrap();
     }
     env.resolve(request).await.unwrap();
     let operator = env.operator_account(0).await;
     let slashed = OPERATOR_STAKE * env.params.slash_bps as u64 / 10_000;
-    assert_eq!((operator.stake, operator.pending_unstake), (0, OPERATOR_STAKE - slashed));
+    assert_eq!(
+        (operator.stake, operator.pending_unstake),
+        (0, OPERATOR_STAKE - slashed)
+    );
     env.assert_tokens_conserved().await;
 }

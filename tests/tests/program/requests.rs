@@ -21,7 +21,10 @@ async fn request_with(env: &mut TestEnv, args: impl FnOnce(&mut RequestInference
 #[tokio::test]
 async fn request_rejects_bad_fees_and_inputs() {
     let mut env = TestEnv::new().await;
-    assert_sibyl_error(request_with(&mut env, |a| a.fee = MODEL_PRICE - 1).await, SibylError::FeeBelowPrice);
+    assert_sibyl_error(
+        request_with(&mut env, |a| a.fee = MODEL_PRICE - 1).await,
+        SibylError::FeeBelowPrice,
+    );
     assert_sibyl_error(
         request_with(&mut env, |a| {
             a.input_len = 0;
@@ -30,8 +33,14 @@ async fn request_rejects_bad_fees_and_inputs() {
         .await,
         SibylError::EmptyInput,
     );
-    assert_sibyl_error(request_with(&mut env, |a| a.input_len = 4_097).await, SibylError::InputTooLarge);
-    assert_sibyl_error(request_with(&mut env, |a| a.input_len = 3).await, SibylError::InputOverflow);
+    assert_sibyl_error(
+        request_with(&mut env, |a| a.input_len = 4_097).await,
+        SibylError::InputTooLarge,
+    );
+    assert_sibyl_error(
+        request_with(&mut env, |a| a.input_len = 3).await,
+        SibylError::InputOverflow,
+    );
     // More than the requester holds: the token program refuses, nothing moves.
     assert!(request_with(&mut env, |a| a.fee = u64::MAX).await.is_err());
     env.assert_tokens_conserved().await;
@@ -44,18 +53,36 @@ async fn request_rejects_someone_elses_token_account() {
     let mut accounts = env.request_accounts(&env.requester, env.model(), nonce);
     accounts.requester_token = env.challenger.token;
     let requester = env.requester.wallet.insecure_clone();
-    let args = RequestInferenceArgs { nonce, fee: MODEL_PRICE, input_len: 1, input: vec![1] };
-    assert_sibyl_error(env.send_request(accounts, args, &requester).await, SibylError::WrongTokenOwner);
+    let args = RequestInferenceArgs {
+        nonce,
+        fee: MODEL_PRICE,
+        input_len: 1,
+        input: vec![1],
+    };
+    assert_sibyl_error(
+        env.send_request(accounts, args, &requester).await,
+        SibylError::WrongTokenOwner,
+    );
 }
 
 #[tokio::test]
 async fn request_rejects_a_token_account_of_another_mint() {
     let mut env = TestEnv::new().await;
-    let other = TestEnv::builder().uninitialized().operators(0).build().await;
+    let other = TestEnv::builder()
+        .uninitialized()
+        .operators(0)
+        .build()
+        .await;
     // Same program id, separate bank: recreate the foreign mint's account here
     // by copying it, so the requester holds a real token account of another mint.
     let foreign = other.requester.token;
-    let data = other.ctx.banks_client.get_account(foreign).await.unwrap().unwrap();
+    let data = other
+        .ctx
+        .banks_client
+        .get_account(foreign)
+        .await
+        .unwrap()
+        .unwrap();
     let mut data = data;
     data.data[32..64].copy_from_slice(env.requester.key().as_ref());
     env.ctx.set_account(&foreign, &data.into());
@@ -63,8 +90,16 @@ async fn request_rejects_a_token_account_of_another_mint() {
     let mut accounts = env.request_accounts(&env.requester, env.model(), nonce);
     accounts.requester_token = foreign;
     let requester = env.requester.wallet.insecure_clone();
-    let args = RequestInferenceArgs { nonce, fee: MODEL_PRICE, input_len: 1, input: vec![1] };
-    assert_sibyl_error(env.send_request(accounts, args, &requester).await, SibylError::WrongMint);
+    let args = RequestInferenceArgs {
+        nonce,
+        fee: MODEL_PRICE,
+        input_len: 1,
+        input: vec![1],
+    };
+    assert_sibyl_error(
+        env.send_request(accounts, args, &requester).await,
+        SibylError::WrongMint,
+    );
 }
 
 #[tokio::test]
@@ -73,8 +108,16 @@ async fn request_for_an_unregistered_model_is_refused() {
     let nonce = env.next_nonce();
     let accounts = env.request_accounts(&env.requester, TestEnv::model_pda(&[99; 32]), nonce);
     let requester = env.requester.wallet.insecure_clone();
-    let args = RequestInferenceArgs { nonce, fee: MODEL_PRICE, input_len: 1, input: vec![1] };
-    assert_anchor_error(env.send_request(accounts, args, &requester).await, ErrorCode::AccountNotInitialized);
+    let args = RequestInferenceArgs {
+        nonce,
+        fee: MODEL_PRICE,
+        input_len: 1,
+        input: vec![1],
+    };
+    assert_anchor_error(
+        env.send_request(accounts, args, &requester).await,
+        ErrorCode::AccountNotInitialized,
+    );
 }
 
 #[tokio::test]
@@ -87,17 +130,34 @@ async fn write_input_enforces_order_bounds_and_ownership() {
     .await
     .map(|_| TestEnv::request_pda(&env.requester.key(), 1))
     .unwrap();
-    assert_sibyl_error(env.write_input(request, 5, &[1]).await, SibylError::InputOffsetMismatch);
-    assert_sibyl_error(env.write_input(request, 4, &[1; 7]).await, SibylError::InputOverflow);
+    assert_sibyl_error(
+        env.write_input(request, 5, &[1]).await,
+        SibylError::InputOffsetMismatch,
+    );
+    assert_sibyl_error(
+        env.write_input(request, 4, &[1; 7]).await,
+        SibylError::InputOverflow,
+    );
     let mut accounts = env.write_input_accounts(request);
     accounts.requester = env.challenger.key();
     let stranger = env.challenger.wallet.insecure_clone();
     assert_sibyl_error(
-        env.send(accounts, ix::WriteInput { offset: 4, data: vec![1] }, &[&stranger]).await,
+        env.send(
+            accounts,
+            ix::WriteInput {
+                offset: 4,
+                data: vec![1],
+            },
+            &[&stranger],
+        )
+        .await,
         SibylError::NotRequester,
     );
     env.write_input(request, 4, &[1; 6]).await.unwrap();
-    assert_sibyl_error(env.write_input(request, 10, &[1]).await, SibylError::InputAlreadyComplete);
+    assert_sibyl_error(
+        env.write_input(request, 10, &[1]).await,
+        SibylError::InputAlreadyComplete,
+    );
 }
 
 #[tokio::test]
@@ -108,7 +168,10 @@ async fn cancel_is_for_the_requester_and_only_while_pending() {
     accounts.requester = env.challenger.key();
     accounts.requester_token = env.challenger.token;
     let stranger = env.challenger.wallet.insecure_clone();
-    assert_sibyl_error(env.send(accounts, ix::CancelRequest {}, &[&stranger]).await, SibylError::NotRequester);
+    assert_sibyl_error(
+        env.send(accounts, ix::CancelRequest {}, &[&stranger]).await,
+        SibylError::NotRequester,
+    );
     env.commit(0, request, b"out").await.unwrap();
     assert_sibyl_error(env.cancel(request).await, SibylError::RequestNotPending);
     env.assert_tokens_conserved().await;
@@ -118,12 +181,18 @@ async fn cancel_is_for_the_requester_and_only_while_pending() {
 async fn expire_only_after_the_deadline_of_a_pending_request() {
     let mut env = TestEnv::new().await;
     let request = env.request(b"in").await;
-    assert_sibyl_error(env.expire(request).await, SibylError::RequestDeadlineNotReached);
+    assert_sibyl_error(
+        env.expire(request).await,
+        SibylError::RequestDeadlineNotReached,
+    );
     let mut accounts = env.expire_accounts(request);
     accounts.requester = env.challenger.key();
     let cranker = env.challenger.wallet.insecure_clone();
     env.warp_slots(env.params.request_timeout_slots + 1).await;
-    assert_sibyl_error(env.send(accounts, ix::ExpireRequest {}, &[&cranker]).await, SibylError::WrongParty);
+    assert_sibyl_error(
+        env.send(accounts, ix::ExpireRequest {}, &[&cranker]).await,
+        SibylError::WrongParty,
+    );
     let committed = env.request(b"in").await;
     env.commit(0, committed, b"out").await.unwrap();
     env.warp_slots(env.params.request_timeout_slots + 1).await;
@@ -137,21 +206,37 @@ async fn commit_rules() {
     let mut env = TestEnv::new().await;
     let request = env.request(b"in").await;
     assert_sibyl_error(env.commit(0, request, b"").await, SibylError::EmptyOutput);
-    assert_sibyl_error(env.commit(0, request, &[1; 257]).await, SibylError::OutputTooLarge);
+    assert_sibyl_error(
+        env.commit(0, request, &[1; 257]).await,
+        SibylError::OutputTooLarge,
+    );
     // Operator 1 signs with operator 0's account: the PDA does not match.
     let mut accounts = env.commit_accounts(1, request);
     accounts.operator = env.operator(0);
     let wallet = env.operators[1].wallet.insecure_clone();
     assert_anchor_error(
-        env.send(accounts, ix::CommitResult { output: b"x".to_vec() }, &[&wallet]).await,
+        env.send(
+            accounts,
+            ix::CommitResult {
+                output: b"x".to_vec(),
+            },
+            &[&wallet],
+        )
+        .await,
         ErrorCode::ConstraintSeeds,
     );
     env.commit(0, request, b"out").await.unwrap();
-    assert_sibyl_error(env.commit(1, request, b"out").await, SibylError::RequestNotPending);
+    assert_sibyl_error(
+        env.commit(1, request, b"out").await,
+        SibylError::RequestNotPending,
+    );
 
     let late = env.request(b"in").await;
     env.warp_slots(env.params.request_timeout_slots + 1).await;
-    assert_sibyl_error(env.commit(0, late, b"out").await, SibylError::RequestDeadlinePassed);
+    assert_sibyl_error(
+        env.commit(0, late, b"out").await,
+        SibylError::RequestDeadlinePassed,
+    );
     env.assert_tokens_conserved().await;
 }
 
@@ -161,7 +246,10 @@ async fn commit_needs_an_eligible_operator() {
     let request = env.request(b"in").await;
     // Operator 2 unbonds below the minimum stake.
     env.request_unstake(2, 9_500_000).await.unwrap();
-    assert_sibyl_error(env.commit(2, request, b"out").await, SibylError::OperatorNotEligible);
+    assert_sibyl_error(
+        env.commit(2, request, b"out").await,
+        SibylError::OperatorNotEligible,
+    );
 }
 
 #[tokio::test]
@@ -176,32 +264,56 @@ async fn finalize_rules() {
     let cranker = env.challenger.wallet.insecure_clone();
     let mut accounts = env.finalize_accounts(request).await;
     accounts.treasury = env.requester.token;
-    assert_sibyl_error(env.send(accounts, ix::Finalize {}, &[&cranker]).await, SibylError::WrongTreasury);
+    assert_sibyl_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        SibylError::WrongTreasury,
+    );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.operator_token = env.challenger.token;
-    assert_sibyl_error(env.send(accounts, ix::Finalize {}, &[&cranker]).await, SibylError::WrongTokenOwner);
+    assert_sibyl_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        SibylError::WrongTokenOwner,
+    );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.publisher_token = env.challenger.token;
-    assert_sibyl_error(env.send(accounts, ix::Finalize {}, &[&cranker]).await, SibylError::WrongTokenOwner);
+    assert_sibyl_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        SibylError::WrongTokenOwner,
+    );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.operator = env.operator(1);
-    assert_sibyl_error(env.send(accounts, ix::Finalize {}, &[&cranker]).await, SibylError::WrongOperator);
+    assert_sibyl_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        SibylError::WrongOperator,
+    );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.requester = env.challenger.key();
-    assert_sibyl_error(env.send(accounts, ix::Finalize {}, &[&cranker]).await, SibylError::WrongParty);
+    assert_sibyl_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        SibylError::WrongParty,
+    );
     let mut other_model = sibyl_tests::env::default_model_args([3; 32]);
     other_model.uri = "file://other.onnx".into();
     env.register_model(other_model).await.unwrap();
     let mut accounts = env.finalize_accounts(request).await;
     accounts.model = TestEnv::model_pda(&[3; 32]);
-    assert_sibyl_error(env.send(accounts, ix::Finalize {}, &[&cranker]).await, SibylError::WrongModel);
+    assert_sibyl_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        SibylError::WrongModel,
+    );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.escrow = TestEnv::escrow_pda(&env.operator(0));
-    assert_anchor_error(env.send(accounts, ix::Finalize {}, &[&cranker]).await, ErrorCode::AccountNotInitialized);
+    assert_anchor_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        ErrorCode::AccountNotInitialized,
+    );
 
     env.finalize(request).await.unwrap();
     // Finalized: its escrow is closed, so a second finalize has nothing to pay from.
-    assert_anchor_error(env.finalize(request).await, ErrorCode::AccountNotInitialized);
+    assert_anchor_error(
+        env.finalize(request).await,
+        ErrorCode::AccountNotInitialized,
+    );
     env.assert_tokens_conserved().await;
 }
 
@@ -209,7 +321,10 @@ async fn finalize_rules() {
 async fn close_request_only_when_settled_and_by_the_requester() {
     let mut env = TestEnv::new().await;
     let request = env.request(b"in").await;
-    assert_sibyl_error(env.close_request(request).await, SibylError::RequestNotSettled);
+    assert_sibyl_error(
+        env.close_request(request).await,
+        SibylError::RequestNotSettled,
+    );
     env.commit(0, request, b"out").await.unwrap();
     env.warp_slots(env.params.challenge_window_slots + 1).await;
     env.finalize(request).await.unwrap();
@@ -220,6 +335,9 @@ async fn close_request_only_when_settled_and_by_the_requester() {
         event_authority: TestEnv::event_authority(),
         program: sibyl::ID,
     };
-    assert_sibyl_error(env.send(accounts, ix::CloseRequest {}, &[&stranger]).await, SibylError::NotRequester);
+    assert_sibyl_error(
+        env.send(accounts, ix::CloseRequest {}, &[&stranger]).await,
+        SibylError::NotRequester,
+    );
     env.close_request(request).await.unwrap();
 }

@@ -1,8 +1,4 @@
-use crate::{
-    errors::SibylError,
-    events::RequestClosed,
-    state::InferenceRequest,
-};
+use crate::{errors::SibylError, events::RequestClosed, state::InferenceRequest};
 use anchor_lang::prelude::*;
 
 #[event_cpi]

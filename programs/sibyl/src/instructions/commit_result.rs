@@ -45,7 +45,9 @@ pub fn handler(ctx: Context<CommitResult>, output: Vec<u8>) -> Result<()> {
         SibylError::RequestDeadlinePassed
     );
     require!(
-        accounts.operator.is_eligible(config.params.min_operator_stake),
+        accounts
+            .operator
+            .is_eligible(config.params.min_operator_stake),
         SibylError::OperatorNotEligible
     );
     require!(!output.is_empty(), SibylError::EmptyOutput);

@@ -30,10 +30,8 @@ pub fn handler(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
     require!(amount <= operator.stake, SibylError::InsufficientStake);
     operator.stake = math::sub(operator.stake, amount)?;
     operator.pending_unstake = math::add(operator.pending_unstake, amount)?;
-    operator.unstake_unlock_slot = math::add(
-        Clock::get()?.slot,
-        accounts.config.params.unbonding_slots,
-    )?;
+    operator.unstake_unlock_slot =
+        math::add(Clock::get()?.slot, accounts.config.params.unbonding_slots)?;
     accounts.config.remove_active_stake(amount)?;
     let event = UnstakeRequested {
         operator: operator.key(),

@@ -40,7 +40,10 @@ impl ConfigParams {
             self.slash_bps,
             self.voter_reward_bps,
         ] {
-            require!(bps as u64 <= crate::constants::BPS_DENOMINATOR, SibylError::InvalidBps);
+            require!(
+                bps as u64 <= crate::constants::BPS_DENOMINATOR,
+                SibylError::InvalidBps
+            );
         }
         require!(self.threshold_bps > 5_000, SibylError::InvalidThreshold);
         for window in [

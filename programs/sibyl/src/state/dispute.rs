@@ -94,7 +94,8 @@ impl Dispute {
         let most_possible = math::add(cast, not_yet_voted)?;
         // A side has won for certain when it holds the threshold even if every
         // remaining eligible stake voted against it.
-        let certain = |side: u64| quorum && math::reaches_bps(side, most_possible, self.threshold_bps);
+        let certain =
+            |side: u64| quorum && math::reaches_bps(side, most_possible, self.threshold_bps);
         if certain(self.stake_for_operator) && self.stake_for_operator > 0 {
             return Ok(Some(DisputeOutcome::OperatorUpheld));
         }
@@ -104,7 +105,8 @@ impl Dispute {
         if !vote_window_closed {
             return Ok(None);
         }
-        let wins = |side: u64| quorum && side > 0 && math::reaches_bps(side, cast, self.threshold_bps);
+        let wins =
+            |side: u64| quorum && side > 0 && math::reaches_bps(side, cast, self.threshold_bps);
         Ok(Some(if wins(self.stake_for_operator) {
             DisputeOutcome::OperatorUpheld
         } else if wins(self.stake_for_challenger) {
@@ -241,7 +243,10 @@ mod tests {
     fn reward_shares_sum_to_the_pool() {
         let mut d = dispute(100, 3, 0);
         d.outcome = DisputeOutcome::OperatorUpheld;
-        assert_eq!(d.reserve_voter_rewards(1_001, VoteSide::Operator).unwrap(), 500);
+        assert_eq!(
+            d.reserve_voter_rewards(1_001, VoteSide::Operator).unwrap(),
+            500
+        );
         let shares: Vec<u64> = [1, 1, 1]
             .iter()
             .map(|&w| d.take_reward_share(w).unwrap())

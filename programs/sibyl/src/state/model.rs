@@ -52,7 +52,8 @@ impl Model {
 
     /// The challenge window for this model's results.
     pub fn challenge_window_slots(&self, default_slots: u64) -> u64 {
-        self.challenge_window_override_slots.unwrap_or(default_slots)
+        self.challenge_window_override_slots
+            .unwrap_or(default_slots)
     }
 }
 

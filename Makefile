@@ -1,0 +1,41 @@
+# Sibyl: the two commands of README.md, and their parts.
+#   make test  - build everything and run every test (what CI runs)
+#   make demo  - run the request lifecycle once in the real runtime, step by step
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+# One target directory for every build, reused across runs.
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+
+.PHONY: test demo setup build fmt-check lint idl idl-check unit program-tests
+
+## Everything CI checks: formatting, the IDL is current, unit and runtime tests.
+test: setup fmt-check idl-check
+	$(CARGO) test --workspace --locked
+
+demo: setup
+	$(CARGO) run --locked --quiet -p sibyl-tests --bin sibyl-lifecycle-demo
+
+## The toolchain comes with the machine (rustc 1.95 by rustup); nothing else is
+## needed for the program and its tests.
+setup:
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95 with rustup" >&2; exit 1; }
+	@$(CARGO) --version
+
+build: setup
+	$(CARGO) build --workspace --all-targets --locked
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## Writes target/idl/sibyl.json and refreshes the committed idl/sibyl.json.
+idl: setup
+	$(CARGO) run --locked --quiet -p sibyl-idl
+	cp target/idl/sibyl.json idl/sibyl.json
+
+## Fails if idl/sibyl.json differs from a fresh build of the program's IDL.
+idl-check: setup
+	$(CARGO) run --locked --quiet -p sibyl-idl -- --check idl/sibyl.json
