@@ -6,6 +6,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # One target directory for every build, reused across runs.
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
+# The runtime logs every instruction at debug level; tests assert on results instead.
+export RUST_LOG ?= error
 
 .PHONY: test demo setup build fmt-check lint idl idl-check unit program-tests
 
