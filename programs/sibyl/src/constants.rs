@@ -36,3 +36,9 @@ pub const MAX_TENSOR_RANK: usize = 8;
 pub const MAX_CALLBACK_ACCOUNTS: usize = 4;
 /// Domain tag that starts every output hash preimage (see `docs/decisions.md`).
 pub const OUTPUT_HASH_DOMAIN: &[u8] = b"sibyl-output-v1";
+
+/// Byte offset of `InferenceRequest::model` in the account data (after the
+/// 8-byte discriminator and the requester), for `getProgramAccounts` filters.
+pub const REQUEST_MODEL_OFFSET: usize = 8 + 32;
+/// Byte offset of `InferenceRequest::status` (one byte, the variant index).
+pub const REQUEST_STATUS_OFFSET: usize = 8 + 32 + 32 + 32 + 8;

@@ -20,7 +20,9 @@ async fn initialize_with(params: ConfigParams) -> sibyl_tests::TxResult {
         .params(params)
         .build()
         .await;
-    env.initialize().await
+    let result = env.initialize().await;
+    env.assert_tokens_conserved().await;
+    result
 }
 
 #[tokio::test]
@@ -116,6 +118,7 @@ async fn initialize_rejects_a_treasury_of_another_mint() {
         result,
         anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -139,6 +142,7 @@ async fn update_config_is_for_the_authority_only() {
         )
         .await;
     assert_sibyl_error(result, SibylError::NotAuthority);
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -183,6 +187,7 @@ async fn update_config_validates_and_applies_new_parameters() {
     assert_eq!(config.authority, env.publisher.key());
     // The old authority has lost its power.
     assert_sibyl_error(env.set_paused(true).await, SibylError::NotAuthority);
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -199,6 +204,7 @@ async fn pause_is_for_the_authority_only() {
         env.send(accounts, ix::Pause {}, &[&stranger]).await,
         SibylError::NotAuthority,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -366,6 +372,7 @@ async fn register_model_validates_every_field() {
     assert_eq!(events.one::<ModelRegistered>().model_hash, [5; 32]);
     let model: Model = env.model_account(TestEnv::model_pda(&[5; 32])).await;
     assert_eq!(model.publisher, env.publisher.key());
+    env.assert_tokens_conserved().await;
 }
 
 async fn update_model(
@@ -439,6 +446,7 @@ async fn update_model_is_for_the_publisher_and_validated() {
             .map(|_| Default::default()),
         SibylError::FeeBelowPrice,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -489,4 +497,5 @@ async fn fee_split_above_the_whole_is_refused_at_request_time() {
             .map(|_| Default::default()),
         SibylError::FeeSplitTooLarge,
     );
+    env.assert_tokens_conserved().await;
 }

@@ -88,6 +88,7 @@ async fn parties_cannot_vote() {
         env.vote(3, request, VoteSide::Challenger).await,
         SibylError::PartyCannotVote,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -105,6 +106,7 @@ async fn double_vote_is_refused() {
         (dispute.stake_for_operator, dispute.vote_count),
         (OPERATOR_STAKE, 1)
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -131,6 +133,7 @@ async fn vote_window_and_eligibility() {
         env.vote(1, request, VoteSide::Operator).await,
         SibylError::VoteWindowClosed,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -264,6 +267,7 @@ async fn expire_arbitration_needs_an_inconclusive_dispute() {
         env.expire_arbitration(request).await,
         SibylError::DisputeNotInconclusive,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]

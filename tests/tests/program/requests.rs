@@ -63,6 +63,7 @@ async fn request_rejects_someone_elses_token_account() {
         env.send_request(accounts, args, &requester).await,
         SibylError::WrongTokenOwner,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -100,6 +101,7 @@ async fn request_rejects_a_token_account_of_another_mint() {
         env.send_request(accounts, args, &requester).await,
         SibylError::WrongMint,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -118,6 +120,7 @@ async fn request_for_an_unregistered_model_is_refused() {
         env.send_request(accounts, args, &requester).await,
         ErrorCode::AccountNotInitialized,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -158,6 +161,7 @@ async fn write_input_enforces_order_bounds_and_ownership() {
         env.write_input(request, 10, &[1]).await,
         SibylError::InputAlreadyComplete,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -250,6 +254,7 @@ async fn commit_needs_an_eligible_operator() {
         env.commit(2, request, b"out").await,
         SibylError::OperatorNotEligible,
     );
+    env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
@@ -340,4 +345,35 @@ async fn close_request_only_when_settled_and_by_the_requester() {
         SibylError::NotRequester,
     );
     env.close_request(request).await.unwrap();
+    env.assert_tokens_conserved().await;
+}
+
+/// Clients find open requests with `getProgramAccounts` memcmp filters; the
+/// offsets documented in docs/decisions.md must hold.
+#[tokio::test]
+async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
+    use sibyl::constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET};
+    let mut env = TestEnv::new().await;
+    let request = env.request(b"input").await;
+    let raw = |env: &mut TestEnv| {
+        let banks = env.ctx.banks_client.clone();
+        async move {
+            banks
+                .clone()
+                .get_account(request)
+                .await
+                .unwrap()
+                .unwrap()
+                .data
+        }
+    };
+    let data = raw(&mut env).await;
+    assert_eq!(
+        &data[REQUEST_MODEL_OFFSET..REQUEST_MODEL_OFFSET + 32],
+        env.model().as_ref()
+    );
+    assert_eq!(data[REQUEST_STATUS_OFFSET], 0, "Pending");
+    env.commit(0, request, b"out").await.unwrap();
+    assert_eq!(raw(&mut env).await[REQUEST_STATUS_OFFSET], 1, "Committed");
+    env.assert_tokens_conserved().await;
 }
