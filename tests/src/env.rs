@@ -16,7 +16,7 @@ use sibyl::{
     instructions::{RegisterModelArgs, RequestInferenceArgs},
     state::*,
 };
-use solana_instruction::{AccountMeta, Instruction};
+use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_program_test::{BanksClientError, ProgramTestContext};
 use solana_signer::Signer;
@@ -463,8 +463,12 @@ impl TestEnv {
     // ----- set-up -----
 
     async fn create_mint(&mut self) {
-        let payer = self.ctx.payer.pubkey();
         let mint = self.mint.insecure_clone();
+        self.create_mint_account(&mint).await;
+    }
+
+    async fn create_mint_account(&mut self, mint: &Keypair) {
+        let payer = self.ctx.payer.pubkey();
         let rent = self.ctx.banks_client.get_rent().await.expect("rent");
         let instructions = vec![
             solana_system_interface::instruction::create_account(
@@ -483,11 +487,28 @@ impl TestEnv {
             )
             .expect("initialize mint"),
         ];
-        self.send_setup(instructions, &[&mint]).await;
+        self.send_setup(instructions, &[mint]).await;
+    }
+
+    /// A token account of a second, unrelated mint, owned by `owner` (not
+    /// tracked: it holds no payment tokens).
+    pub async fn create_foreign_token_account(&mut self, owner: &Pubkey) -> Pubkey {
+        let foreign_mint = Keypair::new();
+        self.create_mint_account(&foreign_mint).await;
+        self.create_token_account_of(&foreign_mint.pubkey(), owner)
+            .await
     }
 
     /// Creates a payment-token account for `owner`, tracked for conservation.
     pub async fn create_token_account(&mut self, owner: &Pubkey) -> Pubkey {
+        let account = self
+            .create_token_account_of(&self.mint.pubkey(), owner)
+            .await;
+        self.track_token_account(account);
+        account
+    }
+
+    async fn create_token_account_of(&mut self, mint: &Pubkey, owner: &Pubkey) -> Pubkey {
         let account = Keypair::new();
         let payer = self.ctx.payer.pubkey();
         let rent = self.ctx.banks_client.get_rent().await.expect("rent");
@@ -502,13 +523,12 @@ impl TestEnv {
             spl_token_2022::instruction::initialize_account3(
                 &self.token_program,
                 &account.pubkey(),
-                &self.mint.pubkey(),
+                mint,
                 owner,
             )
             .expect("initialize account"),
         ];
         self.send_setup(instructions, &[&account]).await;
-        self.track_token_account(account.pubkey());
         account.pubkey()
     }
 
@@ -773,6 +793,14 @@ impl TestEnv {
         )
         .await?;
         Ok(request)
+    }
+
+    /// A request by the default requester that operator `index` has
+    /// committed `output` to.
+    pub async fn committed_request(&mut self, index: usize, output: &[u8]) -> Pubkey {
+        let request = self.request(b"in").await;
+        self.commit(index, request, output).await.expect("commit");
+        request
     }
 
     /// A request account.
@@ -1166,11 +1194,5 @@ impl TestEnv {
         } else {
             self.send(accounts, ix::Unpause {}, &[&authority]).await
         }
-    }
-
-    /// Replaces one account of an instruction's account list (by position),
-    /// for tests that pass a wrong account where the struct has no field for it.
-    pub fn with_account(metas: &mut [AccountMeta], position: usize, replacement: Pubkey) {
-        metas[position].pubkey = replacement;
     }
 }

@@ -39,48 +39,21 @@ async fn run() -> Result<(), String> {
     println!("Sibyl lifecycle demo: the program runs natively inside the Agave 4.2 runtime");
     println!("(solana-program-test bank; SPL Token is its real SBF binary)\n");
     let mut env = TestEnv::new().await;
-    let parties = vec![
-        Party {
-            name: "requester",
-            token: env.requester.token,
-        },
-        Party {
-            name: "operator A (honest)",
-            token: env.operators[0].token,
-        },
-        Party {
-            name: "operator B (faulty)",
-            token: env.operators[1].token,
-        },
-        Party {
-            name: "verifier C",
-            token: env.operators[2].token,
-        },
-        Party {
-            name: "verifier D",
-            token: env.operators[3].token,
-        },
-        Party {
-            name: "challenger",
-            token: env.challenger.token,
-        },
-        Party {
-            name: "publisher",
-            token: env.publisher.token,
-        },
-        Party {
-            name: "treasury",
-            token: env.treasury.token,
-        },
-        Party {
-            name: "stake vault",
-            token: TestEnv::stake_vault(),
-        },
-        Party {
-            name: "bond vault",
-            token: TestEnv::bond_vault(),
-        },
-    ];
+    let parties: Vec<Party> = [
+        ("requester", env.requester.token),
+        ("operator A (honest)", env.operators[0].token),
+        ("operator B (faulty)", env.operators[1].token),
+        ("verifier C", env.operators[2].token),
+        ("verifier D", env.operators[3].token),
+        ("challenger", env.challenger.token),
+        ("publisher", env.publisher.token),
+        ("treasury", env.treasury.token),
+        ("stake vault", TestEnv::stake_vault()),
+        ("bond vault", TestEnv::bond_vault()),
+    ]
+    .into_iter()
+    .map(|(name, token)| Party { name, token })
+    .collect();
     let before = balances(&mut env, &parties).await;
     let p = env.params;
     println!(

@@ -4,7 +4,7 @@ use sibyl::{
     errors::SibylError,
     events::*,
     instruction as ix,
-    instructions::{UpdateConfigArgs, UpdateModelArgs},
+    instructions::{RegisterModelArgs, UpdateConfigArgs, UpdateModelArgs},
     state::{ComparisonRule, ConfigParams, Model, TensorSpec, VoteSide},
 };
 use sibyl_tests::{
@@ -259,109 +259,64 @@ fn spec(shape: Vec<i64>) -> TensorSpec {
 async fn register_model_validates_every_field() {
     let mut env = TestEnv::new().await;
     let base = default_model_args([5; 32]);
+    let with = |change: &dyn Fn(&mut RegisterModelArgs)| {
+        let mut args = base.clone();
+        change(&mut args);
+        args
+    };
     let cases = [
+        (with(&|a| a.uri = String::new()), SibylError::InvalidUri),
+        (with(&|a| a.uri = "x".repeat(201)), SibylError::InvalidUri),
+        (with(&|a| a.price = 0), SibylError::InvalidPrice),
+        (with(&|a| a.royalty_bps = 10_001), SibylError::InvalidBps),
         (
-            sibyl::instructions::RegisterModelArgs {
-                uri: String::new(),
-                ..base.clone()
-            },
-            SibylError::InvalidUri,
-        ),
-        (
-            sibyl::instructions::RegisterModelArgs {
-                uri: "x".repeat(201),
-                ..base.clone()
-            },
-            SibylError::InvalidUri,
-        ),
-        (
-            sibyl::instructions::RegisterModelArgs {
-                price: 0,
-                ..base.clone()
-            },
-            SibylError::InvalidPrice,
-        ),
-        (
-            sibyl::instructions::RegisterModelArgs {
-                royalty_bps: 10_001,
-                ..base.clone()
-            },
-            SibylError::InvalidBps,
-        ),
-        (
-            sibyl::instructions::RegisterModelArgs {
-                challenge_window_override_slots: Some(0),
-                ..base.clone()
-            },
+            with(&|a| a.challenge_window_override_slots = Some(0)),
             SibylError::InvalidWindow,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                input_spec: spec(vec![]),
-                ..base.clone()
-            },
+            with(&|a| a.input_spec = spec(vec![])),
             SibylError::InvalidTensorSpec,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                output_spec: spec(vec![1, 0]),
-                ..base.clone()
-            },
+            with(&|a| a.output_spec = spec(vec![1, 0])),
             SibylError::InvalidTensorSpec,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                input_spec: spec(vec![1; 9]),
-                ..base.clone()
-            },
+            with(&|a| a.input_spec = spec(vec![1; 9])),
             SibylError::InvalidTensorSpec,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                max_input_bytes: 0,
-                ..base.clone()
-            },
+            with(&|a| a.max_input_bytes = 0),
             SibylError::InvalidSizeBound,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                max_input_bytes: 16_385,
-                ..base.clone()
-            },
+            with(&|a| a.max_input_bytes = 16_385),
             SibylError::InvalidSizeBound,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                max_output_bytes: 1_025,
-                ..base.clone()
-            },
+            with(&|a| a.max_output_bytes = 1_025),
             SibylError::InvalidSizeBound,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                comparison: ComparisonRule::TopK { k: 0 },
-                ..base.clone()
-            },
+            with(&|a| a.comparison = ComparisonRule::TopK { k: 0 }),
             SibylError::InvalidComparisonRule,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                comparison: ComparisonRule::Tolerance {
+            with(&|a| {
+                a.comparison = ComparisonRule::Tolerance {
                     abs: f32::INFINITY,
                     rel: 0.0,
-                },
-                ..base.clone()
-            },
+                }
+            }),
             SibylError::InvalidComparisonRule,
         ),
         (
-            sibyl::instructions::RegisterModelArgs {
-                comparison: ComparisonRule::Tolerance {
+            with(&|a| {
+                a.comparison = ComparisonRule::Tolerance {
                     abs: 0.0,
                     rel: -1.0,
-                },
-                ..base.clone()
-            },
+                }
+            }),
             SibylError::InvalidComparisonRule,
         ),
     ];

@@ -9,9 +9,7 @@ use sibyl_tests::{assert_sibyl_error, env::OPERATOR_STAKE, Actor, TestEnv};
 
 /// A request committed by operator 0 with `b"out"`.
 async fn committed(env: &mut TestEnv) -> anchor_lang::prelude::Pubkey {
-    let request = env.request(b"in").await;
-    env.commit(0, request, b"out").await.unwrap();
-    request
+    env.committed_request(0, b"out").await
 }
 
 fn actor_of(env: &TestEnv, index: usize) -> Actor {

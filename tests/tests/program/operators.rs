@@ -81,8 +81,7 @@ async fn unstake_and_withdraw_rules() {
 #[tokio::test]
 async fn withdraw_waits_for_open_commitments_and_votes() {
     let mut env = TestEnv::new().await;
-    let request = env.request(b"in").await;
-    env.commit(0, request, b"wrong").await.unwrap();
+    let request = env.committed_request(0, b"wrong").await;
     env.challenge(request, b"right").await.unwrap();
     env.vote(1, request, VoteSide::Challenger).await.unwrap();
     env.request_unstake(0, 1_000).await.unwrap();
@@ -90,9 +89,11 @@ async fn withdraw_waits_for_open_commitments_and_votes() {
     env.warp_slots(env.params.unbonding_slots).await;
     assert_sibyl_error(env.withdraw_stake(0).await, SibylError::OpenCommitments);
     assert_sibyl_error(env.withdraw_stake(1).await, SibylError::OpenVotes);
-    env.arbitrate(request, sibyl::state::DisputeOutcome::ChallengerUpheld)
-        .await
-        .unwrap_err();
+    assert_sibyl_error(
+        env.arbitrate(request, sibyl::state::DisputeOutcome::ChallengerUpheld)
+            .await,
+        SibylError::DisputeNotInconclusive,
+    );
     env.resolve(request).await.unwrap();
     env.arbitrate(request, sibyl::state::DisputeOutcome::ChallengerUpheld)
         .await
@@ -106,8 +107,7 @@ async fn withdraw_waits_for_open_commitments_and_votes() {
 #[tokio::test]
 async fn unbonding_stake_is_still_slashed() {
     let mut env = TestEnv::new().await;
-    let request = env.request(b"in").await;
-    env.commit(0, request, b"wrong").await.unwrap();
+    let request = env.committed_request(0, b"wrong").await;
     // The operator tries to run with its stake before the verdict.
     env.request_unstake(0, OPERATOR_STAKE).await.unwrap();
     env.challenge(request, b"right").await.unwrap();

@@ -5,8 +5,18 @@ use sibyl::{errors::SibylError, instruction as ix, instructions::RequestInferenc
 use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, TestEnv, TxResult};
 
 async fn request_with(env: &mut TestEnv, args: impl FnOnce(&mut RequestInferenceArgs)) -> TxResult {
+    request_with_accounts(env, |_| {}, args).await
+}
+
+/// Sends a 4-byte request after letting the test change its accounts and arguments.
+async fn request_with_accounts(
+    env: &mut TestEnv,
+    accounts: impl FnOnce(&mut sibyl::accounts::RequestInference),
+    args: impl FnOnce(&mut RequestInferenceArgs),
+) -> TxResult {
     let nonce = env.next_nonce();
-    let accounts = env.request_accounts(&env.requester, env.model(), nonce);
+    let mut request_accounts = env.request_accounts(&env.requester, env.model(), nonce);
+    accounts(&mut request_accounts);
     let mut request_args = RequestInferenceArgs {
         nonce,
         fee: MODEL_PRICE,
@@ -15,7 +25,8 @@ async fn request_with(env: &mut TestEnv, args: impl FnOnce(&mut RequestInference
     };
     args(&mut request_args);
     let requester = env.requester.wallet.insecure_clone();
-    env.send_request(accounts, request_args, &requester).await
+    env.send_request(request_accounts, request_args, &requester)
+        .await
 }
 
 #[tokio::test]
@@ -49,77 +60,28 @@ async fn request_rejects_bad_fees_and_inputs() {
 #[tokio::test]
 async fn request_rejects_someone_elses_token_account() {
     let mut env = TestEnv::new().await;
-    let nonce = env.next_nonce();
-    let mut accounts = env.request_accounts(&env.requester, env.model(), nonce);
-    accounts.requester_token = env.challenger.token;
-    let requester = env.requester.wallet.insecure_clone();
-    let args = RequestInferenceArgs {
-        nonce,
-        fee: MODEL_PRICE,
-        input_len: 1,
-        input: vec![1],
-    };
-    assert_sibyl_error(
-        env.send_request(accounts, args, &requester).await,
-        SibylError::WrongTokenOwner,
-    );
+    let theirs = env.challenger.token;
+    let result = request_with_accounts(&mut env, |a| a.requester_token = theirs, |_| {}).await;
+    assert_sibyl_error(result, SibylError::WrongTokenOwner);
     env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
 async fn request_rejects_a_token_account_of_another_mint() {
     let mut env = TestEnv::new().await;
-    let other = TestEnv::builder()
-        .uninitialized()
-        .operators(0)
-        .build()
-        .await;
-    // Same program id, separate bank: recreate the foreign mint's account here
-    // by copying it, so the requester holds a real token account of another mint.
-    let foreign = other.requester.token;
-    let data = other
-        .ctx
-        .banks_client
-        .get_account(foreign)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut data = data;
-    data.data[32..64].copy_from_slice(env.requester.key().as_ref());
-    env.ctx.set_account(&foreign, &data.into());
-    let nonce = env.next_nonce();
-    let mut accounts = env.request_accounts(&env.requester, env.model(), nonce);
-    accounts.requester_token = foreign;
-    let requester = env.requester.wallet.insecure_clone();
-    let args = RequestInferenceArgs {
-        nonce,
-        fee: MODEL_PRICE,
-        input_len: 1,
-        input: vec![1],
-    };
-    assert_sibyl_error(
-        env.send_request(accounts, args, &requester).await,
-        SibylError::WrongMint,
-    );
+    let requester = env.requester.key();
+    let foreign = env.create_foreign_token_account(&requester).await;
+    let result = request_with_accounts(&mut env, |a| a.requester_token = foreign, |_| {}).await;
+    assert_sibyl_error(result, SibylError::WrongMint);
     env.assert_tokens_conserved().await;
 }
 
 #[tokio::test]
 async fn request_for_an_unregistered_model_is_refused() {
     let mut env = TestEnv::new().await;
-    let nonce = env.next_nonce();
-    let accounts = env.request_accounts(&env.requester, TestEnv::model_pda(&[99; 32]), nonce);
-    let requester = env.requester.wallet.insecure_clone();
-    let args = RequestInferenceArgs {
-        nonce,
-        fee: MODEL_PRICE,
-        input_len: 1,
-        input: vec![1],
-    };
-    assert_anchor_error(
-        env.send_request(accounts, args, &requester).await,
-        ErrorCode::AccountNotInitialized,
-    );
+    let unregistered = TestEnv::model_pda(&[99; 32]);
+    let result = request_with_accounts(&mut env, |a| a.model = unregistered, |_| {}).await;
+    assert_anchor_error(result, ErrorCode::AccountNotInitialized);
     env.assert_tokens_conserved().await;
 }
 
