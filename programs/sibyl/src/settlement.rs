@@ -73,11 +73,6 @@ impl<'info> Escrow<'_, 'info> {
     }
 }
 
-/// Signs as the config PDA, the authority of the stake and bond vaults.
-pub fn config_signer_seeds(config: &Config) -> [u8; 1] {
-    [config.bump]
-}
-
 /// Every account a dispute's settlement may touch, whichever side wins.
 /// Shared by `resolve_dispute` (the votes decide) and `arbitrate` (the
 /// authority decides).
@@ -164,8 +159,6 @@ impl<'info> SettleDispute<'info> {
             DisputeOutcome::ChallengerUpheld => VoteSide::Challenger,
             _ => return err!(SibylError::InvalidArbitration),
         };
-        let config_bump = config_signer_seeds(&self.config);
-        let config_seeds: &[&[u8]] = &[Config::SEED, &config_bump];
         let tokens = TokenCtx {
             mint: &self.mint,
             token_program: &self.token_program,
@@ -179,11 +172,10 @@ impl<'info> SettleDispute<'info> {
                 // vault as their pool, the rest goes to the operator.
                 let bond = dispute.bond;
                 let pool = dispute.reserve_voter_rewards(bond, winner)?;
-                tokens.transfer_signed(
+                tokens.transfer_from_vault(
                     &self.bond_vault,
                     &self.operator_token,
-                    self.config.to_account_info(),
-                    &[config_seeds],
+                    &self.config,
                     math::sub(bond, pool)?,
                 )?;
                 operator.disputes_won = operator.disputes_won.saturating_add(1);
@@ -196,27 +188,23 @@ impl<'info> SettleDispute<'info> {
                 self.config.remove_active_stake(from_active)?;
                 slashed = amount;
                 let pool = dispute.reserve_voter_rewards(amount, winner)?;
-                let vault_authority = self.config.to_account_info();
-                tokens.transfer_signed(
+                tokens.transfer_from_vault(
                     &self.stake_vault,
                     &self.bond_vault,
-                    vault_authority.clone(),
-                    &[config_seeds],
+                    &self.config,
                     pool,
                 )?;
-                tokens.transfer_signed(
+                tokens.transfer_from_vault(
                     &self.stake_vault,
                     &self.challenger_token,
-                    vault_authority.clone(),
-                    &[config_seeds],
+                    &self.config,
                     math::sub(amount, pool)?,
                 )?;
                 // The challenger was right: its bond comes back.
-                tokens.transfer_signed(
+                tokens.transfer_from_vault(
                     &self.bond_vault,
                     &self.challenger_token,
-                    vault_authority,
-                    &[config_seeds],
+                    &self.config,
                     dispute.bond,
                 )?;
                 operator.disputes_lost = operator.disputes_lost.saturating_add(1);

@@ -1,5 +1,6 @@
 //! Every token movement of the program, over the token interface so that SPL
 //! Token and Token-2022 mints both work.
+use crate::state::Config;
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{
     self, CloseAccount, Mint, TokenAccount, TokenInterface, TransferChecked,
@@ -43,6 +44,25 @@ impl<'info> TokenCtx<'_, 'info> {
             to.to_account_info(),
             authority,
             signer_seeds,
+            amount,
+        )
+    }
+
+    /// Moves `amount` out of the stake or bond vault, signed by the config PDA
+    /// that owns both.
+    pub fn transfer_from_vault(
+        &self,
+        vault: &InterfaceAccount<'info, TokenAccount>,
+        to: &InterfaceAccount<'info, TokenAccount>,
+        config: &Account<'info, Config>,
+        amount: u64,
+    ) -> Result<()> {
+        let bump = [config.bump];
+        self.transfer_signed(
+            vault,
+            to,
+            config.to_account_info(),
+            &[&[Config::SEED, &bump]],
             amount,
         )
     }

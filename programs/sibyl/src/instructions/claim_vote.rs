@@ -1,7 +1,7 @@
 use crate::{
     errors::SibylError,
     events::VoteClaimed,
-    settlement::{close_dispute_if_done, config_signer_seeds},
+    settlement::close_dispute_if_done,
     state::{Config, Dispute, Operator, Vote},
     token_ops::TokenCtx,
 };
@@ -66,16 +66,14 @@ pub fn handler(ctx: Context<ClaimVote>) -> Result<()> {
     } else {
         0
     };
-    let config_bump = config_signer_seeds(&accounts.config);
     TokenCtx {
         mint: &accounts.mint,
         token_program: &accounts.token_program,
     }
-    .transfer_signed(
+    .transfer_from_vault(
         &accounts.bond_vault,
         &accounts.authority_token,
-        accounts.config.to_account_info(),
-        &[&[Config::SEED, &config_bump]],
+        &accounts.config,
         reward,
     )?;
     accounts.operator.open_votes = accounts

@@ -2,7 +2,7 @@ use crate::{
     constants::ESCROW_SEED,
     errors::SibylError,
     events::ArbitrationExpired,
-    settlement::{close_dispute_if_done, config_signer_seeds, Escrow},
+    settlement::{close_dispute_if_done, Escrow},
     state::{Config, Dispute, DisputeOutcome, InferenceRequest, Operator, RequestStatus},
     token_ops::TokenCtx,
 };
@@ -80,12 +80,10 @@ pub fn handler(ctx: Context<ExpireArbitration>) -> Result<()> {
         mint: &accounts.mint,
         token_program: &accounts.token_program,
     };
-    let config_bump = config_signer_seeds(&accounts.config);
-    tokens.transfer_signed(
+    tokens.transfer_from_vault(
         &accounts.bond_vault,
         &accounts.challenger_token,
-        accounts.config.to_account_info(),
-        &[&[Config::SEED, &config_bump]],
+        &accounts.config,
         accounts.dispute.bond,
     )?;
     let refunded = Escrow {

@@ -45,16 +45,14 @@ pub fn handler(ctx: Context<WithdrawStake>) -> Result<()> {
     require!(operator.open_commitments == 0, SibylError::OpenCommitments);
     require!(operator.open_votes == 0, SibylError::OpenVotes);
     operator.pending_unstake = 0;
-    let config_bump = [accounts.config.bump];
     TokenCtx {
         mint: &accounts.mint,
         token_program: &accounts.token_program,
     }
-    .transfer_signed(
+    .transfer_from_vault(
         &accounts.stake_vault,
         &accounts.authority_token,
-        accounts.config.to_account_info(),
-        &[&[Config::SEED, &config_bump]],
+        &accounts.config,
         amount,
     )?;
     let event = StakeWithdrawn {
