@@ -184,7 +184,7 @@ impl<'info> SettleDispute<'info> {
                 (&self.operator_token, operator.authority)
             }
             VoteSide::Challenger => {
-                let (amount, from_active) = operator.slash(self.config.params.slash_bps)?;
+                let (amount, from_active) = operator.slash(dispute.slash_bps)?;
                 self.config.remove_active_stake(from_active)?;
                 slashed = amount;
                 let pool = dispute.reserve_voter_rewards(amount, winner)?;

@@ -101,6 +101,7 @@ pub fn handler(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
         quorum_bps: config.params.quorum_bps,
         threshold_bps: config.params.threshold_bps,
         voter_reward_bps: config.params.voter_reward_bps,
+        slash_bps: config.params.slash_bps,
         stake_for_operator: 0,
         stake_for_challenger: 0,
         vote_count: 0,

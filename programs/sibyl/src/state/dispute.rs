@@ -49,6 +49,8 @@ pub struct Dispute {
     pub threshold_bps: u16,
     /// Voter share of the forfeit at opening.
     pub voter_reward_bps: u16,
+    /// Share of the operator's stake slashed if the challenger is upheld, at opening.
+    pub slash_bps: u16,
     /// Stake voted for the operator.
     pub stake_for_operator: u64,
     /// Stake voted for the challenger.
@@ -187,6 +189,7 @@ mod tests {
             quorum_bps: 5_000,
             threshold_bps: 6_667,
             voter_reward_bps: 5_000,
+            slash_bps: 1_000,
             stake_for_operator: for_op,
             stake_for_challenger: for_ch,
             vote_count: 0,
