@@ -5,6 +5,7 @@
 use crate::state::{ConfigParams, DisputeOutcome, VoteSide};
 use anchor_lang::prelude::*;
 
+/// The protocol was initialized.
 #[event]
 pub struct ConfigInitialized {
     pub authority: Pubkey,
@@ -13,6 +14,7 @@ pub struct ConfigInitialized {
     pub params: ConfigParams,
 }
 
+/// Parameters, treasury or authority changed.
 #[event]
 pub struct ConfigUpdated {
     pub authority: Pubkey,
@@ -20,11 +22,13 @@ pub struct ConfigUpdated {
     pub params: ConfigParams,
 }
 
+/// The protocol was paused or unpaused.
 #[event]
 pub struct PauseChanged {
     pub paused: bool,
 }
 
+/// A model was registered.
 #[event]
 pub struct ModelRegistered {
     pub model: Pubkey,
@@ -33,6 +37,7 @@ pub struct ModelRegistered {
     pub price: u64,
 }
 
+/// A model's price, royalty, URI or window changed.
 #[event]
 pub struct ModelUpdated {
     pub model: Pubkey,
@@ -41,11 +46,13 @@ pub struct ModelUpdated {
     pub challenge_window_override_slots: Option<u64>,
 }
 
+/// A model stopped taking requests.
 #[event]
 pub struct ModelRetired {
     pub model: Pubkey,
 }
 
+/// An operator registered with its first stake.
 #[event]
 pub struct OperatorRegistered {
     pub operator: Pubkey,
@@ -53,6 +60,7 @@ pub struct OperatorRegistered {
     pub stake: u64,
 }
 
+/// An operator added stake.
 #[event]
 pub struct StakeAdded {
     pub operator: Pubkey,
@@ -60,6 +68,7 @@ pub struct StakeAdded {
     pub stake: u64,
 }
 
+/// An operator started unbonding stake.
 #[event]
 pub struct UnstakeRequested {
     pub operator: Pubkey,
@@ -67,12 +76,14 @@ pub struct UnstakeRequested {
     pub unlock_slot: u64,
 }
 
+/// An operator withdrew unbonded stake.
 #[event]
 pub struct StakeWithdrawn {
     pub operator: Pubkey,
     pub amount: u64,
 }
 
+/// A request was paid for and recorded.
 #[event]
 pub struct InferenceRequested {
     pub request: Pubkey,
@@ -83,6 +94,7 @@ pub struct InferenceRequested {
     pub deadline_slot: u64,
 }
 
+/// A chunk of a request's input was uploaded.
 #[event]
 pub struct InputWritten {
     pub request: Pubkey,
@@ -92,18 +104,21 @@ pub struct InputWritten {
     pub input_hash: Option<[u8; 32]>,
 }
 
+/// The requester cancelled a pending request and was refunded.
 #[event]
 pub struct RequestCancelled {
     pub request: Pubkey,
     pub refunded: u64,
 }
 
+/// A pending request passed its deadline and was refunded.
 #[event]
 pub struct RequestExpired {
     pub request: Pubkey,
     pub refunded: u64,
 }
 
+/// An operator committed a result; its challenge window runs.
 #[event]
 pub struct ResultCommitted {
     pub request: Pubkey,
@@ -112,6 +127,7 @@ pub struct ResultCommitted {
     pub challenge_deadline_slot: u64,
 }
 
+/// A committed result was disputed.
 #[event]
 pub struct ResultChallenged {
     pub request: Pubkey,
@@ -122,6 +138,7 @@ pub struct ResultChallenged {
     pub vote_deadline_slot: u64,
 }
 
+/// A verifier voted in a dispute.
 #[event]
 pub struct VoteCast {
     pub dispute: Pubkey,
@@ -130,6 +147,7 @@ pub struct VoteCast {
     pub weight: u64,
 }
 
+/// A dispute was settled by its votes, or found inconclusive.
 #[event]
 pub struct DisputeResolved {
     pub request: Pubkey,
@@ -141,6 +159,7 @@ pub struct DisputeResolved {
     pub arbitration_deadline_slot: Option<u64>,
 }
 
+/// The authority decided an inconclusive dispute.
 #[event]
 pub struct DisputeArbitrated {
     pub request: Pubkey,
@@ -148,6 +167,7 @@ pub struct DisputeArbitrated {
     pub outcome: DisputeOutcome,
 }
 
+/// Nobody arbitrated in time: requester and challenger were refunded.
 #[event]
 pub struct ArbitrationExpired {
     pub request: Pubkey,
@@ -176,6 +196,7 @@ pub struct RequestFinalized {
     pub overturned: bool,
 }
 
+/// A voter closed its vote record and took its reward.
 #[event]
 pub struct VoteClaimed {
     pub dispute: Pubkey,
@@ -183,6 +204,7 @@ pub struct VoteClaimed {
     pub reward: u64,
 }
 
+/// The requester closed a settled request and took its rent back.
 #[event]
 pub struct RequestClosed {
     pub request: Pubkey,

@@ -29,50 +29,62 @@ declare_id!("B3N5RexUTsYsqhDSww2V1bQkYYcDsGiTBMihGSPCF3Xx");
 pub mod sibyl {
     use super::*;
 
+    /// Creates the config and the stake and bond vaults; the signer becomes the authority.
     pub fn initialize(ctx: Context<Initialize>, params: ConfigParams) -> Result<()> {
         initialize::handler(ctx, params)
     }
 
+    /// Authority: changes parameters, the treasury or the authority itself.
     pub fn update_config(ctx: Context<UpdateConfig>, args: UpdateConfigArgs) -> Result<()> {
         update_config::handler(ctx, args)
     }
 
+    /// Authority: refuses new requests, commits and registrations until `unpause`.
     pub fn pause(ctx: Context<SetPaused>) -> Result<()> {
         set_paused::handler(ctx, true)
     }
 
+    /// Authority: lifts a pause.
     pub fn unpause(ctx: Context<SetPaused>) -> Result<()> {
         set_paused::handler(ctx, false)
     }
 
+    /// Registers an ONNX model by its SHA-256, with its price, specs and comparison rule.
     pub fn register_model(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<()> {
         register_model::handler(ctx, args)
     }
 
+    /// Publisher: changes a model's URI, price, royalty or window override.
     pub fn update_model(ctx: Context<UpdateModel>, args: UpdateModelArgs) -> Result<()> {
         update_model::handler(ctx, args)
     }
 
+    /// Publisher: stops new requests for a model; open ones run to the end.
     pub fn retire_model(ctx: Context<RetireModel>) -> Result<()> {
         retire_model::handler(ctx)
     }
 
+    /// Registers the signer as an operator with at least the minimum stake.
     pub fn register_operator(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
         register_operator::handler(ctx, stake)
     }
 
+    /// Operator: adds stake.
     pub fn add_stake(ctx: Context<AddStake>, amount: u64) -> Result<()> {
         add_stake::handler(ctx, amount)
     }
 
+    /// Operator: starts unbonding part of its stake (still slashable until withdrawn).
     pub fn request_unstake(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
         request_unstake::handler(ctx, amount)
     }
 
+    /// Operator: withdraws unbonded stake once it has no open commitments or votes.
     pub fn withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
         withdraw_stake::handler(ctx)
     }
 
+    /// Requester: pays the fee into a new escrow and records the input (or its first chunk).
     pub fn request_inference(
         ctx: Context<RequestInference>,
         args: RequestInferenceArgs,
@@ -80,50 +92,62 @@ pub mod sibyl {
         request_inference::handler(ctx, args)
     }
 
+    /// Requester: appends the next chunk of a large input.
     pub fn write_input(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<()> {
         write_input::handler(ctx, offset, data)
     }
 
+    /// Requester: withdraws a request nobody has committed to; full refund.
     pub fn cancel_request(ctx: Context<CancelRequest>) -> Result<()> {
         cancel_request::handler(ctx)
     }
 
+    /// Anyone: refunds a request nobody committed to before its deadline.
     pub fn expire_request(ctx: Context<ExpireRequest>) -> Result<()> {
         expire_request::handler(ctx)
     }
 
+    /// Operator: commits the canonical encoding of its output; the challenge window starts.
     pub fn commit_result(ctx: Context<CommitResult>, output: Vec<u8>) -> Result<()> {
         commit_result::handler(ctx, output)
     }
 
+    /// Anyone: disputes a committed result inside its window with a bond and its own output.
     pub fn challenge(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
         challenge::handler(ctx, output)
     }
 
+    /// Eligible operator: backs one side of a dispute, weighted by its stake.
     pub fn cast_vote(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) -> Result<()> {
         cast_vote::handler(ctx, side, output_hash)
     }
 
+    /// Anyone: settles a dispute by its votes, or marks it inconclusive.
     pub fn resolve_dispute(ctx: Context<ResolveDispute>) -> Result<()> {
         resolve_dispute::handler(ctx)
     }
 
+    /// Authority: decides an inconclusive dispute before its arbitration deadline.
     pub fn arbitrate(ctx: Context<Arbitrate>, outcome: DisputeOutcome) -> Result<()> {
         arbitrate::handler(ctx, outcome)
     }
 
+    /// Anyone: refunds the requester and the challenger of an unarbitrated dispute.
     pub fn expire_arbitration(ctx: Context<ExpireArbitration>) -> Result<()> {
         expire_arbitration::handler(ctx)
     }
 
+    /// Anyone: pays out a result whose challenge window passed unchallenged.
     pub fn finalize(ctx: Context<Finalize>) -> Result<()> {
         finalize::handler(ctx)
     }
 
+    /// Voter: closes its vote record after settlement and takes its reward, if any.
     pub fn claim_vote(ctx: Context<ClaimVote>) -> Result<()> {
         claim_vote::handler(ctx)
     }
 
+    /// Requester: reclaims the rent of a request whose result is final.
     pub fn close_request(ctx: Context<CloseRequest>) -> Result<()> {
         close_request::handler(ctx)
     }
