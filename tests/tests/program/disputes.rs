@@ -60,7 +60,10 @@ async fn challenge_rules() {
     env.challenge(request, b"x").await.unwrap();
     // A second challenge finds the request already challenged.
     let other = actor_of(&env, 1);
-    assert!(env.challenge_as(&other, request, b"y").await.is_err());
+    assert_sibyl_error(
+        env.challenge_as(&other, request, b"y").await,
+        SibylError::RequestNotCommitted,
+    );
 
     let late = committed(&mut env).await;
     env.warp_slots(env.params.challenge_window_slots + 1).await;

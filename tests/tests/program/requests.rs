@@ -2,6 +2,12 @@
 //! rule broken once, with its named error.
 use anchor_lang::error::ErrorCode;
 use sibyl::{errors::SibylError, instruction as ix, instructions::RequestInferenceArgs};
+use solana_instruction::error::InstructionError;
+use solana_transaction_error::TransactionError;
+
+/// `TokenError::InsufficientFunds` of SPL Token.
+const SPL_TOKEN_INSUFFICIENT_FUNDS: u32 = 1;
+
 use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, TestEnv, TxResult};
 
 async fn request_with(env: &mut TestEnv, args: impl FnOnce(&mut RequestInferenceArgs)) -> TxResult {
@@ -53,7 +59,17 @@ async fn request_rejects_bad_fees_and_inputs() {
         SibylError::InputOverflow,
     );
     // More than the requester holds: the token program refuses, nothing moves.
-    assert!(request_with(&mut env, |a| a.fee = u64::MAX).await.is_err());
+    let too_much = request_with(&mut env, |a| a.fee = u64::MAX).await;
+    assert!(
+        matches!(
+            too_much,
+            Err(TransactionError::InstructionError(
+                _,
+                InstructionError::Custom(SPL_TOKEN_INSUFFICIENT_FUNDS)
+            ))
+        ),
+        "{too_much:?}"
+    );
     env.assert_tokens_conserved().await;
 }
 

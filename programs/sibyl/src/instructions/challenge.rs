@@ -25,8 +25,11 @@ pub struct Challenge<'info> {
     pub request: Box<Account<'info, InferenceRequest>>,
     #[account(address = request.operator @ SibylError::WrongOperator)]
     pub operator: Box<Account<'info, Operator>>,
+    /// `init_if_needed` so that a second challenge reaches the request's
+    /// status check (`RequestNotCommitted`) instead of failing in the system
+    /// program; the status check guarantees the account is fresh when used.
     #[account(
-        init,
+        init_if_needed,
         payer = challenger,
         space = Dispute::space(request.max_output_bytes),
         seeds = [Dispute::SEED, request.key().as_ref()],
