@@ -2,13 +2,12 @@
 //! rule broken once, with its named error.
 use anchor_lang::error::ErrorCode;
 use sibyl::{errors::SibylError, instruction as ix, instructions::RequestInferenceArgs};
+use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, TestEnv, TxResult};
 use solana_instruction::error::InstructionError;
 use solana_transaction_error::TransactionError;
 
 /// `TokenError::InsufficientFunds` of SPL Token.
 const SPL_TOKEN_INSUFFICIENT_FUNDS: u32 = 1;
-
-use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, TestEnv, TxResult};
 
 async fn request_with(env: &mut TestEnv, args: impl FnOnce(&mut RequestInferenceArgs)) -> TxResult {
     request_with_accounts(env, |_| {}, args).await
