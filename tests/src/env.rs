@@ -2,11 +2,7 @@
 //! initialized protocol, a model and staked operators, plus one method per
 //! instruction. Tests read like the protocol; tampering tests take the
 //! accounts struct from an `*_accounts` method, change one field and send it.
-use crate::{
-    events,
-    native::{install_syscall_bridge, sibyl_program_test},
-    outcome::TxResult,
-};
+use crate::{events, outcome::TxResult};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, InstructionData, ToAccountMetas};
 use anchor_spl::token_2022::spl_token_2022;
 use sibyl::{
@@ -16,6 +12,7 @@ use sibyl::{
     instructions::{RegisterModelArgs, RequestInferenceArgs},
     state::*,
 };
+use sibyl_localnet::native::{install_syscall_bridge, sibyl_program_test};
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_program_test::{BanksClientError, ProgramTestContext};

@@ -3,7 +3,6 @@
 //! validator has) and gives tests a small harness over it.
 pub mod env;
 pub mod events;
-pub mod native;
 pub mod outcome;
 
 pub use env::{Actor, TestEnv, TestEnvBuilder};

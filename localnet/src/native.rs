@@ -9,6 +9,7 @@
 //! real invoke context exactly as an SBF program sees it through syscalls.
 use anchor_lang::prelude::{AccountInfo, Pubkey};
 use solana_program_entrypoint::ProgramResult;
+use solana_program_runtime::invoke_context::BuiltinFunctionRegisterer;
 use solana_program_test::{processor, ProgramTest};
 use std::sync::{Arc, Once};
 
@@ -18,6 +19,25 @@ pub fn sibyl_program_test() -> ProgramTest {
     let mut program_test = ProgramTest::new("sibyl", sibyl::ID, processor!(sibyl_entrypoint));
     program_test.prefer_bpf(false);
     program_test
+}
+
+/// Sibyl's entrypoint for `Bank::add_builtin` (through the same adapter
+/// `solana-program-test` uses).
+pub fn sibyl_builtin() -> BuiltinFunctionRegisterer {
+    processor!(sibyl_entrypoint).expect("the adapter always registers")
+}
+
+/// Makes native programs work in a bank that `solana-program-test` did not
+/// create: its set-up is the only place that installs the runtime's syscall
+/// stubs, so one throwaway `ProgramTest` is started, then the bridge below.
+pub async fn install_runtime_stubs() {
+    static STARTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    STARTED
+        .get_or_init(|| async {
+            let _ = ProgramTest::default().start().await;
+        })
+        .await;
+    install_syscall_bridge();
 }
 
 fn sibyl_entrypoint(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {

@@ -1,0 +1,239 @@
+//! The chain: a real Agave bank that advances one slot per tick, processes
+//! transactions as a validator's banking stage would (one at a time, with
+//! logs and inner instructions recorded), and remembers each transaction's
+//! outcome for status and history queries.
+use crate::native::{install_runtime_stubs, sibyl_builtin};
+use agave_feature_set::FeatureSet;
+use anchor_lang::prelude::Pubkey;
+use solana_account::{AccountSharedData, ReadableAccount};
+use solana_accounts_db::accounts_db::ACCOUNTS_DB_CONFIG_FOR_TESTING;
+use solana_cluster_type::ClusterType;
+use solana_fee_calculator::{FeeRateGovernor, DEFAULT_TARGET_LAMPORTS_PER_SIGNATURE};
+use solana_hash::Hash;
+use solana_keypair::Keypair;
+use solana_program_runtime::program_cache_entry::ProgramCacheEntry;
+use solana_rent::Rent;
+use solana_runtime::{
+    bank::{Bank, TransactionSimulationResult},
+    bank_forks::BankForks,
+    genesis_utils::create_genesis_config_with_leader_ex,
+    runtime_config::RuntimeConfig,
+};
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::{versioned::VersionedTransaction, TransactionVerificationMode};
+use solana_transaction_error::TransactionError;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+};
+
+/// Lamports the faucet starts with (airdrops come from it).
+pub const FAUCET_LAMPORTS: u64 = 500_000_000 * 1_000_000_000;
+
+/// How the chain starts.
+#[derive(Clone, Debug, Default)]
+pub struct ChainConfig {
+    /// Accounts to create at genesis, e.g. funded wallets.
+    pub genesis_accounts: Vec<(Pubkey, AccountSharedData)>,
+}
+
+/// Why the chain refused a transaction before executing it.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("transaction failed: {0}")]
+    Transaction(#[from] TransactionError),
+}
+
+/// What happened to one processed transaction.
+#[derive(Clone, Debug)]
+pub struct TransactionRecord {
+    pub slot: u64,
+    pub transaction: VersionedTransaction,
+    pub status: Result<(), TransactionError>,
+    pub fee: u64,
+    pub log_messages: Vec<String>,
+    pub compute_units_consumed: u64,
+}
+
+/// The bank forks, the faucet and the record of processed transactions.
+pub struct Chain {
+    bank_forks: Arc<RwLock<BankForks>>,
+    faucet: Keypair,
+    genesis_hash: Hash,
+    /// Serializes slot changes and transaction processing.
+    processing: Mutex<()>,
+    records: RwLock<HashMap<Signature, TransactionRecord>>,
+}
+
+impl Chain {
+    /// Creates the genesis bank (all features active, SPL programs loaded,
+    /// Sibyl registered as a native program) and moves to slot 1.
+    pub async fn start(config: ChainConfig) -> Arc<Chain> {
+        install_runtime_stubs().await;
+        let rent = Rent::default();
+        let faucet = Keypair::new();
+        let fee_rate_governor = FeeRateGovernor {
+            lamports_per_signature: DEFAULT_TARGET_LAMPORTS_PER_SIGNATURE / 2,
+            ..FeeRateGovernor::default()
+        };
+        let genesis_config = create_genesis_config_with_leader_ex(
+            FAUCET_LAMPORTS,
+            &faucet.pubkey(),
+            &Pubkey::new_unique(),
+            &Keypair::new().pubkey(),
+            &Pubkey::new_unique(),
+            None,
+            1_000_000 * 1_000_000_000,
+            890_880,
+            fee_rate_governor,
+            rent.clone(),
+            ClusterType::Development,
+            &FeatureSet::all_enabled(),
+            config.genesis_accounts,
+        );
+        let bank = Bank::new_from_genesis(
+            &genesis_config,
+            Arc::new(RuntimeConfig::default()),
+            Vec::default(),
+            None,
+            ACCOUNTS_DB_CONFIG_FOR_TESTING,
+            None,
+            None,
+            Arc::default(),
+            None,
+            None,
+        );
+        for (program_id, account) in solana_program_binaries::spl_programs(&rent).iter() {
+            bank.store_account(program_id, account);
+        }
+        for (program_id, account) in solana_program_binaries::core_bpf_programs(&rent, |feature| {
+            genesis_config.accounts.contains_key(feature)
+        })
+        .iter()
+        {
+            bank.store_account(program_id, account);
+        }
+        bank.add_builtin(
+            sibyl::ID,
+            "sibyl",
+            ProgramCacheEntry::new_builtin(0, "sibyl".len(), sibyl_builtin()),
+        );
+        bank.set_capitalization_for_tests(bank.calculate_capitalization_for_tests());
+        bank.fill_bank_with_ticks_for_tests();
+        let genesis_hash = genesis_config.hash();
+        let bank_forks = BankForks::new_rw_arc(bank);
+        let chain = Arc::new(Chain {
+            bank_forks,
+            faucet,
+            genesis_hash,
+            processing: Mutex::new(()),
+            records: RwLock::new(HashMap::new()),
+        });
+        chain.advance_slot();
+        chain
+    }
+
+    /// The bank transactions go to (all commitment levels read it: one node,
+    /// nothing to wait for).
+    pub fn bank(&self) -> Arc<Bank> {
+        self.bank_forks.read().unwrap().working_bank()
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+
+    /// The faucet's address.
+    pub fn faucet(&self) -> Pubkey {
+        self.faucet.pubkey()
+    }
+
+    /// Ends the current slot (a new blockhash is registered) and opens the
+    /// next one, rooting the one that ended.
+    pub fn advance_slot(&self) {
+        let _guard = self.processing.lock().unwrap();
+        let bank = self.bank();
+        bank.fill_bank_with_ticks_for_tests();
+        bank.freeze();
+        let next = Bank::new_from_parent(bank.clone(), *bank.leader(), bank.slot() + 1);
+        let mut forks = self.bank_forks.write().unwrap();
+        forks.insert(next);
+        forks.set_root(bank.slot(), None, Some(bank.slot()));
+    }
+
+    /// Simulates a signed transaction against the current bank (nothing is
+    /// committed); signatures are checked.
+    pub fn simulate(&self, transaction: &VersionedTransaction) -> TransactionSimulationResult {
+        self.simulate_with(transaction, TransactionVerificationMode::FullVerification)
+    }
+
+    /// Simulates without checking signatures (`simulateTransaction`'s default).
+    pub fn simulate_unverified(
+        &self,
+        transaction: &VersionedTransaction,
+    ) -> TransactionSimulationResult {
+        self.simulate_with(transaction, TransactionVerificationMode::HashOnly)
+    }
+
+    fn simulate_with(
+        &self,
+        transaction: &VersionedTransaction,
+        mode: TransactionVerificationMode,
+    ) -> TransactionSimulationResult {
+        let bank = self.bank();
+        match bank.verify_transaction(transaction.clone(), mode) {
+            Ok(sanitized) => bank.simulate_transaction_unchecked(&sanitized, true),
+            Err(err) => TransactionSimulationResult::new_error(err),
+        }
+    }
+
+    /// Executes and commits a transaction in the current slot. A transaction
+    /// that executed and failed is committed (its fee is charged) and recorded
+    /// with its error; one that could not be executed at all is returned as
+    /// an error and leaves no trace.
+    pub fn process(&self, transaction: VersionedTransaction) -> Result<Signature, ChainError> {
+        let _guard = self.processing.lock().unwrap();
+        let bank = self.bank();
+        let signature = transaction.signatures[0];
+        let committed = bank.process_transaction_with_metadata(transaction.clone())?;
+        let record = TransactionRecord {
+            slot: bank.slot(),
+            transaction,
+            status: committed.status,
+            fee: committed.fee_details.total_fee(),
+            log_messages: committed.log_messages.unwrap_or_default(),
+            compute_units_consumed: committed.executed_units,
+        };
+        self.records.write().unwrap().insert(signature, record);
+        Ok(signature)
+    }
+
+    /// The record of a processed transaction.
+    pub fn record(&self, signature: &Signature) -> Option<TransactionRecord> {
+        self.records.read().unwrap().get(signature).cloned()
+    }
+
+    /// Sends `lamports` from the faucet in a real transfer transaction.
+    pub fn airdrop(&self, to: &Pubkey, lamports: u64) -> Result<Signature, ChainError> {
+        let bank = self.bank();
+        let transfer =
+            solana_system_interface::instruction::transfer(&self.faucet.pubkey(), to, lamports);
+        let transaction = solana_transaction::Transaction::new_signed_with_payer(
+            &[transfer],
+            Some(&self.faucet.pubkey()),
+            &[&self.faucet],
+            bank.last_blockhash(),
+        );
+        self.process(transaction.into())
+    }
+
+    /// An account's lamports (zero if it does not exist).
+    pub fn balance(&self, address: &Pubkey) -> u64 {
+        self.bank()
+            .get_account(address)
+            .map(|account| account.lamports())
+            .unwrap_or(0)
+    }
+}

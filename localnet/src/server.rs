@@ -1,0 +1,132 @@
+//! The localnet service: the chain, its slot clock and the JSON-RPC endpoint
+//! over HTTP, started together and stopped together.
+use crate::{
+    chain::{Chain, ChainConfig},
+    rpc,
+};
+use axum::{extract::State, http::header, response::IntoResponse, routing::post, Router};
+use jsonrpc_core::IoHandler;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+/// How to run a localnet.
+#[derive(Clone, Debug)]
+pub struct LocalnetConfig {
+    /// Where JSON-RPC listens (port 0: any free port).
+    pub rpc_addr: SocketAddr,
+    /// Length of a slot.
+    pub slot_duration: Duration,
+    /// Genesis accounts and the like.
+    pub chain: ChainConfig,
+}
+
+impl Default for LocalnetConfig {
+    fn default() -> Self {
+        Self {
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 8899)),
+            slot_duration: Duration::from_millis(400),
+            chain: ChainConfig::default(),
+        }
+    }
+}
+
+impl LocalnetConfig {
+    /// Any free loopback port and short slots: for tests.
+    pub fn for_tests() -> Self {
+        Self {
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            slot_duration: Duration::from_millis(50),
+            chain: ChainConfig::default(),
+        }
+    }
+}
+
+/// A running localnet; dropping it does not stop it, [`Localnet::shutdown`] does.
+pub struct Localnet {
+    pub chain: Arc<Chain>,
+    /// The address JSON-RPC listens on.
+    pub rpc_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Localnet {
+    /// Starts the chain, its slot clock and the RPC server.
+    pub async fn start(config: LocalnetConfig) -> std::io::Result<Localnet> {
+        let chain = Chain::start(config.chain).await;
+        let (stop, stopped) = watch::channel(false);
+        let listener = TcpListener::bind(config.rpc_addr).await?;
+        let rpc_addr = listener.local_addr()?;
+        let handler = Arc::new(rpc::handler(chain.clone()));
+        let app = Router::new()
+            .route("/", post(serve_json_rpc))
+            .with_state(handler);
+        let mut server_stopped = stopped.clone();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = server_stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(err) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%err, "JSON-RPC server stopped");
+            }
+        });
+        let clock = tokio::spawn(slot_clock(chain.clone(), config.slot_duration, stopped));
+        Ok(Localnet {
+            chain,
+            rpc_addr,
+            stop,
+            tasks: vec![server, clock],
+        })
+    }
+
+    /// The JSON-RPC URL.
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+
+    /// Stops the server and the slot clock and waits for both.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Advances one slot every `slot_duration` until stopped.
+async fn slot_clock(
+    chain: Arc<Chain>,
+    slot_duration: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(slot_duration);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                let chain = chain.clone();
+                // Freezing a bank hashes its accounts: keep it off the async workers.
+                let _ = tokio::task::spawn_blocking(move || chain.advance_slot()).await;
+            }
+            changed = stopped.changed() => {
+                if changed.is_err() || *stopped.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn serve_json_rpc(State(handler): State<Arc<IoHandler>>, body: String) -> impl IntoResponse {
+    // Bank work is synchronous; run it on the blocking pool like Agave's RPC threads.
+    let response = tokio::task::spawn_blocking(move || handler.handle_request_sync(&body))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], response)
+}

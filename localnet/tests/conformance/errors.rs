@@ -1,0 +1,124 @@
+//! Errors answered with Agave's codes and messages.
+use crate::{post_raw, start};
+use serde_json::json;
+use solana_keypair::Keypair;
+use solana_rpc_client_api::{
+    client_error::ErrorKind,
+    request::{RpcError, RpcResponseErrorData},
+};
+use solana_rpc_client_types::response::RpcSimulateTransactionResult;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+
+#[tokio::test]
+async fn malformed_and_unknown_requests() {
+    let (localnet, _client) = start().await;
+    let parse = post_raw(&localnet, "{not json").await;
+    assert_eq!(
+        parse,
+        json!({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null})
+    );
+    let unknown = post_raw(
+        &localnet,
+        r#"{"jsonrpc":"2.0","id":1,"method":"getBlockProduction"}"#,
+    )
+    .await;
+    assert_eq!(
+        unknown,
+        json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": 1})
+    );
+    let invalid = post_raw(
+        &localnet,
+        r#"{"jsonrpc":"2.0","id":2,"method":"getBalance","params":[42]}"#,
+    )
+    .await;
+    assert_eq!(invalid["error"]["code"], -32602);
+    let bad_key = post_raw(
+        &localnet,
+        r#"{"jsonrpc":"2.0","id":3,"method":"getBalance","params":["nope"]}"#,
+    )
+    .await;
+    assert_eq!(bad_key["error"]["code"], -32602);
+    assert_eq!(bad_key["error"]["message"], "Invalid param: WrongSize");
+    localnet.shutdown().await;
+}
+
+/// The code, message and (for a preflight failure) simulation of an RPC error.
+fn rpc_error(
+    err: solana_rpc_client_api::client_error::Error,
+) -> (i64, String, Option<RpcSimulateTransactionResult>) {
+    match err.kind() {
+        ErrorKind::RpcError(RpcError::RpcResponseError {
+            code,
+            message,
+            data,
+        }) => {
+            let simulation = match data {
+                RpcResponseErrorData::SendTransactionPreflightFailure(result) => {
+                    Some(result.clone())
+                }
+                _ => None,
+            };
+            (*code, message.clone(), simulation)
+        }
+        other => panic!("expected an RPC error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn transaction_errors() {
+    let (localnet, client) = start().await;
+    let payer = Keypair::new();
+    let signature = client
+        .request_airdrop(&payer.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    client.confirm_transaction(&signature).await.unwrap();
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let transfer = |lamports: u64, hash| {
+        Transaction::new_signed_with_payer(
+            &[solana_system_interface::instruction::transfer(
+                &payer.pubkey(),
+                &Keypair::new().pubkey(),
+                lamports,
+            )],
+            Some(&payer.pubkey()),
+            &[&payer],
+            hash,
+        )
+    };
+
+    // A bad signature.
+    let mut forged = transfer(1, blockhash);
+    forged.signatures[0] = solana_signature::Signature::from([1; 64]);
+    let (code, message, _) = rpc_error(client.send_transaction(&forged).await.unwrap_err());
+    assert_eq!(
+        (code, message.as_str()),
+        (-32003, "Transaction signature verification failure")
+    );
+
+    // An unknown (expired) blockhash.
+    let stale = transfer(1, solana_hash::Hash::new_unique());
+    let (code, message, _) = rpc_error(client.send_transaction(&stale).await.unwrap_err());
+    assert_eq!(code, -32002);
+    assert_eq!(
+        message,
+        "Transaction simulation failed: Blockhash not found"
+    );
+
+    // More lamports than the payer has.
+    let too_much = transfer(10_000_000_000, blockhash);
+    let (code, message, data) = rpc_error(client.send_transaction(&too_much).await.unwrap_err());
+    assert_eq!(code, -32002);
+    assert!(
+        message.starts_with("Transaction simulation failed: "),
+        "{message}"
+    );
+    let result = data.expect("a preflight failure carries the simulation");
+    assert!(result
+        .logs
+        .unwrap()
+        .iter()
+        .any(|line| line.contains("insufficient lamports")));
+    localnet.shutdown().await;
+}

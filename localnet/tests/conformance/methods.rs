@@ -1,0 +1,226 @@
+//! Each served method answered with the shape `RpcClient` decodes.
+use crate::start;
+use anchor_spl::token_2022::spl_token_2022;
+use solana_keypair::Keypair;
+use solana_rpc_client_types::{
+    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+    filter::{Memcmp, RpcFilterType},
+};
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+
+const SOL: u64 = 1_000_000_000;
+
+#[tokio::test]
+async fn cluster_information_methods() {
+    let (localnet, client) = start().await;
+    let version = client.get_version().await.unwrap();
+    assert_eq!(
+        version.solana_core,
+        sibyl_localnet::rpc::SOLANA_CORE_VERSION
+    );
+    client.get_health().await.unwrap();
+    let genesis = client.get_genesis_hash().await.unwrap();
+    assert_eq!(genesis, localnet.chain.genesis_hash());
+
+    let first = client.get_slot().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let later = client.get_slot().await.unwrap();
+    assert!(
+        later > first,
+        "slots advance in real time ({first} -> {later})"
+    );
+    assert!(client.get_block_height().await.unwrap() >= 1);
+    let epoch = client.get_epoch_info().await.unwrap();
+    assert!(epoch.absolute_slot >= later);
+
+    let (blockhash, last_valid) = client
+        .get_latest_blockhash_with_commitment(client.commitment())
+        .await
+        .unwrap();
+    assert!(last_valid > client.get_block_height().await.unwrap());
+    assert!(client
+        .is_blockhash_valid(&blockhash, client.commitment())
+        .await
+        .unwrap());
+    assert!(!client
+        .is_blockhash_valid(&solana_hash::Hash::new_unique(), client.commitment())
+        .await
+        .unwrap());
+    assert_eq!(
+        client
+            .get_minimum_balance_for_rent_exemption(165)
+            .await
+            .unwrap(),
+        localnet
+            .chain
+            .bank()
+            .get_minimum_balance_for_rent_exemption(165)
+    );
+    localnet.shutdown().await;
+}
+
+#[tokio::test]
+async fn airdrop_transfer_and_statuses() {
+    let (localnet, client) = start().await;
+    let alice = Keypair::new();
+    let bob = Keypair::new();
+    let signature = client
+        .request_airdrop(&alice.pubkey(), 5 * SOL)
+        .await
+        .unwrap();
+    assert!(client.confirm_transaction(&signature).await.unwrap());
+    assert_eq!(client.get_balance(&alice.pubkey()).await.unwrap(), 5 * SOL);
+
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let transfer = Transaction::new_signed_with_payer(
+        &[solana_system_interface::instruction::transfer(
+            &alice.pubkey(),
+            &bob.pubkey(),
+            SOL,
+        )],
+        Some(&alice.pubkey()),
+        &[&alice],
+        blockhash,
+    );
+    let fee = client.get_fee_for_message(&transfer.message).await.unwrap();
+    assert_eq!(fee, 5_000);
+    let signature = client
+        .send_and_confirm_transaction(&transfer)
+        .await
+        .unwrap();
+    assert_eq!(client.get_balance(&bob.pubkey()).await.unwrap(), SOL);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).await.unwrap(),
+        4 * SOL - fee
+    );
+    let statuses = client.get_signature_statuses(&[signature]).await.unwrap();
+    let status = statuses.value[0].as_ref().expect("known signature");
+    assert!(status.err.is_none());
+    let unknown = client
+        .get_signature_statuses(&[solana_signature::Signature::from([7; 64])])
+        .await
+        .unwrap();
+    assert!(unknown.value[0].is_none());
+    localnet.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_accounts_and_program_account_filters() {
+    let (localnet, client) = start().await;
+    let payer = Keypair::new();
+    let signature = client
+        .request_airdrop(&payer.pubkey(), 10 * SOL)
+        .await
+        .unwrap();
+    client.confirm_transaction(&signature).await.unwrap();
+    let token_program = anchor_spl::token::ID;
+    let mint = Keypair::new();
+    let owners = [Keypair::new().pubkey(), Keypair::new().pubkey()];
+    let accounts = [Keypair::new(), Keypair::new()];
+    let mint_rent = client
+        .get_minimum_balance_for_rent_exemption(82)
+        .await
+        .unwrap();
+    let account_rent = client
+        .get_minimum_balance_for_rent_exemption(165)
+        .await
+        .unwrap();
+    let mut instructions = vec![
+        solana_system_interface::instruction::create_account(
+            &payer.pubkey(),
+            &mint.pubkey(),
+            mint_rent,
+            82,
+            &token_program,
+        ),
+        spl_token_2022::instruction::initialize_mint2(
+            &token_program,
+            &mint.pubkey(),
+            &payer.pubkey(),
+            None,
+            6,
+        )
+        .unwrap(),
+    ];
+    for (account, owner) in accounts.iter().zip(&owners) {
+        instructions.push(solana_system_interface::instruction::create_account(
+            &payer.pubkey(),
+            &account.pubkey(),
+            account_rent,
+            165,
+            &token_program,
+        ));
+        instructions.push(
+            spl_token_2022::instruction::initialize_account3(
+                &token_program,
+                &account.pubkey(),
+                &mint.pubkey(),
+                owner,
+            )
+            .unwrap(),
+        );
+    }
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let transaction = Transaction::new_signed_with_payer(
+        &instructions,
+        Some(&payer.pubkey()),
+        &[&payer, &mint, &accounts[0], &accounts[1]],
+        blockhash,
+    );
+    client
+        .send_and_confirm_transaction(&transaction)
+        .await
+        .unwrap();
+
+    let mint_account = client.get_account(&mint.pubkey()).await.unwrap();
+    assert_eq!(
+        (mint_account.owner, mint_account.data.len()),
+        (token_program, 82)
+    );
+    let both = client
+        .get_multiple_accounts(&[accounts[0].pubkey(), Keypair::new().pubkey()])
+        .await
+        .unwrap();
+    assert!(both[0].is_some() && both[1].is_none());
+
+    // Token accounts of this mint (dataSize + memcmp on the mint), then of one owner.
+    let by_mint = client
+        .get_program_ui_accounts_with_config(
+            &token_program,
+            RpcProgramAccountsConfig {
+                filters: Some(vec![
+                    RpcFilterType::DataSize(165),
+                    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, mint.pubkey().as_ref())),
+                ]),
+                account_config: RpcAccountInfoConfig {
+                    encoding: Some(solana_account_decoder::UiAccountEncoding::Base64),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_mint.len(), 2);
+    let by_owner = client
+        .get_program_ui_accounts_with_config(
+            &token_program,
+            RpcProgramAccountsConfig {
+                filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+                    32,
+                    owners[1].as_ref(),
+                ))]),
+                account_config: RpcAccountInfoConfig {
+                    encoding: Some(solana_account_decoder::UiAccountEncoding::Base64),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_owner.len(), 1);
+    assert_eq!(by_owner[0].0, accounts[1].pubkey());
+    localnet.shutdown().await;
+}
