@@ -21,8 +21,13 @@ use solana_runtime::{
 };
 use solana_signature::Signature;
 use solana_signer::Signer;
+use solana_svm::transaction_processor::ExecutionRecordingConfig;
+use solana_svm_timings::ExecuteTimings;
 use solana_transaction::{versioned::VersionedTransaction, TransactionVerificationMode};
 use solana_transaction_error::TransactionError;
+use solana_transaction_status_client_types::{
+    InnerInstruction, InnerInstructions, TransactionStatusMeta,
+};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, RwLock},
@@ -45,15 +50,14 @@ pub enum ChainError {
     Transaction(#[from] TransactionError),
 }
 
-/// What happened to one processed transaction.
+/// What happened to one processed transaction, as `getTransaction` reports it.
 #[derive(Clone, Debug)]
 pub struct TransactionRecord {
     pub slot: u64,
+    /// Wall-clock time of the slot, in Unix seconds.
+    pub block_time: i64,
     pub transaction: VersionedTransaction,
-    pub status: Result<(), TransactionError>,
-    pub fee: u64,
-    pub log_messages: Vec<String>,
-    pub compute_units_consumed: u64,
+    pub meta: TransactionStatusMeta,
 }
 
 /// The bank forks, the faucet and the record of processed transactions.
@@ -64,6 +68,8 @@ pub struct Chain {
     /// Serializes slot changes and transaction processing.
     processing: Mutex<()>,
     records: RwLock<HashMap<Signature, TransactionRecord>>,
+    /// Every address a processed transaction named, with its signatures in order.
+    history: RwLock<HashMap<Pubkey, Vec<Signature>>>,
 }
 
 impl Chain {
@@ -129,6 +135,7 @@ impl Chain {
             genesis_hash,
             processing: Mutex::new(()),
             records: RwLock::new(HashMap::new()),
+            history: RwLock::new(HashMap::new()),
         });
         chain.advance_slot();
         chain
@@ -189,25 +196,82 @@ impl Chain {
         }
     }
 
-    /// Executes and commits a transaction in the current slot. A transaction
-    /// that executed and failed is committed (its fee is charged) and recorded
-    /// with its error; one that could not be executed at all is returned as
-    /// an error and leaves no trace.
+    /// Executes and commits a transaction in the current slot, recording its
+    /// logs, inner instructions and balances. A transaction that executed and
+    /// failed is committed (its fee is charged) and recorded with its error;
+    /// one that could not be executed at all is returned as an error.
     pub fn process(&self, transaction: VersionedTransaction) -> Result<Signature, ChainError> {
         let _guard = self.processing.lock().unwrap();
         let bank = self.bank();
         let signature = transaction.signatures[0];
-        let committed = bank.process_transaction_with_metadata(transaction.clone())?;
-        let record = TransactionRecord {
-            slot: bank.slot(),
-            transaction,
+        let batch = bank.prepare_entry_batch(vec![transaction.clone()])?;
+        let (mut results, balances) = bank.load_execute_and_commit_transactions(
+            &batch,
+            ExecutionRecordingConfig {
+                enable_cpi_recording: true,
+                enable_log_recording: true,
+                enable_return_data_recording: true,
+                enable_transaction_balance_recording: true,
+            },
+            &mut ExecuteTimings::default(),
+            Some(100 * 1000),
+        );
+        drop(batch);
+        let committed = results.remove(0)?;
+        let (pre_balances, post_balances) = balances
+            .map(|collector| {
+                let (mut pre, mut post, _, _) = collector.into_vecs();
+                (pre.remove(0), post.remove(0))
+            })
+            .unwrap_or_default();
+        let meta = TransactionStatusMeta {
             status: committed.status,
             fee: committed.fee_details.total_fee(),
-            log_messages: committed.log_messages.unwrap_or_default(),
-            compute_units_consumed: committed.executed_units,
+            pre_balances,
+            post_balances,
+            inner_instructions: committed.inner_instructions.map(|list| {
+                list.into_iter()
+                    .enumerate()
+                    .filter(|(_, instructions)| !instructions.is_empty())
+                    .map(|(index, instructions)| InnerInstructions {
+                        index: index as u8,
+                        instructions: instructions
+                            .into_iter()
+                            .map(|inner| InnerInstruction {
+                                instruction: inner.instruction,
+                                stack_height: Some(inner.stack_height as u32),
+                            })
+                            .collect(),
+                    })
+                    .collect()
+            }),
+            log_messages: committed.log_messages,
+            return_data: committed.return_data,
+            compute_units_consumed: Some(committed.executed_units),
+            ..TransactionStatusMeta::default()
+        };
+        let mut history = self.history.write().unwrap();
+        for address in transaction.message.static_account_keys() {
+            history.entry(*address).or_default().push(signature);
+        }
+        let record = TransactionRecord {
+            slot: bank.slot(),
+            block_time: bank.clock().unix_timestamp,
+            transaction,
+            meta,
         };
         self.records.write().unwrap().insert(signature, record);
         Ok(signature)
+    }
+
+    /// Signatures of processed transactions that named `address`, oldest first.
+    pub fn signatures_for(&self, address: &Pubkey) -> Vec<Signature> {
+        self.history
+            .read()
+            .unwrap()
+            .get(address)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The record of a processed transaction.

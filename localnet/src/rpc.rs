@@ -8,24 +8,32 @@ use anchor_lang::prelude::Pubkey;
 use jsonrpc_core::{Error, IoHandler, Params, Value};
 use serde::{de::DeserializeOwned, Serialize};
 use solana_account_decoder::{encode_ui_account, UiAccount, UiAccountEncoding};
+use solana_account_decoder_client_types::token::UiTokenAmount;
 use solana_hash::Hash;
 use solana_rpc_client_api::custom_error::RpcCustomError;
 use solana_rpc_client_types::{
     config::{
-        RpcAccountInfoConfig, RpcContextConfig, RpcProgramAccountsConfig, RpcRequestAirdropConfig,
-        RpcSendTransactionConfig, RpcSignatureStatusConfig, RpcSimulateTransactionConfig,
+        RpcAccountInfoConfig, RpcContextConfig, RpcEncodingConfigWrapper, RpcProgramAccountsConfig,
+        RpcRequestAirdropConfig, RpcSendTransactionConfig, RpcSignatureStatusConfig,
+        RpcSignaturesForAddressConfig, RpcSimulateTransactionConfig, RpcTransactionConfig,
     },
     filter::RpcFilterType,
     response::{
-        OptionalContext, Response as RpcResponse, RpcBlockhash, RpcKeyedAccount,
-        RpcResponseContext, RpcSimulateTransactionResult, RpcVersionInfo,
+        OptionalContext, Response as RpcResponse, RpcBlockhash,
+        RpcConfirmedTransactionStatusWithSignature, RpcKeyedAccount, RpcResponseContext,
+        RpcSimulateTransactionResult, RpcVersionInfo,
     },
 };
 use solana_runtime::bank::{Bank, TransactionSimulationResult};
 use solana_signature::Signature;
-use solana_transaction::{versioned::VersionedTransaction, TransactionVerificationMode};
+use solana_transaction::{
+    versioned::{TransactionVersion, VersionedTransaction},
+    TransactionVerificationMode,
+};
 use solana_transaction_status_client_types::{
-    TransactionBinaryEncoding, TransactionConfirmationStatus, TransactionStatus,
+    EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction,
+    EncodedTransactionWithStatusMeta, TransactionBinaryEncoding, TransactionConfirmationStatus,
+    TransactionStatus, UiCompiledInstruction, UiMessage, UiRawMessage, UiTransaction,
     UiTransactionEncoding,
 };
 use std::{any::type_name, str::FromStr, sync::Arc};
@@ -64,6 +72,9 @@ pub const SERVED_METHODS: &[&str] = &[
     "sendTransaction",
     "simulateTransaction",
     "getSignatureStatuses",
+    "getTransaction",
+    "getSignaturesForAddress",
+    "getTokenAccountBalance",
 ];
 
 /// Builds the JSON-RPC handler over a chain.
@@ -280,24 +291,224 @@ pub fn handler(chain: Arc<Chain>) -> IoHandler {
                 let signature = Signature::from_str(text)
                     .map_err(|err| Error::invalid_params(format!("Invalid param: {err:?}")))?;
                 Ok(c.record(&signature).map(|record| {
-                    let rooted = record.slot < bank.slot();
+                    let (confirmations, confirmation_status) = confirmation(record.slot, &bank);
                     TransactionStatus {
                         slot: record.slot,
-                        confirmations: if rooted { None } else { Some(0) },
-                        status: record.status.clone(),
-                        err: record.status.err(),
-                        confirmation_status: Some(if rooted {
-                            TransactionConfirmationStatus::Finalized
-                        } else {
-                            TransactionConfirmationStatus::Confirmed
-                        }),
+                        confirmations,
+                        status: record.meta.status.clone(),
+                        err: record.meta.status.err(),
+                        confirmation_status: Some(confirmation_status),
                     }
                 }))
             })
             .collect::<RpcResult<Vec<_>>>()?;
         RpcResult::Ok(with_context(&bank, statuses))
     });
+    method!("getTransaction", 2, |c: &Chain,
+                                  (signature, config): (
+        String,
+        Option<RpcEncodingConfigWrapper<RpcTransactionConfig>>
+    )| {
+        let config = config
+            .map(|wrapper| wrapper.convert_to_current())
+            .unwrap_or_default();
+        let signature = parse_signature(&signature)?;
+        c.record(&signature)
+            .map(|record| encode_transaction(record, &config))
+            .transpose()
+    });
+    method!("getSignaturesForAddress", 2, |c: &Chain,
+                                           (address, config): (
+        String,
+        Option<RpcSignaturesForAddressConfig>
+    )| {
+        let config = config.unwrap_or_default();
+        let address = parse_pubkey(&address)?;
+        let limit = config.limit.unwrap_or(MAX_SIGNATURES_FOR_ADDRESS);
+        if limit == 0 || limit > MAX_SIGNATURES_FOR_ADDRESS {
+            return Err(Error::invalid_params(format!(
+                "Invalid limit; max {MAX_SIGNATURES_FOR_ADDRESS}"
+            )));
+        }
+        let before = config.before.as_deref().map(parse_signature).transpose()?;
+        let until = config.until.as_deref().map(parse_signature).transpose()?;
+        let bank = c.bank();
+        // Newest first; `before` and `until` are exclusive bounds.
+        let mut newest_first = c.signatures_for(&address);
+        newest_first.reverse();
+        let start = before
+            .and_then(|before| {
+                newest_first
+                    .iter()
+                    .position(|s| *s == before)
+                    .map(|i| i + 1)
+            })
+            .unwrap_or(0);
+        let statuses = newest_first[start..]
+            .iter()
+            .take_while(|signature| Some(**signature) != until)
+            .take(limit)
+            .filter_map(|signature| c.record(signature).map(|record| (signature, record)))
+            .map(|(signature, record)| {
+                let (_, confirmation_status) = confirmation(record.slot, &bank);
+                RpcConfirmedTransactionStatusWithSignature {
+                    signature: signature.to_string(),
+                    slot: record.slot,
+                    err: record.meta.status.clone().err().map(Into::into),
+                    memo: None,
+                    block_time: Some(record.block_time),
+                    confirmation_status: Some(confirmation_status),
+                    transaction_index: None,
+                }
+            })
+            .collect::<Vec<_>>();
+        RpcResult::Ok(statuses)
+    });
+    method!("getTokenAccountBalance", 2, |c: &Chain,
+                                          (address, config): (
+        String,
+        Option<RpcContextConfig>
+    )| {
+        let bank = context_bank(c, config.and_then(|c| c.min_context_slot))?;
+        let address = parse_pubkey(&address)?;
+        RpcResult::Ok(with_context(&bank, token_amount(&bank, &address)?))
+    });
     io
+}
+
+/// Agave's largest page of `getSignaturesForAddress`.
+const MAX_SIGNATURES_FOR_ADDRESS: usize = 1000;
+
+/// How settled a transaction in `slot` is: the slot the localnet works on is
+/// confirmed; every earlier slot is rooted, hence finalized.
+fn confirmation(slot: u64, bank: &Bank) -> (Option<usize>, TransactionConfirmationStatus) {
+    if slot < bank.slot() {
+        (None, TransactionConfirmationStatus::Finalized)
+    } else {
+        (Some(0), TransactionConfirmationStatus::Confirmed)
+    }
+}
+
+fn parse_signature(text: &str) -> RpcResult<Signature> {
+    Signature::from_str(text)
+        .map_err(|err| Error::invalid_params(format!("Invalid param: {err:?}")))
+}
+
+fn encode_transaction(
+    record: crate::chain::TransactionRecord,
+    config: &RpcTransactionConfig,
+) -> RpcResult<EncodedConfirmedTransactionWithStatusMeta> {
+    let version = match &record.transaction.message {
+        solana_message::VersionedMessage::Legacy(_) => None,
+        _ => {
+            let supported = config.max_supported_transaction_version;
+            if supported.is_none() {
+                return Err(RpcCustomError::UnsupportedTransactionVersion(0).into());
+            }
+            Some(TransactionVersion::Number(0))
+        }
+    };
+    let encoding = config.encoding.unwrap_or(UiTransactionEncoding::Json);
+    let transaction = match encoding.into_binary_encoding() {
+        Some(binary) => {
+            let wire = bincode::serialize(&record.transaction)
+                .map_err(|err| Error::invalid_params(err.to_string()))?;
+            EncodedTransaction::Binary(
+                match binary {
+                    TransactionBinaryEncoding::Base58 => bs58::encode(wire).into_string(),
+                    TransactionBinaryEncoding::Base64 => {
+                        use base64::Engine;
+                        base64::engine::general_purpose::STANDARD.encode(wire)
+                    }
+                },
+                binary,
+            )
+        }
+        // `json` and `jsonParsed` are both answered with the raw JSON message.
+        None => EncodedTransaction::Json(json_transaction(&record.transaction)),
+    };
+    Ok(EncodedConfirmedTransactionWithStatusMeta {
+        slot: record.slot,
+        transaction: EncodedTransactionWithStatusMeta {
+            transaction,
+            meta: Some(record.meta.into()),
+            version,
+        },
+        block_time: Some(record.block_time),
+        transaction_index: None,
+    })
+}
+
+fn json_transaction(transaction: &VersionedTransaction) -> UiTransaction {
+    let message = &transaction.message;
+    let header = message.header();
+    UiTransaction {
+        signatures: transaction
+            .signatures
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        message: UiMessage::Raw(UiRawMessage {
+            header: *header,
+            account_keys: message
+                .static_account_keys()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            recent_blockhash: message.recent_blockhash().to_string(),
+            instructions: message
+                .instructions()
+                .iter()
+                .map(|instruction| UiCompiledInstruction::from(instruction, None))
+                .collect(),
+            address_table_lookups: message
+                .address_table_lookups()
+                .map(|lookups| lookups.iter().map(Into::into).collect()),
+            transaction_config: None,
+        }),
+    }
+}
+
+/// The balance of an SPL Token or Token-2022 account, with its mint's decimals.
+fn token_amount(bank: &Bank, address: &Pubkey) -> RpcResult<UiTokenAmount> {
+    use solana_account::ReadableAccount;
+    let not_token = || Error::invalid_params("Invalid param: not a Token account");
+    let account = bank
+        .get_account(address)
+        .ok_or_else(|| Error::invalid_params("Invalid param: could not find account"))?;
+    let token_programs = [anchor_spl::token::ID, anchor_spl::token_2022::ID];
+    if !token_programs.contains(account.owner()) || account.data().len() < 165 {
+        return Err(not_token());
+    }
+    let data = account.data();
+    let mint = Pubkey::try_from(&data[0..32]).map_err(|_| not_token())?;
+    let amount = u64::from_le_bytes(data[64..72].try_into().expect("8 bytes"));
+    let mint_account = bank
+        .get_account(&mint)
+        .ok_or_else(|| Error::invalid_params("Invalid param: could not find mint"))?;
+    let decimals = *mint_account.data().get(44).ok_or_else(not_token)?;
+    let ui_amount = amount as f64 / 10f64.powi(decimals as i32);
+    Ok(UiTokenAmount {
+        ui_amount: Some(ui_amount),
+        decimals,
+        amount: amount.to_string(),
+        ui_amount_string: ui_amount_string(amount, decimals),
+    })
+}
+
+/// `amount / 10^decimals` as a decimal string without trailing zeros.
+fn ui_amount_string(amount: u64, decimals: u8) -> String {
+    if decimals == 0 {
+        return amount.to_string();
+    }
+    let digits = format!("{amount:0>width$}", width = decimals as usize + 1);
+    let (whole, fraction) = digits.split_at(digits.len() - decimals as usize);
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{fraction}")
+    }
 }
 
 /// Parses positional parameters, treating missing trailing ones as null (as

@@ -1,6 +1,7 @@
 //! The localnet driven only through `solana-client`'s `RpcClient` (and raw
 //! HTTP for malformed requests), checking Agave's result shapes and errors.
 mod errors;
+mod history;
 mod methods;
 
 use sibyl_localnet::{Localnet, LocalnetConfig};
