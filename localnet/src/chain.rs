@@ -126,7 +126,6 @@ impl Chain {
             ProgramCacheEntry::new_builtin(0, "sibyl".len(), sibyl_builtin()),
         );
         bank.set_capitalization_for_tests(bank.calculate_capitalization_for_tests());
-        bank.fill_bank_with_ticks_for_tests();
         let genesis_hash = genesis_config.hash();
         let bank_forks = BankForks::new_rw_arc(bank);
         let chain = Arc::new(Chain {
@@ -291,6 +290,58 @@ impl Chain {
             bank.last_blockhash(),
         );
         self.process(transaction.into())
+    }
+
+    /// Creates a payment mint (6 decimals, the faucet as mint authority) and
+    /// gives each wallet an associated token account holding `amount` base
+    /// units, all in one real transaction. Returns the mint.
+    pub fn create_payment_mint(
+        &self,
+        wallets: &[Pubkey],
+        amount: u64,
+    ) -> Result<Pubkey, ChainError> {
+        use anchor_spl::token_2022::spl_token_2022::instruction as token;
+        use anchor_spl::{associated_token, token::ID as TOKEN_PROGRAM};
+        let bank = self.bank();
+        let faucet = self.faucet.pubkey();
+        let mint = Keypair::new();
+        let mut instructions = vec![
+            solana_system_interface::instruction::create_account(
+                &faucet,
+                &mint.pubkey(),
+                bank.get_minimum_balance_for_rent_exemption(82),
+                82,
+                &TOKEN_PROGRAM,
+            ),
+            token::initialize_mint2(&TOKEN_PROGRAM, &mint.pubkey(), &faucet, None, 6)
+                .expect("valid mint instruction"),
+        ];
+        for wallet in wallets {
+            let ata = associated_token::get_associated_token_address(wallet, &mint.pubkey());
+            instructions.push(
+                associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent(
+                    &faucet,
+                    wallet,
+                    &mint.pubkey(),
+                    &TOKEN_PROGRAM,
+                ),
+            );
+            instructions.push(
+                token::mint_to(&TOKEN_PROGRAM, &mint.pubkey(), &ata, &faucet, &[], amount)
+                    .expect("valid mint-to instruction"),
+            );
+        }
+        let transaction = solana_transaction::Transaction::new_signed_with_payer(
+            &instructions,
+            Some(&faucet),
+            &[&self.faucet, &mint],
+            bank.last_blockhash(),
+        );
+        let signature = self.process(transaction.into())?;
+        if let Some(Err(err)) = self.record(&signature).map(|record| record.meta.status) {
+            return Err(ChainError::Transaction(err));
+        }
+        Ok(mint.pubkey())
     }
 
     /// An account's lamports (zero if it does not exist).
