@@ -39,7 +39,7 @@ fn parse_airdrop(text: &str) -> Result<(anchor_lang::prelude::Pubkey, u64)> {
         ),
         None => (text, 100.0),
     };
-    if !(sol > 0.0) {
+    if !sol.is_finite() || sol <= 0.0 {
         bail!("the SOL amount in {text:?} must be positive");
     }
     let key = anchor_lang::prelude::Pubkey::from_str(key)
