@@ -60,6 +60,25 @@ pub struct TransactionRecord {
     pub meta: TransactionStatusMeta,
 }
 
+/// What subscribers are told about: every slot change and every processed
+/// transaction.
+#[derive(Clone, Debug)]
+pub enum ChainEvent {
+    /// A new slot opened; `root` is the slot that just ended.
+    Slot { slot: u64, parent: u64, root: u64 },
+    /// A transaction was committed in `slot`.
+    Transaction {
+        slot: u64,
+        signature: Signature,
+        status: Result<(), TransactionError>,
+        logs: Vec<String>,
+        /// Every address the transaction named.
+        accounts: Vec<Pubkey>,
+        /// The addresses it could write.
+        writable: Vec<Pubkey>,
+    },
+}
+
 /// The bank forks, the faucet and the record of processed transactions.
 pub struct Chain {
     bank_forks: Arc<RwLock<BankForks>>,
@@ -70,6 +89,7 @@ pub struct Chain {
     records: RwLock<HashMap<Signature, TransactionRecord>>,
     /// Every address a processed transaction named, with its signatures in order.
     history: RwLock<HashMap<Pubkey, Vec<Signature>>>,
+    events: tokio::sync::broadcast::Sender<ChainEvent>,
 }
 
 impl Chain {
@@ -135,6 +155,7 @@ impl Chain {
             processing: Mutex::new(()),
             records: RwLock::new(HashMap::new()),
             history: RwLock::new(HashMap::new()),
+            events: tokio::sync::broadcast::channel(4096).0,
         });
         chain.advance_slot();
         chain
@@ -156,6 +177,11 @@ impl Chain {
         self.faucet.pubkey()
     }
 
+    /// Slot changes and processed transactions, as they happen.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChainEvent> {
+        self.events.subscribe()
+    }
+
     /// Ends the current slot (a new blockhash is registered) and opens the
     /// next one, rooting the one that ended.
     pub fn advance_slot(&self) {
@@ -164,9 +190,17 @@ impl Chain {
         bank.fill_bank_with_ticks_for_tests();
         bank.freeze();
         let next = Bank::new_from_parent(bank.clone(), *bank.leader(), bank.slot() + 1);
+        let slot = next.slot();
         let mut forks = self.bank_forks.write().unwrap();
         forks.insert(next);
         forks.set_root(bank.slot(), None, Some(bank.slot()));
+        drop(forks);
+        // Nobody listening is fine.
+        let _ = self.events.send(ChainEvent::Slot {
+            slot,
+            parent: bank.slot(),
+            root: bank.slot(),
+        });
     }
 
     /// Simulates a signed transaction against the current bank (nothing is
@@ -249,10 +283,32 @@ impl Chain {
             compute_units_consumed: Some(committed.executed_units),
             ..TransactionStatusMeta::default()
         };
+        let message = &transaction.message;
+        let accounts = message.static_account_keys().to_vec();
+        let writable = accounts
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| {
+                message.is_maybe_writable_with_reserved_addresses(
+                    *index,
+                    Some(bank.get_reserved_account_keys()),
+                )
+            })
+            .map(|(_, address)| *address)
+            .collect();
         let mut history = self.history.write().unwrap();
-        for address in transaction.message.static_account_keys() {
+        for address in &accounts {
             history.entry(*address).or_default().push(signature);
         }
+        drop(history);
+        let event = ChainEvent::Transaction {
+            slot: bank.slot(),
+            signature,
+            status: meta.status.clone(),
+            logs: meta.log_messages.clone().unwrap_or_default(),
+            accounts,
+            writable,
+        };
         let record = TransactionRecord {
             slot: bank.slot(),
             block_time: bank.clock().unix_timestamp,
@@ -260,6 +316,7 @@ impl Chain {
             meta,
         };
         self.records.write().unwrap().insert(signature, record);
+        let _ = self.events.send(event);
         Ok(signature)
     }
 

@@ -4,8 +4,9 @@
 //! in real time.
 pub mod chain;
 pub mod native;
+pub mod pubsub;
 pub mod rpc;
 pub mod server;
 
-pub use chain::{Chain, ChainConfig, ChainError, TransactionRecord};
+pub use chain::{Chain, ChainConfig, ChainError, ChainEvent, TransactionRecord};
 pub use server::{Localnet, LocalnetConfig};

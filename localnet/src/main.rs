@@ -15,7 +15,7 @@ struct Args {
     /// Address to bind (loopback by default).
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
-    /// JSON-RPC port.
+    /// JSON-RPC port; PubSub (WebSocket) listens on the next one.
     #[arg(long, default_value_t = 8899)]
     rpc_port: u16,
     /// Slot duration in milliseconds.
@@ -63,6 +63,7 @@ async fn main() -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let config = LocalnetConfig {
         rpc_addr: SocketAddr::new(args.bind, args.rpc_port),
+        pubsub_addr: SocketAddr::new(args.bind, args.rpc_port.saturating_add(1)),
         slot_duration: Duration::from_millis(args.slot_ms.max(1)),
         ..LocalnetConfig::default()
     };
@@ -92,6 +93,7 @@ async fn main() -> Result<()> {
         rpc::SOLANA_CORE_VERSION
     );
     println!("JSON RPC URL:  {}", localnet.rpc_url());
+    println!("WebSocket URL: {}", localnet.pubsub_url());
     println!("Slot:          {} ms", args.slot_ms);
     println!("Genesis hash:  {}", localnet.chain.genesis_hash());
     println!("Faucet:        {}", localnet.chain.faucet());

@@ -614,7 +614,8 @@ fn encode(
     ))
 }
 
-fn matches_filter(filter: &RpcFilterType, data: &[u8]) -> bool {
+/// Whether account data passes a `getProgramAccounts` / `programSubscribe` filter.
+pub(crate) fn matches_filter(filter: &RpcFilterType, data: &[u8]) -> bool {
     match filter {
         RpcFilterType::DataSize(size) => data.len() as u64 == *size,
         RpcFilterType::Memcmp(memcmp) => memcmp.bytes_match(data),

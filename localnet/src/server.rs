@@ -4,7 +4,13 @@ use crate::{
     chain::{Chain, ChainConfig},
     rpc,
 };
-use axum::{extract::State, http::header, response::IntoResponse, routing::post, Router};
+use axum::{
+    extract::{State, WebSocketUpgrade},
+    http::header,
+    response::IntoResponse,
+    routing::{any, post},
+    Router,
+};
 use jsonrpc_core::IoHandler;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -14,6 +20,8 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 pub struct LocalnetConfig {
     /// Where JSON-RPC listens (port 0: any free port).
     pub rpc_addr: SocketAddr,
+    /// Where PubSub (WebSocket) listens.
+    pub pubsub_addr: SocketAddr,
     /// Length of a slot.
     pub slot_duration: Duration,
     /// Genesis accounts and the like.
@@ -24,6 +32,7 @@ impl Default for LocalnetConfig {
     fn default() -> Self {
         Self {
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 8899)),
+            pubsub_addr: SocketAddr::from(([127, 0, 0, 1], 8900)),
             slot_duration: Duration::from_millis(400),
             chain: ChainConfig::default(),
         }
@@ -35,6 +44,7 @@ impl LocalnetConfig {
     pub fn for_tests() -> Self {
         Self {
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            pubsub_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             slot_duration: Duration::from_millis(50),
             chain: ChainConfig::default(),
         }
@@ -46,6 +56,8 @@ pub struct Localnet {
     pub chain: Arc<Chain>,
     /// The address JSON-RPC listens on.
     pub rpc_addr: SocketAddr,
+    /// The address PubSub listens on.
+    pub pubsub_addr: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -61,24 +73,20 @@ impl Localnet {
         let app = Router::new()
             .route("/", post(serve_json_rpc))
             .with_state(handler);
-        let mut server_stopped = stopped.clone();
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = server_stopped.wait_for(|stop| *stop).await;
-            };
-            if let Err(err) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(%err, "JSON-RPC server stopped");
-            }
-        });
+        let server = tokio::spawn(serve(listener, app, stopped.clone()));
+        let pubsub_listener = TcpListener::bind(config.pubsub_addr).await?;
+        let pubsub_addr = pubsub_listener.local_addr()?;
+        let pubsub_app = Router::new()
+            .route("/", any(upgrade_pubsub))
+            .with_state(chain.clone());
+        let pubsub = tokio::spawn(serve(pubsub_listener, pubsub_app, stopped.clone()));
         let clock = tokio::spawn(slot_clock(chain.clone(), config.slot_duration, stopped));
         Ok(Localnet {
             chain,
             rpc_addr,
+            pubsub_addr,
             stop,
-            tasks: vec![server, clock],
+            tasks: vec![server, pubsub, clock],
         })
     }
 
@@ -87,13 +95,38 @@ impl Localnet {
         format!("http://{}", self.rpc_addr)
     }
 
-    /// Stops the server and the slot clock and waits for both.
+    /// The PubSub (WebSocket) URL.
+    pub fn pubsub_url(&self) -> String {
+        format!("ws://{}", self.pubsub_addr)
+    }
+
+    /// Stops the servers and the slot clock and waits for them.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
     }
+}
+
+/// Serves `app` until the stop signal.
+async fn serve(listener: TcpListener, app: Router, mut stopped: watch::Receiver<bool>) {
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%err, "server stopped");
+    }
+}
+
+async fn upgrade_pubsub(
+    State(chain): State<Arc<Chain>>,
+    upgrade: WebSocketUpgrade,
+) -> impl IntoResponse {
+    upgrade.on_upgrade(move |socket| crate::pubsub::serve_connection(socket, chain))
 }
 
 /// Advances one slot every `slot_duration` until stopped.

@@ -3,6 +3,7 @@
 mod errors;
 mod history;
 mod methods;
+mod pubsub;
 
 use sibyl_localnet::{Localnet, LocalnetConfig};
 use solana_commitment_config::CommitmentConfig;
