@@ -6,11 +6,13 @@ use crate::{events, outcome::TxResult};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, InstructionData, ToAccountMetas};
 use anchor_spl::token_2022::spl_token_2022;
 use sibyl::{
-    accounts as acc,
-    constants::*,
-    instruction as ix,
+    accounts as acc, instruction as ix,
     instructions::{RegisterModelArgs, RequestInferenceArgs},
     state::*,
+};
+use sibyl_client::{
+    accounts::{self, Payees, RequestParties, Tokens},
+    pda,
 };
 use sibyl_localnet::native::{install_syscall_bridge, sibyl_program_test};
 use solana_instruction::Instruction;
@@ -226,51 +228,20 @@ impl TestEnv {
 
     // ----- addresses -----
 
-    pub fn config_pda() -> Pubkey {
-        Pubkey::find_program_address(&[CONFIG_SEED], &sibyl::ID).0
-    }
-    pub fn stake_vault() -> Pubkey {
-        Pubkey::find_program_address(&[STAKE_VAULT_SEED], &sibyl::ID).0
-    }
-    pub fn bond_vault() -> Pubkey {
-        Pubkey::find_program_address(&[BOND_VAULT_SEED], &sibyl::ID).0
-    }
-    pub fn model_pda(model_hash: &[u8; 32]) -> Pubkey {
-        Pubkey::find_program_address(&[MODEL_SEED, model_hash], &sibyl::ID).0
-    }
-    pub fn operator_pda(authority: &Pubkey) -> Pubkey {
-        Pubkey::find_program_address(&[OPERATOR_SEED, authority.as_ref()], &sibyl::ID).0
-    }
-    pub fn request_pda(requester: &Pubkey, nonce: u64) -> Pubkey {
-        Pubkey::find_program_address(
-            &[REQUEST_SEED, requester.as_ref(), &nonce.to_le_bytes()],
-            &sibyl::ID,
-        )
-        .0
-    }
-    pub fn escrow_pda(request: &Pubkey) -> Pubkey {
-        Pubkey::find_program_address(&[ESCROW_SEED, request.as_ref()], &sibyl::ID).0
-    }
-    pub fn dispute_pda(request: &Pubkey) -> Pubkey {
-        Pubkey::find_program_address(&[DISPUTE_SEED, request.as_ref()], &sibyl::ID).0
-    }
-    pub fn vote_pda(dispute: &Pubkey, operator: &Pubkey) -> Pubkey {
-        Pubkey::find_program_address(
-            &[VOTE_SEED, dispute.as_ref(), operator.as_ref()],
-            &sibyl::ID,
-        )
-        .0
-    }
-    pub fn event_authority() -> Pubkey {
-        Pubkey::find_program_address(&[b"__event_authority"], &sibyl::ID).0
-    }
     /// The default model's account.
     pub fn model(&self) -> Pubkey {
-        Self::model_pda(&self.model_hash)
+        pda::model(&self.model_hash)
     }
     /// Operator `index`'s account.
     pub fn operator(&self, index: usize) -> Pubkey {
-        Self::operator_pda(&self.operators[index].key())
+        pda::operator(&self.operators[index].key())
+    }
+    /// The payment mint and its token program.
+    pub fn tokens(&self) -> Tokens {
+        Tokens {
+            mint: self.mint.pubkey(),
+            token_program: self.token_program,
+        }
     }
 
     // ----- sending -----
@@ -283,12 +254,8 @@ impl TestEnv {
         data: impl InstructionData,
         signers: &[&Keypair],
     ) -> TxResult {
-        let instruction = Instruction {
-            program_id: sibyl::ID,
-            accounts: accounts.to_account_metas(None),
-            data: data.data(),
-        };
-        self.send_instructions(vec![instruction], signers).await
+        self.send_instructions(vec![sibyl_client::instruction(accounts, data)], signers)
+            .await
     }
 
     /// Sends instructions in one transaction. A compute-limit instruction that
@@ -574,61 +541,32 @@ impl TestEnv {
     // ----- config -----
 
     pub fn initialize_accounts(&self) -> acc::Initialize {
-        acc::Initialize {
-            authority: self.authority.key(),
-            config: Self::config_pda(),
-            payment_mint: self.mint.pubkey(),
-            treasury: self.treasury.token,
-            stake_vault: Self::stake_vault(),
-            bond_vault: Self::bond_vault(),
-            token_program: self.token_program,
-            system_program: anchor_lang::system_program::ID,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+        accounts::initialize(self.authority.key(), self.tokens(), self.treasury.token)
     }
 
     pub async fn initialize(&mut self) -> TxResult {
         let accounts = self.initialize_accounts();
         let authority = self.authority.wallet.insecure_clone();
+        let params = self.params;
         let result = self
-            .send(
-                accounts,
-                ix::Initialize {
-                    params: self.params,
-                },
-                &[&authority],
-            )
+            .send(accounts, ix::Initialize { params }, &[&authority])
             .await;
         if result.is_ok() {
-            self.track_token_account(Self::stake_vault());
-            self.track_token_account(Self::bond_vault());
+            self.track_token_account(pda::stake_vault());
+            self.track_token_account(pda::bond_vault());
         }
         result
     }
 
     /// The config account.
     pub async fn config(&mut self) -> Config {
-        self.account(Self::config_pda())
-            .await
-            .expect("config exists")
+        self.account(pda::config()).await.expect("config exists")
     }
 
     // ----- models -----
 
-    pub fn register_model_accounts(&self, model_hash: &[u8; 32]) -> acc::RegisterModel {
-        acc::RegisterModel {
-            publisher: self.publisher.key(),
-            config: Self::config_pda(),
-            model: Self::model_pda(model_hash),
-            system_program: anchor_lang::system_program::ID,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
-    }
-
     pub async fn register_model(&mut self, args: RegisterModelArgs) -> TxResult {
-        let accounts = self.register_model_accounts(&args.model_hash);
+        let accounts = accounts::register_model(self.publisher.key(), &args.model_hash);
         let publisher = self.publisher.wallet.insecure_clone();
         self.send(accounts, ix::RegisterModel { args }, &[&publisher])
             .await
@@ -643,18 +581,7 @@ impl TestEnv {
 
     pub fn register_operator_accounts(&self, index: usize) -> acc::RegisterOperator {
         let operator = &self.operators[index];
-        acc::RegisterOperator {
-            authority: operator.key(),
-            config: Self::config_pda(),
-            operator: Self::operator_pda(&operator.key()),
-            authority_token: operator.token,
-            stake_vault: Self::stake_vault(),
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            system_program: anchor_lang::system_program::ID,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+        accounts::register_operator(operator.key(), operator.token, self.tokens())
     }
 
     pub async fn register_operator(&mut self, index: usize, stake: u64) -> TxResult {
@@ -673,17 +600,7 @@ impl TestEnv {
     /// The accounts of `add_stake` and `withdraw_stake` (identical lists).
     pub fn stake_accounts(&self, index: usize) -> acc::AddStake {
         let operator = &self.operators[index];
-        acc::AddStake {
-            authority: operator.key(),
-            config: Self::config_pda(),
-            operator: Self::operator_pda(&operator.key()),
-            authority_token: operator.token,
-            stake_vault: Self::stake_vault(),
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+        accounts::stake(operator.key(), operator.token, self.tokens())
     }
 
     pub async fn add_stake(&mut self, index: usize, amount: u64) -> TxResult {
@@ -695,13 +612,7 @@ impl TestEnv {
 
     pub async fn request_unstake(&mut self, index: usize, amount: u64) -> TxResult {
         let wallet = self.operators[index].wallet.insecure_clone();
-        let accounts = acc::RequestUnstake {
-            authority: wallet.pubkey(),
-            config: Self::config_pda(),
-            operator: self.operator(index),
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        };
+        let accounts = accounts::request_unstake(wallet.pubkey());
         self.send(accounts, ix::RequestUnstake { amount }, &[&wallet])
             .await
     }
@@ -709,7 +620,6 @@ impl TestEnv {
     pub async fn withdraw_stake(&mut self, index: usize) -> TxResult {
         let accounts = self.stake_accounts(index);
         let wallet = self.operators[index].wallet.insecure_clone();
-        // `withdraw_stake` takes the same accounts as `add_stake`.
         self.send(accounts, ix::WithdrawStake {}, &[&wallet]).await
     }
 
@@ -727,20 +637,13 @@ impl TestEnv {
         model: Pubkey,
         nonce: u64,
     ) -> acc::RequestInference {
-        let request = Self::request_pda(&requester.key(), nonce);
-        acc::RequestInference {
-            requester: requester.key(),
-            config: Self::config_pda(),
+        accounts::request_inference(
+            requester.key(),
+            requester.token,
             model,
-            request,
-            escrow: Self::escrow_pda(&request),
-            requester_token: requester.token,
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            system_program: anchor_lang::system_program::ID,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+            nonce,
+            self.tokens(),
+        )
     }
 
     /// Sends `request_inference` with explicit accounts and arguments.
@@ -778,17 +681,13 @@ impl TestEnv {
         let accounts = self.request_accounts(&self.requester, self.model(), nonce);
         let request = accounts.request;
         let requester = self.requester.wallet.insecure_clone();
-        self.send_request(
-            accounts,
-            RequestInferenceArgs {
-                nonce,
-                fee,
-                input_len: input.len() as u32,
-                input: input.to_vec(),
-            },
-            &requester,
-        )
-        .await?;
+        let args = RequestInferenceArgs {
+            nonce,
+            fee,
+            input_len: input.len() as u32,
+            input: input.to_vec(),
+        };
+        self.send_request(accounts, args, &requester).await?;
         Ok(request)
     }
 
@@ -806,41 +705,24 @@ impl TestEnv {
     }
 
     pub fn write_input_accounts(&self, request: Pubkey) -> acc::WriteInput {
-        acc::WriteInput {
-            requester: self.requester.key(),
-            config: Self::config_pda(),
-            request,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+        accounts::write_input(self.requester.key(), request)
     }
 
     pub async fn write_input(&mut self, request: Pubkey, offset: u32, data: &[u8]) -> TxResult {
         let accounts = self.write_input_accounts(request);
         let requester = self.requester.wallet.insecure_clone();
-        self.send(
-            accounts,
-            ix::WriteInput {
-                offset,
-                data: data.to_vec(),
-            },
-            &[&requester],
-        )
-        .await
+        let data = data.to_vec();
+        self.send(accounts, ix::WriteInput { offset, data }, &[&requester])
+            .await
     }
 
     pub fn cancel_accounts(&self, request: Pubkey) -> acc::CancelRequest {
-        acc::CancelRequest {
-            requester: self.requester.key(),
-            config: Self::config_pda(),
+        accounts::cancel_request(
+            self.requester.key(),
+            self.requester.token,
             request,
-            escrow: Self::escrow_pda(&request),
-            requester_token: self.requester.token,
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+            self.tokens(),
+        )
     }
 
     pub async fn cancel(&mut self, request: Pubkey) -> TxResult {
@@ -851,18 +733,13 @@ impl TestEnv {
     }
 
     pub fn expire_accounts(&self, request: Pubkey) -> acc::ExpireRequest {
-        acc::ExpireRequest {
-            cranker: self.challenger.key(),
-            config: Self::config_pda(),
+        accounts::expire_request(
+            self.challenger.key(),
             request,
-            escrow: Self::escrow_pda(&request),
-            requester: self.requester.key(),
-            requester_token: self.requester.token,
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+            self.requester.key(),
+            self.requester.token,
+            self.tokens(),
+        )
     }
 
     /// Anyone (here the challenger's wallet) cranks an expired request.
@@ -875,61 +752,48 @@ impl TestEnv {
     // ----- results -----
 
     pub fn commit_accounts(&self, index: usize, request: Pubkey) -> acc::CommitResult {
-        let operator = &self.operators[index];
-        acc::CommitResult {
-            authority: operator.key(),
-            config: Self::config_pda(),
-            operator: Self::operator_pda(&operator.key()),
-            request,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+        accounts::commit_result(self.operators[index].key(), request)
     }
 
     /// Operator `index` commits `output`.
     pub async fn commit(&mut self, index: usize, request: Pubkey, output: &[u8]) -> TxResult {
         let accounts = self.commit_accounts(index, request);
         let wallet = self.operators[index].wallet.insecure_clone();
-        self.send(
-            accounts,
-            ix::CommitResult {
-                output: output.to_vec(),
-            },
-            &[&wallet],
-        )
-        .await
+        let output = output.to_vec();
+        self.send(accounts, ix::CommitResult { output }, &[&wallet])
+            .await
     }
 
-    /// The committing operator's account, or operator 0's while nobody has
-    /// committed (so that tests reach the request's own checks).
-    async fn committer(&mut self, state: &InferenceRequest) -> (Pubkey, Operator) {
-        let address = if state.operator == Pubkey::default() {
-            self.operator(0)
-        } else {
-            state.operator
-        };
-        (address, self.account(address).await.expect("operator"))
-    }
-
-    pub async fn finalize_accounts(&mut self, request: Pubkey) -> acc::Finalize {
+    /// The request's parties; while nobody has committed, operator 0 stands
+    /// in as the operator so that tests reach the request's own checks.
+    async fn parties(&mut self, request: Pubkey) -> (RequestParties, Operator) {
         let state = self.request_account(request).await;
-        let (operator_address, operator) = self.committer(&state).await;
-        acc::Finalize {
-            cranker: self.challenger.key(),
-            config: Self::config_pda(),
-            request,
-            escrow: Self::escrow_pda(&request),
-            operator: operator_address,
-            model: state.model,
-            requester: state.requester,
+        let mut parties = RequestParties::of(request, &state);
+        if parties.operator == Pubkey::default() {
+            parties.operator = self.operator(0);
+        }
+        let operator = self.account(parties.operator).await.expect("operator");
+        (parties, operator)
+    }
+
+    /// Where a settlement of this request pays: the operator's, the
+    /// publisher's and the treasury's token accounts.
+    fn payees(&self, operator: &Operator) -> Payees {
+        Payees {
             operator_token: self.token_of(&operator.authority),
             publisher_token: self.publisher.token,
             treasury: self.treasury.token,
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
         }
+    }
+
+    pub async fn finalize_accounts(&mut self, request: Pubkey) -> acc::Finalize {
+        let (parties, operator) = self.parties(request).await;
+        accounts::finalize(
+            self.challenger.key(),
+            parties,
+            self.payees(&operator),
+            self.tokens(),
+        )
     }
 
     /// Anyone cranks `finalize`.
@@ -941,12 +805,7 @@ impl TestEnv {
 
     pub async fn close_request(&mut self, request: Pubkey) -> TxResult {
         let requester = self.requester.wallet.insecure_clone();
-        let accounts = acc::CloseRequest {
-            requester: requester.pubkey(),
-            request,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        };
+        let accounts = accounts::close_request(requester.pubkey(), request);
         self.send(accounts, ix::CloseRequest {}, &[&requester])
             .await
     }
@@ -980,22 +839,14 @@ impl TestEnv {
         challenger_token: Pubkey,
         request: Pubkey,
     ) -> acc::Challenge {
-        let state = self.request_account(request).await;
-        let (operator, _) = self.committer(&state).await;
-        acc::Challenge {
+        let (parties, _) = self.parties(request).await;
+        accounts::challenge(
             challenger,
-            config: Self::config_pda(),
-            request,
-            operator,
-            dispute: Self::dispute_pda(&request),
             challenger_token,
-            bond_vault: Self::bond_vault(),
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            system_program: anchor_lang::system_program::ID,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+            request,
+            parties.operator,
+            self.tokens(),
+        )
     }
 
     /// The default challenger disputes a result with its own output.
@@ -1017,82 +868,46 @@ impl TestEnv {
         let accounts = self
             .challenge_accounts(challenger.key(), challenger.token, request)
             .await;
-        self.send(
-            accounts,
-            ix::Challenge {
-                output: output.to_vec(),
-            },
-            &[&challenger.wallet],
-        )
-        .await
+        let output = output.to_vec();
+        self.send(accounts, ix::Challenge { output }, &[&challenger.wallet])
+            .await
     }
 
     pub fn vote_accounts(&self, index: usize, request: Pubkey) -> acc::CastVote {
-        let operator = &self.operators[index];
-        let dispute = Self::dispute_pda(&request);
-        let operator_pda = Self::operator_pda(&operator.key());
-        acc::CastVote {
-            authority: operator.key(),
-            config: Self::config_pda(),
-            operator: operator_pda,
-            dispute,
-            vote: Self::vote_pda(&dispute, &operator_pda),
-            system_program: anchor_lang::system_program::ID,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+        accounts::cast_vote(self.operators[index].key(), request)
     }
 
     /// Operator `index` votes in the dispute over `request`.
     pub async fn vote(&mut self, index: usize, request: Pubkey, side: VoteSide) -> TxResult {
         let accounts = self.vote_accounts(index, request);
         let wallet = self.operators[index].wallet.insecure_clone();
-        self.send(
-            accounts,
-            ix::CastVote {
-                side,
-                output_hash: [0; 32],
-            },
-            &[&wallet],
-        )
-        .await
+        let output_hash = [0; 32];
+        self.send(accounts, ix::CastVote { side, output_hash }, &[&wallet])
+            .await
+    }
+
+    /// The dispute over `request`.
+    async fn dispute_of(&mut self, request: Pubkey) -> Dispute {
+        self.account(pda::dispute(&request)).await.expect("dispute")
     }
 
     pub async fn settle_accounts(&mut self, request: Pubkey) -> acc::SettleDispute {
-        let state = self.request_account(request).await;
-        let dispute = Self::dispute_pda(&request);
-        let dispute_state: Dispute = self.account(dispute).await.expect("dispute");
-        let operator: Operator = self.account(state.operator).await.expect("operator");
-        acc::SettleDispute {
-            config: Self::config_pda(),
-            request,
-            escrow: Self::escrow_pda(&request),
-            dispute,
-            operator: state.operator,
-            model: state.model,
-            requester: state.requester,
-            challenger: dispute_state.challenger,
-            operator_token: self.token_of(&operator.authority),
-            challenger_token: self.token_of(&dispute_state.challenger),
-            publisher_token: self.publisher.token,
-            treasury: self.treasury.token,
-            stake_vault: Self::stake_vault(),
-            bond_vault: Self::bond_vault(),
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-        }
+        let (parties, operator) = self.parties(request).await;
+        let dispute = self.dispute_of(request).await;
+        accounts::settle_dispute(
+            parties,
+            dispute.challenger,
+            self.token_of(&dispute.challenger),
+            self.payees(&operator),
+            self.tokens(),
+        )
     }
 
     /// Anyone cranks `resolve_dispute`.
     pub async fn resolve(&mut self, request: Pubkey) -> TxResult {
         let settle = self.settle_accounts(request).await;
         let cranker = self.requester.wallet.insecure_clone();
-        let accounts = acc::ResolveDispute {
-            cranker: cranker.pubkey(),
-            settle,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        };
+        let accounts = accounts::resolve_dispute(cranker.pubkey(), settle);
         self.send(accounts, ix::ResolveDispute {}, &[&cranker])
             .await
     }
@@ -1105,12 +920,7 @@ impl TestEnv {
         outcome: DisputeOutcome,
     ) -> TxResult {
         let settle = self.settle_accounts(request).await;
-        let accounts = acc::Arbitrate {
-            authority: signer.pubkey(),
-            settle,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        };
+        let accounts = accounts::arbitrate(signer.pubkey(), settle);
         self.send(accounts, ix::Arbitrate { outcome }, &[signer])
             .await
     }
@@ -1122,50 +932,31 @@ impl TestEnv {
     }
 
     pub async fn expire_arbitration(&mut self, request: Pubkey) -> TxResult {
-        let state = self.request_account(request).await;
-        let dispute = Self::dispute_pda(&request);
-        let dispute_state: Dispute = self.account(dispute).await.expect("dispute");
+        let (parties, _) = self.parties(request).await;
+        let dispute = self.dispute_of(request).await;
         let cranker = self.requester.wallet.insecure_clone();
-        let accounts = acc::ExpireArbitration {
-            cranker: cranker.pubkey(),
-            config: Self::config_pda(),
-            request,
-            escrow: Self::escrow_pda(&request),
-            dispute,
-            operator: state.operator,
-            requester: state.requester,
-            challenger: dispute_state.challenger,
-            requester_token: self.token_of(&state.requester),
-            challenger_token: self.token_of(&dispute_state.challenger),
-            bond_vault: Self::bond_vault(),
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        };
+        let accounts = accounts::expire_arbitration(
+            cranker.pubkey(),
+            parties,
+            dispute.challenger,
+            self.token_of(&parties.requester),
+            self.token_of(&dispute.challenger),
+            self.tokens(),
+        );
         self.send(accounts, ix::ExpireArbitration {}, &[&cranker])
             .await
     }
 
     pub async fn claim_vote_accounts(&mut self, index: usize, request: Pubkey) -> acc::ClaimVote {
-        let dispute = Self::dispute_pda(&request);
-        let dispute_state: Dispute = self.account(dispute).await.expect("dispute");
+        let dispute = self.dispute_of(request).await;
         let operator = &self.operators[index];
-        let operator_pda = Self::operator_pda(&operator.key());
-        acc::ClaimVote {
-            authority: operator.key(),
-            config: Self::config_pda(),
-            operator: operator_pda,
-            dispute,
-            vote: Self::vote_pda(&dispute, &operator_pda),
-            challenger: dispute_state.challenger,
-            authority_token: operator.token,
-            bond_vault: Self::bond_vault(),
-            mint: self.mint.pubkey(),
-            token_program: self.token_program,
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        }
+        accounts::claim_vote(
+            operator.key(),
+            operator.token,
+            request,
+            dispute.challenger,
+            self.tokens(),
+        )
     }
 
     /// Operator `index` claims its vote in the dispute over `request`.
@@ -1180,12 +971,7 @@ impl TestEnv {
     /// Config authority's pause/unpause.
     pub async fn set_paused(&mut self, paused: bool) -> TxResult {
         let authority = self.authority.wallet.insecure_clone();
-        let accounts = acc::SetPaused {
-            authority: authority.pubkey(),
-            config: Self::config_pda(),
-            event_authority: Self::event_authority(),
-            program: sibyl::ID,
-        };
+        let accounts = accounts::set_paused(authority.pubkey());
         if paused {
             self.send(accounts, ix::Pause {}, &[&authority]).await
         } else {

@@ -6,6 +6,7 @@ use sibyl::{
     events::*,
     state::{DisputeOutcome, RequestStatus, VoteSide},
 };
+use sibyl_client::pda;
 use sibyl_tests::{env::MODEL_PRICE, TestEnv};
 use std::process::ExitCode;
 
@@ -48,8 +49,8 @@ async fn run() -> Result<(), String> {
         ("challenger", env.challenger.token),
         ("publisher", env.publisher.token),
         ("treasury", env.treasury.token),
-        ("stake vault", TestEnv::stake_vault()),
-        ("bond vault", TestEnv::bond_vault()),
+        ("stake vault", pda::stake_vault()),
+        ("bond vault", pda::bond_vault()),
     ]
     .into_iter()
     .map(|(name, token)| Party { name, token })

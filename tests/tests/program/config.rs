@@ -7,6 +7,7 @@ use sibyl::{
     instructions::{RegisterModelArgs, UpdateConfigArgs, UpdateModelArgs},
     state::{ComparisonRule, ConfigParams, Model, TensorSpec, VoteSide},
 };
+use sibyl_client::pda;
 use sibyl_tests::{
     assert_sibyl_error,
     env::{default_model_args, default_params},
@@ -35,7 +36,7 @@ async fn initialize_creates_config_and_vaults() {
     );
     let config = env.config().await;
     assert_eq!(config.params, env.params);
-    assert_eq!(config.stake_vault, TestEnv::stake_vault());
+    assert_eq!(config.stake_vault, pda::stake_vault());
     assert!(!config.paused);
     env.assert_tokens_conserved().await;
 }
@@ -127,9 +128,9 @@ async fn update_config_is_for_the_authority_only() {
     let stranger = env.publisher.wallet.insecure_clone();
     let accounts = sibyl::accounts::UpdateConfig {
         authority: stranger.pubkey(),
-        config: TestEnv::config_pda(),
+        config: pda::config(),
         new_treasury: None,
-        event_authority: TestEnv::event_authority(),
+        event_authority: pda::event_authority(),
         program: sibyl::ID,
     };
     let result = env
@@ -151,9 +152,9 @@ async fn update_config_validates_and_applies_new_parameters() {
     let authority = env.authority.wallet.insecure_clone();
     let accounts = || sibyl::accounts::UpdateConfig {
         authority: authority.pubkey(),
-        config: TestEnv::config_pda(),
+        config: pda::config(),
         new_treasury: None,
-        event_authority: TestEnv::event_authority(),
+        event_authority: pda::event_authority(),
         program: sibyl::ID,
     };
     let bad = UpdateConfigArgs {
@@ -196,8 +197,8 @@ async fn pause_is_for_the_authority_only() {
     let stranger = env.requester.wallet.insecure_clone();
     let accounts = sibyl::accounts::SetPaused {
         authority: stranger.pubkey(),
-        config: TestEnv::config_pda(),
-        event_authority: TestEnv::event_authority(),
+        config: pda::config(),
+        event_authority: pda::event_authority(),
         program: sibyl::ID,
     };
     assert_sibyl_error(
@@ -325,7 +326,7 @@ async fn register_model_validates_every_field() {
     }
     let events = env.register_model(base).await.unwrap();
     assert_eq!(events.one::<ModelRegistered>().model_hash, [5; 32]);
-    let model: Model = env.model_account(TestEnv::model_pda(&[5; 32])).await;
+    let model: Model = env.model_account(pda::model(&[5; 32])).await;
     assert_eq!(model.publisher, env.publisher.key());
     env.assert_tokens_conserved().await;
 }
@@ -343,7 +344,7 @@ async fn update_model(
     let accounts = sibyl::accounts::UpdateModel {
         publisher: signer.pubkey(),
         model: env.model(),
-        event_authority: TestEnv::event_authority(),
+        event_authority: pda::event_authority(),
         program: sibyl::ID,
     };
     env.send(accounts, ix::UpdateModel { args }, &[&signer])
@@ -359,7 +360,7 @@ async fn retire_model(env: &mut TestEnv, signer_is_publisher: bool) -> sibyl_tes
     let accounts = sibyl::accounts::RetireModel {
         publisher: signer.pubkey(),
         model: env.model(),
-        event_authority: TestEnv::event_authority(),
+        event_authority: pda::event_authority(),
         program: sibyl::ID,
     };
     env.send(accounts, ix::RetireModel {}, &[&signer]).await

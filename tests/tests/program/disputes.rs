@@ -5,6 +5,7 @@ use sibyl::{
     instruction as ix,
     state::{DisputeOutcome, VoteSide},
 };
+use sibyl_client::pda;
 use sibyl_tests::{assert_sibyl_error, env::OPERATOR_STAKE, Actor, TestEnv};
 
 /// A request committed by operator 0 with `b"out"`.
@@ -102,7 +103,7 @@ async fn double_vote_is_refused() {
         env.vote(1, request, VoteSide::Challenger).await,
         SibylError::AlreadyVoted,
     );
-    let dispute: sibyl::state::Dispute = env.account(TestEnv::dispute_pda(&request)).await.unwrap();
+    let dispute: sibyl::state::Dispute = env.account(pda::dispute(&request)).await.unwrap();
     assert_eq!(
         (dispute.stake_for_operator, dispute.vote_count),
         (OPERATOR_STAKE, 1)
@@ -171,7 +172,7 @@ async fn resolve_checks_every_payee_account() {
     let send = |settle: sibyl::accounts::SettleDispute| sibyl::accounts::ResolveDispute {
         cranker: solana_signer::Signer::pubkey(&cranker),
         settle,
-        event_authority: TestEnv::event_authority(),
+        event_authority: pda::event_authority(),
         program: sibyl::ID,
     };
     let mut settle = env.settle_accounts(request).await;
@@ -301,6 +302,6 @@ async fn claims_wait_for_settlement_and_losers_get_nothing() {
     );
     env.claim_vote(1, request).await.unwrap();
     env.claim_vote(2, request).await.unwrap();
-    assert_eq!(env.token_balance(TestEnv::bond_vault()).await, 0);
+    assert_eq!(env.token_balance(pda::bond_vault()).await, 0);
     env.assert_tokens_conserved().await;
 }

@@ -5,6 +5,7 @@ use sibyl::{
     math::split_fee,
     state::{DisputeOutcome, RequestStatus, VoteSide},
 };
+use sibyl_client::pda;
 use sibyl_tests::{env::MODEL_PRICE, TestEnv};
 
 const INPUT: &[u8] = &[1, 2, 3, 4];
@@ -14,10 +15,7 @@ const WRONG: &[u8] = b"wrong-output";
 async fn happy_path(mut env: TestEnv) {
     let requester_before = env.token_balance(env.requester.token).await;
     let request = env.request(INPUT).await;
-    assert_eq!(
-        env.token_balance(TestEnv::escrow_pda(&request)).await,
-        MODEL_PRICE
-    );
+    assert_eq!(env.token_balance(pda::escrow(&request)).await, MODEL_PRICE);
     assert_eq!(
         env.token_balance(env.requester.token).await,
         requester_before - MODEL_PRICE
@@ -53,10 +51,7 @@ async fn happy_path(mut env: TestEnv) {
         env.token_balance(env.treasury.token).await,
         treasury_before + split.protocol_fee
     );
-    assert!(
-        !env.exists(TestEnv::escrow_pda(&request)).await,
-        "escrow closed"
-    );
+    assert!(!env.exists(pda::escrow(&request)).await, "escrow closed");
     let finalized = events.one::<RequestFinalized>();
     assert_eq!(finalized.payee, env.operators[0].key());
     assert_eq!(finalized.payee_amount, split.payee);
@@ -105,7 +100,7 @@ async fn cancel_before_commit_refunds_everything() {
     // runtime's payer paid the fees).
     assert_eq!(env.lamports(env.requester.key()).await, lamports_before);
     assert!(!env.exists(request).await);
-    assert!(!env.exists(TestEnv::escrow_pda(&request)).await);
+    assert!(!env.exists(pda::escrow(&request)).await);
     env.assert_tokens_conserved().await;
 }
 
@@ -173,11 +168,8 @@ async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
         env.token_balance(env.operators[2].token).await,
         voter2_before + voter_pool - voter_pool / 2
     );
-    assert!(
-        !env.exists(TestEnv::dispute_pda(&request)).await,
-        "dispute closed"
-    );
-    assert_eq!(env.token_balance(TestEnv::bond_vault()).await, 0);
+    assert!(!env.exists(pda::dispute(&request)).await, "dispute closed");
+    assert_eq!(env.token_balance(pda::bond_vault()).await, 0);
     assert_eq!(env.operator_account(1).await.open_votes, 0);
     assert_eq!(env.challenger.token, env.token_of(&env.challenger.key()));
     assert_eq!(
@@ -198,7 +190,7 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
     env.vote(1, request, VoteSide::Challenger).await.unwrap();
     env.vote(2, request, VoteSide::Challenger).await.unwrap();
     env.vote(3, request, VoteSide::Challenger).await.unwrap();
-    let stake_vault_before = env.token_balance(TestEnv::stake_vault()).await;
+    let stake_vault_before = env.token_balance(pda::stake_vault()).await;
     let events = env.resolve(request).await.unwrap();
     assert_eq!(
         events.one::<DisputeResolved>().outcome,
@@ -216,7 +208,7 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
         challenger_before + (slashed - voter_pool) + split.payee
     );
     assert_eq!(
-        env.token_balance(TestEnv::stake_vault()).await,
+        env.token_balance(pda::stake_vault()).await,
         stake_vault_before - slashed
     );
     // The requester paid once and got the corrected output.
@@ -239,8 +231,8 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
     for voter in 1..=3 {
         env.claim_vote(voter, request).await.unwrap();
     }
-    assert_eq!(env.token_balance(TestEnv::bond_vault()).await, 0);
-    assert!(!env.exists(TestEnv::dispute_pda(&request)).await);
+    assert_eq!(env.token_balance(pda::bond_vault()).await, 0);
+    assert!(!env.exists(pda::dispute(&request)).await);
     env.assert_tokens_conserved().await;
 }
 
@@ -277,7 +269,7 @@ async fn inconclusive_dispute_is_arbitrated_by_the_authority() {
     // The lone voter backed the winner and takes the whole pool.
     let voter_before = env.token_balance(env.operators[1].token).await;
     let pool = env
-        .account::<sibyl::state::Dispute>(TestEnv::dispute_pda(&request))
+        .account::<sibyl::state::Dispute>(pda::dispute(&request))
         .await
         .unwrap()
         .reward_pool;
@@ -313,7 +305,7 @@ async fn unarbitrated_dispute_refunds_after_its_deadline() {
     );
     assert!(!env.exists(request).await);
     assert!(
-        !env.exists(TestEnv::dispute_pda(&request)).await,
+        !env.exists(pda::dispute(&request)).await,
         "no votes: dispute closed"
     );
     let operator = env.operator_account(0).await;

@@ -2,6 +2,7 @@
 //! rule broken once, with its named error.
 use anchor_lang::error::ErrorCode;
 use sibyl::{errors::SibylError, instruction as ix, instructions::RequestInferenceArgs};
+use sibyl_client::pda;
 use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, TestEnv, TxResult};
 use solana_instruction::error::InstructionError;
 use solana_transaction_error::TransactionError;
@@ -94,7 +95,7 @@ async fn request_rejects_a_token_account_of_another_mint() {
 #[tokio::test]
 async fn request_for_an_unregistered_model_is_refused() {
     let mut env = TestEnv::new().await;
-    let unregistered = TestEnv::model_pda(&[99; 32]);
+    let unregistered = pda::model(&[99; 32]);
     let result = request_with_accounts(&mut env, |a| a.model = unregistered, |_| {}).await;
     assert_anchor_error(result, ErrorCode::AccountNotInitialized);
     env.assert_tokens_conserved().await;
@@ -108,7 +109,7 @@ async fn write_input_enforces_order_bounds_and_ownership() {
         a.input = vec![0; 4];
     })
     .await
-    .map(|_| TestEnv::request_pda(&env.requester.key(), 1))
+    .map(|_| pda::request(&env.requester.key(), 1))
     .unwrap();
     assert_sibyl_error(
         env.write_input(request, 5, &[1]).await,
@@ -278,13 +279,13 @@ async fn finalize_rules() {
     other_model.uri = "file://other.onnx".into();
     env.register_model(other_model).await.unwrap();
     let mut accounts = env.finalize_accounts(request).await;
-    accounts.model = TestEnv::model_pda(&[3; 32]);
+    accounts.model = pda::model(&[3; 32]);
     assert_sibyl_error(
         env.send(accounts, ix::Finalize {}, &[&cranker]).await,
         SibylError::WrongModel,
     );
     let mut accounts = env.finalize_accounts(request).await;
-    accounts.escrow = TestEnv::escrow_pda(&env.operator(0));
+    accounts.escrow = pda::escrow(&env.operator(0));
     assert_anchor_error(
         env.send(accounts, ix::Finalize {}, &[&cranker]).await,
         ErrorCode::AccountNotInitialized,
@@ -314,7 +315,7 @@ async fn close_request_only_when_settled_and_by_the_requester() {
     let accounts = sibyl::accounts::CloseRequest {
         requester: solana_signer::Signer::pubkey(&stranger),
         request,
-        event_authority: TestEnv::event_authority(),
+        event_authority: pda::event_authority(),
         program: sibyl::ID,
     };
     assert_sibyl_error(

@@ -1,0 +1,404 @@
+//! The accounts of every instruction, from the keys a caller knows.
+use crate::pda;
+use anchor_lang::{prelude::Pubkey, system_program};
+use sibyl::{accounts as acc, state::InferenceRequest};
+
+/// The payment mint and the token program that owns it (SPL Token or Token-2022).
+#[derive(Clone, Copy, Debug)]
+pub struct Tokens {
+    pub mint: Pubkey,
+    pub token_program: Pubkey,
+}
+
+/// What settling a request needs to know about it, read from its account.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestParties {
+    pub request: Pubkey,
+    pub requester: Pubkey,
+    pub model: Pubkey,
+    /// The committing operator's account.
+    pub operator: Pubkey,
+}
+
+impl RequestParties {
+    /// The parties of a request account's data.
+    pub fn of(request: Pubkey, state: &InferenceRequest) -> Self {
+        Self {
+            request,
+            requester: state.requester,
+            model: state.model,
+            operator: state.operator,
+        }
+    }
+}
+
+/// Where a settlement's tokens go: each party's payment-token account.
+#[derive(Clone, Copy, Debug)]
+pub struct Payees {
+    pub operator_token: Pubkey,
+    pub publisher_token: Pubkey,
+    pub treasury: Pubkey,
+}
+
+pub fn initialize(authority: Pubkey, tokens: Tokens, treasury: Pubkey) -> acc::Initialize {
+    acc::Initialize {
+        authority,
+        config: pda::config(),
+        payment_mint: tokens.mint,
+        treasury,
+        stake_vault: pda::stake_vault(),
+        bond_vault: pda::bond_vault(),
+        token_program: tokens.token_program,
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn update_config(authority: Pubkey, new_treasury: Option<Pubkey>) -> acc::UpdateConfig {
+    acc::UpdateConfig {
+        authority,
+        config: pda::config(),
+        new_treasury,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// The accounts of `pause` and `unpause`.
+pub fn set_paused(authority: Pubkey) -> acc::SetPaused {
+    acc::SetPaused {
+        authority,
+        config: pda::config(),
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn register_model(publisher: Pubkey, model_hash: &[u8; 32]) -> acc::RegisterModel {
+    acc::RegisterModel {
+        publisher,
+        config: pda::config(),
+        model: pda::model(model_hash),
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn update_model(publisher: Pubkey, model: Pubkey) -> acc::UpdateModel {
+    acc::UpdateModel {
+        publisher,
+        model,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn retire_model(publisher: Pubkey, model: Pubkey) -> acc::RetireModel {
+    acc::RetireModel {
+        publisher,
+        model,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn register_operator(
+    authority: Pubkey,
+    authority_token: Pubkey,
+    tokens: Tokens,
+) -> acc::RegisterOperator {
+    acc::RegisterOperator {
+        authority,
+        config: pda::config(),
+        operator: pda::operator(&authority),
+        authority_token,
+        stake_vault: pda::stake_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// The accounts of `add_stake`; `withdraw_stake` takes the same list.
+pub fn stake(authority: Pubkey, authority_token: Pubkey, tokens: Tokens) -> acc::AddStake {
+    acc::AddStake {
+        authority,
+        config: pda::config(),
+        operator: pda::operator(&authority),
+        authority_token,
+        stake_vault: pda::stake_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn request_unstake(authority: Pubkey) -> acc::RequestUnstake {
+    acc::RequestUnstake {
+        authority,
+        config: pda::config(),
+        operator: pda::operator(&authority),
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn request_inference(
+    requester: Pubkey,
+    requester_token: Pubkey,
+    model: Pubkey,
+    nonce: u64,
+    tokens: Tokens,
+) -> acc::RequestInference {
+    let request = pda::request(&requester, nonce);
+    acc::RequestInference {
+        requester,
+        config: pda::config(),
+        model,
+        request,
+        escrow: pda::escrow(&request),
+        requester_token,
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn write_input(requester: Pubkey, request: Pubkey) -> acc::WriteInput {
+    acc::WriteInput {
+        requester,
+        config: pda::config(),
+        request,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn cancel_request(
+    requester: Pubkey,
+    requester_token: Pubkey,
+    request: Pubkey,
+    tokens: Tokens,
+) -> acc::CancelRequest {
+    acc::CancelRequest {
+        requester,
+        config: pda::config(),
+        request,
+        escrow: pda::escrow(&request),
+        requester_token,
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn expire_request(
+    cranker: Pubkey,
+    request: Pubkey,
+    requester: Pubkey,
+    requester_token: Pubkey,
+    tokens: Tokens,
+) -> acc::ExpireRequest {
+    acc::ExpireRequest {
+        cranker,
+        config: pda::config(),
+        request,
+        escrow: pda::escrow(&request),
+        requester,
+        requester_token,
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn commit_result(authority: Pubkey, request: Pubkey) -> acc::CommitResult {
+    acc::CommitResult {
+        authority,
+        config: pda::config(),
+        operator: pda::operator(&authority),
+        request,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn finalize(
+    cranker: Pubkey,
+    parties: RequestParties,
+    payees: Payees,
+    tokens: Tokens,
+) -> acc::Finalize {
+    acc::Finalize {
+        cranker,
+        config: pda::config(),
+        request: parties.request,
+        escrow: pda::escrow(&parties.request),
+        operator: parties.operator,
+        model: parties.model,
+        requester: parties.requester,
+        operator_token: payees.operator_token,
+        publisher_token: payees.publisher_token,
+        treasury: payees.treasury,
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn close_request(requester: Pubkey, request: Pubkey) -> acc::CloseRequest {
+    acc::CloseRequest {
+        requester,
+        request,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn challenge(
+    challenger: Pubkey,
+    challenger_token: Pubkey,
+    request: Pubkey,
+    operator: Pubkey,
+    tokens: Tokens,
+) -> acc::Challenge {
+    acc::Challenge {
+        challenger,
+        config: pda::config(),
+        request,
+        operator,
+        dispute: pda::dispute(&request),
+        challenger_token,
+        bond_vault: pda::bond_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn cast_vote(authority: Pubkey, request: Pubkey) -> acc::CastVote {
+    let dispute = pda::dispute(&request);
+    let operator = pda::operator(&authority);
+    acc::CastVote {
+        authority,
+        config: pda::config(),
+        operator,
+        dispute,
+        vote: pda::vote(&dispute, &operator),
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// The accounts every dispute settlement may touch (`resolve_dispute` and
+/// `arbitrate` wrap them).
+pub fn settle_dispute(
+    parties: RequestParties,
+    challenger: Pubkey,
+    challenger_token: Pubkey,
+    payees: Payees,
+    tokens: Tokens,
+) -> acc::SettleDispute {
+    acc::SettleDispute {
+        config: pda::config(),
+        request: parties.request,
+        escrow: pda::escrow(&parties.request),
+        dispute: pda::dispute(&parties.request),
+        operator: parties.operator,
+        model: parties.model,
+        requester: parties.requester,
+        challenger,
+        operator_token: payees.operator_token,
+        challenger_token,
+        publisher_token: payees.publisher_token,
+        treasury: payees.treasury,
+        stake_vault: pda::stake_vault(),
+        bond_vault: pda::bond_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+    }
+}
+
+pub fn resolve_dispute(cranker: Pubkey, settle: acc::SettleDispute) -> acc::ResolveDispute {
+    acc::ResolveDispute {
+        cranker,
+        settle,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn arbitrate(authority: Pubkey, settle: acc::SettleDispute) -> acc::Arbitrate {
+    acc::Arbitrate {
+        authority,
+        settle,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn expire_arbitration(
+    cranker: Pubkey,
+    parties: RequestParties,
+    challenger: Pubkey,
+    requester_token: Pubkey,
+    challenger_token: Pubkey,
+    tokens: Tokens,
+) -> acc::ExpireArbitration {
+    acc::ExpireArbitration {
+        cranker,
+        config: pda::config(),
+        request: parties.request,
+        escrow: pda::escrow(&parties.request),
+        dispute: pda::dispute(&parties.request),
+        operator: parties.operator,
+        requester: parties.requester,
+        challenger,
+        requester_token,
+        challenger_token,
+        bond_vault: pda::bond_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+pub fn claim_vote(
+    authority: Pubkey,
+    authority_token: Pubkey,
+    request: Pubkey,
+    challenger: Pubkey,
+    tokens: Tokens,
+) -> acc::ClaimVote {
+    let dispute = pda::dispute(&request);
+    let operator = pda::operator(&authority);
+    acc::ClaimVote {
+        authority,
+        config: pda::config(),
+        operator,
+        dispute,
+        vote: pda::vote(&dispute, &operator),
+        challenger,
+        authority_token,
+        bond_vault: pda::bond_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}

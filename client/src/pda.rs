@@ -1,0 +1,48 @@
+//! Every program-derived address of Sibyl.
+use anchor_lang::prelude::Pubkey;
+use sibyl::constants::*;
+
+fn find(seeds: &[&[u8]]) -> Pubkey {
+    Pubkey::find_program_address(seeds, &sibyl::ID).0
+}
+
+/// The protocol config.
+pub fn config() -> Pubkey {
+    find(&[CONFIG_SEED])
+}
+/// The vault holding operator stake.
+pub fn stake_vault() -> Pubkey {
+    find(&[STAKE_VAULT_SEED])
+}
+/// The vault holding challenge bonds and voter reward pools.
+pub fn bond_vault() -> Pubkey {
+    find(&[BOND_VAULT_SEED])
+}
+/// A model, by the SHA-256 of its ONNX file.
+pub fn model(model_hash: &[u8; 32]) -> Pubkey {
+    find(&[MODEL_SEED, model_hash])
+}
+/// An operator, by its authority.
+pub fn operator(authority: &Pubkey) -> Pubkey {
+    find(&[OPERATOR_SEED, authority.as_ref()])
+}
+/// A request, by requester and nonce.
+pub fn request(requester: &Pubkey, nonce: u64) -> Pubkey {
+    find(&[REQUEST_SEED, requester.as_ref(), &nonce.to_le_bytes()])
+}
+/// A request's escrow token account.
+pub fn escrow(request: &Pubkey) -> Pubkey {
+    find(&[ESCROW_SEED, request.as_ref()])
+}
+/// The dispute over a request.
+pub fn dispute(request: &Pubkey) -> Pubkey {
+    find(&[DISPUTE_SEED, request.as_ref()])
+}
+/// An operator's vote in a dispute (`operator` is the operator account).
+pub fn vote(dispute: &Pubkey, operator: &Pubkey) -> Pubkey {
+    find(&[VOTE_SEED, dispute.as_ref(), operator.as_ref()])
+}
+/// The signer of Sibyl's event self-invocations.
+pub fn event_authority() -> Pubkey {
+    find(&[b"__event_authority"])
+}
