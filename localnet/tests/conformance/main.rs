@@ -2,6 +2,8 @@
 //! HTTP for malformed requests), checking Agave's result shapes and errors.
 mod errors;
 mod history;
+mod lifecycle;
+mod load;
 mod methods;
 mod pubsub;
 

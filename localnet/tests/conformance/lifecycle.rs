@@ -1,0 +1,346 @@
+//! A whole Sibyl request lifecycle through JSON-RPC and PubSub only, as the
+//! node, the CLI and the web app will drive it: set-up, request, commit,
+//! discovery by `getProgramAccounts` filters, the challenge window passing
+//! in real slots, finalize, and the events read back with `getTransaction`.
+use crate::start;
+use anchor_lang::{event::EVENT_IX_TAG_LE, AnchorDeserialize, Discriminator};
+use anchor_spl::{associated_token, token_2022::spl_token_2022::instruction as token};
+use futures_util::StreamExt;
+use sibyl::{
+    constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET},
+    events::{RequestFinalized, ResultCommitted},
+    instruction as ix,
+    instructions::{RegisterModelArgs, RequestInferenceArgs},
+    state::{ComparisonRule, ConfigParams, DType, TensorSpec},
+};
+use sibyl_client::{
+    accounts::{self, Payees, RequestParties, Tokens},
+    instruction, pda,
+};
+use solana_instruction::Instruction;
+use solana_keypair::Keypair;
+use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_types::{
+    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcTransactionConfig},
+    filter::{Memcmp, RpcFilterType},
+};
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_status_client_types::{
+    option_serializer::OptionSerializer, UiInstruction, UiTransactionEncoding,
+};
+
+const SOL: u64 = 1_000_000_000;
+const PRICE: u64 = 1_000_000;
+
+async fn send(
+    client: &RpcClient,
+    instructions: &[Instruction],
+    payer: &Keypair,
+    signers: &[&Keypair],
+) -> Signature {
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let mut all: Vec<&Keypair> = vec![payer];
+    all.extend_from_slice(signers);
+    let transaction =
+        Transaction::new_signed_with_payer(instructions, Some(&payer.pubkey()), &all, blockhash);
+    client
+        .send_and_confirm_transaction(&transaction)
+        .await
+        .unwrap()
+}
+
+/// The Sibyl events a confirmed transaction emitted (its self-invocations).
+async fn events_of(client: &RpcClient, signature: &Signature) -> Vec<Vec<u8>> {
+    let confirmed = client
+        .get_transaction_with_config(
+            signature,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Base64),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let transaction = confirmed.transaction.transaction.decode().expect("decodes");
+    let keys = transaction.message.static_account_keys().to_vec();
+    let OptionSerializer::Some(inner) = confirmed.transaction.meta.unwrap().inner_instructions
+    else {
+        panic!("inner instructions recorded");
+    };
+    inner
+        .iter()
+        .flat_map(|group| group.instructions.iter())
+        .filter_map(|instruction| match instruction {
+            UiInstruction::Compiled(compiled)
+                if keys[compiled.program_id_index as usize] == sibyl::ID =>
+            {
+                bs58::decode(&compiled.data).into_vec().ok()
+            }
+            _ => None,
+        })
+        .filter_map(|data| data.strip_prefix(EVENT_IX_TAG_LE).map(<[u8]>::to_vec))
+        .collect()
+}
+
+fn decode<E: Discriminator + AnchorDeserialize>(events: &[Vec<u8>]) -> E {
+    let body = events
+        .iter()
+        .find_map(|event| event.strip_prefix(E::DISCRIMINATOR))
+        .expect("the event was emitted");
+    E::deserialize(&mut &body[..]).unwrap()
+}
+
+#[tokio::test]
+async fn a_request_from_payment_to_finalized_result_over_rpc() {
+    let (localnet, client) = start().await;
+    let pubsub = PubsubClient::new(&localnet.pubsub_url()).await.unwrap();
+    let [authority, publisher, requester, operator, treasury_owner, mint] =
+        std::array::from_fn(|_| Keypair::new());
+    for wallet in [
+        &authority,
+        &publisher,
+        &requester,
+        &operator,
+        &treasury_owner,
+    ] {
+        let signature = client
+            .request_airdrop(&wallet.pubkey(), 10 * SOL)
+            .await
+            .unwrap();
+        client.confirm_transaction(&signature).await.unwrap();
+    }
+
+    // A payment mint and an associated token account per wallet.
+    let tokens = Tokens {
+        mint: mint.pubkey(),
+        token_program: anchor_spl::token::ID,
+    };
+    let ata = |wallet: &Keypair| {
+        associated_token::get_associated_token_address(&wallet.pubkey(), &tokens.mint)
+    };
+    let mint_rent = client
+        .get_minimum_balance_for_rent_exemption(82)
+        .await
+        .unwrap();
+    let mut set_up = vec![
+        solana_system_interface::instruction::create_account(
+            &authority.pubkey(),
+            &tokens.mint,
+            mint_rent,
+            82,
+            &tokens.token_program,
+        ),
+        token::initialize_mint2(
+            &tokens.token_program,
+            &tokens.mint,
+            &authority.pubkey(),
+            None,
+            6,
+        )
+        .unwrap(),
+    ];
+    for wallet in [&publisher, &requester, &operator, &treasury_owner] {
+        set_up.push(associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent(
+            &authority.pubkey(),
+            &wallet.pubkey(),
+            &tokens.mint,
+            &tokens.token_program,
+        ));
+        set_up.push(
+            token::mint_to(
+                &tokens.token_program,
+                &tokens.mint,
+                &ata(wallet),
+                &authority.pubkey(),
+                &[],
+                100 * PRICE,
+            )
+            .unwrap(),
+        );
+    }
+    send(&client, &set_up, &authority, &[&mint]).await;
+
+    // The protocol, a model and an operator.
+    let params = ConfigParams {
+        protocol_fee_bps: 250,
+        min_operator_stake: PRICE,
+        challenge_window_slots: 6,
+        challenge_bond: PRICE,
+        vote_window_slots: 6,
+        quorum_bps: 5_000,
+        threshold_bps: 6_600,
+        slash_bps: 2_000,
+        voter_reward_bps: 5_000,
+        unbonding_slots: 10,
+        request_timeout_slots: 200,
+        arbitration_window_slots: 10,
+    };
+    send(
+        &client,
+        &[instruction(
+            accounts::initialize(authority.pubkey(), tokens, ata(&treasury_owner)),
+            ix::Initialize { params },
+        )],
+        &authority,
+        &[],
+    )
+    .await;
+    let model_hash = [9u8; 32];
+    let model = pda::model(&model_hash);
+    let args = RegisterModelArgs {
+        model_hash,
+        profile_id: [1; 32],
+        uri: "file://models/digits.onnx".into(),
+        price: PRICE,
+        royalty_bps: 1_000,
+        input_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 64],
+        },
+        output_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 10],
+        },
+        max_input_bytes: 256,
+        max_output_bytes: 128,
+        comparison: ComparisonRule::TopK { k: 1 },
+        challenge_window_override_slots: None,
+    };
+    send(
+        &client,
+        &[instruction(
+            accounts::register_model(publisher.pubkey(), &model_hash),
+            ix::RegisterModel { args },
+        )],
+        &publisher,
+        &[],
+    )
+    .await;
+    send(
+        &client,
+        &[instruction(
+            accounts::register_operator(operator.pubkey(), ata(&operator), tokens),
+            ix::RegisterOperator { stake: 10 * PRICE },
+        )],
+        &operator,
+        &[],
+    )
+    .await;
+
+    // The requester pays for an inference.
+    let nonce = 1;
+    let request_accounts =
+        accounts::request_inference(requester.pubkey(), ata(&requester), model, nonce, tokens);
+    let request = request_accounts.request;
+    let input = vec![7u8; 64];
+    send(
+        &client,
+        &[instruction(
+            request_accounts,
+            ix::RequestInference {
+                args: RequestInferenceArgs {
+                    nonce,
+                    fee: PRICE,
+                    input_len: 64,
+                    input,
+                },
+            },
+        )],
+        &requester,
+        &[],
+    )
+    .await;
+
+    // The operator finds pending requests for its model by memcmp filters.
+    let pending = client
+        .get_program_ui_accounts_with_config(
+            &sibyl::ID,
+            RpcProgramAccountsConfig {
+                filters: Some(vec![
+                    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+                        REQUEST_MODEL_OFFSET,
+                        model.as_ref(),
+                    )),
+                    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(REQUEST_STATUS_OFFSET, &[0])),
+                ]),
+                account_config: RpcAccountInfoConfig {
+                    encoding: Some(solana_account_decoder::UiAccountEncoding::Base64),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].0, request);
+
+    // It commits, and the requester waits for the commit through PubSub.
+    let commit = instruction(
+        accounts::commit_result(operator.pubkey(), request),
+        ix::CommitResult {
+            output: b"digit=3".to_vec(),
+        },
+    );
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let commit_tx = Transaction::new_signed_with_payer(
+        &[commit],
+        Some(&operator.pubkey()),
+        &[&operator],
+        blockhash,
+    );
+    let (mut confirmation, _unsubscribe) = pubsub
+        .signature_subscribe(&commit_tx.signatures[0], None)
+        .await
+        .unwrap();
+    client.send_transaction(&commit_tx).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), confirmation.next())
+        .await
+        .expect("commit confirmed in time")
+        .expect("notification");
+    let committed: ResultCommitted = decode(&events_of(&client, &commit_tx.signatures[0]).await);
+    assert_eq!(committed.request, request);
+    assert_eq!(committed.operator, pda::operator(&operator.pubkey()));
+
+    // The window passes in real slots; anyone finalizes.
+    while client.get_slot().await.unwrap() <= committed.challenge_deadline_slot {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let parties = RequestParties {
+        request,
+        requester: requester.pubkey(),
+        model,
+        operator: pda::operator(&operator.pubkey()),
+    };
+    let payees = Payees {
+        operator_token: ata(&operator),
+        publisher_token: ata(&publisher),
+        treasury: ata(&treasury_owner),
+    };
+    let finalize = send(
+        &client,
+        &[instruction(
+            accounts::finalize(authority.pubkey(), parties, payees, tokens),
+            ix::Finalize {},
+        )],
+        &authority,
+        &[],
+    )
+    .await;
+    let finalized: RequestFinalized = decode(&events_of(&client, &finalize).await);
+    assert_eq!(finalized.payee_amount, 875_000);
+    let operator_balance = client
+        .get_token_account_balance(&ata(&operator))
+        .await
+        .unwrap();
+    assert_eq!(
+        operator_balance.amount,
+        (100 * PRICE - 10 * PRICE + 875_000).to_string()
+    );
+    let account = client.get_account(&request).await.unwrap();
+    assert_eq!(account.data[REQUEST_STATUS_OFFSET], 3, "Finalized");
+    localnet.shutdown().await;
+}
