@@ -122,3 +122,51 @@ async fn transaction_errors() {
         .any(|line| line.contains("insufficient lamports")));
     localnet.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_expired_blockhash_is_refused() {
+    // 2 ms slots, so that a blockhash ages out (150 slots) in well under a second.
+    let localnet = sibyl_localnet::Localnet::start(sibyl_localnet::LocalnetConfig {
+        slot_duration: std::time::Duration::from_millis(2),
+        ..sibyl_localnet::LocalnetConfig::for_tests()
+    })
+    .await
+    .unwrap();
+    let client = solana_rpc_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
+        localnet.rpc_url(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    let payer = Keypair::new();
+    let signature = client
+        .request_airdrop(&payer.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    client.confirm_transaction(&signature).await.unwrap();
+    let (old_blockhash, last_valid_block_height) = client
+        .get_latest_blockhash_with_commitment(client.commitment())
+        .await
+        .unwrap();
+    while client.get_block_height().await.unwrap() <= last_valid_block_height {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!client
+        .is_blockhash_valid(&old_blockhash, client.commitment())
+        .await
+        .unwrap());
+    let transfer = Transaction::new_signed_with_payer(
+        &[solana_system_interface::instruction::transfer(
+            &payer.pubkey(),
+            &localnet.chain.faucet(),
+            1,
+        )],
+        Some(&payer.pubkey()),
+        &[&payer],
+        old_blockhash,
+    );
+    let (code, message, _) = rpc_error(client.send_transaction(&transfer).await.unwrap_err());
+    assert_eq!(
+        (code, message.as_str()),
+        (-32002, "Transaction simulation failed: Blockhash not found")
+    );
+    localnet.shutdown().await;
+}
