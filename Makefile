@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The runtime logs every instruction at debug level; tests assert on results instead.
 export RUST_LOG ?= error
 
-.PHONY: test demo setup build fmt-check lint idl idl-check unit program-tests
+.PHONY: test demo localnet setup build fmt-check lint idl idl-check
 
 ## Everything CI checks: formatting, the IDL is current, unit and runtime tests.
 test: setup fmt-check idl-check
@@ -17,6 +17,10 @@ test: setup fmt-check idl-check
 
 demo: setup
 	$(CARGO) run --locked --quiet -p sibyl-tests --bin sibyl-lifecycle-demo
+
+## A local cluster with Sibyl on 127.0.0.1:8899 (see docs/localnet.md).
+localnet: setup
+	$(CARGO) run --locked --release -p sibyl-localnet -- $(LOCALNET_ARGS)
 
 ## The toolchain comes with the machine (rustc 1.95 by rustup); nothing else is
 ## needed for the program and its tests.
