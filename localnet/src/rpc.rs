@@ -182,11 +182,7 @@ pub fn handler(chain: Arc<Chain>) -> IoHandler {
         Vec<String>,
         Option<RpcAccountInfoConfig>
     )| {
-        if addresses.len() > MAX_MULTIPLE_ACCOUNTS {
-            return Err(Error::invalid_params(format!(
-                "Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}"
-            )));
-        }
+        check_input_count(addresses.len(), MAX_MULTIPLE_ACCOUNTS)?;
         let config = config.unwrap_or_default();
         let bank = context_bank(c, config.min_context_slot)?;
         let accounts = addresses
@@ -279,11 +275,7 @@ pub fn handler(chain: Arc<Chain>) -> IoHandler {
         Vec<String>,
         Option<RpcSignatureStatusConfig>
     )| {
-        if signatures.len() > MAX_SIGNATURE_STATUSES {
-            return Err(Error::invalid_params(format!(
-                "Too many inputs provided; max {MAX_SIGNATURE_STATUSES}"
-            )));
-        }
+        check_input_count(signatures.len(), MAX_SIGNATURE_STATUSES)?;
         let bank = c.bank();
         let statuses = signatures
             .iter()
@@ -374,6 +366,16 @@ pub fn handler(chain: Arc<Chain>) -> IoHandler {
         RpcResult::Ok(with_context(&bank, token_amount(&bank, &address)?))
     });
     io
+}
+
+/// Refuses a list longer than Agave accepts for the method.
+fn check_input_count(count: usize, max: usize) -> RpcResult<()> {
+    if count > max {
+        return Err(Error::invalid_params(format!(
+            "Too many inputs provided; max {max}"
+        )));
+    }
+    Ok(())
 }
 
 /// Agave's largest page of `getSignaturesForAddress`.

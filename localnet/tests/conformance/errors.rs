@@ -1,5 +1,5 @@
 //! Errors answered with Agave's codes and messages.
-use crate::{post_raw, start};
+use crate::{funded, post_raw, start, transfer};
 use serde_json::json;
 use solana_keypair::Keypair;
 use solana_rpc_client_api::{
@@ -8,7 +8,6 @@ use solana_rpc_client_api::{
 };
 use solana_rpc_client_types::response::RpcSimulateTransactionResult;
 use solana_signer::Signer;
-use solana_transaction::Transaction;
 
 #[tokio::test]
 async fn malformed_and_unknown_requests() {
@@ -68,25 +67,9 @@ fn rpc_error(
 #[tokio::test]
 async fn transaction_errors() {
     let (localnet, client) = start().await;
-    let payer = Keypair::new();
-    let signature = client
-        .request_airdrop(&payer.pubkey(), 1_000_000_000)
-        .await
-        .unwrap();
-    client.confirm_transaction(&signature).await.unwrap();
+    let payer = funded(&client, 1_000_000_000).await;
     let blockhash = client.get_latest_blockhash().await.unwrap();
-    let transfer = |lamports: u64, hash| {
-        Transaction::new_signed_with_payer(
-            &[solana_system_interface::instruction::transfer(
-                &payer.pubkey(),
-                &Keypair::new().pubkey(),
-                lamports,
-            )],
-            Some(&payer.pubkey()),
-            &[&payer],
-            hash,
-        )
-    };
+    let transfer = |lamports: u64, hash| transfer(&payer, &Keypair::new().pubkey(), lamports, hash);
 
     // A bad signature.
     let mut forged = transfer(1, blockhash);
@@ -136,12 +119,7 @@ async fn an_expired_blockhash_is_refused() {
         localnet.rpc_url(),
         solana_commitment_config::CommitmentConfig::confirmed(),
     );
-    let payer = Keypair::new();
-    let signature = client
-        .request_airdrop(&payer.pubkey(), 1_000_000_000)
-        .await
-        .unwrap();
-    client.confirm_transaction(&signature).await.unwrap();
+    let payer = funded(&client, 1_000_000_000).await;
     let (old_blockhash, last_valid_block_height) = client
         .get_latest_blockhash_with_commitment(client.commitment())
         .await
@@ -153,16 +131,7 @@ async fn an_expired_blockhash_is_refused() {
         .is_blockhash_valid(&old_blockhash, client.commitment())
         .await
         .unwrap());
-    let transfer = Transaction::new_signed_with_payer(
-        &[solana_system_interface::instruction::transfer(
-            &payer.pubkey(),
-            &localnet.chain.faucet(),
-            1,
-        )],
-        Some(&payer.pubkey()),
-        &[&payer],
-        old_blockhash,
-    );
+    let transfer = transfer(&payer, &localnet.chain.faucet(), 1, old_blockhash);
     let (code, message, _) = rpc_error(client.send_transaction(&transfer).await.unwrap_err());
     assert_eq!(
         (code, message.as_str()),

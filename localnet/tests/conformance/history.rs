@@ -1,6 +1,6 @@
 //! Transaction history: getTransaction, getSignaturesForAddress,
 //! getTokenAccountBalance, and a program's own error through simulation.
-use crate::start;
+use crate::{funded, send, start, token_set_up, transfer, SOL};
 use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_keypair::Keypair;
 use solana_rpc_client_types::config::RpcTransactionConfig;
@@ -11,34 +11,13 @@ use solana_transaction_status_client_types::{
     option_serializer::OptionSerializer, EncodedTransaction, UiTransactionEncoding,
 };
 
-const SOL: u64 = 1_000_000_000;
-
-async fn funded(client: &solana_rpc_client::nonblocking::rpc_client::RpcClient) -> Keypair {
-    let wallet = Keypair::new();
-    let signature = client
-        .request_airdrop(&wallet.pubkey(), 10 * SOL)
-        .await
-        .unwrap();
-    client.confirm_transaction(&signature).await.unwrap();
-    wallet
-}
-
 #[tokio::test]
 async fn get_transaction_reports_meta_in_every_encoding() {
     let (localnet, client) = start().await;
-    let payer = funded(&client).await;
+    let payer = funded(&client, 10 * SOL).await;
     let to = Keypair::new().pubkey();
     let blockhash = client.get_latest_blockhash().await.unwrap();
-    let transfer = Transaction::new_signed_with_payer(
-        &[solana_system_interface::instruction::transfer(
-            &payer.pubkey(),
-            &to,
-            SOL,
-        )],
-        Some(&payer.pubkey()),
-        &[&payer],
-        blockhash,
-    );
+    let transfer = transfer(&payer, &to, SOL, blockhash);
     let signature = client
         .send_and_confirm_transaction(&transfer)
         .await
@@ -77,21 +56,12 @@ async fn get_transaction_reports_meta_in_every_encoding() {
 #[tokio::test]
 async fn signatures_for_address_are_newest_first_and_paged() {
     let (localnet, client) = start().await;
-    let payer = funded(&client).await;
+    let payer = funded(&client, 10 * SOL).await;
     let mut sent = Vec::new();
     // Each a rent-exempt amount to a new account.
     for lamports in [SOL, SOL + 1, SOL + 2] {
         let blockhash = client.get_latest_blockhash().await.unwrap();
-        let transfer = Transaction::new_signed_with_payer(
-            &[solana_system_interface::instruction::transfer(
-                &payer.pubkey(),
-                &Keypair::new().pubkey(),
-                lamports,
-            )],
-            Some(&payer.pubkey()),
-            &[&payer],
-            blockhash,
-        );
+        let transfer = transfer(&payer, &Keypair::new().pubkey(), lamports, blockhash);
         sent.push(
             client
                 .send_and_confirm_transaction(&transfer)
@@ -133,63 +103,19 @@ async fn signatures_for_address_are_newest_first_and_paged() {
 #[tokio::test]
 async fn token_account_balance() {
     let (localnet, client) = start().await;
-    let payer = funded(&client).await;
-    let token_program = anchor_spl::token::ID;
+    let payer = funded(&client, 10 * SOL).await;
+    let _token_program = anchor_spl::token::ID;
     let mint = Keypair::new();
     let account = Keypair::new();
-    let mint_rent = client
-        .get_minimum_balance_for_rent_exemption(82)
-        .await
-        .unwrap();
-    let account_rent = client
-        .get_minimum_balance_for_rent_exemption(165)
-        .await
-        .unwrap();
-    use anchor_spl::token_2022::spl_token_2022::instruction as token;
-    let instructions = vec![
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            mint_rent,
-            82,
-            &token_program,
-        ),
-        token::initialize_mint2(&token_program, &mint.pubkey(), &payer.pubkey(), None, 6).unwrap(),
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &account.pubkey(),
-            account_rent,
-            165,
-            &token_program,
-        ),
-        token::initialize_account3(
-            &token_program,
-            &account.pubkey(),
-            &mint.pubkey(),
-            &payer.pubkey(),
-        )
-        .unwrap(),
-        token::mint_to(
-            &token_program,
-            &mint.pubkey(),
-            &account.pubkey(),
-            &payer.pubkey(),
-            &[],
-            1_250_000,
-        )
-        .unwrap(),
-    ];
-    let blockhash = client.get_latest_blockhash().await.unwrap();
-    let transaction = Transaction::new_signed_with_payer(
-        &instructions,
-        Some(&payer.pubkey()),
-        &[&payer, &mint, &account],
-        blockhash,
-    );
-    client
-        .send_and_confirm_transaction(&transaction)
-        .await
-        .unwrap();
+    let instructions = token_set_up(
+        &client,
+        &payer.pubkey(),
+        &mint.pubkey(),
+        &[(&account, payer.pubkey())],
+        1_250_000,
+    )
+    .await;
+    send(&client, &instructions, &payer, &[&mint, &account]).await;
     let balance = client
         .get_token_account_balance(&account.pubkey())
         .await
@@ -208,7 +134,7 @@ async fn token_account_balance() {
 #[tokio::test]
 async fn a_program_error_is_reported_with_its_code_and_logs() {
     let (localnet, client) = start().await;
-    let authority = funded(&client).await;
+    let authority = funded(&client, 10 * SOL).await;
     // `pause` before `initialize`: the config account does not exist yet.
     let config = anchor_lang::prelude::Pubkey::find_program_address(&[b"config"], &sibyl::ID).0;
     let event_authority =

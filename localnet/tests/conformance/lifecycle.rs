@@ -2,7 +2,7 @@
 //! node, the CLI and the web app will drive it: set-up, request, commit,
 //! discovery by `getProgramAccounts` filters, the challenge window passing
 //! in real slots, finalize, and the events read back with `getTransaction`.
-use crate::start;
+use crate::{funded, send, start, SOL};
 use anchor_lang::{event::EVENT_IX_TAG_LE, AnchorDeserialize, Discriminator};
 use anchor_spl::{associated_token, token_2022::spl_token_2022::instruction as token};
 use futures_util::StreamExt;
@@ -17,7 +17,6 @@ use sibyl_client::{
     accounts::{self, Payees, RequestParties, Tokens},
     instruction, pda,
 };
-use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -32,25 +31,7 @@ use solana_transaction_status_client_types::{
     option_serializer::OptionSerializer, UiInstruction, UiTransactionEncoding,
 };
 
-const SOL: u64 = 1_000_000_000;
 const PRICE: u64 = 1_000_000;
-
-async fn send(
-    client: &RpcClient,
-    instructions: &[Instruction],
-    payer: &Keypair,
-    signers: &[&Keypair],
-) -> Signature {
-    let blockhash = client.get_latest_blockhash().await.unwrap();
-    let mut all: Vec<&Keypair> = vec![payer];
-    all.extend_from_slice(signers);
-    let transaction =
-        Transaction::new_signed_with_payer(instructions, Some(&payer.pubkey()), &all, blockhash);
-    client
-        .send_and_confirm_transaction(&transaction)
-        .await
-        .unwrap()
-}
 
 /// The Sibyl events a confirmed transaction emitted (its self-invocations).
 async fn events_of(client: &RpcClient, signature: &Signature) -> Vec<Vec<u8>> {
@@ -97,21 +78,13 @@ fn decode<E: Discriminator + AnchorDeserialize>(events: &[Vec<u8>]) -> E {
 async fn a_request_from_payment_to_finalized_result_over_rpc() {
     let (localnet, client) = start().await;
     let pubsub = PubsubClient::new(&localnet.pubsub_url()).await.unwrap();
-    let [authority, publisher, requester, operator, treasury_owner, mint] =
-        std::array::from_fn(|_| Keypair::new());
-    for wallet in [
-        &authority,
-        &publisher,
-        &requester,
-        &operator,
-        &treasury_owner,
-    ] {
-        let signature = client
-            .request_airdrop(&wallet.pubkey(), 10 * SOL)
-            .await
-            .unwrap();
-        client.confirm_transaction(&signature).await.unwrap();
+    let mint = Keypair::new();
+    let mut wallets = Vec::new();
+    for _ in 0..5 {
+        wallets.push(funded(&client, 10 * SOL).await);
     }
+    let [authority, publisher, requester, operator, treasury_owner]: [Keypair; 5] =
+        wallets.try_into().unwrap();
 
     // A payment mint and an associated token account per wallet.
     let tokens = Tokens {

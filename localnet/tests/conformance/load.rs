@@ -1,12 +1,9 @@
 //! A short, bounded load test on loopback: concurrent clients send transfers
 //! for a fixed time; every request must be answered and every accepted
 //! transaction must be recorded. Prints the throughput it saw.
-use crate::start;
+use crate::{funded, start, transfer};
 use solana_commitment_config::CommitmentConfig;
-use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
-use solana_signer::Signer;
-use solana_transaction::Transaction;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 8;
@@ -17,12 +14,7 @@ async fn concurrent_clients_lose_no_response() {
     let (localnet, client) = start().await;
     let mut payers = Vec::new();
     for _ in 0..CLIENTS {
-        let payer = Keypair::new();
-        let signature = client
-            .request_airdrop(&payer.pubkey(), 100_000_000_000)
-            .await
-            .unwrap();
-        client.confirm_transaction(&signature).await.unwrap();
+        let payer = funded(&client, 100_000_000_000).await;
         payers.push(payer);
     }
     let url = localnet.rpc_url();
@@ -41,16 +33,7 @@ async fn concurrent_clients_lose_no_response() {
                     .await
                     .expect("blockhash answered");
                 sent += 1;
-                let transfer = Transaction::new_signed_with_payer(
-                    &[solana_system_interface::instruction::transfer(
-                        &payer.pubkey(),
-                        &recipient,
-                        sent,
-                    )],
-                    Some(&payer.pubkey()),
-                    &[&payer],
-                    blockhash,
-                );
+                let transfer = transfer(&payer, &recipient, sent, blockhash);
                 // Every request gets an answer, and every valid transfer is accepted.
                 match client.send_transaction(&transfer).await {
                     Ok(signature) => accepted.push(signature),

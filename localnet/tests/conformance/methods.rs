@@ -1,15 +1,11 @@
 //! Each served method answered with the shape `RpcClient` decodes.
-use crate::start;
-use anchor_spl::token_2022::spl_token_2022;
+use crate::{funded, send, start, token_set_up, transfer, SOL};
 use solana_keypair::Keypair;
 use solana_rpc_client_types::{
     config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
     filter::{Memcmp, RpcFilterType},
 };
 use solana_signer::Signer;
-use solana_transaction::Transaction;
-
-const SOL: u64 = 1_000_000_000;
 
 #[tokio::test]
 async fn cluster_information_methods() {
@@ -73,16 +69,7 @@ async fn airdrop_transfer_and_statuses() {
     assert_eq!(client.get_balance(&alice.pubkey()).await.unwrap(), 5 * SOL);
 
     let blockhash = client.get_latest_blockhash().await.unwrap();
-    let transfer = Transaction::new_signed_with_payer(
-        &[solana_system_interface::instruction::transfer(
-            &alice.pubkey(),
-            &bob.pubkey(),
-            SOL,
-        )],
-        Some(&alice.pubkey()),
-        &[&alice],
-        blockhash,
-    );
+    let transfer = transfer(&alice, &bob.pubkey(), SOL, blockhash);
     let fee = client.get_fee_for_message(&transfer.message).await.unwrap();
     assert_eq!(fee, 5_000);
     let signature = client
@@ -108,70 +95,26 @@ async fn airdrop_transfer_and_statuses() {
 #[tokio::test]
 async fn token_accounts_and_program_account_filters() {
     let (localnet, client) = start().await;
-    let payer = Keypair::new();
-    let signature = client
-        .request_airdrop(&payer.pubkey(), 10 * SOL)
-        .await
-        .unwrap();
-    client.confirm_transaction(&signature).await.unwrap();
+    let payer = funded(&client, 10 * SOL).await;
     let token_program = anchor_spl::token::ID;
     let mint = Keypair::new();
     let owners = [Keypair::new().pubkey(), Keypair::new().pubkey()];
     let accounts = [Keypair::new(), Keypair::new()];
-    let mint_rent = client
-        .get_minimum_balance_for_rent_exemption(82)
-        .await
-        .unwrap();
-    let account_rent = client
-        .get_minimum_balance_for_rent_exemption(165)
-        .await
-        .unwrap();
-    let mut instructions = vec![
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            mint_rent,
-            82,
-            &token_program,
-        ),
-        spl_token_2022::instruction::initialize_mint2(
-            &token_program,
-            &mint.pubkey(),
-            &payer.pubkey(),
-            None,
-            6,
-        )
-        .unwrap(),
-    ];
-    for (account, owner) in accounts.iter().zip(&owners) {
-        instructions.push(solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &account.pubkey(),
-            account_rent,
-            165,
-            &token_program,
-        ));
-        instructions.push(
-            spl_token_2022::instruction::initialize_account3(
-                &token_program,
-                &account.pubkey(),
-                &mint.pubkey(),
-                owner,
-            )
-            .unwrap(),
-        );
-    }
-    let blockhash = client.get_latest_blockhash().await.unwrap();
-    let transaction = Transaction::new_signed_with_payer(
+    let instructions = token_set_up(
+        &client,
+        &payer.pubkey(),
+        &mint.pubkey(),
+        &[(&accounts[0], owners[0]), (&accounts[1], owners[1])],
+        0,
+    )
+    .await;
+    send(
+        &client,
         &instructions,
-        Some(&payer.pubkey()),
-        &[&payer, &mint, &accounts[0], &accounts[1]],
-        blockhash,
-    );
-    client
-        .send_and_confirm_transaction(&transaction)
-        .await
-        .unwrap();
+        &payer,
+        &[&mint, &accounts[0], &accounts[1]],
+    )
+    .await;
 
     let mint_account = client.get_account(&mint.pubkey()).await.unwrap();
     assert_eq!(

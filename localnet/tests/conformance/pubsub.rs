@@ -1,5 +1,5 @@
 //! PubSub over WebSocket, driven through `solana-pubsub-client`.
-use crate::start;
+use crate::{funded, send, start, token_set_up, transfer, SOL};
 use futures_util::StreamExt;
 use solana_keypair::Keypair;
 use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
@@ -12,10 +12,7 @@ use solana_rpc_client_types::{
     response::RpcSignatureResult,
 };
 use solana_signer::Signer;
-use solana_transaction::Transaction;
 use std::time::Duration;
-
-const SOL: u64 = 1_000_000_000;
 
 /// The next item of a subscription stream, or a panic after 10 s.
 async fn next<T>(stream: &mut (impl futures_util::Stream<Item = T> + Unpin)) -> T {
@@ -66,16 +63,7 @@ async fn signature_account_and_logs_notifications() {
     client.confirm_transaction(&airdrop).await.unwrap();
 
     let blockhash = client.get_latest_blockhash().await.unwrap();
-    let transfer = Transaction::new_signed_with_payer(
-        &[solana_system_interface::instruction::transfer(
-            &payer.pubkey(),
-            &recipient,
-            SOL,
-        )],
-        Some(&payer.pubkey()),
-        &[&payer],
-        blockhash,
-    );
+    let transfer = transfer(&payer, &recipient, SOL, blockhash);
     let (mut confirmation, _unsubscribe_signature) = pubsub
         .signature_subscribe(&transfer.signatures[0], None)
         .await
@@ -104,12 +92,7 @@ async fn signature_account_and_logs_notifications() {
 async fn program_notifications_respect_filters() {
     let (localnet, client) = start().await;
     let pubsub = PubsubClient::new(&localnet.pubsub_url()).await.unwrap();
-    let payer = Keypair::new();
-    let airdrop = client
-        .request_airdrop(&payer.pubkey(), 5 * SOL)
-        .await
-        .unwrap();
-    client.confirm_transaction(&airdrop).await.unwrap();
+    let payer = funded(&client, 5 * SOL).await;
     let token_program = anchor_spl::token::ID;
     let mint = Keypair::new();
     let account = Keypair::new();
@@ -126,50 +109,16 @@ async fn program_notifications_respect_filters() {
         )
         .await
         .unwrap();
-    use anchor_spl::token_2022::spl_token_2022::instruction as token;
-    let mint_rent = client
-        .get_minimum_balance_for_rent_exemption(82)
-        .await
-        .unwrap();
-    let account_rent = client
-        .get_minimum_balance_for_rent_exemption(165)
-        .await
-        .unwrap();
-    let instructions = vec![
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            mint_rent,
-            82,
-            &token_program,
-        ),
-        token::initialize_mint2(&token_program, &mint.pubkey(), &payer.pubkey(), None, 6).unwrap(),
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &account.pubkey(),
-            account_rent,
-            165,
-            &token_program,
-        ),
-        token::initialize_account3(
-            &token_program,
-            &account.pubkey(),
-            &mint.pubkey(),
-            &payer.pubkey(),
-        )
-        .unwrap(),
-    ];
-    let blockhash = client.get_latest_blockhash().await.unwrap();
-    let transaction = Transaction::new_signed_with_payer(
-        &instructions,
-        Some(&payer.pubkey()),
-        &[&payer, &mint, &account],
-        blockhash,
-    );
-    client
-        .send_and_confirm_transaction(&transaction)
-        .await
-        .unwrap();
+
+    let instructions = token_set_up(
+        &client,
+        &payer.pubkey(),
+        &mint.pubkey(),
+        &[(&account, payer.pubkey())],
+        0,
+    )
+    .await;
+    send(&client, &instructions, &payer, &[&mint, &account]).await;
     // The mint itself (82 bytes) is filtered out; the token account comes through.
     let notified = next(&mut accounts_of_mint).await;
     assert_eq!(notified.value.pubkey, account.pubkey().to_string());
