@@ -5,7 +5,7 @@
 use crate::native::{install_runtime_stubs, sibyl_builtin};
 use agave_feature_set::FeatureSet;
 use anchor_lang::prelude::Pubkey;
-use solana_account::{AccountSharedData, ReadableAccount};
+use solana_account::AccountSharedData;
 use solana_accounts_db::accounts_db::ACCOUNTS_DB_CONFIG_FOR_TESTING;
 use solana_cluster_type::ClusterType;
 use solana_fee_calculator::{FeeRateGovernor, DEFAULT_TARGET_LAMPORTS_PER_SIGNATURE};
@@ -399,13 +399,5 @@ impl Chain {
             return Err(ChainError::Transaction(err));
         }
         Ok(mint.pubkey())
-    }
-
-    /// An account's lamports (zero if it does not exist).
-    pub fn balance(&self, address: &Pubkey) -> u64 {
-        self.bank()
-            .get_account(address)
-            .map(|account| account.lamports())
-            .unwrap_or(0)
     }
 }
