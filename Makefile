@@ -20,7 +20,7 @@ demo: setup
 
 ## A local cluster with Sibyl on 127.0.0.1:8899 (see docs/localnet.md).
 localnet: setup
-	$(CARGO) run --locked --release -p sibyl-localnet -- $(LOCALNET_ARGS)
+	$(CARGO) run --locked -p sibyl-localnet -- $(LOCALNET_ARGS)
 
 ## The toolchain comes with the machine (rustc 1.95 by rustup); nothing else is
 ## needed for the program and its tests.
