@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use solana_account_decoder::{encode_ui_account, UiAccountEncoding};
 use solana_rpc_client_types::{
     config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcTransactionLogsFilter},
-    filter::RpcFilterType,
     response::{Response as RpcResponse, RpcLogsResponse, RpcResponseContext, SlotInfo},
 };
 use solana_signature::Signature;
@@ -261,7 +260,9 @@ fn notifications(
                     };
                     use solana_account::ReadableAccount;
                     if account.owner() != program
-                        || !filters.iter().all(|filter| matches(filter, account.data()))
+                        || !filters
+                            .iter()
+                            .all(|filter| crate::rpc::matches_filter(filter, account.data()))
                     {
                         continue;
                     }
@@ -321,8 +322,4 @@ fn notifications(
         subscriptions.remove(&id);
     }
     out
-}
-
-fn matches(filter: &RpcFilterType, data: &[u8]) -> bool {
-    crate::rpc::matches_filter(filter, data)
 }

@@ -2,7 +2,7 @@
 //! node, the CLI and the web app will drive it: set-up, request, commit,
 //! discovery by `getProgramAccounts` filters, the challenge window passing
 //! in real slots, finalize, and the events read back with `getTransaction`.
-use crate::{funded, send, start, SOL};
+use crate::{funded, program_accounts, send, start, SOL};
 use anchor_lang::{event::EVENT_IX_TAG_LE, AnchorDeserialize, Discriminator};
 use anchor_spl::{associated_token, token_2022::spl_token_2022::instruction as token};
 use futures_util::StreamExt;
@@ -21,7 +21,7 @@ use solana_keypair::Keypair;
 use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_types::{
-    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcTransactionConfig},
+    config::RpcTransactionConfig,
     filter::{Memcmp, RpcFilterType},
 };
 use solana_signature::Signature;
@@ -228,26 +228,18 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
     .await;
 
     // The operator finds pending requests for its model by memcmp filters.
-    let pending = client
-        .get_program_ui_accounts_with_config(
-            &sibyl::ID,
-            RpcProgramAccountsConfig {
-                filters: Some(vec![
-                    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-                        REQUEST_MODEL_OFFSET,
-                        model.as_ref(),
-                    )),
-                    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(REQUEST_STATUS_OFFSET, &[0])),
-                ]),
-                account_config: RpcAccountInfoConfig {
-                    encoding: Some(solana_account_decoder::UiAccountEncoding::Base64),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let pending = program_accounts(
+        &client,
+        &sibyl::ID,
+        vec![
+            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+                REQUEST_MODEL_OFFSET,
+                model.as_ref(),
+            )),
+            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(REQUEST_STATUS_OFFSET, &[0])),
+        ],
+    )
+    .await;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].0, request);
 

@@ -135,3 +135,29 @@ pub async fn token_set_up(
     }
     instructions
 }
+
+/// `getProgramAccounts` with these filters, accounts base64-encoded.
+pub async fn program_accounts(
+    client: &RpcClient,
+    program: &anchor_lang::prelude::Pubkey,
+    filters: Vec<solana_rpc_client_types::filter::RpcFilterType>,
+) -> Vec<(
+    anchor_lang::prelude::Pubkey,
+    solana_account_decoder::UiAccount,
+)> {
+    use solana_rpc_client_types::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
+    client
+        .get_program_ui_accounts_with_config(
+            program,
+            RpcProgramAccountsConfig {
+                filters: Some(filters),
+                account_config: RpcAccountInfoConfig {
+                    encoding: Some(solana_account_decoder::UiAccountEncoding::Base64),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}

@@ -1,10 +1,7 @@
 //! Each served method answered with the shape `RpcClient` decodes.
-use crate::{funded, send, start, token_set_up, transfer, SOL};
+use crate::{funded, program_accounts, send, start, token_set_up, transfer, SOL};
 use solana_keypair::Keypair;
-use solana_rpc_client_types::{
-    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
-    filter::{Memcmp, RpcFilterType},
-};
+use solana_rpc_client_types::filter::{Memcmp, RpcFilterType};
 use solana_signer::Signer;
 
 #[tokio::test]
@@ -128,41 +125,25 @@ async fn token_accounts_and_program_account_filters() {
     assert!(both[0].is_some() && both[1].is_none());
 
     // Token accounts of this mint (dataSize + memcmp on the mint), then of one owner.
-    let by_mint = client
-        .get_program_ui_accounts_with_config(
-            &token_program,
-            RpcProgramAccountsConfig {
-                filters: Some(vec![
-                    RpcFilterType::DataSize(165),
-                    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, mint.pubkey().as_ref())),
-                ]),
-                account_config: RpcAccountInfoConfig {
-                    encoding: Some(solana_account_decoder::UiAccountEncoding::Base64),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let by_mint = program_accounts(
+        &client,
+        &token_program,
+        vec![
+            RpcFilterType::DataSize(165),
+            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, mint.pubkey().as_ref())),
+        ],
+    )
+    .await;
     assert_eq!(by_mint.len(), 2);
-    let by_owner = client
-        .get_program_ui_accounts_with_config(
-            &token_program,
-            RpcProgramAccountsConfig {
-                filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-                    32,
-                    owners[1].as_ref(),
-                ))]),
-                account_config: RpcAccountInfoConfig {
-                    encoding: Some(solana_account_decoder::UiAccountEncoding::Base64),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let by_owner = program_accounts(
+        &client,
+        &token_program,
+        vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+            32,
+            owners[1].as_ref(),
+        ))],
+    )
+    .await;
     assert_eq!(by_owner.len(), 1);
     assert_eq!(by_owner[0].0, accounts[1].pubkey());
     localnet.shutdown().await;

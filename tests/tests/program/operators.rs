@@ -11,33 +11,28 @@ async fn register_operator_needs_the_minimum_stake_from_its_own_account() {
         env.register_operator(2, 999_999).await,
         SibylError::StakeBelowMinimum,
     );
-    let mut accounts = env.register_operator_accounts(2);
-    accounts.authority_token = env.operators[0].token;
     let wallet = env.operators[2].wallet.insecure_clone();
-    assert_sibyl_error(
-        env.send(
-            accounts,
-            ix::RegisterOperator {
-                stake: OPERATOR_STAKE,
-            },
+    let stake = OPERATOR_STAKE;
+    let mut from_another_wallet = env.register_operator_accounts(2);
+    from_another_wallet.authority_token = env.operators[0].token;
+    let result = env
+        .send(
+            from_another_wallet,
+            ix::RegisterOperator { stake },
             &[&wallet],
         )
-        .await,
-        SibylError::WrongTokenOwner,
-    );
-    let mut accounts = env.register_operator_accounts(2);
-    accounts.stake_vault = env.operators[1].token;
-    assert_anchor_error(
-        env.send(
-            accounts,
-            ix::RegisterOperator {
-                stake: OPERATOR_STAKE,
-            },
+        .await;
+    assert_sibyl_error(result, SibylError::WrongTokenOwner);
+    let mut into_a_wrong_vault = env.register_operator_accounts(2);
+    into_a_wrong_vault.stake_vault = env.operators[1].token;
+    let result = env
+        .send(
+            into_a_wrong_vault,
+            ix::RegisterOperator { stake },
             &[&wallet],
         )
-        .await,
-        ErrorCode::ConstraintAddress,
-    );
+        .await;
+    assert_anchor_error(result, ErrorCode::ConstraintAddress);
     env.register_operator(2, OPERATOR_STAKE).await.unwrap();
     assert_eq!(env.config().await.total_active_stake, 3 * OPERATOR_STAKE);
     env.assert_tokens_conserved().await;
