@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The runtime logs every instruction at debug level; tests assert on results instead.
 export RUST_LOG ?= error
 
-.PHONY: test demo localnet setup build fmt-check lint idl idl-check
+.PHONY: test demo localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
 
 ## Everything CI checks: formatting, the IDL is current, unit and runtime tests.
 test: setup fmt-check idl-check
@@ -22,11 +22,21 @@ demo: setup
 localnet: setup
 	$(CARGO) run --locked -p sibyl-localnet -- $(LOCALNET_ARGS)
 
-## The toolchain comes with the machine (rustc 1.95 by rustup); nothing else is
-## needed for the program and its tests.
+## The toolchain comes with the machine (rustc 1.95 by rustup); scripts/setup.sh
+## installs the rest into .local/: ONNX Runtime 1.31.1 (from its PyPI wheel,
+## SHA-256 checked) and the Python tools that generate models/.
 setup:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95 with rustup" >&2; exit 1; }
 	@$(CARGO) --version
+	@scripts/setup.sh
+
+## Regenerates models/ (fixtures, reference outputs, samples) with Python.
+fixtures: setup
+	.local/venv/bin/python models/generate.py
+
+## Fails if regenerating models/ changes a byte (run on the machine that made them).
+fixtures-check: fixtures
+	git diff --exit-code -- models/
 
 build: setup
 	$(CARGO) build --workspace --all-targets --locked

@@ -1,0 +1,164 @@
+//! Paying for one inference and following it to its result (requesters).
+use crate::{
+    chain::{ChainClient, ChainError},
+    node::token_account,
+};
+use anchor_lang::prelude::Pubkey;
+use sibyl::{
+    instructions::RequestInferenceArgs,
+    state::{Dispute, InferenceRequest, Model, RequestStatus},
+};
+use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
+use std::time::Duration;
+
+/// Input bytes carried by `request_inference` itself; the rest follows in
+/// `write_input` chunks (each transaction stays under 1232 bytes).
+pub const FIRST_CHUNK_BYTES: usize = 512;
+/// Input bytes per `write_input`.
+pub const CHUNK_BYTES: usize = 800;
+
+/// Pays `fee` for one inference of `model` on `input` (a canonical input
+/// encoding), uploading it in chunks when large; returns the request address.
+pub async fn submit(
+    chain: &ChainClient,
+    tokens: Tokens,
+    model: Pubkey,
+    input: &[u8],
+    fee: u64,
+    nonce: u64,
+) -> Result<Pubkey, ChainError> {
+    let requester = chain.wallet();
+    let request = pda::request(&requester, nonce);
+    let first = input.len().min(FIRST_CHUNK_BYTES);
+    let create = instruction(
+        accounts::request_inference(
+            requester,
+            token_account(&requester, &tokens),
+            model,
+            nonce,
+            tokens,
+        ),
+        sibyl::instruction::RequestInference {
+            args: RequestInferenceArgs {
+                nonce,
+                fee,
+                input_len: input.len() as u32,
+                input: input[..first].to_vec(),
+            },
+        },
+    );
+    chain.send("request_inference", &[create], &[]).await?;
+    let mut offset = first;
+    for chunk in input[first..].chunks(CHUNK_BYTES) {
+        let write = instruction(
+            accounts::write_input(requester, request),
+            sibyl::instruction::WriteInput {
+                offset: offset as u32,
+                data: chunk.to_vec(),
+            },
+        );
+        chain.send("write_input", &[write], &[]).await?;
+        offset += chunk.len();
+    }
+    Ok(request)
+}
+
+/// A fresh nonce: the wall clock in nanoseconds, unique per requester in practice.
+pub fn fresh_nonce() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as u64)
+        .unwrap_or_default()
+}
+
+/// What a requester sees of a request at one moment.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// Waiting for an operator (the deadline slot).
+    Pending { slot: u64, deadline_slot: u64 },
+    /// A result is committed; the window closes at `challenge_deadline_slot`.
+    Committed {
+        slot: u64,
+        state: Box<InferenceRequest>,
+    },
+    /// Disputed; verifiers vote until `dispute.vote_deadline_slot`.
+    Challenged {
+        slot: u64,
+        state: Box<InferenceRequest>,
+        dispute: Box<Dispute>,
+    },
+    /// Final (`Finalized` or `Overturned`): the output may be used.
+    Final {
+        slot: u64,
+        state: Box<InferenceRequest>,
+    },
+    /// The account is gone: cancelled, expired or refunded.
+    Closed,
+}
+
+impl Progress {
+    /// Whether following can stop.
+    pub fn is_done(&self) -> bool {
+        matches!(self, Progress::Final { .. } | Progress::Closed)
+    }
+}
+
+/// Where `request` stands now.
+pub async fn progress(chain: &ChainClient, request: &Pubkey) -> Result<Progress, ChainError> {
+    let slot = chain.slot().await?;
+    let Some(state) = chain
+        .fetch::<InferenceRequest>(request, "inference request")
+        .await?
+    else {
+        return Ok(Progress::Closed);
+    };
+    Ok(match state.status {
+        RequestStatus::Pending => Progress::Pending {
+            slot,
+            deadline_slot: state.deadline_slot,
+        },
+        RequestStatus::Committed => Progress::Committed {
+            slot,
+            state: Box::new(state),
+        },
+        RequestStatus::Challenged => {
+            let dispute = chain
+                .fetch_required(&pda::dispute(request), "dispute")
+                .await?;
+            Progress::Challenged {
+                slot,
+                state: Box::new(state),
+                dispute: Box::new(dispute),
+            }
+        }
+        RequestStatus::Finalized | RequestStatus::Overturned => Progress::Final {
+            slot,
+            state: Box::new(state),
+        },
+    })
+}
+
+/// Polls `request` until it is final or closed, calling `on_progress` with
+/// every reading; gives up after `timeout`.
+pub async fn follow(
+    chain: &ChainClient,
+    request: &Pubkey,
+    poll: Duration,
+    timeout: Duration,
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<Progress, ChainError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let now = progress(chain, request).await?;
+        on_progress(&now);
+        if now.is_done() || started.elapsed() > timeout {
+            return Ok(now);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// The model a request is for.
+pub async fn model_of(chain: &ChainClient, state: &InferenceRequest) -> Result<Model, ChainError> {
+    chain.fetch_required(&state.model, "model").await
+}

@@ -1,0 +1,388 @@
+//! Chain access behind one small client: typed account reads, discovery by
+//! `getProgramAccounts` filters, and transaction sending with fresh
+//! blockhashes, priority fees, retries with backoff and confirmation
+//! tracking. Services never build raw JSON.
+use crate::program_error::{describe, ProgramError};
+use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
+use sibyl::{
+    constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET},
+    state::{Config, InferenceRequest, RequestStatus},
+};
+use solana_commitment_config::CommitmentConfig;
+use solana_instruction::{error::InstructionError, Instruction};
+use solana_keypair::Keypair;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_api::client_error::Error as ClientError;
+use solana_rpc_client_types::{
+    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig},
+    filter::{Memcmp, RpcFilterType},
+};
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use std::{sync::Arc, time::Duration};
+
+/// How transactions are sent.
+#[derive(Clone, Debug)]
+pub struct SendSettings {
+    /// Priority fee in micro-lamports per compute unit (0: none).
+    pub priority_fee_micro_lamports: u64,
+    /// Compute-unit limit requested for every transaction.
+    pub compute_unit_limit: u32,
+    /// How many times a transaction is signed afresh and sent.
+    pub max_attempts: u32,
+    /// How long one attempt waits for confirmation.
+    pub confirm_timeout: Duration,
+    /// Wait before the second attempt; doubles each attempt.
+    pub retry_backoff: Duration,
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        Self {
+            priority_fee_micro_lamports: 0,
+            compute_unit_limit: 400_000,
+            max_attempts: 5,
+            confirm_timeout: Duration::from_secs(30),
+            retry_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Why a read or a transaction failed, naming what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("{action}: RPC request failed: {source}")]
+    Rpc {
+        action: String,
+        #[source]
+        source: Box<ClientError>,
+    },
+    #[error("{action}: the program refused it: {error}")]
+    Program { action: String, error: ProgramError },
+    #[error("{action}: the transaction failed: {error}")]
+    Transaction {
+        action: String,
+        error: TransactionError,
+    },
+    #[error("{action}: not confirmed after {attempts} attempts")]
+    NotConfirmed { action: String, attempts: u32 },
+    #[error("{what} {address} does not exist on this cluster")]
+    AccountMissing { what: &'static str, address: Pubkey },
+    #[error("{address} is not a valid {what}: {reason}")]
+    AccountInvalid {
+        what: &'static str,
+        address: Pubkey,
+        reason: String,
+    },
+}
+
+impl ChainError {
+    /// The program error this failure carries, if the program refused.
+    pub fn program_error(&self) -> Option<&ProgramError> {
+        match self {
+            ChainError::Program { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether the program refused with the Sibyl error `name`.
+    pub fn is_program_error(&self, name: &str) -> bool {
+        self.program_error().is_some_and(|error| error.name == name)
+    }
+
+    fn rpc(action: &str, source: ClientError) -> Self {
+        ChainError::Rpc {
+            action: action.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    fn from_transaction(action: &str, error: TransactionError) -> Self {
+        match error {
+            TransactionError::InstructionError(_, InstructionError::Custom(code)) => {
+                ChainError::Program {
+                    action: action.to_string(),
+                    error: describe(code),
+                }
+            }
+            error => ChainError::Transaction {
+                action: action.to_string(),
+                error,
+            },
+        }
+    }
+}
+
+/// RPC, subscriptions' URL and the node's signer, together.
+pub struct ChainClient {
+    rpc: RpcClient,
+    ws_url: String,
+    signer: Arc<Keypair>,
+    settings: SendSettings,
+}
+
+impl ChainClient {
+    /// A client for the cluster at `rpc_url` (confirmed commitment).
+    pub fn new(rpc_url: &str, ws_url: &str, signer: Arc<Keypair>, settings: SendSettings) -> Self {
+        Self {
+            rpc: RpcClient::new_with_commitment(rpc_url.to_string(), CommitmentConfig::confirmed()),
+            ws_url: ws_url.to_string(),
+            signer,
+            settings,
+        }
+    }
+
+    /// The underlying RPC client, for reads this type does not wrap.
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    /// The PubSub (WebSocket) URL.
+    pub fn ws_url(&self) -> &str {
+        &self.ws_url
+    }
+
+    /// The wallet that signs and pays.
+    pub fn signer(&self) -> &Keypair {
+        &self.signer
+    }
+
+    /// The signer's address.
+    pub fn wallet(&self) -> Pubkey {
+        self.signer.pubkey()
+    }
+
+    /// The current slot.
+    pub async fn slot(&self) -> Result<u64, ChainError> {
+        self.rpc
+            .get_slot()
+            .await
+            .map_err(|err| ChainError::rpc("reading the slot", err))
+    }
+
+    /// An Anchor account, or `None` if the address holds nothing.
+    pub async fn fetch<T: AccountDeserialize>(
+        &self,
+        address: &Pubkey,
+        what: &'static str,
+    ) -> Result<Option<T>, ChainError> {
+        let account = self
+            .rpc
+            .get_account_with_commitment(address, self.rpc.commitment())
+            .await
+            .map_err(|err| ChainError::rpc(&format!("reading {what} {address}"), err))?
+            .value;
+        match account {
+            Some(account) if account.owner == sibyl::ID => {
+                decode(address, what, &account.data).map(Some)
+            }
+            Some(_) => Err(ChainError::AccountInvalid {
+                what,
+                address: *address,
+                reason: "not owned by the Sibyl program".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// An Anchor account that must exist.
+    pub async fn fetch_required<T: AccountDeserialize>(
+        &self,
+        address: &Pubkey,
+        what: &'static str,
+    ) -> Result<T, ChainError> {
+        self.fetch(address, what)
+            .await?
+            .ok_or(ChainError::AccountMissing {
+                what,
+                address: *address,
+            })
+    }
+
+    /// The protocol configuration.
+    pub async fn config(&self) -> Result<Config, ChainError> {
+        self.fetch_required(&sibyl_client::pda::config(), "protocol config")
+            .await
+    }
+
+    /// Every Sibyl account of type `T` that also matches `filters`.
+    pub async fn program_accounts<T: AccountDeserialize + Discriminator>(
+        &self,
+        what: &'static str,
+        mut filters: Vec<RpcFilterType>,
+    ) -> Result<Vec<(Pubkey, T)>, ChainError> {
+        filters.insert(
+            0,
+            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, T::DISCRIMINATOR)),
+        );
+        let accounts = self
+            .rpc
+            .get_program_ui_accounts_with_config(
+                &sibyl::ID,
+                RpcProgramAccountsConfig {
+                    filters: Some(filters),
+                    account_config: RpcAccountInfoConfig {
+                        encoding: Some(
+                            solana_account_decoder_client_types::UiAccountEncoding::Base64,
+                        ),
+                        commitment: Some(self.rpc.commitment()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|err| ChainError::rpc(&format!("listing {what} accounts"), err))?;
+        accounts
+            .into_iter()
+            .filter_map(|(address, account)| Some((address, account.data.decode()?)))
+            .map(|(address, data)| decode(&address, what, &data).map(|state| (address, state)))
+            .collect()
+    }
+
+    /// Requests in `status`, for one model or for all.
+    pub async fn requests(
+        &self,
+        status: RequestStatus,
+        model: Option<&Pubkey>,
+    ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
+        let mut filters = vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+            REQUEST_STATUS_OFFSET,
+            &[status as u8],
+        ))];
+        if let Some(model) = model {
+            filters.push(RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+                REQUEST_MODEL_OFFSET,
+                model.as_ref(),
+            )));
+        }
+        self.program_accounts("inference request", filters).await
+    }
+
+    /// Signs `instructions` (with the node's wallet as fee payer and
+    /// `extra_signers`), sends and confirms them. Each attempt takes a fresh
+    /// blockhash; transport failures and expired blockhashes are retried with
+    /// backoff, a refusal by the program is returned at once.
+    pub async fn send(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+        extra_signers: &[&Keypair],
+    ) -> Result<Signature, ChainError> {
+        let mut all = self.budget_instructions();
+        all.extend_from_slice(instructions);
+        let mut signers: Vec<&Keypair> = vec![&self.signer];
+        signers.extend_from_slice(extra_signers);
+        let mut backoff = self.settings.retry_backoff;
+        for attempt in 1..=self.settings.max_attempts.max(1) {
+            if attempt > 1 {
+                tracing::warn!(action, attempt, "retrying after {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2);
+            }
+            let (blockhash, last_valid_height) = match self
+                .rpc
+                .get_latest_blockhash_with_commitment(self.rpc.commitment())
+                .await
+            {
+                Ok(latest) => latest,
+                Err(err) => {
+                    tracing::warn!(action, %err, "cannot read a blockhash");
+                    continue;
+                }
+            };
+            let transaction = Transaction::new_signed_with_payer(
+                &all,
+                Some(&self.signer.pubkey()),
+                &signers,
+                blockhash,
+            );
+            let config = RpcSendTransactionConfig {
+                preflight_commitment: Some(self.rpc.commitment().commitment),
+                ..Default::default()
+            };
+            let signature = match self
+                .rpc
+                .send_transaction_with_config(&transaction, config)
+                .await
+            {
+                Ok(signature) => signature,
+                Err(err) => match err.get_transaction_error() {
+                    Some(TransactionError::BlockhashNotFound) => continue,
+                    Some(error) => return Err(ChainError::from_transaction(action, error)),
+                    None => {
+                        tracing::warn!(action, %err, "send failed");
+                        continue;
+                    }
+                },
+            };
+            match self.confirm(action, &signature, last_valid_height).await? {
+                true => return Ok(signature),
+                false => tracing::warn!(action, %signature, "not confirmed in time"),
+            }
+        }
+        Err(ChainError::NotConfirmed {
+            action: action.to_string(),
+            attempts: self.settings.max_attempts,
+        })
+    }
+
+    /// Waits for `signature`: `Ok(true)` once confirmed, `Ok(false)` once its
+    /// blockhash expired or the timeout passed, an error if it failed.
+    async fn confirm(
+        &self,
+        action: &str,
+        signature: &Signature,
+        last_valid_height: u64,
+    ) -> Result<bool, ChainError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Ok(response) = self.rpc.get_signature_statuses(&[*signature]).await {
+                if let Some(Some(status)) = response.value.first() {
+                    if let Some(error) = &status.err {
+                        return Err(ChainError::from_transaction(action, error.clone()));
+                    }
+                    if status.satisfies_commitment(self.rpc.commitment()) {
+                        return Ok(true);
+                    }
+                }
+            }
+            let expired = self
+                .rpc
+                .get_block_height()
+                .await
+                .is_ok_and(|height| height > last_valid_height);
+            if expired || started.elapsed() > self.settings.confirm_timeout {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn budget_instructions(&self) -> Vec<Instruction> {
+        use solana_compute_budget_interface::ComputeBudgetInstruction;
+        let mut instructions = vec![ComputeBudgetInstruction::set_compute_unit_limit(
+            self.settings.compute_unit_limit,
+        )];
+        if self.settings.priority_fee_micro_lamports > 0 {
+            instructions.push(ComputeBudgetInstruction::set_compute_unit_price(
+                self.settings.priority_fee_micro_lamports,
+            ));
+        }
+        instructions
+    }
+}
+
+fn decode<T: AccountDeserialize>(
+    address: &Pubkey,
+    what: &'static str,
+    data: &[u8],
+) -> Result<T, ChainError> {
+    T::try_deserialize(&mut &data[..]).map_err(|err| ChainError::AccountInvalid {
+        what,
+        address: *address,
+        reason: err.to_string(),
+    })
+}

@@ -1,0 +1,242 @@
+//! `sibyl model register|update|retire|list` (publishers).
+use super::Cli;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use sibyl::{
+    constants::{MAX_INPUT_BYTES, MAX_OUTPUT_BYTES},
+    instructions::{RegisterModelArgs, UpdateModelArgs},
+    state::{ComparisonRule, DType, TensorSpec},
+};
+use sibyl_oracle::{
+    actions::{format_amount, mint_decimals, model, parse_amount},
+    config::to_hex,
+    engine::{Engine, EngineSettings, GraphTensor},
+    node::payment_tokens,
+    store::sha256_file,
+    tensor::{dtype_name, element_size},
+};
+use std::{path::PathBuf, process::ExitCode};
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Register an ONNX model: its hash, specs and profile id come from the file and this machine's runtime.
+    Register(RegisterArgs),
+    /// Change a model's URI, price, royalty or window (publisher).
+    Update(UpdateArgs),
+    /// Retire a model: no new requests (publisher).
+    Retire {
+        /// Model address or SHA-256 (hex).
+        model: String,
+    },
+    /// List registered models.
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct RegisterArgs {
+    /// The ONNX file.
+    file: PathBuf,
+    /// Price per request, in tokens (e.g. 0.01).
+    #[arg(long)]
+    price: String,
+    /// Where operators fetch the file (default: file://<FILE>).
+    #[arg(long)]
+    uri: Option<String>,
+    /// Publisher royalty, in basis points of each fee.
+    #[arg(long, default_value_t = 1_000)]
+    royalty_bps: u16,
+    /// Comparison rule: exact, tolerance:ABS:REL or top-k:K (default: exact
+    /// for integer outputs, tolerance:1e-5:1e-4 for float outputs).
+    #[arg(long)]
+    rule: Option<String>,
+    /// Challenge window override, in slots.
+    #[arg(long)]
+    window: Option<u64>,
+    /// Largest accepted input encoding, in bytes (default: the input spec's size).
+    #[arg(long)]
+    max_input_bytes: Option<u32>,
+    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, then .local/onnxruntime/).
+    #[arg(long)]
+    runtime_library: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Model address or SHA-256 (hex).
+    model: String,
+    #[arg(long)]
+    uri: Option<String>,
+    /// New price, in tokens.
+    #[arg(long)]
+    price: Option<String>,
+    #[arg(long)]
+    royalty_bps: Option<u16>,
+    /// New challenge window override in slots (0 clears it).
+    #[arg(long)]
+    window: Option<u64>,
+}
+
+pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
+    let chain = cli.chain()?;
+    match command {
+        ModelCommand::Register(args) => {
+            let tokens = payment_tokens(&chain).await?;
+            let decimals = mint_decimals(&chain, &tokens.mint).await?;
+            let registration = registration(
+                args,
+                parse_amount(&args.price, decimals).map_err(anyhow::Error::msg)?,
+            )?;
+            let hash = registration.model_hash;
+            let address = model::register(&chain, registration).await?;
+            println!("registered model {address}");
+            println!("sha256 {}", to_hex(&hash));
+        }
+        ModelCommand::Update(args) => {
+            let (address, _) = model::find(&chain, &args.model).await?;
+            let price = match &args.price {
+                Some(price) => {
+                    let tokens = payment_tokens(&chain).await?;
+                    let decimals = mint_decimals(&chain, &tokens.mint).await?;
+                    Some(parse_amount(price, decimals).map_err(anyhow::Error::msg)?)
+                }
+                None => None,
+            };
+            let update = UpdateModelArgs {
+                uri: args.uri.clone(),
+                price,
+                royalty_bps: args.royalty_bps,
+                challenge_window_override_slots: args
+                    .window
+                    .map(|slots| (slots > 0).then_some(slots)),
+            };
+            model::update(&chain, address, update).await?;
+            println!("updated model {address}");
+        }
+        ModelCommand::Retire { model: name } => {
+            let (address, _) = model::find(&chain, name).await?;
+            model::retire(&chain, address).await?;
+            println!("retired model {address}");
+        }
+        ModelCommand::List => {
+            let tokens = payment_tokens(&chain).await?;
+            let decimals = mint_decimals(&chain, &tokens.mint).await?;
+            let models = model::list(&chain).await?;
+            if models.is_empty() {
+                println!("no models registered");
+            }
+            for (address, model) in models {
+                println!(
+                    "{address}  sha256 {}…  price {}  {} {:?} → {} {:?}  {:?}{}  {}",
+                    &to_hex(&model.model_hash)[..16],
+                    format_amount(model.price, decimals),
+                    dtype_name(model.input_spec.dtype),
+                    model.input_spec.shape,
+                    dtype_name(model.output_spec.dtype),
+                    model.output_spec.shape,
+                    model.comparison,
+                    if model.retired { "  RETIRED" } else { "" },
+                    model.uri,
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The registration of `args.file`: hash, specs from its graph (checked by
+/// loading it in the pinned runtime), profile id from this runtime.
+fn registration(args: &RegisterArgs, price: u64) -> Result<RegisterModelArgs> {
+    let model_hash =
+        sha256_file(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let engine = Engine::new(&EngineSettings {
+        library_path: args.runtime_library.clone(),
+    })?;
+    let loaded = engine.load(&args.file)?;
+    let (Some(input), Some(output)) = (loaded.inputs().first(), loaded.outputs().first()) else {
+        bail!("{} has no inputs or no outputs", args.file.display());
+    };
+    let max_input_bytes = match args.max_input_bytes {
+        Some(bytes) => bytes,
+        None => encoding_len(std::slice::from_ref(input))
+            .context("the input has dynamic dimensions: pass --max-input-bytes")?,
+    };
+    let max_output_bytes = encoding_len(loaded.outputs())
+        .context("the outputs have dynamic dimensions; Sibyl needs a bounded output")?;
+    if max_input_bytes > MAX_INPUT_BYTES || max_output_bytes > MAX_OUTPUT_BYTES {
+        bail!(
+            "input ({max_input_bytes} bytes) or output ({max_output_bytes} bytes) exceeds the protocol bounds ({MAX_INPUT_BYTES}, {MAX_OUTPUT_BYTES})"
+        );
+    }
+    let comparison = match &args.rule {
+        Some(rule) => parse_rule(rule)?,
+        None if matches!(
+            output.dtype,
+            DType::Float32 | DType::Float16 | DType::Float64
+        ) =>
+        {
+            ComparisonRule::Tolerance {
+                abs: 1e-5,
+                rel: 1e-4,
+            }
+        }
+        None => ComparisonRule::Exact,
+    };
+    let uri = args
+        .uri
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", args.file.display()));
+    Ok(RegisterModelArgs {
+        model_hash,
+        profile_id: engine.profile_id(),
+        uri,
+        price,
+        royalty_bps: args.royalty_bps,
+        input_spec: TensorSpec {
+            dtype: input.dtype,
+            shape: input.shape.clone(),
+        },
+        output_spec: TensorSpec {
+            dtype: output.dtype,
+            shape: output.shape.clone(),
+        },
+        max_input_bytes,
+        max_output_bytes,
+        comparison,
+        challenge_window_override_slots: args.window,
+    })
+}
+
+/// Size of the canonical encoding of these tensors (inputs may carry their
+/// graph name or none); `None` if a dimension is dynamic.
+fn encoding_len(tensors: &[GraphTensor]) -> Option<u32> {
+    tensors.iter().try_fold(0u32, |total, tensor| {
+        let elements = tensor.shape.iter().try_fold(1u64, |count, &dim| {
+            u64::try_from(dim)
+                .ok()
+                .and_then(|dim| count.checked_mul(dim))
+        })?;
+        let bytes = 4
+            + tensor.name.len() as u64
+            + 2
+            + 8 * tensor.shape.len() as u64
+            + elements * element_size(tensor.dtype) as u64;
+        total.checked_add(u32::try_from(bytes).ok()?)
+    })
+}
+
+/// `exact`, `tolerance:ABS:REL` or `top-k:K`.
+pub fn parse_rule(text: &str) -> Result<ComparisonRule> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let rule = match parts.as_slice() {
+        ["exact"] => ComparisonRule::Exact,
+        ["tolerance", abs, rel] => ComparisonRule::Tolerance {
+            abs: abs.parse().context("tolerance ABS")?,
+            rel: rel.parse().context("tolerance REL")?,
+        },
+        ["top-k", k] => ComparisonRule::TopK {
+            k: k.parse().context("top-k K")?,
+        },
+        _ => bail!("--rule `{text}`: expected exact, tolerance:ABS:REL or top-k:K"),
+    };
+    Ok(rule)
+}

@@ -1,0 +1,325 @@
+//! `sibyl request|status|challenge|finalize` (requesters and anyone).
+use super::{parse_address, Cli};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use sibyl::state::{InferenceRequest, Model, RequestStatus};
+use sibyl_client::{accounts, instruction};
+use sibyl_oracle::{
+    actions::{
+        format_amount, mint_decimals, model, parse_amount,
+        request::{self, Progress},
+    },
+    chain::ChainClient,
+    compare::{outputs_agree, top_k},
+    config::to_hex,
+    engine::{Engine, EngineSettings},
+    input,
+    node::{finalize_instructions, payment_tokens, token_account},
+    store::ModelStore,
+    tensor::{decode, dtype_name},
+};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// Model address or SHA-256 (hex).
+    model: String,
+    /// The input: a JSON array (.json), a NumPy array (.npy) or an image (.png).
+    input: PathBuf,
+    /// Fee to pay, in tokens (default: the model's price).
+    #[arg(long)]
+    fee: Option<String>,
+    /// For PNG input: the value a white pixel maps to (the digits model wants 16).
+    #[arg(long, default_value_t = 255.0)]
+    pixel_max: f32,
+    /// For PNG input: round scaled pixels to whole numbers (models trained
+    /// on integer levels, like the digits model's 0..16).
+    #[arg(long)]
+    round_pixels: bool,
+    /// Return after paying instead of following the request to its result.
+    #[arg(long)]
+    no_wait: bool,
+    /// Give up following after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Request address.
+    request: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ChallengeArgs {
+    /// Request address.
+    request: String,
+    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, then .local/onnxruntime/).
+    #[arg(long)]
+    runtime_library: Option<PathBuf>,
+    /// Where fetched models are cached.
+    #[arg(long, default_value = ".sibyl/models")]
+    model_cache: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct FinalizeArgs {
+    /// Request address.
+    request: String,
+}
+
+pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
+    let chain = cli.chain()?;
+    let (model_address, model) = model::find(&chain, &args.model).await?;
+    if model.retired {
+        bail!("model {model_address} is retired and takes no requests");
+    }
+    let input = read_input(args, &model)?;
+    let tokens = payment_tokens(&chain).await?;
+    let decimals = mint_decimals(&chain, &tokens.mint).await?;
+    let fee = match &args.fee {
+        Some(fee) => parse_amount(fee, decimals).map_err(anyhow::Error::msg)?,
+        None => model.price,
+    };
+    let nonce = request::fresh_nonce();
+    let address = request::submit(&chain, tokens, model_address, &input, fee, nonce).await?;
+    println!("request   {address}");
+    println!(
+        "model     {model_address} (sha256 {}…)",
+        &to_hex(&model.model_hash)[..16]
+    );
+    println!(
+        "paid      {} tokens; input {} bytes",
+        format_amount(fee, decimals),
+        input.len()
+    );
+    if args.no_wait {
+        println!("follow it with: sibyl status {address}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow(&chain, &address, Duration::from_secs(args.timeout)).await
+}
+
+/// Follows a request with a live status line, printing each transition.
+async fn follow(
+    chain: &ChainClient,
+    address: &anchor_lang::prelude::Pubkey,
+    timeout: Duration,
+) -> Result<ExitCode> {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut last_stage = String::new();
+    let last = request::follow(
+        chain,
+        address,
+        Duration::from_millis(400),
+        timeout,
+        |progress| {
+            let (stage, line) = describe(progress);
+            if stage != last_stage {
+                bar.suspend(|| println!("{line}"));
+                last_stage = stage;
+            }
+            bar.set_message(line);
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    match last {
+        Progress::Final { state, .. } => {
+            let model = request::model_of(chain, &state).await?;
+            print_output(&state, &model);
+            Ok(ExitCode::SUCCESS)
+        }
+        Progress::Closed => {
+            println!("the request is closed: cancelled, expired or refunded (the fee went back to the requester)");
+            Ok(ExitCode::from(2))
+        }
+        _ => {
+            println!(
+                "still not final after {}s; follow it with: sibyl status {address}",
+                timeout.as_secs()
+            );
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+/// A stage name and a one-line description of where a request stands.
+fn describe(progress: &Progress) -> (String, String) {
+    match progress {
+        Progress::Pending { slot, deadline_slot } => (
+            "pending".into(),
+            format!("slot {slot:>6}  pending      waiting for an operator (deadline slot {deadline_slot})"),
+        ),
+        Progress::Committed { slot, state } => (
+            "committed".into(),
+            format!(
+                "slot {slot:>6}  committed    by operator {} · output {}… · challenge window until slot {} ({} left)",
+                state.operator,
+                &to_hex(&state.output_hash)[..16],
+                state.challenge_deadline_slot,
+                state.challenge_deadline_slot.saturating_sub(*slot),
+            ),
+        ),
+        Progress::Challenged { slot, dispute, .. } => (
+            "challenged".into(),
+            format!(
+                "slot {slot:>6}  challenged   by {} · votes: operator {} / challenger {} (stake) · voting until slot {}",
+                dispute.challenger, dispute.stake_for_operator, dispute.stake_for_challenger, dispute.vote_deadline_slot,
+            ),
+        ),
+        Progress::Final { slot, state } => (
+            "final".into(),
+            format!(
+                "slot {slot:>6}  {}   output {}…",
+                if state.status == RequestStatus::Overturned { "overturned" } else { "finalized " },
+                &to_hex(&state.output_hash)[..16]
+            ),
+        ),
+        Progress::Closed => ("closed".into(), "            closed".into()),
+    }
+}
+
+fn print_output(state: &InferenceRequest, model: &Model) {
+    if state.status == RequestStatus::Overturned {
+        println!("the operator's result was overturned; this is the challenger's corrected output");
+    }
+    println!("output hash {}", to_hex(&state.output_hash));
+    let Ok(tensors) = decode(&state.output) else {
+        println!(
+            "output ({} bytes, not a canonical encoding): {}",
+            state.output.len(),
+            to_hex(&state.output)
+        );
+        return;
+    };
+    for tensor in tensors {
+        let values = tensor.values_f64();
+        println!(
+            "{} {} {:?}",
+            if tensor.name.is_empty() {
+                "output"
+            } else {
+                &tensor.name
+            },
+            dtype_name(tensor.dtype),
+            tensor.dims
+        );
+        let shown: Vec<String> = values.iter().take(16).map(|v| format!("{v:.6}")).collect();
+        println!(
+            "  [{}{}]",
+            shown.join(", "),
+            if values.len() > 16 { ", …" } else { "" }
+        );
+        if matches!(model.comparison, sibyl::state::ComparisonRule::TopK { .. })
+            || values.len() <= 100
+        {
+            let best = top_k(&values, 3.min(values.len()));
+            let ranked: Vec<String> = best
+                .iter()
+                .map(|&i| format!("class {i} ({:.4})", values[i]))
+                .collect();
+            println!("  top: {}", ranked.join(", "));
+        }
+    }
+}
+
+fn read_input(args: &RequestArgs, model: &Model) -> Result<Vec<u8>> {
+    let path = &args.input;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_lowercase();
+    let encoded = match extension.as_str() {
+        "json" => input::from_json(&String::from_utf8_lossy(&bytes), &model.input_spec),
+        "npy" => input::from_npy(&bytes, &model.input_spec),
+        "png" if args.round_pixels => {
+            input::from_png_rounded(&bytes, &model.input_spec, args.pixel_max)
+        }
+        "png" => input::from_png(&bytes, &model.input_spec, args.pixel_max),
+        other => bail!(
+            "{}: unknown input type `.{other}` (use .json, .npy or .png)",
+            path.display()
+        ),
+    };
+    let encoded =
+        encoded.with_context(|| format!("{} does not fit the model's input", path.display()))?;
+    if encoded.len() > model.max_input_bytes as usize {
+        bail!(
+            "the input is {} bytes; the model accepts at most {}",
+            encoded.len(),
+            model.max_input_bytes
+        );
+    }
+    Ok(encoded)
+}
+
+pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<ExitCode> {
+    let chain = cli.chain()?;
+    let address = parse_address(&args.request, "request")?;
+    let progress = request::progress(&chain, &address).await?;
+    println!("{}", describe(&progress).1.trim_start());
+    if let Progress::Final { state, .. } = &progress {
+        let model = request::model_of(&chain, state).await?;
+        print_output(state, &model);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
+    let chain = cli.chain()?;
+    let address = parse_address(&args.request, "request")?;
+    let state: InferenceRequest = chain.fetch_required(&address, "inference request").await?;
+    if state.status != RequestStatus::Committed {
+        bail!(
+            "request {address} is {:?}; only a committed result can be challenged",
+            state.status
+        );
+    }
+    let model = request::model_of(&chain, &state).await?;
+    let engine = Engine::new(&EngineSettings {
+        library_path: args.runtime_library.clone(),
+    })?;
+    let store = ModelStore::new(args.model_cache.clone(), PathBuf::from("."));
+    let path = store.fetch(&model.uri, &model.model_hash).await?;
+    let ours = engine.load(&path)?.run(&state.input)?;
+    if outputs_agree(&model.comparison, &state.output, &ours)? {
+        println!(
+            "the committed result agrees with this machine's under {:?}: nothing to challenge",
+            model.comparison
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tokens = payment_tokens(&chain).await?;
+    let wallet = chain.wallet();
+    let challenge = instruction(
+        accounts::challenge(
+            wallet,
+            token_account(&wallet, &tokens),
+            address,
+            state.operator,
+            tokens,
+        ),
+        sibyl::instruction::Challenge { output: ours },
+    );
+    let signature = chain.send("challenge", &[challenge], &[]).await?;
+    println!("challenged {address}: {signature}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn finalize(cli: &Cli, args: &FinalizeArgs) -> Result<ExitCode> {
+    let chain = cli.chain()?;
+    let address = parse_address(&args.request, "request")?;
+    let state: InferenceRequest = chain.fetch_required(&address, "inference request").await?;
+    let tokens = payment_tokens(&chain).await?;
+    let instructions =
+        finalize_instructions(&chain, &tokens, &chain.wallet(), address, &state).await?;
+    let signature = chain.send("finalize", &instructions, &[]).await?;
+    println!("finalized {address}: {signature}");
+    Ok(ExitCode::SUCCESS)
+}

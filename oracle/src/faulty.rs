@@ -1,0 +1,78 @@
+//! `--faulty` mode: an operator that commits a wrong output for a configured
+//! fraction of requests, so that demos and tests can exercise the dispute
+//! path. It is never on by default and the node says so loudly when it is.
+use crate::tensor::{decode, encode};
+use anchor_lang::prelude::Pubkey;
+use sha2::{Digest, Sha256};
+
+/// Whether this request gets a wrong output: a hash of its address decides,
+/// so the choice is the same after a restart.
+pub fn is_chosen(request: &Pubkey, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    let digest = Sha256::digest(request.as_ref());
+    let draw =
+        u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
+    draw < rate
+}
+
+/// A wrong version of a canonical output: every row along the last axis is
+/// rotated by one element, which moves the top class and breaks every
+/// comparison rule unless the row is constant. Single elements are bumped.
+pub fn corrupt(output: &[u8]) -> Vec<u8> {
+    let Ok(mut tensors) = decode(output) else {
+        let mut wrong = output.to_vec();
+        if let Some(last) = wrong.last_mut() {
+            *last ^= 0xff;
+        }
+        return wrong;
+    };
+    for tensor in &mut tensors {
+        let element = crate::tensor::element_size(tensor.dtype);
+        let row = tensor.dims.last().copied().unwrap_or(1).max(1) as usize * element;
+        if row <= element {
+            if let Some(first) = tensor.data.first_mut() {
+                *first ^= 0x55;
+            }
+            continue;
+        }
+        for chunk in tensor.data.chunks_mut(row) {
+            chunk.rotate_right(element);
+        }
+    }
+    encode(&tensors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{compare::outputs_agree, tensor::Tensor};
+    use sibyl::state::ComparisonRule;
+
+    #[test]
+    fn a_corrupted_output_fails_every_rule() {
+        let honest = encode(&[Tensor::from_f32("p", vec![1, 4], &[0.1, 0.7, 0.15, 0.05]).unwrap()]);
+        let wrong = corrupt(&honest);
+        for rule in [
+            ComparisonRule::Exact,
+            ComparisonRule::Tolerance {
+                abs: 1e-3,
+                rel: 1e-3,
+            },
+            ComparisonRule::TopK { k: 1 },
+        ] {
+            assert!(!outputs_agree(&rule, &honest, &wrong).unwrap(), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn the_choice_is_stable_and_follows_the_rate() {
+        let requests: Vec<Pubkey> = (0..400).map(|_| Pubkey::new_unique()).collect();
+        assert!(requests.iter().all(|r| !is_chosen(r, 0.0)));
+        assert!(requests.iter().all(|r| is_chosen(r, 1.0)));
+        let half = requests.iter().filter(|r| is_chosen(r, 0.5)).count();
+        assert!((120..280).contains(&half), "{half}");
+        assert_eq!(is_chosen(&requests[0], 0.5), is_chosen(&requests[0], 0.5));
+    }
+}

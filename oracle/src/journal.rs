@@ -1,0 +1,209 @@
+//! The node's local journal: an embedded database (redb) where every step
+//! that has an effect on-chain is written down before it is taken, so that a
+//! restart resumes in-flight work and never commits, challenges or votes
+//! twice. Each write is its own durable transaction.
+use anchor_lang::prelude::Pubkey;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::path::Path;
+
+/// What the journal records, one table each, keyed by account address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Our commitments, keyed by request.
+    Commit,
+    /// Our challenges, keyed by request.
+    Challenge,
+    /// Our verdicts on other operators' commitments, keyed by request.
+    Verdict,
+    /// Our votes, keyed by dispute.
+    Vote,
+}
+
+impl Kind {
+    fn table(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(match self {
+            Kind::Commit => "commits",
+            Kind::Challenge => "challenges",
+            Kind::Verdict => "verdicts",
+            Kind::Vote => "votes",
+        })
+    }
+
+    const ALL: [Kind; 4] = [Kind::Commit, Kind::Challenge, Kind::Verdict, Kind::Vote];
+}
+
+/// How far one on-chain step has got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    /// Computed and about to be sent; a restart sends it.
+    Prepared,
+    /// Confirmed on-chain (the signature), or found done by someone else.
+    Done { signature: Option<String> },
+}
+
+/// One recorded step: the bytes it carries (an output) and its stage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The output committed or challenged with (canonical encoding); for a
+    /// vote, the output hash our re-execution produced.
+    pub output: Vec<u8>,
+    /// For a verdict or a vote: whether we agree with the committed output.
+    pub agrees: Option<bool>,
+    /// Whether this output was deliberately wrong (`--faulty` mode).
+    pub faulty: bool,
+    pub stage: Stage,
+}
+
+/// Why the journal cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open the journal at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("journal database error: {0}")]
+    Database(String),
+    #[error("journal entry for {key} is unreadable: {reason}")]
+    Corrupt { key: Pubkey, reason: String },
+}
+
+fn db_error(err: impl std::fmt::Display) -> JournalError {
+    JournalError::Database(err.to_string())
+}
+
+/// The journal database.
+pub struct Journal {
+    db: Database,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`, creating its directory.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let open_error = |reason: String| JournalError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| open_error(err.to_string()))?;
+        }
+        let db = Database::create(path).map_err(|err| open_error(err.to_string()))?;
+        let write = db.begin_write().map_err(db_error)?;
+        for kind in Kind::ALL {
+            write.open_table(kind.table()).map_err(db_error)?;
+        }
+        write.commit().map_err(db_error)?;
+        Ok(Self { db })
+    }
+
+    /// The entry for `key`, if any.
+    pub fn get(&self, kind: Kind, key: &Pubkey) -> Result<Option<Entry>, JournalError> {
+        let read = self.db.begin_read().map_err(db_error)?;
+        let table = read.open_table(kind.table()).map_err(db_error)?;
+        let value = table.get(key.as_ref()).map_err(db_error)?;
+        value.map(|value| parse(key, value.value())).transpose()
+    }
+
+    /// Records `entry` for `key`, durably, replacing what was there.
+    pub fn put(&self, kind: Kind, key: &Pubkey, entry: &Entry) -> Result<(), JournalError> {
+        let bytes = serde_json::to_vec(entry).map_err(db_error)?;
+        let write = self.db.begin_write().map_err(db_error)?;
+        {
+            let mut table = write.open_table(kind.table()).map_err(db_error)?;
+            table
+                .insert(key.as_ref(), bytes.as_slice())
+                .map_err(db_error)?;
+        }
+        write.commit().map_err(db_error)
+    }
+
+    /// Every entry of `kind` still at [`Stage::Prepared`]: the work a restart resumes.
+    pub fn unfinished(&self, kind: Kind) -> Result<Vec<(Pubkey, Entry)>, JournalError> {
+        let read = self.db.begin_read().map_err(db_error)?;
+        let table = read.open_table(kind.table()).map_err(db_error)?;
+        let mut entries = Vec::new();
+        for row in table.iter().map_err(db_error)? {
+            let (key, value) = row.map_err(db_error)?;
+            let key = Pubkey::try_from(key.value()).map_err(|_| {
+                JournalError::Database("a journal key is not an address".to_string())
+            })?;
+            let entry: Entry = parse(&key, value.value())?;
+            if entry.stage == Stage::Prepared {
+                entries.push((key, entry));
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Marks the entry for `key` done (keeping what it recorded).
+    pub fn mark_done(
+        &self,
+        kind: Kind,
+        key: &Pubkey,
+        signature: Option<String>,
+    ) -> Result<(), JournalError> {
+        if let Some(mut entry) = self.get(kind, key)? {
+            entry.stage = Stage::Done { signature };
+            self.put(kind, key, &entry)?;
+        }
+        Ok(())
+    }
+}
+
+fn parse<T: DeserializeOwned>(key: &Pubkey, bytes: &[u8]) -> Result<T, JournalError> {
+    serde_json::from_slice(bytes).map_err(|err| JournalError::Corrupt {
+        key: *key,
+        reason: err.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stage: Stage) -> Entry {
+        Entry {
+            output: vec![1, 2, 3],
+            agrees: None,
+            faulty: false,
+            stage,
+        }
+    }
+
+    #[test]
+    fn entries_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/journal.redb");
+        let request = Pubkey::new_unique();
+        {
+            let journal = Journal::open(&path).unwrap();
+            journal
+                .put(Kind::Commit, &request, &entry(Stage::Prepared))
+                .unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(
+            journal.get(Kind::Commit, &request).unwrap(),
+            Some(entry(Stage::Prepared))
+        );
+        assert_eq!(journal.get(Kind::Vote, &request).unwrap(), None);
+    }
+
+    #[test]
+    fn unfinished_lists_only_prepared_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.redb")).unwrap();
+        let (pending, done) = (Pubkey::new_unique(), Pubkey::new_unique());
+        journal
+            .put(Kind::Commit, &pending, &entry(Stage::Prepared))
+            .unwrap();
+        journal
+            .put(Kind::Commit, &done, &entry(Stage::Prepared))
+            .unwrap();
+        journal
+            .mark_done(Kind::Commit, &done, Some("sig".into()))
+            .unwrap();
+        let unfinished = journal.unfinished(Kind::Commit).unwrap();
+        assert_eq!(unfinished.len(), 1);
+        assert_eq!(unfinished[0].0, pending);
+        assert!(journal.unfinished(Kind::Challenge).unwrap().is_empty());
+    }
+}

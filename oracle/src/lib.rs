@@ -1,0 +1,17 @@
+//! Sibyl's oracle node: the off-chain half of the protocol. Operators run it
+//! (`sibyl node run`) to serve requests, watch other operators' commitments,
+//! vote in disputes and crank settlements; users call the same library
+//! through the `sibyl` command line.
+pub mod actions;
+pub mod chain;
+pub mod compare;
+pub mod config;
+pub mod engine;
+pub mod faulty;
+pub mod input;
+pub mod journal;
+pub mod metrics;
+pub mod node;
+pub mod program_error;
+pub mod store;
+pub mod tensor;

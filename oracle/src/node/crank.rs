@@ -1,0 +1,241 @@
+//! crank: the permissionless transitions nobody else has a reason to send
+//! promptly: finalize results whose window passed, resolve disputes whose
+//! vote window closed (or whose outcome is already certain), refund
+//! inconclusive disputes after the arbitration deadline, expire requests
+//! nobody served. Payees' token accounts are created if missing.
+use super::{ensure_token_account, token_account, NodeError, Service, Shared};
+use crate::chain::ChainClient;
+use anchor_lang::prelude::Pubkey;
+use sibyl::state::{Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus};
+use sibyl_client::{
+    accounts::{self, Payees, RequestParties, Tokens},
+    instruction, pda,
+};
+use solana_instruction::Instruction;
+use std::sync::Arc;
+
+pub struct Crank {
+    shared: Arc<Shared>,
+}
+
+impl Crank {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+/// A transition the crank sends, named for logs and metrics.
+struct Step {
+    name: &'static str,
+    request: Pubkey,
+    instructions: Vec<Instruction>,
+}
+
+impl Service for Crank {
+    const NAME: &'static str = "crank";
+
+    async fn tick(&mut self) -> Result<(), NodeError> {
+        let chain = &self.shared.chain;
+        let slot = chain.slot().await?;
+        let mut steps = Vec::new();
+        for (request, state) in chain.requests(RequestStatus::Committed, None).await? {
+            if slot > state.challenge_deadline_slot {
+                steps.push(self.finalize(request, &state).await?);
+            }
+        }
+        for (request, state) in chain.requests(RequestStatus::Challenged, None).await? {
+            if let Some(step) = self.settle_dispute(slot, request, &state).await? {
+                steps.push(step);
+            }
+        }
+        for (request, state) in chain.requests(RequestStatus::Pending, None).await? {
+            if slot > state.deadline_slot {
+                steps.push(self.expire(request, &state));
+            }
+        }
+        if let Some(operator) = self.shared.operator_account().await? {
+            self.shared
+                .metrics
+                .disputes_won
+                .set(operator.disputes_won.into());
+            self.shared
+                .metrics
+                .disputes_lost
+                .set(operator.disputes_lost.into());
+        }
+        for step in steps {
+            match chain.send(step.name, &step.instructions, &[]).await {
+                Ok(signature) => {
+                    self.shared.metrics.crank(step.name);
+                    tracing::info!(request = %step.request, %signature, "{}", step.name);
+                }
+                // Another cranker got there first, or the state moved on.
+                Err(err) if err.program_error().is_some() => {
+                    tracing::debug!(request = %step.request, %err, "{} not needed", step.name)
+                }
+                Err(err) => {
+                    self.shared.metrics.error("crank");
+                    tracing::warn!(request = %step.request, %err, "{} failed", step.name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Who a settlement of this request pays; `instructions` gets the creation
+/// of their token accounts if missing (paid by `cranker`).
+async fn payees(
+    chain: &ChainClient,
+    tokens: &Tokens,
+    cranker: &Pubkey,
+    state: &InferenceRequest,
+    instructions: &mut Vec<Instruction>,
+) -> Result<Payees, NodeError> {
+    let config = chain.config().await?;
+    let model: Model = chain.fetch_required(&state.model, "model").await?;
+    let operator: Operator = chain.fetch_required(&state.operator, "operator").await?;
+    for wallet in [operator.authority, model.publisher] {
+        instructions.push(ensure_token_account(cranker, &wallet, tokens));
+    }
+    Ok(Payees {
+        operator_token: token_account(&operator.authority, tokens),
+        publisher_token: token_account(&model.publisher, tokens),
+        treasury: config.treasury,
+    })
+}
+
+/// The instructions that finalize a committed request whose window passed.
+pub async fn finalize_instructions(
+    chain: &ChainClient,
+    tokens: &Tokens,
+    cranker: &Pubkey,
+    request: Pubkey,
+    state: &InferenceRequest,
+) -> Result<Vec<Instruction>, NodeError> {
+    let mut instructions = Vec::new();
+    let payees = payees(chain, tokens, cranker, state, &mut instructions).await?;
+    instructions.push(instruction(
+        accounts::finalize(
+            *cranker,
+            RequestParties::of(request, state),
+            payees,
+            *tokens,
+        ),
+        sibyl::instruction::Finalize {},
+    ));
+    Ok(instructions)
+}
+
+impl Crank {
+    async fn finalize(&self, request: Pubkey, state: &InferenceRequest) -> Result<Step, NodeError> {
+        let shared = &self.shared;
+        Ok(Step {
+            name: "finalize",
+            request,
+            instructions: finalize_instructions(
+                &shared.chain,
+                &shared.tokens,
+                &shared.wallet,
+                request,
+                state,
+            )
+            .await?,
+        })
+    }
+
+    async fn settle_dispute(
+        &self,
+        slot: u64,
+        request: Pubkey,
+        state: &InferenceRequest,
+    ) -> Result<Option<Step>, NodeError> {
+        let dispute: Dispute = self
+            .shared
+            .chain
+            .fetch_required(&pda::dispute(&request), "dispute")
+            .await?;
+        let tokens = self.shared.tokens;
+        let parties = RequestParties::of(request, state);
+        let challenger_token = token_account(&dispute.challenger, &tokens);
+        let mut instructions = vec![ensure_token_account(
+            &self.shared.wallet,
+            &dispute.challenger,
+            &tokens,
+        )];
+        let decided_early = matches!(dispute.tally(false), Ok(Some(_)));
+        match dispute.outcome {
+            DisputeOutcome::Open if slot > dispute.vote_deadline_slot || decided_early => {
+                let payees = payees(
+                    &self.shared.chain,
+                    &tokens,
+                    &self.shared.wallet,
+                    state,
+                    &mut instructions,
+                )
+                .await?;
+                let settle = accounts::settle_dispute(
+                    parties,
+                    dispute.challenger,
+                    challenger_token,
+                    payees,
+                    tokens,
+                );
+                instructions.push(instruction(
+                    accounts::resolve_dispute(self.shared.wallet, settle),
+                    sibyl::instruction::ResolveDispute {},
+                ));
+                Ok(Some(Step {
+                    name: "resolve_dispute",
+                    request,
+                    instructions,
+                }))
+            }
+            DisputeOutcome::Inconclusive if slot > dispute.arbitration_deadline_slot => {
+                instructions.push(ensure_token_account(
+                    &self.shared.wallet,
+                    &state.requester,
+                    &tokens,
+                ));
+                instructions.push(instruction(
+                    accounts::expire_arbitration(
+                        self.shared.wallet,
+                        parties,
+                        dispute.challenger,
+                        token_account(&state.requester, &tokens),
+                        challenger_token,
+                        tokens,
+                    ),
+                    sibyl::instruction::ExpireArbitration {},
+                ));
+                Ok(Some(Step {
+                    name: "expire_arbitration",
+                    request,
+                    instructions,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn expire(&self, request: Pubkey, state: &InferenceRequest) -> Step {
+        let tokens = self.shared.tokens;
+        Step {
+            name: "expire_request",
+            request,
+            instructions: vec![
+                ensure_token_account(&self.shared.wallet, &state.requester, &tokens),
+                instruction(
+                    accounts::expire_request(
+                        self.shared.wallet,
+                        request,
+                        state.requester,
+                        token_account(&state.requester, &tokens),
+                        tokens,
+                    ),
+                    sibyl::instruction::ExpireRequest {},
+                ),
+            ],
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Running a registered model on a request's input: fetch (verified by
+//! hash), load once, run off the async runtime with bounded concurrency.
+use crate::{
+    engine::{Engine, LoadedModel},
+    metrics::Metrics,
+    store::ModelStore,
+};
+use sibyl::state::Model;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+use tokio::sync::Semaphore;
+
+use super::NodeError;
+
+/// Runs models for the services; one loaded session per model hash.
+pub struct Runner {
+    engine: Arc<Engine>,
+    store: ModelStore,
+    loaded: tokio::sync::Mutex<HashMap<[u8; 32], Arc<Mutex<LoadedModel>>>>,
+    permits: Semaphore,
+    metrics: Arc<Metrics>,
+}
+
+impl Runner {
+    /// A runner allowing `max_concurrent` inferences at once.
+    pub fn new(
+        engine: Arc<Engine>,
+        store: ModelStore,
+        max_concurrent: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            engine,
+            store,
+            loaded: Default::default(),
+            permits: Semaphore::new(max_concurrent.max(1)),
+            metrics,
+        }
+    }
+
+    /// The engine's execution profile id.
+    pub fn profile_id(&self) -> [u8; 32] {
+        self.engine.profile_id()
+    }
+
+    /// The canonical output of `model` on `input` (a canonical input encoding).
+    pub async fn run(&self, model: &Model, input: Vec<u8>) -> Result<Vec<u8>, NodeError> {
+        let session = self.session(model).await?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || {
+            let mut session = session
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            session.run(&input)
+        })
+        .await
+        .map_err(|err| NodeError::Internal(format!("inference task: {err}")))??;
+        self.metrics
+            .inference_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(output)
+    }
+
+    async fn session(&self, model: &Model) -> Result<Arc<Mutex<LoadedModel>>, NodeError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(session) = loaded.get(&model.model_hash) {
+            return Ok(session.clone());
+        }
+        let path = self.store.fetch(&model.uri, &model.model_hash).await?;
+        let engine = self.engine.clone();
+        let session = tokio::task::spawn_blocking(move || engine.load(&path))
+            .await
+            .map_err(|err| NodeError::Internal(format!("model load task: {err}")))??;
+        let session = Arc::new(Mutex::new(session));
+        loaded.insert(model.model_hash, session.clone());
+        Ok(session)
+    }
+}

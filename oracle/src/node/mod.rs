@@ -1,0 +1,336 @@
+//! The node: one process, its services switched on by `node.roles`. Each
+//! service is a long-running task that scans the chain every poll interval
+//! and whenever the program subscription reports a change (whichever comes
+//! first), and stops on the shutdown signal after finishing what it started.
+mod crank;
+mod inference;
+mod serve;
+mod tokens;
+mod vote;
+mod watch;
+
+pub use crank::finalize_instructions;
+pub use inference::Runner;
+pub use tokens::{ensure_token_account, token_account};
+
+use crate::{
+    chain::{ChainClient, ChainError},
+    config::{expand_home, to_hex, Config, Role},
+    engine::{Engine, EngineError, EngineSettings},
+    journal::{Journal, JournalError},
+    metrics::Metrics,
+    store::{ModelStore, StoreError},
+};
+use anchor_lang::prelude::Pubkey;
+use sibyl::state::{Model, Operator};
+use sibyl_client::{accounts::Tokens, pda};
+use solana_keypair::Keypair;
+use std::{future::Future, sync::Arc, time::Duration};
+use tokio::{
+    sync::{watch as signal, Notify},
+    task::JoinSet,
+};
+
+/// What stops a service step; each names the request, model or operator.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("operator {operator} is not registered: run `sibyl operator register --stake <TOKENS>` with this keypair first")]
+    NotRegistered { operator: Pubkey },
+    #[error("cannot read keypair {path}: {reason}")]
+    Keypair { path: String, reason: String },
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What every service shares: the chain, the runner, the journal, metrics
+/// and who this node is.
+pub struct Shared {
+    pub chain: Arc<ChainClient>,
+    pub runner: Arc<Runner>,
+    pub journal: Arc<Journal>,
+    pub metrics: Arc<Metrics>,
+    /// The operator's authority wallet (signs and pays).
+    pub wallet: Pubkey,
+    /// The operator account (PDA of the wallet).
+    pub operator: Pubkey,
+    /// The payment mint and its token program.
+    pub tokens: Tokens,
+    /// Models named in the config; empty: every model with our profile id.
+    pub model_hashes: Vec<[u8; 32]>,
+    /// `--faulty` rate (0: honest).
+    pub faulty_rate: f64,
+}
+
+impl Shared {
+    /// The active models this node serves and watches.
+    pub async fn served_models(&self) -> Result<Vec<(Pubkey, Model)>, NodeError> {
+        let profile_id = self.runner.profile_id();
+        let models = self
+            .chain
+            .program_accounts::<Model>("model", Vec::new())
+            .await?;
+        Ok(models
+            .into_iter()
+            .filter(|(_, model)| !model.retired)
+            .filter(|(_, model)| {
+                if self.model_hashes.is_empty() {
+                    model.profile_id == profile_id
+                } else {
+                    self.model_hashes.contains(&model.model_hash)
+                }
+            })
+            .collect())
+    }
+
+    /// This node's operator account, if registered.
+    pub async fn operator_account(&self) -> Result<Option<Operator>, NodeError> {
+        Ok(self.chain.fetch(&self.operator, "operator").await?)
+    }
+}
+
+/// One of the node's services: a step that scans and acts.
+pub trait Service: Send + 'static {
+    /// The role's name, for logs and metrics.
+    const NAME: &'static str;
+    /// One scan of the chain and the actions it calls for.
+    fn tick(&mut self) -> impl Future<Output = Result<(), NodeError>> + Send;
+    /// Waits for work the service started to finish (on shutdown).
+    fn drain(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Reads a Solana CLI keypair file (a JSON array of 64 bytes).
+pub fn read_keypair(path: &str) -> Result<Keypair, NodeError> {
+    let path = expand_home(path);
+    let error = |reason: String| NodeError::Keypair {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|err| error(err.to_string()))?;
+    let bytes: Vec<u8> =
+        serde_json::from_str(&text).map_err(|_| error("not a JSON array of 64 bytes".into()))?;
+    Keypair::try_from(bytes.as_slice()).map_err(|err| error(err.to_string()))
+}
+
+/// The payment mint and its token program, read from the chain.
+pub async fn payment_tokens(chain: &ChainClient) -> Result<Tokens, NodeError> {
+    let config = chain.config().await?;
+    let mint = chain
+        .rpc()
+        .get_account(&config.payment_mint)
+        .await
+        .map_err(|err| {
+            NodeError::Internal(format!(
+                "reading payment mint {}: {err}",
+                config.payment_mint
+            ))
+        })?;
+    Ok(Tokens {
+        mint: config.payment_mint,
+        token_program: mint.owner,
+    })
+}
+
+/// A running node.
+pub struct Node {
+    shared: Arc<Shared>,
+    roles: Vec<Role>,
+    poll_interval: Duration,
+    metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl Node {
+    /// Loads the runtime, opens the journal and checks the operator
+    /// account; nothing runs until [`Node::run`].
+    pub async fn start(config: &Config) -> Result<Node, NodeError> {
+        let engine = Arc::new(Engine::new(&EngineSettings {
+            library_path: config.runtime.library.clone(),
+        })?);
+        let metrics = Metrics::new();
+        let store = ModelStore::new(
+            config.node.model_cache.clone(),
+            config.node.model_base_dir.clone(),
+        );
+        let runner = Arc::new(Runner::new(
+            engine.clone(),
+            store,
+            config.node.max_concurrent_inferences,
+            metrics.clone(),
+        ));
+        let journal = Arc::new(Journal::open(&config.node.journal)?);
+        let signer = Arc::new(read_keypair(&config.identity.keypair)?);
+        let wallet = solana_signer::Signer::pubkey(&*signer);
+        let (rpc_url, ws_url) = config.urls();
+        let chain = Arc::new(ChainClient::new(
+            &rpc_url,
+            &ws_url,
+            signer,
+            config.send.settings(),
+        ));
+        let tokens = payment_tokens(&chain).await?;
+        let operator = pda::operator(&wallet);
+        let shared = Arc::new(Shared {
+            chain,
+            runner,
+            journal,
+            metrics,
+            wallet,
+            operator,
+            tokens,
+            model_hashes: config.model_hashes(),
+            faulty_rate: config.faulty.rate,
+        });
+        let needs_operator = config.node.roles.iter().any(|role| *role != Role::Crank);
+        if needs_operator && shared.operator_account().await?.is_none() {
+            return Err(NodeError::NotRegistered { operator });
+        }
+        tracing::info!(
+            %wallet,
+            %operator,
+            profile_id = %to_hex(&engine.profile_id()),
+            roles = ?config.node.roles,
+            "node ready"
+        );
+        if config.faulty.rate > 0.0 {
+            tracing::warn!(
+                rate = config.faulty.rate,
+                "FAULTY MODE: this node commits deliberately WRONG outputs (demos and tests only)"
+            );
+        }
+        Ok(Node {
+            shared,
+            roles: config.node.roles.clone(),
+            poll_interval: Duration::from_millis(config.node.poll_interval_ms),
+            metrics_listen: config.metrics.listen,
+        })
+    }
+
+    /// What the services share (for tests and the CLI).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs every configured service until `shutdown` turns true, then
+    /// lets them finish what they started.
+    pub async fn run(self, shutdown: signal::Receiver<bool>) -> Result<(), NodeError> {
+        let wake = Arc::new(Notify::new());
+        let mut tasks = JoinSet::new();
+        if let Some(addr) = self.metrics_listen {
+            let metrics = self.shared.metrics.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                if let Err(err) = metrics.serve(addr, shutdown).await {
+                    tracing::error!(%addr, %err, "metrics endpoint failed");
+                }
+            });
+        }
+        tasks.spawn(subscription(
+            self.shared.chain.ws_url().to_string(),
+            wake.clone(),
+            shutdown.clone(),
+        ));
+        for role in &self.roles {
+            let (shared, wake, shutdown, poll) = (
+                self.shared.clone(),
+                wake.clone(),
+                shutdown.clone(),
+                self.poll_interval,
+            );
+            match role {
+                Role::Serve => {
+                    tasks.spawn(run_service(serve::Serve::new(shared), wake, poll, shutdown))
+                }
+                Role::Watch => {
+                    tasks.spawn(run_service(watch::Watch::new(shared), wake, poll, shutdown))
+                }
+                Role::Vote => {
+                    tasks.spawn(run_service(vote::Vote::new(shared), wake, poll, shutdown))
+                }
+                Role::Crank => {
+                    tasks.spawn(run_service(crank::Crank::new(shared), wake, poll, shutdown))
+                }
+            };
+        }
+        while let Some(result) = tasks.join_next().await {
+            if let Err(err) = result {
+                tracing::error!(%err, "a node task panicked");
+            }
+        }
+        tracing::info!("node stopped");
+        Ok(())
+    }
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub async fn stopped(shutdown: &mut signal::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+async fn run_service<S: Service>(
+    mut service: S,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+    mut shutdown: signal::Receiver<bool>,
+) {
+    tracing::info!(service = S::NAME, "started");
+    while !*shutdown.borrow() {
+        if let Err(err) = service.tick().await {
+            tracing::warn!(service = S::NAME, %err, "step failed; retrying next scan");
+        }
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            _ = tokio::time::sleep(poll_interval) => {}
+            _ = wake.notified() => {}
+        }
+    }
+    service.drain().await;
+    tracing::info!(service = S::NAME, "stopped");
+}
+
+/// Wakes the services whenever a Sibyl account changes; reconnects with
+/// backoff if the PubSub connection drops. Polling covers the gaps.
+async fn subscription(ws_url: String, wake: Arc<Notify>, mut shutdown: signal::Receiver<bool>) {
+    use futures_util::StreamExt;
+    use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+    let mut backoff = Duration::from_millis(200);
+    while !*shutdown.borrow() {
+        let client = match PubsubClient::new(&ws_url).await {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::debug!(%ws_url, %err, "PubSub unavailable; polling only");
+                tokio::select! {
+                    _ = stopped(&mut shutdown) => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(200);
+        let Ok((mut updates, unsubscribe)) = client.program_subscribe(&sibyl::ID, None).await
+        else {
+            continue;
+        };
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => {
+                    unsubscribe().await;
+                    return;
+                }
+                update = updates.next() => match update {
+                    Some(_) => wake.notify_waiters(),
+                    None => break,
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! vote: on every open dispute this node may vote in, re-executes the
+//! request and votes for the side whose output agrees with its own under
+//! the model's rule (and abstains if neither does); once a dispute is
+//! settled, claims its vote (reward, and the stake lock released).
+use super::{token_account, NodeError, Service, Shared};
+use crate::{
+    compare::outputs_agree,
+    journal::{Entry, Kind, Stage},
+};
+use anchor_lang::prelude::Pubkey;
+use sibyl::{
+    hashing,
+    state::{Dispute, DisputeOutcome, InferenceRequest, Model, Vote as VoteRecord, VoteSide},
+};
+use sibyl_client::{accounts, instruction, pda};
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub struct Vote {
+    shared: Arc<Shared>,
+}
+
+impl Vote {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl Service for Vote {
+    const NAME: &'static str = "vote";
+
+    async fn tick(&mut self) -> Result<(), NodeError> {
+        let slot = self.shared.chain.slot().await?;
+        let Some(operator) = self.shared.operator_account().await? else {
+            return Ok(());
+        };
+        let disputes = self
+            .shared
+            .chain
+            .program_accounts::<Dispute>("dispute", Vec::new())
+            .await?;
+        for (dispute_key, dispute) in disputes {
+            let span =
+                tracing::info_span!("vote", request = %dispute.request, dispute = %dispute_key);
+            let result = if dispute.is_settled() {
+                claim(&self.shared, dispute_key, &dispute)
+                    .instrument(span)
+                    .await
+            } else if dispute.outcome == DisputeOutcome::Open
+                && slot <= dispute.vote_deadline_slot
+                && dispute.operator != self.shared.operator
+                && dispute.challenger != self.shared.wallet
+                && operator.registered_slot < dispute.opened_slot
+                && self.shared.journal.get(Kind::Vote, &dispute_key)?.is_none()
+            {
+                vote(&self.shared, dispute_key, &dispute)
+                    .instrument(span)
+                    .await
+            } else {
+                Ok(())
+            };
+            if let Err(err) = result {
+                self.shared.metrics.error("vote");
+                tracing::warn!(dispute = %dispute_key, %err, "vote step failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn vote(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
+    let state: InferenceRequest = shared
+        .chain
+        .fetch_required(&dispute.request, "inference request")
+        .await?;
+    let model: Model = shared.chain.fetch_required(&state.model, "model").await?;
+    let ours = shared.runner.run(&model, state.input.clone()).await?;
+    let agree = |theirs: &[u8]| {
+        outputs_agree(&model.comparison, theirs, &ours)
+            .map_err(|err| NodeError::Internal(format!("comparing outputs: {err}")))
+    };
+    let side = if agree(&state.output)? {
+        VoteSide::Operator
+    } else if agree(&dispute.challenger_output)? {
+        VoteSide::Challenger
+    } else {
+        tracing::warn!("neither side's output agrees with ours: abstaining");
+        let abstained = Entry {
+            output: Vec::new(),
+            agrees: None,
+            faulty: false,
+            stage: Stage::Done { signature: None },
+        };
+        shared.journal.put(Kind::Vote, &dispute_key, &abstained)?;
+        return Ok(());
+    };
+    let output_hash = hashing::output_hash(&state.model_hash, &state.input_hash, &ours);
+    shared.journal.put(
+        Kind::Vote,
+        &dispute_key,
+        &Entry {
+            output: output_hash.to_vec(),
+            agrees: Some(side == VoteSide::Operator),
+            faulty: false,
+            stage: Stage::Prepared,
+        },
+    )?;
+    let cast = instruction(
+        accounts::cast_vote(shared.wallet, dispute.request),
+        sibyl::instruction::CastVote { side, output_hash },
+    );
+    match shared.chain.send("cast_vote", &[cast], &[]).await {
+        Ok(signature) => {
+            shared
+                .journal
+                .mark_done(Kind::Vote, &dispute_key, Some(signature.to_string()))?;
+            shared.metrics.votes_cast.inc();
+            tracing::info!(?side, %signature, "voted");
+            Ok(())
+        }
+        Err(err)
+            if err.is_program_error("AlreadyVoted")
+                || err.is_program_error("DisputeNotOpen")
+                || err.is_program_error("VoteWindowClosed") =>
+        {
+            shared.journal.mark_done(Kind::Vote, &dispute_key, None)?;
+            tracing::info!("vote no longer needed: {err}");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Claims this node's vote on a settled dispute, if it has one.
+async fn claim(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
+    let vote_key = pda::vote(&dispute_key, &shared.operator);
+    if shared
+        .chain
+        .fetch::<VoteRecord>(&vote_key, "vote")
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let claim = instruction(
+        accounts::claim_vote(
+            shared.wallet,
+            token_account(&shared.wallet, &shared.tokens),
+            dispute.request,
+            dispute.challenger,
+            shared.tokens,
+        ),
+        sibyl::instruction::ClaimVote {},
+    );
+    let signature = shared.chain.send("claim_vote", &[claim], &[]).await?;
+    tracing::info!(%signature, "vote claimed");
+    Ok(())
+}

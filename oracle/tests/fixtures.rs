@@ -1,0 +1,394 @@
+//! ONNX Runtime through `ort` against the reference outputs recorded by
+//! Python ONNX Runtime (`models/fixtures.json`).
+//!
+//! Needs the pinned runtime library (`scripts/setup.sh`). To see the table:
+//!
+//! ```sh
+//! cargo test -p sibyl-oracle --test fixtures -- --nocapture
+//! ```
+use sibyl::{
+    hashing::{input_hash, output_hash},
+    state::{ComparisonRule, DType, TensorSpec},
+};
+use sibyl_oracle::{
+    compare::outputs_agree,
+    engine::{self, Engine, EngineError, EngineSettings},
+    input,
+    store::{hex, sha256_file, ModelStore, StoreError},
+    tensor::{self, Tensor},
+};
+use std::path::{Path, PathBuf};
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn fixtures() -> serde_json::Value {
+    let path = models_dir().join("fixtures.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn fixture(name: &str) -> serde_json::Value {
+    fixtures()["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+        .clone()
+}
+
+fn engine() -> Engine {
+    Engine::new(&EngineSettings::default()).unwrap_or_else(|error| {
+        panic!("the engine needs the pinned ONNX Runtime (run scripts/setup.sh): {error}")
+    })
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    assert!(text.len().is_multiple_of(2), "odd hex length");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn hash32(text: &str) -> [u8; 32] {
+    unhex(text).try_into().expect("32 bytes")
+}
+
+fn comparison(value: &serde_json::Value) -> ComparisonRule {
+    if value == "exact" {
+        return ComparisonRule::Exact;
+    }
+    if let Some(tolerance) = value.get("tolerance") {
+        return ComparisonRule::Tolerance {
+            abs: tolerance["abs"].as_f64().unwrap() as f32,
+            rel: tolerance["rel"].as_f64().unwrap() as f32,
+        };
+    }
+    if let Some(top_k) = value.get("top_k") {
+        return ComparisonRule::TopK {
+            k: top_k["k"].as_u64().unwrap() as u16,
+        };
+    }
+    panic!("unknown comparison {value}");
+}
+
+fn spec(io: &serde_json::Value) -> TensorSpec {
+    let dtype = match io["dtype"].as_str().unwrap() {
+        "float32" => DType::Float32,
+        "uint8" => DType::Uint8,
+        "int32" => DType::Int32,
+        other => panic!("dtype {other} not used by the fixtures"),
+    };
+    TensorSpec {
+        dtype,
+        shape: io["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_i64().unwrap())
+            .collect(),
+    }
+}
+
+#[test]
+fn ort_reproduces_python_byte_for_byte() {
+    let engine = engine();
+    let doc = fixtures();
+    println!();
+    println!(
+        "ONNX Runtime {} via ort, profile {}",
+        doc["onnxruntime_version"].as_str().unwrap(),
+        hex(&engine.profile_id())
+    );
+    println!("{}", engine.profile().descriptor);
+    println!("fixture      case  python            ort               match");
+    let mut failures = Vec::new();
+    let mut cases_run = 0;
+    for fixture in doc["fixtures"].as_array().unwrap() {
+        let name = fixture["name"].as_str().unwrap();
+        let path = models_dir().join(fixture["file"].as_str().unwrap());
+        let model_hash = hash32(fixture["sha256"].as_str().unwrap());
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            model_hash,
+            "{} does not have the SHA-256 in fixtures.json",
+            path.display()
+        );
+        let rule = comparison(&fixture["comparison"]);
+        let mut model = engine.load(&path).unwrap();
+        assert_eq!(model.inputs().len(), 1);
+        assert_eq!(
+            model.inputs()[0].name,
+            fixture["input"]["name"].as_str().unwrap()
+        );
+        assert_eq!(
+            model.outputs()[0].name,
+            fixture["output"]["name"].as_str().unwrap()
+        );
+
+        for (index, case) in fixture["cases"].as_array().unwrap().iter().enumerate() {
+            let input = unhex(case["input_encoding"].as_str().unwrap());
+            assert_eq!(
+                hex(&input_hash(&input)),
+                case["input_hash"].as_str().unwrap()
+            );
+            let expected_output = unhex(case["output_encoding"].as_str().unwrap());
+            let python_hash = case["output_hash"].as_str().unwrap().to_string();
+
+            let output = model.run(&input).unwrap();
+            let ort_hash = hex(&output_hash(&model_hash, &input_hash(&input), &output));
+            let bytes_equal = output == expected_output;
+            let hashes_equal = ort_hash == python_hash;
+            let agree = outputs_agree(&rule, &expected_output, &output).unwrap();
+            println!(
+                "{:<12} {:<5} {}  {}  {}",
+                name,
+                index,
+                &python_hash[..16],
+                &ort_hash[..16],
+                if bytes_equal && hashes_equal {
+                    "yes".to_string()
+                } else {
+                    format!(
+                        "NO (rule {:?}: {})",
+                        rule,
+                        if agree { "agrees" } else { "disagrees" }
+                    )
+                }
+            );
+            if !(bytes_equal && hashes_equal && agree) {
+                failures.push(format!("{name} case {index}"));
+            }
+            if let Some(label) = case.get("predicted").and_then(|p| p.as_u64()) {
+                let scores = tensor::decode(&output).unwrap()[0].values_f64();
+                assert_eq!(
+                    sibyl_oracle::compare::top_k(&scores, 1),
+                    vec![label as usize]
+                );
+            }
+            cases_run += 1;
+        }
+    }
+    assert_eq!(cases_run, 12);
+    assert!(
+        failures.is_empty(),
+        "ort differs from Python for: {failures:?}"
+    );
+}
+
+#[test]
+fn inputs_from_user_files_run_end_to_end() {
+    let engine = engine();
+    let digits = fixture("digits");
+    let spec = spec(&digits["input"]);
+    let mut model = engine.load(&models_dir().join("digits.onnx")).unwrap();
+    let samples = models_dir().join("samples");
+    for label in [2usize, 6, 8] {
+        let read = |ext: &str| std::fs::read(samples.join(format!("digit-{label}.{ext}"))).unwrap();
+        let json = input::from_json(std::str::from_utf8(&read("json")).unwrap(), &spec).unwrap();
+        let png = input::from_png_rounded(&read("png"), &spec, 16.0).unwrap();
+        assert_eq!(json, png);
+        let linear = input::from_png(&read("png"), &spec, 16.0).unwrap();
+        for encoding in [json, linear] {
+            let output = model.run(&encoding).unwrap();
+            let tensors = tensor::decode(&output).unwrap();
+            assert_eq!(tensors[0].name, "probabilities");
+            assert_eq!(
+                sibyl_oracle::compare::top_k(&tensors[0].values_f64(), 1),
+                vec![label]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_engine_in_the_same_process_works() {
+    let first = engine();
+    let second = engine();
+    assert_eq!(first.profile_id(), second.profile_id());
+    assert_eq!(first.library_path(), second.library_path());
+    let mlp = fixture("mlp_float");
+    let input = unhex(mlp["cases"][0]["input_encoding"].as_str().unwrap());
+    let path = models_dir().join("mlp_float.onnx");
+    let a = first.load(&path).unwrap().run(&input).unwrap();
+    let b = second.load(&path).unwrap().run(&input).unwrap();
+    assert_eq!(a, b);
+    // Loaded models move to other threads (spawn_blocking).
+    let mut model = second.load(&path).unwrap();
+    let c = std::thread::spawn(move || model.run(&input).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(a, c);
+}
+
+#[test]
+fn the_engine_refuses_inputs_that_do_not_fit_the_graph() {
+    let engine = engine();
+    let mut mlp = engine.load(&models_dir().join("mlp_float.onnx")).unwrap();
+    let values = vec![0.5f32; 16];
+    let good = Tensor::from_f32("", vec![1, 16], &values).unwrap();
+    // Empty and matching names both bind by position.
+    let unnamed = mlp
+        .run(&tensor::encode(std::slice::from_ref(&good)))
+        .unwrap();
+    let named = Tensor {
+        name: "input".to_string(),
+        ..good.clone()
+    };
+    assert_eq!(mlp.run(&tensor::encode(&[named])).unwrap(), unnamed);
+
+    let error = mlp.run(&[]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            EngineError::InputCount {
+                expected: 1,
+                got: 0
+            }
+        ),
+        "{error}"
+    );
+    let error = mlp
+        .run(&tensor::encode(&[good.clone(), good.clone()]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            EngineError::InputCount {
+                expected: 1,
+                got: 2
+            }
+        ),
+        "{error}"
+    );
+
+    let wrong_name = Tensor {
+        name: "pixels".to_string(),
+        ..good.clone()
+    };
+    let error = mlp.run(&tensor::encode(&[wrong_name])).unwrap_err();
+    assert!(matches!(error, EngineError::InputName { .. }), "{error}");
+    assert!(error.to_string().contains("`input`"), "{error}");
+
+    let doubles = Tensor::new("", DType::Float64, vec![1, 16], vec![0; 128]).unwrap();
+    let error = mlp.run(&tensor::encode(&[doubles])).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            EngineError::InputDType {
+                expected: "float32",
+                got: "float64",
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    let short = Tensor::from_f32("", vec![1, 8], &values[..8]).unwrap();
+    let error = mlp.run(&tensor::encode(&[short])).unwrap_err();
+    assert!(matches!(error, EngineError::InputShape { .. }), "{error}");
+    let flat = Tensor::from_f32("", vec![16], &values).unwrap();
+    let error = mlp.run(&tensor::encode(&[flat])).unwrap_err();
+    assert!(matches!(error, EngineError::InputShape { .. }), "{error}");
+
+    let error = mlp.run(&[1, 2, 3]).unwrap_err();
+    assert!(matches!(error, EngineError::Encoding(_)), "{error}");
+
+    // uint8 in, int32 out: integer dtypes pass through both ways.
+    let mut int8 = engine.load(&models_dir().join("int8_matmul.onnx")).unwrap();
+    let bytes = Tensor::new("", DType::Uint8, vec![1, 16], (0..16).collect()).unwrap();
+    let output = tensor::decode(&int8.run(&tensor::encode(&[bytes])).unwrap()).unwrap();
+    assert_eq!(output[0].dtype, DType::Int32);
+    assert_eq!(output[0].dims, vec![1, 8]);
+}
+
+#[test]
+fn a_model_file_is_refused_and_not_loaded_when_hash_mismatch() {
+    let digits = fixture("digits");
+    let hash = hash32(digits["sha256"].as_str().unwrap());
+    let mut bytes = std::fs::read(models_dir().join("digits.onnx")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("digits.onnx"), &bytes).unwrap();
+    let cache = dir.path().join("cache");
+    let store = ModelStore::new(cache.clone(), dir.path().to_path_buf());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(store.fetch("file://digits.onnx", &hash));
+    match result {
+        Err(StoreError::HashMismatch {
+            expected, actual, ..
+        }) => {
+            assert_eq!(expected, hex(&hash));
+            assert_ne!(actual, expected);
+        }
+        other => panic!("expected HashMismatch, got {other:?}"),
+    }
+    // Nothing reached the cache, so there is no path the engine could load.
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!store.cache_path(&hash).exists());
+
+    // The intact file goes through.
+    std::fs::write(
+        dir.path().join("digits.onnx"),
+        std::fs::read(models_dir().join("digits.onnx")).unwrap(),
+    )
+    .unwrap();
+    let path = runtime
+        .block_on(store.fetch("file://digits.onnx", &hash))
+        .unwrap();
+    engine().load(&path).unwrap();
+}
+
+#[test]
+fn the_engine_refuses_a_runtime_library_with_another_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join(engine::ONNXRUNTIME_LIBRARY);
+    std::fs::write(&fake, b"\x7fELF definitely not onnxruntime").unwrap();
+    let settings = EngineSettings {
+        library_path: Some(fake.clone()),
+    };
+    for error in [
+        engine::resolve_library(&settings).unwrap_err(),
+        // Refused before anything is loaded, whether or not another test in
+        // this process has initialized the runtime already.
+        Engine::new(&settings).unwrap_err(),
+    ] {
+        match &error {
+            EngineError::LibraryHashMismatch {
+                path,
+                expected,
+                actual,
+            } => {
+                assert_eq!(path, &fake);
+                assert_eq!(expected, &hex(&engine::ONNXRUNTIME_SHA256));
+                assert_eq!(actual, &hex(&sha256_file(&fake).unwrap()));
+            }
+            other => panic!("expected LibraryHashMismatch, got {other:?}"),
+        }
+        let message = error.to_string();
+        assert!(message.contains("scripts/setup.sh"), "{message}");
+    }
+
+    let missing = EngineSettings {
+        library_path: Some(dir.path().join("missing.so")),
+    };
+    let error = Engine::new(&missing).unwrap_err();
+    assert!(
+        matches!(error, EngineError::LibraryNotFound { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("missing.so"), "{error}");
+
+    // The real one passes.
+    let real = engine::resolve_library(&EngineSettings::default()).unwrap();
+    engine::verify_library(&real).unwrap();
+}

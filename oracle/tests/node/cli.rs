@@ -1,0 +1,290 @@
+//! The `sibyl` command line as a user runs it: a paid request followed to
+//! its finalized output, and the errors a user can cause.
+use crate::cluster::{repo_root, Cluster};
+use sibyl_oracle::config::Role;
+use std::process::{Command, Output};
+
+fn sibyl(cluster: &Cluster, wallet: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sibyl"))
+        .args([
+            "-u",
+            &cluster.localnet.rpc_url(),
+            "--ws",
+            &cluster.localnet.pubsub_url(),
+            "-k",
+        ])
+        .arg(wallet)
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("sibyl runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sibyl_request_pays_and_follows_a_png_to_its_finalized_output() {
+    let cluster = Cluster::start(1).await;
+    let (stop, node) = cluster
+        .start_node(cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0))
+        .await;
+    let model = sibyl_oracle::config::to_hex(&cluster.model_hash);
+    let wallet = cluster.requester.keypair_path.clone();
+    let (rpc, ws) = (cluster.localnet.rpc_url(), cluster.localnet.pubsub_url());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sibyl"))
+            .current_dir(repo_root())
+            .args(["-u", &rpc, "--ws", &ws, "-k", wallet.to_str().unwrap()])
+            .args([
+                "request",
+                &model,
+                "models/samples/digit-2.png",
+                "--pixel-max",
+                "16",
+            ])
+            .output()
+            .expect("sibyl runs")
+    })
+    .await
+    .unwrap();
+    let stdout = text(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("pending"), "{stdout}");
+    assert!(stdout.contains("committed"), "{stdout}");
+    assert!(stdout.contains("finalized"), "{stdout}");
+    assert!(
+        stdout.contains("top: class 2"),
+        "the digit is a 2:\n{stdout}"
+    );
+
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_errors_are_one_line_and_a_non_zero_exit() {
+    let cluster = Cluster::start(0).await;
+    let model = sibyl_oracle::config::to_hex(&cluster.model_hash);
+    let wallet = cluster.requester.keypair_path.clone();
+    let missing = cluster.dir.path().join("missing.json");
+    let cases: Vec<(Vec<String>, &std::path::Path, &str)> = vec![
+        (
+            vec!["model".into(), "list".into()],
+            &missing,
+            "cannot read keypair",
+        ),
+        (
+            vec![
+                "request".into(),
+                model.clone(),
+                "models/samples/nope.json".into(),
+            ],
+            &wallet,
+            "reading models/samples/nope.json",
+        ),
+        (
+            vec![
+                "request".into(),
+                model.clone(),
+                "models/mlp_float.onnx".into(),
+            ],
+            &wallet,
+            "unknown input type",
+        ),
+        (
+            vec![
+                "request".into(),
+                "0".repeat(64),
+                "models/samples/digit-2.json".into(),
+            ],
+            &wallet,
+            "does not exist",
+        ),
+        (
+            vec![
+                "request".into(),
+                model.clone(),
+                "models/samples/digit-2.json".into(),
+                "--fee".into(),
+                "0.000001".into(),
+            ],
+            &wallet,
+            "FeeBelowPrice",
+        ),
+        (
+            vec!["status".into(), "not-an-address".into()],
+            &wallet,
+            "not a valid request address",
+        ),
+        (
+            vec!["operator".into(), "show".into()],
+            &wallet,
+            "does not exist",
+        ),
+    ];
+    for (args, keypair, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = sibyl(&cluster, keypair, &args);
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected `{expected}` in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got:\n{stderr}"
+        );
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_sibyl"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = text(&help.stdout);
+    for command in [
+        "node",
+        "config",
+        "model",
+        "operator",
+        "request",
+        "status",
+        "challenge",
+        "finalize",
+    ] {
+        assert!(help.contains(command), "--help lists {command}:\n{help}");
+    }
+}
+
+/// Waits until `request` is committed; returns its challenge deadline slot.
+async fn wait_committed(cluster: &Cluster, request: &anchor_lang::prelude::Pubkey) -> u64 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = cluster
+            .request_state(request)
+            .await
+            .expect("request exists");
+        if state.status == sibyl::state::RequestStatus::Committed {
+            return state.challenge_deadline_slot;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never committed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn sibyl_async(cluster: &Cluster, wallet: &std::path::Path, args: &[&str]) -> Output {
+    let (rpc, ws, wallet) = (
+        cluster.localnet.rpc_url(),
+        cluster.localnet.pubsub_url(),
+        wallet.to_path_buf(),
+    );
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sibyl"))
+            .current_dir(repo_root())
+            .args(["-u", &rpc, "--ws", &ws, "-k", wallet.to_str().unwrap()])
+            .args(&args)
+            .output()
+            .expect("sibyl runs")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sibyl_challenge_re_executes_and_disputes_a_wrong_result() {
+    let cluster = Cluster::start(1).await;
+    let (stop, node) = cluster
+        .start_node(cluster.node_config(0, &[Role::Serve], 1.0))
+        .await;
+    let request = cluster.request_digit("digit-6").await;
+    wait_committed(&cluster, &request).await;
+
+    let output = sibyl_async(
+        &cluster,
+        &cluster.publisher.keypair_path,
+        &["challenge", &request.to_string()],
+    )
+    .await;
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("challenged"), "{stdout}");
+    let state = cluster.request_state(&request).await.unwrap();
+    assert_eq!(state.status, sibyl::state::RequestStatus::Challenged);
+    let status = sibyl_async(
+        &cluster,
+        &cluster.publisher.keypair_path,
+        &["status", &request.to_string()],
+    )
+    .await;
+    assert!(
+        text(&status.stdout).contains("challenged"),
+        "{}",
+        text(&status.stdout)
+    );
+
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sibyl_finalize_settles_a_result_once_its_window_passed() {
+    let cluster = Cluster::start(1).await;
+    // No crank: finalizing is left to the user.
+    let (stop, node) = cluster
+        .start_node(cluster.node_config(0, &[Role::Serve], 0.0))
+        .await;
+    let request = cluster.request_digit("digit-2").await;
+    let challenge_deadline = wait_committed(&cluster, &request).await;
+
+    let early = sibyl_async(
+        &cluster,
+        &cluster.publisher.keypair_path,
+        &["finalize", &request.to_string()],
+    )
+    .await;
+    assert!(!early.status.success());
+    assert!(
+        text(&early.stderr).contains("ChallengeWindowOpen"),
+        "{}",
+        text(&early.stderr)
+    );
+
+    let now = cluster.client(&cluster.requester).slot().await.unwrap();
+    cluster
+        .wait_slots(challenge_deadline.saturating_sub(now) + 1)
+        .await;
+    let output = sibyl_async(
+        &cluster,
+        &cluster.publisher.keypair_path,
+        &["finalize", &request.to_string()],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let status = sibyl_async(
+        &cluster,
+        &cluster.publisher.keypair_path,
+        &["status", &request.to_string()],
+    )
+    .await;
+    let stdout = text(&status.stdout);
+    assert!(
+        stdout.contains("finalized") && stdout.contains("top: class 2"),
+        "{stdout}"
+    );
+
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}

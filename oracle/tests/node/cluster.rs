@@ -1,0 +1,312 @@
+//! A localnet with the protocol initialized, the digits model registered
+//! and funded wallets; nodes started in-process or as `sibyl` processes.
+use anchor_lang::prelude::Pubkey;
+use sibyl::{
+    instructions::RegisterModelArgs,
+    state::{ComparisonRule, ConfigParams, DType, InferenceRequest, Operator, TensorSpec},
+};
+use sibyl_client::{accounts::Tokens, pda};
+use sibyl_localnet::{Localnet, LocalnetConfig};
+use sibyl_oracle::{
+    actions::{model, operator, protocol, request},
+    chain::{ChainClient, SendSettings},
+    config::{Config, Role},
+    engine::{Engine, EngineSettings},
+    input,
+    node::{token_account, Node},
+    store::sha256_file,
+};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::{path::PathBuf, sync::Arc, time::Duration};
+use tokio::sync::watch;
+
+/// Tokens each wallet starts with (6 decimals).
+pub const WALLET_TOKENS: u64 = 1_000_000_000;
+/// Stake each operator registers with.
+pub const STAKE: u64 = 50_000_000;
+
+/// Windows long enough for a loaded CI machine at 50 ms slots.
+pub fn test_params() -> ConfigParams {
+    ConfigParams {
+        challenge_window_slots: 60,
+        vote_window_slots: 80,
+        request_timeout_slots: 600,
+        ..protocol::localnet_params()
+    }
+}
+
+/// The repository root (for models/ and .local/).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A wallet on the test cluster with its keypair file.
+pub struct Wallet {
+    pub keypair: Arc<Keypair>,
+    pub keypair_path: PathBuf,
+}
+
+impl Wallet {
+    pub fn pubkey(&self) -> Pubkey {
+        self.keypair.pubkey()
+    }
+}
+
+pub struct Cluster {
+    pub localnet: Localnet,
+    pub dir: tempfile::TempDir,
+    pub tokens: Tokens,
+    pub authority: Wallet,
+    pub publisher: Wallet,
+    pub requester: Wallet,
+    /// Registered, staked operators.
+    pub operators: Vec<Wallet>,
+    pub model: Pubkey,
+    pub model_hash: [u8; 32],
+}
+
+impl Cluster {
+    /// A localnet with `operators` registered operators and the digits model.
+    pub async fn start(operators: usize) -> Cluster {
+        let localnet = Localnet::start(LocalnetConfig::for_tests())
+            .await
+            .expect("localnet starts");
+        let dir = tempfile::tempdir().unwrap();
+        let mut wallets = Vec::new();
+        for index in 0..3 + operators {
+            let keypair = Keypair::new();
+            localnet
+                .chain
+                .airdrop(&keypair.pubkey(), 100_000_000_000)
+                .unwrap();
+            let keypair_path = dir.path().join(format!("wallet-{index}.json"));
+            std::fs::write(
+                &keypair_path,
+                serde_json::to_string(&keypair.to_bytes().to_vec()).unwrap(),
+            )
+            .unwrap();
+            wallets.push(Wallet {
+                keypair: Arc::new(keypair),
+                keypair_path,
+            });
+        }
+        let addresses: Vec<Pubkey> = wallets.iter().map(Wallet::pubkey).collect();
+        let mint = localnet
+            .chain
+            .create_payment_mint(&addresses, WALLET_TOKENS)
+            .unwrap();
+        let tokens = Tokens {
+            mint,
+            token_program: anchor_spl::token::ID,
+        };
+        let mut wallets = wallets.into_iter();
+        let (authority, publisher, requester) = (
+            wallets.next().unwrap(),
+            wallets.next().unwrap(),
+            wallets.next().unwrap(),
+        );
+        let operators: Vec<Wallet> = wallets.collect();
+        let mut cluster = Cluster {
+            dir,
+            tokens,
+            authority,
+            publisher,
+            requester,
+            operators,
+            model: Pubkey::default(),
+            model_hash: [0; 32],
+            localnet,
+        };
+        protocol::initialize(&cluster.client(&cluster.authority), tokens, test_params())
+            .await
+            .expect("protocol initialized");
+        let (model, model_hash) = register_digits(&cluster.client(&cluster.publisher)).await;
+        cluster.model = model;
+        cluster.model_hash = model_hash;
+        for wallet in &cluster.operators {
+            operator::register(&cluster.client(wallet), tokens, STAKE)
+                .await
+                .expect("operator registered");
+        }
+        // Voters must have registered before a dispute opens, in an earlier slot.
+        cluster.wait_slots(2).await;
+        cluster
+    }
+
+    /// A chain client signing as `wallet`.
+    pub fn client(&self, wallet: &Wallet) -> ChainClient {
+        ChainClient::new(
+            &self.localnet.rpc_url(),
+            &self.localnet.pubsub_url(),
+            wallet.keypair.clone(),
+            SendSettings::default(),
+        )
+    }
+
+    /// A node configuration for operator `index` with these roles.
+    pub fn node_config(&self, index: usize, roles: &[Role], faulty_rate: f64) -> Config {
+        let node_dir = self.dir.path().join(format!("node-{index}"));
+        let text = Config::template(
+            &self.localnet.rpc_url(),
+            self.operators[index].keypair_path.to_str().unwrap(),
+        );
+        let mut config = Config::from_toml(&text, "test", Vec::new()).unwrap();
+        config.cluster.ws_url = self.localnet.pubsub_url();
+        config.node.roles = roles.to_vec();
+        config.node.journal = node_dir.join("journal.redb");
+        config.node.model_cache = node_dir.join("models");
+        config.node.model_base_dir = repo_root();
+        config.node.poll_interval_ms = 100;
+        config.faulty.rate = faulty_rate;
+        config
+    }
+
+    /// Starts an in-process node; the returned sender stops it.
+    pub async fn start_node(
+        &self,
+        config: Config,
+    ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let node = Node::start(&config).await.expect("node starts");
+        let (stop, shutdown) = watch::channel(false);
+        let handle = tokio::spawn(async move { node.run(shutdown).await.expect("node runs") });
+        (stop, handle)
+    }
+
+    /// Pays for one digits inference on `sample` (e.g. "digit-2"); returns the request.
+    pub async fn request_digit(&self, sample: &str) -> Pubkey {
+        let json =
+            std::fs::read_to_string(repo_root().join(format!("models/samples/{sample}.json")))
+                .unwrap();
+        let spec = TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 64],
+        };
+        let encoded = input::from_json(&json, &spec).unwrap();
+        let requester = self.client(&self.requester);
+        request::submit(
+            &requester,
+            self.tokens,
+            self.model,
+            &encoded,
+            10_000,
+            request::fresh_nonce(),
+        )
+        .await
+        .expect("request paid")
+    }
+
+    /// Follows a request until it is final (panics after `timeout`).
+    pub async fn wait_final(&self, request: &Pubkey, timeout: Duration) -> InferenceRequest {
+        let client = self.client(&self.requester);
+        match request::follow(
+            &client,
+            request,
+            Duration::from_millis(100),
+            timeout,
+            |_| {},
+        )
+        .await
+        .unwrap()
+        {
+            request::Progress::Final { state, .. } => *state,
+            other => panic!("request {request} not final after {timeout:?}: {other:?}"),
+        }
+    }
+
+    pub async fn request_state(&self, request: &Pubkey) -> Option<InferenceRequest> {
+        self.client(&self.requester)
+            .fetch(request, "inference request")
+            .await
+            .unwrap()
+    }
+
+    pub async fn operator_state(&self, index: usize) -> Operator {
+        self.client(&self.requester)
+            .fetch_required(&pda::operator(&self.operators[index].pubkey()), "operator")
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_balance(&self, wallet: &Pubkey) -> u64 {
+        let account = token_account(wallet, &self.tokens);
+        self.client(&self.requester)
+            .rpc()
+            .get_token_account_balance(&account)
+            .await
+            .unwrap()
+            .amount
+            .parse()
+            .unwrap()
+    }
+
+    pub async fn wait_slots(&self, slots: u64) {
+        let client = self.client(&self.requester);
+        let target = client.slot().await.unwrap() + slots;
+        while client.slot().await.unwrap() < target {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// Registers `models/digits.onnx` with this machine's profile id; returns
+/// the model address and hash.
+async fn register_digits(publisher: &ChainClient) -> (Pubkey, [u8; 32]) {
+    let path = repo_root().join("models/digits.onnx");
+    let model_hash = sha256_file(&path).unwrap();
+    let engine =
+        Engine::new(&EngineSettings::default()).expect("ONNX Runtime (run scripts/setup.sh)");
+    let args = RegisterModelArgs {
+        model_hash,
+        profile_id: engine.profile_id(),
+        uri: "file://models/digits.onnx".to_string(),
+        price: 10_000,
+        royalty_bps: 1_000,
+        input_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 64],
+        },
+        output_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 10],
+        },
+        max_input_bytes: 512,
+        max_output_bytes: 256,
+        comparison: ComparisonRule::TopK { k: 1 },
+        challenge_window_override_slots: None,
+    };
+    (
+        model::register(publisher, args)
+            .await
+            .expect("model registered"),
+        model_hash,
+    )
+}
+
+/// The digits fixture's recorded Python output for `sample`.
+pub fn python_output(sample: &str) -> Vec<u8> {
+    let fixtures: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("models/fixtures.json")).unwrap(),
+    )
+    .unwrap();
+    let digits = fixtures["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "digits")
+        .unwrap();
+    let case = digits["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sample"].as_str().unwrap_or("").contains(sample))
+        .unwrap();
+    let hex = case["output_encoding"].as_str().unwrap();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -1,0 +1,59 @@
+//! A faulty node's wrong output is challenged by a watching node and
+//! overturned by the votes of two verifying nodes.
+use crate::cluster::{python_output, Cluster, STAKE};
+use sibyl::state::RequestStatus;
+use sibyl_oracle::{compare::outputs_agree, config::Role};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_result_is_challenged_and_overturned_by_votes() {
+    let cluster = Cluster::start(4).await;
+    // 0 serves, and lies every time; 1 watches and cranks; 2 and 3 vote.
+    let nodes = [
+        cluster.node_config(0, &[Role::Serve], 1.0),
+        cluster.node_config(1, &[Role::Watch, Role::Crank], 0.0),
+        cluster.node_config(2, &[Role::Vote], 0.0),
+        cluster.node_config(3, &[Role::Vote], 0.0),
+    ];
+    let mut running = Vec::new();
+    for config in nodes {
+        running.push(cluster.start_node(config).await);
+    }
+    let challenger = cluster.operators[1].pubkey();
+    let challenger_tokens_before = cluster.token_balance(&challenger).await;
+
+    let request = cluster.request_digit("digit-8").await;
+    let state = cluster.wait_final(&request, Duration::from_secs(90)).await;
+
+    assert_eq!(state.status, RequestStatus::Overturned);
+    // The requester gets the watcher's correct output, which is Python's.
+    let rule = sibyl::state::ComparisonRule::TopK { k: 1 };
+    assert!(outputs_agree(&rule, &python_output("digit-8"), &state.output).unwrap());
+    assert_eq!(state.output, python_output("digit-8"));
+    let faulty = cluster.operator_state(0).await;
+    assert_eq!(faulty.disputes_lost, 1);
+    assert_eq!(faulty.stake, STAKE - STAKE / 5, "slashed 20 %");
+    assert!(
+        cluster.token_balance(&challenger).await > challenger_tokens_before,
+        "the challenger is rewarded"
+    );
+    for voter in [2, 3] {
+        // Each verifier's vote was claimed once the dispute settled.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while cluster.operator_state(voter).await.open_votes > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "voter {voter} never claimed its vote"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    for (stop, handle) in running {
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), handle)
+            .await
+            .expect("graceful shutdown")
+            .unwrap();
+    }
+}

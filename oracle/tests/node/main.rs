@@ -1,0 +1,8 @@
+//! The node and the `sibyl` command line against an in-process localnet (the
+//! real Agave runtime behind JSON-RPC and PubSub), with the real ONNX
+//! Runtime and the digits fixture.
+mod cli;
+mod cluster;
+mod disputes;
+mod restart;
+mod serve;

@@ -1,0 +1,62 @@
+//! An honest node serves a request from payment to finalized result.
+use crate::cluster::{python_output, Cluster};
+use sibyl::state::RequestStatus;
+use sibyl_oracle::config::Role;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_node_serves_a_request_to_finality() {
+    let cluster = Cluster::start(1).await;
+    let mut config =
+        cluster.node_config(0, &[Role::Serve, Role::Watch, Role::Vote, Role::Crank], 0.0);
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    config.metrics.listen = Some(metrics_addr);
+    let (stop, node) = cluster.start_node(config).await;
+    let operator_wallet = cluster.operators[0].pubkey();
+    let operator_tokens_before = cluster.token_balance(&operator_wallet).await;
+    let requester_tokens_before = cluster.token_balance(&cluster.requester.pubkey()).await;
+
+    let request = cluster.request_digit("digit-2").await;
+    let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
+
+    assert_eq!(state.status, RequestStatus::Finalized);
+    // The committed output is byte for byte what Python's onnxruntime recorded.
+    assert_eq!(state.output, python_output("digit-2"));
+    let operator = cluster.operator_state(0).await;
+    assert_eq!(operator.requests_served, 1);
+    assert_eq!(operator.open_commitments, 0);
+    // Fee 10 000: 2.5 % protocol fee and 10 % royalty leave the operator 8 750.
+    assert_eq!(
+        cluster.token_balance(&operator_wallet).await,
+        operator_tokens_before + 8_750
+    );
+    assert_eq!(
+        cluster.token_balance(&cluster.requester.pubkey()).await,
+        requester_tokens_before - 10_000
+    );
+
+    // The Prometheus endpoint counts what happened.
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "sibyl_committed_total 1",
+        "sibyl_requests_seen_total 1",
+        "sibyl_cranked_total{instruction=\"finalize\"} 1",
+        "sibyl_inference_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), node)
+        .await
+        .expect("graceful shutdown")
+        .unwrap();
+}
