@@ -41,11 +41,9 @@ impl Metrics {
             cranked: Family::default(),
             disputes_won: Gauge::default(),
             disputes_lost: Gauge::default(),
-            inference_seconds: Histogram::new(
-                [
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
-                ],
-            ),
+            inference_seconds: Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
             errors: Family::default(),
             registry: Registry::default(),
         };
