@@ -208,10 +208,16 @@ async fn sibyl_challenge_re_executes_and_disputes_a_wrong_result() {
     let request = cluster.request_digit("digit-6").await;
     wait_committed(&cluster, &request).await;
 
+    let cache = cluster.dir.path().join("cli-models");
     let output = sibyl_async(
         &cluster,
         &cluster.publisher.keypair_path,
-        &["challenge", &request.to_string()],
+        &[
+            "challenge",
+            &request.to_string(),
+            "--model-cache",
+            cache.to_str().unwrap(),
+        ],
     )
     .await;
     let stdout = text(&output.stdout);
