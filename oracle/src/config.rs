@@ -240,7 +240,7 @@ impl Config {
             .node
             .models
             .iter()
-            .find(|hash| parse_hash(hash).is_none())
+            .find(|hash| crate::hex::decode_hash(hash).is_none())
         {
             return Err(ConfigError::Invalid {
                 key: "node.models",
@@ -267,7 +267,7 @@ impl Config {
         self.node
             .models
             .iter()
-            .filter_map(|hash| parse_hash(hash))
+            .filter_map(|hash| crate::hex::decode_hash(hash))
             .collect()
     }
 
@@ -326,23 +326,6 @@ fn env_value(raw: &str) -> toml::Value {
         .ok()
         .and_then(|mut table| table.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
-}
-
-/// A 64-digit hex SHA-256.
-pub fn parse_hash(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// Lower-case hex of bytes.
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The RPC and PubSub URLs for a `-u` value: `l`/`localhost`, `d`/`devnet`,
@@ -464,12 +447,5 @@ mod tests {
             "ws://h:8900"
         );
         assert_eq!(resolve_cluster("http://h:1", "ws://x").unwrap().1, "ws://x");
-    }
-
-    #[test]
-    fn hashes_round_trip_through_hex() {
-        let hash = [0xab; 32];
-        assert_eq!(parse_hash(&to_hex(&hash)), Some(hash));
-        assert_eq!(parse_hash("zz"), None);
     }
 }

@@ -4,7 +4,7 @@
 //! Every function produces ONE tensor with an EMPTY name (the engine binds
 //! inputs by position), the spec's dtype and the spec's dims with dynamic
 //! (-1) dimensions resolved as each function documents.
-use crate::tensor::{self, dtype_name, Tensor};
+use crate::tensor::{self, dtype_name, f16_to_f64, Tensor};
 use sibyl::{constants::MAX_TENSOR_RANK, state::DType, state::TensorSpec};
 
 /// Why user input cannot become the model's input.
@@ -269,18 +269,6 @@ fn f64_to_f16(value: f64) -> Option<u16> {
         return None;
     }
     Some(sign | (((exponent + 15) as u16) << 10) | fraction)
-}
-
-fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exponent = ((bits >> 10) & 0x1f) as i32;
-    let fraction = (bits & 0x3ff) as f64;
-    match exponent {
-        0 => sign * fraction * 2f64.powi(-24),
-        0x1f if fraction == 0.0 => sign * f64::INFINITY,
-        0x1f => f64::NAN,
-        _ => sign * (1.0 + fraction / 1024.0) * 2f64.powi(exponent - 15),
-    }
 }
 
 fn convert(
@@ -1152,9 +1140,6 @@ mod tests {
     }
 
     fn hex_decode(text: &str) -> Vec<u8> {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
+        crate::hex::decode(text).expect("hex in fixtures.json")
     }
 }

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod faulty;
+pub mod hex;
 pub mod input;
 pub mod journal;
 pub mod metrics;

@@ -17,6 +17,7 @@
 //! - `file:///absolute/path.onnx`
 //! - `file://relative/path.onnx` (relative to the store's `base_dir`)
 //! - `https://…` and `http://…`
+use crate::hex::encode as hex;
 use sha2::{Digest, Sha256};
 use std::{
     fs::File,
@@ -63,17 +64,6 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &byte in bytes {
-        out.push(DIGITS[(byte >> 4) as usize] as char);
-        out.push(DIGITS[(byte & 0x0f) as usize] as char);
-    }
-    out
 }
 
 /// SHA-256 of a file's contents, read in chunks (large models are never held

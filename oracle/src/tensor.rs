@@ -46,21 +46,22 @@ pub fn element_size(dtype: DType) -> usize {
     }
 }
 
+/// Every element type Sibyl supports.
+pub const ALL_DTYPES: [DType; 9] = [
+    DType::Float32,
+    DType::Uint8,
+    DType::Int8,
+    DType::Int16,
+    DType::Int32,
+    DType::Int64,
+    DType::Bool,
+    DType::Float16,
+    DType::Float64,
+];
+
 /// The dtype with this ONNX tag, if Sibyl supports it.
 pub fn dtype_from_tag(tag: u8) -> Option<DType> {
-    [
-        DType::Float32,
-        DType::Uint8,
-        DType::Int8,
-        DType::Int16,
-        DType::Int32,
-        DType::Int64,
-        DType::Bool,
-        DType::Float16,
-        DType::Float64,
-    ]
-    .into_iter()
-    .find(|dtype| dtype.onnx_tag() == tag)
+    ALL_DTYPES.into_iter().find(|dtype| dtype.onnx_tag() == tag)
 }
 
 /// The lower-case name of a dtype, as in numpy (`float32`, `uint8`, …).
@@ -171,7 +172,7 @@ fn element_f64(dtype: DType, bytes: &[u8]) -> f64 {
 }
 
 /// IEEE 754 half precision to double, without a dependency for one function.
-fn f16_to_f64(bits: u16) -> f64 {
+pub fn f16_to_f64(bits: u16) -> f64 {
     let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exponent = ((bits >> 10) & 0x1f) as i32;
     let fraction = (bits & 0x3ff) as f64;

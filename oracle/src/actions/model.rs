@@ -1,11 +1,140 @@
 //! Registering, updating, retiring and listing models (publishers).
-use crate::chain::{ChainClient, ChainError};
+use crate::{
+    chain::{ChainClient, ChainError},
+    engine::{Engine, EngineError, GraphTensor},
+    store::sha256_file,
+    tensor::element_size,
+};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
+    constants::{MAX_INPUT_BYTES, MAX_OUTPUT_BYTES},
     instructions::{RegisterModelArgs, UpdateModelArgs},
-    state::Model,
+    state::{ComparisonRule, DType, Model, TensorSpec},
 };
 use sibyl_client::{accounts, instruction, pda};
+use std::path::Path;
+
+/// What a publisher chooses about a model; the rest comes from the file.
+#[derive(Clone, Debug)]
+pub struct Listing {
+    /// Where operators fetch the file.
+    pub uri: String,
+    /// Price per request, in base units.
+    pub price: u64,
+    pub royalty_bps: u16,
+    /// Default: `Exact` for integer outputs, `Tolerance{1e-5, 1e-4}` for float.
+    pub comparison: Option<ComparisonRule>,
+    pub challenge_window_override_slots: Option<u64>,
+    /// Default: the size of the input spec's encoding (with its graph name).
+    pub max_input_bytes: Option<u32>,
+}
+
+/// Why a file cannot be registered as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{path} has no inputs or no outputs")]
+    NoTensors { path: String },
+    #[error("the {what} has dynamic dimensions: {fix}")]
+    Unbounded {
+        what: &'static str,
+        fix: &'static str,
+    },
+    #[error("input ({input} bytes) or output ({output} bytes) exceeds the protocol bounds ({MAX_INPUT_BYTES}, {MAX_OUTPUT_BYTES})")]
+    TooLarge { input: u32, output: u32 },
+}
+
+/// The registration of the ONNX file at `path`: its hash, its input and
+/// output specs from its graph (the file is loaded in the pinned runtime,
+/// which checks it), the output bound, and `engine`'s profile id.
+pub fn registration(
+    engine: &Engine,
+    path: &Path,
+    listing: Listing,
+) -> Result<RegisterModelArgs, RegistrationError> {
+    let model_hash = sha256_file(path).map_err(|source| RegistrationError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let loaded = engine.load(path)?;
+    let (Some(input), Some(output)) = (loaded.inputs().first(), loaded.outputs().first()) else {
+        return Err(RegistrationError::NoTensors {
+            path: path.display().to_string(),
+        });
+    };
+    let max_input_bytes = match listing.max_input_bytes {
+        Some(bytes) => bytes,
+        None => encoding_len(std::slice::from_ref(input)).ok_or(RegistrationError::Unbounded {
+            what: "input",
+            fix: "pass --max-input-bytes",
+        })?,
+    };
+    let max_output_bytes = encoding_len(loaded.outputs()).ok_or(RegistrationError::Unbounded {
+        what: "output",
+        fix: "Sibyl needs a bounded output",
+    })?;
+    if max_input_bytes > MAX_INPUT_BYTES || max_output_bytes > MAX_OUTPUT_BYTES {
+        return Err(RegistrationError::TooLarge {
+            input: max_input_bytes,
+            output: max_output_bytes,
+        });
+    }
+    let float_output = matches!(
+        output.dtype,
+        DType::Float32 | DType::Float16 | DType::Float64
+    );
+    let comparison = listing.comparison.unwrap_or(if float_output {
+        ComparisonRule::Tolerance {
+            abs: 1e-5,
+            rel: 1e-4,
+        }
+    } else {
+        ComparisonRule::Exact
+    });
+    Ok(RegisterModelArgs {
+        model_hash,
+        profile_id: engine.profile_id(),
+        uri: listing.uri,
+        price: listing.price,
+        royalty_bps: listing.royalty_bps,
+        input_spec: TensorSpec {
+            dtype: input.dtype,
+            shape: input.shape.clone(),
+        },
+        output_spec: TensorSpec {
+            dtype: output.dtype,
+            shape: output.shape.clone(),
+        },
+        max_input_bytes,
+        max_output_bytes,
+        comparison,
+        challenge_window_override_slots: listing.challenge_window_override_slots,
+    })
+}
+
+/// Size of the canonical encoding of these tensors with their graph names;
+/// `None` if a dimension is dynamic.
+fn encoding_len(tensors: &[GraphTensor]) -> Option<u32> {
+    tensors.iter().try_fold(0u32, |total, tensor| {
+        let elements = tensor.shape.iter().try_fold(1u64, |count, &dim| {
+            u64::try_from(dim)
+                .ok()
+                .and_then(|dim| count.checked_mul(dim))
+        })?;
+        let bytes = 4
+            + tensor.name.len() as u64
+            + 2
+            + 8 * tensor.shape.len() as u64
+            + elements * element_size(tensor.dtype) as u64;
+        total.checked_add(u32::try_from(bytes).ok()?)
+    })
+}
 
 /// Registers a model; returns its address.
 pub async fn register(chain: &ChainClient, args: RegisterModelArgs) -> Result<Pubkey, ChainError> {
@@ -49,7 +178,7 @@ pub async fn list(chain: &ChainClient) -> Result<Vec<(Pubkey, Model)>, ChainErro
 
 /// A model named by its address or its SHA-256 (hex).
 pub async fn find(chain: &ChainClient, name: &str) -> Result<(Pubkey, Model), ChainError> {
-    let address = match crate::config::parse_hash(name) {
+    let address = match crate::hex::decode_hash(name) {
         Some(hash) => pda::model(&hash),
         None => name.parse().map_err(|_| ChainError::AccountInvalid {
             what: "model",

@@ -3,17 +3,19 @@ use super::Cli;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use sibyl::{
-    constants::{MAX_INPUT_BYTES, MAX_OUTPUT_BYTES},
     instructions::{RegisterModelArgs, UpdateModelArgs},
-    state::{ComparisonRule, DType, TensorSpec},
+    state::ComparisonRule,
 };
 use sibyl_oracle::{
-    actions::{format_amount, mint_decimals, model, parse_amount},
-    config::to_hex,
-    engine::{Engine, EngineSettings, GraphTensor},
+    actions::{
+        format_amount, mint_decimals,
+        model::{self, Listing},
+        parse_amount,
+    },
+    engine::{Engine, EngineSettings},
+    hex,
     node::payment_tokens,
-    store::sha256_file,
-    tensor::{dtype_name, element_size},
+    tensor::dtype_name,
 };
 use std::{path::PathBuf, process::ExitCode};
 
@@ -89,7 +91,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             let hash = registration.model_hash;
             let address = model::register(&chain, registration).await?;
             println!("registered model {address}");
-            println!("sha256 {}", to_hex(&hash));
+            println!("sha256 {}", hex::encode(&hash));
         }
         ModelCommand::Update(args) => {
             let (address, _) = model::find(&chain, &args.model).await?;
@@ -127,7 +129,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             for (address, model) in models {
                 println!(
                     "{address}  sha256 {}…  price {}  {} {:?} → {} {:?}  {:?}{}  {}",
-                    &to_hex(&model.model_hash)[..16],
+                    &hex::encode(&model.model_hash)[..16],
                     format_amount(model.price, decimals),
                     dtype_name(model.input_spec.dtype),
                     model.input_spec.shape,
@@ -143,85 +145,23 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The registration of `args.file`: hash, specs from its graph (checked by
-/// loading it in the pinned runtime), profile id from this runtime.
+/// The registration of `args.file`, loaded in this machine's runtime.
 fn registration(args: &RegisterArgs, price: u64) -> Result<RegisterModelArgs> {
-    let model_hash =
-        sha256_file(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let engine = Engine::new(&EngineSettings {
         library_path: args.runtime_library.clone(),
     })?;
-    let loaded = engine.load(&args.file)?;
-    let (Some(input), Some(output)) = (loaded.inputs().first(), loaded.outputs().first()) else {
-        bail!("{} has no inputs or no outputs", args.file.display());
-    };
-    let max_input_bytes = match args.max_input_bytes {
-        Some(bytes) => bytes,
-        None => encoding_len(std::slice::from_ref(input))
-            .context("the input has dynamic dimensions: pass --max-input-bytes")?,
-    };
-    let max_output_bytes = encoding_len(loaded.outputs())
-        .context("the outputs have dynamic dimensions; Sibyl needs a bounded output")?;
-    if max_input_bytes > MAX_INPUT_BYTES || max_output_bytes > MAX_OUTPUT_BYTES {
-        bail!(
-            "input ({max_input_bytes} bytes) or output ({max_output_bytes} bytes) exceeds the protocol bounds ({MAX_INPUT_BYTES}, {MAX_OUTPUT_BYTES})"
-        );
-    }
-    let comparison = match &args.rule {
-        Some(rule) => parse_rule(rule)?,
-        None if matches!(
-            output.dtype,
-            DType::Float32 | DType::Float16 | DType::Float64
-        ) =>
-        {
-            ComparisonRule::Tolerance {
-                abs: 1e-5,
-                rel: 1e-4,
-            }
-        }
-        None => ComparisonRule::Exact,
-    };
-    let uri = args
-        .uri
-        .clone()
-        .unwrap_or_else(|| format!("file://{}", args.file.display()));
-    Ok(RegisterModelArgs {
-        model_hash,
-        profile_id: engine.profile_id(),
-        uri,
+    let listing = Listing {
+        uri: args
+            .uri
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", args.file.display())),
         price,
         royalty_bps: args.royalty_bps,
-        input_spec: TensorSpec {
-            dtype: input.dtype,
-            shape: input.shape.clone(),
-        },
-        output_spec: TensorSpec {
-            dtype: output.dtype,
-            shape: output.shape.clone(),
-        },
-        max_input_bytes,
-        max_output_bytes,
-        comparison,
+        comparison: args.rule.as_deref().map(parse_rule).transpose()?,
         challenge_window_override_slots: args.window,
-    })
-}
-
-/// Size of the canonical encoding of these tensors (inputs may carry their
-/// graph name or none); `None` if a dimension is dynamic.
-fn encoding_len(tensors: &[GraphTensor]) -> Option<u32> {
-    tensors.iter().try_fold(0u32, |total, tensor| {
-        let elements = tensor.shape.iter().try_fold(1u64, |count, &dim| {
-            u64::try_from(dim)
-                .ok()
-                .and_then(|dim| count.checked_mul(dim))
-        })?;
-        let bytes = 4
-            + tensor.name.len() as u64
-            + 2
-            + 8 * tensor.shape.len() as u64
-            + elements * element_size(tensor.dtype) as u64;
-        total.checked_add(u32::try_from(bytes).ok()?)
-    })
+        max_input_bytes: args.max_input_bytes,
+    };
+    Ok(model::registration(&engine, &args.file, listing)?)
 }
 
 /// `exact`, `tolerance:ABS:REL` or `top-k:K`.

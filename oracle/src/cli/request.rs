@@ -12,9 +12,8 @@ use sibyl_oracle::{
     },
     chain::ChainClient,
     compare::{outputs_agree, top_k},
-    config::to_hex,
     engine::{Engine, EngineSettings},
-    input,
+    hex, input,
     node::{finalize_instructions, payment_tokens, token_account},
     store::ModelStore,
     tensor::{decode, dtype_name},
@@ -87,7 +86,7 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
     println!("request   {address}");
     println!(
         "model     {model_address} (sha256 {}…)",
-        &to_hex(&model.model_hash)[..16]
+        &hex::encode(&model.model_hash)[..16]
     );
     println!(
         "paid      {} tokens; input {} bytes",
@@ -159,7 +158,7 @@ fn describe(progress: &Progress) -> (String, String) {
             format!(
                 "slot {slot:>6}  committed    by operator {} · output {}… · challenge window until slot {} ({} left)",
                 state.operator,
-                &to_hex(&state.output_hash)[..16],
+                &hex::encode(&state.output_hash)[..16],
                 state.challenge_deadline_slot,
                 state.challenge_deadline_slot.saturating_sub(*slot),
             ),
@@ -176,7 +175,7 @@ fn describe(progress: &Progress) -> (String, String) {
             format!(
                 "slot {slot:>6}  {}   output {}…",
                 if state.status == RequestStatus::Overturned { "overturned" } else { "finalized " },
-                &to_hex(&state.output_hash)[..16]
+                &hex::encode(&state.output_hash)[..16]
             ),
         ),
         Progress::Closed => ("closed".into(), "            closed".into()),
@@ -187,12 +186,12 @@ fn print_output(state: &InferenceRequest, model: &Model) {
     if state.status == RequestStatus::Overturned {
         println!("the operator's result was overturned; this is the challenger's corrected output");
     }
-    println!("output hash {}", to_hex(&state.output_hash));
+    println!("output hash {}", hex::encode(&state.output_hash));
     let Ok(tensors) = decode(&state.output) else {
         println!(
             "output ({} bytes, not a canonical encoding): {}",
             state.output.len(),
-            to_hex(&state.output)
+            hex::encode(&state.output)
         );
         return;
     };

@@ -15,7 +15,7 @@
 //! (it never falls back to a library the operator did not choose). Whatever is
 //! found must have the SHA-256 [`ONNXRUNTIME_SHA256`] before it is loaded.
 use super::{EngineError, EngineSettings};
-use crate::store::{hex, sha256_file};
+use crate::{hex::encode as hex, store::sha256_file};
 use std::{
     ffi::OsString,
     path::{Path, PathBuf},

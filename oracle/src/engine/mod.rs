@@ -630,17 +630,7 @@ mod tests {
 
     #[test]
     fn element_types_round_trip() {
-        for dtype in [
-            DType::Float32,
-            DType::Uint8,
-            DType::Int8,
-            DType::Int16,
-            DType::Int32,
-            DType::Int64,
-            DType::Bool,
-            DType::Float16,
-            DType::Float64,
-        ] {
+        for dtype in crate::tensor::ALL_DTYPES {
             assert_eq!(dtype_of(element_type_of(dtype)), Some(dtype));
         }
         assert_eq!(dtype_of(TensorElementType::String), None);

@@ -118,7 +118,7 @@ pub fn profile_id(runtime_sha256: &[u8; 32], descriptor: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::hex;
+    use crate::hex::encode as hex;
 
     const DESCRIPTOR: &str = "onnxruntime=1.31.1;provider=cpu;intra_op_threads=1;inter_op_threads=1;execution=sequential;graph_optimization=basic;deterministic_compute=1";
 

@@ -15,8 +15,9 @@ pub use tokens::{ensure_token_account, token_account};
 
 use crate::{
     chain::{ChainClient, ChainError},
-    config::{expand_home, to_hex, Config, Role},
+    config::{expand_home, Config, Role},
     engine::{Engine, EngineError, EngineSettings},
+    hex,
     journal::{Journal, JournalError},
     metrics::Metrics,
     store::{ModelStore, StoreError},
@@ -196,7 +197,7 @@ impl Node {
         tracing::info!(
             %wallet,
             %operator,
-            profile_id = %to_hex(&engine.profile_id()),
+            profile_id = %hex::encode(&engine.profile_id()),
             roles = ?config.node.roles,
             "node ready"
         );

@@ -30,7 +30,7 @@ async fn sibyl_request_pays_and_follows_a_png_to_its_finalized_output() {
     let (stop, node) = cluster
         .start_node(cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0))
         .await;
-    let model = sibyl_oracle::config::to_hex(&cluster.model_hash);
+    let model = sibyl_oracle::hex::encode(&cluster.model_hash);
     let wallet = cluster.requester.keypair_path.clone();
     let (rpc, ws) = (cluster.localnet.rpc_url(), cluster.localnet.pubsub_url());
     let output = tokio::task::spawn_blocking(move || {
@@ -71,7 +71,7 @@ async fn sibyl_request_pays_and_follows_a_png_to_its_finalized_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_errors_are_one_line_and_a_non_zero_exit() {
     let cluster = Cluster::start(0).await;
-    let model = sibyl_oracle::config::to_hex(&cluster.model_hash);
+    let model = sibyl_oracle::hex::encode(&cluster.model_hash);
     let wallet = cluster.requester.keypair_path.clone();
     let missing = cluster.dir.path().join("missing.json");
     let cases: Vec<(Vec<String>, &std::path::Path, &str)> = vec![

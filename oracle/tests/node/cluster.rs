@@ -1,20 +1,19 @@
 //! A localnet with the protocol initialized, the digits model registered
 //! and funded wallets; nodes started in-process or as `sibyl` processes.
 use anchor_lang::prelude::Pubkey;
-use sibyl::{
-    instructions::RegisterModelArgs,
-    state::{ComparisonRule, ConfigParams, DType, InferenceRequest, Operator, TensorSpec},
-};
+use sibyl::state::{ComparisonRule, ConfigParams, DType, InferenceRequest, Operator, TensorSpec};
 use sibyl_client::{accounts::Tokens, pda};
 use sibyl_localnet::{Localnet, LocalnetConfig};
 use sibyl_oracle::{
-    actions::{model, operator, protocol, request},
+    actions::{
+        model::{self, Listing},
+        operator, protocol, request,
+    },
     chain::{ChainClient, SendSettings},
     config::{Config, Role},
     engine::{Engine, EngineSettings},
     input,
     node::{token_account, Node},
-    store::sha256_file,
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -256,28 +255,19 @@ impl Cluster {
 /// the model address and hash.
 async fn register_digits(publisher: &ChainClient) -> (Pubkey, [u8; 32]) {
     let path = repo_root().join("models/digits.onnx");
-    let model_hash = sha256_file(&path).unwrap();
     let engine =
         Engine::new(&EngineSettings::default()).expect("ONNX Runtime (run scripts/setup.sh)");
-    let args = RegisterModelArgs {
-        model_hash,
-        profile_id: engine.profile_id(),
+    // As `sibyl model register models/digits.onnx --price 0.01 --rule top-k:1` does.
+    let listing = Listing {
         uri: "file://models/digits.onnx".to_string(),
         price: 10_000,
         royalty_bps: 1_000,
-        input_spec: TensorSpec {
-            dtype: DType::Float32,
-            shape: vec![1, 64],
-        },
-        output_spec: TensorSpec {
-            dtype: DType::Float32,
-            shape: vec![1, 10],
-        },
-        max_input_bytes: 512,
-        max_output_bytes: 256,
-        comparison: ComparisonRule::TopK { k: 1 },
+        comparison: Some(ComparisonRule::TopK { k: 1 }),
         challenge_window_override_slots: None,
+        max_input_bytes: None,
     };
+    let args = model::registration(&engine, &path, listing).expect("digits.onnx registers");
+    let model_hash = args.model_hash;
     (
         model::register(publisher, args)
             .await
@@ -304,9 +294,5 @@ pub fn python_output(sample: &str) -> Vec<u8> {
         .iter()
         .find(|c| c["sample"].as_str().unwrap_or("").contains(sample))
         .unwrap();
-    let hex = case["output_encoding"].as_str().unwrap();
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
+    sibyl_oracle::hex::decode(case["output_encoding"].as_str().unwrap()).unwrap()
 }
