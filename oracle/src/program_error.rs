@@ -42,17 +42,21 @@ pub fn describe(code: u32) -> ProgramError {
     if let Some(error) = table().get(&code) {
         return error.clone();
     }
+    // Codes below 100 come from the token program a Sibyl instruction called;
+    // the Anchor codes users meet most are named, the rest by range.
     let (name, message) = match code {
+        1 => ("InsufficientFunds", "the token account's balance is too low for this payment, stake or bond"),
+        3 => ("MintMismatch", "a token account is not for the payment mint"),
+        4 => ("OwnerMismatch", "a token account belongs to someone else"),
+        17 => ("AccountFrozen", "a token account is frozen"),
+        0..=99 => ("TokenProgram", "the token program refused the transfer"),
+        2006 => ("ConstraintSeeds", "an account is not the address Sibyl derives for it"),
+        3007 => ("AccountOwnedByWrongProgram", "an account is owned by the wrong program"),
+        3012 => ("AccountNotInitialized", "an account the instruction needs does not exist (for a payment: your token account for the payment mint)"),
         2000..=2999 => ("AnchorConstraint", "an account constraint was violated"),
-        3000..=3999 => (
-            "AnchorAccount",
-            "an account is missing, closed or of the wrong type",
-        ),
-        100..=1999 => (
-            "AnchorInstruction",
-            "the instruction data or IDL was refused",
-        ),
-        _ => ("Unknown", "not a Sibyl or Anchor error code"),
+        3000..=3999 => ("AnchorAccount", "an account is missing, closed or of the wrong type"),
+        100..=1999 => ("AnchorInstruction", "the instruction data or IDL was refused"),
+        _ => ("Unknown", "not a Sibyl, Anchor or token program error code"),
     };
     ProgramError {
         code,
@@ -71,6 +75,8 @@ mod tests {
         let error = describe(code);
         assert_eq!(error.name, "FeeBelowPrice");
         assert!(!error.message.is_empty());
-        assert_eq!(describe(3012).name, "AnchorAccount");
+        assert_eq!(describe(3012).name, "AccountNotInitialized");
+        assert_eq!(describe(3013).name, "AnchorAccount");
+        assert_eq!(describe(1).name, "InsufficientFunds");
     }
 }

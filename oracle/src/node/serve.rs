@@ -22,6 +22,8 @@ pub const HALT_AFTER_INFERENCE_ENV: &str = "SIBYL_TEST_HALT_AFTER_INFERENCE";
 pub struct Serve {
     shared: Arc<Shared>,
     in_flight: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
+    /// Requests whose input the model refused (until a restart).
+    unservable: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
     tasks: JoinSet<()>,
     resumed: bool,
 }
@@ -31,12 +33,21 @@ impl Serve {
         Self {
             shared,
             in_flight: Default::default(),
+            unservable: Default::default(),
             tasks: JoinSet::new(),
             resumed: false,
         }
     }
 
     fn launch(&mut self, request: Pubkey, state: InferenceRequest, model: Model) {
+        if self
+            .unservable
+            .lock()
+            .expect("unservable set")
+            .contains(&request)
+        {
+            return;
+        }
         if !self
             .in_flight
             .lock()
@@ -45,13 +56,27 @@ impl Serve {
         {
             return;
         }
-        let (shared, in_flight) = (self.shared.clone(), self.in_flight.clone());
+        self.shared.metrics.requests_seen.inc();
+        let (shared, in_flight, unservable) = (
+            self.shared.clone(),
+            self.in_flight.clone(),
+            self.unservable.clone(),
+        );
         let span = tracing::info_span!("serve", %request, model = %state.model);
         self.tasks.spawn(
             async move {
-                if let Err(err) = serve_one(&shared, request, state, &model).await {
-                    shared.metrics.error("serve");
-                    tracing::warn!(%err, "not committed");
+                match serve_one(&shared, request, state, &model).await {
+                    Ok(()) => {}
+                    // The model cannot run this input: say so once, not every scan.
+                    Err(err @ NodeError::Engine(_)) => {
+                        shared.metrics.error("serve");
+                        tracing::warn!(%err, "cannot serve this request; skipping it");
+                        unservable.lock().expect("unservable set").insert(request);
+                    }
+                    Err(err) => {
+                        shared.metrics.error("serve");
+                        tracing::warn!(%err, "not committed; retrying next scan");
+                    }
                 }
                 in_flight.lock().expect("in-flight set").remove(&request);
             }
@@ -104,7 +129,6 @@ impl Service for Serve {
                 ) {
                     continue;
                 }
-                self.shared.metrics.requests_seen.inc();
                 self.launch(request, state, model.clone());
             }
         }

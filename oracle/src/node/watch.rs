@@ -72,7 +72,22 @@ async fn check(
     let verdict = match shared.journal.get(Kind::Verdict, &request)? {
         Some(verdict) => verdict,
         None => {
-            let ours = shared.runner.run(model, state.input.clone()).await?;
+            let ours = match shared.runner.run(model, state.input.clone()).await {
+                Ok(ours) => ours,
+                // The model cannot run this input here: record that we have
+                // no verdict instead of retrying every scan; never challenge.
+                Err(err @ NodeError::Engine(_)) => {
+                    let unknown = Entry {
+                        output: Vec::new(),
+                        agrees: None,
+                        faulty: false,
+                        stage: Stage::Done { signature: None },
+                    };
+                    shared.journal.put(Kind::Verdict, &request, &unknown)?;
+                    return Err(err);
+                }
+                Err(err) => return Err(err),
+            };
             let agrees = outputs_agree(&model.comparison, &state.output, &ours)
                 .map_err(|err| NodeError::Internal(format!("comparing outputs: {err}")))?;
             let verdict = Entry {

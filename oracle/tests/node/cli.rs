@@ -294,3 +294,80 @@ async fn sibyl_finalize_settles_a_result_once_its_window_passed() {
     stop.send(true).unwrap();
     node.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_and_operator_commands_change_what_the_chain_holds() {
+    let cluster = Cluster::start(0).await;
+    let publisher = cluster.publisher.keypair_path.clone();
+    let operator = cluster.requester.keypair_path.clone();
+    let run = |wallet: &std::path::Path, args: &[&str]| {
+        let output = sibyl(&cluster, wallet, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+
+    // A model registered from its file: hash, specs and bounds from the graph.
+    let registered = run(
+        &publisher,
+        &[
+            "model",
+            "register",
+            "models/mlp_float.onnx",
+            "--price",
+            "0.5",
+        ],
+    );
+    let hash = sibyl_oracle::hex::encode(
+        &sibyl_oracle::store::sha256_file(&repo_root().join("models/mlp_float.onnx")).unwrap(),
+    );
+    assert!(registered.contains(&hash), "{registered}");
+    let listed = run(&publisher, &["model", "list"]);
+    let line = listed
+        .lines()
+        .find(|l| l.contains(&hash[..16]))
+        .expect("listed");
+    assert!(
+        line.contains("price 0.500000") && line.contains("float32 [1, 16] → float32 [1, 4]"),
+        "{line}"
+    );
+    assert!(
+        line.contains("Tolerance"),
+        "float outputs default to a tolerance: {line}"
+    );
+    run(&publisher, &["model", "update", &hash, "--price", "1.25"]);
+    assert!(run(&publisher, &["model", "list"]).contains("price 1.250000"));
+    run(&publisher, &["model", "retire", &hash]);
+    assert!(run(&publisher, &["model", "list"]).contains("RETIRED"));
+    let refused = sibyl(
+        &cluster,
+        &operator,
+        &["request", &hash, "models/samples/digit-2.json"],
+    );
+    assert!(
+        text(&refused.stderr).contains("retired"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    // An operator's stake through its whole cycle.
+    run(&operator, &["operator", "register", "--stake", "20"]);
+    run(&operator, &["operator", "stake", "1.5"]);
+    let shown = run(&operator, &["operator", "unstake", "5"]);
+    assert!(shown.contains("stake             16.500000"), "{shown}");
+    assert!(shown.contains("unbonding         5.000000"), "{shown}");
+    let early = sibyl(&cluster, &operator, &["operator", "withdraw"]);
+    assert!(
+        text(&early.stderr).contains("UnbondingNotEnded"),
+        "{}",
+        text(&early.stderr)
+    );
+    cluster
+        .wait_slots(crate::cluster::test_params().unbonding_slots + 1)
+        .await;
+    let shown = run(&operator, &["operator", "withdraw"]);
+    assert!(shown.contains("unbonding         0.000000"), "{shown}");
+}
