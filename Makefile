@@ -11,9 +11,12 @@ export RUST_LOG ?= error
 
 .PHONY: test demo localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
 
-## Everything CI checks: formatting, the IDL is current, unit and runtime tests.
+## Everything CI checks: formatting, the IDL is current, unit and runtime
+## tests, then the TypeScript client (generated from the IDL) is current,
+## typechecks and passes its tests.
 test: setup fmt-check idl-check
 	$(CARGO) test --workspace --locked
+	app/scripts/check.sh
 
 demo: setup
 	$(CARGO) run --locked --quiet -p sibyl-tests --bin sibyl-lifecycle-demo
@@ -51,6 +54,7 @@ lint:
 idl: setup
 	$(CARGO) run --locked --quiet -p sibyl-idl
 	cp target/idl/sibyl.json idl/sibyl.json
+	node tools/ts-client/generate.mjs
 
 ## Fails if idl/sibyl.json differs from a fresh build of the program's IDL.
 idl-check: setup

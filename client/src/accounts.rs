@@ -1,6 +1,9 @@
 //! The accounts of every instruction, from the keys a caller knows.
 use crate::pda;
-use anchor_lang::{prelude::Pubkey, system_program};
+use anchor_lang::{
+    prelude::{AccountMeta, Pubkey},
+    system_program,
+};
 use sibyl::{accounts as acc, state::InferenceRequest};
 
 /// The payment mint and the token program that owns it (SPL Token or Token-2022).
@@ -401,4 +404,20 @@ pub fn claim_vote(
         event_authority: pda::event_authority(),
         program: sibyl::ID,
     }
+}
+
+/// The remaining accounts `finalize`, `resolve_dispute` and `arbitrate` take
+/// for a request that named a consumer callback: the consumer program,
+/// Sibyl's callback authority, then the accounts the consumer named (writable
+/// as named). Empty when the request named none.
+pub fn callback_accounts(state: &InferenceRequest) -> Vec<AccountMeta> {
+    if !state.has_callback() {
+        return Vec::new();
+    }
+    let mut metas = vec![
+        AccountMeta::new_readonly(state.callback_program, false),
+        AccountMeta::new_readonly(sibyl::callback::callback_authority(), false),
+    ];
+    metas.extend(state.callback_metas());
+    metas
 }

@@ -2,7 +2,7 @@
 //! transactions as a validator's banking stage would (one at a time, with
 //! logs and inner instructions recorded), and remembers each transaction's
 //! outcome for status and history queries.
-use crate::native::{install_runtime_stubs, sibyl_builtin};
+use crate::native::{consumer_builtin, install_runtime_stubs, sibyl_builtin};
 use agave_feature_set::FeatureSet;
 use anchor_lang::prelude::Pubkey;
 use solana_account::AccountSharedData;
@@ -144,6 +144,12 @@ impl Chain {
             sibyl::ID,
             "sibyl",
             ProgramCacheEntry::new_builtin(0, "sibyl".len(), sibyl_builtin()),
+        );
+        // The example consumer, so integrators can try both consumer paths locally.
+        bank.add_builtin(
+            example_consumer::ID,
+            "example_consumer",
+            ProgramCacheEntry::new_builtin(0, "example_consumer".len(), consumer_builtin()),
         );
         bank.set_capitalization_for_tests(bank.calculate_capitalization_for_tests());
         let genesis_hash = genesis_config.hash();

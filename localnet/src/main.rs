@@ -99,6 +99,10 @@ async fn main() -> Result<()> {
     println!("Faucet:        {}", localnet.chain.faucet());
     println!("Programs:");
     println!("  sibyl         {} (native)", sibyl::ID);
+    println!(
+        "  example       {} (native, the example consumer)",
+        example_consumer::ID
+    );
     println!("  spl-token     {} (SBF)", anchor_spl::token::ID);
     println!("  token-2022    {} (SBF)", anchor_spl::token_2022::ID);
     println!("  assoc. token  {} (SBF)", anchor_spl::associated_token::ID);

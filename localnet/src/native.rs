@@ -18,6 +18,11 @@ use std::sync::{Arc, Once};
 pub fn sibyl_program_test() -> ProgramTest {
     let mut program_test = ProgramTest::new("sibyl", sibyl::ID, processor!(sibyl_entrypoint));
     program_test.prefer_bpf(false);
+    program_test.add_program(
+        "example_consumer",
+        example_consumer::ID,
+        processor!(consumer_entrypoint),
+    );
     program_test
 }
 
@@ -38,6 +43,21 @@ pub async fn install_runtime_stubs() {
         })
         .await;
     install_syscall_bridge();
+}
+
+/// The example consumer's entrypoint for `Bank::add_builtin`.
+pub fn consumer_builtin() -> BuiltinFunctionRegisterer {
+    processor!(consumer_entrypoint).expect("the adapter always registers")
+}
+
+fn consumer_entrypoint(
+    program_id: &Pubkey,
+    accounts: &[AccountInfo],
+    data: &[u8],
+) -> ProgramResult {
+    // SAFETY: as for `sibyl_entrypoint`.
+    let (program_id, accounts, data) = unsafe { one_lifetime(program_id, accounts, data) };
+    example_consumer::entry(program_id, accounts, data)
 }
 
 fn sibyl_entrypoint(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {

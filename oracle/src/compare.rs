@@ -1,6 +1,6 @@
 //! The comparison rules verifiers judge agreement by: never by bits alone for
 //! float models, whose last bits may differ across CPUs.
-use crate::tensor::{decode, EncodingError, Tensor};
+use crate::tensor::{self, decode, EncodingError, Tensor};
 use sibyl::state::ComparisonRule;
 
 /// Whether two canonical output encodings of the same model and input agree
@@ -31,7 +31,8 @@ fn same_layout(expected: &Tensor, actual: &Tensor) -> bool {
 }
 
 fn tensors_agree(rule: &ComparisonRule, expected: &Tensor, actual: &Tensor) -> bool {
-    let (expected_values, actual_values) = (expected.values_f64(), actual.values_f64());
+    let (expected_values, actual_values) =
+        (tensor::values_f64(expected), tensor::values_f64(actual));
     match *rule {
         ComparisonRule::Exact => expected.data == actual.data,
         ComparisonRule::Tolerance { abs, rel } => expected_values

@@ -761,7 +761,7 @@ mod tests {
     fn json_flat_and_nested_with_conversion() {
         let t = one(&from_json("[1, 2.5, -3, 4]", &spec(DType::Float32, &[1, 4])).unwrap());
         assert_eq!(t.dims, vec![1, 4]);
-        assert_eq!(t.values_f64(), vec![1.0, 2.5, -3.0, 4.0]);
+        assert_eq!(tensor::values_f64(&t), vec![1.0, 2.5, -3.0, 4.0]);
 
         let t = one(&from_json("[[1, 2], [3, 4]]", &spec(DType::Int64, &[4])).unwrap());
         assert_eq!(t.dims, vec![4]);
@@ -780,7 +780,7 @@ mod tests {
         assert_eq!(t.data, vec![255, 0, 3]);
 
         let t = one(&from_json("[1.5, -2, 65504]", &spec(DType::Float16, &[3])).unwrap());
-        assert_eq!(t.values_f64(), vec![1.5, -2.0, 65504.0]);
+        assert_eq!(tensor::values_f64(&t), vec![1.5, -2.0, 65504.0]);
 
         let big = one(&from_json("[9223372036854775807]", &spec(DType::Int64, &[1])).unwrap());
         assert_eq!(big.data, i64::MAX.to_le_bytes());
@@ -905,7 +905,7 @@ mod tests {
         let t = one(&from_npy(&file, &spec(DType::Float32, &[1, 3])).unwrap());
         assert_eq!((t.dims.clone(), t.data.clone()), (vec![1, 3], data.clone()));
         let t = one(&from_npy(&file, &spec(DType::Float64, &[-1, 3])).unwrap());
-        assert_eq!(t.values_f64(), vec![1.0, 2.0, 3.5]);
+        assert_eq!(tensor::values_f64(&t), vec![1.0, 2.0, 3.5]);
         let error = from_npy(&file, &spec(DType::Int32, &[1, 3])).unwrap_err();
         assert!(
             matches!(
@@ -947,13 +947,13 @@ mod tests {
 
         let file = npy_bytes("|u1", false, "(2, 2)", &[1, 2, 3, 4]);
         let t = one(&from_npy(&file, &spec(DType::Float32, &[2, 2])).unwrap());
-        assert_eq!(t.values_f64(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(tensor::values_f64(&t), vec![1.0, 2.0, 3.0, 4.0]);
         let file = npy_bytes("|i1", false, "(2,)", &[0xff, 3]);
         let t = one(&from_npy(&file, &spec(DType::Int32, &[2])).unwrap());
-        assert_eq!(t.values_f64(), vec![-1.0, 3.0]);
+        assert_eq!(tensor::values_f64(&t), vec![-1.0, 3.0]);
         let file = npy_bytes("<i4", false, "(1,)", &7i32.to_le_bytes());
         let t = one(&from_npy(&file, &spec(DType::Int64, &[1])).unwrap());
-        assert_eq!(t.values_f64(), vec![7.0]);
+        assert_eq!(tensor::values_f64(&t), vec![7.0]);
     }
 
     #[test]
@@ -994,7 +994,7 @@ mod tests {
             &[0, 255],
         );
         let t = one(&from_png(&gray, &spec(DType::Float32, &[1, 2]), 1.0).unwrap());
-        assert_eq!(t.values_f64(), vec![0.0, 1.0]);
+        assert_eq!(tensor::values_f64(&t), vec![0.0, 1.0]);
 
         let gray_alpha = png_bytes(
             2,
@@ -1004,7 +1004,7 @@ mod tests {
             &[51, 0, 102, 255],
         );
         let t = one(&from_png(&gray_alpha, &spec(DType::Float32, &[2]), 255.0).unwrap());
-        assert_eq!(t.values_f64(), vec![51.0, 102.0]);
+        assert_eq!(tensor::values_f64(&t), vec![51.0, 102.0]);
 
         let rgb = png_bytes(
             2,
@@ -1014,7 +1014,7 @@ mod tests {
             &[255, 0, 0, 10, 10, 10],
         );
         let t = one(&from_png(&rgb, &spec(DType::Float32, &[2]), 255.0).unwrap());
-        assert_eq!(t.values_f64(), vec![76.0, 10.0]);
+        assert_eq!(tensor::values_f64(&t), vec![76.0, 10.0]);
 
         let rgba = png_bytes(
             1,
@@ -1024,7 +1024,7 @@ mod tests {
             &[0, 255, 0, 7],
         );
         let t = one(&from_png(&rgba, &spec(DType::Float32, &[1]), 255.0).unwrap());
-        assert_eq!(t.values_f64(), vec![150.0]);
+        assert_eq!(tensor::values_f64(&t), vec![150.0]);
 
         let deep = png_bytes(
             2,
@@ -1034,7 +1034,7 @@ mod tests {
             &[0x12, 0x34, 0xff, 0x00],
         );
         let t = one(&from_png(&deep, &spec(DType::Float32, &[2]), 255.0).unwrap());
-        assert_eq!(t.values_f64(), vec![18.0, 255.0]);
+        assert_eq!(tensor::values_f64(&t), vec![18.0, 255.0]);
 
         let shallow = png_bytes(
             4,
@@ -1044,7 +1044,7 @@ mod tests {
             &[0b1010_0000],
         );
         let t = one(&from_png(&shallow, &spec(DType::Float32, &[4]), 1.0).unwrap());
-        assert_eq!(t.values_f64(), vec![1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(tensor::values_f64(&t), vec![1.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]
@@ -1127,7 +1127,10 @@ mod tests {
 
             // The linear mapping is close to, but not exactly, the integers.
             let linear = one(&from_png(&read("png"), &digits, pixel_max).unwrap());
-            for (l, e) in linear.values_f64().iter().zip(expected.values_f64()) {
+            for (l, e) in tensor::values_f64(&linear)
+                .iter()
+                .zip(tensor::values_f64(&expected))
+            {
                 assert!((l - e).abs() <= 0.5 * 16.0 / 255.0 + 1e-6, "{l} vs {e}");
             }
         }

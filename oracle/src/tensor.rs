@@ -1,68 +1,11 @@
-//! The canonical tensor encoding (inputs and outputs), as the protocol and
-//! `models/README.md` define it:
-//!
-//! ```text
-//! encoding := tensor*                      graph order, no count prefix
-//! tensor   := name dtype rank dims data
-//! name     := u32 LE byte length, UTF-8 bytes
-//! dtype    := u8, the ONNX TensorProto.DataType number
-//! rank     := u8
-//! dims     := rank × u64 LE
-//! data     := elements in row-major order, each little-endian (bool: one byte)
-//! ```
-//!
-//! Encoding and decoding are pure functions so that the node, the CLI and the
-//! tests agree byte for byte with the Python reference in `models/generate.py`.
-use sibyl::{constants::MAX_TENSOR_RANK, state::DType};
-
-/// Why bytes are not a canonical encoding.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EncodingError {
-    #[error("the encoding ends early at byte {at} (reading {what})")]
-    Truncated { at: usize, what: &'static str },
-    #[error("unknown dtype tag {0} (expected an ONNX TensorProto.DataType number Sibyl supports)")]
-    UnknownDType(u8),
-    #[error("tensor name is not UTF-8")]
-    NameNotUtf8,
-    #[error("tensor rank {0} exceeds the maximum of {MAX_TENSOR_RANK}")]
-    RankTooLarge(usize),
-    #[error("tensor `{name}` declares {expected} data bytes but has {actual}")]
-    DataLength {
-        name: String,
-        expected: usize,
-        actual: usize,
-    },
-    #[error("tensor dimensions overflow the address space")]
-    SizeOverflow,
-}
-
-/// The size in bytes of one element of `dtype`.
-pub fn element_size(dtype: DType) -> usize {
-    match dtype {
-        DType::Uint8 | DType::Int8 | DType::Bool => 1,
-        DType::Int16 | DType::Float16 => 2,
-        DType::Float32 | DType::Int32 => 4,
-        DType::Int64 | DType::Float64 => 8,
-    }
-}
-
-/// Every element type Sibyl supports.
-pub const ALL_DTYPES: [DType; 9] = [
-    DType::Float32,
-    DType::Uint8,
-    DType::Int8,
-    DType::Int16,
-    DType::Int32,
-    DType::Int64,
-    DType::Bool,
-    DType::Float16,
-    DType::Float64,
-];
-
-/// The dtype with this ONNX tag, if Sibyl supports it.
-pub fn dtype_from_tag(tag: u8) -> Option<DType> {
-    ALL_DTYPES.into_iter().find(|dtype| dtype.onnx_tag() == tag)
-}
+//! The canonical tensor encoding is defined once, in the program crate
+//! (`sibyl::encoding`, which consumer programs decode outputs with); this
+//! module re-exports it and adds what only off-chain code needs: element
+//! values as `f64` for the comparison rules, and dtype names.
+pub use sibyl::encoding::{
+    decode, dtype_from_tag, element_size, encode, EncodingError, Tensor, ALL_DTYPES,
+};
+use sibyl::state::DType;
 
 /// The lower-case name of a dtype, as in numpy (`float32`, `uint8`, …).
 pub fn dtype_name(dtype: DType) -> &'static str {
@@ -79,78 +22,15 @@ pub fn dtype_name(dtype: DType) -> &'static str {
     }
 }
 
-/// One named tensor: its element type, dimensions and raw little-endian data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tensor {
-    pub name: String,
-    pub dtype: DType,
-    pub dims: Vec<u64>,
-    pub data: Vec<u8>,
-}
-
-impl Tensor {
-    /// A tensor whose data length matches its dims and dtype.
-    pub fn new(
-        name: impl Into<String>,
-        dtype: DType,
-        dims: Vec<u64>,
-        data: Vec<u8>,
-    ) -> Result<Self, EncodingError> {
-        let tensor = Tensor {
-            name: name.into(),
-            dtype,
-            dims,
-            data,
-        };
-        if tensor.dims.len() > MAX_TENSOR_RANK {
-            return Err(EncodingError::RankTooLarge(tensor.dims.len()));
-        }
-        let expected = tensor.byte_len()?;
-        if expected != tensor.data.len() {
-            return Err(EncodingError::DataLength {
-                name: tensor.name,
-                expected,
-                actual: tensor.data.len(),
-            });
-        }
-        Ok(tensor)
-    }
-
-    /// A float32 tensor from its values.
-    pub fn from_f32(
-        name: impl Into<String>,
-        dims: Vec<u64>,
-        values: &[f32],
-    ) -> Result<Self, EncodingError> {
-        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Tensor::new(name, DType::Float32, dims, data)
-    }
-
-    /// Number of elements (the product of the dims).
-    pub fn element_count(&self) -> Result<usize, EncodingError> {
-        self.dims.iter().try_fold(1usize, |count, &dim| {
-            usize::try_from(dim)
-                .ok()
-                .and_then(|dim| count.checked_mul(dim))
-                .ok_or(EncodingError::SizeOverflow)
-        })
-    }
-
-    fn byte_len(&self) -> Result<usize, EncodingError> {
-        self.element_count()?
-            .checked_mul(element_size(self.dtype))
-            .ok_or(EncodingError::SizeOverflow)
-    }
-
-    /// Every element as an `f64` (exact for every supported integer type but
-    /// the extremes of int64, which comparison rules never need).
-    pub fn values_f64(&self) -> Vec<f64> {
-        let size = element_size(self.dtype);
-        self.data
-            .chunks_exact(size)
-            .map(|bytes| element_f64(self.dtype, bytes))
-            .collect()
-    }
+/// Every element of `tensor` as an `f64` (exact for every supported integer
+/// type but the extremes of int64, which comparison rules never need).
+pub fn values_f64(tensor: &Tensor) -> Vec<f64> {
+    let size = element_size(tensor.dtype);
+    tensor
+        .data
+        .chunks_exact(size)
+        .map(|bytes| element_f64(tensor.dtype, bytes))
+        .collect()
 }
 
 fn element_f64(dtype: DType, bytes: &[u8]) -> f64 {
@@ -184,149 +64,19 @@ pub fn f16_to_f64(bits: u16) -> f64 {
     }
 }
 
-/// The canonical encoding of `tensors`, in the order given.
-pub fn encode(tensors: &[Tensor]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for tensor in tensors {
-        out.extend_from_slice(&(tensor.name.len() as u32).to_le_bytes());
-        out.extend_from_slice(tensor.name.as_bytes());
-        out.push(tensor.dtype.onnx_tag());
-        out.push(tensor.dims.len() as u8);
-        for dim in &tensor.dims {
-            out.extend_from_slice(&dim.to_le_bytes());
-        }
-        out.extend_from_slice(&tensor.data);
-    }
-    out
-}
-
-/// Parses a canonical encoding; every byte must belong to a tensor.
-pub fn decode(bytes: &[u8]) -> Result<Vec<Tensor>, EncodingError> {
-    let mut reader = Reader { bytes, at: 0 };
-    let mut tensors = Vec::new();
-    while reader.at < bytes.len() {
-        let name_len = u32::from_le_bytes(reader.take_array("name length")?) as usize;
-        let name = std::str::from_utf8(reader.take(name_len, "name")?)
-            .map_err(|_| EncodingError::NameNotUtf8)?
-            .to_string();
-        let [tag] = reader.take_array("dtype")?;
-        let dtype = dtype_from_tag(tag).ok_or(EncodingError::UnknownDType(tag))?;
-        let [rank] = reader.take_array("rank")?;
-        if rank as usize > MAX_TENSOR_RANK {
-            return Err(EncodingError::RankTooLarge(rank as usize));
-        }
-        let dims = (0..rank)
-            .map(|_| reader.take_array("dims").map(u64::from_le_bytes))
-            .collect::<Result<Vec<_>, _>>()?;
-        let shell = Tensor {
-            name,
-            dtype,
-            dims,
-            data: Vec::new(),
-        };
-        let data = reader.take(shell.byte_len()?, "data")?.to_vec();
-        tensors.push(Tensor { data, ..shell });
-    }
-    Ok(tensors)
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], EncodingError> {
-        let end = self
-            .at
-            .checked_add(len)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or(EncodingError::Truncated { at: self.at, what })?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
-    fn take_array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], EncodingError> {
-        Ok(self.take(N, what)?.try_into().expect("N bytes"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn encodes_the_documented_layout() {
-        let tensor = Tensor::from_f32("y", vec![1, 2], &[1.0, -2.0]).unwrap();
-        let bytes = encode(&[tensor]);
-        let mut expected = vec![1, 0, 0, 0, b'y', 1, 2];
-        expected.extend_from_slice(&1u64.to_le_bytes());
-        expected.extend_from_slice(&2u64.to_le_bytes());
-        expected.extend_from_slice(&1.0f32.to_le_bytes());
-        expected.extend_from_slice(&(-2.0f32).to_le_bytes());
-        assert_eq!(bytes, expected);
-    }
-
-    #[test]
-    fn decode_inverts_encode_for_several_tensors() {
-        let tensors = vec![
-            Tensor::from_f32("scores", vec![1, 3], &[0.5, 0.25, 0.25]).unwrap(),
-            Tensor::new("label", DType::Int64, vec![1], 7i64.to_le_bytes().to_vec()).unwrap(),
-            Tensor::new("mask", DType::Bool, vec![2], vec![1, 0]).unwrap(),
-        ];
-        assert_eq!(decode(&encode(&tensors)).unwrap(), tensors);
-    }
-
-    #[test]
-    fn truncated_and_trailing_bytes_are_refused() {
-        let bytes = encode(&[Tensor::from_f32("y", vec![2], &[1.0, 2.0]).unwrap()]);
-        for cut in 1..bytes.len() {
-            assert!(
-                matches!(decode(&bytes[..cut]), Err(EncodingError::Truncated { .. })),
-                "cut at {cut}"
-            );
-        }
-        let mut extra = bytes.clone();
-        extra.push(0);
-        assert!(decode(&extra).is_err());
-    }
-
-    #[test]
-    fn unknown_dtype_and_huge_dims_are_refused() {
-        let mut bytes = encode(&[Tensor::from_f32("y", vec![1], &[1.0]).unwrap()]);
-        bytes[5] = 99;
-        assert_eq!(decode(&bytes), Err(EncodingError::UnknownDType(99)));
-
-        let mut huge = vec![0, 0, 0, 0, 1, 2];
-        huge.extend_from_slice(&u64::MAX.to_le_bytes());
-        huge.extend_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(decode(&huge), Err(EncodingError::SizeOverflow));
-    }
-
-    #[test]
-    fn data_must_match_dims() {
-        assert!(matches!(
-            Tensor::new("x", DType::Float32, vec![2], vec![0; 4]),
-            Err(EncodingError::DataLength {
-                expected: 8,
-                actual: 4,
-                ..
-            })
-        ));
-    }
-
-    #[test]
     fn values_convert_every_dtype() {
         let half_one_and_a_half = 0x3e00u16.to_le_bytes().to_vec();
         let tensor = Tensor::new("h", DType::Float16, vec![1], half_one_and_a_half).unwrap();
-        assert_eq!(tensor.values_f64(), vec![1.5]);
+        assert_eq!(values_f64(&tensor), vec![1.5]);
         let tensor = Tensor::new("i", DType::Int8, vec![2], vec![0xff, 3]).unwrap();
-        assert_eq!(tensor.values_f64(), vec![-1.0, 3.0]);
-        for tag in 0..=20u8 {
-            if let Some(dtype) = dtype_from_tag(tag) {
-                assert_eq!(dtype.onnx_tag(), tag);
-            }
-        }
+        assert_eq!(values_f64(&tensor), vec![-1.0, 3.0]);
+        let tensor =
+            Tensor::new("l", DType::Int64, vec![1], (-5i64).to_le_bytes().to_vec()).unwrap();
+        assert_eq!(values_f64(&tensor), vec![-5.0]);
     }
 }

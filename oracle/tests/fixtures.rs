@@ -159,7 +159,7 @@ fn ort_reproduces_python_byte_for_byte() {
                 failures.push(format!("{name} case {index}"));
             }
             if let Some(label) = case.get("predicted").and_then(|p| p.as_u64()) {
-                let scores = tensor::decode(&output).unwrap()[0].values_f64();
+                let scores = tensor::values_f64(&tensor::decode(&output).unwrap()[0]);
                 assert_eq!(
                     sibyl_oracle::compare::top_k(&scores, 1),
                     vec![label as usize]
@@ -193,7 +193,7 @@ fn inputs_from_user_files_run_end_to_end() {
             let tensors = tensor::decode(&output).unwrap();
             assert_eq!(tensors[0].name, "probabilities");
             assert_eq!(
-                sibyl_oracle::compare::top_k(&tensors[0].values_f64(), 1),
+                sibyl_oracle::compare::top_k(&tensor::values_f64(&tensors[0]), 1),
                 vec![label]
             );
         }

@@ -3,7 +3,10 @@
 //! instruction. Tests read like the protocol; tampering tests take the
 //! accounts struct from an `*_accounts` method, change one field and send it.
 use crate::{events, outcome::TxResult};
-use anchor_lang::{prelude::Pubkey, AccountDeserialize, InstructionData, ToAccountMetas};
+use anchor_lang::{
+    prelude::{AccountMeta, Pubkey},
+    AccountDeserialize, InstructionData, ToAccountMetas,
+};
 use anchor_spl::token_2022::spl_token_2022;
 use sibyl::{
     accounts as acc, instruction as ix,
@@ -686,6 +689,29 @@ impl TestEnv {
             fee,
             input_len: input.len() as u32,
             input: input.to_vec(),
+            callback: None,
+        };
+        self.send_request(accounts, args, &requester).await?;
+        Ok(request)
+    }
+
+    /// A request by the default requester (paying the price) that names a
+    /// consumer to call back with the final result.
+    pub async fn request_with_callback(
+        &mut self,
+        input: &[u8],
+        callback: sibyl::callback::CallbackSpec,
+    ) -> Result<Pubkey, TransactionError> {
+        let nonce = self.next_nonce();
+        let accounts = self.request_accounts(&self.requester, self.model(), nonce);
+        let request = accounts.request;
+        let requester = self.requester.wallet.insecure_clone();
+        let args = RequestInferenceArgs {
+            nonce,
+            fee: MODEL_PRICE,
+            input_len: input.len() as u32,
+            input: input.to_vec(),
+            callback: Some(callback),
         };
         self.send_request(accounts, args, &requester).await?;
         Ok(request)
@@ -796,11 +822,30 @@ impl TestEnv {
         )
     }
 
-    /// Anyone cranks `finalize`.
+    /// Anyone cranks `finalize` (with the consumer's callback accounts when
+    /// the request named a callback).
     pub async fn finalize(&mut self, request: Pubkey) -> TxResult {
+        let callback = self.callback_accounts(request).await;
+        self.finalize_with(request, callback).await
+    }
+
+    /// `finalize` with these remaining accounts.
+    pub async fn finalize_with(
+        &mut self,
+        request: Pubkey,
+        remaining: Vec<AccountMeta>,
+    ) -> TxResult {
         let accounts = self.finalize_accounts(request).await;
         let cranker = self.challenger.wallet.insecure_clone();
-        self.send(accounts, ix::Finalize {}, &[&cranker]).await
+        let mut finalize = sibyl_client::instruction(accounts, ix::Finalize {});
+        finalize.accounts.extend(remaining);
+        self.send_instructions(vec![finalize], &[&cranker]).await
+    }
+
+    /// The remaining accounts that deliver `request`'s callback (none if it named none).
+    pub async fn callback_accounts(&mut self, request: Pubkey) -> Vec<AccountMeta> {
+        let state = self.request_account(request).await;
+        accounts::callback_accounts(&state)
     }
 
     pub async fn close_request(&mut self, request: Pubkey) -> TxResult {
@@ -903,13 +948,16 @@ impl TestEnv {
         )
     }
 
-    /// Anyone cranks `resolve_dispute`.
+    /// Anyone cranks `resolve_dispute` (with the callback accounts, if any).
     pub async fn resolve(&mut self, request: Pubkey) -> TxResult {
         let settle = self.settle_accounts(request).await;
         let cranker = self.requester.wallet.insecure_clone();
         let accounts = accounts::resolve_dispute(cranker.pubkey(), settle);
-        self.send(accounts, ix::ResolveDispute {}, &[&cranker])
-            .await
+        let mut resolve = sibyl_client::instruction(accounts, ix::ResolveDispute {});
+        resolve
+            .accounts
+            .extend(self.callback_accounts(request).await);
+        self.send_instructions(vec![resolve], &[&cranker]).await
     }
 
     /// `signer` arbitrates the dispute over `request`.

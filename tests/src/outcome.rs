@@ -37,3 +37,15 @@ pub fn assert_anchor_error(result: TxResult, expected: anchor_lang::error::Error
         "expected anchor ErrorCode::{expected:?} ({expected_code}), got {result:?}"
     );
 }
+
+/// Asserts that the transaction failed with this error of any Anchor
+/// `#[error_code]` enum (a consumer's, or `sibyl_consumer::ConsumerError`).
+#[track_caller]
+pub fn assert_error<E: Into<u32> + std::fmt::Debug + Copy>(result: TxResult, expected: E) {
+    let expected_code: u32 = expected.into();
+    assert_eq!(
+        custom_code(&result),
+        Some(expected_code),
+        "expected {expected:?} ({expected_code}), got {result:?}"
+    );
+}

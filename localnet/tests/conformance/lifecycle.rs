@@ -219,6 +219,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
                     fee: PRICE,
                     input_len: 64,
                     input,
+                    callback: None,
                 },
             },
         )],

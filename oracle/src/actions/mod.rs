@@ -1,6 +1,7 @@
 //! What users and operators do, as library functions over a
 //! [`ChainClient`](crate::chain::ChainClient): the `sibyl` command line
 //! prints around them, and the tests drive the same code.
+pub mod migrate;
 pub mod model;
 pub mod operator;
 pub mod protocol;

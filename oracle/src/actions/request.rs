@@ -5,6 +5,7 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
+    callback::CallbackSpec,
     instructions::RequestInferenceArgs,
     state::{Dispute, InferenceRequest, Model, RequestStatus},
 };
@@ -17,16 +18,35 @@ pub const FIRST_CHUNK_BYTES: usize = 512;
 /// Input bytes per `write_input`.
 pub const CHUNK_BYTES: usize = 800;
 
-/// Pays `fee` for one inference of `model` on `input` (a canonical input
-/// encoding), uploading it in chunks when large; returns the request address.
+/// One inference to pay for.
+#[derive(Clone, Debug)]
+pub struct NewRequest {
+    /// The model account.
+    pub model: Pubkey,
+    /// A canonical input encoding.
+    pub input: Vec<u8>,
+    /// Fee to escrow, in base units (at least the model's price).
+    pub fee: u64,
+    /// Makes the request address unique ([`fresh_nonce`]).
+    pub nonce: u64,
+    /// A consumer program to call with the final result.
+    pub callback: Option<CallbackSpec>,
+}
+
+/// Pays for `new`, uploading its input in chunks when large; returns the
+/// request address.
 pub async fn submit(
     chain: &ChainClient,
     tokens: Tokens,
-    model: Pubkey,
-    input: &[u8],
-    fee: u64,
-    nonce: u64,
+    new: NewRequest,
 ) -> Result<Pubkey, ChainError> {
+    let NewRequest {
+        model,
+        input,
+        fee,
+        nonce,
+        callback,
+    } = new;
     let requester = chain.wallet();
     let request = pda::request(&requester, nonce);
     let first = input.len().min(FIRST_CHUNK_BYTES);
@@ -44,6 +64,7 @@ pub async fn submit(
                 fee,
                 input_len: input.len() as u32,
                 input: input[..first].to_vec(),
+                callback,
             },
         },
     );

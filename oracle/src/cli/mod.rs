@@ -1,4 +1,5 @@
 //! The command line: one module per subcommand.
+mod migrate;
 mod model;
 mod node;
 mod operator;
@@ -60,6 +61,9 @@ enum Command {
     Challenge(request::ChallengeArgs),
     /// Finalize a committed request whose challenge window has passed.
     Finalize(request::FinalizeArgs),
+    /// Bring a cluster to a plan: program deployed, payment mint, protocol
+    /// initialized, models registered, test wallets funded (idempotent).
+    Migrate(migrate::MigrateArgs),
     /// Write a new keypair file (as `solana-keygen new --no-bip39-passphrase`).
     Keygen {
         /// Where to write it.
@@ -118,6 +122,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => request::status(&cli, args).await,
         Command::Challenge(args) => request::challenge(&cli, args).await,
         Command::Finalize(args) => request::finalize(&cli, args).await,
+        Command::Migrate(args) => migrate::run(&cli, args).await,
         Command::Keygen { outfile, force } => keygen(outfile, *force),
     }
 }

@@ -3,12 +3,15 @@ use super::{parse_address, Cli};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use sibyl::state::{InferenceRequest, Model, RequestStatus};
+use sibyl::{
+    callback::{CallbackAccount, CallbackSpec},
+    state::{InferenceRequest, Model, RequestStatus},
+};
 use sibyl_client::{accounts, instruction};
 use sibyl_oracle::{
     actions::{
         format_amount, mint_decimals, model, parse_amount,
-        request::{self, Progress},
+        request::{self, NewRequest, Progress},
     },
     chain::ChainClient,
     compare::{outputs_agree, top_k},
@@ -16,7 +19,7 @@ use sibyl_oracle::{
     hex, input,
     node::{finalize_instructions, payment_tokens, token_account},
     store::ModelStore,
-    tensor::{decode, dtype_name},
+    tensor::{self, decode, dtype_name},
 };
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -42,6 +45,41 @@ pub struct RequestArgs {
     /// Give up following after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// A consumer program to call with the final result (see docs/integrate.md).
+    #[arg(long, value_name = "PROGRAM")]
+    callback: Option<String>,
+    /// An account for the callback, in order; `ADDRESS:w` passes it writable.
+    #[arg(
+        long = "callback-account",
+        value_name = "ADDRESS[:w]",
+        requires = "callback"
+    )]
+    callback_accounts: Vec<String>,
+}
+
+/// The callback named on the command line, if any.
+fn callback_spec(args: &RequestArgs) -> Result<Option<CallbackSpec>> {
+    let Some(program) = &args.callback else {
+        return Ok(None);
+    };
+    let accounts = args
+        .callback_accounts
+        .iter()
+        .map(|text| {
+            let (address, writable) = match text.strip_suffix(":w") {
+                Some(address) => (address, true),
+                None => (text.as_str(), false),
+            };
+            Ok(CallbackAccount {
+                pubkey: parse_address(address, "callback account")?,
+                writable,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(CallbackSpec {
+        program: parse_address(program, "callback program")?,
+        accounts,
+    }))
 }
 
 #[derive(Args, Debug)]
@@ -82,7 +120,15 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         None => model.price,
     };
     let nonce = request::fresh_nonce();
-    let address = request::submit(&chain, tokens, model_address, &input, fee, nonce).await?;
+    let callback = callback_spec(args)?;
+    let new = NewRequest {
+        model: model_address,
+        input: input.clone(),
+        fee,
+        nonce,
+        callback,
+    };
+    let address = request::submit(&chain, tokens, new).await?;
     println!("request   {address}");
     println!(
         "model     {model_address} (sha256 {}…)",
@@ -196,7 +242,7 @@ fn print_output(state: &InferenceRequest, model: &Model) {
         return;
     };
     for tensor in tensors {
-        let values = tensor.values_f64();
+        let values = tensor::values_f64(&tensor);
         println!(
             "{} {} {:?}",
             if tensor.name.is_empty() {

@@ -29,6 +29,10 @@ struct Step {
     name: &'static str,
     request: Pubkey,
     instructions: Vec<Instruction>,
+    /// The same settlement leaving out the consumer's callback, tried when
+    /// the callback fails: the program accepts it once the grace period
+    /// after the result became settleable has passed.
+    without_callback: Option<Vec<Instruction>>,
 }
 
 impl Service for Crank {
@@ -64,10 +68,21 @@ impl Service for Crank {
                 .set(operator.disputes_lost.into());
         }
         for step in steps {
-            match chain.send(step.name, &step.instructions, &[]).await {
+            let result = match chain.send(step.name, &step.instructions, &[]).await {
+                Err(err) if step.without_callback.is_some() => {
+                    tracing::warn!(request = %step.request, %err, "{} with the consumer's callback failed", step.name);
+                    let fallback = step.without_callback.as_deref().unwrap_or_default();
+                    chain.send(step.name, fallback, &[]).await
+                }
+                result => result,
+            };
+            match result {
                 Ok(signature) => {
                     self.shared.metrics.crank(step.name);
                     tracing::info!(request = %step.request, %signature, "{}", step.name);
+                }
+                Err(err) if err.is_program_error("CallbackAccountsMissing") => {
+                    tracing::warn!(request = %step.request, "the consumer's callback fails; the settlement can skip it after the grace period")
                 }
                 // Another cranker got there first, or the state moved on.
                 Err(err) if err.program_error().is_some() => {
@@ -105,7 +120,8 @@ async fn payees(
     })
 }
 
-/// The instructions that finalize a committed request whose window passed.
+/// The instructions that finalize a committed request whose window passed,
+/// with the consumer's callback accounts when it named a callback.
 pub async fn finalize_instructions(
     chain: &ChainClient,
     tokens: &Tokens,
@@ -124,23 +140,53 @@ pub async fn finalize_instructions(
         ),
         sibyl::instruction::Finalize {},
     ));
+    with_callback(&mut instructions, state);
     Ok(instructions)
+}
+
+/// Appends the consumer's callback accounts (if any) to the settlement, the
+/// last instruction.
+fn with_callback(instructions: &mut [Instruction], state: &InferenceRequest) {
+    if let Some(settlement) = instructions.last_mut() {
+        settlement
+            .accounts
+            .extend(accounts::callback_accounts(state));
+    }
+}
+
+/// The settlement without its callback accounts, for a request that named one.
+fn without_callback(
+    instructions: &[Instruction],
+    state: &InferenceRequest,
+) -> Option<Vec<Instruction>> {
+    if !state.has_callback() {
+        return None;
+    }
+    let named = accounts::callback_accounts(state).len();
+    let mut bare = instructions.to_vec();
+    if let Some(settlement) = bare.last_mut() {
+        let kept = settlement.accounts.len().saturating_sub(named);
+        settlement.accounts.truncate(kept);
+    }
+    Some(bare)
 }
 
 impl Crank {
     async fn finalize(&self, request: Pubkey, state: &InferenceRequest) -> Result<Step, NodeError> {
         let shared = &self.shared;
+        let instructions = finalize_instructions(
+            &shared.chain,
+            &shared.tokens,
+            &shared.wallet,
+            request,
+            state,
+        )
+        .await?;
         Ok(Step {
             name: "finalize",
             request,
-            instructions: finalize_instructions(
-                &shared.chain,
-                &shared.tokens,
-                &shared.wallet,
-                request,
-                state,
-            )
-            .await?,
+            without_callback: without_callback(&instructions, state),
+            instructions,
         })
     }
 
@@ -185,9 +231,11 @@ impl Crank {
                     accounts::resolve_dispute(self.shared.wallet, settle),
                     sibyl::instruction::ResolveDispute {},
                 ));
+                with_callback(&mut instructions, state);
                 Ok(Some(Step {
                     name: "resolve_dispute",
                     request,
+                    without_callback: without_callback(&instructions, state),
                     instructions,
                 }))
             }
@@ -212,6 +260,7 @@ impl Crank {
                     name: "expire_arbitration",
                     request,
                     instructions,
+                    without_callback: None,
                 }))
             }
             _ => Ok(None),
@@ -223,6 +272,7 @@ impl Crank {
         Step {
             name: "expire_request",
             request,
+            without_callback: None,
             instructions: vec![
                 ensure_token_account(&self.shared.wallet, &state.requester, &tokens),
                 instruction(

@@ -177,6 +177,15 @@ impl Cluster {
 
     /// Pays for one digits inference on `sample` (e.g. "digit-2"); returns the request.
     pub async fn request_digit(&self, sample: &str) -> Pubkey {
+        self.request_digit_with_callback(sample, None).await
+    }
+
+    /// As [`Cluster::request_digit`], naming a consumer to call back.
+    pub async fn request_digit_with_callback(
+        &self,
+        sample: &str,
+        callback: Option<sibyl::callback::CallbackSpec>,
+    ) -> Pubkey {
         let json =
             std::fs::read_to_string(repo_root().join(format!("models/samples/{sample}.json")))
                 .unwrap();
@@ -186,16 +195,16 @@ impl Cluster {
         };
         let encoded = input::from_json(&json, &spec).unwrap();
         let requester = self.client(&self.requester);
-        request::submit(
-            &requester,
-            self.tokens,
-            self.model,
-            &encoded,
-            10_000,
-            request::fresh_nonce(),
-        )
-        .await
-        .expect("request paid")
+        let new = request::NewRequest {
+            model: self.model,
+            input: encoded,
+            fee: 10_000,
+            nonce: request::fresh_nonce(),
+            callback,
+        };
+        request::submit(&requester, self.tokens, new)
+            .await
+            .expect("request paid")
     }
 
     /// Follows a request until it is final (panics after `timeout`).
@@ -295,4 +304,59 @@ pub fn python_output(sample: &str) -> Vec<u8> {
         .find(|c| c["sample"].as_str().unwrap_or("").contains(sample))
         .unwrap();
     sibyl_oracle::hex::decode(case["output_encoding"].as_str().unwrap()).unwrap()
+}
+
+impl Cluster {
+    /// The publisher sponsors an example-consumer bounty (1 SOL) for
+    /// `digit` on the digits model; returns its address.
+    pub async fn create_bounty(&self, digit: u8) -> Pubkey {
+        use anchor_lang::{InstructionData, ToAccountMetas};
+        let sponsor = self.publisher.pubkey();
+        let bounty = Pubkey::find_program_address(
+            &[
+                example_consumer::state::Bounty::SEED,
+                sponsor.as_ref(),
+                &1u64.to_le_bytes(),
+            ],
+            &example_consumer::ID,
+        )
+        .0;
+        let create = solana_instruction::Instruction {
+            program_id: example_consumer::ID,
+            accounts: example_consumer::accounts::CreateBounty {
+                sponsor,
+                bounty,
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: example_consumer::instruction::CreateBounty {
+                args: example_consumer::instructions::CreateBountyArgs {
+                    id: 1,
+                    model_hash: self.model_hash,
+                    target_digit: digit,
+                    min_probability_bps: 9_000,
+                    max_age_slots: 1_000,
+                    reward_lamports: 1_000_000_000,
+                },
+            }
+            .data(),
+        };
+        self.client(&self.publisher)
+            .send("create_bounty", &[create], &[])
+            .await
+            .expect("bounty created");
+        bounty
+    }
+
+    /// An example-consumer bounty's state.
+    pub async fn bounty(&self, bounty: &Pubkey) -> example_consumer::state::Bounty {
+        use anchor_lang::AccountDeserialize;
+        let account = self
+            .client(&self.requester)
+            .rpc()
+            .get_account(bounty)
+            .await
+            .unwrap();
+        example_consumer::state::Bounty::try_deserialize(&mut &account.data[..]).unwrap()
+    }
 }

@@ -4,5 +4,6 @@
 mod cli;
 mod cluster;
 mod disputes;
+mod migrate;
 mod restart;
 mod serve;

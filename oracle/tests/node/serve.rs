@@ -60,3 +60,42 @@ async fn an_honest_node_serves_a_request_to_finality() {
         .expect("graceful shutdown")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crank_delivers_a_final_result_to_the_consumer_named_at_request_time() {
+    let cluster = Cluster::start(1).await;
+    let config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    let (stop, node) = cluster.start_node(config).await;
+    // The example consumer: a bounty for an image the digits model calls a 2.
+    let bounty = cluster.create_bounty(2).await;
+    let requester = cluster.requester.pubkey();
+    let callback = sibyl::callback::CallbackSpec {
+        program: example_consumer::ID,
+        accounts: vec![
+            sibyl::callback::CallbackAccount {
+                pubkey: bounty,
+                writable: true,
+            },
+            sibyl::callback::CallbackAccount {
+                pubkey: requester,
+                writable: true,
+            },
+        ],
+    };
+
+    let request = cluster
+        .request_digit_with_callback("digit-2", Some(callback))
+        .await;
+    let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
+
+    assert_eq!(state.status, RequestStatus::Finalized);
+    let bounty = cluster.bounty(&bounty).await;
+    assert_eq!(
+        bounty.winner,
+        Some(requester),
+        "the crank's finalize called the consumer back"
+    );
+
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}

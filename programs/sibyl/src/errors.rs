@@ -127,4 +127,10 @@ pub enum SibylError {
     WrongOperator,
     #[msg("The wallet does not match the account's recorded party")]
     WrongParty,
+    #[msg("A callback names Sibyl itself, no program, or more accounts than allowed")]
+    InvalidCallback,
+    #[msg("The callback accounts do not match those the request named (program, callback authority, then each named account in order)")]
+    CallbackAccountsMismatch,
+    #[msg("The request names a callback: pass its accounts (skipping it is allowed only after the grace period)")]
+    CallbackAccountsMissing,
 }

@@ -196,6 +196,15 @@ pub struct RequestFinalized {
     pub overturned: bool,
 }
 
+/// The consumer named at request time was called with the final result, or
+/// (after the grace period, with its accounts left out) skipped.
+#[event]
+pub struct CallbackInvoked {
+    pub request: Pubkey,
+    pub program: Pubkey,
+    pub skipped: bool,
+}
+
 /// A voter closed its vote record and took its reward.
 #[event]
 pub struct VoteClaimed {

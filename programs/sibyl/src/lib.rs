@@ -10,7 +10,9 @@
 
 use anchor_lang::prelude::*;
 
+pub mod callback;
 pub mod constants;
+pub mod encoding;
 pub mod errors;
 pub mod events;
 pub mod hashing;
@@ -123,12 +125,15 @@ pub mod sibyl {
     }
 
     /// Anyone: settles a dispute by its votes, or marks it inconclusive.
-    pub fn resolve_dispute(ctx: Context<ResolveDispute>) -> Result<()> {
+    pub fn resolve_dispute<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> {
         resolve_dispute::handler(ctx)
     }
 
     /// Authority: decides an inconclusive dispute before its arbitration deadline.
-    pub fn arbitrate(ctx: Context<Arbitrate>, outcome: DisputeOutcome) -> Result<()> {
+    pub fn arbitrate<'info>(
+        ctx: Context<'info, Arbitrate<'info>>,
+        outcome: DisputeOutcome,
+    ) -> Result<()> {
         arbitrate::handler(ctx, outcome)
     }
 
@@ -138,7 +143,7 @@ pub mod sibyl {
     }
 
     /// Anyone: pays out a result whose challenge window passed unchallenged.
-    pub fn finalize(ctx: Context<Finalize>) -> Result<()> {
+    pub fn finalize<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
         finalize::handler(ctx)
     }
 

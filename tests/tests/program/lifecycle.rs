@@ -354,6 +354,7 @@ async fn chunked_input_upload_completes_the_request() {
             fee: MODEL_PRICE,
             input_len: input.len() as u32,
             input: input[..800].to_vec(),
+            callback: None,
         },
         &requester,
     )

@@ -1,6 +1,7 @@
 //! The Sibyl program in the real Agave runtime: every lifecycle path with
 //! exact balances, and for every rule a test that breaks it.
 mod config;
+mod consumer;
 mod disputes;
 mod lifecycle;
 mod operators;

@@ -28,6 +28,7 @@ async fn request_with_accounts(
         fee: MODEL_PRICE,
         input_len: 4,
         input: vec![1, 2, 3, 4],
+        callback: None,
     };
     args(&mut request_args);
     let requester = env.requester.wallet.insecure_clone();

@@ -1,4 +1,5 @@
 use crate::{
+    callback,
     errors::SibylError,
     events::{DisputeArbitrated, OperatorSlashed, RequestFinalized},
     settlement::*,
@@ -18,7 +19,10 @@ pub struct Arbitrate<'info> {
 
 /// The authority decides an inconclusive dispute before its arbitration
 /// deadline, for one side; the settlement is the same as a voted one.
-pub fn handler(ctx: Context<Arbitrate>, outcome: DisputeOutcome) -> Result<()> {
+pub fn handler<'info>(
+    ctx: Context<'info, Arbitrate<'info>>,
+    outcome: DisputeOutcome,
+) -> Result<()> {
     let settle = &mut ctx.accounts.settle;
     require!(
         settle.dispute.outcome == DisputeOutcome::Inconclusive,
@@ -61,5 +65,17 @@ pub fn handler(ctx: Context<Arbitrate>, outcome: DisputeOutcome) -> Result<()> {
         });
     }
     emit_cpi!(finalized);
+    // The result is final: call the consumer, if one was named (never
+    // skippable here: arbitration must deliver or let the deadline refund).
+    let settle = &ctx.accounts.settle;
+    let callback = callback::deliver(
+        &settle.request,
+        ctx.remaining_accounts,
+        u64::MAX,
+        Clock::get()?.slot,
+    )?;
+    if let Some(event) = callback {
+        emit_cpi!(event);
+    }
     Ok(())
 }

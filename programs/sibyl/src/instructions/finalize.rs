@@ -1,4 +1,5 @@
 use crate::{
+    callback,
     constants::ESCROW_SEED,
     errors::SibylError,
     events::RequestFinalized,
@@ -57,11 +58,14 @@ pub struct Finalize<'info> {
 
 /// Once the challenge window has passed unchallenged, the result is final:
 /// the fee is split between operator, publisher and treasury and the escrow
-/// closes. The request account stays for consumers to read.
-pub fn handler(ctx: Context<Finalize>) -> Result<()> {
+/// closes. The request account stays for consumers to read; a consumer named
+/// at request time is called with the result (remaining accounts: its
+/// program, Sibyl's callback authority, the accounts it named).
+pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
     let accounts = &mut *ctx.accounts;
+    let slot = Clock::get()?.slot;
     require!(
-        Clock::get()?.slot > accounts.request.challenge_deadline_slot,
+        slot > accounts.request.challenge_deadline_slot,
         SibylError::ChallengeWindowOpen
     );
     let split = Escrow {
@@ -92,5 +96,15 @@ pub fn handler(ctx: Context<Finalize>) -> Result<()> {
         overturned: false,
     };
     emit_cpi!(event);
+    let request = &ctx.accounts.request;
+    let callback = callback::deliver(
+        request,
+        ctx.remaining_accounts,
+        request.challenge_deadline_slot,
+        slot,
+    )?;
+    if let Some(event) = callback {
+        emit_cpi!(event);
+    }
     Ok(())
 }

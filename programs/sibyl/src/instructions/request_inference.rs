@@ -1,4 +1,5 @@
 use crate::{
+    callback::CallbackSpec,
     constants::{ESCROW_SEED, MAX_INPUT_BYTES},
     errors::SibylError,
     events::InferenceRequested,
@@ -21,6 +22,8 @@ pub struct RequestInferenceArgs {
     /// The input, or its first bytes when it does not fit one transaction
     /// (the rest follows with `write_input`).
     pub input: Vec<u8>,
+    /// A consumer program to call with the final result, and its accounts.
+    pub callback: Option<CallbackSpec>,
 }
 
 #[event_cpi]
@@ -89,6 +92,10 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         SibylError::FeeSplitTooLarge
     );
 
+    if let Some(callback) = &args.callback {
+        callback.validate()?;
+    }
+
     let slot = Clock::get()?.slot;
     let input_hash = if args.input.len() == args.input_len as usize {
         hashing::input_hash(&args.input)
@@ -121,11 +128,15 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         callback_program: Pubkey::default(),
         callback_accounts: Default::default(),
         callback_account_count: 0,
+        callback_writable: 0,
         bump: ctx.bumps.request,
         escrow_bump: ctx.bumps.escrow,
         input: args.input,
         output: Vec::new(),
     });
+    if let Some(callback) = &args.callback {
+        accounts.request.set_callback(callback);
+    }
     TokenCtx {
         mint: &accounts.mint,
         token_program: &accounts.token_program,

@@ -1,4 +1,5 @@
 use crate::{
+    callback,
     errors::SibylError,
     events::{DisputeResolved, OperatorSlashed, RequestFinalized},
     math,
@@ -19,7 +20,7 @@ pub struct ResolveDispute<'info> {
 /// stake that has not voted can no longer change the outcome. Without a
 /// quorum or a threshold the dispute becomes inconclusive and waits for
 /// arbitration until its deadline.
-pub fn handler(ctx: Context<ResolveDispute>) -> Result<()> {
+pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> {
     let settle = &mut ctx.accounts.settle;
     require!(
         settle.dispute.outcome == DisputeOutcome::Open,
@@ -81,5 +82,16 @@ pub fn handler(ctx: Context<ResolveDispute>) -> Result<()> {
         });
     }
     emit_cpi!(finalized);
+    // The result is final: call the consumer, if one was named.
+    let settle = &ctx.accounts.settle;
+    let callback = callback::deliver(
+        &settle.request,
+        ctx.remaining_accounts,
+        settle.dispute.vote_deadline_slot,
+        Clock::get()?.slot,
+    )?;
+    if let Some(event) = callback {
+        emit_cpi!(event);
+    }
     Ok(())
 }

@@ -60,13 +60,15 @@ pub struct InferenceRequest {
     pub challenge_deadline_slot: u64,
     /// Output hash of the accepted output (see the protocol's hash definition).
     pub output_hash: [u8; 32],
-    /// Consumer program to call back on finalize (default: none). Reserved: the
-    /// callback path is built by a later version.
+    /// Consumer program called with the final result (default: none); see
+    /// `callback.rs`.
     pub callback_program: Pubkey,
     /// Accounts the consumer named for its callback.
     pub callback_accounts: [Pubkey; MAX_CALLBACK_ACCOUNTS],
     /// How many of `callback_accounts` are used.
     pub callback_account_count: u8,
+    /// Bit `i` set: `callback_accounts[i]` is passed writable.
+    pub callback_writable: u8,
     /// Bump of this PDA.
     pub bump: u8,
     /// Bump of the escrow token account PDA.

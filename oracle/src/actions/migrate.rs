@@ -1,0 +1,681 @@
+//! Deploying and initializing a cluster from a plan (`sibyl migrate`),
+//! idempotently: check that the program is deployed, choose or create the
+//! payment mint, initialize the protocol, register the plan's models and
+//! fund test wallets. Every step first reads what is on chain and acts only
+//! on what is missing, so a second run sends nothing.
+//!
+//! Everything that can be checked without a transaction (the program, the
+//! mint, amounts, parameters, every model file in the pinned runtime) is
+//! checked before the first transaction is sent.
+use super::{
+    format_amount, mint_decimals,
+    model::{self, Listing},
+    parse_amount, protocol,
+};
+use crate::{
+    chain::{ChainClient, ChainError},
+    engine::Engine,
+    hex,
+    node::{ensure_token_account, payment_tokens, token_account},
+};
+use anchor_lang::prelude::Pubkey;
+use anchor_spl::token_2022::spl_token_2022::instruction as token_instruction;
+use sibyl::{
+    instructions::RegisterModelArgs,
+    state::{ComparisonRule, Config, ConfigParams, Model},
+};
+use sibyl_client::{accounts::Tokens, pda};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::{fmt, path::PathBuf};
+
+/// Decimals of a mint `migrate` creates.
+pub const CREATED_MINT_DECIMALS: u8 = 6;
+/// Size of an SPL Token mint account (Token-2022's base layout is the same).
+const MINT_LEN: usize = 82;
+
+/// What to bring about on a cluster.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The payment mint, unless the protocol is already initialized (then
+    /// the config's mint is used).
+    pub mint: MintChoice,
+    /// Parameters for `initialize` (unused if the protocol is initialized).
+    pub params: ConfigParams,
+    pub models: Vec<PlannedModel>,
+    /// Wallets to fund with payment tokens (needs the signer to be the mint
+    /// authority).
+    pub fund: Option<Fund>,
+}
+
+/// Where the payment mint comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MintChoice {
+    /// A new 6-decimal SPL Token mint with the signer as mint authority.
+    Create,
+    /// An existing SPL Token or Token-2022 mint.
+    Existing(Pubkey),
+}
+
+/// One model to register, as the plan lists it.
+#[derive(Clone, Debug)]
+pub struct PlannedModel {
+    /// How the plan names it (its file as written), for messages.
+    pub name: String,
+    /// The ONNX file on this machine.
+    pub file: PathBuf,
+    /// Where operators fetch it.
+    pub uri: String,
+    /// Price per request, in tokens (parsed with the mint's decimals).
+    pub price: String,
+    pub royalty_bps: u16,
+    /// `None`: the default for the output's dtype.
+    pub comparison: Option<ComparisonRule>,
+    pub challenge_window_override_slots: Option<u64>,
+    pub max_input_bytes: Option<u32>,
+}
+
+/// Payment tokens each wallet should hold (at least).
+#[derive(Clone, Debug)]
+pub struct Fund {
+    /// Target balance, in tokens.
+    pub tokens: String,
+    pub wallets: Vec<Pubkey>,
+}
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// This run did it.
+    Done,
+    /// The chain already was as planned.
+    AlreadyDone,
+    /// Not applicable (the reason says why).
+    Skipped,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Done => "done",
+            Status::AlreadyDone => "already done",
+            Status::Skipped => "skipped",
+        })
+    }
+}
+
+/// One step's outcome: `[step] status: detail`.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    pub step: String,
+    pub status: Status,
+    pub detail: String,
+}
+
+impl fmt::Display for StepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}: {}", self.step, self.status, self.detail)
+    }
+}
+
+/// What the caller is told as the migration goes.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Step(StepReport),
+    /// The chain differs from the plan in a way `migrate` does not change.
+    Warning(String),
+}
+
+/// Where the cluster stands after a migration.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub config: Pubkey,
+    pub authority: Pubkey,
+    pub mint: Pubkey,
+    pub decimals: u8,
+    /// Each planned model: its name in the plan, address and hash.
+    pub models: Vec<(String, Pubkey, [u8; 32])>,
+    /// Transactions this run sent (0 when the cluster already was as planned).
+    pub transactions: usize,
+}
+
+/// Why a migration stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(
+        "the Sibyl program {program} is not deployed on {url} ({reason}); deploy it first \
+         with `anchor build && anchor deploy --provider.cluster {url}` (needs the Solana \
+         platform tools), then run this again"
+    )]
+    ProgramNotDeployed {
+        program: Pubkey,
+        url: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("payment mint {mint}: {reason}")]
+    Mint { mint: Pubkey, reason: String },
+    #[error("model {name}: {reason}")]
+    Model { name: String, reason: String },
+    #[error("{0}")]
+    Plan(String),
+    #[error(
+        "{source}; this run created the payment mint {mint}: put `mint = \"{mint}\"` in the \
+         plan to use it on the next run"
+    )]
+    AfterMintCreated {
+        mint: Pubkey,
+        #[source]
+        source: ChainError,
+    },
+}
+
+/// A planned model with its registration computed from the file.
+struct Prepared<'a> {
+    planned: &'a PlannedModel,
+    address: Pubkey,
+    args: RegisterModelArgs,
+}
+
+/// Runs the plan's steps against `chain` (the signer pays, is the authority
+/// of a protocol it initializes and the publisher of the models it
+/// registers); `on` hears each step and warning as it happens.
+pub async fn migrate(
+    chain: &ChainClient,
+    engine: &Engine,
+    plan: &Plan,
+    mut on: impl FnMut(Event),
+) -> Result<Summary, MigrateError> {
+    let mut transactions = 0;
+
+    // 1. The program (after one cheap call that says whether the cluster answers).
+    chain.slot().await?;
+    let program = chain
+        .rpc()
+        .get_account_with_commitment(&sibyl::ID, chain.rpc().commitment())
+        .await
+        .map_err(|err| ChainError::Rpc {
+            action: format!("reading the program account {}", sibyl::ID),
+            source: Box::new(err),
+        })?
+        .value;
+    let not_deployed = |reason: &str| MigrateError::ProgramNotDeployed {
+        program: sibyl::ID,
+        url: chain.rpc().url(),
+        reason: reason.to_string(),
+    };
+    match program {
+        None => return Err(not_deployed("no account at its address")),
+        Some(account) if !account.executable => {
+            return Err(not_deployed("its account is not executable"))
+        }
+        Some(_) => {}
+    }
+    on(step(
+        "program",
+        Status::AlreadyDone,
+        format!("sibyl {} is deployed (executable)", sibyl::ID),
+    ));
+
+    // What is there already, and everything checkable before sending.
+    let existing: Option<Config> = chain.fetch(&pda::config(), "protocol config").await?;
+    let (tokens, decimals) = match (&existing, plan.mint) {
+        (Some(_), _) => {
+            let tokens = payment_tokens(chain)
+                .await
+                .map_err(|err| MigrateError::Plan(err.to_string()))?;
+            (Some(tokens), mint_decimals(chain, &tokens.mint).await?)
+        }
+        (None, MintChoice::Existing(mint)) => {
+            let (tokens, decimals, _) = read_mint(chain, &mint).await?;
+            (Some(tokens), decimals)
+        }
+        (None, MintChoice::Create) => (None, CREATED_MINT_DECIMALS),
+    };
+    if existing.is_none() {
+        plan.params
+            .validate()
+            .map_err(|err| MigrateError::Plan(format!("protocol parameters: {err}")))?;
+    }
+    let prepared = prepare_models(engine, plan, decimals)?;
+    let fund_target = match &plan.fund {
+        Some(fund) => Some(
+            parse_amount(&fund.tokens, decimals)
+                .map_err(|err| MigrateError::Plan(format!("[fund] tokens: {err}")))?,
+        ),
+        None => None,
+    };
+
+    // 2. The payment mint.
+    let mut created_mint = None;
+    let tokens = match (tokens, &existing) {
+        (Some(tokens), Some(_)) => {
+            on(step(
+                "mint",
+                Status::AlreadyDone,
+                format!("{} (the protocol's, {decimals} decimals)", tokens.mint),
+            ));
+            if let MintChoice::Existing(planned) = plan.mint {
+                if planned != tokens.mint {
+                    on(Event::Warning(format!(
+                        "the plan's mint {planned} is not the protocol's; the protocol's is used"
+                    )));
+                }
+            }
+            tokens
+        }
+        (Some(tokens), None) => {
+            on(step(
+                "mint",
+                Status::AlreadyDone,
+                format!("{} (from the plan, {decimals} decimals)", tokens.mint),
+            ));
+            tokens
+        }
+        (None, _) => {
+            let tokens = create_mint(chain).await?;
+            transactions += 1;
+            created_mint = Some(tokens.mint);
+            on(step(
+                "mint",
+                Status::Done,
+                format!(
+                    "created {} ({decimals} decimals, mint authority {})",
+                    tokens.mint,
+                    chain.wallet()
+                ),
+            ));
+            tokens
+        }
+    };
+
+    // 3. The protocol.
+    let config = match existing {
+        Some(config) => {
+            on(step(
+                "initialize",
+                Status::AlreadyDone,
+                format!(
+                    "config {} (authority {}, mint {})",
+                    pda::config(),
+                    config.authority,
+                    config.payment_mint
+                ),
+            ));
+            if config.params != plan.params {
+                on(Event::Warning(
+                    "the protocol's parameters differ from the plan's; `migrate` does not change \
+                     them (the authority can, with update_config)"
+                        .to_string(),
+                ));
+            }
+            config
+        }
+        None => {
+            let (config, created) = protocol::initialize(chain, tokens, plan.params)
+                .await
+                .map_err(|source| match created_mint {
+                    Some(mint) => MigrateError::AfterMintCreated { mint, source },
+                    None => source.into(),
+                })?;
+            transactions += usize::from(created);
+            on(step(
+                "initialize",
+                if created {
+                    Status::Done
+                } else {
+                    Status::AlreadyDone
+                },
+                format!(
+                    "config {} (authority {}, mint {})",
+                    pda::config(),
+                    config.authority,
+                    config.payment_mint
+                ),
+            ));
+            config
+        }
+    };
+
+    // 4. The models.
+    let mut models = Vec::new();
+    for Prepared {
+        planned,
+        address,
+        args,
+    } in prepared
+    {
+        let name = format!("model {}", planned.name);
+        let hash = args.model_hash;
+        let short = &hex::encode(&hash)[..16];
+        match chain.fetch::<Model>(&address, "model").await? {
+            Some(on_chain) => {
+                on(step(
+                    &name,
+                    Status::AlreadyDone,
+                    format!("{address} (sha256 {short}…)"),
+                ));
+                for drift in model_drift(&on_chain, &args, chain.wallet(), decimals) {
+                    on(Event::Warning(format!("{name} ({address}): {drift}")));
+                }
+            }
+            None => {
+                model::register(chain, args).await?;
+                transactions += 1;
+                on(step(
+                    &name,
+                    Status::Done,
+                    format!("registered {address} (sha256 {short}…)"),
+                ));
+            }
+        }
+        models.push((planned.name.clone(), address, hash));
+    }
+
+    // 5. Funding.
+    match (&plan.fund, fund_target) {
+        (Some(fund), Some(target)) if !fund.wallets.is_empty() => {
+            let (_, _, authority) = read_mint(chain, &tokens.mint).await?;
+            if authority != Some(chain.wallet()) {
+                on(step(
+                    "fund",
+                    Status::Skipped,
+                    format!(
+                        "the signer {} is not the mint authority of {}",
+                        chain.wallet(),
+                        tokens.mint
+                    ),
+                ));
+            } else {
+                let amount = |units| format_amount(units, decimals);
+                for wallet in &fund.wallets {
+                    let name = format!("fund {wallet}");
+                    let balance = token_balance(chain, wallet, &tokens).await?;
+                    if balance >= target {
+                        on(step(
+                            &name,
+                            Status::AlreadyDone,
+                            format!("balance {} ≥ {}", amount(balance), amount(target)),
+                        ));
+                        continue;
+                    }
+                    let mint_to = token_instruction::mint_to(
+                        &tokens.token_program,
+                        &tokens.mint,
+                        &token_account(wallet, &tokens),
+                        &chain.wallet(),
+                        &[],
+                        target - balance,
+                    )
+                    .map_err(|err| MigrateError::Plan(format!("mint_to: {err}")))?;
+                    chain
+                        .send(
+                            "fund",
+                            &[
+                                ensure_token_account(&chain.wallet(), wallet, &tokens),
+                                mint_to,
+                            ],
+                            &[],
+                        )
+                        .await?;
+                    transactions += 1;
+                    on(step(
+                        &name,
+                        Status::Done,
+                        format!(
+                            "minted {} (balance {} → {})",
+                            amount(target - balance),
+                            amount(balance),
+                            amount(target)
+                        ),
+                    ));
+                }
+            }
+        }
+        (Some(_), _) => on(step(
+            "fund",
+            Status::Skipped,
+            "no wallets (list them in [fund] wallets or pass --fund WALLET)".into(),
+        )),
+        (None, _) => on(step(
+            "fund",
+            Status::Skipped,
+            "the plan has no [fund]".into(),
+        )),
+    }
+
+    Ok(Summary {
+        config: pda::config(),
+        authority: config.authority,
+        mint: config.payment_mint,
+        decimals,
+        models,
+        transactions,
+    })
+}
+
+/// A step's report.
+fn step(step: &str, status: Status, detail: String) -> Event {
+    Event::Step(StepReport {
+        step: step.to_string(),
+        status,
+        detail,
+    })
+}
+
+/// Every planned model's registration, computed from its file in `engine`
+/// (which loads and checks it); refuses a plan listing one file twice.
+fn prepare_models<'a>(
+    engine: &Engine,
+    plan: &'a Plan,
+    decimals: u8,
+) -> Result<Vec<Prepared<'a>>, MigrateError> {
+    let mut prepared: Vec<Prepared<'a>> = Vec::new();
+    for planned in &plan.models {
+        let error = |reason: String| MigrateError::Model {
+            name: planned.name.clone(),
+            reason,
+        };
+        let price = parse_amount(&planned.price, decimals).map_err(|err| error(err.to_string()))?;
+        let listing = Listing {
+            uri: planned.uri.clone(),
+            price,
+            royalty_bps: planned.royalty_bps,
+            comparison: planned.comparison,
+            challenge_window_override_slots: planned.challenge_window_override_slots,
+            max_input_bytes: planned.max_input_bytes,
+        };
+        let args = model::registration(engine, &planned.file, listing)
+            .map_err(|err| error(one_line(&err.to_string())))?;
+        if let Some(twin) = prepared
+            .iter()
+            .find(|other| other.args.model_hash == args.model_hash)
+        {
+            return Err(error(format!(
+                "the same file as model {} (one registration per hash)",
+                twin.planned.name
+            )));
+        }
+        prepared.push(Prepared {
+            planned,
+            address: pda::model(&args.model_hash),
+            args,
+        });
+    }
+    Ok(prepared)
+}
+
+/// How a registered model differs from the plan's registration.
+fn model_drift(
+    on_chain: &Model,
+    planned: &RegisterModelArgs,
+    signer: Pubkey,
+    decimals: u8,
+) -> Vec<String> {
+    let mut drift = Vec::new();
+    if on_chain.uri != planned.uri {
+        drift.push(format!(
+            "its URI is {:?}, the plan's {:?} (sibyl model update --uri)",
+            on_chain.uri, planned.uri
+        ));
+    }
+    if on_chain.price != planned.price {
+        drift.push(format!(
+            "its price is {}, the plan's {} (sibyl model update --price)",
+            format_amount(on_chain.price, decimals),
+            format_amount(planned.price, decimals)
+        ));
+    }
+    if on_chain.royalty_bps != planned.royalty_bps {
+        drift.push(format!(
+            "its royalty is {} bps, the plan's {}",
+            on_chain.royalty_bps, planned.royalty_bps
+        ));
+    }
+    if on_chain.comparison != planned.comparison {
+        drift.push(format!(
+            "its rule is {:?}, the plan's {:?} (fixed at registration)",
+            on_chain.comparison, planned.comparison
+        ));
+    }
+    if on_chain.profile_id != planned.profile_id {
+        drift.push(format!(
+            "it was registered with profile id {}…, this machine's is {}…",
+            &hex::encode(&on_chain.profile_id)[..16],
+            &hex::encode(&planned.profile_id)[..16]
+        ));
+    }
+    if on_chain.publisher != signer {
+        drift.push(format!(
+            "its publisher is {}, not the signer",
+            on_chain.publisher
+        ));
+    }
+    if on_chain.retired {
+        drift.push("it is retired".to_string());
+    }
+    drift
+}
+
+/// A mint's token program, decimals and mint authority; refuses an address
+/// that holds no initialized SPL Token or Token-2022 mint.
+async fn read_mint(
+    chain: &ChainClient,
+    mint: &Pubkey,
+) -> Result<(Tokens, u8, Option<Pubkey>), MigrateError> {
+    let invalid = |reason: &str| MigrateError::Mint {
+        mint: *mint,
+        reason: reason.to_string(),
+    };
+    let account = chain
+        .rpc()
+        .get_account_with_commitment(mint, chain.rpc().commitment())
+        .await
+        .map_err(|err| ChainError::Rpc {
+            action: format!("reading mint {mint}"),
+            source: Box::new(err),
+        })?
+        .value
+        .ok_or_else(|| invalid("no account at this address on this cluster"))?;
+    if account.owner != anchor_spl::token::ID && account.owner != anchor_spl::token_2022::ID {
+        return Err(invalid(&format!(
+            "owned by {}, not by SPL Token or Token-2022",
+            account.owner
+        )));
+    }
+    let data = &account.data;
+    // Token-2022 mints with extensions are longer, with account type 1 at byte 165.
+    let is_mint = data.len() == MINT_LEN || data.len() > 165 && data[165] == 1;
+    if !is_mint || data[45] != 1 {
+        return Err(invalid("not an initialized mint"));
+    }
+    let authority = (data[0..4] == [1, 0, 0, 0]).then(|| {
+        Pubkey::new_from_array(data[4..36].try_into().expect("32 bytes of a mint account"))
+    });
+    Ok((
+        Tokens {
+            mint: *mint,
+            token_program: account.owner,
+        },
+        data[44],
+        authority,
+    ))
+}
+
+/// Creates a 6-decimal SPL Token mint with the signer as mint authority.
+async fn create_mint(chain: &ChainClient) -> Result<Tokens, MigrateError> {
+    let mint = Keypair::new();
+    let rent = chain
+        .rpc()
+        .get_minimum_balance_for_rent_exemption(MINT_LEN)
+        .await
+        .map_err(|err| ChainError::Rpc {
+            action: "reading the rent of a mint".into(),
+            source: Box::new(err),
+        })?;
+    let token_program = anchor_spl::token::ID;
+    let instructions = [
+        solana_system_interface::instruction::create_account(
+            &chain.wallet(),
+            &mint.pubkey(),
+            rent,
+            MINT_LEN as u64,
+            &token_program,
+        ),
+        token_instruction::initialize_mint2(
+            &token_program,
+            &mint.pubkey(),
+            &chain.wallet(),
+            None,
+            CREATED_MINT_DECIMALS,
+        )
+        .map_err(|err| MigrateError::Plan(format!("initialize_mint2: {err}")))?,
+    ];
+    chain
+        .send("creating the payment mint", &instructions, &[&mint])
+        .await?;
+    Ok(Tokens {
+        mint: mint.pubkey(),
+        token_program,
+    })
+}
+
+/// `wallet`'s balance in its associated token account (0 if it has none).
+async fn token_balance(
+    chain: &ChainClient,
+    wallet: &Pubkey,
+    tokens: &Tokens,
+) -> Result<u64, MigrateError> {
+    let account = token_account(wallet, tokens);
+    let rpc_error = |err| ChainError::Rpc {
+        action: format!("reading token account {account}"),
+        source: Box::new(err),
+    };
+    let exists = chain
+        .rpc()
+        .get_account_with_commitment(&account, chain.rpc().commitment())
+        .await
+        .map_err(rpc_error)?
+        .value
+        .is_some();
+    if !exists {
+        return Ok(0);
+    }
+    let balance = chain
+        .rpc()
+        .get_token_account_balance(&account)
+        .await
+        .map_err(rpc_error)?;
+    balance.amount.parse().map_err(|_| {
+        MigrateError::Plan(format!(
+            "token account {account} has an unreadable balance {:?}",
+            balance.amount
+        ))
+    })
+}
+
+/// `text` on one line (runtime messages can span several).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

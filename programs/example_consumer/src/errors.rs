@@ -1,0 +1,16 @@
+use anchor_lang::prelude::*;
+
+/// The bounty's own rules (Sibyl's read-helper errors are `sibyl_consumer::ConsumerError`).
+#[error_code]
+pub enum BountyError {
+    #[msg("The bounty has been won already")]
+    AlreadyWon,
+    #[msg("The result was paid for by someone else than the claimant")]
+    ClaimantNotRequester,
+    #[msg("The model did not recognize the target digit with enough confidence")]
+    NotTargetDigit,
+    #[msg("A probability threshold is at most 10000 bps, and a digit at most 9")]
+    InvalidBounty,
+    #[msg("The callback is for another request than the account passed")]
+    CallbackRequestMismatch,
+}

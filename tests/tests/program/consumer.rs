@@ -1,0 +1,304 @@
+//! Consuming results: the read helper (`sibyl_consumer::read_final_result`)
+//! and the callback `finalize` and dispute settlement make, both through the
+//! example consumer (a digit bounty), and every refusal by name.
+use example_consumer::errors::BountyError;
+use sibyl::{
+    callback::{CallbackAccount, CallbackData, CallbackSpec, CALLBACK_GRACE_SLOTS},
+    errors::SibylError,
+    events::CallbackInvoked,
+    state::{RequestStatus, VoteSide},
+};
+use sibyl_consumer::ConsumerError;
+use sibyl_tests::{
+    assert_sibyl_error,
+    consumer::{bounty_instruction, digit_output, BOUNTY_LAMPORTS},
+    outcome::assert_error,
+    TestEnv,
+};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+const WINDOW: u64 = 50;
+
+/// A request by the default requester, committed with `output` by operator
+/// 0 and finalized once its window passed.
+async fn finalized_request(env: &mut TestEnv, output: &[u8]) -> anchor_lang::prelude::Pubkey {
+    let request = env.committed_request(0, output).await;
+    env.warp_slots(WINDOW + 1).await;
+    env.finalize(request).await.expect("finalized");
+    request
+}
+
+#[tokio::test]
+async fn a_bounty_is_claimed_with_a_finalized_result() {
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 3, 1_000).await;
+    let request = finalized_request(&mut env, &digit_output(3, 0.97)).await;
+    let requester = env.requester.wallet.insecure_clone();
+    let before = env.lamports(requester.pubkey()).await;
+
+    env.claim_with_result(bounty, request, &requester)
+        .await
+        .expect("claimed");
+
+    assert_eq!(
+        env.lamports(requester.pubkey()).await,
+        before + BOUNTY_LAMPORTS
+    );
+    assert_eq!(env.bounty(bounty).await.winner, Some(requester.pubkey()));
+    assert_error(
+        env.claim_with_result(bounty, request, &requester).await,
+        BountyError::AlreadyWon,
+    );
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn the_read_helper_refuses_each_bad_result_by_name() {
+    let mut env = TestEnv::new().await;
+    let requester = env.requester.wallet.insecure_clone();
+    let bounty = env.create_bounty(1, 3, 1_000).await;
+
+    // Not Sibyl's account at all: the bounty itself.
+    assert_error(
+        env.claim_with_result(bounty, bounty, &requester).await,
+        ConsumerError::NotSibylAccount,
+    );
+    // Sibyl's, but not a request: the model account.
+    let model = env.model();
+    assert_error(
+        env.claim_with_result(bounty, model, &requester).await,
+        ConsumerError::NotAnInferenceRequest,
+    );
+    // A committed result inside its window is not final.
+    let committed = env.committed_request(0, &digit_output(3, 0.97)).await;
+    assert_error(
+        env.claim_with_result(bounty, committed, &requester).await,
+        ConsumerError::ResultNotFinal,
+    );
+    // Final, but from another model than the bounty trusts.
+    let other_model = env.create_bounty_for(2, [9; 32], 3, 1_000).await;
+    env.warp_slots(WINDOW + 1).await;
+    env.finalize(committed).await.unwrap();
+    assert_error(
+        env.claim_with_result(other_model, committed, &requester)
+            .await,
+        ConsumerError::WrongModel,
+    );
+    // Final, but older than the bounty accepts.
+    let strict = env.create_bounty(3, 3, 10).await;
+    assert_error(
+        env.claim_with_result(strict, committed, &requester).await,
+        ConsumerError::ResultTooOld,
+    );
+    // The bounty's own rules: someone else's result, the wrong digit.
+    let stranger = Keypair::new();
+    assert_error(
+        env.claim_with_result(bounty, committed, &stranger).await,
+        BountyError::ClaimantNotRequester,
+    );
+    let five = finalized_request(&mut env, &digit_output(5, 0.97)).await;
+    assert_error(
+        env.claim_with_result(bounty, five, &requester).await,
+        BountyError::NotTargetDigit,
+    );
+    let unsure = finalized_request(&mut env, &digit_output(3, 0.5)).await;
+    assert_error(
+        env.claim_with_result(bounty, unsure, &requester).await,
+        BountyError::NotTargetDigit,
+    );
+    // The right one still wins.
+    env.claim_with_result(bounty, committed, &requester)
+        .await
+        .expect("claimed");
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn finalize_calls_back_the_consumer_named_at_request_time() {
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 7, 1_000).await;
+    let callback = env.bounty_callback(bounty);
+    let request = env.request_with_callback(b"digit", callback).await.unwrap();
+    env.commit(0, request, &digit_output(7, 0.99))
+        .await
+        .unwrap();
+    env.warp_slots(WINDOW + 1).await;
+    let requester = env.requester.key();
+    // The requester gets the reward, and the escrow's rent back.
+    let escrow_rent = env.lamports(sibyl_client::pda::escrow(&request)).await;
+    let before = env.lamports(requester).await + escrow_rent;
+
+    let events = env
+        .finalize(request)
+        .await
+        .expect("finalized with the callback");
+
+    let invoked: CallbackInvoked = events.one();
+    assert_eq!(
+        (invoked.request, invoked.program, invoked.skipped),
+        (request, example_consumer::ID, false)
+    );
+    assert_eq!(env.lamports(requester).await, before + BOUNTY_LAMPORTS);
+    assert_eq!(env.bounty(bounty).await.winner, Some(requester));
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_result_that_does_not_win_never_blocks_finalize() {
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 7, 1_000).await;
+    let callback = env.bounty_callback(bounty);
+    let request = env.request_with_callback(b"digit", callback).await.unwrap();
+    env.commit(0, request, &digit_output(1, 0.99))
+        .await
+        .unwrap();
+    env.warp_slots(WINDOW + 1).await;
+
+    env.finalize(request).await.expect("finalized");
+
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Finalized
+    );
+    assert_eq!(env.bounty(bounty).await.winner, None);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn callback_accounts_are_checked_and_skippable_only_after_the_grace_period() {
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 7, 1_000).await;
+    let callback = env.bounty_callback(bounty);
+    let request = env.request_with_callback(b"digit", callback).await.unwrap();
+    env.commit(0, request, &digit_output(7, 0.99))
+        .await
+        .unwrap();
+    env.warp_slots(WINDOW + 1).await;
+
+    assert_sibyl_error(
+        env.finalize_with(request, Vec::new()).await,
+        SibylError::CallbackAccountsMissing,
+    );
+    let mut swapped = env.callback_accounts(request).await;
+    swapped.swap(2, 3);
+    assert_sibyl_error(
+        env.finalize_with(request, swapped).await,
+        SibylError::CallbackAccountsMismatch,
+    );
+    let mut wrong_program = env.callback_accounts(request).await;
+    wrong_program[0].pubkey = sibyl::ID;
+    assert_sibyl_error(
+        env.finalize_with(request, wrong_program).await,
+        SibylError::CallbackAccountsMismatch,
+    );
+
+    // A consumer that never accepts cannot hold the fee: after the grace
+    // period the settlement may leave its accounts out.
+    env.warp_slots(CALLBACK_GRACE_SLOTS).await;
+    let events = env
+        .finalize_with(request, Vec::new())
+        .await
+        .expect("finalized");
+    assert!(events.one::<CallbackInvoked>().skipped);
+    assert_eq!(env.bounty(bounty).await.winner, None);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_forged_callback_is_refused() {
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 3, 1_000).await;
+    let request = finalized_request(&mut env, &digit_output(3, 0.97)).await;
+    let forger = Keypair::new();
+    let mut forged = bounty_instruction(
+        example_consumer::accounts::SibylCallback {
+            callback_authority: forger.pubkey(),
+            request,
+            bounty,
+            claimant: env.requester.key(),
+        },
+        example_consumer::instruction::SibylCallback {
+            data: CallbackData {
+                request,
+                model_hash: [0; 32],
+                output_hash: [0; 32],
+                status: RequestStatus::Finalized,
+            },
+        },
+    );
+    forged.accounts[0].is_signer = true;
+    assert_error(
+        env.send_instructions(vec![forged], &[&forger]).await,
+        ConsumerError::NotCallbackAuthority,
+    );
+    assert_eq!(env.bounty(bounty).await.winner, None);
+}
+
+#[tokio::test]
+async fn a_request_refuses_an_invalid_callback() {
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 3, 1_000).await;
+    let mut to_sibyl = env.bounty_callback(bounty);
+    to_sibyl.program = sibyl::ID;
+    assert_sibyl_error(
+        env.request_with_callback(b"in", to_sibyl)
+            .await
+            .map(|_| Default::default()),
+        SibylError::InvalidCallback,
+    );
+    let too_many = CallbackSpec {
+        program: example_consumer::ID,
+        accounts: vec![
+            CallbackAccount {
+                pubkey: bounty,
+                writable: false,
+            };
+            sibyl::constants::MAX_CALLBACK_ACCOUNTS + 1
+        ],
+    };
+    assert_sibyl_error(
+        env.request_with_callback(b"in", too_many)
+            .await
+            .map(|_| Default::default()),
+        SibylError::InvalidCallback,
+    );
+}
+
+#[tokio::test]
+async fn an_overturned_result_is_delivered_when_the_dispute_resolves() {
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 4, 1_000).await;
+    let callback = env.bounty_callback(bounty);
+    let request = env.request_with_callback(b"digit", callback).await.unwrap();
+    // Operator 0 says 9; the challenger's correction, 4, is voted right.
+    env.commit(0, request, &digit_output(9, 0.99))
+        .await
+        .unwrap();
+    env.challenge(request, &digit_output(4, 0.98))
+        .await
+        .unwrap();
+    for voter in 1..env.operators.len() {
+        env.vote(voter, request, VoteSide::Challenger)
+            .await
+            .unwrap();
+    }
+    let requester = env.requester.key();
+    // The requester gets the reward, and the escrow's rent back.
+    let escrow_rent = env.lamports(sibyl_client::pda::escrow(&request)).await;
+    let before = env.lamports(requester).await + escrow_rent;
+
+    let events = env
+        .resolve(request)
+        .await
+        .expect("resolved with the callback");
+
+    assert!(!events.one::<CallbackInvoked>().skipped);
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Overturned
+    );
+    assert_eq!(env.lamports(requester).await, before + BOUNTY_LAMPORTS);
+    assert_eq!(env.bounty(bounty).await.winner, Some(requester));
+    env.assert_tokens_conserved().await;
+}
