@@ -10,7 +10,7 @@ use anchor_lang::{
 use anchor_spl::token_2022::spl_token_2022;
 use sibyl::{
     accounts as acc, instruction as ix,
-    instructions::{RegisterModelArgs, RequestInferenceArgs},
+    instructions::{RegisterModelArgs, RequestInferenceArgs, UpdateConfigArgs},
     state::*,
 };
 use sibyl_client::{
@@ -564,6 +564,27 @@ impl TestEnv {
     /// The config account.
     pub async fn config(&mut self) -> Config {
         self.account(pda::config()).await.expect("config exists")
+    }
+
+    /// The authority moves the treasury to the publisher's token account, so
+    /// one party is paid twice into one account (as when a protocol's
+    /// authority publishes its own models).
+    pub async fn make_publisher_the_treasury(&mut self) {
+        let authority = self.authority.wallet.insecure_clone();
+        let accounts = accounts::update_config(authority.pubkey(), Some(self.publisher.token));
+        self.send(
+            accounts,
+            ix::UpdateConfig {
+                args: UpdateConfigArgs::default(),
+            },
+            &[&authority],
+        )
+        .await
+        .expect("treasury moved");
+        self.treasury = Actor {
+            wallet: self.publisher.wallet.insecure_clone(),
+            token: self.publisher.token,
+        };
     }
 
     // ----- models -----

@@ -24,6 +24,17 @@ impl Crank {
     }
 }
 
+/// Refusals that mean someone else already settled (or the state moved on):
+/// not worth a warning.
+const ALREADY_SETTLED: [&str; 6] = [
+    "RequestNotCommitted",
+    "RequestNotPending",
+    "RequestNotChallenged",
+    "DisputeNotOpen",
+    "DisputeNotInconclusive",
+    "AccountNotInitialized",
+];
+
 /// A transition the crank sends, named for logs and metrics.
 struct Step {
     name: &'static str,
@@ -85,7 +96,11 @@ impl Service for Crank {
                     tracing::warn!(request = %step.request, "the consumer's callback fails; the settlement can skip it after the grace period")
                 }
                 // Another cranker got there first, or the state moved on.
-                Err(err) if err.program_error().is_some() => {
+                Err(err)
+                    if ALREADY_SETTLED
+                        .iter()
+                        .any(|name| err.is_program_error(name)) =>
+                {
                     tracing::debug!(request = %step.request, %err, "{} not needed", step.name)
                 }
                 Err(err) => {

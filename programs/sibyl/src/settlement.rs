@@ -111,25 +111,31 @@ pub struct SettleDispute<'info> {
     /// CHECK: the challenger's wallet, receives the dispute's rent.
     #[account(mut, address = dispute.challenger @ SibylError::WrongParty)]
     pub challenger: UncheckedAccount<'info>,
+    // `dup`: one party may hold several roles (a publisher that is also the
+    // treasury or the challenger), so payees' token accounts may coincide;
+    // Sibyl only moves tokens into them by CPI and never writes them itself.
     #[account(
         mut,
+        dup,
         constraint = operator_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = operator_token.owner == operator.authority @ SibylError::WrongTokenOwner,
     )]
     pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,
+        dup,
         constraint = challenger_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = challenger_token.owner == dispute.challenger @ SibylError::WrongTokenOwner,
     )]
     pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,
+        dup,
         constraint = publisher_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = publisher_token.owner == model.publisher @ SibylError::WrongTokenOwner,
     )]
     pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, address = config.treasury @ SibylError::WrongTreasury)]
+    #[account(mut, dup, address = config.treasury @ SibylError::WrongTreasury)]
     pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.stake_vault)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,

@@ -381,3 +381,37 @@ async fn chunked_input_upload_completes_the_request() {
     env.commit(0, request, HONEST).await.unwrap();
     env.assert_tokens_conserved().await;
 }
+
+#[tokio::test]
+async fn one_party_in_several_roles_is_paid_into_one_account() {
+    // The publisher's token account is also the treasury (a protocol
+    // authority publishing its own model): settlements pay it twice.
+    let mut env = TestEnv::new().await;
+    env.make_publisher_the_treasury().await;
+    let window = env.config().await.params.challenge_window_slots;
+
+    let request = env.committed_request(0, HONEST).await;
+    env.warp_slots(window + 1).await;
+    env.finalize(request).await.expect("finalized");
+
+    // The publisher (and treasury) challenges a wrong result and is upheld.
+    let publisher = sibyl_tests::Actor {
+        wallet: env.publisher.wallet.insecure_clone(),
+        token: env.publisher.token,
+    };
+    let disputed = env.committed_request(0, WRONG).await;
+    env.challenge_as(&publisher, disputed, HONEST)
+        .await
+        .expect("challenged");
+    for voter in 1..env.operators.len() {
+        env.vote(voter, disputed, VoteSide::Challenger)
+            .await
+            .unwrap();
+    }
+    env.resolve(disputed).await.expect("resolved");
+    assert_eq!(
+        env.request_account(disputed).await.status,
+        RequestStatus::Overturned
+    );
+    env.assert_tokens_conserved().await;
+}

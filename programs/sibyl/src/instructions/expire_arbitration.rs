@@ -45,14 +45,19 @@ pub struct ExpireArbitration<'info> {
     /// CHECK: the challenger's wallet, receives the dispute's rent.
     #[account(mut, address = dispute.challenger @ SibylError::WrongParty)]
     pub challenger: UncheckedAccount<'info>,
+    // `dup`: one party may hold several roles (a publisher that is also the
+    // treasury or the challenger), so payees' token accounts may coincide;
+    // Sibyl only moves tokens into them by CPI and never writes them itself.
     #[account(
         mut,
+        dup,
         constraint = requester_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = requester_token.owner == request.requester @ SibylError::WrongTokenOwner,
     )]
     pub requester_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,
+        dup,
         constraint = challenger_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = challenger_token.owner == dispute.challenger @ SibylError::WrongTokenOwner,
     )]

@@ -37,19 +37,24 @@ pub struct Finalize<'info> {
     /// CHECK: the requester's wallet, receives the escrow's rent.
     #[account(mut, address = request.requester @ SibylError::WrongParty)]
     pub requester: UncheckedAccount<'info>,
+    // `dup`: one party may hold several roles (a publisher that is also the
+    // treasury or the challenger), so payees' token accounts may coincide;
+    // Sibyl only moves tokens into them by CPI and never writes them itself.
     #[account(
         mut,
+        dup,
         constraint = operator_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = operator_token.owner == operator.authority @ SibylError::WrongTokenOwner,
     )]
     pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,
+        dup,
         constraint = publisher_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = publisher_token.owner == model.publisher @ SibylError::WrongTokenOwner,
     )]
     pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, address = config.treasury @ SibylError::WrongTreasury)]
+    #[account(mut, dup, address = config.treasury @ SibylError::WrongTreasury)]
     pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.payment_mint @ SibylError::WrongMint)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
