@@ -32,6 +32,10 @@ pub enum ConsumerError {
     OutputNotDecodable,
     #[msg("The callback was not signed by Sibyl's callback authority")]
     NotCallbackAuthority,
+    #[msg("The request did not name this program as its callback")]
+    NotThisConsumer,
+    #[msg("The callback's accounts are not the ones the request named, in order")]
+    CallbackAccountsMismatch,
 }
 
 /// A finalized result, checked: Sibyl's account, a request, final, for the
@@ -100,12 +104,44 @@ pub fn read_final_result(
     })
 }
 
-/// Checks that a callback's first account is Sibyl's callback authority and
-/// signed: only Sibyl's `finalize` (or dispute settlement) can have made the call.
-pub fn verify_callback(authority: &AccountInfo) -> Result<()> {
+/// Checks a callback before acting on it: the first account is Sibyl's
+/// callback authority and signed; the request is a Sibyl request that named
+/// `program_id` (the consumer's own id) as its callback; and `named` are
+/// exactly the accounts it named, in order. Together these stop another
+/// program that Sibyl called from passing Sibyl's signature on to you with
+/// a request or accounts of its choosing. A genuine callback can still be
+/// replayed that way, so act on each request at most once.
+pub fn verify_callback(
+    authority: &AccountInfo,
+    request: &AccountInfo,
+    program_id: &Pubkey,
+    named: &[&AccountInfo],
+) -> Result<()> {
     require!(
         authority.is_signer && authority.key() == callback_authority(),
         ConsumerError::NotCallbackAuthority
+    );
+    require_keys_eq!(*request.owner, sibyl::ID, ConsumerError::NotSibylAccount);
+    let data = request.try_borrow_data()?;
+    require!(
+        data.len() >= 8 && data[..8] == *InferenceRequest::DISCRIMINATOR,
+        ConsumerError::NotAnInferenceRequest
+    );
+    let state = InferenceRequest::try_deserialize(&mut &data[..])
+        .map_err(|_| error!(ConsumerError::NotAnInferenceRequest))?;
+    require_keys_eq!(
+        state.callback_program,
+        *program_id,
+        ConsumerError::NotThisConsumer
+    );
+    let expected = &state.callback_accounts[..state.callback_account_count as usize];
+    require!(
+        expected.len() == named.len()
+            && expected
+                .iter()
+                .zip(named)
+                .all(|(key, info)| info.key() == *key),
+        ConsumerError::CallbackAccountsMismatch
     );
     Ok(())
 }

@@ -129,7 +129,13 @@ impl TestEnvBuilder {
 
     /// Starts the runtime and sets everything up.
     pub async fn build(self) -> TestEnv {
-        let ctx = sibyl_program_test().start_with_context().await;
+        let mut program_test = sibyl_program_test();
+        program_test.add_program(
+            "relay",
+            crate::relay::ID,
+            solana_program_test::processor!(crate::relay::process),
+        );
+        let ctx = program_test.start_with_context().await;
         install_syscall_bridge();
         let token_program = if self.token_2022 {
             spl_token_2022::ID

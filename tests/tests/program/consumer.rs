@@ -308,3 +308,74 @@ async fn an_overturned_result_is_delivered_when_the_dispute_resolves() {
     assert_eq!(env.bounty(bounty).await.winner, Some(requester));
     env.assert_tokens_conserved().await;
 }
+
+#[tokio::test]
+async fn a_callback_relayed_by_another_program_is_refused() {
+    // Signer privileges extend to nested calls: a consumer Sibyl calls back
+    // can pass Sibyl's signature on. `verify_callback` must refuse what a
+    // hostile consumer (tests/src/relay.rs) relays.
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 3, 1_000).await;
+    let requester = env.requester.key();
+    let relay_through = |victim_request, bounty| CallbackSpec {
+        program: sibyl_tests::relay::ID,
+        accounts: vec![
+            CallbackAccount {
+                pubkey: example_consumer::ID,
+                writable: false,
+            },
+            CallbackAccount {
+                pubkey: victim_request,
+                writable: false,
+            },
+            CallbackAccount {
+                pubkey: bounty,
+                writable: true,
+            },
+            CallbackAccount {
+                pubkey: requester,
+                writable: true,
+            },
+        ],
+    };
+
+    // A winning result that named no callback, relayed to the bounty.
+    let unnamed = finalized_request(&mut env, &digit_output(3, 0.97)).await;
+    let relaying = env
+        .request_with_callback(b"x", relay_through(unnamed, bounty))
+        .await
+        .unwrap();
+    env.commit(0, relaying, &digit_output(1, 0.9))
+        .await
+        .unwrap();
+    env.warp_slots(WINDOW + 1).await;
+    assert_error(env.finalize(relaying).await, ConsumerError::NotThisConsumer);
+
+    // A result that named the bounty consumer, but with another bounty.
+    let other = env.create_bounty(2, 3, 1_000).await;
+    let callback = env.bounty_callback(other);
+    let named = env.request_with_callback(b"y", callback).await.unwrap();
+    env.commit(0, named, &digit_output(3, 0.97)).await.unwrap();
+    let relaying = env
+        .request_with_callback(b"z", relay_through(named, bounty))
+        .await
+        .unwrap();
+    env.commit(0, relaying, &digit_output(1, 0.9))
+        .await
+        .unwrap();
+    env.warp_slots(WINDOW + 1).await;
+    env.finalize(named)
+        .await
+        .expect("the genuine callback pays the bounty it named");
+    assert_error(
+        env.finalize(relaying).await,
+        ConsumerError::CallbackAccountsMismatch,
+    );
+
+    assert_eq!(
+        env.bounty(bounty).await.winner,
+        None,
+        "never paid by a relay"
+    );
+    assert_eq!(env.bounty(other).await.winner, Some(requester));
+}

@@ -28,7 +28,13 @@ pub struct SibylCallback<'info> {
 /// a result that does not win is recorded and the settlement goes on, since
 /// failing here would fail Sibyl's `finalize`.
 pub fn handler(ctx: Context<SibylCallback>, data: CallbackData) -> Result<()> {
-    verify_callback(&ctx.accounts.callback_authority)?;
+    let accounts = &ctx.accounts;
+    verify_callback(
+        &accounts.callback_authority,
+        &accounts.request,
+        ctx.program_id,
+        &[&accounts.bounty.to_account_info(), &accounts.claimant],
+    )?;
     require_keys_eq!(
         data.request,
         ctx.accounts.request.key(),
