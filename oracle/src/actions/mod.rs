@@ -4,6 +4,7 @@
 pub mod migrate;
 pub mod model;
 pub mod operator;
+pub mod plan;
 pub mod protocol;
 pub mod request;
 

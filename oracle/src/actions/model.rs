@@ -118,6 +118,28 @@ pub fn registration(
     })
 }
 
+/// A comparison rule as written on a command line or in a plan: `exact`,
+/// `tolerance:ABS:REL` or `top-k:K`.
+pub fn parse_rule(text: &str) -> Result<ComparisonRule, String> {
+    let number = |what: &str, value: &str| format!("`{text}`: {what} `{value}` is not a number");
+    let parts: Vec<&str> = text.split(':').collect();
+    Ok(match parts.as_slice() {
+        ["exact"] => ComparisonRule::Exact,
+        ["tolerance", abs, rel] => ComparisonRule::Tolerance {
+            abs: abs.parse().map_err(|_| number("ABS", abs))?,
+            rel: rel.parse().map_err(|_| number("REL", rel))?,
+        },
+        ["top-k", k] => ComparisonRule::TopK {
+            k: k.parse().map_err(|_| number("K", k))?,
+        },
+        _ => {
+            return Err(format!(
+                "`{text}`: expected exact, tolerance:ABS:REL or top-k:K"
+            ))
+        }
+    })
+}
+
 /// Size of the canonical encoding of these tensors with their graph names;
 /// `None` if a dimension is dynamic.
 fn encoding_len(tensors: &[GraphTensor]) -> Option<u32> {

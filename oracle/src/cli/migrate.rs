@@ -2,23 +2,18 @@
 //! program deployed, payment mint, protocol initialized, models registered,
 //! test wallets funded. Idempotent; the plan format is in
 //! `migrations/README.md`.
-use super::{model::parse_rule, parse_address, Cli};
-use anyhow::{bail, Context, Result};
+use super::{parse_address, Cli};
+use anyhow::{bail, Result};
 use clap::Args;
-use serde::Deserialize;
-use sibyl::state::ConfigParams;
 use sibyl_oracle::{
     actions::{
-        migrate::{self, Event, Fund, MintChoice, Plan, PlannedModel},
-        protocol::localnet_params,
+        migrate::{self, Event},
+        plan::load_plan,
     },
     engine::{Engine, EngineSettings},
     hex,
 };
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{path::PathBuf, process::ExitCode};
 
 #[derive(Args, Debug)]
 pub struct MigrateArgs {
@@ -34,7 +29,7 @@ pub struct MigrateArgs {
 }
 
 pub async fn run(cli: &Cli, args: &MigrateArgs) -> Result<ExitCode> {
-    let mut plan = load(&args.plan)?;
+    let mut plan = load_plan(&args.plan)?;
     if !args.fund.is_empty() {
         let Some(fund) = plan.fund.as_mut() else {
             bail!(
@@ -81,255 +76,4 @@ pub async fn run(cli: &Cli, args: &MigrateArgs) -> Result<ExitCode> {
         if summary.transactions == 1 { "" } else { "s" }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The plan file as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlanFile {
-    /// Directory that relative model files resolve against, relative to the
-    /// plan file's directory (default: that directory).
-    root: Option<PathBuf>,
-    protocol: ProtocolTable,
-    #[serde(default)]
-    models: Vec<ModelTable>,
-    fund: Option<FundTable>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProtocolTable {
-    /// "create" or a mint address.
-    mint: String,
-    /// "localnet" or a table with every `ConfigParams` field.
-    params: toml::Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModelTable {
-    file: String,
-    uri: Option<String>,
-    price: String,
-    royalty_bps: Option<u16>,
-    rule: Option<String>,
-    window: Option<u64>,
-    max_input_bytes: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FundTable {
-    tokens: String,
-    #[serde(default)]
-    wallets: Vec<String>,
-}
-
-/// `ConfigParams`, every field required (amounts in base units).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ParamsTable {
-    protocol_fee_bps: u16,
-    min_operator_stake: u64,
-    challenge_window_slots: u64,
-    challenge_bond: u64,
-    vote_window_slots: u64,
-    quorum_bps: u16,
-    threshold_bps: u16,
-    slash_bps: u16,
-    voter_reward_bps: u16,
-    unbonding_slots: u64,
-    request_timeout_slots: u64,
-    arbitration_window_slots: u64,
-}
-
-impl From<ParamsTable> for ConfigParams {
-    fn from(p: ParamsTable) -> Self {
-        ConfigParams {
-            protocol_fee_bps: p.protocol_fee_bps,
-            min_operator_stake: p.min_operator_stake,
-            challenge_window_slots: p.challenge_window_slots,
-            challenge_bond: p.challenge_bond,
-            vote_window_slots: p.vote_window_slots,
-            quorum_bps: p.quorum_bps,
-            threshold_bps: p.threshold_bps,
-            slash_bps: p.slash_bps,
-            voter_reward_bps: p.voter_reward_bps,
-            unbonding_slots: p.unbonding_slots,
-            request_timeout_slots: p.request_timeout_slots,
-            arbitration_window_slots: p.arbitration_window_slots,
-        }
-    }
-}
-
-/// Reads and checks the plan at `path`; model files resolve against its root.
-fn load(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading plan {}", path.display()))?;
-    let file: PlanFile = toml::from_str(&text).map_err(|err| {
-        let line = err
-            .span()
-            .map(|span| text[..span.start].lines().count().max(1))
-            .map_or(String::new(), |line| format!(":{line}"));
-        anyhow::anyhow!("{}{line}: {}", path.display(), err.message().trim())
-    })?;
-    let context = |what: &str| format!("{}: {what}", path.display());
-    let plan_dir = path.parent().unwrap_or(Path::new(""));
-    let root = match &file.root {
-        Some(root) => plan_dir.join(root),
-        None => plan_dir.to_path_buf(),
-    };
-    let mint = match file.protocol.mint.as_str() {
-        "create" => MintChoice::Create,
-        address => MintChoice::Existing(
-            parse_address(address, "mint")
-                .with_context(|| context("[protocol] mint (\"create\" or an address)"))?,
-        ),
-    };
-    let params = match file.protocol.params {
-        toml::Value::String(name) if name == "localnet" => localnet_params(),
-        toml::Value::Table(table) => toml::Value::Table(table)
-            .try_into::<ParamsTable>()
-            .map_err(|err| anyhow::anyhow!("{}", err.message().trim()))
-            .with_context(|| context("[protocol] params"))?
-            .into(),
-        other => bail!(
-            "{}: [protocol] params: expected \"localnet\" or a table of every parameter, found {other}",
-            path.display()
-        ),
-    };
-    let models = file
-        .models
-        .into_iter()
-        .map(|model| {
-            let comparison = model
-                .rule
-                .as_deref()
-                .map(parse_rule)
-                .transpose()
-                .with_context(|| context(&format!("model {}", model.file)))?;
-            Ok(PlannedModel {
-                file: root.join(&model.file),
-                uri: model
-                    .uri
-                    .unwrap_or_else(|| format!("file://{}", model.file)),
-                price: model.price,
-                royalty_bps: model.royalty_bps.unwrap_or(1_000),
-                comparison,
-                challenge_window_override_slots: model.window,
-                max_input_bytes: model.max_input_bytes,
-                name: model.file,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let fund = file
-        .fund
-        .map(|fund| {
-            let wallets = fund
-                .wallets
-                .iter()
-                .map(|wallet| parse_address(wallet, "wallet"))
-                .collect::<Result<Vec<_>>>()
-                .with_context(|| context("[fund] wallets"))?;
-            anyhow::Ok(Fund {
-                tokens: fund.tokens,
-                wallets,
-            })
-        })
-        .transpose()?;
-    Ok(Plan {
-        mint,
-        params,
-        models,
-        fund,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sibyl::state::ComparisonRule;
-
-    fn repo_root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .into()
-    }
-
-    fn load_text(text: &str) -> Result<Plan> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("plan.toml");
-        std::fs::write(&path, text).unwrap();
-        load(&path)
-    }
-
-    #[test]
-    fn the_committed_plans_load_and_their_parameters_are_valid() {
-        for name in ["localnet", "devnet"] {
-            let path = repo_root().join(format!("migrations/{name}.toml"));
-            let plan = load(&path).unwrap_or_else(|err| panic!("{name}: {err:#}"));
-            plan.params.validate().expect("valid parameters");
-            assert_eq!(plan.mint, MintChoice::Create);
-            let models: Vec<_> = plan.models.iter().map(|m| m.name.as_str()).collect();
-            assert_eq!(models, ["models/digits.onnx", "models/int8_matmul.onnx"]);
-            for model in &plan.models {
-                assert!(model.file.is_file(), "{}", model.file.display());
-                assert_eq!(model.uri, format!("file://{}", model.name));
-            }
-            assert_eq!(
-                plan.models[0].comparison,
-                Some(ComparisonRule::TopK { k: 1 })
-            );
-            assert_eq!(plan.models[1].comparison, Some(ComparisonRule::Exact));
-        }
-        let localnet = load(&repo_root().join("migrations/localnet.toml")).unwrap();
-        assert_eq!(localnet.params, localnet_params());
-        assert_eq!(localnet.fund.unwrap().tokens, "1000");
-        let devnet = load(&repo_root().join("migrations/devnet.toml")).unwrap();
-        assert!(devnet.fund.is_none(), "devnet funds only with --fund");
-    }
-
-    #[test]
-    fn plan_mistakes_are_named() {
-        let cases = [
-            ("[protocol]\nmint = \"create\"\nparams = \"localnet\"\ncolor = 1\n", "unknown field `color`"),
-            ("[protocol]\nmint = \"nope\"\nparams = \"localnet\"\n", "`nope` is not a valid mint address"),
-            ("[protocol]\nmint = \"create\"\nparams = \"mainnet\"\n", "expected \"localnet\" or a table"),
-            (
-                "[protocol]\nmint = \"create\"\n[protocol.params]\nprotocol_fee_bps = 1\n",
-                "missing field",
-            ),
-            (
-                "[protocol]\nmint = \"create\"\nparams = \"localnet\"\n[[models]]\nfile = \"m.onnx\"\nprice = \"1\"\nrule = \"best\"\n",
-                "expected exact, tolerance:ABS:REL or top-k:K",
-            ),
-            (
-                "[protocol]\nmint = \"create\"\nparams = \"localnet\"\n[[models]]\nfile = \"m.onnx\"\nprice = 0.01\n",
-                "plan.toml:6",
-            ),
-        ];
-        for (text, expected) in cases {
-            let err = format!("{:#}", load_text(text).unwrap_err());
-            assert!(err.contains(expected), "{err:?} lacks {expected:?}");
-            assert!(!err.contains('\n'), "one line: {err:?}");
-        }
-    }
-
-    #[test]
-    fn model_files_resolve_against_the_plan_root() {
-        let plan = load_text(
-            "root = \"..\"\n[protocol]\nmint = \"create\"\nparams = \"localnet\"\n[[models]]\nfile = \"models/x.onnx\"\nprice = \"1\"\n",
-        )
-        .unwrap();
-        let model = &plan.models[0];
-        assert!(
-            model.file.ends_with("../models/x.onnx"),
-            "{}",
-            model.file.display()
-        );
-        assert_eq!(model.uri, "file://models/x.onnx");
-        assert_eq!(model.royalty_bps, 1_000);
-        assert_eq!(model.comparison, None);
-    }
 }

@@ -1,11 +1,8 @@
 //! `sibyl model register|update|retire|list` (publishers).
 use super::Cli;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use sibyl::{
-    instructions::{RegisterModelArgs, UpdateModelArgs},
-    state::ComparisonRule,
-};
+use sibyl::instructions::{RegisterModelArgs, UpdateModelArgs};
 use sibyl_oracle::{
     actions::{
         format_amount, mint_decimals,
@@ -157,26 +154,15 @@ fn registration(args: &RegisterArgs, price: u64) -> Result<RegisterModelArgs> {
             .unwrap_or_else(|| format!("file://{}", args.file.display())),
         price,
         royalty_bps: args.royalty_bps,
-        comparison: args.rule.as_deref().map(parse_rule).transpose()?,
+        comparison: args
+            .rule
+            .as_deref()
+            .map(model::parse_rule)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("--rule")?,
         challenge_window_override_slots: args.window,
         max_input_bytes: args.max_input_bytes,
     };
     Ok(model::registration(&engine, &args.file, listing)?)
-}
-
-/// `exact`, `tolerance:ABS:REL` or `top-k:K`.
-pub fn parse_rule(text: &str) -> Result<ComparisonRule> {
-    let parts: Vec<&str> = text.split(':').collect();
-    let rule = match parts.as_slice() {
-        ["exact"] => ComparisonRule::Exact,
-        ["tolerance", abs, rel] => ComparisonRule::Tolerance {
-            abs: abs.parse().context("tolerance ABS")?,
-            rel: rel.parse().context("tolerance REL")?,
-        },
-        ["top-k", k] => ComparisonRule::TopK {
-            k: k.parse().context("top-k K")?,
-        },
-        _ => bail!("--rule `{text}`: expected exact, tolerance:ABS:REL or top-k:K"),
-    };
-    Ok(rule)
 }
