@@ -1,6 +1,6 @@
 # Sibyl: the two commands of README.md, and their parts.
 #   make test  - build everything and run every test (what CI runs)
-#   make demo  - run the request lifecycle once in the real runtime, step by step
+#   make demo  - a localnet, three oracle nodes (one faulty) and paid requests, end to end
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The runtime logs every instruction at debug level; tests assert on results instead.
 export RUST_LOG ?= error
 
-.PHONY: test demo localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
+.PHONY: test demo demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
 
 ## Everything CI checks: formatting, the IDL is current, unit and runtime
 ## tests, then the TypeScript client (generated from the IDL) is current,
@@ -19,6 +19,10 @@ test: setup fmt-check idl-check
 	app/scripts/check.sh
 
 demo: setup
+	$(CARGO) run --locked --quiet -p sibyl-demo
+
+## The program alone: the request lifecycle in solana-program-test, step by step.
+demo-program: setup
 	$(CARGO) run --locked --quiet -p sibyl-tests --bin sibyl-lifecycle-demo
 
 ## A local cluster with Sibyl on 127.0.0.1:8899 (see docs/localnet.md).

@@ -1,0 +1,281 @@
+//! Who takes part in the demo: wallets, the three operators and their
+//! nodes, and everyone's token balances.
+use anchor_lang::prelude::Pubkey;
+use anyhow::{Context, Result};
+use sibyl_client::pda;
+use sibyl_localnet::Localnet;
+use sibyl_oracle::{
+    actions::{format_amount, operator},
+    chain::{ChainClient, SendSettings},
+    config::{Config, Role},
+    hex,
+    node::{payment_tokens, token_account, Node},
+};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::{path::Path, sync::Arc};
+use tokio::{sync::watch, task::JoinHandle};
+
+/// Stake each operator registers with (6-decimal tokens: 20).
+const STAKE: u64 = 20_000_000;
+
+/// One wallet and its keypair file.
+pub struct Party {
+    pub name: &'static str,
+    pub keypair: Arc<Keypair>,
+    keypair_path: std::path::PathBuf,
+}
+
+impl Party {
+    pub fn wallet(&self) -> Pubkey {
+        self.keypair.pubkey()
+    }
+}
+
+/// The authority (also publisher and treasury), the requester and three operators.
+pub struct Parties {
+    pub authority: Party,
+    pub requester: Party,
+    /// Operators A and B (honest) and C (faulty), in that order.
+    pub operators: [Party; 3],
+}
+
+/// A running node.
+pub struct RunningNode {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Graceful shutdown: the node finishes what it started.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl Parties {
+    /// New wallets with SOL for fees, their keypairs written under `dir`.
+    pub fn fund(localnet: &Localnet, dir: &Path) -> Result<Parties> {
+        let party = |name: &'static str| -> Result<Party> {
+            let keypair = Keypair::new();
+            localnet
+                .chain
+                .airdrop(&keypair.pubkey(), 100_000_000_000)
+                .with_context(|| format!("funding {name}"))?;
+            let keypair_path = dir.join(format!("{}.json", name.replace(' ', "-")));
+            std::fs::write(
+                &keypair_path,
+                serde_json::to_string(&keypair.to_bytes().to_vec())?,
+            )?;
+            Ok(Party {
+                name,
+                keypair: Arc::new(keypair),
+                keypair_path,
+            })
+        };
+        Ok(Parties {
+            authority: party("authority")?,
+            requester: party("requester")?,
+            operators: [
+                party("operator A")?,
+                party("operator B")?,
+                party("operator C")?,
+            ],
+        })
+    }
+
+    /// Wallets the migration funds with payment tokens.
+    pub fn wallets_to_fund(&self) -> Vec<Pubkey> {
+        std::iter::once(&self.requester)
+            .chain(&self.operators)
+            .map(Party::wallet)
+            .collect()
+    }
+
+    /// A chain client signing as `party`.
+    pub fn client(&self, localnet: &Localnet, party: &Party) -> ChainClient {
+        ChainClient::new(
+            &localnet.rpc_url(),
+            &localnet.pubsub_url(),
+            party.keypair.clone(),
+            SendSettings::default(),
+        )
+    }
+
+    /// Every operator stakes and registers.
+    pub async fn register_operators(&self, localnet: &Localnet) -> Result<()> {
+        for party in &self.operators {
+            let client = self.client(localnet, party);
+            let tokens = payment_tokens(&client).await?;
+            operator::register(&client, tokens, STAKE)
+                .await
+                .with_context(|| format!("registering {}", party.name))?;
+            println!(
+                "{:<12} {} staked {}",
+                party.name,
+                pda::operator(&party.wallet()),
+                format_amount(STAKE, 6)
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts the three nodes: A serves the digits model, votes and cranks
+    /// (one cranker keeps the story free of lost races); B watches both
+    /// models and votes; C serves the int8 model and commits a wrong output
+    /// every time (`--faulty 1.0`).
+    pub async fn start_nodes(
+        &self,
+        localnet: &Localnet,
+        dir: &Path,
+        digits: Pubkey,
+        int8: Pubkey,
+    ) -> Result<Vec<RunningNode>> {
+        let client = self.client(localnet, &self.authority);
+        let hash_of = |model: Pubkey| {
+            let client = &client;
+            async move {
+                let state: sibyl::state::Model = client.fetch_required(&model, "model").await?;
+                anyhow::Ok(hex::encode(&state.model_hash))
+            }
+        };
+        let (digits, int8) = (hash_of(digits).await?, hash_of(int8).await?);
+        let setups = [
+            (
+                &self.operators[0],
+                vec![Role::Serve, Role::Vote, Role::Crank],
+                vec![digits.clone()],
+                0.0,
+            ),
+            (
+                &self.operators[1],
+                vec![Role::Watch, Role::Vote],
+                vec![digits, int8.clone()],
+                0.0,
+            ),
+            (&self.operators[2], vec![Role::Serve], vec![int8], 1.0),
+        ];
+        let mut nodes = Vec::new();
+        for (party, roles, models, faulty_rate) in setups {
+            let text = Config::template(
+                &localnet.rpc_url(),
+                &party.keypair_path.display().to_string(),
+            );
+            let mut config = Config::from_toml(&text, "demo", Vec::new())?;
+            config.cluster.ws_url = localnet.pubsub_url();
+            let node_dir = dir.join(party.name.replace(' ', "-"));
+            config.node.journal = node_dir.join("journal.redb");
+            config.node.model_cache = node_dir.join("models");
+            config.node.poll_interval_ms = 200;
+            config.node.roles = roles.clone();
+            config.node.models = models;
+            config.faulty.rate = faulty_rate;
+            let node = Node::start(&config)
+                .await
+                .with_context(|| format!("starting {}'s node", party.name))?;
+            let (stop, shutdown) = watch::channel(false);
+            let task = tokio::spawn(async move {
+                if let Err(err) = node.run(shutdown).await {
+                    eprintln!("node stopped: {err}");
+                }
+            });
+            let roles: Vec<String> = roles
+                .iter()
+                .map(|r| format!("{r:?}").to_lowercase())
+                .collect();
+            println!(
+                "{:<12} node running: {}{}",
+                party.name,
+                roles.join(", "),
+                if faulty_rate > 0.0 {
+                    "  (--faulty 1.0: commits WRONG outputs)"
+                } else {
+                    ""
+                }
+            );
+            nodes.push(RunningNode { stop, task });
+        }
+        Ok(nodes)
+    }
+
+    /// The name of the party whose wallet or operator account is `address`.
+    pub fn name_of(&self, address: &Pubkey) -> String {
+        std::iter::once(&self.authority)
+            .chain(std::iter::once(&self.requester))
+            .chain(&self.operators)
+            .find(|party| party.wallet() == *address || pda::operator(&party.wallet()) == *address)
+            .map_or_else(|| address.to_string(), |party| party.name.to_string())
+    }
+
+    /// Each operator's stake.
+    pub async fn stakes(&self, localnet: &Localnet) -> Result<Vec<u64>> {
+        let client = self.client(localnet, &self.authority);
+        let mut stakes = Vec::new();
+        for party in &self.operators {
+            let state: sibyl::state::Operator = client
+                .fetch_required(&pda::operator(&party.wallet()), "operator")
+                .await?;
+            stakes.push(state.stake);
+        }
+        Ok(stakes)
+    }
+
+    /// Token balances of every party, the stake vault and the bond vault.
+    pub async fn balances(&self, localnet: &Localnet) -> Result<Vec<(String, u64)>> {
+        let client = self.client(localnet, &self.authority);
+        let tokens = payment_tokens(&client).await?;
+        let mut accounts: Vec<(String, Pubkey)> = std::iter::once(&self.authority)
+            .chain(std::iter::once(&self.requester))
+            .chain(&self.operators)
+            .map(|party| {
+                (
+                    party.name.to_string(),
+                    token_account(&party.wallet(), &tokens),
+                )
+            })
+            .collect();
+        accounts[0].0 = "authority (publisher, treasury)".into();
+        accounts.push(("stake vault".into(), pda::stake_vault()));
+        accounts.push(("bond vault".into(), pda::bond_vault()));
+        let mut balances = Vec::new();
+        for (name, account) in accounts {
+            let amount = client
+                .rpc()
+                .get_token_account_balance(&account)
+                .await
+                .map(|balance| balance.amount.parse().unwrap_or(0))
+                .unwrap_or(0);
+            balances.push((name, amount));
+        }
+        Ok(balances)
+    }
+}
+
+/// Prints the balances table; returns whether the totals match.
+pub fn print_balances(before: &[(String, u64)], after: &[(String, u64)]) -> bool {
+    println!("\n== Balances (payment tokens)");
+    println!(
+        "{:<34} {:>16} {:>16} {:>12}",
+        "party", "before", "after", "change"
+    );
+    for ((name, was), (_, is)) in before.iter().zip(after) {
+        let change = *is as i128 - *was as i128;
+        let sign = if change >= 0 { "+" } else { "-" };
+        println!(
+            "{name:<34} {:>16} {:>16} {sign:>3}{:>9}",
+            format_amount(*was, 6),
+            format_amount(*is, 6),
+            format_amount(change.unsigned_abs() as u64, 6)
+        );
+    }
+    let total = |balances: &[(String, u64)]| balances.iter().map(|(_, amount)| amount).sum::<u64>();
+    let (total_before, total_after) = (total(before), total(after));
+    println!(
+        "{:<34} {:>16} {:>16}",
+        "total",
+        format_amount(total_before, 6),
+        format_amount(total_after, 6)
+    );
+    total_before == total_after
+}

@@ -1,0 +1,230 @@
+//! One scripted request: pay, follow its timeline, check how it ended.
+use crate::parties::Parties;
+use anchor_lang::prelude::Pubkey;
+use anyhow::{Context, Result};
+use sibyl::state::{InferenceRequest, Model, Operator, RequestStatus};
+use sibyl_client::pda;
+use sibyl_localnet::Localnet;
+use sibyl_oracle::{
+    actions::{
+        format_amount,
+        request::{self, NewRequest, Progress},
+    },
+    compare::top_k,
+    hex, input,
+    node::payment_tokens,
+    tensor,
+};
+use std::time::Duration;
+
+/// How a request must end.
+pub enum Expect {
+    /// Final as committed, the digits model naming this digit.
+    Finalized { digit: usize },
+    /// Overturned: the faulty operator slashed, and the final output the
+    /// correct one (what Python onnxruntime recorded for this input).
+    Overturned { output: Vec<u8> },
+}
+
+enum Input {
+    /// A PNG sample of `models/samples/`, scaled to the digits model's 0..16.
+    Png(&'static str),
+    /// A canonical input encoding.
+    Encoding(Vec<u8>),
+}
+
+pub struct Scenario {
+    pub title: &'static str,
+    model: Pubkey,
+    input: Input,
+    pub expect: Expect,
+}
+
+impl Scenario {
+    /// A handwritten digit for the digits model, served honestly by A.
+    pub fn digit(title: &'static str, model: Pubkey, sample: &'static str, digit: usize) -> Self {
+        Scenario {
+            title,
+            model,
+            input: Input::Png(sample),
+            expect: Expect::Finalized { digit },
+        }
+    }
+
+    /// The first int8 fixture case, which only the faulty operator C serves.
+    pub fn int8_served_by_the_faulty_operator(model: Pubkey) -> Result<Self> {
+        let fixtures: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string("models/fixtures.json")?)?;
+        let case = fixtures["fixtures"]
+            .as_array()
+            .and_then(|all| all.iter().find(|f| f["name"] == "int8_matmul"))
+            .and_then(|fixture| fixture["cases"].get(0))
+            .context("models/fixtures.json has the int8_matmul cases")?;
+        let hex_field = |name: &str| {
+            case[name]
+                .as_str()
+                .and_then(hex::decode)
+                .with_context(|| format!("int8 case {name}"))
+        };
+        Ok(Scenario {
+            title: "int8 model: served by the faulty operator C",
+            model,
+            input: Input::Encoding(hex_field("input_encoding")?),
+            expect: Expect::Overturned {
+                output: hex_field("output_encoding")?,
+            },
+        })
+    }
+
+    /// Pays for the request, prints its timeline, and says whether it ended
+    /// as expected.
+    pub async fn run(&self, localnet: &Localnet, parties: &Parties) -> Result<bool> {
+        let client = parties.client(localnet, &parties.requester);
+        let model: Model = client.fetch_required(&self.model, "model").await?;
+        let input = match &self.input {
+            Input::Png(sample) => {
+                let png = std::fs::read(format!("models/samples/{sample}.png"))?;
+                input::from_png_rounded(&png, &model.input_spec, 16.0)?
+            }
+            Input::Encoding(bytes) => bytes.clone(),
+        };
+        let faulty = pda::operator(&parties.operators[2].wallet());
+        let faulty_stake = stake(&client, &faulty).await?;
+        let tokens = payment_tokens(&client).await?;
+        let new = NewRequest {
+            model: self.model,
+            input,
+            fee: model.price,
+            nonce: request::fresh_nonce(),
+            callback: None,
+        };
+        let address = request::submit(&client, tokens, new).await?;
+        println!(
+            "slot {:>5}  requested    {} tokens escrowed by the requester (request {address})",
+            client.slot().await?,
+            format_amount(model.price, 6)
+        );
+        let mut timeline = Timeline::default();
+        let last = request::follow(
+            &client,
+            &address,
+            Duration::from_millis(100),
+            Duration::from_secs(180),
+            |progress| timeline.show(progress, parties),
+        )
+        .await?;
+        let Progress::Final { slot, state } = last else {
+            println!("UNEXPECTED: the request did not end with a final result ({last:?})");
+            return Ok(false);
+        };
+        let slashed = faulty_stake.saturating_sub(stake(&client, &faulty).await?);
+        Ok(self.judge(slot, &state, slashed))
+    }
+
+    fn judge(&self, slot: u64, state: &InferenceRequest, slashed: u64) -> bool {
+        match &self.expect {
+            Expect::Finalized { digit } => {
+                let predicted = tensor::decode(&state.output)
+                    .ok()
+                    .and_then(|tensors| tensors.into_iter().next())
+                    .map(|scores| tensor::values_f64(&scores))
+                    .and_then(|scores| top_k(&scores, 1).first().map(|&i| (i, scores[i])));
+                let Some((class, probability)) = predicted else {
+                    println!("UNEXPECTED: the output is not the digits model's");
+                    return false;
+                };
+                println!(
+                    "slot {slot:>5}  finalized    predicted digit {class} (p = {probability:.4}); the operator, the publisher and the treasury are paid"
+                );
+                let ok = state.status == RequestStatus::Finalized && class == *digit;
+                if !ok {
+                    println!("UNEXPECTED: expected a finalized {digit}");
+                }
+                ok
+            }
+            Expect::Overturned { output } => {
+                println!(
+                    "slot {slot:>5}  overturned   operator C slashed {} tokens; the requester gets the corrected output {}…",
+                    format_amount(slashed, 6),
+                    &hex::encode(&state.output_hash)[..16]
+                );
+                let correct = state.output == *output;
+                if correct {
+                    println!("             the corrected output is byte for byte what Python onnxruntime computed");
+                }
+                let ok = state.status == RequestStatus::Overturned && correct && slashed > 0;
+                if !ok {
+                    println!("UNEXPECTED: expected an overturned result with the correct output and a slash");
+                }
+                ok
+            }
+        }
+    }
+}
+
+/// Prints each step of a request's story once, in order, even when several
+/// happened between two readings (a commit, its challenge and the first vote
+/// can all land within one slot).
+#[derive(Default)]
+struct Timeline {
+    committed: bool,
+    window_bucket: Option<u64>,
+    challenged: bool,
+    votes: Option<(u64, u64)>,
+}
+
+impl Timeline {
+    fn show(&mut self, progress: &Progress, parties: &Parties) {
+        let (slot, state, dispute) = match progress {
+            Progress::Committed { slot, state } => (*slot, state, None),
+            Progress::Challenged {
+                slot,
+                state,
+                dispute,
+            } => (*slot, state, Some(dispute)),
+            _ => return,
+        };
+        if !self.committed {
+            self.committed = true;
+            println!(
+                "slot {:>5}  committed    by {} · output {}… · challenge window until slot {}",
+                state.committed_slot,
+                parties.name_of(&state.operator),
+                &hex::encode(&state.output_hash)[..16],
+                state.challenge_deadline_slot
+            );
+        }
+        let Some(dispute) = dispute else {
+            let left = state.challenge_deadline_slot.saturating_sub(slot);
+            if left + 5 < state.challenge_window_slots && self.window_bucket != Some(left / 10) {
+                self.window_bucket = Some(left / 10);
+                println!("slot {slot:>5}  window       {left} slots left to challenge");
+            }
+            return;
+        };
+        if !self.challenged {
+            self.challenged = true;
+            println!(
+                "slot {:>5}  challenged   by {} with its own output; bond {} posted; verifiers vote until slot {}",
+                dispute.opened_slot,
+                parties.name_of(&dispute.challenger),
+                format_amount(dispute.bond, 6),
+                dispute.vote_deadline_slot
+            );
+        }
+        let votes = (dispute.stake_for_operator, dispute.stake_for_challenger);
+        if dispute.vote_count > 0 && self.votes != Some(votes) {
+            self.votes = Some(votes);
+            println!(
+                "slot {slot:>5}  votes        stake {} for the operator, {} for the challenger",
+                format_amount(votes.0, 6),
+                format_amount(votes.1, 6)
+            );
+        }
+    }
+}
+
+async fn stake(client: &sibyl_oracle::chain::ChainClient, operator: &Pubkey) -> Result<u64> {
+    let state: Operator = client.fetch_required(operator, "operator").await?;
+    Ok(state.stake)
+}
