@@ -71,6 +71,11 @@ pub struct Cluster {
 impl Cluster {
     /// A localnet with `operators` registered operators and the digits model.
     pub async fn start(operators: usize) -> Cluster {
+        Cluster::start_with(operators, test_params()).await
+    }
+
+    /// As [`Cluster::start`], with these protocol parameters.
+    pub async fn start_with(operators: usize, params: ConfigParams) -> Cluster {
         let localnet = Localnet::start(LocalnetConfig::for_tests())
             .await
             .expect("localnet starts");
@@ -120,7 +125,7 @@ impl Cluster {
             model_hash: [0; 32],
             localnet,
         };
-        protocol::initialize(&cluster.client(&cluster.authority), tokens, test_params())
+        protocol::initialize(&cluster.client(&cluster.authority), tokens, params)
             .await
             .expect("protocol initialized");
         let (model, model_hash) = register_digits(&cluster.client(&cluster.publisher)).await;

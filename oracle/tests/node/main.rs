@@ -1,6 +1,7 @@
 //! The node and the `sibyl` command line against an in-process localnet (the
 //! real Agave runtime behind JSON-RPC and PubSub), with the real ONNX
 //! Runtime and the digits fixture.
+mod adversarial;
 mod cli;
 mod cluster;
 mod disputes;

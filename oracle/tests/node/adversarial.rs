@@ -1,0 +1,149 @@
+//! A lying operator at scale: whatever it commits wrongly is challenged and
+//! overturned inside its window, nothing it commits honestly is disputed,
+//! and every token is accounted for.
+use crate::cluster::{python_output, test_params, Cluster, STAKE, WALLET_TOKENS};
+use futures_util::future::join_all;
+use sibyl::state::{ConfigParams, RequestStatus};
+use sibyl_oracle::{config::Role, faulty, node::token_account};
+use std::time::Duration;
+
+const REQUESTS: usize = 200;
+const FAULTY_RATE: f64 = 0.3;
+const SAMPLES: [&str; 3] = ["digit-2", "digit-6", "digit-8"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_operator_never_gets_a_wrong_result_finalized() {
+    // A gentle slash (1 %) keeps the liar staked for all of its lies, and a
+    // wide window keeps a loaded CI machine inside it.
+    let params = ConfigParams {
+        slash_bps: 100,
+        challenge_window_slots: 200,
+        vote_window_slots: 200,
+        request_timeout_slots: 4_000,
+        ..test_params()
+    };
+    let cluster = Cluster::start_with(4, params).await;
+    // 0 serves and lies for 30 % of requests; 1 watches and cranks; 2 and 3 vote.
+    let nodes = [
+        cluster.node_config(0, &[Role::Serve], FAULTY_RATE),
+        cluster.node_config(1, &[Role::Watch, Role::Crank], 0.0),
+        cluster.node_config(2, &[Role::Vote], 0.0),
+        cluster.node_config(3, &[Role::Vote], 0.0),
+    ];
+    let mut running = Vec::new();
+    for config in nodes {
+        running.push(cluster.start_node(config).await);
+    }
+    let parties: Vec<_> = [&cluster.authority, &cluster.publisher, &cluster.requester]
+        .into_iter()
+        .chain(&cluster.operators)
+        .map(|wallet| wallet.pubkey())
+        .collect();
+    let vaults = [
+        sibyl_client::pda::stake_vault(),
+        sibyl_client::pda::bond_vault(),
+    ];
+    let total = |balances: Vec<u64>| balances.into_iter().sum::<u64>();
+    let tokens_before = total(balances(&cluster, &parties, &vaults).await);
+
+    let mut requests = Vec::new();
+    for batch in (0..REQUESTS).collect::<Vec<_>>().chunks(20) {
+        let paid = join_all(batch.iter().map(|&i| cluster.request_digit(SAMPLES[i % 3]))).await;
+        requests.extend(batch.iter().map(|&i| SAMPLES[i % 3]).zip(paid));
+    }
+    let finals = join_all(
+        requests
+            .iter()
+            .map(|(_, request)| cluster.wait_final(request, Duration::from_secs(600))),
+    )
+    .await;
+
+    let mut wrong = 0;
+    for ((sample, request), state) in requests.iter().zip(&finals) {
+        let lied = faulty::is_chosen(request, FAULTY_RATE);
+        wrong += lied as usize;
+        let expected = if lied {
+            RequestStatus::Overturned
+        } else {
+            RequestStatus::Finalized
+        };
+        assert_eq!(
+            state.status, expected,
+            "request {request} ({sample}, lied: {lied})"
+        );
+        assert_eq!(
+            state.output,
+            python_output(sample),
+            "the final output is the right one"
+        );
+    }
+    let liar = cluster.operator_state(0).await;
+    println!(
+        "{REQUESTS} requests, {wrong} wrong commits, {} overturned, honest commits disputed: {}",
+        liar.disputes_lost, liar.disputes_won
+    );
+    assert!(wrong >= REQUESTS / 5, "the liar lied ({wrong} times)");
+    assert_eq!(
+        liar.disputes_lost as usize, wrong,
+        "every lie was overturned"
+    );
+    assert_eq!(liar.disputes_won, 0, "no honest commit was challenged");
+    assert!(liar.stake < STAKE, "the liar was slashed");
+    for voter in [2, 3] {
+        assert_eq!(
+            cluster.operator_state(voter).await.stake,
+            STAKE,
+            "honest stake untouched"
+        );
+    }
+    // Voters claim after settlement; once they have, every token is back in
+    // a wallet or a vault.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let open_votes =
+            cluster.operator_state(2).await.open_votes + cluster.operator_state(3).await.open_votes;
+        if open_votes == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "votes never claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tokens_after = total(balances(&cluster, &parties, &vaults).await);
+    assert_eq!(tokens_after, tokens_before, "tokens conserved");
+    assert_eq!(tokens_before, WALLET_TOKENS * parties.len() as u64);
+
+    for (stop, handle) in running {
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(60), handle)
+            .await
+            .expect("graceful")
+            .unwrap();
+    }
+}
+
+async fn balances(
+    cluster: &Cluster,
+    wallets: &[anchor_lang::prelude::Pubkey],
+    vaults: &[anchor_lang::prelude::Pubkey],
+) -> Vec<u64> {
+    let mut accounts: Vec<_> = wallets
+        .iter()
+        .map(|wallet| token_account(wallet, &cluster.tokens))
+        .collect();
+    accounts.extend_from_slice(vaults);
+    let client = cluster.client(&cluster.requester);
+    let mut amounts = Vec::new();
+    for account in accounts {
+        let amount = client
+            .rpc()
+            .get_token_account_balance(&account)
+            .await
+            .map(|balance| balance.amount.parse().unwrap())
+            .unwrap_or(0);
+        amounts.push(amount);
+    }
+    amounts
+}
