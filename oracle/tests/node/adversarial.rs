@@ -147,3 +147,113 @@ async fn balances(
     }
     amounts
 }
+
+/// Wrong outputs for the digits model: the honest one with its rows rotated.
+fn wrong_output(sample: &str) -> Vec<u8> {
+    faulty::corrupt(&python_output(sample))
+}
+
+/// `wallet` challenges `request` with `output`, outside any node.
+async fn challenge_by_hand(
+    cluster: &Cluster,
+    wallet: &crate::cluster::Wallet,
+    request: anchor_lang::prelude::Pubkey,
+    output: Vec<u8>,
+) {
+    let client = cluster.client(wallet);
+    let state = cluster.request_state(&request).await.expect("request");
+    let challenge = sibyl_client::instruction(
+        sibyl_client::accounts::challenge(
+            wallet.pubkey(),
+            token_account(&wallet.pubkey(), &cluster.tokens),
+            request,
+            state.operator,
+            cluster.tokens,
+        ),
+        sibyl::instruction::Challenge { output },
+    );
+    client
+        .send("challenge", &[challenge], &[])
+        .await
+        .expect("challenged");
+}
+
+/// Waits until `request` is committed.
+async fn committed(cluster: &Cluster, request: &anchor_lang::prelude::Pubkey) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while cluster
+        .request_state(request)
+        .await
+        .expect("request")
+        .status
+        != RequestStatus::Committed
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never committed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help() {
+    let cluster = Cluster::start(5).await;
+    // 0 serves honestly; 1 challenges honest results by hand; 2 and 3 vote
+    // honestly (and crank); 4 votes with the liar whatever the truth.
+    let nodes = [
+        cluster.node_config(0, &[Role::Serve], 0.0),
+        cluster.node_config(2, &[Role::Vote, Role::Crank], 0.0),
+        cluster.node_config(3, &[Role::Vote], 0.0),
+    ];
+    let mut running = Vec::new();
+    for config in nodes {
+        running.push(cluster.start_node(config).await);
+    }
+    let liar = &cluster.operators[1];
+    let colluder = &cluster.operators[4];
+    let bond = test_params().challenge_bond;
+    let liar_before = cluster.token_balance(&liar.pubkey()).await;
+
+    const LIES: usize = 3;
+    for sample in SAMPLES.iter().take(LIES) {
+        let request = cluster.request_digit(sample).await;
+        committed(&cluster, &request).await;
+        challenge_by_hand(&cluster, liar, request, wrong_output(sample)).await;
+        let vote = sibyl_client::instruction(
+            sibyl_client::accounts::cast_vote(colluder.pubkey(), request),
+            sibyl::instruction::CastVote {
+                side: sibyl::state::VoteSide::Challenger,
+                output_hash: [0; 32],
+            },
+        );
+        cluster
+            .client(colluder)
+            .send("cast_vote", &[vote], &[])
+            .await
+            .expect("colluding vote");
+        let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
+        assert_eq!(
+            state.status,
+            RequestStatus::Finalized,
+            "the honest result stands"
+        );
+        assert_eq!(state.output, python_output(sample));
+    }
+
+    // Honest stake (2 and 3) holds the 66 % threshold against the colluder.
+    let honest = cluster.operator_state(0).await;
+    assert_eq!(honest.disputes_won as usize, LIES);
+    assert_eq!(honest.disputes_lost, 0);
+    assert_eq!(honest.stake, STAKE, "the honest operator is never slashed");
+    assert_eq!(
+        cluster.token_balance(&liar.pubkey()).await,
+        liar_before - LIES as u64 * bond,
+        "the lying challenger lost every bond"
+    );
+
+    for (stop, handle) in running {
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(60), handle)
+            .await
+            .expect("graceful")
+            .unwrap();
+    }
+}

@@ -5,6 +5,7 @@ mod adversarial;
 mod cli;
 mod cluster;
 mod disputes;
+mod liveness;
 mod migrate;
 mod restart;
 mod serve;
