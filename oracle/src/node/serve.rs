@@ -67,8 +67,10 @@ impl Serve {
             async move {
                 match serve_one(&shared, request, state, &model).await {
                     Ok(()) => {}
-                    // The model cannot run this input: say so once, not every scan.
-                    Err(err @ NodeError::Engine(_)) => {
+                    // The model cannot be fetched, loaded or run on this input:
+                    // say so once, not every scan; the request will expire and
+                    // be refunded.
+                    Err(err @ (NodeError::Engine(_) | NodeError::Store(_))) => {
                         shared.metrics.error("serve");
                         tracing::warn!(%err, "cannot serve this request; skipping it");
                         unservable.lock().expect("unservable set").insert(request);

@@ -76,7 +76,7 @@ async fn check(
                 Ok(ours) => ours,
                 // The model cannot run this input here: record that we have
                 // no verdict instead of retrying every scan; never challenge.
-                Err(err @ NodeError::Engine(_)) => {
+                Err(err @ (NodeError::Engine(_) | NodeError::Store(_))) => {
                     let unknown = Entry {
                         output: Vec::new(),
                         agrees: None,

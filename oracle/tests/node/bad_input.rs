@@ -1,0 +1,236 @@
+//! Bad input reaching a node: each gets a protocol outcome, never a panic,
+//! and no funds stuck. A request the node cannot serve (its input does not
+//! fit the model; the model cannot be fetched, verified or loaded) is
+//! skipped, expires at its deadline and is refunded by the crank. NaN and
+//! infinity are numbers like any other: served and final.
+//! (Oversized and empty inputs, retired models and low fees are refused at
+//! request time: `tests/tests/program/requests.rs`, `tests/node/cli.rs`.)
+use crate::cluster::{repo_root, test_params, Cluster};
+use anchor_lang::prelude::Pubkey;
+use sibyl::{
+    instructions::RegisterModelArgs,
+    state::{ComparisonRule, ConfigParams, DType, Model, RequestStatus, TensorSpec},
+};
+use sibyl_oracle::{
+    actions::{model, request},
+    config::Role,
+    engine::{Engine, EngineSettings},
+    store::sha256_file,
+    tensor::{decode, encode, values_f64, Tensor},
+};
+use std::time::Duration;
+
+/// How a request ended.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Refunded,
+    Final(RequestStatus),
+}
+
+/// A float32 [1,16] model (the MLP fixture's shape) registered under
+/// `model_hash`, fetched from `uri`.
+async fn register_mlp_like(cluster: &Cluster, model_hash: [u8; 32], uri: String) -> Pubkey {
+    let engine = Engine::new(&EngineSettings::default()).unwrap();
+    let args = RegisterModelArgs {
+        model_hash,
+        profile_id: engine.profile_id(),
+        uri,
+        price: 10_000,
+        royalty_bps: 1_000,
+        input_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 16],
+        },
+        output_spec: TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 4],
+        },
+        max_input_bytes: 512,
+        max_output_bytes: 256,
+        comparison: ComparisonRule::Tolerance {
+            abs: 1e-5,
+            rel: 1e-4,
+        },
+        challenge_window_override_slots: None,
+    };
+    model::register(&cluster.client(&cluster.publisher), args)
+        .await
+        .unwrap()
+}
+
+/// A local HTTP server that answers 404 to everything; returns its base URL.
+async fn not_found_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 1024];
+            let _ = socket.read(&mut buffer).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn float_input(values: &[f32], dims: Vec<u64>) -> Vec<u8> {
+    encode(&[Tensor::from_f32("", dims, values).unwrap()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
+    let params = ConfigParams {
+        request_timeout_slots: 60,
+        ..test_params()
+    };
+    let cluster = Cluster::start_with(2, params).await;
+    let (serve_stop, serve) = cluster
+        .start_node(cluster.node_config(0, &[Role::Serve], 0.0))
+        .await;
+    let (crank_stop, crank) = cluster
+        .start_node(cluster.node_config(1, &[Role::Crank], 0.0))
+        .await;
+
+    // Models that cannot be served: a URI that 404s, a file whose hash is
+    // not the registered one, a file that is not ONNX.
+    let mlp = sha256_file(&repo_root().join("models/mlp_float.onnx")).unwrap();
+    let missing = register_mlp_like(
+        &cluster,
+        mlp,
+        format!("{}/mlp_float.onnx", not_found_server().await),
+    )
+    .await;
+    let mut other = mlp;
+    other[0] ^= 1;
+    let mismatched =
+        register_mlp_like(&cluster, other, "file://models/conv_small.onnx".into()).await;
+    let garbage = cluster.dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"definitely not a protobuf").unwrap();
+    let corrupt = register_mlp_like(
+        &cluster,
+        sha256_file(&garbage).unwrap(),
+        format!("file://{}", garbage.display()),
+    )
+    .await;
+
+    let digits = cluster.model;
+    let mut extremes = [1.0f32; 64];
+    extremes[0] = f32::NAN;
+    extremes[1] = f32::INFINITY;
+    let cases: Vec<(&str, Pubkey, Vec<u8>, Outcome)> = vec![
+        (
+            "malformed tensor bytes",
+            digits,
+            b"not a tensor".to_vec(),
+            Outcome::Refunded,
+        ),
+        (
+            "wrong dtype (uint8 for float32)",
+            digits,
+            encode(&[Tensor::new("", DType::Uint8, vec![1, 64], vec![1; 64]).unwrap()]),
+            Outcome::Refunded,
+        ),
+        (
+            "wrong shape ([1, 32] for [1, 64])",
+            digits,
+            float_input(&[1.0; 32], vec![1, 32]),
+            Outcome::Refunded,
+        ),
+        (
+            "two tensors for a one-input model",
+            digits,
+            [
+                float_input(&[1.0], vec![1, 1]),
+                float_input(&[2.0], vec![1, 1]),
+            ]
+            .concat(),
+            Outcome::Refunded,
+        ),
+        (
+            "NaN and infinity in the input",
+            digits,
+            float_input(&extremes, vec![1, 64]),
+            Outcome::Final(RequestStatus::Finalized),
+        ),
+        (
+            "a model URI that 404s",
+            missing,
+            float_input(&[0.5; 16], vec![1, 16]),
+            Outcome::Refunded,
+        ),
+        (
+            "a model file whose hash does not match",
+            mismatched,
+            float_input(&[0.5; 16], vec![1, 16]),
+            Outcome::Refunded,
+        ),
+        (
+            "a corrupt ONNX file",
+            corrupt,
+            float_input(&[0.5; 16], vec![1, 16]),
+            Outcome::Refunded,
+        ),
+    ];
+
+    let client = cluster.client(&cluster.requester);
+    let requester = cluster.requester.pubkey();
+    let before = cluster.token_balance(&requester).await;
+    let mut paid = 0;
+    let mut requests = Vec::new();
+    for (name, model_address, input, _) in &cases {
+        let new = request::NewRequest {
+            model: *model_address,
+            input: input.clone(),
+            fee: 10_000,
+            nonce: request::fresh_nonce(),
+            callback: None,
+        };
+        let address = request::submit(&client, cluster.tokens, new)
+            .await
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        requests.push(address);
+    }
+
+    println!("{:<42} outcome", "bad input");
+    for ((name, _, _, expected), address) in cases.iter().zip(&requests) {
+        let progress = request::follow(
+            &client,
+            address,
+            Duration::from_millis(100),
+            Duration::from_secs(120),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        let outcome = match progress {
+            request::Progress::Closed => Outcome::Refunded,
+            request::Progress::Final { state, .. } => {
+                let model: Model = client.fetch_required(&state.model, "model").await.unwrap();
+                assert_eq!(model.model_hash, state.model_hash);
+                let outputs = decode(&state.output).expect("a canonical output");
+                println!("{:<42} final, output {:?}", name, values_f64(&outputs[0]));
+                paid += 10_000;
+                Outcome::Final(state.status)
+            }
+            other => panic!("{name}: neither final nor refunded: {other:?}"),
+        };
+        if outcome == Outcome::Refunded {
+            println!("{name:<42} skipped by the node, expired, fee refunded");
+        }
+        assert_eq!(&outcome, expected, "{name}");
+    }
+    assert_eq!(
+        cluster.token_balance(&requester).await,
+        before - paid,
+        "every refused request's fee came back"
+    );
+
+    for (stop, node) in [(serve_stop, serve), (crank_stop, crank)] {
+        stop.send(true).unwrap();
+        node.await.unwrap();
+    }
+}
