@@ -58,30 +58,22 @@ pub async fn run(cli: &Cli, command: &NodeCommand) -> Result<ExitCode> {
         }
         config.faulty.rate = rate;
     }
+    // Listen for SIGTERM before anything starts, so that a stop during
+    // start-up is graceful too.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     let node = Node::start(&config).await?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
         tracing::info!("shutting down: finishing in-flight work");
         let _ = stop.send(true);
     });
     node.run(shutdown).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 pub fn config(command: &ConfigCommand) -> Result<ExitCode> {

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod cluster;
 mod disputes;
+mod faults;
 mod liveness;
 mod migrate;
 mod restart;

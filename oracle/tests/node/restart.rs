@@ -11,7 +11,7 @@ use std::{
 };
 
 /// Starts `sibyl node run` and forwards its log lines to a channel.
-fn spawn_node(
+pub fn spawn_node(
     config_path: &std::path::Path,
     halt_after_inference: bool,
 ) -> (Child, mpsc::Receiver<String>) {
@@ -37,7 +37,11 @@ fn spawn_node(
 }
 
 /// Waits for a log line containing `needle`; returns every line read.
-fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+pub fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    needle: &str,
+    timeout: Duration,
+) -> Vec<String> {
     let deadline = std::time::Instant::now() + timeout;
     let mut seen = Vec::new();
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
