@@ -1,7 +1,7 @@
 //! A lying operator at scale: whatever it commits wrongly is challenged and
 //! overturned inside its window, nothing it commits honestly is disputed,
 //! and every token is accounted for.
-use crate::cluster::{python_output, test_params, Cluster, STAKE, WALLET_TOKENS};
+use crate::cluster::{python_output, test_params, Cluster, STAKE};
 use futures_util::future::join_all;
 use sibyl::state::{ConfigParams, RequestStatus};
 use sibyl_oracle::{config::Role, faulty, node::token_account};
@@ -34,17 +34,6 @@ async fn a_lying_operator_never_gets_a_wrong_result_finalized() {
     for config in nodes {
         running.push(cluster.start_node(config).await);
     }
-    let parties: Vec<_> = [&cluster.authority, &cluster.publisher, &cluster.requester]
-        .into_iter()
-        .chain(&cluster.operators)
-        .map(|wallet| wallet.pubkey())
-        .collect();
-    let vaults = [
-        sibyl_client::pda::stake_vault(),
-        sibyl_client::pda::bond_vault(),
-    ];
-    let total = |balances: Vec<u64>| balances.into_iter().sum::<u64>();
-    let tokens_before = total(balances(&cluster, &parties, &vaults).await);
 
     let mut requests = Vec::new();
     for batch in (0..REQUESTS).collect::<Vec<_>>().chunks(20) {
@@ -111,9 +100,7 @@ async fn a_lying_operator_never_gets_a_wrong_result_finalized() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let tokens_after = total(balances(&cluster, &parties, &vaults).await);
-    assert_eq!(tokens_after, tokens_before, "tokens conserved");
-    assert_eq!(tokens_before, WALLET_TOKENS * parties.len() as u64);
+    cluster.assert_tokens_conserved().await;
 
     for (stop, handle) in running {
         stop.send(true).unwrap();
@@ -122,30 +109,6 @@ async fn a_lying_operator_never_gets_a_wrong_result_finalized() {
             .expect("graceful")
             .unwrap();
     }
-}
-
-async fn balances(
-    cluster: &Cluster,
-    wallets: &[anchor_lang::prelude::Pubkey],
-    vaults: &[anchor_lang::prelude::Pubkey],
-) -> Vec<u64> {
-    let mut accounts: Vec<_> = wallets
-        .iter()
-        .map(|wallet| token_account(wallet, &cluster.tokens))
-        .collect();
-    accounts.extend_from_slice(vaults);
-    let client = cluster.client(&cluster.requester);
-    let mut amounts = Vec::new();
-    for account in accounts {
-        let amount = client
-            .rpc()
-            .get_token_account_balance(&account)
-            .await
-            .map(|balance| balance.amount.parse().unwrap())
-            .unwrap_or(0);
-        amounts.push(amount);
-    }
-    amounts
 }
 
 /// Wrong outputs for the digits model: the honest one with its rows rotated.
@@ -248,6 +211,7 @@ async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help(
         liar_before - LIES as u64 * bond,
         "the lying challenger lost every bond"
     );
+    cluster.assert_tokens_conserved().await;
 
     for (stop, handle) in running {
         stop.send(true).unwrap();

@@ -229,6 +229,7 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
         "every refused request's fee came back"
     );
 
+    cluster.assert_tokens_conserved().await;
     for (stop, node) in [(serve_stop, serve), (crank_stop, crank)] {
         stop.send(true).unwrap();
         node.await.unwrap();

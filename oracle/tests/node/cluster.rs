@@ -256,6 +256,34 @@ impl Cluster {
             .unwrap()
     }
 
+    /// Token conservation: every wallet's token account and the stake and
+    /// bond vaults together hold exactly what was minted (escrows are closed
+    /// once requests settle), so nothing was lost or created.
+    pub async fn assert_tokens_conserved(&self) {
+        let wallets = [&self.authority, &self.publisher, &self.requester]
+            .into_iter()
+            .chain(&self.operators);
+        let mut accounts: Vec<Pubkey> = wallets
+            .map(|wallet| token_account(&wallet.pubkey(), &self.tokens))
+            .collect();
+        let minted = WALLET_TOKENS * accounts.len() as u64;
+        accounts.extend([pda::stake_vault(), pda::bond_vault()]);
+        let client = self.client(&self.requester);
+        let mut total = 0u64;
+        for account in accounts {
+            total += client
+                .rpc()
+                .get_token_account_balance(&account)
+                .await
+                .map(|balance| balance.amount.parse::<u64>().unwrap())
+                .unwrap_or(0);
+        }
+        assert_eq!(
+            total, minted,
+            "tokens conserved across every wallet and vault"
+        );
+    }
+
     pub async fn wait_slots(&self, slots: u64) {
         let client = self.client(&self.requester);
         let target = client.slot().await.unwrap() + slots;

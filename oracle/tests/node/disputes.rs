@@ -49,6 +49,7 @@ async fn a_faulty_result_is_challenged_and_overturned_by_votes() {
         }
     }
 
+    cluster.assert_tokens_conserved().await;
     for (stop, handle) in running {
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(30), handle)

@@ -101,6 +101,7 @@ async fn a_node_killed_at_random_moments_loses_nothing_and_commits_once() {
         "every request served once"
     );
     assert_eq!(operator.open_commitments, 0);
+    cluster.assert_tokens_conserved().await;
 }
 
 use std::process::Command;
@@ -159,6 +160,7 @@ async fn the_node_rides_out_an_rpc_outage() {
         assert_eq!(state.status, RequestStatus::Finalized);
     }
     assert_eq!(cluster.operator_state(0).await.requests_served, 3);
+    cluster.assert_tokens_conserved().await;
     stop.send(true).unwrap();
     node.await.unwrap();
 }

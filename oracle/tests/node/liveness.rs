@@ -35,6 +35,7 @@ async fn with_no_operator_serving_a_request_expires_and_is_refunded() {
         before,
         "the fee came back"
     );
+    cluster.assert_tokens_conserved().await;
     stop.send(true).unwrap();
     node.await.unwrap();
 }
@@ -62,6 +63,7 @@ async fn with_every_watcher_offline_a_wrong_result_finalizes() {
         python_output("digit-8"),
         "the wrong output stood"
     );
+    cluster.assert_tokens_conserved().await;
     for (stop, node) in [(liar, liar_node), (crank, crank_node)] {
         stop.send(true).unwrap();
         node.await.unwrap();

@@ -54,6 +54,7 @@ async fn an_honest_node_serves_a_request_to_finality() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
 
+    cluster.assert_tokens_conserved().await;
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(30), node)
         .await
@@ -96,6 +97,7 @@ async fn the_crank_delivers_a_final_result_to_the_consumer_named_at_request_time
         "the crank's finalize called the consumer back"
     );
 
+    cluster.assert_tokens_conserved().await;
     stop.send(true).unwrap();
     node.await.unwrap();
 }
