@@ -392,6 +392,20 @@ def make_cases(model, model_bytes, reference, inputs, comparison):
     return cases
 
 
+def build_fails_at_runtime():
+    """A model that loads but fails when run: Reshape of a [1, n] input to [3]
+    (n is dynamic, so only running it with n != 3 finds out). For the node's
+    bad-input tests; not a fixture with reference outputs."""
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["input", "shape"], ["output"], name="reshape")],
+        "fails_at_runtime",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, "n"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [3])],
+        initializer=[init("shape", np.array([3], dtype=np.int64))],
+    )
+    return make_model(graph)
+
+
 def main():
     os.makedirs(SAMPLES, exist_ok=True)
     fixtures = []
@@ -481,6 +495,11 @@ def main():
         written[stem + ".png"] = write_bytes(stem + ".png", png_gray8(png_pixels))
         written[stem + ".json"] = write_bytes(stem + ".json", (json.dumps([int(v) for v in values]) + "\n").encode())
         written[stem + ".npy"] = write_bytes(stem + ".npy", npy_bytes(x.astype(np.float32).reshape(1, 64)))
+
+    broken = os.path.join(HERE, "broken")
+    os.makedirs(broken, exist_ok=True)
+    path = os.path.join(broken, "fails_at_runtime.onnx")
+    written[path] = write_bytes(path, serialize(build_fails_at_runtime()))
 
     doc = {
         "onnxruntime_version": ort.__version__,

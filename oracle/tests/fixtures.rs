@@ -377,3 +377,13 @@ fn the_engine_refuses_a_runtime_library_with_another_hash() {
     let real = engine::resolve_library(&EngineSettings::default()).unwrap();
     engine::verify_library(&real).unwrap();
 }
+
+#[test]
+fn a_model_that_fails_at_run_time_loads_and_then_fails_with_a_named_error() {
+    let mut model = engine()
+        .load(&models_dir().join("broken/fails_at_runtime.onnx"))
+        .expect("it loads");
+    let input = tensor::encode(&[tensor::Tensor::from_f32("", vec![1, 16], &[0.5; 16]).unwrap()]);
+    let error = model.run(&input).unwrap_err();
+    assert!(matches!(error, EngineError::Run { .. }), "{error}");
+}

@@ -30,6 +30,16 @@ enum Outcome {
 /// A float32 [1,16] model (the MLP fixture's shape) registered under
 /// `model_hash`, fetched from `uri`.
 async fn register_mlp_like(cluster: &Cluster, model_hash: [u8; 32], uri: String) -> Pubkey {
+    register_with_input(cluster, model_hash, uri, vec![1, 16]).await
+}
+
+/// A float32 model with this input shape registered under `model_hash`.
+async fn register_with_input(
+    cluster: &Cluster,
+    model_hash: [u8; 32],
+    uri: String,
+    input_shape: Vec<i64>,
+) -> Pubkey {
     let engine = Engine::new(&EngineSettings::default()).unwrap();
     let args = RegisterModelArgs {
         model_hash,
@@ -39,7 +49,7 @@ async fn register_mlp_like(cluster: &Cluster, model_hash: [u8; 32], uri: String)
         royalty_bps: 1_000,
         input_spec: TensorSpec {
             dtype: DType::Float32,
-            shape: vec![1, 16],
+            shape: input_shape,
         },
         output_spec: TensorSpec {
             dtype: DType::Float32,
@@ -117,6 +127,15 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
     )
     .await;
 
+    // A model that loads but fails when run (models/broken/).
+    let fails = register_with_input(
+        &cluster,
+        sha256_file(&repo_root().join("models/broken/fails_at_runtime.onnx")).unwrap(),
+        "file://models/broken/fails_at_runtime.onnx".into(),
+        vec![1, -1],
+    )
+    .await;
+
     let digits = cluster.model;
     let mut extremes = [1.0f32; 64];
     extremes[0] = f32::NAN;
@@ -165,6 +184,12 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
         (
             "a model file whose hash does not match",
             mismatched,
+            float_input(&[0.5; 16], vec![1, 16]),
+            Outcome::Refunded,
+        ),
+        (
+            "a model that fails at run time",
+            fails,
             float_input(&[0.5; 16], vec![1, 16]),
             Outcome::Refunded,
         ),
