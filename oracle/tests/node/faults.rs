@@ -164,3 +164,91 @@ async fn the_node_rides_out_an_rpc_outage() {
     stop.send(true).unwrap();
     node.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
+    const DISPUTES: usize = 6;
+    let cluster = Arc::new(Cluster::start(4).await);
+    // 0 lies every time; 1 watches and cranks; 2 (a process, killed again and
+    // again) and 3 vote. Both votes are needed to decide early.
+    let mut running = Vec::new();
+    for config in [
+        cluster.node_config(0, &[Role::Serve], 1.0),
+        cluster.node_config(1, &[Role::Watch, Role::Crank], 0.0),
+        cluster.node_config(3, &[Role::Vote], 0.0),
+    ] {
+        running.push(cluster.start_node(config).await);
+    }
+    let config = cluster.node_config(2, &[Role::Vote], 0.0);
+    let config_path = cluster.dir.path().join("voter.toml");
+    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+
+    let requester = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for i in 0..DISPUTES {
+                requests.push(
+                    cluster
+                        .request_digit(["digit-2", "digit-6", "digit-8"][i % 3])
+                        .await,
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            requests
+        })
+    };
+    let mut seed: u64 = 0xb07e;
+    let mut log = Vec::new();
+    for _ in 0..KILLS / 2 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let (mut voter, lines) = spawn_node(&config_path, false);
+        tokio::time::sleep(Duration::from_millis(200 + (seed >> 33) % 700)).await;
+        voter.kill().expect("SIGKILL");
+        voter.wait().unwrap();
+        log.extend(lines.try_iter());
+    }
+    let (mut voter, lines) = spawn_node(&config_path, false);
+    log.extend(wait_for_line(
+        &lines,
+        "started service",
+        Duration::from_secs(60),
+    ));
+    let requests = requester.await.unwrap();
+    for request in &requests {
+        let state = cluster.wait_final(request, Duration::from_secs(120)).await;
+        assert_eq!(state.status, RequestStatus::Overturned, "request {request}");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while cluster.operator_state(2).await.open_votes > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "votes never claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &voter.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(voter.wait().unwrap().success());
+    log.extend(lines.try_iter());
+
+    let votes = log.iter().filter(|line| line.contains("voted")).count();
+    println!(
+        "{DISPUTES} disputes, {} kills of the verifier survived, {votes} votes confirmed",
+        KILLS / 2
+    );
+    assert!(votes <= DISPUTES, "at most one vote per dispute ({votes})");
+    assert_eq!(
+        cluster.operator_state(0).await.disputes_lost as usize,
+        DISPUTES
+    );
+    cluster.assert_tokens_conserved().await;
+    for (stop, handle) in running {
+        stop.send(true).unwrap();
+        handle.await.unwrap();
+    }
+}
