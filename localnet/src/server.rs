@@ -58,6 +58,7 @@ pub struct Localnet {
     pub rpc_addr: SocketAddr,
     /// The address PubSub listens on.
     pub pubsub_addr: SocketAddr,
+    slot_duration: Duration,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -66,28 +67,65 @@ impl Localnet {
     /// Starts the chain, its slot clock and the RPC server.
     pub async fn start(config: LocalnetConfig) -> std::io::Result<Localnet> {
         let chain = Chain::start(config.chain).await;
+        Localnet::serve(
+            chain,
+            config.rpc_addr,
+            config.pubsub_addr,
+            config.slot_duration,
+        )
+        .await
+    }
+
+    /// Serves `chain`: JSON-RPC, PubSub and the slot clock.
+    async fn serve(
+        chain: Arc<Chain>,
+        rpc_addr: SocketAddr,
+        pubsub_addr: SocketAddr,
+        slot_duration: Duration,
+    ) -> std::io::Result<Localnet> {
         let (stop, stopped) = watch::channel(false);
-        let listener = TcpListener::bind(config.rpc_addr).await?;
+        let listener = TcpListener::bind(rpc_addr).await?;
         let rpc_addr = listener.local_addr()?;
         let handler = Arc::new(rpc::handler(chain.clone()));
         let app = Router::new()
             .route("/", post(serve_json_rpc))
             .with_state(handler);
         let server = tokio::spawn(serve(listener, app, stopped.clone()));
-        let pubsub_listener = TcpListener::bind(config.pubsub_addr).await?;
+        let pubsub_listener = TcpListener::bind(pubsub_addr).await?;
         let pubsub_addr = pubsub_listener.local_addr()?;
         let pubsub_app = Router::new()
             .route("/", any(upgrade_pubsub))
             .with_state(chain.clone());
         let pubsub = tokio::spawn(serve(pubsub_listener, pubsub_app, stopped.clone()));
-        let clock = tokio::spawn(slot_clock(chain.clone(), config.slot_duration, stopped));
+        let clock = tokio::spawn(slot_clock(chain.clone(), slot_duration, stopped));
         Ok(Localnet {
             chain,
             rpc_addr,
             pubsub_addr,
+            slot_duration,
             stop,
             tasks: vec![server, pubsub, clock],
         })
+    }
+
+    /// Stops the servers and the slot clock for `downtime`, then serves the
+    /// same chain on the same addresses again: a validator restarting with
+    /// its ledger (the ledger lives in this process, so a restart of the
+    /// process itself would be a new cluster).
+    pub async fn restart(&mut self, downtime: Duration) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        tokio::time::sleep(downtime).await;
+        *self = Localnet::serve(
+            self.chain.clone(),
+            self.rpc_addr,
+            self.pubsub_addr,
+            self.slot_duration,
+        )
+        .await?;
+        Ok(())
     }
 
     /// The JSON-RPC URL.

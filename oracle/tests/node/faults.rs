@@ -252,3 +252,45 @@ async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
         handle.await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_reports_a_localnet_restart_and_resumes() {
+    let mut cluster = Cluster::start(1).await;
+    let config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    let config_path = cluster.dir.path().join("node-0.toml");
+    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+    let (mut node, lines) = spawn_node(&config_path, false);
+    let mut log = wait_for_line(&lines, "started service", Duration::from_secs(60));
+
+    let before = cluster.request_digit("digit-2").await;
+    cluster.wait_final(&before, Duration::from_secs(60)).await;
+    let across = cluster.request_digit("digit-6").await;
+    // The localnet's servers and clock stop for two seconds, then serve the
+    // same ledger again.
+    cluster
+        .localnet
+        .restart(Duration::from_secs(2))
+        .await
+        .unwrap();
+    let after = cluster.request_digit("digit-8").await;
+    for request in [across, after] {
+        let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
+        assert_eq!(state.status, RequestStatus::Finalized);
+    }
+
+    Command::new("kill")
+        .args(["-TERM", &node.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(node.wait().unwrap().success());
+    log.extend(lines.try_iter());
+    let reported: Vec<_> = log.iter().filter(|line| line.contains("WARN")).collect();
+    println!(
+        "the node reported the outage in {} warnings, e.g. {:?}",
+        reported.len(),
+        reported.first()
+    );
+    assert!(!reported.is_empty(), "the outage was reported");
+    assert_eq!(cluster.operator_state(0).await.requests_served, 3);
+    cluster.assert_tokens_conserved().await;
+}
