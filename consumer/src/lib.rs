@@ -75,14 +75,7 @@ pub fn read_final_result(
     expected_model_hash: &[u8; 32],
     max_age_slots: Option<u64>,
 ) -> Result<FinalResult> {
-    require_keys_eq!(*request.owner, sibyl::ID, ConsumerError::NotSibylAccount);
-    let data = request.try_borrow_data()?;
-    require!(
-        data.len() >= 8 && data[..8] == *InferenceRequest::DISCRIMINATOR,
-        ConsumerError::NotAnInferenceRequest
-    );
-    let state = InferenceRequest::try_deserialize(&mut &data[..])
-        .map_err(|_| error!(ConsumerError::NotAnInferenceRequest))?;
+    let state = request_state(request)?;
     require!(state.has_final_output(), ConsumerError::ResultNotFinal);
     require!(
         state.model_hash == *expected_model_hash,
@@ -104,6 +97,18 @@ pub fn read_final_result(
     })
 }
 
+/// The Sibyl inference request in `request`: Sibyl's account, of that type.
+fn request_state(request: &AccountInfo) -> Result<InferenceRequest> {
+    require_keys_eq!(*request.owner, sibyl::ID, ConsumerError::NotSibylAccount);
+    let data = request.try_borrow_data()?;
+    require!(
+        data.len() >= 8 && data[..8] == *InferenceRequest::DISCRIMINATOR,
+        ConsumerError::NotAnInferenceRequest
+    );
+    InferenceRequest::try_deserialize(&mut &data[..])
+        .map_err(|_| error!(ConsumerError::NotAnInferenceRequest))
+}
+
 /// Checks a callback before acting on it: the first account is Sibyl's
 /// callback authority and signed; the request is a Sibyl request that named
 /// `program_id` (the consumer's own id) as its callback; and `named` are
@@ -121,14 +126,7 @@ pub fn verify_callback(
         authority.is_signer && authority.key() == callback_authority(),
         ConsumerError::NotCallbackAuthority
     );
-    require_keys_eq!(*request.owner, sibyl::ID, ConsumerError::NotSibylAccount);
-    let data = request.try_borrow_data()?;
-    require!(
-        data.len() >= 8 && data[..8] == *InferenceRequest::DISCRIMINATOR,
-        ConsumerError::NotAnInferenceRequest
-    );
-    let state = InferenceRequest::try_deserialize(&mut &data[..])
-        .map_err(|_| error!(ConsumerError::NotAnInferenceRequest))?;
+    let state = request_state(request)?;
     require_keys_eq!(
         state.callback_program,
         *program_id,

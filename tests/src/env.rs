@@ -707,19 +707,7 @@ impl TestEnv {
         input: &[u8],
         fee: u64,
     ) -> Result<Pubkey, TransactionError> {
-        let nonce = self.next_nonce();
-        let accounts = self.request_accounts(&self.requester, self.model(), nonce);
-        let request = accounts.request;
-        let requester = self.requester.wallet.insecure_clone();
-        let args = RequestInferenceArgs {
-            nonce,
-            fee,
-            input_len: input.len() as u32,
-            input: input.to_vec(),
-            callback: None,
-        };
-        self.send_request(accounts, args, &requester).await?;
-        Ok(request)
+        self.request_with(input, fee, None).await
     }
 
     /// A request by the default requester (paying the price) that names a
@@ -729,16 +717,25 @@ impl TestEnv {
         input: &[u8],
         callback: sibyl::callback::CallbackSpec,
     ) -> Result<Pubkey, TransactionError> {
+        self.request_with(input, MODEL_PRICE, Some(callback)).await
+    }
+
+    async fn request_with(
+        &mut self,
+        input: &[u8],
+        fee: u64,
+        callback: Option<sibyl::callback::CallbackSpec>,
+    ) -> Result<Pubkey, TransactionError> {
         let nonce = self.next_nonce();
         let accounts = self.request_accounts(&self.requester, self.model(), nonce);
         let request = accounts.request;
         let requester = self.requester.wallet.insecure_clone();
         let args = RequestInferenceArgs {
             nonce,
-            fee: MODEL_PRICE,
+            fee,
             input_len: input.len() as u32,
             input: input.to_vec(),
-            callback: Some(callback),
+            callback,
         };
         self.send_request(accounts, args, &requester).await?;
         Ok(request)

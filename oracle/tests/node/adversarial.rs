@@ -24,16 +24,9 @@ async fn a_lying_operator_never_gets_a_wrong_result_finalized() {
     };
     let cluster = Cluster::start_with(4, params).await;
     // 0 serves and lies for 30 % of requests; 1 watches and cranks; 2 and 3 vote.
-    let nodes = [
-        cluster.node_config(0, &[Role::Serve], FAULTY_RATE),
-        cluster.node_config(1, &[Role::Watch, Role::Crank], 0.0),
-        cluster.node_config(2, &[Role::Vote], 0.0),
-        cluster.node_config(3, &[Role::Vote], 0.0),
-    ];
-    let mut running = Vec::new();
-    for config in nodes {
-        running.push(cluster.start_node(config).await);
-    }
+    let running = cluster
+        .start_nodes(cluster.dispute_nodes(FAULTY_RATE))
+        .await;
 
     let mut requests = Vec::new();
     for batch in (0..REQUESTS).collect::<Vec<_>>().chunks(20) {
@@ -87,28 +80,10 @@ async fn a_lying_operator_never_gets_a_wrong_result_finalized() {
     }
     // Voters claim after settlement; once they have, every token is back in
     // a wallet or a vault.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let open_votes =
-            cluster.operator_state(2).await.open_votes + cluster.operator_state(3).await.open_votes;
-        if open_votes == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "votes never claimed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    cluster.wait_votes_claimed(&[2, 3]).await;
     cluster.assert_tokens_conserved().await;
 
-    for (stop, handle) in running {
-        stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(60), handle)
-            .await
-            .expect("graceful")
-            .unwrap();
-    }
+    running.stop().await;
 }
 
 /// Wrong outputs for the digits model: the honest one with its rows rotated.
@@ -166,10 +141,7 @@ async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help(
         cluster.node_config(2, &[Role::Vote, Role::Crank], 0.0),
         cluster.node_config(3, &[Role::Vote], 0.0),
     ];
-    let mut running = Vec::new();
-    for config in nodes {
-        running.push(cluster.start_node(config).await);
-    }
+    let running = cluster.start_nodes(nodes).await;
     let liar = &cluster.operators[1];
     let colluder = &cluster.operators[4];
     let bond = test_params().challenge_bond;
@@ -213,11 +185,5 @@ async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help(
     );
     cluster.assert_tokens_conserved().await;
 
-    for (stop, handle) in running {
-        stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(60), handle)
-            .await
-            .expect("graceful")
-            .unwrap();
-    }
+    running.stop().await;
 }

@@ -180,6 +180,26 @@ impl Cluster {
         (stop, handle)
     }
 
+    /// The dispute line-up: operator 0 serves (lying for `faulty_rate` of
+    /// requests), 1 watches and cranks, 2 and 3 vote.
+    pub fn dispute_nodes(&self, faulty_rate: f64) -> [Config; 4] {
+        [
+            self.node_config(0, &[Role::Serve], faulty_rate),
+            self.node_config(1, &[Role::Watch, Role::Crank], 0.0),
+            self.node_config(2, &[Role::Vote], 0.0),
+            self.node_config(3, &[Role::Vote], 0.0),
+        ]
+    }
+
+    /// Starts in-process nodes with these configurations.
+    pub async fn start_nodes(&self, configs: impl IntoIterator<Item = Config>) -> RunningNodes {
+        let mut nodes = Vec::new();
+        for config in configs {
+            nodes.push(self.start_node(config).await);
+        }
+        RunningNodes(nodes)
+    }
+
     /// Pays for one digits inference on `sample` (e.g. "digit-2"); returns the request.
     pub async fn request_digit(&self, sample: &str) -> Pubkey {
         self.request_digit_with_callback(sample, None).await
@@ -284,11 +304,60 @@ impl Cluster {
         );
     }
 
+    /// Pays for `count` digits requests in the background, one every `gap`;
+    /// the task returns them.
+    pub fn requests_arriving(
+        self: &Arc<Self>,
+        count: usize,
+        gap: Duration,
+    ) -> tokio::task::JoinHandle<Vec<Pubkey>> {
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for i in 0..count {
+                let sample = ["digit-2", "digit-6", "digit-8"][i % 3];
+                requests.push(cluster.request_digit(sample).await);
+                tokio::time::sleep(gap).await;
+            }
+            requests
+        })
+    }
+
+    /// Waits until operators `voters` have claimed every vote they cast.
+    pub async fn wait_votes_claimed(&self, voters: &[usize]) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        for &voter in voters {
+            while self.operator_state(voter).await.open_votes > 0 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "operator {voter} never claimed its votes"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
     pub async fn wait_slots(&self, slots: u64) {
         let client = self.client(&self.requester);
         let target = client.slot().await.unwrap() + slots;
         while client.slot().await.unwrap() < target {
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// Nodes started by [`Cluster::start_nodes`].
+pub struct RunningNodes(Vec<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>);
+
+impl RunningNodes {
+    /// Stops every node and waits for its graceful shutdown.
+    pub async fn stop(self) {
+        for (stop, handle) in self.0 {
+            stop.send(true).unwrap();
+            tokio::time::timeout(Duration::from_secs(60), handle)
+                .await
+                .expect("graceful shutdown")
+                .unwrap();
         }
     }
 }

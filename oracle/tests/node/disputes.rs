@@ -2,23 +2,14 @@
 //! overturned by the votes of two verifying nodes.
 use crate::cluster::{python_output, Cluster, STAKE};
 use sibyl::state::RequestStatus;
-use sibyl_oracle::{compare::outputs_agree, config::Role};
+use sibyl_oracle::compare::outputs_agree;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_faulty_result_is_challenged_and_overturned_by_votes() {
     let cluster = Cluster::start(4).await;
     // 0 serves, and lies every time; 1 watches and cranks; 2 and 3 vote.
-    let nodes = [
-        cluster.node_config(0, &[Role::Serve], 1.0),
-        cluster.node_config(1, &[Role::Watch, Role::Crank], 0.0),
-        cluster.node_config(2, &[Role::Vote], 0.0),
-        cluster.node_config(3, &[Role::Vote], 0.0),
-    ];
-    let mut running = Vec::new();
-    for config in nodes {
-        running.push(cluster.start_node(config).await);
-    }
+    let running = cluster.start_nodes(cluster.dispute_nodes(1.0)).await;
     let challenger = cluster.operators[1].pubkey();
     let challenger_tokens_before = cluster.token_balance(&challenger).await;
 
@@ -37,24 +28,9 @@ async fn a_faulty_result_is_challenged_and_overturned_by_votes() {
         cluster.token_balance(&challenger).await > challenger_tokens_before,
         "the challenger is rewarded"
     );
-    for voter in [2, 3] {
-        // Each verifier's vote was claimed once the dispute settled.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while cluster.operator_state(voter).await.open_votes > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "voter {voter} never claimed its vote"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    // Each verifier's vote was claimed once the dispute settled.
+    cluster.wait_votes_claimed(&[2, 3]).await;
 
     cluster.assert_tokens_conserved().await;
-    for (stop, handle) in running {
-        stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(30), handle)
-            .await
-            .expect("graceful shutdown")
-            .unwrap();
-    }
+    running.stop().await;
 }

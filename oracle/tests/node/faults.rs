@@ -26,21 +26,7 @@ async fn a_node_killed_at_random_moments_loses_nothing_and_commits_once() {
     std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
 
     // Requests keep arriving while the node is being killed.
-    let requester = {
-        let cluster = cluster.clone();
-        tokio::spawn(async move {
-            let mut requests = Vec::new();
-            for i in 0..REQUESTS {
-                requests.push(
-                    cluster
-                        .request_digit(["digit-2", "digit-6", "digit-8"][i % 3])
-                        .await,
-                );
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-            requests
-        })
-    };
+    let requester = cluster.requests_arriving(REQUESTS, Duration::from_millis(150));
 
     // A fixed-seed LCG: the same kill moments every run.
     let mut seed: u64 = 0x5eed;
@@ -171,33 +157,18 @@ async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
     let cluster = Arc::new(Cluster::start(4).await);
     // 0 lies every time; 1 watches and cranks; 2 (a process, killed again and
     // again) and 3 vote. Both votes are needed to decide early.
-    let mut running = Vec::new();
-    for config in [
-        cluster.node_config(0, &[Role::Serve], 1.0),
-        cluster.node_config(1, &[Role::Watch, Role::Crank], 0.0),
-        cluster.node_config(3, &[Role::Vote], 0.0),
-    ] {
-        running.push(cluster.start_node(config).await);
-    }
+    let running = cluster
+        .start_nodes([
+            cluster.node_config(0, &[Role::Serve], 1.0),
+            cluster.node_config(1, &[Role::Watch, Role::Crank], 0.0),
+            cluster.node_config(3, &[Role::Vote], 0.0),
+        ])
+        .await;
     let config = cluster.node_config(2, &[Role::Vote], 0.0);
     let config_path = cluster.dir.path().join("voter.toml");
     std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+    let requester = cluster.requests_arriving(DISPUTES, Duration::from_millis(300));
 
-    let requester = {
-        let cluster = cluster.clone();
-        tokio::spawn(async move {
-            let mut requests = Vec::new();
-            for i in 0..DISPUTES {
-                requests.push(
-                    cluster
-                        .request_digit(["digit-2", "digit-6", "digit-8"][i % 3])
-                        .await,
-                );
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            requests
-        })
-    };
     let mut seed: u64 = 0xb07e;
     let mut log = Vec::new();
     for _ in 0..KILLS / 2 {
@@ -221,14 +192,7 @@ async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
         let state = cluster.wait_final(request, Duration::from_secs(120)).await;
         assert_eq!(state.status, RequestStatus::Overturned, "request {request}");
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while cluster.operator_state(2).await.open_votes > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "votes never claimed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster.wait_votes_claimed(&[2]).await;
     Command::new("kill")
         .args(["-TERM", &voter.id().to_string()])
         .status()
@@ -247,10 +211,7 @@ async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
         DISPUTES
     );
     cluster.assert_tokens_conserved().await;
-    for (stop, handle) in running {
-        stop.send(true).unwrap();
-        handle.await.unwrap();
-    }
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,15 +40,23 @@ impl Bounty {
         Ok(top && confident)
     }
 
-    /// Moves the reward to `winner` and records it.
+    /// Moves the reward to `winner`, records it and says so.
     pub fn pay<'info>(
         &mut self,
         bounty: &AccountInfo<'info>,
         winner: &AccountInfo<'info>,
+        request: Pubkey,
+        via_callback: bool,
     ) -> Result<()> {
         bounty.sub_lamports(self.reward_lamports)?;
         winner.add_lamports(self.reward_lamports)?;
         self.winner = Some(winner.key());
+        emit!(BountyWon {
+            bounty: bounty.key(),
+            winner: winner.key(),
+            request,
+            via_callback,
+        });
         Ok(())
     }
 }

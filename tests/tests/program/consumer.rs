@@ -29,6 +29,22 @@ async fn finalized_request(env: &mut TestEnv, output: &[u8]) -> anchor_lang::pre
     request
 }
 
+/// A bounty for a 7, and a request naming it as callback that operator 0
+/// committed as `digit` and whose window has passed.
+async fn settleable_bounty_request(
+    env: &mut TestEnv,
+    digit: usize,
+) -> (anchor_lang::prelude::Pubkey, anchor_lang::prelude::Pubkey) {
+    let bounty = env.create_bounty(1, 7, 1_000).await;
+    let callback = env.bounty_callback(bounty);
+    let request = env.request_with_callback(b"digit", callback).await.unwrap();
+    env.commit(0, request, &digit_output(digit, 0.99))
+        .await
+        .unwrap();
+    env.warp_slots(WINDOW + 1).await;
+    (bounty, request)
+}
+
 #[tokio::test]
 async fn a_bounty_is_claimed_with_a_finalized_result() {
     let mut env = TestEnv::new().await;
@@ -123,13 +139,7 @@ async fn the_read_helper_refuses_each_bad_result_by_name() {
 #[tokio::test]
 async fn finalize_calls_back_the_consumer_named_at_request_time() {
     let mut env = TestEnv::new().await;
-    let bounty = env.create_bounty(1, 7, 1_000).await;
-    let callback = env.bounty_callback(bounty);
-    let request = env.request_with_callback(b"digit", callback).await.unwrap();
-    env.commit(0, request, &digit_output(7, 0.99))
-        .await
-        .unwrap();
-    env.warp_slots(WINDOW + 1).await;
+    let (bounty, request) = settleable_bounty_request(&mut env, 7).await;
     let requester = env.requester.key();
     // The requester gets the reward, and the escrow's rent back.
     let escrow_rent = env.lamports(sibyl_client::pda::escrow(&request)).await;
@@ -153,13 +163,7 @@ async fn finalize_calls_back_the_consumer_named_at_request_time() {
 #[tokio::test]
 async fn a_result_that_does_not_win_never_blocks_finalize() {
     let mut env = TestEnv::new().await;
-    let bounty = env.create_bounty(1, 7, 1_000).await;
-    let callback = env.bounty_callback(bounty);
-    let request = env.request_with_callback(b"digit", callback).await.unwrap();
-    env.commit(0, request, &digit_output(1, 0.99))
-        .await
-        .unwrap();
-    env.warp_slots(WINDOW + 1).await;
+    let (bounty, request) = settleable_bounty_request(&mut env, 1).await;
 
     env.finalize(request).await.expect("finalized");
 
@@ -174,13 +178,7 @@ async fn a_result_that_does_not_win_never_blocks_finalize() {
 #[tokio::test]
 async fn callback_accounts_are_checked_and_skippable_only_after_the_grace_period() {
     let mut env = TestEnv::new().await;
-    let bounty = env.create_bounty(1, 7, 1_000).await;
-    let callback = env.bounty_callback(bounty);
-    let request = env.request_with_callback(b"digit", callback).await.unwrap();
-    env.commit(0, request, &digit_output(7, 0.99))
-        .await
-        .unwrap();
-    env.warp_slots(WINDOW + 1).await;
+    let (bounty, request) = settleable_bounty_request(&mut env, 7).await;
 
     assert_sibyl_error(
         env.finalize_with(request, Vec::new()).await,

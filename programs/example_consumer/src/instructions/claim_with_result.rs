@@ -1,7 +1,4 @@
-use crate::{
-    errors::BountyError,
-    state::{Bounty, BountyWon},
-};
+use crate::{errors::BountyError, state::Bounty};
 use anchor_lang::prelude::*;
 use sibyl_consumer::read_final_result;
 
@@ -36,12 +33,11 @@ pub fn handler(ctx: Context<ClaimWithResult>) -> Result<()> {
     );
     require!(bounty.is_won_by(&result)?, BountyError::NotTargetDigit);
     let bounty_info = bounty.to_account_info();
-    bounty.pay(&bounty_info, &ctx.accounts.claimant.to_account_info())?;
-    emit!(BountyWon {
-        bounty: bounty.key(),
-        winner: ctx.accounts.claimant.key(),
-        request: result.request,
-        via_callback: false,
-    });
+    bounty.pay(
+        &bounty_info,
+        &ctx.accounts.claimant.to_account_info(),
+        result.request,
+        false,
+    )?;
     Ok(())
 }

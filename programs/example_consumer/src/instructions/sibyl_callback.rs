@@ -1,6 +1,6 @@
 use crate::{
     errors::BountyError,
-    state::{Bounty, BountyNotWon, BountyWon},
+    state::{Bounty, BountyNotWon},
 };
 use anchor_lang::prelude::*;
 use sibyl_consumer::{read_final_result, verify_callback, CallbackData};
@@ -53,12 +53,11 @@ pub fn handler(ctx: Context<SibylCallback>, data: CallbackData) -> Result<()> {
         return Ok(());
     }
     let bounty_info = bounty.to_account_info();
-    bounty.pay(&bounty_info, &ctx.accounts.claimant.to_account_info())?;
-    emit!(BountyWon {
-        bounty: bounty.key(),
-        winner: ctx.accounts.claimant.key(),
-        request: result.request,
-        via_callback: true,
-    });
+    bounty.pay(
+        &bounty_info,
+        &ctx.accounts.claimant.to_account_info(),
+        result.request,
+        true,
+    )?;
     Ok(())
 }
