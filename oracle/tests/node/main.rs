@@ -9,5 +9,6 @@ mod disputes;
 mod faults;
 mod liveness;
 mod migrate;
+mod process;
 mod restart;
 mod serve;

@@ -29,6 +29,17 @@ async fn finalized_request(env: &mut TestEnv, output: &[u8]) -> anchor_lang::pre
     request
 }
 
+/// The requester's lamports plus its request's escrow rent, which the
+/// settlement returns to it (so a winner's balance rises by exactly the
+/// reward over this).
+async fn lamports_with_escrow_rent(
+    env: &mut TestEnv,
+    request: anchor_lang::prelude::Pubkey,
+) -> u64 {
+    let escrow_rent = env.lamports(sibyl_client::pda::escrow(&request)).await;
+    env.lamports(env.requester.key()).await + escrow_rent
+}
+
 /// A bounty for a 7, and a request naming it as callback that operator 0
 /// committed as `digit` and whose window has passed.
 async fn settleable_bounty_request(
@@ -141,9 +152,7 @@ async fn finalize_calls_back_the_consumer_named_at_request_time() {
     let mut env = TestEnv::new().await;
     let (bounty, request) = settleable_bounty_request(&mut env, 7).await;
     let requester = env.requester.key();
-    // The requester gets the reward, and the escrow's rent back.
-    let escrow_rent = env.lamports(sibyl_client::pda::escrow(&request)).await;
-    let before = env.lamports(requester).await + escrow_rent;
+    let before = lamports_with_escrow_rent(&mut env, request).await;
 
     let events = env
         .finalize(request)
@@ -288,9 +297,7 @@ async fn an_overturned_result_is_delivered_when_the_dispute_resolves() {
             .unwrap();
     }
     let requester = env.requester.key();
-    // The requester gets the reward, and the escrow's rent back.
-    let escrow_rent = env.lamports(sibyl_client::pda::escrow(&request)).await;
-    let before = env.lamports(requester).await + escrow_rent;
+    let before = lamports_with_escrow_rent(&mut env, request).await;
 
     let events = env
         .resolve(request)
