@@ -28,8 +28,8 @@ pub const STAKE: u64 = 50_000_000;
 /// Windows long enough for a loaded CI machine at 50 ms slots.
 pub fn test_params() -> ConfigParams {
     ConfigParams {
-        challenge_window_slots: 60,
-        vote_window_slots: 80,
+        challenge_window_slots: 100,
+        vote_window_slots: 100,
         request_timeout_slots: 600,
         ..protocol::localnet_params()
     }
