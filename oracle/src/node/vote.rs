@@ -13,16 +13,22 @@ use sibyl::{
     state::{Dispute, DisputeOutcome, InferenceRequest, Model, Vote as VoteRecord, VoteSide},
 };
 use sibyl_client::{accounts, instruction, pda};
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 use tracing::Instrument;
 
 pub struct Vote {
     shared: Arc<Shared>,
+    /// Settled disputes whose vote this node has claimed or never cast:
+    /// nothing more to do, so they are not read again every scan.
+    settled: HashSet<Pubkey>,
 }
 
 impl Vote {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        Self {
+            shared,
+            settled: HashSet::new(),
+        }
     }
 }
 
@@ -43,9 +49,16 @@ impl Service for Vote {
             let span =
                 tracing::info_span!("vote", request = %dispute.request, dispute = %dispute_key);
             let result = if dispute.is_settled() {
-                claim(&self.shared, dispute_key, &dispute)
+                if self.settled.contains(&dispute_key) {
+                    continue;
+                }
+                let claimed = claim(&self.shared, dispute_key, &dispute)
                     .instrument(span)
-                    .await
+                    .await;
+                if claimed.is_ok() {
+                    self.settled.insert(dispute_key);
+                }
+                claimed
             } else if dispute.outcome == DisputeOutcome::Open
                 && slot <= dispute.vote_deadline_slot
                 && dispute.operator != self.shared.operator

@@ -40,6 +40,20 @@ async fn lamports_with_escrow_rent(
     env.lamports(env.requester.key()).await + escrow_rent
 }
 
+/// The bounty was won by the requester, whose lamports rose by exactly the
+/// reward over `before` (see [`lamports_with_escrow_rent`]); no token moved
+/// outside the protocol's accounts.
+async fn assert_bounty_paid_to_the_requester(
+    env: &mut TestEnv,
+    bounty: anchor_lang::prelude::Pubkey,
+    before: u64,
+) {
+    let requester = env.requester.key();
+    assert_eq!(env.lamports(requester).await, before + BOUNTY_LAMPORTS);
+    assert_eq!(env.bounty(bounty).await.winner, Some(requester));
+    env.assert_tokens_conserved().await;
+}
+
 /// A bounty for a 7, and a request naming it as callback that operator 0
 /// committed as `digit` and whose window has passed.
 async fn settleable_bounty_request(
@@ -151,7 +165,6 @@ async fn the_read_helper_refuses_each_bad_result_by_name() {
 async fn finalize_calls_back_the_consumer_named_at_request_time() {
     let mut env = TestEnv::new().await;
     let (bounty, request) = settleable_bounty_request(&mut env, 7).await;
-    let requester = env.requester.key();
     let before = lamports_with_escrow_rent(&mut env, request).await;
 
     let events = env
@@ -164,9 +177,7 @@ async fn finalize_calls_back_the_consumer_named_at_request_time() {
         (invoked.request, invoked.program, invoked.skipped),
         (request, example_consumer::ID, false)
     );
-    assert_eq!(env.lamports(requester).await, before + BOUNTY_LAMPORTS);
-    assert_eq!(env.bounty(bounty).await.winner, Some(requester));
-    env.assert_tokens_conserved().await;
+    assert_bounty_paid_to_the_requester(&mut env, bounty, before).await;
 }
 
 #[tokio::test]
@@ -296,7 +307,6 @@ async fn an_overturned_result_is_delivered_when_the_dispute_resolves() {
             .await
             .unwrap();
     }
-    let requester = env.requester.key();
     let before = lamports_with_escrow_rent(&mut env, request).await;
 
     let events = env
@@ -309,9 +319,7 @@ async fn an_overturned_result_is_delivered_when_the_dispute_resolves() {
         env.request_account(request).await.status,
         RequestStatus::Overturned
     );
-    assert_eq!(env.lamports(requester).await, before + BOUNTY_LAMPORTS);
-    assert_eq!(env.bounty(bounty).await.winner, Some(requester));
-    env.assert_tokens_conserved().await;
+    assert_bounty_paid_to_the_requester(&mut env, bounty, before).await;
 }
 
 #[tokio::test]
