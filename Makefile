@@ -1,6 +1,7 @@
 # Sibyl: the two commands of README.md, and their parts.
 #   make test  - build everything and run every test (what CI runs)
 #   make demo  - a localnet, three oracle nodes (one faulty) and paid requests, end to end
+#   make bench - speed, cost and determinism, measured; rewrites docs/performance.md
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
@@ -9,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The runtime logs every instruction at debug level; tests assert on results instead.
 export RUST_LOG ?= error
 
-.PHONY: test demo demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
+.PHONY: test demo bench demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
 
 ## Everything CI checks: formatting, the IDL is current, unit and runtime
 ## tests, then the TypeScript client (generated from the IDL) is current,
@@ -20,6 +21,14 @@ test: setup fmt-check idl-check
 
 demo: setup
 	$(CARGO) run --locked --quiet -p sibyl-demo
+
+## Benchmarks (bench/, docs/performance.md): the same build as `make test`
+## (so nothing is compiled twice), plus the ONNX Runtime 1.32.0 library for
+## the determinism matrix. BENCH_ARGS passes options (`--help` lists them).
+bench: setup
+	scripts/bench-setup.sh
+	$(CARGO) build --workspace --all-targets --locked
+	$(CARGO_TARGET_DIR)/debug/sibyl-bench $(BENCH_ARGS)
 
 ## The program alone: the request lifecycle in solana-program-test, step by step.
 demo-program: setup

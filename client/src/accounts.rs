@@ -35,12 +35,12 @@ impl RequestParties {
     }
 }
 
-/// Where a settlement's tokens go: each party's payment-token account.
+/// Where a settlement's tokens go: each party's payment-token account (the
+/// protocol's share goes to the model's fee vault, [`pda::fee_vault`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Payees {
     pub operator_token: Pubkey,
     pub publisher_token: Pubkey,
-    pub treasury: Pubkey,
 }
 
 pub fn initialize(authority: Pubkey, tokens: Tokens, treasury: Pubkey) -> acc::Initialize {
@@ -78,11 +78,19 @@ pub fn set_paused(authority: Pubkey) -> acc::SetPaused {
     }
 }
 
-pub fn register_model(publisher: Pubkey, model_hash: &[u8; 32]) -> acc::RegisterModel {
+pub fn register_model(
+    publisher: Pubkey,
+    model_hash: &[u8; 32],
+    tokens: Tokens,
+) -> acc::RegisterModel {
+    let model = pda::model(model_hash);
     acc::RegisterModel {
         publisher,
         config: pda::config(),
-        model: pda::model(model_hash),
+        model,
+        fee_vault: pda::fee_vault(&model),
+        payment_mint: tokens.mint,
+        token_program: tokens.token_program,
         system_program: system_program::ID,
         event_authority: pda::event_authority(),
         program: sibyl::ID,
@@ -251,7 +259,7 @@ pub fn finalize(
         requester: parties.requester,
         operator_token: payees.operator_token,
         publisher_token: payees.publisher_token,
-        treasury: payees.treasury,
+        fee_vault: pda::fee_vault(&parties.model),
         mint: tokens.mint,
         token_program: tokens.token_program,
         event_authority: pda::event_authority(),
@@ -327,11 +335,25 @@ pub fn settle_dispute(
         operator_token: payees.operator_token,
         challenger_token,
         publisher_token: payees.publisher_token,
-        treasury: payees.treasury,
+        fee_vault: pda::fee_vault(&parties.model),
         stake_vault: pda::stake_vault(),
         bond_vault: pda::bond_vault(),
         mint: tokens.mint,
         token_program: tokens.token_program,
+    }
+}
+
+/// `sweep_fees`: a model's collected protocol fees to the treasury.
+pub fn sweep_fees(model: Pubkey, treasury: Pubkey, tokens: Tokens) -> acc::SweepFees {
+    acc::SweepFees {
+        config: pda::config(),
+        model,
+        fee_vault: pda::fee_vault(&model),
+        treasury,
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
     }
 }
 

@@ -34,6 +34,10 @@ pub fn request(requester: &Pubkey, nonce: u64) -> Pubkey {
 pub fn escrow(request: &Pubkey) -> Pubkey {
     find(&[ESCROW_SEED, request.as_ref()])
 }
+/// A model's protocol-fee vault (a token account owned by the config).
+pub fn fee_vault(model: &Pubkey) -> Pubkey {
+    find(&[FEE_VAULT_SEED, model.as_ref()])
+}
 /// The dispute over a request.
 pub fn dispute(request: &Pubkey) -> Pubkey {
     find(&[DISPUTE_SEED, request.as_ref()])

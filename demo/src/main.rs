@@ -107,7 +107,8 @@ async fn run(args: Args) -> Result<bool> {
         Scenario::digit("digits: a handwritten 6", digits, "digit-6", 6),
         Scenario::int8_served_by_the_faulty_operator(int8)?,
     ];
-    let before = parties.balances(&localnet).await?;
+    let models = [("digits", digits), ("int8_matmul", int8)];
+    let before = parties.balances(&localnet, &models).await?;
     let stakes_before = parties.stakes(&localnet).await?;
     let mut all_as_expected = true;
     for (number, scenario) in scenarios.iter().enumerate() {
@@ -117,7 +118,19 @@ async fn run(args: Args) -> Result<bool> {
     }
     // Voters claim their rewards once a dispute settles; give them a moment.
     tokio::time::sleep(Duration::from_millis(20 * args.slot_ms.max(50))).await;
-    let after = parties.balances(&localnet).await?;
+    println!("\n== Protocol fees: collected per model, swept to the treasury (anyone may sweep)");
+    let tokens = sibyl_oracle::node::payment_tokens(&authority).await?;
+    for (model, amount) in sibyl_oracle::actions::protocol::sweep_fees(&authority, tokens).await? {
+        let name = models
+            .iter()
+            .find(|(_, address)| *address == model)
+            .map_or("a model", |(name, _)| name);
+        println!(
+            "swept {} from {name}'s fee vault",
+            sibyl_oracle::actions::format_amount(amount, 6)
+        );
+    }
+    let after = parties.balances(&localnet, &models).await?;
     let conserved = parties::print_balances(&before, &after);
     for ((party, was), is) in parties
         .operators

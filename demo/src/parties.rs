@@ -221,8 +221,13 @@ impl Parties {
         Ok(stakes)
     }
 
-    /// Token balances of every party, the stake vault and the bond vault.
-    pub async fn balances(&self, localnet: &Localnet) -> Result<Vec<(String, u64)>> {
+    /// Token balances of every party, the stake and bond vaults and each
+    /// model's protocol-fee vault.
+    pub async fn balances(
+        &self,
+        localnet: &Localnet,
+        models: &[(&str, Pubkey)],
+    ) -> Result<Vec<(String, u64)>> {
         let client = self.client(localnet, &self.authority);
         let tokens = payment_tokens(&client).await?;
         let mut accounts: Vec<(String, Pubkey)> = std::iter::once(&self.authority)
@@ -238,6 +243,9 @@ impl Parties {
         accounts[0].0 = "authority (publisher, treasury)".into();
         accounts.push(("stake vault".into(), pda::stake_vault()));
         accounts.push(("bond vault".into(), pda::bond_vault()));
+        for (name, model) in models {
+            accounts.push((format!("fee vault: {name}"), pda::fee_vault(model)));
+        }
         let mut balances = Vec::new();
         for (name, account) in accounts {
             let amount = client

@@ -54,6 +54,8 @@ pub enum ChainError {
 #[derive(Clone, Debug)]
 pub struct TransactionRecord {
     pub slot: u64,
+    /// Its place in the order the chain processed transactions (from 0).
+    pub sequence: u64,
     /// Wall-clock time of the slot, in Unix seconds.
     pub block_time: i64,
     pub transaction: VersionedTransaction,
@@ -315,13 +317,16 @@ impl Chain {
             accounts,
             writable,
         };
+        let mut records = self.records.write().unwrap();
         let record = TransactionRecord {
             slot: bank.slot(),
+            sequence: records.len() as u64,
             block_time: bank.clock().unix_timestamp,
             transaction,
             meta,
         };
-        self.records.write().unwrap().insert(signature, record);
+        records.insert(signature, record);
+        drop(records);
         let _ = self.events.send(event);
         Ok(signature)
     }
@@ -368,7 +373,7 @@ impl Chain {
         let bank = self.bank();
         let faucet = self.faucet.pubkey();
         let mint = Keypair::new();
-        let mut instructions = vec![
+        let create = vec![
             solana_system_interface::instruction::create_account(
                 &faucet,
                 &mint.pubkey(),
@@ -379,31 +384,47 @@ impl Chain {
             token::initialize_mint2(&TOKEN_PROGRAM, &mint.pubkey(), &faucet, None, 6)
                 .expect("valid mint instruction"),
         ];
-        for wallet in wallets {
-            let ata = associated_token::get_associated_token_address(wallet, &mint.pubkey());
-            instructions.push(
-                associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent(
-                    &faucet,
-                    wallet,
-                    &mint.pubkey(),
-                    &TOKEN_PROGRAM,
-                ),
-            );
-            instructions.push(
-                token::mint_to(&TOKEN_PROGRAM, &mint.pubkey(), &ata, &faucet, &[], amount)
-                    .expect("valid mint-to instruction"),
-            );
+        self.process_checked(&create, &[&self.faucet, &mint])?;
+        // A few wallets a transaction: each account creation is several
+        // nested calls, and a transaction's instruction trace is bounded.
+        for chunk in wallets.chunks(4) {
+            let mut instructions = Vec::new();
+            for wallet in chunk {
+                let ata = associated_token::get_associated_token_address(wallet, &mint.pubkey());
+                instructions.push(
+                    associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent(
+                        &faucet,
+                        wallet,
+                        &mint.pubkey(),
+                        &TOKEN_PROGRAM,
+                    ),
+                );
+                instructions.push(
+                    token::mint_to(&TOKEN_PROGRAM, &mint.pubkey(), &ata, &faucet, &[], amount)
+                        .expect("valid mint-to instruction"),
+                );
+            }
+            self.process_checked(&instructions, &[&self.faucet])?;
         }
+        Ok(mint.pubkey())
+    }
+
+    /// Processes `instructions` paid by the faucet; a failed transaction is an error.
+    fn process_checked(
+        &self,
+        instructions: &[solana_instruction::Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Signature, ChainError> {
         let transaction = solana_transaction::Transaction::new_signed_with_payer(
-            &instructions,
-            Some(&faucet),
-            &[&self.faucet, &mint],
-            bank.last_blockhash(),
+            instructions,
+            Some(&self.faucet.pubkey()),
+            signers,
+            self.bank().last_blockhash(),
         );
         let signature = self.process(transaction.into())?;
         if let Some(Err(err)) = self.record(&signature).map(|record| record.meta.status) {
             return Err(ChainError::Transaction(err));
         }
-        Ok(mint.pubkey())
+        Ok(signature)
     }
 }

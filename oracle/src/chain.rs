@@ -9,6 +9,7 @@ use sibyl::{
     state::{Config, InferenceRequest, RequestStatus},
 };
 use solana_commitment_config::CommitmentConfig;
+use solana_hash::Hash;
 use solana_instruction::{error::InstructionError, Instruction};
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -51,6 +52,14 @@ impl Default for SendSettings {
 }
 
 /// Why a read or a transaction failed, naming what was being done.
+/// A confirmed transaction and when it was handed to the RPC node.
+#[derive(Clone, Copy, Debug)]
+pub struct Sent {
+    pub signature: Signature,
+    /// When `sendTransaction` returned for the attempt that confirmed.
+    pub sent_at: std::time::Instant,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
     #[error("{action}: RPC request failed: {source}")]
@@ -121,7 +130,14 @@ pub struct ChainClient {
     ws_url: String,
     signer: Arc<Keypair>,
     settings: SendSettings,
+    /// The last blockhash read, with its last valid block height and when
+    /// it was read: reused for [`BLOCKHASH_REUSE`] to save a round trip.
+    blockhash: std::sync::Mutex<Option<(Hash, u64, std::time::Instant)>>,
 }
+
+/// How long a blockhash is reused for new transactions. A blockhash stays
+/// valid for 150 blocks (about a minute); a retry always reads a fresh one.
+pub const BLOCKHASH_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl ChainClient {
     /// A client for the cluster at `rpc_url` (confirmed commitment).
@@ -131,6 +147,7 @@ impl ChainClient {
             ws_url: ws_url.to_string(),
             signer,
             settings,
+            blockhash: Default::default(),
         }
     }
 
@@ -271,6 +288,19 @@ impl ChainClient {
         instructions: &[Instruction],
         extra_signers: &[&Keypair],
     ) -> Result<Signature, ChainError> {
+        self.send_receipt(action, instructions, extra_signers)
+            .await
+            .map(|sent| sent.signature)
+    }
+
+    /// [`ChainClient::send`], also telling when the confirmed attempt left
+    /// this process (the node measures its own overhead up to that moment).
+    pub async fn send_receipt(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+        extra_signers: &[&Keypair],
+    ) -> Result<Sent, ChainError> {
         let mut all = self.budget_instructions();
         all.extend_from_slice(instructions);
         let mut signers: Vec<&Keypair> = vec![&self.signer];
@@ -282,11 +312,7 @@ impl ChainClient {
                 tokio::time::sleep(backoff).await;
                 backoff = backoff.saturating_mul(2);
             }
-            let (blockhash, last_valid_height) = match self
-                .rpc
-                .get_latest_blockhash_with_commitment(self.rpc.commitment())
-                .await
-            {
+            let (blockhash, last_valid_height) = match self.blockhash(attempt > 1).await {
                 Ok(latest) => latest,
                 Err(err) => {
                     tracing::warn!(action, %err, "cannot read a blockhash");
@@ -303,12 +329,15 @@ impl ChainClient {
                 preflight_commitment: Some(self.rpc.commitment().commitment),
                 ..Default::default()
             };
-            let signature = match self
+            let sent = match self
                 .rpc
                 .send_transaction_with_config(&transaction, config)
                 .await
             {
-                Ok(signature) => signature,
+                Ok(signature) => Sent {
+                    signature,
+                    sent_at: std::time::Instant::now(),
+                },
                 Err(err) => match err.get_transaction_error() {
                     Some(TransactionError::BlockhashNotFound) => continue,
                     Some(error) => return Err(ChainError::from_transaction(action, error)),
@@ -318,9 +347,14 @@ impl ChainClient {
                     }
                 },
             };
-            match self.confirm(action, &signature, last_valid_height).await? {
-                true => return Ok(signature),
-                false => tracing::warn!(action, %signature, "not confirmed in time"),
+            match self
+                .confirm(action, &sent.signature, last_valid_height)
+                .await?
+            {
+                true => return Ok(sent),
+                false => {
+                    tracing::warn!(action, signature = %sent.signature, "not confirmed in time")
+                }
             }
         }
         Err(ChainError::NotConfirmed {
@@ -361,7 +395,26 @@ impl ChainClient {
         }
     }
 
-    fn budget_instructions(&self) -> Vec<Instruction> {
+    /// A recent blockhash and its last valid block height: the cached one
+    /// while younger than [`BLOCKHASH_REUSE`], unless `fresh`.
+    async fn blockhash(&self, fresh: bool) -> Result<(Hash, u64), ClientError> {
+        let cached = *self.blockhash.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((hash, height, read_at)) = cached {
+            if !fresh && read_at.elapsed() < BLOCKHASH_REUSE {
+                return Ok((hash, height));
+            }
+        }
+        let (hash, height) = self
+            .rpc
+            .get_latest_blockhash_with_commitment(self.rpc.commitment())
+            .await?;
+        *self.blockhash.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((hash, height, std::time::Instant::now()));
+        Ok((hash, height))
+    }
+
+    /// The compute-budget instructions every transaction starts with.
+    pub fn budget_instructions(&self) -> Vec<Instruction> {
         use solana_compute_budget_interface::ComputeBudgetInstruction;
         let mut instructions = vec![ComputeBudgetInstruction::set_compute_unit_limit(
             self.settings.compute_unit_limit,

@@ -25,6 +25,9 @@ pub struct Metrics {
     pub disputes_lost: Gauge,
     /// Seconds one inference took.
     pub inference_seconds: Histogram,
+    /// Seconds from the scan that found a request to its commit being
+    /// sent, less the inference: the node's own overhead.
+    pub serve_overhead_seconds: Histogram,
     /// Failed steps, by service.
     pub errors: Family<Vec<(String, String)>, Counter>,
 }
@@ -43,6 +46,9 @@ impl Metrics {
             disputes_lost: Gauge::default(),
             inference_seconds: Histogram::new([
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
+            serve_overhead_seconds: Histogram::new([
+                0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
             ]),
             errors: Family::default(),
             registry: Registry::default(),
@@ -78,6 +84,11 @@ impl Metrics {
             "inference_seconds",
             "Inference latency",
             metrics.inference_seconds.clone(),
+        );
+        registry.register(
+            "serve_overhead_seconds",
+            "From the scan that found a request to its commit being sent, less inference",
+            metrics.serve_overhead_seconds.clone(),
         );
         registry.register("errors", "Failed steps", metrics.errors.clone());
         Arc::new(Metrics {

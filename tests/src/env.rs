@@ -377,6 +377,20 @@ impl TestEnv {
     }
 
     /// Token balance of a token account (zero if it was closed).
+    /// A token account's mint, owner and amount (SPL layout).
+    pub async fn token_account_parts(&mut self, token_account: Pubkey) -> (Pubkey, Pubkey, u64) {
+        let account = self
+            .ctx
+            .banks_client
+            .get_account(token_account)
+            .await
+            .expect("get account")
+            .expect("the token account exists");
+        let key = |at: usize| Pubkey::try_from(&account.data[at..at + 32]).unwrap();
+        let amount = u64::from_le_bytes(account.data[64..72].try_into().unwrap());
+        (key(0), key(32), amount)
+    }
+
     pub async fn token_balance(&mut self, token_account: Pubkey) -> u64 {
         match self
             .ctx
@@ -465,6 +479,13 @@ impl TestEnv {
 
     /// A token account of a second, unrelated mint, owned by `owner` (not
     /// tracked: it holds no payment tokens).
+    /// A mint other than the payment mint.
+    pub async fn create_foreign_mint(&mut self) -> Pubkey {
+        let foreign_mint = Keypair::new();
+        self.create_mint_account(&foreign_mint).await;
+        foreign_mint.pubkey()
+    }
+
     pub async fn create_foreign_token_account(&mut self, owner: &Pubkey) -> Pubkey {
         let foreign_mint = Keypair::new();
         self.create_mint_account(&foreign_mint).await;
@@ -595,11 +616,31 @@ impl TestEnv {
 
     // ----- models -----
 
+    /// Registers a model; its fee vault joins the conservation check.
     pub async fn register_model(&mut self, args: RegisterModelArgs) -> TxResult {
-        let accounts = accounts::register_model(self.publisher.key(), &args.model_hash);
+        let accounts =
+            accounts::register_model(self.publisher.key(), &args.model_hash, self.tokens());
+        let fee_vault = accounts.fee_vault;
         let publisher = self.publisher.wallet.insecure_clone();
-        self.send(accounts, ix::RegisterModel { args }, &[&publisher])
-            .await
+        let result = self
+            .send(accounts, ix::RegisterModel { args }, &[&publisher])
+            .await;
+        if result.is_ok() {
+            self.track_token_account(fee_vault);
+        }
+        result
+    }
+
+    /// The default model's protocol-fee vault.
+    pub fn fee_vault(&self) -> Pubkey {
+        pda::fee_vault(&self.model())
+    }
+
+    /// `sweep_fees` of the default model to the configured treasury, sent
+    /// (and paid for) by a third party: the runtime's payer.
+    pub async fn sweep_fees(&mut self) -> TxResult {
+        let accounts = accounts::sweep_fees(self.model(), self.treasury.token, self.tokens());
+        self.send(accounts, ix::SweepFees {}, &[]).await
     }
 
     /// A model account.
@@ -826,13 +867,12 @@ impl TestEnv {
         (parties, operator)
     }
 
-    /// Where a settlement of this request pays: the operator's, the
-    /// publisher's and the treasury's token accounts.
+    /// Where a settlement of this request pays: the operator's and the
+    /// publisher's token accounts (and the model's fee vault).
     fn payees(&self, operator: &Operator) -> Payees {
         Payees {
             operator_token: self.token_of(&operator.authority),
             publisher_token: self.publisher.token,
-            treasury: self.treasury.token,
         }
     }
 

@@ -262,8 +262,33 @@ export type Sibyl = {
               "writable": true
             },
             {
-              "name": "treasury",
-              "writable": true
+              "name": "feeVault",
+              "docs": [
+                "The model's protocol-fee vault."
+              ],
+              "writable": true,
+              "pda": {
+                "seeds": [
+                  {
+                    "kind": "const",
+                    "value": [
+                      102,
+                      101,
+                      101,
+                      95,
+                      118,
+                      97,
+                      117,
+                      108,
+                      116
+                    ]
+                  },
+                  {
+                    "kind": "account",
+                    "path": "model"
+                  }
+                ]
+              }
             },
             {
               "name": "stakeVault",
@@ -1415,8 +1440,33 @@ export type Sibyl = {
           "writable": true
         },
         {
-          "name": "treasury",
-          "writable": true
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
         },
         {
           "name": "mint"
@@ -1668,6 +1718,43 @@ export type Sibyl = {
               }
             ]
           }
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "Where the protocol's share of this model's fees collects: one per",
+            "model, so that settling requests on different models never",
+            "write-locks a common account."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "paymentMint"
+        },
+        {
+          "name": "tokenProgram"
         },
         {
           "name": "systemProgram",
@@ -2170,8 +2257,33 @@ export type Sibyl = {
               "writable": true
             },
             {
-              "name": "treasury",
-              "writable": true
+              "name": "feeVault",
+              "docs": [
+                "The model's protocol-fee vault."
+              ],
+              "writable": true,
+              "pda": {
+                "seeds": [
+                  {
+                    "kind": "const",
+                    "value": [
+                      102,
+                      101,
+                      101,
+                      95,
+                      118,
+                      97,
+                      117,
+                      108,
+                      116
+                    ]
+                  },
+                  {
+                    "kind": "account",
+                    "path": "model"
+                  }
+                ]
+              }
             },
             {
               "name": "stakeVault",
@@ -2243,6 +2355,88 @@ export type Sibyl = {
               }
             ]
           }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
+      "name": "sweepFees",
+      "docs": [
+        "Anyone: moves a model's collected protocol fees to the treasury."
+      ],
+      "discriminator": [
+        175,
+        225,
+        98,
+        71,
+        118,
+        66,
+        34,
+        148
+      ],
+      "accounts": [
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "treasury",
+          "writable": true
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
         },
         {
           "name": "eventAuthority"
@@ -2771,6 +2965,19 @@ export type Sibyl = {
         128,
         236,
         187
+      ]
+    },
+    {
+      "name": "feesSwept",
+      "discriminator": [
+        96,
+        218,
+        115,
+        136,
+        74,
+        170,
+        202,
+        172
       ]
     },
     {
@@ -4036,6 +4243,29 @@ export type Sibyl = {
       }
     },
     {
+      "name": "feesSwept",
+      "docs": [
+        "A model's collected protocol fees moved to the treasury."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "model",
+            "type": "pubkey"
+          },
+          {
+            "name": "treasury",
+            "type": "pubkey"
+          },
+          {
+            "name": "amount",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
       "name": "inferenceRequest",
       "docs": [
         "One paid inference, PDA `[\"request\", requester, nonce_le]`. Fixed-size",
@@ -4441,6 +4671,13 @@ export type Sibyl = {
             "name": "bump",
             "docs": [
               "Bump of this PDA."
+            ],
+            "type": "u8"
+          },
+          {
+            "name": "feeVaultBump",
+            "docs": [
+              "Bump of its protocol-fee vault `[\"fee_vault\", model]`."
             ],
             "type": "u8"
           },
@@ -5617,8 +5854,33 @@ export const IDL: Sibyl = {
               "writable": true
             },
             {
-              "name": "treasury",
-              "writable": true
+              "name": "feeVault",
+              "docs": [
+                "The model's protocol-fee vault."
+              ],
+              "writable": true,
+              "pda": {
+                "seeds": [
+                  {
+                    "kind": "const",
+                    "value": [
+                      102,
+                      101,
+                      101,
+                      95,
+                      118,
+                      97,
+                      117,
+                      108,
+                      116
+                    ]
+                  },
+                  {
+                    "kind": "account",
+                    "path": "model"
+                  }
+                ]
+              }
             },
             {
               "name": "stakeVault",
@@ -6770,8 +7032,33 @@ export const IDL: Sibyl = {
           "writable": true
         },
         {
-          "name": "treasury",
-          "writable": true
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
         },
         {
           "name": "mint"
@@ -7023,6 +7310,43 @@ export const IDL: Sibyl = {
               }
             ]
           }
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "Where the protocol's share of this model's fees collects: one per",
+            "model, so that settling requests on different models never",
+            "write-locks a common account."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "paymentMint"
+        },
+        {
+          "name": "tokenProgram"
         },
         {
           "name": "systemProgram",
@@ -7525,8 +7849,33 @@ export const IDL: Sibyl = {
               "writable": true
             },
             {
-              "name": "treasury",
-              "writable": true
+              "name": "feeVault",
+              "docs": [
+                "The model's protocol-fee vault."
+              ],
+              "writable": true,
+              "pda": {
+                "seeds": [
+                  {
+                    "kind": "const",
+                    "value": [
+                      102,
+                      101,
+                      101,
+                      95,
+                      118,
+                      97,
+                      117,
+                      108,
+                      116
+                    ]
+                  },
+                  {
+                    "kind": "account",
+                    "path": "model"
+                  }
+                ]
+              }
             },
             {
               "name": "stakeVault",
@@ -7598,6 +7947,88 @@ export const IDL: Sibyl = {
               }
             ]
           }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
+      "name": "sweepFees",
+      "docs": [
+        "Anyone: moves a model's collected protocol fees to the treasury."
+      ],
+      "discriminator": [
+        175,
+        225,
+        98,
+        71,
+        118,
+        66,
+        34,
+        148
+      ],
+      "accounts": [
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "treasury",
+          "writable": true
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
         },
         {
           "name": "eventAuthority"
@@ -8126,6 +8557,19 @@ export const IDL: Sibyl = {
         128,
         236,
         187
+      ]
+    },
+    {
+      "name": "feesSwept",
+      "discriminator": [
+        96,
+        218,
+        115,
+        136,
+        74,
+        170,
+        202,
+        172
       ]
     },
     {
@@ -9391,6 +9835,29 @@ export const IDL: Sibyl = {
       }
     },
     {
+      "name": "feesSwept",
+      "docs": [
+        "A model's collected protocol fees moved to the treasury."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "model",
+            "type": "pubkey"
+          },
+          {
+            "name": "treasury",
+            "type": "pubkey"
+          },
+          {
+            "name": "amount",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
       "name": "inferenceRequest",
       "docs": [
         "One paid inference, PDA `[\"request\", requester, nonce_le]`. Fixed-size",
@@ -9796,6 +10263,13 @@ export const IDL: Sibyl = {
             "name": "bump",
             "docs": [
               "Bump of this PDA."
+            ],
+            "type": "u8"
+          },
+          {
+            "name": "feeVaultBump",
+            "docs": [
+              "Bump of its protocol-fee vault `[\"fee_vault\", model]`."
             ],
             "type": "u8"
           },
@@ -10719,6 +11193,7 @@ export const PDA_SEEDS = {
   "config": "config",
   "dispute": "dispute",
   "escrow": "escrow",
+  "fee_vault": "fee_vault",
   "model": "model",
   "operator": "operator",
   "request": "request",

@@ -58,6 +58,10 @@ export const requestPda = (
 export const escrowPda = (request: PublicKey, programId = PROGRAM_ID): PublicKey =>
   find([utf8(PDA_SEEDS.escrow), request.toBytes()], programId);
 
+/** A model's protocol-fee vault (owned by the config): `["fee_vault", model]`. */
+export const feeVaultPda = (model: PublicKey, programId = PROGRAM_ID): PublicKey =>
+  find([utf8(PDA_SEEDS.fee_vault), model.toBytes()], programId);
+
 /** The dispute over a request: `["dispute", request]`. */
 export const disputePda = (request: PublicKey, programId = PROGRAM_ID): PublicKey =>
   find([utf8(PDA_SEEDS.dispute), request.toBytes()], programId);
@@ -79,6 +83,7 @@ export const PDA_SEED_COUNTS = {
   operator: 2,
   request: 3,
   escrow: 2,
+  fee_vault: 2,
   dispute: 2,
   vote: 3,
 } as const satisfies Record<keyof typeof PDA_SEEDS, number>;

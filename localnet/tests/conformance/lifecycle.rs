@@ -185,7 +185,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
     send(
         &client,
         &[instruction(
-            accounts::register_model(publisher.pubkey(), &model_hash),
+            accounts::register_model(publisher.pubkey(), &model_hash, tokens),
             ix::RegisterModel { args },
         )],
         &publisher,
@@ -284,7 +284,6 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
     let payees = Payees {
         operator_token: ata(&operator),
         publisher_token: ata(&publisher),
-        treasury: ata(&treasury_owner),
     };
     let finalize = send(
         &client,

@@ -361,7 +361,7 @@ pub async fn migrate(
                 }
             }
             None => {
-                model::register(chain, args).await?;
+                model::register(chain, tokens, args).await?;
                 transactions += 1;
                 on(step(
                     &name,

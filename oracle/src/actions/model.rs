@@ -11,7 +11,7 @@ use sibyl::{
     instructions::{RegisterModelArgs, UpdateModelArgs},
     state::{ComparisonRule, DType, Model, TensorSpec},
 };
-use sibyl_client::{accounts, instruction, pda};
+use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
 use std::path::Path;
 
 /// What a publisher chooses about a model; the rest comes from the file.
@@ -158,11 +158,16 @@ fn encoding_len(tensors: &[GraphTensor]) -> Option<u32> {
     })
 }
 
-/// Registers a model; returns its address.
-pub async fn register(chain: &ChainClient, args: RegisterModelArgs) -> Result<Pubkey, ChainError> {
+/// Registers a model (and creates its protocol-fee vault in the payment
+/// token); returns its address.
+pub async fn register(
+    chain: &ChainClient,
+    tokens: Tokens,
+    args: RegisterModelArgs,
+) -> Result<Pubkey, ChainError> {
     let address = pda::model(&args.model_hash);
     let register = instruction(
-        accounts::register_model(chain.wallet(), &args.model_hash),
+        accounts::register_model(chain.wallet(), &args.model_hash, tokens),
         sibyl::instruction::RegisterModel { args },
     );
     chain.send("register_model", &[register], &[]).await?;

@@ -1,9 +1,11 @@
-//! Initializing the protocol on a cluster (the authority), idempotently.
+//! Initializing the protocol on a cluster (the authority), idempotently, and
+//! sweeping the models' collected protocol fees to the treasury (anyone).
 use crate::{
     chain::{ChainClient, ChainError},
     node::{ensure_token_account, token_account},
 };
-use sibyl::state::{Config, ConfigParams};
+use anchor_lang::prelude::Pubkey;
+use sibyl::state::{Config, ConfigParams, Model};
 use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
 
 /// Parameters for a localnet or a demo: short windows, small amounts
@@ -50,4 +52,35 @@ pub async fn initialize(
     ];
     chain.send("initialize", &instructions, &[]).await?;
     Ok((chain.config().await?, true))
+}
+
+/// Moves every model's collected protocol fees to the treasury (one
+/// `sweep_fees` per model whose vault holds any); returns each model swept
+/// and the amount.
+pub async fn sweep_fees(
+    chain: &ChainClient,
+    tokens: Tokens,
+) -> Result<Vec<(Pubkey, u64)>, ChainError> {
+    let config = chain.config().await?;
+    let mut swept = Vec::new();
+    for (model, _) in chain.program_accounts::<Model>("model", Vec::new()).await? {
+        let vault = pda::fee_vault(&model);
+        let amount = chain
+            .rpc()
+            .get_token_account_balance(&vault)
+            .await
+            .ok()
+            .and_then(|balance| balance.amount.parse::<u64>().ok())
+            .unwrap_or(0);
+        if amount == 0 {
+            continue;
+        }
+        let sweep = instruction(
+            accounts::sweep_fees(model, config.treasury, tokens),
+            sibyl::instruction::SweepFees {},
+        );
+        chain.send("sweep_fees", &[sweep], &[]).await?;
+        swept.push((model, amount));
+    }
+    Ok(swept)
 }

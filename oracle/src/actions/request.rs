@@ -14,7 +14,9 @@ use std::time::Duration;
 
 /// Input bytes carried by `request_inference` itself; the rest follows in
 /// `write_input` chunks (each transaction stays under 1232 bytes).
-pub const FIRST_CHUNK_BYTES: usize = 512;
+/// 480 leaves room for a callback naming four accounts and a priority fee
+/// (see `largest_transactions_fit_in_a_packet`).
+pub const FIRST_CHUNK_BYTES: usize = 480;
 /// Input bytes per `write_input`.
 pub const CHUNK_BYTES: usize = 800;
 
@@ -182,4 +184,127 @@ pub async fn follow(
 /// The model a request is for.
 pub async fn model_of(chain: &ChainClient, state: &InferenceRequest) -> Result<Model, ChainError> {
     chain.fetch_required(&state.model, "model").await
+}
+
+/// Solana's packet limit for a serialized transaction.
+pub const PACKET_LIMIT: usize = 1232;
+
+/// Each instruction that carries input or output bytes at the largest size
+/// the protocol allows, signed by `chain`'s wallet with its compute-budget
+/// instructions in front (never sent): what must fit in [`PACKET_LIMIT`].
+pub fn largest_transactions(
+    chain: &ChainClient,
+    tokens: Tokens,
+) -> Vec<(String, solana_transaction::Transaction)> {
+    use sibyl::{
+        callback::CallbackAccount,
+        constants::{MAX_CALLBACK_ACCOUNTS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES},
+    };
+    let wallet = chain.wallet();
+    let token = token_account(&wallet, &tokens);
+    let request = pda::request(&wallet, 1);
+    let output = vec![0xa5; MAX_OUTPUT_BYTES as usize];
+    let callback = CallbackSpec {
+        program: Pubkey::new_unique(),
+        accounts: (0..MAX_CALLBACK_ACCOUNTS)
+            .map(|_| CallbackAccount {
+                pubkey: Pubkey::new_unique(),
+                writable: true,
+            })
+            .collect(),
+    };
+    let largest = [
+        (
+            format!("request_inference, first {FIRST_CHUNK_BYTES} input bytes inline, a callback naming {MAX_CALLBACK_ACCOUNTS} accounts"),
+            instruction(
+                accounts::request_inference(wallet, token, Pubkey::new_unique(), 1, tokens),
+                sibyl::instruction::RequestInference {
+                    args: RequestInferenceArgs {
+                        nonce: u64::MAX,
+                        fee: u64::MAX,
+                        input_len: MAX_INPUT_BYTES,
+                        input: vec![0xa5; FIRST_CHUNK_BYTES],
+                        callback: Some(callback),
+                    },
+                },
+            ),
+        ),
+        (
+            format!("write_input, {CHUNK_BYTES} bytes"),
+            instruction(
+                accounts::write_input(wallet, request),
+                sibyl::instruction::WriteInput {
+                    offset: u32::MAX,
+                    data: vec![0xa5; CHUNK_BYTES],
+                },
+            ),
+        ),
+        (
+            format!("commit_result, the largest inline output ({MAX_OUTPUT_BYTES} bytes)"),
+            instruction(
+                accounts::commit_result(wallet, request),
+                sibyl::instruction::CommitResult {
+                    output: output.clone(),
+                },
+            ),
+        ),
+        (
+            format!("challenge, the largest inline output ({MAX_OUTPUT_BYTES} bytes)"),
+            instruction(
+                accounts::challenge(wallet, token, request, pda::operator(&wallet), tokens),
+                sibyl::instruction::Challenge { output },
+            ),
+        ),
+    ];
+    largest
+        .into_iter()
+        .map(|(name, last)| {
+            let mut all = chain.budget_instructions();
+            all.push(last);
+            let transaction = solana_transaction::Transaction::new_signed_with_payer(
+                &all,
+                Some(&wallet),
+                &[chain.signer()],
+                Default::default(),
+            );
+            (name, transaction)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::SendSettings;
+    use solana_keypair::Keypair;
+    use std::sync::Arc;
+
+    /// With a priority fee set (one more instruction), every largest
+    /// transaction still fits.
+    #[test]
+    fn largest_transactions_fit_in_a_packet() {
+        let settings = SendSettings {
+            priority_fee_micro_lamports: 1_000,
+            ..SendSettings::default()
+        };
+        let chain = ChainClient::new(
+            "http://127.0.0.1:1",
+            "ws://127.0.0.1:1",
+            Arc::new(Keypair::new()),
+            settings,
+        );
+        let tokens = Tokens {
+            mint: Pubkey::new_unique(),
+            token_program: anchor_spl::token::ID,
+        };
+        let largest = largest_transactions(&chain, tokens);
+        assert_eq!(largest.len(), 4);
+        for (name, transaction) in largest {
+            let size = bincode::serialize(&transaction).unwrap().len();
+            assert!(
+                size <= PACKET_LIMIT,
+                "{name}: {size} bytes > {PACKET_LIMIT}"
+            );
+        }
+    }
 }

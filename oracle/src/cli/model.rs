@@ -86,7 +86,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
                 parse_amount(&args.price, decimals).map_err(anyhow::Error::msg)?,
             )?;
             let hash = registration.model_hash;
-            let address = model::register(&chain, registration).await?;
+            let address = model::register(&chain, tokens, registration).await?;
             println!("registered model {address}");
             println!("sha256 {}", hex::encode(&hash));
         }

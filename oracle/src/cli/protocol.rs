@@ -1,4 +1,4 @@
-//! `sibyl protocol init|show` (the protocol authority).
+//! `sibyl protocol init|show|sweep` (the protocol authority; anyone may sweep).
 use super::{parse_address, Cli};
 use anyhow::Result;
 use clap::Subcommand;
@@ -20,6 +20,9 @@ pub enum ProtocolCommand {
     },
     /// Print the protocol configuration.
     Show,
+    /// Move every model's collected protocol fees to the treasury
+    /// (permissionless: the destination is the configured treasury).
+    Sweep,
 }
 
 pub async fn run(cli: &Cli, command: &ProtocolCommand) -> Result<ExitCode> {
@@ -50,6 +53,21 @@ pub async fn run(cli: &Cli, command: &ProtocolCommand) -> Result<ExitCode> {
             );
         }
         ProtocolCommand::Show => {}
+        ProtocolCommand::Sweep => {
+            let tokens = payment_tokens(&chain).await?;
+            let decimals = mint_decimals(&chain, &tokens.mint).await?;
+            let swept = protocol::sweep_fees(&chain, tokens).await?;
+            if swept.is_empty() {
+                println!("no protocol fees to sweep");
+            }
+            for (model, amount) in swept {
+                println!(
+                    "swept {} from model {model}",
+                    format_amount(amount, decimals)
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let config = chain.config().await?;
     let tokens = payment_tokens(&chain).await?;

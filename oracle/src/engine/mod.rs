@@ -210,6 +210,26 @@ impl Engine {
         })
     }
 
+    /// Initializes ONNX Runtime from any build of the library, without the
+    /// pinned-hash check: for comparing runtime versions (`sibyl-bench`'s
+    /// determinism matrix), never for serving. The profile names the
+    /// library's real hash, so its id differs from the pinned one.
+    pub fn unpinned(path: &Path) -> Result<Engine, EngineError> {
+        let runtime_sha256 =
+            crate::store::sha256_file(path).map_err(|source| EngineError::LibraryRead {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let runtime = runtime(path)?;
+        Ok(Engine {
+            runtime,
+            profile: Profile {
+                runtime_sha256,
+                descriptor: PINNED_SETTINGS.descriptor(),
+            },
+        })
+    }
+
     /// The library ONNX Runtime was loaded from.
     pub fn library_path(&self) -> &Path {
         &self.runtime.library_path
@@ -228,14 +248,18 @@ impl Engine {
     /// Opens a model with the pinned profile. The caller has verified the
     /// file's hash (see [`crate::store::ModelStore::fetch`]).
     pub fn load(&self, model_path: &Path) -> Result<LoadedModel, EngineError> {
-        let load_error = |message: String| EngineError::ModelLoad {
-            path: model_path.to_path_buf(),
-            message,
-        };
-        let session = pinned_session_builder(&self.runtime.environment, &PINNED_SETTINGS)
-            .map_err(load_error)?
-            .commit_from_file(model_path)
-            .map_err(|error| load_error(error.to_string()))?;
+        self.load_with(model_path, &PINNED_SETTINGS)
+    }
+
+    /// Opens a model with other session settings: for benchmarks and the
+    /// determinism study (`sibyl-bench`). Outputs made this way are not
+    /// under the pinned profile; a node never commits them.
+    pub fn load_with(
+        &self,
+        model_path: &Path,
+        settings: &SessionSettings,
+    ) -> Result<LoadedModel, EngineError> {
+        let session = self.session(model_path, settings)?;
         let describe = |kind: &'static str, name: &str, value_type: &ValueType| {
             graph_tensor(model_path, kind, name, value_type)
         };
@@ -255,6 +279,23 @@ impl Engine {
             outputs,
             path: model_path.to_path_buf(),
         })
+    }
+
+    /// A bare ONNX Runtime session with `settings`: what `sibyl-bench`
+    /// measures as the floor under [`LoadedModel::run`].
+    pub fn session(
+        &self,
+        model_path: &Path,
+        settings: &SessionSettings,
+    ) -> Result<Session, EngineError> {
+        let load_error = |message: String| EngineError::ModelLoad {
+            path: model_path.to_path_buf(),
+            message,
+        };
+        pinned_session_builder(&self.runtime.environment, settings)
+            .map_err(load_error)?
+            .commit_from_file(model_path)
+            .map_err(|error| load_error(error.to_string()))
     }
 }
 

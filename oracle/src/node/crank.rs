@@ -122,7 +122,6 @@ async fn payees(
     state: &InferenceRequest,
     instructions: &mut Vec<Instruction>,
 ) -> Result<Payees, NodeError> {
-    let config = chain.config().await?;
     let model: Model = chain.fetch_required(&state.model, "model").await?;
     let operator: Operator = chain.fetch_required(&state.operator, "operator").await?;
     for wallet in [operator.authority, model.publisher] {
@@ -131,7 +130,6 @@ async fn payees(
     Ok(Payees {
         operator_token: token_account(&operator.authority, tokens),
         publisher_token: token_account(&model.publisher, tokens),
-        treasury: config.treasury,
     })
 }
 

@@ -9,7 +9,7 @@ use sibyl::state::Model;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 use tokio::sync::Semaphore;
 
@@ -48,6 +48,16 @@ impl Runner {
 
     /// The canonical output of `model` on `input` (a canonical input encoding).
     pub async fn run(&self, model: &Model, input: Vec<u8>) -> Result<Vec<u8>, NodeError> {
+        self.run_timed(model, input).await.map(|(output, _)| output)
+    }
+
+    /// [`Runner::run`], and how long the model itself ran (decode, run,
+    /// encode on the blocking thread; no queueing).
+    pub async fn run_timed(
+        &self,
+        model: &Model,
+        input: Vec<u8>,
+    ) -> Result<(Vec<u8>, Duration), NodeError> {
         let session = self.session(model).await?;
         let _permit = self
             .permits
@@ -55,18 +65,21 @@ impl Runner {
             .await
             .expect("the semaphore is never closed");
         let started = Instant::now();
-        let output = tokio::task::spawn_blocking(move || {
+        let (output, ran) = tokio::task::spawn_blocking(move || {
             let mut session = session
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            session.run(&input)
+            let running = Instant::now();
+            session
+                .run(&input)
+                .map(|output| (output, running.elapsed()))
         })
         .await
         .map_err(|err| NodeError::Internal(format!("inference task: {err}")))??;
         self.metrics
             .inference_seconds
             .observe(started.elapsed().as_secs_f64());
-        Ok(output)
+        Ok((output, ran))
     }
 
     async fn session(&self, model: &Model) -> Result<Arc<Mutex<LoadedModel>>, NodeError> {

@@ -28,7 +28,7 @@ use sibyl_client::{accounts::Tokens, pda};
 use solana_keypair::Keypair;
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::{
-    sync::{watch as signal, Notify},
+    sync::{mpsc, watch as signal, Notify},
     task::JoinSet,
 };
 
@@ -223,7 +223,6 @@ impl Node {
     /// Runs every configured service until `shutdown` turns true, then
     /// lets them finish what they started.
     pub async fn run(self, shutdown: signal::Receiver<bool>) -> Result<(), NodeError> {
-        let wake = Arc::new(Notify::new());
         let mut tasks = JoinSet::new();
         if let Some(addr) = self.metrics_listen {
             let metrics = self.shared.metrics.clone();
@@ -234,21 +233,25 @@ impl Node {
                 }
             });
         }
+        // One wake-up per service: a notification that arrives while the
+        // service is scanning is kept for its next wait, not lost.
+        let wakes: Vec<Arc<Notify>> = self.roles.iter().map(|_| Arc::default()).collect();
+        // New pending requests, straight from their notifications, for serve.
+        let (pending_sender, pending) = mpsc::unbounded_channel();
         tasks.spawn(subscription(
             self.shared.chain.ws_url().to_string(),
-            wake.clone(),
+            wakes.clone(),
+            self.roles.contains(&Role::Serve).then_some(pending_sender),
             shutdown.clone(),
         ));
-        for role in &self.roles {
-            let (shared, wake, shutdown, poll) = (
-                self.shared.clone(),
-                wake.clone(),
-                shutdown.clone(),
-                self.poll_interval,
-            );
+        let mut pending = Some(pending);
+        for (role, wake) in self.roles.iter().zip(wakes) {
+            let (shared, shutdown, poll) =
+                (self.shared.clone(), shutdown.clone(), self.poll_interval);
             match role {
                 Role::Serve => {
-                    tasks.spawn(run_service(serve::Serve::new(shared), wake, poll, shutdown))
+                    let serve = serve::Serve::new(shared, pending.take(), poll);
+                    tasks.spawn(run_service(serve, wake, poll, shutdown))
                 }
                 Role::Watch => {
                     tasks.spawn(run_service(watch::Watch::new(shared), wake, poll, shutdown))
@@ -299,7 +302,12 @@ async fn run_service<S: Service>(
 
 /// Wakes the services whenever a Sibyl account changes; reconnects with
 /// backoff if the PubSub connection drops. Polling covers the gaps.
-async fn subscription(ws_url: String, wake: Arc<Notify>, mut shutdown: signal::Receiver<bool>) {
+async fn subscription(
+    ws_url: String,
+    wakes: Vec<Arc<Notify>>,
+    pending: Option<mpsc::UnboundedSender<serve::Notified>>,
+    mut shutdown: signal::Receiver<bool>,
+) {
     use futures_util::StreamExt;
     use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
     let mut backoff = Duration::from_millis(200);
@@ -317,7 +325,15 @@ async fn subscription(ws_url: String, wake: Arc<Notify>, mut shutdown: signal::R
             }
         };
         backoff = Duration::from_millis(200);
-        let Ok((mut updates, unsubscribe)) = client.program_subscribe(&sibyl::ID, None).await
+        let config = solana_rpc_client_types::config::RpcProgramAccountsConfig {
+            account_config: solana_rpc_client_types::config::RpcAccountInfoConfig {
+                encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let Ok((mut updates, unsubscribe)) =
+            client.program_subscribe(&sibyl::ID, Some(config)).await
         else {
             continue;
         };
@@ -328,7 +344,14 @@ async fn subscription(ws_url: String, wake: Arc<Notify>, mut shutdown: signal::R
                     return;
                 }
                 update = updates.next() => match update {
-                    Some(_) => wake.notify_waiters(),
+                    Some(update) => {
+                        if let Some(pending) = &pending {
+                            if let Some(notified) = serve::Notified::of(&update) {
+                                let _ = pending.send(notified);
+                            }
+                        }
+                        wakes.iter().for_each(|wake| wake.notify_one());
+                    }
                     None => break,
                 },
             }

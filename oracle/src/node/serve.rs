@@ -4,13 +4,21 @@
 //! request is never committed twice.
 use super::{NodeError, Service, Shared};
 use crate::{
+    chain::Sent,
     faulty,
     journal::{Entry, Kind, Stage},
 };
 use anchor_lang::prelude::Pubkey;
+use anchor_lang::AccountDeserialize;
 use sibyl::state::{InferenceRequest, Model, RequestStatus};
 use sibyl_client::{accounts, instruction};
-use std::{collections::HashSet, sync::Arc};
+use solana_rpc_client_types::response::{Response as RpcResponse, RpcKeyedAccount};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -19,8 +27,45 @@ use tracing::Instrument;
 /// been killed there. Never set in production.
 pub const HALT_AFTER_INFERENCE_ENV: &str = "SIBYL_TEST_HALT_AFTER_INFERENCE";
 
+/// A pending request as its PubSub notification delivered it.
+#[derive(Debug)]
+pub struct Notified {
+    request: Pubkey,
+    state: InferenceRequest,
+    /// The slot the notification was sent at.
+    slot: u64,
+    /// When it arrived.
+    at: Instant,
+}
+
+impl Notified {
+    /// The pending request in a `programSubscribe` update, if it holds one.
+    pub fn of(update: &RpcResponse<RpcKeyedAccount>) -> Option<Notified> {
+        let data = update.value.account.data.decode()?;
+        let state = InferenceRequest::try_deserialize(&mut data.as_slice()).ok()?;
+        if state.status != RequestStatus::Pending {
+            return None;
+        }
+        Some(Notified {
+            request: update.value.pubkey.parse().ok()?,
+            state,
+            slot: update.context.slot,
+            at: Instant::now(),
+        })
+    }
+}
+
 pub struct Serve {
     shared: Arc<Shared>,
+    /// New pending requests from the node's subscription: served at once,
+    /// without waiting for a scan.
+    notified: Option<mpsc::UnboundedReceiver<Notified>>,
+    /// The served models as of the last scan.
+    models: HashMap<Pubkey, Model>,
+    /// Scans run at most this often (and always when nothing else wakes
+    /// the service); in between, notifications alone launch work.
+    scan_interval: Duration,
+    last_scan: Option<Instant>,
     in_flight: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
     /// Requests whose input the model refused (until a restart).
     unservable: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
@@ -29,9 +74,17 @@ pub struct Serve {
 }
 
 impl Serve {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        notified: Option<mpsc::UnboundedReceiver<Notified>>,
+        scan_interval: Duration,
+    ) -> Self {
         Self {
             shared,
+            notified,
+            models: HashMap::new(),
+            scan_interval,
+            last_scan: None,
             in_flight: Default::default(),
             unservable: Default::default(),
             tasks: JoinSet::new(),
@@ -39,7 +92,8 @@ impl Serve {
         }
     }
 
-    fn launch(&mut self, request: Pubkey, state: InferenceRequest, model: Model) {
+    /// `seen`: when the scan that found the request began.
+    fn launch(&mut self, request: Pubkey, state: InferenceRequest, model: Model, seen: Instant) {
         if self
             .unservable
             .lock()
@@ -65,7 +119,7 @@ impl Serve {
         let span = tracing::info_span!("serve", %request, model = %state.model);
         self.tasks.spawn(
             async move {
-                match serve_one(&shared, request, state, &model).await {
+                match serve_one(&shared, request, state, &model, seen).await {
                     Ok(()) => {}
                     // The model cannot be fetched, loaded or run on this input:
                     // say so once, not every scan; the request will expire and
@@ -92,8 +146,69 @@ impl Service for Serve {
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         while self.tasks.try_join_next().is_some() {}
-        let slot = self.shared.chain.slot().await?;
-        let models = self.shared.served_models().await?;
+        self.serve_notified()?;
+        if self
+            .last_scan
+            .is_some_and(|last| last.elapsed() < self.scan_interval)
+        {
+            return Ok(());
+        }
+        self.scan().await
+    }
+
+    async fn drain(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Serve {
+    /// Launches the pending requests notifications delivered, for models
+    /// the last scan found served (a scan catches the rest).
+    fn serve_notified(&mut self) -> Result<(), NodeError> {
+        let Some(notified) = self.notified.as_mut() else {
+            return Ok(());
+        };
+        let mut ready = Vec::new();
+        while let Ok(hint) = notified.try_recv() {
+            if let Some(model) = self.models.get(&hint.state.model) {
+                ready.push((hint, model.clone()));
+            }
+        }
+        for (hint, model) in ready {
+            if self.should_serve(&hint.request, &hint.state, hint.slot)? {
+                self.launch(hint.request, hint.state, model, hint.at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Not yet complete, expired, or already committed by this node: skip.
+    fn should_serve(
+        &self,
+        request: &Pubkey,
+        state: &InferenceRequest,
+        slot: u64,
+    ) -> Result<bool, NodeError> {
+        if !state.input_complete() || slot > state.deadline_slot {
+            return Ok(false);
+        }
+        let done = matches!(
+            self.shared.journal.get(Kind::Commit, request)?,
+            Some(Entry {
+                stage: Stage::Done { .. },
+                ..
+            })
+        );
+        Ok(!done)
+    }
+
+    /// Every pending request for the served models, from RPC reads.
+    async fn scan(&mut self) -> Result<(), NodeError> {
+        let seen = Instant::now();
+        let (slot, models) = tokio::try_join!(
+            async { Ok::<_, NodeError>(self.shared.chain.slot().await?) },
+            self.shared.served_models(),
+        )?;
         if !self.resumed {
             // Outputs journaled before a crash: commit those bytes as they are.
             for (request, _) in self.shared.journal.unfinished(Kind::Commit)? {
@@ -112,33 +227,24 @@ impl Service for Serve {
             }
             self.resumed = true;
         }
-        for (model_key, model) in models {
-            let pending = self
-                .shared
-                .chain
-                .requests(RequestStatus::Pending, Some(&model_key))
-                .await?;
+        // One round trip for every served model's pending requests.
+        let chain = &self.shared.chain;
+        let pending = futures_util::future::try_join_all(
+            models
+                .iter()
+                .map(|(model_key, _)| chain.requests(RequestStatus::Pending, Some(model_key))),
+        )
+        .await?;
+        for ((_, model), pending) in models.iter().zip(pending) {
             for (request, state) in pending {
-                if !state.input_complete() || slot > state.deadline_slot {
-                    continue;
+                if self.should_serve(&request, &state, slot)? {
+                    self.launch(request, state, model.clone(), seen);
                 }
-                if matches!(
-                    self.shared.journal.get(Kind::Commit, &request)?,
-                    Some(Entry {
-                        stage: Stage::Done { .. },
-                        ..
-                    })
-                ) {
-                    continue;
-                }
-                self.launch(request, state, model.clone());
             }
         }
+        self.models = models.into_iter().collect();
+        self.last_scan = Some(seen);
         Ok(())
-    }
-
-    async fn drain(&mut self) {
-        while self.tasks.join_next().await.is_some() {}
     }
 }
 
@@ -147,7 +253,10 @@ async fn serve_one(
     request: Pubkey,
     state: InferenceRequest,
     model: &Model,
+    seen: Instant,
 ) -> Result<(), NodeError> {
+    // How long the model ran, when this process ran it (not on a resume).
+    let mut inference = None;
     let output = match shared.journal.get(Kind::Commit, &request)? {
         Some(Entry {
             output,
@@ -156,7 +265,8 @@ async fn serve_one(
         }) => output,
         Some(_) => return Ok(()),
         None => {
-            let honest = shared.runner.run(model, state.input.clone()).await?;
+            let (honest, ran) = shared.runner.run_timed(model, state.input.clone()).await?;
+            inference = Some(ran);
             let wrong = faulty::is_chosen(&request, shared.faulty_rate);
             let output = if wrong {
                 faulty::corrupt(&honest)
@@ -189,13 +299,37 @@ async fn serve_one(
         accounts::commit_result(shared.wallet, request),
         sibyl::instruction::CommitResult { output },
     );
-    match shared.chain.send("commit_result", &[commit], &[]).await {
-        Ok(signature) => {
+    match shared
+        .chain
+        .send_receipt("commit_result", &[commit], &[])
+        .await
+    {
+        Ok(Sent { signature, sent_at }) => {
             shared
                 .journal
                 .mark_done(Kind::Commit, &request, Some(signature.to_string()))?;
             shared.metrics.committed.inc();
-            tracing::info!(%signature, "committed");
+            match inference {
+                Some(inference) => {
+                    // The node's own share of the latency: from the scan
+                    // that found the request to the commit leaving, less
+                    // the model's run.
+                    let seen_to_sent = sent_at.saturating_duration_since(seen);
+                    let overhead = seen_to_sent.saturating_sub(inference);
+                    shared
+                        .metrics
+                        .serve_overhead_seconds
+                        .observe(overhead.as_secs_f64());
+                    tracing::info!(
+                        %signature,
+                        seen_to_sent_us = seen_to_sent.as_micros() as u64,
+                        inference_us = inference.as_micros() as u64,
+                        overhead_us = overhead.as_micros() as u64,
+                        "committed"
+                    );
+                }
+                None => tracing::info!(%signature, "committed"),
+            }
             Ok(())
         }
         Err(err) if err.is_program_error("RequestNotPending") => {
@@ -210,5 +344,94 @@ async fn serve_one(
             Ok(())
         }
         Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::AccountSerialize;
+    use solana_account_decoder_client_types::{UiAccount, UiAccountData, UiAccountEncoding};
+    use solana_rpc_client_types::response::RpcResponseContext;
+
+    fn request(status: RequestStatus) -> InferenceRequest {
+        InferenceRequest {
+            requester: Pubkey::new_unique(),
+            model: Pubkey::new_unique(),
+            model_hash: [1; 32],
+            nonce: 7,
+            status,
+            fee: 10,
+            protocol_fee_bps: 250,
+            royalty_bps: 1_000,
+            challenge_window_slots: 25,
+            created_slot: 3,
+            deadline_slot: 153,
+            input_len: 2,
+            input_hash: [2; 32],
+            max_output_bytes: 64,
+            operator: Pubkey::default(),
+            committed_slot: 0,
+            challenge_deadline_slot: 0,
+            output_hash: [0; 32],
+            callback_program: Pubkey::default(),
+            callback_accounts: Default::default(),
+            callback_account_count: 0,
+            callback_writable: 0,
+            bump: 255,
+            escrow_bump: 254,
+            input: vec![1, 2],
+            output: Vec::new(),
+        }
+    }
+
+    fn update(address: Pubkey, data: Vec<u8>, slot: u64) -> RpcResponse<RpcKeyedAccount> {
+        use base64::Engine;
+        RpcResponse {
+            context: RpcResponseContext::new(slot),
+            value: RpcKeyedAccount {
+                pubkey: address.to_string(),
+                account: UiAccount {
+                    lamports: 1,
+                    data: UiAccountData::Binary(
+                        base64::engine::general_purpose::STANDARD.encode(data),
+                        UiAccountEncoding::Base64,
+                    ),
+                    owner: sibyl::ID.to_string(),
+                    executable: false,
+                    rent_epoch: 0,
+                    space: None,
+                },
+            },
+        }
+    }
+
+    fn serialized(state: &InferenceRequest) -> Vec<u8> {
+        let mut data = Vec::new();
+        state.try_serialize(&mut data).unwrap();
+        data
+    }
+
+    #[test]
+    fn a_notification_of_a_pending_request_is_served_from_its_data() {
+        let address = Pubkey::new_unique();
+        let state = request(RequestStatus::Pending);
+        let notified = Notified::of(&update(address, serialized(&state), 42)).unwrap();
+        assert_eq!(notified.request, address);
+        assert_eq!(notified.slot, 42);
+        assert_eq!(notified.state.model, state.model);
+        assert_eq!(notified.state.input, state.input);
+    }
+
+    #[test]
+    fn other_notifications_are_left_to_the_scans() {
+        let address = Pubkey::new_unique();
+        let committed = request(RequestStatus::Committed);
+        assert!(Notified::of(&update(address, serialized(&committed), 1)).is_none());
+        assert!(Notified::of(&update(address, vec![0; 40], 1)).is_none());
+        let pending = serialized(&request(RequestStatus::Pending));
+        let mut bad_address = update(address, pending, 1);
+        bad_address.value.pubkey = "not an address".to_string();
+        assert!(Notified::of(&bad_address).is_none());
     }
 }

@@ -63,7 +63,7 @@ async fn register_with_input(
         },
         challenge_window_override_slots: None,
     };
-    model::register(&cluster.client(&cluster.publisher), args)
+    model::register(&cluster.client(&cluster.publisher), cluster.tokens, args)
         .await
         .unwrap()
 }

@@ -128,7 +128,8 @@ impl Cluster {
         protocol::initialize(&cluster.client(&cluster.authority), tokens, params)
             .await
             .expect("protocol initialized");
-        let (model, model_hash) = register_digits(&cluster.client(&cluster.publisher)).await;
+        let (model, model_hash) =
+            register_digits(&cluster.client(&cluster.publisher), tokens).await;
         cluster.model = model;
         cluster.model_hash = model_hash;
         for wallet in &cluster.operators {
@@ -287,7 +288,11 @@ impl Cluster {
             .map(|wallet| token_account(&wallet.pubkey(), &self.tokens))
             .collect();
         let minted = WALLET_TOKENS * accounts.len() as u64;
-        accounts.extend([pda::stake_vault(), pda::bond_vault()]);
+        accounts.extend([
+            pda::stake_vault(),
+            pda::bond_vault(),
+            pda::fee_vault(&self.model),
+        ]);
         let client = self.client(&self.requester);
         let mut total = 0u64;
         for account in accounts {
@@ -364,7 +369,7 @@ impl RunningNodes {
 
 /// Registers `models/digits.onnx` with this machine's profile id; returns
 /// the model address and hash.
-async fn register_digits(publisher: &ChainClient) -> (Pubkey, [u8; 32]) {
+async fn register_digits(publisher: &ChainClient, tokens: Tokens) -> (Pubkey, [u8; 32]) {
     let path = repo_root().join("models/digits.onnx");
     let engine =
         Engine::new(&EngineSettings::default()).expect("ONNX Runtime (run scripts/setup.sh)");
@@ -380,7 +385,7 @@ async fn register_digits(publisher: &ChainClient) -> (Pubkey, [u8; 32]) {
     let args = model::registration(&engine, &path, listing).expect("digits.onnx registers");
     let model_hash = args.model_hash;
     (
-        model::register(publisher, args)
+        model::register(publisher, tokens, args)
             .await
             .expect("model registered"),
         model_hash,

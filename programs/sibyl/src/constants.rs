@@ -18,6 +18,10 @@ pub const REQUEST_SEED: &[u8] = b"request";
 pub const ESCROW_SEED: &[u8] = b"escrow";
 /// Seed of a dispute PDA, followed by the request.
 pub const DISPUTE_SEED: &[u8] = b"dispute";
+/// Seed prefix of a model's protocol-fee vault `["fee_vault", model]`: a
+/// token account owned by the config PDA that collects the protocol's share
+/// of the model's fees until `sweep_fees` moves it to the treasury.
+pub const FEE_VAULT_SEED: &[u8] = b"fee_vault";
 /// Seed of a vote PDA, followed by the dispute and the voting operator.
 pub const VOTE_SEED: &[u8] = b"vote";
 
@@ -28,8 +32,13 @@ pub const MAX_URI_LEN: usize = 200;
 /// Largest input a request may carry, in bytes. Inputs that do not fit one
 /// transaction are uploaded with `write_input` in chunks up to this bound.
 pub const MAX_INPUT_BYTES: u32 = 16_384;
-/// Largest committed output (canonical encoding), in bytes.
-pub const MAX_OUTPUT_BYTES: u32 = 1_024;
+/// Largest committed output (canonical encoding), in bytes. An output
+/// travels inline in one transaction twice (`commit_result`, and
+/// `challenge` with the challenger's), so both must fit a 1232-byte
+/// packet: a 640-byte `challenge` is 1194 bytes with a node's
+/// compute-budget instructions (`sibyl-bench` section 4, and the
+/// `largest_transactions_fit_in_a_packet` test in the oracle).
+pub const MAX_OUTPUT_BYTES: u32 = 640;
 /// Highest tensor rank a model's input or output spec may declare.
 pub const MAX_TENSOR_RANK: usize = 8;
 /// Accounts a consumer may name for its callback (reserved for the callback path).

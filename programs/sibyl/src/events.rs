@@ -76,6 +76,14 @@ pub struct UnstakeRequested {
     pub unlock_slot: u64,
 }
 
+/// A model's collected protocol fees moved to the treasury.
+#[event]
+pub struct FeesSwept {
+    pub model: Pubkey,
+    pub treasury: Pubkey,
+    pub amount: u64,
+}
+
 /// An operator withdrew unbonded stake.
 #[event]
 pub struct StakeWithdrawn {

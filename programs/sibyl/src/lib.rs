@@ -81,6 +81,11 @@ pub mod sibyl {
         request_unstake::handler(ctx, amount)
     }
 
+    /// Anyone: moves a model's collected protocol fees to the treasury.
+    pub fn sweep_fees(ctx: Context<SweepFees>) -> Result<()> {
+        sweep_fees::handler(ctx)
+    }
+
     /// Operator: withdraws unbonded stake once it has no open commitments or votes.
     pub fn withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
         withdraw_stake::handler(ctx)

@@ -22,20 +22,20 @@ pub struct Escrow<'a, 'info> {
 }
 
 impl<'info> Escrow<'_, 'info> {
-    /// Pays the fee out (protocol fee, royalty, the rest to `payee`) and
-    /// closes the escrow.
+    /// Pays the fee out (protocol fee into the model's fee vault, royalty,
+    /// the rest to `payee`) and closes the escrow.
     pub fn pay_fee(
         &self,
         payee: &InterfaceAccount<'info, TokenAccount>,
         publisher: &InterfaceAccount<'info, TokenAccount>,
-        treasury: &InterfaceAccount<'info, TokenAccount>,
+        fee_vault: &InterfaceAccount<'info, TokenAccount>,
     ) -> Result<FeeSplit> {
         let split = math::split_fee(
             self.request.fee,
             self.request.protocol_fee_bps,
             self.request.royalty_bps,
         )?;
-        self.release(treasury, split.protocol_fee)?;
+        self.release(fee_vault, split.protocol_fee)?;
         self.release(publisher, split.royalty)?;
         self.release(payee, split.payee)?;
         self.close()?;
@@ -112,7 +112,7 @@ pub struct SettleDispute<'info> {
     #[account(mut, address = dispute.challenger @ SibylError::WrongParty)]
     pub challenger: UncheckedAccount<'info>,
     // `dup`: one party may hold several roles (a publisher that is also the
-    // treasury or the challenger), so payees' token accounts may coincide;
+    // operator or the challenger), so payees' token accounts may coincide;
     // Sibyl only moves tokens into them by CPI and never writes them itself.
     #[account(
         mut,
@@ -135,8 +135,13 @@ pub struct SettleDispute<'info> {
         constraint = publisher_token.owner == model.publisher @ SibylError::WrongTokenOwner,
     )]
     pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, dup, address = config.treasury @ SibylError::WrongTreasury)]
-    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// The model's protocol-fee vault.
+    #[account(
+        mut,
+        seeds = [crate::constants::FEE_VAULT_SEED, model.key().as_ref()],
+        bump = model.fee_vault_bump,
+    )]
+    pub fee_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.stake_vault)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.bond_vault)]
@@ -228,7 +233,7 @@ impl<'info> SettleDispute<'info> {
             tokens,
             rent_receiver: self.requester.to_account_info(),
         }
-        .pay_fee(payee_token, &self.publisher_token, &self.treasury)?;
+        .pay_fee(payee_token, &self.publisher_token, &self.fee_vault)?;
         close_dispute_if_done(&self.dispute, self.challenger.to_account_info())?;
         Ok(DisputeSettlement {
             payee,

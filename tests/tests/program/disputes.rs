@@ -204,11 +204,11 @@ async fn resolve_checks_every_payee_account() {
         SibylError::WrongOperator,
     );
     let mut settle = env.settle_accounts(request).await;
-    settle.treasury = env.requester.token;
-    assert_sibyl_error(
+    settle.fee_vault = env.requester.token;
+    sibyl_tests::assert_anchor_error(
         env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
             .await,
-        SibylError::WrongTreasury,
+        anchor_lang::error::ErrorCode::ConstraintSeeds,
     );
     env.resolve(request).await.unwrap();
     env.assert_tokens_conserved().await;

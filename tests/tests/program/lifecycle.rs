@@ -31,7 +31,7 @@ async fn happy_path(mut env: TestEnv) {
     env.warp_slots(env.params.challenge_window_slots + 1).await;
     let operator_before = env.token_balance(env.operators[0].token).await;
     let publisher_before = env.token_balance(env.publisher.token).await;
-    let treasury_before = env.token_balance(env.treasury.token).await;
+    let vault_before = env.token_balance(env.fee_vault()).await;
     let events = env.finalize(request).await.unwrap();
 
     let split = split_fee(MODEL_PRICE, env.params.protocol_fee_bps, 1_000).unwrap();
@@ -48,8 +48,8 @@ async fn happy_path(mut env: TestEnv) {
         publisher_before + split.royalty
     );
     assert_eq!(
-        env.token_balance(env.treasury.token).await,
-        treasury_before + split.protocol_fee
+        env.token_balance(env.fee_vault()).await,
+        vault_before + split.protocol_fee
     );
     assert!(!env.exists(pda::escrow(&request)).await, "escrow closed");
     let finalized = events.one::<RequestFinalized>();
@@ -74,6 +74,24 @@ async fn happy_path(mut env: TestEnv) {
         env.lamports(env.requester.key()).await,
         wallet_before + rent
     );
+    env.assert_tokens_conserved().await;
+
+    // Anyone moves the protocol's share on to the treasury.
+    let treasury_before = env.token_balance(env.treasury.token).await;
+    let swept = env.sweep_fees().await.unwrap().one::<FeesSwept>();
+    assert_eq!(
+        (swept.model, swept.treasury, swept.amount),
+        (
+            env.model(),
+            env.treasury.token,
+            vault_before + split.protocol_fee
+        )
+    );
+    assert_eq!(
+        env.token_balance(env.treasury.token).await,
+        treasury_before + vault_before + split.protocol_fee
+    );
+    assert_eq!(env.token_balance(env.fee_vault()).await, 0);
     env.assert_tokens_conserved().await;
 }
 
@@ -414,4 +432,91 @@ async fn one_party_in_several_roles_is_paid_into_one_account() {
         RequestStatus::Overturned
     );
     env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn protocol_fees_collect_per_model_and_sweep_only_to_the_treasury() {
+    use sibyl::{errors::SibylError, instruction as ix};
+    use sibyl_client::accounts;
+    use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::default_model_args};
+
+    let mut env = TestEnv::new().await;
+    let window = env.config().await.params.challenge_window_slots;
+    let request = env.committed_request(0, HONEST).await;
+    env.warp_slots(window + 1).await;
+    env.finalize(request).await.expect("finalized");
+    let collected = env.token_balance(env.fee_vault()).await;
+    assert_eq!(
+        collected,
+        split_fee(MODEL_PRICE, env.params.protocol_fee_bps, 1_000)
+            .unwrap()
+            .protocol_fee
+    );
+
+    // A second model has a vault of its own, empty.
+    let other = pda::model(&[7; 32]);
+    env.register_model(default_model_args([7; 32]))
+        .await
+        .unwrap();
+    assert_eq!(env.token_balance(pda::fee_vault(&other)).await, 0);
+
+    let sweep = |env: &TestEnv| accounts::sweep_fees(env.model(), env.treasury.token, env.tokens());
+    let mut wrong_treasury = sweep(&env);
+    wrong_treasury.treasury = env.requester.token;
+    assert_sibyl_error(
+        env.send(wrong_treasury, ix::SweepFees {}, &[]).await,
+        SibylError::WrongTreasury,
+    );
+    let mut wrong_vault = sweep(&env);
+    wrong_vault.fee_vault = pda::fee_vault(&other);
+    assert_anchor_error(
+        env.send(wrong_vault, ix::SweepFees {}, &[]).await,
+        anchor_lang::error::ErrorCode::ConstraintSeeds,
+    );
+    let mut wrong_mint = sweep(&env);
+    wrong_mint.mint = env.create_foreign_mint().await;
+    assert_sibyl_error(
+        env.send(wrong_mint, ix::SweepFees {}, &[]).await,
+        SibylError::WrongMint,
+    );
+
+    let treasury_before = env.token_balance(env.treasury.token).await;
+    assert_eq!(
+        env.sweep_fees().await.unwrap().one::<FeesSwept>().amount,
+        collected
+    );
+    assert_eq!(
+        env.token_balance(env.treasury.token).await,
+        treasury_before + collected
+    );
+    // Nothing left: a second sweep moves nothing.
+    assert_eq!(env.sweep_fees().await.unwrap().one::<FeesSwept>().amount, 0);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_model_registers_with_a_fee_vault_in_the_payment_mint() {
+    use sibyl::{errors::SibylError, instruction as ix};
+    use sibyl_client::accounts;
+    use sibyl_tests::{assert_sibyl_error, env::default_model_args};
+
+    let mut env = TestEnv::new().await;
+    let args = default_model_args([8; 32]);
+    let mut accounts =
+        accounts::register_model(env.publisher.key(), &args.model_hash, env.tokens());
+    accounts.payment_mint = env.create_foreign_mint().await;
+    let publisher = env.publisher.wallet.insecure_clone();
+    assert_sibyl_error(
+        env.send(
+            accounts,
+            ix::RegisterModel { args: args.clone() },
+            &[&publisher],
+        )
+        .await,
+        SibylError::WrongMint,
+    );
+    env.register_model(args).await.unwrap();
+    let vault = pda::fee_vault(&pda::model(&[8; 32]));
+    let (mint, owner, amount) = env.token_account_parts(vault).await;
+    assert_eq!((mint, owner, amount), (env.tokens().mint, pda::config(), 0));
 }

@@ -247,10 +247,10 @@ async fn finalize_rules() {
 
     let cranker = env.challenger.wallet.insecure_clone();
     let mut accounts = env.finalize_accounts(request).await;
-    accounts.treasury = env.requester.token;
-    assert_sibyl_error(
+    accounts.fee_vault = env.requester.token;
+    assert_anchor_error(
         env.send(accounts, ix::Finalize {}, &[&cranker]).await,
-        SibylError::WrongTreasury,
+        ErrorCode::ConstraintSeeds,
     );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.operator_token = env.challenger.token;

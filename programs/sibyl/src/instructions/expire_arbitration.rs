@@ -46,7 +46,7 @@ pub struct ExpireArbitration<'info> {
     #[account(mut, address = dispute.challenger @ SibylError::WrongParty)]
     pub challenger: UncheckedAccount<'info>,
     // `dup`: one party may hold several roles (a publisher that is also the
-    // treasury or the challenger), so payees' token accounts may coincide;
+    // operator or the challenger), so payees' token accounts may coincide;
     // Sibyl only moves tokens into them by CPI and never writes them itself.
     #[account(
         mut,

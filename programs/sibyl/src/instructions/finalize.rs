@@ -1,6 +1,6 @@
 use crate::{
     callback,
-    constants::ESCROW_SEED,
+    constants::{ESCROW_SEED, FEE_VAULT_SEED},
     errors::SibylError,
     events::RequestFinalized,
     settlement::Escrow,
@@ -38,7 +38,7 @@ pub struct Finalize<'info> {
     #[account(mut, address = request.requester @ SibylError::WrongParty)]
     pub requester: UncheckedAccount<'info>,
     // `dup`: one party may hold several roles (a publisher that is also the
-    // treasury or the challenger), so payees' token accounts may coincide;
+    // operator or the challenger), so payees' token accounts may coincide;
     // Sibyl only moves tokens into them by CPI and never writes them itself.
     #[account(
         mut,
@@ -54,15 +54,17 @@ pub struct Finalize<'info> {
         constraint = publisher_token.owner == model.publisher @ SibylError::WrongTokenOwner,
     )]
     pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, dup, address = config.treasury @ SibylError::WrongTreasury)]
-    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// The model's protocol-fee vault.
+    #[account(mut, seeds = [FEE_VAULT_SEED, model.key().as_ref()], bump = model.fee_vault_bump)]
+    pub fee_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.payment_mint @ SibylError::WrongMint)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     pub token_program: Interface<'info, TokenInterface>,
 }
 
 /// Once the challenge window has passed unchallenged, the result is final:
-/// the fee is split between operator, publisher and treasury and the escrow
+/// the fee is split between operator, publisher and the model's fee vault
+/// (the protocol's share, swept to the treasury by `sweep_fees`) and the escrow
 /// closes. The request account stays for consumers to read; a consumer named
 /// at request time is called with the result (remaining accounts: its
 /// program, Sibyl's callback authority, the accounts it named).
@@ -85,7 +87,7 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
     .pay_fee(
         &accounts.operator_token,
         &accounts.publisher_token,
-        &accounts.treasury,
+        &accounts.fee_vault,
     )?;
     let operator = &mut accounts.operator;
     operator.close_commitment()?;

@@ -1,4 +1,5 @@
 use crate::{
+    constants::FEE_VAULT_SEED,
     errors::SibylError,
     events::ModelRegistered,
     state::{
@@ -7,6 +8,7 @@ use crate::{
     },
 };
 use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 /// A model's registration.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -42,6 +44,22 @@ pub struct RegisterModel<'info> {
         bump,
     )]
     pub model: Box<Account<'info, Model>>,
+    /// Where the protocol's share of this model's fees collects: one per
+    /// model, so that settling requests on different models never
+    /// write-locks a common account.
+    #[account(
+        init,
+        payer = publisher,
+        seeds = [FEE_VAULT_SEED, model.key().as_ref()],
+        bump,
+        token::mint = payment_mint,
+        token::authority = config,
+        token::token_program = token_program,
+    )]
+    pub fee_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.payment_mint @ SibylError::WrongMint)]
+    pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
+    pub token_program: Interface<'info, TokenInterface>,
     pub system_program: Program<'info, System>,
 }
 
@@ -70,6 +88,7 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
         request_count: 0,
         registered_slot: Clock::get()?.slot,
         bump: ctx.bumps.model,
+        fee_vault_bump: ctx.bumps.fee_vault,
         input_spec: args.input_spec,
         output_spec: args.output_spec,
         uri: args.uri,

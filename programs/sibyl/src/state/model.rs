@@ -37,6 +37,8 @@ pub struct Model {
     pub registered_slot: u64,
     /// Bump of this PDA.
     pub bump: u8,
+    /// Bump of its protocol-fee vault `["fee_vault", model]`.
+    pub fee_vault_bump: u8,
     /// Input tensor the model expects.
     pub input_spec: TensorSpec,
     /// Output tensor the model produces.

@@ -1,0 +1,133 @@
+//! The fixture models and their recorded cases (`models/fixtures.json`).
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use sibyl::state::ComparisonRule;
+use sibyl_oracle::actions::model::parse_rule;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+struct File {
+    fixtures: Vec<RawFixture>,
+}
+
+#[derive(Deserialize)]
+struct RawFixture {
+    name: String,
+    file: String,
+    comparison: serde_json::Value,
+    cases: Vec<RawCase>,
+}
+
+#[derive(Deserialize)]
+struct RawCase {
+    input_encoding: String,
+    output_encoding: String,
+}
+
+/// One fixture model.
+pub struct Fixture {
+    pub name: String,
+    pub path: PathBuf,
+    /// The comparison rule `models/generate.py` chose for it.
+    pub rule: ComparisonRule,
+    /// Canonical input encodings with the outputs Python recorded.
+    pub cases: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Every fixture in `models/fixtures.json` under `root`.
+pub fn load(root: &Path) -> Result<Vec<Fixture>> {
+    let path = root.join("models/fixtures.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (run make fixtures)", path.display()))?;
+    let file: File = serde_json::from_str(&text).context("parsing models/fixtures.json")?;
+    file.fixtures
+        .into_iter()
+        .map(|raw| {
+            let cases = raw
+                .cases
+                .iter()
+                .map(|case| Ok((hex(&case.input_encoding)?, hex(&case.output_encoding)?)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Fixture {
+                path: root.join("models").join(&raw.file),
+                rule: rule_of(&raw.comparison)
+                    .with_context(|| format!("the comparison rule of {}", raw.name))?,
+                name: raw.name,
+                cases,
+            })
+        })
+        .collect()
+}
+
+/// `"exact"`, `{"tolerance": {"abs", "rel"}}` or `{"top_k": {"k"}}`.
+fn rule_of(value: &serde_json::Value) -> Result<ComparisonRule> {
+    let text = if let Some(name) = value.as_str() {
+        name.to_string()
+    } else if let Some(tolerance) = value.get("tolerance") {
+        format!("tolerance:{}:{}", tolerance["abs"], tolerance["rel"])
+    } else if let Some(top_k) = value.get("top_k") {
+        format!("top-k:{}", top_k["k"])
+    } else {
+        anyhow::bail!("unknown rule {value}");
+    };
+    parse_rule(&text).map_err(|err| anyhow::anyhow!("{err}"))
+}
+
+fn hex(text: &str) -> Result<Vec<u8>> {
+    sibyl_oracle::hex::decode(text)
+        .ok_or_else(|| anyhow::anyhow!("bad hex in models/fixtures.json"))
+}
+
+impl Fixture {
+    /// The recorded inputs plus `extra` pseudo-random ones of the same
+    /// name, dtype and shape (a fixed seed: every run draws the same).
+    pub fn inputs(&self, extra: usize) -> Result<Vec<Vec<u8>>> {
+        let first = self.cases.first().context("a fixture without cases")?;
+        let template = sibyl::encoding::decode(&first.0)
+            .map_err(|err| anyhow::anyhow!("decoding {}'s input: {err}", self.name))?;
+        let mut inputs: Vec<Vec<u8>> = self.cases.iter().map(|(input, _)| input.clone()).collect();
+        let mut random = XorShift(0x5eed_0f5b_1b11_u64 ^ self.name.len() as u64);
+        for _ in 0..extra {
+            let tensors = template
+                .iter()
+                .map(|tensor| {
+                    let mut tensor = tensor.clone();
+                    random.fill(tensor.dtype, &mut tensor.data);
+                    tensor
+                })
+                .collect::<Vec<_>>();
+            inputs.push(sibyl::encoding::encode(&tensors));
+        }
+        Ok(inputs)
+    }
+}
+
+/// A small deterministic generator (xorshift64*).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Fills float32 data with values in [-4, 4) and 8-bit data with any byte.
+    fn fill(&mut self, dtype: sibyl::state::DType, data: &mut [u8]) {
+        use sibyl::state::DType;
+        match dtype {
+            DType::Float32 => {
+                for chunk in data.chunks_exact_mut(4) {
+                    let unit = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
+                    chunk.copy_from_slice(&(unit * 8.0 - 4.0).to_le_bytes());
+                }
+            }
+            _ => {
+                for byte in data.iter_mut() {
+                    *byte = self.next() as u8;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Section 1 of the report: the inference floor against the node's path, per fixture: a bare
+//! ONNX Runtime session with the pinned profile (input tensors made once,
+//! `run` alone) against what a node does per request (decode the canonical
+//! input, run, copy out and encode the outputs, hash them for the
+//! commitment). Python onnxruntime with the same profile for reference.
+use crate::{fixtures::Fixture, python::PythonTimes, stats::Summary};
+use anyhow::{anyhow, Context, Result};
+use ort::{
+    session::{Session, SessionInputValue},
+    value::{DynTensor, Tensor as OrtTensor},
+};
+use sibyl::{encoding, hashing, state::DType};
+use sibyl_oracle::engine::{Engine, PINNED_SETTINGS};
+use std::time::{Duration, Instant};
+
+/// One fixture's two paths.
+pub struct InferenceRow {
+    pub fixture: String,
+    pub raw: Summary,
+    pub node: Summary,
+}
+
+impl InferenceRow {
+    /// Node path median over the floor's.
+    pub fn ratio(&self) -> f64 {
+        self.node.median.as_secs_f64() / self.raw.median.as_secs_f64()
+    }
+
+    /// What the node path adds to the floor's median, in µs.
+    pub fn extra_micros(&self) -> f64 {
+        (self.node.median.as_secs_f64() - self.raw.median.as_secs_f64()) * 1e6
+    }
+}
+
+/// Runs both paths `samples` times each, interleaved so that both see the
+/// same machine, after `warmup` runs of each.
+pub fn measure(
+    engine: &Engine,
+    fixtures: &[Fixture],
+    samples: usize,
+    warmup: usize,
+) -> Result<Vec<InferenceRow>> {
+    let mut rows = Vec::new();
+    for fixture in fixtures {
+        let input = &fixture.cases[0].0;
+        let mut raw_session = engine
+            .session(&fixture.path, &PINNED_SETTINGS)
+            .with_context(|| format!("opening {}", fixture.name))?;
+        let raw_inputs = ort_inputs(input)?;
+        let mut node_model = engine.load(&fixture.path)?;
+        let model_hash = sibyl_oracle::store::sha256_file(&fixture.path)?;
+
+        let mut raw_times = Vec::with_capacity(samples);
+        let mut node_times = Vec::with_capacity(samples);
+        for round in 0..warmup + samples {
+            let raw = time(|| run_raw(&mut raw_session, &raw_inputs))?;
+            let node = time(|| {
+                let output = node_model.run(input)?;
+                let input_hash = hashing::input_hash(input);
+                Ok(hashing::output_hash(&model_hash, &input_hash, &output))
+            })?;
+            if round >= warmup {
+                raw_times.push(raw);
+                node_times.push(node);
+            }
+        }
+        rows.push(InferenceRow {
+            fixture: fixture.name.clone(),
+            raw: Summary::of(&raw_times).expect("samples > 0"),
+            node: Summary::of(&node_times).expect("samples > 0"),
+        });
+    }
+    Ok(rows)
+}
+
+fn time<T>(run: impl FnOnce() -> Result<T>) -> Result<Duration> {
+    let started = Instant::now();
+    let result = run();
+    let elapsed = started.elapsed();
+    result.map(|_| elapsed)
+}
+
+/// `session.run` on prepared inputs; outputs dropped unread.
+fn run_raw(session: &mut Session, inputs: &[DynTensor]) -> Result<()> {
+    let values: Vec<SessionInputValue<'_>> = inputs.iter().map(SessionInputValue::from).collect();
+    session
+        .run(values.as_slice())
+        .map(drop)
+        .map_err(|err| anyhow!("{err}"))
+}
+
+/// ONNX Runtime tensors for a canonical input encoding (float32 and uint8,
+/// the fixtures' input types).
+fn ort_inputs(encoding: &[u8]) -> Result<Vec<DynTensor>> {
+    encoding::decode(encoding)
+        .map_err(|err| anyhow!("{err}"))?
+        .into_iter()
+        .map(|tensor| {
+            let shape: Vec<i64> = tensor.dims.iter().map(|&dim| dim as i64).collect();
+            Ok(match tensor.dtype {
+                DType::Float32 => {
+                    let values = tensor.f32_values().expect("float32");
+                    OrtTensor::from_array((shape, values))?.upcast()
+                }
+                DType::Uint8 => OrtTensor::from_array((shape, tensor.data))?.upcast(),
+                other => anyhow::bail!("the benchmark feeds float32 and uint8, not {other:?}"),
+            })
+        })
+        .collect()
+}
+
+/// The markdown table of section 1.
+pub fn table(rows: &[InferenceRow], python: Option<&PythonTimes>) -> String {
+    let mut out = String::from(
+        "| fixture | raw `ort` median µs | p99 µs | node path median µs | p99 µs | node / raw | node − raw µs | Python onnxruntime median µs | p99 µs |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        let (py_median, py_p99) = python.and_then(|python| python.get(&row.fixture)).map_or(
+            ("n/a".to_string(), "n/a".to_string()),
+            |times| {
+                (
+                    format!("{:.1}", times.median_us),
+                    format!("{:.1}", times.p99_us),
+                )
+            },
+        );
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.3}× | {:.1} | {} | {} |\n",
+            row.fixture,
+            crate::stats::micros(row.raw.median),
+            crate::stats::micros(row.raw.p99),
+            crate::stats::micros(row.node.median),
+            crate::stats::micros(row.node.p99),
+            row.ratio(),
+            row.extra_micros(),
+            py_median,
+            py_p99,
+        ));
+    }
+    out
+}
