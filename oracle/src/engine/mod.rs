@@ -213,7 +213,8 @@ impl Engine {
     /// Initializes ONNX Runtime from any build of the library, without the
     /// pinned-hash check: for comparing runtime versions (`sibyl-bench`'s
     /// determinism matrix), never for serving. The profile names the
-    /// library's real hash, so its id differs from the pinned one.
+    /// library's real hash, so its id differs from the pinned one (its
+    /// descriptor still reads `onnxruntime=1.31.1`: the settings' text).
     pub fn unpinned(path: &Path) -> Result<Engine, EngineError> {
         let runtime_sha256 =
             crate::store::sha256_file(path).map_err(|source| EngineError::LibraryRead {
