@@ -287,9 +287,10 @@ fn throughput_verdict(runs: &[throughput::Throughput]) -> String {
              any, so the rate cannot scale with them here. The localnet (one process: signature checks, the runtime, RPC \
              and PubSub over loopback) takes {:.0}–{:.0}% of it; in its profile the kernel (socket I/O) and \
              the C library (copies, allocation) lead, then ed25519 signature verification (`curve25519_dalek`). \
-             Finalization is one `finalize` transaction per request from node 0's crank, built (two account \
-             reads) and confirmed one after another, hence its lower rate. On separate machines, nodes serving different models share no writable \
-             account (§4), so their commitments do not serialize on chain.",
+             Finalization is one `finalize` transaction per request from node 0's crank (eight built and \
+             in flight at a time, each confirmed on its own), which bounds its rate below the commitments'. \
+             On separate machines, nodes serving different models share no writable account (§4), so their \
+             commitments do not serialize on chain.",
             rates.join(" / "),
             low * 100.0,
             high * 100.0,

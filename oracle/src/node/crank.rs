@@ -6,6 +6,7 @@
 use super::{ensure_token_account, token_account, NodeError, Service, Shared};
 use crate::chain::ChainClient;
 use anchor_lang::prelude::Pubkey;
+use futures_util::{stream, StreamExt, TryStreamExt};
 use sibyl::state::{Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus};
 use sibyl_client::{
     accounts::{self, Payees, RequestParties, Tokens},
@@ -36,6 +37,9 @@ const ALREADY_SETTLED: [&str; 6] = [
 ];
 
 /// A transition the crank sends, named for logs and metrics.
+/// Settlements built or sent at once.
+const CONCURRENT_STEPS: usize = 8;
+
 struct Step {
     name: &'static str,
     request: Pubkey,
@@ -52,12 +56,18 @@ impl Service for Crank {
     async fn tick(&mut self) -> Result<(), NodeError> {
         let chain = &self.shared.chain;
         let slot = chain.slot().await?;
-        let mut steps = Vec::new();
-        for (request, state) in chain.requests(RequestStatus::Committed, None).await? {
-            if slot > state.challenge_deadline_slot {
-                steps.push(self.finalize(request, &state).await?);
-            }
-        }
+        // Each finalization reads two accounts to build: build them at once.
+        let this = &*self;
+        let matured = chain
+            .requests(RequestStatus::Committed, None)
+            .await?
+            .into_iter()
+            .filter(|(_, state)| slot > state.challenge_deadline_slot);
+        let mut steps: Vec<Step> = stream::iter(matured)
+            .map(|(request, state)| async move { this.finalize(request, &state).await })
+            .buffer_unordered(CONCURRENT_STEPS)
+            .try_collect()
+            .await?;
         for (request, state) in chain.requests(RequestStatus::Challenged, None).await? {
             if let Some(step) = self.settle_dispute(slot, request, &state).await? {
                 steps.push(step);
@@ -78,38 +88,49 @@ impl Service for Crank {
                 .disputes_lost
                 .set(operator.disputes_lost.into());
         }
-        for step in steps {
-            let result = match chain.send(step.name, &step.instructions, &[]).await {
-                Err(err) if step.without_callback.is_some() => {
-                    tracing::warn!(request = %step.request, %err, "{} with the consumer's callback failed", step.name);
-                    let fallback = step.without_callback.as_deref().unwrap_or_default();
-                    chain.send(step.name, fallback, &[]).await
-                }
-                result => result,
-            };
-            match result {
-                Ok(signature) => {
-                    self.shared.metrics.crank(step.name);
-                    tracing::info!(request = %step.request, %signature, "{}", step.name);
-                }
-                Err(err) if err.is_program_error("CallbackAccountsMissing") => {
-                    tracing::warn!(request = %step.request, "the consumer's callback fails; the settlement can skip it after the grace period")
-                }
-                // Another cranker got there first, or the state moved on.
-                Err(err)
-                    if ALREADY_SETTLED
-                        .iter()
-                        .any(|name| err.is_program_error(name)) =>
-                {
-                    tracing::debug!(request = %step.request, %err, "{} not needed", step.name)
-                }
-                Err(err) => {
-                    self.shared.metrics.error("crank");
-                    tracing::warn!(request = %step.request, %err, "{} failed", step.name);
-                }
+        // Settlements of different requests are independent: send several
+        // at a time, each confirmed on its own.
+        stream::iter(steps)
+            .for_each_concurrent(CONCURRENT_STEPS, |step| self.send_step(step))
+            .await;
+        Ok(())
+    }
+}
+
+impl Crank {
+    /// Sends one settlement; failures are logged and counted, not returned
+    /// (the next scan tries again).
+    async fn send_step(&self, step: Step) {
+        let chain = &self.shared.chain;
+        let result = match chain.send(step.name, &step.instructions, &[]).await {
+            Err(err) if step.without_callback.is_some() => {
+                tracing::warn!(request = %step.request, %err, "{} with the consumer's callback failed", step.name);
+                let fallback = step.without_callback.as_deref().unwrap_or_default();
+                chain.send(step.name, fallback, &[]).await
+            }
+            result => result,
+        };
+        match result {
+            Ok(signature) => {
+                self.shared.metrics.crank(step.name);
+                tracing::info!(request = %step.request, %signature, "{}", step.name);
+            }
+            Err(err) if err.is_program_error("CallbackAccountsMissing") => {
+                tracing::warn!(request = %step.request, "the consumer's callback fails; the settlement can skip it after the grace period")
+            }
+            // Another cranker got there first, or the state moved on.
+            Err(err)
+                if ALREADY_SETTLED
+                    .iter()
+                    .any(|name| err.is_program_error(name)) =>
+            {
+                tracing::debug!(request = %step.request, %err, "{} not needed", step.name)
+            }
+            Err(err) => {
+                self.shared.metrics.error("crank");
+                tracing::warn!(request = %step.request, %err, "{} failed", step.name);
             }
         }
-        Ok(())
     }
 }
 
