@@ -92,7 +92,8 @@ impl Serve {
         }
     }
 
-    /// `seen`: when the scan that found the request began.
+    /// `seen`: when the node learned of the request (its notification
+    /// arrived, or the scan that found it began).
     fn launch(&mut self, request: Pubkey, state: InferenceRequest, model: Model, seen: Instant) {
         if self
             .unservable
@@ -227,7 +228,7 @@ impl Serve {
             }
             self.resumed = true;
         }
-        // One round trip for every served model's pending requests.
+        // One read per served model, all in flight at once.
         let chain = &self.shared.chain;
         let pending = futures_util::future::try_join_all(
             models
