@@ -29,7 +29,7 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
     let fixtures = fixtures::load(root)?;
     let engine = Engine::new(&Default::default())?;
     let sibyl = chain::sibyl_binary()?;
-    let mut out = header(root, args)?;
+    let mut out = header(args)?;
 
     if args.runs(1) {
         step("1/6 inference floor vs the node's path");
@@ -147,7 +147,7 @@ fn other_runtime(root: &Path, extra_inputs: usize) -> Result<Outputs> {
     serde_json::from_slice(&output.stdout).context("parsing the other runtime's outputs")
 }
 
-fn header(root: &Path, args: &Args) -> Result<String> {
+fn header(args: &Args) -> Result<String> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -174,7 +174,6 @@ fn header(root: &Path, args: &Args) -> Result<String> {
         .output()
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
         .unwrap_or_default();
-    let _ = root;
     Ok(format!(
         "# Performance\n\n\
          Written by `make bench` (`sibyl-bench`, in `bench/`); every figure below comes from one run of it. \

@@ -9,7 +9,7 @@ use sibyl_oracle::{
     chain::{ChainClient, SendSettings},
     config::{Config, Role},
     hex,
-    node::{payment_tokens, token_account, Node},
+    node::{payment_tokens, token_account, write_keypair, Node},
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -64,10 +64,7 @@ impl Parties {
                 .airdrop(&keypair.pubkey(), 100_000_000_000)
                 .with_context(|| format!("funding {name}"))?;
             let keypair_path = dir.join(format!("{}.json", name.replace(' ', "-")));
-            std::fs::write(
-                &keypair_path,
-                serde_json::to_string(&keypair.to_bytes().to_vec())?,
-            )?;
+            write_keypair(&keypair_path, &keypair)?;
             Ok(Party {
                 name,
                 keypair: Arc::new(keypair),

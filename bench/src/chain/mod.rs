@@ -20,6 +20,7 @@ use sibyl_oracle::{
     chain::{ChainClient, SendSettings},
     config::{Config, Role},
     engine::Engine,
+    node::write_keypair,
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -100,10 +101,7 @@ impl Network {
             let keypair = Keypair::new();
             localnet.chain.airdrop(&keypair.pubkey(), 100_000_000_000)?;
             let keypair_path = dir.path().join(format!("wallet-{index}.json"));
-            std::fs::write(
-                &keypair_path,
-                serde_json::to_string(&keypair.to_bytes().to_vec())?,
-            )?;
+            write_keypair(&keypair_path, &keypair)?;
             wallets.push(Wallet {
                 keypair: Arc::new(keypair),
                 keypair_path,
@@ -240,7 +238,7 @@ impl Network {
     }
 
     /// Waits until every request's status is one of `statuses`; returns when
-    /// each first was, polling every `every`.
+    /// each first was (the bank is polled every 2 ms).
     pub async fn wait_all(
         &self,
         requests: &[Pubkey],
@@ -331,18 +329,19 @@ impl NodeProcess {
 
     /// SIGTERM, then wait (graceful shutdown).
     pub fn stop(mut self) -> Vec<String> {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc_kill(self.child.id() as i32, 15) };
+        signal(&self.child, "TERM");
         let _ = self.child.wait();
         self.drain();
         self.log
     }
 }
 
-extern "C" {
-    /// The C library's kill(2).
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
+/// Sends `SIG<name>` to a child process (`kill -<name> PID`).
+fn signal(child: &Child, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status();
 }
 
 /// CPU seconds (user + system) a process has used so far.

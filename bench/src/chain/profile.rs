@@ -39,8 +39,7 @@ pub fn start(pids: &[u32], data: &Path) -> Option<Profiler> {
 impl Profiler {
     /// Stops sampling; the share of samples per crate, largest first.
     pub fn finish(mut self) -> Result<Vec<(String, f64)>> {
-        // SAFETY: signalling our own child.
-        unsafe { super::libc_kill(self.perf.id() as i32, 2) };
+        super::signal(&self.perf, "INT");
         self.perf.wait()?;
         let report = Command::new("perf")
             .args([

@@ -59,7 +59,6 @@ pub async fn measure(
     window_slots: u64,
 ) -> Result<Throughput> {
     // The backlog, paid by every requester at once.
-    let mut submitted = Vec::new();
     let mut tasks = Vec::new();
     let per_requester = requests.div_ceil(network.requesters.len());
     for requester in 0..network.requesters.len() {
@@ -73,9 +72,11 @@ pub async fn measure(
             anyhow::Ok(made)
         });
     }
-    for made in futures_join_all(tasks).await {
-        submitted.extend(made?);
-    }
+    let submitted: Vec<_> = futures_util::future::try_join_all(tasks)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
 
     let configs = (0..nodes)
         .map(|node| {
@@ -139,33 +140,6 @@ pub async fn measure(
         nodes_cpu,
         localnet_profile,
     })
-}
-
-/// Awaits every future (they make progress together on this task).
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|context| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(context) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|output| output.expect("ready"))
-        .collect()
 }
 
 pub fn table(rows: &[Throughput]) -> String {

@@ -135,7 +135,6 @@ pub fn parse_address(text: &str, what: &str) -> Result<anchor_lang::prelude::Pub
 
 fn keygen(outfile: &std::path::Path, force: bool) -> Result<ExitCode> {
     use solana_signer::Signer;
-    use std::os::unix::fs::OpenOptionsExt;
     if outfile.exists() && !force {
         anyhow::bail!("{} exists; pass --force to overwrite it", outfile.display());
     }
@@ -144,19 +143,8 @@ fn keygen(outfile: &std::path::Path, force: bool) -> Result<ExitCode> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let keypair = solana_keypair::Keypair::new();
-    // Readable by its owner only, as solana-keygen writes it.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(outfile)
+    sibyl_oracle::node::write_keypair(outfile, &keypair)
         .with_context(|| format!("writing {}", outfile.display()))?;
-    std::io::Write::write_all(
-        &mut file,
-        serde_json::to_string(&keypair.to_bytes().to_vec())?.as_bytes(),
-    )
-    .with_context(|| format!("writing {}", outfile.display()))?;
     println!("pubkey: {}", keypair.pubkey());
     Ok(ExitCode::SUCCESS)
 }

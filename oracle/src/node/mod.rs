@@ -122,6 +122,21 @@ pub fn read_keypair(path: &str) -> Result<Keypair, NodeError> {
     Keypair::try_from(bytes.as_slice()).map_err(|err| error(err.to_string()))
 }
 
+/// Writes `keypair` to `path` as `solana-keygen` does: a JSON array of its
+/// 64 bytes, readable by its owner only. Overwrites an existing file.
+pub fn write_keypair(path: &std::path::Path, keypair: &Keypair) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let json =
+        serde_json::to_string(&keypair.to_bytes().to_vec()).map_err(std::io::Error::other)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(json.as_bytes())
+}
+
 /// The payment mint and its token program, read from the chain.
 pub async fn payment_tokens(chain: &ChainClient) -> Result<Tokens, NodeError> {
     let config = chain.config().await?;
@@ -356,5 +371,24 @@ async fn subscription(
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use solana_signer::Signer;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_written_keypair_reads_back_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id.json");
+        let keypair = Keypair::new();
+        write_keypair(&path, &keypair).unwrap();
+        let read = read_keypair(path.to_str().unwrap()).unwrap();
+        assert_eq!(read.pubkey(), keypair.pubkey());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -13,7 +13,7 @@ use sibyl_oracle::{
     config::{Config, Role},
     engine::{Engine, EngineSettings},
     input,
-    node::{token_account, Node},
+    node::{token_account, write_keypair, Node},
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -88,11 +88,7 @@ impl Cluster {
                 .airdrop(&keypair.pubkey(), 100_000_000_000)
                 .unwrap();
             let keypair_path = dir.path().join(format!("wallet-{index}.json"));
-            std::fs::write(
-                &keypair_path,
-                serde_json::to_string(&keypair.to_bytes().to_vec()).unwrap(),
-            )
-            .unwrap();
+            write_keypair(&keypair_path, &keypair).unwrap();
             wallets.push(Wallet {
                 keypair: Arc::new(keypair),
                 keypair_path,

@@ -35,11 +35,7 @@ async fn start() -> (Localnet, tempfile::TempDir, Arc<Keypair>, PathBuf) {
         .airdrop(&signer.pubkey(), 100_000_000_000)
         .unwrap();
     let keypair_path = dir.path().join("authority.json");
-    std::fs::write(
-        &keypair_path,
-        serde_json::to_string(&signer.to_bytes().to_vec()).unwrap(),
-    )
-    .unwrap();
+    sibyl_oracle::node::write_keypair(&keypair_path, &signer).unwrap();
     (localnet, dir, Arc::new(signer), keypair_path)
 }
 
