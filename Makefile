@@ -2,6 +2,7 @@
 #   make test  - build everything and run every test (what CI runs)
 #   make demo  - a localnet, three oracle nodes (one faulty) and paid requests, end to end
 #   make bench - speed, cost and determinism, measured; rewrites docs/performance.md
+#   make app   - the web app (http://127.0.0.1:5173) against a localnet with oracle nodes
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
@@ -10,17 +11,35 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The runtime logs every instruction at debug level; tests assert on results instead.
 export RUST_LOG ?= error
 
-.PHONY: test demo bench demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
+.PHONY: test demo app app-screenshots bench demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
 
 ## Everything CI checks: formatting, the IDL is current, unit and runtime
-## tests, then the TypeScript client (generated from the IDL) is current,
-## typechecks and passes its tests.
+## tests, then the web app: its generated client is current, it typechecks,
+## passes its unit tests, builds, and passes its browser tests in headless
+## Chromium against `sibyl-demo --serve` (built by the `cargo build` line,
+## which reuses the test build's artifacts).
 test: setup fmt-check idl-check
 	$(CARGO) test --workspace --locked
+	$(CARGO) build --workspace --all-targets --locked
+	scripts/setup-browser.sh
 	app/scripts/check.sh
 
 demo: setup
 	$(CARGO) run --locked --quiet -p sibyl-demo
+
+## The web app (app/, docs/app.md) on http://127.0.0.1:5173 against a
+## localnet with three oracle nodes on 127.0.0.1:8899. APP_ARGS passes
+## options to sibyl-demo, e.g. APP_ARGS="--fund <your wallet>".
+app: setup
+	$(CARGO) build --workspace --all-targets --locked
+	scripts/app.sh $(APP_ARGS)
+
+## Reruns the browser tests, writing their screenshots to docs/app/.
+app-screenshots: setup
+	$(CARGO) build --workspace --all-targets --locked
+	scripts/setup-browser.sh
+	app/scripts/npm-install.sh
+	cd app && npm run --silent build && SIBYL_SCREENSHOTS=docs/app npm run --silent e2e
 
 ## Benchmarks (bench/, docs/performance.md): the same build as `make test`
 ## (so nothing is compiled twice), plus the ONNX Runtime 1.32.0 library for

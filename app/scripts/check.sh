@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The TypeScript client's checks, one summary line per step (the full output
-# only when a step fails). Run from anywhere; `make test` calls it.
-#   1. npm ci      when node_modules is missing or package-lock.json changed
-#   2. check:client  app/src/generated/sibyl.ts is current with idl/sibyl.json
-#   3. typecheck     tsc --noEmit (strict) over src/ and test/
-#   4. test          node --test
+# The web app's checks, one summary line per step (the full output only
+# when a step fails, except the browser tests, whose report always shows).
+# Run from anywhere; `make test` calls it after building the workspace
+# (the browser tests start target/debug/sibyl-demo) and installing Chromium.
+#   1. npm ci        when node_modules is missing or package-lock.json changed
+#   2. check:client  src/generated/sibyl.ts is current with idl/sibyl.json
+#   3. typecheck     tsc --noEmit (strict) over src/, test/ and e2e/
+#   4. test          Vitest unit tests
+#   5. build         vite build
+#   6. e2e           Vitest + playwright-core in headless Chromium against
+#                    `sibyl-demo --serve` (a localnet and three oracle nodes)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-for tool in node npm; do
-  command -v "$tool" >/dev/null || { echo "app: $tool not found (Node >= 20 is needed)" >&2; exit 1; }
-done
+scripts/npm-install.sh
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
@@ -28,15 +31,9 @@ step() { # step NAME COMMAND...
   fi
 }
 
-# node_modules/.sibyl-lock records the package-lock.json it was installed from.
-stamp=node_modules/.sibyl-lock
-lock_sum="$(node -e 'process.stdout.write(require("node:crypto").createHash("sha256").update(require("node:fs").readFileSync("package-lock.json")).digest("hex"))')"
-if [[ -d node_modules && -f $stamp && "$(cat "$stamp")" == "$lock_sum" ]]; then
-  echo "app: npm ci        skipped (node_modules matches package-lock.json)"
-else
-  install() { npm ci --no-audit --no-fund --prefer-offline && echo "$lock_sum" >"$stamp"; }
-  step "npm ci" install
-fi
 step check:client npm run --silent check:client
 step typecheck npm run --silent typecheck
 step test npm run --silent test
+step build npm run --silent build
+echo "app: e2e (headless Chromium, playwright-core; screenshots in ${SIBYL_SCREENSHOTS:-app/e2e-output})"
+npm run --silent e2e

@@ -1,6 +1,6 @@
 // `npm test`: the generated client against values the Rust side produced and
 // against Anchor's own handling of idl/sibyl.json.
-import { test } from "node:test";
+import { test } from "vitest";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -27,8 +27,8 @@ import {
   sibylError,
 } from "../src/index.js";
 
-// This file runs as app/build/test/client.test.js.
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+// This file is app/test/client.test.ts.
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const GENERATOR = join(ROOT, "tools/ts-client/generate.mjs");
 
 interface RawAccount {

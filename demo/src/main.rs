@@ -8,7 +8,9 @@
 //! expected and no token went missing.
 mod parties;
 mod scenario;
+mod serve;
 
+use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
 use clap::Parser;
 use parties::Parties;
@@ -27,6 +29,23 @@ struct Args {
     /// Slot length of the localnet, in milliseconds.
     #[arg(long, default_value_t = 200)]
     slot_ms: u64,
+    /// Instead of the scripted requests, keep the cluster and its nodes
+    /// running for the web app (`make app`) until Ctrl-C or SIGTERM; a
+    /// line of JSON on stdout says where it listens once it is ready.
+    #[arg(long)]
+    serve: bool,
+    /// With --serve: the JSON-RPC port (0: any free port).
+    #[arg(long, default_value_t = 8899, requires = "serve")]
+    rpc_port: u16,
+    /// With --serve: the PubSub (WebSocket) port (0: any free port).
+    #[arg(long, default_value_t = 8900, requires = "serve")]
+    ws_port: u16,
+    /// With --serve: a wallet to give 100 SOL and 1000 payment tokens (repeatable).
+    #[arg(long = "fund", value_name = "WALLET", requires = "serve")]
+    fund: Vec<Pubkey>,
+    /// With --serve: a wallet to give 100 SOL only (repeatable).
+    #[arg(long = "airdrop", value_name = "WALLET", requires = "serve")]
+    airdrop: Vec<Pubkey>,
 }
 
 fn main() -> ExitCode {
@@ -64,10 +83,15 @@ async fn run(args: Args) -> Result<bool> {
     // Model URIs in the plan are relative to the repository.
     std::env::set_current_dir(repo_root()).context("entering the repository")?;
     let work = tempfile::tempdir().context("a working directory")?;
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let (rpc_port, ws_port) = if args.serve {
+        (args.rpc_port, args.ws_port)
+    } else {
+        (0, 0)
+    };
     let localnet = Localnet::start(LocalnetConfig {
-        rpc_addr: loopback,
-        pubsub_addr: loopback,
+        rpc_addr: loopback(rpc_port),
+        pubsub_addr: loopback(ws_port),
         slot_duration: Duration::from_millis(args.slot_ms.max(1)),
         ..LocalnetConfig::default()
     })
@@ -83,8 +107,18 @@ async fn run(args: Args) -> Result<bool> {
     let parties = Parties::fund(&localnet, work.path())?;
     println!("\n== Deploy and initialize (migrations/localnet.toml)");
     let mut plan = load_plan(&repo_root().join("migrations/localnet.toml"))?;
+    if args.serve {
+        plan.models.push(serve::unserved_model());
+    }
     if let Some(fund) = plan.fund.as_mut() {
         fund.wallets.extend(parties.wallets_to_fund());
+        fund.wallets.extend(&args.fund);
+    }
+    for wallet in args.fund.iter().chain(&args.airdrop) {
+        localnet
+            .chain
+            .airdrop(wallet, serve::AIRDROP_LAMPORTS)
+            .with_context(|| format!("airdropping to {wallet}"))?;
     }
     let engine = Engine::new(&EngineSettings::default())?;
     let authority = parties.client(&localnet, &parties.authority);
@@ -101,6 +135,19 @@ async fn run(args: Args) -> Result<bool> {
     let nodes = parties
         .start_nodes(&localnet, work.path(), digits, int8)
         .await?;
+    if args.serve {
+        let models = [
+            ("digits", digits),
+            ("int8_matmul", int8),
+            ("conv_small", summary.models[2].1),
+        ];
+        serve::until_stopped(&localnet, &parties, &models).await?;
+        for node in nodes {
+            node.stop().await;
+        }
+        localnet.shutdown().await;
+        return Ok(true);
+    }
 
     let scenarios = [
         Scenario::digit("digits: a handwritten 2", digits, "digit-2", 2),

@@ -6,7 +6,7 @@ use crate::{
 };
 use axum::{
     extract::{State, WebSocketUpgrade},
-    http::header,
+    http::{header, StatusCode},
     response::IntoResponse,
     routing::{any, post},
     Router,
@@ -88,7 +88,7 @@ impl Localnet {
         let rpc_addr = listener.local_addr()?;
         let handler = Arc::new(rpc::handler(chain.clone()));
         let app = Router::new()
-            .route("/", post(serve_json_rpc))
+            .route("/", post(serve_json_rpc).options(cors_preflight))
             .with_state(handler);
         let server = tokio::spawn(serve(listener, app, stopped.clone()));
         let pubsub_listener = TcpListener::bind(pubsub_addr).await?;
@@ -199,5 +199,25 @@ async fn serve_json_rpc(State(handler): State<Arc<IoHandler>>, body: String) -> 
         .ok()
         .flatten()
         .unwrap_or_default();
-    ([(header::CONTENT_TYPE, "application/json")], response)
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        response,
+    )
+}
+
+/// Browsers ask before a cross-origin JSON POST; like Agave's RPC, any
+/// origin may call (a web app on another port of this machine, for one).
+async fn cors_preflight() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "*"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
 }

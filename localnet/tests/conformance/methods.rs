@@ -148,3 +148,56 @@ async fn token_accounts_and_program_account_filters() {
     assert_eq!(by_owner[0].0, accounts[1].pubkey());
     localnet.shutdown().await;
 }
+
+/// A web app served from another origin (the Vite server of `app/`) can
+/// call JSON-RPC: the preflight is answered and every answer allows any
+/// origin, as Agave's RPC does.
+#[tokio::test]
+async fn browsers_may_call_from_any_origin() {
+    let (localnet, _client) = crate::start().await;
+    let http = reqwest::Client::new();
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, localnet.rpc_url())
+        .header("Origin", "http://127.0.0.1:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type, solana-client",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        allowed(&preflight, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert_eq!(
+        allowed(&preflight, "access-control-allow-headers").as_deref(),
+        Some("*")
+    );
+    assert!(allowed(&preflight, "access-control-allow-methods")
+        .is_some_and(|methods| methods.contains("POST")));
+    let call = http
+        .post(localnet.rpc_url())
+        .header("Origin", "http://127.0.0.1:5173")
+        .header("Content-Type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"getHealth"}"#)
+        .send()
+        .await
+        .expect("a call");
+    assert_eq!(
+        allowed(&call, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let body: serde_json::Value = call.json().await.expect("JSON");
+    assert_eq!(body["result"], "ok");
+    localnet.shutdown().await;
+}

@@ -1,0 +1,75 @@
+// The canonical tensor encoding against the fixtures Python wrote (models/fixtures.json).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { decodeTensors, encodeTensors, EncodingError, inputFromJson, inputFromValues } from "../src/sibyl/encoding.js";
+
+interface Fixture {
+  name: string;
+  input: { dtype: string; shape: number[] };
+  cases: { input_encoding: string; output_encoding: string; output_values: number[] }[];
+}
+const fixtures: Fixture[] = JSON.parse(readFileSync(join(import.meta.dirname, "../../models/fixtures.json"), "utf8")).fixtures;
+const hex = (text: string) => Uint8Array.from(Buffer.from(text, "hex"));
+
+describe("every fixture", () => {
+  for (const fixture of fixtures) {
+    test(`${fixture.name}: decodes and re-encodes byte for byte`, () => {
+      for (const c of fixture.cases) {
+        for (const encoded of [hex(c.input_encoding), hex(c.output_encoding)]) {
+          expect(encodeTensors(decodeTensors(encoded))).toEqual(encoded);
+        }
+        const output = decodeTensors(hex(c.output_encoding))[0]!;
+        const expected = c.output_values;
+        output.values.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+      }
+    });
+    test(`${fixture.name}: its input as JSON is the fixture's input, unnamed (as the node makes it)`, () => {
+      const input = decodeTensors(hex(fixture.cases[0]!.input_encoding))[0]!;
+      const spec = { dtype: fixture.input.dtype as "float32", shape: fixture.input.shape };
+      const unnamed = encodeTensors([{ ...input, name: "" }]);
+      expect(inputFromJson(JSON.stringify(input.values), spec)).toEqual(unnamed);
+      expect(inputFromValues(input.values, spec)).toEqual(unnamed);
+    });
+  }
+});
+
+describe("JSON input", () => {
+  const uint8 = { dtype: "uint8" as const, shape: [1, 4] };
+  test("nested arrays read row-major", () => {
+    const nested = inputFromJson("[[1, 2, 3, 4]]", uint8);
+    expect(decodeTensors(nested)[0]).toEqual({ name: "", dtype: "uint8", dims: [1, 4], values: [1, 2, 3, 4] });
+  });
+  test("a dynamic dimension takes the count", () => {
+    const t = decodeTensors(inputFromJson("[1.5, 2, 3]", { dtype: "float32", shape: [-1, 3] }))[0]!;
+    expect(t.dims).toEqual([1, 3]);
+    const u = decodeTensors(inputFromJson("[1, 2, 3, 4, 5, 6]", { dtype: "float32", shape: [-1, 3] }))[0]!;
+    expect(u.dims).toEqual([2, 3]);
+  });
+  test.each([
+    ["{", /not valid JSON/],
+    ['{"a": 1}', /must be a JSON array/],
+    ["[1, 2, 3]", /3 values do not fit the input shape \[1, 4\] \(4 values\)/],
+    ["[[1, 2], [3]]", /not rectangular/],
+    ['[1, 2, "3", 4]', /element 2 is "3", not a number/],
+    ["[1, 2, 3, 256]", /element 3 \(256\) cannot be uint8: out of range 0..255/],
+    ["[1, 2, 3, 1.5]", /element 3 \(1.5\) cannot be uint8: not an integer/],
+  ])("%s is refused in words", (text, message) => {
+    expect(() => inputFromJson(text, uint8)).toThrow(EncodingError);
+    expect(() => inputFromJson(text, uint8)).toThrow(message);
+  });
+});
+
+test("a truncated encoding says where it ends", () => {
+  const good = inputFromJson("[1, 2, 3, 4]", { dtype: "uint8", shape: [1, 4] });
+  expect(() => decodeTensors(good.subarray(0, good.length - 1))).toThrow(/ends early at byte \d+ \(reading data/);
+  expect(() => decodeTensors(Uint8Array.of(0, 0, 0, 0, 99, 1))).toThrow(/unknown dtype tag 99/);
+});
+
+test("float16 and int64 round-trip", () => {
+  const tensors = [
+    { name: "h", dtype: "float16" as const, dims: [3], values: [1.5, -2, 0.0999755859375] },
+    { name: "l", dtype: "int64" as const, dims: [2], values: [-5, 2 ** 40] },
+  ];
+  expect(decodeTensors(encodeTensors(tensors))).toEqual(tensors);
+});

@@ -1,0 +1,74 @@
+//! `sibyl-demo --serve`: the demo's cluster and nodes kept running for the
+//! web app, until Ctrl-C or SIGTERM.
+use crate::parties::Parties;
+use anchor_lang::prelude::Pubkey;
+use anyhow::{Context, Result};
+use sibyl_client::pda;
+use sibyl_localnet::Localnet;
+use sibyl_oracle::actions::migrate::PlannedModel;
+
+/// What `--fund` and `--airdrop` give each wallet in SOL (100 SOL).
+pub const AIRDROP_LAMPORTS: u64 = 100_000_000_000;
+
+/// A model no node serves: its requests stay pending until the requester
+/// cancels them (or they expire), which is what the app's cancel path needs.
+pub fn unserved_model() -> PlannedModel {
+    PlannedModel {
+        name: "models/conv_small.onnx (served by no node)".into(),
+        file: "models/conv_small.onnx".into(),
+        uri: "file://models/conv_small.onnx".into(),
+        price: "0.002".into(),
+        royalty_bps: 1_000,
+        comparison: None,
+        challenge_window_override_slots: None,
+        max_input_bytes: None,
+    }
+}
+
+/// Prints where the cluster listens (one JSON line on stdout, for scripts
+/// such as the browser tests, then the same for people) and waits for a
+/// stop signal.
+pub async fn until_stopped(
+    localnet: &Localnet,
+    parties: &Parties,
+    models: &[(&str, Pubkey)],
+) -> Result<()> {
+    let ready = serde_json::json!({
+        "ready": true,
+        "rpc": localnet.rpc_url(),
+        "ws": localnet.pubsub_url(),
+        "program": sibyl::ID.to_string(),
+        "config": pda::config().to_string(),
+        "models": models
+            .iter()
+            .map(|(name, address)| serde_json::json!({"name": name, "address": address.to_string()}))
+            .collect::<Vec<_>>(),
+        "operators": parties
+            .operators
+            .iter()
+            .map(|party| serde_json::json!({
+                "name": party.name,
+                "wallet": party.wallet().to_string(),
+                "operator": pda::operator(&party.wallet()).to_string(),
+            }))
+            .collect::<Vec<_>>(),
+    });
+    println!("{ready}");
+    println!(
+        "\n== Serving: JSON-RPC {} · PubSub {}\nOperator C commits wrong int8_matmul outputs; operator B challenges them. No node serves conv_small.\nCtrl-C stops the cluster and its nodes.",
+        localnet.rpc_url(),
+        localnet.pubsub_url()
+    );
+    stop_signal().await
+}
+
+async fn stop_signal() -> Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.context("listening for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    println!("stopping the nodes and the localnet");
+    Ok(())
+}
