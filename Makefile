@@ -16,11 +16,10 @@ export RUST_LOG ?= error
 ## Everything CI checks: formatting, the IDL is current, unit and runtime
 ## tests, then the web app: its generated client is current, it typechecks,
 ## passes its unit tests, builds, and passes its browser tests in headless
-## Chromium against `sibyl-demo --serve` (built by the `cargo build` line,
-## which reuses the test build's artifacts).
+## Chromium against `target/debug/sibyl-demo --serve` (which `cargo test`
+## builds for demo/tests).
 test: setup fmt-check idl-check
 	$(CARGO) test --workspace --locked
-	$(CARGO) build --workspace --all-targets --locked
 	scripts/setup-browser.sh
 	app/scripts/check.sh
 

@@ -39,7 +39,7 @@ function demoBinary(): string {
   const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
   const binary = join(target, "debug", "sibyl-demo");
   if (!existsSync(binary)) {
-    throw new Error(`${binary} is missing: build it first with \`cargo build --workspace --all-targets\` (make test does)`);
+    throw new Error(`${binary} is missing: build it first with \`cargo build --workspace --all-targets\` (or run make test)`);
   }
   return binary;
 }

@@ -6,6 +6,10 @@
 //! timeline, then every party's balance before and after. It stops
 //! everything it started and exits 0 only if every request ended as
 //! expected and no token went missing.
+//!
+//! With `--serve` (`make app`, the web app's browser tests) it sets up the
+//! same cluster and nodes, plus a model no node serves, funds the wallets it
+//! is given, prints where it listens and serves until stopped.
 mod parties;
 mod scenario;
 mod serve;
