@@ -129,6 +129,32 @@ test("a faulty operator's result is challenged, voted down and shown as overturn
   await page.context().close();
 });
 
+test("a user's challenge of a correct result is voted down: the result stands and the bond is lost", async () => {
+  const page = await openApp(browser, env, env.richSecretKey);
+  await reviewDigitPayment(page);
+  await page.getByRole("button", { name: "Sign and pay" }).click();
+  await stageReached(page, "committed");
+  const beforeChallenge = (await page.getByTestId("token-balance").textContent())!;
+  await page.getByRole("button", { name: /Challenge this result/ }).click();
+  await page.getByLabel("Correct class").selectOption("1");
+  await page.getByRole("button", { name: "Review challenge" }).click();
+  await page.getByRole("button", { name: "Sign and post the bond" }).click();
+  await stageReached(page, "challenged", 15_000);
+  await page.getByTestId("votes").waitFor();
+  await page.screenshot({ path: screenshotPath("challenged.png"), fullPage: true });
+  await stageReached(page, "finalized");
+  const outcome = page.getByTestId("dispute-outcome");
+  expect(await outcome.getAttribute("data-outcome")).toBe("operatorUpheld");
+  expect(await outcome.textContent()).toContain("the challenger loses the bond");
+  expect(await page.getByTestId("result-final").getByTestId("predicted-class").textContent()).toBe("7");
+  // 1 token of bond gone (the fee was paid before).
+  const tokens = (text: string) => Number(/([\d.]+) tokens/.exec(text)![1]);
+  await expect
+    .poll(async () => tokens((await page.getByTestId("token-balance").textContent())!), { timeout: 15_000 })
+    .toBeCloseTo(tokens(beforeChallenge) - 1, 6);
+  await page.context().close();
+});
+
 test("a wallet without payment tokens is told so before anything is signed", async () => {
   const page = await openApp(browser, env, env.poorSecretKey);
   expect(await page.getByTestId("token-balance").textContent()).toContain("0 tokens");

@@ -1,3 +1,4 @@
+import type { WalletError } from "@solana/wallet-adapter-base";
 import { ConnectionProvider, WalletProvider } from "@solana/wallet-adapter-react";
 import { WalletModalProvider } from "@solana/wallet-adapter-react-ui";
 import type { PublicKey } from "@solana/web3.js";
@@ -17,11 +18,13 @@ export function App() {
   // Browser wallets (Phantom, Solflare, Backpack…) announce themselves
   // through the Wallet Standard and are listed without being named here.
   const wallets = useMemo(() => testWallets(), []);
+  // Errors while connecting (a wallet that refuses, one not installed) are shown like any other.
+  const [walletError, setWalletError] = useState<WalletError | null>(null);
   return (
     <ConnectionProvider endpoint={cluster.rpc} config={{ commitment: "confirmed", wsEndpoint: cluster.ws }}>
-      <WalletProvider wallets={wallets} autoConnect>
+      <WalletProvider wallets={wallets} autoConnect onError={setWalletError}>
         <WalletModalProvider>
-          <SibylProvider cluster={cluster}>
+          <SibylProvider cluster={cluster} walletError={walletError}>
             <Page />
           </SibylProvider>
         </WalletModalProvider>
@@ -40,6 +43,11 @@ function Page() {
       <Header />
       <main>
         <ErrorBanner />
+        {protocol?.paused && (
+          <p className="notice" role="status">
+            The protocol is paused by its authority: new requests and commits are refused until it resumes.
+          </p>
+        )}
         {protocol === null && (
           <p className="notice" role="status">
             Sibyl is not initialized on {cluster.label} ({cluster.rpc}). On the localnet, start it with <code>make app</code>.

@@ -106,12 +106,20 @@ export function RequestView({ address }: { address: PublicKey }) {
         <div className="dispute" data-testid="dispute">
           <h3>Dispute</h3>
           <p>
-            Challenger {shortKey(disputed.challenger)} · bond {protocol ? formatUnits(disputed.bond, protocol.decimals) : ""} tokens · outcome{" "}
+            Challenger {shortKey(disputed.challenger)}
+            {publicKey?.toBase58() === disputed.challenger && " (you)"} · bond{" "}
+            {protocol ? formatUnits(disputed.bond, protocol.decimals) : ""} tokens · outcome{" "}
             <strong data-testid="dispute-outcome" data-outcome={disputed.outcome}>
               {outcomeText(disputed.outcome)}
             </strong>
           </p>
           <Votes facts={disputed} decimals={protocol?.decimals ?? 0} />
+          {dispute && dispute.challengerOutput.length > 0 && (
+            <details>
+              <summary>The challenger's output</summary>
+              <ResultChart output={Uint8Array.from(dispute.challengerOutput)} label="challenger" />
+            </details>
+          )}
         </div>
       )}
       {request && variant(request.status) !== "pending" && (

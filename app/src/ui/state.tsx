@@ -43,7 +43,15 @@ const READ_ONLY: SibylWallet = {
 
 const REFRESH_MS = 2000;
 
-export function SibylProvider({ cluster, children }: { cluster: Cluster; children: ReactNode }) {
+export function SibylProvider({
+  cluster,
+  walletError,
+  children,
+}: {
+  cluster: Cluster;
+  walletError: unknown;
+  children: ReactNode;
+}) {
   const { connection } = useConnection();
   const { publicKey } = useWallet();
   const program = useMemo(() => makeProgram(connection, READ_ONLY), [connection]);
@@ -62,6 +70,10 @@ export function SibylProvider({ cluster, children }: { cluster: Cluster; childre
   useEffect(() => {
     loadProtocol(program).then(setProtocol, showError);
   }, [program, showError]);
+
+  useEffect(() => {
+    if (walletError) showError(walletError);
+  }, [walletError, showError]);
 
   useEffect(() => {
     if (!protocol) return;
