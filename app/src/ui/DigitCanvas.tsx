@@ -20,7 +20,8 @@ export function DigitCanvas({ onChange }: { onChange: (values: number[] | null) 
     context().clearRect(0, 0, SIZE, SIZE);
     onChange(null);
   };
-  useEffect(clear, []); // eslint-disable-line react-hooks/exhaustive-deps
+  // Once, at mount: a blank canvas reports "no digit".
+  useEffect(clear, []);
 
   const point = (event: React.PointerEvent) => {
     const box = canvas.current!.getBoundingClientRect();

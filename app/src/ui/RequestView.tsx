@@ -60,7 +60,7 @@ export function RequestView({ address }: { address: PublicKey }) {
     if (stage.kind === "finalized") add("final", slot, "Finalized: the committed result stood");
     if (stage.kind === "overturned") add("final", slot, "Overturned: the challenger's output replaced the operator's");
     if (stage.kind === "closed" && snapshot.slot > 0) add("closed", slot, "The request account is closed (cancelled, expired or settled and closed)");
-  }, [snapshot]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [snapshot]); // The story moves only when the chain does: once per snapshot.
 
   const model = request ? models.find((m) => m.address.equals(request.model)) : undefined;
   const mine = !!(publicKey && request && request.requester.equals(publicKey));
