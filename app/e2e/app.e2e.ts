@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { Connection, PublicKey } from "@solana/web3.js";
 import type { Browser, Page } from "playwright-core";
 import { decodeTensors } from "../src/sibyl/encoding.js";
+import { disputePda, escrowPda } from "../src/sibyl/pda.js";
 import { draw, launchBrowser, openApp, screenshotPath } from "./browser.js";
 
 const env = inject("sibyl");
@@ -91,10 +92,7 @@ test("a drawn 7 is paid for, waits out its challenge window and is finalized as 
   const address = (await page.getByTestId("request-view").locator("h2 code").getAttribute("title"))!;
   const connection = new Connection(env.rpc, "confirmed");
   const requestLamports = (await connection.getAccountInfo(new PublicKey(address)))!.lamports;
-  const escrow = PublicKey.findProgramAddressSync(
-    [Buffer.from("escrow"), new PublicKey(address).toBytes()],
-    new PublicKey("B3N5RexUTsYsqhDSww2V1bQkYYcDsGiTBMihGSPCF3Xx"),
-  )[0];
+  const escrow = escrowPda(new PublicKey(address));
   const escrowLamports = (await connection.getAccountInfo(escrow))!.lamports;
   expect(deposit).toContain(`${((requestLamports + escrowLamports) / 1e9).toString()} SOL`);
 
@@ -138,9 +136,15 @@ test("a user's challenge of a correct result is voted down: the result stands an
   await page.getByRole("button", { name: /Challenge this result/ }).click();
   await page.getByLabel("Correct class").selectOption("1");
   await page.getByRole("button", { name: "Review challenge" }).click();
+  const deposit = (await page.getByTestId("review").getByTestId("review-deposit").textContent())!;
   await page.getByRole("button", { name: "Sign and post the bond" }).click();
   await stageReached(page, "challenged", 15_000);
   await page.getByTestId("votes").waitFor();
+  // The dispute's rent shown before signing is what the dispute account holds.
+  const request = new PublicKey((await page.getByTestId("request-view").locator("h2 code").getAttribute("title"))!);
+  const dispute = disputePda(request);
+  const disputeLamports = (await new Connection(env.rpc, "confirmed").getAccountInfo(dispute))!.lamports;
+  expect(deposit).toContain(`${disputeLamports / 1e9} SOL`);
   await page.screenshot({ path: screenshotPath("challenged.png"), fullPage: true });
   await stageReached(page, "finalized");
   const outcome = page.getByTestId("dispute-outcome");

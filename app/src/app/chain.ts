@@ -31,7 +31,7 @@ const TOKEN_ACCOUNT_BYTES = 165;
  * `8 + InferenceRequest::INIT_SPACE` and `8 + Dispute::INIT_SPACE`: the
  * accounts' fixed parts (discriminator included); each also holds the
  * input and/or the largest output. The browser tests check the rent shown
- * against the lamports the request account really holds.
+ * against the lamports the request and dispute accounts really hold.
  */
 export const REQUEST_FIXED_BYTES = 8 + 433;
 export const DISPUTE_FIXED_BYTES = 8 + 222;
