@@ -9,6 +9,10 @@ if [ -x "$CHROMIUM" ]; then
     echo "setup-browser: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM") (current)"
     exit 0
 fi
+if [ "$CHROMIUM" != /usr/bin/chromium ]; then
+    echo "setup-browser: CHROMIUM=$CHROMIUM is not an executable" >&2
+    exit 1
+fi
 command -v apt-get >/dev/null || { echo "setup-browser: $CHROMIUM is missing and apt-get is not available: install Chromium and set CHROMIUM=/path/to/it" >&2; exit 1; }
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
