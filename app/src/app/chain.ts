@@ -353,11 +353,6 @@ export async function planCancel(
   return review(program, requester, [[ix]], 0n, 0n);
 }
 
-/** The request's dispute account, or null. */
-export function fetchDispute(program: SibylProgram, requestAddress: PublicKey) {
-  return program.account.dispute.fetchNullable(disputePda(requestAddress, program.programId));
-}
-
 /** Requests this wallet made whose accounts are still open, newest first. */
 export async function loadMyRequests(program: SibylProgram, requester: PublicKey) {
   const all = await program.account.inferenceRequest.all([{ memcmp: { offset: 8, bytes: requester.toBase58() } }]);

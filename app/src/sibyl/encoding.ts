@@ -275,8 +275,3 @@ function resolveDims(spec: TensorSpec, count: number, nested: number[]): number[
   const lastDynamic = shape.lastIndexOf(-1);
   return shape.map((d, i) => (d !== -1 ? d : i === lastDynamic ? count / fixed : 1));
 }
-
-/** The number of elements of a spec with every dynamic dimension 1. */
-export function elementCount(spec: TensorSpec): number {
-  return spec.shape.reduce((a, d) => a * (d === -1 ? 1 : d), 1);
-}
