@@ -48,6 +48,20 @@ async function reviewDigitPayment(page: Page): Promise<void> {
   await page.getByTestId("review").waitFor();
 }
 
+/**
+ * Pays for a drawn 7, waits for its commit, and opens the review of a
+ * challenge claiming class 1 (the bond shown on the button).
+ */
+async function reviewChallengeOfASeven(page: Page): Promise<void> {
+  await reviewDigitPayment(page);
+  await page.getByRole("button", { name: "Sign and pay" }).click();
+  await stageReached(page, "committed");
+  await page.getByRole("button", { name: /Challenge this result \(bond 1 tokens\)/ }).click();
+  await page.getByLabel("Correct class").selectOption("1");
+  await page.getByRole("button", { name: "Review challenge" }).click();
+  await page.getByTestId("review").waitFor();
+}
+
 async function stageReached(page: Page, stage: string, timeout = 90_000): Promise<void> {
   await page.locator(`[data-testid="request-view"][data-stage="${stage}"]`).waitFor({ timeout });
 }
@@ -129,13 +143,8 @@ test("a faulty operator's result is challenged, voted down and shown as overturn
 
 test("a user's challenge of a correct result is voted down: the result stands and the bond is lost", async () => {
   const page = await openApp(browser, env, env.richSecretKey);
-  await reviewDigitPayment(page);
-  await page.getByRole("button", { name: "Sign and pay" }).click();
-  await stageReached(page, "committed");
+  await reviewChallengeOfASeven(page);
   const beforeChallenge = (await page.getByTestId("token-balance").textContent())!;
-  await page.getByRole("button", { name: /Challenge this result/ }).click();
-  await page.getByLabel("Correct class").selectOption("1");
-  await page.getByRole("button", { name: "Review challenge" }).click();
   const deposit = (await page.getByTestId("review").getByTestId("review-deposit").textContent())!;
   await page.getByRole("button", { name: "Sign and post the bond" }).click();
   await stageReached(page, "challenged", 15_000);
@@ -217,12 +226,7 @@ test("a pending request is cancelled and its fee comes back", async () => {
 
 test("a challenge signed after the window closed is refused by its IDL error name", async () => {
   const page = await openApp(browser, env, env.richSecretKey);
-  await reviewDigitPayment(page);
-  await page.getByRole("button", { name: "Sign and pay" }).click();
-  await stageReached(page, "committed");
-  await page.getByRole("button", { name: /Challenge this result \(bond 1 tokens\)/ }).click();
-  await page.getByLabel("Correct class").selectOption("1");
-  await page.getByRole("button", { name: "Review challenge" }).click();
+  await reviewChallengeOfASeven(page);
   const review = page.getByTestId("review");
   expect(await review.textContent()).toContain("Challenge bond (lost if the result stands)1 tokens");
   expect(await review.getByTestId("review-instructions").textContent()).toContain("challenge");

@@ -288,9 +288,11 @@ export async function planRequest(
   }
   const connection = program.provider.connection;
   const space = REQUEST_FIXED_BYTES + input.length + model.account.maxOutputBytes;
-  const depositLamports =
-    BigInt(await connection.getMinimumBalanceForRentExemption(space)) +
-    BigInt(await connection.getMinimumBalanceForRentExemption(TOKEN_ACCOUNT_BYTES));
+  const rents = await Promise.all([
+    connection.getMinimumBalanceForRentExemption(space),
+    connection.getMinimumBalanceForRentExemption(TOKEN_ACCOUNT_BYTES),
+  ]);
+  const depositLamports = BigInt(rents[0]) + BigInt(rents[1]);
   const plan = await review(program, requester, groups, fee, depositLamports);
   return { ...plan, request, nonce };
 }
@@ -353,8 +355,13 @@ export async function planCancel(
   return review(program, requester, [[ix]], 0n, 0n);
 }
 
+export interface MyRequest {
+  publicKey: PublicKey;
+  account: InferenceRequestAccount;
+}
+
 /** Requests this wallet made whose accounts are still open, newest first. */
-export async function loadMyRequests(program: SibylProgram, requester: PublicKey) {
+export async function loadMyRequests(program: SibylProgram, requester: PublicKey): Promise<MyRequest[]> {
   const all = await program.account.inferenceRequest.all([{ memcmp: { offset: 8, bytes: requester.toBase58() } }]);
   return all.sort((a, b) => Number(b.account.createdSlot.toString()) - Number(a.account.createdSlot.toString()));
 }

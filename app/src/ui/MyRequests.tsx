@@ -1,22 +1,15 @@
 import { useWallet } from "@solana/wallet-adapter-react";
 import { PublicKey } from "@solana/web3.js";
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { shortKey } from "../app/amounts.js";
-import { loadMyRequests, variant } from "../app/chain.js";
+import { variant } from "../app/chain.js";
 import { useSibyl } from "./state.js";
-
-type Mine = Awaited<ReturnType<typeof loadMyRequests>>;
 
 /** The wallet's open requests, and any request opened by its address. */
 export function MyRequests({ following, onOpen }: { following: PublicKey | null; onOpen: (request: PublicKey) => void }) {
-  const { program, models, showError } = useSibyl();
+  const { models, myRequests: mine, showError } = useSibyl();
   const { publicKey } = useWallet();
-  const [mine, setMine] = useState<Mine>([]);
   const [typed, setTyped] = useState("");
-  useEffect(() => {
-    if (!publicKey) return setMine([]);
-    loadMyRequests(program, publicKey).then(setMine, () => {});
-  }, [program, publicKey, models]);
   return (
     <section className="my-requests">
       <h2>Your requests</h2>

@@ -1,10 +1,20 @@
 // The app's shared state: the cluster, the program client, the protocol,
-// the models, the wallet's balances, and the one error shown at the top.
+// the models, the wallet's balances and open requests, and the one error
+// shown at the top.
 import { useConnection, useWallet } from "@solana/wallet-adapter-react";
 import { Keypair, type Transaction } from "@solana/web3.js";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import { makeProgram, type SibylProgram, type SibylWallet } from "../sibyl/client.js";
-import { loadBalances, loadModels, loadProtocol, type Balances, type ModelRow, type Protocol } from "../app/chain.js";
+import {
+  loadBalances,
+  loadModels,
+  loadMyRequests,
+  loadProtocol,
+  type Balances,
+  type ModelRow,
+  type MyRequest,
+  type Protocol,
+} from "../app/chain.js";
 import type { Cluster } from "../app/cluster.js";
 import { plainError, type PlainError } from "../app/errors.js";
 
@@ -15,10 +25,12 @@ interface SibylState {
   protocol: Protocol | null | undefined;
   models: ModelRow[];
   balances: Balances | null;
+  /** The connected wallet's requests whose accounts are still open, newest first. */
+  myRequests: MyRequest[];
   error: PlainError | null;
   showError: (err: unknown) => void;
   clearError: () => void;
-  /** Reads models and balances again (after a transaction). */
+  /** Reads models, balances and the wallet's requests again (after a transaction). */
   refresh: () => void;
 }
 
@@ -58,6 +70,7 @@ export function SibylProvider({
   const [protocol, setProtocol] = useState<Protocol | null | undefined>(undefined);
   const [models, setModels] = useState<ModelRow[]>([]);
   const [balances, setBalances] = useState<Balances | null>(null);
+  const [myRequests, setMyRequests] = useState<MyRequest[]>([]);
   const [error, setError] = useState<PlainError | null>(null);
   const [tick, setTick] = useState(0);
   const showError = useCallback((err: unknown) => {
@@ -79,13 +92,15 @@ export function SibylProvider({
     if (!protocol) return;
     let live = true;
     const load = async () => {
-      const [rows, held] = await Promise.all([
+      const [rows, held, mine] = await Promise.all([
         loadModels(program),
         publicKey ? loadBalances(connection, publicKey, protocol) : Promise.resolve(null),
+        publicKey ? loadMyRequests(program, publicKey) : Promise.resolve([]),
       ]);
       if (live) {
         setModels(rows);
         setBalances(held);
+        setMyRequests(mine);
       }
     };
     load().catch(showError);
@@ -97,8 +112,8 @@ export function SibylProvider({
   }, [program, protocol, publicKey, connection, tick, showError]);
 
   const value = useMemo(
-    () => ({ cluster, program, protocol, models, balances, error, showError, clearError, refresh }),
-    [cluster, program, protocol, models, balances, error, showError, clearError, refresh],
+    () => ({ cluster, program, protocol, models, balances, myRequests, error, showError, clearError, refresh }),
+    [cluster, program, protocol, models, balances, myRequests, error, showError, clearError, refresh],
   );
   return <Context.Provider value={value}>{children}</Context.Provider>;
 }
