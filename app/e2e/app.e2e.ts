@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { Connection, PublicKey } from "@solana/web3.js";
 import type { Browser, Page } from "playwright-core";
+import { BorshAccountsCoder } from "@coral-xyz/anchor";
+import { IDL } from "../src/generated/sibyl.js";
+import type { InferenceRequestAccount } from "../src/sibyl/client.js";
 import { decodeTensors } from "../src/sibyl/encoding.js";
 import { disputePda, escrowPda } from "../src/sibyl/pda.js";
 import { draw, launchBrowser, openApp, screenshotPath } from "./browser.js";
@@ -151,8 +154,13 @@ test("a user's challenge of a correct result is voted down: the result stands an
   await page.getByTestId("votes").waitFor();
   // The dispute's rent shown before signing is what the dispute account holds.
   const request = new PublicKey((await page.getByTestId("request-view").locator("h2 code").getAttribute("title"))!);
-  const dispute = disputePda(request);
-  const disputeLamports = (await new Connection(env.rpc, "confirmed").getAccountInfo(dispute))!.lamports;
+  const connection = new Connection(env.rpc, "confirmed");
+  const requestState = new BorshAccountsCoder(IDL).decode<InferenceRequestAccount>(
+    "inferenceRequest",
+    (await connection.getAccountInfo(request))!.data,
+  );
+  const dispute = disputePda(requestState.model, requestState.sequence);
+  const disputeLamports = (await connection.getAccountInfo(dispute))!.lamports;
   expect(deposit).toContain(`${disputeLamports / 1e9} SOL`);
   await page.screenshot({ path: screenshotPath("challenged.png"), fullPage: true });
   await stageReached(page, "finalized");

@@ -111,13 +111,18 @@ describe("paying for a request", () => {
 
 describe("challenge and cancel", () => {
   const requestAddress = Keypair.generate().publicKey;
-  const request = { operator: Keypair.generate().publicKey, maxOutputBytes: 81 } as unknown as InferenceRequestAccount;
+  const request = {
+    operator: Keypair.generate().publicKey,
+    model: Keypair.generate().publicKey,
+    sequence: 1,
+    maxOutputBytes: 81,
+  } as unknown as InferenceRequestAccount;
 
   test("a challenge posts the bond and opens the dispute (rent shown)", async () => {
     const review = await planChallenge(program, protocol, requestAddress, request, Uint8Array.of(1, 2), wallet.publicKey, balances(2_000_000n));
     expect(review.instructions).toEqual([{ program: "Sibyl", name: "challenge" }]);
     expect(review.tokens).toBe(1_000_000n);
-    expect(review.depositLamports).toBe(BigInt(rentOf(8 + 222 + 81)));
+    expect(review.depositLamports).toBe(BigInt(rentOf(8 + 262 + 81)));
   });
 
   test("a challenger without a token account gets one first; without the bond, nothing", async () => {

@@ -21,6 +21,8 @@ pub struct RequestParties {
     pub model: Pubkey,
     /// The committing operator's account.
     pub operator: Pubkey,
+    /// The dispute over this request instance (whether or not it exists).
+    pub dispute: Pubkey,
 }
 
 impl RequestParties {
@@ -31,6 +33,7 @@ impl RequestParties {
             requester: state.requester,
             model: state.model,
             operator: state.operator,
+            dispute: pda::dispute_of(state),
         }
     }
 }
@@ -232,12 +235,14 @@ pub fn expire_request(
     }
 }
 
-pub fn commit_result(authority: Pubkey, request: Pubkey) -> acc::CommitResult {
+/// `authority`'s operator commits a result to `request` (of `model`).
+pub fn commit_result(authority: Pubkey, request: Pubkey, model: Pubkey) -> acc::CommitResult {
     acc::CommitResult {
         authority,
         config: pda::config(),
         operator: pda::operator(&authority),
         request,
+        model,
         event_authority: pda::event_authority(),
         program: sibyl::ID,
     }
@@ -279,16 +284,17 @@ pub fn close_request(requester: Pubkey, request: Pubkey) -> acc::CloseRequest {
 pub fn challenge(
     challenger: Pubkey,
     challenger_token: Pubkey,
-    request: Pubkey,
-    operator: Pubkey,
+    parties: RequestParties,
     tokens: Tokens,
 ) -> acc::Challenge {
     acc::Challenge {
         challenger,
         config: pda::config(),
-        request,
-        operator,
-        dispute: pda::dispute(&request),
+        request: parties.request,
+        operator: parties.operator,
+        model: parties.model,
+        challenger_operator: pda::operator(&challenger),
+        dispute: parties.dispute,
         challenger_token,
         bond_vault: pda::bond_vault(),
         mint: tokens.mint,
@@ -299,8 +305,8 @@ pub fn challenge(
     }
 }
 
-pub fn cast_vote(authority: Pubkey, request: Pubkey) -> acc::CastVote {
-    let dispute = pda::dispute(&request);
+/// `authority`'s operator votes in `dispute`.
+pub fn cast_vote(authority: Pubkey, dispute: Pubkey) -> acc::CastVote {
     let operator = pda::operator(&authority);
     acc::CastVote {
         authority,
@@ -327,7 +333,7 @@ pub fn settle_dispute(
         config: pda::config(),
         request: parties.request,
         escrow: pda::escrow(&parties.request),
-        dispute: pda::dispute(&parties.request),
+        dispute: parties.dispute,
         operator: parties.operator,
         model: parties.model,
         requester: parties.requester,
@@ -389,7 +395,7 @@ pub fn expire_arbitration(
         config: pda::config(),
         request: parties.request,
         escrow: pda::escrow(&parties.request),
-        dispute: pda::dispute(&parties.request),
+        dispute: parties.dispute,
         operator: parties.operator,
         requester: parties.requester,
         challenger,
@@ -406,11 +412,10 @@ pub fn expire_arbitration(
 pub fn claim_vote(
     authority: Pubkey,
     authority_token: Pubkey,
-    request: Pubkey,
+    dispute: Pubkey,
     challenger: Pubkey,
     tokens: Tokens,
 ) -> acc::ClaimVote {
-    let dispute = pda::dispute(&request);
     let operator = pda::operator(&authority);
     acc::ClaimVote {
         authority,

@@ -38,9 +38,15 @@ pub fn escrow(request: &Pubkey) -> Pubkey {
 pub fn fee_vault(model: &Pubkey) -> Pubkey {
     find(&[FEE_VAULT_SEED, model.as_ref()])
 }
-/// The dispute over a request.
-pub fn dispute(request: &Pubkey) -> Pubkey {
-    find(&[DISPUTE_SEED, request.as_ref()])
+/// The dispute over the `sequence`-th request of `model` (one request
+/// instance: [`sibyl::state::InferenceRequest::sequence`]).
+pub fn dispute(model: &Pubkey, sequence: u64) -> Pubkey {
+    find(&[DISPUTE_SEED, model.as_ref(), &sequence.to_le_bytes()])
+}
+
+/// The dispute over this request account.
+pub fn dispute_of(request: &sibyl::state::InferenceRequest) -> Pubkey {
+    dispute(&request.model, request.sequence)
 }
 /// An operator's vote in a dispute (`operator` is the operator account).
 pub fn vote(dispute: &Pubkey, operator: &Pubkey) -> Pubkey {

@@ -10,6 +10,7 @@
 //! With `--serve` (`make app`, the web app's browser tests) it sets up the
 //! same cluster and nodes, plus a model no node serves, funds the wallets it
 //! is given, prints where it listens and serves until stopped.
+mod history;
 mod parties;
 mod scenario;
 mod serve;

@@ -1,8 +1,8 @@
 //! One scripted request: pay, follow its timeline, check how it ended.
-use crate::parties::Parties;
+use crate::{history, parties::Parties};
 use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
-use sibyl::state::{InferenceRequest, Model, Operator, RequestStatus};
+use sibyl::state::{InferenceRequest, Model, Operator, RequestStatus, VoteSide};
 use sibyl_client::pda;
 use sibyl_localnet::Localnet;
 use sibyl_oracle::{
@@ -117,6 +117,12 @@ impl Scenario {
             println!("UNEXPECTED: the request did not end with a final result ({last:?})");
             return Ok(false);
         };
+        if !timeline.committed
+            || (state.status == RequestStatus::Overturned && !timeline.challenged)
+        {
+            let steps = history::steps(&client, &[address, pda::dispute_of(&state)]).await?;
+            timeline.replay(steps, parties);
+        }
         let slashed = faulty_stake.saturating_sub(stake(&client, &faulty).await?);
         Ok(self.judge(slot, &state, slashed))
     }
@@ -184,16 +190,13 @@ impl Timeline {
             } => (*slot, state, Some(dispute)),
             _ => return,
         };
-        if !self.committed {
-            self.committed = true;
-            println!(
-                "slot {:>5}  committed    by {} · output {}… · challenge window until slot {}",
-                state.committed_slot,
-                parties.name_of(&state.operator),
-                &hex::encode(&state.output_hash)[..16],
-                state.challenge_deadline_slot
-            );
-        }
+        self.committed(
+            state.committed_slot,
+            &state.operator,
+            &state.output_hash,
+            state.challenge_deadline_slot,
+            parties,
+        );
         let Some(dispute) = dispute else {
             let left = state.challenge_deadline_slot.saturating_sub(slot);
             if left + 5 < state.challenge_window_slots && self.window_bucket != Some(left / 10) {
@@ -202,18 +205,90 @@ impl Timeline {
             }
             return;
         };
+        self.challenged(
+            dispute.opened_slot,
+            &dispute.challenger,
+            dispute.bond,
+            dispute.vote_deadline_slot,
+            parties,
+        );
+        if dispute.vote_count > 0 {
+            self.votes(
+                slot,
+                (dispute.stake_for_operator, dispute.stake_for_challenger),
+            );
+        }
+    }
+
+    /// Prints what the readings missed (a dispute decided between two of
+    /// them), from the request's transactions.
+    fn replay(&mut self, steps: Vec<history::Step>, parties: &Parties) {
+        let mut votes = (0, 0);
+        for step in steps {
+            match step {
+                history::Step::Committed { slot, event } => self.committed(
+                    slot,
+                    &event.operator,
+                    &event.output_hash,
+                    event.challenge_deadline_slot,
+                    parties,
+                ),
+                history::Step::Challenged { slot, event } => self.challenged(
+                    slot,
+                    &event.challenger,
+                    event.bond,
+                    event.vote_deadline_slot,
+                    parties,
+                ),
+                history::Step::Voted { slot, event } => {
+                    match event.side {
+                        VoteSide::Operator => votes.0 += event.weight,
+                        VoteSide::Challenger => votes.1 += event.weight,
+                    }
+                    self.votes(slot, votes);
+                }
+            }
+        }
+    }
+
+    fn committed(
+        &mut self,
+        slot: u64,
+        operator: &Pubkey,
+        output_hash: &[u8; 32],
+        challenge_deadline_slot: u64,
+        parties: &Parties,
+    ) {
+        if !self.committed {
+            self.committed = true;
+            println!(
+                "slot {slot:>5}  committed    by {} · output {}… · challenge window until slot {challenge_deadline_slot}",
+                parties.name_of(operator),
+                &hex::encode(output_hash)[..16],
+            );
+        }
+    }
+
+    fn challenged(
+        &mut self,
+        slot: u64,
+        challenger: &Pubkey,
+        bond: u64,
+        vote_deadline_slot: u64,
+        parties: &Parties,
+    ) {
         if !self.challenged {
             self.challenged = true;
             println!(
-                "slot {:>5}  challenged   by {} with its own output; bond {} posted; verifiers vote until slot {}",
-                dispute.opened_slot,
-                parties.name_of(&dispute.challenger),
-                format_amount(dispute.bond, 6),
-                dispute.vote_deadline_slot
+                "slot {slot:>5}  challenged   by {} with its own output; bond {} posted; verifiers vote until slot {vote_deadline_slot}",
+                parties.name_of(challenger),
+                format_amount(bond, 6),
             );
         }
-        let votes = (dispute.stake_for_operator, dispute.stake_for_challenger);
-        if dispute.vote_count > 0 && self.votes != Some(votes) {
+    }
+
+    fn votes(&mut self, slot: u64, votes: (u64, u64)) {
+        if self.votes != Some(votes) {
             self.votes = Some(votes);
             println!(
                 "slot {slot:>5}  votes        stake {} for the operator, {} for the challenger",

@@ -94,6 +94,21 @@ pub fn default_model_args(model_hash: [u8; 32]) -> RegisterModelArgs {
     }
 }
 
+/// A possible output of the default model (the canonical encoding of one
+/// float32 `[1, 10]` tensor), distinct for each `label`: tests name outputs
+/// (`output(b"honest")`, `output(b"wrong")`) instead of writing tensors.
+pub fn output(label: &[u8]) -> Vec<u8> {
+    let seed = label.iter().fold(17u32, |acc, &byte| {
+        acc.wrapping_mul(31).wrapping_add(byte as u32)
+    });
+    let values: Vec<f32> = (0..10u32)
+        .map(|i| (seed.wrapping_add(i.wrapping_mul(7919)) % 1000) as f32 / 1000.0)
+        .collect();
+    let tensor = sibyl::encoding::Tensor::from_f32("probabilities", vec![1, 10], &values)
+        .expect("ten values for [1, 10]");
+    sibyl::encoding::encode(&[tensor])
+}
+
 /// How to build a [`TestEnv`].
 pub struct TestEnvBuilder {
     token_2022: bool,
@@ -477,6 +492,71 @@ impl TestEnv {
         self.send_setup(instructions, &[mint]).await;
     }
 
+    /// A Token-2022 mint with `extensions`, which `setup` initializes (its
+    /// instructions run between the account's creation and
+    /// `initialize_mint2`), and a token account of it owned by `owner`
+    /// (sized for the account extensions the mint requires). Needs an
+    /// environment built with `token_2022()`.
+    pub async fn create_extended_mint(
+        &mut self,
+        extensions: &[spl_token_2022::extension::ExtensionType],
+        setup: impl FnOnce(&Pubkey) -> Vec<Instruction>,
+        owner: &Pubkey,
+    ) -> (Pubkey, Pubkey) {
+        use spl_token_2022::extension::ExtensionType;
+        let mint = Keypair::new();
+        let payer = self.ctx.payer.pubkey();
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        let mint_len =
+            ExtensionType::try_calculate_account_len::<spl_token_2022::state::Mint>(extensions)
+                .expect("mint length");
+        let mut instructions = vec![solana_system_interface::instruction::create_account(
+            &payer,
+            &mint.pubkey(),
+            rent.minimum_balance(mint_len),
+            mint_len as u64,
+            &self.token_program,
+        )];
+        instructions.extend(setup(&mint.pubkey()));
+        instructions.push(
+            spl_token_2022::instruction::initialize_mint2(
+                &self.token_program,
+                &mint.pubkey(),
+                &self.mint_authority.pubkey(),
+                None,
+                6,
+            )
+            .expect("initialize mint"),
+        );
+        self.send_setup(instructions, &[&mint]).await;
+
+        let account = Keypair::new();
+        let account_extensions = ExtensionType::get_required_init_account_extensions(extensions);
+        let account_len =
+            ExtensionType::try_calculate_account_len::<spl_token_2022::state::Account>(
+                &account_extensions,
+            )
+            .expect("account length");
+        let instructions = vec![
+            solana_system_interface::instruction::create_account(
+                &payer,
+                &account.pubkey(),
+                rent.minimum_balance(account_len),
+                account_len as u64,
+                &self.token_program,
+            ),
+            spl_token_2022::instruction::initialize_account3(
+                &self.token_program,
+                &account.pubkey(),
+                &mint.pubkey(),
+                owner,
+            )
+            .expect("initialize account"),
+        ];
+        self.send_setup(instructions, &[&account]).await;
+        (mint.pubkey(), account.pubkey())
+    }
+
     /// A token account of a second, unrelated mint, owned by `owner` (not
     /// tracked: it holds no payment tokens).
     /// A mint other than the payment mint.
@@ -557,6 +637,24 @@ impl TestEnv {
         let token = self.create_token_account(&wallet.pubkey()).await;
         self.mint_to(token, STARTING_TOKENS).await;
         Actor { wallet, token }
+    }
+
+    /// `from` sends `amount` payment tokens to any token account (a
+    /// bystander's donation, as anyone may make one).
+    pub async fn transfer_tokens(&mut self, from: &Actor, to: Pubkey, amount: u64) {
+        let instruction = spl_token_2022::instruction::transfer_checked(
+            &self.token_program,
+            &from.token,
+            &self.mint.pubkey(),
+            &to,
+            &from.key(),
+            &[],
+            amount,
+            6,
+        )
+        .expect("transfer");
+        let wallet = from.wallet.insecure_clone();
+        self.send_setup(vec![instruction], &[&wallet]).await;
     }
 
     /// A new funded wallet appended to `operators` (not yet registered);
@@ -768,6 +866,18 @@ impl TestEnv {
         callback: Option<sibyl::callback::CallbackSpec>,
     ) -> Result<Pubkey, TransactionError> {
         let nonce = self.next_nonce();
+        self.request_at_nonce(nonce, input, fee, callback).await
+    }
+
+    /// A request by the default requester with a chosen nonce (a closed
+    /// request's nonce may be used again: the address is the same).
+    pub async fn request_at_nonce(
+        &mut self,
+        nonce: u64,
+        input: &[u8],
+        fee: u64,
+        callback: Option<sibyl::callback::CallbackSpec>,
+    ) -> Result<Pubkey, TransactionError> {
         let accounts = self.request_accounts(&self.requester, self.model(), nonce);
         let request = accounts.request;
         let requester = self.requester.wallet.insecure_clone();
@@ -842,13 +952,14 @@ impl TestEnv {
 
     // ----- results -----
 
-    pub fn commit_accounts(&self, index: usize, request: Pubkey) -> acc::CommitResult {
-        accounts::commit_result(self.operators[index].key(), request)
+    pub async fn commit_accounts(&mut self, index: usize, request: Pubkey) -> acc::CommitResult {
+        let model = self.request_account(request).await.model;
+        accounts::commit_result(self.operators[index].key(), request, model)
     }
 
     /// Operator `index` commits `output`.
     pub async fn commit(&mut self, index: usize, request: Pubkey, output: &[u8]) -> TxResult {
-        let accounts = self.commit_accounts(index, request);
+        let accounts = self.commit_accounts(index, request).await;
         let wallet = self.operators[index].wallet.insecure_clone();
         let output = output.to_vec();
         self.send(accounts, ix::CommitResult { output }, &[&wallet])
@@ -949,13 +1060,7 @@ impl TestEnv {
         request: Pubkey,
     ) -> acc::Challenge {
         let (parties, _) = self.parties(request).await;
-        accounts::challenge(
-            challenger,
-            challenger_token,
-            request,
-            parties.operator,
-            self.tokens(),
-        )
+        accounts::challenge(challenger, challenger_token, parties, self.tokens())
     }
 
     /// The default challenger disputes a result with its own output.
@@ -982,22 +1087,29 @@ impl TestEnv {
             .await
     }
 
-    pub fn vote_accounts(&self, index: usize, request: Pubkey) -> acc::CastVote {
-        accounts::cast_vote(self.operators[index].key(), request)
+    pub async fn vote_accounts(&mut self, index: usize, request: Pubkey) -> acc::CastVote {
+        let dispute = self.dispute_address(request).await;
+        accounts::cast_vote(self.operators[index].key(), dispute)
     }
 
     /// Operator `index` votes in the dispute over `request`.
     pub async fn vote(&mut self, index: usize, request: Pubkey, side: VoteSide) -> TxResult {
-        let accounts = self.vote_accounts(index, request);
+        let accounts = self.vote_accounts(index, request).await;
         let wallet = self.operators[index].wallet.insecure_clone();
         let output_hash = [0; 32];
         self.send(accounts, ix::CastVote { side, output_hash }, &[&wallet])
             .await
     }
 
+    /// The address of the dispute over `request` (its current instance).
+    pub async fn dispute_address(&mut self, request: Pubkey) -> Pubkey {
+        pda::dispute_of(&self.request_account(request).await)
+    }
+
     /// The dispute over `request`.
-    async fn dispute_of(&mut self, request: Pubkey) -> Dispute {
-        self.account(pda::dispute(&request)).await.expect("dispute")
+    pub async fn dispute_of(&mut self, request: Pubkey) -> Dispute {
+        let address = self.dispute_address(request).await;
+        self.account(address).await.expect("dispute")
     }
 
     pub async fn settle_accounts(&mut self, request: Pubkey) -> acc::SettleDispute {
@@ -1060,12 +1172,13 @@ impl TestEnv {
     }
 
     pub async fn claim_vote_accounts(&mut self, index: usize, request: Pubkey) -> acc::ClaimVote {
+        let address = self.dispute_address(request).await;
         let dispute = self.dispute_of(request).await;
         let operator = &self.operators[index];
         accounts::claim_vote(
             operator.key(),
             operator.token,
-            request,
+            address,
             dispute.challenger,
             self.tokens(),
         )

@@ -7,6 +7,6 @@ pub mod events;
 pub mod outcome;
 pub mod relay;
 
-pub use env::{Actor, TestEnv, TestEnvBuilder};
+pub use env::{output, Actor, TestEnv, TestEnvBuilder};
 pub use events::Events;
 pub use outcome::{assert_anchor_error, assert_sibyl_error, TxResult};

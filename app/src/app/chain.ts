@@ -33,8 +33,8 @@ const TOKEN_ACCOUNT_BYTES = 165;
  * input and/or the largest output. The browser tests check the rent shown
  * against the lamports the request and dispute accounts really hold.
  */
-export const REQUEST_FIXED_BYTES = 8 + 433;
-export const DISPUTE_FIXED_BYTES = 8 + 222;
+export const REQUEST_FIXED_BYTES = 8 + 441;
+export const DISPUTE_FIXED_BYTES = 8 + 262;
 /** Input bytes that fit in `request_inference` beside its accounts (as `oracle::actions::request`). */
 export const FIRST_CHUNK_BYTES = 480;
 /** Input bytes per `write_input` transaction. */
@@ -319,7 +319,8 @@ export async function planChallenge(
         challenger,
         request: requestAddress,
         operator: request.operator,
-        dispute: disputePda(requestAddress, program.programId),
+        model: request.model,
+        dispute: disputePda(request.model, request.sequence, program.programId),
         challengerToken: balances.tokenAccount,
         bondVault: protocol.bondVault,
         mint: protocol.mint,

@@ -4,6 +4,7 @@ import type { IdlAccounts } from "@coral-xyz/anchor";
 import type { AccountInfo, PublicKey } from "@solana/web3.js";
 import type { InferenceRequestAccount, Sibyl, SibylProgram } from "../sibyl/client.js";
 import { disputePda } from "../sibyl/pda.js";
+import { disputeFromHistory } from "./history.js";
 import { big, variant } from "./chain.js";
 import type { DisputeFacts, OutcomeName, RequestFacts, RequestStatusName } from "./lifecycle.js";
 
@@ -54,7 +55,6 @@ export function followRequest(
   onError: (err: unknown) => void,
 ): () => void {
   const connection = program.provider.connection;
-  const disputeAddress = disputePda(address, program.programId);
   const state: Snapshot = { request: null, dispute: null, slot: 0, msPerSlot: 400 };
   let lastSlotAt = 0;
   let measured = 0;
@@ -65,20 +65,62 @@ export function followRequest(
   const decode = <T>(name: "inferenceRequest" | "dispute", info: AccountInfo<Buffer> | null): T | null =>
     info && info.data.length > 0 && info.lamports > 0 ? (program.coder.accounts.decode(name, info.data) as T) : null;
 
-  const subscriptions = [
-    connection.onAccountChange(
-      address,
-      (info) => {
-        state.request = decode<InferenceRequestAccount>("inferenceRequest", info);
-        push();
-      },
-      { commitment: "confirmed" },
-    ),
-    connection.onAccountChange(
+  // The dispute's address names one request instance (its model and
+  // sequence number), so it is known once the request is read; a request
+  // made again at the same address has another.
+  let followedDispute: { address: string; subscription: number } | null = null;
+  const followDispute = (request: InferenceRequestAccount) => {
+    const disputeAddress = disputePda(request.model, request.sequence, program.programId);
+    if (stopped || followedDispute?.address === disputeAddress.toBase58()) return;
+    if (followedDispute) void connection.removeAccountChangeListener(followedDispute.subscription).catch(() => {});
+    state.dispute = null;
+    const subscription = connection.onAccountChange(
       disputeAddress,
       (info) => {
         // A closed dispute keeps its last state on screen.
         state.dispute = decode<DisputeAccount>("dispute", info) ?? state.dispute;
+        push();
+      },
+      { commitment: "confirmed" },
+    );
+    followedDispute = { address: disputeAddress.toBase58(), subscription };
+    connection
+      .getAccountInfo(disputeAddress, "confirmed")
+      .then((info) => {
+        // A notification may have arrived first; it is newer.
+        state.dispute ??= decode<DisputeAccount>("dispute", info);
+        push();
+      })
+      .catch(onError);
+  };
+  // A settled request whose dispute closed before this page saw it (it
+  // closes once its votes are claimed, which can be a slot or two after it
+  // opened): its events tell the story the account no longer holds.
+  let recalled = false;
+  const recallDispute = async (request: InferenceRequestAccount) => {
+    if (recalled || state.dispute || !isSettled(request)) return;
+    recalled = true;
+    const disputeAddress = disputePda(request.model, request.sequence, program.programId);
+    const info = await connection.getAccountInfo(disputeAddress, "confirmed");
+    const told = decode<DisputeAccount>("dispute", info) ?? (await disputeFromHistory(program, address, disputeAddress, request));
+    state.dispute ??= told;
+    push();
+  };
+  const requestSeen = (request: InferenceRequestAccount | null) => {
+    if (request) {
+      state.request = request;
+      followDispute(request);
+      void recallDispute(request).catch(onError);
+    }
+  };
+
+  const subscriptions = [
+    connection.onAccountChange(
+      address,
+      (info) => {
+        const request = decode<InferenceRequestAccount>("inferenceRequest", info);
+        state.request = request;
+        requestSeen(request);
         push();
       },
       { commitment: "confirmed" },
@@ -96,22 +138,25 @@ export function followRequest(
     }),
   ];
   (async () => {
-    const [request, dispute, slot] = await Promise.all([
+    const [request, slot] = await Promise.all([
       connection.getAccountInfo(address, "confirmed"),
-      connection.getAccountInfo(disputeAddress, "confirmed"),
       connection.getSlot("confirmed"),
     ]);
     // A notification may have arrived first; it is newer.
-    state.request ??= decode<InferenceRequestAccount>("inferenceRequest", request);
-    state.dispute ??= decode<DisputeAccount>("dispute", dispute);
+    if (!state.request) requestSeen(decode<InferenceRequestAccount>("inferenceRequest", request));
     state.slot = Math.max(state.slot, slot);
     push();
   })().catch(onError);
   return () => {
     stopped = true;
-    for (const id of subscriptions.slice(0, 2)) {
-      void connection.removeAccountChangeListener(id).catch(() => {});
-    }
-    void connection.removeSlotChangeListener(subscriptions[2]!).catch(() => {});
+    void connection.removeAccountChangeListener(subscriptions[0]!).catch(() => {});
+    if (followedDispute) void connection.removeAccountChangeListener(followedDispute.subscription).catch(() => {});
+    void connection.removeSlotChangeListener(subscriptions[1]!).catch(() => {});
   };
+}
+
+/** Whether the request reached a final result (a dispute, if any, is decided). */
+function isSettled(request: InferenceRequestAccount): boolean {
+  const status = variant(request.status) as RequestStatusName;
+  return status === "finalized" || status === "overturned";
 }

@@ -15,6 +15,57 @@ export type Sibyl = {
   },
   "instructions": [
     {
+      "name": "acceptAuthority",
+      "docs": [
+        "The proposed authority: takes over governance."
+      ],
+      "discriminator": [
+        107,
+        86,
+        198,
+        91,
+        33,
+        12,
+        107,
+        160
+      ],
+      "accounts": [
+        {
+          "name": "newAuthority",
+          "docs": [
+            "The key `update_config` proposed."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "addStake",
       "docs": [
         "Operator: adds stake."
@@ -108,6 +159,57 @@ export type Sibyl = {
           "type": "u64"
         }
       ]
+    },
+    {
+      "name": "applyConfig",
+      "docs": [
+        "Anyone: applies scheduled parameters once their timelock has passed."
+      ],
+      "discriminator": [
+        121,
+        42,
+        53,
+        8,
+        51,
+        150,
+        105,
+        249
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may apply a change whose timelock has passed."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
     },
     {
       "name": "arbitrate",
@@ -226,7 +328,13 @@ export type Sibyl = {
                   },
                   {
                     "kind": "account",
-                    "path": "request"
+                    "path": "request.model",
+                    "account": "inferenceRequest"
+                  },
+                  {
+                    "kind": "account",
+                    "path": "request.sequence",
+                    "account": "inferenceRequest"
                   }
                 ]
               }
@@ -524,7 +632,12 @@ export type Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "dispute.request",
+                "path": "dispute.model",
+                "account": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "dispute.request_sequence",
                 "account": "dispute"
               }
             ]
@@ -663,6 +776,37 @@ export type Sibyl = {
           "name": "operator"
         },
         {
+          "name": "model"
+        },
+        {
+          "name": "challengerOperator",
+          "docs": [
+            "which cannot vote in this dispute, leaves the eligible stake). Fixed by",
+            "its seeds, so a staked challenger cannot leave it out."
+          ],
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "challenger"
+              }
+            ]
+          }
+        },
+        {
           "name": "dispute",
           "docs": [
             "`init_if_needed` so that a second challenge reaches the request's",
@@ -686,7 +830,13 @@ export type Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "request"
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.sequence",
+                "account": "inferenceRequest"
               }
             ]
           }
@@ -812,7 +962,12 @@ export type Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "dispute.request",
+                "path": "dispute.model",
+                "account": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "dispute.request_sequence",
                 "account": "dispute"
               }
             ]
@@ -1036,6 +1191,9 @@ export type Sibyl = {
           }
         },
         {
+          "name": "model"
+        },
+        {
           "name": "eventAuthority"
         },
         {
@@ -1118,7 +1276,10 @@ export type Sibyl = {
                 "account": "inferenceRequest"
               }
             ]
-          }
+          },
+          "relations": [
+            "dispute"
+          ]
         },
         {
           "name": "escrow",
@@ -1162,7 +1323,13 @@ export type Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "request"
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.sequence",
+                "account": "inferenceRequest"
               }
             ]
           }
@@ -2221,7 +2388,13 @@ export type Sibyl = {
                   },
                   {
                     "kind": "account",
-                    "path": "request"
+                    "path": "request.model",
+                    "account": "inferenceRequest"
+                  },
+                  {
+                    "kind": "account",
+                    "path": "request.sequence",
+                    "account": "inferenceRequest"
                   }
                 ]
               }
@@ -2501,7 +2674,8 @@ export type Sibyl = {
     {
       "name": "updateConfig",
       "docs": [
-        "Authority: changes parameters, the treasury or the authority itself."
+        "Authority: schedules new parameters (they apply after the unbonding",
+        "period), proposes a new authority, or changes the treasury."
       ],
       "discriminator": [
         29,
@@ -2903,6 +3077,19 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "authorityAccepted",
+      "discriminator": [
+        166,
+        192,
+        219,
+        188,
+        41,
+        209,
+        195,
+        26
+      ]
+    },
+    {
       "name": "callbackInvoked",
       "discriminator": [
         149,
@@ -2926,6 +3113,19 @@ export type Sibyl = {
         167,
         178,
         91
+      ]
+    },
+    {
+      "name": "configParamsApplied",
+      "discriminator": [
+        153,
+        40,
+        173,
+        217,
+        215,
+        175,
+        246,
+        37
       ]
     },
     {
@@ -3257,7 +3457,7 @@ export type Sibyl = {
     {
       "code": 6005,
       "name": "invalidWindow",
-      "msg": "A slot window must be at least one slot"
+      "msg": "A slot window is out of bounds: challenge and vote windows at least 5 slots, every window 1 to 10,000,000 slots"
     },
     {
       "code": 6006,
@@ -3297,7 +3497,7 @@ export type Sibyl = {
     {
       "code": 6013,
       "name": "invalidComparisonRule",
-      "msg": "The comparison rule is invalid: tolerances must be finite and non-negative, k at least 1"
+      "msg": "The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1"
     },
     {
       "code": 6014,
@@ -3548,6 +3748,46 @@ export type Sibyl = {
       "code": 6063,
       "name": "callbackAccountsMissing",
       "msg": "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)"
+    },
+    {
+      "code": 6064,
+      "name": "outputNotCanonical",
+      "msg": "The output is not a canonical tensor encoding (see the protocol's encoding)"
+    },
+    {
+      "code": 6065,
+      "name": "outputSpecMismatch",
+      "msg": "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions"
+    },
+    {
+      "code": 6066,
+      "name": "noVotingWeight",
+      "msg": "The operator has no active stake that was bonded before the dispute opened: no weight to vote with"
+    },
+    {
+      "code": 6067,
+      "name": "parameterOutOfBounds",
+      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)"
+    },
+    {
+      "code": 6068,
+      "name": "noPendingChange",
+      "msg": "No change is pending"
+    },
+    {
+      "code": 6069,
+      "name": "timelockNotElapsed",
+      "msg": "The change's timelock has not elapsed"
+    },
+    {
+      "code": 6070,
+      "name": "notPendingAuthority",
+      "msg": "Only the pending authority named by update_config may accept"
+    },
+    {
+      "code": 6071,
+      "name": "unsupportedMintExtension",
+      "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)"
     }
   ],
   "types": [
@@ -3570,6 +3810,25 @@ export type Sibyl = {
           {
             "name": "refunded",
             "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "authorityAccepted",
+      "docs": [
+        "The pending authority accepted: it now governs the protocol."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "previous",
+            "type": "pubkey"
+          },
+          {
+            "name": "authority",
+            "type": "pubkey"
           }
         ]
       }
@@ -3755,6 +4014,33 @@ export type Sibyl = {
             "type": "bool"
           },
           {
+            "name": "pendingAuthority",
+            "docs": [
+              "The key `update_config` named as the next authority; it takes over",
+              "only by signing `accept_authority` (default: none)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "pendingParams",
+            "docs": [
+              "Parameters `update_config` set, waiting out their timelock."
+            ],
+            "type": {
+              "defined": {
+                "name": "configParams"
+              }
+            }
+          },
+          {
+            "name": "pendingParamsSlot",
+            "docs": [
+              "Slot from which `apply_config` may make `pending_params` current",
+              "(zero: nothing pending)."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "bump",
             "docs": [
               "Bump of this PDA."
@@ -3905,9 +4191,30 @@ export type Sibyl = {
       }
     },
     {
+      "name": "configParamsApplied",
+      "docs": [
+        "Scheduled parameters became current after their timelock."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "params",
+            "type": {
+              "defined": {
+                "name": "configParams"
+              }
+            }
+          }
+        ]
+      }
+    },
+    {
       "name": "configUpdated",
       "docs": [
-        "Parameters, treasury or authority changed."
+        "`update_config` ran: the treasury (which changes at once), the current",
+        "parameters, and what waits: the parameters scheduled and from which slot",
+        "they may apply (zero: none), and the proposed authority (default: none)."
       ],
       "type": {
         "kind": "struct",
@@ -3927,6 +4234,22 @@ export type Sibyl = {
                 "name": "configParams"
               }
             }
+          },
+          {
+            "name": "pendingParams",
+            "type": {
+              "defined": {
+                "name": "configParams"
+              }
+            }
+          },
+          {
+            "name": "pendingParamsSlot",
+            "type": "u64"
+          },
+          {
+            "name": "pendingAuthority",
+            "type": "pubkey"
           }
         ]
       }
@@ -3973,7 +4296,8 @@ export type Sibyl = {
     {
       "name": "dispute",
       "docs": [
-        "A challenge to a committed result, PDA `[\"dispute\", request]`."
+        "A challenge to a committed result, PDA `[\"dispute\", model, sequence]`:",
+        "bound to one request instance (see [`crate::state::InferenceRequest::sequence`])."
       ],
       "type": {
         "kind": "struct",
@@ -3984,6 +4308,20 @@ export type Sibyl = {
               "The disputed request."
             ],
             "type": "pubkey"
+          },
+          {
+            "name": "model",
+            "docs": [
+              "The request's model."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "requestSequence",
+            "docs": [
+              "The request's [`crate::state::InferenceRequest::sequence`]."
+            ],
+            "type": "u64"
           },
           {
             "name": "operator",
@@ -4351,6 +4689,16 @@ export type Sibyl = {
             "name": "createdSlot",
             "docs": [
               "Slot the request was made."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "sequence",
+            "docs": [
+              "This request's number among its model's requests (1-based). A request",
+              "address can be used again once its account is closed; the model and",
+              "this number name one request instance forever, so its dispute and",
+              "votes can never be taken over by a later request at the same address."
             ],
             "type": "u64"
           },
@@ -4863,11 +5211,35 @@ export type Sibyl = {
             "type": "u32"
           },
           {
+            "name": "votesCast",
+            "docs": [
+              "Votes this operator has cast in others' disputes."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "registeredSlot",
             "docs": [
               "Slot of registration."
             ],
             "type": "u64"
+          },
+          {
+            "name": "stakeIncreases",
+            "docs": [
+              "The latest stake increases (registration included), so that a vote",
+              "weighs only stake bonded before its dispute opened."
+            ],
+            "type": {
+              "array": [
+                {
+                  "defined": {
+                    "name": "stakeIncrease"
+                  }
+                },
+                4
+              ]
+            }
           },
           {
             "name": "bump",
@@ -5241,6 +5613,22 @@ export type Sibyl = {
           {
             "name": "voteDeadlineSlot",
             "type": "u64"
+          },
+          {
+            "name": "eligibleStake",
+            "docs": [
+              "The dispute's terms, so that its story can be told from the events",
+              "alone once the account is closed."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "quorumBps",
+            "type": "u16"
+          },
+          {
+            "name": "thresholdBps",
+            "type": "u16"
           }
         ]
       }
@@ -5295,6 +5683,29 @@ export type Sibyl = {
           },
           {
             "name": "stake",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "stakeIncrease",
+      "docs": [
+        "Stake added at one slot, remembered so that a vote in a dispute opened",
+        "before it is not weighed with it."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "slot",
+            "type": "u64"
+          },
+          {
+            "name": "amount",
+            "docs": [
+              "Zero: an unused entry."
+            ],
             "type": "u64"
           }
         ]
@@ -5385,7 +5796,9 @@ export type Sibyl = {
           {
             "name": "params",
             "docs": [
-              "New parameters (validated as a whole)."
+              "New parameters (validated as a whole). They apply with `apply_config`",
+              "once the current unbonding period has passed, replacing any change",
+              "still waiting."
             ],
             "type": {
               "option": {
@@ -5398,7 +5811,8 @@ export type Sibyl = {
           {
             "name": "newAuthority",
             "docs": [
-              "Hands governance to another key."
+              "Proposes another key as authority; it takes over by signing",
+              "`accept_authority`, so a mistyped key never strands governance."
             ],
             "type": {
               "option": "pubkey"
@@ -5607,6 +6021,57 @@ export const IDL: Sibyl = {
   },
   "instructions": [
     {
+      "name": "acceptAuthority",
+      "docs": [
+        "The proposed authority: takes over governance."
+      ],
+      "discriminator": [
+        107,
+        86,
+        198,
+        91,
+        33,
+        12,
+        107,
+        160
+      ],
+      "accounts": [
+        {
+          "name": "newAuthority",
+          "docs": [
+            "The key `update_config` proposed."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "addStake",
       "docs": [
         "Operator: adds stake."
@@ -5700,6 +6165,57 @@ export const IDL: Sibyl = {
           "type": "u64"
         }
       ]
+    },
+    {
+      "name": "applyConfig",
+      "docs": [
+        "Anyone: applies scheduled parameters once their timelock has passed."
+      ],
+      "discriminator": [
+        121,
+        42,
+        53,
+        8,
+        51,
+        150,
+        105,
+        249
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may apply a change whose timelock has passed."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
     },
     {
       "name": "arbitrate",
@@ -5818,7 +6334,13 @@ export const IDL: Sibyl = {
                   },
                   {
                     "kind": "account",
-                    "path": "request"
+                    "path": "request.model",
+                    "account": "inferenceRequest"
+                  },
+                  {
+                    "kind": "account",
+                    "path": "request.sequence",
+                    "account": "inferenceRequest"
                   }
                 ]
               }
@@ -6116,7 +6638,12 @@ export const IDL: Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "dispute.request",
+                "path": "dispute.model",
+                "account": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "dispute.request_sequence",
                 "account": "dispute"
               }
             ]
@@ -6255,6 +6782,37 @@ export const IDL: Sibyl = {
           "name": "operator"
         },
         {
+          "name": "model"
+        },
+        {
+          "name": "challengerOperator",
+          "docs": [
+            "which cannot vote in this dispute, leaves the eligible stake). Fixed by",
+            "its seeds, so a staked challenger cannot leave it out."
+          ],
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "challenger"
+              }
+            ]
+          }
+        },
+        {
           "name": "dispute",
           "docs": [
             "`init_if_needed` so that a second challenge reaches the request's",
@@ -6278,7 +6836,13 @@ export const IDL: Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "request"
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.sequence",
+                "account": "inferenceRequest"
               }
             ]
           }
@@ -6404,7 +6968,12 @@ export const IDL: Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "dispute.request",
+                "path": "dispute.model",
+                "account": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "dispute.request_sequence",
                 "account": "dispute"
               }
             ]
@@ -6628,6 +7197,9 @@ export const IDL: Sibyl = {
           }
         },
         {
+          "name": "model"
+        },
+        {
           "name": "eventAuthority"
         },
         {
@@ -6710,7 +7282,10 @@ export const IDL: Sibyl = {
                 "account": "inferenceRequest"
               }
             ]
-          }
+          },
+          "relations": [
+            "dispute"
+          ]
         },
         {
           "name": "escrow",
@@ -6754,7 +7329,13 @@ export const IDL: Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "request"
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.sequence",
+                "account": "inferenceRequest"
               }
             ]
           }
@@ -7813,7 +8394,13 @@ export const IDL: Sibyl = {
                   },
                   {
                     "kind": "account",
-                    "path": "request"
+                    "path": "request.model",
+                    "account": "inferenceRequest"
+                  },
+                  {
+                    "kind": "account",
+                    "path": "request.sequence",
+                    "account": "inferenceRequest"
                   }
                 ]
               }
@@ -8093,7 +8680,8 @@ export const IDL: Sibyl = {
     {
       "name": "updateConfig",
       "docs": [
-        "Authority: changes parameters, the treasury or the authority itself."
+        "Authority: schedules new parameters (they apply after the unbonding",
+        "period), proposes a new authority, or changes the treasury."
       ],
       "discriminator": [
         29,
@@ -8495,6 +9083,19 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "authorityAccepted",
+      "discriminator": [
+        166,
+        192,
+        219,
+        188,
+        41,
+        209,
+        195,
+        26
+      ]
+    },
+    {
       "name": "callbackInvoked",
       "discriminator": [
         149,
@@ -8518,6 +9119,19 @@ export const IDL: Sibyl = {
         167,
         178,
         91
+      ]
+    },
+    {
+      "name": "configParamsApplied",
+      "discriminator": [
+        153,
+        40,
+        173,
+        217,
+        215,
+        175,
+        246,
+        37
       ]
     },
     {
@@ -8849,7 +9463,7 @@ export const IDL: Sibyl = {
     {
       "code": 6005,
       "name": "invalidWindow",
-      "msg": "A slot window must be at least one slot"
+      "msg": "A slot window is out of bounds: challenge and vote windows at least 5 slots, every window 1 to 10,000,000 slots"
     },
     {
       "code": 6006,
@@ -8889,7 +9503,7 @@ export const IDL: Sibyl = {
     {
       "code": 6013,
       "name": "invalidComparisonRule",
-      "msg": "The comparison rule is invalid: tolerances must be finite and non-negative, k at least 1"
+      "msg": "The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1"
     },
     {
       "code": 6014,
@@ -9140,6 +9754,46 @@ export const IDL: Sibyl = {
       "code": 6063,
       "name": "callbackAccountsMissing",
       "msg": "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)"
+    },
+    {
+      "code": 6064,
+      "name": "outputNotCanonical",
+      "msg": "The output is not a canonical tensor encoding (see the protocol's encoding)"
+    },
+    {
+      "code": 6065,
+      "name": "outputSpecMismatch",
+      "msg": "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions"
+    },
+    {
+      "code": 6066,
+      "name": "noVotingWeight",
+      "msg": "The operator has no active stake that was bonded before the dispute opened: no weight to vote with"
+    },
+    {
+      "code": 6067,
+      "name": "parameterOutOfBounds",
+      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)"
+    },
+    {
+      "code": 6068,
+      "name": "noPendingChange",
+      "msg": "No change is pending"
+    },
+    {
+      "code": 6069,
+      "name": "timelockNotElapsed",
+      "msg": "The change's timelock has not elapsed"
+    },
+    {
+      "code": 6070,
+      "name": "notPendingAuthority",
+      "msg": "Only the pending authority named by update_config may accept"
+    },
+    {
+      "code": 6071,
+      "name": "unsupportedMintExtension",
+      "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)"
     }
   ],
   "types": [
@@ -9162,6 +9816,25 @@ export const IDL: Sibyl = {
           {
             "name": "refunded",
             "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "authorityAccepted",
+      "docs": [
+        "The pending authority accepted: it now governs the protocol."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "previous",
+            "type": "pubkey"
+          },
+          {
+            "name": "authority",
+            "type": "pubkey"
           }
         ]
       }
@@ -9347,6 +10020,33 @@ export const IDL: Sibyl = {
             "type": "bool"
           },
           {
+            "name": "pendingAuthority",
+            "docs": [
+              "The key `update_config` named as the next authority; it takes over",
+              "only by signing `accept_authority` (default: none)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "pendingParams",
+            "docs": [
+              "Parameters `update_config` set, waiting out their timelock."
+            ],
+            "type": {
+              "defined": {
+                "name": "configParams"
+              }
+            }
+          },
+          {
+            "name": "pendingParamsSlot",
+            "docs": [
+              "Slot from which `apply_config` may make `pending_params` current",
+              "(zero: nothing pending)."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "bump",
             "docs": [
               "Bump of this PDA."
@@ -9497,9 +10197,30 @@ export const IDL: Sibyl = {
       }
     },
     {
+      "name": "configParamsApplied",
+      "docs": [
+        "Scheduled parameters became current after their timelock."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "params",
+            "type": {
+              "defined": {
+                "name": "configParams"
+              }
+            }
+          }
+        ]
+      }
+    },
+    {
       "name": "configUpdated",
       "docs": [
-        "Parameters, treasury or authority changed."
+        "`update_config` ran: the treasury (which changes at once), the current",
+        "parameters, and what waits: the parameters scheduled and from which slot",
+        "they may apply (zero: none), and the proposed authority (default: none)."
       ],
       "type": {
         "kind": "struct",
@@ -9519,6 +10240,22 @@ export const IDL: Sibyl = {
                 "name": "configParams"
               }
             }
+          },
+          {
+            "name": "pendingParams",
+            "type": {
+              "defined": {
+                "name": "configParams"
+              }
+            }
+          },
+          {
+            "name": "pendingParamsSlot",
+            "type": "u64"
+          },
+          {
+            "name": "pendingAuthority",
+            "type": "pubkey"
           }
         ]
       }
@@ -9565,7 +10302,8 @@ export const IDL: Sibyl = {
     {
       "name": "dispute",
       "docs": [
-        "A challenge to a committed result, PDA `[\"dispute\", request]`."
+        "A challenge to a committed result, PDA `[\"dispute\", model, sequence]`:",
+        "bound to one request instance (see [`crate::state::InferenceRequest::sequence`])."
       ],
       "type": {
         "kind": "struct",
@@ -9576,6 +10314,20 @@ export const IDL: Sibyl = {
               "The disputed request."
             ],
             "type": "pubkey"
+          },
+          {
+            "name": "model",
+            "docs": [
+              "The request's model."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "requestSequence",
+            "docs": [
+              "The request's [`crate::state::InferenceRequest::sequence`]."
+            ],
+            "type": "u64"
           },
           {
             "name": "operator",
@@ -9943,6 +10695,16 @@ export const IDL: Sibyl = {
             "name": "createdSlot",
             "docs": [
               "Slot the request was made."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "sequence",
+            "docs": [
+              "This request's number among its model's requests (1-based). A request",
+              "address can be used again once its account is closed; the model and",
+              "this number name one request instance forever, so its dispute and",
+              "votes can never be taken over by a later request at the same address."
             ],
             "type": "u64"
           },
@@ -10455,11 +11217,35 @@ export const IDL: Sibyl = {
             "type": "u32"
           },
           {
+            "name": "votesCast",
+            "docs": [
+              "Votes this operator has cast in others' disputes."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "registeredSlot",
             "docs": [
               "Slot of registration."
             ],
             "type": "u64"
+          },
+          {
+            "name": "stakeIncreases",
+            "docs": [
+              "The latest stake increases (registration included), so that a vote",
+              "weighs only stake bonded before its dispute opened."
+            ],
+            "type": {
+              "array": [
+                {
+                  "defined": {
+                    "name": "stakeIncrease"
+                  }
+                },
+                4
+              ]
+            }
           },
           {
             "name": "bump",
@@ -10833,6 +11619,22 @@ export const IDL: Sibyl = {
           {
             "name": "voteDeadlineSlot",
             "type": "u64"
+          },
+          {
+            "name": "eligibleStake",
+            "docs": [
+              "The dispute's terms, so that its story can be told from the events",
+              "alone once the account is closed."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "quorumBps",
+            "type": "u16"
+          },
+          {
+            "name": "thresholdBps",
+            "type": "u16"
           }
         ]
       }
@@ -10887,6 +11689,29 @@ export const IDL: Sibyl = {
           },
           {
             "name": "stake",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "stakeIncrease",
+      "docs": [
+        "Stake added at one slot, remembered so that a vote in a dispute opened",
+        "before it is not weighed with it."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "slot",
+            "type": "u64"
+          },
+          {
+            "name": "amount",
+            "docs": [
+              "Zero: an unused entry."
+            ],
             "type": "u64"
           }
         ]
@@ -10977,7 +11802,9 @@ export const IDL: Sibyl = {
           {
             "name": "params",
             "docs": [
-              "New parameters (validated as a whole)."
+              "New parameters (validated as a whole). They apply with `apply_config`",
+              "once the current unbonding period has passed, replacing any change",
+              "still waiting."
             ],
             "type": {
               "option": {
@@ -10990,7 +11817,8 @@ export const IDL: Sibyl = {
           {
             "name": "newAuthority",
             "docs": [
-              "Hands governance to another key."
+              "Proposes another key as authority; it takes over by signing",
+              "`accept_authority`, so a mistyped key never strands governance."
             ],
             "type": {
               "option": "pubkey"
@@ -11190,6 +12018,7 @@ export const PROGRAM_ADDRESS = "B3N5RexUTsYsqhDSww2V1bQkYYcDsGiTBMihGSPCF3Xx";
 /** The constant first seed of each PDA in the IDL, by account name as the IDL spells it. */
 export const PDA_SEEDS = {
   "bond_vault": "bond_vault",
+  "challenger_operator": "operator",
   "config": "config",
   "dispute": "dispute",
   "escrow": "escrow",
@@ -11266,7 +12095,15 @@ export type SibylErrorName =
   | "WrongParty"
   | "InvalidCallback"
   | "CallbackAccountsMismatch"
-  | "CallbackAccountsMissing";
+  | "CallbackAccountsMissing"
+  | "OutputNotCanonical"
+  | "OutputSpecMismatch"
+  | "NoVotingWeight"
+  | "ParameterOutOfBounds"
+  | "NoPendingChange"
+  | "TimelockNotElapsed"
+  | "NotPendingAuthority"
+  | "UnsupportedMintExtension";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -11275,7 +12112,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6002: { name: "NotAuthority", msg: "Only the protocol authority may do this" },
   6003: { name: "InvalidBps", msg: "A basis-point value is above 10000" },
   6004: { name: "InvalidThreshold", msg: "The vote threshold must be above 5000 bps so that only one side can win" },
-  6005: { name: "InvalidWindow", msg: "A slot window must be at least one slot" },
+  6005: { name: "InvalidWindow", msg: "A slot window is out of bounds: challenge and vote windows at least 5 slots, every window 1 to 10,000,000 slots" },
   6006: { name: "WrongMint", msg: "The token account is not of the protocol's payment mint" },
   6007: { name: "WrongTokenOwner", msg: "The token account is not owned by the expected wallet" },
   6008: { name: "WrongTreasury", msg: "The treasury account does not match the configured treasury" },
@@ -11283,7 +12120,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6010: { name: "InvalidPrice", msg: "The model's price must be greater than zero" },
   6011: { name: "InvalidTensorSpec", msg: "The tensor spec is invalid: rank 1 to 8, every dimension positive or -1" },
   6012: { name: "InvalidSizeBound", msg: "The model's input or output bound is zero or above the protocol maximum" },
-  6013: { name: "InvalidComparisonRule", msg: "The comparison rule is invalid: tolerances must be finite and non-negative, k at least 1" },
+  6013: { name: "InvalidComparisonRule", msg: "The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1" },
   6014: { name: "FeeSplitTooLarge", msg: "Protocol fee plus publisher royalty exceed 10000 bps" },
   6015: { name: "NotPublisher", msg: "Only the model's publisher may do this" },
   6016: { name: "ModelRetired", msg: "The model is retired and takes no new requests" },
@@ -11334,4 +12171,12 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6061: { name: "InvalidCallback", msg: "A callback names Sibyl itself, no program, or more accounts than allowed" },
   6062: { name: "CallbackAccountsMismatch", msg: "The callback accounts do not match those the request named (program, callback authority, then each named account in order)" },
   6063: { name: "CallbackAccountsMissing", msg: "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)" },
+  6064: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
+  6065: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions" },
+  6066: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
+  6067: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)" },
+  6068: { name: "NoPendingChange", msg: "No change is pending" },
+  6069: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
+  6070: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
+  6071: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)" },
 };

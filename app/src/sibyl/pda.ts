@@ -62,9 +62,16 @@ export const escrowPda = (request: PublicKey, programId = PROGRAM_ID): PublicKey
 export const feeVaultPda = (model: PublicKey, programId = PROGRAM_ID): PublicKey =>
   find([utf8(PDA_SEEDS.fee_vault), model.toBytes()], programId);
 
-/** The dispute over a request: `["dispute", request]`. */
-export const disputePda = (request: PublicKey, programId = PROGRAM_ID): PublicKey =>
-  find([utf8(PDA_SEEDS.dispute), request.toBytes()], programId);
+/**
+ * The dispute over one request instance, the `sequence`-th request of `model`
+ * (both read from the request account): `["dispute", model, sequence as u64 LE]`.
+ */
+export const disputePda = (
+  model: PublicKey,
+  sequence: bigint | number | { toString(): string },
+  programId = PROGRAM_ID,
+): PublicKey =>
+  find([utf8(PDA_SEEDS.dispute), model.toBytes(), u64Le(BigInt(sequence.toString()))], programId);
 
 /** An operator's vote in a dispute (`operator` is the operator account): `["vote", dispute, operator]`. */
 export const votePda = (dispute: PublicKey, operator: PublicKey, programId = PROGRAM_ID): PublicKey =>
@@ -81,9 +88,11 @@ export const PDA_SEED_COUNTS = {
   bond_vault: 1,
   model: 2,
   operator: 2,
+  // `challenge`'s account for the challenger's operator PDA: `operatorPda(challenger)`.
+  challenger_operator: 2,
   request: 3,
   escrow: 2,
   fee_vault: 2,
-  dispute: 2,
+  dispute: 3,
   vote: 3,
 } as const satisfies Record<keyof typeof PDA_SEEDS, number>;

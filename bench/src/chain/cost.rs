@@ -120,7 +120,11 @@ pub async fn measure(network: &Network, sibyl: &Path, window_slots: u64) -> Resu
             Duration::from_secs(60),
         )
         .await?;
-    let dispute = pda::dispute(&disputed);
+    let dispute = pda::dispute_of(
+        &network
+            .request_state(&disputed)
+            .context("the disputed request")?,
+    );
     let mut rent_dispute = open_rent(network, &disputed);
     rent_dispute.push(rent_of(network, "dispute", &dispute));
     let voters: Vec<Pubkey> = [0, 1, 4, 5]

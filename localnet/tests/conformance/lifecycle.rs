@@ -246,9 +246,14 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
 
     // It commits, and the requester waits for the commit through PubSub.
     let commit = instruction(
-        accounts::commit_result(operator.pubkey(), request),
+        accounts::commit_result(operator.pubkey(), request, model),
         ix::CommitResult {
-            output: b"digit=3".to_vec(),
+            output: sibyl::encoding::encode(&[sibyl::encoding::Tensor::from_f32(
+                "probabilities",
+                vec![1, 10],
+                &[0.0, 0.0, 0.0, 0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0],
+            )
+            .unwrap()]),
         },
     );
     let blockhash = client.get_latest_blockhash().await.unwrap();
@@ -280,6 +285,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
         requester: requester.pubkey(),
         model,
         operator: pda::operator(&operator.pubkey()),
+        dispute: pda::dispute(&model, 1),
     };
     let payees = Payees {
         operator_token: ata(&operator),

@@ -146,7 +146,7 @@ pub async fn progress(chain: &ChainClient, request: &Pubkey) -> Result<Progress,
         },
         RequestStatus::Challenged => {
             let dispute = chain
-                .fetch_required(&pda::dispute(request), "dispute")
+                .fetch_required(&pda::dispute_of(&state), "dispute")
                 .await?;
             Progress::Challenged {
                 slot,
@@ -203,6 +203,7 @@ pub fn largest_transactions(
     let wallet = chain.wallet();
     let token = token_account(&wallet, &tokens);
     let request = pda::request(&wallet, 1);
+    let model = Pubkey::new_unique();
     let output = vec![0xa5; MAX_OUTPUT_BYTES as usize];
     let callback = CallbackSpec {
         program: Pubkey::new_unique(),
@@ -242,7 +243,7 @@ pub fn largest_transactions(
         (
             format!("commit_result, the largest inline output ({MAX_OUTPUT_BYTES} bytes)"),
             instruction(
-                accounts::commit_result(wallet, request),
+                accounts::commit_result(wallet, request, model),
                 sibyl::instruction::CommitResult {
                     output: output.clone(),
                 },
@@ -251,7 +252,18 @@ pub fn largest_transactions(
         (
             format!("challenge, the largest inline output ({MAX_OUTPUT_BYTES} bytes)"),
             instruction(
-                accounts::challenge(wallet, token, request, pda::operator(&wallet), tokens),
+                accounts::challenge(
+                    wallet,
+                    token,
+                    accounts::RequestParties {
+                        request,
+                        requester: wallet,
+                        model,
+                        operator: pda::operator(&wallet),
+                        dispute: pda::dispute(&model, u64::MAX),
+                    },
+                    tokens,
+                ),
                 sibyl::instruction::Challenge { output },
             ),
         ),

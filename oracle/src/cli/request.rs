@@ -7,7 +7,10 @@ use sibyl::{
     callback::{CallbackAccount, CallbackSpec},
     state::{InferenceRequest, Model, RequestStatus},
 };
-use sibyl_client::{accounts, instruction};
+use sibyl_client::{
+    accounts::{self, RequestParties},
+    instruction,
+};
 use sibyl_oracle::{
     actions::{
         format_amount, mint_decimals, model, parse_amount,
@@ -333,7 +336,7 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
     let store = ModelStore::new(args.model_cache.clone(), PathBuf::from("."));
     let path = store.fetch(&model.uri, &model.model_hash).await?;
     let ours = engine.load(&path)?.run(&state.input)?;
-    if outputs_agree(&model.comparison, &state.output, &ours)? {
+    if outputs_agree(&model.comparison, &state.output, &ours) {
         println!(
             "the committed result agrees with this machine's under {:?}: nothing to challenge",
             model.comparison
@@ -346,8 +349,7 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         accounts::challenge(
             wallet,
             token_account(&wallet, &tokens),
-            address,
-            state.operator,
+            RequestParties::of(address, &state),
             tokens,
         ),
         sibyl::instruction::Challenge { output: ours },

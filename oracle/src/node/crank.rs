@@ -233,7 +233,7 @@ impl Crank {
         let dispute: Dispute = self
             .shared
             .chain
-            .fetch_required(&pda::dispute(&request), "dispute")
+            .fetch_required(&pda::dispute_of(state), "dispute")
             .await?;
         let tokens = self.shared.tokens;
         let parties = RequestParties::of(request, state);

@@ -71,8 +71,17 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The active models this node serves and watches.
+    /// The active (not retired) models this node serves.
     pub async fn served_models(&self) -> Result<Vec<(Pubkey, Model)>, NodeError> {
+        let mut models = self.watched_models().await?;
+        models.retain(|(_, model)| !model.retired);
+        Ok(models)
+    }
+
+    /// The models whose commitments this node re-executes: the served ones,
+    /// and those retired since, whose open commitments still run their
+    /// challenge windows.
+    pub async fn watched_models(&self) -> Result<Vec<(Pubkey, Model)>, NodeError> {
         let profile_id = self.runner.profile_id();
         let models = self
             .chain
@@ -80,7 +89,6 @@ impl Shared {
             .await?;
         Ok(models
             .into_iter()
-            .filter(|(_, model)| !model.retired)
             .filter(|(_, model)| {
                 if self.model_hashes.is_empty() {
                     model.profile_id == profile_id

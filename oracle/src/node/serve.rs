@@ -297,7 +297,7 @@ async fn serve_one(
         }
     };
     let commit = instruction(
-        accounts::commit_result(shared.wallet, request),
+        accounts::commit_result(shared.wallet, request, state.model),
         sibyl::instruction::CommitResult { output },
     );
     match shared
@@ -367,6 +367,7 @@ mod tests {
             royalty_bps: 1_000,
             challenge_window_slots: 25,
             created_slot: 3,
+            sequence: 1,
             deadline_slot: 153,
             input_len: 2,
             input_hash: [2; 32],

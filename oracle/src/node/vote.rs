@@ -64,11 +64,28 @@ impl Service for Vote {
                 && dispute.operator != self.shared.operator
                 && dispute.challenger != self.shared.wallet
                 && operator.registered_slot < dispute.opened_slot
-                && self.shared.journal.get(Kind::Vote, &dispute_key)?.is_none()
+                && operator.stake_bonded_before(dispute.opened_slot) > 0
             {
-                vote(&self.shared, dispute_key, &dispute)
-                    .instrument(span)
-                    .await
+                match self.shared.journal.get(Kind::Vote, &dispute_key)? {
+                    None => {
+                        vote(&self.shared, dispute_key, &dispute)
+                            .instrument(span)
+                            .await
+                    }
+                    // Journaled but never confirmed (a kill, an RPC error):
+                    // send the same vote again; the program refuses a second.
+                    Some(
+                        prepared @ Entry {
+                            stage: Stage::Prepared,
+                            ..
+                        },
+                    ) => {
+                        send_vote(&self.shared, dispute_key, &prepared)
+                            .instrument(span)
+                            .await
+                    }
+                    Some(_) => Ok(()),
+                }
             } else {
                 Ok(())
             };
@@ -88,13 +105,10 @@ async fn vote(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result
         .await?;
     let model: Model = shared.chain.fetch_required(&state.model, "model").await?;
     let ours = shared.runner.run(&model, state.input.clone()).await?;
-    let agree = |theirs: &[u8]| {
-        outputs_agree(&model.comparison, theirs, &ours)
-            .map_err(|err| NodeError::Internal(format!("comparing outputs: {err}")))
-    };
-    let side = if agree(&state.output)? {
+    let agree = |theirs: &[u8]| outputs_agree(&model.comparison, theirs, &ours);
+    let side = if agree(&state.output) {
         VoteSide::Operator
-    } else if agree(&dispute.challenger_output)? {
+    } else if agree(&dispute.challenger_output) {
         VoteSide::Challenger
     } else {
         tracing::warn!("neither side's output agrees with ours: abstaining");
@@ -108,18 +122,35 @@ async fn vote(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result
         return Ok(());
     };
     let output_hash = hashing::output_hash(&state.model_hash, &state.input_hash, &ours);
-    shared.journal.put(
-        Kind::Vote,
-        &dispute_key,
-        &Entry {
-            output: output_hash.to_vec(),
-            agrees: Some(side == VoteSide::Operator),
-            faulty: false,
-            stage: Stage::Prepared,
-        },
-    )?;
+    let prepared = Entry {
+        output: output_hash.to_vec(),
+        agrees: Some(side == VoteSide::Operator),
+        faulty: false,
+        stage: Stage::Prepared,
+    };
+    shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
+    send_vote(shared, dispute_key, &prepared).await
+}
+
+/// Sends a journaled vote and marks it done once it landed, or once the
+/// program says it is no longer needed.
+async fn send_vote(
+    shared: &Shared,
+    dispute_key: Pubkey,
+    prepared: &Entry,
+) -> Result<(), NodeError> {
+    let side = match prepared.agrees {
+        Some(true) => VoteSide::Operator,
+        Some(false) => VoteSide::Challenger,
+        None => return Ok(()),
+    };
+    let output_hash: [u8; 32] = prepared.output.as_slice().try_into().map_err(|_| {
+        NodeError::Internal(format!(
+            "journaled vote on {dispute_key} has no output hash"
+        ))
+    })?;
     let cast = instruction(
-        accounts::cast_vote(shared.wallet, dispute.request),
+        accounts::cast_vote(shared.wallet, dispute_key),
         sibyl::instruction::CastVote { side, output_hash },
     );
     match shared.chain.send("cast_vote", &[cast], &[]).await {
@@ -159,7 +190,7 @@ async fn claim(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Resul
         accounts::claim_vote(
             shared.wallet,
             token_account(&shared.wallet, &shared.tokens),
-            dispute.request,
+            dispute_key,
             dispute.challenger,
             shared.tokens,
         ),

@@ -9,7 +9,10 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use sibyl::state::{InferenceRequest, Model, RequestStatus};
-use sibyl_client::{accounts, instruction};
+use sibyl_client::{
+    accounts::{self, RequestParties},
+    instruction,
+};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -28,7 +31,7 @@ impl Service for Watch {
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         let slot = self.shared.chain.slot().await?;
-        for (model_key, model) in self.shared.served_models().await? {
+        for (model_key, model) in self.shared.watched_models().await? {
             let committed = self
                 .shared
                 .chain
@@ -88,8 +91,7 @@ async fn check(
                 }
                 Err(err) => return Err(err),
             };
-            let agrees = outputs_agree(&model.comparison, &state.output, &ours)
-                .map_err(|err| NodeError::Internal(format!("comparing outputs: {err}")))?;
+            let agrees = outputs_agree(&model.comparison, &state.output, &ours);
             let verdict = Entry {
                 output: ours,
                 agrees: Some(agrees),
@@ -118,8 +120,7 @@ async fn check(
         accounts::challenge(
             shared.wallet,
             token_account(&shared.wallet, &shared.tokens),
-            request,
-            state.operator,
+            RequestParties::of(request, &state),
             shared.tokens,
         ),
         sibyl::instruction::Challenge {

@@ -104,8 +104,7 @@ async fn challenge_by_hand(
         sibyl_client::accounts::challenge(
             wallet.pubkey(),
             token_account(&wallet.pubkey(), &cluster.tokens),
-            request,
-            state.operator,
+            sibyl_client::accounts::RequestParties::of(request, &state),
             cluster.tokens,
         ),
         sibyl::instruction::Challenge { output },
@@ -152,8 +151,12 @@ async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help(
         let request = cluster.request_digit(sample).await;
         committed(&cluster, &request).await;
         challenge_by_hand(&cluster, liar, request, wrong_output(sample)).await;
+        let state = cluster.request_state(&request).await.expect("request");
         let vote = sibyl_client::instruction(
-            sibyl_client::accounts::cast_vote(colluder.pubkey(), request),
+            sibyl_client::accounts::cast_vote(
+                colluder.pubkey(),
+                sibyl_client::pda::dispute_of(&state),
+            ),
             sibyl::instruction::CastVote {
                 side: sibyl::state::VoteSide::Challenger,
                 output_hash: [0; 32],

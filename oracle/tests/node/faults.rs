@@ -153,6 +153,13 @@ async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
         KILLS / 2
     );
     assert!(votes <= DISPUTES, "at most one vote per dispute ({votes})");
+    // Exactly one each: a vote journaled but not confirmed when the process
+    // was killed is sent again on restart, never abandoned.
+    assert_eq!(
+        cluster.operator_state(2).await.votes_cast as usize,
+        DISPUTES,
+        "the killed verifier voted in every dispute"
+    );
     assert_eq!(
         cluster.operator_state(0).await.disputes_lost as usize,
         DISPUTES

@@ -16,7 +16,8 @@ pub const OPERATOR_SEED: &[u8] = b"operator";
 pub const REQUEST_SEED: &[u8] = b"request";
 /// Seed of a request's escrow token account, followed by the request.
 pub const ESCROW_SEED: &[u8] = b"escrow";
-/// Seed of a dispute PDA, followed by the request.
+/// Seed of a dispute PDA, followed by the request's model and its sequence
+/// number (u64 LE): one request instance, even if its address is reused.
 pub const DISPUTE_SEED: &[u8] = b"dispute";
 /// Seed prefix of a model's protocol-fee vault `["fee_vault", model]`: a
 /// token account owned by the config PDA that collects the protocol's share
@@ -27,6 +28,20 @@ pub const VOTE_SEED: &[u8] = b"vote";
 
 /// Basis points in one whole.
 pub const BPS_DENOMINATOR: u64 = 10_000;
+/// The shortest challenge (and vote) window any config or model may set: a
+/// publisher or authority cannot shrink the time watchers have to act below it.
+pub const MIN_WINDOW_SLOTS: u64 = 5;
+/// The longest window or period any parameter may set (about 46 days at 400
+/// ms a slot): slot arithmetic never nears overflow, and no exit is put off
+/// beyond reach.
+pub const MAX_WINDOW_SLOTS: u64 = 10_000_000;
+/// The largest protocol fee the authority may set.
+pub const MAX_PROTOCOL_FEE_BPS: u16 = 2_000;
+/// The largest share of an operator's stake one lost dispute may take.
+pub const MAX_SLASH_BPS: u16 = 5_000;
+/// The widest tolerance a comparison rule may allow, absolute and relative:
+/// a rule that accepts anything would make every wrong output "agree".
+pub const MAX_TOLERANCE: f32 = 0.01;
 /// Longest model URI, in bytes.
 pub const MAX_URI_LEN: usize = 200;
 /// Largest input a request may carry, in bytes. Inputs that do not fit one
@@ -35,10 +50,11 @@ pub const MAX_INPUT_BYTES: u32 = 16_384;
 /// Largest committed output (canonical encoding), in bytes. An output
 /// travels inline in one transaction twice (`commit_result`, and
 /// `challenge` with the challenger's), so both must fit a 1232-byte
-/// packet: a 640-byte `challenge` is 1194 bytes with a node's
-/// compute-budget instructions (`sibyl-bench` section 4, and the
-/// `largest_transactions_fit_in_a_packet` test in the oracle).
-pub const MAX_OUTPUT_BYTES: u32 = 640;
+/// packet: a 624-byte `challenge` (14 accounts, with the model and the
+/// challenger's operator PDA that issue 14 added) is 1224 bytes with a
+/// node's compute-budget instructions (the `largest_transactions_fit_in_a_packet`
+/// test in the oracle, and `sibyl-bench` section 4).
+pub const MAX_OUTPUT_BYTES: u32 = 624;
 /// Highest tensor rank a model's input or output spec may declare.
 pub const MAX_TENSOR_RANK: usize = 8;
 /// Accounts a consumer may name for its callback (reserved for the callback path).

@@ -212,6 +212,12 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Tensor>, EncodingError> {
     Ok(tensors)
 }
 
+/// Whether a decoded tensor's data is in its one canonical form: a bool is
+/// the byte 0 or 1 (every other dtype's bytes are all valid values).
+pub fn is_canonical_data(tensor: &Tensor) -> bool {
+    tensor.dtype != DType::Bool || tensor.data.iter().all(|&byte| byte <= 1)
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,

@@ -13,7 +13,7 @@ pub enum SibylError {
     InvalidBps,
     #[msg("The vote threshold must be above 5000 bps so that only one side can win")]
     InvalidThreshold,
-    #[msg("A slot window must be at least one slot")]
+    #[msg("A slot window is out of bounds: challenge and vote windows at least 5 slots, every window 1 to 10,000,000 slots")]
     InvalidWindow,
     #[msg("The token account is not of the protocol's payment mint")]
     WrongMint,
@@ -29,9 +29,7 @@ pub enum SibylError {
     InvalidTensorSpec,
     #[msg("The model's input or output bound is zero or above the protocol maximum")]
     InvalidSizeBound,
-    #[msg(
-        "The comparison rule is invalid: tolerances must be finite and non-negative, k at least 1"
-    )]
+    #[msg("The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1")]
     InvalidComparisonRule,
     #[msg("Protocol fee plus publisher royalty exceed 10000 bps")]
     FeeSplitTooLarge,
@@ -133,4 +131,20 @@ pub enum SibylError {
     CallbackAccountsMismatch,
     #[msg("The request names a callback: pass its accounts (skipping it is allowed only after the grace period)")]
     CallbackAccountsMissing,
+    #[msg("The output is not a canonical tensor encoding (see the protocol's encoding)")]
+    OutputNotCanonical,
+    #[msg("The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions")]
+    OutputSpecMismatch,
+    #[msg("The operator has no active stake that was bonded before the dispute opened: no weight to vote with")]
+    NoVotingWeight,
+    #[msg("A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)")]
+    ParameterOutOfBounds,
+    #[msg("No change is pending")]
+    NoPendingChange,
+    #[msg("The change's timelock has not elapsed")]
+    TimelockNotElapsed,
+    #[msg("Only the pending authority named by update_config may accept")]
+    NotPendingAuthority,
+    #[msg("The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)")]
+    UnsupportedMintExtension,
 }

@@ -14,12 +14,30 @@ pub struct ConfigInitialized {
     pub params: ConfigParams,
 }
 
-/// Parameters, treasury or authority changed.
+/// `update_config` ran: the treasury (which changes at once), the current
+/// parameters, and what waits: the parameters scheduled and from which slot
+/// they may apply (zero: none), and the proposed authority (default: none).
 #[event]
 pub struct ConfigUpdated {
     pub authority: Pubkey,
     pub treasury: Pubkey,
     pub params: ConfigParams,
+    pub pending_params: ConfigParams,
+    pub pending_params_slot: u64,
+    pub pending_authority: Pubkey,
+}
+
+/// Scheduled parameters became current after their timelock.
+#[event]
+pub struct ConfigParamsApplied {
+    pub params: ConfigParams,
+}
+
+/// The pending authority accepted: it now governs the protocol.
+#[event]
+pub struct AuthorityAccepted {
+    pub previous: Pubkey,
+    pub authority: Pubkey,
 }
 
 /// The protocol was paused or unpaused.
@@ -144,6 +162,11 @@ pub struct ResultChallenged {
     pub bond: u64,
     pub challenger_output_hash: [u8; 32],
     pub vote_deadline_slot: u64,
+    /// The dispute's terms, so that its story can be told from the events
+    /// alone once the account is closed.
+    pub eligible_stake: u64,
+    pub quorum_bps: u16,
+    pub threshold_bps: u16,
 }
 
 /// A verifier voted in a dispute.

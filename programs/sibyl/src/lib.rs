@@ -3,7 +3,7 @@
 //! Requesters pay SPL tokens for one inference on a registered ONNX model; a
 //! staked operator commits the output; the output becomes final after a
 //! challenge window, and disputes are settled by stake-weighted re-execution
-//! votes. The design of record is the protocol document (`shared/design/protocol.md`);
+//! votes. The design of record is the protocol document (`docs/protocol.md`);
 //! what it leaves open is decided in `docs/decisions.md`. Every handler lives
 //! in `instructions/`, one per file.
 #![allow(unexpected_cfgs)]
@@ -36,9 +36,20 @@ pub mod sibyl {
         initialize::handler(ctx, params)
     }
 
-    /// Authority: changes parameters, the treasury or the authority itself.
+    /// Authority: schedules new parameters (they apply after the unbonding
+    /// period), proposes a new authority, or changes the treasury.
     pub fn update_config(ctx: Context<UpdateConfig>, args: UpdateConfigArgs) -> Result<()> {
         update_config::handler(ctx, args)
+    }
+
+    /// Anyone: applies scheduled parameters once their timelock has passed.
+    pub fn apply_config(ctx: Context<ApplyConfig>) -> Result<()> {
+        apply_config::handler(ctx)
+    }
+
+    /// The proposed authority: takes over governance.
+    pub fn accept_authority(ctx: Context<AcceptAuthority>) -> Result<()> {
+        accept_authority::handler(ctx)
     }
 
     /// Authority: refuses new requests, commits and registrations until `unpause`.

@@ -23,7 +23,9 @@ pub struct Escrow<'a, 'info> {
 
 impl<'info> Escrow<'_, 'info> {
     /// Pays the fee out (protocol fee into the model's fee vault, royalty,
-    /// the rest to `payee`) and closes the escrow.
+    /// the rest to `payee`) and closes the escrow. Tokens anyone sent to the
+    /// escrow beyond the fee go to `payee` too: a token account with a balance
+    /// cannot be closed, so an exit that left them would revert forever.
     pub fn pay_fee(
         &self,
         payee: &InterfaceAccount<'info, TokenAccount>,
@@ -35,18 +37,28 @@ impl<'info> Escrow<'_, 'info> {
             self.request.protocol_fee_bps,
             self.request.royalty_bps,
         )?;
+        let donated = self.donated()?;
         self.release(fee_vault, split.protocol_fee)?;
         self.release(publisher, split.royalty)?;
-        self.release(payee, split.payee)?;
+        self.release(payee, math::add(split.payee, donated)?)?;
         self.close()?;
         Ok(split)
     }
 
-    /// Returns the whole fee to the requester and closes the escrow.
+    /// Returns everything the escrow holds (the fee, and whatever anyone sent
+    /// to it) to the requester and closes the escrow.
     pub fn refund(&self, requester_token: &InterfaceAccount<'info, TokenAccount>) -> Result<u64> {
-        self.release(requester_token, self.request.fee)?;
+        let held = self.escrow.amount;
+        self.release(requester_token, held)?;
         self.close()?;
-        Ok(self.request.fee)
+        Ok(held)
+    }
+
+    /// What the escrow holds beyond the fee. Only the request PDA can move
+    /// tokens out (the payment mint has no permanent delegate), so the escrow
+    /// never holds less than the fee.
+    fn donated(&self) -> Result<u64> {
+        math::sub(self.escrow.amount, self.request.fee)
     }
 
     fn release(&self, to: &InterfaceAccount<'info, TokenAccount>, amount: u64) -> Result<()> {
@@ -95,7 +107,7 @@ pub struct SettleDispute<'info> {
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,
-        seeds = [Dispute::SEED, request.key().as_ref()],
+        seeds = [Dispute::SEED, request.model.as_ref(), request.sequence.to_le_bytes().as_ref()],
         bump = dispute.bump,
         has_one = request @ SibylError::WrongDispute,
         has_one = operator @ SibylError::WrongOperator,

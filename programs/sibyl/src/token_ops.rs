@@ -1,10 +1,48 @@
 //! Every token movement of the program, over the token interface so that SPL
 //! Token and Token-2022 mints both work.
-use crate::state::Config;
+use crate::{errors::SibylError, state::Config};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{
     self, CloseAccount, Mint, TokenAccount, TokenInterface, TransferChecked,
 };
+
+/// Refuses a payment mint with a Token-2022 extension that would break the
+/// accounting or hand a third party power over the vaults: a transfer fee
+/// (vaults receive less than was sent), a transfer hook (any program runs on
+/// every move, and can refuse it), a permanent delegate (anyone holding it
+/// can drain any vault), a default account state (new escrows could start
+/// frozen), the pausable extension, confidential balances, or non-transferable
+/// tokens. Only extensions that change nothing about balances are allowed.
+pub fn check_payment_mint(mint: &InterfaceAccount<Mint>) -> Result<()> {
+    use anchor_spl::token_2022::spl_token_2022::{
+        extension::{BaseStateWithExtensions, ExtensionType, StateWithExtensions},
+        state::Mint as MintState,
+    };
+    let info = mint.to_account_info();
+    if info.owner != &anchor_spl::token_2022::ID {
+        return Ok(());
+    }
+    let data = info.try_borrow_data()?;
+    let state = StateWithExtensions::<MintState>::unpack(&data)?;
+    for extension in state.get_extension_types()? {
+        require!(
+            matches!(
+                extension,
+                ExtensionType::MintCloseAuthority
+                    | ExtensionType::MetadataPointer
+                    | ExtensionType::TokenMetadata
+                    | ExtensionType::GroupPointer
+                    | ExtensionType::TokenGroup
+                    | ExtensionType::GroupMemberPointer
+                    | ExtensionType::TokenGroupMember
+                    | ExtensionType::InterestBearingConfig
+                    | ExtensionType::ScaledUiAmount
+            ),
+            SibylError::UnsupportedMintExtension
+        );
+    }
+    Ok(())
+}
 
 /// The mint and token program every transfer of one instruction uses.
 pub struct TokenCtx<'a, 'info> {

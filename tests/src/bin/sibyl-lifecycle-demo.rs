@@ -7,7 +7,7 @@ use sibyl::{
     state::{DisputeOutcome, RequestStatus, VoteSide},
 };
 use sibyl_client::pda;
-use sibyl_tests::{env::MODEL_PRICE, TestEnv};
+use sibyl_tests::{env::MODEL_PRICE, output, TestEnv};
 use std::process::ExitCode;
 
 fn tokens(base_units: u64) -> String {
@@ -79,7 +79,7 @@ async fn run() -> Result<(), String> {
         state.deadline_slot
     );
     let events = env
-        .commit(0, request, b"digit=3")
+        .commit(0, request, &output(b"digit=3"))
         .await
         .map_err(|e| e.to_string())?;
     let committed = events.one::<ResultCommitted>();
@@ -110,7 +110,7 @@ async fn run() -> Result<(), String> {
         tokens(finalized.payee_amount + finalized.royalty + finalized.protocol_fee)
     );
     let state = env.request_account(request).await;
-    if state.status != RequestStatus::Finalized || state.output != b"digit=3" {
+    if state.status != RequestStatus::Finalized || state.output != output(b"digit=3") {
         return Err(format!("request 1 ended as {:?}", state.status));
     }
 
@@ -121,7 +121,7 @@ async fn run() -> Result<(), String> {
         env.slot().await,
         short(&request)
     );
-    env.commit(1, request, b"digit=8")
+    env.commit(1, request, &output(b"digit=8"))
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -129,7 +129,7 @@ async fn run() -> Result<(), String> {
         env.slot().await
     );
     let events = env
-        .challenge(request, b"digit=3")
+        .challenge(request, &output(b"digit=3"))
         .await
         .map_err(|e| e.to_string())?;
     let challenged = events.one::<ResultChallenged>();
@@ -174,7 +174,7 @@ async fn run() -> Result<(), String> {
     let state = env.request_account(request).await;
     if resolved.outcome != DisputeOutcome::ChallengerUpheld
         || state.status != RequestStatus::Overturned
-        || state.output != b"digit=3"
+        || state.output != output(b"digit=3")
     {
         return Err(format!("request 2 ended as {:?}", state.status));
     }

@@ -148,11 +148,12 @@ async fn the_read_helper_refuses_each_bad_result_by_name() {
         env.claim_with_result(bounty, unsure, &requester).await,
         BountyError::NotTargetDigit,
     );
-    // Final, but its output is not a canonical tensor encoding.
-    let garbled = finalized_request(&mut env, b"not a tensor").await;
-    assert_error(
-        env.claim_with_result(bounty, garbled, &requester).await,
-        ConsumerError::OutputNotDecodable,
+    // An output that is not a canonical tensor encoding is refused at
+    // commit, so no consumer is ever handed one.
+    let garbled = env.request(b"in").await;
+    assert_sibyl_error(
+        env.commit(0, garbled, b"not a tensor").await,
+        SibylError::OutputNotCanonical,
     );
     // The right one still wins.
     env.claim_with_result(bounty, committed, &requester)

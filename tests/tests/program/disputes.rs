@@ -6,11 +6,11 @@ use sibyl::{
     state::{DisputeOutcome, VoteSide},
 };
 use sibyl_client::pda;
-use sibyl_tests::{assert_sibyl_error, env::OPERATOR_STAKE, Actor, TestEnv};
+use sibyl_tests::{assert_sibyl_error, env::OPERATOR_STAKE, output, Actor, TestEnv};
 
 /// A request committed by operator 0 with `b"out"`.
 async fn committed(env: &mut TestEnv) -> anchor_lang::prelude::Pubkey {
-    env.committed_request(0, b"out").await
+    env.committed_request(0, &output(b"out")).await
 }
 
 fn actor_of(env: &TestEnv, index: usize) -> Actor {
@@ -25,17 +25,17 @@ async fn challenge_rules() {
     let mut env = TestEnv::new().await;
     let pending = env.request(b"in").await;
     assert_sibyl_error(
-        env.challenge(pending, b"x").await,
+        env.challenge(pending, &output(b"x")).await,
         SibylError::RequestNotCommitted,
     );
     let request = committed(&mut env).await;
     let operator = actor_of(&env, 0);
     assert_sibyl_error(
-        env.challenge_as(&operator, request, b"x").await,
+        env.challenge_as(&operator, request, &output(b"x")).await,
         SibylError::SelfChallenge,
     );
     assert_sibyl_error(
-        env.challenge(request, b"out").await,
+        env.challenge(request, &output(b"out")).await,
         SibylError::ChallengeSameOutput,
     );
     assert_sibyl_error(env.challenge(request, b"").await, SibylError::EmptyOutput);
@@ -51,25 +51,25 @@ async fn challenge_rules() {
         env.send(
             accounts,
             ix::Challenge {
-                output: b"x".to_vec(),
+                output: output(b"x"),
             },
             &[&challenger],
         )
         .await,
         SibylError::WrongOperator,
     );
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     // A second challenge finds the request already challenged.
     let other = actor_of(&env, 1);
     assert_sibyl_error(
-        env.challenge_as(&other, request, b"y").await,
+        env.challenge_as(&other, request, &output(b"y")).await,
         SibylError::RequestNotCommitted,
     );
 
     let late = committed(&mut env).await;
     env.warp_slots(env.params.challenge_window_slots + 1).await;
     assert_sibyl_error(
-        env.challenge(late, b"x").await,
+        env.challenge(late, &output(b"x")).await,
         SibylError::ChallengeWindowClosed,
     );
     env.assert_tokens_conserved().await;
@@ -81,7 +81,9 @@ async fn parties_cannot_vote() {
     let request = committed(&mut env).await;
     // Operator 3 challenges: as a party it may not vote either.
     let challenger = actor_of(&env, 3);
-    env.challenge_as(&challenger, request, b"x").await.unwrap();
+    env.challenge_as(&challenger, request, &output(b"x"))
+        .await
+        .unwrap();
     assert_sibyl_error(
         env.vote(0, request, VoteSide::Operator).await,
         SibylError::PartyCannotVote,
@@ -97,13 +99,13 @@ async fn parties_cannot_vote() {
 async fn double_vote_is_refused() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     env.vote(1, request, VoteSide::Operator).await.unwrap();
     assert_sibyl_error(
         env.vote(1, request, VoteSide::Challenger).await,
         SibylError::AlreadyVoted,
     );
-    let dispute: sibyl::state::Dispute = env.account(pda::dispute(&request)).await.unwrap();
+    let dispute: sibyl::state::Dispute = env.dispute_of(request).await;
     assert_eq!(
         (dispute.stake_for_operator, dispute.vote_count),
         (OPERATOR_STAKE, 1)
@@ -115,7 +117,7 @@ async fn double_vote_is_refused() {
 async fn vote_window_and_eligibility() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     // A newcomer staking after the dispute opened cannot vote in it.
     env.add_operator_wallet().await;
     env.register_operator(4, OPERATOR_STAKE).await.unwrap();
@@ -124,11 +126,11 @@ async fn vote_window_and_eligibility() {
         env.vote(4, request, VoteSide::Operator).await,
         SibylError::VoterRegisteredTooLate,
     );
-    // An operator that unbonded below the minimum cannot vote.
+    // An operator that unbonded all its stake has no weight left to vote with.
     env.request_unstake(2, OPERATOR_STAKE).await.unwrap();
     assert_sibyl_error(
         env.vote(2, request, VoteSide::Operator).await,
-        SibylError::OperatorNotEligible,
+        SibylError::NoVotingWeight,
     );
     env.warp_slots(env.params.vote_window_slots + 1).await;
     assert_sibyl_error(
@@ -142,7 +144,7 @@ async fn vote_window_and_eligibility() {
 async fn resolve_waits_until_the_outcome_is_certain() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     assert_sibyl_error(env.resolve(request).await, SibylError::VoteWindowOpen);
     env.vote(1, request, VoteSide::Operator).await.unwrap();
     // 10M of 30M: the other 20M could still go the other way.
@@ -165,7 +167,7 @@ async fn resolve_waits_until_the_outcome_is_certain() {
 async fn resolve_checks_every_payee_account() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     env.vote(1, request, VoteSide::Operator).await.unwrap();
     env.vote(2, request, VoteSide::Operator).await.unwrap();
     let cranker = env.requester.wallet.insecure_clone();
@@ -216,7 +218,7 @@ async fn resolve_checks_every_payee_account() {
 
 async fn inconclusive(env: &mut TestEnv) -> anchor_lang::prelude::Pubkey {
     let request = committed(env).await;
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     env.warp_slots(env.params.vote_window_slots + 1).await;
     env.resolve(request).await.unwrap();
     request
@@ -226,7 +228,7 @@ async fn inconclusive(env: &mut TestEnv) -> anchor_lang::prelude::Pubkey {
 async fn arbitration_rules() {
     let mut env = TestEnv::new().await;
     let open = committed(&mut env).await;
-    env.challenge(open, b"x").await.unwrap();
+    env.challenge(open, &output(b"x")).await.unwrap();
     assert_sibyl_error(
         env.arbitrate(open, DisputeOutcome::OperatorUpheld).await,
         SibylError::DisputeNotInconclusive,
@@ -264,7 +266,7 @@ async fn arbitration_rules() {
 async fn expire_arbitration_needs_an_inconclusive_dispute() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     assert_sibyl_error(
         env.expire_arbitration(request).await,
         SibylError::DisputeNotInconclusive,
@@ -276,7 +278,7 @@ async fn expire_arbitration_needs_an_inconclusive_dispute() {
 async fn claims_wait_for_settlement_and_losers_get_nothing() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
-    env.challenge(request, b"x").await.unwrap();
+    env.challenge(request, &output(b"x")).await.unwrap();
     env.vote(1, request, VoteSide::Operator).await.unwrap();
     env.vote(3, request, VoteSide::Challenger).await.unwrap();
     assert_sibyl_error(

@@ -6,11 +6,15 @@ use sibyl::{
     state::{DisputeOutcome, RequestStatus, VoteSide},
 };
 use sibyl_client::pda;
-use sibyl_tests::{env::MODEL_PRICE, TestEnv};
+use sibyl_tests::{env::MODEL_PRICE, output, TestEnv};
 
 const INPUT: &[u8] = &[1, 2, 3, 4];
-const HONEST: &[u8] = b"honest-output";
-const WRONG: &[u8] = b"wrong-output";
+fn honest() -> Vec<u8> {
+    output(b"honest-output")
+}
+fn wrong() -> Vec<u8> {
+    output(b"wrong-output")
+}
 
 async fn happy_path(mut env: TestEnv) {
     let requester_before = env.token_balance(env.requester.token).await;
@@ -21,12 +25,12 @@ async fn happy_path(mut env: TestEnv) {
         requester_before - MODEL_PRICE
     );
 
-    let events = env.commit(0, request, HONEST).await.unwrap();
+    let events = env.commit(0, request, &honest()).await.unwrap();
     let committed = events.one::<ResultCommitted>();
     let state = env.request_account(request).await;
     assert_eq!(state.status, RequestStatus::Committed);
     assert_eq!(committed.output_hash, state.output_hash);
-    assert_eq!(state.output, HONEST);
+    assert_eq!(state.output, honest());
 
     env.warp_slots(env.params.challenge_window_slots + 1).await;
     let operator_before = env.token_balance(env.operators[0].token).await;
@@ -139,10 +143,10 @@ async fn expire_after_deadline_refunds_the_requester() {
 async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
     let mut env = TestEnv::new().await;
     let request = env.request(INPUT).await;
-    env.commit(0, request, HONEST).await.unwrap();
+    env.commit(0, request, &honest()).await.unwrap();
     let challenger_before = env.token_balance(env.challenger.token).await;
     let operator_before = env.token_balance(env.operators[0].token).await;
-    env.challenge(request, WRONG).await.unwrap();
+    env.challenge(request, &wrong()).await.unwrap();
     let bond = env.params.challenge_bond;
     assert_eq!(
         env.token_balance(env.challenger.token).await,
@@ -171,7 +175,7 @@ async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
     );
     let state = env.request_account(request).await;
     assert_eq!(state.status, RequestStatus::Finalized);
-    assert_eq!(state.output, HONEST);
+    assert_eq!(state.output, honest());
 
     // Winning voters split the pool by stake; the last claim closes the dispute.
     let voter1_before = env.token_balance(env.operators[1].token).await;
@@ -186,7 +190,8 @@ async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
         env.token_balance(env.operators[2].token).await,
         voter2_before + voter_pool - voter_pool / 2
     );
-    assert!(!env.exists(pda::dispute(&request)).await, "dispute closed");
+    let dispute = env.dispute_address(request).await;
+    assert!(!env.exists(dispute).await, "dispute closed");
     assert_eq!(env.token_balance(pda::bond_vault()).await, 0);
     assert_eq!(env.operator_account(1).await.open_votes, 0);
     assert_eq!(env.challenger.token, env.token_of(&env.challenger.key()));
@@ -201,10 +206,10 @@ async fn challenge_where_the_operator_is_upheld_forfeits_the_bond() {
 async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_output() {
     let mut env = TestEnv::new().await;
     let request = env.request(INPUT).await;
-    env.commit(0, request, WRONG).await.unwrap();
+    env.commit(0, request, &wrong()).await.unwrap();
     let challenger_before = env.token_balance(env.challenger.token).await;
     let requester_before = env.token_balance(env.requester.token).await;
-    env.challenge(request, HONEST).await.unwrap();
+    env.challenge(request, &honest()).await.unwrap();
     env.vote(1, request, VoteSide::Challenger).await.unwrap();
     env.vote(2, request, VoteSide::Challenger).await.unwrap();
     env.vote(3, request, VoteSide::Challenger).await.unwrap();
@@ -236,7 +241,7 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
     );
     let state = env.request_account(request).await;
     assert_eq!(state.status, RequestStatus::Overturned);
-    assert_eq!(state.output, HONEST);
+    assert_eq!(state.output, honest());
     assert!(state.has_final_output());
     let operator = env.operator_account(0).await;
     assert_eq!(operator.stake, sibyl_tests::env::OPERATOR_STAKE - slashed);
@@ -250,7 +255,8 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
         env.claim_vote(voter, request).await.unwrap();
     }
     assert_eq!(env.token_balance(pda::bond_vault()).await, 0);
-    assert!(!env.exists(pda::dispute(&request)).await);
+    let dispute = env.dispute_address(request).await;
+    assert!(!env.exists(dispute).await);
     env.assert_tokens_conserved().await;
 }
 
@@ -258,8 +264,8 @@ async fn challenge_where_the_challenger_is_upheld_slashes_and_corrects_the_outpu
 async fn inconclusive_dispute_is_arbitrated_by_the_authority() {
     let mut env = TestEnv::new().await;
     let request = env.request(INPUT).await;
-    env.commit(0, request, WRONG).await.unwrap();
-    env.challenge(request, HONEST).await.unwrap();
+    env.commit(0, request, &wrong()).await.unwrap();
+    env.challenge(request, &honest()).await.unwrap();
     // One vote of 30M eligible: no quorum.
     env.vote(1, request, VoteSide::Challenger).await.unwrap();
     env.warp_slots(env.params.vote_window_slots + 1).await;
@@ -286,11 +292,7 @@ async fn inconclusive_dispute_is_arbitrated_by_the_authority() {
     );
     // The lone voter backed the winner and takes the whole pool.
     let voter_before = env.token_balance(env.operators[1].token).await;
-    let pool = env
-        .account::<sibyl::state::Dispute>(pda::dispute(&request))
-        .await
-        .unwrap()
-        .reward_pool;
+    let pool = env.dispute_of(request).await.reward_pool;
     env.claim_vote(1, request).await.unwrap();
     assert_eq!(
         env.token_balance(env.operators[1].token).await,
@@ -305,8 +307,9 @@ async fn unarbitrated_dispute_refunds_after_its_deadline() {
     let requester_before = env.token_balance(env.requester.token).await;
     let challenger_before = env.token_balance(env.challenger.token).await;
     let request = env.request(INPUT).await;
-    env.commit(0, request, WRONG).await.unwrap();
-    env.challenge(request, HONEST).await.unwrap();
+    env.commit(0, request, &wrong()).await.unwrap();
+    env.challenge(request, &honest()).await.unwrap();
+    let dispute = env.dispute_address(request).await;
     env.warp_slots(env.params.vote_window_slots + 1).await;
     env.resolve(request).await.unwrap();
     env.warp_slots(env.params.arbitration_window_slots + 1)
@@ -322,10 +325,7 @@ async fn unarbitrated_dispute_refunds_after_its_deadline() {
         challenger_before
     );
     assert!(!env.exists(request).await);
-    assert!(
-        !env.exists(pda::dispute(&request)).await,
-        "no votes: dispute closed"
-    );
+    assert!(!env.exists(dispute).await, "no votes: dispute closed");
     let operator = env.operator_account(0).await;
     assert_eq!(
         (operator.stake, operator.open_commitments),
@@ -379,7 +379,7 @@ async fn chunked_input_upload_completes_the_request() {
     .await
     .unwrap();
     sibyl_tests::assert_sibyl_error(
-        env.commit(0, request, HONEST).await,
+        env.commit(0, request, &honest()).await,
         sibyl::errors::SibylError::InputIncomplete,
     );
     let mut offset = 800;
@@ -396,7 +396,7 @@ async fn chunked_input_upload_completes_the_request() {
     let state = env.request_account(request).await;
     assert_eq!(state.input, input);
     assert_eq!(state.input_hash, sibyl::hashing::input_hash(&input));
-    env.commit(0, request, HONEST).await.unwrap();
+    env.commit(0, request, &honest()).await.unwrap();
     env.assert_tokens_conserved().await;
 }
 
@@ -408,7 +408,7 @@ async fn one_party_in_several_roles_is_paid_into_one_account() {
     env.make_publisher_the_treasury().await;
     let window = env.config().await.params.challenge_window_slots;
 
-    let request = env.committed_request(0, HONEST).await;
+    let request = env.committed_request(0, &honest()).await;
     env.warp_slots(window + 1).await;
     env.finalize(request).await.expect("finalized");
 
@@ -417,8 +417,8 @@ async fn one_party_in_several_roles_is_paid_into_one_account() {
         wallet: env.publisher.wallet.insecure_clone(),
         token: env.publisher.token,
     };
-    let disputed = env.committed_request(0, WRONG).await;
-    env.challenge_as(&publisher, disputed, HONEST)
+    let disputed = env.committed_request(0, &wrong()).await;
+    env.challenge_as(&publisher, disputed, &honest())
         .await
         .expect("challenged");
     for voter in 1..env.operators.len() {
@@ -442,7 +442,7 @@ async fn protocol_fees_collect_per_model_and_sweep_only_to_the_treasury() {
 
     let mut env = TestEnv::new().await;
     let window = env.config().await.params.challenge_window_slots;
-    let request = env.committed_request(0, HONEST).await;
+    let request = env.committed_request(0, &honest()).await;
     env.warp_slots(window + 1).await;
     env.finalize(request).await.expect("finalized");
     let collected = env.token_balance(env.fee_vault()).await;

@@ -1,7 +1,7 @@
 //! Operators: registration, stake, unbonding and withdrawal rules.
 use anchor_lang::error::ErrorCode;
 use sibyl::{errors::SibylError, instruction as ix, state::VoteSide};
-use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::OPERATOR_STAKE, TestEnv};
+use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::OPERATOR_STAKE, output, TestEnv};
 
 #[tokio::test]
 async fn register_operator_needs_the_minimum_stake_from_its_own_account() {
@@ -76,8 +76,8 @@ async fn unstake_and_withdraw_rules() {
 #[tokio::test]
 async fn withdraw_waits_for_open_commitments_and_votes() {
     let mut env = TestEnv::new().await;
-    let request = env.committed_request(0, b"wrong").await;
-    env.challenge(request, b"right").await.unwrap();
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(request, &output(b"right")).await.unwrap();
     env.vote(1, request, VoteSide::Challenger).await.unwrap();
     env.request_unstake(0, 1_000).await.unwrap();
     env.request_unstake(1, 1_000).await.unwrap();
@@ -102,10 +102,10 @@ async fn withdraw_waits_for_open_commitments_and_votes() {
 #[tokio::test]
 async fn unbonding_stake_is_still_slashed() {
     let mut env = TestEnv::new().await;
-    let request = env.committed_request(0, b"wrong").await;
+    let request = env.committed_request(0, &output(b"wrong")).await;
     // The operator tries to run with its stake before the verdict.
     env.request_unstake(0, OPERATOR_STAKE).await.unwrap();
-    env.challenge(request, b"right").await.unwrap();
+    env.challenge(request, &output(b"right")).await.unwrap();
     for voter in 1..=3 {
         env.vote(voter, request, VoteSide::Challenger)
             .await

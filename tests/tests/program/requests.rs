@@ -3,7 +3,9 @@
 use anchor_lang::error::ErrorCode;
 use sibyl::{errors::SibylError, instruction as ix, instructions::RequestInferenceArgs};
 use sibyl_client::pda;
-use sibyl_tests::{assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, TestEnv, TxResult};
+use sibyl_tests::{
+    assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, output, TestEnv, TxResult,
+};
 use solana_instruction::error::InstructionError;
 use solana_transaction_error::TransactionError;
 
@@ -155,7 +157,7 @@ async fn cancel_is_for_the_requester_and_only_while_pending() {
         env.send(accounts, ix::CancelRequest {}, &[&stranger]).await,
         SibylError::NotRequester,
     );
-    env.commit(0, request, b"out").await.unwrap();
+    env.commit(0, request, &output(b"out")).await.unwrap();
     assert_sibyl_error(env.cancel(request).await, SibylError::RequestNotPending);
     env.assert_tokens_conserved().await;
 }
@@ -177,7 +179,7 @@ async fn expire_only_after_the_deadline_of_a_pending_request() {
         SibylError::WrongParty,
     );
     let committed = env.request(b"in").await;
-    env.commit(0, committed, b"out").await.unwrap();
+    env.commit(0, committed, &output(b"out")).await.unwrap();
     env.warp_slots(env.params.request_timeout_slots + 1).await;
     assert_sibyl_error(env.expire(committed).await, SibylError::RequestNotPending);
     env.expire(request).await.unwrap();
@@ -194,30 +196,30 @@ async fn commit_rules() {
         SibylError::OutputTooLarge,
     );
     // Operator 1 signs with operator 0's account: the PDA does not match.
-    let mut accounts = env.commit_accounts(1, request);
+    let mut accounts = env.commit_accounts(1, request).await;
     accounts.operator = env.operator(0);
     let wallet = env.operators[1].wallet.insecure_clone();
     assert_anchor_error(
         env.send(
             accounts,
             ix::CommitResult {
-                output: b"x".to_vec(),
+                output: output(b"x"),
             },
             &[&wallet],
         )
         .await,
         ErrorCode::ConstraintSeeds,
     );
-    env.commit(0, request, b"out").await.unwrap();
+    env.commit(0, request, &output(b"out")).await.unwrap();
     assert_sibyl_error(
-        env.commit(1, request, b"out").await,
+        env.commit(1, request, &output(b"out")).await,
         SibylError::RequestNotPending,
     );
 
     let late = env.request(b"in").await;
     env.warp_slots(env.params.request_timeout_slots + 1).await;
     assert_sibyl_error(
-        env.commit(0, late, b"out").await,
+        env.commit(0, late, &output(b"out")).await,
         SibylError::RequestDeadlinePassed,
     );
     env.assert_tokens_conserved().await;
@@ -230,7 +232,7 @@ async fn commit_needs_an_eligible_operator() {
     // Operator 2 unbonds below the minimum stake.
     env.request_unstake(2, 9_500_000).await.unwrap();
     assert_sibyl_error(
-        env.commit(2, request, b"out").await,
+        env.commit(2, request, &output(b"out")).await,
         SibylError::OperatorNotEligible,
     );
     env.assert_tokens_conserved().await;
@@ -241,7 +243,7 @@ async fn finalize_rules() {
     let mut env = TestEnv::new().await;
     let request = env.request(b"in").await;
     assert_sibyl_error(env.finalize(request).await, SibylError::RequestNotCommitted);
-    env.commit(0, request, b"out").await.unwrap();
+    env.commit(0, request, &output(b"out")).await.unwrap();
     assert_sibyl_error(env.finalize(request).await, SibylError::ChallengeWindowOpen);
     env.warp_slots(env.params.challenge_window_slots + 1).await;
 
@@ -309,7 +311,7 @@ async fn close_request_only_when_settled_and_by_the_requester() {
         env.close_request(request).await,
         SibylError::RequestNotSettled,
     );
-    env.commit(0, request, b"out").await.unwrap();
+    env.commit(0, request, &output(b"out")).await.unwrap();
     env.warp_slots(env.params.challenge_window_slots + 1).await;
     env.finalize(request).await.unwrap();
     let stranger = env.challenger.wallet.insecure_clone();
@@ -352,7 +354,7 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         env.model().as_ref()
     );
     assert_eq!(data[REQUEST_STATUS_OFFSET], 0, "Pending");
-    env.commit(0, request, b"out").await.unwrap();
+    env.commit(0, request, &output(b"out")).await.unwrap();
     assert_eq!(raw(&mut env).await[REQUEST_STATUS_OFFSET], 1, "Committed");
     env.assert_tokens_conserved().await;
 }

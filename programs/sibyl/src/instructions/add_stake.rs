@@ -1,7 +1,6 @@
 use crate::{
     errors::SibylError,
     events::StakeAdded,
-    math,
     state::{Config, Operator},
     token_ops::TokenCtx,
 };
@@ -38,7 +37,7 @@ pub fn handler(ctx: Context<AddStake>, amount: u64) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     accounts.config.require_not_paused()?;
     require!(amount > 0, SibylError::ZeroAmount);
-    accounts.operator.stake = math::add(accounts.operator.stake, amount)?;
+    accounts.operator.add_stake(Clock::get()?.slot, amount)?;
     accounts.config.add_active_stake(amount)?;
     TokenCtx {
         mint: &accounts.mint,

@@ -22,7 +22,7 @@ pub struct CastVote<'info> {
     pub operator: Box<Account<'info, Operator>>,
     #[account(
         mut,
-        seeds = [Dispute::SEED, dispute.request.as_ref()],
+        seeds = [Dispute::SEED, dispute.model.as_ref(), dispute.request_sequence.to_le_bytes().as_ref()],
         bump = dispute.bump,
     )]
     pub dispute: Box<Account<'info, Dispute>>,
@@ -60,15 +60,14 @@ pub fn handler(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) ->
         SibylError::PartyCannotVote
     );
     require!(
-        operator.is_eligible(accounts.config.params.min_operator_stake),
-        SibylError::OperatorNotEligible
-    );
-    require!(
         operator.registered_slot < dispute.opened_slot,
         SibylError::VoterRegisteredTooLate
     );
-
-    let weight = operator.stake;
+    // Only stake bonded before the dispute opened weighs: stake added once
+    // the dispute is known cannot decide it. Any such stake may vote; the
+    // dispute's eligible stake is the same stake, less the parties'.
+    let weight = operator.stake_bonded_before(dispute.opened_slot);
+    require!(weight > 0, SibylError::NoVotingWeight);
     match side {
         VoteSide::Operator => {
             dispute.stake_for_operator = math::add(dispute.stake_for_operator, weight)?
@@ -89,6 +88,7 @@ pub fn handler(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) ->
         .open_votes
         .checked_add(1)
         .ok_or_else(|| error!(SibylError::MathOverflow))?;
+    operator.votes_cast = operator.votes_cast.saturating_add(1);
     accounts.vote.set_inner(Vote {
         dispute: dispute.key(),
         operator: operator.key(),

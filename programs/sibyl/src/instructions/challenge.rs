@@ -2,7 +2,7 @@ use crate::{
     errors::SibylError,
     events::ResultChallenged,
     hashing, math,
-    state::{Config, Dispute, DisputeOutcome, InferenceRequest, Operator, RequestStatus},
+    state::{Config, Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus},
     token_ops::TokenCtx,
 };
 use anchor_lang::prelude::*;
@@ -25,6 +25,13 @@ pub struct Challenge<'info> {
     pub request: Box<Account<'info, InferenceRequest>>,
     #[account(address = request.operator @ SibylError::WrongOperator)]
     pub operator: Box<Account<'info, Operator>>,
+    #[account(address = request.model @ SibylError::WrongModel)]
+    pub model: Box<Account<'info, Model>>,
+    /// CHECK: the challenger's operator account, if it has one (its stake,
+    /// which cannot vote in this dispute, leaves the eligible stake). Fixed by
+    /// its seeds, so a staked challenger cannot leave it out.
+    #[account(seeds = [Operator::SEED, challenger.key().as_ref()], bump)]
+    pub challenger_operator: UncheckedAccount<'info>,
     /// `init_if_needed` so that a second challenge reaches the request's
     /// status check (`RequestNotCommitted`) instead of failing in the system
     /// program; the status check guarantees the account is fresh when used.
@@ -32,7 +39,7 @@ pub struct Challenge<'info> {
         init_if_needed,
         payer = challenger,
         space = Dispute::space(request.max_output_bytes),
-        seeds = [Dispute::SEED, request.key().as_ref()],
+        seeds = [Dispute::SEED, request.model.as_ref(), request.sequence.to_le_bytes().as_ref()],
         bump,
     )]
     pub dispute: Box<Account<'info, Dispute>>,
@@ -50,6 +57,16 @@ pub struct Challenge<'info> {
     pub system_program: Program<'info, System>,
 }
 
+/// The active stake of an operator account, or zero where the address holds
+/// no operator (the seeds constraint has fixed the address).
+fn operator_stake_of(account: &UncheckedAccount) -> Result<u64> {
+    if account.owner != &crate::ID || account.data_is_empty() {
+        return Ok(0);
+    }
+    let data = account.try_borrow_data()?;
+    Ok(Operator::try_deserialize(&mut data.as_ref())?.stake)
+}
+
 /// Disputes a committed result inside its window, posting the bond and the
 /// output the challenger believes is correct.
 pub fn handler(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
@@ -65,11 +82,9 @@ pub fn handler(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
         accounts.challenger.key() != accounts.operator.authority,
         SibylError::SelfChallenge
     );
-    require!(!output.is_empty(), SibylError::EmptyOutput);
-    require!(
-        output.len() <= request.max_output_bytes as usize,
-        SibylError::OutputTooLarge
-    );
+    accounts
+        .model
+        .check_output(&output, request.max_output_bytes)?;
     let challenger_output_hash =
         hashing::output_hash(&request.model_hash, &request.input_hash, &output);
     require!(
@@ -89,12 +104,16 @@ pub fn handler(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
         bond,
     )?;
     let vote_deadline_slot = math::add(slot, config.params.vote_window_slots)?;
-    // The committing operator cannot vote, so its stake is not eligible.
+    // The parties cannot vote, so their stake is not eligible; every other
+    // active stake can (with the weight it holds now, at most).
     let eligible_stake = config
         .total_active_stake
-        .saturating_sub(accounts.operator.stake);
+        .saturating_sub(accounts.operator.stake)
+        .saturating_sub(operator_stake_of(&accounts.challenger_operator)?);
     accounts.dispute.set_inner(Dispute {
         request: request.key(),
+        model: request.model,
+        request_sequence: request.sequence,
         operator: accounts.operator.key(),
         challenger: accounts.challenger.key(),
         bond,
@@ -125,6 +144,9 @@ pub fn handler(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
         bond,
         challenger_output_hash,
         vote_deadline_slot,
+        eligible_stake,
+        quorum_bps: config.params.quorum_bps,
+        threshold_bps: config.params.threshold_bps,
     };
     emit_cpi!(event);
     Ok(())

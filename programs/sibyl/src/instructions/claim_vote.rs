@@ -24,7 +24,7 @@ pub struct ClaimVote<'info> {
     pub operator: Box<Account<'info, Operator>>,
     #[account(
         mut,
-        seeds = [Dispute::SEED, dispute.request.as_ref()],
+        seeds = [Dispute::SEED, dispute.model.as_ref(), dispute.request_sequence.to_le_bytes().as_ref()],
         bump = dispute.bump,
     )]
     pub dispute: Box<Account<'info, Dispute>>,

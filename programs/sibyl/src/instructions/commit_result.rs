@@ -2,7 +2,7 @@ use crate::{
     errors::SibylError,
     events::ResultCommitted,
     hashing, math,
-    state::{Config, InferenceRequest, Operator, RequestStatus},
+    state::{Config, InferenceRequest, Model, Operator, RequestStatus},
 };
 use anchor_lang::prelude::*;
 
@@ -25,6 +25,8 @@ pub struct CommitResult<'info> {
         bump = request.bump,
     )]
     pub request: Box<Account<'info, InferenceRequest>>,
+    #[account(address = request.model @ SibylError::WrongModel)]
+    pub model: Box<Account<'info, Model>>,
 }
 
 /// An operator commits the canonical encoding of its output; the program
@@ -50,11 +52,9 @@ pub fn handler(ctx: Context<CommitResult>, output: Vec<u8>) -> Result<()> {
             .is_eligible(config.params.min_operator_stake),
         SibylError::OperatorNotEligible
     );
-    require!(!output.is_empty(), SibylError::EmptyOutput);
-    require!(
-        output.len() <= request.max_output_bytes as usize,
-        SibylError::OutputTooLarge
-    );
+    accounts
+        .model
+        .check_output(&output, request.max_output_bytes)?;
 
     request.output_hash = hashing::output_hash(&request.model_hash, &request.input_hash, &output);
     request.output = output;

@@ -32,8 +32,9 @@ pub struct ExpireArbitration<'info> {
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,
-        seeds = [Dispute::SEED, request.key().as_ref()],
+        seeds = [Dispute::SEED, request.model.as_ref(), request.sequence.to_le_bytes().as_ref()],
         bump = dispute.bump,
+        has_one = request @ SibylError::WrongDispute,
         has_one = operator @ SibylError::WrongOperator,
     )]
     pub dispute: Box<Account<'info, Dispute>>,

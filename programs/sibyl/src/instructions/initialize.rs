@@ -54,6 +54,7 @@ pub struct Initialize<'info> {
 
 pub fn handler(ctx: Context<Initialize>, params: ConfigParams) -> Result<()> {
     params.validate()?;
+    crate::token_ops::check_payment_mint(&ctx.accounts.payment_mint)?;
     let accounts = &mut *ctx.accounts;
     accounts.config.set_inner(Config {
         authority: accounts.authority.key(),
@@ -64,6 +65,9 @@ pub fn handler(ctx: Context<Initialize>, params: ConfigParams) -> Result<()> {
         params,
         total_active_stake: 0,
         paused: false,
+        pending_authority: Pubkey::default(),
+        pending_params: params,
+        pending_params_slot: 0,
         bump: ctx.bumps.config,
         stake_vault_bump: ctx.bumps.stake_vault,
         bond_vault_bump: ctx.bumps.bond_vault,

@@ -1,6 +1,8 @@
 #![allow(ambiguous_glob_reexports)]
 //! One instruction per file: its accounts struct, its arguments and its handler.
+pub mod accept_authority;
 pub mod add_stake;
+pub mod apply_config;
 pub mod arbitrate;
 pub mod cancel_request;
 pub mod cast_vote;
@@ -25,7 +27,9 @@ pub mod update_model;
 pub mod withdraw_stake;
 pub mod write_input;
 
+pub use accept_authority::*;
 pub use add_stake::*;
+pub use apply_config::*;
 pub use arbitrate::*;
 pub use cancel_request::*;
 pub use cast_vote::*;

@@ -54,9 +54,10 @@ pub fn handler(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
         stake,
     )?;
     accounts.config.add_active_stake(stake)?;
+    let slot = Clock::get()?.slot;
     accounts.operator.set_inner(Operator {
         authority: accounts.authority.key(),
-        stake,
+        stake: 0,
         pending_unstake: 0,
         unstake_unlock_slot: 0,
         open_commitments: 0,
@@ -64,9 +65,12 @@ pub fn handler(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
         requests_served: 0,
         disputes_won: 0,
         disputes_lost: 0,
-        registered_slot: Clock::get()?.slot,
+        votes_cast: 0,
+        registered_slot: slot,
+        stake_increases: Default::default(),
         bump: ctx.bumps.operator,
     });
+    accounts.operator.add_stake(slot, stake)?;
     let event = OperatorRegistered {
         operator: accounts.operator.key(),
         authority: accounts.authority.key(),

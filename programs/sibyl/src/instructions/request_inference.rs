@@ -117,6 +117,7 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         royalty_bps: model.royalty_bps,
         challenge_window_slots: model.challenge_window_slots(config.params.challenge_window_slots),
         created_slot: slot,
+        sequence: model.request_count,
         deadline_slot: math::add(slot, config.params.request_timeout_slots)?,
         input_len: args.input_len,
         input_hash,

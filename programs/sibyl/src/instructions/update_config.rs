@@ -9,9 +9,12 @@ use anchor_spl::token_interface::TokenAccount;
 /// What `update_config` changes; `None` keeps the current value.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default)]
 pub struct UpdateConfigArgs {
-    /// New parameters (validated as a whole).
+    /// New parameters (validated as a whole). They apply with `apply_config`
+    /// once the current unbonding period has passed, replacing any change
+    /// still waiting.
     pub params: Option<ConfigParams>,
-    /// Hands governance to another key.
+    /// Proposes another key as authority; it takes over by signing
+    /// `accept_authority`, so a mistyped key never strands governance.
     pub new_authority: Option<Pubkey>,
 }
 
@@ -36,11 +39,10 @@ pub struct UpdateConfig<'info> {
 pub fn handler(ctx: Context<UpdateConfig>, args: UpdateConfigArgs) -> Result<()> {
     let config = &mut ctx.accounts.config;
     if let Some(params) = args.params {
-        params.validate()?;
-        config.params = params;
+        config.schedule_params(params, Clock::get()?.slot)?;
     }
     if let Some(authority) = args.new_authority {
-        config.authority = authority;
+        config.pending_authority = authority;
     }
     if let Some(treasury) = &ctx.accounts.new_treasury {
         config.treasury = treasury.key();
@@ -49,6 +51,9 @@ pub fn handler(ctx: Context<UpdateConfig>, args: UpdateConfigArgs) -> Result<()>
         authority: config.authority,
         treasury: config.treasury,
         params: config.params,
+        pending_params: config.pending_params,
+        pending_params_slot: config.pending_params_slot,
+        pending_authority: config.pending_authority,
     };
     emit_cpi!(event);
     Ok(())

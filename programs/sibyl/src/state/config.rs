@@ -1,4 +1,10 @@
-use crate::{constants::CONFIG_SEED, errors::SibylError, math};
+use crate::{
+    constants::{
+        CONFIG_SEED, MAX_PROTOCOL_FEE_BPS, MAX_SLASH_BPS, MAX_WINDOW_SLOTS, MIN_WINDOW_SLOTS,
+    },
+    errors::SibylError,
+    math,
+};
 use anchor_lang::prelude::*;
 
 /// Protocol parameters that the authority may tune with `update_config`.
@@ -46,6 +52,14 @@ impl ConfigParams {
             );
         }
         require!(self.threshold_bps > 5_000, SibylError::InvalidThreshold);
+        require!(
+            self.protocol_fee_bps <= MAX_PROTOCOL_FEE_BPS,
+            SibylError::ParameterOutOfBounds
+        );
+        require!(
+            (1..=MAX_SLASH_BPS).contains(&self.slash_bps) && self.quorum_bps > 0,
+            SibylError::ParameterOutOfBounds
+        );
         for window in [
             self.challenge_window_slots,
             self.vote_window_slots,
@@ -53,7 +67,13 @@ impl ConfigParams {
             self.request_timeout_slots,
             self.arbitration_window_slots,
         ] {
-            require!(window > 0, SibylError::InvalidWindow);
+            require!(
+                (1..=MAX_WINDOW_SLOTS).contains(&window),
+                SibylError::InvalidWindow
+            );
+        }
+        for watched in [self.challenge_window_slots, self.vote_window_slots] {
+            require!(watched >= MIN_WINDOW_SLOTS, SibylError::InvalidWindow);
         }
         require!(self.min_operator_stake > 0, SibylError::ZeroAmount);
         require!(self.challenge_bond > 0, SibylError::ZeroAmount);
@@ -82,6 +102,14 @@ pub struct Config {
     pub total_active_stake: u64,
     /// When set, new requests, commits and registrations are refused.
     pub paused: bool,
+    /// The key `update_config` named as the next authority; it takes over
+    /// only by signing `accept_authority` (default: none).
+    pub pending_authority: Pubkey,
+    /// Parameters `update_config` set, waiting out their timelock.
+    pub pending_params: ConfigParams,
+    /// Slot from which `apply_config` may make `pending_params` current
+    /// (zero: nothing pending).
+    pub pending_params_slot: u64,
     /// Bump of this PDA.
     pub bump: u8,
     /// Bump of the stake vault PDA.
@@ -93,6 +121,29 @@ pub struct Config {
 impl Config {
     /// Seed of this account.
     pub const SEED: &'static [u8] = CONFIG_SEED;
+
+    /// Schedules `params` (validated) to apply once the current unbonding
+    /// period has passed: every operator who objects to new terms can leave
+    /// before they bind it, and every watcher sees them coming.
+    pub fn schedule_params(&mut self, params: ConfigParams, slot: u64) -> Result<u64> {
+        params.validate()?;
+        let effective_slot = math::add(slot, self.params.unbonding_slots)?;
+        self.pending_params = params;
+        self.pending_params_slot = effective_slot;
+        Ok(effective_slot)
+    }
+
+    /// Makes the pending parameters current once their timelock has passed.
+    pub fn apply_pending_params(&mut self, slot: u64) -> Result<ConfigParams> {
+        require!(self.pending_params_slot > 0, SibylError::NoPendingChange);
+        require!(
+            slot >= self.pending_params_slot,
+            SibylError::TimelockNotElapsed
+        );
+        self.params = self.pending_params;
+        self.pending_params_slot = 0;
+        Ok(self.params)
+    }
 
     /// Fails with [`SibylError::ProtocolPaused`] while paused.
     pub fn require_not_paused(&self) -> Result<()> {

@@ -25,12 +25,17 @@ pub enum VoteSide {
     Challenger,
 }
 
-/// A challenge to a committed result, PDA `["dispute", request]`.
+/// A challenge to a committed result, PDA `["dispute", model, sequence]`:
+/// bound to one request instance (see [`crate::state::InferenceRequest::sequence`]).
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct Dispute {
     /// The disputed request.
     pub request: Pubkey,
+    /// The request's model.
+    pub model: Pubkey,
+    /// The request's [`crate::state::InferenceRequest::sequence`].
+    pub request_sequence: u64,
     /// The operator account whose result is disputed.
     pub operator: Pubkey,
     /// Who challenged, posted the bond and paid this account's rent.
@@ -180,6 +185,8 @@ mod tests {
     fn dispute(eligible: u64, for_op: u64, for_ch: u64) -> Dispute {
         Dispute {
             request: Pubkey::default(),
+            model: Pubkey::default(),
+            request_sequence: 0,
             operator: Pubkey::default(),
             challenger: Pubkey::default(),
             bond: 0,

@@ -1,6 +1,10 @@
 use super::{ComparisonRule, TensorSpec};
 use crate::{
-    constants::{MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, MAX_URI_LEN, MODEL_SEED},
+    constants::{
+        MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, MAX_URI_LEN, MAX_WINDOW_SLOTS, MIN_WINDOW_SLOTS,
+        MODEL_SEED,
+    },
+    encoding,
     errors::SibylError,
 };
 use anchor_lang::prelude::*;
@@ -52,6 +56,33 @@ impl Model {
     /// Seed prefix of this account.
     pub const SEED: &'static [u8] = MODEL_SEED;
 
+    /// Refuses bytes that are not a possible output of this model: the
+    /// canonical encoding of exactly one tensor that fits the output spec,
+    /// within `max_output_bytes` (the request's bound, fixed when it was
+    /// made). A verifier can then always decode a committed output and judge
+    /// it under the model's rule, so junk is never paid for unjudged.
+    pub fn check_output(&self, output: &[u8], max_output_bytes: u32) -> Result<()> {
+        require!(!output.is_empty(), SibylError::EmptyOutput);
+        require!(
+            output.len() <= max_output_bytes as usize,
+            SibylError::OutputTooLarge
+        );
+        let tensors =
+            encoding::decode(output).map_err(|_| error!(SibylError::OutputNotCanonical))?;
+        let [tensor] = tensors.as_slice() else {
+            return err!(SibylError::OutputSpecMismatch);
+        };
+        require!(
+            encoding::is_canonical_data(tensor),
+            SibylError::OutputNotCanonical
+        );
+        require!(
+            self.output_spec.admits(tensor.dtype, &tensor.dims),
+            SibylError::OutputSpecMismatch
+        );
+        Ok(())
+    }
+
     /// The challenge window for this model's results.
     pub fn challenge_window_slots(&self, default_slots: u64) -> u64 {
         self.challenge_window_override_slots
@@ -75,7 +106,12 @@ pub fn validate_royalty_and_window(royalty_bps: u16, window: Option<u64>) -> Res
         SibylError::InvalidBps
     );
     if let Some(slots) = window {
-        require!(slots > 0, SibylError::InvalidWindow);
+        // The protocol floor: a publisher cannot leave watchers too little
+        // time (nor lock requesters' fees for ever).
+        require!(
+            (MIN_WINDOW_SLOTS..=MAX_WINDOW_SLOTS).contains(&slots),
+            SibylError::InvalidWindow
+        );
     }
     Ok(())
 }

@@ -1,6 +1,21 @@
 use crate::{constants::OPERATOR_SEED, errors::SibylError, math};
 use anchor_lang::prelude::*;
 
+/// Stake added at one slot, remembered so that a vote in a dispute opened
+/// before it is not weighed with it.
+#[derive(
+    AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, Default, PartialEq, Eq, InitSpace,
+)]
+pub struct StakeIncrease {
+    pub slot: u64,
+    /// Zero: an unused entry.
+    pub amount: u64,
+}
+
+/// How many recent stake increases an operator remembers; older ones fold
+/// into the next (see [`Operator::record_stake_increase`]).
+pub const STAKE_INCREASES: usize = 4;
+
 /// A staked oracle operator, PDA `["operator", authority]`. Its `stake` is the
 /// active stake (counted in `Config::total_active_stake`); stake being unbonded
 /// sits in `pending_unstake` and can still be slashed.
@@ -25,8 +40,13 @@ pub struct Operator {
     pub disputes_won: u32,
     /// Disputes over this operator's results that it lost.
     pub disputes_lost: u32,
+    /// Votes this operator has cast in others' disputes.
+    pub votes_cast: u64,
     /// Slot of registration.
     pub registered_slot: u64,
+    /// The latest stake increases (registration included), so that a vote
+    /// weighs only stake bonded before its dispute opened.
+    pub stake_increases: [StakeIncrease; STAKE_INCREASES],
     /// Bump of this PDA.
     pub bump: u8,
 }
@@ -58,6 +78,49 @@ impl Operator {
         Ok(())
     }
 
+    /// Adds `amount` of active stake at `slot` and remembers the increase.
+    pub fn add_stake(&mut self, slot: u64, amount: u64) -> Result<()> {
+        self.stake = math::add(self.stake, amount)?;
+        self.record_stake_increase(slot, amount)
+    }
+
+    /// Remembers an increase. When every entry is taken, the oldest folds
+    /// into the next oldest, which keeps its later slot: the older stake then
+    /// counts as added later, which can only lower a vote's weight, never
+    /// raise it.
+    fn record_stake_increase(&mut self, slot: u64, amount: u64) -> Result<()> {
+        let entries = &mut self.stake_increases;
+        if let Some(entry) = entries
+            .iter_mut()
+            .find(|entry| entry.amount > 0 && entry.slot == slot)
+        {
+            entry.amount = math::add(entry.amount, amount)?;
+            return Ok(());
+        }
+        if let Some(entry) = entries.iter_mut().find(|entry| entry.amount == 0) {
+            *entry = StakeIncrease { slot, amount };
+            return Ok(());
+        }
+        entries.sort_unstable_by_key(|entry| entry.slot);
+        let [oldest, next, ..] = entries;
+        next.amount = math::add(next.amount, oldest.amount)?;
+        *oldest = StakeIncrease { slot, amount };
+        Ok(())
+    }
+
+    /// The active stake this operator held before `slot` and still holds:
+    /// its vote weight in a dispute opened at `slot`. Stake added at or
+    /// after `slot` (flash stake) does not count; stake since unbonded or
+    /// slashed does not either.
+    pub fn stake_bonded_before(&self, slot: u64) -> u64 {
+        let added_since = self
+            .stake_increases
+            .iter()
+            .filter(|entry| entry.slot >= slot)
+            .fold(0u64, |sum, entry| sum.saturating_add(entry.amount));
+        self.stake.saturating_sub(added_since)
+    }
+
     /// Takes `slash_bps` of all stake (active first, then pending unstake).
     /// Returns `(total slashed, of which active)`.
     pub fn slash(&mut self, slash_bps: u16) -> Result<(u64, u64)> {
@@ -85,9 +148,40 @@ mod tests {
             requests_served: 0,
             disputes_won: 0,
             disputes_lost: 0,
+            votes_cast: 0,
             registered_slot: 0,
+            stake_increases: Default::default(),
             bump: 0,
         }
+    }
+
+    #[test]
+    fn stake_added_at_or_after_a_slot_does_not_count_before_it() {
+        let mut op = operator(0, 0);
+        op.add_stake(10, 100).unwrap();
+        op.add_stake(20, 50).unwrap();
+        assert_eq!(op.stake_bonded_before(10), 0);
+        assert_eq!(op.stake_bonded_before(11), 100);
+        assert_eq!(op.stake_bonded_before(20), 100);
+        assert_eq!(op.stake_bonded_before(21), 150);
+        // Unbonding lowers the weight; it never goes below zero.
+        op.stake = 40;
+        assert_eq!(op.stake_bonded_before(15), 0);
+        assert_eq!(op.stake_bonded_before(21), 40);
+    }
+
+    #[test]
+    fn folded_increases_never_raise_a_weight() {
+        let mut op = operator(0, 0);
+        for slot in 1..=10u64 {
+            op.add_stake(slot * 10, 1).unwrap();
+        }
+        assert_eq!(op.stake, 10);
+        for slot in 0..=110u64 {
+            let exact = (1..=10u64).filter(|s| s * 10 < slot).count() as u64;
+            assert!(op.stake_bonded_before(slot) <= exact, "slot {slot}");
+        }
+        assert_eq!(op.stake_bonded_before(101), 10);
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub struct InferenceRequest {
     pub challenge_window_slots: u64,
     /// Slot the request was made.
     pub created_slot: u64,
+    /// This request's number among its model's requests (1-based). A request
+    /// address can be used again once its account is closed; the model and
+    /// this number name one request instance forever, so its dispute and
+    /// votes can never be taken over by a later request at the same address.
+    pub sequence: u64,
     /// Last slot in which a result may be committed.
     pub deadline_slot: u64,
     /// Declared input length in bytes.

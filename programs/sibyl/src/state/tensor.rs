@@ -1,4 +1,7 @@
-use crate::{constants::MAX_TENSOR_RANK, errors::SibylError};
+use crate::{
+    constants::{MAX_TENSOR_RANK, MAX_TOLERANCE},
+    errors::SibylError,
+};
 use anchor_lang::prelude::*;
 
 /// Element type of a tensor; the discriminant is the ONNX `TensorProto.DataType`
@@ -57,6 +60,18 @@ impl TensorSpec {
         );
         Ok(())
     }
+
+    /// Whether a tensor of `dtype` and `dims` fits this spec: the same dtype
+    /// and rank, and every fixed dimension equal.
+    pub fn admits(&self, dtype: DType, dims: &[u64]) -> bool {
+        dtype == self.dtype
+            && dims.len() == self.shape.len()
+            && self
+                .shape
+                .iter()
+                .zip(dims)
+                .all(|(&spec, &dim)| spec == -1 || u64::try_from(spec) == Ok(dim))
+    }
 }
 
 /// How verifiers decide whether two outputs of this model agree.
@@ -71,13 +86,13 @@ pub enum ComparisonRule {
 }
 
 impl ComparisonRule {
-    /// Tolerances finite and non-negative; `k` at least 1.
+    /// Tolerances from 0 to [`MAX_TOLERANCE`] (a wider rule would let
+    /// wrong outputs agree); `k` at least 1.
     pub fn validate(&self) -> Result<()> {
+        let bounded = |bound: f32| (0.0..=MAX_TOLERANCE).contains(&bound);
         let valid = match *self {
             ComparisonRule::Exact => true,
-            ComparisonRule::Tolerance { abs, rel } => {
-                abs.is_finite() && rel.is_finite() && abs >= 0.0 && rel >= 0.0
-            }
+            ComparisonRule::Tolerance { abs, rel } => bounded(abs) && bounded(rel),
             ComparisonRule::TopK { k } => k >= 1,
         };
         require!(valid, SibylError::InvalidComparisonRule);

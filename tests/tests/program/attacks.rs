@@ -1,0 +1,601 @@
+//! The dispute game tried as an attacker would (issue 14): each test is one
+//! class of attack, run against the real runtime, and each asserts that the
+//! promise holds: no wrong output final, no honest operator slashed, every
+//! token able to leave every account.
+use anchor_lang::prelude::Pubkey;
+use sibyl::{
+    encoding::{self, Tensor},
+    errors::SibylError,
+    instruction as ix,
+    instructions::{UpdateConfigArgs, UpdateModelArgs},
+    state::{ComparisonRule, ConfigParams, DType, DisputeOutcome, RequestStatus, VoteSide},
+};
+use sibyl_client::pda;
+use sibyl_tests::{
+    assert_sibyl_error,
+    env::{default_model_args, MODEL_PRICE, OPERATOR_STAKE},
+    output, Actor, TestEnv,
+};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+const DONATION: u64 = 7_777;
+
+/// A bystander (the treasury's owner, a party to nothing here) who sends
+/// tokens where it likes.
+fn bystander(env: &TestEnv) -> Actor {
+    Actor {
+        wallet: env.treasury.wallet.insecure_clone(),
+        token: env.treasury.token,
+    }
+}
+
+async fn donate_to_escrow(env: &mut TestEnv, request: anchor_lang::prelude::Pubkey) {
+    let donor = bystander(env);
+    env.transfer_tokens(&donor, pda::escrow(&request), DONATION)
+        .await;
+}
+
+// ----- class 1: frozen escrow -----
+
+#[tokio::test]
+async fn a_donation_to_the_escrow_cannot_freeze_finalize_and_goes_to_the_payee() {
+    let mut env = TestEnv::new().await;
+    let request = env.committed_request(0, &output(b"honest")).await;
+    donate_to_escrow(&mut env, request).await;
+    let operator_before = env.token_balance(env.operators[0].token).await;
+    env.warp_slots(env.params.challenge_window_slots + 1).await;
+    let events = env
+        .finalize(request)
+        .await
+        .expect("finalize settles a donated escrow");
+    let paid = events.one::<sibyl::events::RequestFinalized>().payee_amount;
+    assert_eq!(
+        env.token_balance(env.operators[0].token).await,
+        operator_before + paid + DONATION
+    );
+    assert!(!env.exists(pda::escrow(&request)).await, "escrow closed");
+    assert_eq!(env.operator_account(0).await.open_commitments, 0);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_donation_to_the_escrow_cannot_freeze_cancel_or_expiry() {
+    let mut env = TestEnv::new().await;
+    let requester_before = env.token_balance(env.requester.token).await;
+    let cancelled = env.request(b"in").await;
+    donate_to_escrow(&mut env, cancelled).await;
+    env.cancel(cancelled)
+        .await
+        .expect("cancel settles a donated escrow");
+    let expired = env.request(b"in").await;
+    donate_to_escrow(&mut env, expired).await;
+    env.warp_slots(env.params.request_timeout_slots + 1).await;
+    let events = env
+        .expire(expired)
+        .await
+        .expect("expiry settles a donated escrow");
+    assert_eq!(
+        events.one::<sibyl::events::RequestExpired>().refunded,
+        MODEL_PRICE + DONATION
+    );
+    // Both fees back, and both donations with them.
+    assert_eq!(
+        env.token_balance(env.requester.token).await,
+        requester_before + 2 * DONATION
+    );
+    for request in [cancelled, expired] {
+        assert!(!env.exists(pda::escrow(&request)).await);
+        assert!(!env.exists(request).await);
+    }
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_donation_to_the_escrow_cannot_freeze_a_dispute_or_the_stake_behind_it() {
+    let mut env = TestEnv::new().await;
+    // Voted: the challenger is upheld.
+    let voted = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(voted, &output(b"honest")).await.unwrap();
+    for voter in 1..=3 {
+        env.vote(voter, voted, VoteSide::Challenger).await.unwrap();
+    }
+    donate_to_escrow(&mut env, voted).await;
+    env.resolve(voted)
+        .await
+        .expect("resolve settles a donated escrow");
+    assert_eq!(
+        env.request_account(voted).await.status,
+        RequestStatus::Overturned
+    );
+    for voter in 1..=3 {
+        env.claim_vote(voter, voted).await.unwrap();
+    }
+    // Nobody votes: arbitration expires and refunds.
+    let refunded = env.committed_request(1, &output(b"wrong")).await;
+    env.challenge(refunded, &output(b"honest")).await.unwrap();
+    donate_to_escrow(&mut env, refunded).await;
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    env.resolve(refunded).await.unwrap();
+    env.warp_slots(env.params.arbitration_window_slots + 1)
+        .await;
+    env.expire_arbitration(refunded)
+        .await
+        .expect("expiry of arbitration settles a donated escrow");
+    for request in [voted, refunded] {
+        assert!(!env.exists(pda::escrow(&request)).await);
+    }
+    // Every stake behind them can leave.
+    for index in 0..4 {
+        let operator = env.operator_account(index).await;
+        assert_eq!((operator.open_commitments, operator.open_votes), (0, 0));
+        env.request_unstake(index, operator.stake).await.unwrap();
+    }
+    env.warp_slots(env.params.unbonding_slots + 1).await;
+    for index in 0..4 {
+        env.withdraw_stake(index).await.expect("stake withdrawn");
+    }
+    assert_eq!(env.token_balance(pda::stake_vault()).await, 0);
+    env.assert_tokens_conserved().await;
+}
+
+// ----- class 2: a dispute outlives its request -----
+
+#[tokio::test]
+async fn a_request_made_again_at_a_closed_address_gets_its_own_dispute() {
+    let mut env = TestEnv::new().await;
+    const NONCE: u64 = 9_000;
+    let first = env
+        .request_at_nonce(NONCE, b"in", MODEL_PRICE, None)
+        .await
+        .unwrap();
+    env.commit(0, first, &output(b"wrong")).await.unwrap();
+    env.challenge(first, &output(b"honest")).await.unwrap();
+    let old_dispute = env.dispute_address(first).await;
+    for voter in 1..=3 {
+        env.vote(voter, first, VoteSide::Challenger).await.unwrap();
+    }
+    env.resolve(first).await.unwrap();
+    // Settled, its votes not yet claimed; the requester closes the request
+    // and makes a new one at the same address.
+    env.close_request(first).await.unwrap();
+    let again = env
+        .request_at_nonce(NONCE, b"in", MODEL_PRICE, None)
+        .await
+        .unwrap();
+    assert_eq!(again, first, "the same address");
+    env.commit(0, again, &output(b"wrong")).await.unwrap();
+    let challenger = Actor {
+        wallet: env.operators[3].wallet.insecure_clone(),
+        token: env.operators[3].token,
+    };
+    env.challenge_as(&challenger, again, &output(b"honest-too"))
+        .await
+        .expect("the new request can be challenged");
+    let new_dispute = env.dispute_address(again).await;
+    assert_ne!(new_dispute, old_dispute);
+    // The old dispute is untouched: its voters claim what they won.
+    let old: sibyl::state::Dispute = env.account(old_dispute).await.unwrap();
+    assert_eq!(old.outcome, DisputeOutcome::ChallengerUpheld);
+    assert_eq!(old.unclaimed_votes, 3);
+    let claim = sibyl_client::accounts::claim_vote(
+        env.operators[1].key(),
+        env.operators[1].token,
+        old_dispute,
+        old.challenger,
+        env.tokens(),
+    );
+    let voter = env.operators[1].wallet.insecure_clone();
+    let voter_before = env.token_balance(env.operators[1].token).await;
+    env.send(claim, ix::ClaimVote {}, &[&voter])
+        .await
+        .expect("an old vote is still claimable");
+    assert!(env.token_balance(env.operators[1].token).await > voter_before);
+    assert_eq!(env.operator_account(1).await.open_votes, 0);
+    let old: sibyl::state::Dispute = env.account(old_dispute).await.unwrap();
+    assert_eq!(old.unclaimed_votes, 2);
+    env.assert_tokens_conserved().await;
+}
+
+// ----- class 6: outputs that are not outputs -----
+
+fn tensor(dtype: DType, dims: Vec<u64>) -> Vec<u8> {
+    let count: u64 = dims.iter().product();
+    let size = match dtype {
+        DType::Int64 | DType::Float64 => 8,
+        DType::Float32 | DType::Int32 => 4,
+        DType::Int16 | DType::Float16 => 2,
+        DType::Uint8 | DType::Int8 | DType::Bool => 1,
+    };
+    let data = vec![0; (count * size) as usize];
+    encoding::encode(&[Tensor::new("probabilities", dtype, dims, data).unwrap()])
+}
+
+#[tokio::test]
+async fn a_commit_or_challenge_must_be_an_output_of_the_model() {
+    let mut env = TestEnv::new().await;
+    let request = env.request(b"in").await;
+    let two_tensors = [output(b"a"), output(b"b")].concat();
+    let cases: [(&str, Vec<u8>, SibylError); 5] = [
+        (
+            "junk",
+            b"not a tensor".to_vec(),
+            SibylError::OutputNotCanonical,
+        ),
+        (
+            "trailing bytes",
+            [output(b"a"), vec![0]].concat(),
+            SibylError::OutputNotCanonical,
+        ),
+        (
+            "another dtype",
+            tensor(DType::Int32, vec![1, 10]),
+            SibylError::OutputSpecMismatch,
+        ),
+        (
+            "another shape",
+            tensor(DType::Float32, vec![1, 9]),
+            SibylError::OutputSpecMismatch,
+        ),
+        ("two tensors", two_tensors, SibylError::OutputSpecMismatch),
+    ];
+    for (what, bytes, error) in &cases {
+        let result = env.commit(0, request, bytes).await;
+        assert!(result.is_err(), "commit of {what} refused");
+        assert_sibyl_error(result, *error);
+    }
+    let committed = env.committed_request(0, &output(b"out")).await;
+    for (what, bytes, error) in &cases {
+        let result = env.challenge(committed, bytes).await;
+        assert!(result.is_err(), "challenge with {what} refused");
+        assert_sibyl_error(result, *error);
+    }
+    // The model account is the request's own.
+    let mut accounts = env.commit_accounts(0, request).await;
+    accounts.model = pda::model(&[9; 32]);
+    let wallet = env.operators[0].wallet.insecure_clone();
+    let result = env
+        .send(
+            accounts,
+            ix::CommitResult {
+                output: output(b"out"),
+            },
+            &[&wallet],
+        )
+        .await;
+    assert!(result.is_err(), "a commit judged against another model");
+    env.assert_tokens_conserved().await;
+}
+
+// ----- class 4: flash stake -----
+
+#[tokio::test]
+async fn stake_added_after_a_dispute_opened_does_not_weigh_in_it() {
+    let mut env = TestEnv::new().await;
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(request, &output(b"honest")).await.unwrap();
+    let dispute = env.dispute_of(request).await;
+    // Operator 0's stake cannot vote; the other three can.
+    assert_eq!(dispute.eligible_stake, 3 * OPERATOR_STAKE);
+    // Operator 3 sides with the wrong output and, seeing the dispute, adds
+    // fifty times its stake before voting.
+    env.add_stake(3, 50 * OPERATOR_STAKE).await.unwrap();
+    let events = env.vote(3, request, VoteSide::Operator).await.unwrap();
+    assert_eq!(
+        events.one::<sibyl::events::VoteCast>().weight,
+        OPERATOR_STAKE,
+        "only the stake bonded before the dispute weighs"
+    );
+    // One honest voter against it is not yet a decision either way...
+    env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    assert_sibyl_error(env.resolve(request).await, SibylError::VoteWindowOpen);
+    // ...two are.
+    env.vote(2, request, VoteSide::Challenger).await.unwrap();
+    env.resolve(request).await.unwrap();
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Overturned
+    );
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_staked_challengers_stake_is_not_counted_as_eligible() {
+    let mut env = TestEnv::new().await;
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    let staked_challenger = Actor {
+        wallet: env.operators[3].wallet.insecure_clone(),
+        token: env.operators[3].token,
+    };
+    env.challenge_as(&staked_challenger, request, &output(b"honest"))
+        .await
+        .unwrap();
+    let dispute = env.dispute_of(request).await;
+    assert_eq!(dispute.eligible_stake, 2 * OPERATOR_STAKE);
+    // So half the stake that can vote is a quorum: a staked decoy cannot
+    // push a dispute into "inconclusive" by holding stake it may not vote.
+    env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    env.resolve(request).await.unwrap();
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Overturned
+    );
+    env.assert_tokens_conserved().await;
+}
+
+// ----- class 10: powers of the authority, the publisher and the mint -----
+
+fn update_config(signer: &Keypair) -> sibyl::accounts::UpdateConfig {
+    sibyl_client::accounts::update_config(signer.pubkey(), None)
+}
+
+#[tokio::test]
+async fn the_authority_cannot_set_parameters_out_of_bounds() {
+    let mut env = TestEnv::new().await;
+    let authority = env.authority.wallet.insecure_clone();
+    let params = env.params;
+    let cases: [(&str, ConfigParams, SibylError); 6] = [
+        (
+            "slash everything",
+            ConfigParams {
+                slash_bps: 10_000,
+                ..params
+            },
+            SibylError::ParameterOutOfBounds,
+        ),
+        (
+            "no slash at all",
+            ConfigParams {
+                slash_bps: 0,
+                ..params
+            },
+            SibylError::ParameterOutOfBounds,
+        ),
+        (
+            "a protocol fee of half",
+            ConfigParams {
+                protocol_fee_bps: 5_000,
+                ..params
+            },
+            SibylError::ParameterOutOfBounds,
+        ),
+        (
+            "a one-slot challenge window",
+            ConfigParams {
+                challenge_window_slots: 1,
+                ..params
+            },
+            SibylError::InvalidWindow,
+        ),
+        (
+            "a vote window that overflows",
+            ConfigParams {
+                vote_window_slots: u64::MAX,
+                ..params
+            },
+            SibylError::InvalidWindow,
+        ),
+        (
+            "no quorum",
+            ConfigParams {
+                quorum_bps: 0,
+                ..params
+            },
+            SibylError::ParameterOutOfBounds,
+        ),
+    ];
+    for (what, bad, error) in cases {
+        let args = UpdateConfigArgs {
+            params: Some(bad),
+            new_authority: None,
+        };
+        let result = env
+            .send(
+                update_config(&authority),
+                ix::UpdateConfig { args },
+                &[&authority],
+            )
+            .await;
+        assert!(result.is_err(), "{what} refused");
+        assert_sibyl_error(result, error);
+    }
+}
+
+#[tokio::test]
+async fn a_parameter_change_waits_out_the_unbonding_period_and_binds_no_open_dispute() {
+    let mut env = TestEnv::new().await;
+    let authority = env.authority.wallet.insecure_clone();
+    // A dispute is open when the authority raises the slash to the maximum.
+    let disputed = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(disputed, &output(b"honest")).await.unwrap();
+    let harsher = ConfigParams {
+        slash_bps: 5_000,
+        ..env.params
+    };
+    let args = UpdateConfigArgs {
+        params: Some(harsher),
+        new_authority: None,
+    };
+    let events = env
+        .send(
+            update_config(&authority),
+            ix::UpdateConfig { args },
+            &[&authority],
+        )
+        .await
+        .unwrap();
+    let updated = events.one::<sibyl::events::ConfigUpdated>();
+    assert_eq!(updated.params.slash_bps, env.params.slash_bps, "not yet");
+    assert_eq!(updated.pending_params.slash_bps, 5_000);
+    let apply = |env: &TestEnv| {
+        let cranker = env.requester.wallet.insecure_clone();
+        let accounts = sibyl::accounts::ApplyConfig {
+            cranker: cranker.pubkey(),
+            config: pda::config(),
+            event_authority: pda::event_authority(),
+            program: sibyl::ID,
+        };
+        (accounts, cranker)
+    };
+    let (accounts, cranker) = apply(&env);
+    assert_sibyl_error(
+        env.send(accounts, ix::ApplyConfig {}, &[&cranker]).await,
+        SibylError::TimelockNotElapsed,
+    );
+    assert_eq!(env.config().await.params.slash_bps, env.params.slash_bps);
+    // The dispute settles under the terms it opened with.
+    for voter in 1..=3 {
+        env.vote(voter, disputed, VoteSide::Challenger)
+            .await
+            .unwrap();
+    }
+    let events = env.resolve(disputed).await.unwrap();
+    let slashed = events.one::<sibyl::events::OperatorSlashed>().amount;
+    assert_eq!(
+        slashed,
+        OPERATOR_STAKE * env.params.slash_bps as u64 / 10_000
+    );
+    env.warp_slots(env.params.unbonding_slots).await;
+    let (accounts, cranker) = apply(&env);
+    env.send(accounts, ix::ApplyConfig {}, &[&cranker])
+        .await
+        .expect("applied after the timelock");
+    assert_eq!(env.config().await.params.slash_bps, 5_000);
+    let (accounts, cranker) = apply(&env);
+    assert_sibyl_error(
+        env.send(accounts, ix::ApplyConfig {}, &[&cranker]).await,
+        SibylError::NoPendingChange,
+    );
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn authority_moves_in_two_steps() {
+    let mut env = TestEnv::new().await;
+    let authority = env.authority.wallet.insecure_clone();
+    let successor = env.publisher.wallet.insecure_clone();
+    let args = UpdateConfigArgs {
+        params: None,
+        new_authority: Some(successor.pubkey()),
+    };
+    env.send(
+        update_config(&authority),
+        ix::UpdateConfig { args },
+        &[&authority],
+    )
+    .await
+    .unwrap();
+    // Proposed, not yet in power: the old authority still governs.
+    env.set_paused(true).await.unwrap();
+    env.set_paused(false).await.unwrap();
+    let accept = |signer: &Keypair| sibyl::accounts::AcceptAuthority {
+        new_authority: signer.pubkey(),
+        config: pda::config(),
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    };
+    let stranger = env.requester.wallet.insecure_clone();
+    assert_sibyl_error(
+        env.send(accept(&stranger), ix::AcceptAuthority {}, &[&stranger])
+            .await,
+        SibylError::NotPendingAuthority,
+    );
+    env.send(accept(&successor), ix::AcceptAuthority {}, &[&successor])
+        .await
+        .unwrap();
+    let config = env.config().await;
+    assert_eq!(config.authority, successor.pubkey());
+    assert_eq!(config.pending_authority, Pubkey::default());
+    assert_sibyl_error(env.set_paused(true).await, SibylError::NotAuthority);
+}
+
+#[tokio::test]
+async fn a_publisher_cannot_shrink_a_window_below_the_floor_or_register_a_rule_that_accepts_anything(
+) {
+    let mut env = TestEnv::new().await;
+    let mut one_slot = default_model_args([8; 32]);
+    one_slot.challenge_window_override_slots = Some(1);
+    assert_sibyl_error(
+        env.register_model(one_slot).await,
+        SibylError::InvalidWindow,
+    );
+    let mut anything = default_model_args([8; 32]);
+    anything.comparison = ComparisonRule::Tolerance {
+        abs: 1e30,
+        rel: 0.0,
+    };
+    assert_sibyl_error(
+        env.register_model(anything).await,
+        SibylError::InvalidComparisonRule,
+    );
+    // Nor shrink the window of a model already registered.
+    let publisher = env.publisher.wallet.insecure_clone();
+    let accounts = sibyl_client::accounts::update_model(publisher.pubkey(), env.model());
+    let args = UpdateModelArgs {
+        challenge_window_override_slots: Some(Some(1)),
+        ..Default::default()
+    };
+    assert_sibyl_error(
+        env.send(accounts, ix::UpdateModel { args }, &[&publisher])
+            .await,
+        SibylError::InvalidWindow,
+    );
+}
+
+#[tokio::test]
+async fn a_payment_mint_whose_extensions_reach_into_the_vaults_is_refused() {
+    use anchor_spl::token_2022::spl_token_2022::{
+        extension::{transfer_fee, ExtensionType},
+        instruction as token_ix,
+    };
+    let mut env = TestEnv::builder()
+        .token_2022()
+        .uninitialized()
+        .build()
+        .await;
+    let thief = Keypair::new().pubkey();
+    let owner = env.treasury.key();
+    let program = env.token_program;
+    let with_delegate = env
+        .create_extended_mint(
+            &[ExtensionType::PermanentDelegate],
+            |mint| vec![token_ix::initialize_permanent_delegate(&program, mint, &thief).unwrap()],
+            &owner,
+        )
+        .await;
+    let with_fee = env
+        .create_extended_mint(
+            &[ExtensionType::TransferFeeConfig],
+            |mint| {
+                vec![transfer_fee::instruction::initialize_transfer_fee_config(
+                    &program,
+                    mint,
+                    Some(&thief),
+                    Some(&thief),
+                    100,
+                    u64::MAX,
+                )
+                .unwrap()]
+            },
+            &owner,
+        )
+        .await;
+    let authority = env.authority.wallet.insecure_clone();
+    for (what, (mint, treasury)) in [
+        ("permanent delegate", with_delegate),
+        ("transfer fee", with_fee),
+    ] {
+        let mut accounts = env.initialize_accounts();
+        accounts.payment_mint = mint;
+        accounts.treasury = treasury;
+        let params = env.params;
+        let result = env
+            .send(accounts, ix::Initialize { params }, &[&authority])
+            .await;
+        assert!(result.is_err(), "a mint with a {what} refused");
+        assert_sibyl_error(result, SibylError::UnsupportedMintExtension);
+    }
+    // A plain Token-2022 mint is fine.
+    env.initialize().await.expect("plain Token-2022 mint");
+}
