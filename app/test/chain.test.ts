@@ -122,7 +122,7 @@ describe("challenge and cancel", () => {
     const review = await planChallenge(program, protocol, requestAddress, request, Uint8Array.of(1, 2), wallet.publicKey, balances(2_000_000n));
     expect(review.instructions).toEqual([{ program: "Sibyl", name: "challenge" }]);
     expect(review.tokens).toBe(1_000_000n);
-    expect(review.depositLamports).toBe(BigInt(rentOf(8 + 262 + 81)));
+    expect(review.depositLamports).toBe(BigInt(rentOf(8 + 270 + 81)));
   });
 
   test("a challenger without a token account gets one first; without the bond, nothing", async () => {

@@ -29,6 +29,7 @@ const dispute = (over: Partial<DisputeFacts>): DisputeFacts => ({
   thresholdBps: 6600,
   stakeForOperator: 0n,
   stakeForChallenger: 0n,
+  stakeForNeither: 0n,
   voteCount: 0,
   outcome: "open",
   ...over,
@@ -73,6 +74,11 @@ test("the tally follows the program's quorum (basis points of eligible stake)", 
     leading: "challenger",
   });
   expect(voteTally(dispute({ stakeForOperator: 15n, stakeForChallenger: 5n })).leading).toBe("operator");
+  // Votes for neither output count against the operator (turnout included).
+  expect(voteTally(dispute({ stakeForOperator: 10n, stakeForChallenger: 5n, stakeForNeither: 10n }))).toMatchObject({
+    turnoutBps: 6250,
+    leading: "challenger",
+  });
 });
 
 test("countdowns and outcomes in words", () => {

@@ -322,10 +322,12 @@ pub fn cast_vote(authority: Pubkey, dispute: Pubkey) -> acc::CastVote {
 
 /// The accounts every dispute settlement may touch (`resolve_dispute` and
 /// `arbitrate` wrap them).
+/// `requester_token` is refunded if the commitment is rejected.
 pub fn settle_dispute(
     parties: RequestParties,
     challenger: Pubkey,
     challenger_token: Pubkey,
+    requester_token: Pubkey,
     payees: Payees,
     tokens: Tokens,
 ) -> acc::SettleDispute {
@@ -340,6 +342,7 @@ pub fn settle_dispute(
         challenger,
         operator_token: payees.operator_token,
         challenger_token,
+        requester_token,
         publisher_token: payees.publisher_token,
         fee_vault: pda::fee_vault(&parties.model),
         stake_vault: pda::stake_vault(),

@@ -176,7 +176,7 @@ struct Timeline {
     committed: bool,
     window_bucket: Option<u64>,
     challenged: bool,
-    votes: Option<(u64, u64)>,
+    votes: Option<(u64, u64, u64)>,
 }
 
 impl Timeline {
@@ -215,7 +215,11 @@ impl Timeline {
         if dispute.vote_count > 0 {
             self.votes(
                 slot,
-                (dispute.stake_for_operator, dispute.stake_for_challenger),
+                (
+                    dispute.stake_for_operator,
+                    dispute.stake_for_challenger,
+                    dispute.stake_for_neither,
+                ),
             );
         }
     }
@@ -223,7 +227,7 @@ impl Timeline {
     /// Prints what the readings missed (a dispute decided between two of
     /// them), from the request's transactions.
     fn replay(&mut self, steps: Vec<history::Step>, parties: &Parties) {
-        let mut votes = (0, 0);
+        let mut votes = (0, 0, 0);
         for step in steps {
             match step {
                 history::Step::Committed { slot, event } => self.committed(
@@ -244,6 +248,7 @@ impl Timeline {
                     match event.side {
                         VoteSide::Operator => votes.0 += event.weight,
                         VoteSide::Challenger => votes.1 += event.weight,
+                        VoteSide::Neither => votes.2 += event.weight,
                     }
                     self.votes(slot, votes);
                 }
@@ -287,11 +292,17 @@ impl Timeline {
         }
     }
 
-    fn votes(&mut self, slot: u64, votes: (u64, u64)) {
+    /// Stake voted for the operator's output, the challenger's, and neither.
+    fn votes(&mut self, slot: u64, votes: (u64, u64, u64)) {
         if self.votes != Some(votes) {
             self.votes = Some(votes);
+            let neither = if votes.2 > 0 {
+                format!(", {} for neither", format_amount(votes.2, 6))
+            } else {
+                String::new()
+            };
             println!(
-                "slot {slot:>5}  votes        stake {} for the operator, {} for the challenger",
+                "slot {slot:>5}  votes        stake {} for the operator, {} for the challenger{neither}",
                 format_amount(votes.0, 6),
                 format_amount(votes.1, 6)
             );

@@ -1119,6 +1119,7 @@ impl TestEnv {
             parties,
             dispute.challenger,
             self.token_of(&dispute.challenger),
+            self.token_of(&parties.requester),
             self.payees(&operator),
             self.tokens(),
         )
@@ -1173,7 +1174,17 @@ impl TestEnv {
 
     pub async fn claim_vote_accounts(&mut self, index: usize, request: Pubkey) -> acc::ClaimVote {
         let address = self.dispute_address(request).await;
-        let dispute = self.dispute_of(request).await;
+        self.claim_vote_accounts_in(index, address).await
+    }
+
+    /// The accounts of operator `index`'s claim in the dispute at `address`
+    /// (its request may be closed already).
+    pub async fn claim_vote_accounts_in(
+        &mut self,
+        index: usize,
+        address: Pubkey,
+    ) -> acc::ClaimVote {
+        let dispute: Dispute = self.account(address).await.expect("dispute");
         let operator = &self.operators[index];
         accounts::claim_vote(
             operator.key(),
@@ -1186,7 +1197,13 @@ impl TestEnv {
 
     /// Operator `index` claims its vote in the dispute over `request`.
     pub async fn claim_vote(&mut self, index: usize, request: Pubkey) -> TxResult {
-        let accounts = self.claim_vote_accounts(index, request).await;
+        let address = self.dispute_address(request).await;
+        self.claim_vote_in(index, address).await
+    }
+
+    /// Operator `index` claims its vote in the dispute at `address`.
+    pub async fn claim_vote_in(&mut self, index: usize, address: Pubkey) -> TxResult {
+        let accounts = self.claim_vote_accounts_in(index, address).await;
         let wallet = self.operators[index].wallet.insecure_clone();
         self.send(accounts, ix::ClaimVote {}, &[&wallet]).await
     }

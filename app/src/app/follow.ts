@@ -42,6 +42,7 @@ export function disputeFacts(d: DisputeAccount): DisputeFacts {
     thresholdBps: d.thresholdBps,
     stakeForOperator: big(d.stakeForOperator),
     stakeForChallenger: big(d.stakeForChallenger),
+    stakeForNeither: big(d.stakeForNeither),
     voteCount: d.voteCount,
     outcome: variant(d.outcome) as OutcomeName,
   };

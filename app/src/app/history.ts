@@ -69,7 +69,7 @@ export async function disputeFromHistory(
   const votes = events.filter((event) => event.name === "voteCast").length;
   const decided = [...events].reverse().find((event) => event.name === "disputeResolved" || event.name === "disputeArbitrated");
   const resolved = events.find((event) => event.name === "disputeResolved")?.data as
-    | { stakeForOperator: BN; stakeForChallenger: BN }
+    | { stakeForOperator: BN; stakeForChallenger: BN; stakeForNeither: BN }
     | undefined;
   const outcome = (decided?.data as { outcome?: DisputeAccount["outcome"] } | undefined)?.outcome ?? { open: {} };
   const upheld = "challengerUpheld" in outcome;
@@ -90,6 +90,7 @@ export async function disputeFromHistory(
     slashBps: 0,
     stakeForOperator: resolved?.stakeForOperator ?? zero,
     stakeForChallenger: resolved?.stakeForChallenger ?? zero,
+    stakeForNeither: resolved?.stakeForNeither ?? zero,
     voteCount: votes,
     unclaimedVotes: 0,
     outcome,

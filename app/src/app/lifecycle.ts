@@ -2,7 +2,13 @@
 // current slot: what the request page shows as its timeline.
 
 export type RequestStatusName = "pending" | "committed" | "challenged" | "finalized" | "overturned";
-export type OutcomeName = "open" | "operatorUpheld" | "challengerUpheld" | "inconclusive" | "refunded";
+export type OutcomeName =
+  | "open"
+  | "operatorUpheld"
+  | "challengerUpheld"
+  | "inconclusive"
+  | "refunded"
+  | "commitmentRejected";
 
 /** The fields of an `InferenceRequest` the timeline reads (slots as numbers). */
 export interface RequestFacts {
@@ -26,6 +32,8 @@ export interface DisputeFacts {
   thresholdBps: number;
   stakeForOperator: bigint;
   stakeForChallenger: bigint;
+  /** Stake that voted both outputs wrong (against the operator, not for the challenger). */
+  stakeForNeither: bigint;
   voteCount: number;
   outcome: OutcomeName;
 }
@@ -104,11 +112,11 @@ export function voteTally(d: DisputeFacts): {
   quorumMet: boolean;
   leading: "operator" | "challenger" | "none";
 } {
-  const voted = d.stakeForOperator + d.stakeForChallenger;
+  const against = d.stakeForChallenger + d.stakeForNeither;
+  const voted = d.stakeForOperator + against;
   const turnoutBps = d.eligibleStake > 0n ? Number((voted * 10_000n) / d.eligibleStake) : 0;
   const challengerShareBps = voted > 0n ? Number((d.stakeForChallenger * 10_000n) / voted) : 0;
-  const leading =
-    voted === 0n ? "none" : d.stakeForChallenger > d.stakeForOperator ? "challenger" : "operator";
+  const leading = voted === 0n ? "none" : against > d.stakeForOperator ? "challenger" : "operator";
   return { turnoutBps, challengerShareBps, quorumMet: turnoutBps >= d.quorumBps, leading };
 }
 
@@ -133,5 +141,7 @@ export function outcomeText(outcome: OutcomeName): string {
       return "inconclusive: awaiting the protocol authority's arbitration";
     case "refunded":
       return "no arbitration in time: the requester was refunded and the bond returned";
+    case "commitmentRejected":
+      return "both outputs were wrong: the operator is slashed and the requester refunded";
   }
 }

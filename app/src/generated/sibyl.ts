@@ -366,6 +366,13 @@ export type Sibyl = {
               "writable": true
             },
             {
+              "name": "requesterToken",
+              "docs": [
+                "Refunded when the commitment is rejected and no output confirmed."
+              ],
+              "writable": true
+            },
+            {
               "name": "publisherToken",
               "writable": true
             },
@@ -2426,6 +2433,13 @@ export type Sibyl = {
               "writable": true
             },
             {
+              "name": "requesterToken",
+              "docs": [
+                "Refunded when the commitment is rejected and no output confirmed."
+              ],
+              "writable": true
+            },
+            {
               "name": "publisherToken",
               "writable": true
             },
@@ -3426,6 +3440,19 @@ export type Sibyl = {
         35,
         245
       ]
+    },
+    {
+      "name": "wrongCommitmentRefunded",
+      "discriminator": [
+        135,
+        22,
+        225,
+        52,
+        164,
+        146,
+        117,
+        0
+      ]
     }
   ],
   "errors": [
@@ -4403,7 +4430,14 @@ export type Sibyl = {
           {
             "name": "stakeForChallenger",
             "docs": [
-              "Stake voted for the challenger."
+              "Stake voted for the challenger's output."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "stakeForNeither",
+            "docs": [
+              "Stake voted that neither output is correct."
             ],
             "type": "u64"
           },
@@ -4532,6 +4566,9 @@ export type Sibyl = {
           },
           {
             "name": "refunded"
+          },
+          {
+            "name": "commitmentRejected"
           }
         ]
       }
@@ -4566,6 +4603,10 @@ export type Sibyl = {
           },
           {
             "name": "stakeForChallenger",
+            "type": "u64"
+          },
+          {
+            "name": "stakeForNeither",
             "type": "u64"
           },
           {
@@ -5989,7 +6030,10 @@ export type Sibyl = {
     {
       "name": "voteSide",
       "docs": [
-        "Which side a vote backs."
+        "Which verdict a vote gives. `Challenger` and `Neither` both say the",
+        "committed output is wrong: together they decide against the operator,",
+        "whatever output the challenger posted, so a decoy challenge with another",
+        "wrong output cannot shield a wrong commitment."
       ],
       "type": {
         "kind": "enum",
@@ -5999,6 +6043,33 @@ export type Sibyl = {
           },
           {
             "name": "challenger"
+          },
+          {
+            "name": "neither"
+          }
+        ]
+      }
+    },
+    {
+      "name": "wrongCommitmentRefunded",
+      "docs": [
+        "A dispute rejected the committed output without confirming the",
+        "challenger's: the requester was refunded and the request closed."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "dispute",
+            "type": "pubkey"
+          },
+          {
+            "name": "refunded",
+            "type": "u64"
           }
         ]
       }
@@ -6372,6 +6443,13 @@ export const IDL: Sibyl = {
               "writable": true
             },
             {
+              "name": "requesterToken",
+              "docs": [
+                "Refunded when the commitment is rejected and no output confirmed."
+              ],
+              "writable": true
+            },
+            {
               "name": "publisherToken",
               "writable": true
             },
@@ -8432,6 +8510,13 @@ export const IDL: Sibyl = {
               "writable": true
             },
             {
+              "name": "requesterToken",
+              "docs": [
+                "Refunded when the commitment is rejected and no output confirmed."
+              ],
+              "writable": true
+            },
+            {
               "name": "publisherToken",
               "writable": true
             },
@@ -9432,6 +9517,19 @@ export const IDL: Sibyl = {
         35,
         245
       ]
+    },
+    {
+      "name": "wrongCommitmentRefunded",
+      "discriminator": [
+        135,
+        22,
+        225,
+        52,
+        164,
+        146,
+        117,
+        0
+      ]
     }
   ],
   "errors": [
@@ -10409,7 +10507,14 @@ export const IDL: Sibyl = {
           {
             "name": "stakeForChallenger",
             "docs": [
-              "Stake voted for the challenger."
+              "Stake voted for the challenger's output."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "stakeForNeither",
+            "docs": [
+              "Stake voted that neither output is correct."
             ],
             "type": "u64"
           },
@@ -10538,6 +10643,9 @@ export const IDL: Sibyl = {
           },
           {
             "name": "refunded"
+          },
+          {
+            "name": "commitmentRejected"
           }
         ]
       }
@@ -10572,6 +10680,10 @@ export const IDL: Sibyl = {
           },
           {
             "name": "stakeForChallenger",
+            "type": "u64"
+          },
+          {
+            "name": "stakeForNeither",
             "type": "u64"
           },
           {
@@ -11995,7 +12107,10 @@ export const IDL: Sibyl = {
     {
       "name": "voteSide",
       "docs": [
-        "Which side a vote backs."
+        "Which verdict a vote gives. `Challenger` and `Neither` both say the",
+        "committed output is wrong: together they decide against the operator,",
+        "whatever output the challenger posted, so a decoy challenge with another",
+        "wrong output cannot shield a wrong commitment."
       ],
       "type": {
         "kind": "enum",
@@ -12005,6 +12120,33 @@ export const IDL: Sibyl = {
           },
           {
             "name": "challenger"
+          },
+          {
+            "name": "neither"
+          }
+        ]
+      }
+    },
+    {
+      "name": "wrongCommitmentRefunded",
+      "docs": [
+        "A dispute rejected the committed output without confirming the",
+        "challenger's: the requester was refunded and the request closed."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "dispute",
+            "type": "pubkey"
+          },
+          {
+            "name": "refunded",
+            "type": "u64"
           }
         ]
       }

@@ -208,6 +208,10 @@ function Votes({ facts, decimals }: { facts: ReturnType<typeof disputeFacts>; de
           <td>{formatUnits(facts.stakeForChallenger, decimals)}</td>
         </tr>
         <tr>
+          <th>Stake for neither output</th>
+          <td>{formatUnits(facts.stakeForNeither, decimals)}</td>
+        </tr>
+        <tr>
           <th>Votes · turnout</th>
           <td>
             {facts.voteCount} · {(tally.turnoutBps / 100).toFixed(0)}% of eligible stake (quorum {(facts.quorumBps / 100).toFixed(0)}%,{" "}

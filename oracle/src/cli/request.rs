@@ -215,8 +215,8 @@ fn describe(progress: &Progress) -> (String, String) {
         Progress::Challenged { slot, dispute, .. } => (
             "challenged".into(),
             format!(
-                "slot {slot:>6}  challenged   by {} · votes: operator {} / challenger {} (stake) · voting until slot {}",
-                dispute.challenger, dispute.stake_for_operator, dispute.stake_for_challenger, dispute.vote_deadline_slot,
+                "slot {slot:>6}  challenged   by {} · votes: operator {} / challenger {} / neither {} (stake) · voting until slot {}",
+                dispute.challenger, dispute.stake_for_operator, dispute.stake_for_challenger, dispute.stake_for_neither, dispute.vote_deadline_slot,
             ),
         ),
         Progress::Final { slot, state } => (

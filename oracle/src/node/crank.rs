@@ -254,10 +254,17 @@ impl Crank {
                     &mut instructions,
                 )
                 .await?;
+                // A rejected commitment refunds the requester.
+                instructions.push(ensure_token_account(
+                    &self.shared.wallet,
+                    &state.requester,
+                    &tokens,
+                ));
                 let settle = accounts::settle_dispute(
                     parties,
                     dispute.challenger,
                     challenger_token,
+                    token_account(&state.requester, &tokens),
                     payees,
                     tokens,
                 );

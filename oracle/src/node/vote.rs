@@ -1,7 +1,8 @@
 //! vote: on every open dispute this node may vote in, re-executes the
-//! request and votes for the side whose output agrees with its own under
-//! the model's rule (and abstains if neither does); once a dispute is
-//! settled, claims its vote (reward, and the stake lock released).
+//! request and votes for the output that agrees with its own under the
+//! model's rule: the committed one, the challenger's, or neither (the
+//! commitment is wrong either way); once a dispute is settled, claims its
+//! vote (reward, and the stake lock released).
 use super::{token_account, NodeError, Service, Shared};
 use crate::{
     compare::outputs_agree,
@@ -106,30 +107,47 @@ async fn vote(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result
     let model: Model = shared.chain.fetch_required(&state.model, "model").await?;
     let ours = shared.runner.run(&model, state.input.clone()).await?;
     let agree = |theirs: &[u8]| outputs_agree(&model.comparison, theirs, &ours);
+    // Any committed output this node cannot reproduce under the rule is
+    // wrong, whatever the challenger posted: a decoy's output does not
+    // shield it.
     let side = if agree(&state.output) {
         VoteSide::Operator
     } else if agree(&dispute.challenger_output) {
         VoteSide::Challenger
     } else {
-        tracing::warn!("neither side's output agrees with ours: abstaining");
-        let abstained = Entry {
-            output: Vec::new(),
-            agrees: None,
-            faulty: false,
-            stage: Stage::Done { signature: None },
-        };
-        shared.journal.put(Kind::Vote, &dispute_key, &abstained)?;
-        return Ok(());
+        tracing::warn!("neither output agrees with ours: voting that both are wrong");
+        VoteSide::Neither
     };
     let output_hash = hashing::output_hash(&state.model_hash, &state.input_hash, &ours);
-    let prepared = Entry {
-        output: output_hash.to_vec(),
+    let prepared = journaled_vote(side, output_hash);
+    shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
+    send_vote(shared, dispute_key, &prepared).await
+}
+
+/// A vote as the journal keeps it: `output` is the output hash this node
+/// obtained, then one byte for the verdict (`VoteSide` in declaration
+/// order); `agrees` says whether it agrees with the committed output.
+fn journaled_vote(side: VoteSide, output_hash: [u8; 32]) -> Entry {
+    let mut output = output_hash.to_vec();
+    output.push(side as u8);
+    Entry {
+        output,
         agrees: Some(side == VoteSide::Operator),
         faulty: false,
         stage: Stage::Prepared,
+    }
+}
+
+/// The verdict and output hash of a journaled vote.
+fn vote_of(entry: &Entry) -> Option<(VoteSide, [u8; 32])> {
+    let (&verdict, hash) = entry.output.split_last()?;
+    let side = match verdict {
+        0 => VoteSide::Operator,
+        1 => VoteSide::Challenger,
+        2 => VoteSide::Neither,
+        _ => return None,
     };
-    shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
-    send_vote(shared, dispute_key, &prepared).await
+    Some((side, hash.try_into().ok()?))
 }
 
 /// Sends a journaled vote and marks it done once it landed, or once the
@@ -139,15 +157,8 @@ async fn send_vote(
     dispute_key: Pubkey,
     prepared: &Entry,
 ) -> Result<(), NodeError> {
-    let side = match prepared.agrees {
-        Some(true) => VoteSide::Operator,
-        Some(false) => VoteSide::Challenger,
-        None => return Ok(()),
-    };
-    let output_hash: [u8; 32] = prepared.output.as_slice().try_into().map_err(|_| {
-        NodeError::Internal(format!(
-            "journaled vote on {dispute_key} has no output hash"
-        ))
+    let (side, output_hash) = vote_of(prepared).ok_or_else(|| {
+        NodeError::Internal(format!("journaled vote on {dispute_key} is unreadable"))
     })?;
     let cast = instruction(
         accounts::cast_vote(shared.wallet, dispute_key),
@@ -199,4 +210,22 @@ async fn claim(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Resul
     let signature = shared.chain.send("claim_vote", &[claim], &[]).await?;
     tracing::info!(%signature, "vote claimed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journaled_vote_reads_back_as_cast() {
+        for side in [VoteSide::Operator, VoteSide::Challenger, VoteSide::Neither] {
+            let entry = journaled_vote(side, [7; 32]);
+            assert_eq!(vote_of(&entry), Some((side, [7; 32])));
+        }
+        let unreadable = Entry {
+            output: vec![1, 2],
+            ..journaled_vote(VoteSide::Neither, [0; 32])
+        };
+        assert_eq!(vote_of(&unreadable), None);
+    }
 }

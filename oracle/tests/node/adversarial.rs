@@ -190,3 +190,55 @@ async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help(
 
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decoy_challenge_cannot_save_a_lying_operator_from_the_slash() {
+    let cluster = Cluster::start(4).await;
+    // 0 lies every time; its accomplice 1 challenges first, by hand, with
+    // another wrong output; 2 and 3 vote honestly (and 2 cranks). No honest
+    // watcher runs, so the decoy's challenge is the one judged.
+    let running = cluster
+        .start_nodes([
+            cluster.node_config(0, &[Role::Serve], 1.0),
+            cluster.node_config(2, &[Role::Vote, Role::Crank], 0.0),
+            cluster.node_config(3, &[Role::Vote], 0.0),
+        ])
+        .await;
+    let accomplice = &cluster.operators[1];
+    let requester_before = cluster.token_balance(&cluster.requester.pubkey()).await;
+    let accomplice_before = cluster.token_balance(&accomplice.pubkey()).await;
+
+    let sample = SAMPLES[0];
+    let request = cluster.request_digit(sample).await;
+    committed(&cluster, &request).await;
+    // The commitment is the honest output rotated once; the decoy's, twice.
+    let decoy = faulty::corrupt(&wrong_output(sample));
+    challenge_by_hand(&cluster, accomplice, request, decoy).await;
+
+    // The honest voters find neither output right: the commitment is
+    // rejected, the requester refunded and the request closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while cluster.request_state(&request).await.is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let liar = cluster.operator_state(0).await;
+    assert_eq!(liar.disputes_lost, 1, "the lie was judged");
+    assert!(liar.stake < STAKE, "the liar was slashed");
+    assert_eq!(
+        cluster.token_balance(&cluster.requester.pubkey()).await,
+        requester_before,
+        "the requester got its fee back"
+    );
+    assert_eq!(
+        cluster.token_balance(&accomplice.pubkey()).await,
+        accomplice_before,
+        "the decoy got its bond back and nothing of the slash"
+    );
+    for voter in [2, 3] {
+        assert_eq!(cluster.operator_state(voter).await.stake, STAKE);
+    }
+    cluster.wait_votes_claimed(&[2, 3]).await;
+    cluster.assert_tokens_conserved().await;
+    running.stop().await;
+}

@@ -186,8 +186,18 @@ pub struct DisputeResolved {
     pub outcome: DisputeOutcome,
     pub stake_for_operator: u64,
     pub stake_for_challenger: u64,
+    pub stake_for_neither: u64,
     /// Set when the vote was inconclusive: the last slot for arbitration.
     pub arbitration_deadline_slot: Option<u64>,
+}
+
+/// A dispute rejected the committed output without confirming the
+/// challenger's: the requester was refunded and the request closed.
+#[event]
+pub struct WrongCommitmentRefunded {
+    pub request: Pubkey,
+    pub dispute: Pubkey,
+    pub refunded: u64,
 }
 
 /// The authority decided an inconclusive dispute.

@@ -2,11 +2,10 @@
 //! dispute, so that every path pays and refunds the same way.
 use crate::{
     errors::SibylError,
+    events::{RequestFinalized, WrongCommitmentRefunded},
     math::{self, FeeSplit},
     request_signer_seeds,
-    state::{
-        Config, Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus, VoteSide,
-    },
+    state::{Config, Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus},
     token_ops::TokenCtx,
 };
 use anchor_lang::prelude::*;
@@ -140,6 +139,14 @@ pub struct SettleDispute<'info> {
         constraint = challenger_token.owner == dispute.challenger @ SibylError::WrongTokenOwner,
     )]
     pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// Refunded when the commitment is rejected and no output confirmed.
+    #[account(
+        mut,
+        dup,
+        constraint = requester_token.mint == config.payment_mint @ SibylError::WrongMint,
+        constraint = requester_token.owner == request.requester @ SibylError::WrongTokenOwner,
+    )]
+    pub requester_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,
         dup,
@@ -163,95 +170,186 @@ pub struct SettleDispute<'info> {
     pub token_program: Interface<'info, TokenInterface>,
 }
 
-/// What a decided dispute paid, for its events.
-pub struct DisputeSettlement {
-    /// Whose output became final: the operator's or the challenger's authority.
-    pub payee: Pubkey,
-    pub fee: FeeSplit,
-    /// Stake taken from the operator (zero when it was upheld).
-    pub slashed: u64,
+/// What a decided dispute did, for its events.
+pub enum DisputeSettlement {
+    /// An output is final and the fee was paid to its author.
+    Paid {
+        /// Whose output became final: the operator's or the challenger's authority.
+        payee: Pubkey,
+        fee: FeeSplit,
+        /// Stake taken from the operator (zero when it was upheld).
+        slashed: u64,
+    },
+    /// The commitment was rejected and no output confirmed: the requester
+    /// was refunded and the request closed.
+    Refunded { refunded: u64, slashed: u64 },
+}
+
+impl DisputeSettlement {
+    /// The event of a final output paid for, if one was.
+    pub fn finalized_event(&self, request: &Account<InferenceRequest>) -> Option<RequestFinalized> {
+        let DisputeSettlement::Paid { payee, fee, .. } = *self else {
+            return None;
+        };
+        Some(RequestFinalized {
+            request: request.key(),
+            payee,
+            output_hash: request.output_hash,
+            payee_amount: fee.payee,
+            royalty: fee.royalty,
+            protocol_fee: fee.protocol_fee,
+            overturned: request.status == RequestStatus::Overturned,
+        })
+    }
+
+    /// The event of the requester's refund, if the commitment was rejected.
+    pub fn refund_event(
+        &self,
+        request: Pubkey,
+        dispute: Pubkey,
+    ) -> Option<WrongCommitmentRefunded> {
+        let DisputeSettlement::Refunded { refunded, .. } = *self else {
+            return None;
+        };
+        Some(WrongCommitmentRefunded {
+            request,
+            dispute,
+            refunded,
+        })
+    }
+
+    /// Stake taken from the operator.
+    pub fn slashed(&self) -> u64 {
+        match *self {
+            DisputeSettlement::Paid { slashed, .. }
+            | DisputeSettlement::Refunded { slashed, .. } => slashed,
+        }
+    }
 }
 
 impl<'info> SettleDispute<'info> {
-    /// Applies a decided outcome: pays the fee to the side whose output
-    /// stands, forfeits the loser's bond or slashes the operator, reserves the
-    /// winning voters' share, and closes what is no longer needed.
+    /// Applies a decided outcome: forfeits the loser's bond or slashes the
+    /// operator, reserves the winning voters' share, pays the fee to the
+    /// author of the output that stands (or refunds the requester when none
+    /// does), and closes what is no longer needed.
     pub fn apply(&mut self, outcome: DisputeOutcome) -> Result<DisputeSettlement> {
-        let winner = match outcome {
-            DisputeOutcome::OperatorUpheld => VoteSide::Operator,
-            DisputeOutcome::ChallengerUpheld => VoteSide::Challenger,
-            _ => return err!(SibylError::InvalidArbitration),
-        };
-        let tokens = TokenCtx {
-            mint: &self.mint,
-            token_program: &self.token_program,
-        };
-        let dispute = &mut self.dispute;
-        let operator = &mut self.operator;
-        let mut slashed = 0;
-        let (payee_token, payee) = match winner {
-            VoteSide::Operator => {
+        let settlement = match outcome {
+            DisputeOutcome::OperatorUpheld => {
                 // The bond is forfeited: the voters' share stays in the bond
                 // vault as their pool, the rest goes to the operator.
-                let bond = dispute.bond;
-                let pool = dispute.reserve_voter_rewards(bond, winner)?;
-                tokens.transfer_from_vault(
+                let bond = self.dispute.bond;
+                let pool = self.dispute.reserve_voter_rewards(bond, outcome)?;
+                self.tokens().transfer_from_vault(
                     &self.bond_vault,
                     &self.operator_token,
                     &self.config,
                     math::sub(bond, pool)?,
                 )?;
+                let operator = &mut self.operator;
                 operator.disputes_won = operator.disputes_won.saturating_add(1);
                 operator.requests_served = operator.requests_served.saturating_add(1);
                 self.request.status = RequestStatus::Finalized;
-                (&self.operator_token, operator.authority)
+                let fee = self.escrow().pay_fee(
+                    &self.operator_token,
+                    &self.publisher_token,
+                    &self.fee_vault,
+                )?;
+                DisputeSettlement::Paid {
+                    payee: self.operator.authority,
+                    fee,
+                    slashed: 0,
+                }
             }
-            VoteSide::Challenger => {
-                let (amount, from_active) = operator.slash(dispute.slash_bps)?;
-                self.config.remove_active_stake(from_active)?;
-                slashed = amount;
-                let pool = dispute.reserve_voter_rewards(amount, winner)?;
-                tokens.transfer_from_vault(
-                    &self.stake_vault,
-                    &self.bond_vault,
-                    &self.config,
-                    pool,
-                )?;
-                tokens.transfer_from_vault(
+            DisputeOutcome::ChallengerUpheld => {
+                let (slashed, rest) = self.slash_operator(outcome)?;
+                self.tokens().transfer_from_vault(
                     &self.stake_vault,
                     &self.challenger_token,
                     &self.config,
-                    math::sub(amount, pool)?,
+                    rest,
                 )?;
-                // The challenger was right: its bond comes back.
-                tokens.transfer_from_vault(
-                    &self.bond_vault,
-                    &self.challenger_token,
-                    &self.config,
-                    dispute.bond,
-                )?;
-                operator.disputes_lost = operator.disputes_lost.saturating_add(1);
-                self.request.output = dispute.challenger_output.clone();
-                self.request.output_hash = dispute.challenger_output_hash;
+                self.return_bond()?;
+                self.request.output = self.dispute.challenger_output.clone();
+                self.request.output_hash = self.dispute.challenger_output_hash;
                 self.request.status = RequestStatus::Overturned;
-                (&self.challenger_token, dispute.challenger)
+                let fee = self.escrow().pay_fee(
+                    &self.challenger_token,
+                    &self.publisher_token,
+                    &self.fee_vault,
+                )?;
+                DisputeSettlement::Paid {
+                    payee: self.dispute.challenger,
+                    fee,
+                    slashed,
+                }
             }
+            DisputeOutcome::CommitmentRejected => {
+                // Nobody's output is confirmed, so nobody who posted one
+                // profits from the slash: beyond the voters' share it goes
+                // to the protocol (the model's fee vault). A decoy that
+                // shares the operator's purse cannot win it back.
+                let (slashed, rest) = self.slash_operator(outcome)?;
+                self.tokens().transfer_from_vault(
+                    &self.stake_vault,
+                    &self.fee_vault,
+                    &self.config,
+                    rest,
+                )?;
+                self.return_bond()?;
+                let refunded = self.escrow().refund(&self.requester_token)?;
+                self.request.close(self.requester.to_account_info())?;
+                DisputeSettlement::Refunded { refunded, slashed }
+            }
+            _ => return err!(SibylError::InvalidArbitration),
         };
-        operator.close_commitment()?;
-        dispute.outcome = outcome;
-        let fee = Escrow {
+        self.operator.close_commitment()?;
+        self.dispute.outcome = outcome;
+        close_dispute_if_done(&self.dispute, self.challenger.to_account_info())?;
+        Ok(settlement)
+    }
+
+    /// Takes `slash_bps` of the operator's stake and moves the voters'
+    /// share into the bond vault as their pool; returns the amount slashed
+    /// and what is left of it in the stake vault.
+    fn slash_operator(&mut self, outcome: DisputeOutcome) -> Result<(u64, u64)> {
+        let (amount, from_active) = self.operator.slash(self.dispute.slash_bps)?;
+        self.config.remove_active_stake(from_active)?;
+        self.operator.disputes_lost = self.operator.disputes_lost.saturating_add(1);
+        let pool = self.dispute.reserve_voter_rewards(amount, outcome)?;
+        self.tokens().transfer_from_vault(
+            &self.stake_vault,
+            &self.bond_vault,
+            &self.config,
+            pool,
+        )?;
+        Ok((amount, math::sub(amount, pool)?))
+    }
+
+    /// The challenger was right that the commitment was wrong: its bond
+    /// comes back.
+    fn return_bond(&self) -> Result<()> {
+        self.tokens().transfer_from_vault(
+            &self.bond_vault,
+            &self.challenger_token,
+            &self.config,
+            self.dispute.bond,
+        )
+    }
+
+    fn tokens(&self) -> TokenCtx<'_, 'info> {
+        TokenCtx {
+            mint: &self.mint,
+            token_program: &self.token_program,
+        }
+    }
+
+    fn escrow(&self) -> Escrow<'_, 'info> {
+        Escrow {
             request: &self.request,
             escrow: &self.escrow,
-            tokens,
+            tokens: self.tokens(),
             rent_receiver: self.requester.to_account_info(),
         }
-        .pay_fee(payee_token, &self.publisher_token, &self.fee_vault)?;
-        close_dispute_if_done(&self.dispute, self.challenger.to_account_info())?;
-        Ok(DisputeSettlement {
-            payee,
-            fee,
-            slashed,
-        })
     }
 }
 

@@ -599,3 +599,106 @@ async fn a_payment_mint_whose_extensions_reach_into_the_vaults_is_refused() {
     // A plain Token-2022 mint is fine.
     env.initialize().await.expect("plain Token-2022 mint");
 }
+
+// ----- class 3: decoy challenges -----
+
+#[tokio::test]
+async fn a_decoy_challenge_cannot_shield_a_wrong_commitment() {
+    let mut env = TestEnv::new().await;
+    let requester_before = env.token_balance(env.requester.token).await;
+    let decoy_before = env.token_balance(env.challenger.token).await;
+    let fee_vault_before = env.token_balance(env.fee_vault()).await;
+    // Operator 0 commits a wrong output; its accomplice challenges first,
+    // with another wrong output, to pre-empt honest challengers.
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(request, &output(b"also-wrong"))
+        .await
+        .unwrap();
+    let dispute = env.dispute_address(request).await;
+    // A colluding verifier backs the commitment; the honest ones find
+    // neither output right.
+    env.vote(3, request, VoteSide::Operator).await.unwrap();
+    env.vote(1, request, VoteSide::Neither).await.unwrap();
+    env.vote(2, request, VoteSide::Neither).await.unwrap();
+    let events = env.resolve(request).await.expect("decided early");
+    let resolved = events.one::<sibyl::events::DisputeResolved>();
+    assert_eq!(resolved.outcome, DisputeOutcome::CommitmentRejected);
+    let slashed = events.one::<sibyl::events::OperatorSlashed>().amount;
+    assert_eq!(
+        slashed,
+        OPERATOR_STAKE * env.params.slash_bps as u64 / 10_000
+    );
+    assert_eq!(
+        events
+            .one::<sibyl::events::WrongCommitmentRefunded>()
+            .refunded,
+        MODEL_PRICE
+    );
+    // No wrong output is final: the request is refunded and closed.
+    assert!(!env.exists(request).await);
+    assert!(!env.exists(pda::escrow(&request)).await);
+    assert_eq!(
+        env.token_balance(env.requester.token).await,
+        requester_before
+    );
+    // The decoy gets its bond back and nothing of the slash; beyond the
+    // voters' pool it goes to the protocol.
+    assert_eq!(env.token_balance(env.challenger.token).await, decoy_before);
+    let pool = slashed * env.params.voter_reward_bps as u64 / 10_000;
+    assert_eq!(
+        env.token_balance(env.fee_vault()).await,
+        fee_vault_before + slashed - pool
+    );
+    // The honest verifiers share the pool; the colluder gets nothing.
+    let before: Vec<u64> = {
+        let mut balances = Vec::new();
+        for index in 1..=3 {
+            balances.push(env.token_balance(env.operators[index].token).await);
+        }
+        balances
+    };
+    for voter in 1..=3 {
+        env.claim_vote_in(voter, dispute).await.unwrap();
+    }
+    assert!(!env.exists(dispute).await, "every vote claimed: closed");
+    assert_eq!(
+        env.token_balance(env.operators[1].token).await,
+        before[0] + pool / 2
+    );
+    assert_eq!(
+        env.token_balance(env.operators[2].token).await,
+        before[1] + pool - pool / 2
+    );
+    assert_eq!(env.token_balance(env.operators[3].token).await, before[2]);
+    let operator = env.operator_account(0).await;
+    assert_eq!((operator.disputes_lost, operator.open_commitments), (1, 0));
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn arbitration_can_reject_a_commitment_without_confirming_the_challenger() {
+    let mut env = TestEnv::new().await;
+    let requester_before = env.token_balance(env.requester.token).await;
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(request, &output(b"also-wrong"))
+        .await
+        .unwrap();
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    env.resolve(request).await.unwrap();
+    let events = env
+        .arbitrate(request, DisputeOutcome::CommitmentRejected)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .one::<sibyl::events::WrongCommitmentRefunded>()
+            .refunded,
+        MODEL_PRICE
+    );
+    assert!(!env.exists(request).await);
+    assert_eq!(
+        env.token_balance(env.requester.token).await,
+        requester_before
+    );
+    env.assert_tokens_conserved().await;
+}

@@ -1,9 +1,9 @@
 use crate::{
     callback,
     errors::SibylError,
-    events::{DisputeArbitrated, OperatorSlashed, RequestFinalized},
+    events::{DisputeArbitrated, OperatorSlashed},
     settlement::*,
-    state::{DisputeOutcome, RequestStatus},
+    state::DisputeOutcome,
 };
 use anchor_lang::prelude::*;
 
@@ -35,7 +35,9 @@ pub fn handler<'info>(
     require!(
         matches!(
             outcome,
-            DisputeOutcome::OperatorUpheld | DisputeOutcome::ChallengerUpheld
+            DisputeOutcome::OperatorUpheld
+                | DisputeOutcome::ChallengerUpheld
+                | DisputeOutcome::CommitmentRejected
         ),
         SibylError::InvalidArbitration
     );
@@ -43,28 +45,25 @@ pub fn handler<'info>(
     let dispute = settle.dispute.key();
     let operator = settle.operator.key();
     let settlement = settle.apply(outcome)?;
-    let finalized = RequestFinalized {
-        request,
-        payee: settlement.payee,
-        output_hash: settle.request.output_hash,
-        payee_amount: settlement.fee.payee,
-        royalty: settlement.fee.royalty,
-        protocol_fee: settlement.fee.protocol_fee,
-        overturned: settle.request.status == RequestStatus::Overturned,
-    };
     emit_cpi!(DisputeArbitrated {
         request,
         dispute,
         outcome,
     });
-    if settlement.slashed > 0 {
+    if settlement.slashed() > 0 {
         emit_cpi!(OperatorSlashed {
             operator,
             dispute,
-            amount: settlement.slashed,
+            amount: settlement.slashed(),
         });
     }
-    emit_cpi!(finalized);
+    if let Some(event) = settlement.refund_event(request, dispute) {
+        emit_cpi!(event);
+        return Ok(());
+    }
+    if let Some(event) = settlement.finalized_event(&settle.request) {
+        emit_cpi!(event);
+    }
     // The result is final: call the consumer, if one was named (never
     // skippable here: arbitration must deliver or let the deadline refund).
     let settle = &ctx.accounts.settle;

@@ -1,7 +1,6 @@
 use crate::{
     errors::SibylError,
     events::VoteCast,
-    math,
     state::{Config, Dispute, DisputeOutcome, Operator, Vote, VoteSide},
 };
 use anchor_lang::prelude::*;
@@ -68,14 +67,7 @@ pub fn handler(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) ->
     // dispute's eligible stake is the same stake, less the parties'.
     let weight = operator.stake_bonded_before(dispute.opened_slot);
     require!(weight > 0, SibylError::NoVotingWeight);
-    match side {
-        VoteSide::Operator => {
-            dispute.stake_for_operator = math::add(dispute.stake_for_operator, weight)?
-        }
-        VoteSide::Challenger => {
-            dispute.stake_for_challenger = math::add(dispute.stake_for_challenger, weight)?
-        }
-    }
+    dispute.count_vote(side, weight)?;
     dispute.vote_count = dispute
         .vote_count
         .checked_add(1)

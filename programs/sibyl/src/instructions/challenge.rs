@@ -126,6 +126,7 @@ pub fn handler(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
         slash_bps: config.params.slash_bps,
         stake_for_operator: 0,
         stake_for_challenger: 0,
+        stake_for_neither: 0,
         vote_count: 0,
         unclaimed_votes: 0,
         outcome: DisputeOutcome::Open,

@@ -61,7 +61,7 @@ pub fn handler(ctx: Context<ClaimVote>) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     require!(accounts.dispute.is_settled(), SibylError::DisputeNotSettled);
     let vote = &accounts.vote;
-    let reward = if accounts.dispute.winning_side() == Some(vote.side) {
+    let reward = if accounts.dispute.vote_won(vote.side) {
         accounts.dispute.take_reward_share(vote.weight)?
     } else {
         0

@@ -1,10 +1,10 @@
 use crate::{
     callback,
     errors::SibylError,
-    events::{DisputeResolved, OperatorSlashed, RequestFinalized},
+    events::{DisputeResolved, OperatorSlashed},
     math,
     settlement::*,
-    state::{DisputeOutcome, RequestStatus},
+    state::DisputeOutcome,
 };
 use anchor_lang::prelude::*;
 
@@ -35,53 +35,42 @@ pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> 
 
     let request = settle.request.key();
     let dispute = settle.dispute.key();
-    let (stake_for_operator, stake_for_challenger) = (
-        settle.dispute.stake_for_operator,
-        settle.dispute.stake_for_challenger,
-    );
-    if outcome == DisputeOutcome::Inconclusive {
-        let deadline = math::add(slot, settle.config.params.arbitration_window_slots)?;
-        settle.dispute.outcome = DisputeOutcome::Inconclusive;
-        settle.dispute.arbitration_deadline_slot = deadline;
-        let event = DisputeResolved {
-            request,
-            dispute,
-            outcome,
-            stake_for_operator,
-            stake_for_challenger,
-            arbitration_deadline_slot: Some(deadline),
-        };
-        emit_cpi!(event);
-        return Ok(());
-    }
-
-    let operator = settle.operator.key();
-    let settlement = settle.apply(outcome)?;
-    let finalized = RequestFinalized {
-        request,
-        payee: settlement.payee,
-        output_hash: settle.request.output_hash,
-        payee_amount: settlement.fee.payee,
-        royalty: settlement.fee.royalty,
-        protocol_fee: settlement.fee.protocol_fee,
-        overturned: settle.request.status == RequestStatus::Overturned,
-    };
-    emit_cpi!(DisputeResolved {
+    let resolved = |arbitration_deadline_slot| DisputeResolved {
         request,
         dispute,
         outcome,
-        stake_for_operator,
-        stake_for_challenger,
-        arbitration_deadline_slot: None,
-    });
-    if settlement.slashed > 0 {
+        stake_for_operator: settle.dispute.stake_for_operator,
+        stake_for_challenger: settle.dispute.stake_for_challenger,
+        stake_for_neither: settle.dispute.stake_for_neither,
+        arbitration_deadline_slot,
+    };
+    if outcome == DisputeOutcome::Inconclusive {
+        let deadline = math::add(slot, settle.config.params.arbitration_window_slots)?;
+        let event = resolved(Some(deadline));
+        settle.dispute.outcome = DisputeOutcome::Inconclusive;
+        settle.dispute.arbitration_deadline_slot = deadline;
+        emit_cpi!(event);
+        return Ok(());
+    }
+    let resolved = resolved(None);
+
+    let operator = settle.operator.key();
+    let settlement = settle.apply(outcome)?;
+    emit_cpi!(resolved);
+    if settlement.slashed() > 0 {
         emit_cpi!(OperatorSlashed {
             operator,
             dispute,
-            amount: settlement.slashed,
+            amount: settlement.slashed(),
         });
     }
-    emit_cpi!(finalized);
+    if let Some(event) = settlement.refund_event(request, dispute) {
+        emit_cpi!(event);
+        return Ok(());
+    }
+    if let Some(event) = settlement.finalized_event(&settle.request) {
+        emit_cpi!(event);
+    }
     // The result is final: call the consumer, if one was named.
     let settle = &ctx.accounts.settle;
     let callback = callback::deliver(

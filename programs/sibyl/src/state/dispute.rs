@@ -14,15 +14,24 @@ pub enum DisputeOutcome {
     Inconclusive,
     /// Arbitration did not come in time: the requester was refunded, the bond returned.
     Refunded,
+    /// The committed output was wrong, and so was the challenger's (a decoy,
+    /// or an honest challenger whose output the verifiers could not confirm):
+    /// the operator was slashed, the requester refunded, the bond returned.
+    CommitmentRejected,
 }
 
-/// Which side a vote backs.
+/// Which verdict a vote gives. `Challenger` and `Neither` both say the
+/// committed output is wrong: together they decide against the operator,
+/// whatever output the challenger posted, so a decoy challenge with another
+/// wrong output cannot shield a wrong commitment.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
 pub enum VoteSide {
     /// The committed output is correct under the model's comparison rule.
     Operator,
-    /// The challenger's output is correct.
+    /// The committed output is wrong and the challenger's is correct.
     Challenger,
+    /// The committed output is wrong, and so is the challenger's.
+    Neither,
 }
 
 /// A challenge to a committed result, PDA `["dispute", model, sequence]`:
@@ -58,8 +67,10 @@ pub struct Dispute {
     pub slash_bps: u16,
     /// Stake voted for the operator.
     pub stake_for_operator: u64,
-    /// Stake voted for the challenger.
+    /// Stake voted for the challenger's output.
     pub stake_for_challenger: u64,
+    /// Stake voted that neither output is correct.
+    pub stake_for_neither: u64,
     /// Votes cast.
     pub vote_count: u32,
     /// Vote records not yet claimed; the dispute closes when this reaches zero
@@ -91,53 +102,93 @@ impl Dispute {
         8 + Self::INIT_SPACE + max_output_bytes as usize
     }
 
-    /// The winner if the votes already decide it, whatever the stake that has
-    /// not voted yet would do; or, once the window has closed, the outcome of
-    /// the votes cast (possibly `Inconclusive`).
+    /// Stake that voted the committed output wrong (for the challenger's
+    /// output, or for neither).
+    pub fn stake_against_operator(&self) -> Result<u64> {
+        math::add(self.stake_for_challenger, self.stake_for_neither)
+    }
+
+    /// The outcome if the votes already decide it, whatever the stake that
+    /// has not voted yet would do; or, once the window has closed, the
+    /// outcome of the votes cast (possibly `Inconclusive`).
+    ///
+    /// Two questions, each by the threshold: is the committed output right
+    /// (votes for the operator against all others)? If not, is the
+    /// challenger's output right (its votes against those for neither)?
     pub fn tally(&self, vote_window_closed: bool) -> Result<Option<DisputeOutcome>> {
-        let cast = math::add(self.stake_for_operator, self.stake_for_challenger)?;
+        let against = self.stake_against_operator()?;
+        let cast = math::add(self.stake_for_operator, against)?;
         let quorum = math::reaches_bps(cast, self.eligible_stake, self.quorum_bps);
         let not_yet_voted = self.eligible_stake.saturating_sub(cast);
+        let threshold = self.threshold_bps;
+        // Early: a verdict holds the threshold even if every remaining
+        // eligible stake voted the other way.
         let most_possible = math::add(cast, not_yet_voted)?;
-        // A side has won for certain when it holds the threshold even if every
-        // remaining eligible stake voted against it.
-        let certain =
-            |side: u64| quorum && math::reaches_bps(side, most_possible, self.threshold_bps);
-        if certain(self.stake_for_operator) && self.stake_for_operator > 0 {
+        if quorum
+            && self.stake_for_operator > 0
+            && math::reaches_bps(self.stake_for_operator, most_possible, threshold)
+        {
             return Ok(Some(DisputeOutcome::OperatorUpheld));
         }
-        if certain(self.stake_for_challenger) && self.stake_for_challenger > 0 {
-            return Ok(Some(DisputeOutcome::ChallengerUpheld));
+        if quorum && against > 0 && math::reaches_bps(against, most_possible, threshold) {
+            let against_possible = math::add(against, not_yet_voted)?;
+            if math::reaches_bps(self.stake_for_challenger, against_possible, threshold) {
+                return Ok(Some(DisputeOutcome::ChallengerUpheld));
+            }
+            let challenger_possible = math::add(self.stake_for_challenger, not_yet_voted)?;
+            if !math::reaches_bps(challenger_possible, against_possible, threshold) {
+                return Ok(Some(DisputeOutcome::CommitmentRejected));
+            }
         }
         if !vote_window_closed {
             return Ok(None);
         }
-        let wins =
-            |side: u64| quorum && side > 0 && math::reaches_bps(side, cast, self.threshold_bps);
+        let wins = |stake: u64| quorum && stake > 0 && math::reaches_bps(stake, cast, threshold);
         Ok(Some(if wins(self.stake_for_operator) {
             DisputeOutcome::OperatorUpheld
-        } else if wins(self.stake_for_challenger) {
-            DisputeOutcome::ChallengerUpheld
+        } else if wins(against) {
+            if math::reaches_bps(self.stake_for_challenger, against, threshold) {
+                DisputeOutcome::ChallengerUpheld
+            } else {
+                DisputeOutcome::CommitmentRejected
+            }
         } else {
             DisputeOutcome::Inconclusive
         }))
     }
 
-    /// Stake that voted for `side`.
-    pub fn stake_for(&self, side: VoteSide) -> u64 {
-        match side {
-            VoteSide::Operator => self.stake_for_operator,
-            VoteSide::Challenger => self.stake_for_challenger,
+    /// Records a vote's weight for its verdict.
+    pub fn count_vote(&mut self, side: VoteSide, weight: u64) -> Result<()> {
+        let tally = match side {
+            VoteSide::Operator => &mut self.stake_for_operator,
+            VoteSide::Challenger => &mut self.stake_for_challenger,
+            VoteSide::Neither => &mut self.stake_for_neither,
+        };
+        *tally = math::add(*tally, weight)?;
+        Ok(())
+    }
+
+    /// Whether a vote for `side` backed the decided outcome (and shares the
+    /// voters' reward): the operator's side when it was upheld, the
+    /// challenger's when its output won, and every vote against the
+    /// commitment when it was rejected.
+    pub fn vote_won(&self, side: VoteSide) -> bool {
+        match self.outcome {
+            DisputeOutcome::OperatorUpheld => side == VoteSide::Operator,
+            DisputeOutcome::ChallengerUpheld => side == VoteSide::Challenger,
+            DisputeOutcome::CommitmentRejected => side != VoteSide::Operator,
+            _ => false,
         }
     }
 
-    /// The side that won, if the dispute was decided for one.
-    pub fn winning_side(&self) -> Option<VoteSide> {
-        match self.outcome {
-            DisputeOutcome::OperatorUpheld => Some(VoteSide::Operator),
-            DisputeOutcome::ChallengerUpheld => Some(VoteSide::Challenger),
-            _ => None,
-        }
+    /// The stake of the votes that won under the decided outcome.
+    pub fn winning_stake(&self) -> Result<u64> {
+        Ok(match self.outcome {
+            DisputeOutcome::OperatorUpheld => self.stake_for_operator,
+            DisputeOutcome::ChallengerUpheld => self.stake_for_challenger,
+            DisputeOutcome::CommitmentRejected => self.stake_against_operator()?,
+            _ => 0,
+        })
     }
 
     /// Whether the dispute has reached a final outcome.
@@ -146,14 +197,17 @@ impl Dispute {
             self.outcome,
             DisputeOutcome::OperatorUpheld
                 | DisputeOutcome::ChallengerUpheld
+                | DisputeOutcome::CommitmentRejected
                 | DisputeOutcome::Refunded
         )
     }
 
-    /// Of `forfeit`, the part reserved for the voters of the winning side (zero
-    /// if nobody voted for it). Records it as the reward pool.
-    pub fn reserve_voter_rewards(&mut self, forfeit: u64, winner: VoteSide) -> Result<u64> {
-        let winning_stake = self.stake_for(winner);
+    /// Of `forfeit`, the part reserved for the winning voters under the
+    /// decided `outcome` (zero if nobody voted for it). Records the outcome
+    /// and the pool.
+    pub fn reserve_voter_rewards(&mut self, forfeit: u64, outcome: DisputeOutcome) -> Result<u64> {
+        self.outcome = outcome;
+        let winning_stake = self.winning_stake()?;
         let pool = if winning_stake == 0 {
             0
         } else {
@@ -199,6 +253,7 @@ mod tests {
             slash_bps: 1_000,
             stake_for_operator: for_op,
             stake_for_challenger: for_ch,
+            stake_for_neither: 0,
             vote_count: 0,
             unclaimed_votes: 0,
             outcome: DisputeOutcome::Open,
@@ -254,7 +309,8 @@ mod tests {
         let mut d = dispute(100, 3, 0);
         d.outcome = DisputeOutcome::OperatorUpheld;
         assert_eq!(
-            d.reserve_voter_rewards(1_001, VoteSide::Operator).unwrap(),
+            d.reserve_voter_rewards(1_001, DisputeOutcome::OperatorUpheld)
+                .unwrap(),
             500
         );
         let shares: Vec<u64> = [1, 1, 1]
@@ -263,5 +319,54 @@ mod tests {
             .collect();
         assert_eq!(shares.iter().sum::<u64>(), 500);
         assert_eq!(d.reward_pool, 0);
+    }
+
+    fn with_neither(mut dispute: Dispute, neither: u64) -> Dispute {
+        dispute.stake_for_neither = neither;
+        dispute
+    }
+
+    #[test]
+    fn votes_for_neither_count_against_the_commitment() {
+        // A decoy's output convinces nobody: the honest verifiers vote
+        // "neither" and the commitment is rejected, early, once certain.
+        assert_eq!(
+            with_neither(dispute(100, 0, 0), 70).tally(false).unwrap(),
+            Some(DisputeOutcome::CommitmentRejected)
+        );
+        // 30 colluding for the operator cannot save it.
+        assert_eq!(
+            with_neither(dispute(100, 30, 0), 70).tally(false).unwrap(),
+            Some(DisputeOutcome::CommitmentRejected)
+        );
+        // Against for certain, but 30 unvoted could still make the
+        // challenger's output win: wait.
+        assert_eq!(
+            with_neither(dispute(100, 0, 40), 30).tally(false).unwrap(),
+            None
+        );
+        // After the window, the challenger's output needs the threshold of
+        // the votes against.
+        assert_eq!(
+            with_neither(dispute(100, 0, 40), 30).tally(true).unwrap(),
+            Some(DisputeOutcome::CommitmentRejected)
+        );
+        assert_eq!(
+            with_neither(dispute(100, 0, 50), 20).tally(true).unwrap(),
+            Some(DisputeOutcome::ChallengerUpheld)
+        );
+    }
+
+    #[test]
+    fn a_rejected_commitment_rewards_every_vote_against_it() {
+        let mut d = with_neither(dispute(100, 10, 20), 40);
+        assert_eq!(
+            d.reserve_voter_rewards(1_000, DisputeOutcome::CommitmentRejected)
+                .unwrap(),
+            500
+        );
+        assert!(d.vote_won(VoteSide::Challenger) && d.vote_won(VoteSide::Neither));
+        assert!(!d.vote_won(VoteSide::Operator));
+        assert_eq!(d.reward_stake_unclaimed, 60);
     }
 }
