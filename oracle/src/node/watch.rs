@@ -120,7 +120,7 @@ async fn check(
         accounts::challenge(
             shared.wallet,
             token_account(&shared.wallet, &shared.tokens),
-            RequestParties::of(request, &state),
+            RequestParties::of(request, state),
             shared.tokens,
         ),
         sibyl::instruction::Challenge {
