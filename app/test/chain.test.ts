@@ -114,7 +114,7 @@ describe("challenge and cancel", () => {
   const request = {
     operator: Keypair.generate().publicKey,
     model: Keypair.generate().publicKey,
-    sequence: 1,
+    sequence: new BN(1),
     maxOutputBytes: 81,
   } as unknown as InferenceRequestAccount;
 

@@ -62,8 +62,11 @@ pub struct NodeConfig {
     pub model_base_dir: PathBuf,
     /// How often services scan the chain even without a notification.
     pub poll_interval_ms: u64,
-    /// Inferences run at once.
+    /// Inferences run at once to serve requests.
     pub max_concurrent_inferences: usize,
+    /// Inferences reserved for verifying others' commitments (watch, vote),
+    /// on top of `max_concurrent_inferences`: serving never starves them.
+    pub reserved_verification_inferences: usize,
 }
 
 /// One of the node's services.
@@ -86,6 +89,7 @@ impl Default for NodeConfig {
             model_base_dir: PathBuf::from("."),
             poll_interval_ms: 1_000,
             max_concurrent_inferences: 2,
+            reserved_verification_inferences: 1,
         }
     }
 }
@@ -233,6 +237,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.node.reserved_verification_inferences == 0 {
+            return Err(invalid(
+                "node.reserved_verification_inferences",
+                "must be at least 1",
+            ));
+        }
         if self.node.poll_interval_ms == 0 {
             return Err(invalid("node.poll_interval_ms", "must be at least 1"));
         }
@@ -296,7 +306,8 @@ journal = ".sibyl/journal.redb"
 model_cache = ".sibyl/models"
 model_base_dir = "."           # what relative file:// model URIs are relative to
 poll_interval_ms = 1000
-max_concurrent_inferences = 2
+max_concurrent_inferences = 2          # to serve requests
+reserved_verification_inferences = 1   # on top, for watch and vote only
 
 [runtime]
 # library = ".local/onnxruntime/libonnxruntime.so.1.31.1"   # default: ORT_DYLIB_PATH, then .local/

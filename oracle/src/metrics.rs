@@ -30,6 +30,11 @@ pub struct Metrics {
     pub serve_overhead_seconds: Histogram,
     /// Failed steps, by service.
     pub errors: Family<Vec<(String, String)>, Counter>,
+    /// Others' commitments whose challenge window closed before this node
+    /// had a verdict on them (verification fell behind).
+    pub unverified_commitments: Counter,
+    /// Verifications dropped because their deadline could no longer be met.
+    pub verifications_dropped: Counter,
 }
 
 impl Metrics {
@@ -51,6 +56,8 @@ impl Metrics {
                 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
             ]),
             errors: Family::default(),
+            unverified_commitments: Counter::default(),
+            verifications_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -91,6 +98,16 @@ impl Metrics {
             metrics.serve_overhead_seconds.clone(),
         );
         registry.register("errors", "Failed steps", metrics.errors.clone());
+        registry.register(
+            "unverified_commitments",
+            "Others' commitments whose challenge window closed before this node had a verdict",
+            metrics.unverified_commitments.clone(),
+        );
+        registry.register(
+            "verifications_dropped",
+            "Verifications dropped because their deadline could no longer be met",
+            metrics.verifications_dropped.clone(),
+        );
         Arc::new(Metrics {
             registry,
             ..metrics

@@ -962,7 +962,8 @@ impl TestEnv {
         let accounts = self.commit_accounts(index, request).await;
         let wallet = self.operators[index].wallet.insecure_clone();
         let output = output.to_vec();
-        self.send(accounts, ix::CommitResult { output }, &[&wallet])
+        let sequence = self.request_account(request).await.sequence;
+        self.send(accounts, ix::CommitResult { sequence, output }, &[&wallet])
             .await
     }
 
@@ -1083,8 +1084,13 @@ impl TestEnv {
             .challenge_accounts(challenger.key(), challenger.token, request)
             .await;
         let output = output.to_vec();
-        self.send(accounts, ix::Challenge { output }, &[&challenger.wallet])
-            .await
+        let sequence = self.request_account(request).await.sequence;
+        self.send(
+            accounts,
+            ix::Challenge { sequence, output },
+            &[&challenger.wallet],
+        )
+        .await
     }
 
     pub async fn vote_accounts(&mut self, index: usize, request: Pubkey) -> acc::CastVote {

@@ -314,7 +314,7 @@ export async function planChallenge(
   }
   groups[0]!.push(
     await program.methods
-      .challenge(Buffer.from(output))
+      .challenge(request.sequence, Buffer.from(output))
       .accountsPartial({
         challenger,
         request: requestAddress,

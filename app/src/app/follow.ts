@@ -4,16 +4,22 @@ import type { IdlAccounts } from "@coral-xyz/anchor";
 import type { AccountInfo, PublicKey } from "@solana/web3.js";
 import type { InferenceRequestAccount, Sibyl, SibylProgram } from "../sibyl/client.js";
 import { disputePda } from "../sibyl/pda.js";
-import { disputeFromHistory } from "./history.js";
+import { committedOutputFromHistory, disputeFromHistory } from "./history.js";
 import { big, variant } from "./chain.js";
 import type { DisputeFacts, OutcomeName, RequestFacts, RequestStatusName } from "./lifecycle.js";
 
 export type DisputeAccount = IdlAccounts<Sibyl>["dispute"];
 
+/** Reads of a settled request's dispute history before concluding it had none. */
+const HISTORY_ATTEMPTS = 5;
+const HISTORY_RETRY_MS = 400;
+
 export interface Snapshot {
   request: InferenceRequestAccount | null;
   /** The dispute, or the last state seen of it once it is closed. */
   dispute: DisputeAccount | null;
+  /** The output the operator committed (kept once a dispute replaces it). */
+  committedOutput: Uint8Array | null;
   slot: number;
   /** Measured from slot notifications (400, mainnet's target, until two have arrived). */
   msPerSlot: number;
@@ -56,7 +62,7 @@ export function followRequest(
   onError: (err: unknown) => void,
 ): () => void {
   const connection = program.provider.connection;
-  const state: Snapshot = { request: null, dispute: null, slot: 0, msPerSlot: 400 };
+  const state: Snapshot = { request: null, dispute: null, committedOutput: null, slot: 0, msPerSlot: 400 };
   let lastSlotAt = 0;
   let measured = 0;
   let stopped = false;
@@ -97,20 +103,42 @@ export function followRequest(
   // A settled request whose dispute closed before this page saw it (it
   // closes once its votes are claimed, which can be a slot or two after it
   // opened): its events tell the story the account no longer holds.
+  // The cluster's transaction history can trail its account notifications
+  // by a moment, so a history without the dispute is read again a few times.
   let recalled = false;
-  const recallDispute = async (request: InferenceRequestAccount) => {
-    if (recalled || state.dispute || !isSettled(request)) return;
+  const recallDispute = async (request: InferenceRequestAccount, attempt = 0): Promise<void> => {
+    if ((recalled && attempt === 0) || state.dispute || !isSettled(request)) return;
     recalled = true;
     const disputeAddress = disputePda(request.model, request.sequence, program.programId);
     const info = await connection.getAccountInfo(disputeAddress, "confirmed");
     const told = decode<DisputeAccount>("dispute", info) ?? (await disputeFromHistory(program, address, disputeAddress, request));
+    if (!told && attempt < HISTORY_ATTEMPTS && !stopped) {
+      await new Promise((resolve) => setTimeout(resolve, HISTORY_RETRY_MS));
+      return recallDispute(request, attempt + 1);
+    }
     state.dispute ??= told;
+    push();
+  };
+  // The committed output, from the account while it holds it, otherwise
+  // (first seen overturned) from the commit's transaction.
+  let committedRecalled = false;
+  const keepCommittedOutput = async (request: InferenceRequestAccount) => {
+    const status = variant(request.status) as RequestStatusName;
+    if (state.committedOutput || status === "pending" || status === "finalized") return;
+    if (status === "committed" || status === "challenged") {
+      state.committedOutput = Uint8Array.from(request.output);
+      return;
+    }
+    if (committedRecalled) return;
+    committedRecalled = true;
+    state.committedOutput ??= await committedOutputFromHistory(program, address, request);
     push();
   };
   const requestSeen = (request: InferenceRequestAccount | null) => {
     if (request) {
       state.request = request;
       followDispute(request);
+      void keepCommittedOutput(request).catch(onError);
       void recallDispute(request).catch(onError);
     }
   };

@@ -3,17 +3,18 @@
 // be a slot or two after it opened). Sibyl emits its events as
 // self-invocations (`emit_cpi!`), recorded in each transaction's inner
 // instructions: the tag, then the event's discriminator and fields.
-import { utils } from "@coral-xyz/anchor";
+import { utils, type BorshInstructionCoder } from "@coral-xyz/anchor";
 import BN from "bn.js";
 import type { PublicKey } from "@solana/web3.js";
 import type { InferenceRequestAccount, SibylProgram } from "../sibyl/client.js";
 import type { DisputeAccount } from "./follow.js";
 
-/** Anchor's `EVENT_IX_TAG`, little-endian: the first 8 bytes of an event self-invocation. */
-const EVENT_IX_TAG = Uint8Array.of(0x1d, 0x9a, 0xcb, 0x51, 0x2e, 0xa5, 0x45, 0xe4);
+/** Anchor's `EVENT_IX_TAG` (0x1d9acb512ea545e4), little-endian: the first 8 bytes of an event self-invocation. */
+export const EVENT_IX_TAG = Uint8Array.of(0xe4, 0x45, 0xa5, 0x2e, 0x51, 0xcb, 0x9a, 0x1d);
 
 interface DecodedEvent {
   slot: number;
+  /** The event's name as the Anchor client spells it (camelCase: `resultChallenged`). */
   name: string;
   data: Record<string, unknown>;
 }
@@ -41,6 +42,37 @@ export async function eventsOf(program: SibylProgram, address: PublicKey): Promi
     }
   }
   return events;
+}
+
+/**
+ * The output the operator committed to this request instance, read from its
+ * `commit_result` transaction: once a dispute overturns a result, the
+ * account holds only the challenger's output.
+ */
+export async function committedOutputFromHistory(
+  program: SibylProgram,
+  requestAddress: PublicKey,
+  request: InferenceRequestAccount,
+): Promise<Uint8Array | null> {
+  const connection = program.provider.connection;
+  const listed = await connection.getSignaturesForAddress(requestAddress, undefined, "confirmed");
+  for (const { signature } of listed) {
+    const transaction = await connection.getTransaction(signature, {
+      commitment: "confirmed",
+      maxSupportedTransactionVersion: 0,
+    });
+    if (!transaction) continue;
+    const message = transaction.transaction.message;
+    const keys = message.staticAccountKeys;
+    for (const instruction of message.compiledInstructions) {
+      if (!keys[instruction.programIdIndex]?.equals(program.programId)) continue;
+      const decoded = (program.coder.instruction as BorshInstructionCoder).decode(Buffer.from(instruction.data));
+      if (decoded?.name !== "commitResult") continue;
+      const args = decoded.data as { sequence: BN; output: Buffer };
+      if (args.sequence.eq(request.sequence)) return Uint8Array.from(args.output);
+    }
+  }
+  return null;
 }
 
 /**

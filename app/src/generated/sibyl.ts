@@ -214,7 +214,8 @@ export type Sibyl = {
     {
       "name": "arbitrate",
       "docs": [
-        "Authority: decides an inconclusive dispute before its arbitration deadline."
+        "Authority: decides an inconclusive dispute before its arbitration deadline",
+        "(operator upheld, challenger upheld, or commitment rejected)."
       ],
       "discriminator": [
         105,
@@ -713,7 +714,8 @@ export type Sibyl = {
     {
       "name": "challenge",
       "docs": [
-        "Anyone: disputes a committed result inside its window with a bond and its own output."
+        "Anyone: disputes the result committed to the `sequence`-th request of",
+        "the model inside its window, with a bond and its own output."
       ],
       "discriminator": [
         16,
@@ -874,6 +876,10 @@ export type Sibyl = {
         }
       ],
       "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
         {
           "name": "output",
           "type": "bytes"
@@ -1104,7 +1110,8 @@ export type Sibyl = {
     {
       "name": "commitResult",
       "docs": [
-        "Operator: commits the canonical encoding of its output; the challenge window starts."
+        "Operator: commits the canonical encoding of its output for the",
+        "`sequence`-th request of the model; the challenge window starts."
       ],
       "discriminator": [
         45,
@@ -1208,6 +1215,10 @@ export type Sibyl = {
         }
       ],
       "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
         {
           "name": "output",
           "type": "bytes"
@@ -3794,7 +3805,7 @@ export type Sibyl = {
     {
       "code": 6067,
       "name": "parameterOutOfBounds",
-      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)"
+      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)"
     },
     {
       "code": 6068,
@@ -3815,6 +3826,11 @@ export type Sibyl = {
       "code": 6071,
       "name": "unsupportedMintExtension",
       "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)"
+    },
+    {
+      "code": 6072,
+      "name": "requestInstanceMismatch",
+      "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
     }
   ],
   "types": [
@@ -4140,7 +4156,8 @@ export type Sibyl = {
           {
             "name": "minOperatorStake",
             "docs": [
-              "Least stake an operator needs to commit or vote."
+              "Least stake an operator needs to commit (any stake bonded before a",
+              "dispute may vote in it)."
             ],
             "type": "u64"
           },
@@ -6291,7 +6308,8 @@ export const IDL: Sibyl = {
     {
       "name": "arbitrate",
       "docs": [
-        "Authority: decides an inconclusive dispute before its arbitration deadline."
+        "Authority: decides an inconclusive dispute before its arbitration deadline",
+        "(operator upheld, challenger upheld, or commitment rejected)."
       ],
       "discriminator": [
         105,
@@ -6790,7 +6808,8 @@ export const IDL: Sibyl = {
     {
       "name": "challenge",
       "docs": [
-        "Anyone: disputes a committed result inside its window with a bond and its own output."
+        "Anyone: disputes the result committed to the `sequence`-th request of",
+        "the model inside its window, with a bond and its own output."
       ],
       "discriminator": [
         16,
@@ -6951,6 +6970,10 @@ export const IDL: Sibyl = {
         }
       ],
       "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
         {
           "name": "output",
           "type": "bytes"
@@ -7181,7 +7204,8 @@ export const IDL: Sibyl = {
     {
       "name": "commitResult",
       "docs": [
-        "Operator: commits the canonical encoding of its output; the challenge window starts."
+        "Operator: commits the canonical encoding of its output for the",
+        "`sequence`-th request of the model; the challenge window starts."
       ],
       "discriminator": [
         45,
@@ -7285,6 +7309,10 @@ export const IDL: Sibyl = {
         }
       ],
       "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
         {
           "name": "output",
           "type": "bytes"
@@ -9871,7 +9899,7 @@ export const IDL: Sibyl = {
     {
       "code": 6067,
       "name": "parameterOutOfBounds",
-      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)"
+      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)"
     },
     {
       "code": 6068,
@@ -9892,6 +9920,11 @@ export const IDL: Sibyl = {
       "code": 6071,
       "name": "unsupportedMintExtension",
       "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)"
+    },
+    {
+      "code": 6072,
+      "name": "requestInstanceMismatch",
+      "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
     }
   ],
   "types": [
@@ -10217,7 +10250,8 @@ export const IDL: Sibyl = {
           {
             "name": "minOperatorStake",
             "docs": [
-              "Least stake an operator needs to commit or vote."
+              "Least stake an operator needs to commit (any stake bonded before a",
+              "dispute may vote in it)."
             ],
             "type": "u64"
           },
@@ -12245,7 +12279,8 @@ export type SibylErrorName =
   | "NoPendingChange"
   | "TimelockNotElapsed"
   | "NotPendingAuthority"
-  | "UnsupportedMintExtension";
+  | "UnsupportedMintExtension"
+  | "RequestInstanceMismatch";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -12316,9 +12351,10 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6064: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
   6065: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions" },
   6066: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
-  6067: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)" },
+  6067: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)" },
   6068: { name: "NoPendingChange", msg: "No change is pending" },
   6069: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
   6070: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
   6071: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)" },
+  6072: { name: "RequestInstanceMismatch", msg: "The request at this address is another instance than the one named (it was closed and made again): re-read it" },
 };

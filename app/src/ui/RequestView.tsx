@@ -25,7 +25,6 @@ export function RequestView({ address }: { address: PublicKey }) {
   const [snapshot, setSnapshot] = useState<Snapshot | null>(null);
   const [pending, setPending] = useState<{ review: Review; label: string; tokensLabel: string } | null>(null);
   const [challenging, setChallenging] = useState(false);
-  const committedOutput = useRef<Uint8Array | null>(null);
   const [moments, setMoments] = useState<Moment[]>([]);
   const seen = useRef(new Set<string>());
 
@@ -49,7 +48,6 @@ export function RequestView({ address }: { address: PublicKey }) {
     if (request) {
       add("paid", Number(request.createdSlot.toString()), `Paid ${protocol ? formatUnits(request.fee.toString(), protocol.decimals) : ""} tokens into escrow`);
       if (variant(request.status) !== "pending") {
-        committedOutput.current ??= Uint8Array.from(request.output);
         add("committed", Number(request.committedSlot.toString()), `Committed by operator ${shortKey(request.operator)}`);
       }
     }
@@ -124,10 +122,10 @@ export function RequestView({ address }: { address: PublicKey }) {
       )}
       {request && variant(request.status) !== "pending" && (
         <div className="outputs">
-          {stage.kind === "overturned" && committedOutput.current && (
+          {stage.kind === "overturned" && snapshot?.committedOutput && (
             <div className="overturned-output">
               <h3>Operator's committed output (overturned)</h3>
-              <ResultChart output={committedOutput.current} label="committed" />
+              <ResultChart output={snapshot.committedOutput} label="committed" />
             </div>
           )}
           <div>

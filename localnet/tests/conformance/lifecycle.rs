@@ -248,6 +248,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
     let commit = instruction(
         accounts::commit_result(operator.pubkey(), request, model),
         ix::CommitResult {
+            sequence: 1,
             output: sibyl::encoding::encode(&[sibyl::encoding::Tensor::from_f32(
                 "probabilities",
                 vec![1, 10],

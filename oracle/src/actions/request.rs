@@ -245,6 +245,7 @@ pub fn largest_transactions(
             instruction(
                 accounts::commit_result(wallet, request, model),
                 sibyl::instruction::CommitResult {
+                    sequence: u64::MAX,
                     output: output.clone(),
                 },
             ),
@@ -264,7 +265,10 @@ pub fn largest_transactions(
                     },
                     tokens,
                 ),
-                sibyl::instruction::Challenge { output },
+                sibyl::instruction::Challenge {
+                    sequence: u64::MAX,
+                    output,
+                },
             ),
         ),
     ];

@@ -352,7 +352,10 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
             RequestParties::of(address, &state),
             tokens,
         ),
-        sibyl::instruction::Challenge { output: ours },
+        sibyl::instruction::Challenge {
+            sequence: state.sequence,
+            output: ours,
+        },
     );
     let signature = chain.send("challenge", &[challenge], &[]).await?;
     println!("challenged {address}: {signature}");

@@ -15,28 +15,42 @@ use tokio::sync::Semaphore;
 
 use super::NodeError;
 
+/// Whose inference this is. Each lane has its own permits, so a flood of
+/// requests to serve can never starve the verification of others' work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Serving a request (serve).
+    Serve,
+    /// Re-executing another operator's commitment (watch, vote).
+    Verify,
+}
+
 /// Runs models for the services; one loaded session per model hash.
 pub struct Runner {
     engine: Arc<Engine>,
     store: ModelStore,
     loaded: tokio::sync::Mutex<HashMap<[u8; 32], Arc<Mutex<LoadedModel>>>>,
-    permits: Semaphore,
+    serving: Semaphore,
+    verifying: Semaphore,
     metrics: Arc<Metrics>,
 }
 
 impl Runner {
-    /// A runner allowing `max_concurrent` inferences at once.
+    /// A runner allowing `max_concurrent` inferences at once for serving,
+    /// and `reserved_for_verification` more for watch and vote.
     pub fn new(
         engine: Arc<Engine>,
         store: ModelStore,
         max_concurrent: usize,
+        reserved_for_verification: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             engine,
             store,
             loaded: Default::default(),
-            permits: Semaphore::new(max_concurrent.max(1)),
+            serving: Semaphore::new(max_concurrent.max(1)),
+            verifying: Semaphore::new(reserved_for_verification.max(1)),
             metrics,
         }
     }
@@ -47,20 +61,31 @@ impl Runner {
     }
 
     /// The canonical output of `model` on `input` (a canonical input encoding).
-    pub async fn run(&self, model: &Model, input: Vec<u8>) -> Result<Vec<u8>, NodeError> {
-        self.run_timed(model, input).await.map(|(output, _)| output)
+    pub async fn run(
+        &self,
+        lane: Lane,
+        model: &Model,
+        input: Vec<u8>,
+    ) -> Result<Vec<u8>, NodeError> {
+        self.run_timed(lane, model, input)
+            .await
+            .map(|(output, _)| output)
     }
 
     /// [`Runner::run`], and how long the model itself ran (decode, run,
     /// encode on the blocking thread; no queueing).
     pub async fn run_timed(
         &self,
+        lane: Lane,
         model: &Model,
         input: Vec<u8>,
     ) -> Result<(Vec<u8>, Duration), NodeError> {
         let session = self.session(model).await?;
-        let _permit = self
-            .permits
+        let permits = match lane {
+            Lane::Serve => &self.serving,
+            Lane::Verify => &self.verifying,
+        };
+        let _permit = permits
             .acquire()
             .await
             .expect("the semaphore is never closed");

@@ -4,6 +4,7 @@
 //! first), and stops on the shutdown signal after finishing what it started.
 mod crank;
 mod inference;
+mod schedule;
 mod serve;
 mod tokens;
 mod vote;
@@ -105,6 +106,14 @@ impl Shared {
     }
 }
 
+/// The journal key of this node's work on one request instance. A
+/// request's address can be used again once its account is closed, so the
+/// key is the address that names the instance: its dispute PDA, derived from
+/// the model and the request's sequence number.
+pub fn instance_key(state: &sibyl::state::InferenceRequest) -> Pubkey {
+    sibyl_client::pda::dispute_of(state)
+}
+
 /// One of the node's services: a step that scans and acts.
 pub trait Service: Send + 'static {
     /// The role's name, for logs and metrics.
@@ -188,6 +197,7 @@ impl Node {
             engine.clone(),
             store,
             config.node.max_concurrent_inferences,
+            config.node.reserved_verification_inferences,
             metrics.clone(),
         ));
         let journal = Arc::new(Journal::open(&config.node.journal)?);

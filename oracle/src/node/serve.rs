@@ -2,7 +2,7 @@
 //! model and commits the output. The output is journaled before it is sent,
 //! so a restart commits the same bytes instead of running again, and a
 //! request is never committed twice.
-use super::{NodeError, Service, Shared};
+use super::{inference::Lane, instance_key, NodeError, Service, Shared};
 use crate::{
     chain::Sent,
     faulty,
@@ -70,7 +70,6 @@ pub struct Serve {
     /// Requests whose input the model refused (until a restart).
     unservable: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
     tasks: JoinSet<()>,
-    resumed: bool,
 }
 
 impl Serve {
@@ -88,7 +87,6 @@ impl Serve {
             in_flight: Default::default(),
             unservable: Default::default(),
             tasks: JoinSet::new(),
-            resumed: false,
         }
     }
 
@@ -176,7 +174,7 @@ impl Serve {
             }
         }
         for (hint, model) in ready {
-            if self.should_serve(&hint.request, &hint.state, hint.slot)? {
+            if self.should_serve(&hint.state, hint.slot)? {
                 self.launch(hint.request, hint.state, model, hint.at);
             }
         }
@@ -184,17 +182,14 @@ impl Serve {
     }
 
     /// Not yet complete, expired, or already committed by this node: skip.
-    fn should_serve(
-        &self,
-        request: &Pubkey,
-        state: &InferenceRequest,
-        slot: u64,
-    ) -> Result<bool, NodeError> {
+    fn should_serve(&self, state: &InferenceRequest, slot: u64) -> Result<bool, NodeError> {
         if !state.input_complete() || slot > state.deadline_slot {
             return Ok(false);
         }
         let done = matches!(
-            self.shared.journal.get(Kind::Commit, request)?,
+            self.shared
+                .journal
+                .get(Kind::Commit, &instance_key(state))?,
             Some(Entry {
                 stage: Stage::Done { .. },
                 ..
@@ -210,24 +205,6 @@ impl Serve {
             async { Ok::<_, NodeError>(self.shared.chain.slot().await?) },
             self.shared.served_models(),
         )?;
-        if !self.resumed {
-            // Outputs journaled before a crash: commit those bytes as they are.
-            for (request, _) in self.shared.journal.unfinished(Kind::Commit)? {
-                let state = self
-                    .shared
-                    .chain
-                    .fetch::<InferenceRequest>(&request, "inference request")
-                    .await?;
-                if state.is_some_and(|state| state.status == RequestStatus::Pending) {
-                    tracing::info!(%request, "resuming a journaled commitment");
-                } else {
-                    self.shared
-                        .journal
-                        .mark_done(Kind::Commit, &request, None)?;
-                }
-            }
-            self.resumed = true;
-        }
         // One read per served model, all in flight at once.
         let chain = &self.shared.chain;
         let pending = futures_util::future::try_join_all(
@@ -238,7 +215,7 @@ impl Serve {
         .await?;
         for ((_, model), pending) in models.iter().zip(pending) {
             for (request, state) in pending {
-                if self.should_serve(&request, &state, slot)? {
+                if self.should_serve(&state, slot)? {
                     self.launch(request, state, model.clone(), seen);
                 }
             }
@@ -256,17 +233,25 @@ async fn serve_one(
     model: &Model,
     seen: Instant,
 ) -> Result<(), NodeError> {
+    let instance = instance_key(&state);
     // How long the model ran, when this process ran it (not on a resume).
     let mut inference = None;
-    let output = match shared.journal.get(Kind::Commit, &request)? {
+    let output = match shared.journal.get(Kind::Commit, &instance)? {
+        // Journaled before a crash: commit those bytes as they are.
         Some(Entry {
             output,
             stage: Stage::Prepared,
             ..
-        }) => output,
+        }) => {
+            tracing::info!("resuming a journaled commitment");
+            output
+        }
         Some(_) => return Ok(()),
         None => {
-            let (honest, ran) = shared.runner.run_timed(model, state.input.clone()).await?;
+            let (honest, ran) = shared
+                .runner
+                .run_timed(Lane::Serve, model, state.input.clone())
+                .await?;
             inference = Some(ran);
             let wrong = faulty::is_chosen(&request, shared.faulty_rate);
             let output = if wrong {
@@ -276,7 +261,7 @@ async fn serve_one(
             };
             shared.journal.put(
                 Kind::Commit,
-                &request,
+                &instance,
                 &Entry {
                     output: output.clone(),
                     agrees: None,
@@ -298,7 +283,10 @@ async fn serve_one(
     };
     let commit = instruction(
         accounts::commit_result(shared.wallet, request, state.model),
-        sibyl::instruction::CommitResult { output },
+        sibyl::instruction::CommitResult {
+            sequence: state.sequence,
+            output,
+        },
     );
     match shared
         .chain
@@ -308,7 +296,7 @@ async fn serve_one(
         Ok(Sent { signature, sent_at }) => {
             shared
                 .journal
-                .mark_done(Kind::Commit, &request, Some(signature.to_string()))?;
+                .mark_done(Kind::Commit, &instance, Some(signature.to_string()))?;
             shared.metrics.committed.inc();
             match inference {
                 Some(inference) => {
@@ -340,7 +328,7 @@ async fn serve_one(
                 .fetch::<InferenceRequest>(&request, "inference request")
                 .await?;
             let ours = now.is_some_and(|now| now.operator == shared.operator);
-            shared.journal.mark_done(Kind::Commit, &request, None)?;
+            shared.journal.mark_done(Kind::Commit, &instance, None)?;
             tracing::info!(ours, "already committed");
             Ok(())
         }

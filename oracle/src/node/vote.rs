@@ -3,7 +3,7 @@
 //! model's rule: the committed one, the challenger's, or neither (the
 //! commitment is wrong either way); once a dispute is settled, claims its
 //! vote (reward, and the stake lock released).
-use super::{token_account, NodeError, Service, Shared};
+use super::{inference::Lane, token_account, NodeError, Service, Shared};
 use crate::{
     compare::outputs_agree,
     journal::{Entry, Kind, Stage},
@@ -105,7 +105,10 @@ async fn vote(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result
         .fetch_required(&dispute.request, "inference request")
         .await?;
     let model: Model = shared.chain.fetch_required(&state.model, "model").await?;
-    let ours = shared.runner.run(&model, state.input.clone()).await?;
+    let ours = shared
+        .runner
+        .run(Lane::Verify, &model, state.input.clone())
+        .await?;
     let agree = |theirs: &[u8]| outputs_agree(&model.comparison, theirs, &ours);
     // Any committed output this node cannot reproduce under the rule is
     // wrong, whatever the challenger posted: a decoy's output does not

@@ -2,7 +2,12 @@
 //! serves while their challenge window is open, and challenges those that
 //! fail the model's comparison rule, with this node's output as the
 //! correction.
-use super::{token_account, NodeError, Service, Shared};
+use super::{
+    inference::Lane,
+    instance_key,
+    schedule::{earliest_deadline_first, Unverified},
+    token_account, NodeError, Service, Shared,
+};
 use crate::{
     compare::outputs_agree,
     journal::{Entry, Kind, Stage},
@@ -18,11 +23,15 @@ use tracing::Instrument;
 
 pub struct Watch {
     shared: Arc<Shared>,
+    unverified: Unverified,
 }
 
 impl Watch {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        Self {
+            shared,
+            unverified: Unverified::default(),
+        }
     }
 }
 
@@ -31,7 +40,11 @@ impl Service for Watch {
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         let slot = self.shared.chain.slot().await?;
+        // Every open commitment of another operator this node has no
+        // verdict on yet, across its models, earliest window end first.
+        let mut due = Vec::new();
         for (model_key, model) in self.shared.watched_models().await? {
+            let model = Arc::new(model);
             let committed = self
                 .shared
                 .chain
@@ -41,26 +54,78 @@ impl Service for Watch {
                 if state.operator == self.shared.operator || slot > state.challenge_deadline_slot {
                     continue;
                 }
-                if matches!(
-                    self.shared.journal.get(Kind::Challenge, &request)?,
-                    Some(Entry {
-                        stage: Stage::Done { .. },
-                        ..
-                    })
-                ) {
-                    continue;
+                self.unverified
+                    .awaiting(request, state.challenge_deadline_slot);
+                match self.progress(&instance_key(&state))? {
+                    Progress::Done => {
+                        self.unverified.verified(&request);
+                        continue;
+                    }
+                    // The model cannot run here: it stays unverified.
+                    Progress::CannotJudge => continue,
+                    Progress::Due => {}
                 }
-                let span = tracing::info_span!("watch", %request, operator = %state.operator);
-                if let Err(err) = check(&self.shared, request, &state, &model)
-                    .instrument(span)
-                    .await
-                {
+                due.push((
+                    state.challenge_deadline_slot,
+                    (request, state, model.clone()),
+                ));
+            }
+        }
+        let missed = self.unverified.missed_by(slot);
+        self.shared
+            .metrics
+            .unverified_commitments
+            .inc_by(missed as u64);
+        let (due, dropped) = earliest_deadline_first(due, slot);
+        self.shared
+            .metrics
+            .verifications_dropped
+            .inc_by(dropped as u64);
+        for (request, state, model) in due {
+            let span = tracing::info_span!("watch", %request, operator = %state.operator);
+            match check(&self.shared, request, &state, &model)
+                .instrument(span)
+                .await
+            {
+                Ok(()) => self.unverified.verified(&request),
+                Err(err) => {
                     self.shared.metrics.error("watch");
                     tracing::warn!(%request, %err, "could not check the commitment");
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Where this node stands with one commitment.
+enum Progress {
+    /// It agrees with it, or its challenge has landed.
+    Done,
+    /// The model could not run its input here.
+    CannotJudge,
+    /// To re-execute, or to challenge.
+    Due,
+}
+
+impl Watch {
+    /// Keyed by the request instance ([`instance_key`]).
+    fn progress(&self, instance: &Pubkey) -> Result<Progress, NodeError> {
+        let journal = &self.shared.journal;
+        if let Some(Entry {
+            stage: Stage::Done { .. },
+            ..
+        }) = journal.get(Kind::Challenge, instance)?
+        {
+            return Ok(Progress::Done);
+        }
+        Ok(match journal.get(Kind::Verdict, instance)? {
+            Some(Entry {
+                agrees: Some(true), ..
+            }) => Progress::Done,
+            Some(Entry { agrees: None, .. }) => Progress::CannotJudge,
+            _ => Progress::Due,
+        })
     }
 }
 
@@ -72,10 +137,15 @@ async fn check(
     state: &InferenceRequest,
     model: &Model,
 ) -> Result<(), NodeError> {
-    let verdict = match shared.journal.get(Kind::Verdict, &request)? {
+    let instance = instance_key(state);
+    let verdict = match shared.journal.get(Kind::Verdict, &instance)? {
         Some(verdict) => verdict,
         None => {
-            let ours = match shared.runner.run(model, state.input.clone()).await {
+            let ours = match shared
+                .runner
+                .run(Lane::Verify, model, state.input.clone())
+                .await
+            {
                 Ok(ours) => ours,
                 // The model cannot run this input here: record that we have
                 // no verdict instead of retrying every scan; never challenge.
@@ -86,7 +156,7 @@ async fn check(
                         faulty: false,
                         stage: Stage::Done { signature: None },
                     };
-                    shared.journal.put(Kind::Verdict, &request, &unknown)?;
+                    shared.journal.put(Kind::Verdict, &instance, &unknown)?;
                     return Err(err);
                 }
                 Err(err) => return Err(err),
@@ -98,7 +168,7 @@ async fn check(
                 faulty: false,
                 stage: Stage::Done { signature: None },
             };
-            shared.journal.put(Kind::Verdict, &request, &verdict)?;
+            shared.journal.put(Kind::Verdict, &instance, &verdict)?;
             tracing::info!(agrees, rule = ?model.comparison, "re-executed");
             verdict
         }
@@ -106,7 +176,7 @@ async fn check(
     if verdict.agrees != Some(false) {
         return Ok(());
     }
-    if shared.journal.get(Kind::Challenge, &request)?.is_none() {
+    if shared.journal.get(Kind::Challenge, &instance)?.is_none() {
         shared.journal.put(
             Kind::Challenge,
             &request,
@@ -124,6 +194,7 @@ async fn check(
             shared.tokens,
         ),
         sibyl::instruction::Challenge {
+            sequence: state.sequence,
             output: verdict.output,
         },
     );
@@ -131,7 +202,7 @@ async fn check(
         Ok(signature) => {
             shared
                 .journal
-                .mark_done(Kind::Challenge, &request, Some(signature.to_string()))?;
+                .mark_done(Kind::Challenge, &instance, Some(signature.to_string()))?;
             shared.metrics.challenged.inc();
             tracing::warn!(%signature, "challenged a wrong result");
             Ok(())
@@ -141,7 +212,7 @@ async fn check(
                 || err.is_program_error("ChallengeWindowClosed") =>
         {
             // Challenged by someone else first, or settled.
-            shared.journal.mark_done(Kind::Challenge, &request, None)?;
+            shared.journal.mark_done(Kind::Challenge, &instance, None)?;
             tracing::info!("already challenged or settled");
             Ok(())
         }

@@ -107,7 +107,10 @@ async fn challenge_by_hand(
             sibyl_client::accounts::RequestParties::of(request, &state),
             cluster.tokens,
         ),
-        sibyl::instruction::Challenge { output },
+        sibyl::instruction::Challenge {
+            sequence: state.sequence,
+            output,
+        },
     );
     client
         .send("challenge", &[challenge], &[])

@@ -35,6 +35,12 @@ pub const MIN_WINDOW_SLOTS: u64 = 5;
 /// ms a slot): slot arithmetic never nears overflow, and no exit is put off
 /// beyond reach.
 pub const MAX_WINDOW_SLOTS: u64 = 10_000_000;
+/// The shortest timelock of a parameter change (the unbonding period when
+/// longer): a change is visible this long before it binds.
+pub const MIN_CONFIG_TIMELOCK_SLOTS: u64 = 150;
+/// The highest quorum and threshold the authority may set: higher ones
+/// would make most disputes inconclusive, handing them to arbitration.
+pub const MAX_QUORUM_AND_THRESHOLD_BPS: u16 = 9_000;
 /// The largest protocol fee the authority may set.
 pub const MAX_PROTOCOL_FEE_BPS: u16 = 2_000;
 /// The largest share of an operator's stake one lost dispute may take.
@@ -50,11 +56,12 @@ pub const MAX_INPUT_BYTES: u32 = 16_384;
 /// Largest committed output (canonical encoding), in bytes. An output
 /// travels inline in one transaction twice (`commit_result`, and
 /// `challenge` with the challenger's), so both must fit a 1232-byte
-/// packet: a 624-byte `challenge` (14 accounts, with the model and the
-/// challenger's operator PDA that issue 14 added) is 1224 bytes with a
-/// node's compute-budget instructions (the `largest_transactions_fit_in_a_packet`
-/// test in the oracle, and `sibyl-bench` section 4).
-pub const MAX_OUTPUT_BYTES: u32 = 624;
+/// packet: a 608-byte `challenge` (14 accounts, with the model and the
+/// challenger's operator PDA, and the request's sequence number, that issue
+/// 14 added) is 1224 bytes with a node's compute-budget instructions (the
+/// `largest_transactions_fit_in_a_packet` test in the oracle, and
+/// `sibyl-bench` section 4).
+pub const MAX_OUTPUT_BYTES: u32 = 608;
 /// Highest tensor rank a model's input or output spec may declare.
 pub const MAX_TENSOR_RANK: usize = 8;
 /// Accounts a consumer may name for its callback (reserved for the callback path).

@@ -137,7 +137,7 @@ pub enum SibylError {
     OutputSpecMismatch,
     #[msg("The operator has no active stake that was bonded before the dispute opened: no weight to vote with")]
     NoVotingWeight,
-    #[msg("A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum above 0)")]
+    #[msg("A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)")]
     ParameterOutOfBounds,
     #[msg("No change is pending")]
     NoPendingChange,
@@ -147,4 +147,6 @@ pub enum SibylError {
     NotPendingAuthority,
     #[msg("The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)")]
     UnsupportedMintExtension,
+    #[msg("The request at this address is another instance than the one named (it was closed and made again): re-read it")]
+    RequestInstanceMismatch,
 }

@@ -125,14 +125,16 @@ pub mod sibyl {
         expire_request::handler(ctx)
     }
 
-    /// Operator: commits the canonical encoding of its output; the challenge window starts.
-    pub fn commit_result(ctx: Context<CommitResult>, output: Vec<u8>) -> Result<()> {
-        commit_result::handler(ctx, output)
+    /// Operator: commits the canonical encoding of its output for the
+    /// `sequence`-th request of the model; the challenge window starts.
+    pub fn commit_result(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Result<()> {
+        commit_result::handler(ctx, sequence, output)
     }
 
-    /// Anyone: disputes a committed result inside its window with a bond and its own output.
-    pub fn challenge(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
-        challenge::handler(ctx, output)
+    /// Anyone: disputes the result committed to the `sequence`-th request of
+    /// the model inside its window, with a bond and its own output.
+    pub fn challenge(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Result<()> {
+        challenge::handler(ctx, sequence, output)
     }
 
     /// Eligible operator: backs one side of a dispute, weighted by its stake.
@@ -145,7 +147,8 @@ pub mod sibyl {
         resolve_dispute::handler(ctx)
     }
 
-    /// Authority: decides an inconclusive dispute before its arbitration deadline.
+    /// Authority: decides an inconclusive dispute before its arbitration deadline
+    /// (operator upheld, challenger upheld, or commitment rejected).
     pub fn arbitrate<'info>(
         ctx: Context<'info, Arbitrate<'info>>,
         outcome: DisputeOutcome,

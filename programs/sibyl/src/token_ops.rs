@@ -12,7 +12,9 @@ use anchor_spl::token_interface::{
 /// every move, and can refuse it), a permanent delegate (anyone holding it
 /// can drain any vault), a default account state (new escrows could start
 /// frozen), the pausable extension, confidential balances, or non-transferable
-/// tokens. Only extensions that change nothing about balances are allowed.
+/// tokens, or a close authority (a mint closed at zero supply can be made
+/// again at its address with any of those). Only extensions that change
+/// nothing about balances are allowed.
 pub fn check_payment_mint(mint: &InterfaceAccount<Mint>) -> Result<()> {
     use anchor_spl::token_2022::spl_token_2022::{
         extension::{BaseStateWithExtensions, ExtensionType, StateWithExtensions},
@@ -28,8 +30,7 @@ pub fn check_payment_mint(mint: &InterfaceAccount<Mint>) -> Result<()> {
         require!(
             matches!(
                 extension,
-                ExtensionType::MintCloseAuthority
-                    | ExtensionType::MetadataPointer
+                ExtensionType::MetadataPointer
                     | ExtensionType::TokenMetadata
                     | ExtensionType::GroupPointer
                     | ExtensionType::TokenGroup

@@ -197,6 +197,60 @@ async fn a_request_made_again_at_a_closed_address_gets_its_own_dispute() {
     env.assert_tokens_conserved().await;
 }
 
+#[tokio::test]
+async fn work_done_for_one_request_instance_never_lands_on_the_next() {
+    let mut env = TestEnv::new().await;
+    const NONCE: u64 = 9_100;
+    let first = env
+        .request_at_nonce(NONCE, b"first input", MODEL_PRICE, None)
+        .await
+        .unwrap();
+    let first_sequence = env.request_account(first).await.sequence;
+    // The operator computes an output for the first input; before its
+    // commit lands, the requester cancels and asks again at the same
+    // address with another input.
+    env.cancel(first).await.unwrap();
+    let again = env
+        .request_at_nonce(NONCE, b"other input", MODEL_PRICE, None)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let accounts = env.commit_accounts(0, again).await;
+    let wallet = env.operators[0].wallet.insecure_clone();
+    assert_sibyl_error(
+        env.send(
+            accounts,
+            ix::CommitResult {
+                sequence: first_sequence,
+                output: output(b"for the first input"),
+            },
+            &[&wallet],
+        )
+        .await,
+        SibylError::RequestInstanceMismatch,
+    );
+    // Likewise a challenge judged against an earlier instance's commitment.
+    env.commit(0, again, &output(b"for the other input"))
+        .await
+        .unwrap();
+    let (key, token) = (env.challenger.key(), env.challenger.token);
+    let accounts = env.challenge_accounts(key, token, again).await;
+    let challenger = env.challenger.wallet.insecure_clone();
+    assert_sibyl_error(
+        env.send(
+            accounts,
+            ix::Challenge {
+                sequence: first_sequence,
+                output: output(b"x"),
+            },
+            &[&challenger],
+        )
+        .await,
+        SibylError::RequestInstanceMismatch,
+    );
+    env.assert_tokens_conserved().await;
+}
+
 // ----- class 6: outputs that are not outputs -----
 
 fn tensor(dtype: DType, dims: Vec<u64>) -> Vec<u8> {
@@ -258,6 +312,7 @@ async fn a_commit_or_challenge_must_be_an_output_of_the_model() {
         .send(
             accounts,
             ix::CommitResult {
+                sequence: 1,
                 output: output(b"out"),
             },
             &[&wallet],
@@ -335,7 +390,7 @@ async fn the_authority_cannot_set_parameters_out_of_bounds() {
     let mut env = TestEnv::new().await;
     let authority = env.authority.wallet.insecure_clone();
     let params = env.params;
-    let cases: [(&str, ConfigParams, SibylError); 6] = [
+    let cases: [(&str, ConfigParams, SibylError); 7] = [
         (
             "slash everything",
             ConfigParams {
@@ -380,6 +435,14 @@ async fn the_authority_cannot_set_parameters_out_of_bounds() {
             "no quorum",
             ConfigParams {
                 quorum_bps: 0,
+                ..params
+            },
+            SibylError::ParameterOutOfBounds,
+        ),
+        (
+            "a threshold nothing reaches (every dispute to arbitration)",
+            ConfigParams {
+                threshold_bps: 9_500,
                 ..params
             },
             SibylError::ParameterOutOfBounds,
@@ -444,6 +507,10 @@ async fn a_parameter_change_waits_out_the_unbonding_period_and_binds_no_open_dis
         SibylError::TimelockNotElapsed,
     );
     assert_eq!(env.config().await.params.slash_bps, env.params.slash_bps);
+    assert!(
+        updated.pending_params_slot >= env.slot().await + 150,
+        "at least the minimum timelock"
+    );
     // The dispute settles under the terms it opened with.
     for voter in 1..=3 {
         env.vote(voter, disputed, VoteSide::Challenger)
@@ -456,7 +523,8 @@ async fn a_parameter_change_waits_out_the_unbonding_period_and_binds_no_open_dis
         slashed,
         OPERATOR_STAKE * env.params.slash_bps as u64 / 10_000
     );
-    env.warp_slots(env.params.unbonding_slots).await;
+    let now = env.slot().await;
+    env.warp_slots(updated.pending_params_slot - now).await;
     let (accounts, cranker) = apply(&env);
     env.send(accounts, ix::ApplyConfig {}, &[&cranker])
         .await

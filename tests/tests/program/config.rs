@@ -185,7 +185,7 @@ async fn update_config_validates_and_schedules_new_parameters() {
     assert_eq!(updated.pending_params.challenge_window_slots, 77);
     assert_eq!(
         updated.pending_params_slot,
-        slot + env.params.unbonding_slots
+        slot + env.params.unbonding_slots.max(150)
     );
     assert_eq!(updated.pending_authority, env.publisher.key());
     let config = env.config().await;

@@ -51,6 +51,7 @@ async fn challenge_rules() {
         env.send(
             accounts,
             ix::Challenge {
+                sequence: 2,
                 output: output(b"x"),
             },
             &[&challenger],

@@ -203,6 +203,7 @@ async fn commit_rules() {
         env.send(
             accounts,
             ix::CommitResult {
+                sequence: 1,
                 output: output(b"x"),
             },
             &[&wallet],

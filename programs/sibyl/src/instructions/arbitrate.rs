@@ -18,7 +18,8 @@ pub struct Arbitrate<'info> {
 }
 
 /// The authority decides an inconclusive dispute before its arbitration
-/// deadline, for one side; the settlement is the same as a voted one.
+/// deadline, to any of the three outcomes; the settlement is the same as a
+/// voted one.
 pub fn handler<'info>(
     ctx: Context<'info, Arbitrate<'info>>,
     outcome: DisputeOutcome,

@@ -10,7 +10,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 #[event_cpi]
 #[derive(Accounts)]
-#[instruction(output: Vec<u8>)]
+#[instruction(sequence: u64, output: Vec<u8>)]
 pub struct Challenge<'info> {
     #[account(mut)]
     pub challenger: Signer<'info>,
@@ -69,10 +69,12 @@ fn operator_stake_of(account: &UncheckedAccount) -> Result<u64> {
 
 /// Disputes a committed result inside its window, posting the bond and the
 /// output the challenger believes is correct.
-pub fn handler(ctx: Context<Challenge>, output: Vec<u8>) -> Result<()> {
+pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let config = &accounts.config;
     let request = &mut accounts.request;
+    // The challenger judged one instance's commitment.
+    request.require_instance(sequence)?;
     let slot = Clock::get()?.slot;
     require!(
         slot <= request.challenge_deadline_slot,

@@ -8,6 +8,7 @@ use anchor_lang::prelude::*;
 
 #[event_cpi]
 #[derive(Accounts)]
+#[instruction(sequence: u64)]
 pub struct CommitResult<'info> {
     pub authority: Signer<'info>,
     #[account(seeds = [Config::SEED], bump = config.bump)]
@@ -31,11 +32,14 @@ pub struct CommitResult<'info> {
 
 /// An operator commits the canonical encoding of its output; the program
 /// computes the output hash itself so hash and bytes always agree.
-pub fn handler(ctx: Context<CommitResult>, output: Vec<u8>) -> Result<()> {
+pub fn handler(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let config = &accounts.config;
     config.require_not_paused()?;
     let request = &mut accounts.request;
+    // The output was computed for one instance's input: a request closed
+    // and made again at this address (with another input) must not get it.
+    request.require_instance(sequence)?;
     require!(
         request.status == RequestStatus::Pending,
         SibylError::RequestNotPending

@@ -1,6 +1,7 @@
 use crate::{
     constants::{
-        CONFIG_SEED, MAX_PROTOCOL_FEE_BPS, MAX_SLASH_BPS, MAX_WINDOW_SLOTS, MIN_WINDOW_SLOTS,
+        CONFIG_SEED, MAX_PROTOCOL_FEE_BPS, MAX_QUORUM_AND_THRESHOLD_BPS, MAX_SLASH_BPS,
+        MAX_WINDOW_SLOTS, MIN_CONFIG_TIMELOCK_SLOTS, MIN_WINDOW_SLOTS,
     },
     errors::SibylError,
     math,
@@ -12,7 +13,8 @@ use anchor_lang::prelude::*;
 pub struct ConfigParams {
     /// Share of each paid fee that goes to the treasury.
     pub protocol_fee_bps: u16,
-    /// Least stake an operator needs to commit or vote.
+    /// Least stake an operator needs to commit (any stake bonded before a
+    /// dispute may vote in it).
     pub min_operator_stake: u64,
     /// Slots a committed result waits before it can be finalized (unless the model overrides).
     pub challenge_window_slots: u64,
@@ -57,7 +59,9 @@ impl ConfigParams {
             SibylError::ParameterOutOfBounds
         );
         require!(
-            (1..=MAX_SLASH_BPS).contains(&self.slash_bps) && self.quorum_bps > 0,
+            (1..=MAX_SLASH_BPS).contains(&self.slash_bps)
+                && (1..=MAX_QUORUM_AND_THRESHOLD_BPS).contains(&self.quorum_bps)
+                && self.threshold_bps <= MAX_QUORUM_AND_THRESHOLD_BPS,
             SibylError::ParameterOutOfBounds
         );
         for window in [
@@ -123,11 +127,13 @@ impl Config {
     pub const SEED: &'static [u8] = CONFIG_SEED;
 
     /// Schedules `params` (validated) to apply once the current unbonding
-    /// period has passed: every operator who objects to new terms can leave
-    /// before they bind it, and every watcher sees them coming.
+    /// period (at least [`MIN_CONFIG_TIMELOCK_SLOTS`]) has passed: every
+    /// operator who objects to new terms can leave before they bind it, and
+    /// every watcher sees them coming.
     pub fn schedule_params(&mut self, params: ConfigParams, slot: u64) -> Result<u64> {
         params.validate()?;
-        let effective_slot = math::add(slot, self.params.unbonding_slots)?;
+        let timelock = self.params.unbonding_slots.max(MIN_CONFIG_TIMELOCK_SLOTS);
+        let effective_slot = math::add(slot, timelock)?;
         self.pending_params = params;
         self.pending_params_slot = effective_slot;
         Ok(effective_slot)

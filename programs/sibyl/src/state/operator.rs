@@ -103,7 +103,8 @@ impl Operator {
         }
         entries.sort_unstable_by_key(|entry| entry.slot);
         let [oldest, next, ..] = entries;
-        next.amount = math::add(next.amount, oldest.amount)?;
+        // Saturating: a fold past u64 only lowers a weight further.
+        next.amount = next.amount.saturating_add(oldest.amount);
         *oldest = StakeIncrease { slot, amount };
         Ok(())
     }

@@ -95,6 +95,17 @@ impl InferenceRequest {
         8 + Self::INIT_SPACE + input_len as usize + max_output_bytes as usize
     }
 
+    /// Fails unless this account is the `sequence`-th request of its model:
+    /// what an operator or challenger computed for one request instance
+    /// never lands on another made at the same address.
+    pub fn require_instance(&self, sequence: u64) -> Result<()> {
+        require!(
+            self.sequence == sequence,
+            crate::errors::SibylError::RequestInstanceMismatch
+        );
+        Ok(())
+    }
+
     /// Whether the whole input has been uploaded.
     pub fn input_complete(&self) -> bool {
         self.input.len() == self.input_len as usize

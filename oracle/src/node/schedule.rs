@@ -1,0 +1,78 @@
+//! Which verification to do first: watch and vote re-execute others'
+//! work against deadlines (a challenge window, a vote window), so they take
+//! the earliest deadline first and drop what can no longer be finished in
+//! time, rather than working through a flood in arrival order while the
+//! wrong commitment in it runs out its window.
+use anchor_lang::prelude::Pubkey;
+use std::collections::HashMap;
+
+/// Slots a verification needs before its deadline: one to re-execute and
+/// send, one for the transaction to land.
+pub const SLOTS_TO_ACT: u64 = 2;
+
+/// `items` with their deadline slots, earliest deadline first, less those
+/// that cannot be acted on before their deadline from `slot`; returns them
+/// and how many were dropped.
+pub fn earliest_deadline_first<T>(mut items: Vec<(u64, T)>, slot: u64) -> (Vec<T>, usize) {
+    items.sort_by_key(|(deadline, _)| *deadline);
+    let before = items.len();
+    let feasible: Vec<T> = items
+        .into_iter()
+        .filter(|(deadline, _)| *deadline >= slot.saturating_add(SLOTS_TO_ACT))
+        .map(|(_, item)| item)
+        .collect();
+    let dropped = before - feasible.len();
+    (feasible, dropped)
+}
+
+/// Commitments that needed this node's verdict, until they have one or
+/// their window closes without it (then they count as unverified).
+#[derive(Default)]
+pub struct Unverified {
+    awaiting: HashMap<Pubkey, u64>,
+}
+
+impl Unverified {
+    /// `request` needs a verdict before `deadline_slot`.
+    pub fn awaiting(&mut self, request: Pubkey, deadline_slot: u64) {
+        self.awaiting.entry(request).or_insert(deadline_slot);
+    }
+
+    /// `request` has its verdict.
+    pub fn verified(&mut self, request: &Pubkey) {
+        self.awaiting.remove(request);
+    }
+
+    /// Forgets the commitments whose window closed before `slot` without a
+    /// verdict; returns how many.
+    pub fn missed_by(&mut self, slot: u64) -> usize {
+        let before = self.awaiting.len();
+        self.awaiting.retain(|_, deadline| *deadline >= slot);
+        before - self.awaiting.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earliest_deadline_goes_first_and_the_hopeless_are_dropped() {
+        let items = vec![(50, "late"), (12, "soon"), (11, "too late"), (30, "middle")];
+        let (order, dropped) = earliest_deadline_first(items, 10);
+        assert_eq!(order, vec!["soon", "middle", "late"]);
+        assert_eq!(dropped, 1);
+    }
+
+    #[test]
+    fn a_commitment_whose_window_closed_without_a_verdict_is_counted_once() {
+        let mut unverified = Unverified::default();
+        let (checked, missed) = (Pubkey::new_unique(), Pubkey::new_unique());
+        unverified.awaiting(checked, 20);
+        unverified.awaiting(missed, 20);
+        unverified.verified(&checked);
+        assert_eq!(unverified.missed_by(20), 0, "the window is still open");
+        assert_eq!(unverified.missed_by(21), 1);
+        assert_eq!(unverified.missed_by(22), 0, "counted once");
+    }
+}
