@@ -65,7 +65,8 @@ pub struct NodeConfig {
     /// Inferences run at once to serve requests.
     pub max_concurrent_inferences: usize,
     /// Inferences reserved for verifying others' commitments (watch, vote),
-    /// on top of `max_concurrent_inferences`: serving never starves them.
+    /// on top of `max_concurrent_inferences`, so serving cannot hold every
+    /// inference slot (runs of one model still share its session).
     pub reserved_verification_inferences: usize,
 }
 

@@ -8,13 +8,15 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::Path;
 
 /// What the journal records, one table each, keyed by account address.
+/// Work on a request is keyed by the request *instance*
+/// (`node::instance_key`): a request address can be used again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// Our commitments, keyed by request.
+    /// Our commitments, keyed by request instance.
     Commit,
-    /// Our challenges, keyed by request.
+    /// Our challenges, keyed by request instance.
     Challenge,
-    /// Our verdicts on other operators' commitments, keyed by request.
+    /// Our verdicts on other operators' commitments, keyed by request instance.
     Verdict,
     /// Our votes, keyed by dispute.
     Vote,

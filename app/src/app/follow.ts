@@ -76,11 +76,20 @@ export function followRequest(
   // sequence number), so it is known once the request is read; a request
   // made again at the same address has another.
   let followedDispute: { address: string; subscription: number } | null = null;
+  // Whether a settled request's dispute and committed output were looked
+  // up in its history (once per request instance).
+  let recalled = false;
+  let committedRecalled = false;
   const followDispute = (request: InferenceRequestAccount) => {
     const disputeAddress = disputePda(request.model, request.sequence, program.programId);
     if (stopped || followedDispute?.address === disputeAddress.toBase58()) return;
     if (followedDispute) void connection.removeAccountChangeListener(followedDispute.subscription).catch(() => {});
+    // Another instance (the request was made again at this address): what
+    // was learned of the one before does not belong to it.
     state.dispute = null;
+    state.committedOutput = null;
+    recalled = false;
+    committedRecalled = false;
     const subscription = connection.onAccountChange(
       disputeAddress,
       (info) => {
@@ -105,12 +114,14 @@ export function followRequest(
   // opened): its events tell the story the account no longer holds.
   // The cluster's transaction history can trail its account notifications
   // by a moment, so a history without the dispute is read again a few times.
-  let recalled = false;
   const recallDispute = async (request: InferenceRequestAccount, attempt = 0): Promise<void> => {
     if ((recalled && attempt === 0) || state.dispute || !isSettled(request)) return;
     recalled = true;
     const disputeAddress = disputePda(request.model, request.sequence, program.programId);
-    const info = await connection.getAccountInfo(disputeAddress, "confirmed");
+    const info = await connection.getAccountInfo(disputeAddress, "confirmed").catch((err: unknown) => {
+      recalled = false;
+      throw err;
+    });
     const told = decode<DisputeAccount>("dispute", info) ?? (await disputeFromHistory(program, address, disputeAddress, request));
     if (!told && attempt < HISTORY_ATTEMPTS && !stopped) {
       await new Promise((resolve) => setTimeout(resolve, HISTORY_RETRY_MS));
@@ -121,7 +132,6 @@ export function followRequest(
   };
   // The committed output, from the account while it holds it, otherwise
   // (first seen overturned) from the commit's transaction.
-  let committedRecalled = false;
   const keepCommittedOutput = async (request: InferenceRequestAccount) => {
     const status = variant(request.status) as RequestStatusName;
     if (state.committedOutput || status === "pending" || status === "finalized") return;

@@ -29,7 +29,8 @@ export async function eventsOf(program: SibylProgram, address: PublicKey): Promi
       commitment: "confirmed",
       maxSupportedTransactionVersion: 0,
     });
-    if (!transaction?.meta?.innerInstructions) continue;
+    // A failed transaction changed nothing (a losing commit of a race, say).
+    if (!transaction?.meta?.innerInstructions || transaction.meta.err) continue;
     const keys = transaction.transaction.message.staticAccountKeys;
     for (const group of transaction.meta.innerInstructions) {
       for (const instruction of group.instructions) {
@@ -61,7 +62,7 @@ export async function committedOutputFromHistory(
       commitment: "confirmed",
       maxSupportedTransactionVersion: 0,
     });
-    if (!transaction) continue;
+    if (!transaction || transaction.meta?.err) continue;
     const message = transaction.transaction.message;
     const keys = message.staticAccountKeys;
     for (const instruction of message.compiledInstructions) {

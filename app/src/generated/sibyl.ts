@@ -3825,7 +3825,7 @@ export type Sibyl = {
     {
       "code": 6071,
       "name": "unsupportedMintExtension",
-      "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)"
+      "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)"
     },
     {
       "code": 6072,
@@ -9919,7 +9919,7 @@ export const IDL: Sibyl = {
     {
       "code": 6071,
       "name": "unsupportedMintExtension",
-      "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)"
+      "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)"
     },
     {
       "code": 6072,
@@ -12355,6 +12355,6 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6068: { name: "NoPendingChange", msg: "No change is pending" },
   6069: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
   6070: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
-  6071: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)" },
+  6071: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)" },
   6072: { name: "RequestInstanceMismatch", msg: "The request at this address is another instance than the one named (it was closed and made again): re-read it" },
 };

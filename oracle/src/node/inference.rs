@@ -16,7 +16,8 @@ use tokio::sync::Semaphore;
 use super::NodeError;
 
 /// Whose inference this is. Each lane has its own permits, so a flood of
-/// requests to serve can never starve the verification of others' work.
+/// requests to serve cannot hold every inference slot while others' work
+/// waits to be verified (runs of one model still share its session).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
     /// Serving a request (serve).

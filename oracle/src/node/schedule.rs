@@ -4,25 +4,24 @@
 //! time, rather than working through a flood in arrival order while the
 //! wrong commitment in it runs out its window.
 use anchor_lang::prelude::Pubkey;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Slots a verification needs before its deadline: one to re-execute and
 /// send, one for the transaction to land.
 pub const SLOTS_TO_ACT: u64 = 2;
 
-/// `items` with their deadline slots, earliest deadline first, less those
-/// that cannot be acted on before their deadline from `slot`; returns them
-/// and how many were dropped.
-pub fn earliest_deadline_first<T>(mut items: Vec<(u64, T)>, slot: u64) -> (Vec<T>, usize) {
+/// `items` with their deadline slots, earliest deadline first, split into
+/// those that can still be acted on before their deadline from `slot` and
+/// those that cannot.
+pub fn earliest_deadline_first<T>(mut items: Vec<(u64, T)>, slot: u64) -> (Vec<T>, Vec<T>) {
     items.sort_by_key(|(deadline, _)| *deadline);
-    let before = items.len();
-    let feasible: Vec<T> = items
+    let (feasible, hopeless): (Vec<_>, Vec<_>) = items
         .into_iter()
-        .filter(|(deadline, _)| *deadline >= slot.saturating_add(SLOTS_TO_ACT))
-        .map(|(_, item)| item)
-        .collect();
-    let dropped = before - feasible.len();
-    (feasible, dropped)
+        .partition(|(deadline, _)| *deadline >= slot.saturating_add(SLOTS_TO_ACT));
+    (
+        feasible.into_iter().map(|(_, item)| item).collect(),
+        hopeless.into_iter().map(|(_, item)| item).collect(),
+    )
 }
 
 /// Commitments that needed this node's verdict, until they have one or
@@ -30,6 +29,7 @@ pub fn earliest_deadline_first<T>(mut items: Vec<(u64, T)>, slot: u64) -> (Vec<T
 #[derive(Default)]
 pub struct Unverified {
     awaiting: HashMap<Pubkey, u64>,
+    dropped: HashSet<Pubkey>,
 }
 
 impl Unverified {
@@ -43,11 +43,24 @@ impl Unverified {
         self.awaiting.remove(request);
     }
 
+    /// Whether `request` is dropped for the first time (its deadline can no
+    /// longer be met): each is counted once.
+    pub fn first_drop(&mut self, request: Pubkey) -> bool {
+        self.dropped.insert(request)
+    }
+
     /// Forgets the commitments whose window closed before `slot` without a
     /// verdict; returns how many.
     pub fn missed_by(&mut self, slot: u64) -> usize {
         let before = self.awaiting.len();
-        self.awaiting.retain(|_, deadline| *deadline >= slot);
+        let dropped = &mut self.dropped;
+        self.awaiting.retain(|request, deadline| {
+            let open = *deadline >= slot;
+            if !open {
+                dropped.remove(request);
+            }
+            open
+        });
         before - self.awaiting.len()
     }
 }
@@ -61,7 +74,7 @@ mod tests {
         let items = vec![(50, "late"), (12, "soon"), (11, "too late"), (30, "middle")];
         let (order, dropped) = earliest_deadline_first(items, 10);
         assert_eq!(order, vec!["soon", "middle", "late"]);
-        assert_eq!(dropped, 1);
+        assert_eq!(dropped, vec!["too late"]);
     }
 
     #[test]
@@ -74,5 +87,8 @@ mod tests {
         assert_eq!(unverified.missed_by(20), 0, "the window is still open");
         assert_eq!(unverified.missed_by(21), 1);
         assert_eq!(unverified.missed_by(22), 0, "counted once");
+        let late = Pubkey::new_unique();
+        assert!(unverified.first_drop(late));
+        assert!(!unverified.first_drop(late), "a drop is counted once");
     }
 }

@@ -332,6 +332,13 @@ async fn serve_one(
             tracing::info!(ours, "already committed");
             Ok(())
         }
+        // The request at this address is another instance now: this output
+        // was for the one before, and never lands on it.
+        Err(err) if err.is_program_error("RequestInstanceMismatch") => {
+            shared.journal.mark_done(Kind::Commit, &instance, None)?;
+            tracing::info!("the request was made again; this output is not for it");
+            Ok(())
+        }
         Err(err) => Err(err.into()),
     }
 }

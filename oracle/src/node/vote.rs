@@ -41,11 +41,13 @@ impl Service for Vote {
         let Some(operator) = self.shared.operator_account().await? else {
             return Ok(());
         };
-        let disputes = self
+        let mut disputes = self
             .shared
             .chain
             .program_accounts::<Dispute>("dispute", Vec::new())
             .await?;
+        // The earliest vote deadline first (one re-execution at a time).
+        disputes.sort_by_key(|(_, dispute)| dispute.vote_deadline_slot);
         for (dispute_key, dispute) in disputes {
             let span =
                 tracing::info_span!("vote", request = %dispute.request, dispute = %dispute_key);

@@ -76,11 +76,12 @@ impl Service for Watch {
             .metrics
             .unverified_commitments
             .inc_by(missed as u64);
-        let (due, dropped) = earliest_deadline_first(due, slot);
-        self.shared
-            .metrics
-            .verifications_dropped
-            .inc_by(dropped as u64);
+        let (due, hopeless) = earliest_deadline_first(due, slot);
+        for (request, _, _) in hopeless {
+            if self.unverified.first_drop(request) {
+                self.shared.metrics.verifications_dropped.inc();
+            }
+        }
         for (request, state, model) in due {
             let span = tracing::info_span!("watch", %request, operator = %state.operator);
             match check(&self.shared, request, &state, &model)
@@ -179,7 +180,7 @@ async fn check(
     if shared.journal.get(Kind::Challenge, &instance)?.is_none() {
         shared.journal.put(
             Kind::Challenge,
-            &request,
+            &instance,
             &Entry {
                 stage: Stage::Prepared,
                 ..verdict.clone()

@@ -56,9 +56,9 @@ pub const MAX_INPUT_BYTES: u32 = 16_384;
 /// Largest committed output (canonical encoding), in bytes. An output
 /// travels inline in one transaction twice (`commit_result`, and
 /// `challenge` with the challenger's), so both must fit a 1232-byte
-/// packet: a 608-byte `challenge` (14 accounts, with the model and the
-/// challenger's operator PDA, and the request's sequence number, that issue
-/// 14 added) is 1224 bytes with a node's compute-budget instructions (the
+/// packet: a `challenge` with 608 output bytes (14 accounts, with the model
+/// and the challenger's operator PDA, and the request's sequence number,
+/// that issue 14 added) fits with a node's compute-budget instructions (the
 /// `largest_transactions_fit_in_a_packet` test in the oracle, and
 /// `sibyl-bench` section 4).
 pub const MAX_OUTPUT_BYTES: u32 = 608;

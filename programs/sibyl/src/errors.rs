@@ -145,7 +145,7 @@ pub enum SibylError {
     TimelockNotElapsed,
     #[msg("Only the pending authority named by update_config may accept")]
     NotPendingAuthority,
-    #[msg("The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential or non-transferable)")]
+    #[msg("The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)")]
     UnsupportedMintExtension,
     #[msg("The request at this address is another instance than the one named (it was closed and made again): re-read it")]
     RequestInstanceMismatch,
