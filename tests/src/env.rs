@@ -470,16 +470,25 @@ impl TestEnv {
     }
 
     async fn create_mint_account(&mut self, mint: &Keypair) {
+        self.create_mint_with(mint, MINT_LEN as usize, Vec::new())
+            .await;
+    }
+
+    /// Creates `mint` with `len` bytes, runs `setup` (extension
+    /// initializations) and initializes it (6 decimals, the test mint
+    /// authority).
+    async fn create_mint_with(&mut self, mint: &Keypair, len: usize, setup: Vec<Instruction>) {
         let payer = self.ctx.payer.pubkey();
         let rent = self.ctx.banks_client.get_rent().await.expect("rent");
-        let instructions = vec![
-            solana_system_interface::instruction::create_account(
-                &payer,
-                &mint.pubkey(),
-                rent.minimum_balance(MINT_LEN as usize),
-                MINT_LEN,
-                &self.token_program,
-            ),
+        let mut instructions = vec![solana_system_interface::instruction::create_account(
+            &payer,
+            &mint.pubkey(),
+            rent.minimum_balance(len),
+            len as u64,
+            &self.token_program,
+        )];
+        instructions.extend(setup);
+        instructions.push(
             spl_token_2022::instruction::initialize_mint2(
                 &self.token_program,
                 &mint.pubkey(),
@@ -488,7 +497,7 @@ impl TestEnv {
                 6,
             )
             .expect("initialize mint"),
-        ];
+        );
         self.send_setup(instructions, &[mint]).await;
     }
 
@@ -503,58 +512,20 @@ impl TestEnv {
         setup: impl FnOnce(&Pubkey) -> Vec<Instruction>,
         owner: &Pubkey,
     ) -> (Pubkey, Pubkey) {
-        use spl_token_2022::extension::ExtensionType;
+        use spl_token_2022::{extension::ExtensionType, state};
         let mint = Keypair::new();
-        let payer = self.ctx.payer.pubkey();
-        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
-        let mint_len =
-            ExtensionType::try_calculate_account_len::<spl_token_2022::state::Mint>(extensions)
-                .expect("mint length");
-        let mut instructions = vec![solana_system_interface::instruction::create_account(
-            &payer,
-            &mint.pubkey(),
-            rent.minimum_balance(mint_len),
-            mint_len as u64,
-            &self.token_program,
-        )];
-        instructions.extend(setup(&mint.pubkey()));
-        instructions.push(
-            spl_token_2022::instruction::initialize_mint2(
-                &self.token_program,
-                &mint.pubkey(),
-                &self.mint_authority.pubkey(),
-                None,
-                6,
-            )
-            .expect("initialize mint"),
-        );
-        self.send_setup(instructions, &[&mint]).await;
-
-        let account = Keypair::new();
+        let mint_len = ExtensionType::try_calculate_account_len::<state::Mint>(extensions)
+            .expect("mint length");
+        let setup = setup(&mint.pubkey());
+        self.create_mint_with(&mint, mint_len, setup).await;
         let account_extensions = ExtensionType::get_required_init_account_extensions(extensions);
         let account_len =
-            ExtensionType::try_calculate_account_len::<spl_token_2022::state::Account>(
-                &account_extensions,
-            )
-            .expect("account length");
-        let instructions = vec![
-            solana_system_interface::instruction::create_account(
-                &payer,
-                &account.pubkey(),
-                rent.minimum_balance(account_len),
-                account_len as u64,
-                &self.token_program,
-            ),
-            spl_token_2022::instruction::initialize_account3(
-                &self.token_program,
-                &account.pubkey(),
-                &mint.pubkey(),
-                owner,
-            )
-            .expect("initialize account"),
-        ];
-        self.send_setup(instructions, &[&account]).await;
-        (mint.pubkey(), account.pubkey())
+            ExtensionType::try_calculate_account_len::<state::Account>(&account_extensions)
+                .expect("account length");
+        let account = self
+            .create_sized_token_account(&mint.pubkey(), owner, account_len)
+            .await;
+        (mint.pubkey(), account)
     }
 
     /// A token account of a second, unrelated mint, owned by `owner` (not
@@ -583,6 +554,18 @@ impl TestEnv {
     }
 
     async fn create_token_account_of(&mut self, mint: &Pubkey, owner: &Pubkey) -> Pubkey {
+        self.create_sized_token_account(mint, owner, TOKEN_ACCOUNT_LEN as usize)
+            .await
+    }
+
+    /// A token account of `mint` owned by `owner`, `len` bytes long (room for
+    /// the account extensions its mint requires).
+    async fn create_sized_token_account(
+        &mut self,
+        mint: &Pubkey,
+        owner: &Pubkey,
+        len: usize,
+    ) -> Pubkey {
         let account = Keypair::new();
         let payer = self.ctx.payer.pubkey();
         let rent = self.ctx.banks_client.get_rent().await.expect("rent");
@@ -590,8 +573,8 @@ impl TestEnv {
             solana_system_interface::instruction::create_account(
                 &payer,
                 &account.pubkey(),
-                rent.minimum_balance(TOKEN_ACCOUNT_LEN as usize),
-                TOKEN_ACCOUNT_LEN,
+                rent.minimum_balance(len),
+                len as u64,
                 &self.token_program,
             ),
             spl_token_2022::instruction::initialize_account3(
