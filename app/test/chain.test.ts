@@ -9,6 +9,7 @@ import {
   ATA_PROGRAM_ID,
   CHUNK_BYTES,
   FIRST_CHUNK_BYTES,
+  DISPUTE_FIXED_BYTES,
   REQUEST_FIXED_BYTES,
   associatedTokenAddress,
   createAssociatedTokenAccountIdempotent,
@@ -122,7 +123,7 @@ describe("challenge and cancel", () => {
     const review = await planChallenge(program, protocol, requestAddress, request, Uint8Array.of(1, 2), wallet.publicKey, balances(2_000_000n));
     expect(review.instructions).toEqual([{ program: "Sibyl", name: "challenge" }]);
     expect(review.tokens).toBe(1_000_000n);
-    expect(review.depositLamports).toBe(BigInt(rentOf(8 + 270 + 81)));
+    expect(review.depositLamports).toBe(BigInt(rentOf(DISPUTE_FIXED_BYTES + 81)));
   });
 
   test("a challenger without a token account gets one first; without the bond, nothing", async () => {
@@ -166,8 +167,8 @@ test("models are named by their file and rules in words", () => {
   expect(modelName("file://models/digits.onnx", address)).toBe("digits.onnx");
   expect(modelName("", address)).toBe(address.toBase58().slice(0, 8));
   expect(ruleText({ exact: {} })).toBe("exact (byte for byte)");
-  expect(ruleText({ topK: { k: 1 } })).toBe("same top-1 class");
-  expect(ruleText({ topK: { k: 3 } })).toBe("same top-3 classes");
+  expect(ruleText({ topK: { k: 1, tieMargin: Math.fround(0.0001) } })).toBe("same top-1 class (ties within 0.0001)");
+  expect(ruleText({ topK: { k: 3, tieMargin: 0 } })).toBe("same top-3 classes (ties within 0)");
   expect(ruleText({ tolerance: { abs: 0.00001, rel: 0.0001 } })).toBe("within 0.00001 + 0.0001·|x|");
   expect(ruleText({ tolerance: { abs: Math.fround(0.00001), rel: Math.fround(0.0001) } })).toBe("within 0.00001 + 0.0001·|x|");
 });

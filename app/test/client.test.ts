@@ -110,8 +110,9 @@ test("request_inference: discriminator, accounts and Borsh args", async () => {
   assert.ok(disc);
   assert.deepEqual([...ix.data.subarray(0, 8)], disc);
 
-  // nonce, fee, input_len, input (u32 length + bytes), callback: None (0).
-  const body = Buffer.alloc(8 + 8 + 4 + 4 + input.length + 1);
+  // nonce, fee, input_len, input (u32 length + bytes), callback: None (0),
+  // max_challenge_window_slots: None (0).
+  const body = Buffer.alloc(8 + 8 + 4 + 4 + input.length + 1 + 1);
   body.writeBigUInt64LE(7n, 0);
   body.writeBigUInt64LE(10_000n, 8);
   body.writeUInt32LE(input.length, 16);

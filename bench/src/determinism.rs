@@ -177,7 +177,7 @@ pub fn rule_name(rule: &ComparisonRule) -> String {
     match rule {
         ComparisonRule::Exact => "exact".to_string(),
         ComparisonRule::Tolerance { abs, rel } => format!("tolerance abs {abs} rel {rel}"),
-        ComparisonRule::TopK { k } => format!("top-{k}"),
+        ComparisonRule::TopK { k, tie_margin } => format!("top-{k} (tie margin {tie_margin})"),
     }
 }
 

@@ -4,7 +4,10 @@ use anchor_lang::{
     prelude::{AccountMeta, Pubkey},
     system_program,
 };
-use sibyl::{accounts as acc, state::InferenceRequest};
+use sibyl::{
+    accounts as acc,
+    state::{InferenceRequest, Model, Operator},
+};
 
 /// The payment mint and the token program that owns it (SPL Token or Token-2022).
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +26,8 @@ pub struct RequestParties {
     pub operator: Pubkey,
     /// The dispute over this request instance (whether or not it exists).
     pub dispute: Pubkey,
+    /// The requester's token account recorded for refunds.
+    pub refund_token: Pubkey,
 }
 
 impl RequestParties {
@@ -34,16 +39,28 @@ impl RequestParties {
             model: state.model,
             operator: state.operator,
             dispute: pda::dispute_of(state),
+            refund_token: state.refund_token,
         }
     }
 }
 
-/// Where a settlement's tokens go: each party's payment-token account (the
-/// protocol's share goes to the model's fee vault, [`pda::fee_vault`]).
+/// Where a settlement's fee goes: the payout accounts the operator and the
+/// publisher recorded at registration (the protocol's share goes to the
+/// model's fee vault, [`pda::fee_vault`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Payees {
     pub operator_token: Pubkey,
     pub publisher_token: Pubkey,
+}
+
+impl Payees {
+    /// The payout accounts recorded on the operator's and the model's accounts.
+    pub fn recorded(operator: &Operator, model: &Model) -> Self {
+        Self {
+            operator_token: operator.payout_token,
+            publisher_token: model.payout_token,
+        }
+    }
 }
 
 pub fn initialize(authority: Pubkey, tokens: Tokens, treasury: Pubkey) -> acc::Initialize {
@@ -81,8 +98,10 @@ pub fn set_paused(authority: Pubkey) -> acc::SetPaused {
     }
 }
 
+/// `publisher_token` is where the model's royalties will be paid.
 pub fn register_model(
     publisher: Pubkey,
+    publisher_token: Pubkey,
     model_hash: &[u8; 32],
     tokens: Tokens,
 ) -> acc::RegisterModel {
@@ -92,6 +111,7 @@ pub fn register_model(
         config: pda::config(),
         model,
         fee_vault: pda::fee_vault(&model),
+        publisher_token,
         payment_mint: tokens.mint,
         token_program: tokens.token_program,
         system_program: system_program::ID,
@@ -216,18 +236,18 @@ pub fn cancel_request(
 
 pub fn expire_request(
     cranker: Pubkey,
-    request: Pubkey,
-    requester: Pubkey,
-    requester_token: Pubkey,
+    parties: RequestParties,
     tokens: Tokens,
 ) -> acc::ExpireRequest {
     acc::ExpireRequest {
         cranker,
         config: pda::config(),
-        request,
-        escrow: pda::escrow(&request),
-        requester,
-        requester_token,
+        request: parties.request,
+        escrow: pda::escrow(&parties.request),
+        requester: parties.requester,
+        requester_token: parties.refund_token,
+        model: parties.model,
+        fee_vault: pda::fee_vault(&parties.model),
         mint: tokens.mint,
         token_program: tokens.token_program,
         event_authority: pda::event_authority(),
@@ -305,7 +325,18 @@ pub fn challenge(
     }
 }
 
-/// `authority`'s operator votes in `dispute`.
+/// `revealer` reveals `operator`'s committed vote in `dispute`.
+pub fn reveal_vote(revealer: Pubkey, dispute: Pubkey, operator: Pubkey) -> acc::RevealVote {
+    acc::RevealVote {
+        revealer,
+        dispute,
+        vote: pda::vote(&dispute, &operator),
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// `authority`'s operator commits a vote in `dispute`.
 pub fn cast_vote(authority: Pubkey, dispute: Pubkey) -> acc::CastVote {
     let operator = pda::operator(&authority);
     acc::CastVote {
@@ -322,12 +353,12 @@ pub fn cast_vote(authority: Pubkey, dispute: Pubkey) -> acc::CastVote {
 
 /// The accounts every dispute settlement may touch (`resolve_dispute` and
 /// `arbitrate` wrap them).
-/// `requester_token` is refunded if the commitment is rejected.
+/// `challenger_token` is the dispute's recorded one; the requester's
+/// recorded refund account is refunded if the commitment is rejected.
 pub fn settle_dispute(
     parties: RequestParties,
     challenger: Pubkey,
     challenger_token: Pubkey,
-    requester_token: Pubkey,
     payees: Payees,
     tokens: Tokens,
 ) -> acc::SettleDispute {
@@ -342,7 +373,7 @@ pub fn settle_dispute(
         challenger,
         operator_token: payees.operator_token,
         challenger_token,
-        requester_token,
+        requester_token: parties.refund_token,
         publisher_token: payees.publisher_token,
         fee_vault: pda::fee_vault(&parties.model),
         stake_vault: pda::stake_vault(),
@@ -389,7 +420,6 @@ pub fn expire_arbitration(
     cranker: Pubkey,
     parties: RequestParties,
     challenger: Pubkey,
-    requester_token: Pubkey,
     challenger_token: Pubkey,
     tokens: Tokens,
 ) -> acc::ExpireArbitration {
@@ -402,8 +432,10 @@ pub fn expire_arbitration(
         operator: parties.operator,
         requester: parties.requester,
         challenger,
-        requester_token,
+        requester_token: parties.refund_token,
         challenger_token,
+        model: parties.model,
+        fee_vault: pda::fee_vault(&parties.model),
         bond_vault: pda::bond_vault(),
         mint: tokens.mint,
         token_program: tokens.token_program,
@@ -412,22 +444,37 @@ pub fn expire_arbitration(
     }
 }
 
-pub fn claim_vote(
-    authority: Pubkey,
-    authority_token: Pubkey,
-    dispute: Pubkey,
-    challenger: Pubkey,
-    tokens: Tokens,
-) -> acc::ClaimVote {
-    let operator = pda::operator(&authority);
+/// What claiming a settled vote needs to know: its dispute's and its
+/// operator's accounts.
+#[derive(Clone, Copy, Debug)]
+pub struct VoteParties {
+    pub dispute: Pubkey,
+    /// The dispute's model (`Dispute.model`).
+    pub model: Pubkey,
+    /// The dispute's challenger wallet (`Dispute.challenger`).
+    pub challenger: Pubkey,
+    /// The voting operator's account.
+    pub operator: Pubkey,
+    /// That operator's authority (`Operator.authority`).
+    pub voter: Pubkey,
+    /// That operator's payout account (`Operator.payout_token`).
+    pub voter_token: Pubkey,
+}
+
+/// Anyone (`claimer`) claims a settled vote.
+pub fn claim_vote(claimer: Pubkey, vote: VoteParties, tokens: Tokens) -> acc::ClaimVote {
     acc::ClaimVote {
-        authority,
+        claimer,
         config: pda::config(),
-        operator,
-        dispute,
-        vote: pda::vote(&dispute, &operator),
-        challenger,
-        authority_token,
+        operator: vote.operator,
+        voter: vote.voter,
+        dispute: vote.dispute,
+        vote: pda::vote(&vote.dispute, &vote.operator),
+        challenger: vote.challenger,
+        voter_token: vote.voter_token,
+        model: vote.model,
+        fee_vault: pda::fee_vault(&vote.model),
+        stake_vault: pda::stake_vault(),
         bond_vault: pda::bond_vault(),
         mint: tokens.mint,
         token_program: tokens.token_program,

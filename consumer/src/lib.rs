@@ -1,5 +1,7 @@
 //! The Sibyl consumer kit, for programs that act on verified inferences:
-//! read a finalized result safely ([`read_final_result`]), or accept Sibyl's
+//! read a finalized result safely ([`read_final_result`]) and take from it
+//! only what the model's comparison rule verified ([`FinalResult::verified`]),
+//! or accept Sibyl's
 //! callback (an instruction named `sibyl_callback` taking [`CallbackData`],
 //! whose first account [`verify_callback`] checks). It depends on the Sibyl
 //! program crate with its `cpi` feature (no entrypoint).
@@ -10,8 +12,8 @@ pub use sibyl::{
         callback_authority, CallbackAccount, CallbackData, CallbackSpec, CALLBACK_AUTHORITY_SEED,
         CALLBACK_DISCRIMINATOR,
     },
-    encoding::{decode, Tensor},
-    state::{InferenceRequest, RequestStatus},
+    encoding::{decode, top_k, Tensor},
+    state::{ComparisonRule, InferenceRequest, RequestStatus, TensorCheck},
 };
 
 /// What a consumer's read or callback refuses; codes 7000 and up, so they
@@ -36,6 +38,8 @@ pub enum ConsumerError {
     NotThisConsumer,
     #[msg("The callback's accounts are not the ones the request named, in order")]
     CallbackAccountsMismatch,
+    #[msg("The result has no output tensor of that name")]
+    NoSuchOutput,
 }
 
 /// A finalized result, checked: Sibyl's account, a request, final, for the
@@ -55,14 +59,106 @@ pub struct FinalResult {
     /// The committed output was overturned and this is the challenger's
     /// corrected output, confirmed by the verifiers' vote.
     pub overturned: bool,
-    /// The output tensors, in the model's graph order.
-    pub outputs: Vec<Tensor>,
+    /// The model's comparison rule: what the verifiers checked.
+    pub rule: ComparisonRule,
+    /// The output tensors as committed, in the model's graph order. Only
+    /// what [`FinalResult::verified`] returns of them was checked.
+    outputs: Vec<Tensor>,
+}
+
+/// What the verifiers checked of one output tensor, and so all a consumer
+/// may rely on (see `ComparisonRule::check_for`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verified<'a> {
+    /// Every bit of the tensor (`Exact`, and every non-float tensor).
+    Exact(&'a Tensor),
+    /// Every value within `abs + rel·|honest|` of an honest run's
+    /// (`Tolerance`, float tensors): rely on a value only up to that bound
+    /// ([`honest_range`]).
+    Approximately {
+        tensor: &'a Tensor,
+        abs: f32,
+        rel: f32,
+    },
+    /// Only the ranking (`TopK`, float score tensors): per row, the `k`
+    /// best classes, best first, where a class scoring within `tie_margin`
+    /// of the honest one at its rank may stand in its place. The scores
+    /// themselves were not checked, so none are handed out.
+    TopClasses {
+        classes: Vec<Vec<u32>>,
+        tie_margin: f32,
+    },
 }
 
 impl FinalResult {
-    /// The output tensor named `name`.
-    pub fn output(&self, name: &str) -> Option<&Tensor> {
-        self.outputs.iter().find(|tensor| tensor.name == name)
+    /// What the verifiers checked of the output tensor named `name`.
+    pub fn verified(&self, name: &str) -> Result<Verified<'_>> {
+        let tensor = self
+            .outputs
+            .iter()
+            .find(|tensor| tensor.name == name)
+            .ok_or_else(|| error!(ConsumerError::NoSuchOutput))?;
+        Ok(verify(&self.rule, tensor))
+    }
+
+    /// What the verifiers checked of the first output tensor (models have
+    /// one output today).
+    pub fn verified_first(&self) -> Result<Verified<'_>> {
+        let tensor = self
+            .outputs
+            .first()
+            .ok_or_else(|| error!(ConsumerError::NoSuchOutput))?;
+        Ok(verify(&self.rule, tensor))
+    }
+
+    /// The output tensors as committed, bits the rule may not have checked
+    /// (a `TopK` model's scores): for display, never for decisions.
+    pub fn unverified_outputs(&self) -> &[Tensor] {
+        &self.outputs
+    }
+}
+
+/// Where the honest value lies for a value verified under a tolerance: the
+/// verifiers accepted `claimed` because `|claimed − honest| ≤ abs +
+/// rel·|honest|` (`rel` < 1), so `honest` lies in the returned range,
+/// `(lowest, highest)`. With `abs = rel = 0` (an exact value) both are
+/// `claimed`.
+pub fn honest_range(claimed: f32, abs: f32, rel: f32) -> (f32, f32) {
+    let (below, above) = (claimed - abs, claimed + abs);
+    let lowest = if below >= 0.0 {
+        below / (1.0 + rel)
+    } else {
+        below / (1.0 - rel)
+    };
+    let highest = if above >= 0.0 {
+        above / (1.0 - rel)
+    } else {
+        above / (1.0 + rel)
+    };
+    (lowest, highest)
+}
+
+fn verify<'a>(rule: &ComparisonRule, tensor: &'a Tensor) -> Verified<'a> {
+    match rule.check_for(tensor.dtype, &tensor.dims) {
+        TensorCheck::Bits => Verified::Exact(tensor),
+        TensorCheck::Values { abs, rel } => Verified::Approximately { tensor, abs, rel },
+        TensorCheck::TopClasses { k, tie_margin } => {
+            let row_len = tensor.dims.last().copied().unwrap_or(1).max(1) as usize;
+            let classes = tensor
+                .values_f64()
+                .chunks(row_len)
+                .map(|row| {
+                    top_k(row, k as usize)
+                        .into_iter()
+                        .map(|class| class as u32)
+                        .collect()
+                })
+                .collect();
+            Verified::TopClasses {
+                classes,
+                tie_margin,
+            }
+        }
     }
 }
 
@@ -93,6 +189,7 @@ pub fn read_final_result(
         output_hash: state.output_hash,
         committed_slot: state.committed_slot,
         overturned: state.status == RequestStatus::Overturned,
+        rule: state.comparison,
         outputs,
     })
 }

@@ -6,7 +6,7 @@
 use anchor_lang::{event::EVENT_IX_TAG_LE, prelude::Pubkey, AnchorDeserialize, Discriminator};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use sibyl::events::{ResultChallenged, ResultCommitted, VoteCast};
+use sibyl::events::{ResultChallenged, ResultCommitted, VoteRevealed};
 use sibyl_oracle::chain::ChainClient;
 use solana_rpc_client_api::request::RpcRequest;
 
@@ -14,10 +14,10 @@ use solana_rpc_client_api::request::RpcRequest;
 pub enum Step {
     Committed { slot: u64, event: ResultCommitted },
     Challenged { slot: u64, event: ResultChallenged },
-    Voted { slot: u64, event: VoteCast },
+    Voted { slot: u64, event: VoteRevealed },
 }
 
-/// The commit, challenge and vote events of every transaction that touched
+/// The commit, challenge and vote-reveal events of every transaction that touched
 /// `request` or `dispute`, oldest first.
 pub async fn steps(chain: &ChainClient, addresses: &[Pubkey]) -> Result<Vec<Step>> {
     let mut signatures: Vec<(u64, String)> = Vec::new();
@@ -59,7 +59,7 @@ pub async fn steps(chain: &ChainClient, addresses: &[Pubkey]) -> Result<Vec<Step
                 steps.push(Step::Committed { slot, event });
             } else if let Some(event) = decode::<ResultChallenged>(&data) {
                 steps.push(Step::Challenged { slot, event });
-            } else if let Some(event) = decode::<VoteCast>(&data) {
+            } else if let Some(event) = decode::<VoteRevealed>(&data) {
                 steps.push(Step::Voted { slot, event });
             }
         }

@@ -97,6 +97,7 @@ impl Scenario {
             fee: model.price,
             nonce: request::fresh_nonce(),
             callback: None,
+            max_challenge_window_slots: None,
         };
         let address = request::submit(&client, tokens, new).await?;
         println!(

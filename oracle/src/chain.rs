@@ -5,8 +5,8 @@
 use crate::program_error::{describe, ProgramError};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
 use sibyl::{
-    constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET},
-    state::{Config, InferenceRequest, RequestStatus},
+    constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET, VOTE_DISPUTE_OFFSET},
+    state::{Config, InferenceRequest, RequestStatus, Vote},
 };
 use solana_commitment_config::CommitmentConfig;
 use solana_hash::Hash;
@@ -276,6 +276,15 @@ impl ChainClient {
             )));
         }
         self.program_accounts("inference request", filters).await
+    }
+
+    /// The vote records of `dispute`.
+    pub async fn votes_in(&self, dispute: &Pubkey) -> Result<Vec<(Pubkey, Vote)>, ChainError> {
+        let filter = RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+            VOTE_DISPUTE_OFFSET,
+            dispute.as_ref(),
+        ));
+        self.program_accounts("vote", vec![filter]).await
     }
 
     /// Signs `instructions` (with the node's wallet as fee payer and

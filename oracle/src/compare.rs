@@ -1,71 +1,84 @@
 //! The comparison rules verifiers judge agreement by: never by bits alone for
-//! float models, whose last bits may differ across CPUs.
+//! float models, whose last bits may differ across CPUs. What a rule checks
+//! of each tensor is `ComparisonRule::check_for` (the program's, shared with
+//! the consumer kit); this module applies it.
 use crate::tensor::{self, decode, Tensor};
-use sibyl::state::ComparisonRule;
+pub use sibyl::encoding::top_k;
+use sibyl::state::{ComparisonRule, TensorCheck};
 
-/// Whether two canonical output encodings of the same model and input agree
-/// under `rule`. Outputs with different names, dtypes or shapes never agree,
-/// and neither do bytes that do not decode: an output a verifier cannot
-/// reproduce under the rule is wrong, whatever the reason.
-pub fn outputs_agree(rule: &ComparisonRule, expected: &[u8], actual: &[u8]) -> bool {
-    if expected == actual {
+/// Whether `claimed`, an output someone posted, agrees under `rule` with
+/// `reference`, the verifier's own output of the same model and input
+/// (tolerances and tie margins are measured on the reference). Outputs with
+/// different names, dtypes or shapes never agree, and neither do bytes that
+/// do not decode: an output a verifier cannot reproduce under the rule is
+/// wrong, whatever the reason.
+pub fn outputs_agree(rule: &ComparisonRule, claimed: &[u8], reference: &[u8]) -> bool {
+    if claimed == reference {
         return true;
     }
     if let ComparisonRule::Exact = rule {
         return false;
     }
-    let (Ok(expected), Ok(actual)) = (decode(expected), decode(actual)) else {
+    let (Ok(claimed), Ok(reference)) = (decode(claimed), decode(reference)) else {
         return false;
     };
-    expected.len() == actual.len()
-        && expected
+    claimed.len() == reference.len()
+        && claimed
             .iter()
-            .zip(&actual)
-            .all(|(e, a)| same_layout(e, a) && tensors_agree(rule, e, a))
+            .zip(&reference)
+            .all(|(c, r)| same_layout(c, r) && tensors_agree(rule, c, r))
 }
 
-fn same_layout(expected: &Tensor, actual: &Tensor) -> bool {
-    expected.name == actual.name && expected.dtype == actual.dtype && expected.dims == actual.dims
+fn same_layout(claimed: &Tensor, reference: &Tensor) -> bool {
+    claimed.name == reference.name
+        && claimed.dtype == reference.dtype
+        && claimed.dims == reference.dims
 }
 
-fn tensors_agree(rule: &ComparisonRule, expected: &Tensor, actual: &Tensor) -> bool {
-    let (expected_values, actual_values) =
-        (tensor::values_f64(expected), tensor::values_f64(actual));
-    match *rule {
-        ComparisonRule::Exact => expected.data == actual.data,
-        ComparisonRule::Tolerance { abs, rel } => expected_values
+fn tensors_agree(rule: &ComparisonRule, claimed: &Tensor, reference: &Tensor) -> bool {
+    match rule.check_for(reference.dtype, &reference.dims) {
+        TensorCheck::Bits => claimed.data == reference.data,
+        TensorCheck::Values { abs, rel } => tensor::values_f64(claimed)
             .iter()
-            .zip(&actual_values)
-            .all(|(&e, &a)| within_tolerance(e, a, abs as f64, rel as f64)),
-        ComparisonRule::TopK { k } => {
+            .zip(&tensor::values_f64(reference))
+            .all(|(&c, &r)| within_tolerance(r, c, abs as f64, rel as f64)),
+        TensorCheck::TopClasses { k, tie_margin } => {
             // Classes lie along the last axis; every row must rank alike.
-            let row_len = expected.dims.last().copied().unwrap_or(1).max(1) as usize;
-            expected_values
+            let row_len = reference.dims.last().copied().unwrap_or(1).max(1) as usize;
+            tensor::values_f64(claimed)
                 .chunks(row_len)
-                .zip(actual_values.chunks(row_len))
-                .all(|(e, a)| top_k(e, k as usize) == top_k(a, k as usize))
+                .zip(tensor::values_f64(reference).chunks(row_len))
+                .all(|(c, r)| ranks_agree(c, r, k as usize, tie_margin as f64))
         }
     }
 }
 
-/// `|actual − expected| ≤ abs + rel·|expected|`; NaN agrees only with NaN.
-fn within_tolerance(expected: f64, actual: f64, abs: f64, rel: f64) -> bool {
-    if expected.is_nan() || actual.is_nan() {
-        return expected.is_nan() && actual.is_nan();
-    }
-    if expected.is_infinite() || actual.is_infinite() {
-        return expected == actual;
-    }
-    (actual - expected).abs() <= abs + rel * expected.abs()
+/// Whether the claimed row's `k` best classes, in order, are a ranking of
+/// the reference's scores up to `tie_margin`: no class the claim ranks
+/// below one of its classes (or leaves out) scores, in the reference, more
+/// than `tie_margin` above it. Near-ties that another CPU breaks the other
+/// way agree; margins do not add up along the ranks. Scores order as
+/// `top_k` orders them (`total_cmp`: equal infinities tie, NaN ranks first).
+fn ranks_agree(claimed: &[f64], reference: &[f64], k: usize, tie_margin: f64) -> bool {
+    let claimed_top = top_k(claimed, k);
+    claimed_top.len() == top_k(reference, k).len()
+        && claimed_top.iter().enumerate().all(|(rank, &class)| {
+            let ceiling = reference[class] + tie_margin;
+            (0..reference.len())
+                .filter(|other| !claimed_top[..=rank].contains(other))
+                .all(|other| reference[other].total_cmp(&ceiling) != std::cmp::Ordering::Greater)
+        })
 }
 
-/// Indices of the `k` largest values, largest first; ties go to the lower
-/// index so that equal scores rank the same everywhere.
-pub fn top_k(values: &[f64], k: usize) -> Vec<usize> {
-    let mut indices: Vec<usize> = (0..values.len()).collect();
-    indices.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
-    indices.truncate(k);
-    indices
+/// `|claimed − reference| ≤ abs + rel·|reference|`; NaN agrees only with NaN.
+fn within_tolerance(reference: f64, claimed: f64, abs: f64, rel: f64) -> bool {
+    if reference.is_nan() || claimed.is_nan() {
+        return reference.is_nan() && claimed.is_nan();
+    }
+    if reference.is_infinite() || claimed.is_infinite() {
+        return reference == claimed;
+    }
+    (claimed - reference).abs() <= abs + rel * reference.abs()
 }
 
 #[cfg(test)]
@@ -113,17 +126,91 @@ mod tests {
         ));
     }
 
+    fn int64(name: &str, dims: Vec<u64>, value: i64) -> Vec<u8> {
+        let tensor = Tensor::new(
+            name,
+            sibyl::state::DType::Int64,
+            dims,
+            value.to_le_bytes().to_vec(),
+        );
+        encode(&[tensor.unwrap()])
+    }
+
+    const fn top(k: u16) -> ComparisonRule {
+        ComparisonRule::TopK { k, tie_margin: 0.0 }
+    }
+
     #[test]
     fn top_k_compares_the_ranking_not_the_scores() {
-        let rule = ComparisonRule::TopK { k: 2 };
         let a = scores(&[0.1, 0.6, 0.3]);
-        assert!(outputs_agree(&rule, &a, &scores(&[0.0, 0.5, 0.4])));
-        assert!(!outputs_agree(&rule, &a, &scores(&[0.0, 0.4, 0.5])));
+        assert!(outputs_agree(&top(2), &a, &scores(&[0.0, 0.5, 0.4])));
+        assert!(!outputs_agree(&top(2), &a, &scores(&[0.0, 0.4, 0.5])));
+        assert!(outputs_agree(&top(1), &a, &scores(&[0.0, 0.4, 0.39])));
+    }
+
+    #[test]
+    fn top_k_accepts_a_near_tie_broken_the_other_way_and_nothing_more() {
+        let rule = ComparisonRule::TopK {
+            k: 1,
+            tie_margin: 1e-3,
+        };
+        // The verifier scores class 1 a hair above class 2; another CPU
+        // ranked them the other way.
+        let reference = scores(&[0.1, 0.4502, 0.4498]);
         assert!(outputs_agree(
-            &ComparisonRule::TopK { k: 1 },
-            &a,
-            &scores(&[0.0, 0.4, 0.39])
+            &rule,
+            &scores(&[0.1, 0.4498, 0.4502]),
+            &reference
         ));
+        assert!(!outputs_agree(
+            &top(1),
+            &scores(&[0.1, 0.4498, 0.4502]),
+            &reference
+        ));
+        // A class the verifier scores well below its best is wrong.
+        assert!(!outputs_agree(
+            &rule,
+            &scores(&[0.5, 0.25, 0.25]),
+            &reference
+        ));
+        // Margins do not add up along the ranks: with A ≈ B + m ≈ C + 2m, a
+        // top-2 of (B, C) leaves out A, which beats C by more than m.
+        let top2 = ComparisonRule::TopK {
+            k: 2,
+            tie_margin: 1e-3,
+        };
+        let chained = scores(&[0.5, 0.4991, 0.4982]);
+        assert!(!outputs_agree(&top2, &scores(&[0.0, 0.6, 0.4]), &chained));
+        assert!(outputs_agree(&top2, &scores(&[0.5, 0.4, 0.45]), &chained));
+        // Exact ties agree whatever index each side put first.
+        let tied = scores(&[0.5, 0.5]);
+        assert!(outputs_agree(
+            &top(1),
+            &scores(&[0.4, 0.6]),
+            &scores(&[0.6, 0.6])
+        ));
+        assert!(outputs_agree(&top(1), &tied, &tied));
+    }
+
+    #[test]
+    fn top_k_compares_a_label_output_bit_for_bit() {
+        // A class label (int64) or a single score per row is no ranking: a
+        // wrong label must never pass.
+        let label = |value: i64| int64("label", vec![1, 1], value);
+        assert!(!outputs_agree(&top(1), &label(3), &label(7)));
+        assert!(outputs_agree(&top(1), &label(7), &label(7)));
+        let single = |value: f32| encode(&[Tensor::from_f32("p", vec![1, 1], &[value]).unwrap()]);
+        assert!(!outputs_agree(&top(1), &single(0.2), &single(0.9)));
+    }
+
+    #[test]
+    fn tolerance_compares_integer_tensors_bit_for_bit() {
+        let counts = |value: i64| int64("n", vec![1], value);
+        let wide = ComparisonRule::Tolerance {
+            abs: 0.01,
+            rel: 0.01,
+        };
+        assert!(!outputs_agree(&wide, &counts(100), &counts(101)));
     }
 
     #[test]
@@ -142,11 +229,7 @@ mod tests {
     #[test]
     fn garbage_never_agrees() {
         let ours = scores(&[1.0]);
-        for rule in [
-            TOLERANCE,
-            ComparisonRule::Exact,
-            ComparisonRule::TopK { k: 1 },
-        ] {
+        for rule in [TOLERANCE, ComparisonRule::Exact, top(1)] {
             assert!(!outputs_agree(&rule, &[1, 2, 3], &ours), "{rule:?}");
             assert!(!outputs_agree(&rule, &ours, &[1, 2, 3]), "{rule:?}");
         }

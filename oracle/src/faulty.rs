@@ -60,7 +60,10 @@ mod tests {
                 abs: 1e-3,
                 rel: 1e-3,
             },
-            ComparisonRule::TopK { k: 1 },
+            ComparisonRule::TopK {
+                k: 1,
+                tie_margin: 1e-4,
+            },
         ] {
             assert!(!outputs_agree(&rule, &honest, &wrong), "{rule:?}");
         }

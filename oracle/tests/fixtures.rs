@@ -66,6 +66,7 @@ fn comparison(value: &serde_json::Value) -> ComparisonRule {
     if let Some(top_k) = value.get("top_k") {
         return ComparisonRule::TopK {
             k: top_k["k"].as_u64().unwrap() as u16,
+            tie_margin: sibyl_oracle::actions::model::DEFAULT_TIE_MARGIN,
         };
     }
     panic!("unknown comparison {value}");

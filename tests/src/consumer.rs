@@ -45,13 +45,26 @@ impl TestEnv {
             .await
     }
 
-    /// A bounty for another model hash.
+    /// A bounty for another model hash (asking for a 90 % probability).
     pub async fn create_bounty_for(
         &mut self,
         id: u64,
         model_hash: [u8; 32],
         target_digit: u8,
         max_age_slots: u64,
+    ) -> Pubkey {
+        self.create_bounty_with_floor(id, model_hash, target_digit, max_age_slots, 9_000)
+            .await
+    }
+
+    /// A bounty asking for `min_probability_bps` of the target digit.
+    pub async fn create_bounty_with_floor(
+        &mut self,
+        id: u64,
+        model_hash: [u8; 32],
+        target_digit: u8,
+        max_age_slots: u64,
+        min_probability_bps: u16,
     ) -> Pubkey {
         let sponsor = self.publisher.wallet.insecure_clone();
         let bounty = Pubkey::find_program_address(
@@ -70,7 +83,7 @@ impl TestEnv {
                     id,
                     model_hash,
                     target_digit,
-                    min_probability_bps: 9_000,
+                    min_probability_bps,
                     max_age_slots,
                     reward_lamports: BOUNTY_LAMPORTS,
                 },

@@ -14,7 +14,7 @@ use sibyl::{
     state::*,
 };
 use sibyl_client::{
-    accounts::{self, Payees, RequestParties, Tokens},
+    accounts::{self, Payees, RequestParties, Tokens, VoteParties},
     pda,
 };
 use sibyl_localnet::native::{install_syscall_bridge, sibyl_program_test};
@@ -171,6 +171,7 @@ impl TestEnvBuilder {
             params: self.params,
             model_hash: [42; 32],
             tracked_token_accounts: Vec::new(),
+            unrevealed: Vec::new(),
             tokens_at_start: 0,
             tx_counter: 0,
             next_nonce: 0,
@@ -232,6 +233,9 @@ pub struct TestEnv {
     tokens_at_start: u64,
     tx_counter: u32,
     next_nonce: u64,
+    /// Votes committed through [`TestEnv::vote`] and not yet revealed:
+    /// (dispute, operator index, side).
+    unrevealed: Vec<(Pubkey, usize, VoteSide)>,
 }
 
 impl TestEnv {
@@ -640,6 +644,39 @@ impl TestEnv {
         self.send_setup(vec![instruction], &[&wallet]).await;
     }
 
+    /// `owner` empties its token account into the treasury's and closes it
+    /// (as a party walking away from the payout account it recorded).
+    pub async fn close_token_account(&mut self, owner: &Actor) {
+        let balance = self.token_balance(owner.token).await;
+        let treasury = self.treasury.token;
+        self.transfer_tokens(owner, treasury, balance).await;
+        let close = spl_token_2022::instruction::close_account(
+            &self.token_program,
+            &owner.token,
+            &owner.key(),
+            &owner.key(),
+            &[],
+        )
+        .expect("close");
+        let wallet = owner.wallet.insecure_clone();
+        self.send_setup(vec![close], &[&wallet]).await;
+    }
+
+    /// `owner` hands its token account to a new owner.
+    pub async fn give_token_account_away(&mut self, owner: &Actor, new_owner: &Pubkey) {
+        let give = spl_token_2022::instruction::set_authority(
+            &self.token_program,
+            &owner.token,
+            Some(new_owner),
+            spl_token_2022::instruction::AuthorityType::AccountOwner,
+            &owner.key(),
+            &[],
+        )
+        .expect("set authority");
+        let wallet = owner.wallet.insecure_clone();
+        self.send_setup(vec![give], &[&wallet]).await;
+    }
+
     /// A new funded wallet appended to `operators` (not yet registered);
     /// returns its index. Its tokens count towards conservation.
     pub async fn add_operator_wallet(&mut self) -> usize {
@@ -699,8 +736,12 @@ impl TestEnv {
 
     /// Registers a model; its fee vault joins the conservation check.
     pub async fn register_model(&mut self, args: RegisterModelArgs) -> TxResult {
-        let accounts =
-            accounts::register_model(self.publisher.key(), &args.model_hash, self.tokens());
+        let accounts = accounts::register_model(
+            self.publisher.key(),
+            self.publisher.token,
+            &args.model_hash,
+            self.tokens(),
+        );
         let fee_vault = accounts.fee_vault;
         let publisher = self.publisher.wallet.insecure_clone();
         let result = self
@@ -870,6 +911,7 @@ impl TestEnv {
             input_len: input.len() as u32,
             input: input.to_vec(),
             callback,
+            max_challenge_window_slots: None,
         };
         self.send_request(accounts, args, &requester).await?;
         Ok(request)
@@ -916,19 +958,18 @@ impl TestEnv {
             .await
     }
 
-    pub fn expire_accounts(&self, request: Pubkey) -> acc::ExpireRequest {
+    pub async fn expire_accounts(&mut self, request: Pubkey) -> acc::ExpireRequest {
+        let state = self.request_account(request).await;
         accounts::expire_request(
             self.challenger.key(),
-            request,
-            self.requester.key(),
-            self.requester.token,
+            RequestParties::of(request, &state),
             self.tokens(),
         )
     }
 
     /// Anyone (here the challenger's wallet) cranks an expired request.
     pub async fn expire(&mut self, request: Pubkey) -> TxResult {
-        let accounts = self.expire_accounts(request);
+        let accounts = self.expire_accounts(request).await;
         let cranker = self.challenger.wallet.insecure_clone();
         self.send(accounts, ix::ExpireRequest {}, &[&cranker]).await
     }
@@ -962,23 +1003,17 @@ impl TestEnv {
         (parties, operator)
     }
 
-    /// Where a settlement of this request pays: the operator's and the
-    /// publisher's token accounts (and the model's fee vault).
-    fn payees(&self, operator: &Operator) -> Payees {
-        Payees {
-            operator_token: self.token_of(&operator.authority),
-            publisher_token: self.publisher.token,
-        }
+    /// Where a settlement of this request pays: the payout accounts the
+    /// operator and the publisher recorded (and the model's fee vault).
+    async fn payees(&mut self, parties: &RequestParties, operator: &Operator) -> Payees {
+        let model = self.model_account(parties.model).await;
+        Payees::recorded(operator, &model)
     }
 
     pub async fn finalize_accounts(&mut self, request: Pubkey) -> acc::Finalize {
         let (parties, operator) = self.parties(request).await;
-        accounts::finalize(
-            self.challenger.key(),
-            parties,
-            self.payees(&operator),
-            self.tokens(),
-        )
+        let payees = self.payees(&parties, &operator).await;
+        accounts::finalize(self.challenger.key(), parties, payees, self.tokens())
     }
 
     /// Anyone cranks `finalize` (with the consumer's callback accounts when
@@ -1081,13 +1116,93 @@ impl TestEnv {
         accounts::cast_vote(self.operators[index].key(), dispute)
     }
 
-    /// Operator `index` votes in the dispute over `request`.
-    pub async fn vote(&mut self, index: usize, request: Pubkey, side: VoteSide) -> TxResult {
+    /// The salt operator `index` commits its votes with.
+    pub fn vote_salt(index: usize) -> [u8; 32] {
+        [index as u8 + 1; 32]
+    }
+
+    /// Operator `index` commits `commitment` in the dispute over `request`.
+    pub async fn commit_vote(
+        &mut self,
+        index: usize,
+        request: Pubkey,
+        commitment: [u8; 32],
+    ) -> TxResult {
         let accounts = self.vote_accounts(index, request).await;
         let wallet = self.operators[index].wallet.insecure_clone();
-        let output_hash = [0; 32];
-        self.send(accounts, ix::CastVote { side, output_hash }, &[&wallet])
+        self.send(accounts, ix::CastVote { commitment }, &[&wallet])
             .await
+    }
+
+    /// Operator `index` votes `side` in the dispute over `request`: commits
+    /// it now; [`TestEnv::resolve`] (or [`TestEnv::reveal_votes`]) reveals it.
+    pub async fn vote(&mut self, index: usize, request: Pubkey, side: VoteSide) -> TxResult {
+        let dispute = self.dispute_address(request).await;
+        let commitment = sibyl::hashing::vote_commitment(
+            &dispute,
+            &self.operator(index),
+            side,
+            &Self::vote_salt(index),
+        );
+        let result = self.commit_vote(index, request, commitment).await;
+        if result.is_ok() {
+            self.unrevealed.push((dispute, index, side));
+        }
+        result
+    }
+
+    /// Reveals operator `index`'s vote in `dispute` as `side` with `salt`
+    /// (sent by that operator's wallet).
+    pub async fn reveal_vote(
+        &mut self,
+        index: usize,
+        dispute: Pubkey,
+        side: VoteSide,
+        salt: [u8; 32],
+    ) -> TxResult {
+        let wallet = self.operators[index].wallet.insecure_clone();
+        let accounts = accounts::reveal_vote(wallet.pubkey(), dispute, self.operator(index));
+        let output_hash = [0; 32];
+        self.send(
+            accounts,
+            ix::RevealVote {
+                side,
+                salt,
+                output_hash,
+            },
+            &[&wallet],
+        )
+        .await
+    }
+
+    /// Once the vote window of `dispute` has closed (warping to it if
+    /// needed), reveals every vote committed there through
+    /// [`TestEnv::vote`].
+    pub async fn reveal_votes_in(&mut self, dispute: Pubkey) {
+        let (pending, rest) = std::mem::take(&mut self.unrevealed)
+            .into_iter()
+            .partition(|(voted_in, _, _)| *voted_in == dispute);
+        self.unrevealed = rest;
+        let pending: Vec<(Pubkey, usize, VoteSide)> = pending;
+        if pending.is_empty() {
+            return;
+        }
+        let state: Dispute = self.account(dispute).await.expect("dispute");
+        let slot = self.slot().await;
+        if slot <= state.vote_deadline_slot {
+            self.warp_slots(state.vote_deadline_slot + 1 - slot).await;
+        }
+        for (_, index, side) in pending {
+            self.reveal_vote(index, dispute, side, Self::vote_salt(index))
+                .await
+                .expect("revealed");
+        }
+    }
+
+    /// [`TestEnv::reveal_votes_in`] the dispute over `request`.
+    pub async fn reveal_votes(&mut self, request: Pubkey) {
+        let dispute = self.dispute_address(request).await;
+        self.reveal_votes_in(dispute).await;
     }
 
     /// The address of the dispute over `request` (its current instance).
@@ -1104,18 +1219,20 @@ impl TestEnv {
     pub async fn settle_accounts(&mut self, request: Pubkey) -> acc::SettleDispute {
         let (parties, operator) = self.parties(request).await;
         let dispute = self.dispute_of(request).await;
+        let payees = self.payees(&parties, &operator).await;
         accounts::settle_dispute(
             parties,
             dispute.challenger,
-            self.token_of(&dispute.challenger),
-            self.token_of(&parties.requester),
-            self.payees(&operator),
+            dispute.challenger_token,
+            payees,
             self.tokens(),
         )
     }
 
-    /// Anyone cranks `resolve_dispute` (with the callback accounts, if any).
+    /// Anyone cranks `resolve_dispute` (with the callback accounts, if any),
+    /// after revealing the votes committed through [`TestEnv::vote`].
     pub async fn resolve(&mut self, request: Pubkey) -> TxResult {
+        self.reveal_votes(request).await;
         let settle = self.settle_accounts(request).await;
         let cranker = self.requester.wallet.insecure_clone();
         let accounts = accounts::resolve_dispute(cranker.pubkey(), settle);
@@ -1153,8 +1270,7 @@ impl TestEnv {
             cranker.pubkey(),
             parties,
             dispute.challenger,
-            self.token_of(&parties.requester),
-            self.token_of(&dispute.challenger),
+            dispute.challenger_token,
             self.tokens(),
         );
         self.send(accounts, ix::ExpireArbitration {}, &[&cranker])
@@ -1174,12 +1290,18 @@ impl TestEnv {
         address: Pubkey,
     ) -> acc::ClaimVote {
         let dispute: Dispute = self.account(address).await.expect("dispute");
-        let operator = &self.operators[index];
+        let operator = self.operator(index);
+        let voter: Operator = self.account(operator).await.expect("operator");
         accounts::claim_vote(
-            operator.key(),
-            operator.token,
-            address,
-            dispute.challenger,
+            self.operators[index].key(),
+            VoteParties {
+                dispute: address,
+                model: dispute.model,
+                challenger: dispute.challenger,
+                operator,
+                voter: voter.authority,
+                voter_token: voter.payout_token,
+            },
             self.tokens(),
         )
     }

@@ -33,8 +33,8 @@ const TOKEN_ACCOUNT_BYTES = 165;
  * input and/or the largest output. The browser tests check the rent shown
  * against the lamports the request and dispute accounts really hold.
  */
-export const REQUEST_FIXED_BYTES = 8 + 441;
-export const DISPUTE_FIXED_BYTES = 8 + 270;
+export const REQUEST_FIXED_BYTES = 8 + 482;
+export const DISPUTE_FIXED_BYTES = 8 + 318;
 /** Input bytes that fit in `request_inference` beside its accounts (as `oracle::actions::request`). */
 export const FIRST_CHUNK_BYTES = 480;
 /** Input bytes per `write_input` transaction. */
@@ -88,13 +88,16 @@ export function tensorSpec(spec: ModelAccount["inputSpec"]): TensorSpec {
   return { dtype: variant(spec.dtype) as DTypeName, shape: spec.shape.map((d) => Number(d.toString())) };
 }
 
-/** "top-1 class", "exact", "within 1e-5 + 1e-4·|x|": a model's comparison rule in words. */
+/** "same top-1 class (ties within 0.0001)", "exact", "within 1e-5 + 1e-4·|x|": a model's comparison rule in words. */
 export function ruleText(rule: ModelAccount["comparison"]): string {
+  // Tolerances and margins are f32 on chain: 1e-5 arrives as 0.000009999999747…
+  const short = (x: number) => String(Number(x.toPrecision(6)));
   if ("exact" in rule) return "exact (byte for byte)";
-  if ("topK" in rule && rule.topK) return `same top-${rule.topK.k} class${rule.topK.k === 1 ? "" : "es"}`;
+  if ("topK" in rule && rule.topK) {
+    const { k, tieMargin } = rule.topK;
+    return `same top-${k} class${k === 1 ? "" : "es"} (ties within ${short(tieMargin)})`;
+  }
   if ("tolerance" in rule && rule.tolerance) {
-    // The tolerances are f32 on chain: 1e-5 arrives as 0.000009999999747…
-    const short = (x: number) => String(Number(x.toPrecision(6)));
     return `within ${short(rule.tolerance.abs)} + ${short(rule.tolerance.rel)}·|x|`;
   }
   return variant(rule);

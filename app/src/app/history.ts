@@ -5,7 +5,7 @@
 // instructions: the tag, then the event's discriminator and fields.
 import { utils, type BorshInstructionCoder } from "@coral-xyz/anchor";
 import BN from "bn.js";
-import type { PublicKey } from "@solana/web3.js";
+import { PublicKey } from "@solana/web3.js";
 import type { InferenceRequestAccount, SibylProgram } from "../sibyl/client.js";
 import type { DisputeAccount } from "./follow.js";
 
@@ -95,11 +95,14 @@ export async function disputeFromHistory(
     bond: BN;
     challengerOutputHash: number[];
     voteDeadlineSlot: BN;
+    revealDeadlineSlot: BN;
     eligibleStake: BN;
     quorumBps: number;
     thresholdBps: number;
   };
-  const votes = events.filter((event) => event.name === "voteCast").length;
+  const cast = events.filter((event) => event.name === "voteCast");
+  const votes = cast.length;
+  const stakeCommitted = cast.reduce((sum, event) => sum.add((event.data as { weight: BN }).weight), new BN(0));
   const decided = [...events].reverse().find((event) => event.name === "disputeResolved" || event.name === "disputeArbitrated");
   const resolved = events.find((event) => event.name === "disputeResolved")?.data as
     | { stakeForOperator: BN; stakeForChallenger: BN; stakeForNeither: BN }
@@ -131,6 +134,10 @@ export async function disputeFromHistory(
     rewardPool: zero,
     rewardStakeUnclaimed: zero,
     challengerOutputHash: challenged.challengerOutputHash,
+    // Not in the events; a recalled dispute is only shown, never settled.
+    challengerToken: PublicKey.default,
+    revealDeadlineSlot: challenged.revealDeadlineSlot,
+    stakeCommitted,
     bump: 0,
     challengerOutput: upheld ? Buffer.from(request.output) : Buffer.alloc(0),
   } as DisputeAccount;

@@ -369,7 +369,7 @@ export type Sibyl = {
             {
               "name": "requesterToken",
               "docs": [
-                "Refunded when the commitment is rejected and no output confirmed."
+                "commitment is rejected and no output confirmed."
               ],
               "writable": true
             },
@@ -557,7 +557,8 @@ export type Sibyl = {
     {
       "name": "castVote",
       "docs": [
-        "Eligible operator: backs one side of a dispute, weighted by its stake."
+        "Eligible operator: commits to a verdict in a dispute (a hash of its",
+        "side and a secret salt), weighted by its stake bonded before it opened."
       ],
       "discriminator": [
         20,
@@ -693,15 +694,7 @@ export type Sibyl = {
       ],
       "args": [
         {
-          "name": "side",
-          "type": {
-            "defined": {
-              "name": "voteSide"
-            }
-          }
-        },
-        {
-          "name": "outputHash",
+          "name": "commitment",
           "type": {
             "array": [
               "u8",
@@ -889,7 +882,8 @@ export type Sibyl = {
     {
       "name": "claimVote",
       "docs": [
-        "Voter: closes its vote record after settlement and takes its reward, if any."
+        "Anyone: closes a vote record after settlement, paying its reward into",
+        "the voter's payout account or taking its penalty."
       ],
       "discriminator": [
         142,
@@ -903,15 +897,18 @@ export type Sibyl = {
       ],
       "accounts": [
         {
-          "name": "authority",
-          "writable": true,
-          "signer": true,
-          "relations": [
-            "operator"
-          ]
+          "name": "claimer",
+          "docs": [
+            "Anyone may claim a settled vote: what it earns goes to the voter's",
+            "payout account and the record's rent to the voter, so the crank can",
+            "close every vote, and a voter cannot dodge a penalty by never",
+            "claiming."
+          ],
+          "signer": true
         },
         {
           "name": "config",
+          "writable": true,
           "pda": {
             "seeds": [
               {
@@ -930,31 +927,11 @@ export type Sibyl = {
         },
         {
           "name": "operator",
-          "writable": true,
-          "pda": {
-            "seeds": [
-              {
-                "kind": "const",
-                "value": [
-                  111,
-                  112,
-                  101,
-                  114,
-                  97,
-                  116,
-                  111,
-                  114
-                ]
-              },
-              {
-                "kind": "account",
-                "path": "authority"
-              }
-            ]
-          },
-          "relations": [
-            "vote"
-          ]
+          "writable": true
+        },
+        {
+          "name": "voter",
+          "writable": true
         },
         {
           "name": "dispute",
@@ -1009,7 +986,8 @@ export type Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "operator"
+                "path": "vote.operator",
+                "account": "vote"
               }
             ]
           }
@@ -1022,7 +1000,47 @@ export type Sibyl = {
           "writable": true
         },
         {
-          "name": "authorityToken",
+          "name": "voterToken",
+          "docs": [
+            "`Payouts`)."
+          ],
+          "writable": true
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes penalties, and a reward whose",
+            "payout account can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "stakeVault",
           "writable": true
         },
         {
@@ -1376,6 +1394,39 @@ export type Sibyl = {
           "writable": true
         },
         {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes a payout whose recorded account",
+            "can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
           "name": "bondVault",
           "writable": true
         },
@@ -1494,7 +1545,43 @@ export type Sibyl = {
         },
         {
           "name": "requesterToken",
+          "docs": [
+            "`Payouts`)."
+          ],
           "writable": true
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes the refund if the refund",
+            "account can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
         },
         {
           "name": "mint"
@@ -1936,6 +2023,12 @@ export type Sibyl = {
           }
         },
         {
+          "name": "publisherToken",
+          "docs": [
+            "The publisher's token account its royalties are paid to."
+          ]
+        },
+        {
           "name": "paymentMint"
         },
         {
@@ -2030,6 +2123,9 @@ export type Sibyl = {
         },
         {
           "name": "authorityToken",
+          "docs": [
+            "Pays the stake; settlements pay the operator into it."
+          ],
           "writable": true
         },
         {
@@ -2175,6 +2271,9 @@ export type Sibyl = {
         },
         {
           "name": "requesterToken",
+          "docs": [
+            "Pays the fee; every refund of the request goes back to it."
+          ],
           "writable": true
         },
         {
@@ -2446,7 +2545,7 @@ export type Sibyl = {
             {
               "name": "requesterToken",
               "docs": [
-                "Refunded when the commitment is rejected and no output confirmed."
+                "commitment is rejected and no output confirmed."
               ],
               "writable": true
             },
@@ -2562,6 +2661,126 @@ export type Sibyl = {
         }
       ],
       "args": []
+    },
+    {
+      "name": "revealVote",
+      "docs": [
+        "Anyone with the side and salt: reveals a committed vote after the",
+        "vote window, before the reveal deadline; its weight then counts."
+      ],
+      "discriminator": [
+        100,
+        157,
+        139,
+        17,
+        186,
+        75,
+        185,
+        149
+      ],
+      "accounts": [
+        {
+          "name": "revealer",
+          "docs": [
+            "Anyone who knows the side and the salt may reveal (the voter's node,",
+            "usually); the commitment binds them to the voter."
+          ],
+          "signer": true
+        },
+        {
+          "name": "dispute",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  100,
+                  105,
+                  115,
+                  112,
+                  117,
+                  116,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "dispute.model",
+                "account": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "dispute.request_sequence",
+                "account": "dispute"
+              }
+            ]
+          },
+          "relations": [
+            "vote"
+          ]
+        },
+        {
+          "name": "vote",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  111,
+                  116,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "vote.operator",
+                "account": "vote"
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "side",
+          "type": {
+            "defined": {
+              "name": "voteSide"
+            }
+          }
+        },
+        {
+          "name": "salt",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        },
+        {
+          "name": "outputHash",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        }
+      ]
     },
     {
       "name": "sweepFees",
@@ -3310,6 +3529,19 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "payoutRedirected",
+      "discriminator": [
+        209,
+        22,
+        185,
+        215,
+        84,
+        167,
+        84,
+        80
+      ]
+    },
+    {
       "name": "requestCancelled",
       "discriminator": [
         91,
@@ -3453,6 +3685,19 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "voteRevealed",
+      "discriminator": [
+        104,
+        162,
+        140,
+        194,
+        213,
+        217,
+        117,
+        179
+      ]
+    },
+    {
       "name": "wrongCommitmentRefunded",
       "discriminator": [
         135,
@@ -3535,7 +3780,7 @@ export type Sibyl = {
     {
       "code": 6013,
       "name": "invalidComparisonRule",
-      "msg": "The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1"
+      "msg": "The comparison rule is invalid: tolerances and tie margins from 0 to 0.01, k at least 1, and top-k only for float outputs whose last axis is a fixed number of classes above 1"
     },
     {
       "code": 6014,
@@ -3715,7 +3960,7 @@ export type Sibyl = {
     {
       "code": 6049,
       "name": "voteWindowOpen",
-      "msg": "The vote window is still open and the outcome can still change"
+      "msg": "Votes are still being committed, or revealed votes can still change the outcome"
     },
     {
       "code": 6050,
@@ -3831,6 +4076,41 @@ export type Sibyl = {
       "code": 6072,
       "name": "requestInstanceMismatch",
       "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
+    },
+    {
+      "code": 6073,
+      "name": "challengeWindowAboveCeiling",
+      "msg": "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)"
+    },
+    {
+      "code": 6074,
+      "name": "wrongPayoutAccount",
+      "msg": "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)"
+    },
+    {
+      "code": 6075,
+      "name": "revealWindowNotOpen",
+      "msg": "Votes are revealed only after the vote window closes, until the reveal deadline"
+    },
+    {
+      "code": 6076,
+      "name": "revealWindowClosed",
+      "msg": "The reveal window has closed"
+    },
+    {
+      "code": 6077,
+      "name": "noVoteCommitted",
+      "msg": "This operator committed no vote in this dispute"
+    },
+    {
+      "code": 6078,
+      "name": "alreadyRevealed",
+      "msg": "The vote was revealed already"
+    },
+    {
+      "code": 6079,
+      "name": "commitmentMismatch",
+      "msg": "The side and salt do not match the vote's commitment"
     }
   ],
   "types": [
@@ -3954,7 +4234,9 @@ export type Sibyl = {
     {
       "name": "comparisonRule",
       "docs": [
-        "How verifiers decide whether two outputs of this model agree."
+        "How verifiers decide whether two outputs of this model agree. What each",
+        "rule verifies of each output tensor is [`ComparisonRule::check_for`]:",
+        "verifiers compare by it, and the consumer kit hands consumers only that."
       ],
       "type": {
         "kind": "enum",
@@ -3981,6 +4263,10 @@ export type Sibyl = {
               {
                 "name": "k",
                 "type": "u16"
+              },
+              {
+                "name": "tieMargin",
+                "type": "f32"
               }
             ]
           }
@@ -4398,7 +4684,7 @@ export type Sibyl = {
           {
             "name": "voteDeadlineSlot",
             "docs": [
-              "Last slot in which votes are accepted."
+              "Last slot in which votes are committed; they are revealed after it."
             ],
             "type": "u64"
           },
@@ -4516,6 +4802,29 @@ export type Sibyl = {
                 32
               ]
             }
+          },
+          {
+            "name": "challengerToken",
+            "docs": [
+              "The challenger's token account its bond and winnings go back to (the",
+              "one the bond came from)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "revealDeadlineSlot",
+            "docs": [
+              "Last slot in which committed votes may be revealed."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "stakeCommitted",
+            "docs": [
+              "Weight of the votes committed; a vote's weight counts for its side",
+              "only once revealed (`stake_for_*`)."
+            ],
+            "type": "u64"
           },
           {
             "name": "bump",
@@ -4875,6 +5184,26 @@ export type Sibyl = {
             "type": "u8"
           },
           {
+            "name": "refundToken",
+            "docs": [
+              "The requester's token account every refund of this request goes to,",
+              "fixed when it was made (the account it paid from)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "comparison",
+            "docs": [
+              "The model's comparison rule: what verifiers checked of the output,",
+              "and so all a consumer may rely on (see `ComparisonRule::check_for`)."
+            ],
+            "type": {
+              "defined": {
+                "name": "comparisonRule"
+              }
+            }
+          },
+          {
             "name": "input",
             "docs": [
               "Input bytes uploaded so far (complete when `input.len() == input_len`)."
@@ -5086,6 +5415,14 @@ export type Sibyl = {
               "Bump of its protocol-fee vault `[\"fee_vault\", model]`."
             ],
             "type": "u8"
+          },
+          {
+            "name": "payoutToken",
+            "docs": [
+              "The publisher's token account royalties are paid to, fixed at",
+              "registration."
+            ],
+            "type": "pubkey"
           },
           {
             "name": "inputSpec",
@@ -5300,6 +5637,14 @@ export type Sibyl = {
             }
           },
           {
+            "name": "payoutToken",
+            "docs": [
+              "The token account settlements pay the operator into (fees, forfeited",
+              "bonds), fixed at registration: the one it staked from."
+            ],
+            "type": "pubkey"
+          },
+          {
             "name": "bump",
             "docs": [
               "Bump of this PDA."
@@ -5366,6 +5711,37 @@ export type Sibyl = {
           {
             "name": "paused",
             "type": "bool"
+          }
+        ]
+      }
+    },
+    {
+      "name": "payoutRedirected",
+      "docs": [
+        "A party's recorded payout account could no longer take a payment (closed,",
+        "frozen, handed to another owner or requiring memos), so what this",
+        "settlement owed it went to the model's fee vault instead."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "party",
+            "docs": [
+              "The wallet that was owed the payment."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "account",
+            "docs": [
+              "The payout account recorded for it."
+            ],
+            "type": "pubkey"
           }
         ]
       }
@@ -5604,6 +5980,16 @@ export type Sibyl = {
                 }
               }
             }
+          },
+          {
+            "name": "maxChallengeWindowSlots",
+            "docs": [
+              "The longest challenge window the requester accepts: the request fails",
+              "if the model's window (which its publisher may change) is longer."
+            ],
+            "type": {
+              "option": "u64"
+            }
           }
         ]
       }
@@ -5670,6 +6056,16 @@ export type Sibyl = {
           },
           {
             "name": "voteDeadlineSlot",
+            "docs": [
+              "Votes are committed until this slot..."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "revealDeadlineSlot",
+            "docs": [
+              "...and revealed until this one."
+            ],
             "type": "u64"
           },
           {
@@ -5924,7 +6320,9 @@ export type Sibyl = {
       "name": "vote",
       "docs": [
         "One verifier's vote in one dispute, PDA `[\"vote\", dispute, operator]`.",
-        "The PDA makes a second vote by the same operator impossible."
+        "The PDA makes a second vote by the same operator impossible. A vote is",
+        "committed as a hash while the vote window runs and revealed after it, so",
+        "nobody can copy a verdict before casting their own."
       ],
       "type": {
         "kind": "struct",
@@ -5944,9 +6342,29 @@ export type Sibyl = {
             "type": "pubkey"
           },
           {
+            "name": "commitment",
+            "docs": [
+              "`hashing::vote_commitment` of the side and a secret salt."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "revealed",
+            "docs": [
+              "Whether the vote was revealed (only then do `side` and",
+              "`output_hash` mean anything, and does its weight count)."
+            ],
+            "type": "bool"
+          },
+          {
             "name": "side",
             "docs": [
-              "The side backed."
+              "The side backed, once revealed."
             ],
             "type": {
               "defined": {
@@ -5957,7 +6375,8 @@ export type Sibyl = {
           {
             "name": "weight",
             "docs": [
-              "The operator's active stake when it voted; zero means not cast yet."
+              "The stake the operator had bonded before the dispute opened; zero",
+              "means not cast yet."
             ],
             "type": "u64"
           },
@@ -5976,7 +6395,7 @@ export type Sibyl = {
           {
             "name": "castSlot",
             "docs": [
-              "Slot of the vote."
+              "Slot of the commitment."
             ],
             "type": "u64"
           },
@@ -5993,7 +6412,59 @@ export type Sibyl = {
     {
       "name": "voteCast",
       "docs": [
-        "A verifier voted in a dispute."
+        "A verifier committed a vote in a dispute (its side stays secret until",
+        "revealed)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "dispute",
+            "type": "pubkey"
+          },
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "weight",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "voteClaimed",
+      "docs": [
+        "A settled vote was claimed: its record closed, its reward paid, or its",
+        "penalty taken (a vote never revealed, or on the losing side)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "dispute",
+            "type": "pubkey"
+          },
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "reward",
+            "type": "u64"
+          },
+          {
+            "name": "penalty",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "voteRevealed",
+      "docs": [
+        "A verifier revealed the side it committed to."
       ],
       "type": {
         "kind": "struct",
@@ -6016,29 +6487,6 @@ export type Sibyl = {
           },
           {
             "name": "weight",
-            "type": "u64"
-          }
-        ]
-      }
-    },
-    {
-      "name": "voteClaimed",
-      "docs": [
-        "A voter closed its vote record and took its reward."
-      ],
-      "type": {
-        "kind": "struct",
-        "fields": [
-          {
-            "name": "dispute",
-            "type": "pubkey"
-          },
-          {
-            "name": "operator",
-            "type": "pubkey"
-          },
-          {
-            "name": "reward",
             "type": "u64"
           }
         ]
@@ -6463,7 +6911,7 @@ export const IDL: Sibyl = {
             {
               "name": "requesterToken",
               "docs": [
-                "Refunded when the commitment is rejected and no output confirmed."
+                "commitment is rejected and no output confirmed."
               ],
               "writable": true
             },
@@ -6651,7 +7099,8 @@ export const IDL: Sibyl = {
     {
       "name": "castVote",
       "docs": [
-        "Eligible operator: backs one side of a dispute, weighted by its stake."
+        "Eligible operator: commits to a verdict in a dispute (a hash of its",
+        "side and a secret salt), weighted by its stake bonded before it opened."
       ],
       "discriminator": [
         20,
@@ -6787,15 +7236,7 @@ export const IDL: Sibyl = {
       ],
       "args": [
         {
-          "name": "side",
-          "type": {
-            "defined": {
-              "name": "voteSide"
-            }
-          }
-        },
-        {
-          "name": "outputHash",
+          "name": "commitment",
           "type": {
             "array": [
               "u8",
@@ -6983,7 +7424,8 @@ export const IDL: Sibyl = {
     {
       "name": "claimVote",
       "docs": [
-        "Voter: closes its vote record after settlement and takes its reward, if any."
+        "Anyone: closes a vote record after settlement, paying its reward into",
+        "the voter's payout account or taking its penalty."
       ],
       "discriminator": [
         142,
@@ -6997,15 +7439,18 @@ export const IDL: Sibyl = {
       ],
       "accounts": [
         {
-          "name": "authority",
-          "writable": true,
-          "signer": true,
-          "relations": [
-            "operator"
-          ]
+          "name": "claimer",
+          "docs": [
+            "Anyone may claim a settled vote: what it earns goes to the voter's",
+            "payout account and the record's rent to the voter, so the crank can",
+            "close every vote, and a voter cannot dodge a penalty by never",
+            "claiming."
+          ],
+          "signer": true
         },
         {
           "name": "config",
+          "writable": true,
           "pda": {
             "seeds": [
               {
@@ -7024,31 +7469,11 @@ export const IDL: Sibyl = {
         },
         {
           "name": "operator",
-          "writable": true,
-          "pda": {
-            "seeds": [
-              {
-                "kind": "const",
-                "value": [
-                  111,
-                  112,
-                  101,
-                  114,
-                  97,
-                  116,
-                  111,
-                  114
-                ]
-              },
-              {
-                "kind": "account",
-                "path": "authority"
-              }
-            ]
-          },
-          "relations": [
-            "vote"
-          ]
+          "writable": true
+        },
+        {
+          "name": "voter",
+          "writable": true
         },
         {
           "name": "dispute",
@@ -7103,7 +7528,8 @@ export const IDL: Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "operator"
+                "path": "vote.operator",
+                "account": "vote"
               }
             ]
           }
@@ -7116,7 +7542,47 @@ export const IDL: Sibyl = {
           "writable": true
         },
         {
-          "name": "authorityToken",
+          "name": "voterToken",
+          "docs": [
+            "`Payouts`)."
+          ],
+          "writable": true
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes penalties, and a reward whose",
+            "payout account can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "stakeVault",
           "writable": true
         },
         {
@@ -7470,6 +7936,39 @@ export const IDL: Sibyl = {
           "writable": true
         },
         {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes a payout whose recorded account",
+            "can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
           "name": "bondVault",
           "writable": true
         },
@@ -7588,7 +8087,43 @@ export const IDL: Sibyl = {
         },
         {
           "name": "requesterToken",
+          "docs": [
+            "`Payouts`)."
+          ],
           "writable": true
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes the refund if the refund",
+            "account can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
         },
         {
           "name": "mint"
@@ -8030,6 +8565,12 @@ export const IDL: Sibyl = {
           }
         },
         {
+          "name": "publisherToken",
+          "docs": [
+            "The publisher's token account its royalties are paid to."
+          ]
+        },
+        {
           "name": "paymentMint"
         },
         {
@@ -8124,6 +8665,9 @@ export const IDL: Sibyl = {
         },
         {
           "name": "authorityToken",
+          "docs": [
+            "Pays the stake; settlements pay the operator into it."
+          ],
           "writable": true
         },
         {
@@ -8269,6 +8813,9 @@ export const IDL: Sibyl = {
         },
         {
           "name": "requesterToken",
+          "docs": [
+            "Pays the fee; every refund of the request goes back to it."
+          ],
           "writable": true
         },
         {
@@ -8540,7 +9087,7 @@ export const IDL: Sibyl = {
             {
               "name": "requesterToken",
               "docs": [
-                "Refunded when the commitment is rejected and no output confirmed."
+                "commitment is rejected and no output confirmed."
               ],
               "writable": true
             },
@@ -8656,6 +9203,126 @@ export const IDL: Sibyl = {
         }
       ],
       "args": []
+    },
+    {
+      "name": "revealVote",
+      "docs": [
+        "Anyone with the side and salt: reveals a committed vote after the",
+        "vote window, before the reveal deadline; its weight then counts."
+      ],
+      "discriminator": [
+        100,
+        157,
+        139,
+        17,
+        186,
+        75,
+        185,
+        149
+      ],
+      "accounts": [
+        {
+          "name": "revealer",
+          "docs": [
+            "Anyone who knows the side and the salt may reveal (the voter's node,",
+            "usually); the commitment binds them to the voter."
+          ],
+          "signer": true
+        },
+        {
+          "name": "dispute",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  100,
+                  105,
+                  115,
+                  112,
+                  117,
+                  116,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "dispute.model",
+                "account": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "dispute.request_sequence",
+                "account": "dispute"
+              }
+            ]
+          },
+          "relations": [
+            "vote"
+          ]
+        },
+        {
+          "name": "vote",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  111,
+                  116,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "dispute"
+              },
+              {
+                "kind": "account",
+                "path": "vote.operator",
+                "account": "vote"
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "side",
+          "type": {
+            "defined": {
+              "name": "voteSide"
+            }
+          }
+        },
+        {
+          "name": "salt",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        },
+        {
+          "name": "outputHash",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        }
+      ]
     },
     {
       "name": "sweepFees",
@@ -9404,6 +10071,19 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "payoutRedirected",
+      "discriminator": [
+        209,
+        22,
+        185,
+        215,
+        84,
+        167,
+        84,
+        80
+      ]
+    },
+    {
       "name": "requestCancelled",
       "discriminator": [
         91,
@@ -9547,6 +10227,19 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "voteRevealed",
+      "discriminator": [
+        104,
+        162,
+        140,
+        194,
+        213,
+        217,
+        117,
+        179
+      ]
+    },
+    {
       "name": "wrongCommitmentRefunded",
       "discriminator": [
         135,
@@ -9629,7 +10322,7 @@ export const IDL: Sibyl = {
     {
       "code": 6013,
       "name": "invalidComparisonRule",
-      "msg": "The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1"
+      "msg": "The comparison rule is invalid: tolerances and tie margins from 0 to 0.01, k at least 1, and top-k only for float outputs whose last axis is a fixed number of classes above 1"
     },
     {
       "code": 6014,
@@ -9809,7 +10502,7 @@ export const IDL: Sibyl = {
     {
       "code": 6049,
       "name": "voteWindowOpen",
-      "msg": "The vote window is still open and the outcome can still change"
+      "msg": "Votes are still being committed, or revealed votes can still change the outcome"
     },
     {
       "code": 6050,
@@ -9925,6 +10618,41 @@ export const IDL: Sibyl = {
       "code": 6072,
       "name": "requestInstanceMismatch",
       "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
+    },
+    {
+      "code": 6073,
+      "name": "challengeWindowAboveCeiling",
+      "msg": "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)"
+    },
+    {
+      "code": 6074,
+      "name": "wrongPayoutAccount",
+      "msg": "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)"
+    },
+    {
+      "code": 6075,
+      "name": "revealWindowNotOpen",
+      "msg": "Votes are revealed only after the vote window closes, until the reveal deadline"
+    },
+    {
+      "code": 6076,
+      "name": "revealWindowClosed",
+      "msg": "The reveal window has closed"
+    },
+    {
+      "code": 6077,
+      "name": "noVoteCommitted",
+      "msg": "This operator committed no vote in this dispute"
+    },
+    {
+      "code": 6078,
+      "name": "alreadyRevealed",
+      "msg": "The vote was revealed already"
+    },
+    {
+      "code": 6079,
+      "name": "commitmentMismatch",
+      "msg": "The side and salt do not match the vote's commitment"
     }
   ],
   "types": [
@@ -10048,7 +10776,9 @@ export const IDL: Sibyl = {
     {
       "name": "comparisonRule",
       "docs": [
-        "How verifiers decide whether two outputs of this model agree."
+        "How verifiers decide whether two outputs of this model agree. What each",
+        "rule verifies of each output tensor is [`ComparisonRule::check_for`]:",
+        "verifiers compare by it, and the consumer kit hands consumers only that."
       ],
       "type": {
         "kind": "enum",
@@ -10075,6 +10805,10 @@ export const IDL: Sibyl = {
               {
                 "name": "k",
                 "type": "u16"
+              },
+              {
+                "name": "tieMargin",
+                "type": "f32"
               }
             ]
           }
@@ -10492,7 +11226,7 @@ export const IDL: Sibyl = {
           {
             "name": "voteDeadlineSlot",
             "docs": [
-              "Last slot in which votes are accepted."
+              "Last slot in which votes are committed; they are revealed after it."
             ],
             "type": "u64"
           },
@@ -10610,6 +11344,29 @@ export const IDL: Sibyl = {
                 32
               ]
             }
+          },
+          {
+            "name": "challengerToken",
+            "docs": [
+              "The challenger's token account its bond and winnings go back to (the",
+              "one the bond came from)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "revealDeadlineSlot",
+            "docs": [
+              "Last slot in which committed votes may be revealed."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "stakeCommitted",
+            "docs": [
+              "Weight of the votes committed; a vote's weight counts for its side",
+              "only once revealed (`stake_for_*`)."
+            ],
+            "type": "u64"
           },
           {
             "name": "bump",
@@ -10969,6 +11726,26 @@ export const IDL: Sibyl = {
             "type": "u8"
           },
           {
+            "name": "refundToken",
+            "docs": [
+              "The requester's token account every refund of this request goes to,",
+              "fixed when it was made (the account it paid from)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "comparison",
+            "docs": [
+              "The model's comparison rule: what verifiers checked of the output,",
+              "and so all a consumer may rely on (see `ComparisonRule::check_for`)."
+            ],
+            "type": {
+              "defined": {
+                "name": "comparisonRule"
+              }
+            }
+          },
+          {
             "name": "input",
             "docs": [
               "Input bytes uploaded so far (complete when `input.len() == input_len`)."
@@ -11180,6 +11957,14 @@ export const IDL: Sibyl = {
               "Bump of its protocol-fee vault `[\"fee_vault\", model]`."
             ],
             "type": "u8"
+          },
+          {
+            "name": "payoutToken",
+            "docs": [
+              "The publisher's token account royalties are paid to, fixed at",
+              "registration."
+            ],
+            "type": "pubkey"
           },
           {
             "name": "inputSpec",
@@ -11394,6 +12179,14 @@ export const IDL: Sibyl = {
             }
           },
           {
+            "name": "payoutToken",
+            "docs": [
+              "The token account settlements pay the operator into (fees, forfeited",
+              "bonds), fixed at registration: the one it staked from."
+            ],
+            "type": "pubkey"
+          },
+          {
             "name": "bump",
             "docs": [
               "Bump of this PDA."
@@ -11460,6 +12253,37 @@ export const IDL: Sibyl = {
           {
             "name": "paused",
             "type": "bool"
+          }
+        ]
+      }
+    },
+    {
+      "name": "payoutRedirected",
+      "docs": [
+        "A party's recorded payout account could no longer take a payment (closed,",
+        "frozen, handed to another owner or requiring memos), so what this",
+        "settlement owed it went to the model's fee vault instead."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "party",
+            "docs": [
+              "The wallet that was owed the payment."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "account",
+            "docs": [
+              "The payout account recorded for it."
+            ],
+            "type": "pubkey"
           }
         ]
       }
@@ -11698,6 +12522,16 @@ export const IDL: Sibyl = {
                 }
               }
             }
+          },
+          {
+            "name": "maxChallengeWindowSlots",
+            "docs": [
+              "The longest challenge window the requester accepts: the request fails",
+              "if the model's window (which its publisher may change) is longer."
+            ],
+            "type": {
+              "option": "u64"
+            }
           }
         ]
       }
@@ -11764,6 +12598,16 @@ export const IDL: Sibyl = {
           },
           {
             "name": "voteDeadlineSlot",
+            "docs": [
+              "Votes are committed until this slot..."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "revealDeadlineSlot",
+            "docs": [
+              "...and revealed until this one."
+            ],
             "type": "u64"
           },
           {
@@ -12018,7 +12862,9 @@ export const IDL: Sibyl = {
       "name": "vote",
       "docs": [
         "One verifier's vote in one dispute, PDA `[\"vote\", dispute, operator]`.",
-        "The PDA makes a second vote by the same operator impossible."
+        "The PDA makes a second vote by the same operator impossible. A vote is",
+        "committed as a hash while the vote window runs and revealed after it, so",
+        "nobody can copy a verdict before casting their own."
       ],
       "type": {
         "kind": "struct",
@@ -12038,9 +12884,29 @@ export const IDL: Sibyl = {
             "type": "pubkey"
           },
           {
+            "name": "commitment",
+            "docs": [
+              "`hashing::vote_commitment` of the side and a secret salt."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "revealed",
+            "docs": [
+              "Whether the vote was revealed (only then do `side` and",
+              "`output_hash` mean anything, and does its weight count)."
+            ],
+            "type": "bool"
+          },
+          {
             "name": "side",
             "docs": [
-              "The side backed."
+              "The side backed, once revealed."
             ],
             "type": {
               "defined": {
@@ -12051,7 +12917,8 @@ export const IDL: Sibyl = {
           {
             "name": "weight",
             "docs": [
-              "The operator's active stake when it voted; zero means not cast yet."
+              "The stake the operator had bonded before the dispute opened; zero",
+              "means not cast yet."
             ],
             "type": "u64"
           },
@@ -12070,7 +12937,7 @@ export const IDL: Sibyl = {
           {
             "name": "castSlot",
             "docs": [
-              "Slot of the vote."
+              "Slot of the commitment."
             ],
             "type": "u64"
           },
@@ -12087,7 +12954,59 @@ export const IDL: Sibyl = {
     {
       "name": "voteCast",
       "docs": [
-        "A verifier voted in a dispute."
+        "A verifier committed a vote in a dispute (its side stays secret until",
+        "revealed)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "dispute",
+            "type": "pubkey"
+          },
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "weight",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "voteClaimed",
+      "docs": [
+        "A settled vote was claimed: its record closed, its reward paid, or its",
+        "penalty taken (a vote never revealed, or on the losing side)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "dispute",
+            "type": "pubkey"
+          },
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "reward",
+            "type": "u64"
+          },
+          {
+            "name": "penalty",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "voteRevealed",
+      "docs": [
+        "A verifier revealed the side it committed to."
       ],
       "type": {
         "kind": "struct",
@@ -12110,29 +13029,6 @@ export const IDL: Sibyl = {
           },
           {
             "name": "weight",
-            "type": "u64"
-          }
-        ]
-      }
-    },
-    {
-      "name": "voteClaimed",
-      "docs": [
-        "A voter closed its vote record and took its reward."
-      ],
-      "type": {
-        "kind": "struct",
-        "fields": [
-          {
-            "name": "dispute",
-            "type": "pubkey"
-          },
-          {
-            "name": "operator",
-            "type": "pubkey"
-          },
-          {
-            "name": "reward",
             "type": "u64"
           }
         ]
@@ -12280,7 +13176,14 @@ export type SibylErrorName =
   | "TimelockNotElapsed"
   | "NotPendingAuthority"
   | "UnsupportedMintExtension"
-  | "RequestInstanceMismatch";
+  | "RequestInstanceMismatch"
+  | "ChallengeWindowAboveCeiling"
+  | "WrongPayoutAccount"
+  | "RevealWindowNotOpen"
+  | "RevealWindowClosed"
+  | "NoVoteCommitted"
+  | "AlreadyRevealed"
+  | "CommitmentMismatch";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -12297,7 +13200,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6010: { name: "InvalidPrice", msg: "The model's price must be greater than zero" },
   6011: { name: "InvalidTensorSpec", msg: "The tensor spec is invalid: rank 1 to 8, every dimension positive or -1" },
   6012: { name: "InvalidSizeBound", msg: "The model's input or output bound is zero or above the protocol maximum" },
-  6013: { name: "InvalidComparisonRule", msg: "The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1" },
+  6013: { name: "InvalidComparisonRule", msg: "The comparison rule is invalid: tolerances and tie margins from 0 to 0.01, k at least 1, and top-k only for float outputs whose last axis is a fixed number of classes above 1" },
   6014: { name: "FeeSplitTooLarge", msg: "Protocol fee plus publisher royalty exceed 10000 bps" },
   6015: { name: "NotPublisher", msg: "Only the model's publisher may do this" },
   6016: { name: "ModelRetired", msg: "The model is retired and takes no new requests" },
@@ -12333,7 +13236,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6046: { name: "ChallengeSameOutput", msg: "The challenger's output is identical to the committed output" },
   6047: { name: "DisputeNotOpen", msg: "The dispute is not open for votes" },
   6048: { name: "VoteWindowClosed", msg: "The vote window has closed" },
-  6049: { name: "VoteWindowOpen", msg: "The vote window is still open and the outcome can still change" },
+  6049: { name: "VoteWindowOpen", msg: "Votes are still being committed, or revealed votes can still change the outcome" },
   6050: { name: "PartyCannotVote", msg: "A party to the dispute cannot vote in it" },
   6051: { name: "VoterRegisteredTooLate", msg: "The operator registered after the dispute opened and cannot vote in it" },
   6052: { name: "AlreadyVoted", msg: "This operator has already voted in this dispute" },
@@ -12357,4 +13260,11 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6070: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
   6071: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)" },
   6072: { name: "RequestInstanceMismatch", msg: "The request at this address is another instance than the one named (it was closed and made again): re-read it" },
+  6073: { name: "ChallengeWindowAboveCeiling", msg: "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)" },
+  6074: { name: "WrongPayoutAccount", msg: "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)" },
+  6075: { name: "RevealWindowNotOpen", msg: "Votes are revealed only after the vote window closes, until the reveal deadline" },
+  6076: { name: "RevealWindowClosed", msg: "The reveal window has closed" },
+  6077: { name: "NoVoteCommitted", msg: "This operator committed no vote in this dispute" },
+  6078: { name: "AlreadyRevealed", msg: "The vote was revealed already" },
+  6079: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
 };

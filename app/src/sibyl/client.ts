@@ -44,7 +44,7 @@ export function makeProgram(
 export interface RequestInferenceParams {
   /** Pays the fee and signs. */
   requester: PublicKey;
-  /** The requester's token account of the payment mint. */
+  /** The requester's token account of the payment mint: pays the fee, and every refund of the request goes back to it. */
   requesterToken: PublicKey;
   /** The model account, or the model's 32-byte SHA-256 (its PDA is derived). */
   model: PublicKey | Uint8Array;
@@ -62,6 +62,8 @@ export interface RequestInferenceParams {
   tokenProgram?: PublicKey;
   /** A consumer program to call with the final result, and its accounts. */
   callback?: RequestInferenceArgs["callback"];
+  /** The longest challenge window to accept, in slots: the request fails if the model's is longer. */
+  maxChallengeWindowSlots?: bigint | number | BN;
 }
 
 const toBN = (v: bigint | number | BN): BN => (BN.isBN(v) ? (v as BN) : new BN(v.toString()));
@@ -82,6 +84,7 @@ export async function buildRequestInference(
     inputLen: p.inputLen ?? p.input.length,
     input: Buffer.from(p.input),
     callback: p.callback ?? null,
+    maxChallengeWindowSlots: p.maxChallengeWindowSlots === undefined ? null : toBN(p.maxChallengeWindowSlots),
   };
   return program.methods
     .requestInference(args)

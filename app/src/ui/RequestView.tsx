@@ -92,7 +92,7 @@ export function RequestView({ address }: { address: PublicKey }) {
             ? "The challenge window has closed; the result is being finalized."
             : `In the challenge window: ${stage.slotsLeft} slots left (${slotsAsTime(stage.slotsLeft, snapshot!.msPerSlot)}) for anyone to dispute it.`)}
         {stage.kind === "challenged" &&
-          (stage.votingClosed ? "Voting has closed; the dispute is being settled." : `Challenged: verifiers re-run the model and vote (${stage.slotsLeft} slots left).`)}
+          (stage.votingClosed ? "Voting has closed; the votes are being revealed and the dispute settled." : `Challenged: verifiers re-run the model and commit sealed votes (${stage.slotsLeft} slots left).`)}
         {stage.kind === "finalized" && "Final: the committed result stood its challenge window."}
         {stage.kind === "overturned" && "Overturned: the operator's result was wrong; the challenger's output is final and the operator was slashed."}
         {stage.kind === "closed" && (snapshot ? "This request's account is closed." : "Loading…")}

@@ -225,6 +225,7 @@ impl Network {
                 fee: model.price,
                 nonce: request::fresh_nonce(),
                 callback: None,
+                max_challenge_window_slots: None,
             },
         )
         .await?)

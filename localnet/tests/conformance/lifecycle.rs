@@ -179,13 +179,16 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
         },
         max_input_bytes: 256,
         max_output_bytes: 128,
-        comparison: ComparisonRule::TopK { k: 1 },
+        comparison: ComparisonRule::TopK {
+            k: 1,
+            tie_margin: 1e-4,
+        },
         challenge_window_override_slots: None,
     };
     send(
         &client,
         &[instruction(
-            accounts::register_model(publisher.pubkey(), &model_hash, tokens),
+            accounts::register_model(publisher.pubkey(), ata(&publisher), &model_hash, tokens),
             ix::RegisterModel { args },
         )],
         &publisher,
@@ -220,6 +223,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
                     input_len: 64,
                     input,
                     callback: None,
+                    max_challenge_window_slots: None,
                 },
             },
         )],
@@ -287,6 +291,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
         model,
         operator: pda::operator(&operator.pubkey()),
         dispute: pda::dispute(&model, 1),
+        refund_token: ata(&requester),
     };
     let payees = Payees {
         operator_token: ata(&operator),

@@ -2,6 +2,7 @@
 use crate::{
     chain::{ChainClient, ChainError},
     engine::{Engine, EngineError, GraphTensor},
+    node::{ensure_token_account, token_account},
     store::sha256_file,
     tensor::element_size,
 };
@@ -118,8 +119,12 @@ pub fn registration(
     })
 }
 
+/// The tie margin of `top-k:K` when none is written: scores this close at
+/// a rank are a near-tie that CPUs may break either way.
+pub const DEFAULT_TIE_MARGIN: f32 = 1e-4;
+
 /// A comparison rule as written on a command line or in a plan: `exact`,
-/// `tolerance:ABS:REL` or `top-k:K`.
+/// `tolerance:ABS:REL` or `top-k:K[:TIE_MARGIN]`.
 pub fn parse_rule(text: &str) -> Result<ComparisonRule, String> {
     let number = |what: &str, value: &str| format!("`{text}`: {what} `{value}` is not a number");
     let parts: Vec<&str> = text.split(':').collect();
@@ -131,10 +136,15 @@ pub fn parse_rule(text: &str) -> Result<ComparisonRule, String> {
         },
         ["top-k", k] => ComparisonRule::TopK {
             k: k.parse().map_err(|_| number("K", k))?,
+            tie_margin: DEFAULT_TIE_MARGIN,
+        },
+        ["top-k", k, margin] => ComparisonRule::TopK {
+            k: k.parse().map_err(|_| number("K", k))?,
+            tie_margin: margin.parse().map_err(|_| number("TIE_MARGIN", margin))?,
         },
         _ => {
             return Err(format!(
-                "`{text}`: expected exact, tolerance:ABS:REL or top-k:K"
+                "`{text}`: expected exact, tolerance:ABS:REL or top-k:K[:TIE_MARGIN]"
             ))
         }
     })
@@ -159,18 +169,28 @@ fn encoding_len(tensors: &[GraphTensor]) -> Option<u32> {
 }
 
 /// Registers a model (and creates its protocol-fee vault in the payment
-/// token); returns its address.
+/// token); royalties will be paid to the publisher's associated token
+/// account, created first if it does not exist. Returns the model's address.
 pub async fn register(
     chain: &ChainClient,
     tokens: Tokens,
     args: RegisterModelArgs,
 ) -> Result<Pubkey, ChainError> {
     let address = pda::model(&args.model_hash);
+    let publisher = chain.wallet();
     let register = instruction(
-        accounts::register_model(chain.wallet(), &args.model_hash, tokens),
+        accounts::register_model(
+            publisher,
+            token_account(&publisher, &tokens),
+            &args.model_hash,
+            tokens,
+        ),
         sibyl::instruction::RegisterModel { args },
     );
-    chain.send("register_model", &[register], &[]).await?;
+    let payout = ensure_token_account(&publisher, &publisher, &tokens);
+    chain
+        .send("register_model", &[payout, register], &[])
+        .await?;
     Ok(address)
 }
 

@@ -223,7 +223,10 @@ mod tests {
             }
             assert_eq!(
                 plan.models[0].comparison,
-                Some(ComparisonRule::TopK { k: 1 })
+                Some(ComparisonRule::TopK {
+                    k: 1,
+                    tie_margin: crate::actions::model::DEFAULT_TIE_MARGIN,
+                })
             );
             assert_eq!(plan.models[1].comparison, Some(ComparisonRule::Exact));
         }

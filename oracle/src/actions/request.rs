@@ -33,6 +33,9 @@ pub struct NewRequest {
     pub nonce: u64,
     /// A consumer program to call with the final result.
     pub callback: Option<CallbackSpec>,
+    /// The longest challenge window to accept: the request fails if the
+    /// model's is longer.
+    pub max_challenge_window_slots: Option<u64>,
 }
 
 /// Pays for `new`, uploading its input in chunks when large; returns the
@@ -48,6 +51,7 @@ pub async fn submit(
         fee,
         nonce,
         callback,
+        max_challenge_window_slots,
     } = new;
     let requester = chain.wallet();
     let request = pda::request(&requester, nonce);
@@ -67,6 +71,7 @@ pub async fn submit(
                 input_len: input.len() as u32,
                 input: input[..first].to_vec(),
                 callback,
+                max_challenge_window_slots,
             },
         },
     );
@@ -226,6 +231,7 @@ pub fn largest_transactions(
                         input_len: MAX_INPUT_BYTES,
                         input: vec![0xa5; FIRST_CHUNK_BYTES],
                         callback: Some(callback),
+                        max_challenge_window_slots: Some(u64::MAX),
                     },
                 },
             ),
@@ -262,6 +268,7 @@ pub fn largest_transactions(
                         model,
                         operator: pda::operator(&wallet),
                         dispute: pda::dispute(&model, u64::MAX),
+                        refund_token: token,
                     },
                     tokens,
                 ),

@@ -44,7 +44,7 @@ pub struct RegisterArgs {
     /// Publisher royalty, in basis points of each fee.
     #[arg(long, default_value_t = 1_000)]
     royalty_bps: u16,
-    /// Comparison rule: exact, tolerance:ABS:REL or top-k:K (default: exact
+    /// Comparison rule: exact, tolerance:ABS:REL or top-k:K[:TIE_MARGIN] (default: exact
     /// for integer outputs, tolerance:1e-5:1e-4 for float outputs).
     #[arg(long)]
     rule: Option<String>,

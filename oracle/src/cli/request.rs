@@ -58,6 +58,10 @@ pub struct RequestArgs {
         requires = "callback"
     )]
     callback_accounts: Vec<String>,
+    /// Refuse to pay if the model's challenge window (which its publisher
+    /// may change) is longer than this many slots.
+    #[arg(long, value_name = "SLOTS")]
+    max_window_slots: Option<u64>,
 }
 
 /// The callback named on the command line, if any.
@@ -130,6 +134,7 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         fee,
         nonce,
         callback,
+        max_challenge_window_slots: args.max_window_slots,
     };
     let address = request::submit(&chain, tokens, new).await?;
     println!("request   {address}");

@@ -2,14 +2,16 @@
 //! promptly: finalize results whose window passed, resolve disputes whose
 //! vote window closed (or whose outcome is already certain), refund
 //! inconclusive disputes after the arbitration deadline, expire requests
-//! nobody served. Payees' token accounts are created if missing.
-use super::{ensure_token_account, token_account, NodeError, Service, Shared};
+//! nobody served, claim the votes of settled disputes. It pays for nobody's accounts: every settlement pays the
+//! token accounts its parties recorded (see `docs/security.md`, class 11),
+//! so a crank spends its transaction fees and nothing else.
+use super::{NodeError, Service, Shared};
 use crate::chain::ChainClient;
 use anchor_lang::prelude::Pubkey;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use sibyl::state::{Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus};
 use sibyl_client::{
-    accounts::{self, Payees, RequestParties, Tokens},
+    accounts::{self, Payees, RequestParties, Tokens, VoteParties},
     instruction, pda,
 };
 use solana_instruction::Instruction;
@@ -78,6 +80,7 @@ impl Service for Crank {
                 steps.push(self.expire(request, &state));
             }
         }
+        steps.extend(self.claim_settled_votes().await?);
         if let Some(operator) = self.shared.operator_account().await? {
             self.shared
                 .metrics
@@ -134,24 +137,12 @@ impl Crank {
     }
 }
 
-/// Who a settlement of this request pays; `instructions` gets the creation
-/// of their token accounts if missing (paid by `cranker`).
-async fn payees(
-    chain: &ChainClient,
-    tokens: &Tokens,
-    cranker: &Pubkey,
-    state: &InferenceRequest,
-    instructions: &mut Vec<Instruction>,
-) -> Result<Payees, NodeError> {
+/// The payout accounts the operator and the publisher of this request
+/// recorded.
+async fn payees(chain: &ChainClient, state: &InferenceRequest) -> Result<Payees, NodeError> {
     let model: Model = chain.fetch_required(&state.model, "model").await?;
     let operator: Operator = chain.fetch_required(&state.operator, "operator").await?;
-    for wallet in [operator.authority, model.publisher] {
-        instructions.push(ensure_token_account(cranker, &wallet, tokens));
-    }
-    Ok(Payees {
-        operator_token: token_account(&operator.authority, tokens),
-        publisher_token: token_account(&model.publisher, tokens),
-    })
+    Ok(Payees::recorded(&operator, &model))
 }
 
 /// The instructions that finalize a committed request whose window passed,
@@ -163,9 +154,8 @@ pub async fn finalize_instructions(
     request: Pubkey,
     state: &InferenceRequest,
 ) -> Result<Vec<Instruction>, NodeError> {
-    let mut instructions = Vec::new();
-    let payees = payees(chain, tokens, cranker, state, &mut instructions).await?;
-    instructions.push(instruction(
+    let payees = payees(chain, state).await?;
+    let mut instructions = vec![instruction(
         accounts::finalize(
             *cranker,
             RequestParties::of(request, state),
@@ -173,7 +163,7 @@ pub async fn finalize_instructions(
             *tokens,
         ),
         sibyl::instruction::Finalize {},
-    ));
+    )];
     with_callback(&mut instructions, state);
     Ok(instructions)
 }
@@ -237,34 +227,18 @@ impl Crank {
             .await?;
         let tokens = self.shared.tokens;
         let parties = RequestParties::of(request, state);
-        let challenger_token = token_account(&dispute.challenger, &tokens);
-        let mut instructions = vec![ensure_token_account(
-            &self.shared.wallet,
-            &dispute.challenger,
-            &tokens,
-        )];
-        let decided_early = matches!(dispute.tally(false), Ok(Some(_)));
+        let mut instructions = Vec::new();
+        // Every committed vote revealed once the vote window closed:
+        // nothing more can come before the reveal deadline.
+        let decided_early =
+            slot > dispute.vote_deadline_slot && dispute.all_revealed().unwrap_or(false);
         match dispute.outcome {
-            DisputeOutcome::Open if slot > dispute.vote_deadline_slot || decided_early => {
-                let payees = payees(
-                    &self.shared.chain,
-                    &tokens,
-                    &self.shared.wallet,
-                    state,
-                    &mut instructions,
-                )
-                .await?;
-                // A rejected commitment refunds the requester.
-                instructions.push(ensure_token_account(
-                    &self.shared.wallet,
-                    &state.requester,
-                    &tokens,
-                ));
+            DisputeOutcome::Open if slot > dispute.reveal_deadline_slot || decided_early => {
+                let payees = payees(&self.shared.chain, state).await?;
                 let settle = accounts::settle_dispute(
                     parties,
                     dispute.challenger,
-                    challenger_token,
-                    token_account(&state.requester, &tokens),
+                    dispute.challenger_token,
                     payees,
                     tokens,
                 );
@@ -281,18 +255,12 @@ impl Crank {
                 }))
             }
             DisputeOutcome::Inconclusive if slot > dispute.arbitration_deadline_slot => {
-                instructions.push(ensure_token_account(
-                    &self.shared.wallet,
-                    &state.requester,
-                    &tokens,
-                ));
                 instructions.push(instruction(
                     accounts::expire_arbitration(
                         self.shared.wallet,
                         parties,
                         dispute.challenger,
-                        token_account(&state.requester, &tokens),
-                        challenger_token,
+                        dispute.challenger_token,
                         tokens,
                     ),
                     sibyl::instruction::ExpireArbitration {},
@@ -308,25 +276,72 @@ impl Crank {
         }
     }
 
+    /// Claims every vote of every settled dispute: a claim pays the voter,
+    /// or takes its penalty, whoever sends it, and the last one closes the
+    /// dispute, so no vote or dispute account is left open by a voter that
+    /// never claims.
+    async fn claim_settled_votes(&self) -> Result<Vec<Step>, NodeError> {
+        let chain = &self.shared.chain;
+        let mut steps = Vec::new();
+        for (dispute_key, dispute) in chain
+            .program_accounts::<Dispute>("dispute", Vec::new())
+            .await?
+        {
+            if !dispute.is_settled() {
+                continue;
+            }
+            let votes = match chain.votes_in(&dispute_key).await {
+                Ok(votes) => votes,
+                Err(err) => {
+                    tracing::warn!(dispute = %dispute_key, %err, "cannot list its votes");
+                    continue;
+                }
+            };
+            for (_, vote) in votes {
+                let operator: Operator =
+                    match chain.fetch_required(&vote.operator, "operator").await {
+                        Ok(operator) => operator,
+                        Err(err) => {
+                            tracing::warn!(operator = %vote.operator, %err, "cannot read a voter");
+                            continue;
+                        }
+                    };
+                let parties = VoteParties {
+                    dispute: dispute_key,
+                    model: dispute.model,
+                    challenger: dispute.challenger,
+                    operator: vote.operator,
+                    voter: operator.authority,
+                    voter_token: operator.payout_token,
+                };
+                steps.push(Step {
+                    name: "claim_vote",
+                    request: dispute.request,
+                    instructions: vec![instruction(
+                        accounts::claim_vote(self.shared.wallet, parties, self.shared.tokens),
+                        sibyl::instruction::ClaimVote {},
+                    )],
+                    without_callback: None,
+                });
+            }
+        }
+        Ok(steps)
+    }
+
     fn expire(&self, request: Pubkey, state: &InferenceRequest) -> Step {
         let tokens = self.shared.tokens;
         Step {
             name: "expire_request",
             request,
             without_callback: None,
-            instructions: vec![
-                ensure_token_account(&self.shared.wallet, &state.requester, &tokens),
-                instruction(
-                    accounts::expire_request(
-                        self.shared.wallet,
-                        request,
-                        state.requester,
-                        token_account(&state.requester, &tokens),
-                        tokens,
-                    ),
-                    sibyl::instruction::ExpireRequest {},
+            instructions: vec![instruction(
+                accounts::expire_request(
+                    self.shared.wallet,
+                    RequestParties::of(request, state),
+                    tokens,
                 ),
-            ],
+                sibyl::instruction::ExpireRequest {},
+            )],
         }
     }
 }

@@ -377,6 +377,8 @@ mod tests {
             callback_writable: 0,
             bump: 255,
             escrow_bump: 254,
+            refund_token: Pubkey::new_unique(),
+            comparison: sibyl::state::ComparisonRule::Exact,
             input: vec![1, 2],
             output: Vec::new(),
         }

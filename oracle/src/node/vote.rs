@@ -1,19 +1,28 @@
 //! vote: on every open dispute this node may vote in, re-executes the
-//! request and votes for the output that agrees with its own under the
-//! model's rule: the committed one, the challenger's, or neither (the
-//! commitment is wrong either way); once a dispute is settled, claims its
-//! vote (reward, and the stake lock released).
-use super::{inference::Lane, token_account, NodeError, Service, Shared};
+//! request and commits to the verdict that agrees with its own output under
+//! the model's rule: the committed output, the challenger's, or neither (the
+//! commitment is wrong either way); once the vote window has closed, reveals
+//! it (its salt is derived from the node's key, so a restarted node can
+//! still reveal); once a dispute is settled, claims its vote (reward, and
+//! the stake lock released).
+use super::{inference::Lane, NodeError, Service, Shared};
 use crate::{
     compare::outputs_agree,
     journal::{Entry, Kind, Stage},
 };
 use anchor_lang::prelude::Pubkey;
+use sha2::{Digest, Sha256};
 use sibyl::{
     hashing,
-    state::{Dispute, DisputeOutcome, InferenceRequest, Model, Vote as VoteRecord, VoteSide},
+    state::{
+        Dispute, DisputeOutcome, InferenceRequest, Model, Operator, Vote as VoteRecord, VoteSide,
+    },
 };
-use sibyl_client::{accounts, instruction, pda};
+use sibyl_client::{
+    accounts::{self, VoteParties},
+    instruction, pda,
+};
+use solana_signer::Signer;
 use std::{collections::HashSet, sync::Arc};
 use tracing::Instrument;
 
@@ -22,6 +31,8 @@ pub struct Vote {
     /// Settled disputes whose vote this node has claimed or never cast:
     /// nothing more to do, so they are not read again every scan.
     settled: HashSet<Pubkey>,
+    /// Disputes whose vote this node has revealed (or cannot reveal).
+    revealed: HashSet<Pubkey>,
 }
 
 impl Vote {
@@ -29,6 +40,7 @@ impl Vote {
         Self {
             shared,
             settled: HashSet::new(),
+            revealed: HashSet::new(),
         }
     }
 }
@@ -46,49 +58,47 @@ impl Service for Vote {
             .chain
             .program_accounts::<Dispute>("dispute", Vec::new())
             .await?;
-        // The earliest vote deadline first (one re-execution at a time).
-        disputes.sort_by_key(|(_, dispute)| dispute.vote_deadline_slot);
+        // The earliest vote deadline first (one re-execution at a time), and
+        // reveals and claims, which re-execute nothing, before any commit:
+        // a reveal must not wait behind re-executions until its window closes.
+        disputes.sort_by_key(|(_, dispute)| {
+            let commit =
+                dispute.outcome == DisputeOutcome::Open && slot <= dispute.vote_deadline_slot;
+            (commit, dispute.vote_deadline_slot)
+        });
         for (dispute_key, dispute) in disputes {
             let span =
                 tracing::info_span!("vote", request = %dispute.request, dispute = %dispute_key);
+            let is_party = dispute.operator == self.shared.operator
+                || dispute.challenger == self.shared.wallet;
             let result = if dispute.is_settled() {
                 if self.settled.contains(&dispute_key) {
                     continue;
                 }
-                let claimed = claim(&self.shared, dispute_key, &dispute)
+                let claimed = claim(&self.shared, &operator, dispute_key, &dispute)
                     .instrument(span)
                     .await;
                 if claimed.is_ok() {
                     self.settled.insert(dispute_key);
                 }
                 claimed
-            } else if dispute.outcome == DisputeOutcome::Open
-                && slot <= dispute.vote_deadline_slot
-                && dispute.operator != self.shared.operator
-                && dispute.challenger != self.shared.wallet
-                && operator.registered_slot < dispute.opened_slot
-                && operator.stake_bonded_before(dispute.opened_slot) > 0
-            {
-                match self.shared.journal.get(Kind::Vote, &dispute_key)? {
-                    None => {
-                        vote(&self.shared, dispute_key, &dispute)
-                            .instrument(span)
-                            .await
-                    }
-                    // Journaled but never confirmed (a kill, an RPC error):
-                    // send the same vote again; the program refuses a second.
-                    Some(
-                        prepared @ Entry {
-                            stage: Stage::Prepared,
-                            ..
-                        },
-                    ) => {
-                        send_vote(&self.shared, dispute_key, &prepared)
-                            .instrument(span)
-                            .await
-                    }
-                    Some(_) => Ok(()),
+            } else if dispute.outcome != DisputeOutcome::Open || is_party {
+                Ok(())
+            } else if slot <= dispute.vote_deadline_slot {
+                if operator.registered_slot < dispute.opened_slot
+                    && operator.stake_bonded_before(dispute.opened_slot) > 0
+                {
+                    self.commit(dispute_key, &dispute).instrument(span).await
+                } else {
+                    Ok(())
                 }
+            } else if slot <= dispute.reveal_deadline_slot && !self.revealed.contains(&dispute_key)
+            {
+                let revealed = reveal(&self.shared, dispute_key).instrument(span).await;
+                if revealed.is_ok() {
+                    self.revealed.insert(dispute_key);
+                }
+                revealed
             } else {
                 Ok(())
             };
@@ -101,7 +111,31 @@ impl Service for Vote {
     }
 }
 
-async fn vote(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
+impl Vote {
+    /// Commits this node's vote, once: re-executes and journals the verdict
+    /// first, or sends the journaled one again (a kill, an RPC error).
+    async fn commit(&self, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
+        let shared = &self.shared;
+        match shared.journal.get(Kind::Vote, &dispute_key)? {
+            None => {
+                let (side, output_hash) = verdict(shared, dispute).await?;
+                let prepared = journaled_vote(side, output_hash);
+                shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
+                send_commitment(shared, dispute_key, &prepared).await
+            }
+            Some(
+                prepared @ Entry {
+                    stage: Stage::Prepared,
+                    ..
+                },
+            ) => send_commitment(shared, dispute_key, &prepared).await,
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Re-executes the disputed request and judges both outputs against ours.
+async fn verdict(shared: &Shared, dispute: &Dispute) -> Result<(VoteSide, [u8; 32]), NodeError> {
     let state: InferenceRequest = shared
         .chain
         .fetch_required(&dispute.request, "inference request")
@@ -124,9 +158,18 @@ async fn vote(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result
         VoteSide::Neither
     };
     let output_hash = hashing::output_hash(&state.model_hash, &state.input_hash, &ours);
-    let prepared = journaled_vote(side, output_hash);
-    shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
-    send_vote(shared, dispute_key, &prepared).await
+    Ok((side, output_hash))
+}
+
+/// The secret salt of this node's vote in `dispute_key`: derived from the
+/// node's key (an ed25519 signature is deterministic), so it survives a
+/// lost journal, and nobody else can compute it before the reveal.
+fn salt(shared: &Shared, dispute_key: &Pubkey) -> [u8; 32] {
+    let signature = shared
+        .chain
+        .signer()
+        .sign_message(&[b"sibyl-vote-salt-v1".as_slice(), dispute_key.as_ref()].concat());
+    Sha256::digest(signature.as_ref()).into()
 }
 
 /// A vote as the journal keeps it: `output` is the output hash this node
@@ -155,19 +198,25 @@ fn vote_of(entry: &Entry) -> Option<(VoteSide, [u8; 32])> {
     Some((side, hash.try_into().ok()?))
 }
 
-/// Sends a journaled vote and marks it done once it landed, or once the
-/// program says it is no longer needed.
-async fn send_vote(
+/// Sends the commitment of a journaled vote and marks it done once it
+/// landed, or once the program says it is no longer needed.
+async fn send_commitment(
     shared: &Shared,
     dispute_key: Pubkey,
     prepared: &Entry,
 ) -> Result<(), NodeError> {
-    let (side, output_hash) = vote_of(prepared).ok_or_else(|| {
+    let (side, _) = vote_of(prepared).ok_or_else(|| {
         NodeError::Internal(format!("journaled vote on {dispute_key} is unreadable"))
     })?;
+    let commitment = hashing::vote_commitment(
+        &dispute_key,
+        &shared.operator,
+        side,
+        &salt(shared, &dispute_key),
+    );
     let cast = instruction(
         accounts::cast_vote(shared.wallet, dispute_key),
-        sibyl::instruction::CastVote { side, output_hash },
+        sibyl::instruction::CastVote { commitment },
     );
     match shared.chain.send("cast_vote", &[cast], &[]).await {
         Ok(signature) => {
@@ -175,7 +224,7 @@ async fn send_vote(
                 .journal
                 .mark_done(Kind::Vote, &dispute_key, Some(signature.to_string()))?;
             shared.metrics.votes_cast.inc();
-            tracing::info!(?side, %signature, "voted");
+            tracing::info!(?side, %signature, "vote committed");
             Ok(())
         }
         Err(err)
@@ -191,8 +240,68 @@ async fn send_vote(
     }
 }
 
+/// Reveals this node's committed vote, if it has one not yet revealed. The
+/// side is whichever of the three the commitment opens to with this node's
+/// salt, so a lost journal needs no re-execution (the journal still gives
+/// the output hash, which is informational).
+async fn reveal(shared: &Shared, dispute_key: Pubkey) -> Result<(), NodeError> {
+    let vote_key = pda::vote(&dispute_key, &shared.operator);
+    let Some(record) = shared.chain.fetch::<VoteRecord>(&vote_key, "vote").await? else {
+        return Ok(());
+    };
+    if record.revealed {
+        return Ok(());
+    }
+    let salt = salt(shared, &dispute_key);
+    let side = [VoteSide::Operator, VoteSide::Challenger, VoteSide::Neither]
+        .into_iter()
+        .find(|&side| {
+            hashing::vote_commitment(&dispute_key, &shared.operator, side, &salt)
+                == record.commitment
+        })
+        .ok_or_else(|| {
+            NodeError::Internal(format!(
+                "the vote committed in {dispute_key} does not open with this node's salt"
+            ))
+        })?;
+    let output_hash = shared
+        .journal
+        .get(Kind::Vote, &dispute_key)?
+        .as_ref()
+        .and_then(vote_of)
+        .map_or([0; 32], |(_, hash)| hash);
+    let reveal = instruction(
+        accounts::reveal_vote(shared.wallet, dispute_key, shared.operator),
+        sibyl::instruction::RevealVote {
+            side,
+            salt,
+            output_hash,
+        },
+    );
+    match shared.chain.send("reveal_vote", &[reveal], &[]).await {
+        Ok(signature) => {
+            tracing::info!(?side, %signature, "vote revealed");
+            Ok(())
+        }
+        Err(err)
+            if err.is_program_error("AlreadyRevealed")
+                || err.is_program_error("DisputeNotOpen")
+                || err.is_program_error("RevealWindowClosed") =>
+        {
+            tracing::info!("reveal no longer needed: {err}");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Claims this node's vote on a settled dispute, if it has one.
-async fn claim(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
+async fn claim(
+    shared: &Shared,
+    operator: &Operator,
+    dispute_key: Pubkey,
+    dispute: &Dispute,
+) -> Result<(), NodeError> {
     let vote_key = pda::vote(&dispute_key, &shared.operator);
     if shared
         .chain
@@ -205,9 +314,14 @@ async fn claim(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Resul
     let claim = instruction(
         accounts::claim_vote(
             shared.wallet,
-            token_account(&shared.wallet, &shared.tokens),
-            dispute_key,
-            dispute.challenger,
+            VoteParties {
+                dispute: dispute_key,
+                model: dispute.model,
+                challenger: dispute.challenger,
+                operator: shared.operator,
+                voter: operator.authority,
+                voter_token: operator.payout_token,
+            },
             shared.tokens,
         ),
         sibyl::instruction::ClaimVote {},

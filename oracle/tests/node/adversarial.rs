@@ -1,7 +1,7 @@
 //! A lying operator at scale: whatever it commits wrongly is challenged and
 //! overturned inside its window, nothing it commits honestly is disputed,
 //! and every token is accounted for.
-use crate::cluster::{python_output, test_params, Cluster, STAKE};
+use crate::cluster::{python_output, test_params, Cluster, Wallet, STAKE};
 use futures_util::future::join_all;
 use sibyl::state::{ConfigParams, RequestStatus};
 use sibyl_oracle::{config::Role, faulty, node::token_account};
@@ -133,6 +133,48 @@ async fn committed(cluster: &Cluster, request: &anchor_lang::prelude::Pubkey) {
     }
 }
 
+/// `colluder` votes for the challenger in `dispute`, by hand: commits, waits
+/// out the vote window, reveals (unless the dispute was decided already).
+async fn collude(cluster: &Cluster, colluder: &Wallet, dispute: anchor_lang::prelude::Pubkey) {
+    let side = sibyl::state::VoteSide::Challenger;
+    let salt = [7; 32];
+    let operator = sibyl_client::pda::operator(&colluder.pubkey());
+    let client = cluster.client(colluder);
+    let commit = sibyl_client::instruction(
+        sibyl_client::accounts::cast_vote(colluder.pubkey(), dispute),
+        sibyl::instruction::CastVote {
+            commitment: sibyl::hashing::vote_commitment(&dispute, &operator, side, &salt),
+        },
+    );
+    client
+        .send("cast_vote", &[commit], &[])
+        .await
+        .expect("colluding vote");
+    let state: sibyl::state::Dispute = client
+        .fetch_required(&dispute, "dispute")
+        .await
+        .expect("dispute");
+    while client.slot().await.expect("slot") <= state.vote_deadline_slot {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reveal = sibyl_client::instruction(
+        sibyl_client::accounts::reveal_vote(colluder.pubkey(), dispute, operator),
+        sibyl::instruction::RevealVote {
+            side,
+            salt,
+            output_hash: [0; 32],
+        },
+    );
+    // The honest reveals may decide the dispute first (the colluder's
+    // weight cannot change it); its unrevealed vote is then penalized.
+    match client.send("reveal_vote", &[reveal], &[]).await {
+        Err(err) if err.is_program_error("DisputeNotOpen") => {}
+        result => {
+            result.expect("colluding reveal");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help() {
     let cluster = Cluster::start(5).await;
@@ -155,21 +197,7 @@ async fn a_lying_challenger_loses_its_bond_and_a_colluding_minority_cannot_help(
         committed(&cluster, &request).await;
         challenge_by_hand(&cluster, liar, request, wrong_output(sample)).await;
         let state = cluster.request_state(&request).await.expect("request");
-        let vote = sibyl_client::instruction(
-            sibyl_client::accounts::cast_vote(
-                colluder.pubkey(),
-                sibyl_client::pda::dispute_of(&state),
-            ),
-            sibyl::instruction::CastVote {
-                side: sibyl::state::VoteSide::Challenger,
-                output_hash: [0; 32],
-            },
-        );
-        cluster
-            .client(colluder)
-            .send("cast_vote", &[vote], &[])
-            .await
-            .expect("colluding vote");
+        collude(&cluster, colluder, sibyl_client::pda::dispute_of(&state)).await;
         let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
         assert_eq!(
             state.status,

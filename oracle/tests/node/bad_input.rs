@@ -213,6 +213,7 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
             fee: 10_000,
             nonce: request::fresh_nonce(),
             callback: None,
+            max_challenge_window_slots: None,
         };
         let address = request::submit(&client, cluster.tokens, new)
             .await

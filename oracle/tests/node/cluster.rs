@@ -223,6 +223,7 @@ impl Cluster {
             fee: 10_000,
             nonce: request::fresh_nonce(),
             callback,
+            max_challenge_window_slots: None,
         };
         request::submit(&requester, self.tokens, new)
             .await
@@ -374,7 +375,10 @@ async fn register_digits(publisher: &ChainClient, tokens: Tokens) -> (Pubkey, [u
         uri: "file://models/digits.onnx".to_string(),
         price: 10_000,
         royalty_bps: 1_000,
-        comparison: Some(ComparisonRule::TopK { k: 1 }),
+        comparison: Some(ComparisonRule::TopK {
+            k: 1,
+            tie_margin: sibyl_oracle::actions::model::DEFAULT_TIE_MARGIN,
+        }),
         challenge_window_override_slots: None,
         max_input_bytes: None,
     };
@@ -437,7 +441,9 @@ impl Cluster {
                     id: 1,
                     model_hash: self.model_hash,
                     target_digit: digit,
-                    min_probability_bps: 9_000,
+                    // The digits model is compared by top-1 class, which
+                    // verifies the class and not its probability.
+                    min_probability_bps: 0,
                     max_age_slots: 1_000,
                     reward_lamports: 1_000_000_000,
                 },

@@ -18,7 +18,10 @@ async fn a_faulty_result_is_challenged_and_overturned_by_votes() {
 
     assert_eq!(state.status, RequestStatus::Overturned);
     // The requester gets the watcher's correct output, which is Python's.
-    let rule = sibyl::state::ComparisonRule::TopK { k: 1 };
+    let rule = sibyl::state::ComparisonRule::TopK {
+        k: 1,
+        tie_margin: 1e-4,
+    };
     assert!(outputs_agree(
         &rule,
         &python_output("digit-8"),

@@ -136,7 +136,14 @@ async fn migrate_brings_up_a_fresh_localnet_and_a_second_run_sends_nothing() {
         sibyl_oracle::actions::protocol::localnet_params()
     );
     for (file, price, rule) in [
-        ("models/digits.onnx", 10_000, ComparisonRule::TopK { k: 1 }),
+        (
+            "models/digits.onnx",
+            10_000,
+            ComparisonRule::TopK {
+                k: 1,
+                tie_margin: sibyl_oracle::actions::model::DEFAULT_TIE_MARGIN,
+            },
+        ),
         ("models/int8_matmul.onnx", 5_000, ComparisonRule::Exact),
     ] {
         let hash = sha256_file(&repo_root().join(file)).unwrap();

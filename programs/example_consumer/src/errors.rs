@@ -7,7 +7,7 @@ pub enum BountyError {
     AlreadyWon,
     #[msg("The result was paid for by someone else than the claimant")]
     ClaimantNotRequester,
-    #[msg("The model did not recognize the target digit with enough confidence")]
+    #[msg("The verified result does not show the target digit as the top class with enough confidence (a top-k model's scores are not verified, so only a bounty without a probability floor can be won with one)")]
     NotTargetDigit,
     #[msg("A probability threshold is at most 10000 bps, and a digit at most 9")]
     InvalidBounty,

@@ -1,6 +1,5 @@
-use crate::errors::BountyError;
 use anchor_lang::prelude::*;
-use sibyl_consumer::FinalResult;
+use sibyl_consumer::{honest_range, FinalResult, Tensor, Verified};
 
 /// A bounty, PDA `["bounty", sponsor, id_le]`; its lamports above rent are the reward.
 #[account]
@@ -23,21 +22,44 @@ pub struct Bounty {
 impl Bounty {
     pub const SEED: &'static [u8] = b"bounty";
 
-    /// Whether `result` shows the target digit as the top class with at
-    /// least the required probability. The digits model has one output,
-    /// `probabilities`, float32 [1, 10].
-    pub fn is_won_by(&self, result: &FinalResult) -> Result<bool> {
-        let scores = result
-            .output("probabilities")
-            .or(result.outputs.first())
-            .and_then(|tensor| tensor.f32_values())
-            .ok_or(error!(BountyError::NotTargetDigit))?;
-        let Some(&target) = scores.get(self.target_digit as usize) else {
-            return Ok(false);
+    /// Whether what the verifiers checked of `result` shows the target
+    /// digit as the top class with at least the required probability. Only
+    /// verified facts count: under a `TopK` rule (the digits model's) the
+    /// class is checked but not the scores, so a bounty that asks for a
+    /// probability cannot be won by such a result; under `Tolerance` a
+    /// score counts only at the worst its bound allows.
+    pub fn is_won_by(&self, result: &FinalResult) -> bool {
+        let target = self.target_digit as usize;
+        match result.verified_first() {
+            Ok(Verified::TopClasses { classes, .. }) => {
+                self.min_probability_bps == 0
+                    && classes.first().and_then(|row| row.first()) == Some(&(target as u32))
+            }
+            Ok(Verified::Exact(tensor)) => self.won_by_scores(tensor, 0.0, 0.0),
+            Ok(Verified::Approximately { tensor, abs, rel }) => {
+                self.won_by_scores(tensor, abs, rel)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The target's honest score at its lowest beats every other class's at
+    /// its highest, and reaches the probability asked ([`honest_range`]).
+    fn won_by_scores(&self, tensor: &Tensor, abs: f32, rel: f32) -> bool {
+        let Some(scores) = tensor.f32_values() else {
+            return false;
         };
-        let top = scores.iter().all(|&score| score <= target);
-        let confident = target * 10_000.0 >= self.min_probability_bps as f32;
-        Ok(top && confident)
+        let target = self.target_digit as usize;
+        let Some(&score) = scores.get(target) else {
+            return false;
+        };
+        let (lowest, _) = honest_range(score, abs, rel);
+        let top = scores
+            .iter()
+            .enumerate()
+            .all(|(class, &other)| class == target || honest_range(other, abs, rel).1 <= lowest);
+        let confident = lowest * 10_000.0 >= self.min_probability_bps as f32;
+        top && confident
     }
 
     /// Moves the reward to `winner`, records it and says so.

@@ -68,9 +68,17 @@ pub const MAX_TENSOR_RANK: usize = 8;
 pub const MAX_CALLBACK_ACCOUNTS: usize = 4;
 /// Domain tag that starts every output hash preimage (see `docs/decisions.md`).
 pub const OUTPUT_HASH_DOMAIN: &[u8] = b"sibyl-output-v1";
+/// Domain tag of a vote commitment (see `hashing::vote_commitment`).
+pub const VOTE_COMMITMENT_DOMAIN: &[u8] = b"sibyl-vote-v1";
+/// What a vote costs its operator, in bps of the vote's weight, when it was
+/// never revealed or backed a side that lost: copying the majority, or
+/// committing and waiting, must cost more than re-executing.
+pub const VOTE_PENALTY_BPS: u16 = 100;
 
 /// Byte offset of `InferenceRequest::model` in the account data (after the
 /// 8-byte discriminator and the requester), for `getProgramAccounts` filters.
 pub const REQUEST_MODEL_OFFSET: usize = 8 + 32;
 /// Byte offset of `InferenceRequest::status` (one byte, the variant index).
 pub const REQUEST_STATUS_OFFSET: usize = 8 + 32 + 32 + 32 + 8;
+/// Byte offset of `Vote::dispute` (after the discriminator).
+pub const VOTE_DISPUTE_OFFSET: usize = 8;

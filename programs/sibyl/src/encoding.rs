@@ -155,6 +155,15 @@ impl Tensor {
             .ok_or(EncodingError::SizeOverflow)
     }
 
+    /// Every element as an `f64` (exact for every supported integer type
+    /// but the extremes of int64, which comparison rules never need).
+    pub fn values_f64(&self) -> Vec<f64> {
+        self.data
+            .chunks_exact(element_size(self.dtype))
+            .map(|bytes| element_f64(self.dtype, bytes))
+            .collect()
+    }
+
     /// The elements of a float32 tensor, or `None` for another dtype.
     pub fn f32_values(&self) -> Option<Vec<f32>> {
         (self.dtype == DType::Float32).then(|| {
@@ -164,6 +173,46 @@ impl Tensor {
                 .collect()
         })
     }
+}
+
+fn element_f64(dtype: DType, bytes: &[u8]) -> f64 {
+    let array = |n: usize| -> [u8; 8] {
+        let mut buffer = [0u8; 8];
+        buffer[..n].copy_from_slice(&bytes[..n]);
+        buffer
+    };
+    match dtype {
+        DType::Float32 => f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as f64,
+        DType::Float64 => f64::from_le_bytes(array(8)),
+        DType::Uint8 | DType::Bool => bytes[0] as f64,
+        DType::Int8 => bytes[0] as i8 as f64,
+        DType::Int16 => i16::from_le_bytes([bytes[0], bytes[1]]) as f64,
+        DType::Int32 => i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as f64,
+        DType::Int64 => i64::from_le_bytes(array(8)) as f64,
+        DType::Float16 => f16_to_f64(u16::from_le_bytes([bytes[0], bytes[1]])),
+    }
+}
+
+/// IEEE 754 half precision to double, without a dependency for one function.
+pub fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = ((bits >> 10) & 0x1f) as i32;
+    let fraction = (bits & 0x3ff) as f64;
+    match exponent {
+        0 => sign * fraction * 2f64.powi(-24),
+        0x1f if fraction == 0.0 => sign * f64::INFINITY,
+        0x1f => f64::NAN,
+        _ => sign * (1.0 + fraction / 1024.0) * 2f64.powi(exponent - 15),
+    }
+}
+
+/// Indices of the `k` largest values, largest first; ties go to the lower
+/// index so that equal scores rank the same everywhere.
+pub fn top_k(values: &[f64], k: usize) -> Vec<usize> {
+    let mut indices: Vec<usize> = (0..values.len()).collect();
+    indices.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    indices.truncate(k);
+    indices
 }
 
 /// The canonical encoding of `tensors`, in the order given.

@@ -29,7 +29,7 @@ pub enum SibylError {
     InvalidTensorSpec,
     #[msg("The model's input or output bound is zero or above the protocol maximum")]
     InvalidSizeBound,
-    #[msg("The comparison rule is invalid: tolerances from 0 to 0.01, k at least 1")]
+    #[msg("The comparison rule is invalid: tolerances and tie margins from 0 to 0.01, k at least 1, and top-k only for float outputs whose last axis is a fixed number of classes above 1")]
     InvalidComparisonRule,
     #[msg("Protocol fee plus publisher royalty exceed 10000 bps")]
     FeeSplitTooLarge,
@@ -101,7 +101,7 @@ pub enum SibylError {
     DisputeNotOpen,
     #[msg("The vote window has closed")]
     VoteWindowClosed,
-    #[msg("The vote window is still open and the outcome can still change")]
+    #[msg("Votes are still being committed, or revealed votes can still change the outcome")]
     VoteWindowOpen,
     #[msg("A party to the dispute cannot vote in it")]
     PartyCannotVote,
@@ -149,4 +149,18 @@ pub enum SibylError {
     UnsupportedMintExtension,
     #[msg("The request at this address is another instance than the one named (it was closed and made again): re-read it")]
     RequestInstanceMismatch,
+    #[msg("The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)")]
+    ChallengeWindowAboveCeiling,
+    #[msg("The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)")]
+    WrongPayoutAccount,
+    #[msg("Votes are revealed only after the vote window closes, until the reveal deadline")]
+    RevealWindowNotOpen,
+    #[msg("The reveal window has closed")]
+    RevealWindowClosed,
+    #[msg("This operator committed no vote in this dispute")]
+    NoVoteCommitted,
+    #[msg("The vote was revealed already")]
+    AlreadyRevealed,
+    #[msg("The side and salt do not match the vote's commitment")]
+    CommitmentMismatch,
 }

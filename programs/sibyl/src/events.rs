@@ -161,7 +161,10 @@ pub struct ResultChallenged {
     pub challenger: Pubkey,
     pub bond: u64,
     pub challenger_output_hash: [u8; 32],
+    /// Votes are committed until this slot...
     pub vote_deadline_slot: u64,
+    /// ...and revealed until this one.
+    pub reveal_deadline_slot: u64,
     /// The dispute's terms, so that its story can be told from the events
     /// alone once the account is closed.
     pub eligible_stake: u64,
@@ -169,9 +172,18 @@ pub struct ResultChallenged {
     pub threshold_bps: u16,
 }
 
-/// A verifier voted in a dispute.
+/// A verifier committed a vote in a dispute (its side stays secret until
+/// revealed).
 #[event]
 pub struct VoteCast {
+    pub dispute: Pubkey,
+    pub operator: Pubkey,
+    pub weight: u64,
+}
+
+/// A verifier revealed the side it committed to.
+#[event]
+pub struct VoteRevealed {
     pub dispute: Pubkey,
     pub operator: Pubkey,
     pub side: VoteSide,
@@ -246,16 +258,30 @@ pub struct CallbackInvoked {
     pub skipped: bool,
 }
 
-/// A voter closed its vote record and took its reward.
+/// A settled vote was claimed: its record closed, its reward paid, or its
+/// penalty taken (a vote never revealed, or on the losing side).
 #[event]
 pub struct VoteClaimed {
     pub dispute: Pubkey,
     pub operator: Pubkey,
     pub reward: u64,
+    pub penalty: u64,
 }
 
 /// The requester closed a settled request and took its rent back.
 #[event]
 pub struct RequestClosed {
     pub request: Pubkey,
+}
+
+/// A party's recorded payout account could no longer take a payment (closed,
+/// frozen, handed to another owner or requiring memos), so what this
+/// settlement owed it went to the model's fee vault instead.
+#[event]
+pub struct PayoutRedirected {
+    pub request: Pubkey,
+    /// The wallet that was owed the payment.
+    pub party: Pubkey,
+    /// The payout account recorded for it.
+    pub account: Pubkey,
 }

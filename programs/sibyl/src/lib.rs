@@ -137,9 +137,21 @@ pub mod sibyl {
         challenge::handler(ctx, sequence, output)
     }
 
-    /// Eligible operator: backs one side of a dispute, weighted by its stake.
-    pub fn cast_vote(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) -> Result<()> {
-        cast_vote::handler(ctx, side, output_hash)
+    /// Eligible operator: commits to a verdict in a dispute (a hash of its
+    /// side and a secret salt), weighted by its stake bonded before it opened.
+    pub fn cast_vote(ctx: Context<CastVote>, commitment: [u8; 32]) -> Result<()> {
+        cast_vote::handler(ctx, commitment)
+    }
+
+    /// Anyone with the side and salt: reveals a committed vote after the
+    /// vote window, before the reveal deadline; its weight then counts.
+    pub fn reveal_vote(
+        ctx: Context<RevealVote>,
+        side: VoteSide,
+        salt: [u8; 32],
+        output_hash: [u8; 32],
+    ) -> Result<()> {
+        reveal_vote::handler(ctx, side, salt, output_hash)
     }
 
     /// Anyone: settles a dispute by its votes, or marks it inconclusive.
@@ -166,7 +178,8 @@ pub mod sibyl {
         finalize::handler(ctx)
     }
 
-    /// Voter: closes its vote record after settlement and takes its reward, if any.
+    /// Anyone: closes a vote record after settlement, paying its reward into
+    /// the voter's payout account or taking its penalty.
     pub fn claim_vote(ctx: Context<ClaimVote>) -> Result<()> {
         claim_vote::handler(ctx)
     }

@@ -2,14 +2,56 @@
 //! dispute, so that every path pays and refunds the same way.
 use crate::{
     errors::SibylError,
-    events::{RequestFinalized, WrongCommitmentRefunded},
+    events::{PayoutRedirected, RequestFinalized, WrongCommitmentRefunded},
     math::{self, FeeSplit},
     request_signer_seeds,
     state::{Config, Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus},
-    token_ops::TokenCtx,
+    token_ops::{payout_account, TokenCtx},
 };
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use core::cell::RefCell;
+
+/// Where one settlement pays each party: the token account recorded for it
+/// (when the request was made, the operator or model registered, the
+/// challenge posted), so that nobody can make a cranker pay for accounts or
+/// steer a payment elsewhere. A recorded account that can no longer take a
+/// payment sends that party's share to the model's fee vault, so that no
+/// party can block a settlement others wait on.
+pub struct Payouts<'info> {
+    request: Pubkey,
+    fee_vault: InterfaceAccount<'info, TokenAccount>,
+    redirected: RefCell<Vec<PayoutRedirected>>,
+}
+
+impl<'info> Payouts<'info> {
+    pub fn new(request: Pubkey, fee_vault: &InterfaceAccount<'info, TokenAccount>) -> Self {
+        Payouts {
+            request,
+            fee_vault: fee_vault.clone(),
+            redirected: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The account to pay `party`'s share into: `recorded`, or the fee vault.
+    pub fn to(&self, recorded: &AccountInfo<'info>, party: Pubkey) -> AccountInfo<'info> {
+        let (account, redirected) = payout_account(recorded, &party, &self.fee_vault);
+        let mut events = self.redirected.borrow_mut();
+        if redirected && !events.iter().any(|event| event.account == recorded.key()) {
+            events.push(PayoutRedirected {
+                request: self.request,
+                party,
+                account: recorded.key(),
+            });
+        }
+        account
+    }
+
+    /// The events of the payouts that went to the fee vault.
+    pub fn redirected(self) -> Vec<PayoutRedirected> {
+        self.redirected.into_inner()
+    }
+}
 
 /// A request's escrow and what is needed to empty and close it.
 pub struct Escrow<'a, 'info> {
@@ -27,8 +69,8 @@ impl<'info> Escrow<'_, 'info> {
     /// cannot be closed, so an exit that left them would revert forever.
     pub fn pay_fee(
         &self,
-        payee: &InterfaceAccount<'info, TokenAccount>,
-        publisher: &InterfaceAccount<'info, TokenAccount>,
+        payee: &AccountInfo<'info>,
+        publisher: &AccountInfo<'info>,
         fee_vault: &InterfaceAccount<'info, TokenAccount>,
     ) -> Result<FeeSplit> {
         let split = math::split_fee(
@@ -46,7 +88,7 @@ impl<'info> Escrow<'_, 'info> {
 
     /// Returns everything the escrow holds (the fee, and whatever anyone sent
     /// to it) to the requester and closes the escrow.
-    pub fn refund(&self, requester_token: &InterfaceAccount<'info, TokenAccount>) -> Result<u64> {
+    pub fn refund(&self, requester_token: &impl ToAccountInfo<'info>) -> Result<u64> {
         let held = self.escrow.amount;
         self.release(requester_token, held)?;
         self.close()?;
@@ -60,7 +102,7 @@ impl<'info> Escrow<'_, 'info> {
         math::sub(self.escrow.amount, self.request.fee)
     }
 
-    fn release(&self, to: &InterfaceAccount<'info, TokenAccount>, amount: u64) -> Result<()> {
+    fn release(&self, to: &impl ToAccountInfo<'info>, amount: u64) -> Result<()> {
         let nonce = self.request.nonce.to_le_bytes();
         let seeds = request_signer_seeds!(self.request, nonce);
         self.tokens.transfer_signed(
@@ -122,38 +164,23 @@ pub struct SettleDispute<'info> {
     /// CHECK: the challenger's wallet, receives the dispute's rent.
     #[account(mut, address = dispute.challenger @ SibylError::WrongParty)]
     pub challenger: UncheckedAccount<'info>,
-    // `dup`: one party may hold several roles (a publisher that is also the
-    // operator or the challenger), so payees' token accounts may coincide;
-    // Sibyl only moves tokens into them by CPI and never writes them itself.
-    #[account(
-        mut,
-        dup,
-        constraint = operator_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = operator_token.owner == operator.authority @ SibylError::WrongTokenOwner,
-    )]
-    pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(
-        mut,
-        dup,
-        constraint = challenger_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = challenger_token.owner == dispute.challenger @ SibylError::WrongTokenOwner,
-    )]
-    pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// Refunded when the commitment is rejected and no output confirmed.
-    #[account(
-        mut,
-        dup,
-        constraint = requester_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = requester_token.owner == request.requester @ SibylError::WrongTokenOwner,
-    )]
-    pub requester_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(
-        mut,
-        dup,
-        constraint = publisher_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = publisher_token.owner == model.publisher @ SibylError::WrongTokenOwner,
-    )]
-    pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    // The payout accounts recorded for each party, checked when paid (see
+    // `Payouts`). `dup`: one party may hold several roles (a publisher that
+    // is also the operator or the challenger), so they may coincide; Sibyl
+    // only moves tokens into them by CPI and never writes them itself.
+    /// CHECK: the operator's recorded payout account.
+    #[account(mut, dup, address = operator.payout_token @ SibylError::WrongPayoutAccount)]
+    pub operator_token: UncheckedAccount<'info>,
+    /// CHECK: the challenger's recorded payout account.
+    #[account(mut, dup, address = dispute.challenger_token @ SibylError::WrongPayoutAccount)]
+    pub challenger_token: UncheckedAccount<'info>,
+    /// CHECK: the request's recorded refund account, refunded when the
+    /// commitment is rejected and no output confirmed.
+    #[account(mut, dup, address = request.refund_token @ SibylError::WrongPayoutAccount)]
+    pub requester_token: UncheckedAccount<'info>,
+    /// CHECK: the model's recorded royalty account.
+    #[account(mut, dup, address = model.payout_token @ SibylError::WrongPayoutAccount)]
+    pub publisher_token: UncheckedAccount<'info>,
     /// The model's protocol-fee vault.
     #[account(
         mut,
@@ -231,17 +258,26 @@ impl<'info> SettleDispute<'info> {
     /// Applies a decided outcome: forfeits the loser's bond or slashes the
     /// operator, reserves the winning voters' share, pays the fee to the
     /// author of the output that stands (or refunds the requester when none
-    /// does), and closes what is no longer needed.
-    pub fn apply(&mut self, outcome: DisputeOutcome) -> Result<DisputeSettlement> {
+    /// does), and closes what is no longer needed. Also returns the payouts
+    /// that went to the fee vault.
+    pub fn apply(
+        &mut self,
+        outcome: DisputeOutcome,
+    ) -> Result<(DisputeSettlement, Vec<PayoutRedirected>)> {
+        let payouts = Payouts::new(self.request.key(), &self.fee_vault);
+        let (publisher_token, publisher_party) =
+            (self.publisher_token.to_account_info(), self.model.publisher);
+        let publisher = || payouts.to(&publisher_token, publisher_party);
         let settlement = match outcome {
             DisputeOutcome::OperatorUpheld => {
                 // The bond is forfeited: the voters' share stays in the bond
                 // vault as their pool, the rest goes to the operator.
+                let operator_token = payouts.to(&self.operator_token, self.operator.authority);
                 let bond = self.dispute.bond;
                 let pool = self.dispute.reserve_voter_rewards(bond, outcome)?;
                 self.tokens().transfer_from_vault(
                     &self.bond_vault,
-                    &self.operator_token,
+                    &operator_token,
                     &self.config,
                     math::sub(bond, pool)?,
                 )?;
@@ -249,11 +285,9 @@ impl<'info> SettleDispute<'info> {
                 operator.disputes_won = operator.disputes_won.saturating_add(1);
                 operator.requests_served = operator.requests_served.saturating_add(1);
                 self.request.status = RequestStatus::Finalized;
-                let fee = self.escrow().pay_fee(
-                    &self.operator_token,
-                    &self.publisher_token,
-                    &self.fee_vault,
-                )?;
+                let fee = self
+                    .escrow()
+                    .pay_fee(&operator_token, &publisher(), &self.fee_vault)?;
                 DisputeSettlement::Paid {
                     payee: self.operator.authority,
                     fee,
@@ -261,22 +295,21 @@ impl<'info> SettleDispute<'info> {
                 }
             }
             DisputeOutcome::ChallengerUpheld => {
+                let challenger_token = payouts.to(&self.challenger_token, self.dispute.challenger);
                 let (slashed, rest) = self.slash_operator(outcome)?;
                 self.tokens().transfer_from_vault(
                     &self.stake_vault,
-                    &self.challenger_token,
+                    &challenger_token,
                     &self.config,
                     rest,
                 )?;
-                self.return_bond()?;
+                self.return_bond(&challenger_token)?;
                 self.request.output = self.dispute.challenger_output.clone();
                 self.request.output_hash = self.dispute.challenger_output_hash;
                 self.request.status = RequestStatus::Overturned;
-                let fee = self.escrow().pay_fee(
-                    &self.challenger_token,
-                    &self.publisher_token,
-                    &self.fee_vault,
-                )?;
+                let fee =
+                    self.escrow()
+                        .pay_fee(&challenger_token, &publisher(), &self.fee_vault)?;
                 DisputeSettlement::Paid {
                     payee: self.dispute.challenger,
                     fee,
@@ -288,15 +321,17 @@ impl<'info> SettleDispute<'info> {
                 // profits from the slash: beyond the voters' share it goes
                 // to the protocol (the model's fee vault). A decoy that
                 // shares the operator's purse cannot win it back.
+                let challenger_token = payouts.to(&self.challenger_token, self.dispute.challenger);
+                let requester_token = payouts.to(&self.requester_token, self.request.requester);
                 let (slashed, rest) = self.slash_operator(outcome)?;
                 self.tokens().transfer_from_vault(
                     &self.stake_vault,
-                    &self.fee_vault,
+                    &*self.fee_vault,
                     &self.config,
                     rest,
                 )?;
-                self.return_bond()?;
-                let refunded = self.escrow().refund(&self.requester_token)?;
+                self.return_bond(&challenger_token)?;
+                let refunded = self.escrow().refund(&requester_token)?;
                 self.request.close(self.requester.to_account_info())?;
                 DisputeSettlement::Refunded { refunded, slashed }
             }
@@ -305,7 +340,7 @@ impl<'info> SettleDispute<'info> {
         self.operator.close_commitment()?;
         self.dispute.outcome = outcome;
         close_dispute_if_done(&self.dispute, self.challenger.to_account_info())?;
-        Ok(settlement)
+        Ok((settlement, payouts.redirected()))
     }
 
     /// Takes `slash_bps` of the operator's stake and moves the voters'
@@ -318,7 +353,7 @@ impl<'info> SettleDispute<'info> {
         let pool = self.dispute.reserve_voter_rewards(amount, outcome)?;
         self.tokens().transfer_from_vault(
             &self.stake_vault,
-            &self.bond_vault,
+            &*self.bond_vault,
             &self.config,
             pool,
         )?;
@@ -327,10 +362,10 @@ impl<'info> SettleDispute<'info> {
 
     /// The challenger was right that the commitment was wrong: its bond
     /// comes back.
-    fn return_bond(&self) -> Result<()> {
+    fn return_bond(&self, challenger_token: &AccountInfo<'info>) -> Result<()> {
         self.tokens().transfer_from_vault(
             &self.bond_vault,
-            &self.challenger_token,
+            challenger_token,
             &self.config,
             self.dispute.bond,
         )

@@ -45,7 +45,78 @@ pub fn check_payment_mint(mint: &InterfaceAccount<Mint>) -> Result<()> {
     Ok(())
 }
 
+/// Whether `account` can take a payout owed to `party`: a token account of
+/// `tokens`' program and mint, owned by `party`, not frozen, and with no
+/// extension that lets its owner refuse an incoming transfer (required
+/// memos). Settlements check each recorded payout account with this and
+/// send the share of one that fails to the model's fee vault, so that no
+/// party can block a settlement others wait on by closing, freezing or
+/// guarding its own account.
+pub fn accepts_payout(account: &AccountInfo, party: &Pubkey, tokens: &TokenCtx) -> bool {
+    accepts_payout_of(account, party, &tokens.mint.key(), tokens.token_program.key)
+}
+
+fn accepts_payout_of(
+    account: &AccountInfo,
+    party: &Pubkey,
+    mint: &Pubkey,
+    token_program: &Pubkey,
+) -> bool {
+    use anchor_spl::token_2022::spl_token_2022::{
+        extension::{
+            memo_transfer::MemoTransfer, BaseStateWithExtensions, ExtensionType,
+            StateWithExtensions,
+        },
+        state::{Account, AccountState},
+    };
+    if account.owner != token_program {
+        return false;
+    }
+    let Ok(data) = account.try_borrow_data() else {
+        return false;
+    };
+    let Ok(state) = StateWithExtensions::<Account>::unpack(&data) else {
+        return false;
+    };
+    let memos_required = state
+        .get_extension::<MemoTransfer>()
+        .is_ok_and(|memo| bool::from(memo.require_incoming_transfer_memos));
+    let only_harmless_extensions = state.get_extension_types().is_ok_and(|types| {
+        types.iter().all(|extension| {
+            matches!(
+                extension,
+                ExtensionType::ImmutableOwner
+                    | ExtensionType::CpiGuard
+                    | ExtensionType::MemoTransfer
+            )
+        })
+    });
+    state.base.mint == *mint
+        && state.base.owner == *party
+        && state.base.state == AccountState::Initialized
+        && only_harmless_extensions
+        && !memos_required
+}
+
+/// The account a settlement pays `party` into: `recorded` if it
+/// [accepts the payout](accepts_payout), otherwise `fallback` (the model's
+/// fee vault, of the same mint). The second value says whether the payout
+/// was redirected.
+pub fn payout_account<'info>(
+    recorded: &AccountInfo<'info>,
+    party: &Pubkey,
+    fallback: &InterfaceAccount<'info, TokenAccount>,
+) -> (AccountInfo<'info>, bool) {
+    let token_program = fallback.to_account_info().owner;
+    if accepts_payout_of(recorded, party, &fallback.mint, token_program) {
+        (recorded.clone(), false)
+    } else {
+        (fallback.to_account_info(), true)
+    }
+}
+
 /// The mint and token program every transfer of one instruction uses.
+#[derive(Clone, Copy)]
 pub struct TokenCtx<'a, 'info> {
     pub mint: &'a InterfaceAccount<'info, Mint>,
     pub token_program: &'a Interface<'info, TokenInterface>,
@@ -73,7 +144,7 @@ impl<'info> TokenCtx<'_, 'info> {
     pub fn transfer_signed(
         &self,
         from: &InterfaceAccount<'info, TokenAccount>,
-        to: &InterfaceAccount<'info, TokenAccount>,
+        to: &impl ToAccountInfo<'info>,
         authority: AccountInfo<'info>,
         signer_seeds: &[&[&[u8]]],
         amount: u64,
@@ -92,7 +163,7 @@ impl<'info> TokenCtx<'_, 'info> {
     pub fn transfer_from_vault(
         &self,
         vault: &InterfaceAccount<'info, TokenAccount>,
-        to: &InterfaceAccount<'info, TokenAccount>,
+        to: &impl ToAccountInfo<'info>,
         config: &Account<'info, Config>,
         amount: u64,
     ) -> Result<()> {

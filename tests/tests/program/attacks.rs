@@ -178,16 +178,8 @@ async fn a_request_made_again_at_a_closed_address_gets_its_own_dispute() {
     let old: sibyl::state::Dispute = env.account(old_dispute).await.unwrap();
     assert_eq!(old.outcome, DisputeOutcome::ChallengerUpheld);
     assert_eq!(old.unclaimed_votes, 3);
-    let claim = sibyl_client::accounts::claim_vote(
-        env.operators[1].key(),
-        env.operators[1].token,
-        old_dispute,
-        old.challenger,
-        env.tokens(),
-    );
-    let voter = env.operators[1].wallet.insecure_clone();
     let voter_before = env.token_balance(env.operators[1].token).await;
-    env.send(claim, ix::ClaimVote {}, &[&voter])
+    env.claim_vote_in(1, old_dispute)
         .await
         .expect("an old vote is still claimable");
     assert!(env.token_balance(env.operators[1].token).await > voter_before);
@@ -341,11 +333,15 @@ async fn stake_added_after_a_dispute_opened_does_not_weigh_in_it() {
         OPERATOR_STAKE,
         "only the stake bonded before the dispute weighs"
     );
-    // One honest voter against it is not yet a decision either way...
+    // Two honest voters outweigh it, as their stake says.
     env.vote(1, request, VoteSide::Challenger).await.unwrap();
-    assert_sibyl_error(env.resolve(request).await, SibylError::VoteWindowOpen);
-    // ...two are.
     env.vote(2, request, VoteSide::Challenger).await.unwrap();
+    env.reveal_votes(request).await;
+    let dispute = env.dispute_of(request).await;
+    assert_eq!(
+        (dispute.stake_for_operator, dispute.stake_for_challenger),
+        (OPERATOR_STAKE, 2 * OPERATOR_STAKE)
+    );
     env.resolve(request).await.unwrap();
     assert_eq!(
         env.request_account(request).await.status,
@@ -767,6 +763,343 @@ async fn arbitration_can_reject_a_commitment_without_confirming_the_challenger()
     assert_eq!(
         env.token_balance(env.requester.token).await,
         requester_before
+    );
+    env.assert_tokens_conserved().await;
+}
+
+// ----- class 7: rules that cover what consumers read -----
+
+#[tokio::test]
+async fn a_top_k_rule_is_refused_for_a_float_output_it_cannot_rank() {
+    let mut env = TestEnv::new().await;
+    // One float score per row (a sigmoid, or a dynamic last axis that may be
+    // 1) has nothing to rank: compared bit for bit, an honest operator on
+    // another CPU would lose its dispute.
+    for shape in [vec![1, 1], vec![1, -1]] {
+        let mut args = default_model_args([9; 32]);
+        args.output_spec.shape = shape;
+        args.comparison = ComparisonRule::TopK {
+            k: 1,
+            tie_margin: 1e-4,
+        };
+        assert_sibyl_error(
+            env.register_model(args).await,
+            SibylError::InvalidComparisonRule,
+        );
+    }
+    // An integer label is compared bit for bit, which is sound.
+    let mut label = default_model_args([9; 32]);
+    label.output_spec = sibyl::state::TensorSpec {
+        dtype: DType::Int64,
+        shape: vec![1, 1],
+    };
+    label.max_output_bytes = 64;
+    label.comparison = ComparisonRule::TopK {
+        k: 1,
+        tie_margin: 0.0,
+    };
+    env.register_model(label).await.unwrap();
+}
+
+// ----- class 10: a requester's ceiling on the challenge window -----
+
+#[tokio::test]
+async fn a_requester_caps_the_challenge_window_a_publisher_may_stretch() {
+    let mut env = TestEnv::new().await;
+    // The publisher stretches the window right before a request...
+    let publisher = env.publisher.wallet.insecure_clone();
+    let accounts = sibyl_client::accounts::update_model(publisher.pubkey(), env.model());
+    let args = UpdateModelArgs {
+        challenge_window_override_slots: Some(Some(5_000)),
+        ..Default::default()
+    };
+    env.send(accounts, ix::UpdateModel { args }, &[&publisher])
+        .await
+        .unwrap();
+    // ...and a request that set a ceiling below it is refused, escrowing nothing.
+    let requester = env.requester.wallet.insecure_clone();
+    let request_with_ceiling = |nonce, ceiling| sibyl::instructions::RequestInferenceArgs {
+        nonce,
+        fee: MODEL_PRICE,
+        input_len: 2,
+        input: b"in".to_vec(),
+        callback: None,
+        max_challenge_window_slots: ceiling,
+    };
+    let nonce = env.next_nonce();
+    let accounts = env.request_accounts(&env.requester, env.model(), nonce);
+    let before = env.token_balance(env.requester.token).await;
+    assert_sibyl_error(
+        env.send_request(
+            accounts,
+            request_with_ceiling(nonce, Some(4_999)),
+            &requester,
+        )
+        .await,
+        SibylError::ChallengeWindowAboveCeiling,
+    );
+    assert_eq!(env.token_balance(env.requester.token).await, before);
+    // A ceiling the window fits under is accepted and the window recorded.
+    let accounts = env.request_accounts(&env.requester, env.model(), nonce);
+    let request = accounts.request;
+    env.send_request(
+        accounts,
+        request_with_ceiling(nonce, Some(5_000)),
+        &requester,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        env.request_account(request).await.challenge_window_slots,
+        5_000
+    );
+    env.assert_tokens_conserved().await;
+}
+
+// ----- class 11: the crank cannot be farmed -----
+
+#[tokio::test]
+async fn refunds_go_only_to_the_account_recorded_at_request_and_cost_a_cranker_nothing() {
+    let mut env = TestEnv::new().await;
+    let request = env.request(b"in").await;
+    assert_eq!(
+        env.request_account(request).await.refund_token,
+        env.requester.token
+    );
+    env.warp_slots(env.params.request_timeout_slots + 1).await;
+    let cranker = env.challenger.wallet.insecure_clone();
+
+    // Any other token account of the requester is refused.
+    let other = env.create_token_account(&env.requester.key()).await;
+    let mut accounts = env.expire_accounts(request).await;
+    accounts.requester_token = other;
+    assert_sibyl_error(
+        env.send(accounts, ix::ExpireRequest {}, &[&cranker]).await,
+        SibylError::WrongPayoutAccount,
+    );
+
+    // The requester closes the recorded account, hoping a cranker will pay
+    // to make it again: the refund goes to the model's fee vault instead,
+    // and the cranker spends nothing.
+    let requester = Actor {
+        wallet: env.requester.wallet.insecure_clone(),
+        token: env.requester.token,
+    };
+    env.close_token_account(&requester).await;
+    let cranker_lamports = env.lamports(cranker.pubkey()).await;
+    let vault_before = env.token_balance(env.fee_vault()).await;
+    let events = env.expire(request).await.expect("expired");
+    let redirected = events.one::<sibyl::events::PayoutRedirected>();
+    assert_eq!(
+        (redirected.party, redirected.account),
+        (env.requester.key(), env.requester.token)
+    );
+    assert_eq!(
+        env.token_balance(env.fee_vault()).await,
+        vault_before + MODEL_PRICE
+    );
+    assert!(!env.exists(request).await && !env.exists(pda::escrow(&request)).await);
+    assert_eq!(env.lamports(cranker.pubkey()).await, cranker_lamports);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_publisher_that_abandons_its_royalty_account_cannot_block_finalize() {
+    let mut env = TestEnv::new().await;
+    let request = env.committed_request(0, &output(b"honest")).await;
+    let publisher = Actor {
+        wallet: env.publisher.wallet.insecure_clone(),
+        token: env.publisher.token,
+    };
+    env.close_token_account(&publisher).await;
+    // Nor can anyone name another account of its, or of their own.
+    env.warp_slots(env.params.challenge_window_slots + 1).await;
+    let mut accounts = env.finalize_accounts(request).await;
+    accounts.publisher_token = env.challenger.token;
+    let cranker = env.challenger.wallet.insecure_clone();
+    assert_sibyl_error(
+        env.send(accounts, ix::Finalize {}, &[&cranker]).await,
+        SibylError::WrongPayoutAccount,
+    );
+    let operator_before = env.token_balance(env.operators[0].token).await;
+    let vault_before = env.token_balance(env.fee_vault()).await;
+    let events = env.finalize(request).await.expect("finalized");
+    let finalized = events.one::<sibyl::events::RequestFinalized>();
+    assert_eq!(
+        events.one::<sibyl::events::PayoutRedirected>().party,
+        env.publisher.key()
+    );
+    assert_eq!(
+        env.token_balance(env.operators[0].token).await,
+        operator_before + finalized.payee_amount
+    );
+    assert_eq!(
+        env.token_balance(env.fee_vault()).await,
+        vault_before + finalized.protocol_fee + finalized.royalty
+    );
+    assert_eq!(env.operator_account(0).await.open_commitments, 0);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn parties_that_abandon_their_accounts_cannot_block_a_dispute_others_wait_on() {
+    let mut env = TestEnv::new().await;
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(request, &output(b"also-wrong"))
+        .await
+        .unwrap();
+    let dispute = env.dispute_address(request).await;
+    assert_eq!(
+        env.dispute_of(request).await.challenger_token,
+        env.challenger.token
+    );
+    // Every other operator votes that the commitment is wrong (and neither
+    // output right); meanwhile the requester closes its refund account and
+    // the challenger hands its bond account to someone else.
+    for voter in 1..env.operators.len() {
+        env.vote(voter, request, VoteSide::Neither).await.unwrap();
+    }
+    let requester = Actor {
+        wallet: env.requester.wallet.insecure_clone(),
+        token: env.requester.token,
+    };
+    env.close_token_account(&requester).await;
+    let challenger = Actor {
+        wallet: env.challenger.wallet.insecure_clone(),
+        token: env.challenger.token,
+    };
+    env.give_token_account_away(&challenger, &Pubkey::new_unique())
+        .await;
+    let vault_before = env.token_balance(env.fee_vault()).await;
+    let events = env.resolve(request).await.expect("resolved");
+    let mut redirected: Vec<_> = events
+        .all::<sibyl::events::PayoutRedirected>()
+        .into_iter()
+        .map(|event| event.party)
+        .collect();
+    redirected.sort();
+    let mut expected = vec![env.requester.key(), env.challenger.key()];
+    expected.sort();
+    assert_eq!(redirected, expected);
+    let slashed = events.one::<sibyl::events::OperatorSlashed>().amount;
+    let voters_pool = env
+        .account::<sibyl::state::Dispute>(dispute)
+        .await
+        .expect("dispute open until its votes are claimed")
+        .reward_pool;
+    assert_eq!(
+        env.token_balance(env.fee_vault()).await,
+        vault_before + MODEL_PRICE + env.params.challenge_bond + slashed - voters_pool
+    );
+    // The voters claim, and everything closes.
+    for voter in 1..env.operators.len() {
+        env.claim_vote_in(voter, dispute).await.unwrap();
+    }
+    assert!(!env.exists(request).await && !env.exists(dispute).await);
+    assert_eq!(env.operator_account(0).await.open_commitments, 0);
+    env.assert_tokens_conserved().await;
+}
+
+// ----- class 5: copying and lazy voters -----
+
+#[tokio::test]
+async fn a_copied_vote_cannot_be_revealed_and_an_unrevealed_vote_costs_its_operator() {
+    let mut env = TestEnv::new().await;
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(request, &output(b"honest")).await.unwrap();
+    let dispute = env.dispute_address(request).await;
+    // Two honest verifiers commit; while votes are being committed nothing
+    // shows which way anyone voted.
+    env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    env.vote(2, request, VoteSide::Challenger).await.unwrap();
+    let open = env.dispute_of(request).await;
+    assert_eq!(
+        (
+            open.stake_for_operator,
+            open.stake_for_challenger,
+            open.stake_for_neither
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(open.stake_committed, 2 * OPERATOR_STAKE);
+    // A lazy verifier copies verifier 1's commitment instead of re-executing...
+    let honest: sibyl::state::Vote = env
+        .account(pda::vote(&dispute, &env.operator(1)))
+        .await
+        .unwrap();
+    env.commit_vote(3, request, honest.commitment)
+        .await
+        .unwrap();
+    // ...and, once verifier 1 has revealed its side and salt, replays them:
+    // the commitment binds the voter, so the copy never opens.
+    env.reveal_votes(request).await;
+    assert_sibyl_error(
+        env.reveal_vote(3, dispute, VoteSide::Challenger, TestEnv::vote_salt(1))
+            .await,
+        SibylError::CommitmentMismatch,
+    );
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    env.resolve(request).await.unwrap();
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Overturned
+    );
+    // The copier's vote never counted, earns nothing and costs 1 % of its weight.
+    let stake_before = env.operator_account(3).await.stake;
+    let events = env.claim_vote_in(3, dispute).await.unwrap();
+    let claimed = events.one::<sibyl::events::VoteClaimed>();
+    let penalty = OPERATOR_STAKE * sibyl::constants::VOTE_PENALTY_BPS as u64 / 10_000;
+    assert_eq!((claimed.reward, claimed.penalty), (0, penalty));
+    assert_eq!(env.operator_account(3).await.stake, stake_before - penalty);
+    // The honest voters are paid and lose nothing.
+    for voter in 1..=2 {
+        let events = env.claim_vote_in(voter, dispute).await.unwrap();
+        let claimed = events.one::<sibyl::events::VoteClaimed>();
+        assert!(claimed.reward > 0 && claimed.penalty == 0);
+        assert_eq!(env.operator_account(voter).await.stake, OPERATOR_STAKE);
+    }
+    assert!(!env.exists(dispute).await);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_vote_on_the_losing_side_costs_its_operator_and_anyone_may_claim_it() {
+    let mut env = TestEnv::new().await;
+    let request = env.committed_request(0, &output(b"wrong")).await;
+    env.challenge(request, &output(b"honest")).await.unwrap();
+    let dispute = env.dispute_address(request).await;
+    // Verifier 3 backs the wrong output without checking; 1 and 2 re-execute.
+    env.vote(3, request, VoteSide::Operator).await.unwrap();
+    env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    env.vote(2, request, VoteSide::Challenger).await.unwrap();
+    env.resolve(request).await.unwrap();
+    // A bystander claims verifier 3's vote: the penalty is taken all the
+    // same, and what a vote earns would go to the voter's payout account.
+    let accounts = env.claim_vote_accounts_in(3, dispute).await;
+    let bystander = env.treasury.wallet.insecure_clone();
+    let accounts = sibyl::accounts::ClaimVote {
+        claimer: bystander.pubkey(),
+        ..accounts
+    };
+    let fee_vault_before = env.token_balance(env.fee_vault()).await;
+    let events = env
+        .send(accounts, ix::ClaimVote {}, &[&bystander])
+        .await
+        .expect("anyone may claim a settled vote");
+    let penalty = OPERATOR_STAKE * sibyl::constants::VOTE_PENALTY_BPS as u64 / 10_000;
+    assert_eq!(events.one::<sibyl::events::VoteClaimed>().penalty, penalty);
+    assert_eq!(
+        env.token_balance(env.fee_vault()).await,
+        fee_vault_before + penalty
+    );
+    assert_eq!(env.operator_account(3).await.open_votes, 0);
+    // Nor can anyone send a claim's reward elsewhere.
+    let mut accounts = env.claim_vote_accounts_in(1, dispute).await;
+    accounts.claimer = bystander.pubkey();
+    accounts.voter_token = env.treasury.token;
+    assert_sibyl_error(
+        env.send(accounts, ix::ClaimVote {}, &[&bystander]).await,
+        SibylError::WrongPayoutAccount,
     );
     env.assert_tokens_conserved().await;
 }

@@ -304,7 +304,12 @@ async fn register_model_validates_every_field() {
             SibylError::InvalidSizeBound,
         ),
         (
-            with(&|a| a.comparison = ComparisonRule::TopK { k: 0 }),
+            with(&|a| {
+                a.comparison = ComparisonRule::TopK {
+                    k: 0,
+                    tie_margin: 0.0,
+                }
+            }),
             SibylError::InvalidComparisonRule,
         ),
         (

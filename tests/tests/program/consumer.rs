@@ -393,3 +393,112 @@ async fn a_callback_relayed_by_another_program_is_refused() {
     );
     assert_eq!(env.bounty(other).await.winner, Some(requester));
 }
+
+#[tokio::test]
+async fn arbitration_skips_a_callback_that_keeps_failing_after_the_grace_period() {
+    let params = sibyl::state::ConfigParams {
+        arbitration_window_slots: 3 * CALLBACK_GRACE_SLOTS,
+        ..sibyl_tests::env::default_params()
+    };
+    let mut env = TestEnv::builder().params(params).build().await;
+    let bounty = env.create_bounty(1, 7, 1_000).await;
+    let callback = env.bounty_callback(bounty);
+    let request = env.request_with_callback(b"digit", callback).await.unwrap();
+    env.commit(0, request, &digit_output(7, 0.99))
+        .await
+        .unwrap();
+    env.challenge(request, &digit_output(3, 0.99))
+        .await
+        .unwrap();
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    env.resolve(request)
+        .await
+        .expect("inconclusive: nobody voted");
+    // Arbitration without the consumer's accounts waits out the grace
+    // period, as a voted settlement does...
+    assert_sibyl_error(
+        env.arbitrate(request, sibyl::state::DisputeOutcome::OperatorUpheld)
+            .await,
+        SibylError::CallbackAccountsMissing,
+    );
+    // ...(counted from the reveal deadline) and then decides without it: a
+    // consumer that keeps failing cannot hold the decision back until the
+    // deadline refunds everyone.
+    env.warp_slots(env.params.vote_window_slots + CALLBACK_GRACE_SLOTS)
+        .await;
+    let events = env
+        .arbitrate(request, sibyl::state::DisputeOutcome::OperatorUpheld)
+        .await
+        .expect("arbitrated");
+    assert!(events.one::<CallbackInvoked>().skipped);
+    assert_eq!(
+        env.request_account(request).await.status,
+        RequestStatus::Finalized
+    );
+    env.assert_tokens_conserved().await;
+}
+
+/// A request on a second model, a top-1 classifier, committed as a `digit`
+/// with a made-up probability of 0.99 and finalized; returns its address.
+async fn finalized_top_k_request(env: &mut TestEnv, digit: usize) -> anchor_lang::prelude::Pubkey {
+    let mut args = sibyl_tests::env::default_model_args([9; 32]);
+    args.uri = "file://top1.onnx".into();
+    args.comparison = sibyl::state::ComparisonRule::TopK {
+        k: 1,
+        tie_margin: 1e-4,
+    };
+    env.register_model(args).await.unwrap();
+    let model = sibyl_client::pda::model(&[9; 32]);
+    let nonce = env.next_nonce();
+    let accounts = env.request_accounts(&env.requester, model, nonce);
+    let request = accounts.request;
+    let requester = env.requester.wallet.insecure_clone();
+    let args = sibyl::instructions::RequestInferenceArgs {
+        nonce,
+        fee: sibyl_tests::env::MODEL_PRICE,
+        input_len: 5,
+        input: b"digit".to_vec(),
+        callback: None,
+        max_challenge_window_slots: None,
+    };
+    env.send_request(accounts, args, &requester).await.unwrap();
+    env.commit(0, request, &digit_output(digit, 0.99))
+        .await
+        .unwrap();
+    env.warp_slots(WINDOW + 1).await;
+    env.finalize(request).await.expect("finalized");
+    request
+}
+
+#[tokio::test]
+async fn a_consumer_is_handed_only_what_the_models_rule_verified() {
+    let mut env = TestEnv::new().await;
+    let request = finalized_top_k_request(&mut env, 7).await;
+    // The committed 0.99 was never checked (top-1 verifies the class), so a
+    // bounty asking for 90 % cannot be won with it...
+    let with_floor = env
+        .create_bounty_with_floor(1, [9; 32], 7, 1_000, 9_000)
+        .await;
+    let requester = env.requester.wallet.insecure_clone();
+    assert_error(
+        env.claim_with_result(with_floor, request, &requester).await,
+        BountyError::NotTargetDigit,
+    );
+    // ...while one that asks only for the class is.
+    let class_only = env.create_bounty_with_floor(2, [9; 32], 7, 1_000, 0).await;
+    let before = env.lamports(requester.pubkey()).await;
+    env.claim_with_result(class_only, request, &requester)
+        .await
+        .expect("the verified class wins");
+    assert_eq!(
+        env.lamports(requester.pubkey()).await,
+        before + BOUNTY_LAMPORTS
+    );
+    // The request carries the rule the consumer kit judged by.
+    let state = env.request_account(request).await;
+    assert!(matches!(
+        state.comparison,
+        sibyl::state::ComparisonRule::TopK { k: 1, .. }
+    ));
+    env.assert_tokens_conserved().await;
+}

@@ -108,7 +108,7 @@ async fn double_vote_is_refused() {
     );
     let dispute: sibyl::state::Dispute = env.dispute_of(request).await;
     assert_eq!(
-        (dispute.stake_for_operator, dispute.vote_count),
+        (dispute.stake_committed, dispute.vote_count),
         (OPERATOR_STAKE, 1)
     );
     env.assert_tokens_conserved().await;
@@ -146,15 +146,35 @@ async fn resolve_waits_until_the_outcome_is_certain() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
     env.challenge(request, &output(b"x")).await.unwrap();
+    // Nothing is decided while votes are being committed.
     assert_sibyl_error(env.resolve(request).await, SibylError::VoteWindowOpen);
-    env.vote(1, request, VoteSide::Operator).await.unwrap();
-    // 10M of 30M: the other 20M could still go the other way.
+    let dispute = env.dispute_address(request).await;
+    let sides = [VoteSide::Operator, VoteSide::Operator, VoteSide::Challenger];
+    for (voter, side) in (1..=3).zip(sides) {
+        let commitment = sibyl::hashing::vote_commitment(
+            &dispute,
+            &env.operator(voter),
+            side,
+            &TestEnv::vote_salt(voter),
+        );
+        env.commit_vote(voter, request, commitment).await.unwrap();
+    }
     assert_sibyl_error(env.resolve(request).await, SibylError::VoteWindowOpen);
-    env.vote(2, request, VoteSide::Operator).await.unwrap();
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    let reveal = |voter: usize| (voter, sides[voter - 1], TestEnv::vote_salt(voter));
+    let (voter, side, salt) = reveal(1);
+    env.reveal_vote(voter, dispute, side, salt).await.unwrap();
+    let (voter, side, salt) = reveal(2);
+    env.reveal_vote(voter, dispute, side, salt).await.unwrap();
+    // 20M of 30M for the operator already decide it, but the last voter may
+    // still reveal (and be paid for an honest vote, not penalized as unrevealed).
+    assert_sibyl_error(env.resolve(request).await, SibylError::VoteWindowOpen);
+    let (voter, side, salt) = reveal(3);
+    env.reveal_vote(voter, dispute, side, salt).await.unwrap();
     env.resolve(request).await.unwrap();
-    assert_sibyl_error(
-        env.vote(3, request, VoteSide::Operator).await,
-        SibylError::DisputeNotOpen,
+    assert_eq!(
+        env.request_account(request).await.status,
+        sibyl::state::RequestStatus::Finalized
     );
     // Settled: its escrow is closed, so there is nothing left to resolve.
     sibyl_tests::assert_anchor_error(
@@ -183,14 +203,28 @@ async fn resolve_checks_every_payee_account() {
     assert_sibyl_error(
         env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
             .await,
-        SibylError::WrongTokenOwner,
+        SibylError::WrongPayoutAccount,
     );
     let mut settle = env.settle_accounts(request).await;
     settle.challenger_token = env.operators[1].token;
     assert_sibyl_error(
         env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
             .await,
-        SibylError::WrongTokenOwner,
+        SibylError::WrongPayoutAccount,
+    );
+    let mut settle = env.settle_accounts(request).await;
+    settle.requester_token = env.create_token_account(&env.requester.key()).await;
+    assert_sibyl_error(
+        env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
+            .await,
+        SibylError::WrongPayoutAccount,
+    );
+    let mut settle = env.settle_accounts(request).await;
+    settle.publisher_token = env.challenger.token;
+    assert_sibyl_error(
+        env.send(send(settle), ix::ResolveDispute {}, &[&cranker])
+            .await,
+        SibylError::WrongPayoutAccount,
     );
     let mut settle = env.settle_accounts(request).await;
     settle.challenger = env.requester.key();
@@ -306,5 +340,61 @@ async fn claims_wait_for_settlement_and_losers_get_nothing() {
     env.claim_vote(1, request).await.unwrap();
     env.claim_vote(2, request).await.unwrap();
     assert_eq!(env.token_balance(pda::bond_vault()).await, 0);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn reveal_rules() {
+    let mut env = TestEnv::new().await;
+    let request = committed(&mut env).await;
+    env.challenge(request, &output(b"x")).await.unwrap();
+    let dispute = env.dispute_address(request).await;
+    let salt = TestEnv::vote_salt(1);
+    let commitment =
+        sibyl::hashing::vote_commitment(&dispute, &env.operator(1), VoteSide::Operator, &salt);
+    env.commit_vote(1, request, commitment).await.unwrap();
+    assert_sibyl_error(
+        env.reveal_vote(1, dispute, VoteSide::Operator, salt).await,
+        SibylError::RevealWindowNotOpen,
+    );
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    assert_sibyl_error(
+        env.reveal_vote(1, dispute, VoteSide::Challenger, salt)
+            .await,
+        SibylError::CommitmentMismatch,
+    );
+    assert_sibyl_error(
+        env.reveal_vote(1, dispute, VoteSide::Operator, [0; 32])
+            .await,
+        SibylError::CommitmentMismatch,
+    );
+    env.reveal_vote(1, dispute, VoteSide::Operator, salt)
+        .await
+        .unwrap();
+    assert_sibyl_error(
+        env.reveal_vote(1, dispute, VoteSide::Operator, salt).await,
+        SibylError::AlreadyRevealed,
+    );
+    assert_eq!(
+        env.dispute_of(request).await.stake_for_operator,
+        OPERATOR_STAKE
+    );
+    // A commitment left unopened past the reveal deadline stays unopened.
+    let late = env.committed_request(0, &output(b"out")).await;
+    env.challenge(late, &output(b"x")).await.unwrap();
+    let late_dispute = env.dispute_address(late).await;
+    let commitment = sibyl::hashing::vote_commitment(
+        &late_dispute,
+        &env.operator(2),
+        VoteSide::Operator,
+        &TestEnv::vote_salt(2),
+    );
+    env.commit_vote(2, late, commitment).await.unwrap();
+    env.warp_slots(2 * env.params.vote_window_slots + 1).await;
+    assert_sibyl_error(
+        env.reveal_vote(2, late_dispute, VoteSide::Operator, TestEnv::vote_salt(2))
+            .await,
+        SibylError::RevealWindowClosed,
+    );
     env.assert_tokens_conserved().await;
 }

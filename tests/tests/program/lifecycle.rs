@@ -373,6 +373,7 @@ async fn chunked_input_upload_completes_the_request() {
             input_len: input.len() as u32,
             input: input[..800].to_vec(),
             callback: None,
+            max_challenge_window_slots: None,
         },
         &requester,
     )
@@ -502,8 +503,12 @@ async fn a_model_registers_with_a_fee_vault_in_the_payment_mint() {
 
     let mut env = TestEnv::new().await;
     let args = default_model_args([8; 32]);
-    let mut accounts =
-        accounts::register_model(env.publisher.key(), &args.model_hash, env.tokens());
+    let mut accounts = accounts::register_model(
+        env.publisher.key(),
+        env.publisher.token,
+        &args.model_hash,
+        env.tokens(),
+    );
     accounts.payment_mint = env.create_foreign_mint().await;
     let publisher = env.publisher.wallet.insecure_clone();
     assert_sibyl_error(

@@ -79,6 +79,7 @@ async fn withdraw_waits_for_open_commitments_and_votes() {
     let request = env.committed_request(0, &output(b"wrong")).await;
     env.challenge(request, &output(b"right")).await.unwrap();
     env.vote(1, request, VoteSide::Challenger).await.unwrap();
+    env.reveal_votes(request).await;
     env.request_unstake(0, 1_000).await.unwrap();
     env.request_unstake(1, 1_000).await.unwrap();
     env.warp_slots(env.params.unbonding_slots).await;

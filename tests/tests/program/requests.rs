@@ -31,6 +31,7 @@ async fn request_with_accounts(
         input_len: 4,
         input: vec![1, 2, 3, 4],
         callback: None,
+        max_challenge_window_slots: None,
     };
     args(&mut request_args);
     let requester = env.requester.wallet.insecure_clone();
@@ -170,7 +171,7 @@ async fn expire_only_after_the_deadline_of_a_pending_request() {
         env.expire(request).await,
         SibylError::RequestDeadlineNotReached,
     );
-    let mut accounts = env.expire_accounts(request);
+    let mut accounts = env.expire_accounts(request).await;
     accounts.requester = env.challenger.key();
     let cranker = env.challenger.wallet.insecure_clone();
     env.warp_slots(env.params.request_timeout_slots + 1).await;
@@ -259,13 +260,13 @@ async fn finalize_rules() {
     accounts.operator_token = env.challenger.token;
     assert_sibyl_error(
         env.send(accounts, ix::Finalize {}, &[&cranker]).await,
-        SibylError::WrongTokenOwner,
+        SibylError::WrongPayoutAccount,
     );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.publisher_token = env.challenger.token;
     assert_sibyl_error(
         env.send(accounts, ix::Finalize {}, &[&cranker]).await,
-        SibylError::WrongTokenOwner,
+        SibylError::WrongPayoutAccount,
     );
     let mut accounts = env.finalize_accounts(request).await;
     accounts.operator = env.operator(1);

@@ -31,7 +31,7 @@ pub fn handler(ctx: Context<ClaimWithResult>) -> Result<()> {
         ctx.accounts.claimant.key(),
         BountyError::ClaimantNotRequester
     );
-    require!(bounty.is_won_by(&result)?, BountyError::NotTargetDigit);
+    require!(bounty.is_won_by(&result), BountyError::NotTargetDigit);
     let bounty_info = bounty.to_account_info();
     bounty.pay(
         &bounty_info,

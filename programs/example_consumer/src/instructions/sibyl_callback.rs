@@ -44,7 +44,7 @@ pub fn handler(ctx: Context<SibylCallback>, data: CallbackData) -> Result<()> {
     let result = read_final_result(&ctx.accounts.request, &bounty.model_hash, None)?;
     let wins = bounty.winner.is_none()
         && result.requester == ctx.accounts.claimant.key()
-        && bounty.is_won_by(&result)?;
+        && bounty.is_won_by(&result);
     if !wins {
         emit!(BountyNotWon {
             bounty: bounty.key(),

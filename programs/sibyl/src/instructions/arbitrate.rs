@@ -45,12 +45,15 @@ pub fn handler<'info>(
     let request = settle.request.key();
     let dispute = settle.dispute.key();
     let operator = settle.operator.key();
-    let settlement = settle.apply(outcome)?;
+    let (settlement, redirected) = settle.apply(outcome)?;
     emit_cpi!(DisputeArbitrated {
         request,
         dispute,
         outcome,
     });
+    for event in redirected {
+        emit_cpi!(event);
+    }
     if settlement.slashed() > 0 {
         emit_cpi!(OperatorSlashed {
             operator,
@@ -65,13 +68,15 @@ pub fn handler<'info>(
     if let Some(event) = settlement.finalized_event(&settle.request) {
         emit_cpi!(event);
     }
-    // The result is final: call the consumer, if one was named (never
-    // skippable here: arbitration must deliver or let the deadline refund).
+    // The result is final: call the consumer, if one was named. As for a
+    // voted settlement (and from the same slot, the reveal deadline), a
+    // consumer whose callback keeps failing past the grace period cannot
+    // hold the decision back.
     let settle = &ctx.accounts.settle;
     let callback = callback::deliver(
         &settle.request,
         ctx.remaining_accounts,
-        u64::MAX,
+        settle.dispute.reveal_deadline_slot,
         Clock::get()?.slot,
     )?;
     if let Some(event) = callback {

@@ -57,7 +57,7 @@ pub fn handler(ctx: Context<CancelRequest>) -> Result<()> {
         },
         rent_receiver: accounts.requester.to_account_info(),
     }
-    .refund(&accounts.requester_token)?;
+    .refund(&*accounts.requester_token)?;
     let event = RequestCancelled {
         request: accounts.request.key(),
         refunded,

@@ -1,6 +1,7 @@
 use crate::{
     errors::SibylError,
     events::VoteCast,
+    math,
     state::{Config, Dispute, DisputeOutcome, Operator, Vote, VoteSide},
 };
 use anchor_lang::prelude::*;
@@ -39,8 +40,11 @@ pub struct CastVote<'info> {
 }
 
 /// An eligible operator (not a party, staked before the dispute opened)
-/// records its verdict, weighted by its active stake.
-pub fn handler(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) -> Result<()> {
+/// commits to its verdict, weighted by the stake it had bonded before the
+/// dispute opened: `commitment` is `hashing::vote_commitment` of its side
+/// and a secret salt, revealed with `reveal_vote` once the vote window has
+/// closed.
+pub fn handler(ctx: Context<CastVote>, commitment: [u8; 32]) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let dispute = &mut accounts.dispute;
     let operator = &mut accounts.operator;
@@ -67,7 +71,7 @@ pub fn handler(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) ->
     // dispute's eligible stake is the same stake, less the parties'.
     let weight = operator.stake_bonded_before(dispute.opened_slot);
     require!(weight > 0, SibylError::NoVotingWeight);
-    dispute.count_vote(side, weight)?;
+    dispute.stake_committed = math::add(dispute.stake_committed, weight)?;
     dispute.vote_count = dispute
         .vote_count
         .checked_add(1)
@@ -84,16 +88,17 @@ pub fn handler(ctx: Context<CastVote>, side: VoteSide, output_hash: [u8; 32]) ->
     accounts.vote.set_inner(Vote {
         dispute: dispute.key(),
         operator: operator.key(),
-        side,
+        commitment,
+        revealed: false,
+        side: VoteSide::Neither,
         weight,
-        output_hash,
+        output_hash: [0; 32],
         cast_slot: slot,
         bump: ctx.bumps.vote,
     });
     let event = VoteCast {
         dispute: dispute.key(),
         operator: operator.key(),
-        side,
         weight,
     };
     emit_cpi!(event);

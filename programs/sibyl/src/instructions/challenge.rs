@@ -136,6 +136,10 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         reward_pool: 0,
         reward_stake_unclaimed: 0,
         challenger_output_hash,
+        challenger_token: accounts.challenger_token.key(),
+        // Revealing lasts as long as committing did.
+        reveal_deadline_slot: math::add(vote_deadline_slot, config.params.vote_window_slots)?,
+        stake_committed: 0,
         bump: ctx.bumps.dispute,
         challenger_output: output,
     });
@@ -147,6 +151,7 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         bond,
         challenger_output_hash,
         vote_deadline_slot,
+        reveal_deadline_slot: accounts.dispute.reveal_deadline_slot,
         eligible_stake,
         quorum_bps: config.params.quorum_bps,
         threshold_bps: config.params.threshold_bps,

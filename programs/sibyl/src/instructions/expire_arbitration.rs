@@ -1,9 +1,9 @@
 use crate::{
-    constants::ESCROW_SEED,
+    constants::{ESCROW_SEED, FEE_VAULT_SEED},
     errors::SibylError,
     events::ArbitrationExpired,
-    settlement::{close_dispute_if_done, Escrow},
-    state::{Config, Dispute, DisputeOutcome, InferenceRequest, Operator, RequestStatus},
+    settlement::{close_dispute_if_done, Escrow, Payouts},
+    state::{Config, Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus},
     token_ops::TokenCtx,
 };
 use anchor_lang::prelude::*;
@@ -46,23 +46,20 @@ pub struct ExpireArbitration<'info> {
     /// CHECK: the challenger's wallet, receives the dispute's rent.
     #[account(mut, address = dispute.challenger @ SibylError::WrongParty)]
     pub challenger: UncheckedAccount<'info>,
-    // `dup`: one party may hold several roles (a publisher that is also the
-    // operator or the challenger), so payees' token accounts may coincide;
-    // Sibyl only moves tokens into them by CPI and never writes them itself.
-    #[account(
-        mut,
-        dup,
-        constraint = requester_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = requester_token.owner == request.requester @ SibylError::WrongTokenOwner,
-    )]
-    pub requester_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(
-        mut,
-        dup,
-        constraint = challenger_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = challenger_token.owner == dispute.challenger @ SibylError::WrongTokenOwner,
-    )]
-    pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    // The recorded payout accounts, checked when paid (see `Payouts`).
+    // `dup`: the requester may also be the challenger, so they may coincide.
+    /// CHECK: the request's recorded refund account.
+    #[account(mut, dup, address = request.refund_token @ SibylError::WrongPayoutAccount)]
+    pub requester_token: UncheckedAccount<'info>,
+    /// CHECK: the challenger's recorded bond account.
+    #[account(mut, dup, address = dispute.challenger_token @ SibylError::WrongPayoutAccount)]
+    pub challenger_token: UncheckedAccount<'info>,
+    #[account(address = request.model @ SibylError::WrongModel)]
+    pub model: Box<Account<'info, Model>>,
+    /// The model's protocol-fee vault: takes a payout whose recorded account
+    /// can no longer.
+    #[account(mut, seeds = [FEE_VAULT_SEED, model.key().as_ref()], bump = model.fee_vault_bump)]
+    pub fee_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.bond_vault)]
     pub bond_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.payment_mint @ SibylError::WrongMint)]
@@ -86,9 +83,12 @@ pub fn handler(ctx: Context<ExpireArbitration>) -> Result<()> {
         mint: &accounts.mint,
         token_program: &accounts.token_program,
     };
+    let payouts = Payouts::new(accounts.request.key(), &accounts.fee_vault);
+    let challenger_token = payouts.to(&accounts.challenger_token, accounts.dispute.challenger);
+    let requester_token = payouts.to(&accounts.requester_token, accounts.request.requester);
     tokens.transfer_from_vault(
         &accounts.bond_vault,
-        &accounts.challenger_token,
+        &challenger_token,
         &accounts.config,
         accounts.dispute.bond,
     )?;
@@ -98,7 +98,7 @@ pub fn handler(ctx: Context<ExpireArbitration>) -> Result<()> {
         tokens,
         rent_receiver: accounts.requester.to_account_info(),
     }
-    .refund(&accounts.requester_token)?;
+    .refund(&requester_token)?;
     accounts.operator.close_commitment()?;
     accounts.dispute.outcome = DisputeOutcome::Refunded;
     close_dispute_if_done(&accounts.dispute, accounts.challenger.to_account_info())?;
@@ -108,5 +108,8 @@ pub fn handler(ctx: Context<ExpireArbitration>) -> Result<()> {
         refunded,
     };
     emit_cpi!(event);
+    for event in payouts.redirected() {
+        emit_cpi!(event);
+    }
     Ok(())
 }

@@ -1,9 +1,9 @@
 use crate::{
-    constants::ESCROW_SEED,
+    constants::{ESCROW_SEED, FEE_VAULT_SEED},
     errors::SibylError,
     events::RequestExpired,
-    settlement::Escrow,
-    state::{Config, InferenceRequest, RequestStatus},
+    settlement::{Escrow, Payouts},
+    state::{Config, InferenceRequest, Model, RequestStatus},
     token_ops::TokenCtx,
 };
 use anchor_lang::prelude::*;
@@ -32,12 +32,16 @@ pub struct ExpireRequest<'info> {
     /// CHECK: the requester's wallet, receives the rent of both closed accounts.
     #[account(mut, address = request.requester @ SibylError::WrongParty)]
     pub requester: UncheckedAccount<'info>,
-    #[account(
-        mut,
-        constraint = requester_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = requester_token.owner == request.requester @ SibylError::WrongTokenOwner,
-    )]
-    pub requester_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the request's recorded refund account, checked when paid (see
+    /// `Payouts`).
+    #[account(mut, address = request.refund_token @ SibylError::WrongPayoutAccount)]
+    pub requester_token: UncheckedAccount<'info>,
+    #[account(address = request.model @ SibylError::WrongModel)]
+    pub model: Box<Account<'info, Model>>,
+    /// The model's protocol-fee vault: takes the refund if the refund
+    /// account can no longer.
+    #[account(mut, seeds = [FEE_VAULT_SEED, model.key().as_ref()], bump = model.fee_vault_bump)]
+    pub fee_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.payment_mint @ SibylError::WrongMint)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     pub token_program: Interface<'info, TokenInterface>,
@@ -54,6 +58,8 @@ pub fn handler(ctx: Context<ExpireRequest>) -> Result<()> {
         Clock::get()?.slot > accounts.request.deadline_slot,
         SibylError::RequestDeadlineNotReached
     );
+    let payouts = Payouts::new(accounts.request.key(), &accounts.fee_vault);
+    let requester_token = payouts.to(&accounts.requester_token, accounts.request.requester);
     let refunded = Escrow {
         request: &accounts.request,
         escrow: &accounts.escrow,
@@ -63,11 +69,14 @@ pub fn handler(ctx: Context<ExpireRequest>) -> Result<()> {
         },
         rent_receiver: accounts.requester.to_account_info(),
     }
-    .refund(&accounts.requester_token)?;
+    .refund(&requester_token)?;
     let event = RequestExpired {
         request: accounts.request.key(),
         refunded,
     };
     emit_cpi!(event);
+    for event in payouts.redirected() {
+        emit_cpi!(event);
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@ use crate::{
     constants::{ESCROW_SEED, FEE_VAULT_SEED},
     errors::SibylError,
     events::RequestFinalized,
-    settlement::Escrow,
+    settlement::{Escrow, Payouts},
     state::{Config, InferenceRequest, Model, Operator, RequestStatus},
     token_ops::TokenCtx,
 };
@@ -37,23 +37,14 @@ pub struct Finalize<'info> {
     /// CHECK: the requester's wallet, receives the escrow's rent.
     #[account(mut, address = request.requester @ SibylError::WrongParty)]
     pub requester: UncheckedAccount<'info>,
-    // `dup`: one party may hold several roles (a publisher that is also the
-    // operator or the challenger), so payees' token accounts may coincide;
-    // Sibyl only moves tokens into them by CPI and never writes them itself.
-    #[account(
-        mut,
-        dup,
-        constraint = operator_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = operator_token.owner == operator.authority @ SibylError::WrongTokenOwner,
-    )]
-    pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(
-        mut,
-        dup,
-        constraint = publisher_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = publisher_token.owner == model.publisher @ SibylError::WrongTokenOwner,
-    )]
-    pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    // The recorded payout accounts, checked when paid (see `Payouts`).
+    // `dup`: a publisher may also be the operator, so they may coincide.
+    /// CHECK: the operator's recorded payout account.
+    #[account(mut, dup, address = operator.payout_token @ SibylError::WrongPayoutAccount)]
+    pub operator_token: UncheckedAccount<'info>,
+    /// CHECK: the model's recorded royalty account.
+    #[account(mut, dup, address = model.payout_token @ SibylError::WrongPayoutAccount)]
+    pub publisher_token: UncheckedAccount<'info>,
     /// The model's protocol-fee vault.
     #[account(mut, seeds = [FEE_VAULT_SEED, model.key().as_ref()], bump = model.fee_vault_bump)]
     pub fee_vault: Box<InterfaceAccount<'info, TokenAccount>>,
@@ -75,6 +66,9 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
         slot > accounts.request.challenge_deadline_slot,
         SibylError::ChallengeWindowOpen
     );
+    let payouts = Payouts::new(accounts.request.key(), &accounts.fee_vault);
+    let operator_token = payouts.to(&accounts.operator_token, accounts.operator.authority);
+    let publisher_token = payouts.to(&accounts.publisher_token, accounts.model.publisher);
     let split = Escrow {
         request: &accounts.request,
         escrow: &accounts.escrow,
@@ -84,11 +78,7 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
         },
         rent_receiver: accounts.requester.to_account_info(),
     }
-    .pay_fee(
-        &accounts.operator_token,
-        &accounts.publisher_token,
-        &accounts.fee_vault,
-    )?;
+    .pay_fee(&operator_token, &publisher_token, &accounts.fee_vault)?;
     let operator = &mut accounts.operator;
     operator.close_commitment()?;
     operator.requests_served = operator.requests_served.saturating_add(1);
@@ -103,6 +93,9 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
         overturned: false,
     };
     emit_cpi!(event);
+    for event in payouts.redirected() {
+        emit_cpi!(event);
+    }
     let request = &ctx.accounts.request;
     let callback = callback::deliver(
         request,

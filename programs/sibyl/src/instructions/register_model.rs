@@ -57,6 +57,12 @@ pub struct RegisterModel<'info> {
         token::token_program = token_program,
     )]
     pub fee_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// The publisher's token account its royalties are paid to.
+    #[account(
+        constraint = publisher_token.mint == config.payment_mint @ SibylError::WrongMint,
+        constraint = publisher_token.owner == publisher.key() @ SibylError::WrongTokenOwner,
+    )]
+    pub publisher_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.payment_mint @ SibylError::WrongMint)]
     pub payment_mint: Box<InterfaceAccount<'info, Mint>>,
     pub token_program: Interface<'info, TokenInterface>,
@@ -71,7 +77,7 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
     args.input_spec.validate()?;
     args.output_spec.validate()?;
     validate_size_bounds(args.max_input_bytes, args.max_output_bytes)?;
-    args.comparison.validate()?;
+    args.comparison.validate_for(&args.output_spec)?;
 
     let model = &mut ctx.accounts.model;
     model.set_inner(Model {
@@ -89,6 +95,7 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
         registered_slot: Clock::get()?.slot,
         bump: ctx.bumps.model,
         fee_vault_bump: ctx.bumps.fee_vault,
+        payout_token: ctx.accounts.publisher_token.key(),
         input_spec: args.input_spec,
         output_spec: args.output_spec,
         uri: args.uri,

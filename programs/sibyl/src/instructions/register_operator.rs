@@ -22,6 +22,7 @@ pub struct RegisterOperator<'info> {
         bump,
     )]
     pub operator: Box<Account<'info, Operator>>,
+    /// Pays the stake; settlements pay the operator into it.
     #[account(
         mut,
         constraint = authority_token.mint == config.payment_mint @ SibylError::WrongMint,
@@ -68,6 +69,7 @@ pub fn handler(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
         votes_cast: 0,
         registered_slot: slot,
         stake_increases: Default::default(),
+        payout_token: accounts.authority_token.key(),
         bump: ctx.bumps.operator,
     });
     accounts.operator.add_stake(slot, stake)?;

@@ -24,6 +24,9 @@ pub struct RequestInferenceArgs {
     pub input: Vec<u8>,
     /// A consumer program to call with the final result, and its accounts.
     pub callback: Option<CallbackSpec>,
+    /// The longest challenge window the requester accepts: the request fails
+    /// if the model's window (which its publisher may change) is longer.
+    pub max_challenge_window_slots: Option<u64>,
 }
 
 #[event_cpi]
@@ -58,6 +61,7 @@ pub struct RequestInference<'info> {
         token::token_program = token_program,
     )]
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// Pays the fee; every refund of the request goes back to it.
     #[account(
         mut,
         constraint = requester_token.mint == config.payment_mint @ SibylError::WrongMint,
@@ -96,6 +100,14 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         callback.validate()?;
     }
 
+    let challenge_window_slots = model.challenge_window_slots(config.params.challenge_window_slots);
+    if let Some(ceiling) = args.max_challenge_window_slots {
+        require!(
+            challenge_window_slots <= ceiling,
+            SibylError::ChallengeWindowAboveCeiling
+        );
+    }
+
     let slot = Clock::get()?.slot;
     let input_hash = if args.input.len() == args.input_len as usize {
         hashing::input_hash(&args.input)
@@ -115,7 +127,7 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         fee: args.fee,
         protocol_fee_bps: config.params.protocol_fee_bps,
         royalty_bps: model.royalty_bps,
-        challenge_window_slots: model.challenge_window_slots(config.params.challenge_window_slots),
+        challenge_window_slots,
         created_slot: slot,
         sequence: model.request_count,
         deadline_slot: math::add(slot, config.params.request_timeout_slots)?,
@@ -132,6 +144,8 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         callback_writable: 0,
         bump: ctx.bumps.request,
         escrow_bump: ctx.bumps.escrow,
+        refund_token: accounts.requester_token.key(),
+        comparison: model.comparison,
         input: args.input,
         output: Vec::new(),
     });

@@ -16,10 +16,10 @@ pub struct ResolveDispute<'info> {
     pub settle: SettleDispute<'info>,
 }
 
-/// Settles a dispute by its votes: after the vote window, or earlier once the
-/// stake that has not voted can no longer change the outcome. Without a
-/// quorum or a threshold the dispute becomes inconclusive and waits for
-/// arbitration until its deadline.
+/// Settles a dispute by its revealed votes: after the reveal window, or as
+/// soon as the vote window has closed and every committed vote is revealed.
+/// Without a quorum or a threshold the dispute becomes inconclusive and
+/// waits for arbitration until its deadline.
 pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> {
     let settle = &mut ctx.accounts.settle;
     require!(
@@ -27,10 +27,21 @@ pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> 
         SibylError::DisputeNotOpen
     );
     let slot = Clock::get()?.slot;
-    let window_closed = slot > settle.dispute.vote_deadline_slot;
+    require!(
+        slot > settle.dispute.vote_deadline_slot,
+        SibylError::VoteWindowOpen
+    );
+    // Every vote may be revealed until the reveal deadline: settling before
+    // would shut out (and penalize) an honest voter slower to reveal than
+    // the others. Only when every committed vote is revealed can nothing
+    // more come.
+    require!(
+        slot > settle.dispute.reveal_deadline_slot || settle.dispute.all_revealed()?,
+        SibylError::VoteWindowOpen
+    );
     let outcome = settle
         .dispute
-        .tally(window_closed)?
+        .tally(true)?
         .ok_or_else(|| error!(SibylError::VoteWindowOpen))?;
 
     let request = settle.request.key();
@@ -55,8 +66,11 @@ pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> 
     let resolved = resolved(None);
 
     let operator = settle.operator.key();
-    let settlement = settle.apply(outcome)?;
+    let (settlement, redirected) = settle.apply(outcome)?;
     emit_cpi!(resolved);
+    for event in redirected {
+        emit_cpi!(event);
+    }
     if settlement.slashed() > 0 {
         emit_cpi!(OperatorSlashed {
             operator,
@@ -71,12 +85,14 @@ pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> 
     if let Some(event) = settlement.finalized_event(&settle.request) {
         emit_cpi!(event);
     }
-    // The result is final: call the consumer, if one was named.
+    // The result is final: call the consumer, if one was named. The grace
+    // period counts from the reveal deadline, which no settlement by vote
+    // can come much before.
     let settle = &ctx.accounts.settle;
     let callback = callback::deliver(
         &settle.request,
         ctx.remaining_accounts,
-        settle.dispute.vote_deadline_slot,
+        settle.dispute.reveal_deadline_slot,
         Clock::get()?.slot,
     )?;
     if let Some(event) = callback {

@@ -42,7 +42,7 @@ pub fn handler(ctx: Context<SweepFees>) -> Result<()> {
         }
         .transfer_from_vault(
             &accounts.fee_vault,
-            &accounts.treasury,
+            &*accounts.treasury,
             &accounts.config,
             amount,
         )?;

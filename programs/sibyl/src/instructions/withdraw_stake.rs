@@ -51,7 +51,7 @@ pub fn handler(ctx: Context<WithdrawStake>) -> Result<()> {
     }
     .transfer_from_vault(
         &accounts.stake_vault,
-        &accounts.authority_token,
+        &*accounts.authority_token,
         &accounts.config,
         amount,
     )?;

@@ -4,7 +4,7 @@ use anchor_lang::prelude::*;
 /// The state of a dispute.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
 pub enum DisputeOutcome {
-    /// Verifiers are voting.
+    /// Verifiers are committing votes, then revealing them.
     Open,
     /// The committed output stood; the challenger lost its bond.
     OperatorUpheld,
@@ -53,7 +53,7 @@ pub struct Dispute {
     pub bond: u64,
     /// Slot the dispute opened.
     pub opened_slot: u64,
-    /// Last slot in which votes are accepted.
+    /// Last slot in which votes are committed; they are revealed after it.
     pub vote_deadline_slot: u64,
     /// Active stake that may vote (total active stake less the operator's) at opening.
     pub eligible_stake: u64,
@@ -86,6 +86,14 @@ pub struct Dispute {
     pub reward_stake_unclaimed: u64,
     /// Output hash of the challenger's output.
     pub challenger_output_hash: [u8; 32],
+    /// The challenger's token account its bond and winnings go back to (the
+    /// one the bond came from).
+    pub challenger_token: Pubkey,
+    /// Last slot in which committed votes may be revealed.
+    pub reveal_deadline_slot: u64,
+    /// Weight of the votes committed; a vote's weight counts for its side
+    /// only once revealed (`stake_for_*`).
+    pub stake_committed: u64,
     /// Bump of this PDA.
     pub bump: u8,
     /// The challenger's output (canonical encoding).
@@ -108,18 +116,21 @@ impl Dispute {
         math::add(self.stake_for_challenger, self.stake_for_neither)
     }
 
-    /// The outcome if the votes already decide it, whatever the stake that
-    /// has not voted yet would do; or, once the window has closed, the
-    /// outcome of the votes cast (possibly `Inconclusive`).
+    /// The outcome if the revealed votes already decide it, whatever the
+    /// committed votes not yet revealed would say; or, once the reveal
+    /// window has closed, the outcome of the revealed votes (possibly
+    /// `Inconclusive`). Nothing is decided while votes are still being
+    /// committed: `reveal_window_closed` is false then too, and a caller
+    /// checks the commit window first.
     ///
     /// Two questions, each by the threshold: is the committed output right
     /// (votes for the operator against all others)? If not, is the
     /// challenger's output right (its votes against those for neither)?
-    pub fn tally(&self, vote_window_closed: bool) -> Result<Option<DisputeOutcome>> {
+    pub fn tally(&self, reveal_window_closed: bool) -> Result<Option<DisputeOutcome>> {
         let against = self.stake_against_operator()?;
         let cast = math::add(self.stake_for_operator, against)?;
         let quorum = math::reaches_bps(cast, self.eligible_stake, self.quorum_bps);
-        let not_yet_voted = self.eligible_stake.saturating_sub(cast);
+        let not_yet_voted = self.stake_committed.saturating_sub(cast);
         let threshold = self.threshold_bps;
         // Early: a verdict holds the threshold even if every remaining
         // eligible stake voted the other way.
@@ -140,7 +151,7 @@ impl Dispute {
                 return Ok(Some(DisputeOutcome::CommitmentRejected));
             }
         }
-        if !vote_window_closed {
+        if !reveal_window_closed {
             return Ok(None);
         }
         let wins = |stake: u64| quorum && stake > 0 && math::reaches_bps(stake, cast, threshold);
@@ -189,6 +200,24 @@ impl Dispute {
             DisputeOutcome::CommitmentRejected => self.stake_against_operator()?,
             _ => 0,
         })
+    }
+
+    /// Whether every committed vote has been revealed.
+    pub fn all_revealed(&self) -> Result<bool> {
+        Ok(
+            math::add(self.stake_for_operator, self.stake_against_operator()?)?
+                >= self.stake_committed,
+        )
+    }
+
+    /// Whether the dispute was decided for one side (by votes or arbitration).
+    pub fn is_decided(&self) -> bool {
+        matches!(
+            self.outcome,
+            DisputeOutcome::OperatorUpheld
+                | DisputeOutcome::ChallengerUpheld
+                | DisputeOutcome::CommitmentRejected
+        )
     }
 
     /// Whether the dispute has reached a final outcome.
@@ -261,6 +290,10 @@ mod tests {
             reward_pool: 0,
             reward_stake_unclaimed: 0,
             challenger_output_hash: [0; 32],
+            challenger_token: Pubkey::default(),
+            reveal_deadline_slot: 0,
+            // Every eligible operator committed: what is not revealed may still be.
+            stake_committed: eligible,
             bump: 0,
             challenger_output: vec![],
         }

@@ -43,6 +43,9 @@ pub struct Model {
     pub bump: u8,
     /// Bump of its protocol-fee vault `["fee_vault", model]`.
     pub fee_vault_bump: u8,
+    /// The publisher's token account royalties are paid to, fixed at
+    /// registration.
+    pub payout_token: Pubkey,
     /// Input tensor the model expects.
     pub input_spec: TensorSpec,
     /// Output tensor the model produces.

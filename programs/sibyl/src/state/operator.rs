@@ -47,6 +47,9 @@ pub struct Operator {
     /// The latest stake increases (registration included), so that a vote
     /// weighs only stake bonded before its dispute opened.
     pub stake_increases: [StakeIncrease; STAKE_INCREASES],
+    /// The token account settlements pay the operator into (fees, forfeited
+    /// bonds), fixed at registration: the one it staked from.
+    pub payout_token: Pubkey,
     /// Bump of this PDA.
     pub bump: u8,
 }
@@ -126,11 +129,17 @@ impl Operator {
     /// Returns `(total slashed, of which active)`.
     pub fn slash(&mut self, slash_bps: u16) -> Result<(u64, u64)> {
         let slashable = math::add(self.stake, self.pending_unstake)?;
-        let slashed = math::bps_of(slashable, slash_bps)?;
-        let from_active = slashed.min(self.stake);
+        self.take_stake(math::bps_of(slashable, slash_bps)?)
+    }
+
+    /// Takes up to `amount` of all stake (active first, then pending
+    /// unstake). Returns `(total taken, of which active)`.
+    pub fn take_stake(&mut self, amount: u64) -> Result<(u64, u64)> {
+        let taken = amount.min(math::add(self.stake, self.pending_unstake)?);
+        let from_active = taken.min(self.stake);
         self.stake = math::sub(self.stake, from_active)?;
-        self.pending_unstake = math::sub(self.pending_unstake, slashed - from_active)?;
-        Ok((slashed, from_active))
+        self.pending_unstake = math::sub(self.pending_unstake, taken - from_active)?;
+        Ok((taken, from_active))
     }
 }
 
@@ -152,6 +161,7 @@ mod tests {
             votes_cast: 0,
             registered_slot: 0,
             stake_increases: Default::default(),
+            payout_token: Pubkey::default(),
             bump: 0,
         }
     }

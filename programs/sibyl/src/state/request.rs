@@ -1,4 +1,7 @@
-use crate::constants::{MAX_CALLBACK_ACCOUNTS, REQUEST_SEED};
+use crate::{
+    constants::{MAX_CALLBACK_ACCOUNTS, REQUEST_SEED},
+    state::ComparisonRule,
+};
 use anchor_lang::prelude::*;
 
 /// Where a request stands. Cancelled, expired and refunded requests are closed,
@@ -78,6 +81,12 @@ pub struct InferenceRequest {
     pub bump: u8,
     /// Bump of the escrow token account PDA.
     pub escrow_bump: u8,
+    /// The requester's token account every refund of this request goes to,
+    /// fixed when it was made (the account it paid from).
+    pub refund_token: Pubkey,
+    /// The model's comparison rule: what verifiers checked of the output,
+    /// and so all a consumer may rely on (see `ComparisonRule::check_for`).
+    pub comparison: ComparisonRule,
     /// Input bytes uploaded so far (complete when `input.len() == input_len`).
     #[max_len(0)]
     pub input: Vec<u8>,

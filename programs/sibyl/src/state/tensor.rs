@@ -74,28 +74,88 @@ impl TensorSpec {
     }
 }
 
-/// How verifiers decide whether two outputs of this model agree.
+impl DType {
+    /// A floating-point type, whose last bits may differ across CPUs.
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::Float16 | DType::Float32 | DType::Float64)
+    }
+}
+
+/// How verifiers decide whether two outputs of this model agree. What each
+/// rule verifies of each output tensor is [`ComparisonRule::check_for`]:
+/// verifiers compare by it, and the consumer kit hands consumers only that.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, InitSpace)]
 pub enum ComparisonRule {
-    /// Output hashes must be equal (integer and quantized models).
+    /// Every bit (integer and quantized models).
     Exact,
-    /// Every element within `abs + rel * |expected|` (float models).
+    /// Every element of a float tensor within `abs + rel * |expected|`
+    /// (float models); other tensors bit for bit.
     Tolerance { abs: f32, rel: f32 },
-    /// The same `k` highest-scoring classes, in order.
-    TopK { k: u16 },
+    /// For a float tensor whose last axis holds more than one class score:
+    /// in every row, the same `k` highest-scoring classes in order, where a
+    /// class scoring within `tie_margin` of the expected one at its rank
+    /// also agrees (near-ties rank differently across CPUs). The scores
+    /// themselves are not verified. Other tensors (labels) bit for bit.
+    TopK { k: u16, tie_margin: f32 },
+}
+
+/// What a comparison rule verifies of one output tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TensorCheck {
+    /// Every bit.
+    Bits,
+    /// Every value within `abs + rel * |expected|`.
+    Values { abs: f32, rel: f32 },
+    /// Only the ranking of each row's `k` best classes (up to `tie_margin`).
+    TopClasses { k: u16, tie_margin: f32 },
 }
 
 impl ComparisonRule {
-    /// Tolerances from 0 to [`MAX_TOLERANCE`] (a wider rule would let
-    /// wrong outputs agree); `k` at least 1.
+    /// Tolerances and tie margins from 0 to [`MAX_TOLERANCE`] (a wider rule
+    /// would let wrong outputs agree); `k` at least 1.
     pub fn validate(&self) -> Result<()> {
         let bounded = |bound: f32| (0.0..=MAX_TOLERANCE).contains(&bound);
         let valid = match *self {
             ComparisonRule::Exact => true,
             ComparisonRule::Tolerance { abs, rel } => bounded(abs) && bounded(rel),
-            ComparisonRule::TopK { k } => k >= 1,
+            ComparisonRule::TopK { k, tie_margin } => k >= 1 && bounded(tie_margin),
         };
         require!(valid, SibylError::InvalidComparisonRule);
         Ok(())
+    }
+
+    /// Whether this rule can judge outputs of `spec` across CPUs: `TopK`
+    /// ranks a float tensor only along a fixed last axis of several classes,
+    /// and would otherwise compare float bits, which differ across CPUs (an
+    /// honest operator could lose a dispute). Integer outputs compare bit
+    /// for bit under every rule, which is sound.
+    pub fn validate_for(&self, spec: &TensorSpec) -> Result<()> {
+        self.validate()?;
+        if let ComparisonRule::TopK { .. } = self {
+            let ranks_classes = spec.shape.last().is_some_and(|&classes| classes > 1);
+            require!(
+                !spec.dtype.is_float() || ranks_classes,
+                SibylError::InvalidComparisonRule
+            );
+        }
+        Ok(())
+    }
+
+    /// What this rule verifies of a tensor of `dtype` and `dims`: values
+    /// or rankings only of float tensors (a ranking only along a last axis
+    /// of several classes), every bit of anything else, so that no tensor a
+    /// consumer may read passes unchecked.
+    pub fn check_for(&self, dtype: DType, dims: &[u64]) -> TensorCheck {
+        match *self {
+            ComparisonRule::Tolerance { abs, rel } if dtype.is_float() => {
+                TensorCheck::Values { abs, rel }
+            }
+            ComparisonRule::TopK { k, tie_margin }
+                if dtype.is_float() && dims.last().is_some_and(|&classes| classes > 1) =>
+            {
+                TensorCheck::TopClasses { k, tie_margin }
+            }
+            _ => TensorCheck::Bits,
+        }
     }
 }
