@@ -71,6 +71,7 @@ pub fn initialize(authority: Pubkey, tokens: Tokens, treasury: Pubkey) -> acc::I
         treasury,
         stake_vault: pda::stake_vault(),
         bond_vault: pda::bond_vault(),
+        program_data: pda::program_data(),
         token_program: tokens.token_program,
         system_program: system_program::ID,
         event_authority: pda::event_authority(),

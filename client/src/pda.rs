@@ -14,6 +14,11 @@ pub fn config() -> Pubkey {
 pub fn stake_vault() -> Pubkey {
     find(&[STAKE_VAULT_SEED])
 }
+/// The program's ProgramData account under the upgradeable loader (its
+/// upgrade authority alone may initialize the protocol).
+pub fn program_data() -> Pubkey {
+    anchor_lang::solana_program::bpf_loader_upgradeable::get_program_data_address(&sibyl::ID)
+}
 /// The vault holding challenge bonds and voter reward pools.
 pub fn bond_vault() -> Pubkey {
     find(&[BOND_VAULT_SEED])

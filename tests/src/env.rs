@@ -145,6 +145,10 @@ impl TestEnvBuilder {
     /// Starts the runtime and sets everything up.
     pub async fn build(self) -> TestEnv {
         let mut program_test = sibyl_program_test();
+        // Deployed as by the upgradeable loader, with the protocol
+        // authority as upgrade authority: only it may initialize.
+        let authority = Keypair::new();
+        program_test.add_account(pda::program_data(), program_data(&authority.pubkey()));
         program_test.add_program(
             "relay",
             crate::relay::ID,
@@ -177,7 +181,7 @@ impl TestEnvBuilder {
             next_nonce: 0,
         };
         env.create_mint().await;
-        env.authority = env.new_actor().await;
+        env.authority = env.new_actor_with(authority).await;
         env.treasury = env.new_actor().await;
         env.publisher = env.new_actor().await;
         env.requester = env.new_actor().await;
@@ -201,6 +205,23 @@ impl TestEnvBuilder {
         }
         env.tokens_at_start = env.tracked_token_total().await;
         env
+    }
+}
+
+/// A ProgramData account of the upgradeable loader naming `upgrade_authority`.
+fn program_data(upgrade_authority: &Pubkey) -> solana_account::Account {
+    use anchor_lang::solana_program::bpf_loader_upgradeable::{self, UpgradeableLoaderState};
+    let state = UpgradeableLoaderState::ProgramData {
+        slot: 0,
+        upgrade_authority_address: Some(*upgrade_authority),
+    };
+    let data = bincode::serialize(&state).expect("program data");
+    solana_account::Account {
+        lamports: 1_000_000_000,
+        data,
+        owner: bpf_loader_upgradeable::ID,
+        executable: false,
+        rent_epoch: 0,
     }
 }
 
@@ -610,7 +631,11 @@ impl TestEnv {
 
     /// A new wallet with SOL and [`STARTING_TOKENS`] payment tokens.
     pub async fn new_actor(&mut self) -> Actor {
-        let wallet = Keypair::new();
+        self.new_actor_with(Keypair::new()).await
+    }
+
+    /// [`TestEnv::new_actor`] with this wallet.
+    pub async fn new_actor_with(&mut self, wallet: Keypair) -> Actor {
         let payer = self.ctx.payer.pubkey();
         self.send_setup(
             vec![solana_system_interface::instruction::transfer(

@@ -1855,6 +1855,91 @@ export type Sibyl = {
           }
         },
         {
+          "name": "programData",
+          "docs": [
+            "loader (its address is derived here, and only the loader can create",
+            "an account there); see `check_upgrade_authority`."
+          ],
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  149,
+                  47,
+                  220,
+                  167,
+                  8,
+                  223,
+                  94,
+                  246,
+                  32,
+                  176,
+                  242,
+                  228,
+                  30,
+                  43,
+                  150,
+                  109,
+                  37,
+                  149,
+                  28,
+                  254,
+                  190,
+                  49,
+                  238,
+                  182,
+                  166,
+                  177,
+                  98,
+                  187,
+                  131,
+                  159,
+                  166,
+                  171
+                ]
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                2,
+                168,
+                246,
+                145,
+                78,
+                136,
+                161,
+                176,
+                226,
+                16,
+                21,
+                62,
+                247,
+                99,
+                174,
+                43,
+                0,
+                194,
+                185,
+                61,
+                22,
+                193,
+                36,
+                210,
+                192,
+                83,
+                122,
+                16,
+                4,
+                128,
+                0,
+                0
+              ]
+            }
+          }
+        },
+        {
           "name": "tokenProgram"
         },
         {
@@ -4111,6 +4196,11 @@ export type Sibyl = {
       "code": 6079,
       "name": "commitmentMismatch",
       "msg": "The side and salt do not match the vote's commitment"
+    },
+    {
+      "code": 6080,
+      "name": "notUpgradeAuthority",
+      "msg": "Only the program's upgrade authority may initialize it"
     }
   ],
   "types": [
@@ -8397,6 +8487,91 @@ export const IDL: Sibyl = {
           }
         },
         {
+          "name": "programData",
+          "docs": [
+            "loader (its address is derived here, and only the loader can create",
+            "an account there); see `check_upgrade_authority`."
+          ],
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  149,
+                  47,
+                  220,
+                  167,
+                  8,
+                  223,
+                  94,
+                  246,
+                  32,
+                  176,
+                  242,
+                  228,
+                  30,
+                  43,
+                  150,
+                  109,
+                  37,
+                  149,
+                  28,
+                  254,
+                  190,
+                  49,
+                  238,
+                  182,
+                  166,
+                  177,
+                  98,
+                  187,
+                  131,
+                  159,
+                  166,
+                  171
+                ]
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                2,
+                168,
+                246,
+                145,
+                78,
+                136,
+                161,
+                176,
+                226,
+                16,
+                21,
+                62,
+                247,
+                99,
+                174,
+                43,
+                0,
+                194,
+                185,
+                61,
+                22,
+                193,
+                36,
+                210,
+                192,
+                83,
+                122,
+                16,
+                4,
+                128,
+                0,
+                0
+              ]
+            }
+          }
+        },
+        {
           "name": "tokenProgram"
         },
         {
@@ -10653,6 +10828,11 @@ export const IDL: Sibyl = {
       "code": 6079,
       "name": "commitmentMismatch",
       "msg": "The side and salt do not match the vote's commitment"
+    },
+    {
+      "code": 6080,
+      "name": "notUpgradeAuthority",
+      "msg": "Only the program's upgrade authority may initialize it"
     }
   ],
   "types": [
@@ -13183,7 +13363,8 @@ export type SibylErrorName =
   | "RevealWindowClosed"
   | "NoVoteCommitted"
   | "AlreadyRevealed"
-  | "CommitmentMismatch";
+  | "CommitmentMismatch"
+  | "NotUpgradeAuthority";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -13267,4 +13448,5 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6077: { name: "NoVoteCommitted", msg: "This operator committed no vote in this dispute" },
   6078: { name: "AlreadyRevealed", msg: "The vote was revealed already" },
   6079: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
+  6080: { name: "NotUpgradeAuthority", msg: "Only the program's upgrade authority may initialize it" },
 };

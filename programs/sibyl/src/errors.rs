@@ -163,4 +163,6 @@ pub enum SibylError {
     AlreadyRevealed,
     #[msg("The side and salt do not match the vote's commitment")]
     CommitmentMismatch,
+    #[msg("Only the program's upgrade authority may initialize it")]
+    NotUpgradeAuthority,
 }

@@ -1103,3 +1103,39 @@ async fn a_vote_on_the_losing_side_costs_its_operator_and_anyone_may_claim_it() 
     );
     env.assert_tokens_conserved().await;
 }
+
+// ----- class 10: nobody front-runs initialize -----
+
+#[tokio::test]
+async fn only_the_upgrade_authority_may_initialize() {
+    let mut env = TestEnv::builder().uninitialized().build().await;
+    // A bystander races the deployer to initialize and become the authority.
+    let bystander = env.challenger.wallet.insecure_clone();
+    let mut accounts =
+        sibyl_client::accounts::initialize(bystander.pubkey(), env.tokens(), env.challenger.token);
+    assert_sibyl_error(
+        env.send(
+            accounts,
+            ix::Initialize { params: env.params },
+            &[&bystander],
+        )
+        .await,
+        SibylError::NotUpgradeAuthority,
+    );
+    // Nor can it pass another account for the ProgramData.
+    accounts.program_data = Pubkey::new_unique();
+    sibyl_tests::assert_anchor_error(
+        env.send(
+            accounts,
+            ix::Initialize { params: env.params },
+            &[&bystander],
+        )
+        .await,
+        anchor_lang::error::ErrorCode::ConstraintSeeds,
+    );
+    // The program's upgrade authority may.
+    env.initialize()
+        .await
+        .expect("the upgrade authority initializes");
+    assert_eq!(env.config().await.authority, env.authority.key());
+}

@@ -4,7 +4,7 @@ use crate::{
     events::ConfigInitialized,
     state::{Config, ConfigParams},
 };
-use anchor_lang::prelude::*;
+use anchor_lang::{prelude::*, solana_program::bpf_loader_upgradeable};
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 #[event_cpi]
@@ -48,11 +48,41 @@ pub struct Initialize<'info> {
         token::token_program = token_program,
     )]
     pub bond_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the program's ProgramData account under the upgradeable
+    /// loader (its address is derived here, and only the loader can create
+    /// an account there); see `check_upgrade_authority`.
+    #[account(seeds = [crate::ID.as_ref()], bump, seeds::program = bpf_loader_upgradeable::ID)]
+    pub program_data: UncheckedAccount<'info>,
     pub token_program: Interface<'info, TokenInterface>,
     pub system_program: Program<'info, System>,
 }
 
+/// Only the program's upgrade authority may initialize it, so nobody can
+/// front-run a fresh deployment and become the protocol authority. Every
+/// program deployed by the upgradeable loader has a ProgramData account; a
+/// program with no upgrade authority left must be initialized before it
+/// was made immutable. A native build (the localnet and the tests run the
+/// program as a builtin) has none, and is initialized by whoever comes
+/// first, as on any chain the deployer controls.
+fn check_upgrade_authority(program_data: &AccountInfo, authority: &Pubkey) -> Result<()> {
+    if program_data.owner == &system_program::ID && program_data.data_is_empty() {
+        return Ok(());
+    }
+    require_keys_eq!(
+        *program_data.owner,
+        bpf_loader_upgradeable::ID,
+        SibylError::NotUpgradeAuthority
+    );
+    let state = ProgramData::try_deserialize(&mut &program_data.try_borrow_data()?[..])?;
+    require!(
+        state.upgrade_authority_address == Some(*authority),
+        SibylError::NotUpgradeAuthority
+    );
+    Ok(())
+}
+
 pub fn handler(ctx: Context<Initialize>, params: ConfigParams) -> Result<()> {
+    check_upgrade_authority(&ctx.accounts.program_data, ctx.accounts.authority.key)?;
     params.validate()?;
     crate::token_ops::check_payment_mint(&ctx.accounts.payment_mint)?;
     let accounts = &mut *ctx.accounts;
