@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # The runtime logs every instruction at debug level; tests assert on results instead.
 export RUST_LOG ?= error
 
-.PHONY: test demo app app-screenshots bench demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
+.PHONY: test demo app app-screenshots attack bench demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
 
 ## Everything CI checks: formatting, the IDL is current, unit and runtime
 ## tests, then the web app: its generated client is current, it typechecks,
@@ -90,3 +90,11 @@ idl: setup
 ## Fails if idl/sibyl.json differs from a fresh build of the program's IDL.
 idl-check: setup
 	$(CARGO) run --locked --quiet -p sibyl-idl -- --check idl/sibyl.json
+
+## The adversarial run of issue 14 at full size: three honest `sibyl node
+## run` processes against a lying server and every kind of adversary, over
+## 1000 requests on the localnet; prints its table (`make test` runs it with
+## 12). ATTACK_REQUESTS sets the size.
+ATTACK_REQUESTS ?= 1000
+attack: setup
+	SIBYL_ATTACK_REQUESTS=$(ATTACK_REQUESTS) $(CARGO) test --locked -p sibyl-oracle --test node attack:: -- --nocapture

@@ -34,7 +34,7 @@ const TOKEN_ACCOUNT_BYTES = 165;
  * against the lamports the request and dispute accounts really hold.
  */
 export const REQUEST_FIXED_BYTES = 8 + 482;
-export const DISPUTE_FIXED_BYTES = 8 + 318;
+export const DISPUTE_FIXED_BYTES = 8 + 326;
 /** Input bytes that fit in `request_inference` beside its accounts (as `oracle::actions::request`). */
 export const FIRST_CHUNK_BYTES = 480;
 /** Input bytes per `write_input` transaction. */

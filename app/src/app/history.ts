@@ -138,6 +138,7 @@ export async function disputeFromHistory(
     challengerToken: PublicKey.default,
     revealDeadlineSlot: challenged.revealDeadlineSlot,
     stakeCommitted,
+    inconclusiveSlot: zero,
     bump: 0,
     challengerOutput: upheld ? Buffer.from(request.output) : Buffer.alloc(0),
   } as DisputeAccount;

@@ -4917,6 +4917,13 @@ export type Sibyl = {
             "type": "u64"
           },
           {
+            "name": "inconclusiveSlot",
+            "docs": [
+              "Slot the votes left the dispute inconclusive (0 until then)."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "bump",
             "docs": [
               "Bump of this PDA."
@@ -11545,6 +11552,13 @@ export const IDL: Sibyl = {
             "docs": [
               "Weight of the votes committed; a vote's weight counts for its side",
               "only once revealed (`stake_for_*`)."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "inconclusiveSlot",
+            "docs": [
+              "Slot the votes left the dispute inconclusive (0 until then)."
             ],
             "type": "u64"
           },

@@ -152,6 +152,11 @@ pub enum MigrateError {
         url: String,
         reason: String,
     },
+    #[error(
+        "only the program's upgrade authority ({authority}) may initialize Sibyl; this \
+         keypair is {signer}: run the migration with the upgrade authority's keypair"
+    )]
+    NotUpgradeAuthority { authority: String, signer: Pubkey },
     #[error(transparent)]
     Chain(#[from] ChainError),
     #[error("payment mint {mint}: {reason}")]
@@ -169,6 +174,39 @@ pub enum MigrateError {
         #[source]
         source: ChainError,
     },
+}
+
+/// Refuses, before anything is sent, to initialize with a keypair that is not
+/// the program's upgrade authority (the program would refuse it after the
+/// mint was made). A program without a ProgramData account (a native
+/// build, as on the localnet) accepts any first caller.
+async fn check_upgrade_authority(chain: &ChainClient) -> Result<(), MigrateError> {
+    use anchor_lang::{prelude::ProgramData, AccountDeserialize};
+    let address = pda::program_data();
+    let account = chain
+        .rpc()
+        .get_account_with_commitment(&address, chain.rpc().commitment())
+        .await
+        .map_err(|err| ChainError::Rpc {
+            action: format!("reading the program data {address}"),
+            source: Box::new(err),
+        })?
+        .value;
+    let Some(program_data) = account
+        .as_ref()
+        .and_then(|account| ProgramData::try_deserialize(&mut &account.data[..]).ok())
+    else {
+        return Ok(());
+    };
+    match program_data.upgrade_authority_address {
+        Some(authority) if authority == chain.wallet() => Ok(()),
+        authority => Err(MigrateError::NotUpgradeAuthority {
+            authority: authority.map_or("none: the program is immutable".into(), |key| {
+                key.to_string()
+            }),
+            signer: chain.wallet(),
+        }),
+    }
 }
 
 /// A planned model with its registration computed from the file.
@@ -220,6 +258,9 @@ pub async fn migrate(
 
     // What is there already, and everything checkable before sending.
     let existing: Option<Config> = chain.fetch(&pda::config(), "protocol config").await?;
+    if existing.is_none() {
+        check_upgrade_authority(chain).await?;
+    }
     let (tokens, decimals) = match (&existing, plan.mint) {
         (Some(_), _) => {
             let tokens = payment_tokens(chain)

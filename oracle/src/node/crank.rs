@@ -1,6 +1,6 @@
 //! crank: the permissionless transitions nobody else has a reason to send
 //! promptly: finalize results whose window passed, resolve disputes whose
-//! vote window closed (or whose outcome is already certain), refund
+//! reveal window closed (or whose committed votes are all revealed), refund
 //! inconclusive disputes after the arbitration deadline, expire requests
 //! nobody served, claim the votes of settled disputes. It pays for nobody's accounts: every settlement pays the
 //! token accounts its parties recorded (see `docs/security.md`, class 11),
@@ -80,7 +80,10 @@ impl Service for Crank {
                 steps.push(self.expire(request, &state));
             }
         }
-        steps.extend(self.claim_settled_votes().await?);
+        match self.claim_settled_votes().await {
+            Ok(claims) => steps.extend(claims),
+            Err(err) => tracing::warn!(%err, "cannot list settled disputes to claim their votes"),
+        }
         if let Some(operator) = self.shared.operator_account().await? {
             self.shared
                 .metrics

@@ -58,13 +58,18 @@ impl Service for Vote {
             .chain
             .program_accounts::<Dispute>("dispute", Vec::new())
             .await?;
-        // The earliest vote deadline first (one re-execution at a time), and
-        // reveals and claims, which re-execute nothing, before any commit:
-        // a reveal must not wait behind re-executions until its window closes.
+        // Reveals first (a reveal must not wait behind re-executions or
+        // claims until its window closes), then commits, earliest vote
+        // deadline first (one re-execution at a time), then claims.
         disputes.sort_by_key(|(_, dispute)| {
-            let commit =
-                dispute.outcome == DisputeOutcome::Open && slot <= dispute.vote_deadline_slot;
-            (commit, dispute.vote_deadline_slot)
+            let step = if dispute.is_settled() {
+                2
+            } else if dispute.outcome == DisputeOutcome::Open && slot > dispute.vote_deadline_slot {
+                0
+            } else {
+                1
+            };
+            (step, dispute.vote_deadline_slot)
         });
         for (dispute_key, dispute) in disputes {
             let span =
@@ -326,9 +331,16 @@ async fn claim(
         ),
         sibyl::instruction::ClaimVote {},
     );
-    let signature = shared.chain.send("claim_vote", &[claim], &[]).await?;
-    tracing::info!(%signature, "vote claimed");
-    Ok(())
+    match shared.chain.send("claim_vote", &[claim], &[]).await {
+        Ok(signature) => {
+            tracing::info!(%signature, "vote claimed");
+            Ok(())
+        }
+        // A crank claimed it first (anyone may): the reward went to our
+        // payout account all the same.
+        Err(err) if err.is_program_error("AccountNotInitialized") => Ok(()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! real Agave runtime behind JSON-RPC and PubSub), with the real ONNX
 //! Runtime and the digits fixture.
 mod adversarial;
+mod attack;
 mod bad_input;
 mod cli;
 mod cluster;

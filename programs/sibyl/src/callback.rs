@@ -108,15 +108,21 @@ impl InferenceRequest {
     }
 }
 
+/// The last slot in which a result settleable from `settleable_slot` must
+/// deliver its callback: `CALLBACK_GRACE_SLOTS` later.
+pub fn grace_end(settleable_slot: u64) -> u64 {
+    settleable_slot.saturating_add(CALLBACK_GRACE_SLOTS)
+}
+
 /// Calls the request's consumer, if it named one, after the request's final
 /// state has been written. `remaining` must be the consumer program, Sibyl's
 /// callback authority, then the named accounts in order; it may be empty
-/// once `CALLBACK_GRACE_SLOTS` have passed since `settleable_slot`.
+/// after slot `grace_end` (see [`grace_end`]).
 /// Returns the event to emit, if a callback was due.
 pub fn deliver<'info>(
     request: &Account<'info, InferenceRequest>,
     remaining: &[AccountInfo<'info>],
-    settleable_slot: u64,
+    grace_end: u64,
     slot: u64,
 ) -> Result<Option<crate::events::CallbackInvoked>> {
     if !request.has_callback() {
@@ -130,7 +136,6 @@ pub fn deliver<'info>(
         })
     };
     if remaining.is_empty() {
-        let grace_end = settleable_slot.saturating_add(CALLBACK_GRACE_SLOTS);
         require!(slot > grace_end, SibylError::CallbackAccountsMissing);
         return Ok(skipped(true));
     }

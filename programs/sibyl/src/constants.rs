@@ -80,5 +80,9 @@ pub const VOTE_PENALTY_BPS: u16 = 100;
 pub const REQUEST_MODEL_OFFSET: usize = 8 + 32;
 /// Byte offset of `InferenceRequest::status` (one byte, the variant index).
 pub const REQUEST_STATUS_OFFSET: usize = 8 + 32 + 32 + 32 + 8;
+/// The native loader, which owns builtin programs (how the localnet and the
+/// tests run Sibyl).
+pub const NATIVE_LOADER_ID: anchor_lang::prelude::Pubkey =
+    anchor_lang::pubkey!("NativeLoader1111111111111111111111111111111");
 /// Byte offset of `Vote::dispute` (after the discriminator).
 pub const VOTE_DISPUTE_OFFSET: usize = 8;

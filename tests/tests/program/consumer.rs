@@ -502,3 +502,36 @@ async fn a_consumer_is_handed_only_what_the_models_rule_verified() {
     ));
     env.assert_tokens_conserved().await;
 }
+
+#[tokio::test]
+async fn a_short_arbitration_window_still_lets_arbitration_skip_a_failing_callback() {
+    // The default arbitration window (20 slots) is shorter than the grace
+    // period: the callback is mandatory for half of it, no longer.
+    let mut env = TestEnv::new().await;
+    let bounty = env.create_bounty(1, 7, 1_000).await;
+    let callback = env.bounty_callback(bounty);
+    let request = env.request_with_callback(b"digit", callback).await.unwrap();
+    env.commit(0, request, &digit_output(7, 0.99))
+        .await
+        .unwrap();
+    env.challenge(request, &digit_output(3, 0.99))
+        .await
+        .unwrap();
+    env.warp_slots(env.params.vote_window_slots + 1).await;
+    env.resolve(request)
+        .await
+        .expect("inconclusive: nobody voted");
+    assert_sibyl_error(
+        env.arbitrate(request, sibyl::state::DisputeOutcome::OperatorUpheld)
+            .await,
+        SibylError::CallbackAccountsMissing,
+    );
+    env.warp_slots(env.params.arbitration_window_slots / 2 + 1)
+        .await;
+    let events = env
+        .arbitrate(request, sibyl::state::DisputeOutcome::OperatorUpheld)
+        .await
+        .expect("arbitrated before the deadline");
+    assert!(events.one::<CallbackInvoked>().skipped);
+    env.assert_tokens_conserved().await;
+}

@@ -68,15 +68,14 @@ pub fn handler<'info>(
     if let Some(event) = settlement.finalized_event(&settle.request) {
         emit_cpi!(event);
     }
-    // The result is final: call the consumer, if one was named. As for a
-    // voted settlement (and from the same slot, the reveal deadline), a
-    // consumer whose callback keeps failing past the grace period cannot
-    // hold the decision back.
+    // The result is final: call the consumer, if one was named. A consumer
+    // whose callback keeps failing cannot hold the decision back until the
+    // deadline refunds everyone (see `Dispute::arbitration_grace_end`).
     let settle = &ctx.accounts.settle;
     let callback = callback::deliver(
         &settle.request,
         ctx.remaining_accounts,
-        settle.dispute.reveal_deadline_slot,
+        settle.dispute.arbitration_grace_end(),
         Clock::get()?.slot,
     )?;
     if let Some(event) = callback {

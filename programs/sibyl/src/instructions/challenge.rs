@@ -140,6 +140,7 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         // Revealing lasts as long as committing did.
         reveal_deadline_slot: math::add(vote_deadline_slot, config.params.vote_window_slots)?,
         stake_committed: 0,
+        inconclusive_slot: 0,
         bump: ctx.bumps.dispute,
         challenger_output: output,
     });

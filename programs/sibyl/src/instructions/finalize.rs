@@ -100,7 +100,7 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
     let callback = callback::deliver(
         request,
         ctx.remaining_accounts,
-        request.challenge_deadline_slot,
+        callback::grace_end(request.challenge_deadline_slot),
         slot,
     )?;
     if let Some(event) = callback {

@@ -1,5 +1,5 @@
 use crate::{
-    constants::{BOND_VAULT_SEED, STAKE_VAULT_SEED},
+    constants::{BOND_VAULT_SEED, NATIVE_LOADER_ID, STAKE_VAULT_SEED},
     errors::SibylError,
     events::ConfigInitialized,
     state::{Config, ConfigParams},
@@ -61,11 +61,17 @@ pub struct Initialize<'info> {
 /// front-run a fresh deployment and become the protocol authority. Every
 /// program deployed by the upgradeable loader has a ProgramData account; a
 /// program with no upgrade authority left must be initialized before it
-/// was made immutable. A native build (the localnet and the tests run the
-/// program as a builtin) has none, and is initialized by whoever comes
-/// first, as on any chain the deployer controls.
-fn check_upgrade_authority(program_data: &AccountInfo, authority: &Pubkey) -> Result<()> {
-    if program_data.owner == &system_program::ID && program_data.data_is_empty() {
+/// was made immutable, and other loaders are not supported. A builtin (the
+/// localnet and the tests run the program natively) has none, and is
+/// initialized by whoever comes first, as on any chain its operator
+/// controls.
+fn check_upgrade_authority(
+    program: &AccountInfo,
+    program_data: &AccountInfo,
+    authority: &Pubkey,
+) -> Result<()> {
+    let builtin = program.owner == &NATIVE_LOADER_ID;
+    if builtin && program_data.owner == &system_program::ID && program_data.data_is_empty() {
         return Ok(());
     }
     require_keys_eq!(
@@ -82,7 +88,11 @@ fn check_upgrade_authority(program_data: &AccountInfo, authority: &Pubkey) -> Re
 }
 
 pub fn handler(ctx: Context<Initialize>, params: ConfigParams) -> Result<()> {
-    check_upgrade_authority(&ctx.accounts.program_data, ctx.accounts.authority.key)?;
+    check_upgrade_authority(
+        &ctx.accounts.program,
+        &ctx.accounts.program_data,
+        ctx.accounts.authority.key,
+    )?;
     params.validate()?;
     crate::token_ops::check_payment_mint(&ctx.accounts.payment_mint)?;
     let accounts = &mut *ctx.accounts;

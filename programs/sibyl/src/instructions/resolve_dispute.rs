@@ -59,6 +59,7 @@ pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> 
         let deadline = math::add(slot, settle.config.params.arbitration_window_slots)?;
         let event = resolved(Some(deadline));
         settle.dispute.outcome = DisputeOutcome::Inconclusive;
+        settle.dispute.inconclusive_slot = slot;
         settle.dispute.arbitration_deadline_slot = deadline;
         emit_cpi!(event);
         return Ok(());
@@ -92,7 +93,7 @@ pub fn handler<'info>(ctx: Context<'info, ResolveDispute<'info>>) -> Result<()> 
     let callback = callback::deliver(
         &settle.request,
         ctx.remaining_accounts,
-        settle.dispute.reveal_deadline_slot,
+        callback::grace_end(settle.dispute.reveal_deadline_slot),
         Clock::get()?.slot,
     )?;
     if let Some(event) = callback {

@@ -94,6 +94,8 @@ pub struct Dispute {
     /// Weight of the votes committed; a vote's weight counts for its side
     /// only once revealed (`stake_for_*`).
     pub stake_committed: u64,
+    /// Slot the votes left the dispute inconclusive (0 until then).
+    pub inconclusive_slot: u64,
     /// Bump of this PDA.
     pub bump: u8,
     /// The challenger's output (canonical encoding).
@@ -118,10 +120,11 @@ impl Dispute {
 
     /// The outcome if the revealed votes already decide it, whatever the
     /// committed votes not yet revealed would say; or, once the reveal
-    /// window has closed, the outcome of the revealed votes (possibly
-    /// `Inconclusive`). Nothing is decided while votes are still being
-    /// committed: `reveal_window_closed` is false then too, and a caller
-    /// checks the commit window first.
+    /// window has closed (or every commitment is revealed), the outcome of
+    /// the revealed votes (possibly `Inconclusive`). `resolve_dispute` only
+    /// ever asks for the final tally (`true`), so that a slower honest voter
+    /// can still reveal; the early answer is kept for the bound it proves
+    /// (the unit tests: an early outcome never differs from the final one).
     ///
     /// Two questions, each by the threshold: is the committed output right
     /// (votes for the operator against all others)? If not, is the
@@ -200,6 +203,18 @@ impl Dispute {
             DisputeOutcome::CommitmentRejected => self.stake_against_operator()?,
             _ => 0,
         })
+    }
+
+    /// The last slot in which an arbitration must deliver the consumer's
+    /// callback: the grace period after the dispute became inconclusive, or
+    /// half its arbitration window if that is shorter, so that the
+    /// authority can always decide before the deadline.
+    pub fn arbitration_grace_end(&self) -> u64 {
+        let window = self
+            .arbitration_deadline_slot
+            .saturating_sub(self.inconclusive_slot);
+        crate::callback::grace_end(self.inconclusive_slot)
+            .min(self.inconclusive_slot.saturating_add(window / 2))
     }
 
     /// Whether every committed vote has been revealed.
@@ -294,6 +309,7 @@ mod tests {
             reveal_deadline_slot: 0,
             // Every eligible operator committed: what is not revealed may still be.
             stake_committed: eligible,
+            inconclusive_slot: 0,
             bump: 0,
             challenger_output: vec![],
         }
