@@ -4135,7 +4135,7 @@ export type Sibyl = {
     {
       "code": 6067,
       "name": "parameterOutOfBounds",
-      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)"
+      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)"
     },
     {
       "code": 6068,
@@ -10774,7 +10774,7 @@ export const IDL: Sibyl = {
     {
       "code": 6067,
       "name": "parameterOutOfBounds",
-      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)"
+      "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)"
     },
     {
       "code": 6068,
@@ -13449,7 +13449,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6064: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
   6065: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions" },
   6066: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
-  6067: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)" },
+  6067: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)" },
   6068: { name: "NoPendingChange", msg: "No change is pending" },
   6069: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
   6070: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },

@@ -137,7 +137,7 @@ pub enum SibylError {
     OutputSpecMismatch,
     #[msg("The operator has no active stake that was bonded before the dispute opened: no weight to vote with")]
     NoVotingWeight,
-    #[msg("A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps)")]
+    #[msg("A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)")]
     ParameterOutOfBounds,
     #[msg("No change is pending")]
     NoPendingChange,

@@ -386,7 +386,15 @@ async fn the_authority_cannot_set_parameters_out_of_bounds() {
     let mut env = TestEnv::new().await;
     let authority = env.authority.wallet.insecure_clone();
     let params = env.params;
-    let cases: [(&str, ConfigParams, SibylError); 7] = [
+    let cases: [(&str, ConfigParams, SibylError); 8] = [
+        (
+            "a challenge bond above the least stake (nobody could challenge)",
+            ConfigParams {
+                challenge_bond: params.min_operator_stake + 1,
+                ..params
+            },
+            SibylError::ParameterOutOfBounds,
+        ),
         (
             "slash everything",
             ConfigParams {

@@ -81,6 +81,12 @@ impl ConfigParams {
         }
         require!(self.min_operator_stake > 0, SibylError::ZeroAmount);
         require!(self.challenge_bond > 0, SibylError::ZeroAmount);
+        // A bond nobody can post would stop challenges: contesting a result
+        // never costs more than the least stake that may commit one.
+        require!(
+            self.challenge_bond <= self.min_operator_stake,
+            SibylError::ParameterOutOfBounds
+        );
         Ok(())
     }
 }
