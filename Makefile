@@ -94,7 +94,7 @@ idl-check: setup
 ## The adversarial run of issue 14 at full size: three honest `sibyl node
 ## run` processes against a lying server and every kind of adversary, over
 ## 1000 requests on the localnet; prints its table (`make test` runs it with
-## 12). ATTACK_REQUESTS sets the size.
+## 30). ATTACK_REQUESTS sets the size.
 ATTACK_REQUESTS ?= 1000
 attack: setup
 	SIBYL_ATTACK_REQUESTS=$(ATTACK_REQUESTS) $(CARGO) test --locked -p sibyl-oracle --test node attack:: -- --nocapture

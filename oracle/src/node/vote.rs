@@ -11,6 +11,7 @@ use crate::{
     journal::{Entry, Kind, Stage},
 };
 use anchor_lang::prelude::Pubkey;
+use futures_util::{stream, StreamExt};
 use sha2::{Digest, Sha256};
 use sibyl::{
     hashing,
@@ -45,97 +46,123 @@ impl Vote {
     }
 }
 
+/// Steps of one kind sent at once: a reveal or a claim is one transaction,
+/// and a commitment's re-execution waits for a verification permit anyway.
+const CONCURRENT_STEPS: usize = 8;
+
+/// What this node has to do in a dispute now.
+enum Step {
+    Reveal,
+    Commit,
+    Claim,
+}
+
 impl Service for Vote {
     const NAME: &'static str = "vote";
 
     async fn tick(&mut self) -> Result<(), NodeError> {
-        let slot = self.shared.chain.slot().await?;
-        let Some(operator) = self.shared.operator_account().await? else {
+        let shared = &*self.shared;
+        let slot = shared.chain.slot().await?;
+        let Some(operator) = shared.operator_account().await? else {
             return Ok(());
         };
-        let mut disputes = self
-            .shared
+        let disputes = shared
             .chain
             .program_accounts::<Dispute>("dispute", Vec::new())
             .await?;
-        // Reveals first (a reveal must not wait behind re-executions or
-        // claims until its window closes), then commits, earliest vote
-        // deadline first (one re-execution at a time), then claims.
-        disputes.sort_by_key(|(_, dispute)| {
-            let step = if dispute.is_settled() {
-                2
-            } else if dispute.outcome == DisputeOutcome::Open && slot > dispute.vote_deadline_slot {
-                0
-            } else {
-                1
-            };
-            (step, dispute.vote_deadline_slot)
-        });
+        let mut steps: Vec<(Step, Pubkey, Dispute)> = Vec::new();
         for (dispute_key, dispute) in disputes {
-            let span =
-                tracing::info_span!("vote", request = %dispute.request, dispute = %dispute_key);
-            let is_party = dispute.operator == self.shared.operator
-                || dispute.challenger == self.shared.wallet;
-            let result = if dispute.is_settled() {
-                if self.settled.contains(&dispute_key) {
-                    continue;
-                }
-                let claimed = claim(&self.shared, &operator, dispute_key, &dispute)
-                    .instrument(span)
-                    .await;
-                if claimed.is_ok() {
-                    self.settled.insert(dispute_key);
-                }
-                claimed
+            let is_party =
+                dispute.operator == shared.operator || dispute.challenger == shared.wallet;
+            let step = if dispute.is_settled() {
+                (!self.settled.contains(&dispute_key)).then_some(Step::Claim)
             } else if dispute.outcome != DisputeOutcome::Open || is_party {
-                Ok(())
+                None
             } else if slot <= dispute.vote_deadline_slot {
-                if operator.registered_slot < dispute.opened_slot
-                    && operator.stake_bonded_before(dispute.opened_slot) > 0
-                {
-                    self.commit(dispute_key, &dispute).instrument(span).await
-                } else {
-                    Ok(())
-                }
-            } else if slot <= dispute.reveal_deadline_slot && !self.revealed.contains(&dispute_key)
-            {
-                let revealed = reveal(&self.shared, dispute_key).instrument(span).await;
-                if revealed.is_ok() {
+                (operator.registered_slot < dispute.opened_slot
+                    && operator.stake_bonded_before(dispute.opened_slot) > 0)
+                    .then_some(Step::Commit)
+            } else {
+                (slot <= dispute.reveal_deadline_slot && !self.revealed.contains(&dispute_key))
+                    .then_some(Step::Reveal)
+            };
+            if let Some(step) = step {
+                steps.push((step, dispute_key, dispute));
+            }
+        }
+        // Reveals first and all at once: a reveal must not wait behind
+        // re-executions or claims until its window closes. Then commitments,
+        // earliest vote deadline first, then claims.
+        steps.sort_by_key(|(step, _, dispute)| {
+            let order = match step {
+                Step::Reveal => 0,
+                Step::Commit => 1,
+                Step::Claim => 2,
+            };
+            (order, dispute.vote_deadline_slot)
+        });
+        // Claims are not urgent (the crank claims too): a few per scan, so
+        // that a backlog never delays the next scan's reveals.
+        let mut claims = 0;
+        steps.retain(|(step, _, _)| {
+            claims += matches!(step, Step::Claim) as usize;
+            !matches!(step, Step::Claim) || claims <= CONCURRENT_STEPS
+        });
+        let operator = &operator;
+        let results: Vec<(Step, Pubkey, Result<(), NodeError>)> = stream::iter(steps)
+            .map(|(step, dispute_key, dispute)| async move {
+                let span =
+                    tracing::info_span!("vote", request = %dispute.request, dispute = %dispute_key);
+                let result = match step {
+                    Step::Reveal => reveal(shared, dispute_key).instrument(span).await,
+                    Step::Commit => commit(shared, dispute_key, &dispute).instrument(span).await,
+                    Step::Claim => {
+                        claim(shared, operator, dispute_key, &dispute)
+                            .instrument(span)
+                            .await
+                    }
+                };
+                (step, dispute_key, result)
+            })
+            .buffered(CONCURRENT_STEPS)
+            .collect()
+            .await;
+        for (step, dispute_key, result) in results {
+            match (step, result) {
+                (Step::Reveal, Ok(())) => {
                     self.revealed.insert(dispute_key);
                 }
-                revealed
-            } else {
-                Ok(())
-            };
-            if let Err(err) = result {
-                self.shared.metrics.error("vote");
-                tracing::warn!(dispute = %dispute_key, %err, "vote step failed");
+                (Step::Claim, Ok(())) => {
+                    self.settled.insert(dispute_key);
+                }
+                (_, Ok(())) => {}
+                (_, Err(err)) => {
+                    shared.metrics.error("vote");
+                    tracing::warn!(dispute = %dispute_key, %err, "vote step failed");
+                }
             }
         }
         Ok(())
     }
 }
 
-impl Vote {
-    /// Commits this node's vote, once: re-executes and journals the verdict
-    /// first, or sends the journaled one again (a kill, an RPC error).
-    async fn commit(&self, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
-        let shared = &self.shared;
-        match shared.journal.get(Kind::Vote, &dispute_key)? {
-            None => {
-                let (side, output_hash) = verdict(shared, dispute).await?;
-                let prepared = journaled_vote(side, output_hash);
-                shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
-                send_commitment(shared, dispute_key, &prepared).await
-            }
-            Some(
-                prepared @ Entry {
-                    stage: Stage::Prepared,
-                    ..
-                },
-            ) => send_commitment(shared, dispute_key, &prepared).await,
-            Some(_) => Ok(()),
+/// Commits this node's vote, once: re-executes and journals the verdict
+/// first, or sends the journaled one again (a kill, an RPC error).
+async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
+    match shared.journal.get(Kind::Vote, &dispute_key)? {
+        None => {
+            let (side, output_hash) = verdict(shared, dispute).await?;
+            let prepared = journaled_vote(side, output_hash);
+            shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
+            send_commitment(shared, dispute_key, &prepared).await
         }
+        Some(
+            prepared @ Entry {
+                stage: Stage::Prepared,
+                ..
+            },
+        ) => send_commitment(shared, dispute_key, &prepared).await,
+        Some(_) => Ok(()),
     }
 }
 

@@ -8,6 +8,11 @@
 //! `make test` runs it with 30 requests; `make attack` with 1000
 //! (`SIBYL_ATTACK_REQUESTS`).
 //!
+//! Requests go to every fixture model (`models/fixtures.json`: digits under
+//! top-1, mlp_float and conv_small under a tolerance, int8_matmul exact),
+//! on each model's recorded inputs, and a final output is right when it
+//! agrees under the model's rule with what Python's ONNX Runtime recorded.
+//!
 //! The cast, by operator index:
 //! - 0, 1, 2: honest nodes (processes), each serving, watching, voting and
 //!   cranking;
@@ -24,7 +29,7 @@
 //! and, without stake: the publisher tries to shrink the model's window to
 //! one slot, and a bystander (the publisher's wallet) donates to escrows.
 use crate::{
-    cluster::{python_output, test_params, Cluster, STAKE},
+    cluster::{repo_root, test_params, Cluster, STAKE},
     process::NodeProcess,
 };
 use anchor_lang::prelude::Pubkey;
@@ -32,14 +37,23 @@ use futures_util::future::join_all;
 use sibyl::{
     hashing,
     instructions::UpdateModelArgs,
-    state::{Dispute, DisputeOutcome, InferenceRequest, RequestStatus, Vote, VoteSide},
+    state::{
+        ComparisonRule, Dispute, DisputeOutcome, InferenceRequest, RequestStatus, Vote, VoteSide,
+    },
 };
 use sibyl_client::{accounts, instruction, pda};
 use sibyl_oracle::{
-    actions::operator, chain::ChainClient, config::Role, faulty, node::token_account,
+    actions::{model, operator, request},
+    chain::ChainClient,
+    compare::outputs_agree,
+    config::Role,
+    engine::{Engine, EngineSettings},
+    faulty, hex,
+    node::token_account,
 };
 use std::{
     collections::{HashMap, HashSet},
+    net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -51,7 +65,6 @@ const ACCOMPLICE: usize = 4;
 const COPIER: usize = 5;
 const FLASH: usize = 6;
 const LIE_RATE: f64 = 0.5;
-const SAMPLES: [&str; 3] = ["digit-2", "digit-6", "digit-8"];
 /// What the flash-stake voter adds to its stake in each dispute it joins.
 const FLASH_STAKE: u64 = 10_000;
 /// What the bystander sends to every fifth escrow.
@@ -92,6 +105,7 @@ async fn an_adversarial_run_keeps_the_promise() {
         ..test_params()
     };
     let cluster = Arc::new(Cluster::start_with(7, params).await);
+    let cases = fixture_cases(&cluster).await;
     // Honest operators hold most of the stake, as the protocol assumes.
     for index in HONEST {
         operator::add_stake(
@@ -122,17 +136,17 @@ async fn an_adversarial_run_keeps_the_promise() {
 
     // Requests arrive in batches; the accomplice commits junk to each the
     // moment it exists, and the bystander donates to every fifth escrow.
-    let mut sent: Vec<(&str, Pubkey)> = Vec::new();
+    let mut sent: Vec<(&Case, Pubkey)> = Vec::new();
     for batch in (0..requests).collect::<Vec<_>>().chunks(10) {
         let paid = join_all(batch.iter().map(|&i| {
-            let (cluster, attempts) = (&cluster, &attempts);
+            let (cluster, attempts, case) = (&cluster, &attempts, &cases[i % cases.len()]);
             async move {
-                let request = cluster.request_digit(SAMPLES[i % 3]).await;
-                junk_commit(cluster, attempts, request).await;
+                let request = case.request(cluster).await;
+                junk_commit(cluster, attempts, request, case.model).await;
                 if i % 5 == 0 {
                     donate(cluster, attempts, request).await;
                 }
-                (SAMPLES[i % 3], request)
+                (case, request)
             }
         }))
         .await;
@@ -149,8 +163,15 @@ async fn an_adversarial_run_keeps_the_promise() {
     wait_disputes_closed(&cluster, Duration::from_secs(300)).await;
     stop.send(true).unwrap();
     adversaries.await.unwrap();
+    // Under the flood every honest watcher verified every commitment before
+    // its window closed (verification has reserved capacity and runs
+    // earliest deadline first).
+    let mut unverified = 0;
+    for node in &nodes[..HONEST.len()] {
+        unverified += unverified_commitments(node).await;
+    }
     for node in nodes {
-        node.terminate();
+        node.process.terminate();
     }
 
     // The requester takes back the rent of every final request.
@@ -167,15 +188,18 @@ async fn an_adversarial_run_keeps_the_promise() {
     }
 
     // The promise, checked.
-    let samples: HashMap<Pubkey, &str> = sent
+    let cases_of: HashMap<Pubkey, &Case> = sent
         .iter()
-        .map(|&(sample, request)| (request, sample))
+        .map(|&(case, request)| (request, case))
         .collect();
     let mut overturned = 0;
     let mut wrong_final = 0;
     for (request, state) in &finals {
         overturned += (state.status == RequestStatus::Overturned) as usize;
-        wrong_final += (state.output != python_output(samples[request])) as usize;
+        // Judged as verifiers judge: under the model's rule, against the
+        // output Python's ONNX Runtime recorded.
+        let case = cases_of[request];
+        wrong_final += !outputs_agree(&case.rule, &state.output, &case.expected) as usize;
     }
     let refunded = sent.len() - finals.len();
     let liar = cluster.operator_state(LIAR).await;
@@ -183,6 +207,10 @@ async fn an_adversarial_run_keeps_the_promise() {
     for index in HONEST {
         let state = cluster.operator_state(index).await;
         honest_slashed += (state.stake != honest_stake || state.disputes_lost > 0) as usize;
+        println!(
+            "honest operator {index}: stake {} (pending {}), disputes lost {}, won {}, votes cast {}",
+            state.stake, state.pending_unstake, state.disputes_lost, state.disputes_won, state.votes_cast
+        );
     }
     let copier = cluster.operator_state(COPIER).await;
     let open_requests = count::<InferenceRequest>(&requester, "request").await;
@@ -249,6 +277,10 @@ async fn an_adversarial_run_keeps_the_promise() {
             "window shrinks refused",
             attempts.window_shrinks_refused.to_string(),
         ),
+        (
+            "commitments left unverified by honest watchers",
+            unverified.to_string(),
+        ),
         ("WRONG OUTPUTS FINAL", wrong_final.to_string()),
         ("HONEST OPERATORS SLASHED", honest_slashed.to_string()),
         (
@@ -263,6 +295,7 @@ async fn an_adversarial_run_keeps_the_promise() {
     }
 
     assert_eq!(wrong_final, 0, "no wrong output is final");
+    assert_eq!(unverified, 0, "every commitment verified inside its window");
     assert_eq!(honest_slashed, 0, "no honest operator lost stake");
     assert_eq!(attempts.junk_accepted, 0, "no junk commitment was accepted");
     assert_eq!(
@@ -293,19 +326,131 @@ async fn an_adversarial_run_keeps_the_promise() {
             "every adversary acted: {attempts:?}"
         );
     }
-    cluster.assert_tokens_conserved().await;
+    let other_models: HashSet<Pubkey> = cases
+        .iter()
+        .map(|case| case.model)
+        .filter(|model| *model != cluster.model)
+        .collect();
+    cluster
+        .assert_tokens_conserved_with(&other_models.into_iter().collect::<Vec<_>>())
+        .await;
 }
 
-/// Starts `sibyl node run` for operator `index`; the liar polls more often,
-/// to win its share of requests.
-fn spawn_node(cluster: &Cluster, index: usize, roles: &[Role], lie_rate: f64) -> NodeProcess {
+/// One request to make: a fixture model, one of its recorded inputs, and
+/// the output Python's ONNX Runtime recorded for it.
+struct Case {
+    model: Pubkey,
+    rule: ComparisonRule,
+    input: Vec<u8>,
+    expected: Vec<u8>,
+}
+
+impl Case {
+    async fn request(&self, cluster: &Cluster) -> Pubkey {
+        let new = request::NewRequest {
+            model: self.model,
+            input: self.input.clone(),
+            fee: 10_000,
+            nonce: request::fresh_nonce(),
+            callback: None,
+            max_challenge_window_slots: None,
+        };
+        request::submit(&cluster.client(&cluster.requester), cluster.tokens, new)
+            .await
+            .expect("request paid")
+    }
+}
+
+/// Every recorded case of every fixture model (`models/fixtures.json`),
+/// registering the models the cluster has not (it has the digits one).
+async fn fixture_cases(cluster: &Cluster) -> Vec<Case> {
+    let fixtures: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_root().join("models/fixtures.json")).unwrap())
+            .unwrap();
+    let engine = Engine::new(&EngineSettings::default()).expect("ONNX Runtime");
+    let publisher = cluster.client(&cluster.publisher);
+    let unhex = |value: &serde_json::Value| hex::decode(value.as_str().unwrap()).unwrap();
+    let mut cases = Vec::new();
+    for fixture in fixtures["fixtures"].as_array().unwrap() {
+        let rule = match &fixture["comparison"] {
+            value if value == "exact" => "exact".to_string(),
+            value if value.get("tolerance").is_some() => format!(
+                "tolerance:{}:{}",
+                value["tolerance"]["abs"], value["tolerance"]["rel"]
+            ),
+            value => format!("top-k:{}", value["top_k"]["k"]),
+        };
+        let rule = model::parse_rule(&rule).unwrap();
+        let file = fixture["file"].as_str().unwrap();
+        let model = if fixture["name"] == "digits" {
+            cluster.model
+        } else {
+            let listing = model::Listing {
+                uri: format!("file://models/{file}"),
+                price: 10_000,
+                royalty_bps: 1_000,
+                comparison: Some(rule),
+                challenge_window_override_slots: None,
+                max_input_bytes: None,
+            };
+            let path = repo_root().join("models").join(file);
+            let args = model::registration(&engine, &path, listing).expect("registration");
+            model::register(&publisher, cluster.tokens, args)
+                .await
+                .expect("model registered")
+        };
+        for case in fixture["cases"].as_array().unwrap() {
+            cases.push(Case {
+                model,
+                rule,
+                input: unhex(&case["input_encoding"]),
+                expected: unhex(&case["output_encoding"]),
+            });
+        }
+    }
+    cases
+}
+
+/// A running node process and where it serves its metrics.
+struct RunningNode {
+    process: NodeProcess,
+    metrics: SocketAddr,
+}
+
+/// Starts `sibyl node run` for operator `index`, with its `/metrics`
+/// endpoint on a free port; the liar polls more often, to win its share of
+/// requests.
+fn spawn_node(cluster: &Cluster, index: usize, roles: &[Role], lie_rate: f64) -> RunningNode {
     let mut config = cluster.node_config(index, roles, lie_rate);
     if lie_rate > 0.0 {
         config.node.poll_interval_ms = 40;
     }
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap();
+    config.metrics.listen = Some(metrics);
     let path = cluster.dir.path().join(format!("attack-node-{index}.toml"));
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    NodeProcess::spawn_started(&path)
+    RunningNode {
+        process: NodeProcess::spawn_started(&path),
+        metrics,
+    }
+}
+
+/// How many commitments a node saw close their window without having
+/// verified them (`sibyl_unverified_commitments_total`, class 9).
+async fn unverified_commitments(node: &RunningNode) -> u64 {
+    let text = reqwest::get(format!("http://{}/metrics", node.metrics))
+        .await
+        .and_then(|response| response.error_for_status())
+        .expect("metrics served")
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("sibyl_unverified_commitments_total "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .expect("the node counts unverified commitments") as u64
 }
 
 /// The publisher tries to shrink its model's window to one slot.
@@ -329,13 +474,18 @@ async fn shrink_window(cluster: &Cluster, attempts: &Mutex<Attempts>) {
 }
 
 /// The accomplice commits bytes that are no output of the model.
-async fn junk_commit(cluster: &Cluster, attempts: &Mutex<Attempts>, request: Pubkey) {
+async fn junk_commit(
+    cluster: &Cluster,
+    attempts: &Mutex<Attempts>,
+    request: Pubkey,
+    model: Pubkey,
+) {
     let accomplice = cluster.client(&cluster.operators[ACCOMPLICE]);
     let Some(state) = cluster.request_state(&request).await else {
         return;
     };
     let commit = instruction(
-        accounts::commit_result(accomplice.wallet(), request, cluster.model),
+        accounts::commit_result(accomplice.wallet(), request, model),
         sibyl::instruction::CommitResult {
             sequence: state.sequence,
             output: b"junk, not a tensor".to_vec(),
@@ -398,7 +548,7 @@ async fn challenger(
     let mut challenged = HashSet::new();
     while !*stop.borrow() {
         let committed = accomplice
-            .requests(RequestStatus::Committed, Some(&cluster.model))
+            .requests(RequestStatus::Committed, None)
             .await
             .unwrap_or_default();
         for (request, state) in committed {
@@ -555,7 +705,7 @@ async fn voters(
 /// returns the final ones.
 async fn settle_all(
     cluster: &Cluster,
-    sent: &[(&str, Pubkey)],
+    sent: &[(&Case, Pubkey)],
     timeout: Duration,
 ) -> HashMap<Pubkey, InferenceRequest> {
     let client = cluster.client(&cluster.requester);

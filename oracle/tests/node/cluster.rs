@@ -278,6 +278,12 @@ impl Cluster {
     /// bond vaults together hold exactly what was minted (escrows are closed
     /// once requests settle), so nothing was lost or created.
     pub async fn assert_tokens_conserved(&self) {
+        self.assert_tokens_conserved_with(&[]).await
+    }
+
+    /// [`Cluster::assert_tokens_conserved`], counting the fee vaults of
+    /// these other models too.
+    pub async fn assert_tokens_conserved_with(&self, other_models: &[Pubkey]) {
         let wallets = [&self.authority, &self.publisher, &self.requester]
             .into_iter()
             .chain(&self.operators);
@@ -290,6 +296,7 @@ impl Cluster {
             pda::bond_vault(),
             pda::fee_vault(&self.model),
         ]);
+        accounts.extend(other_models.iter().map(pda::fee_vault));
         let client = self.client(&self.requester);
         let mut total = 0u64;
         for account in accounts {
