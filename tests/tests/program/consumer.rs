@@ -394,13 +394,9 @@ async fn a_callback_relayed_by_another_program_is_refused() {
     assert_eq!(env.bounty(other).await.winner, Some(requester));
 }
 
-#[tokio::test]
-async fn arbitration_skips_a_callback_that_keeps_failing_after_the_grace_period() {
-    let params = sibyl::state::ConfigParams {
-        arbitration_window_slots: 3 * CALLBACK_GRACE_SLOTS,
-        ..sibyl_tests::env::default_params()
-    };
-    let mut env = TestEnv::builder().params(params).build().await;
+/// A request naming the bounty callback, committed as a 7, challenged as a
+/// 3, and left inconclusive (nobody voted); returns the request.
+async fn inconclusive_bounty_dispute(env: &mut TestEnv) -> anchor_lang::prelude::Pubkey {
     let bounty = env.create_bounty(1, 7, 1_000).await;
     let callback = env.bounty_callback(bounty);
     let request = env.request_with_callback(b"digit", callback).await.unwrap();
@@ -414,6 +410,17 @@ async fn arbitration_skips_a_callback_that_keeps_failing_after_the_grace_period(
     env.resolve(request)
         .await
         .expect("inconclusive: nobody voted");
+    request
+}
+
+#[tokio::test]
+async fn arbitration_skips_a_callback_that_keeps_failing_after_the_grace_period() {
+    let params = sibyl::state::ConfigParams {
+        arbitration_window_slots: 3 * CALLBACK_GRACE_SLOTS,
+        ..sibyl_tests::env::default_params()
+    };
+    let mut env = TestEnv::builder().params(params).build().await;
+    let request = inconclusive_bounty_dispute(&mut env).await;
     // Arbitration without the consumer's accounts waits out the grace
     // period, as a voted settlement does...
     assert_sibyl_error(
@@ -508,19 +515,7 @@ async fn a_short_arbitration_window_still_lets_arbitration_skip_a_failing_callba
     // The default arbitration window (20 slots) is shorter than the grace
     // period: the callback is mandatory for half of it, no longer.
     let mut env = TestEnv::new().await;
-    let bounty = env.create_bounty(1, 7, 1_000).await;
-    let callback = env.bounty_callback(bounty);
-    let request = env.request_with_callback(b"digit", callback).await.unwrap();
-    env.commit(0, request, &digit_output(7, 0.99))
-        .await
-        .unwrap();
-    env.challenge(request, &digit_output(3, 0.99))
-        .await
-        .unwrap();
-    env.warp_slots(env.params.vote_window_slots + 1).await;
-    env.resolve(request)
-        .await
-        .expect("inconclusive: nobody voted");
+    let request = inconclusive_bounty_dispute(&mut env).await;
     assert_sibyl_error(
         env.arbitrate(request, sibyl::state::DisputeOutcome::OperatorUpheld)
             .await,
