@@ -6,7 +6,7 @@ use anchor_lang::{
 };
 use sibyl::{
     accounts as acc,
-    state::{InferenceRequest, Model, Operator},
+    state::{Dispute, InferenceRequest, Model, Operator},
 };
 
 /// The payment mint and the token program that owns it (SPL Token or Token-2022).
@@ -460,6 +460,26 @@ pub struct VoteParties {
     pub voter: Pubkey,
     /// That operator's payout account (`Operator.payout_token`).
     pub voter_token: Pubkey,
+}
+
+impl VoteParties {
+    /// The parties of `operator`'s (the account at `operator_key`) vote in
+    /// the dispute at `dispute_key`.
+    pub fn of(
+        dispute_key: Pubkey,
+        dispute: &Dispute,
+        operator_key: Pubkey,
+        operator: &Operator,
+    ) -> Self {
+        Self {
+            dispute: dispute_key,
+            model: dispute.model,
+            challenger: dispute.challenger,
+            operator: operator_key,
+            voter: operator.authority,
+            voter_token: operator.payout_token,
+        }
+    }
 }
 
 /// Anyone (`claimer`) claims a settled vote.

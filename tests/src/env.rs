@@ -43,6 +43,15 @@ pub struct Actor {
     pub token: Pubkey,
 }
 
+impl Clone for Actor {
+    fn clone(&self) -> Self {
+        Actor {
+            wallet: self.wallet.insecure_clone(),
+            token: self.token,
+        }
+    }
+}
+
 impl Actor {
     /// The wallet's address.
     pub fn key(&self) -> Pubkey {
@@ -751,10 +760,7 @@ impl TestEnv {
         )
         .await
         .expect("treasury moved");
-        self.treasury = Actor {
-            wallet: self.publisher.wallet.insecure_clone(),
-            token: self.publisher.token,
-        };
+        self.treasury = self.publisher.clone();
     }
 
     // ----- models -----
@@ -1109,10 +1115,7 @@ impl TestEnv {
 
     /// The default challenger disputes a result with its own output.
     pub async fn challenge(&mut self, request: Pubkey, output: &[u8]) -> TxResult {
-        let challenger = Actor {
-            wallet: self.challenger.wallet.insecure_clone(),
-            token: self.challenger.token,
-        };
+        let challenger = self.challenger.clone();
         self.challenge_as(&challenger, request, output).await
     }
 
@@ -1319,14 +1322,7 @@ impl TestEnv {
         let voter: Operator = self.account(operator).await.expect("operator");
         accounts::claim_vote(
             self.operators[index].key(),
-            VoteParties {
-                dispute: address,
-                model: dispute.model,
-                challenger: dispute.challenger,
-                operator,
-                voter: voter.authority,
-                voter_token: voter.payout_token,
-            },
+            VoteParties::of(address, &dispute, operator, &voter),
             self.tokens(),
         )
     }

@@ -309,14 +309,7 @@ impl Crank {
                             continue;
                         }
                     };
-                let parties = VoteParties {
-                    dispute: dispute_key,
-                    model: dispute.model,
-                    challenger: dispute.challenger,
-                    operator: vote.operator,
-                    voter: operator.authority,
-                    voter_token: operator.payout_token,
-                };
+                let parties = VoteParties::of(dispute_key, &dispute, vote.operator, &operator);
                 steps.push(Step {
                     name: "claim_vote",
                     request: dispute.request,

@@ -346,14 +346,7 @@ async fn claim(
     let claim = instruction(
         accounts::claim_vote(
             shared.wallet,
-            VoteParties {
-                dispute: dispute_key,
-                model: dispute.model,
-                challenger: dispute.challenger,
-                operator: shared.operator,
-                voter: operator.authority,
-                voter_token: operator.payout_token,
-            },
+            VoteParties::of(dispute_key, dispute, shared.operator, operator),
             shared.tokens,
         ),
         sibyl::instruction::ClaimVote {},

@@ -46,17 +46,13 @@ pub fn check_payment_mint(mint: &InterfaceAccount<Mint>) -> Result<()> {
 }
 
 /// Whether `account` can take a payout owed to `party`: a token account of
-/// `tokens`' program and mint, owned by `party`, not frozen, and with no
+/// `token_program` and `mint`, owned by `party`, not frozen, and with no
 /// extension that lets its owner refuse an incoming transfer (required
 /// memos). Settlements check each recorded payout account with this and
 /// send the share of one that fails to the model's fee vault, so that no
 /// party can block a settlement others wait on by closing, freezing or
 /// guarding its own account.
-pub fn accepts_payout(account: &AccountInfo, party: &Pubkey, tokens: &TokenCtx) -> bool {
-    accepts_payout_of(account, party, &tokens.mint.key(), tokens.token_program.key)
-}
-
-fn accepts_payout_of(
+pub fn accepts_payout(
     account: &AccountInfo,
     party: &Pubkey,
     mint: &Pubkey,
@@ -108,7 +104,7 @@ pub fn payout_account<'info>(
     fallback: &InterfaceAccount<'info, TokenAccount>,
 ) -> (AccountInfo<'info>, bool) {
     let token_program = fallback.to_account_info().owner;
-    if accepts_payout_of(recorded, party, &fallback.mint, token_program) {
+    if accepts_payout(recorded, party, &fallback.mint, token_program) {
         (recorded.clone(), false)
     } else {
         (fallback.to_account_info(), true)
@@ -116,7 +112,6 @@ pub fn payout_account<'info>(
 }
 
 /// The mint and token program every transfer of one instruction uses.
-#[derive(Clone, Copy)]
 pub struct TokenCtx<'a, 'info> {
     pub mint: &'a InterfaceAccount<'info, Mint>,
     pub token_program: &'a Interface<'info, TokenInterface>,

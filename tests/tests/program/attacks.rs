@@ -24,10 +24,7 @@ const DONATION: u64 = 7_777;
 /// A bystander (the treasury's owner, a party to nothing here) who sends
 /// tokens where it likes.
 fn bystander(env: &TestEnv) -> Actor {
-    Actor {
-        wallet: env.treasury.wallet.insecure_clone(),
-        token: env.treasury.token,
-    }
+    env.treasury.clone()
 }
 
 async fn donate_to_escrow(env: &mut TestEnv, request: anchor_lang::prelude::Pubkey) {
@@ -165,10 +162,7 @@ async fn a_request_made_again_at_a_closed_address_gets_its_own_dispute() {
         .unwrap();
     assert_eq!(again, first, "the same address");
     env.commit(0, again, &output(b"wrong")).await.unwrap();
-    let challenger = Actor {
-        wallet: env.operators[3].wallet.insecure_clone(),
-        token: env.operators[3].token,
-    };
+    let challenger = env.operators[3].clone();
     env.challenge_as(&challenger, again, &output(b"honest-too"))
         .await
         .expect("the new request can be challenged");
@@ -354,10 +348,7 @@ async fn stake_added_after_a_dispute_opened_does_not_weigh_in_it() {
 async fn a_staked_challengers_stake_is_not_counted_as_eligible() {
     let mut env = TestEnv::new().await;
     let request = env.committed_request(0, &output(b"wrong")).await;
-    let staked_challenger = Actor {
-        wallet: env.operators[3].wallet.insecure_clone(),
-        token: env.operators[3].token,
-    };
+    let staked_challenger = env.operators[3].clone();
     env.challenge_as(&staked_challenger, request, &output(b"honest"))
         .await
         .unwrap();
@@ -889,10 +880,7 @@ async fn refunds_go_only_to_the_account_recorded_at_request_and_cost_a_cranker_n
     // The requester closes the recorded account, hoping a cranker will pay
     // to make it again: the refund goes to the model's fee vault instead,
     // and the cranker spends nothing.
-    let requester = Actor {
-        wallet: env.requester.wallet.insecure_clone(),
-        token: env.requester.token,
-    };
+    let requester = env.requester.clone();
     env.close_token_account(&requester).await;
     let cranker_lamports = env.lamports(cranker.pubkey()).await;
     let vault_before = env.token_balance(env.fee_vault()).await;
@@ -915,10 +903,7 @@ async fn refunds_go_only_to_the_account_recorded_at_request_and_cost_a_cranker_n
 async fn a_publisher_that_abandons_its_royalty_account_cannot_block_finalize() {
     let mut env = TestEnv::new().await;
     let request = env.committed_request(0, &output(b"honest")).await;
-    let publisher = Actor {
-        wallet: env.publisher.wallet.insecure_clone(),
-        token: env.publisher.token,
-    };
+    let publisher = env.publisher.clone();
     env.close_token_account(&publisher).await;
     // Nor can anyone name another account of its, or of their own.
     env.warp_slots(env.params.challenge_window_slots + 1).await;
@@ -967,15 +952,9 @@ async fn parties_that_abandon_their_accounts_cannot_block_a_dispute_others_wait_
     for voter in 1..env.operators.len() {
         env.vote(voter, request, VoteSide::Neither).await.unwrap();
     }
-    let requester = Actor {
-        wallet: env.requester.wallet.insecure_clone(),
-        token: env.requester.token,
-    };
+    let requester = env.requester.clone();
     env.close_token_account(&requester).await;
-    let challenger = Actor {
-        wallet: env.challenger.wallet.insecure_clone(),
-        token: env.challenger.token,
-    };
+    let challenger = env.challenger.clone();
     env.give_token_account_away(&challenger, &Pubkey::new_unique())
         .await;
     let vault_before = env.token_balance(env.fee_vault()).await;

@@ -6,18 +6,11 @@ use sibyl::{
     state::{DisputeOutcome, VoteSide},
 };
 use sibyl_client::pda;
-use sibyl_tests::{assert_sibyl_error, env::OPERATOR_STAKE, output, Actor, TestEnv};
+use sibyl_tests::{assert_sibyl_error, env::OPERATOR_STAKE, output, TestEnv};
 
 /// A request committed by operator 0 with `b"out"`.
 async fn committed(env: &mut TestEnv) -> anchor_lang::prelude::Pubkey {
     env.committed_request(0, &output(b"out")).await
-}
-
-fn actor_of(env: &TestEnv, index: usize) -> Actor {
-    Actor {
-        wallet: env.operators[index].wallet.insecure_clone(),
-        token: env.operators[index].token,
-    }
 }
 
 #[tokio::test]
@@ -29,7 +22,7 @@ async fn challenge_rules() {
         SibylError::RequestNotCommitted,
     );
     let request = committed(&mut env).await;
-    let operator = actor_of(&env, 0);
+    let operator = env.operators[0].clone();
     assert_sibyl_error(
         env.challenge_as(&operator, request, &output(b"x")).await,
         SibylError::SelfChallenge,
@@ -61,7 +54,7 @@ async fn challenge_rules() {
     );
     env.challenge(request, &output(b"x")).await.unwrap();
     // A second challenge finds the request already challenged.
-    let other = actor_of(&env, 1);
+    let other = env.operators[1].clone();
     assert_sibyl_error(
         env.challenge_as(&other, request, &output(b"y")).await,
         SibylError::RequestNotCommitted,
@@ -81,7 +74,7 @@ async fn parties_cannot_vote() {
     let mut env = TestEnv::new().await;
     let request = committed(&mut env).await;
     // Operator 3 challenges: as a party it may not vote either.
-    let challenger = actor_of(&env, 3);
+    let challenger = env.operators[3].clone();
     env.challenge_as(&challenger, request, &output(b"x"))
         .await
         .unwrap();

@@ -414,10 +414,7 @@ async fn one_party_in_several_roles_is_paid_into_one_account() {
     env.finalize(request).await.expect("finalized");
 
     // The publisher (and treasury) challenges a wrong result and is upheld.
-    let publisher = sibyl_tests::Actor {
-        wallet: env.publisher.wallet.insecure_clone(),
-        token: env.publisher.token,
-    };
+    let publisher = env.publisher.clone();
     let disputed = env.committed_request(0, &wrong()).await;
     env.challenge_as(&publisher, disputed, &honest())
         .await
