@@ -406,6 +406,41 @@ def build_fails_at_runtime():
     return make_model(graph)
 
 
+def build_runs_forever():
+    """A model that never finishes: a Loop of 2**62 iterations adding 1 to a
+    float32 [1, 16] input. For the node's test that a run past its time
+    limit is stopped (ONNX Runtime checks the terminate flag between the
+    loop's iterations); not a fixture with reference outputs."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+            helper.make_node("Add", ["x_in", "one"], ["x_out"], name="add_one"),
+        ],
+        "forever_body",
+        [
+            helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x_in", TensorProto.FLOAT, [1, 16]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x_out", TensorProto.FLOAT, [1, 16]),
+        ],
+        initializer=[numpy_helper.from_array(np.array(1.0, dtype=np.float32), name="one")],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "keep_going", "input"], ["output"], name="forever", body=body)],
+        "runs_forever",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 16])],
+        initializer=[
+            numpy_helper.from_array(np.array(2**62, dtype=np.int64), name="trips"),
+            numpy_helper.from_array(np.array(True), name="keep_going"),
+        ],
+    )
+    return make_model(graph)
+
+
 def main():
     os.makedirs(SAMPLES, exist_ok=True)
     fixtures = []
@@ -500,6 +535,8 @@ def main():
     os.makedirs(broken, exist_ok=True)
     path = os.path.join(broken, "fails_at_runtime.onnx")
     written[path] = write_bytes(path, serialize(build_fails_at_runtime()))
+    path = os.path.join(broken, "runs_forever.onnx")
+    written[path] = write_bytes(path, serialize(build_runs_forever()))
 
     doc = {
         "onnxruntime_version": ort.__version__,

@@ -118,7 +118,8 @@ impl Parties {
         Ok(())
     }
 
-    /// Starts the three nodes: A serves the digits model, votes and cranks
+    /// Starts the three nodes: A serves the digits model, votes (on both
+    /// models) and cranks
     /// (one cranker keeps the story free of lost races); B watches both
     /// models and votes; C serves the int8 model and commits a wrong output
     /// every time (`--faulty 1.0`).
@@ -138,10 +139,12 @@ impl Parties {
             }
         };
         let (digits, int8) = (hash_of(digits).await?, hash_of(int8).await?);
+        // (party, roles, models it runs, models it serves of those, faulty rate)
         let setups = [
             (
                 &self.operators[0],
                 vec![Role::Serve, Role::Vote, Role::Crank],
+                vec![digits.clone(), int8.clone()],
                 vec![digits.clone()],
                 0.0,
             ),
@@ -149,15 +152,23 @@ impl Parties {
                 &self.operators[1],
                 vec![Role::Watch, Role::Vote],
                 vec![digits, int8.clone()],
+                Vec::new(),
                 0.0,
             ),
-            (&self.operators[2], vec![Role::Serve], vec![int8], 1.0),
+            (
+                &self.operators[2],
+                vec![Role::Serve],
+                vec![int8],
+                Vec::new(),
+                1.0,
+            ),
         ];
         let mut nodes = Vec::new();
-        for (party, roles, models, faulty_rate) in setups {
+        for (party, roles, models, serve_models, faulty_rate) in setups {
             let text = Config::template(
                 &localnet.rpc_url(),
                 &party.keypair_path.display().to_string(),
+                &models,
             );
             let mut config = Config::from_toml(&text, "demo", Vec::new())?;
             config.cluster.ws_url = localnet.pubsub_url();
@@ -166,7 +177,7 @@ impl Parties {
             config.node.model_cache = node_dir.join("models");
             config.node.poll_interval_ms = 200;
             config.node.roles = roles.clone();
-            config.node.models = models;
+            config.node.serve_models = serve_models;
             config.faulty.rate = faulty_rate;
             let node = Node::start(&config)
                 .await

@@ -19,6 +19,8 @@ pub struct Config {
     #[serde(default)]
     pub runtime: RuntimeConfig,
     #[serde(default)]
+    pub fetch: FetchConfig,
+    #[serde(default)]
     pub send: SendConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -51,9 +53,15 @@ pub struct IdentityConfig {
 pub struct NodeConfig {
     /// Services to run: any of `serve`, `watch`, `vote`, `crank`.
     pub roles: Vec<Role>,
-    /// Model hashes (hex) to serve and watch; empty: every active model whose
-    /// profile id is this node's.
+    /// The models this node runs (serves, watches and votes on): their
+    /// hashes in hex, or `"*"` for every model registered with this node's
+    /// profile id (whatever anyone registers). A node with serve, watch or
+    /// vote must name at least one. A model whose profile id is not this
+    /// node's is never run, listed or not.
     pub models: Vec<String>,
+    /// The models this node serves, when fewer than it verifies: hashes
+    /// from `models`; empty: all of `models`.
+    pub serve_models: Vec<String>,
     /// The journal database.
     pub journal: PathBuf,
     /// Where fetched models are cached by hash.
@@ -68,6 +76,45 @@ pub struct NodeConfig {
     /// on top of `max_concurrent_inferences`, so serving cannot hold every
     /// inference slot (runs of one model still share its session).
     pub reserved_verification_inferences: usize,
+    /// The longest one inference may run before it is stopped.
+    pub inference_timeout_ms: u64,
+}
+
+/// The wildcard entry of `node.models`.
+pub const ANY_MODEL: &str = "*";
+
+/// Which models a node runs, from `node.models`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelAllowlist {
+    /// Every model with this node's profile id.
+    Any,
+    /// These model hashes (with this node's profile id).
+    Only(Vec<[u8; 32]>),
+}
+
+impl ModelAllowlist {
+    /// The allowlist `entries` (hex hashes or `*`) name.
+    pub fn of(entries: &[String]) -> Self {
+        if entries.iter().any(|entry| entry == ANY_MODEL) {
+            ModelAllowlist::Any
+        } else {
+            ModelAllowlist::Only(
+                entries
+                    .iter()
+                    .filter_map(|hash| crate::hex::decode_hash(hash))
+                    .collect(),
+            )
+        }
+    }
+
+    /// Whether a node whose profile id is `profile_id` runs `model`.
+    pub fn runs(&self, model: &sibyl::state::Model, profile_id: &[u8; 32]) -> bool {
+        model.profile_id == *profile_id
+            && match self {
+                ModelAllowlist::Any => true,
+                ModelAllowlist::Only(hashes) => hashes.contains(&model.model_hash),
+            }
+    }
 }
 
 /// One of the node's services.
@@ -85,12 +132,82 @@ impl Default for NodeConfig {
         Self {
             roles: vec![Role::Serve, Role::Watch, Role::Vote, Role::Crank],
             models: Vec::new(),
+            serve_models: Vec::new(),
             journal: PathBuf::from(".sibyl/journal.redb"),
             model_cache: PathBuf::from(".sibyl/models"),
             model_base_dir: PathBuf::from("."),
             poll_interval_ms: 1_000,
             max_concurrent_inferences: 2,
             reserved_verification_inferences: 1,
+            inference_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The inference runner's settings.
+    pub fn runner_settings(&self) -> crate::node::RunnerSettings {
+        crate::node::RunnerSettings {
+            max_concurrent: self.max_concurrent_inferences,
+            reserved_for_verification: self.reserved_verification_inferences,
+            run_timeout: Duration::from_millis(self.inference_timeout_ms),
+        }
+    }
+
+    /// The models this node runs.
+    pub fn allowlist(&self) -> ModelAllowlist {
+        ModelAllowlist::of(&self.models)
+    }
+
+    /// The models this node serves.
+    pub fn serve_allowlist(&self) -> ModelAllowlist {
+        if self.serve_models.is_empty() {
+            self.allowlist()
+        } else {
+            ModelAllowlist::of(&self.serve_models)
+        }
+    }
+}
+
+/// How model files named on chain are fetched (see [`crate::store`]).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// The largest model file accepted, in bytes.
+    pub max_model_bytes: u64,
+    /// The whole download of one model.
+    pub timeout_ms: u64,
+    /// The longest wait for the next bytes of a download.
+    pub read_timeout_ms: u64,
+    /// Fetch plain `http://` URIs (localnets only).
+    pub allow_http: bool,
+    /// Loopback or private hosts fetched from all the same: `host` or
+    /// `host:port` (your own model mirror).
+    pub trusted_hosts: Vec<String>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        let limits = crate::store::FetchLimits::default();
+        Self {
+            max_model_bytes: limits.max_bytes,
+            timeout_ms: limits.timeout.as_millis() as u64,
+            read_timeout_ms: limits.read_timeout.as_millis() as u64,
+            allow_http: limits.allow_http,
+            trusted_hosts: limits.trusted_hosts,
+        }
+    }
+}
+
+impl FetchConfig {
+    /// The model store's limits.
+    pub fn limits(&self) -> crate::store::FetchLimits {
+        crate::store::FetchLimits {
+            max_bytes: self.max_model_bytes,
+            timeout: Duration::from_millis(self.timeout_ms),
+            read_timeout: Duration::from_millis(self.read_timeout_ms),
+            allow_http: self.allow_http,
+            trusted_hosts: self.trusted_hosts.clone(),
         }
     }
 }
@@ -251,12 +368,45 @@ impl Config {
             .node
             .models
             .iter()
-            .find(|hash| crate::hex::decode_hash(hash).is_none())
+            .find(|hash| *hash != ANY_MODEL && crate::hex::decode_hash(hash).is_none())
         {
             return Err(ConfigError::Invalid {
                 key: "node.models",
-                reason: format!("`{bad}` is not a 64-digit hex SHA-256"),
+                reason: format!("`{bad}` is not a 64-digit hex SHA-256 or \"{ANY_MODEL}\""),
             });
+        }
+        for entry in &self.node.serve_models {
+            let reason = match (crate::hex::decode_hash(entry), self.node.allowlist()) {
+                (None, _) => format!("`{entry}` is not a 64-digit hex SHA-256"),
+                (Some(hash), ModelAllowlist::Only(hashes)) if !hashes.contains(&hash) => {
+                    format!("`{entry}` is not in node.models: a node serves only models it runs")
+                }
+                _ => continue,
+            };
+            return Err(ConfigError::Invalid {
+                key: "node.serve_models",
+                reason,
+            });
+        }
+        let runs_models = self.node.roles.iter().any(|role| *role != Role::Crank);
+        if runs_models && self.node.models.is_empty() {
+            return Err(invalid(
+                "node.models",
+                "name the models this node runs: their hashes (`sibyl model list` shows them), \
+                 or \"*\" for every model with this node's profile, which runs whatever anyone registers",
+            ));
+        }
+        if self.node.inference_timeout_ms == 0 {
+            return Err(invalid("node.inference_timeout_ms", "must be at least 1"));
+        }
+        if self.fetch.max_model_bytes == 0 {
+            return Err(invalid("fetch.max_model_bytes", "must be at least 1"));
+        }
+        if self.fetch.timeout_ms == 0 || self.fetch.read_timeout_ms == 0 {
+            return Err(invalid(
+                "fetch.timeout_ms",
+                "fetch.timeout_ms and fetch.read_timeout_ms must be at least 1",
+            ));
         }
         if !(0.0..=1.0).contains(&self.faulty.rate) {
             return Err(invalid("faulty.rate", "must be between 0.0 and 1.0"));
@@ -273,22 +423,15 @@ impl Config {
         Ok(())
     }
 
-    /// The model hashes named in `node.models`.
-    pub fn model_hashes(&self) -> Vec<[u8; 32]> {
-        self.node
-            .models
-            .iter()
-            .filter_map(|hash| crate::hex::decode_hash(hash))
-            .collect()
-    }
-
     /// The RPC and PubSub URLs.
     pub fn urls(&self) -> (String, String) {
         resolve_cluster(&self.cluster.rpc_url, &self.cluster.ws_url).expect("validated at load")
     }
 
-    /// A commented configuration for a localnet operator, as `config init` writes it.
-    pub fn template(rpc_url: &str, keypair: &str) -> String {
+    /// A commented configuration for a localnet operator running `models`
+    /// (hashes in hex, or `*`), as `config init` writes it.
+    pub fn template(rpc_url: &str, keypair: &str, models: &[String]) -> String {
+        let models = format!("{models:?}");
         format!(
             r#"# Sibyl node configuration. Every key can be overridden from the environment
 # as SIBYL_<SECTION>__<KEY>, e.g. SIBYL_CLUSTER__RPC_URL=http://127.0.0.1:8899.
@@ -302,13 +445,22 @@ keypair = "{keypair}"          # the operator's authority wallet
 
 [node]
 roles = ["serve", "watch", "vote", "crank"]
-models = []                    # model hashes (hex) to serve; empty: every model registered with this node's profile
+models = {models:<22}  # the models this node runs: hashes (hex, `sibyl model list`), or ["*"]
+                               # for every model with this node's profile (whatever anyone registers)
 journal = ".sibyl/journal.redb"
 model_cache = ".sibyl/models"
 model_base_dir = "."           # what relative file:// model URIs are relative to
 poll_interval_ms = 1000
 max_concurrent_inferences = 2          # to serve requests
 reserved_verification_inferences = 1   # on top, for watch and vote only
+inference_timeout_ms = 60000   # a run that takes longer is stopped
+
+[fetch]                        # model files named on chain are untrusted input
+max_model_bytes = 268435456    # 256 MiB
+timeout_ms = 300000            # the whole download
+read_timeout_ms = 30000        # between reads
+allow_http = false             # plain http:// (localnets only)
+trusted_hosts = []             # loopback/private hosts allowed all the same, "host" or "host:port"
 
 [runtime]
 # library = ".local/onnxruntime/libonnxruntime.so.1.31.1"   # default: ORT_DYLIB_PATH, then .local/
@@ -397,7 +549,7 @@ mod tests {
 
     #[test]
     fn the_template_loads_as_written() {
-        let text = Config::template("l", "~/.config/solana/id.json");
+        let text = Config::template("l", "~/.config/solana/id.json", &["*".into()]);
         let config = Config::from_toml(&text, "template", no_env()).unwrap();
         assert_eq!(config.urls().0, "http://127.0.0.1:8899");
         assert_eq!(config.urls().1, "ws://127.0.0.1:8900");
@@ -407,7 +559,7 @@ mod tests {
 
     #[test]
     fn environment_overrides_any_key() {
-        let text = Config::template("l", "id.json");
+        let text = Config::template("l", "id.json", &["*".into()]);
         let env = vec![
             (
                 "SIBYL_CLUSTER__RPC_URL".to_string(),
@@ -428,12 +580,19 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_key() {
-        let base = Config::template("l", "id.json");
+        let base = Config::template("l", "id.json", &["*".into()]);
         for (var, value, key) in [
             ("SIBYL_FAULTY__RATE", "1.5", "faulty.rate"),
             ("SIBYL_NODE__MODELS", "[\"abc\"]", "node.models"),
             ("SIBYL_CLUSTER__RPC_URL", "nowhere", "cluster.rpc_url"),
             ("SIBYL_NODE__ROLES", "[]", "node.roles"),
+            ("SIBYL_NODE__MODELS", "[]", "node.models"),
+            (
+                "SIBYL_NODE__INFERENCE_TIMEOUT_MS",
+                "0",
+                "node.inference_timeout_ms",
+            ),
+            ("SIBYL_FETCH__MAX_MODEL_BYTES", "0", "fetch.max_model_bytes"),
         ] {
             let err = Config::from_toml(&base, "t", vec![(var.to_string(), value.to_string())])
                 .unwrap_err();
@@ -443,6 +602,55 @@ mod tests {
         assert!(err.to_string().contains("identity"), "{err}");
         let err = Config::from_toml(&format!("{base}\n[extra]\n"), "t", no_env()).unwrap_err();
         assert!(err.to_string().contains("extra"), "{err}");
+    }
+
+    #[test]
+    fn a_node_runs_only_the_models_it_names_with_its_profile() {
+        let hash = [7u8; 32];
+        let text = Config::template("l", "id.json", &[crate::hex::encode(&hash)]);
+        let config = Config::from_toml(&text, "t", no_env()).unwrap();
+        let profile = [1u8; 32];
+        let spec = sibyl::state::TensorSpec {
+            dtype: sibyl::state::DType::Float32,
+            shape: vec![1],
+        };
+        let mut model = sibyl::state::Model {
+            publisher: Default::default(),
+            model_hash: hash,
+            profile_id: profile,
+            price: 1,
+            royalty_bps: 0,
+            max_input_bytes: 64,
+            max_output_bytes: 64,
+            comparison: sibyl::state::ComparisonRule::Exact,
+            challenge_window_override_slots: None,
+            retired: false,
+            request_count: 0,
+            registered_slot: 0,
+            bump: 0,
+            fee_vault_bump: 0,
+            payout_token: Default::default(),
+            input_spec: spec.clone(),
+            output_spec: spec,
+            uri: String::new(),
+        };
+        let listed = config.node.allowlist();
+        assert!(listed.runs(&model, &profile));
+        assert!(
+            !listed.runs(&model, &[2; 32]),
+            "another profile is never run"
+        );
+        assert!(ModelAllowlist::Any.runs(&model, &profile));
+        assert!(!ModelAllowlist::Any.runs(&model, &[2; 32]));
+        model.model_hash = [8; 32];
+        assert!(!listed.runs(&model, &profile));
+
+        // A node that runs no model (crank only) names none.
+        let crank = Config::template("l", "id.json", &[]);
+        let env = vec![("SIBYL_NODE__ROLES".to_string(), "[\"crank\"]".to_string())];
+        Config::from_toml(&crank, "t", env).unwrap();
+        let error = Config::from_toml(&crank, "t", no_env()).unwrap_err();
+        assert!(error.to_string().contains("sibyl model list"), "{error}");
     }
 
     #[test]

@@ -192,17 +192,18 @@ impl Network {
     ) -> Result<PathBuf> {
         let node_dir = self.dir.path().join(format!("node-{index}"));
         std::fs::create_dir_all(&node_dir)?;
+        let models: Vec<String> = models
+            .iter()
+            .map(|model| sibyl_oracle::hex::encode(&model.hash))
+            .collect();
         let text = Config::template(
             &self.localnet.rpc_url(),
             &self.operators[index].keypair_path.display().to_string(),
+            &models,
         );
         let mut config = Config::from_toml(&text, "bench", Vec::new())?;
         config.cluster.ws_url = self.localnet.pubsub_url();
         config.node.roles = roles.to_vec();
-        config.node.models = models
-            .iter()
-            .map(|model| sibyl_oracle::hex::encode(&model.hash))
-            .collect();
         config.node.journal = node_dir.join("journal.redb");
         config.node.model_cache = node_dir.join("models");
         config.node.model_base_dir = self.root.clone();

@@ -32,6 +32,11 @@ pub enum ConfigCommand {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// A model this node runs (its hash in hex, as `sibyl model list`
+        /// prints it); repeat for more, or `--model '*'` for every model
+        /// with this node's profile (whatever anyone registers).
+        #[arg(long = "model", value_name = "HASH")]
+        models: Vec<String>,
     },
 }
 
@@ -77,12 +82,25 @@ pub async fn run(cli: &Cli, command: &NodeCommand) -> Result<ExitCode> {
 }
 
 pub fn config(command: &ConfigCommand) -> Result<ExitCode> {
-    let ConfigCommand::Init { config, force } = command;
+    let ConfigCommand::Init {
+        config,
+        force,
+        models,
+    } = command;
     if config.exists() && !force {
         bail!("{} exists; pass --force to overwrite it", config.display());
     }
-    std::fs::write(config, Config::template("l", super::DEFAULT_KEYPAIR))
-        .with_context(|| format!("writing {}", config.display()))?;
+    std::fs::write(
+        config,
+        Config::template("l", super::DEFAULT_KEYPAIR, models),
+    )
+    .with_context(|| format!("writing {}", config.display()))?;
     println!("wrote {}", config.display());
+    if models.is_empty() {
+        println!(
+            "name the models this node runs in node.models before `sibyl node run` \
+             (`sibyl model list` prints their hashes), or pass --model to config init"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

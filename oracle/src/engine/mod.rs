@@ -24,7 +24,7 @@ use ort::{
     memory::Allocator,
     session::{
         builder::{AutoDevicePolicy, GraphOptimizationLevel, SessionBuilder},
-        Session, SessionInputValue,
+        RunOptions, Session, SessionInputValue,
     },
     value::{DynTensor, DynTensorValueType, Shape, TensorElementType, ValueType},
 };
@@ -117,6 +117,10 @@ pub enum EngineError {
     Encoding(#[from] EncodingError),
     #[error("running model {}: {message}", path.display())]
     Run { path: PathBuf, message: String },
+    #[error("running model {}: stopped, it ran past its time limit", path.display())]
+    Terminated { path: PathBuf },
+    #[error("creating run options: {message}")]
+    RunOptions { message: String },
     #[error("reading output `{name}` of model {}: {message}", path.display())]
     Output {
         path: PathBuf,
@@ -396,6 +400,38 @@ pub fn element_type_of(dtype: DType) -> TensorElementType {
     }
 }
 
+/// Stops a run from another thread: ONNX Runtime checks it between
+/// kernels (and between a loop's iterations).
+pub struct RunControl {
+    options: RunOptions,
+    terminated: std::sync::atomic::AtomicBool,
+}
+
+impl RunControl {
+    pub fn new() -> Result<Self, EngineError> {
+        Ok(Self {
+            options: RunOptions::new().map_err(|error| EngineError::RunOptions {
+                message: error.to_string(),
+            })?,
+            terminated: Default::default(),
+        })
+    }
+
+    /// Makes the run using this control return [`EngineError::Terminated`]
+    /// as soon as ONNX Runtime next checks.
+    pub fn terminate(&self) {
+        self.terminated
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Err(error) = self.options.terminate() {
+            tracing::warn!(%error, "could not ask ONNX Runtime to stop a run");
+        }
+    }
+
+    fn terminated(&self) -> bool {
+        self.terminated.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// A model opened with the pinned profile.
 pub struct LoadedModel {
     session: Session,
@@ -411,6 +447,8 @@ const _: fn() = || {
     assert_send::<Engine>();
     fn assert_sync<T: Sync>() {}
     assert_sync::<Engine>();
+    assert_send::<RunControl>();
+    assert_sync::<RunControl>();
 };
 
 impl fmt::Debug for LoadedModel {
@@ -443,6 +481,16 @@ impl LoadedModel {
     /// the graph inputs by position, and returns the canonical encoding of
     /// every output in graph order, named as in the graph. Blocking.
     pub fn run(&mut self, input_encoding: &[u8]) -> Result<Vec<u8>, EngineError> {
+        self.run_with(input_encoding, &RunControl::new()?)
+    }
+
+    /// [`LoadedModel::run`], stopped early (with [`EngineError::Terminated`])
+    /// once another thread calls [`RunControl::terminate`].
+    pub fn run_with(
+        &mut self,
+        input_encoding: &[u8],
+        control: &RunControl,
+    ) -> Result<Vec<u8>, EngineError> {
         let tensors = tensor::decode(input_encoding)?;
         if tensors.len() != self.inputs.len() {
             return Err(EngineError::InputCount {
@@ -457,13 +505,19 @@ impl LoadedModel {
         }
 
         let path = self.path.clone();
-        let mut outputs =
-            self.session
-                .run(values.as_slice())
-                .map_err(|error| EngineError::Run {
-                    path: path.clone(),
-                    message: error.to_string(),
-                })?;
+        let mut outputs = self
+            .session
+            .run_with_options(values.as_slice(), &control.options)
+            .map_err(|error| {
+                if control.terminated() {
+                    EngineError::Terminated { path: path.clone() }
+                } else {
+                    EngineError::Run {
+                        path: path.clone(),
+                        message: error.to_string(),
+                    }
+                }
+            })?;
         let mut results = Vec::with_capacity(self.outputs.len());
         for output in &self.outputs {
             let output_error = |message: String| EngineError::Output {

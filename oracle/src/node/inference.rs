@@ -1,13 +1,22 @@
 //! Running a registered model on a request's input: fetch (verified by
-//! hash), load once, run off the async runtime with bounded concurrency.
+//! hash) and load once per model, run off the async runtime with bounded
+//! concurrency and a time limit.
+//!
+//! A model's URI and bytes are chosen by whoever registered it, so each
+//! model is fetched and loaded under its own lock (a slow or hostile model
+//! never holds up the others), a failure is remembered with a growing
+//! backoff instead of being retried by every request, and a run that passes
+//! `node.inference_timeout_ms` is stopped.
 use crate::{
-    engine::{Engine, LoadedModel},
+    engine::{Engine, LoadedModel, RunControl},
+    hex,
     metrics::Metrics,
     store::ModelStore,
 };
 use sibyl::state::Model;
 use std::{
     collections::HashMap,
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -15,9 +24,15 @@ use tokio::sync::Semaphore;
 
 use super::NodeError;
 
+/// The first wait after a model failed to fetch or load; it doubles with
+/// each failure in a row, up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest wait before a failed model is tried again.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
 /// Whose inference this is. Each lane has its own permits, so a flood of
 /// requests to serve cannot hold every inference slot while others' work
-/// waits to be verified (runs of one model still share its session).
+/// waits to be verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
     /// Serving a request (serve).
@@ -26,32 +41,86 @@ pub enum Lane {
     Verify,
 }
 
-/// Runs models for the services; one loaded session per model hash.
+/// How the runner fetches and runs models.
+#[derive(Clone, Copy, Debug)]
+pub struct RunnerSettings {
+    /// Inferences run at once to serve requests.
+    pub max_concurrent: usize,
+    /// Inferences run at once to verify others' commitments, on top.
+    pub reserved_for_verification: usize,
+    /// The longest one run may take before it is stopped.
+    pub run_timeout: Duration,
+}
+
+/// Runs models for the services.
 pub struct Runner {
     engine: Arc<Engine>,
     store: ModelStore,
-    loaded: tokio::sync::Mutex<HashMap<[u8; 32], Arc<Mutex<LoadedModel>>>>,
+    settings: RunnerSettings,
+    /// One slot per model hash; this lock is held only to find a slot.
+    models: Mutex<HashMap<[u8; 32], Arc<ModelSlot>>>,
     serving: Semaphore,
     verifying: Semaphore,
     metrics: Arc<Metrics>,
 }
 
+/// One model: only the tasks that need it wait while it is fetched.
+#[derive(Default)]
+struct ModelSlot {
+    state: tokio::sync::Mutex<SlotState>,
+}
+
+enum SlotState {
+    /// Not fetched yet, or failed `failures` times in a row, the last time
+    /// with `reason`; not tried again before `retry_at`.
+    Unloaded {
+        failures: u32,
+        retry_at: Option<Instant>,
+        reason: String,
+    },
+    Ready(Arc<Sessions>),
+}
+
+impl Default for SlotState {
+    fn default() -> Self {
+        SlotState::Unloaded {
+            failures: 0,
+            retry_at: None,
+            reason: String::new(),
+        }
+    }
+}
+
+/// A model's verified file and its idle sessions. A run takes a session
+/// (opening another when none is idle) and gives it back; since a run first
+/// holds an inference permit, there are never more sessions than permits.
+struct Sessions {
+    path: PathBuf,
+    idle: Mutex<Vec<LoadedModel>>,
+}
+
+/// The wait before trying a model again after `failures` failures in a row.
+pub fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    FIRST_BACKOFF
+        .saturating_mul(1u32 << doublings)
+        .min(MAX_BACKOFF)
+}
+
 impl Runner {
-    /// A runner allowing `max_concurrent` inferences at once for serving,
-    /// and `reserved_for_verification` more for watch and vote.
     pub fn new(
         engine: Arc<Engine>,
         store: ModelStore,
-        max_concurrent: usize,
-        reserved_for_verification: usize,
+        settings: RunnerSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             engine,
             store,
-            loaded: Default::default(),
-            serving: Semaphore::new(max_concurrent.max(1)),
-            verifying: Semaphore::new(reserved_for_verification.max(1)),
+            models: Default::default(),
+            serving: Semaphore::new(settings.max_concurrent.max(1)),
+            verifying: Semaphore::new(settings.reserved_for_verification.max(1)),
+            settings,
             metrics,
         }
     }
@@ -81,7 +150,9 @@ impl Runner {
         model: &Model,
         input: Vec<u8>,
     ) -> Result<(Vec<u8>, Duration), NodeError> {
-        let session = self.session(model).await?;
+        // Fetched before a permit is taken: a model that takes minutes to
+        // arrive holds no inference slot.
+        let sessions = self.sessions(model).await?;
         let permits = match lane {
             Lane::Serve => &self.serving,
             Lane::Verify => &self.verifying,
@@ -89,37 +160,142 @@ impl Runner {
         let _permit = permits
             .acquire()
             .await
-            .expect("the semaphore is never closed");
+            .map_err(|_| NodeError::Internal("inference permits closed".into()))?;
         let started = Instant::now();
-        let (output, ran) = tokio::task::spawn_blocking(move || {
-            let mut session = session
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let running = Instant::now();
-            session
-                .run(&input)
-                .map(|output| (output, running.elapsed()))
-        })
-        .await
-        .map_err(|err| NodeError::Internal(format!("inference task: {err}")))??;
+        let control = Arc::new(RunControl::new()?);
+        let engine = self.engine.clone();
+        let mut run = tokio::task::spawn_blocking({
+            let control = control.clone();
+            let sessions = sessions.clone();
+            move || {
+                let mut session = match sessions.take() {
+                    Some(session) => session,
+                    None => engine.load(&sessions.path)?,
+                };
+                let running = Instant::now();
+                let result = session
+                    .run_with(&input, &control)
+                    .map(|output| (output, running.elapsed()));
+                sessions.give_back(session);
+                result
+            }
+        });
+        let joined = match tokio::time::timeout(self.settings.run_timeout, &mut run).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                control.terminate();
+                tracing::warn!(
+                    model = %hex::encode(&model.model_hash),
+                    limit_ms = self.settings.run_timeout.as_millis() as u64,
+                    "inference ran past its time limit; stopping it"
+                );
+                run.await
+            }
+        };
+        let (output, ran) =
+            joined.map_err(|err| NodeError::Internal(format!("inference task: {err}")))??;
         self.metrics
             .inference_seconds
             .observe(started.elapsed().as_secs_f64());
         Ok((output, ran))
     }
 
-    async fn session(&self, model: &Model) -> Result<Arc<Mutex<LoadedModel>>, NodeError> {
-        let mut loaded = self.loaded.lock().await;
-        if let Some(session) = loaded.get(&model.model_hash) {
-            return Ok(session.clone());
+    /// The model's sessions, fetching and opening it the first time (or
+    /// once its backoff has passed).
+    async fn sessions(&self, model: &Model) -> Result<Arc<Sessions>, NodeError> {
+        let slot = self
+            .models
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(model.model_hash)
+            .or_default()
+            .clone();
+        let mut state = slot.state.lock().await;
+        let failures = match &*state {
+            SlotState::Ready(sessions) => return Ok(sessions.clone()),
+            SlotState::Unloaded {
+                failures,
+                retry_at: Some(retry_at),
+                reason,
+            } if Instant::now() < *retry_at => {
+                return Err(NodeError::ModelUnavailable {
+                    model: hex::encode(&model.model_hash),
+                    retry_in: retry_at.saturating_duration_since(Instant::now()),
+                    failures: *failures,
+                    reason: reason.clone(),
+                })
+            }
+            SlotState::Unloaded { failures, .. } => *failures,
+        };
+        match self.open(model).await {
+            Ok(sessions) => {
+                let sessions = Arc::new(sessions);
+                *state = SlotState::Ready(sessions.clone());
+                Ok(sessions)
+            }
+            Err(err) => {
+                let failures = failures.saturating_add(1);
+                let wait = backoff(failures);
+                tracing::warn!(
+                    model = %hex::encode(&model.model_hash),
+                    uri = %model.uri,
+                    %err,
+                    failures,
+                    retry_in_s = wait.as_secs(),
+                    "model unavailable"
+                );
+                *state = SlotState::Unloaded {
+                    failures,
+                    retry_at: Some(Instant::now() + wait),
+                    reason: err.to_string(),
+                };
+                Err(err)
+            }
         }
+    }
+
+    /// Fetches the model (verified by hash) and opens its first session,
+    /// which proves the file loads.
+    async fn open(&self, model: &Model) -> Result<Sessions, NodeError> {
         let path = self.store.fetch(&model.uri, &model.model_hash).await?;
         let engine = self.engine.clone();
-        let session = tokio::task::spawn_blocking(move || engine.load(&path))
+        let load_path = path.clone();
+        let first = tokio::task::spawn_blocking(move || engine.load(&load_path))
             .await
             .map_err(|err| NodeError::Internal(format!("model load task: {err}")))??;
-        let session = Arc::new(Mutex::new(session));
-        loaded.insert(model.model_hash, session.clone());
-        Ok(session)
+        Ok(Sessions {
+            path,
+            idle: Mutex::new(vec![first]),
+        })
+    }
+}
+
+impl Sessions {
+    fn take(&self) -> Option<LoadedModel> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop()
+    }
+
+    fn give_back(&self, session: LoadedModel) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_ceiling() {
+        assert_eq!(backoff(1), FIRST_BACKOFF);
+        assert_eq!(backoff(2), FIRST_BACKOFF * 2);
+        assert_eq!(backoff(4), FIRST_BACKOFF * 8);
+        assert_eq!(backoff(8), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

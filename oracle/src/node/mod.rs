@@ -11,12 +11,12 @@ mod vote;
 mod watch;
 
 pub use crank::finalize_instructions;
-pub use inference::Runner;
+pub use inference::{Lane, Runner, RunnerSettings};
 pub use tokens::{ensure_token_account, token_account};
 
 use crate::{
     chain::{ChainClient, ChainError},
-    config::{expand_home, Config, Role},
+    config::{expand_home, Config, ModelAllowlist, Role},
     engine::{Engine, EngineError, EngineSettings},
     hex,
     journal::{Journal, JournalError},
@@ -44,6 +44,13 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("model {model} is unavailable after {failures} failed attempt(s), trying again in {} s: {reason}", retry_in.as_secs())]
+    ModelUnavailable {
+        model: String,
+        retry_in: Duration,
+        failures: u32,
+        reason: String,
+    },
     #[error("operator {operator} is not registered: run `sibyl operator register --stake <TOKENS>` with this keypair first")]
     NotRegistered { operator: Pubkey },
     #[error("cannot read keypair {path}: {reason}")]
@@ -65,8 +72,10 @@ pub struct Shared {
     pub operator: Pubkey,
     /// The payment mint and its token program.
     pub tokens: Tokens,
-    /// Models named in the config; empty: every model with our profile id.
-    pub model_hashes: Vec<[u8; 32]>,
+    /// The models this node runs (`node.models`).
+    pub allowlist: ModelAllowlist,
+    /// The models it serves (`node.serve_models`, within those).
+    pub serve_allowlist: ModelAllowlist,
     /// `--faulty` rate (0: honest).
     pub faulty_rate: f64,
 }
@@ -74,14 +83,15 @@ pub struct Shared {
 impl Shared {
     /// The active (not retired) models this node serves.
     pub async fn served_models(&self) -> Result<Vec<(Pubkey, Model)>, NodeError> {
+        let profile_id = self.runner.profile_id();
         let mut models = self.watched_models().await?;
-        models.retain(|(_, model)| !model.retired);
+        models.retain(|(_, model)| !model.retired && self.serve_allowlist.runs(model, &profile_id));
         Ok(models)
     }
 
-    /// The models whose commitments this node re-executes: the served ones,
-    /// and those retired since, whose open commitments still run their
-    /// challenge windows.
+    /// The models whose commitments this node re-executes and votes on: the
+    /// served ones, and those retired since, whose open commitments still
+    /// run their challenge windows. Only these are ever run.
     pub async fn watched_models(&self) -> Result<Vec<(Pubkey, Model)>, NodeError> {
         let profile_id = self.runner.profile_id();
         let models = self
@@ -90,13 +100,7 @@ impl Shared {
             .await?;
         Ok(models
             .into_iter()
-            .filter(|(_, model)| {
-                if self.model_hashes.is_empty() {
-                    model.profile_id == profile_id
-                } else {
-                    self.model_hashes.contains(&model.model_hash)
-                }
-            })
+            .filter(|(_, model)| self.allowlist.runs(model, &profile_id))
             .collect())
     }
 
@@ -189,15 +193,15 @@ impl Node {
             library_path: config.runtime.library.clone(),
         })?);
         let metrics = Metrics::new();
-        let store = ModelStore::new(
+        let store = ModelStore::with_limits(
             config.node.model_cache.clone(),
             config.node.model_base_dir.clone(),
+            config.fetch.limits(),
         );
         let runner = Arc::new(Runner::new(
             engine.clone(),
             store,
-            config.node.max_concurrent_inferences,
-            config.node.reserved_verification_inferences,
+            config.node.runner_settings(),
             metrics.clone(),
         ));
         let journal = Arc::new(Journal::open(&config.node.journal)?);
@@ -220,7 +224,8 @@ impl Node {
             wallet,
             operator,
             tokens,
-            model_hashes: config.model_hashes(),
+            allowlist: config.node.allowlist(),
+            serve_allowlist: config.node.serve_allowlist(),
             faulty_rate: config.faulty.rate,
         });
         let needs_operator = config.node.roles.iter().any(|role| *role != Role::Crank);

@@ -128,6 +128,11 @@ impl Serve {
                         tracing::warn!(%err, "cannot serve this request; skipping it");
                         unservable.lock().expect("unservable set").insert(request);
                     }
+                    // The model failed to fetch or load a moment ago: its
+                    // backoff decides when it is tried again, not this request.
+                    Err(err @ NodeError::ModelUnavailable { .. }) => {
+                        tracing::debug!(%err, "model unavailable; retrying next scan");
+                    }
                     Err(err) => {
                         shared.metrics.error("serve");
                         tracing::warn!(%err, "not committed; retrying next scan");

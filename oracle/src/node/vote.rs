@@ -66,10 +66,19 @@ impl Service for Vote {
         let Some(operator) = shared.operator_account().await? else {
             return Ok(());
         };
-        let disputes = shared
-            .chain
-            .program_accounts::<Dispute>("dispute", Vec::new())
-            .await?;
+        let (disputes, models) = tokio::try_join!(
+            async {
+                Ok::<_, NodeError>(
+                    shared
+                        .chain
+                        .program_accounts::<Dispute>("dispute", Vec::new())
+                        .await?,
+                )
+            },
+            shared.watched_models(),
+        )?;
+        // Only the models this node runs are re-executed to vote.
+        let runs: HashSet<Pubkey> = models.into_iter().map(|(key, _)| key).collect();
         let mut steps: Vec<(Step, Pubkey, Dispute)> = Vec::new();
         for (dispute_key, dispute) in disputes {
             let is_party =
@@ -79,7 +88,8 @@ impl Service for Vote {
             } else if dispute.outcome != DisputeOutcome::Open || is_party {
                 None
             } else if slot <= dispute.vote_deadline_slot {
-                (operator.registered_slot < dispute.opened_slot
+                (runs.contains(&dispute.model)
+                    && operator.registered_slot < dispute.opened_slot
                     && operator.stake_bonded_before(dispute.opened_slot) > 0)
                     .then_some(Step::Commit)
             } else {

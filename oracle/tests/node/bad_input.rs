@@ -29,12 +29,12 @@ enum Outcome {
 
 /// A float32 [1,16] model (the MLP fixture's shape) registered under
 /// `model_hash`, fetched from `uri`.
-async fn register_mlp_like(cluster: &Cluster, model_hash: [u8; 32], uri: String) -> Pubkey {
+pub async fn register_mlp_like(cluster: &Cluster, model_hash: [u8; 32], uri: String) -> Pubkey {
     register_with_input(cluster, model_hash, uri, vec![1, 16]).await
 }
 
 /// A float32 model with this input shape registered under `model_hash`.
-async fn register_with_input(
+pub async fn register_with_input(
     cluster: &Cluster,
     model_hash: [u8; 32],
     uri: String,
@@ -87,7 +87,7 @@ async fn not_found_server() -> String {
     format!("http://{addr}")
 }
 
-fn float_input(values: &[f32], dims: Vec<u64>) -> Vec<u8> {
+pub fn float_input(values: &[f32], dims: Vec<u64>) -> Vec<u8> {
     encode(&[Tensor::from_f32("", dims, values).unwrap()])
 }
 
@@ -98,9 +98,12 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
         ..test_params()
     };
     let cluster = Cluster::start_with(2, params).await;
-    let (serve_stop, serve) = cluster
-        .start_node(cluster.node_config(0, &[Role::Serve], 0.0))
-        .await;
+    let mut serve_config = cluster.node_config(0, &[Role::Serve], 0.0);
+    // The 404 server below is local, and the corrupt file is the test's own.
+    serve_config.fetch.allow_http = true;
+    serve_config.fetch.trusted_hosts = vec!["127.0.0.1".to_string()];
+    serve_config.node.model_base_dir = cluster.private_model_base();
+    let (serve_stop, serve) = cluster.start_node(serve_config).await;
     let (crank_stop, crank) = cluster
         .start_node(cluster.node_config(1, &[Role::Crank], 0.0))
         .await;
@@ -118,12 +121,12 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
     other[0] ^= 1;
     let mismatched =
         register_mlp_like(&cluster, other, "file://models/conv_small.onnx".into()).await;
-    let garbage = cluster.dir.path().join("garbage.onnx");
+    let garbage = cluster.private_model_base().join("models/garbage.onnx");
     std::fs::write(&garbage, b"definitely not a protobuf").unwrap();
     let corrupt = register_mlp_like(
         &cluster,
         sha256_file(&garbage).unwrap(),
-        format!("file://{}", garbage.display()),
+        "file://models/garbage.onnx".to_string(),
     )
     .await;
 

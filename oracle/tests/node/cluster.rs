@@ -154,6 +154,7 @@ impl Cluster {
         let text = Config::template(
             &self.localnet.rpc_url(),
             self.operators[index].keypair_path.to_str().unwrap(),
+            &["*".to_string()],
         );
         let mut config = Config::from_toml(&text, "test", Vec::new()).unwrap();
         config.cluster.ws_url = self.localnet.pubsub_url();
@@ -164,6 +165,29 @@ impl Cluster {
         config.node.poll_interval_ms = 100;
         config.faulty.rate = faulty_rate;
         config
+    }
+
+    /// A model base directory of this cluster's own: a copy of the
+    /// repository's `models/`, beside which a test may put files of its own
+    /// (`file://` URIs must name files inside the base).
+    pub fn private_model_base(&self) -> PathBuf {
+        fn copy(from: &std::path::Path, to: &std::path::Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).unwrap();
+                }
+            }
+        }
+        let base = self.dir.path().join("model-base");
+        if !base.exists() {
+            copy(&repo_root().join("models"), &base.join("models"));
+        }
+        base
     }
 
     /// Starts an in-process node; the returned sender stops it.

@@ -13,3 +13,4 @@ mod migrate;
 mod process;
 mod restart;
 mod serve;
+mod untrusted_models;

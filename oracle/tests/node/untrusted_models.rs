@@ -1,0 +1,276 @@
+//! Models named on chain are untrusted input: whoever registers a model
+//! chooses its URI and its bytes. Each hostile model below gets a clear
+//! error from the node's runner, and a serving node skips its requests
+//! (refunded at their deadline) while it keeps serving its other model.
+use crate::{
+    bad_input::{float_input, register_with_input},
+    cluster::{python_output, repo_root, test_params, Cluster},
+};
+use anchor_lang::prelude::Pubkey;
+use sibyl::state::{ConfigParams, Model, RequestStatus};
+use sibyl_oracle::{
+    actions::request,
+    config::{Config, Role},
+    engine::{Engine, EngineSettings},
+    metrics::Metrics,
+    node::{Lane, Runner},
+    store::{sha256_file, ModelStore},
+};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A local HTTP server answering every request with `head` and `body`; with
+/// `stall`, it then keeps the connection open and says nothing more.
+async fn raw_server(head: String, body: Vec<u8>, stall: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (head, body) = (head.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+                if stall {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// The node's configuration for this test: a base directory of its own,
+/// small limits, and the local servers trusted by host and port only.
+fn limited(cluster: &Cluster, config: &mut Config, trusted: &[&str]) {
+    config.node.model_base_dir = cluster.private_model_base();
+    config.node.inference_timeout_ms = 1_500;
+    config.fetch.max_model_bytes = 1 << 20;
+    config.fetch.read_timeout_ms = 500;
+    config.fetch.timeout_ms = 5_000;
+    config.fetch.allow_http = true;
+    config.fetch.trusted_hosts = trusted
+        .iter()
+        .map(|url| url.trim_start_matches("http://").to_string())
+        .collect();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
+    let params = ConfigParams {
+        request_timeout_slots: 60,
+        ..test_params()
+    };
+    let cluster = Cluster::start_with(2, params).await;
+    let base = cluster.private_model_base();
+    std::fs::write(base.join("models/huge.onnx"), vec![0u8; 2 << 20]).unwrap();
+
+    // A server that sends ten bytes of a model and then nothing; a mirror
+    // the operator trusts that redirects to another local port.
+    let mlp = std::fs::read(repo_root().join("models/mlp_float.onnx")).unwrap();
+    let stalls = raw_server(
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", mlp.len()),
+        mlp[..10].to_vec(),
+        true,
+    )
+    .await;
+    let target = raw_server(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            mlp.len()
+        ),
+        mlp.clone(),
+        false,
+    )
+    .await;
+    let mirror = raw_server(
+        format!(
+            "HTTP/1.1 302 Found\r\nlocation: {target}/mlp_float.onnx\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        ),
+        Vec::new(),
+        false,
+    )
+    .await;
+
+    // Each registered under a hash of its own (a model's address is its hash).
+    let hostile: Vec<(&str, Pubkey, &str)> = vec![
+        (
+            "file:///dev/zero",
+            register_with_input(&cluster, [0xd0; 32], "file:///dev/zero".into(), vec![1, 16]).await,
+            "outside the model base directory",
+        ),
+        (
+            "an oversized file",
+            register_with_input(
+                &cluster,
+                sha256_file(&base.join("models/huge.onnx")).unwrap(),
+                "file://models/huge.onnx".into(),
+                vec![1, 16],
+            )
+            .await,
+            "larger than the 1048576-byte limit",
+        ),
+        (
+            "a server that stalls",
+            register_with_input(
+                &cluster,
+                [0xd1; 32],
+                format!("{stalls}/mlp_float.onnx"),
+                vec![1, 16],
+            )
+            .await,
+            "no complete download within",
+        ),
+        (
+            "a redirect to 127.0.0.1",
+            register_with_input(
+                &cluster,
+                [0xd2; 32],
+                format!("{mirror}/mlp_float.onnx"),
+                vec![1, 16],
+            )
+            .await,
+            "redirected: 127.0.0.1 is a loopback, private or reserved address",
+        ),
+        (
+            "a model that runs forever",
+            register_with_input(
+                &cluster,
+                sha256_file(&repo_root().join("models/broken/runs_forever.onnx")).unwrap(),
+                "file://models/broken/runs_forever.onnx".into(),
+                vec![1, 16],
+            )
+            .await,
+            "ran past its time limit",
+        ),
+    ];
+
+    // The runner the node uses, with the node's settings: each hostile model
+    // fails with an error that says what is wrong, quickly, and the digits
+    // model runs after them all the same.
+    let mut config = cluster.node_config(0, &[Role::Serve], 0.0);
+    limited(&cluster, &mut config, &[&stalls, &mirror]);
+    let engine = Arc::new(Engine::new(&EngineSettings::default()).unwrap());
+    let runner = Runner::new(
+        engine,
+        ModelStore::with_limits(
+            cluster.dir.path().join("runner-cache"),
+            config.node.model_base_dir.clone(),
+            config.fetch.limits(),
+        ),
+        config.node.runner_settings(),
+        Metrics::new(),
+    );
+    let client = cluster.client(&cluster.requester);
+    let input = float_input(&[0.5; 16], vec![1, 16]);
+    println!("{:<28} error", "hostile model");
+    for (name, address, says) in &hostile {
+        let model: Model = client.fetch_required(address, "model").await.unwrap();
+        let started = Instant::now();
+        let error = runner
+            .run(Lane::Serve, &model, input.clone())
+            .await
+            .expect_err(name)
+            .to_string();
+        println!("{name:<28} {error}");
+        assert!(error.contains(says), "{name}: {error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+        // Tried again at once, a failed fetch is not repeated: the model
+        // waits out its backoff.
+        if !name.contains("forever") {
+            let started = Instant::now();
+            let again = runner
+                .run(Lane::Serve, &model, input.clone())
+                .await
+                .expect_err(name)
+                .to_string();
+            assert!(again.contains("trying again in"), "{name}: {again}");
+            assert!(started.elapsed() < Duration::from_millis(500));
+        }
+    }
+    let digits: Model = client
+        .fetch_required(&cluster.model, "model")
+        .await
+        .unwrap();
+    let sample = std::fs::read_to_string(repo_root().join("models/samples/digit-2.json")).unwrap();
+    let digit_input = sibyl_oracle::input::from_json(&sample, &digits.input_spec).unwrap();
+    assert_eq!(
+        runner.run(Lane::Serve, &digits, digit_input).await.unwrap(),
+        python_output("digit-2")
+    );
+
+    // A serving node with the same settings: requests to every hostile
+    // model, then to digits. Digits is served and final; the rest are
+    // skipped and refunded at their deadline by the crank.
+    let (serve_stop, serve) = cluster.start_node(config).await;
+    let (crank_stop, crank) = cluster
+        .start_node(cluster.node_config(1, &[Role::Crank], 0.0))
+        .await;
+    let requester = cluster.requester.pubkey();
+    let before = cluster.token_balance(&requester).await;
+    let mut refused = Vec::new();
+    for (name, address, _) in &hostile {
+        let new = request::NewRequest {
+            model: *address,
+            input: input.clone(),
+            fee: 10_000,
+            nonce: request::fresh_nonce(),
+            callback: None,
+            max_challenge_window_slots: None,
+        };
+        refused.push((
+            *name,
+            request::submit(&client, cluster.tokens, new).await.unwrap(),
+        ));
+    }
+    let served = [
+        cluster.request_digit("digit-2").await,
+        cluster.request_digit("digit-8").await,
+    ];
+    for (request, sample) in served.iter().zip(["digit-2", "digit-8"]) {
+        let state = cluster.wait_final(request, Duration::from_secs(120)).await;
+        assert_eq!(state.status, RequestStatus::Finalized);
+        assert_eq!(state.output, python_output(sample));
+    }
+    for (name, address) in &refused {
+        let progress = request::follow(
+            &client,
+            address,
+            Duration::from_millis(100),
+            Duration::from_secs(120),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(progress, request::Progress::Closed),
+            "{name}: {progress:?}"
+        );
+        println!("{name:<28} skipped by the node, expired, fee refunded");
+    }
+    assert_eq!(
+        cluster.token_balance(&requester).await,
+        before - 2 * 10_000,
+        "only the two digits requests were paid for"
+    );
+    cluster.assert_tokens_conserved().await;
+    for (stop, node) in [(serve_stop, serve), (crank_stop, crank)] {
+        stop.send(true).unwrap();
+        node.await.unwrap();
+    }
+}
