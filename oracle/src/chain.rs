@@ -2,7 +2,7 @@
 //! `getProgramAccounts` filters, and transaction sending with fresh
 //! blockhashes, priority fees, retries with backoff and confirmation
 //! tracking. Services never build raw JSON.
-use crate::program_error::{describe, ProgramError};
+use crate::program_error::{raised_by, ProgramError, Refusal};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
 use sibyl::{
     constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET, VOTE_DISPUTE_OFFSET},
@@ -96,9 +96,14 @@ impl ChainError {
         }
     }
 
-    /// Whether the program refused with the Sibyl error `name`.
-    pub fn is_program_error(&self, name: &str) -> bool {
-        self.program_error().is_some_and(|error| error.name == name)
+    /// Whether a Sibyl instruction refused with `expected`.
+    pub fn refused_with<E: Refusal>(&self, expected: E) -> bool {
+        self.program_error().is_some_and(|error| error.is(expected))
+    }
+
+    /// Whether a Sibyl instruction refused with any of `expected`.
+    pub fn refused_with_any<E: Refusal>(&self, expected: &[E]) -> bool {
+        expected.iter().any(|&error| self.refused_with(error))
     }
 
     fn rpc(action: &str, source: ClientError) -> Self {
@@ -108,12 +113,17 @@ impl ChainError {
         }
     }
 
-    fn from_transaction(action: &str, error: TransactionError) -> Self {
+    /// `error` of a transaction of `instructions`: a custom code is
+    /// attributed to the program of the instruction that failed.
+    fn from_transaction(action: &str, error: TransactionError, instructions: &[Instruction]) -> Self {
         match error {
-            TransactionError::InstructionError(_, InstructionError::Custom(code)) => {
+            TransactionError::InstructionError(index, InstructionError::Custom(code)) => {
+                let program = instructions
+                    .get(usize::from(index))
+                    .map(|instruction| instruction.program_id);
                 ChainError::Program {
                     action: action.to_string(),
-                    error: describe(code),
+                    error: raised_by(program, code),
                 }
             }
             error => ChainError::Transaction {
@@ -349,7 +359,7 @@ impl ChainClient {
                 },
                 Err(err) => match err.get_transaction_error() {
                     Some(TransactionError::BlockhashNotFound) => continue,
-                    Some(error) => return Err(ChainError::from_transaction(action, error)),
+                    Some(error) => return Err(ChainError::from_transaction(action, error, &all)),
                     None => {
                         tracing::warn!(action, %err, "send failed");
                         continue;
@@ -357,7 +367,7 @@ impl ChainClient {
                 },
             };
             match self
-                .confirm(action, &sent.signature, last_valid_height)
+                .confirm(action, &sent.signature, last_valid_height, &all)
                 .await?
             {
                 true => return Ok(sent),
@@ -379,13 +389,18 @@ impl ChainClient {
         action: &str,
         signature: &Signature,
         last_valid_height: u64,
+        instructions: &[Instruction],
     ) -> Result<bool, ChainError> {
         let started = tokio::time::Instant::now();
         loop {
             if let Ok(response) = self.rpc.get_signature_statuses(&[*signature]).await {
                 if let Some(Some(status)) = response.value.first() {
                     if let Some(error) = &status.err {
-                        return Err(ChainError::from_transaction(action, error.clone()));
+                        return Err(ChainError::from_transaction(
+                            action,
+                            error.clone(),
+                            instructions,
+                        ));
                     }
                     if status.satisfies_commitment(self.rpc.commitment()) {
                         return Ok(true);

@@ -1,10 +1,17 @@
-//! Names and messages for the program's error codes, read from the committed
-//! IDL so that the node and the CLI say `FeeBelowPrice: …` instead of `0x1774`.
+//! Program refusals: which program raised one, its code, and the name and
+//! message the committed IDL gives it, so that the node and the CLI say
+//! `FeeBelowPrice: …` instead of `0x1774`. Code compares refusals with
+//! typed errors ([`ProgramError::is`]), never with their names.
+use anchor_lang::prelude::Pubkey;
+use sibyl::errors::SibylError;
 use std::{collections::HashMap, sync::OnceLock};
 
 /// One named program error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramError {
+    /// The program of the instruction that failed (a code below 100 under
+    /// Sibyl comes from a token program it called).
+    pub program: Option<Pubkey>,
     pub code: u32,
     pub name: String,
     pub message: String,
@@ -12,7 +19,24 @@ pub struct ProgramError {
 
 impl std::fmt::Display for ProgramError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.name, self.code, self.message)
+        write!(f, "{} ({}): {}", self.name, self.code, self.message)?;
+        match self.program {
+            Some(program) if program != sibyl::ID => write!(f, " [raised by program {program}]"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An error a Sibyl instruction can fail with: one of Sibyl's own, or one
+/// of Anchor's framework errors (an account missing, a constraint).
+pub trait Refusal: Copy + Into<u32> {}
+impl Refusal for SibylError {}
+impl Refusal for anchor_lang::error::ErrorCode {}
+
+impl ProgramError {
+    /// Whether this is `expected`, raised by a Sibyl instruction.
+    pub fn is<E: Refusal>(&self, expected: E) -> bool {
+        self.program.is_none_or(|program| program == sibyl::ID) && self.code == expected.into()
     }
 }
 
@@ -27,6 +51,7 @@ fn table() -> &'static HashMap<u32, ProgramError> {
             .flatten()
             .filter_map(|error| {
                 Some(ProgramError {
+                    program: None,
                     code: error["code"].as_u64()? as u32,
                     name: error["name"].as_str()?.to_string(),
                     message: error["msg"].as_str().unwrap_or_default().to_string(),
@@ -35,6 +60,14 @@ fn table() -> &'static HashMap<u32, ProgramError> {
             .map(|error| (error.code, error))
             .collect()
     })
+}
+
+/// The error with this custom code raised by `program`'s instruction.
+pub fn raised_by(program: Option<Pubkey>, code: u32) -> ProgramError {
+    ProgramError {
+        program,
+        ..describe(code)
+    }
 }
 
 /// The Sibyl error with this custom code, or one of Anchor's framework codes.
@@ -59,6 +92,7 @@ pub fn describe(code: u32) -> ProgramError {
         _ => ("Unknown", "not a Sibyl, Anchor or token program error code"),
     };
     ProgramError {
+        program: None,
         code,
         name: name.to_string(),
         message: message.to_string(),
@@ -78,5 +112,19 @@ mod tests {
         assert_eq!(describe(3012).name, "AccountNotInitialized");
         assert_eq!(describe(3013).name, "AnchorAccount");
         assert_eq!(describe(1).name, "InsufficientFunds");
+    }
+
+    #[test]
+    fn a_refusal_is_matched_by_its_typed_error_and_its_program() {
+        let code: u32 = SibylError::AlreadyVoted.into();
+        let sibyl_refusal = raised_by(Some(sibyl::ID), code);
+        assert!(sibyl_refusal.is(SibylError::AlreadyVoted));
+        assert!(!sibyl_refusal.is(SibylError::DisputeNotOpen));
+        // The same code raised by another program is not Sibyl's error.
+        let other = raised_by(Some(Pubkey::new_unique()), code);
+        assert!(!other.is(SibylError::AlreadyVoted));
+        assert!(other.to_string().contains("raised by program"));
+        let missing = raised_by(Some(sibyl::ID), 3012);
+        assert!(missing.is(anchor_lang::error::ErrorCode::AccountNotInitialized));
     }
 }

@@ -9,7 +9,11 @@ use super::{NodeError, Service, Shared};
 use crate::chain::ChainClient;
 use anchor_lang::prelude::Pubkey;
 use futures_util::{stream, StreamExt, TryStreamExt};
-use sibyl::state::{Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus};
+use anchor_lang::error::ErrorCode;
+use sibyl::{
+    errors::SibylError,
+    state::{Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus},
+};
 use sibyl_client::{
     accounts::{self, Payees, RequestParties, Tokens, VoteParties},
     instruction, pda,
@@ -29,13 +33,12 @@ impl Crank {
 
 /// Refusals that mean someone else already settled (or the state moved on):
 /// not worth a warning.
-const ALREADY_SETTLED: [&str; 6] = [
-    "RequestNotCommitted",
-    "RequestNotPending",
-    "RequestNotChallenged",
-    "DisputeNotOpen",
-    "DisputeNotInconclusive",
-    "AccountNotInitialized",
+const ALREADY_SETTLED: [SibylError; 5] = [
+    SibylError::RequestNotCommitted,
+    SibylError::RequestNotPending,
+    SibylError::RequestNotChallenged,
+    SibylError::DisputeNotOpen,
+    SibylError::DisputeNotInconclusive,
 ];
 
 /// A transition the crank sends, named for logs and metrics.
@@ -121,14 +124,13 @@ impl Crank {
                 self.shared.metrics.crank(step.name);
                 tracing::info!(request = %step.request, %signature, "{}", step.name);
             }
-            Err(err) if err.is_program_error("CallbackAccountsMissing") => {
+            Err(err) if err.refused_with(SibylError::CallbackAccountsMissing) => {
                 tracing::warn!(request = %step.request, "the consumer's callback fails; the settlement can skip it after the grace period")
             }
             // Another cranker got there first, or the state moved on.
             Err(err)
-                if ALREADY_SETTLED
-                    .iter()
-                    .any(|name| err.is_program_error(name)) =>
+                if err.refused_with_any(&ALREADY_SETTLED)
+                    || err.refused_with(ErrorCode::AccountNotInitialized) =>
             {
                 tracing::debug!(request = %step.request, %err, "{} not needed", step.name)
             }

@@ -10,7 +10,10 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::AccountDeserialize;
-use sibyl::state::{InferenceRequest, Model, RequestStatus};
+use sibyl::{
+    errors::SibylError,
+    state::{InferenceRequest, Model, RequestStatus},
+};
 use sibyl_client::{accounts, instruction};
 use solana_rpc_client_types::response::{Response as RpcResponse, RpcKeyedAccount};
 use std::{
@@ -326,7 +329,7 @@ async fn serve_one(
             }
             Ok(())
         }
-        Err(err) if err.is_program_error("RequestNotPending") => {
+        Err(err) if err.refused_with(SibylError::RequestNotPending) => {
             // Someone committed first: us before a crash, or another operator.
             let now = shared
                 .chain
@@ -339,7 +342,7 @@ async fn serve_one(
         }
         // The request at this address is another instance now: this output
         // was for the one before, and never lands on it.
-        Err(err) if err.is_program_error("RequestInstanceMismatch") => {
+        Err(err) if err.refused_with(SibylError::RequestInstanceMismatch) => {
             shared.journal.mark_done(Kind::Commit, &instance, None)?;
             tracing::info!("the request was made again; this output is not for it");
             Ok(())

@@ -13,7 +13,9 @@ use crate::{
 use anchor_lang::prelude::Pubkey;
 use futures_util::{stream, StreamExt};
 use sha2::{Digest, Sha256};
+use anchor_lang::error::ErrorCode;
 use sibyl::{
+    errors::SibylError,
     hashing,
     state::{
         Dispute, DisputeOutcome, InferenceRequest, Model, Operator, Vote as VoteRecord, VoteSide,
@@ -270,9 +272,11 @@ async fn send_commitment(
             Ok(())
         }
         Err(err)
-            if err.is_program_error("AlreadyVoted")
-                || err.is_program_error("DisputeNotOpen")
-                || err.is_program_error("VoteWindowClosed") =>
+            if err.refused_with_any(&[
+                SibylError::AlreadyVoted,
+                SibylError::DisputeNotOpen,
+                SibylError::VoteWindowClosed,
+            ]) =>
         {
             shared.journal.mark_done(Kind::Vote, &dispute_key, None)?;
             tracing::info!("vote no longer needed: {err}");
@@ -326,9 +330,11 @@ async fn reveal(shared: &Shared, dispute_key: Pubkey) -> Result<(), NodeError> {
             Ok(())
         }
         Err(err)
-            if err.is_program_error("AlreadyRevealed")
-                || err.is_program_error("DisputeNotOpen")
-                || err.is_program_error("RevealWindowClosed") =>
+            if err.refused_with_any(&[
+                SibylError::AlreadyRevealed,
+                SibylError::DisputeNotOpen,
+                SibylError::RevealWindowClosed,
+            ]) =>
         {
             tracing::info!("reveal no longer needed: {err}");
             Ok(())
@@ -368,7 +374,7 @@ async fn claim(
         }
         // A crank claimed it first (anyone may): the reward went to our
         // payout account all the same.
-        Err(err) if err.is_program_error("AccountNotInitialized") => Ok(()),
+        Err(err) if err.refused_with(ErrorCode::AccountNotInitialized) => Ok(()),
         Err(err) => Err(err.into()),
     }
 }

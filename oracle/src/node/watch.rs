@@ -13,7 +13,10 @@ use crate::{
     journal::{Entry, Kind, Stage},
 };
 use anchor_lang::prelude::Pubkey;
-use sibyl::state::{InferenceRequest, Model, RequestStatus};
+use sibyl::{
+    errors::SibylError,
+    state::{InferenceRequest, Model, RequestStatus},
+};
 use sibyl_client::{
     accounts::{self, RequestParties},
     instruction,
@@ -209,8 +212,10 @@ async fn check(
             Ok(())
         }
         Err(err)
-            if err.is_program_error("RequestNotCommitted")
-                || err.is_program_error("ChallengeWindowClosed") =>
+            if err.refused_with_any(&[
+                SibylError::RequestNotCommitted,
+                SibylError::ChallengeWindowClosed,
+            ]) =>
         {
             // Challenged by someone else first, or settled.
             shared.journal.mark_done(Kind::Challenge, &instance, None)?;

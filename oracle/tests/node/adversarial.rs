@@ -168,7 +168,7 @@ async fn collude(cluster: &Cluster, colluder: &Wallet, dispute: anchor_lang::pre
     // The honest reveals may decide the dispute first (the colluder's
     // weight cannot change it); its unrevealed vote is then penalized.
     match client.send("reveal_vote", &[reveal], &[]).await {
-        Err(err) if err.is_program_error("DisputeNotOpen") => {}
+        Err(err) if err.refused_with(sibyl::errors::SibylError::DisputeNotOpen) => {}
         result => {
             result.expect("colluding reveal");
         }

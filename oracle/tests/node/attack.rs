@@ -466,7 +466,7 @@ async fn shrink_window(cluster: &Cluster, attempts: &Mutex<Attempts>) {
         },
     );
     match publisher.send("update_model", &[update], &[]).await {
-        Err(err) if err.is_program_error("InvalidWindow") => {
+        Err(err) if err.refused_with(sibyl::errors::SibylError::InvalidWindow) => {
             attempts.lock().unwrap().window_shrinks_refused += 1
         }
         other => panic!("a one-slot window must be refused: {other:?}"),
@@ -494,9 +494,9 @@ async fn junk_commit(
     let result = accomplice.send("commit_result", &[commit], &[]).await;
     let mut attempts = attempts.lock().unwrap();
     match result {
-        Err(err) if err.is_program_error("OutputNotCanonical") => attempts.junk_refused += 1,
+        Err(err) if err.refused_with(sibyl::errors::SibylError::OutputNotCanonical) => attempts.junk_refused += 1,
         // An honest node or the liar committed first.
-        Err(err) if err.is_program_error("RequestNotPending") => attempts.junk_too_late += 1,
+        Err(err) if err.refused_with(sibyl::errors::SibylError::RequestNotPending) => attempts.junk_too_late += 1,
         Err(err) => panic!("junk commit: {err}"),
         Ok(_) => attempts.junk_accepted += 1,
     }
