@@ -69,7 +69,10 @@ pub enum ChainError {
         source: Box<ClientError>,
     },
     #[error("{action}: the program refused it: {error}")]
-    Program { action: String, error: ProgramError },
+    Program {
+        action: String,
+        error: Box<ProgramError>,
+    },
     #[error("{action}: the transaction failed: {error}")]
     Transaction {
         action: String,
@@ -115,7 +118,11 @@ impl ChainError {
 
     /// `error` of a transaction of `instructions`: a custom code is
     /// attributed to the program of the instruction that failed.
-    fn from_transaction(action: &str, error: TransactionError, instructions: &[Instruction]) -> Self {
+    fn from_transaction(
+        action: &str,
+        error: TransactionError,
+        instructions: &[Instruction],
+    ) -> Self {
         match error {
             TransactionError::InstructionError(index, InstructionError::Custom(code)) => {
                 let program = instructions
@@ -123,7 +130,7 @@ impl ChainError {
                     .map(|instruction| instruction.program_id);
                 ChainError::Program {
                     action: action.to_string(),
-                    error: raised_by(program, code),
+                    error: Box::new(raised_by(program, code)),
                 }
             }
             error => ChainError::Transaction {

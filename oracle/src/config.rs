@@ -146,8 +146,8 @@ impl Default for NodeConfig {
 
 impl NodeConfig {
     /// The inference runner's settings.
-    pub fn runner_settings(&self) -> crate::node::RunnerSettings {
-        crate::node::RunnerSettings {
+    pub fn runner_settings(&self) -> crate::inference::RunnerSettings {
+        crate::inference::RunnerSettings {
             max_concurrent: self.max_concurrent_inferences,
             reserved_for_verification: self.reserved_verification_inferences,
             run_timeout: Duration::from_millis(self.inference_timeout_ms),

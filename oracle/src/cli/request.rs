@@ -17,14 +17,18 @@ use sibyl_oracle::{
         request::{self, NewRequest, Progress},
     },
     chain::ChainClient,
-    compare::{outputs_agree, top_k},
+    compare::top_k,
     engine::{Engine, EngineSettings},
-    hex, input,
+    hex,
+    inference::{Runner, RunnerSettings},
+    input,
+    metrics::Metrics,
     node::{finalize_instructions, payment_tokens, token_account},
     store::ModelStore,
     tensor::{self, decode, dtype_name},
+    verifier::Verifier,
 };
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 #[derive(Args, Debug)]
 pub struct RequestArgs {
@@ -338,16 +342,27 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
     let engine = Engine::new(&EngineSettings {
         library_path: args.runtime_library.clone(),
     })?;
-    let store = ModelStore::new(args.model_cache.clone(), PathBuf::from("."));
-    let path = store.fetch(&model.uri, &model.model_hash).await?;
-    let ours = engine.load(&path)?.run(&state.input)?;
-    if outputs_agree(&model.comparison, &state.output, &ours) {
+    let runner = Runner::new(
+        Arc::new(engine),
+        ModelStore::new(args.model_cache.clone(), PathBuf::from(".")),
+        RunnerSettings {
+            max_concurrent: 1,
+            reserved_for_verification: 1,
+            run_timeout: Duration::from_secs(600),
+        },
+        Metrics::new(),
+    );
+    let verdict = Verifier::new(Arc::new(runner))
+        .verify(&model, &state)
+        .await?;
+    if verdict.committed_agrees {
         println!(
             "the committed result agrees with this machine's under {:?}: nothing to challenge",
-            model.comparison
+            state.comparison
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let ours = verdict.ours;
     let tokens = payment_tokens(&chain).await?;
     let wallet = chain.wallet();
     let challenge = instruction(

@@ -7,9 +7,9 @@
 //! so a crank spends its transaction fees and nothing else.
 use super::{NodeError, Service, Shared};
 use crate::chain::ChainClient;
+use anchor_lang::error::ErrorCode;
 use anchor_lang::prelude::Pubkey;
 use futures_util::{stream, StreamExt, TryStreamExt};
-use anchor_lang::error::ErrorCode;
 use sibyl::{
     errors::SibylError,
     state::{Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus},

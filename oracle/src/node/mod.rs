@@ -3,15 +3,15 @@
 //! and whenever the program subscription reports a change (whichever comes
 //! first), and stops on the shutdown signal after finishing what it started.
 mod crank;
-mod inference;
 mod schedule;
 mod serve;
+mod step;
 mod tokens;
 mod vote;
 mod watch;
 
 pub use crank::finalize_instructions;
-pub use inference::{Lane, Runner, RunnerSettings};
+pub use step::HALT_AFTER_JOURNAL_ENV;
 pub use tokens::{ensure_token_account, token_account};
 
 use crate::{
@@ -19,9 +19,11 @@ use crate::{
     config::{expand_home, Config, ModelAllowlist, Role},
     engine::{Engine, EngineError, EngineSettings},
     hex,
+    inference::{InferenceError, Runner},
     journal::{Journal, JournalError},
     metrics::Metrics,
-    store::{ModelStore, StoreError},
+    store::ModelStore,
+    verifier::{Verifier, VerifyError},
 };
 use anchor_lang::prelude::Pubkey;
 use sibyl::state::{Model, Operator};
@@ -39,18 +41,13 @@ pub enum NodeError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     #[error(transparent)]
+    Inference(#[from] InferenceError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("model {model} is unavailable after {failures} failed attempt(s), trying again in {} s: {reason}", retry_in.as_secs())]
-    ModelUnavailable {
-        model: String,
-        retry_in: Duration,
-        failures: u32,
-        reason: String,
-    },
     #[error("operator {operator} is not registered: run `sibyl operator register --stake <TOKENS>` with this keypair first")]
     NotRegistered { operator: Pubkey },
     #[error("cannot read keypair {path}: {reason}")]
@@ -64,6 +61,8 @@ pub enum NodeError {
 pub struct Shared {
     pub chain: Arc<ChainClient>,
     pub runner: Arc<Runner>,
+    /// Re-executes others' commitments (watch, vote) on the runner.
+    pub verifier: Verifier,
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
     /// The operator's authority wallet (signs and pays).
@@ -218,6 +217,7 @@ impl Node {
         let operator = pda::operator(&wallet);
         let shared = Arc::new(Shared {
             chain,
+            verifier: Verifier::new(runner.clone()),
             runner,
             journal,
             metrics,

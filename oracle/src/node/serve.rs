@@ -2,10 +2,15 @@
 //! model and commits the output. The output is journaled before it is sent,
 //! so a restart commits the same bytes instead of running again, and a
 //! request is never committed twice.
-use super::{inference::Lane, instance_key, NodeError, Service, Shared};
+use super::{
+    instance_key,
+    step::{JournaledStep, Outcome},
+    NodeError, Service, Shared,
+};
 use crate::{
     chain::Sent,
     faulty,
+    inference::Lane,
     journal::{Entry, Kind, Stage},
 };
 use anchor_lang::prelude::Pubkey;
@@ -24,11 +29,6 @@ use std::{
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
-
-/// Set in the environment of a node under test to make it stop dead after
-/// journaling an output and before committing it, as if the process had
-/// been killed there. Never set in production.
-pub const HALT_AFTER_INFERENCE_ENV: &str = "SIBYL_TEST_HALT_AFTER_INFERENCE";
 
 /// A pending request as its PubSub notification delivered it.
 #[derive(Debug)]
@@ -123,17 +123,16 @@ impl Serve {
             async move {
                 match serve_one(&shared, request, state, &model, seen).await {
                     Ok(()) => {}
-                    // The model cannot be fetched, loaded or run on this input:
-                    // say so once, not every scan; the request will expire and
-                    // be refunded.
-                    Err(err @ (NodeError::Engine(_) | NodeError::Store(_))) => {
+                    // The model cannot run this input: say so once, not every
+                    // scan; the request will expire and be refunded.
+                    Err(NodeError::Inference(err)) if !err.is_model_unavailable() => {
                         shared.metrics.error("serve");
                         tracing::warn!(%err, "cannot serve this request; skipping it");
                         unservable.lock().expect("unservable set").insert(request);
                     }
-                    // The model failed to fetch or load a moment ago: its
-                    // backoff decides when it is tried again, not this request.
-                    Err(err @ NodeError::ModelUnavailable { .. }) => {
+                    // The model cannot be fetched or loaded: the runner logs it
+                    // and its backoff decides when it is tried again.
+                    Err(err @ NodeError::Inference(_)) => {
                         tracing::debug!(%err, "model unavailable; retrying next scan");
                     }
                     Err(err) => {
@@ -241,70 +240,51 @@ async fn serve_one(
     model: &Model,
     seen: Instant,
 ) -> Result<(), NodeError> {
-    let instance = instance_key(&state);
     // How long the model ran, when this process ran it (not on a resume).
     let mut inference = None;
-    let output = match shared.journal.get(Kind::Commit, &instance)? {
-        // Journaled before a crash: commit those bytes as they are.
-        Some(Entry {
-            output,
-            stage: Stage::Prepared,
-            ..
-        }) => {
-            tracing::info!("resuming a journaled commitment");
-            output
-        }
-        Some(_) => return Ok(()),
-        None => {
-            let (honest, ran) = shared
-                .runner
-                .run_timed(Lane::Serve, model, state.input.clone())
-                .await?;
-            inference = Some(ran);
-            let wrong = faulty::is_chosen(&request, shared.faulty_rate);
-            let output = if wrong {
-                faulty::corrupt(&honest)
-            } else {
-                honest
-            };
-            shared.journal.put(
-                Kind::Commit,
-                &instance,
-                &Entry {
-                    output: output.clone(),
-                    agrees: None,
-                    faulty: wrong,
-                    stage: Stage::Prepared,
-                },
-            )?;
-            tracing::info!(
-                faulty = wrong,
-                bytes = output.len(),
-                "inference done; output journaled"
-            );
-            if std::env::var_os(HALT_AFTER_INFERENCE_ENV).is_some() {
-                tracing::warn!("{HALT_AFTER_INFERENCE_ENV} is set: halting before the commit");
-                std::future::pending::<()>().await;
-            }
-            output
-        }
+    let step = JournaledStep {
+        kind: Kind::Commit,
+        key: instance_key(&state),
+        action: "commit_result",
+        // Someone committed first (us before a crash, or another operator);
+        // or the request at this address is another instance now, and this
+        // output, made for the one before, never lands on it.
+        already_done: &[
+            SibylError::RequestNotPending,
+            SibylError::RequestInstanceMismatch,
+        ],
     };
-    let commit = instruction(
-        accounts::commit_result(shared.wallet, request, state.model),
-        sibyl::instruction::CommitResult {
-            sequence: state.sequence,
+    let prepare = async {
+        let (honest, ran) = shared
+            .runner
+            .run_timed(Lane::Serve, model, state.input.clone())
+            .await?;
+        inference = Some(ran);
+        let wrong = faulty::is_chosen(&request, shared.faulty_rate);
+        let output = if wrong {
+            faulty::corrupt(&honest)
+        } else {
+            honest
+        };
+        tracing::info!(faulty = wrong, bytes = output.len(), "inference done");
+        Ok(Entry {
             output,
-        },
-    );
-    match shared
-        .chain
-        .send_receipt("commit_result", &[commit], &[])
-        .await
-    {
-        Ok(Sent { signature, sent_at }) => {
-            shared
-                .journal
-                .mark_done(Kind::Commit, &instance, Some(signature.to_string()))?;
+            agrees: None,
+            faulty: wrong,
+            stage: Stage::Prepared,
+        })
+    };
+    let build = |entry: &Entry| {
+        Ok(vec![instruction(
+            accounts::commit_result(shared.wallet, request, state.model),
+            sibyl::instruction::CommitResult {
+                sequence: state.sequence,
+                output: entry.output.clone(),
+            },
+        )])
+    };
+    match step.take(shared, prepare, build).await? {
+        Outcome::Sent(Sent { signature, sent_at }) => {
             shared.metrics.committed.inc();
             match inference {
                 Some(inference) => {
@@ -327,28 +307,21 @@ async fn serve_one(
                 }
                 None => tracing::info!(%signature, "committed"),
             }
-            Ok(())
         }
-        Err(err) if err.refused_with(SibylError::RequestNotPending) => {
-            // Someone committed first: us before a crash, or another operator.
+        Outcome::NotNeeded(err) if err.refused_with(SibylError::RequestNotPending) => {
             let now = shared
                 .chain
                 .fetch::<InferenceRequest>(&request, "inference request")
                 .await?;
             let ours = now.is_some_and(|now| now.operator == shared.operator);
-            shared.journal.mark_done(Kind::Commit, &instance, None)?;
             tracing::info!(ours, "already committed");
-            Ok(())
         }
-        // The request at this address is another instance now: this output
-        // was for the one before, and never lands on it.
-        Err(err) if err.refused_with(SibylError::RequestInstanceMismatch) => {
-            shared.journal.mark_done(Kind::Commit, &instance, None)?;
-            tracing::info!("the request was made again; this output is not for it");
-            Ok(())
+        Outcome::NotNeeded(_) => {
+            tracing::info!("the request was made again; this output is not for it")
         }
-        Err(err) => Err(err.into()),
+        Outcome::WasDone => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,15 +5,15 @@
 //! it (its salt is derived from the node's key, so a restarted node can
 //! still reveal); once a dispute is settled, claims its vote (reward, and
 //! the stake lock released).
-use super::{inference::Lane, NodeError, Service, Shared};
-use crate::{
-    compare::outputs_agree,
-    journal::{Entry, Kind, Stage},
+use super::{
+    step::{JournaledStep, Outcome},
+    NodeError, Service, Shared,
 };
+use crate::journal::{Entry, Kind, Stage};
+use anchor_lang::error::ErrorCode;
 use anchor_lang::prelude::Pubkey;
 use futures_util::{stream, StreamExt};
 use sha2::{Digest, Sha256};
-use anchor_lang::error::ErrorCode;
 use sibyl::{
     errors::SibylError,
     hashing,
@@ -161,21 +161,44 @@ impl Service for Vote {
 /// Commits this node's vote, once: re-executes and journals the verdict
 /// first, or sends the journaled one again (a kill, an RPC error).
 async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
-    match shared.journal.get(Kind::Vote, &dispute_key)? {
-        None => {
-            let (side, output_hash) = verdict(shared, dispute).await?;
-            let prepared = journaled_vote(side, output_hash);
-            shared.journal.put(Kind::Vote, &dispute_key, &prepared)?;
-            send_commitment(shared, dispute_key, &prepared).await
+    let step = JournaledStep {
+        kind: Kind::Vote,
+        key: dispute_key,
+        action: "cast_vote",
+        already_done: &[
+            SibylError::AlreadyVoted,
+            SibylError::DisputeNotOpen,
+            SibylError::VoteWindowClosed,
+        ],
+    };
+    let prepare = async {
+        let (side, output_hash) = verdict(shared, dispute).await?;
+        Ok(journaled_vote(side, output_hash))
+    };
+    let build = |entry: &Entry| {
+        let (side, _) = vote_of(entry).ok_or_else(|| {
+            NodeError::Internal(format!("journaled vote on {dispute_key} is unreadable"))
+        })?;
+        let commitment = hashing::vote_commitment(
+            &dispute_key,
+            &shared.operator,
+            side,
+            &salt(shared, &dispute_key),
+        );
+        Ok(vec![instruction(
+            accounts::cast_vote(shared.wallet, dispute_key),
+            sibyl::instruction::CastVote { commitment },
+        )])
+    };
+    match step.take(shared, prepare, build).await? {
+        Outcome::Sent(sent) => {
+            shared.metrics.votes_cast.inc();
+            tracing::info!(signature = %sent.signature, "vote committed");
         }
-        Some(
-            prepared @ Entry {
-                stage: Stage::Prepared,
-                ..
-            },
-        ) => send_commitment(shared, dispute_key, &prepared).await,
-        Some(_) => Ok(()),
+        Outcome::NotNeeded(err) => tracing::info!("vote no longer needed: {err}"),
+        Outcome::WasDone => {}
     }
+    Ok(())
 }
 
 /// Re-executes the disputed request and judges both outputs against ours.
@@ -185,23 +208,12 @@ async fn verdict(shared: &Shared, dispute: &Dispute) -> Result<(VoteSide, [u8; 3
         .fetch_required(&dispute.request, "inference request")
         .await?;
     let model: Model = shared.chain.fetch_required(&state.model, "model").await?;
-    let ours = shared
-        .runner
-        .run(Lane::Verify, &model, state.input.clone())
-        .await?;
-    let agree = |theirs: &[u8]| outputs_agree(&model.comparison, theirs, &ours);
-    // Any committed output this node cannot reproduce under the rule is
-    // wrong, whatever the challenger posted: a decoy's output does not
-    // shield it.
-    let side = if agree(&state.output) {
-        VoteSide::Operator
-    } else if agree(&dispute.challenger_output) {
-        VoteSide::Challenger
-    } else {
+    let verdict = shared.verifier.verify(&model, &state).await?;
+    let side = verdict.vote_side(&dispute.challenger_output);
+    if side == VoteSide::Neither {
         tracing::warn!("neither output agrees with ours: voting that both are wrong");
-        VoteSide::Neither
-    };
-    let output_hash = hashing::output_hash(&state.model_hash, &state.input_hash, &ours);
+    }
+    let output_hash = hashing::output_hash(&state.model_hash, &state.input_hash, &verdict.ours);
     Ok((side, output_hash))
 }
 
@@ -240,50 +252,6 @@ fn vote_of(entry: &Entry) -> Option<(VoteSide, [u8; 32])> {
         _ => return None,
     };
     Some((side, hash.try_into().ok()?))
-}
-
-/// Sends the commitment of a journaled vote and marks it done once it
-/// landed, or once the program says it is no longer needed.
-async fn send_commitment(
-    shared: &Shared,
-    dispute_key: Pubkey,
-    prepared: &Entry,
-) -> Result<(), NodeError> {
-    let (side, _) = vote_of(prepared).ok_or_else(|| {
-        NodeError::Internal(format!("journaled vote on {dispute_key} is unreadable"))
-    })?;
-    let commitment = hashing::vote_commitment(
-        &dispute_key,
-        &shared.operator,
-        side,
-        &salt(shared, &dispute_key),
-    );
-    let cast = instruction(
-        accounts::cast_vote(shared.wallet, dispute_key),
-        sibyl::instruction::CastVote { commitment },
-    );
-    match shared.chain.send("cast_vote", &[cast], &[]).await {
-        Ok(signature) => {
-            shared
-                .journal
-                .mark_done(Kind::Vote, &dispute_key, Some(signature.to_string()))?;
-            shared.metrics.votes_cast.inc();
-            tracing::info!(?side, %signature, "vote committed");
-            Ok(())
-        }
-        Err(err)
-            if err.refused_with_any(&[
-                SibylError::AlreadyVoted,
-                SibylError::DisputeNotOpen,
-                SibylError::VoteWindowClosed,
-            ]) =>
-        {
-            shared.journal.mark_done(Kind::Vote, &dispute_key, None)?;
-            tracing::info!("vote no longer needed: {err}");
-            Ok(())
-        }
-        Err(err) => Err(err.into()),
-    }
 }
 
 /// Reveals this node's committed vote, if it has one not yet revealed. The

@@ -3,15 +3,12 @@
 //! fail the model's comparison rule, with this node's output as the
 //! correction.
 use super::{
-    inference::Lane,
     instance_key,
     schedule::{earliest_deadline_first, Unverified},
+    step::{JournaledStep, Outcome},
     token_account, NodeError, Service, Shared,
 };
-use crate::{
-    compare::outputs_agree,
-    journal::{Entry, Kind, Stage},
-};
+use crate::journal::{Entry, Kind, Stage};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
     errors::SibylError,
@@ -145,15 +142,12 @@ async fn check(
     let verdict = match shared.journal.get(Kind::Verdict, &instance)? {
         Some(verdict) => verdict,
         None => {
-            let ours = match shared
-                .runner
-                .run(Lane::Verify, model, state.input.clone())
-                .await
-            {
-                Ok(ours) => ours,
+            let verdict = match shared.verifier.verify(model, state).await {
+                Ok(verdict) => verdict,
+                Err(err) if err.is_model_unavailable() => return Err(err.into()),
                 // The model cannot run this input here: record that we have
                 // no verdict instead of retrying every scan; never challenge.
-                Err(err @ (NodeError::Engine(_) | NodeError::Store(_))) => {
+                Err(err) => {
                     let unknown = Entry {
                         output: Vec::new(),
                         agrees: None,
@@ -161,67 +155,56 @@ async fn check(
                         stage: Stage::Done { signature: None },
                     };
                     shared.journal.put(Kind::Verdict, &instance, &unknown)?;
-                    return Err(err);
+                    return Err(err.into());
                 }
-                Err(err) => return Err(err),
             };
-            let agrees = outputs_agree(&model.comparison, &state.output, &ours);
+            let agrees = verdict.committed_agrees;
             let verdict = Entry {
-                output: ours,
+                output: verdict.ours,
                 agrees: Some(agrees),
                 faulty: false,
                 stage: Stage::Done { signature: None },
             };
             shared.journal.put(Kind::Verdict, &instance, &verdict)?;
-            tracing::info!(agrees, rule = ?model.comparison, "re-executed");
+            tracing::info!(agrees, rule = ?state.comparison, "re-executed");
             verdict
         }
     };
     if verdict.agrees != Some(false) {
         return Ok(());
     }
-    if shared.journal.get(Kind::Challenge, &instance)?.is_none() {
-        shared.journal.put(
-            Kind::Challenge,
-            &instance,
-            &Entry {
-                stage: Stage::Prepared,
-                ..verdict.clone()
+    let step = JournaledStep {
+        kind: Kind::Challenge,
+        key: instance,
+        action: "challenge",
+        // Challenged by someone else first, or settled.
+        already_done: &[
+            SibylError::RequestNotCommitted,
+            SibylError::ChallengeWindowClosed,
+        ],
+    };
+    let prepare = async { Ok(verdict) };
+    let build = |entry: &Entry| {
+        Ok(vec![instruction(
+            accounts::challenge(
+                shared.wallet,
+                token_account(&shared.wallet, &shared.tokens),
+                RequestParties::of(request, state),
+                shared.tokens,
+            ),
+            sibyl::instruction::Challenge {
+                sequence: state.sequence,
+                output: entry.output.clone(),
             },
-        )?;
-    }
-    let challenge = instruction(
-        accounts::challenge(
-            shared.wallet,
-            token_account(&shared.wallet, &shared.tokens),
-            RequestParties::of(request, state),
-            shared.tokens,
-        ),
-        sibyl::instruction::Challenge {
-            sequence: state.sequence,
-            output: verdict.output,
-        },
-    );
-    match shared.chain.send("challenge", &[challenge], &[]).await {
-        Ok(signature) => {
-            shared
-                .journal
-                .mark_done(Kind::Challenge, &instance, Some(signature.to_string()))?;
+        )])
+    };
+    match step.take(shared, prepare, build).await? {
+        Outcome::Sent(sent) => {
             shared.metrics.challenged.inc();
-            tracing::warn!(%signature, "challenged a wrong result");
-            Ok(())
+            tracing::warn!(signature = %sent.signature, "challenged a wrong result");
         }
-        Err(err)
-            if err.refused_with_any(&[
-                SibylError::RequestNotCommitted,
-                SibylError::ChallengeWindowClosed,
-            ]) =>
-        {
-            // Challenged by someone else first, or settled.
-            shared.journal.mark_done(Kind::Challenge, &instance, None)?;
-            tracing::info!("already challenged or settled");
-            Ok(())
-        }
-        Err(err) => Err(err.into()),
+        Outcome::NotNeeded(_) => tracing::info!("already challenged or settled"),
+        Outcome::WasDone => {}
     }
+    Ok(())
 }

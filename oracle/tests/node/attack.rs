@@ -494,9 +494,13 @@ async fn junk_commit(
     let result = accomplice.send("commit_result", &[commit], &[]).await;
     let mut attempts = attempts.lock().unwrap();
     match result {
-        Err(err) if err.refused_with(sibyl::errors::SibylError::OutputNotCanonical) => attempts.junk_refused += 1,
+        Err(err) if err.refused_with(sibyl::errors::SibylError::OutputNotCanonical) => {
+            attempts.junk_refused += 1
+        }
         // An honest node or the liar committed first.
-        Err(err) if err.refused_with(sibyl::errors::SibylError::RequestNotPending) => attempts.junk_too_late += 1,
+        Err(err) if err.refused_with(sibyl::errors::SibylError::RequestNotPending) => {
+            attempts.junk_too_late += 1
+        }
         Err(err) => panic!("junk commit: {err}"),
         Ok(_) => attempts.junk_accepted += 1,
     }

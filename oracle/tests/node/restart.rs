@@ -15,7 +15,10 @@ async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
 
     let mut first = NodeProcess::spawn(&config_path, true);
     let request = cluster.request_digit("digit-6").await;
-    first.wait_for("halting before the commit", Duration::from_secs(60));
+    first.wait_for(
+        "halting before sending commit_result",
+        Duration::from_secs(60),
+    );
     first.kill();
     let state = cluster.request_state(&request).await.unwrap();
     assert_eq!(
@@ -27,8 +30,9 @@ async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
     let mut second = NodeProcess::spawn(&config_path, false);
     let seen = second.wait_for("committed", Duration::from_secs(60));
     assert!(
-        seen.iter()
-            .any(|line| line.contains("resuming a journaled commitment")),
+        seen.iter().any(
+            |line| line.contains("resuming a journaled step") && line.contains("commit_result")
+        ),
         "{seen:#?}"
     );
     assert!(

@@ -12,8 +12,8 @@ use sibyl_oracle::{
     actions::request,
     config::{Config, Role},
     engine::{Engine, EngineSettings},
+    inference::{Lane, Runner},
     metrics::Metrics,
-    node::{Lane, Runner},
     store::{sha256_file, ModelStore},
 };
 use std::{
@@ -191,7 +191,8 @@ async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
             started.elapsed()
         );
         // Tried again at once, a failed fetch is not repeated: the model
-        // waits out its backoff.
+        // waits out its backoff (a run that timed out says nothing about
+        // the model, only about this input).
         if !name.contains("forever") {
             let started = Instant::now();
             let again = runner

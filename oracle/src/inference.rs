@@ -8,10 +8,10 @@
 //! backoff instead of being retried by every request, and a run that passes
 //! `node.inference_timeout_ms` is stopped.
 use crate::{
-    engine::{Engine, LoadedModel, RunControl},
+    engine::{Engine, EngineError, LoadedModel, RunControl},
     hex,
     metrics::Metrics,
-    store::ModelStore,
+    store::{ModelStore, StoreError},
 };
 use sibyl::state::Model;
 use std::{
@@ -22,7 +22,33 @@ use std::{
 };
 use tokio::sync::Semaphore;
 
-use super::NodeError;
+/// Why a model could not be run on an input.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The model could not be fetched or loaded: `reason` says why.
+    #[error("model {model} is unavailable ({failures} failed attempt(s) in a row, trying again in {} s): {reason}", retry_in.as_secs())]
+    ModelUnavailable {
+        model: String,
+        retry_in: Duration,
+        failures: u32,
+        reason: String,
+    },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl InferenceError {
+    /// The model could not be fetched or loaded (now, or a moment ago and
+    /// it waits out its backoff): try again later; nothing is known about
+    /// this input. Any other error is about running this input.
+    pub fn is_model_unavailable(&self) -> bool {
+        matches!(self, InferenceError::ModelUnavailable { .. })
+    }
+}
 
 /// The first wait after a model failed to fetch or load; it doubles with
 /// each failure in a row, up to [`MAX_BACKOFF`].
@@ -52,7 +78,7 @@ pub struct RunnerSettings {
     pub run_timeout: Duration,
 }
 
-/// Runs models for the services.
+/// Runs models for the node's services and the command line.
 pub struct Runner {
     engine: Arc<Engine>,
     store: ModelStore,
@@ -136,7 +162,7 @@ impl Runner {
         lane: Lane,
         model: &Model,
         input: Vec<u8>,
-    ) -> Result<Vec<u8>, NodeError> {
+    ) -> Result<Vec<u8>, InferenceError> {
         self.run_timed(lane, model, input)
             .await
             .map(|(output, _)| output)
@@ -149,7 +175,7 @@ impl Runner {
         lane: Lane,
         model: &Model,
         input: Vec<u8>,
-    ) -> Result<(Vec<u8>, Duration), NodeError> {
+    ) -> Result<(Vec<u8>, Duration), InferenceError> {
         // Fetched before a permit is taken: a model that takes minutes to
         // arrive holds no inference slot.
         let sessions = self.sessions(model).await?;
@@ -160,7 +186,7 @@ impl Runner {
         let _permit = permits
             .acquire()
             .await
-            .map_err(|_| NodeError::Internal("inference permits closed".into()))?;
+            .map_err(|_| InferenceError::Internal("inference permits closed".into()))?;
         let started = Instant::now();
         let control = Arc::new(RunControl::new()?);
         let engine = self.engine.clone();
@@ -193,7 +219,7 @@ impl Runner {
             }
         };
         let (output, ran) =
-            joined.map_err(|err| NodeError::Internal(format!("inference task: {err}")))??;
+            joined.map_err(|err| InferenceError::Internal(format!("inference task: {err}")))??;
         self.metrics
             .inference_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -202,7 +228,7 @@ impl Runner {
 
     /// The model's sessions, fetching and opening it the first time (or
     /// once its backoff has passed).
-    async fn sessions(&self, model: &Model) -> Result<Arc<Sessions>, NodeError> {
+    async fn sessions(&self, model: &Model) -> Result<Arc<Sessions>, InferenceError> {
         let slot = self
             .models
             .lock()
@@ -218,7 +244,7 @@ impl Runner {
                 retry_at: Some(retry_at),
                 reason,
             } if Instant::now() < *retry_at => {
-                return Err(NodeError::ModelUnavailable {
+                return Err(InferenceError::ModelUnavailable {
                     model: hex::encode(&model.model_hash),
                     retry_in: retry_at.saturating_duration_since(Instant::now()),
                     failures: *failures,
@@ -244,25 +270,31 @@ impl Runner {
                     retry_in_s = wait.as_secs(),
                     "model unavailable"
                 );
+                let reason = err.to_string();
                 *state = SlotState::Unloaded {
                     failures,
                     retry_at: Some(Instant::now() + wait),
-                    reason: err.to_string(),
+                    reason: reason.clone(),
                 };
-                Err(err)
+                Err(InferenceError::ModelUnavailable {
+                    model: hex::encode(&model.model_hash),
+                    retry_in: wait,
+                    failures,
+                    reason,
+                })
             }
         }
     }
 
     /// Fetches the model (verified by hash) and opens its first session,
     /// which proves the file loads.
-    async fn open(&self, model: &Model) -> Result<Sessions, NodeError> {
+    async fn open(&self, model: &Model) -> Result<Sessions, InferenceError> {
         let path = self.store.fetch(&model.uri, &model.model_hash).await?;
         let engine = self.engine.clone();
         let load_path = path.clone();
         let first = tokio::task::spawn_blocking(move || engine.load(&load_path))
             .await
-            .map_err(|err| NodeError::Internal(format!("model load task: {err}")))??;
+            .map_err(|err| InferenceError::Internal(format!("model load task: {err}")))??;
         Ok(Sessions {
             path,
             idle: Mutex::new(vec![first]),
