@@ -8,12 +8,35 @@ use sibyl::{
     accounts as acc,
     state::{Dispute, InferenceRequest, Model, Operator},
 };
+use solana_instruction::Instruction;
 
 /// The payment mint and the token program that owns it (SPL Token or Token-2022).
 #[derive(Clone, Copy, Debug)]
 pub struct Tokens {
     pub mint: Pubkey,
     pub token_program: Pubkey,
+}
+
+impl Tokens {
+    /// The associated token account of `wallet` for the payment mint.
+    pub fn account_of(&self, wallet: &Pubkey) -> Pubkey {
+        anchor_spl::associated_token::get_associated_token_address_with_program_id(
+            wallet,
+            &self.mint,
+            &self.token_program,
+        )
+    }
+
+    /// Creates `wallet`'s associated token account for the payment mint,
+    /// paid by `payer`, unless it exists (idempotent).
+    pub fn create_account(&self, payer: &Pubkey, wallet: &Pubkey) -> Instruction {
+        anchor_spl::associated_token::spl_associated_token_account::instruction::create_associated_token_account_idempotent(
+            payer,
+            wallet,
+            &self.mint,
+            &self.token_program,
+        )
+    }
 }
 
 /// What settling a request needs to know about it, read from its account.

@@ -2,9 +2,11 @@
 //! takes, built from the keys a caller knows. `accounts::*` return the
 //! program's own `sibyl::accounts::*` structs (so a test can change one field
 //! before sending); [`instruction`] turns accounts and arguments into an
-//! `Instruction`.
+//! `Instruction`; [`settlement`] composes the settlements whoever settles
+//! sends.
 pub mod accounts;
 pub mod pda;
+pub mod settlement;
 
 use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_instruction::Instruction;

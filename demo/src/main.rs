@@ -171,7 +171,7 @@ async fn run(args: Args) -> Result<bool> {
     // Voters claim their rewards once a dispute settles; give them a moment.
     tokio::time::sleep(Duration::from_millis(20 * args.slot_ms.max(50))).await;
     println!("\n== Protocol fees: collected per model, swept to the treasury (anyone may sweep)");
-    let tokens = sibyl_oracle::node::payment_tokens(&authority).await?;
+    let tokens = authority.payment_tokens().await?;
     for (model, amount) in sibyl_oracle::actions::protocol::sweep_fees(&authority, tokens).await? {
         let name = models
             .iter()

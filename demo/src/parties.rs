@@ -9,7 +9,8 @@ use sibyl_oracle::{
     chain::{ChainClient, SendSettings},
     config::{Config, Role},
     hex,
-    node::{payment_tokens, token_account, write_keypair, Node},
+    keys::write_keypair,
+    node::Node,
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -104,7 +105,7 @@ impl Parties {
     pub async fn register_operators(&self, localnet: &Localnet) -> Result<()> {
         for party in &self.operators {
             let client = self.client(localnet, party);
-            let tokens = payment_tokens(&client).await?;
+            let tokens = client.payment_tokens().await?;
             operator::register(&client, tokens, STAKE)
                 .await
                 .with_context(|| format!("registering {}", party.name))?;
@@ -237,16 +238,11 @@ impl Parties {
         models: &[(&str, Pubkey)],
     ) -> Result<Vec<(String, u64)>> {
         let client = self.client(localnet, &self.authority);
-        let tokens = payment_tokens(&client).await?;
+        let tokens = client.payment_tokens().await?;
         let mut accounts: Vec<(String, Pubkey)> = std::iter::once(&self.authority)
             .chain(std::iter::once(&self.requester))
             .chain(&self.operators)
-            .map(|party| {
-                (
-                    party.name.to_string(),
-                    token_account(&party.wallet(), &tokens),
-                )
-            })
+            .map(|party| (party.name.to_string(), tokens.account_of(&party.wallet())))
             .collect();
         accounts[0].0 = "authority (publisher, treasury)".into();
         accounts.push(("stake vault".into(), pda::stake_vault()));

@@ -11,9 +11,7 @@ use sibyl_oracle::{
         request::{self, NewRequest, Progress},
     },
     compare::top_k,
-    hex, input,
-    node::payment_tokens,
-    tensor,
+    hex, input, tensor,
 };
 use std::time::Duration;
 
@@ -90,7 +88,7 @@ impl Scenario {
         };
         let faulty = pda::operator(&parties.operators[2].wallet());
         let faulty_stake = stake(&client, &faulty).await?;
-        let tokens = payment_tokens(&client).await?;
+        let tokens = client.payment_tokens().await?;
         let new = NewRequest {
             model: self.model,
             input,

@@ -33,10 +33,7 @@ fn the_demo_ends_every_request_as_expected() {
 /// serving, and stops cleanly on SIGTERM.
 #[test]
 fn serve_mode_funds_wallets_and_stops_on_sigterm() {
-    use sibyl_oracle::{
-        chain::{ChainClient, SendSettings},
-        node::{payment_tokens, token_account},
-    };
+    use sibyl_oracle::chain::{ChainClient, SendSettings};
     use solana_keypair::Keypair;
     use solana_signer::Signer;
     use std::{
@@ -87,11 +84,12 @@ fn serve_mode_funds_wallets_and_stops_on_sigterm() {
         SendSettings::default(),
     );
     let (sol, airdropped_sol, tokens, airdropped_tokens) = runtime.block_on(async {
-        let tokens = payment_tokens(&chain)
+        let tokens = chain
+            .payment_tokens()
             .await
             .expect("the protocol is initialized");
         let balance = |wallet: &Keypair| {
-            let account = token_account(&wallet.pubkey(), &tokens);
+            let account = tokens.account_of(&wallet.pubkey());
             let rpc = chain.rpc();
             async move {
                 rpc.get_token_account_balance(&account)

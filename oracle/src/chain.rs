@@ -6,8 +6,9 @@ use crate::program_error::{raised_by, ProgramError, Refusal};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
 use sibyl::{
     constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET, VOTE_DISPUTE_OFFSET},
-    state::{Config, InferenceRequest, RequestStatus, Vote},
+    state::{Config, InferenceRequest, Model, Operator, RequestStatus, Vote},
 };
+use sibyl_client::accounts::{Payees, Tokens};
 use solana_commitment_config::CommitmentConfig;
 use solana_hash::Hash;
 use solana_instruction::{error::InstructionError, Instruction};
@@ -293,6 +294,29 @@ impl ChainClient {
             )));
         }
         self.program_accounts("inference request", filters).await
+    }
+
+    /// The payout accounts the operator and the publisher of this request
+    /// recorded: what its settlement pays.
+    pub async fn payees(&self, state: &InferenceRequest) -> Result<Payees, ChainError> {
+        let model: Model = self.fetch_required(&state.model, "model").await?;
+        let operator: Operator = self.fetch_required(&state.operator, "operator").await?;
+        Ok(Payees::recorded(&operator, &model))
+    }
+
+    /// The payment mint named in the protocol config, and the token
+    /// program that owns it.
+    pub async fn payment_tokens(&self) -> Result<Tokens, ChainError> {
+        let config = self.config().await?;
+        let mint = self
+            .rpc
+            .get_account(&config.payment_mint)
+            .await
+            .map_err(|source| ChainError::rpc("reading the payment mint", source))?;
+        Ok(Tokens {
+            mint: config.payment_mint,
+            token_program: mint.owner,
+        })
     }
 
     /// The vote records of `dispute`.

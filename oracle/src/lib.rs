@@ -12,6 +12,7 @@ pub mod hex;
 pub mod inference;
 pub mod input;
 pub mod journal;
+pub mod keys;
 pub mod metrics;
 pub mod node;
 pub mod program_error;

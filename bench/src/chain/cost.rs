@@ -8,11 +8,10 @@ use super::{Network, NodeProcess};
 use anchor_lang::{prelude::Pubkey, Discriminator};
 use anyhow::{Context, Result};
 use sibyl::state::RequestStatus;
-use sibyl_client::{accounts, instruction, pda};
+use sibyl_client::{accounts, instruction, pda, settlement};
 use sibyl_oracle::{
     actions::request::{self, PACKET_LIMIT},
     config::Role,
-    node::finalize_instructions,
 };
 use solana_account::ReadableAccount;
 use solana_signature::Signature;
@@ -224,9 +223,9 @@ async fn settle_and_close(network: &Network, requester: usize, request: Pubkey) 
     let wallet = &network.requesters[requester];
     let client = network.client(wallet);
     let state = network.request_state(&request).context("the request")?;
-    let finalize =
-        finalize_instructions(&client, &network.tokens, &wallet.pubkey(), request, &state).await?;
-    client.send("finalize", &finalize, &[]).await?;
+    let payees = client.payees(&state).await?;
+    let finalize = settlement::finalize(wallet.pubkey(), request, &state, payees, network.tokens);
+    client.send("finalize", &finalize.instructions, &[]).await?;
     close(network, requester, request).await
 }
 
@@ -306,7 +305,7 @@ fn party_names(network: &Network) -> HashMap<Pubkey, String> {
         .iter()
         .map(|(wallet, name)| {
             (
-                sibyl_oracle::node::token_account(wallet, &network.tokens),
+                network.tokens.account_of(wallet),
                 format!("token account of {name}"),
             )
         })

@@ -20,7 +20,7 @@ use sibyl_oracle::{
     chain::{ChainClient, SendSettings},
     config::{Config, Role},
     engine::Engine,
-    node::write_keypair,
+    keys::write_keypair,
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;

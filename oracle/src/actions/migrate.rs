@@ -16,7 +16,6 @@ use crate::{
     chain::{ChainClient, ChainError},
     engine::Engine,
     hex,
-    node::{ensure_token_account, payment_tokens, token_account},
 };
 use anchor_lang::prelude::Pubkey;
 use anchor_spl::token_2022::spl_token_2022::instruction as token_instruction;
@@ -263,7 +262,8 @@ pub async fn migrate(
     }
     let (tokens, decimals) = match (&existing, plan.mint) {
         (Some(_), _) => {
-            let tokens = payment_tokens(chain)
+            let tokens = chain
+                .payment_tokens()
                 .await
                 .map_err(|err| MigrateError::Plan(err.to_string()))?;
             (Some(tokens), mint_decimals(chain, &tokens.mint).await?)
@@ -444,7 +444,7 @@ pub async fn migrate(
                     let mint_to = token_instruction::mint_to(
                         &tokens.token_program,
                         &tokens.mint,
-                        &token_account(wallet, &tokens),
+                        &tokens.account_of(wallet),
                         &chain.wallet(),
                         &[],
                         target - balance,
@@ -453,10 +453,7 @@ pub async fn migrate(
                     chain
                         .send(
                             "fund",
-                            &[
-                                ensure_token_account(&chain.wallet(), wallet, &tokens),
-                                mint_to,
-                            ],
+                            &[tokens.create_account(&chain.wallet(), wallet), mint_to],
                             &[],
                         )
                         .await?;
@@ -688,7 +685,7 @@ async fn token_balance(
     wallet: &Pubkey,
     tokens: &Tokens,
 ) -> Result<u64, MigrateError> {
-    let account = token_account(wallet, tokens);
+    let account = tokens.account_of(wallet);
     let rpc_error = |err| ChainError::Rpc {
         action: format!("reading token account {account}"),
         source: Box::new(err),

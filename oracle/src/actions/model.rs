@@ -2,7 +2,6 @@
 use crate::{
     chain::{ChainClient, ChainError},
     engine::{Engine, EngineError, GraphTensor},
-    node::{ensure_token_account, token_account},
     store::sha256_file,
     tensor::element_size,
 };
@@ -181,13 +180,13 @@ pub async fn register(
     let register = instruction(
         accounts::register_model(
             publisher,
-            token_account(&publisher, &tokens),
+            tokens.account_of(&publisher),
             &args.model_hash,
             tokens,
         ),
         sibyl::instruction::RegisterModel { args },
     );
-    let payout = ensure_token_account(&publisher, &publisher, &tokens);
+    let payout = tokens.create_account(&publisher, &publisher);
     chain
         .send("register_model", &[payout, register], &[])
         .await?;
@@ -223,15 +222,82 @@ pub async fn list(chain: &ChainClient) -> Result<Vec<(Pubkey, Model)>, ChainErro
     Ok(models)
 }
 
-/// A model named by its address or its SHA-256 (hex).
-pub async fn find(chain: &ChainClient, name: &str) -> Result<(Pubkey, Model), ChainError> {
-    let address = match crate::hex::decode_hash(name) {
-        Some(hash) => pda::model(&hash),
-        None => name.parse().map_err(|_| ChainError::AccountInvalid {
-            what: "model",
-            address: Pubkey::default(),
-            reason: format!("`{name}` is neither a model address nor a 64-digit hex hash"),
-        })?,
+/// Why no single model answers to a name.
+#[derive(Debug, thiserror::Error)]
+pub enum FindModelError {
+    #[error("`{name}` is neither a model address nor a model hash (hex, whole or its first digits); `sibyl model list` shows every model")]
+    Unrecognized { name: String },
+    #[error("no model's hash starts with `{prefix}`; `sibyl model list` shows every model")]
+    NoMatch { prefix: String },
+    #[error("`{prefix}` starts the hashes of {} models ({}); give more digits", matches.len(), matches.join(", "))]
+    Ambiguous {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// The hex digits of a model hash prefix as `sibyl model list` prints it
+/// (`112e68c92fd894ee…`), if `name` is one.
+fn hash_prefix(name: &str) -> Option<String> {
+    let digits = name.trim_end_matches('…').trim_end_matches("...");
+    (!digits.is_empty() && digits.len() <= 64 && digits.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| digits.to_ascii_lowercase())
+}
+
+/// A model named by its address, its SHA-256 (hex), or any prefix of its
+/// SHA-256 that only one model's hash starts with.
+pub async fn find(chain: &ChainClient, name: &str) -> Result<(Pubkey, Model), FindModelError> {
+    let name = name.trim();
+    if let Some(hash) = crate::hex::decode_hash(name) {
+        let address = pda::model(&hash);
+        return Ok((address, chain.fetch_required(&address, "model").await?));
+    }
+    if let Ok(address) = name.parse::<Pubkey>() {
+        if let Some(model) = chain.fetch::<Model>(&address, "model").await? {
+            return Ok((address, model));
+        }
+    }
+    let Some(prefix) = hash_prefix(name) else {
+        return Err(FindModelError::Unrecognized {
+            name: name.to_string(),
+        });
     };
-    Ok((address, chain.fetch_required(&address, "model").await?))
+    let mut matches: Vec<(Pubkey, Model)> = list(chain)
+        .await?
+        .into_iter()
+        .filter(|(_, model)| crate::hex::encode(&model.model_hash).starts_with(&prefix))
+        .collect();
+    match matches.len() {
+        0 => Err(FindModelError::NoMatch { prefix }),
+        1 => Ok(matches.remove(0)),
+        _ => Err(FindModelError::Ambiguous {
+            prefix,
+            matches: matches
+                .iter()
+                .map(|(_, model)| crate::hex::encode(&model.model_hash))
+                .collect(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_prefix;
+
+    #[test]
+    fn a_printed_hash_prefix_is_read_back() {
+        assert_eq!(
+            hash_prefix("112e68c92fd894ee…").as_deref(),
+            Some("112e68c92fd894ee")
+        );
+        assert_eq!(hash_prefix("112E68...").as_deref(), Some("112e68"));
+        assert_eq!(
+            hash_prefix("3KYzKnqmGAQeY6CAKg6BZ1NMKwacJX7yxdXcv4bzEALu"),
+            None
+        );
+        assert_eq!(hash_prefix("…"), None);
+        assert_eq!(hash_prefix(&"a".repeat(65)), None);
+    }
 }

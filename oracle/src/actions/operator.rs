@@ -1,15 +1,12 @@
 //! Operator registration and stake (operators).
-use crate::{
-    chain::{ChainClient, ChainError},
-    node::token_account,
-};
+use crate::chain::{ChainClient, ChainError};
 use sibyl_client::{accounts, accounts::Tokens, instruction};
 
 /// Registers the signer as an operator with `stake` base units.
 pub async fn register(chain: &ChainClient, tokens: Tokens, stake: u64) -> Result<(), ChainError> {
     let wallet = chain.wallet();
     let register = instruction(
-        accounts::register_operator(wallet, token_account(&wallet, &tokens), tokens),
+        accounts::register_operator(wallet, tokens.account_of(&wallet), tokens),
         sibyl::instruction::RegisterOperator { stake },
     );
     chain
@@ -22,7 +19,7 @@ pub async fn register(chain: &ChainClient, tokens: Tokens, stake: u64) -> Result
 pub async fn add_stake(chain: &ChainClient, tokens: Tokens, amount: u64) -> Result<(), ChainError> {
     let wallet = chain.wallet();
     let stake = instruction(
-        accounts::stake(wallet, token_account(&wallet, &tokens), tokens),
+        accounts::stake(wallet, tokens.account_of(&wallet), tokens),
         sibyl::instruction::AddStake { amount },
     );
     chain.send("add_stake", &[stake], &[]).await.map(drop)
@@ -43,7 +40,7 @@ pub async fn request_unstake(chain: &ChainClient, amount: u64) -> Result<(), Cha
 /// Withdraws stake whose unbonding period passed.
 pub async fn withdraw(chain: &ChainClient, tokens: Tokens) -> Result<(), ChainError> {
     let wallet = chain.wallet();
-    let stake = accounts::stake(wallet, token_account(&wallet, &tokens), tokens);
+    let stake = accounts::stake(wallet, tokens.account_of(&wallet), tokens);
     let withdraw = instruction(
         sibyl::accounts::WithdrawStake {
             authority: stake.authority,

@@ -1,9 +1,6 @@
 //! Initializing the protocol on a cluster (the authority), idempotently, and
 //! sweeping the models' collected protocol fees to the treasury (anyone).
-use crate::{
-    chain::{ChainClient, ChainError},
-    node::{ensure_token_account, token_account},
-};
+use crate::chain::{ChainClient, ChainError};
 use anchor_lang::prelude::Pubkey;
 use sibyl::state::{Config, ConfigParams, Model};
 use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
@@ -42,9 +39,9 @@ pub async fn initialize(
         return Ok((config, false));
     }
     let authority = chain.wallet();
-    let treasury = token_account(&authority, &tokens);
+    let treasury = tokens.account_of(&authority);
     let instructions = [
-        ensure_token_account(&authority, &authority, &tokens),
+        tokens.create_account(&authority, &authority),
         instruction(
             accounts::initialize(authority, tokens, treasury),
             sibyl::instruction::Initialize { params },

@@ -1,8 +1,5 @@
 //! Paying for one inference and following it to its result (requesters).
-use crate::{
-    chain::{ChainClient, ChainError},
-    node::token_account,
-};
+use crate::chain::{ChainClient, ChainError};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
     callback::CallbackSpec,
@@ -59,7 +56,7 @@ pub async fn submit(
     let create = instruction(
         accounts::request_inference(
             requester,
-            token_account(&requester, &tokens),
+            tokens.account_of(&requester),
             model,
             nonce,
             tokens,
@@ -206,7 +203,7 @@ pub fn largest_transactions(
         constants::{MAX_CALLBACK_ACCOUNTS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES},
     };
     let wallet = chain.wallet();
-    let token = token_account(&wallet, &tokens);
+    let token = tokens.account_of(&wallet);
     let request = pda::request(&wallet, 1);
     let model = Pubkey::new_unique();
     let output = vec![0xa5; MAX_OUTPUT_BYTES as usize];

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use sibyl_oracle::{
     chain::{ChainClient, SendSettings},
     config::resolve_cluster,
-    node::read_keypair,
+    keys::read_keypair,
 };
 use std::{process::ExitCode, sync::Arc};
 
@@ -143,7 +143,7 @@ fn keygen(outfile: &std::path::Path, force: bool) -> Result<ExitCode> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let keypair = solana_keypair::Keypair::new();
-    sibyl_oracle::node::write_keypair(outfile, &keypair)
+    sibyl_oracle::keys::write_keypair(outfile, &keypair)
         .with_context(|| format!("writing {}", outfile.display()))?;
     println!("pubkey: {}", keypair.pubkey());
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,6 @@ use sibyl_oracle::{
     },
     engine::{Engine, EngineSettings},
     hex,
-    node::payment_tokens,
     tensor::dtype_name,
 };
 use std::{path::PathBuf, process::ExitCode};
@@ -79,7 +78,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
     let chain = cli.chain()?;
     match command {
         ModelCommand::Register(args) => {
-            let tokens = payment_tokens(&chain).await?;
+            let tokens = chain.payment_tokens().await?;
             let decimals = mint_decimals(&chain, &tokens.mint).await?;
             let registration = registration(
                 args,
@@ -94,7 +93,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             let (address, _) = model::find(&chain, &args.model).await?;
             let price = match &args.price {
                 Some(price) => {
-                    let tokens = payment_tokens(&chain).await?;
+                    let tokens = chain.payment_tokens().await?;
                     let decimals = mint_decimals(&chain, &tokens.mint).await?;
                     Some(parse_amount(price, decimals).map_err(anyhow::Error::msg)?)
                 }
@@ -117,7 +116,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             println!("retired model {address}");
         }
         ModelCommand::List => {
-            let tokens = payment_tokens(&chain).await?;
+            let tokens = chain.payment_tokens().await?;
             let decimals = mint_decimals(&chain, &tokens.mint).await?;
             let models = model::list(&chain).await?;
             if models.is_empty() {
@@ -125,8 +124,8 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             }
             for (address, model) in models {
                 println!(
-                    "{address}  sha256 {}…  price {}  {} {:?} → {} {:?}  {:?}{}  {}",
-                    &hex::encode(&model.model_hash)[..16],
+                    "{address}  sha256 {}  price {}  {} {:?} → {} {:?}  {:?}{}  {}",
+                    hex::encode(&model.model_hash),
                     format_amount(model.price, decimals),
                     dtype_name(model.input_spec.dtype),
                     model.input_spec.shape,

@@ -3,10 +3,7 @@ use super::{parse_address, Cli};
 use anyhow::Result;
 use clap::Subcommand;
 use sibyl_client::accounts::Tokens;
-use sibyl_oracle::{
-    actions::{format_amount, mint_decimals, protocol},
-    node::payment_tokens,
-};
+use sibyl_oracle::actions::{format_amount, mint_decimals, protocol};
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -54,7 +51,7 @@ pub async fn run(cli: &Cli, command: &ProtocolCommand) -> Result<ExitCode> {
         }
         ProtocolCommand::Show => {}
         ProtocolCommand::Sweep => {
-            let tokens = payment_tokens(&chain).await?;
+            let tokens = chain.payment_tokens().await?;
             let decimals = mint_decimals(&chain, &tokens.mint).await?;
             let swept = protocol::sweep_fees(&chain, tokens).await?;
             if swept.is_empty() {
@@ -70,7 +67,7 @@ pub async fn run(cli: &Cli, command: &ProtocolCommand) -> Result<ExitCode> {
         }
     }
     let config = chain.config().await?;
-    let tokens = payment_tokens(&chain).await?;
+    let tokens = chain.payment_tokens().await?;
     let decimals = mint_decimals(&chain, &tokens.mint).await?;
     let amount = |units| format_amount(units, decimals);
     let p = &config.params;

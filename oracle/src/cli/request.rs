@@ -9,7 +9,7 @@ use sibyl::{
 };
 use sibyl_client::{
     accounts::{self, RequestParties},
-    instruction,
+    instruction, settlement,
 };
 use sibyl_oracle::{
     actions::{
@@ -23,7 +23,6 @@ use sibyl_oracle::{
     inference::{Runner, RunnerSettings},
     input,
     metrics::Metrics,
-    node::{finalize_instructions, payment_tokens, token_account},
     store::ModelStore,
     tensor::{self, decode, dtype_name},
     verifier::Verifier,
@@ -124,7 +123,7 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         bail!("model {model_address} is retired and takes no requests");
     }
     let input = read_input(args, &model)?;
-    let tokens = payment_tokens(&chain).await?;
+    let tokens = chain.payment_tokens().await?;
     let decimals = mint_decimals(&chain, &tokens.mint).await?;
     let fee = match &args.fee {
         Some(fee) => parse_amount(fee, decimals).map_err(anyhow::Error::msg)?,
@@ -363,12 +362,12 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let ours = verdict.ours;
-    let tokens = payment_tokens(&chain).await?;
+    let tokens = chain.payment_tokens().await?;
     let wallet = chain.wallet();
     let challenge = instruction(
         accounts::challenge(
             wallet,
-            token_account(&wallet, &tokens),
+            tokens.account_of(&wallet),
             RequestParties::of(address, &state),
             tokens,
         ),
@@ -386,10 +385,10 @@ pub async fn finalize(cli: &Cli, args: &FinalizeArgs) -> Result<ExitCode> {
     let chain = cli.chain()?;
     let address = parse_address(&args.request, "request")?;
     let state: InferenceRequest = chain.fetch_required(&address, "inference request").await?;
-    let tokens = payment_tokens(&chain).await?;
-    let instructions =
-        finalize_instructions(&chain, &tokens, &chain.wallet(), address, &state).await?;
-    let signature = chain.send("finalize", &instructions, &[]).await?;
+    let tokens = chain.payment_tokens().await?;
+    let payees = chain.payees(&state).await?;
+    let finalize = settlement::finalize(chain.wallet(), address, &state, payees, tokens);
+    let signature = chain.send("finalize", &finalize.instructions, &[]).await?;
     println!("finalized {address}: {signature}");
     Ok(ExitCode::SUCCESS)
 }

@@ -6,19 +6,17 @@
 //! token accounts its parties recorded (see `docs/security.md`, class 11),
 //! so a crank spends its transaction fees and nothing else.
 use super::{NodeError, Service, Shared};
-use crate::chain::ChainClient;
 use anchor_lang::error::ErrorCode;
 use anchor_lang::prelude::Pubkey;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use sibyl::{
     errors::SibylError,
-    state::{Dispute, DisputeOutcome, InferenceRequest, Model, Operator, RequestStatus},
+    state::{Dispute, DisputeOutcome, InferenceRequest, Operator, RequestStatus},
 };
 use sibyl_client::{
-    accounts::{self, Payees, RequestParties, Tokens, VoteParties},
-    instruction, pda,
+    pda,
+    settlement::{self, Settlement},
 };
-use solana_instruction::Instruction;
 use std::sync::Arc;
 
 pub struct Crank {
@@ -41,18 +39,13 @@ const ALREADY_SETTLED: [SibylError; 5] = [
     SibylError::DisputeNotInconclusive,
 ];
 
-/// A transition the crank sends, named for logs and metrics.
 /// Settlements built or sent at once.
 const CONCURRENT_STEPS: usize = 8;
 
+/// A settlement the crank sends, and the request it settles (for logs).
 struct Step {
-    name: &'static str,
     request: Pubkey,
-    instructions: Vec<Instruction>,
-    /// The same settlement leaving out the consumer's callback, tried when
-    /// the callback fails: the program accepts it once the grace period
-    /// after the result became settleable has passed.
-    without_callback: Option<Vec<Instruction>>,
+    settlement: Settlement,
 }
 
 impl Service for Crank {
@@ -111,111 +104,51 @@ impl Crank {
     /// (the next scan tries again).
     async fn send_step(&self, step: Step) {
         let chain = &self.shared.chain;
-        let result = match chain.send(step.name, &step.instructions, &[]).await {
-            Err(err) if step.without_callback.is_some() => {
-                tracing::warn!(request = %step.request, %err, "{} with the consumer's callback failed", step.name);
-                let fallback = step.without_callback.as_deref().unwrap_or_default();
-                chain.send(step.name, fallback, &[]).await
+        let Step {
+            request,
+            settlement,
+        } = step;
+        let name = settlement.name;
+        let result = match chain.send(name, &settlement.instructions, &[]).await {
+            // The consumer's callback fails: the settlement can skip it once
+            // the grace period passed.
+            Err(err) if settlement.without_callback.is_some() => {
+                tracing::warn!(%request, %err, "{name} with the consumer's callback failed");
+                let fallback = settlement.without_callback.as_deref().unwrap_or_default();
+                chain.send(name, fallback, &[]).await
             }
             result => result,
         };
         match result {
             Ok(signature) => {
-                self.shared.metrics.crank(step.name);
-                tracing::info!(request = %step.request, %signature, "{}", step.name);
+                self.shared.metrics.crank(name);
+                tracing::info!(%request, %signature, "{name}");
             }
             Err(err) if err.refused_with(SibylError::CallbackAccountsMissing) => {
-                tracing::warn!(request = %step.request, "the consumer's callback fails; the settlement can skip it after the grace period")
+                tracing::warn!(%request, "the consumer's callback fails; the settlement can skip it after the grace period")
             }
             // Another cranker got there first, or the state moved on.
             Err(err)
                 if err.refused_with_any(&ALREADY_SETTLED)
                     || err.refused_with(ErrorCode::AccountNotInitialized) =>
             {
-                tracing::debug!(request = %step.request, %err, "{} not needed", step.name)
+                tracing::debug!(%request, %err, "{name} not needed")
             }
             Err(err) => {
                 self.shared.metrics.error("crank");
-                tracing::warn!(request = %step.request, %err, "{} failed", step.name);
+                tracing::warn!(%request, %err, "{name} failed");
             }
         }
     }
 }
 
-/// The payout accounts the operator and the publisher of this request
-/// recorded.
-async fn payees(chain: &ChainClient, state: &InferenceRequest) -> Result<Payees, NodeError> {
-    let model: Model = chain.fetch_required(&state.model, "model").await?;
-    let operator: Operator = chain.fetch_required(&state.operator, "operator").await?;
-    Ok(Payees::recorded(&operator, &model))
-}
-
-/// The instructions that finalize a committed request whose window passed,
-/// with the consumer's callback accounts when it named a callback.
-pub async fn finalize_instructions(
-    chain: &ChainClient,
-    tokens: &Tokens,
-    cranker: &Pubkey,
-    request: Pubkey,
-    state: &InferenceRequest,
-) -> Result<Vec<Instruction>, NodeError> {
-    let payees = payees(chain, state).await?;
-    let mut instructions = vec![instruction(
-        accounts::finalize(
-            *cranker,
-            RequestParties::of(request, state),
-            payees,
-            *tokens,
-        ),
-        sibyl::instruction::Finalize {},
-    )];
-    with_callback(&mut instructions, state);
-    Ok(instructions)
-}
-
-/// Appends the consumer's callback accounts (if any) to the settlement, the
-/// last instruction.
-fn with_callback(instructions: &mut [Instruction], state: &InferenceRequest) {
-    if let Some(settlement) = instructions.last_mut() {
-        settlement
-            .accounts
-            .extend(accounts::callback_accounts(state));
-    }
-}
-
-/// The settlement without its callback accounts, for a request that named one.
-fn without_callback(
-    instructions: &[Instruction],
-    state: &InferenceRequest,
-) -> Option<Vec<Instruction>> {
-    if !state.has_callback() {
-        return None;
-    }
-    let named = accounts::callback_accounts(state).len();
-    let mut bare = instructions.to_vec();
-    if let Some(settlement) = bare.last_mut() {
-        let kept = settlement.accounts.len().saturating_sub(named);
-        settlement.accounts.truncate(kept);
-    }
-    Some(bare)
-}
-
 impl Crank {
     async fn finalize(&self, request: Pubkey, state: &InferenceRequest) -> Result<Step, NodeError> {
         let shared = &self.shared;
-        let instructions = finalize_instructions(
-            &shared.chain,
-            &shared.tokens,
-            &shared.wallet,
-            request,
-            state,
-        )
-        .await?;
+        let payees = shared.chain.payees(state).await?;
         Ok(Step {
-            name: "finalize",
             request,
-            without_callback: without_callback(&instructions, state),
-            instructions,
+            settlement: settlement::finalize(shared.wallet, request, state, payees, shared.tokens),
         })
     }
 
@@ -230,55 +163,25 @@ impl Crank {
             .chain
             .fetch_required(&pda::dispute_of(state), "dispute")
             .await?;
-        let tokens = self.shared.tokens;
-        let parties = RequestParties::of(request, state);
-        let mut instructions = Vec::new();
+        let (wallet, tokens) = (self.shared.wallet, self.shared.tokens);
         // Every committed vote revealed once the vote window closed:
         // nothing more can come before the reveal deadline.
         let decided_early =
             slot > dispute.vote_deadline_slot && dispute.all_revealed().unwrap_or(false);
-        match dispute.outcome {
+        let settlement = match dispute.outcome {
             DisputeOutcome::Open if slot > dispute.reveal_deadline_slot || decided_early => {
-                let payees = payees(&self.shared.chain, state).await?;
-                let settle = accounts::settle_dispute(
-                    parties,
-                    dispute.challenger,
-                    dispute.challenger_token,
-                    payees,
-                    tokens,
-                );
-                instructions.push(instruction(
-                    accounts::resolve_dispute(self.shared.wallet, settle),
-                    sibyl::instruction::ResolveDispute {},
-                ));
-                with_callback(&mut instructions, state);
-                Ok(Some(Step {
-                    name: "resolve_dispute",
-                    request,
-                    without_callback: without_callback(&instructions, state),
-                    instructions,
-                }))
+                let payees = self.shared.chain.payees(state).await?;
+                settlement::resolve_dispute(wallet, request, state, &dispute, payees, tokens)
             }
             DisputeOutcome::Inconclusive if slot > dispute.arbitration_deadline_slot => {
-                instructions.push(instruction(
-                    accounts::expire_arbitration(
-                        self.shared.wallet,
-                        parties,
-                        dispute.challenger,
-                        dispute.challenger_token,
-                        tokens,
-                    ),
-                    sibyl::instruction::ExpireArbitration {},
-                ));
-                Ok(Some(Step {
-                    name: "expire_arbitration",
-                    request,
-                    instructions,
-                    without_callback: None,
-                }))
+                settlement::expire_arbitration(wallet, request, state, &dispute, tokens)
             }
-            _ => Ok(None),
-        }
+            _ => return Ok(None),
+        };
+        Ok(Some(Step {
+            request,
+            settlement,
+        }))
     }
 
     /// Claims every vote of every settled dispute: a claim pays the voter,
@@ -311,15 +214,16 @@ impl Crank {
                             continue;
                         }
                     };
-                let parties = VoteParties::of(dispute_key, &dispute, vote.operator, &operator);
                 steps.push(Step {
-                    name: "claim_vote",
                     request: dispute.request,
-                    instructions: vec![instruction(
-                        accounts::claim_vote(self.shared.wallet, parties, self.shared.tokens),
-                        sibyl::instruction::ClaimVote {},
-                    )],
-                    without_callback: None,
+                    settlement: settlement::claim_vote(
+                        self.shared.wallet,
+                        dispute_key,
+                        &dispute,
+                        vote.operator,
+                        &operator,
+                        self.shared.tokens,
+                    ),
                 });
             }
         }
@@ -327,19 +231,14 @@ impl Crank {
     }
 
     fn expire(&self, request: Pubkey, state: &InferenceRequest) -> Step {
-        let tokens = self.shared.tokens;
         Step {
-            name: "expire_request",
             request,
-            without_callback: None,
-            instructions: vec![instruction(
-                accounts::expire_request(
-                    self.shared.wallet,
-                    RequestParties::of(request, state),
-                    tokens,
-                ),
-                sibyl::instruction::ExpireRequest {},
-            )],
+            settlement: settlement::expire_request(
+                self.shared.wallet,
+                request,
+                state,
+                self.shared.tokens,
+            ),
         }
     }
 }

@@ -6,21 +6,19 @@ mod crank;
 mod schedule;
 mod serve;
 mod step;
-mod tokens;
 mod vote;
 mod watch;
 
-pub use crank::finalize_instructions;
 pub use step::HALT_AFTER_JOURNAL_ENV;
-pub use tokens::{ensure_token_account, token_account};
 
 use crate::{
     chain::{ChainClient, ChainError},
-    config::{expand_home, Config, ModelAllowlist, Role},
+    config::{Config, ModelAllowlist, Role},
     engine::{Engine, EngineError, EngineSettings},
     hex,
     inference::{InferenceError, Runner},
     journal::{Journal, JournalError},
+    keys::{read_keypair, KeyError},
     metrics::Metrics,
     store::ModelStore,
     verifier::{Verifier, VerifyError},
@@ -28,7 +26,6 @@ use crate::{
 use anchor_lang::prelude::Pubkey;
 use sibyl::state::{Model, Operator};
 use sibyl_client::{accounts::Tokens, pda};
-use solana_keypair::Keypair;
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, watch as signal, Notify},
@@ -50,8 +47,8 @@ pub enum NodeError {
     Journal(#[from] JournalError),
     #[error("operator {operator} is not registered: run `sibyl operator register --stake <TOKENS>` with this keypair first")]
     NotRegistered { operator: Pubkey },
-    #[error("cannot read keypair {path}: {reason}")]
-    Keypair { path: String, reason: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("{0}")]
     Internal(String),
 }
@@ -129,53 +126,6 @@ pub trait Service: Send + 'static {
     }
 }
 
-/// Reads a Solana CLI keypair file (a JSON array of 64 bytes).
-pub fn read_keypair(path: &str) -> Result<Keypair, NodeError> {
-    let path = expand_home(path);
-    let error = |reason: String| NodeError::Keypair {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(&path).map_err(|err| error(err.to_string()))?;
-    let bytes: Vec<u8> =
-        serde_json::from_str(&text).map_err(|_| error("not a JSON array of 64 bytes".into()))?;
-    Keypair::try_from(bytes.as_slice()).map_err(|err| error(err.to_string()))
-}
-
-/// Writes `keypair` to `path` as `solana-keygen` does: a JSON array of its
-/// 64 bytes, readable by its owner only. Overwrites an existing file.
-pub fn write_keypair(path: &std::path::Path, keypair: &Keypair) -> std::io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let json =
-        serde_json::to_string(&keypair.to_bytes().to_vec()).map_err(std::io::Error::other)?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(json.as_bytes())
-}
-
-/// The payment mint and its token program, read from the chain.
-pub async fn payment_tokens(chain: &ChainClient) -> Result<Tokens, NodeError> {
-    let config = chain.config().await?;
-    let mint = chain
-        .rpc()
-        .get_account(&config.payment_mint)
-        .await
-        .map_err(|err| {
-            NodeError::Internal(format!(
-                "reading payment mint {}: {err}",
-                config.payment_mint
-            ))
-        })?;
-    Ok(Tokens {
-        mint: config.payment_mint,
-        token_program: mint.owner,
-    })
-}
-
 /// A running node.
 pub struct Node {
     shared: Arc<Shared>,
@@ -213,7 +163,7 @@ impl Node {
             signer,
             config.send.settings(),
         ));
-        let tokens = payment_tokens(&chain).await?;
+        let tokens = chain.payment_tokens().await?;
         let operator = pda::operator(&wallet);
         let shared = Arc::new(Shared {
             chain,
@@ -394,24 +344,5 @@ async fn subscription(
                 },
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use solana_signer::Signer;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn a_written_keypair_reads_back_and_is_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("id.json");
-        let keypair = Keypair::new();
-        write_keypair(&path, &keypair).unwrap();
-        let read = read_keypair(path.to_str().unwrap()).unwrap();
-        assert_eq!(read.pubkey(), keypair.pubkey());
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -6,7 +6,7 @@ use super::{
     instance_key,
     schedule::{earliest_deadline_first, Unverified},
     step::{JournaledStep, Outcome},
-    token_account, NodeError, Service, Shared,
+    NodeError, Service, Shared,
 };
 use crate::journal::{Entry, Kind, Stage};
 use anchor_lang::prelude::Pubkey;
@@ -188,7 +188,7 @@ async fn check(
         Ok(vec![instruction(
             accounts::challenge(
                 shared.wallet,
-                token_account(&shared.wallet, &shared.tokens),
+                shared.tokens.account_of(&shared.wallet),
                 RequestParties::of(request, state),
                 shared.tokens,
             ),

@@ -4,7 +4,7 @@
 use crate::cluster::{python_output, test_params, Cluster, Wallet, STAKE};
 use futures_util::future::join_all;
 use sibyl::state::{ConfigParams, RequestStatus};
-use sibyl_oracle::{config::Role, faulty, node::token_account};
+use sibyl_oracle::{config::Role, faulty};
 use std::time::Duration;
 
 const REQUESTS: usize = 200;
@@ -103,7 +103,7 @@ async fn challenge_by_hand(
     let challenge = sibyl_client::instruction(
         sibyl_client::accounts::challenge(
             wallet.pubkey(),
-            token_account(&wallet.pubkey(), &cluster.tokens),
+            cluster.tokens.account_of(&wallet.pubkey()),
             sibyl_client::accounts::RequestParties::of(request, &state),
             cluster.tokens,
         ),

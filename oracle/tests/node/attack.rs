@@ -49,7 +49,6 @@ use sibyl_oracle::{
     config::Role,
     engine::{Engine, EngineSettings},
     faulty, hex,
-    node::token_account,
 };
 use std::{
     collections::{HashMap, HashSet},
@@ -509,7 +508,7 @@ async fn junk_commit(
 /// A bystander sends a few base units to the request's escrow.
 async fn donate(cluster: &Cluster, attempts: &Mutex<Attempts>, request: Pubkey) {
     let donor = cluster.client(&cluster.publisher);
-    let from = token_account(&cluster.publisher.pubkey(), &cluster.tokens);
+    let from = cluster.tokens.account_of(&cluster.publisher.pubkey());
     let transfer = anchor_spl::token::spl_token::instruction::transfer(
         &cluster.tokens.token_program,
         &from,
@@ -564,7 +563,7 @@ async fn challenger(
             let challenge = instruction(
                 accounts::challenge(
                     accomplice.wallet(),
-                    token_account(&accomplice.wallet(), &cluster.tokens),
+                    cluster.tokens.account_of(&accomplice.wallet()),
                     accounts::RequestParties::of(request, &state),
                     cluster.tokens,
                 ),

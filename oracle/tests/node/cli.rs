@@ -1,6 +1,7 @@
 //! The `sibyl` command line as a user runs it: a paid request followed to
 //! its finalized output, and the errors a user can cause.
 use crate::cluster::{repo_root, Cluster};
+use anchor_lang::prelude::Pubkey;
 use sibyl_oracle::config::Role;
 use std::process::{Command, Output};
 
@@ -30,7 +31,9 @@ async fn sibyl_request_pays_and_follows_a_png_to_its_finalized_output() {
     let (stop, node) = cluster
         .start_node(cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0))
         .await;
-    let model = sibyl_oracle::hex::encode(&cluster.model_hash);
+    // The model as `sibyl migrate` prints it: the first 16 digits of its
+    // hash and an ellipsis.
+    let model = format!("{}…", &sibyl_oracle::hex::encode(&cluster.model_hash)[..16]);
     let wallet = cluster.requester.keypair_path.clone();
     let (rpc, ws) = (cluster.localnet.rpc_url(), cluster.localnet.pubsub_url());
     let output = tokio::task::spawn_blocking(move || {
@@ -119,6 +122,24 @@ async fn user_errors_are_one_line_and_a_non_zero_exit() {
             "FeeBelowPrice",
         ),
         (
+            vec![
+                "request".into(),
+                "0000000".into(),
+                "models/samples/digit-2.json".into(),
+            ],
+            &wallet,
+            "no model's hash starts with `0000000`",
+        ),
+        (
+            vec![
+                "request".into(),
+                "not-a-model".into(),
+                "models/samples/digit-2.json".into(),
+            ],
+            &wallet,
+            "is neither a model address nor a model hash",
+        ),
+        (
             vec!["status".into(), "not-an-address".into()],
             &wallet,
             "not a valid request address",
@@ -139,6 +160,10 @@ async fn user_errors_are_one_line_and_a_non_zero_exit() {
             "{args:?}: expected `{expected}` in:\n{stderr}"
         );
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+        assert!(
+            !stderr.contains(&Pubkey::default().to_string()),
+            "{args:?}: a placeholder address in:\n{stderr}"
+        );
         assert_eq!(
             stderr.trim_end().lines().count(),
             1,

@@ -13,7 +13,8 @@ use sibyl_oracle::{
     config::{Config, Role},
     engine::{Engine, EngineSettings},
     input,
-    node::{token_account, write_keypair, Node},
+    keys::write_keypair,
+    node::Node,
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -287,7 +288,7 @@ impl Cluster {
     }
 
     pub async fn token_balance(&self, wallet: &Pubkey) -> u64 {
-        let account = token_account(wallet, &self.tokens);
+        let account = self.tokens.account_of(wallet);
         self.client(&self.requester)
             .rpc()
             .get_token_account_balance(&account)
@@ -312,7 +313,7 @@ impl Cluster {
             .into_iter()
             .chain(&self.operators);
         let mut accounts: Vec<Pubkey> = wallets
-            .map(|wallet| token_account(&wallet.pubkey(), &self.tokens))
+            .map(|wallet| self.tokens.account_of(&wallet.pubkey()))
             .collect();
         let minted = WALLET_TOKENS * accounts.len() as u64;
         accounts.extend([

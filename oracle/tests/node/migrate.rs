@@ -12,7 +12,6 @@ use sibyl_localnet::{Localnet, LocalnetConfig};
 use sibyl_oracle::{
     actions::model,
     chain::{ChainClient, SendSettings},
-    node::token_account,
     store::sha256_file,
 };
 use solana_keypair::Keypair;
@@ -35,7 +34,7 @@ async fn start() -> (Localnet, tempfile::TempDir, Arc<Keypair>, PathBuf) {
         .airdrop(&signer.pubkey(), 100_000_000_000)
         .unwrap();
     let keypair_path = dir.path().join("authority.json");
-    sibyl_oracle::node::write_keypair(&keypair_path, &signer).unwrap();
+    sibyl_oracle::keys::write_keypair(&keypair_path, &signer).unwrap();
     (localnet, dir, Arc::new(signer), keypair_path)
 }
 
@@ -162,7 +161,7 @@ async fn migrate_brings_up_a_fresh_localnet_and_a_second_run_sends_nothing() {
     };
     let tester_balance = chain
         .rpc()
-        .get_token_account_balance(&token_account(&tester, &tokens))
+        .get_token_account_balance(&tokens.account_of(&tester))
         .await
         .unwrap();
     assert_eq!(tester_balance.amount, "1000000000");
