@@ -32,9 +32,11 @@ pub struct SendSettings {
     pub priority_fee_micro_lamports: u64,
     /// Compute-unit limit requested for every transaction.
     pub compute_unit_limit: u32,
-    /// How many times a transaction is signed afresh and sent.
+    /// How many times a transaction is signed afresh (each only once the
+    /// blockhash of the one before expired).
     pub max_attempts: u32,
-    /// How long one attempt waits for confirmation.
+    /// How long sending goes on while the cluster cannot say whether the
+    /// blockhash expired (the RPC endpoint is unreachable).
     pub confirm_timeout: Duration,
     /// Wait before the second attempt; doubles each attempt.
     pub retry_backoff: Duration,
@@ -79,8 +81,12 @@ pub enum ChainError {
         action: String,
         error: TransactionError,
     },
-    #[error("{action}: not confirmed after {attempts} attempts")]
-    NotConfirmed { action: String, attempts: u32 },
+    #[error("{action}: not confirmed after {attempts} attempt(s); check whether one of these landed before trying again: {}", display_signatures(signatures))]
+    NotConfirmed {
+        action: String,
+        attempts: u32,
+        signatures: Vec<Signature>,
+    },
     #[error("{what} {address} does not exist on this cluster")]
     AccountMissing { what: &'static str, address: Pubkey },
     #[error("{address} is not a valid {what}: {reason}")]
@@ -151,6 +157,33 @@ pub struct ChainClient {
     /// The last blockhash read, with its last valid block height and when
     /// it was read: reused for [`BLOCKHASH_REUSE`] to save a round trip.
     blockhash: std::sync::Mutex<Option<(Hash, u64, std::time::Instant)>>,
+}
+
+/// How a signed transaction's delivery ended.
+enum Delivery {
+    Landed(Sent),
+    /// Its blockhash expired: it (and every earlier signing) cannot land.
+    Expired,
+    /// Refused in preflight for a blockhash the RPC node does not know.
+    Refused,
+}
+
+/// How often an unconfirmed transaction is sent again (same signature).
+const REBROADCAST: Duration = Duration::from_secs(2);
+/// How often the statuses of the signatures sent are read.
+const STATUS_POLL: Duration = Duration::from_millis(100);
+/// How often the block height is read to tell whether a blockhash expired.
+const HEIGHT_CHECK: Duration = Duration::from_secs(1);
+
+fn display_signatures(signatures: &[Signature]) -> String {
+    if signatures.is_empty() {
+        return "none was sent".to_string();
+    }
+    signatures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How long a blockhash is reused for new transactions. A blockhash stays
@@ -345,6 +378,12 @@ impl ChainClient {
 
     /// [`ChainClient::send`], also telling when the confirmed attempt left
     /// this process (the node measures its own overhead up to that moment).
+    ///
+    /// A transaction is signed afresh only once every earlier signing of it
+    /// can no longer land (its blockhash expired): until then the same
+    /// signed bytes are sent again, and every signature sent so far is
+    /// watched, so an instruction that is not idempotent (`add_stake`) never
+    /// lands twice because a confirmation came late.
     pub async fn send_receipt(
         &self,
         action: &str,
@@ -356,9 +395,10 @@ impl ChainClient {
         let mut signers: Vec<&Keypair> = vec![&self.signer];
         signers.extend_from_slice(extra_signers);
         let mut backoff = self.settings.retry_backoff;
+        let mut signatures: Vec<Signature> = Vec::new();
         for attempt in 1..=self.settings.max_attempts.max(1) {
             if attempt > 1 {
-                tracing::warn!(action, attempt, "retrying after {backoff:?}");
+                tracing::warn!(action, attempt, "signing again after {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = backoff.saturating_mul(2);
             }
@@ -375,57 +415,94 @@ impl ChainClient {
                 &signers,
                 blockhash,
             );
-            let config = RpcSendTransactionConfig {
-                preflight_commitment: Some(self.rpc.commitment().commitment),
-                ..Default::default()
-            };
-            let sent = match self
-                .rpc
-                .send_transaction_with_config(&transaction, config)
-                .await
-            {
-                Ok(signature) => Sent {
-                    signature,
-                    sent_at: std::time::Instant::now(),
-                },
-                Err(err) => match err.get_transaction_error() {
-                    Some(TransactionError::BlockhashNotFound) => continue,
-                    Some(error) => return Err(ChainError::from_transaction(action, error, &all)),
-                    None => {
-                        tracing::warn!(action, %err, "send failed");
-                        continue;
-                    }
-                },
-            };
             match self
-                .confirm(action, &sent.signature, last_valid_height, &all)
+                .deliver(
+                    action,
+                    &transaction,
+                    last_valid_height,
+                    &mut signatures,
+                    &all,
+                )
                 .await?
             {
-                true => return Ok(sent),
-                false => {
-                    tracing::warn!(action, signature = %sent.signature, "not confirmed in time")
-                }
+                Delivery::Landed(sent) => return Ok(sent),
+                Delivery::Expired => tracing::warn!(
+                    action,
+                    ?signatures,
+                    "not confirmed before its blockhash expired"
+                ),
+                Delivery::Refused => {}
             }
         }
         Err(ChainError::NotConfirmed {
             action: action.to_string(),
             attempts: self.settings.max_attempts,
+            signatures,
         })
     }
 
-    /// Waits for `signature`: `Ok(true)` once confirmed, `Ok(false)` once its
-    /// blockhash expired or the timeout passed, an error if it failed.
-    async fn confirm(
+    /// Sends one signed transaction, again every [`REBROADCAST`], until it
+    /// or an earlier signing (`signatures`) lands, or it can no longer land.
+    async fn deliver(
         &self,
         action: &str,
-        signature: &Signature,
+        transaction: &Transaction,
         last_valid_height: u64,
+        signatures: &mut Vec<Signature>,
         instructions: &[Instruction],
-    ) -> Result<bool, ChainError> {
-        let started = tokio::time::Instant::now();
+    ) -> Result<Delivery, ChainError> {
+        let signature = transaction.signatures[0];
+        let config = RpcSendTransactionConfig {
+            preflight_commitment: Some(self.rpc.commitment().commitment),
+            ..Default::default()
+        };
+        let mut sent_at: Option<std::time::Instant> = None;
+        let mut last_send: Option<tokio::time::Instant> = None;
+        let mut height_checked = tokio::time::Instant::now();
+        let mut alive_at = tokio::time::Instant::now();
         loop {
-            if let Ok(response) = self.rpc.get_signature_statuses(&[*signature]).await {
-                if let Some(Some(status)) = response.value.first() {
+            if last_send.is_none_or(|at| at.elapsed() >= REBROADCAST) {
+                last_send = Some(tokio::time::Instant::now());
+                match self
+                    .rpc
+                    .send_transaction_with_config(transaction, config)
+                    .await
+                {
+                    Ok(_) => {
+                        alive_at = tokio::time::Instant::now();
+                        if sent_at.is_none() {
+                            sent_at = Some(std::time::Instant::now());
+                            signatures.push(signature);
+                        }
+                    }
+                    Err(err) => match err.get_transaction_error() {
+                        // Refused in preflight: this signing was not
+                        // forwarded, so a fresh one cannot land twice.
+                        Some(TransactionError::BlockhashNotFound) if sent_at.is_none() => {
+                            return Ok(Delivery::Refused)
+                        }
+                        // A fresh signing refused: final, since every
+                        // earlier one is known not to have landed.
+                        Some(error) if sent_at.is_none() => {
+                            return Err(ChainError::from_transaction(action, error, instructions))
+                        }
+                        // Sent again after it landed: the statuses tell.
+                        Some(_) => {}
+                        None => {
+                            tracing::warn!(action, %err, "send failed");
+                            // It may have been received: watched all the same.
+                            if sent_at.is_none() {
+                                sent_at = Some(std::time::Instant::now());
+                                signatures.push(signature);
+                            }
+                        }
+                    },
+                }
+            }
+            if let Ok(response) = self.rpc.get_signature_statuses(signatures).await {
+                alive_at = tokio::time::Instant::now();
+                for (landed, status) in signatures.iter().zip(&response.value) {
+                    let Some(status) = status else { continue };
                     if let Some(error) = &status.err {
                         return Err(ChainError::from_transaction(
                             action,
@@ -434,20 +511,69 @@ impl ChainClient {
                         ));
                     }
                     if status.satisfies_commitment(self.rpc.commitment()) {
-                        return Ok(true);
+                        return Ok(Delivery::Landed(Sent {
+                            signature: *landed,
+                            sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
+                        }));
                     }
                 }
             }
-            let expired = self
-                .rpc
-                .get_block_height()
-                .await
-                .is_ok_and(|height| height > last_valid_height);
-            if expired || started.elapsed() > self.settings.confirm_timeout {
-                return Ok(false);
+            if height_checked.elapsed() >= HEIGHT_CHECK {
+                height_checked = tokio::time::Instant::now();
+                // Past it, neither this signing nor an earlier one (their
+                // blockhashes are older) can land any more.
+                if let Ok(height) = self.rpc.get_block_height().await {
+                    alive_at = tokio::time::Instant::now();
+                    if height > last_valid_height {
+                        return self
+                            .after_expiry(action, signatures, sent_at, instructions)
+                            .await;
+                    }
+                }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Whether the blockhash expired cannot be known: stop without
+            // signing again, naming what may still land.
+            if alive_at.elapsed() > self.settings.confirm_timeout {
+                return Err(ChainError::NotConfirmed {
+                    action: action.to_string(),
+                    attempts: self.settings.max_attempts,
+                    signatures: signatures.clone(),
+                });
+            }
+            tokio::time::sleep(STATUS_POLL).await;
         }
+    }
+
+    /// Once the last signing's blockhash expired: a last look at every
+    /// signature sent, in the node's full history (a status read every
+    /// [`STATUS_POLL`] may have failed just when one landed).
+    async fn after_expiry(
+        &self,
+        action: &str,
+        signatures: &[Signature],
+        sent_at: Option<std::time::Instant>,
+        instructions: &[Instruction],
+    ) -> Result<Delivery, ChainError> {
+        let statuses = self
+            .rpc
+            .get_signature_statuses_with_history(signatures)
+            .await
+            .map_err(|source| ChainError::rpc(action, source))?;
+        for (landed, status) in signatures.iter().zip(&statuses.value) {
+            let Some(status) = status else { continue };
+            if let Some(error) = &status.err {
+                return Err(ChainError::from_transaction(
+                    action,
+                    error.clone(),
+                    instructions,
+                ));
+            }
+            return Ok(Delivery::Landed(Sent {
+                signature: *landed,
+                sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
+            }));
+        }
+        Ok(Delivery::Expired)
     }
 
     /// A recent blockhash and its last valid block height: the cached one

@@ -469,7 +469,7 @@ trusted_hosts = []             # loopback/private hosts allowed all the same, "h
 priority_fee_micro_lamports = 0
 compute_unit_limit = 400000
 max_attempts = 5
-confirm_timeout_ms = 30000
+confirm_timeout_ms = 30000      # how long sending goes on while the RPC cannot be reached
 retry_backoff_ms = 500
 
 [metrics]

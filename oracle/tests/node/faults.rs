@@ -203,3 +203,106 @@ async fn the_node_reports_a_localnet_restart_and_resumes() {
     assert_eq!(cluster.operator_state(0).await.requests_served, 3);
     cluster.assert_tokens_conserved().await;
 }
+
+/// A JSON-RPC proxy in front of the localnet that, while `hide` is set,
+/// answers `getSignatureStatuses` as an RPC node whose recent-status cache
+/// lags would: every signature unknown, unless the caller asks it to search
+/// its full history. Everything else is forwarded.
+struct LaggingStatusProxy {
+    hide: Arc<AtomicBool>,
+    url: String,
+}
+
+impl LaggingStatusProxy {
+    async fn start(target: String) -> LaggingStatusProxy {
+        use axum::{body::Bytes, http::header, routing::post, Router};
+        let hide = Arc::new(AtomicBool::new(false));
+        let hiding = hide.clone();
+        let http = reqwest::Client::new();
+        let forward = move |body: Bytes| {
+            let (hiding, http, target) = (hiding.clone(), http.clone(), target.clone());
+            async move {
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let searches_history = request["params"][1]["searchTransactionHistory"]
+                    .as_bool()
+                    .unwrap_or(false);
+                let answer = if request["method"] == "getSignatureStatuses"
+                    && hiding.load(Ordering::SeqCst)
+                    && !searches_history
+                {
+                    let unknown = vec![
+                        serde_json::Value::Null;
+                        request["params"][0].as_array().unwrap().len()
+                    ];
+                    serde_json::to_vec(&serde_json::json!({
+                        "jsonrpc": "2.0",
+                        "id": request["id"],
+                        "result": { "context": { "slot": 1 }, "value": unknown },
+                    }))
+                    .unwrap()
+                } else {
+                    let response = http
+                        .post(&target)
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    response.bytes().await.unwrap().to_vec()
+                };
+                ([(header::CONTENT_TYPE, "application/json")], answer)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, Router::new().route("/", post(forward)))
+                .await
+                .unwrap();
+        });
+        LaggingStatusProxy { hide, url }
+    }
+}
+
+/// A transaction whose confirmation the RPC node reports late is never
+/// signed a second time while the first signing can still land: `add_stake`
+/// (not idempotent) adds its amount exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_confirmation_never_makes_a_transaction_land_twice() {
+    use sibyl_oracle::{
+        actions::operator,
+        chain::{ChainClient, SendSettings},
+    };
+    let cluster = Cluster::start(1).await;
+    let proxy = LaggingStatusProxy::start(cluster.localnet.rpc_url()).await;
+    let wallet = &cluster.operators[0];
+    let client = ChainClient::new(
+        &proxy.url,
+        &cluster.localnet.pubsub_url(),
+        wallet.keypair.clone(),
+        SendSettings {
+            confirm_timeout: Duration::from_millis(500),
+            retry_backoff: Duration::from_millis(100),
+            ..SendSettings::default()
+        },
+    );
+    let before = cluster.operator_state(0).await.stake;
+    // Statuses stay unknown for longer than the blockhash lives (150
+    // blocks of 50 ms): only the node's full history shows the stake landed.
+    proxy.hide.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    operator::add_stake(&client, cluster.tokens, 1_000)
+        .await
+        .unwrap();
+    proxy.hide.store(false, Ordering::SeqCst);
+    println!(
+        "add_stake confirmed after {:?} with statuses hidden",
+        started.elapsed()
+    );
+    assert_eq!(
+        cluster.operator_state(0).await.stake,
+        before + 1_000,
+        "the stake was added once"
+    );
+    cluster.assert_tokens_conserved().await;
+}
