@@ -13,18 +13,20 @@ export RUST_LOG ?= error
 
 .PHONY: test demo app app-screenshots attack bench demo-program localnet setup build fmt-check lint idl idl-check fixtures fixtures-check
 
-## Everything CI checks: formatting, the IDL is current, unit and runtime
-## tests, then the web app: its generated client is current, it typechecks,
+## Everything CI checks: formatting, the IDL is current, clippy with
+## warnings as errors, unit and runtime tests, then the web app: its generated client is current, it typechecks,
 ## passes its unit tests, builds, and passes its browser tests in headless
 ## Chromium against `target/debug/sibyl-demo --serve` (which `cargo test`
 ## builds for demo/tests).
-test: setup fmt-check idl-check
+test: setup fmt-check idl-check lint
 	$(CARGO) test --workspace --locked
 	scripts/setup-browser.sh
 	app/scripts/check.sh
 
-demo: setup
-	$(CARGO) run --locked --quiet -p sibyl-demo
+## Builds what `make test` builds (the whole workspace, every target, so a
+## `make test` after it compiles nothing again), then runs the demo.
+demo: setup build
+	$(CARGO_TARGET_DIR)/debug/sibyl-demo
 
 ## The web app (app/, docs/app.md) on http://127.0.0.1:5173 against a
 ## localnet with three oracle nodes on 127.0.0.1:8899. APP_ARGS passes

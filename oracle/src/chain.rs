@@ -329,6 +329,40 @@ impl ChainClient {
         self.program_accounts("inference request", filters).await
     }
 
+    /// The SOL balance of `address`, in lamports.
+    pub async fn balance(&self, address: &Pubkey) -> Result<u64, ChainError> {
+        self.rpc
+            .get_balance(address)
+            .await
+            .map_err(|source| ChainError::rpc("reading a SOL balance", source))
+    }
+
+    /// The balance of token account `account` in base units (`None`: it
+    /// does not exist).
+    pub async fn token_balance(&self, account: &Pubkey) -> Result<Option<u64>, ChainError> {
+        let Some(data) = self
+            .rpc
+            .get_account_with_commitment(account, self.rpc.commitment())
+            .await
+            .map_err(|source| ChainError::rpc("reading a token account", source))?
+            .value
+            .map(|account| account.data)
+        else {
+            return Ok(None);
+        };
+        // SPL Token and Token-2022 accounts: mint (32), owner (32), amount (u64 LE).
+        let amount = data
+            .get(64..72)
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            .map(u64::from_le_bytes)
+            .ok_or(ChainError::AccountInvalid {
+                what: "token account",
+                address: *account,
+                reason: "shorter than a token account".to_string(),
+            })?;
+        Ok(Some(amount))
+    }
+
     /// The payout accounts the operator and the publisher of this request
     /// recorded: what its settlement pays.
     pub async fn payees(&self, state: &InferenceRequest) -> Result<Payees, ChainError> {

@@ -32,7 +32,17 @@ impl Kind {
         })
     }
 
-    const ALL: [Kind; 4] = [Kind::Commit, Kind::Challenge, Kind::Verdict, Kind::Vote];
+    pub const ALL: [Kind; 4] = [Kind::Commit, Kind::Challenge, Kind::Verdict, Kind::Vote];
+
+    /// Its name, for metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Commit => "commit",
+            Kind::Challenge => "challenge",
+            Kind::Verdict => "verdict",
+            Kind::Vote => "vote",
+        }
+    }
 }
 
 /// How far one on-chain step has got.

@@ -32,6 +32,9 @@ pub struct Cli {
     /// `node run`, warn otherwise).
     #[arg(long = "log", global = true, env = "RUST_LOG")]
     log: Option<String>,
+    /// Log lines as text, or as one JSON object each (for log shippers).
+    #[arg(long = "log-format", global = true, env = "SIBYL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +78,13 @@ enum Command {
     },
 }
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// The default keypair of the Solana CLI.
 pub const DEFAULT_KEYPAIR: &str = "~/.config/solana/id.json";
 
@@ -107,11 +117,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let log = cli.log.as_deref().unwrap_or(default_level);
     let filter =
         tracing_subscriber::EnvFilter::try_new(log).with_context(|| format!("--log `{log}`"))?;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match &cli.command {
         Command::Node(command) => node::run(&cli, command).await,
         Command::Config(command) => node::config(command),

@@ -5,6 +5,7 @@
 mod crank;
 mod schedule;
 mod serve;
+mod status;
 mod step;
 mod vote;
 mod watch;
@@ -225,11 +226,19 @@ impl Node {
         // service is scanning is kept for its next wait, not lost.
         let wakes: Vec<Arc<Notify>> = self.roles.iter().map(|_| Arc::default()).collect();
         // New pending requests, straight from their notifications, for serve.
-        let (pending_sender, pending) = mpsc::unbounded_channel();
+        let (pending_sender, pending) = mpsc::channel(PENDING_QUEUE);
         tasks.spawn(subscription(
+            self.shared.metrics.clone(),
             self.shared.chain.ws_url().to_string(),
             wakes.clone(),
             self.roles.contains(&Role::Serve).then_some(pending_sender),
+            shutdown.clone(),
+        ));
+        // Always on: the metrics and readiness every operator needs.
+        tasks.spawn(run_service(
+            status::Status::new(self.shared.clone()),
+            Arc::default(),
+            self.poll_interval.max(Duration::from_secs(1)),
             shutdown.clone(),
         ));
         let mut pending = Some(pending);
@@ -262,6 +271,10 @@ impl Node {
     }
 }
 
+/// New pending requests waiting for serve, straight from notifications;
+/// beyond this many, hints are dropped and scans find the requests.
+pub const PENDING_QUEUE: usize = 1024;
+
 /// Resolves once `shutdown` turns true (or its sender is gone).
 pub async fn stopped(shutdown: &mut signal::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
@@ -291,9 +304,10 @@ async fn run_service<S: Service>(
 /// Wakes the services whenever a Sibyl account changes; reconnects with
 /// backoff if the PubSub connection drops. Polling covers the gaps.
 async fn subscription(
+    metrics: Arc<Metrics>,
     ws_url: String,
     wakes: Vec<Arc<Notify>>,
-    pending: Option<mpsc::UnboundedSender<serve::Notified>>,
+    pending: Option<mpsc::Sender<serve::Notified>>,
     mut shutdown: signal::Receiver<bool>,
 ) {
     use futures_util::StreamExt;
@@ -325,9 +339,11 @@ async fn subscription(
         else {
             continue;
         };
+        metrics.subscription(true);
         loop {
             tokio::select! {
                 _ = stopped(&mut shutdown) => {
+                    metrics.subscription(false);
                     unsubscribe().await;
                     return;
                 }
@@ -335,7 +351,9 @@ async fn subscription(
                     Some(update) => {
                         if let Some(pending) = &pending {
                             if let Some(notified) = serve::Notified::of(&update) {
-                                let _ = pending.send(notified);
+                                // A full queue drops the hint: the next
+                                // scan finds the request all the same.
+                                let _ = pending.try_send(notified);
                             }
                         }
                         wakes.iter().for_each(|wake| wake.notify_one());
@@ -344,5 +362,7 @@ async fn subscription(
                 },
             }
         }
+        metrics.subscription(false);
+        tracing::warn!(%ws_url, "program subscription dropped; reconnecting");
     }
 }

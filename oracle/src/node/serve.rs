@@ -62,7 +62,7 @@ pub struct Serve {
     shared: Arc<Shared>,
     /// New pending requests from the node's subscription: served at once,
     /// without waiting for a scan.
-    notified: Option<mpsc::UnboundedReceiver<Notified>>,
+    notified: Option<mpsc::Receiver<Notified>>,
     /// The served models as of the last scan.
     models: HashMap<Pubkey, Model>,
     /// Scans run at most this often (and always when nothing else wakes
@@ -78,7 +78,7 @@ pub struct Serve {
 impl Serve {
     pub fn new(
         shared: Arc<Shared>,
-        notified: Option<mpsc::UnboundedReceiver<Notified>>,
+        notified: Option<mpsc::Receiver<Notified>>,
         scan_interval: Duration,
     ) -> Self {
         Self {
@@ -104,13 +104,15 @@ impl Serve {
         {
             return;
         }
-        if !self
-            .in_flight
-            .lock()
-            .expect("in-flight set")
-            .insert(request)
         {
-            return;
+            let mut in_flight = self.in_flight.lock().expect("in-flight set");
+            if !in_flight.insert(request) {
+                return;
+            }
+            self.shared
+                .metrics
+                .serve_in_flight
+                .set(in_flight.len() as i64);
         }
         self.shared.metrics.requests_seen.inc();
         let (shared, in_flight, unservable) = (
@@ -140,7 +142,9 @@ impl Serve {
                         tracing::warn!(%err, "not committed; retrying next scan");
                     }
                 }
-                in_flight.lock().expect("in-flight set").remove(&request);
+                let mut in_flight = in_flight.lock().expect("in-flight set");
+                in_flight.remove(&request);
+                shared.metrics.serve_in_flight.set(in_flight.len() as i64);
             }
             .instrument(span),
         );

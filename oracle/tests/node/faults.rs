@@ -2,7 +2,7 @@
 //! the RPC endpoint going away for a while. Nothing is lost, nothing is
 //! committed twice.
 use crate::{
-    cluster::Cluster,
+    cluster::{Cluster, STAKE},
     process::{kill_repeatedly, NodeProcess},
 };
 use sibyl::state::RequestStatus;
@@ -79,9 +79,19 @@ impl FlakyProxy {
                 if !switch.load(Ordering::SeqCst) {
                     continue; // dropped: the client sees its connection reset
                 }
+                let switch = switch.clone();
                 tokio::spawn(async move {
                     if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        // Open connections are cut too when the switch goes off.
+                        let cut = async {
+                            while switch.load(Ordering::SeqCst) {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = cut => {}
+                        }
                     }
                 });
             }
@@ -305,4 +315,99 @@ async fn a_late_confirmation_never_makes_a_transaction_land_twice() {
         "the stake was added once"
     );
     cluster.assert_tokens_conserved().await;
+}
+
+/// `/healthz`, `/readyz` and `/metrics` as an orchestrator and Prometheus
+/// read them: ready with the RPC endpoint up, not ready (saying why) while
+/// it is gone, ready again after; balances and stake exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_reports_readiness_and_what_it_holds() {
+    let cluster = Cluster::start(1).await;
+    let proxy = FlakyProxy::start(cluster.localnet.rpc_addr).await;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    config.cluster.rpc_url = proxy.url.clone();
+    config.metrics.listen = Some(listen);
+    let (stop, node) = cluster.start_node(config).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let (http, url) = (http.clone(), format!("http://{listen}{path}"));
+        async move {
+            // Not listening yet: status 0.
+            let Ok(response) = http.get(url).send().await else {
+                return (0, None, String::new());
+            };
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|value| value.to_str().unwrap().to_string());
+            (status, content_type, response.text().await.unwrap())
+        }
+    };
+    let wait_for = |path: &'static str, status: u16| async move {
+        for _ in 0..200 {
+            let answer = get(path).await;
+            if answer.0 == status {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path} never answered {status}");
+    };
+    wait_for("/healthz", 200).await;
+    let (_, _, ready) = wait_for("/readyz", 200).await;
+    println!("/readyz: {ready}");
+    // Balances are read every few seconds: wait for the stake to show.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let (status, content_type, text) = get("/metrics").await;
+        assert_eq!(status, 200);
+        assert!(content_type
+            .unwrap()
+            .starts_with("application/openmetrics-text"));
+        metrics = text;
+        if metrics.contains(&format!("sibyl_stake {STAKE}")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in [
+        format!("sibyl_stake {STAKE}"),
+        "sibyl_subscription_connected 1".to_string(),
+        "sibyl_journal_unfinished{kind=\"commit\"} 0".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing from\n{metrics}");
+    }
+    assert!(metrics.contains("sibyl_sol_balance_lamports "));
+    assert!(!metrics.contains("sibyl_sol_balance_lamports 0\n"));
+
+    // The RPC endpoint goes away: not ready, and it says why.
+    proxy.up.store(false, Ordering::SeqCst);
+    let (_, _, why) = wait_for_not_ready(&get).await;
+    println!("/readyz with the RPC endpoint gone: {why}");
+    assert!(why.contains("rpc: no successful read for"), "{why}");
+    proxy.up.store(true, Ordering::SeqCst);
+    wait_for("/readyz", 200).await;
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}
+
+/// Polls `/readyz` until it answers 503 (the RPC staleness limit is 15 s).
+async fn wait_for_not_ready<F, Fut>(get: &F) -> (u16, Option<String>, String)
+where
+    F: Fn(&str) -> Fut,
+    Fut: std::future::Future<Output = (u16, Option<String>, String)>,
+{
+    for _ in 0..300 {
+        let answer = get("/readyz").await;
+        if answer.0 == 503 {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/readyz stayed ready with the RPC endpoint gone");
 }

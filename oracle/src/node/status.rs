@@ -1,0 +1,76 @@
+//! status: what an operator watches and an orchestrator probes. Every scan
+//! it reads the slot (its latency, errors and progress feed `/readyz`), and
+//! every few seconds the wallet's SOL and tokens, the operator's stake and
+//! the journal's unfinished steps, as metrics.
+use super::{NodeError, Service, Shared};
+use crate::journal::Kind;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// How often balances, stake and the journal are read.
+const BALANCES_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Status {
+    shared: Arc<Shared>,
+    balances_read: Option<Instant>,
+}
+
+impl Status {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            balances_read: None,
+        }
+    }
+}
+
+impl Service for Status {
+    const NAME: &'static str = "status";
+
+    async fn tick(&mut self) -> Result<(), NodeError> {
+        let (chain, metrics) = (&self.shared.chain, &self.shared.metrics);
+        let started = Instant::now();
+        let slot = match chain.slot().await {
+            Ok(slot) => slot,
+            Err(err) => {
+                metrics.rpc_errors.inc();
+                return Err(err.into());
+            }
+        };
+        metrics
+            .rpc_latency_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.health.rpc_ok(slot);
+        metrics.slot.set(i64::try_from(slot).unwrap_or(i64::MAX));
+        if self
+            .balances_read
+            .is_some_and(|read| read.elapsed() < BALANCES_EVERY)
+        {
+            return Ok(());
+        }
+        self.balances_read = Some(Instant::now());
+        let shared = &self.shared;
+        let token_account = shared.tokens.account_of(&shared.wallet);
+        let (sol, tokens, operator) = tokio::try_join!(
+            chain.balance(&shared.wallet),
+            chain.token_balance(&token_account),
+            chain.fetch::<sibyl::state::Operator>(&shared.operator, "operator"),
+        )?;
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        metrics.sol_balance_lamports.set(gauge(sol));
+        metrics.token_balance.set(gauge(tokens.unwrap_or(0)));
+        metrics
+            .stake
+            .set(gauge(operator.map_or(0, |operator| operator.stake)));
+        for kind in Kind::ALL {
+            let unfinished = shared.journal.unfinished(kind)?.len();
+            metrics
+                .journal_unfinished
+                .get_or_create(&vec![("kind".to_string(), kind.name().to_string())])
+                .set(gauge(unfinished as u64));
+        }
+        Ok(())
+    }
+}
