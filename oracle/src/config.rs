@@ -78,6 +78,9 @@ pub struct NodeConfig {
     pub reserved_verification_inferences: usize,
     /// The longest one inference may run before it is stopped.
     pub inference_timeout_ms: u64,
+    /// On SIGTERM, how long work in flight may take to finish before it is
+    /// cut off (its journaled steps resume on restart).
+    pub shutdown_timeout_ms: u64,
 }
 
 /// The wildcard entry of `node.models`.
@@ -140,6 +143,7 @@ impl Default for NodeConfig {
             max_concurrent_inferences: 2,
             reserved_verification_inferences: 1,
             inference_timeout_ms: 60_000,
+            shutdown_timeout_ms: 30_000,
         }
     }
 }
@@ -454,6 +458,7 @@ poll_interval_ms = 1000
 max_concurrent_inferences = 2          # to serve requests
 reserved_verification_inferences = 1   # on top, for watch and vote only
 inference_timeout_ms = 60000   # a run that takes longer is stopped
+shutdown_timeout_ms = 30000    # on SIGTERM, how long work in flight may take to finish
 
 [fetch]                        # model files named on chain are untrusted input
 max_model_bytes = 268435456    # 256 MiB

@@ -117,6 +117,15 @@ impl Default for SlotState {
     }
 }
 
+/// Terminates a run when dropped (after it finished, harmlessly).
+struct StopOnDrop(Arc<RunControl>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.terminate();
+    }
+}
+
 /// A model's verified file and its idle sessions. A run takes a session
 /// (opening another when none is idle) and gives it back; since a run first
 /// holds an inference permit, there are never more sessions than permits.
@@ -189,6 +198,9 @@ impl Runner {
             .map_err(|_| InferenceError::Internal("inference permits closed".into()))?;
         let started = Instant::now();
         let control = Arc::new(RunControl::new()?);
+        // Whatever ends this future (a timeout, a shutdown dropping it) ends
+        // the run too: a blocking thread is never left running a model.
+        let _stop_on_drop = StopOnDrop(control.clone());
         let engine = self.engine.clone();
         let mut run = tokio::task::spawn_blocking({
             let control = control.clone();

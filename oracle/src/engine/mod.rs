@@ -420,8 +420,12 @@ impl RunControl {
     /// Makes the run using this control return [`EngineError::Terminated`]
     /// as soon as ONNX Runtime next checks.
     pub fn terminate(&self) {
-        self.terminated
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if self
+            .terminated
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         if let Err(error) = self.options.terminate() {
             tracing::warn!(%error, "could not ask ONNX Runtime to stop a run");
         }

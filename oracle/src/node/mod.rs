@@ -132,6 +132,7 @@ pub struct Node {
     shared: Arc<Shared>,
     roles: Vec<Role>,
     poll_interval: Duration,
+    shutdown_timeout: Duration,
     metrics_listen: Option<std::net::SocketAddr>,
 }
 
@@ -200,6 +201,7 @@ impl Node {
             shared,
             roles: config.node.roles.clone(),
             poll_interval: Duration::from_millis(config.node.poll_interval_ms),
+            shutdown_timeout: Duration::from_millis(config.node.shutdown_timeout_ms),
             metrics_listen: config.metrics.listen,
         })
     }
@@ -261,9 +263,33 @@ impl Node {
                 }
             };
         }
-        while let Some(result) = tasks.join_next().await {
-            if let Err(err) = result {
-                tracing::error!(%err, "a node task panicked");
+        // Until shutdown, then for at most the shutdown timeout: work still
+        // running then is cut off, and what it journaled resumes on restart.
+        let mut stopping = shutdown.clone();
+        let deadline = async {
+            stopped(&mut stopping).await;
+            tokio::time::sleep(self.shutdown_timeout).await;
+        };
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    Some(Err(err)) if err.is_panic() => {
+                        tracing::error!(%err, "a node task panicked")
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                () = &mut deadline => {
+                    tracing::warn!(
+                        tasks = tasks.len(),
+                        timeout_ms = self.shutdown_timeout.as_millis() as u64,
+                        "shutdown timeout passed: stopping what still runs; its journaled steps resume on restart"
+                    );
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    break;
+                }
             }
         }
         tracing::info!("node stopped");

@@ -6,6 +6,7 @@ mod attack;
 mod bad_input;
 mod cli;
 mod cluster;
+mod deploy;
 mod disputes;
 mod faults;
 mod liveness;

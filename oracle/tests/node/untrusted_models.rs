@@ -275,3 +275,47 @@ async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
         node.await.unwrap();
     }
 }
+
+/// A stop (SIGTERM) while a model runs on: the node waits at most
+/// `node.shutdown_timeout_ms`, then cuts the run off; nothing was committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_cuts_off_work_still_running_after_the_shutdown_timeout() {
+    let cluster = Cluster::start(1).await;
+    let forever = register_with_input(
+        &cluster,
+        sha256_file(&repo_root().join("models/broken/runs_forever.onnx")).unwrap(),
+        "file://models/broken/runs_forever.onnx".into(),
+        vec![1, 16],
+    )
+    .await;
+    let mut config = cluster.node_config(0, &[Role::Serve], 0.0);
+    config.node.inference_timeout_ms = 600_000;
+    config.node.shutdown_timeout_ms = 1_000;
+    let (stop, node) = cluster.start_node(config).await;
+    let client = cluster.client(&cluster.requester);
+    let new = request::NewRequest {
+        model: forever,
+        input: float_input(&[0.5; 16], vec![1, 16]),
+        fee: 10_000,
+        nonce: request::fresh_nonce(),
+        callback: None,
+        max_challenge_window_slots: None,
+    };
+    let address = request::submit(&client, cluster.tokens, new).await.unwrap();
+    // Long enough for the node to fetch the model and start running it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stopping = Instant::now();
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), node)
+        .await
+        .expect("the node stops within its shutdown timeout")
+        .unwrap();
+    println!("stopped {:?} after the signal", stopping.elapsed());
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+    let state = cluster.request_state(&address).await.unwrap();
+    assert_eq!(
+        state.status,
+        RequestStatus::Pending,
+        "nothing was committed"
+    );
+}
