@@ -81,6 +81,8 @@ pub struct NodeConfig {
     /// On SIGTERM, how long work in flight may take to finish before it is
     /// cut off (its journaled steps resume on restart).
     pub shutdown_timeout_ms: u64,
+    /// Journal steps done longer ago than this are deleted (hourly).
+    pub journal_retention_hours: u64,
 }
 
 /// The wildcard entry of `node.models`.
@@ -144,6 +146,7 @@ impl Default for NodeConfig {
             reserved_verification_inferences: 1,
             inference_timeout_ms: 60_000,
             shutdown_timeout_ms: 30_000,
+            journal_retention_hours: 168,
         }
     }
 }
@@ -400,6 +403,12 @@ impl Config {
                  or \"*\" for every model with this node's profile, which runs whatever anyone registers",
             ));
         }
+        if self.node.journal_retention_hours == 0 {
+            return Err(invalid(
+                "node.journal_retention_hours",
+                "must be at least 1 (done steps are needed while their request or dispute is open)",
+            ));
+        }
         if self.node.inference_timeout_ms == 0 {
             return Err(invalid("node.inference_timeout_ms", "must be at least 1"));
         }
@@ -459,6 +468,7 @@ max_concurrent_inferences = 2          # to serve requests
 reserved_verification_inferences = 1   # on top, for watch and vote only
 inference_timeout_ms = 60000   # a run that takes longer is stopped
 shutdown_timeout_ms = 30000    # on SIGTERM, how long work in flight may take to finish
+journal_retention_hours = 168  # done journal steps older than this are deleted
 
 [fetch]                        # model files named on chain are untrusted input
 max_model_bytes = 268435456    # 256 MiB
@@ -534,6 +544,21 @@ fn derive_ws_url(rpc: &str) -> String {
     } else {
         format!("{scheme}://{authority}/{path}")
     }
+}
+
+/// `url` as logs show it: without user, password, path or query, where RPC
+/// providers put API keys (`https://user:key@host/v2/KEY?api-key=KEY` →
+/// `https://host/…`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "…".to_string();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let hidden = host.len() < rest.len();
+    format!("{scheme}://{host}{}", if hidden { "/…" } else { "" })
 }
 
 /// `~/…` expanded with `$HOME`.
@@ -656,6 +681,20 @@ mod tests {
         Config::from_toml(&crank, "t", env).unwrap();
         let error = Config::from_toml(&crank, "t", no_env()).unwrap_err();
         assert!(error.to_string().contains("sibyl model list"), "{error}");
+    }
+
+    #[test]
+    fn urls_in_logs_keep_no_credentials() {
+        assert_eq!(redact_url("http://127.0.0.1:8899"), "http://127.0.0.1:8899");
+        assert_eq!(
+            redact_url("https://mainnet.helius-rpc.com/?api-key=SECRET"),
+            "https://mainnet.helius-rpc.com/…"
+        );
+        assert_eq!(
+            redact_url("wss://user:SECRET@rpc.example.com/v2/SECRET"),
+            "wss://rpc.example.com/…"
+        );
+        assert_eq!(redact_url("SECRET"), "…");
     }
 
     #[test]

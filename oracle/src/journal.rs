@@ -67,6 +67,22 @@ pub struct Entry {
     pub stage: Stage,
 }
 
+/// An entry as stored: the entry and when it was written (seconds since
+/// the Unix epoch; 0 in journals written before it was recorded).
+#[derive(Serialize, Deserialize)]
+struct Stored<E> {
+    #[serde(flatten)]
+    entry: E,
+    #[serde(default)]
+    written_at: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
 /// Why the journal cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -116,7 +132,11 @@ impl Journal {
 
     /// Records `entry` for `key`, durably, replacing what was there.
     pub fn put(&self, kind: Kind, key: &Pubkey, entry: &Entry) -> Result<(), JournalError> {
-        let bytes = serde_json::to_vec(entry).map_err(db_error)?;
+        let bytes = serde_json::to_vec(&Stored {
+            entry,
+            written_at: unix_now(),
+        })
+        .map_err(db_error)?;
         let write = self.db.begin_write().map_err(db_error)?;
         {
             let mut table = write.open_table(kind.table()).map_err(db_error)?;
@@ -145,6 +165,36 @@ impl Journal {
         Ok(entries)
     }
 
+    /// Deletes the steps done more than `retention` ago (those written
+    /// before times were recorded count as old); steps still prepared are
+    /// kept whatever their age. Returns how many were deleted. A done step
+    /// only saves work while its request or dispute is open, which is far
+    /// shorter than any sensible retention.
+    pub fn prune(&self, retention: std::time::Duration) -> Result<usize, JournalError> {
+        let cutoff = unix_now().saturating_sub(retention.as_secs());
+        let write = self.db.begin_write().map_err(db_error)?;
+        let mut removed = 0;
+        for kind in Kind::ALL {
+            let mut table = write.open_table(kind.table()).map_err(db_error)?;
+            let mut old = Vec::new();
+            for row in table.iter().map_err(db_error)? {
+                let (key, value) = row.map_err(db_error)?;
+                let key_bytes = key.value().to_vec();
+                let key = Pubkey::try_from(key_bytes.as_slice()).unwrap_or_default();
+                let stored: Stored<Entry> = parse_stored(&key, value.value())?;
+                if matches!(stored.entry.stage, Stage::Done { .. }) && stored.written_at < cutoff {
+                    old.push(key_bytes);
+                }
+            }
+            for key in &old {
+                table.remove(key.as_slice()).map_err(db_error)?;
+            }
+            removed += old.len();
+        }
+        write.commit().map_err(db_error)?;
+        Ok(removed)
+    }
+
     /// Marks the entry for `key` done (keeping what it recorded).
     pub fn mark_done(
         &self,
@@ -161,6 +211,13 @@ impl Journal {
 }
 
 fn parse<T: DeserializeOwned>(key: &Pubkey, bytes: &[u8]) -> Result<T, JournalError> {
+    parse_stored(key, bytes).map(|stored| stored.entry)
+}
+
+fn parse_stored<T: DeserializeOwned>(
+    key: &Pubkey,
+    bytes: &[u8],
+) -> Result<Stored<T>, JournalError> {
     serde_json::from_slice(bytes).map_err(|err| JournalError::Corrupt {
         key: *key,
         reason: err.to_string(),
@@ -197,6 +254,56 @@ mod tests {
             Some(entry(Stage::Prepared))
         );
         assert_eq!(journal.get(Kind::Vote, &request).unwrap(), None);
+    }
+
+    #[test]
+    fn pruning_deletes_old_done_steps_and_keeps_prepared_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.redb");
+        let journal = Journal::open(&path).unwrap();
+        let (prepared, done, legacy) = (
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+        );
+        journal
+            .put(Kind::Vote, &prepared, &entry(Stage::Prepared))
+            .unwrap();
+        journal
+            .put(Kind::Vote, &done, &entry(Stage::Done { signature: None }))
+            .unwrap();
+        // Fresh entries are kept.
+        assert_eq!(
+            journal.prune(std::time::Duration::from_secs(3600)).unwrap(),
+            0
+        );
+        // An entry as journals wrote them before times were recorded.
+        {
+            let legacy_bytes = serde_json::to_vec(&entry(Stage::Done { signature: None })).unwrap();
+            let write = journal.db.begin_write().unwrap();
+            write
+                .open_table(Kind::Commit.table())
+                .unwrap()
+                .insert(legacy.as_ref(), legacy_bytes.as_slice())
+                .unwrap();
+            write.commit().unwrap();
+        }
+        assert_eq!(
+            journal.get(Kind::Commit, &legacy).unwrap(),
+            Some(entry(Stage::Done { signature: None })),
+            "an old journal still reads"
+        );
+        assert_eq!(
+            journal.prune(std::time::Duration::from_secs(3600)).unwrap(),
+            1
+        );
+        assert_eq!(journal.get(Kind::Commit, &legacy).unwrap(), None);
+        // With no retention, every done step goes; the prepared one stays.
+        assert_eq!(journal.prune(std::time::Duration::ZERO).unwrap(), 0);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(journal.prune(std::time::Duration::ZERO).unwrap(), 1);
+        assert_eq!(journal.get(Kind::Vote, &done).unwrap(), None);
+        assert!(journal.get(Kind::Vote, &prepared).unwrap().is_some());
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub async fn run(cli: &Cli, args: &MigrateArgs) -> Result<ExitCode> {
     })?;
     println!(
         "migrating {} with {} as signer ({})",
-        chain.rpc().url(),
+        sibyl_oracle::config::redact_url(&chain.rpc().url()),
         chain.wallet(),
         args.plan.display()
     );

@@ -14,7 +14,7 @@ pub use step::HALT_AFTER_JOURNAL_ENV;
 
 use crate::{
     chain::{ChainClient, ChainError},
-    config::{Config, ModelAllowlist, Role},
+    config::{redact_url, Config, ModelAllowlist, Role},
     engine::{Engine, EngineError, EngineSettings},
     hex,
     inference::{InferenceError, Runner},
@@ -133,6 +133,7 @@ pub struct Node {
     roles: Vec<Role>,
     poll_interval: Duration,
     shutdown_timeout: Duration,
+    journal_retention: Duration,
     metrics_listen: Option<std::net::SocketAddr>,
 }
 
@@ -202,6 +203,9 @@ impl Node {
             roles: config.node.roles.clone(),
             poll_interval: Duration::from_millis(config.node.poll_interval_ms),
             shutdown_timeout: Duration::from_millis(config.node.shutdown_timeout_ms),
+            journal_retention: Duration::from_secs(
+                config.node.journal_retention_hours.saturating_mul(3600),
+            ),
             metrics_listen: config.metrics.listen,
         })
     }
@@ -238,7 +242,7 @@ impl Node {
         ));
         // Always on: the metrics and readiness every operator needs.
         tasks.spawn(run_service(
-            status::Status::new(self.shared.clone()),
+            status::Status::new(self.shared.clone(), self.journal_retention),
             Arc::default(),
             self.poll_interval.max(Duration::from_secs(1)),
             shutdown.clone(),
@@ -343,7 +347,7 @@ async fn subscription(
         let client = match PubsubClient::new(&ws_url).await {
             Ok(client) => client,
             Err(err) => {
-                tracing::debug!(%ws_url, %err, "PubSub unavailable; polling only");
+                tracing::debug!(ws_url = %redact_url(&ws_url), %err, "PubSub unavailable; polling only");
                 tokio::select! {
                     _ = stopped(&mut shutdown) => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -356,6 +360,9 @@ async fn subscription(
         let config = solana_rpc_client_types::config::RpcProgramAccountsConfig {
             account_config: solana_rpc_client_types::config::RpcAccountInfoConfig {
                 encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+                // The commitment the node reads at: a real cluster's default
+                // (finalized) arrives seconds late.
+                commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
                 ..Default::default()
             },
             ..Default::default()
@@ -389,6 +396,6 @@ async fn subscription(
             }
         }
         metrics.subscription(false);
-        tracing::warn!(%ws_url, "program subscription dropped; reconnecting");
+        tracing::warn!(ws_url = %redact_url(&ws_url), "program subscription dropped; reconnecting");
     }
 }

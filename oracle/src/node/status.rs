@@ -1,7 +1,8 @@
 //! status: what an operator watches and an orchestrator probes. Every scan
 //! it reads the slot (its latency, errors and progress feed `/readyz`), and
 //! every few seconds the wallet's SOL and tokens, the operator's stake and
-//! the journal's unfinished steps, as metrics.
+//! the journal's unfinished steps, as metrics; every hour it deletes the
+//! journal's steps done longer ago than `node.journal_retention_hours`.
 use super::{NodeError, Service, Shared};
 use crate::journal::Kind;
 use std::{
@@ -11,17 +12,23 @@ use std::{
 
 /// How often balances, stake and the journal are read.
 const BALANCES_EVERY: Duration = Duration::from_secs(5);
+/// How often old journal steps are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Status {
     shared: Arc<Shared>,
+    journal_retention: Duration,
     balances_read: Option<Instant>,
+    pruned: Option<Instant>,
 }
 
 impl Status {
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Shared>, journal_retention: Duration) -> Self {
         Self {
             shared,
+            journal_retention,
             balances_read: None,
+            pruned: None,
         }
     }
 }
@@ -44,6 +51,16 @@ impl Service for Status {
             .observe(started.elapsed().as_secs_f64());
         metrics.health.rpc_ok(slot);
         metrics.slot.set(i64::try_from(slot).unwrap_or(i64::MAX));
+        if self
+            .pruned
+            .is_none_or(|pruned| pruned.elapsed() >= PRUNE_EVERY)
+        {
+            self.pruned = Some(Instant::now());
+            let removed = self.shared.journal.prune(self.journal_retention)?;
+            if removed > 0 {
+                tracing::info!(removed, "old journal steps deleted");
+            }
+        }
         if self
             .balances_read
             .is_some_and(|read| read.elapsed() < BALANCES_EVERY)
