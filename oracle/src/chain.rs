@@ -36,7 +36,8 @@ pub struct SendSettings {
     /// blockhash of the one before expired).
     pub max_attempts: u32,
     /// How long sending goes on while the cluster cannot say whether the
-    /// blockhash expired (the RPC endpoint is unreachable).
+    /// blockhash expired (the RPC endpoint is unreachable, or its block
+    /// height stands still); at least three block-height reads.
     pub confirm_timeout: Duration,
     /// Wait before the second attempt; doubles each attempt.
     pub retry_backoff: Duration,
@@ -493,7 +494,10 @@ impl ChainClient {
         let mut sent_at: Option<std::time::Instant> = None;
         let mut last_send: Option<tokio::time::Instant> = None;
         let mut height_checked = tokio::time::Instant::now();
-        let mut alive_at = tokio::time::Instant::now();
+        // The last block height read and when it last moved: whether the
+        // blockhash expired is known only while the height moves.
+        let mut height: Option<u64> = None;
+        let mut height_moved = tokio::time::Instant::now();
         loop {
             if last_send.is_none_or(|at| at.elapsed() >= REBROADCAST) {
                 last_send = Some(tokio::time::Instant::now());
@@ -503,7 +507,6 @@ impl ChainClient {
                     .await
                 {
                     Ok(_) => {
-                        alive_at = tokio::time::Instant::now();
                         if sent_at.is_none() {
                             sent_at = Some(std::time::Instant::now());
                             signatures.push(signature);
@@ -534,7 +537,6 @@ impl ChainClient {
                 }
             }
             if let Ok(response) = self.rpc.get_signature_statuses(signatures).await {
-                alive_at = tokio::time::Instant::now();
                 for (landed, status) in signatures.iter().zip(&response.value) {
                     let Some(status) = status else { continue };
                     if let Some(error) = &status.err {
@@ -556,18 +558,28 @@ impl ChainClient {
                 height_checked = tokio::time::Instant::now();
                 // Past it, neither this signing nor an earlier one (their
                 // blockhashes are older) can land any more.
-                if let Ok(height) = self.rpc.get_block_height().await {
-                    alive_at = tokio::time::Instant::now();
-                    if height > last_valid_height {
+                if let Ok(epoch) = self.rpc.get_epoch_info().await {
+                    if height.is_none_or(|height| epoch.block_height > height) {
+                        height = Some(epoch.block_height);
+                        height_moved = tokio::time::Instant::now();
+                    }
+                    if epoch.block_height > last_valid_height {
                         return self
-                            .after_expiry(action, signatures, sent_at, instructions)
+                            .after_expiry(
+                                action,
+                                signatures,
+                                sent_at,
+                                epoch.absolute_slot,
+                                instructions,
+                            )
                             .await;
                     }
                 }
             }
-            // Whether the blockhash expired cannot be known: stop without
-            // signing again, naming what may still land.
-            if alive_at.elapsed() > self.settings.confirm_timeout {
+            // Whether the blockhash expired cannot be known (the endpoint
+            // is gone, or its height stands still): stop without signing
+            // again, naming what may still land.
+            if height_moved.elapsed() > self.settings.confirm_timeout.max(HEIGHT_CHECK * 3) {
                 return Err(ChainError::NotConfirmed {
                     action: action.to_string(),
                     attempts: self.settings.max_attempts,
@@ -578,36 +590,58 @@ impl ChainClient {
         }
     }
 
-    /// Once the last signing's blockhash expired: a last look at every
-    /// signature sent, in the node's full history (a status read every
-    /// [`STATUS_POLL`] may have failed just when one landed).
+    /// Once the last signing's blockhash expired (seen at `expired_slot`):
+    /// a last look at every signature sent, in the node's full history,
+    /// from a node at least as far along (a status read every
+    /// [`STATUS_POLL`] may have failed just when one landed, and a
+    /// load-balanced endpoint may answer from a node behind). Anything short
+    /// of certainty ends in [`ChainError::NotConfirmed`], never a new signing.
     async fn after_expiry(
         &self,
         action: &str,
         signatures: &[Signature],
         sent_at: Option<std::time::Instant>,
+        expired_slot: u64,
         instructions: &[Instruction],
     ) -> Result<Delivery, ChainError> {
-        let statuses = self
-            .rpc
-            .get_signature_statuses_with_history(signatures)
-            .await
-            .map_err(|source| ChainError::rpc(action, source))?;
-        for (landed, status) in signatures.iter().zip(&statuses.value) {
-            let Some(status) = status else { continue };
-            if let Some(error) = &status.err {
-                return Err(ChainError::from_transaction(
-                    action,
-                    error.clone(),
-                    instructions,
-                ));
+        let uncertain = || ChainError::NotConfirmed {
+            action: action.to_string(),
+            attempts: self.settings.max_attempts,
+            signatures: signatures.to_vec(),
+        };
+        for _ in 0..10 {
+            let Ok(statuses) = self
+                .rpc
+                .get_signature_statuses_with_history(signatures)
+                .await
+            else {
+                tokio::time::sleep(STATUS_POLL).await;
+                continue;
+            };
+            if statuses.context.slot < expired_slot {
+                tokio::time::sleep(STATUS_POLL).await;
+                continue;
             }
-            return Ok(Delivery::Landed(Sent {
-                signature: *landed,
-                sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
-            }));
+            for (landed, status) in signatures.iter().zip(&statuses.value) {
+                let Some(status) = status else { continue };
+                if let Some(error) = &status.err {
+                    return Err(ChainError::from_transaction(
+                        action,
+                        error.clone(),
+                        instructions,
+                    ));
+                }
+                if !status.satisfies_commitment(self.rpc.commitment()) {
+                    return Err(uncertain());
+                }
+                return Ok(Delivery::Landed(Sent {
+                    signature: *landed,
+                    sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
+                }));
+            }
+            return Ok(Delivery::Expired);
         }
-        Ok(Delivery::Expired)
+        Err(uncertain())
     }
 
     /// A recent blockhash and its last valid block height: the cached one

@@ -42,11 +42,29 @@ pub enum InferenceError {
 }
 
 impl InferenceError {
-    /// The model could not be fetched or loaded (now, or a moment ago and
-    /// it waits out its backoff): try again later; nothing is known about
-    /// this input. Any other error is about running this input.
-    pub fn is_model_unavailable(&self) -> bool {
-        matches!(self, InferenceError::ModelUnavailable { .. })
+    /// Whether this error says the model cannot run this input, and never
+    /// will: the input does not fit the model, or ONNX Runtime refused the
+    /// run. Anything else (the model unavailable, a run past its time
+    /// limit, a task that failed) may go otherwise on another try.
+    pub fn is_about_input(&self) -> bool {
+        matches!(
+            self,
+            InferenceError::Engine(
+                EngineError::Encoding(_)
+                    | EngineError::InputCount { .. }
+                    | EngineError::InputName { .. }
+                    | EngineError::InputDType { .. }
+                    | EngineError::InputShape { .. }
+                    | EngineError::InputBool { .. }
+                    | EngineError::Run { .. }
+                    | EngineError::Output { .. }
+            )
+        )
+    }
+
+    /// Whether the run was stopped at its time limit.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, InferenceError::Engine(EngineError::Terminated { .. }))
     }
 }
 
@@ -55,6 +73,9 @@ impl InferenceError {
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 /// The longest wait before a failed model is tried again.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// How long a run asked to stop may take to stop before its permit is
+/// released all the same.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Whose inference this is. Each lane has its own permits, so a flood of
 /// requests to serve cannot hold every inference slot while others' work
@@ -197,19 +218,26 @@ impl Runner {
             .await
             .map_err(|_| InferenceError::Internal("inference permits closed".into()))?;
         let started = Instant::now();
+        // A session of its own, opened (when none is idle) before the clock
+        // starts: the time limit is for the run alone.
+        let session = match sessions.take() {
+            Some(session) => session,
+            None => {
+                let (engine, path) = (self.engine.clone(), sessions.path.clone());
+                tokio::task::spawn_blocking(move || engine.load(&path))
+                    .await
+                    .map_err(|err| InferenceError::Internal(format!("session task: {err}")))??
+            }
+        };
         let control = Arc::new(RunControl::new()?);
         // Whatever ends this future (a timeout, a shutdown dropping it) ends
         // the run too: a blocking thread is never left running a model.
         let _stop_on_drop = StopOnDrop(control.clone());
-        let engine = self.engine.clone();
         let mut run = tokio::task::spawn_blocking({
             let control = control.clone();
             let sessions = sessions.clone();
             move || {
-                let mut session = match sessions.take() {
-                    Some(session) => session,
-                    None => engine.load(&sessions.path)?,
-                };
+                let mut session = session;
                 let running = Instant::now();
                 let result = session
                     .run_with(&input, &control)
@@ -227,7 +255,18 @@ impl Runner {
                     limit_ms = self.settings.run_timeout.as_millis() as u64,
                     "inference ran past its time limit; stopping it"
                 );
-                run.await
+                // ONNX Runtime stops between kernels: one long kernel may
+                // not stop at once. The permit is released after a grace
+                // period either way; the thread gives its session back
+                // whenever it ends.
+                match tokio::time::timeout(STOP_GRACE, &mut run).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        return Err(InferenceError::Engine(EngineError::Terminated {
+                            path: sessions.path.clone(),
+                        }))
+                    }
+                }
             }
         };
         let (output, ran) =

@@ -18,11 +18,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    let code = match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A blocking thread still busy (a model run asked to stop, a file being
+    // read) does not hold the process open.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }

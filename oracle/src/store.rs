@@ -156,14 +156,21 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            // IPv4-compatible (::a.b.c.d), deprecated but still parsed.
+            let v4_compatible = segments[..6].iter().all(|&s| s == 0);
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || v4_compatible
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
-                || first == 0x0064)
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && (segments[1] == 0x0db8 || segments[1] < 0x0200))
+                || first == 0x2002
+                || first == 0x0064
+                || (first == 0x0100 && segments[1..4].iter().all(|&s| s == 0)))
         }
     }
 }
@@ -194,14 +201,22 @@ impl UrlRules {
         })
     }
 
-    /// Whether a host name's entry exists with some other port only.
+    /// Whether `host` is trusted on some port (the resolver, which sees no
+    /// port, lets its addresses through; the URL check holds the port).
+    fn trusts_on_some_port(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.trusted_hosts.iter().any(|entry| {
+            let entry_host = match entry.rsplit_once(':') {
+                Some((entry_host, port)) if port.parse::<u16>().is_ok() => entry_host,
+                _ => entry.as_str(),
+            };
+            entry_host.trim_start_matches('[').trim_end_matches(']') == host
+        })
+    }
+
+    /// Whether a host's entry exists with some other port only.
     fn trusts_name_on_another_port(&self, host: &str, port: Option<u16>) -> bool {
-        !self.trusts(host, port)
-            && self.trusted_hosts.iter().any(|entry| {
-                entry
-                    .rsplit_once(':')
-                    .is_some_and(|(entry_host, _)| entry_host == host)
-            })
+        !self.trusts(host, port) && self.trusts_on_some_port(host)
     }
 
     /// Refuses a URL this store must not fetch; host names are checked
@@ -256,12 +271,7 @@ struct PublicResolver {
 impl reqwest::dns::Resolve for PublicResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
-        let trusted = self.rules.trusts(&host, None)
-            || self.rules.trusted_hosts.iter().any(|entry| {
-                entry
-                    .rsplit_once(':')
-                    .is_some_and(|(entry_host, _)| entry_host == host)
-            });
+        let trusted = self.rules.trusts_on_some_port(&host);
         Box::pin(async move {
             let addresses: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -299,7 +309,7 @@ pub struct ModelStore {
     base_dir: PathBuf,
     limits: FetchLimits,
     rules: UrlRules,
-    http: reqwest::Client,
+    http: Result<reqwest::Client, String>,
 }
 
 /// Where a model comes from, parsed from its URI.
@@ -324,7 +334,8 @@ impl ModelStore {
         };
         let redirect_rules = rules.clone();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
+            // `previous` holds the first URL and every redirect followed.
+            if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
             match redirect_rules.check(attempt.url()) {
@@ -332,6 +343,8 @@ impl ModelStore {
                 Err(reason) => attempt.error(format!("redirected: {reason}")),
             }
         });
+        // Never a client without these protections: a build failure leaves
+        // none, and every download then says why.
         let http = reqwest::Client::builder()
             .connect_timeout(limits.read_timeout.min(limits.timeout))
             .read_timeout(limits.read_timeout)
@@ -342,7 +355,7 @@ impl ModelStore {
             }))
             .no_proxy()
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .map_err(|error| error_chain(&error));
         ModelStore {
             cache_dir,
             base_dir,
@@ -537,8 +550,17 @@ impl ModelStore {
                     base.display()
                 )));
             }
-            // Checked before opening: opening a pipe would wait for a writer.
-            let metadata = std::fs::metadata(&canonical).map_err(read_error)?;
+            // Opened without following a link swapped in since, without
+            // waiting on a pipe, then judged by what was opened.
+            let source = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                    .open(&canonical)
+                    .map_err(read_error)?
+            };
+            let metadata = source.metadata().map_err(read_error)?;
             if !metadata.is_file() {
                 return Err(refused(format!(
                     "{} is not a regular file",
@@ -551,7 +573,6 @@ impl ModelStore {
                     limit: max_bytes,
                 });
             }
-            let source = File::open(&canonical).map_err(read_error)?;
             let cache_error = |source| StoreError::Cache {
                 path: temp.clone(),
                 source,
@@ -612,7 +633,11 @@ impl ModelStore {
             path: temp.to_path_buf(),
             source,
         };
-        let mut response = self.http.get(url).send().await.map_err(http_error)?;
+        let http = self.http.as_ref().map_err(|reason| StoreError::Http {
+            uri: uri.to_string(),
+            reason: format!("no HTTP client: {reason}"),
+        })?;
+        let mut response = http.get(url).send().await.map_err(http_error)?;
         let status = response.status();
         if !status.is_success() {
             return Err(StoreError::HttpStatus {
@@ -1073,6 +1098,39 @@ mod tests {
         assert!(refused(&error).contains("fetch.allow_http"), "{error}");
     }
 
+    #[tokio::test]
+    async fn host_names_resolve_to_public_addresses_only_unless_trusted() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let resolver = |trusted: &[&str]| PublicResolver {
+            rules: UrlRules {
+                allow_http: true,
+                trusted_hosts: Arc::new(trusted.iter().map(|host| host.to_string()).collect()),
+            },
+        };
+        let name = || reqwest::dns::Name::from_str("localhost").unwrap();
+        // A name that resolves only to loopback is refused, whatever the URL
+        // said; trusted by name (or by name and some port), it resolves.
+        let error = match resolver(&[]).resolve(name()).await {
+            Ok(_) => panic!("localhost resolved"),
+            Err(error) => error.to_string(),
+        };
+        assert!(error.contains("fetch.trusted_hosts"), "{error}");
+        for trusted in [&["localhost"][..], &["localhost:8080"]] {
+            let addresses: Vec<SocketAddr> =
+                resolver(trusted).resolve(name()).await.unwrap().collect();
+            assert!(addresses.iter().all(|address| address.ip().is_loopback()));
+        }
+        // Trust by host and port is exact; brackets around IPv6 are optional.
+        let rules = resolver(&["mirror.internal:8443", "[::1]:9000", "10.0.0.7"]).rules;
+        assert!(rules.trusts("mirror.internal", Some(8443)));
+        assert!(!rules.trusts("mirror.internal", Some(22)));
+        assert!(rules.trusts_name_on_another_port("mirror.internal", Some(22)));
+        assert!(rules.trusts("::1", Some(9000)) && rules.trusts("[::1]", Some(9000)));
+        assert!(!rules.trusts("::1", Some(9001)));
+        assert!(rules.trusts("10.0.0.7", Some(1)));
+    }
+
     #[test]
     fn public_addresses() {
         for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
@@ -1096,6 +1154,11 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "64:ff9b::7f00:1",
+            "::127.0.0.1",
+            "fec0::1",
+            "2002:7f00:1::",
+            "2001::1",
+            "100::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

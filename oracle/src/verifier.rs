@@ -32,10 +32,13 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// The model could not be fetched or loaded: try again later (nothing
-    /// is known about this input).
-    pub fn is_model_unavailable(&self) -> bool {
-        matches!(self, VerifyError::Inference(error) if error.is_model_unavailable())
+    /// Whether this request can never be judged here: the input does not
+    /// run on the model, or the model is not this machine's to judge.
+    pub fn is_final(&self) -> bool {
+        match self {
+            VerifyError::OtherProfile { .. } | VerifyError::OtherModel { .. } => true,
+            VerifyError::Inference(error) => error.is_about_input(),
+        }
     }
 }
 
@@ -162,5 +165,48 @@ mod tests {
             VoteSide::Neither
         );
         assert_eq!(wrong.vote_side(b"not a tensor"), VoteSide::Neither);
+    }
+
+    #[test]
+    fn only_an_input_the_model_can_never_run_is_final() {
+        use crate::engine::EngineError;
+        let engine = |error| VerifyError::Inference(InferenceError::Engine(error));
+        let path = std::path::PathBuf::from("m.onnx");
+        // Never judged here, whatever another try does.
+        for error in [
+            engine(EngineError::InputCount {
+                expected: 1,
+                got: 2,
+            }),
+            engine(EngineError::Run {
+                path: path.clone(),
+                message: "reshape".into(),
+            }),
+            VerifyError::OtherProfile {
+                model: "m".into(),
+                registered: "a".into(),
+                ours: "b".into(),
+            },
+        ] {
+            assert!(error.is_final(), "{error}");
+        }
+        // Another try may judge it: the model is being fetched, the run met
+        // its time limit on a busy machine, a task failed.
+        for error in [
+            engine(EngineError::Terminated { path: path.clone() }),
+            engine(EngineError::ModelLoad {
+                path,
+                message: "no session".into(),
+            }),
+            VerifyError::Inference(InferenceError::ModelUnavailable {
+                model: "m".into(),
+                retry_in: std::time::Duration::from_secs(5),
+                failures: 1,
+                reason: "stalled".into(),
+            }),
+            VerifyError::Inference(InferenceError::Internal("join".into())),
+        ] {
+            assert!(!error.is_final(), "{error}");
+        }
     }
 }

@@ -23,7 +23,7 @@ use sibyl_oracle::{
     inference::{Runner, RunnerSettings},
     input,
     metrics::Metrics,
-    store::ModelStore,
+    store::{FetchLimits, ModelStore},
     tensor::{self, decode, dtype_name},
     verifier::Verifier,
 };
@@ -108,6 +108,17 @@ pub struct ChallengeArgs {
     /// Where fetched models are cached.
     #[arg(long, default_value = ".sibyl/models")]
     model_cache: PathBuf,
+    /// What relative `file://` model URIs are relative to (and where
+    /// `file://` URIs must point).
+    #[arg(long, default_value = ".")]
+    model_base_dir: PathBuf,
+    /// Fetch a plain `http://` model URI (localnets only).
+    #[arg(long)]
+    allow_http: bool,
+    /// A loopback or private host to fetch models from all the same
+    /// (`host` or `host:port`); repeat for more.
+    #[arg(long = "trusted-host", value_name = "HOST")]
+    trusted_hosts: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -343,7 +354,15 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
     })?;
     let runner = Runner::new(
         Arc::new(engine),
-        ModelStore::new(args.model_cache.clone(), PathBuf::from(".")),
+        ModelStore::with_limits(
+            args.model_cache.clone(),
+            args.model_base_dir.clone(),
+            FetchLimits {
+                allow_http: args.allow_http,
+                trusted_hosts: args.trusted_hosts.clone(),
+                ..FetchLimits::default()
+            },
+        ),
         RunnerSettings {
             max_concurrent: 1,
             reserved_for_verification: 1,

@@ -4,7 +4,10 @@
 //! time, rather than working through a flood in arrival order while the
 //! wrong commitment in it runs out its window.
 use anchor_lang::prelude::Pubkey;
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 /// Slots a verification needs before its deadline: one to re-execute and
 /// send, one for the transaction to land.
@@ -65,6 +68,39 @@ impl Unverified {
     }
 }
 
+/// Work on one account that failed, tried again after a backoff that
+/// doubles with each failure in a row (from [`Retries::FIRST`] to
+/// [`Retries::MAX`]), so a failing input never holds a verification permit
+/// every scan.
+#[derive(Debug, Default)]
+pub struct Retries(HashMap<Pubkey, (u32, Instant)>);
+
+impl Retries {
+    pub const FIRST: Duration = Duration::from_secs(2);
+    pub const MAX: Duration = Duration::from_secs(120);
+
+    /// Whether `key` waits out a backoff now.
+    pub fn waiting(&self, key: &Pubkey) -> bool {
+        self.0
+            .get(key)
+            .is_some_and(|(_, retry_at)| Instant::now() < *retry_at)
+    }
+
+    /// Records a failure; returns the wait before the next try.
+    pub fn failed(&mut self, key: Pubkey) -> Duration {
+        let failures = self.0.get(&key).map_or(0, |(failures, _)| *failures) + 1;
+        let wait = Self::FIRST
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+            .min(Self::MAX);
+        self.0.insert(key, (failures, Instant::now() + wait));
+        wait
+    }
+
+    pub fn succeeded(&mut self, key: &Pubkey) {
+        self.0.remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +126,21 @@ mod tests {
         let late = Pubkey::new_unique();
         assert!(unverified.first_drop(late));
         assert!(!unverified.first_drop(late), "a drop is counted once");
+    }
+
+    #[test]
+    fn a_failing_key_waits_longer_each_time_up_to_the_ceiling() {
+        let mut retries = Retries::default();
+        let key = Pubkey::new_unique();
+        assert!(!retries.waiting(&key));
+        assert_eq!(retries.failed(key), Retries::FIRST);
+        assert!(retries.waiting(&key));
+        assert_eq!(retries.failed(key), Retries::FIRST * 2);
+        for _ in 0..10 {
+            retries.failed(key);
+        }
+        assert_eq!(retries.failed(key), Retries::MAX);
+        retries.succeeded(&key);
+        assert!(!retries.waiting(&key));
     }
 }

@@ -125,17 +125,19 @@ impl Serve {
             async move {
                 match serve_one(&shared, request, state, &model, seen).await {
                     Ok(()) => {}
-                    // The model cannot run this input: say so once, not every
-                    // scan; the request will expire and be refunded.
-                    Err(NodeError::Inference(err)) if !err.is_model_unavailable() => {
+                    // The model cannot run this input, or ran past its time
+                    // limit on it: say so once, not every scan; the request
+                    // will expire and be refunded.
+                    Err(NodeError::Inference(err)) if err.is_about_input() || err.is_timeout() => {
                         shared.metrics.error("serve");
                         tracing::warn!(%err, "cannot serve this request; skipping it");
                         unservable.lock().expect("unservable set").insert(request);
                     }
-                    // The model cannot be fetched or loaded: the runner logs it
-                    // and its backoff decides when it is tried again.
+                    // The model cannot be fetched or loaded (the runner logs
+                    // it, and its backoff decides when it is tried again), or
+                    // the run failed for a reason another try may not meet.
                     Err(err @ NodeError::Inference(_)) => {
-                        tracing::debug!(%err, "model unavailable; retrying next scan");
+                        tracing::debug!(%err, "not served now; retrying next scan");
                     }
                     Err(err) => {
                         shared.metrics.error("serve");
@@ -287,7 +289,10 @@ async fn serve_one(
             },
         )])
     };
-    match step.take(shared, prepare, build).await? {
+    // A commitment wrongly taken as made costs this node a fee, not a
+    // wrong result: the refusal is trusted.
+    let trusted = || async { Ok(true) };
+    match step.take(shared, prepare, build, trusted).await? {
         Outcome::Sent(Sent { signature, sent_at }) => {
             shared.metrics.committed.inc();
             match inference {

@@ -46,16 +46,23 @@ pub struct JournaledStep<'a> {
 impl JournaledStep<'_> {
     /// Takes the step: `prepare` runs only when the journal has no entry
     /// yet (its entry is journaled as prepared before anything is sent);
-    /// `build` turns the journaled entry into the instructions to send.
-    pub async fn take<P, B>(
+    /// `build` turns the journaled entry into the instructions to send;
+    /// `confirm_not_needed` runs when the program refuses with one of
+    /// `already_done`, and says whether the chain agrees (a refusal may come
+    /// from a simulation on an RPC node behind the cluster): only then is the
+    /// step marked done, otherwise it fails and is tried again.
+    pub async fn take<P, B, C, F>(
         &self,
         shared: &Shared,
         prepare: P,
         build: B,
+        confirm_not_needed: C,
     ) -> Result<Outcome, NodeError>
     where
         P: Future<Output = Result<Entry, NodeError>>,
         B: FnOnce(&Entry) -> Result<Vec<Instruction>, NodeError>,
+        C: FnOnce() -> F,
+        F: Future<Output = Result<bool, NodeError>>,
     {
         let journal = &shared.journal;
         let entry = match journal.get(self.kind, &self.key)? {
@@ -94,6 +101,12 @@ impl JournaledStep<'_> {
                 Ok(Outcome::Sent(sent))
             }
             Err(err) if err.refused_with_any(self.already_done) => {
+                if !confirm_not_needed().await? {
+                    return Err(NodeError::Internal(format!(
+                        "{} was refused as no longer needed ({err}), but the chain does not show it; trying again",
+                        self.action
+                    )));
+                }
                 journal.mark_done(self.kind, &self.key, None)?;
                 Ok(Outcome::NotNeeded(err))
             }

@@ -1,11 +1,12 @@
 //! vote: on every open dispute this node may vote in, re-executes the
 //! request and commits to the verdict that agrees with its own output under
-//! the model's rule: the committed output, the challenger's, or neither (the
+//! the request's rule: the committed output, the challenger's, or neither (the
 //! commitment is wrong either way); once the vote window has closed, reveals
 //! it (its salt is derived from the node's key, so a restarted node can
 //! still reveal); once a dispute is settled, claims its vote (reward, and
 //! the stake lock released).
 use super::{
+    schedule::Retries,
     step::{JournaledStep, Outcome},
     NodeError, Service, Shared,
 };
@@ -36,6 +37,8 @@ pub struct Vote {
     settled: HashSet<Pubkey>,
     /// Disputes whose vote this node has revealed (or cannot reveal).
     revealed: HashSet<Pubkey>,
+    /// Disputes whose vote failed to be made, tried again after a backoff.
+    retry: Retries,
 }
 
 impl Vote {
@@ -44,6 +47,7 @@ impl Vote {
             shared,
             settled: HashSet::new(),
             revealed: HashSet::new(),
+            retry: Retries::default(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl Service for Vote {
                 None
             } else if slot <= dispute.vote_deadline_slot {
                 (runs.contains(&dispute.model)
+                    && !self.retry.waiting(&dispute_key)
                     && operator.registered_slot < dispute.opened_slot
                     && operator.stake_bonded_before(dispute.opened_slot) > 0)
                     .then_some(Step::Commit)
@@ -147,7 +152,12 @@ impl Service for Vote {
                 (Step::Claim, Ok(())) => {
                     self.settled.insert(dispute_key);
                 }
-                (_, Ok(())) => {}
+                (Step::Commit, Ok(())) => self.retry.succeeded(&dispute_key),
+                (Step::Commit, Err(err)) => {
+                    shared.metrics.error("vote");
+                    let wait = self.retry.failed(dispute_key);
+                    tracing::warn!(dispute = %dispute_key, %err, retry_in_s = wait.as_secs(), "vote not made");
+                }
                 (_, Err(err)) => {
                     shared.metrics.error("vote");
                     tracing::warn!(dispute = %dispute_key, %err, "vote step failed");
@@ -190,7 +200,22 @@ async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Resu
             sibyl::instruction::CastVote { commitment },
         )])
     };
-    match step.take(shared, prepare, build).await? {
+    // The vote record or the dispute's state says whether the refusal is
+    // true: a vote wrongly taken as made would leave a dispute short of it.
+    let confirm = || async {
+        let voted = shared
+            .chain
+            .fetch::<VoteRecord>(&pda::vote(&dispute_key, &shared.operator), "vote")
+            .await?
+            .is_some();
+        let now: Option<Dispute> = shared.chain.fetch(&dispute_key, "dispute").await?;
+        let slot = shared.chain.slot().await?;
+        Ok(voted
+            || now.is_none_or(|now| {
+                now.outcome != DisputeOutcome::Open || slot > now.vote_deadline_slot
+            }))
+    };
+    match step.take(shared, prepare, build, confirm).await? {
         Outcome::Sent(sent) => {
             shared.metrics.votes_cast.inc();
             tracing::info!(signature = %sent.signature, "vote committed");

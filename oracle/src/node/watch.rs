@@ -1,10 +1,10 @@
 //! watch: re-executes other operators' commitments for the models this node
-//! serves while their challenge window is open, and challenges those that
-//! fail the model's comparison rule, with this node's output as the
+//! runs while their challenge window is open, and challenges those that
+//! fail the request's comparison rule, with this node's output as the
 //! correction.
 use super::{
     instance_key,
-    schedule::{earliest_deadline_first, Unverified},
+    schedule::{earliest_deadline_first, Retries, Unverified},
     step::{JournaledStep, Outcome},
     NodeError, Service, Shared,
 };
@@ -24,6 +24,8 @@ use tracing::Instrument;
 pub struct Watch {
     shared: Arc<Shared>,
     unverified: Unverified,
+    /// Commitments whose check failed, tried again after a backoff.
+    retry: Retries,
 }
 
 impl Watch {
@@ -31,6 +33,7 @@ impl Watch {
         Self {
             shared,
             unverified: Unverified::default(),
+            retry: Retries::default(),
         }
     }
 }
@@ -63,6 +66,7 @@ impl Service for Watch {
                     }
                     // The model cannot run here: it stays unverified.
                     Progress::CannotJudge => continue,
+                    Progress::Due if self.retry.waiting(&request) => continue,
                     Progress::Due => {}
                 }
                 due.push((
@@ -88,10 +92,14 @@ impl Service for Watch {
                 .instrument(span)
                 .await
             {
-                Ok(()) => self.unverified.verified(&request),
+                Ok(()) => {
+                    self.unverified.verified(&request);
+                    self.retry.succeeded(&request);
+                }
                 Err(err) => {
                     self.shared.metrics.error("watch");
-                    tracing::warn!(%request, %err, "could not check the commitment");
+                    let wait = self.retry.failed(request);
+                    tracing::warn!(%request, %err, retry_in_s = wait.as_secs(), "could not check the commitment");
                 }
             }
         }
@@ -144,9 +152,12 @@ async fn check(
         None => {
             let verdict = match shared.verifier.verify(model, state).await {
                 Ok(verdict) => verdict,
-                Err(err) if err.is_model_unavailable() => return Err(err.into()),
-                // The model cannot run this input here: record that we have
-                // no verdict instead of retrying every scan; never challenge.
+                // Another try may go otherwise (the model is being fetched,
+                // the run met its time limit on a busy machine): no verdict
+                // recorded, the scan tries again after a backoff.
+                Err(err) if !err.is_final() => return Err(err.into()),
+                // The model can never run this input here: record that we
+                // have no verdict instead of retrying; never challenge.
                 Err(err) => {
                     let unknown = Entry {
                         output: Vec::new(),
@@ -198,7 +209,19 @@ async fn check(
             },
         )])
     };
-    match step.take(shared, prepare, build).await? {
+    // A challenge wrongly taken as made would let a wrong result become
+    // final: the request itself must show it is no longer open to one.
+    let confirm = || async {
+        let now: Option<InferenceRequest> =
+            shared.chain.fetch(&request, "inference request").await?;
+        let slot = shared.chain.slot().await?;
+        Ok(now.is_none_or(|now| {
+            now.sequence != state.sequence
+                || now.status != RequestStatus::Committed
+                || slot > now.challenge_deadline_slot
+        }))
+    };
+    match step.take(shared, prepare, build, confirm).await? {
         Outcome::Sent(sent) => {
             shared.metrics.challenged.inc();
             tracing::warn!(signature = %sent.signature, "challenged a wrong result");
