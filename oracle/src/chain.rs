@@ -169,6 +169,14 @@ enum Delivery {
     Refused,
 }
 
+/// What the statuses of the signatures sent show.
+enum Seen {
+    Nothing,
+    /// Processed, not yet at the client's commitment.
+    Unconfirmed,
+    Landed(Signature),
+}
+
 /// How often an unconfirmed transaction is sent again (same signature).
 const REBROADCAST: Duration = Duration::from_secs(2);
 /// How often the statuses of the signatures sent are read.
@@ -537,21 +545,13 @@ impl ChainClient {
                 }
             }
             if let Ok(response) = self.rpc.get_signature_statuses(signatures).await {
-                for (landed, status) in signatures.iter().zip(&response.value) {
-                    let Some(status) = status else { continue };
-                    if let Some(error) = &status.err {
-                        return Err(ChainError::from_transaction(
-                            action,
-                            error.clone(),
-                            instructions,
-                        ));
-                    }
-                    if status.satisfies_commitment(self.rpc.commitment()) {
-                        return Ok(Delivery::Landed(Sent {
-                            signature: *landed,
-                            sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
-                        }));
-                    }
+                if let Seen::Landed(signature) =
+                    self.seen(action, signatures, &response.value, instructions)?
+                {
+                    return Ok(Delivery::Landed(Sent {
+                        signature,
+                        sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
+                    }));
                 }
             }
             if height_checked.elapsed() >= HEIGHT_CHECK {
@@ -622,26 +622,47 @@ impl ChainClient {
                 tokio::time::sleep(STATUS_POLL).await;
                 continue;
             }
-            for (landed, status) in signatures.iter().zip(&statuses.value) {
-                let Some(status) = status else { continue };
-                if let Some(error) = &status.err {
-                    return Err(ChainError::from_transaction(
-                        action,
-                        error.clone(),
-                        instructions,
-                    ));
-                }
-                if !status.satisfies_commitment(self.rpc.commitment()) {
-                    return Err(uncertain());
-                }
-                return Ok(Delivery::Landed(Sent {
-                    signature: *landed,
+            return match self.seen(action, signatures, &statuses.value, instructions)? {
+                Seen::Landed(signature) => Ok(Delivery::Landed(Sent {
+                    signature,
                     sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
-                }));
-            }
-            return Ok(Delivery::Expired);
+                })),
+                Seen::Unconfirmed => Err(uncertain()),
+                Seen::Nothing => Ok(Delivery::Expired),
+            };
         }
         Err(uncertain())
+    }
+
+    /// What the statuses of `signatures` show: a failed one as its refusal
+    /// (at most one signing of a transaction can land, since a new one is
+    /// made only once the last one's blockhash expired).
+    fn seen(
+        &self,
+        action: &str,
+        signatures: &[Signature],
+        statuses: &[Option<solana_transaction_status_client_types::TransactionStatus>],
+        instructions: &[Instruction],
+    ) -> Result<Seen, ChainError> {
+        let Some((signature, status)) = signatures
+            .iter()
+            .zip(statuses)
+            .find_map(|(signature, status)| Some((*signature, status.as_ref()?)))
+        else {
+            return Ok(Seen::Nothing);
+        };
+        if let Some(error) = &status.err {
+            return Err(ChainError::from_transaction(
+                action,
+                error.clone(),
+                instructions,
+            ));
+        }
+        Ok(if status.satisfies_commitment(self.rpc.commitment()) {
+            Seen::Landed(signature)
+        } else {
+            Seen::Unconfirmed
+        })
     }
 
     /// A recent blockhash and its last valid block height: the cached one
