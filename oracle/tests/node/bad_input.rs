@@ -210,15 +210,8 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
     let mut paid = 0;
     let mut requests = Vec::new();
     for (name, model_address, input, _) in &cases {
-        let new = request::NewRequest {
-            model: *model_address,
-            input: input.clone(),
-            fee: 10_000,
-            nonce: request::fresh_nonce(),
-            callback: None,
-            max_challenge_window_slots: None,
-        };
-        let address = request::submit(&client, cluster.tokens, new)
+        let address = cluster
+            .request_input(*model_address, input.clone())
             .await
             .unwrap_or_else(|err| panic!("{name}: {err}"));
         requests.push(address);
@@ -226,16 +219,7 @@ async fn bad_input_gets_a_protocol_outcome_and_no_funds_stick() {
 
     println!("{:<42} outcome", "bad input");
     for ((name, _, _, expected), address) in cases.iter().zip(&requests) {
-        let progress = request::follow(
-            &client,
-            address,
-            Duration::from_millis(100),
-            Duration::from_secs(120),
-            |_| {},
-        )
-        .await
-        .unwrap();
-        let outcome = match progress {
+        let outcome = match cluster.wait_ended(address, Duration::from_secs(120)).await {
             request::Progress::Closed => Outcome::Refunded,
             request::Progress::Final { state, .. } => {
                 let model: Model = client.fetch_required(&state.model, "model").await.unwrap();

@@ -9,7 +9,7 @@ use sibyl_oracle::{
         model::{self, Listing},
         operator, protocol, request,
     },
-    chain::{ChainClient, SendSettings},
+    chain::{ChainClient, ChainError, SendSettings},
     config::{Config, Role},
     engine::{Engine, EngineSettings},
     input,
@@ -241,24 +241,39 @@ impl Cluster {
             shape: vec![1, 64],
         };
         let encoded = input::from_json(&json, &spec).unwrap();
-        let requester = self.client(&self.requester);
+        self.request_with(self.model, encoded, callback)
+            .await
+            .expect("request paid")
+    }
+
+    /// Pays the usual fee for one inference of `model` on `input` (a
+    /// canonical encoding), as the requester.
+    pub async fn request_input(&self, model: Pubkey, input: Vec<u8>) -> Result<Pubkey, ChainError> {
+        self.request_with(model, input, None).await
+    }
+
+    async fn request_with(
+        &self,
+        model: Pubkey,
+        input: Vec<u8>,
+        callback: Option<sibyl::callback::CallbackSpec>,
+    ) -> Result<Pubkey, ChainError> {
         let new = request::NewRequest {
-            model: self.model,
-            input: encoded,
+            model,
+            input,
             fee: 10_000,
             nonce: request::fresh_nonce(),
             callback,
             max_challenge_window_slots: None,
         };
-        request::submit(&requester, self.tokens, new)
-            .await
-            .expect("request paid")
+        request::submit(&self.client(&self.requester), self.tokens, new).await
     }
 
-    /// Follows a request until it is final (panics after `timeout`).
-    pub async fn wait_final(&self, request: &Pubkey, timeout: Duration) -> InferenceRequest {
+    /// Follows a request until it is final or closed (panics if neither
+    /// after `timeout`).
+    pub async fn wait_ended(&self, request: &Pubkey, timeout: Duration) -> request::Progress {
         let client = self.client(&self.requester);
-        match request::follow(
+        let progress = request::follow(
             &client,
             request,
             Duration::from_millis(100),
@@ -266,8 +281,18 @@ impl Cluster {
             |_| {},
         )
         .await
-        .unwrap()
-        {
+        .unwrap();
+        match progress {
+            request::Progress::Final { .. } | request::Progress::Closed => progress,
+            other => {
+                panic!("request {request} neither final nor closed after {timeout:?}: {other:?}")
+            }
+        }
+    }
+
+    /// Follows a request until it is final (panics after `timeout`).
+    pub async fn wait_final(&self, request: &Pubkey, timeout: Duration) -> InferenceRequest {
+        match self.wait_ended(request, timeout).await {
             request::Progress::Final { state, .. } => *state,
             other => panic!("request {request} not final after {timeout:?}: {other:?}"),
         }

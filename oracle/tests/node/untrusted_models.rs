@@ -226,17 +226,12 @@ async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
     let before = cluster.token_balance(&requester).await;
     let mut refused = Vec::new();
     for (name, address, _) in &hostile {
-        let new = request::NewRequest {
-            model: *address,
-            input: input.clone(),
-            fee: 10_000,
-            nonce: request::fresh_nonce(),
-            callback: None,
-            max_challenge_window_slots: None,
-        };
         refused.push((
             *name,
-            request::submit(&client, cluster.tokens, new).await.unwrap(),
+            cluster
+                .request_input(*address, input.clone())
+                .await
+                .unwrap(),
         ));
     }
     let served = [
@@ -249,15 +244,7 @@ async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
         assert_eq!(state.output, python_output(sample));
     }
     for (name, address) in &refused {
-        let progress = request::follow(
-            &client,
-            address,
-            Duration::from_millis(100),
-            Duration::from_secs(120),
-            |_| {},
-        )
-        .await
-        .unwrap();
+        let progress = cluster.wait_ended(address, Duration::from_secs(120)).await;
         assert!(
             matches!(progress, request::Progress::Closed),
             "{name}: {progress:?}"
@@ -292,16 +279,10 @@ async fn a_stop_cuts_off_work_still_running_after_the_shutdown_timeout() {
     config.node.inference_timeout_ms = 600_000;
     config.node.shutdown_timeout_ms = 1_000;
     let (stop, node) = cluster.start_node(config).await;
-    let client = cluster.client(&cluster.requester);
-    let new = request::NewRequest {
-        model: forever,
-        input: float_input(&[0.5; 16], vec![1, 16]),
-        fee: 10_000,
-        nonce: request::fresh_nonce(),
-        callback: None,
-        max_challenge_window_slots: None,
-    };
-    let address = request::submit(&client, cluster.tokens, new).await.unwrap();
+    let address = cluster
+        .request_input(forever, float_input(&[0.5; 16], vec![1, 16]))
+        .await
+        .unwrap();
     // Long enough for the node to fetch the model and start running it.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stopping = Instant::now();
