@@ -5,8 +5,9 @@
 //! `Instruction`; [`settlement`] composes the settlements whoever settles
 //! sends.
 pub mod accounts;
-pub mod pda;
 pub mod settlement;
+
+pub use sibyl_sdk::pda;
 
 use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_instruction::Instruction;

@@ -3,8 +3,8 @@
 //! of each tensor is `ComparisonRule::check_for` (the program's, shared with
 //! the consumer kit); this module applies it.
 use crate::tensor::{self, decode, Tensor};
-pub use sibyl::encoding::top_k;
 use sibyl::state::{ComparisonRule, TensorCheck};
+pub use sibyl_sdk::encoding::top_k;
 
 /// Whether `claimed`, an output someone posted, agrees under `rule` with
 /// `reference`, the verifier's own output of the same model and input

@@ -5,7 +5,7 @@
 //! inputs by position), the spec's dtype and the spec's dims with dynamic
 //! (-1) dimensions resolved as each function documents.
 use crate::tensor::{self, dtype_name, f16_to_f64, Tensor};
-use sibyl::{constants::MAX_TENSOR_RANK, state::DType, state::TensorSpec};
+use sibyl_sdk::{constants::MAX_TENSOR_RANK, state::DType, state::TensorSpec};
 
 /// Why user input cannot become the model's input.
 #[derive(Debug, thiserror::Error, PartialEq)]

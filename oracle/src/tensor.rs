@@ -1,11 +1,11 @@
-//! The canonical tensor encoding is defined once, in the program crate
-//! (`sibyl::encoding`, which consumer programs decode outputs with); this
+//! The canonical tensor encoding is defined once, in the SDK
+//! (`sibyl_sdk::encoding`, which consumer programs decode outputs with); this
 //! module re-exports it and adds what only off-chain code needs: dtype
 //! names.
-pub use sibyl::encoding::{
+pub use sibyl_sdk::encoding::{
     decode, dtype_from_tag, element_size, encode, f16_to_f64, EncodingError, Tensor, ALL_DTYPES,
 };
-use sibyl::state::DType;
+use sibyl_sdk::state::DType;
 
 /// The lower-case name of a dtype, as in numpy (`float32`, `uint8`, …).
 pub fn dtype_name(dtype: DType) -> &'static str {

@@ -39,7 +39,7 @@ pub fn assert_anchor_error(result: TxResult, expected: anchor_lang::error::Error
 }
 
 /// Asserts that the transaction failed with this error of any Anchor
-/// `#[error_code]` enum (a consumer's, or `sibyl_consumer::ConsumerError`).
+/// `#[error_code]` enum (a consumer's, or `sibyl_sdk::ConsumerError`).
 #[track_caller]
 pub fn assert_error<E: Into<u32> + std::fmt::Debug + Copy>(result: TxResult, expected: E) {
     let expected_code: u32 = expected.into();

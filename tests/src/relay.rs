@@ -1,7 +1,7 @@
 //! A hostile consumer for tests: when Sibyl calls it back, it passes Sibyl's
 //! signature on to another consumer's `sibyl_callback`, with a request and
 //! accounts of its own choosing (signer privileges extend to nested calls).
-//! `sibyl_consumer::verify_callback` must refuse what it relays.
+//! `sibyl_sdk::verify_callback` must refuse what it relays.
 use anchor_lang::{
     prelude::*,
     solana_program::{

@@ -1,4 +1,4 @@
-// The canonical tensor encoding of inputs and outputs (programs/sibyl/src/encoding.rs):
+// The canonical tensor encoding of inputs and outputs (consumer/src/encoding.rs, the SDK):
 //
 //   encoding := tensor*                 graph order, no count prefix
 //   tensor   := name dtype rank dims data

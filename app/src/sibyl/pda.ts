@@ -1,4 +1,4 @@
-// Every program-derived address of Sibyl, as `client/src/pda.rs` derives them.
+// Every program-derived address of Sibyl, as `consumer/src/pda.rs` (the SDK) derives them.
 // The constant seeds and the program id come from the generated IDL module, so
 // a renamed seed follows `make idl`; test/client.test.ts checks that each
 // PDA's seed count in the IDL still matches the helper's.

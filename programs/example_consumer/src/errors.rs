@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-/// The bounty's own rules (Sibyl's read-helper errors are `sibyl_consumer::ConsumerError`).
+/// The bounty's own rules (Sibyl's read-helper errors are `sibyl_sdk::ConsumerError`).
 #[error_code]
 pub enum BountyError {
     #[msg("The bounty has been won already")]

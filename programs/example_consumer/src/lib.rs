@@ -4,7 +4,7 @@
 //! digit with enough confidence wins them. Both consumer paths:
 //!
 //! - `claim_with_result`: the claimant brings the finalized request account;
-//!   the program reads it with `sibyl_consumer::read_final_result`.
+//!   the program reads it with `sibyl_sdk::read_final_result`.
 //! - `sibyl_callback`: the claimant named this program (and the bounty and
 //!   itself) as callback when requesting; Sibyl's `finalize` calls it.
 #![allow(unexpected_cfgs)]
@@ -16,7 +16,7 @@ pub mod instructions;
 pub mod state;
 
 use instructions::*;
-use sibyl_consumer::CallbackData;
+use sibyl_sdk::CallbackData;
 
 declare_id!("CLe7GxsahjdzvepT5SE2v5LKi7hD6g8vS4Wq37X3HcHE");
 

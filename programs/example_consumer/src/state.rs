@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use sibyl_consumer::{honest_range, FinalResult, Tensor, Verified};
+use sibyl_sdk::{honest_range, FinalResult, Tensor, Verified};
 
 /// A bounty, PDA `["bounty", sponsor, id_le]`; its lamports above rent are the reward.
 #[account]

@@ -1,21 +1,9 @@
 //! The protocol's hashes, computed on-chain so that a stored hash always
 //! matches the stored bytes.
-use crate::{
-    constants::{OUTPUT_HASH_DOMAIN, VOTE_COMMITMENT_DOMAIN},
-    state::VoteSide,
-};
+pub use sibyl_sdk::hashing::{input_hash, output_hash};
+
+use crate::{constants::VOTE_COMMITMENT_DOMAIN, state::VoteSide};
 use anchor_lang::prelude::Pubkey;
-
-/// SHA-256 of a request's input bytes.
-pub fn input_hash(input: &[u8]) -> [u8; 32] {
-    solana_sha256_hasher::hashv(&[input]).to_bytes()
-}
-
-/// The output hash: SHA-256 over the domain tag, the model hash, the input
-/// hash and the canonical output encoding.
-pub fn output_hash(model_hash: &[u8; 32], input_hash: &[u8; 32], output: &[u8]) -> [u8; 32] {
-    solana_sha256_hasher::hashv(&[OUTPUT_HASH_DOMAIN, model_hash, input_hash, output]).to_bytes()
-}
 
 /// A vote commitment: SHA-256 over the domain tag, the dispute, the voting
 /// operator account, the side and a secret salt. Binding the dispute and

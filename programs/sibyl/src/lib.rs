@@ -11,8 +11,6 @@
 use anchor_lang::prelude::*;
 
 pub mod callback;
-pub mod constants;
-pub mod encoding;
 pub mod errors;
 pub mod events;
 pub mod hashing;
@@ -22,9 +20,13 @@ pub mod settlement;
 pub mod state;
 pub mod token_ops;
 
+// What consumers and clients share with the program lives in the SDK.
+pub use sibyl_sdk::{constants, encoding};
+
 use instructions::*;
 use state::{ConfigParams, DisputeOutcome, VoteSide};
 
+// The SDK declares the same id for consumers; a test checks they agree.
 declare_id!("B3N5RexUTsYsqhDSww2V1bQkYYcDsGiTBMihGSPCF3Xx");
 
 #[program]
@@ -187,5 +189,13 @@ pub mod sibyl {
     /// Requester: reclaims the rent of a request whose result is final.
     pub fn close_request(ctx: Context<CloseRequest>) -> Result<()> {
         close_request::handler(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sdk_names_this_program() {
+        assert_eq!(super::ID, sibyl_sdk::ID);
     }
 }

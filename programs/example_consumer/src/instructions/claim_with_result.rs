@@ -1,6 +1,6 @@
 use crate::{errors::BountyError, state::Bounty};
 use anchor_lang::prelude::*;
-use sibyl_consumer::read_final_result;
+use sibyl_sdk::InferenceRequest;
 
 #[derive(Accounts)]
 pub struct ClaimWithResult<'info> {
@@ -13,18 +13,18 @@ pub struct ClaimWithResult<'info> {
         constraint = bounty.winner.is_none() @ BountyError::AlreadyWon,
     )]
     pub bounty: Account<'info, Bounty>,
-    /// CHECK: a Sibyl inference request; `read_final_result` checks its owner,
-    /// type, status, model and age.
-    pub request: UncheckedAccount<'info>,
+    /// A Sibyl inference request (Anchor checks its owner and type);
+    /// `final_result_no_older_than` checks its status, model and age.
+    pub request: Account<'info, InferenceRequest>,
 }
 
 /// Reads the finalized result and pays the claimant if it wins.
 pub fn handler(ctx: Context<ClaimWithResult>) -> Result<()> {
     let bounty = &mut ctx.accounts.bounty;
-    let result = read_final_result(
-        &ctx.accounts.request,
+    let result = ctx.accounts.request.final_result_no_older_than(
+        &Clock::get()?,
+        bounty.max_age_slots,
         &bounty.model_hash,
-        Some(bounty.max_age_slots),
     )?;
     require_keys_eq!(
         result.requester,
@@ -36,7 +36,7 @@ pub fn handler(ctx: Context<ClaimWithResult>) -> Result<()> {
     bounty.pay(
         &bounty_info,
         &ctx.accounts.claimant.to_account_info(),
-        result.request,
+        ctx.accounts.request.key(),
         false,
     )?;
     Ok(())

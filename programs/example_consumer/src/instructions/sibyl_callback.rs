@@ -3,7 +3,7 @@ use crate::{
     state::{Bounty, BountyNotWon},
 };
 use anchor_lang::prelude::*;
-use sibyl_consumer::{read_final_result, verify_callback, CallbackData};
+use sibyl_sdk::{read_final_result, verify_callback, CallbackData};
 
 /// The accounts Sibyl passes: its callback authority (signer), the request,
 /// then what the claimant named at request time: the bounty and itself.
@@ -48,7 +48,7 @@ pub fn handler(ctx: Context<SibylCallback>, data: CallbackData) -> Result<()> {
     if !wins {
         emit!(BountyNotWon {
             bounty: bounty.key(),
-            request: result.request,
+            request: ctx.accounts.request.key(),
         });
         return Ok(());
     }
@@ -56,7 +56,7 @@ pub fn handler(ctx: Context<SibylCallback>, data: CallbackData) -> Result<()> {
     bounty.pay(
         &bounty_info,
         &ctx.accounts.claimant.to_account_info(),
-        result.request,
+        ctx.accounts.request.key(),
         true,
     )?;
     Ok(())

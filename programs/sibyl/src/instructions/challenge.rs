@@ -74,7 +74,10 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
     let config = &accounts.config;
     let request = &mut accounts.request;
     // The challenger judged one instance's commitment.
-    request.require_instance(sequence)?;
+    require!(
+        request.is_instance(sequence),
+        SibylError::RequestInstanceMismatch
+    );
     let slot = Clock::get()?.slot;
     require!(
         slot <= request.challenge_deadline_slot,

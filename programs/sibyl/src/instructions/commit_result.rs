@@ -39,7 +39,10 @@ pub fn handler(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Re
     let request = &mut accounts.request;
     // The output was computed for one instance's input: a request closed
     // and made again at this address (with another input) must not get it.
-    request.require_instance(sequence)?;
+    require!(
+        request.is_instance(sequence),
+        SibylError::RequestInstanceMismatch
+    );
     require!(
         request.status == RequestStatus::Pending,
         SibylError::RequestNotPending

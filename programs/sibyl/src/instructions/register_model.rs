@@ -74,10 +74,15 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
     validate_uri(&args.uri)?;
     require!(args.price > 0, SibylError::InvalidPrice);
     validate_royalty_and_window(args.royalty_bps, args.challenge_window_override_slots)?;
-    args.input_spec.validate()?;
-    args.output_spec.validate()?;
+    require!(
+        args.input_spec.is_valid() && args.output_spec.is_valid(),
+        SibylError::InvalidTensorSpec
+    );
     validate_size_bounds(args.max_input_bytes, args.max_output_bytes)?;
-    args.comparison.validate_for(&args.output_spec)?;
+    require!(
+        args.comparison.is_valid_for(&args.output_spec),
+        SibylError::InvalidComparisonRule
+    );
 
     let model = &mut ctx.accounts.model;
     model.set_inner(Model {

@@ -97,7 +97,7 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
     );
 
     if let Some(callback) = &args.callback {
-        callback.validate()?;
+        require!(callback.is_valid(), SibylError::InvalidCallback);
     }
 
     let challenge_window_slots = model.challenge_window_slots(config.params.challenge_window_slots);

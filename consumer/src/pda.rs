@@ -1,9 +1,9 @@
 //! Every program-derived address of Sibyl.
+use crate::constants::*;
 use anchor_lang::prelude::Pubkey;
-use sibyl::constants::*;
 
 fn find(seeds: &[&[u8]]) -> Pubkey {
-    Pubkey::find_program_address(seeds, &sibyl::ID).0
+    Pubkey::find_program_address(seeds, &crate::ID).0
 }
 
 /// The protocol config.
@@ -17,7 +17,7 @@ pub fn stake_vault() -> Pubkey {
 /// The program's ProgramData account under the upgradeable loader (its
 /// upgrade authority alone may initialize the protocol).
 pub fn program_data() -> Pubkey {
-    anchor_lang::solana_program::bpf_loader_upgradeable::get_program_data_address(&sibyl::ID)
+    anchor_lang::solana_program::bpf_loader_upgradeable::get_program_data_address(&crate::ID)
 }
 /// The vault holding challenge bonds and voter reward pools.
 pub fn bond_vault() -> Pubkey {
@@ -44,13 +44,13 @@ pub fn fee_vault(model: &Pubkey) -> Pubkey {
     find(&[FEE_VAULT_SEED, model.as_ref()])
 }
 /// The dispute over the `sequence`-th request of `model` (one request
-/// instance: [`sibyl::state::InferenceRequest::sequence`]).
+/// instance: [`crate::state::InferenceRequest::sequence`]).
 pub fn dispute(model: &Pubkey, sequence: u64) -> Pubkey {
     find(&[DISPUTE_SEED, model.as_ref(), &sequence.to_le_bytes()])
 }
 
 /// The dispute over this request account.
-pub fn dispute_of(request: &sibyl::state::InferenceRequest) -> Pubkey {
+pub fn dispute_of(request: &crate::state::InferenceRequest) -> Pubkey {
     dispute(&request.model, request.sequence)
 }
 /// An operator's vote in a dispute (`operator` is the operator account).

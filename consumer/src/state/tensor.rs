@@ -1,7 +1,4 @@
-use crate::{
-    constants::{MAX_TENSOR_RANK, MAX_TOLERANCE},
-    errors::SibylError,
-};
+use crate::constants::{MAX_TENSOR_RANK, MAX_TOLERANCE};
 use anchor_lang::prelude::*;
 
 /// Element type of a tensor; the discriminant is the ONNX `TensorProto.DataType`
@@ -49,16 +46,10 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     /// Rank 1 to [`MAX_TENSOR_RANK`], every dimension positive or -1.
-    pub fn validate(&self) -> Result<()> {
-        require!(
-            !self.shape.is_empty() && self.shape.len() <= MAX_TENSOR_RANK,
-            SibylError::InvalidTensorSpec
-        );
-        require!(
-            self.shape.iter().all(|&d| d > 0 || d == -1),
-            SibylError::InvalidTensorSpec
-        );
-        Ok(())
+    pub fn is_valid(&self) -> bool {
+        !self.shape.is_empty()
+            && self.shape.len() <= MAX_TENSOR_RANK
+            && self.shape.iter().all(|&d| d > 0 || d == -1)
     }
 
     /// Whether a tensor of `dtype` and `dims` fits this spec: the same dtype
@@ -113,15 +104,13 @@ pub enum TensorCheck {
 impl ComparisonRule {
     /// Tolerances and tie margins from 0 to [`MAX_TOLERANCE`] (a wider rule
     /// would let wrong outputs agree); `k` at least 1.
-    pub fn validate(&self) -> Result<()> {
+    pub fn is_valid(&self) -> bool {
         let bounded = |bound: f32| (0.0..=MAX_TOLERANCE).contains(&bound);
-        let valid = match *self {
+        match *self {
             ComparisonRule::Exact => true,
             ComparisonRule::Tolerance { abs, rel } => bounded(abs) && bounded(rel),
             ComparisonRule::TopK { k, tie_margin } => k >= 1 && bounded(tie_margin),
-        };
-        require!(valid, SibylError::InvalidComparisonRule);
-        Ok(())
+        }
     }
 
     /// Whether this rule can judge outputs of `spec` across CPUs: `TopK`
@@ -129,16 +118,14 @@ impl ComparisonRule {
     /// and would otherwise compare float bits, which differ across CPUs (an
     /// honest operator could lose a dispute). Integer outputs compare bit
     /// for bit under every rule, which is sound.
-    pub fn validate_for(&self, spec: &TensorSpec) -> Result<()> {
-        self.validate()?;
-        if let ComparisonRule::TopK { .. } = self {
-            let ranks_classes = spec.shape.last().is_some_and(|&classes| classes > 1);
-            require!(
-                !spec.dtype.is_float() || ranks_classes,
-                SibylError::InvalidComparisonRule
-            );
+    pub fn is_valid_for(&self, spec: &TensorSpec) -> bool {
+        let ranks_classes = spec.shape.last().is_some_and(|&classes| classes > 1);
+        match self {
+            ComparisonRule::TopK { .. } => {
+                self.is_valid() && (!spec.dtype.is_float() || ranks_classes)
+            }
+            _ => self.is_valid(),
         }
-        Ok(())
     }
 
     /// What this rule verifies of a tensor of `dtype` and `dims`: values

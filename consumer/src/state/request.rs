@@ -104,15 +104,11 @@ impl InferenceRequest {
         8 + Self::INIT_SPACE + input_len as usize + max_output_bytes as usize
     }
 
-    /// Fails unless this account is the `sequence`-th request of its model:
+    /// Whether this account is the `sequence`-th request of its model:
     /// what an operator or challenger computed for one request instance
-    /// never lands on another made at the same address.
-    pub fn require_instance(&self, sequence: u64) -> Result<()> {
-        require!(
-            self.sequence == sequence,
-            crate::errors::SibylError::RequestInstanceMismatch
-        );
-        Ok(())
+    /// must never land on another made at the same address.
+    pub fn is_instance(&self, sequence: u64) -> bool {
+        self.sequence == sequence
     }
 
     /// Whether the whole input has been uploaded.
@@ -127,17 +123,4 @@ impl InferenceRequest {
             RequestStatus::Finalized | RequestStatus::Overturned
         )
     }
-}
-
-/// The signer seeds of a request PDA, for CPIs it signs.
-#[macro_export]
-macro_rules! request_signer_seeds {
-    ($request:expr, $nonce_bytes:ident) => {
-        [
-            $crate::constants::REQUEST_SEED,
-            $request.requester.as_ref(),
-            $nonce_bytes.as_ref(),
-            core::slice::from_ref(&$request.bump),
-        ]
-    };
 }

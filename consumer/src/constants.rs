@@ -2,7 +2,7 @@
 //! program creates stays well inside one `create_account` and every instruction
 //! inside one transaction; `docs/decisions.md` explains each.
 
-/// Seed of the singleton [`crate::state::Config`] PDA.
+/// Seed of the singleton config PDA (the program's `Config`).
 pub const CONFIG_SEED: &[u8] = b"config";
 /// Seed of the stake vault token account (authority: the config PDA).
 pub const STAKE_VAULT_SEED: &[u8] = b"stake_vault";
