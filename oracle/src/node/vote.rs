@@ -87,8 +87,7 @@ impl Service for Vote {
         let runs: HashSet<Pubkey> = models.into_iter().map(|(key, _)| key).collect();
         let mut steps: Vec<(Step, Pubkey, Dispute)> = Vec::new();
         for (dispute_key, dispute) in disputes {
-            let is_party =
-                dispute.operator == shared.operator || dispute.challenger == shared.wallet;
+            let is_party = dispute.is_party(&shared.operator, &shared.wallet);
             let step = if dispute.is_settled() {
                 (!self.settled.contains(&dispute_key)).then_some(Step::Claim)
             } else if dispute.outcome != DisputeOutcome::Open || is_party {
@@ -96,9 +95,10 @@ impl Service for Vote {
             } else if slot <= dispute.vote_deadline_slot {
                 (runs.contains(&dispute.model)
                     && !self.retry.waiting(&dispute_key)
-                    && operator.registered_slot < dispute.opened_slot
-                    && operator.stake_bonded_before(dispute.opened_slot) > 0)
-                    .then_some(Step::Commit)
+                    && dispute
+                        .voting_weight(&shared.operator, &operator, &shared.wallet)
+                        .is_ok())
+                .then_some(Step::Commit)
             } else {
                 (slot <= dispute.reveal_deadline_slot && !self.revealed.contains(&dispute_key))
                     .then_some(Step::Reveal)

@@ -58,19 +58,9 @@ pub fn handler(ctx: Context<CastVote>, commitment: [u8; 32]) -> Result<()> {
         slot <= dispute.vote_deadline_slot,
         SibylError::VoteWindowClosed
     );
-    require!(
-        operator.key() != dispute.operator && accounts.authority.key() != dispute.challenger,
-        SibylError::PartyCannotVote
-    );
-    require!(
-        operator.registered_slot < dispute.opened_slot,
-        SibylError::VoterRegisteredTooLate
-    );
-    // Only stake bonded before the dispute opened weighs: stake added once
-    // the dispute is known cannot decide it. Any such stake may vote; the
-    // dispute's eligible stake is the same stake, less the parties'.
-    let weight = operator.stake_bonded_before(dispute.opened_slot);
-    require!(weight > 0, SibylError::NoVotingWeight);
+    // Any stake bonded before the dispute opened may vote; the dispute's
+    // eligible stake is the same stake, less the parties'.
+    let weight = dispute.voting_weight(&operator.key(), operator, &accounts.authority.key())?;
     dispute.stake_committed = math::add(dispute.stake_committed, weight)?;
     dispute.vote_count = dispute
         .vote_count

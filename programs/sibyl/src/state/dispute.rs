@@ -1,4 +1,4 @@
-use crate::{constants::DISPUTE_SEED, errors::SibylError, math};
+use crate::{constants::DISPUTE_SEED, errors::SibylError, math, state::Operator};
 use anchor_lang::prelude::*;
 
 /// The state of a dispute.
@@ -110,6 +110,39 @@ impl Dispute {
     /// Account size for a challenger output of at most `max_output_bytes`.
     pub fn space(max_output_bytes: u32) -> usize {
         8 + Self::INIT_SPACE + max_output_bytes as usize
+    }
+
+    /// Whether the operator account `operator_key`, or the wallet
+    /// `authority`, is a party to this dispute: the committing operator or
+    /// the challenger.
+    pub fn is_party(&self, operator_key: &Pubkey, authority: &Pubkey) -> bool {
+        *operator_key == self.operator || *authority == self.challenger
+    }
+
+    /// The weight `operator` (the account at `operator_key`, signed for by
+    /// `authority`) may vote with in this dispute, or why it may not: a
+    /// party (the committing operator or the challenger) never votes, an
+    /// operator registered once the dispute was known cannot, and only
+    /// stake bonded before the dispute opened weighs (stake added once the
+    /// dispute is known cannot decide it). The node asks the same question
+    /// before it re-executes.
+    pub fn voting_weight(
+        &self,
+        operator_key: &Pubkey,
+        operator: &Operator,
+        authority: &Pubkey,
+    ) -> Result<u64> {
+        require!(
+            !self.is_party(operator_key, authority),
+            SibylError::PartyCannotVote
+        );
+        require!(
+            operator.registered_slot < self.opened_slot,
+            SibylError::VoterRegisteredTooLate
+        );
+        let weight = operator.stake_bonded_before(self.opened_slot);
+        require!(weight > 0, SibylError::NoVotingWeight);
+        Ok(weight)
     }
 
     /// Stake that voted the committed output wrong (for the challenger's
