@@ -80,8 +80,11 @@ build: setup
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
+## Clippy on every target (the workspace build, with the demo's
+## `test-faults`), then on the shipped `sibyl` alone, which lacks it.
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --locked -p sibyl-oracle --lib --bin sibyl -- -D warnings
 
 ## Writes target/idl/sibyl.json and refreshes the committed idl/sibyl.json.
 idl: setup

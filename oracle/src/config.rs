@@ -24,6 +24,9 @@ pub struct Config {
     pub send: SendConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Only in a build with `test-faults`: elsewhere a `[faulty]` section
+    /// is an unknown key, refused.
+    #[cfg(feature = "test-faults")]
     #[serde(default)]
     pub faulty: FaultyConfig,
 }
@@ -272,8 +275,9 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
 }
 
-/// Deliberately wrong commitments, for demos and tests of the dispute path.
-/// Never on unless asked for.
+/// Deliberately wrong commitments, for demos and tests of the dispute path
+/// (only in a build with `test-faults`). Never on unless asked for.
+#[cfg(feature = "test-faults")]
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultyConfig {
@@ -295,6 +299,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The share of commitments made deliberately wrong: `faulty.rate` in a
+    /// build with `test-faults`, 0 in any other.
+    pub fn faulty_rate(&self) -> f64 {
+        #[cfg(feature = "test-faults")]
+        return self.faulty.rate;
+        #[cfg(not(feature = "test-faults"))]
+        0.0
+    }
+
     /// Reads `path`, applies the environment's overrides and validates.
     pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
@@ -421,7 +434,7 @@ impl Config {
                 "fetch.timeout_ms and fetch.read_timeout_ms must be at least 1",
             ));
         }
-        if !(0.0..=1.0).contains(&self.faulty.rate) {
+        if !(0.0..=1.0).contains(&self.faulty_rate()) {
             return Err(invalid("faulty.rate", "must be between 0.0 and 1.0"));
         }
         if self.send.max_attempts == 0 {
@@ -489,9 +502,6 @@ retry_backoff_ms = 500
 
 [metrics]
 # listen = "127.0.0.1:9464"    # serves /metrics for Prometheus
-
-[faulty]
-rate = 0.0                     # demos and tests only: fraction of commitments that are deliberately wrong
 "#
         )
     }
@@ -584,7 +594,7 @@ mod tests {
         assert_eq!(config.urls().0, "http://127.0.0.1:8899");
         assert_eq!(config.urls().1, "ws://127.0.0.1:8900");
         assert_eq!(config.node.roles.len(), 4);
-        assert_eq!(config.faulty.rate, 0.0);
+        assert_eq!(config.faulty_rate(), 0.0);
     }
 
     #[test]
@@ -612,7 +622,6 @@ mod tests {
     fn invalid_values_name_their_key() {
         let base = Config::template("l", "id.json", &["*".into()]);
         for (var, value, key) in [
-            ("SIBYL_FAULTY__RATE", "1.5", "faulty.rate"),
             ("SIBYL_NODE__MODELS", "[\"abc\"]", "node.models"),
             ("SIBYL_CLUSTER__RPC_URL", "nowhere", "cluster.rpc_url"),
             ("SIBYL_NODE__ROLES", "[]", "node.roles"),
@@ -681,6 +690,24 @@ mod tests {
         Config::from_toml(&crank, "t", env).unwrap();
         let error = Config::from_toml(&crank, "t", no_env()).unwrap_err();
         assert!(error.to_string().contains("sibyl model list"), "{error}");
+    }
+
+    /// The faulty rate exists only where faults are compiled in; anywhere
+    /// else a `[faulty]` section is refused as unknown, never ignored.
+    #[test]
+    fn a_faulty_rate_needs_the_test_faults_build() {
+        let base = Config::template("l", "id.json", &["*".into()]);
+        let text = format!("{base}\n[faulty]\nrate = 0.5\n");
+        let loaded = Config::from_toml(&text, "t", no_env());
+        if cfg!(feature = "test-faults") {
+            assert_eq!(loaded.unwrap().faulty_rate(), 0.5);
+            let env = vec![("SIBYL_FAULTY__RATE".to_string(), "1.5".to_string())];
+            let error = Config::from_toml(&base, "t", env).unwrap_err();
+            assert!(error.to_string().contains("faulty.rate"), "{error}");
+        } else {
+            let error = loaded.unwrap_err();
+            assert!(error.to_string().contains("faulty"), "{error}");
+        }
     }
 
     #[test]

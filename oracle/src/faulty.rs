@@ -1,10 +1,47 @@
-//! `--faulty` mode: an operator that commits a wrong output for a configured
-//! fraction of requests, so that demos and tests can exercise the dispute
-//! path. It is never on by default and the node says so loudly when it is.
+//! Deliberate faults, compiled in only with the `test-faults` feature (the
+//! demo and the node tests ask for it; the shipped binary lacks it):
+//! `--faulty` mode, an operator that commits a wrong output for a configured
+//! fraction of requests so that demos and tests exercise the dispute path,
+//! and a halt between journaling a step and sending it. Neither is ever on
+//! by default, and the node says so loudly when one is.
+#[cfg(feature = "test-faults")]
 use crate::tensor::{decode, encode};
 use anchor_lang::prelude::Pubkey;
+#[cfg(feature = "test-faults")]
 use sha2::{Digest, Sha256};
 
+/// Set (to anything) in a node's environment to make it stop dead after
+/// journaling a step and before sending it, as a crash there would.
+#[cfg(feature = "test-faults")]
+pub const HALT_AFTER_JOURNAL_ENV: &str = "SIBYL_TEST_HALT_AFTER_JOURNAL";
+
+/// Whether this build can commit deliberately wrong outputs.
+pub const COMPILED_IN: bool = cfg!(feature = "test-faults");
+
+/// The output to commit for `request`: `honest`, or, in a build with
+/// `test-faults` and for a `rate` share of requests, a wrong one. Returns
+/// it and whether it is wrong.
+pub fn output_to_commit(request: &Pubkey, rate: f64, honest: Vec<u8>) -> (Vec<u8>, bool) {
+    #[cfg(feature = "test-faults")]
+    if is_chosen(request, rate) {
+        return (corrupt(&honest), true);
+    }
+    let _ = (request, rate);
+    (honest, false)
+}
+
+/// Stops here forever when `HALT_AFTER_JOURNAL_ENV` is set (only in a
+/// build with `test-faults`): a test kills the node in that state.
+pub async fn halt_after_journal(action: &str) {
+    #[cfg(feature = "test-faults")]
+    if std::env::var_os(HALT_AFTER_JOURNAL_ENV).is_some() {
+        tracing::warn!("{HALT_AFTER_JOURNAL_ENV} is set: halting before sending {action}");
+        std::future::pending::<()>().await;
+    }
+    let _ = action;
+}
+
+#[cfg(feature = "test-faults")]
 /// Whether this request gets a wrong output: a hash of its address decides,
 /// so the choice is the same after a restart.
 pub fn is_chosen(request: &Pubkey, rate: f64) -> bool {
@@ -17,6 +54,7 @@ pub fn is_chosen(request: &Pubkey, rate: f64) -> bool {
     draw < rate
 }
 
+#[cfg(feature = "test-faults")]
 /// A wrong version of a canonical output: every row along the last axis is
 /// rotated by one element, which moves the top class and breaks every
 /// comparison rule unless the row is constant. Single elements are bumped.
@@ -44,7 +82,7 @@ pub fn corrupt(output: &[u8]) -> Vec<u8> {
     encode(&tensors)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "test-faults"))]
 mod tests {
     use super::*;
     use crate::{compare::outputs_agree, tensor::Tensor};

@@ -16,8 +16,9 @@ pub struct RunArgs {
     /// Node configuration (TOML; `sibyl config init` writes one).
     #[arg(short = 'c', long, default_value = "sibyl.toml")]
     config: PathBuf,
-    /// DEMOS AND TESTS ONLY: commit a deliberately wrong output for this
-    /// fraction of requests (0.0 to 1.0).
+    /// DEMOS AND TESTS ONLY (a build with `test-faults`): commit a
+    /// deliberately wrong output for this fraction of requests (0.0 to 1.0).
+    #[cfg(feature = "test-faults")]
     #[arg(long, value_name = "RATE")]
     faulty: Option<f64>,
 }
@@ -57,6 +58,7 @@ pub async fn run(cli: &Cli, command: &NodeCommand) -> Result<ExitCode> {
     if let Some(keypair) = &cli.keypair {
         config.identity.keypair = keypair.clone();
     }
+    #[cfg(feature = "test-faults")]
     if let Some(rate) = args.faulty {
         if !(0.0..=1.0).contains(&rate) {
             bail!("--faulty must be between 0.0 and 1.0, not {rate}");

@@ -10,13 +10,11 @@ mod step;
 mod vote;
 mod watch;
 
-pub use step::HALT_AFTER_JOURNAL_ENV;
-
 use crate::{
     chain::{ChainClient, ChainError},
     config::{redact_url, Config, ModelAllowlist, Role},
     engine::{Engine, EngineError, EngineSettings},
-    hex,
+    faulty, hex,
     inference::{InferenceError, Runner},
     journal::{Journal, JournalError},
     keys::{read_keypair, KeyError},
@@ -73,7 +71,7 @@ pub struct Shared {
     pub allowlist: ModelAllowlist,
     /// The models it serves (`node.serve_models`, within those).
     pub serve_allowlist: ModelAllowlist,
-    /// `--faulty` rate (0: honest).
+    /// `--faulty` rate (0: honest; always 0 without `test-faults`).
     pub faulty_rate: f64,
 }
 
@@ -179,7 +177,7 @@ impl Node {
             tokens,
             allowlist: config.node.allowlist(),
             serve_allowlist: config.node.serve_allowlist(),
-            faulty_rate: config.faulty.rate,
+            faulty_rate: config.faulty_rate(),
         });
         let needs_operator = config.node.roles.iter().any(|role| *role != Role::Crank);
         if needs_operator && shared.operator_account().await?.is_none() {
@@ -192,9 +190,15 @@ impl Node {
             roles = ?config.node.roles,
             "node ready"
         );
-        if config.faulty.rate > 0.0 {
+        if faulty::COMPILED_IN {
             tracing::warn!(
-                rate = config.faulty.rate,
+                "this sibyl was built with the `test-faults` feature (demos and tests only): \
+                 build the one you run with `cargo build --release -p sibyl-oracle`"
+            );
+        }
+        if config.faulty_rate() > 0.0 {
+            tracing::warn!(
+                rate = config.faulty_rate(),
                 "FAULTY MODE: this node commits deliberately WRONG outputs (demos and tests only)"
             );
         }

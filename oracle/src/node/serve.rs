@@ -266,12 +266,7 @@ async fn serve_one(
             .run_timed(Lane::Serve, model, state.input.clone())
             .await?;
         inference = Some(ran);
-        let wrong = faulty::is_chosen(&request, shared.faulty_rate);
-        let output = if wrong {
-            faulty::corrupt(&honest)
-        } else {
-            honest
-        };
+        let (output, wrong) = faulty::output_to_commit(&request, shared.faulty_rate, honest);
         tracing::info!(faulty = wrong, bytes = output.len(), "inference done");
         Ok(Entry {
             output,

@@ -8,17 +8,13 @@
 use super::{NodeError, Shared};
 use crate::{
     chain::{ChainError, Sent},
+    faulty,
     journal::{Entry, Kind, Stage},
 };
 use anchor_lang::prelude::Pubkey;
 use sibyl::errors::SibylError;
 use solana_instruction::Instruction;
 use std::future::Future;
-
-/// Set in the environment of a node under test to make it stop dead after
-/// journaling a step and before sending it, as if the process had been
-/// killed there. Never set in production.
-pub const HALT_AFTER_JOURNAL_ENV: &str = "SIBYL_TEST_HALT_AFTER_JOURNAL";
 
 /// How a step ended.
 #[derive(Debug)]
@@ -80,13 +76,7 @@ impl JournaledStep<'_> {
                     ..prepare.await?
                 };
                 journal.put(self.kind, &self.key, &entry)?;
-                if std::env::var_os(HALT_AFTER_JOURNAL_ENV).is_some() {
-                    tracing::warn!(
-                        "{HALT_AFTER_JOURNAL_ENV} is set: halting before sending {}",
-                        self.action
-                    );
-                    std::future::pending::<()>().await;
-                }
+                faulty::halt_after_journal(self.action).await;
                 entry
             }
         };

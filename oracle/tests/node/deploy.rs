@@ -89,3 +89,35 @@ fn the_systemd_unit_runs_this_binary_gracefully_and_confined() {
         "systemd-analyze verify:\n{complaints}"
     );
 }
+
+/// The features `cargo` resolves for `sibyl-oracle` when `package` is built.
+fn oracle_features_when_building(package: &str) -> String {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(repo_root())
+        .args(["tree", "--locked", "--offline", "--prefix", "none"])
+        .args([
+            "-e",
+            "normal,build,features",
+            "-i",
+            "sibyl-oracle",
+            "-p",
+            package,
+        ])
+        .output()
+        .expect("cargo tree runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_shipped_binary_is_built_without_test_faults() {
+    // What `cargo build --release -p sibyl-oracle --bin sibyl` compiles.
+    let shipped = oracle_features_when_building("sibyl-oracle");
+    assert!(!shipped.contains("test-faults"), "{shipped}");
+    // The probe sees the feature where it is asked for: the demo's build.
+    let demo = oracle_features_when_building("sibyl-demo");
+    assert!(
+        demo.contains(r#"sibyl-oracle feature "test-faults""#),
+        "{demo}"
+    );
+}

@@ -27,7 +27,7 @@ impl NodeProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if halt_after_inference {
-            command.env(sibyl_oracle::node::HALT_AFTER_JOURNAL_ENV, "1");
+            command.env(sibyl_oracle::faulty::HALT_AFTER_JOURNAL_ENV, "1");
         }
         let mut child = command.spawn().expect("sibyl starts");
         let stderr = child.stderr.take().unwrap();
