@@ -5,7 +5,7 @@
 use anchor_lang::prelude::Pubkey;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 /// What the journal records, one table each, keyed by account address.
 /// Work on a request is keyed by the request *instance*
@@ -98,9 +98,12 @@ fn db_error(err: impl std::fmt::Display) -> JournalError {
     JournalError::Database(err.to_string())
 }
 
-/// The journal database.
+/// The journal database. Every read and write runs on tokio's blocking
+/// pool: a durable commit waits for the disk (an fsync), which must not
+/// stall the async workers that serve, watch and vote.
+#[derive(Clone)]
 pub struct Journal {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl Journal {
@@ -119,50 +122,35 @@ impl Journal {
             write.open_table(kind.table()).map_err(db_error)?;
         }
         write.commit().map_err(db_error)?;
-        Ok(Self { db })
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Runs `work` on the database on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|err| JournalError::Database(format!("the journal task failed: {err}")))?
     }
 
     /// The entry for `key`, if any.
-    pub fn get(&self, kind: Kind, key: &Pubkey) -> Result<Option<Entry>, JournalError> {
-        let read = self.db.begin_read().map_err(db_error)?;
-        let table = read.open_table(kind.table()).map_err(db_error)?;
-        let value = table.get(key.as_ref()).map_err(db_error)?;
-        value.map(|value| parse(key, value.value())).transpose()
+    pub async fn get(&self, kind: Kind, key: &Pubkey) -> Result<Option<Entry>, JournalError> {
+        let key = *key;
+        self.blocking(move |db| read(db, kind, &key)).await
     }
 
     /// Records `entry` for `key`, durably, replacing what was there.
-    pub fn put(&self, kind: Kind, key: &Pubkey, entry: &Entry) -> Result<(), JournalError> {
-        let bytes = serde_json::to_vec(&Stored {
-            entry,
-            written_at: unix_now(),
-        })
-        .map_err(db_error)?;
-        let write = self.db.begin_write().map_err(db_error)?;
-        {
-            let mut table = write.open_table(kind.table()).map_err(db_error)?;
-            table
-                .insert(key.as_ref(), bytes.as_slice())
-                .map_err(db_error)?;
-        }
-        write.commit().map_err(db_error)
+    pub async fn put(&self, kind: Kind, key: &Pubkey, entry: &Entry) -> Result<(), JournalError> {
+        let (key, entry) = (*key, entry.clone());
+        self.blocking(move |db| write(db, kind, &key, &entry)).await
     }
 
     /// Every entry of `kind` still at [`Stage::Prepared`]: the work a restart resumes.
-    pub fn unfinished(&self, kind: Kind) -> Result<Vec<(Pubkey, Entry)>, JournalError> {
-        let read = self.db.begin_read().map_err(db_error)?;
-        let table = read.open_table(kind.table()).map_err(db_error)?;
-        let mut entries = Vec::new();
-        for row in table.iter().map_err(db_error)? {
-            let (key, value) = row.map_err(db_error)?;
-            let key = Pubkey::try_from(key.value()).map_err(|_| {
-                JournalError::Database("a journal key is not an address".to_string())
-            })?;
-            let entry: Entry = parse(&key, value.value())?;
-            if entry.stage == Stage::Prepared {
-                entries.push((key, entry));
-            }
-        }
-        Ok(entries)
+    pub async fn unfinished(&self, kind: Kind) -> Result<Vec<(Pubkey, Entry)>, JournalError> {
+        self.blocking(move |db| unfinished(db, kind)).await
     }
 
     /// Deletes the steps done more than `retention` ago (those written
@@ -170,44 +158,91 @@ impl Journal {
     /// kept whatever their age. Returns how many were deleted. A done step
     /// only saves work while its request or dispute is open, which is far
     /// shorter than any sensible retention.
-    pub fn prune(&self, retention: std::time::Duration) -> Result<usize, JournalError> {
-        let cutoff = unix_now().saturating_sub(retention.as_secs());
-        let write = self.db.begin_write().map_err(db_error)?;
-        let mut removed = 0;
-        for kind in Kind::ALL {
-            let mut table = write.open_table(kind.table()).map_err(db_error)?;
-            let mut old = Vec::new();
-            for row in table.iter().map_err(db_error)? {
-                let (key, value) = row.map_err(db_error)?;
-                let key_bytes = key.value().to_vec();
-                let key = Pubkey::try_from(key_bytes.as_slice()).unwrap_or_default();
-                let stored: Stored<Entry> = parse_stored(&key, value.value())?;
-                if matches!(stored.entry.stage, Stage::Done { .. }) && stored.written_at < cutoff {
-                    old.push(key_bytes);
-                }
-            }
-            for key in &old {
-                table.remove(key.as_slice()).map_err(db_error)?;
-            }
-            removed += old.len();
-        }
-        write.commit().map_err(db_error)?;
-        Ok(removed)
+    pub async fn prune(&self, retention: std::time::Duration) -> Result<usize, JournalError> {
+        self.blocking(move |db| prune(db, retention)).await
     }
 
     /// Marks the entry for `key` done (keeping what it recorded).
-    pub fn mark_done(
+    pub async fn mark_done(
         &self,
         kind: Kind,
         key: &Pubkey,
         signature: Option<String>,
     ) -> Result<(), JournalError> {
-        if let Some(mut entry) = self.get(kind, key)? {
-            entry.stage = Stage::Done { signature };
-            self.put(kind, key, &entry)?;
-        }
-        Ok(())
+        let key = *key;
+        self.blocking(move |db| {
+            if let Some(mut entry) = read(db, kind, &key)? {
+                entry.stage = Stage::Done { signature };
+                write(db, kind, &key, &entry)?;
+            }
+            Ok(())
+        })
+        .await
     }
+}
+
+fn read(db: &Database, kind: Kind, key: &Pubkey) -> Result<Option<Entry>, JournalError> {
+    let read = db.begin_read().map_err(db_error)?;
+    let table = read.open_table(kind.table()).map_err(db_error)?;
+    let value = table.get(key.as_ref()).map_err(db_error)?;
+    value.map(|value| parse(key, value.value())).transpose()
+}
+
+fn write(db: &Database, kind: Kind, key: &Pubkey, entry: &Entry) -> Result<(), JournalError> {
+    let bytes = serde_json::to_vec(&Stored {
+        entry,
+        written_at: unix_now(),
+    })
+    .map_err(db_error)?;
+    let write = db.begin_write().map_err(db_error)?;
+    {
+        let mut table = write.open_table(kind.table()).map_err(db_error)?;
+        table
+            .insert(key.as_ref(), bytes.as_slice())
+            .map_err(db_error)?;
+    }
+    write.commit().map_err(db_error)
+}
+
+fn unfinished(db: &Database, kind: Kind) -> Result<Vec<(Pubkey, Entry)>, JournalError> {
+    let read = db.begin_read().map_err(db_error)?;
+    let table = read.open_table(kind.table()).map_err(db_error)?;
+    let mut entries = Vec::new();
+    for row in table.iter().map_err(db_error)? {
+        let (key, value) = row.map_err(db_error)?;
+        let key = Pubkey::try_from(key.value())
+            .map_err(|_| JournalError::Database("a journal key is not an address".to_string()))?;
+        let entry: Entry = parse(&key, value.value())?;
+        if entry.stage == Stage::Prepared {
+            entries.push((key, entry));
+        }
+    }
+    Ok(entries)
+}
+
+fn prune(db: &Database, retention: std::time::Duration) -> Result<usize, JournalError> {
+    let cutoff = unix_now().saturating_sub(retention.as_secs());
+    let write = db.begin_write().map_err(db_error)?;
+    let mut removed = 0;
+    for kind in Kind::ALL {
+        let mut table = write.open_table(kind.table()).map_err(db_error)?;
+        let mut old = Vec::new();
+        for row in table.iter().map_err(db_error)? {
+            let (key, value) = row.map_err(db_error)?;
+            let key_bytes = key.value().to_vec();
+            let key = Pubkey::try_from(key_bytes.as_slice()).unwrap_or_default();
+            let stored: Stored<Entry> = parse_stored(&key, value.value())?;
+            if matches!(stored.entry.stage, Stage::Done { .. }) && stored.written_at < cutoff {
+                old.push(key_bytes);
+            }
+        }
+        for key in &old {
+            table.remove(key.as_slice()).map_err(db_error)?;
+        }
+        removed += old.len();
+    }
+    write.commit().map_err(db_error)?;
+    Ok(removed)
 }
 
 fn parse<T: DeserializeOwned>(key: &Pubkey, bytes: &[u8]) -> Result<T, JournalError> {
@@ -237,8 +272,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn entries_survive_reopening() {
+    #[tokio::test]
+    async fn entries_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/journal.redb");
         let request = Pubkey::new_unique();
@@ -246,18 +281,19 @@ mod tests {
             let journal = Journal::open(&path).unwrap();
             journal
                 .put(Kind::Commit, &request, &entry(Stage::Prepared))
+                .await
                 .unwrap();
         }
         let journal = Journal::open(&path).unwrap();
         assert_eq!(
-            journal.get(Kind::Commit, &request).unwrap(),
+            journal.get(Kind::Commit, &request).await.unwrap(),
             Some(entry(Stage::Prepared))
         );
-        assert_eq!(journal.get(Kind::Vote, &request).unwrap(), None);
+        assert_eq!(journal.get(Kind::Vote, &request).await.unwrap(), None);
     }
 
-    #[test]
-    fn pruning_deletes_old_done_steps_and_keeps_prepared_ones() {
+    #[tokio::test]
+    async fn pruning_deletes_old_done_steps_and_keeps_prepared_ones() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.redb");
         let journal = Journal::open(&path).unwrap();
@@ -268,13 +304,18 @@ mod tests {
         );
         journal
             .put(Kind::Vote, &prepared, &entry(Stage::Prepared))
+            .await
             .unwrap();
         journal
             .put(Kind::Vote, &done, &entry(Stage::Done { signature: None }))
+            .await
             .unwrap();
         // Fresh entries are kept.
         assert_eq!(
-            journal.prune(std::time::Duration::from_secs(3600)).unwrap(),
+            journal
+                .prune(std::time::Duration::from_secs(3600))
+                .await
+                .unwrap(),
             0
         );
         // An entry as journals wrote them before times were recorded.
@@ -289,40 +330,50 @@ mod tests {
             write.commit().unwrap();
         }
         assert_eq!(
-            journal.get(Kind::Commit, &legacy).unwrap(),
+            journal.get(Kind::Commit, &legacy).await.unwrap(),
             Some(entry(Stage::Done { signature: None })),
             "an old journal still reads"
         );
         assert_eq!(
-            journal.prune(std::time::Duration::from_secs(3600)).unwrap(),
+            journal
+                .prune(std::time::Duration::from_secs(3600))
+                .await
+                .unwrap(),
             1
         );
-        assert_eq!(journal.get(Kind::Commit, &legacy).unwrap(), None);
+        assert_eq!(journal.get(Kind::Commit, &legacy).await.unwrap(), None);
         // With no retention, every done step goes; the prepared one stays.
-        assert_eq!(journal.prune(std::time::Duration::ZERO).unwrap(), 0);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert_eq!(journal.prune(std::time::Duration::ZERO).unwrap(), 1);
-        assert_eq!(journal.get(Kind::Vote, &done).unwrap(), None);
-        assert!(journal.get(Kind::Vote, &prepared).unwrap().is_some());
+        assert_eq!(journal.prune(std::time::Duration::ZERO).await.unwrap(), 0);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(journal.prune(std::time::Duration::ZERO).await.unwrap(), 1);
+        assert_eq!(journal.get(Kind::Vote, &done).await.unwrap(), None);
+        assert!(journal.get(Kind::Vote, &prepared).await.unwrap().is_some());
     }
 
-    #[test]
-    fn unfinished_lists_only_prepared_steps() {
+    #[tokio::test]
+    async fn unfinished_lists_only_prepared_steps() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("j.redb")).unwrap();
         let (pending, done) = (Pubkey::new_unique(), Pubkey::new_unique());
         journal
             .put(Kind::Commit, &pending, &entry(Stage::Prepared))
+            .await
             .unwrap();
         journal
             .put(Kind::Commit, &done, &entry(Stage::Prepared))
+            .await
             .unwrap();
         journal
             .mark_done(Kind::Commit, &done, Some("sig".into()))
+            .await
             .unwrap();
-        let unfinished = journal.unfinished(Kind::Commit).unwrap();
+        let unfinished = journal.unfinished(Kind::Commit).await.unwrap();
         assert_eq!(unfinished.len(), 1);
         assert_eq!(unfinished[0].0, pending);
-        assert!(journal.unfinished(Kind::Challenge).unwrap().is_empty());
+        assert!(journal
+            .unfinished(Kind::Challenge)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

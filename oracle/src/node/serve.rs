@@ -158,7 +158,7 @@ impl Service for Serve {
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         while self.tasks.try_join_next().is_some() {}
-        self.serve_notified()?;
+        self.serve_notified().await?;
         if self
             .last_scan
             .is_some_and(|last| last.elapsed() < self.scan_interval)
@@ -176,7 +176,7 @@ impl Service for Serve {
 impl Serve {
     /// Launches the pending requests notifications delivered, for models
     /// the last scan found served (a scan catches the rest).
-    fn serve_notified(&mut self) -> Result<(), NodeError> {
+    async fn serve_notified(&mut self) -> Result<(), NodeError> {
         let Some(notified) = self.notified.as_mut() else {
             return Ok(());
         };
@@ -187,7 +187,7 @@ impl Serve {
             }
         }
         for (hint, model) in ready {
-            if self.should_serve(&hint.state, hint.slot)? {
+            if self.should_serve(&hint.state, hint.slot).await? {
                 self.launch(hint.request, hint.state, model, hint.at);
             }
         }
@@ -195,14 +195,15 @@ impl Serve {
     }
 
     /// Not yet complete, expired, or already committed by this node: skip.
-    fn should_serve(&self, state: &InferenceRequest, slot: u64) -> Result<bool, NodeError> {
+    async fn should_serve(&self, state: &InferenceRequest, slot: u64) -> Result<bool, NodeError> {
         if !state.input_complete() || slot > state.deadline_slot {
             return Ok(false);
         }
         let done = matches!(
             self.shared
                 .journal
-                .get(Kind::Commit, &instance_key(state))?,
+                .get(Kind::Commit, &instance_key(state))
+                .await?,
             Some(Entry {
                 stage: Stage::Done { .. },
                 ..
@@ -228,7 +229,7 @@ impl Serve {
         .await?;
         for ((_, model), pending) in models.iter().zip(pending) {
             for (request, state) in pending {
-                if self.should_serve(&state, slot)? {
+                if self.should_serve(&state, slot).await? {
                     self.launch(request, state, model.clone(), seen);
                 }
             }

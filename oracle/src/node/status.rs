@@ -56,7 +56,7 @@ impl Service for Status {
             .is_none_or(|pruned| pruned.elapsed() >= PRUNE_EVERY)
         {
             self.pruned = Some(Instant::now());
-            let removed = self.shared.journal.prune(self.journal_retention)?;
+            let removed = self.shared.journal.prune(self.journal_retention).await?;
             if removed > 0 {
                 tracing::info!(removed, "old journal steps deleted");
             }
@@ -82,7 +82,7 @@ impl Service for Status {
             .stake
             .set(gauge(operator.map_or(0, |operator| operator.stake)));
         for kind in Kind::ALL {
-            let unfinished = shared.journal.unfinished(kind)?.len();
+            let unfinished = shared.journal.unfinished(kind).await?.len();
             metrics
                 .journal_unfinished
                 .get_or_create(&vec![("kind".to_string(), kind.name().to_string())])

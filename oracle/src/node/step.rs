@@ -61,7 +61,7 @@ impl JournaledStep<'_> {
         F: Future<Output = Result<bool, NodeError>>,
     {
         let journal = &shared.journal;
-        let entry = match journal.get(self.kind, &self.key)? {
+        let entry = match journal.get(self.kind, &self.key).await? {
             Some(Entry {
                 stage: Stage::Done { .. },
                 ..
@@ -75,7 +75,7 @@ impl JournaledStep<'_> {
                     stage: Stage::Prepared,
                     ..prepare.await?
                 };
-                journal.put(self.kind, &self.key, &entry)?;
+                journal.put(self.kind, &self.key, &entry).await?;
                 faulty::halt_after_journal(self.action).await;
                 entry
             }
@@ -87,7 +87,9 @@ impl JournaledStep<'_> {
             .await
         {
             Ok(sent) => {
-                journal.mark_done(self.kind, &self.key, Some(sent.signature.to_string()))?;
+                journal
+                    .mark_done(self.kind, &self.key, Some(sent.signature.to_string()))
+                    .await?;
                 Ok(Outcome::Sent(sent))
             }
             Err(err) if err.refused_with_any(self.already_done) => {
@@ -97,7 +99,7 @@ impl JournaledStep<'_> {
                         self.action
                     )));
                 }
-                journal.mark_done(self.kind, &self.key, None)?;
+                journal.mark_done(self.kind, &self.key, None).await?;
                 Ok(Outcome::NotNeeded(err))
             }
             Err(err) => Err(err.into()),

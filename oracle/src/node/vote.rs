@@ -305,7 +305,8 @@ async fn reveal(shared: &Shared, dispute_key: Pubkey) -> Result<(), NodeError> {
         })?;
     let output_hash = shared
         .journal
-        .get(Kind::Vote, &dispute_key)?
+        .get(Kind::Vote, &dispute_key)
+        .await?
         .as_ref()
         .and_then(vote_of)
         .map_or([0; 32], |(_, hash)| hash);

@@ -59,7 +59,7 @@ impl Service for Watch {
                 }
                 self.unverified
                     .awaiting(request, state.challenge_deadline_slot);
-                match self.progress(&instance_key(&state))? {
+                match self.progress(&instance_key(&state)).await? {
                     Progress::Done => {
                         self.unverified.verified(&request);
                         continue;
@@ -119,16 +119,16 @@ enum Progress {
 
 impl Watch {
     /// Keyed by the request instance ([`instance_key`]).
-    fn progress(&self, instance: &Pubkey) -> Result<Progress, NodeError> {
+    async fn progress(&self, instance: &Pubkey) -> Result<Progress, NodeError> {
         let journal = &self.shared.journal;
         if let Some(Entry {
             stage: Stage::Done { .. },
             ..
-        }) = journal.get(Kind::Challenge, instance)?
+        }) = journal.get(Kind::Challenge, instance).await?
         {
             return Ok(Progress::Done);
         }
-        Ok(match journal.get(Kind::Verdict, instance)? {
+        Ok(match journal.get(Kind::Verdict, instance).await? {
             Some(Entry {
                 agrees: Some(true), ..
             }) => Progress::Done,
@@ -147,7 +147,7 @@ async fn check(
     model: &Model,
 ) -> Result<(), NodeError> {
     let instance = instance_key(state);
-    let verdict = match shared.journal.get(Kind::Verdict, &instance)? {
+    let verdict = match shared.journal.get(Kind::Verdict, &instance).await? {
         Some(verdict) => verdict,
         None => {
             let verdict = match shared.verifier.verify(model, state).await {
@@ -165,7 +165,10 @@ async fn check(
                         faulty: false,
                         stage: Stage::Done { signature: None },
                     };
-                    shared.journal.put(Kind::Verdict, &instance, &unknown)?;
+                    shared
+                        .journal
+                        .put(Kind::Verdict, &instance, &unknown)
+                        .await?;
                     return Err(err.into());
                 }
             };
@@ -176,7 +179,10 @@ async fn check(
                 faulty: false,
                 stage: Stage::Done { signature: None },
             };
-            shared.journal.put(Kind::Verdict, &instance, &verdict)?;
+            shared
+                .journal
+                .put(Kind::Verdict, &instance, &verdict)
+                .await?;
             tracing::info!(agrees, rule = ?state.comparison, "re-executed");
             verdict
         }
