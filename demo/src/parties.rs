@@ -252,12 +252,7 @@ impl Parties {
         }
         let mut balances = Vec::new();
         for (name, account) in accounts {
-            let amount = client
-                .rpc()
-                .get_token_account_balance(&account)
-                .await
-                .map(|balance| balance.amount.parse().unwrap_or(0))
-                .unwrap_or(0);
+            let amount = client.token_balance(&account).await?.unwrap_or(0);
             balances.push((name, amount));
         }
         Ok(balances)

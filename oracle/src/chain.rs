@@ -3,18 +3,29 @@
 //! blockhashes, priority fees, retries with backoff and confirmation
 //! tracking. Services never build raw JSON.
 use crate::program_error::{raised_by, ProgramError, Refusal};
-use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
+use anchor_lang::{
+    event::EVENT_IX_TAG_LE,
+    prelude::{ProgramData, Pubkey},
+    solana_program::bpf_loader_upgradeable,
+    AccountDeserialize, Discriminator,
+};
+use anchor_spl::token_2022::spl_token_2022::{
+    extension::StateWithExtensions, state::Mint as SplMint,
+};
+use serde_json::{json, Value};
 use sibyl::{
     constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET, VOTE_DISPUTE_OFFSET},
     state::{Config, InferenceRequest, Model, Operator, RequestStatus, Vote},
 };
 use sibyl_client::accounts::{Payees, Tokens};
+use solana_account::Account;
 use solana_commitment_config::CommitmentConfig;
 use solana_hash::Hash;
 use solana_instruction::{error::InstructionError, Instruction};
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::Error as ClientError;
+use solana_rpc_client_api::request::RpcRequest;
 use solana_rpc_client_types::{
     config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig},
     filter::{Memcmp, RpcFilterType},
@@ -24,6 +35,16 @@ use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use std::{sync::Arc, time::Duration};
+
+/// A mint as [`ChainClient::mint`] reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct MintInfo {
+    /// The mint and the token program that owns it.
+    pub tokens: Tokens,
+    pub decimals: u8,
+    /// `None`: no more can be minted.
+    pub authority: Option<Pubkey>,
+}
 
 /// How transactions are sent.
 #[derive(Clone, Debug)]
@@ -239,18 +260,149 @@ impl ChainClient {
             .map_err(|err| ChainError::rpc("reading the slot", err))
     }
 
+    /// The account at `address` as stored, or `None` if it holds nothing:
+    /// the one place an account is read.
+    async fn account(&self, address: &Pubkey, what: &str) -> Result<Option<Account>, ChainError> {
+        Ok(self
+            .rpc
+            .get_account_with_commitment(address, self.rpc.commitment())
+            .await
+            .map_err(|err| ChainError::rpc(&format!("reading {what} {address}"), err))?
+            .value)
+    }
+
+    /// Whether `program` is deployed: its account is executable (`None`:
+    /// no account at its address).
+    pub async fn is_executable(&self, program: &Pubkey) -> Result<Option<bool>, ChainError> {
+        Ok(self
+            .account(program, "program")
+            .await?
+            .map(|account| account.executable))
+    }
+
+    /// The upgrade authority of an upgradeable program: `None` when it has
+    /// no ProgramData account (a native build, as on the localnet),
+    /// `Some(None)` when it is immutable.
+    pub async fn upgrade_authority(
+        &self,
+        program: &Pubkey,
+    ) -> Result<Option<Option<Pubkey>>, ChainError> {
+        let address = bpf_loader_upgradeable::get_program_data_address(program);
+        Ok(self
+            .account(&address, "program data")
+            .await?
+            .and_then(|account| ProgramData::try_deserialize(&mut &account.data[..]).ok())
+            .map(|data| data.upgrade_authority_address))
+    }
+
+    /// A mint: its token program, decimals and mint authority. Refuses an
+    /// address that holds no initialized SPL Token or Token-2022 mint.
+    pub async fn mint(&self, mint: &Pubkey) -> Result<MintInfo, ChainError> {
+        let invalid = |reason: String| ChainError::AccountInvalid {
+            what: "mint",
+            address: *mint,
+            reason,
+        };
+        let account = self
+            .account(mint, "mint")
+            .await?
+            .ok_or(ChainError::AccountMissing {
+                what: "mint",
+                address: *mint,
+            })?;
+        if account.owner != anchor_spl::token::ID && account.owner != anchor_spl::token_2022::ID {
+            return Err(invalid(format!(
+                "owned by {}, not by SPL Token or Token-2022",
+                account.owner
+            )));
+        }
+        // SPL Token mints are Token-2022's base state without extensions.
+        let state = StateWithExtensions::<SplMint>::unpack(&account.data)
+            .map_err(|_| invalid("not an initialized mint".into()))?;
+        if !state.base.is_initialized {
+            return Err(invalid("not an initialized mint".into()));
+        }
+        Ok(MintInfo {
+            tokens: Tokens {
+                mint: *mint,
+                token_program: account.owner,
+            },
+            decimals: state.base.decimals,
+            authority: state.base.mint_authority.into(),
+        })
+    }
+
+    /// The lamports an account of `len` bytes needs to be rent-exempt.
+    pub async fn rent_exempt_minimum(&self, len: usize) -> Result<u64, ChainError> {
+        self.rpc
+            .get_minimum_balance_for_rent_exemption(len)
+            .await
+            .map_err(|err| ChainError::rpc("reading the rent-exempt minimum", err))
+    }
+
+    /// The confirmed transactions that touched `address` (newest first, as
+    /// the node lists them), with their slots.
+    pub async fn history(&self, address: &Pubkey) -> Result<Vec<(u64, String)>, ChainError> {
+        let listed: Value = self
+            .rpc
+            .send(
+                RpcRequest::GetSignaturesForAddress,
+                json!([address.to_string(), {"commitment": "confirmed"}]),
+            )
+            .await
+            .map_err(|err| ChainError::rpc(&format!("listing the history of {address}"), err))?;
+        Ok(listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                Some((entry["slot"].as_u64()?, entry["signature"].as_str()?.into()))
+            })
+            .collect())
+    }
+
+    /// The data of every event Sibyl emitted in transaction `signature`
+    /// (`emit_cpi!`: self-invocations recorded in its inner instructions),
+    /// each starting with its event discriminator.
+    pub async fn sibyl_events(&self, signature: &str) -> Result<Vec<Vec<u8>>, ChainError> {
+        let transaction: Value = self
+            .rpc
+            .send(
+                RpcRequest::GetTransaction,
+                json!([signature, {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0}]),
+            )
+            .await
+            .map_err(|err| ChainError::rpc(&format!("reading transaction {signature}"), err))?;
+        let keys: Vec<&str> = transaction["transaction"]["message"]["accountKeys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let program = sibyl::ID.to_string();
+        Ok(transaction["meta"]["innerInstructions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|group| group["instructions"].as_array().into_iter().flatten())
+            .filter(|instruction| {
+                instruction["programIdIndex"]
+                    .as_u64()
+                    .and_then(|index| keys.get(usize::try_from(index).ok()?))
+                    == Some(&program.as_str())
+            })
+            .filter_map(|instruction| bs58::decode(instruction["data"].as_str()?).into_vec().ok())
+            .filter_map(|data| data.strip_prefix(EVENT_IX_TAG_LE).map(<[u8]>::to_vec))
+            .collect())
+    }
+
     /// An Anchor account, or `None` if the address holds nothing.
     pub async fn fetch<T: AccountDeserialize>(
         &self,
         address: &Pubkey,
         what: &'static str,
     ) -> Result<Option<T>, ChainError> {
-        let account = self
-            .rpc
-            .get_account_with_commitment(address, self.rpc.commitment())
-            .await
-            .map_err(|err| ChainError::rpc(&format!("reading {what} {address}"), err))?
-            .value;
+        let account = self.account(address, what).await?;
         match account {
             Some(account) if account.owner == sibyl::ID => {
                 decode(address, what, &account.data).map(Some)
@@ -350,11 +502,8 @@ impl ChainClient {
     /// does not exist).
     pub async fn token_balance(&self, account: &Pubkey) -> Result<Option<u64>, ChainError> {
         let Some(data) = self
-            .rpc
-            .get_account_with_commitment(account, self.rpc.commitment())
-            .await
-            .map_err(|source| ChainError::rpc("reading a token account", source))?
-            .value
+            .account(account, "token account")
+            .await?
             .map(|account| account.data)
         else {
             return Ok(None);
@@ -384,15 +533,7 @@ impl ChainClient {
     /// program that owns it.
     pub async fn payment_tokens(&self) -> Result<Tokens, ChainError> {
         let config = self.config().await?;
-        let mint = self
-            .rpc
-            .get_account(&config.payment_mint)
-            .await
-            .map_err(|source| ChainError::rpc("reading the payment mint", source))?;
-        Ok(Tokens {
-            mint: config.payment_mint,
-            token_program: mint.owner,
-        })
+        Ok(self.mint(&config.payment_mint).await?.tokens)
     }
 
     /// The vote records of `dispute`.

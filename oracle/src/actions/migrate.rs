@@ -8,12 +8,12 @@
 //! mint, amounts, parameters, every model file in the pinned runtime) is
 //! checked before the first transaction is sent.
 use super::{
-    format_amount, mint_decimals,
+    format_amount,
     model::{self, Listing},
     parse_amount, protocol,
 };
 use crate::{
-    chain::{ChainClient, ChainError},
+    chain::{ChainClient, ChainError, MintInfo},
     engine::Engine,
     hex,
 };
@@ -175,44 +175,32 @@ pub enum MigrateError {
     },
 }
 
-/// Refuses, before anything is sent, to initialize with a keypair that is not
-/// the program's upgrade authority (the program would refuse it after the
-/// mint was made). A program without a ProgramData account (a native
-/// build, as on the localnet) accepts any first caller.
-async fn check_upgrade_authority(chain: &ChainClient) -> Result<(), MigrateError> {
-    use anchor_lang::{prelude::ProgramData, AccountDeserialize};
-    let address = pda::program_data();
-    let account = chain
-        .rpc()
-        .get_account_with_commitment(&address, chain.rpc().commitment())
-        .await
-        .map_err(|err| ChainError::Rpc {
-            action: format!("reading the program data {address}"),
-            source: Box::new(err),
-        })?
-        .value;
-    let Some(program_data) = account
-        .as_ref()
-        .and_then(|account| ProgramData::try_deserialize(&mut &account.data[..]).ok())
-    else {
-        return Ok(());
-    };
-    match program_data.upgrade_authority_address {
-        Some(authority) if authority == chain.wallet() => Ok(()),
-        authority => Err(MigrateError::NotUpgradeAuthority {
-            authority: authority.map_or("none: the program is immutable".into(), |key| {
-                key.to_string()
-            }),
-            signer: chain.wallet(),
-        }),
-    }
-}
-
 /// A planned model with its registration computed from the file.
 struct Prepared<'a> {
     planned: &'a PlannedModel,
     address: Pubkey,
     args: RegisterModelArgs,
+}
+
+/// What is on chain before anything is sent, and everything the plan
+/// yields that can be checked without a transaction.
+struct Before<'a> {
+    /// The protocol config, if initialized.
+    existing: Option<Config>,
+    /// The payment mint, when known (the config's, or the plan's).
+    tokens: Option<Tokens>,
+    decimals: u8,
+    prepared: Vec<Prepared<'a>>,
+    fund_target: Option<u64>,
+}
+
+/// One run of a plan: the client, the plan, who hears each step, and how
+/// many transactions were sent.
+struct Run<'a, F> {
+    chain: &'a ChainClient,
+    plan: &'a Plan,
+    on: F,
+    transactions: usize,
 }
 
 /// Runs the plan's steps against `chain` (the signer pays, is the authority
@@ -222,284 +210,346 @@ pub async fn migrate(
     chain: &ChainClient,
     engine: &Engine,
     plan: &Plan,
-    mut on: impl FnMut(Event),
+    on: impl FnMut(Event),
 ) -> Result<Summary, MigrateError> {
-    let mut transactions = 0;
-
-    // 1. The program (after one cheap call that says whether the cluster answers).
-    chain.slot().await?;
-    let program = chain
-        .rpc()
-        .get_account_with_commitment(&sibyl::ID, chain.rpc().commitment())
-        .await
-        .map_err(|err| ChainError::Rpc {
-            action: format!("reading the program account {}", sibyl::ID),
-            source: Box::new(err),
-        })?
-        .value;
-    let not_deployed = |reason: &str| MigrateError::ProgramNotDeployed {
-        program: sibyl::ID,
-        url: chain.rpc().url(),
-        reason: reason.to_string(),
+    let mut run = Run {
+        chain,
+        plan,
+        on,
+        transactions: 0,
     };
-    match program {
-        None => return Err(not_deployed("no account at its address")),
-        Some(account) if !account.executable => {
-            return Err(not_deployed("its account is not executable"))
-        }
-        Some(_) => {}
-    }
-    on(step(
-        "program",
-        Status::AlreadyDone,
-        format!("sibyl {} is deployed (executable)", sibyl::ID),
-    ));
-
-    // What is there already, and everything checkable before sending.
-    let existing: Option<Config> = chain.fetch(&pda::config(), "protocol config").await?;
-    if existing.is_none() {
-        check_upgrade_authority(chain).await?;
-    }
-    let (tokens, decimals) = match (&existing, plan.mint) {
-        (Some(_), _) => {
-            let tokens = chain
-                .payment_tokens()
-                .await
-                .map_err(|err| MigrateError::Plan(err.to_string()))?;
-            (Some(tokens), mint_decimals(chain, &tokens.mint).await?)
-        }
-        (None, MintChoice::Existing(mint)) => {
-            let (tokens, decimals, _) = read_mint(chain, &mint).await?;
-            (Some(tokens), decimals)
-        }
-        (None, MintChoice::Create) => (None, CREATED_MINT_DECIMALS),
-    };
-    if existing.is_none() {
-        plan.params
-            .validate()
-            .map_err(|err| MigrateError::Plan(format!("protocol parameters: {err}")))?;
-    }
-    let prepared = prepare_models(engine, plan, decimals)?;
-    let fund_target = match &plan.fund {
-        Some(fund) => Some(
-            parse_amount(&fund.tokens, decimals)
-                .map_err(|err| MigrateError::Plan(format!("[fund] tokens: {err}")))?,
-        ),
-        None => None,
-    };
-
-    // 2. The payment mint.
-    let mut created_mint = None;
-    let tokens = match (tokens, &existing) {
-        (Some(tokens), Some(_)) => {
-            on(step(
-                "mint",
-                Status::AlreadyDone,
-                format!("{} (the protocol's, {decimals} decimals)", tokens.mint),
-            ));
-            if let MintChoice::Existing(planned) = plan.mint {
-                if planned != tokens.mint {
-                    on(Event::Warning(format!(
-                        "the plan's mint {planned} is not the protocol's; the protocol's is used"
-                    )));
-                }
-            }
-            tokens
-        }
-        (Some(tokens), None) => {
-            on(step(
-                "mint",
-                Status::AlreadyDone,
-                format!("{} (from the plan, {decimals} decimals)", tokens.mint),
-            ));
-            tokens
-        }
-        (None, _) => {
-            let tokens = create_mint(chain).await?;
-            transactions += 1;
-            created_mint = Some(tokens.mint);
-            on(step(
-                "mint",
-                Status::Done,
-                format!(
-                    "created {} ({decimals} decimals, mint authority {})",
-                    tokens.mint,
-                    chain.wallet()
-                ),
-            ));
-            tokens
-        }
-    };
-
-    // 3. The protocol.
-    let config = match existing {
-        Some(config) => {
-            on(step(
-                "initialize",
-                Status::AlreadyDone,
-                format!(
-                    "config {} (authority {}, mint {})",
-                    pda::config(),
-                    config.authority,
-                    config.payment_mint
-                ),
-            ));
-            if config.params != plan.params {
-                on(Event::Warning(
-                    "the protocol's parameters differ from the plan's; `migrate` does not change \
-                     them (the authority can, with update_config)"
-                        .to_string(),
-                ));
-            }
-            config
-        }
-        None => {
-            let (config, created) = protocol::initialize(chain, tokens, plan.params)
-                .await
-                .map_err(|source| match created_mint {
-                    Some(mint) => MigrateError::AfterMintCreated { mint, source },
-                    None => source.into(),
-                })?;
-            transactions += usize::from(created);
-            on(step(
-                "initialize",
-                if created {
-                    Status::Done
-                } else {
-                    Status::AlreadyDone
-                },
-                format!(
-                    "config {} (authority {}, mint {})",
-                    pda::config(),
-                    config.authority,
-                    config.payment_mint
-                ),
-            ));
-            config
-        }
-    };
-
-    // 4. The models.
-    let mut models = Vec::new();
-    for Prepared {
-        planned,
-        address,
-        args,
-    } in prepared
-    {
-        let name = format!("model {}", planned.name);
-        let hash = args.model_hash;
-        let short = &hex::encode(&hash)[..16];
-        match chain.fetch::<Model>(&address, "model").await? {
-            Some(on_chain) => {
-                on(step(
-                    &name,
-                    Status::AlreadyDone,
-                    format!("{address} (sha256 {short}…)"),
-                ));
-                for drift in model_drift(&on_chain, &args, chain.wallet(), decimals) {
-                    on(Event::Warning(format!("{name} ({address}): {drift}")));
-                }
-            }
-            None => {
-                model::register(chain, tokens, args).await?;
-                transactions += 1;
-                on(step(
-                    &name,
-                    Status::Done,
-                    format!("registered {address} (sha256 {short}…)"),
-                ));
-            }
-        }
-        models.push((planned.name.clone(), address, hash));
-    }
-
-    // 5. Funding.
-    match (&plan.fund, fund_target) {
-        (Some(fund), Some(target)) if !fund.wallets.is_empty() => {
-            let (_, _, authority) = read_mint(chain, &tokens.mint).await?;
-            if authority != Some(chain.wallet()) {
-                on(step(
-                    "fund",
-                    Status::Skipped,
-                    format!(
-                        "the signer {} is not the mint authority of {}",
-                        chain.wallet(),
-                        tokens.mint
-                    ),
-                ));
-            } else {
-                let amount = |units| format_amount(units, decimals);
-                for wallet in &fund.wallets {
-                    let name = format!("fund {wallet}");
-                    let balance = token_balance(chain, wallet, &tokens).await?;
-                    if balance >= target {
-                        on(step(
-                            &name,
-                            Status::AlreadyDone,
-                            format!("balance {} ≥ {}", amount(balance), amount(target)),
-                        ));
-                        continue;
-                    }
-                    let mint_to = token_instruction::mint_to(
-                        &tokens.token_program,
-                        &tokens.mint,
-                        &tokens.account_of(wallet),
-                        &chain.wallet(),
-                        &[],
-                        target - balance,
-                    )
-                    .map_err(|err| MigrateError::Plan(format!("mint_to: {err}")))?;
-                    chain
-                        .send(
-                            "fund",
-                            &[tokens.create_account(&chain.wallet(), wallet), mint_to],
-                            &[],
-                        )
-                        .await?;
-                    transactions += 1;
-                    on(step(
-                        &name,
-                        Status::Done,
-                        format!(
-                            "minted {} (balance {} → {})",
-                            amount(target - balance),
-                            amount(balance),
-                            amount(target)
-                        ),
-                    ));
-                }
-            }
-        }
-        (Some(_), _) => on(step(
-            "fund",
-            Status::Skipped,
-            "no wallets (list them in [fund] wallets or pass --fund WALLET)".into(),
-        )),
-        (None, _) => on(step(
-            "fund",
-            Status::Skipped,
-            "the plan has no [fund]".into(),
-        )),
-    }
-
+    run.program().await?;
+    let before = run.before(engine).await?;
+    let (tokens, created_mint) = run.mint(&before).await?;
+    let config = run.protocol(before.existing, tokens, created_mint).await?;
+    let models = run.models(tokens, before.prepared, before.decimals).await?;
+    run.fund(tokens, before.decimals, before.fund_target)
+        .await?;
     Ok(Summary {
         config: pda::config(),
         authority: config.authority,
         mint: config.payment_mint,
-        decimals,
+        decimals: before.decimals,
         models,
-        transactions,
+        transactions: run.transactions,
     })
 }
 
-/// A step's report.
-fn step(step: &str, status: Status, detail: String) -> Event {
-    Event::Step(StepReport {
-        step: step.to_string(),
-        status,
-        detail,
-    })
+impl<'a, F: FnMut(Event)> Run<'a, F> {
+    fn step(&mut self, step: &str, status: Status, detail: String) {
+        (self.on)(Event::Step(StepReport {
+            step: step.to_string(),
+            status,
+            detail,
+        }));
+    }
+
+    fn warn(&mut self, warning: String) {
+        (self.on)(Event::Warning(warning));
+    }
+
+    /// Step 1: the program is deployed (after one cheap call that says whether
+    /// the cluster answers).
+    async fn program(&mut self) -> Result<(), MigrateError> {
+        self.chain.slot().await?;
+        let not_deployed = |reason: &str| MigrateError::ProgramNotDeployed {
+            program: sibyl::ID,
+            url: self.chain.rpc().url(),
+            reason: reason.to_string(),
+        };
+        match self.chain.is_executable(&sibyl::ID).await? {
+            None => return Err(not_deployed("no account at its address")),
+            Some(false) => return Err(not_deployed("its account is not executable")),
+            Some(true) => {}
+        }
+        self.step(
+            "program",
+            Status::AlreadyDone,
+            format!("sibyl {} is deployed (executable)", sibyl::ID),
+        );
+        Ok(())
+    }
+
+    /// What is there already, and everything checkable before sending.
+    async fn before(&mut self, engine: &Engine) -> Result<Before<'a>, MigrateError> {
+        let (chain, plan) = (self.chain, self.plan);
+        let existing: Option<Config> = chain.fetch(&pda::config(), "protocol config").await?;
+        if existing.is_none() {
+            check_upgrade_authority(chain).await?;
+        }
+        let (tokens, decimals) = match (&existing, plan.mint) {
+            (Some(_), _) => {
+                let tokens = chain
+                    .payment_tokens()
+                    .await
+                    .map_err(|err| MigrateError::Plan(err.to_string()))?;
+                (Some(tokens), chain.mint(&tokens.mint).await?.decimals)
+            }
+            (None, MintChoice::Existing(mint)) => {
+                let mint = read_mint(chain, &mint).await?;
+                (Some(mint.tokens), mint.decimals)
+            }
+            (None, MintChoice::Create) => (None, CREATED_MINT_DECIMALS),
+        };
+        if existing.is_none() {
+            plan.params
+                .validate()
+                .map_err(|err| MigrateError::Plan(format!("protocol parameters: {err}")))?;
+        }
+        let prepared = prepare_models(engine, plan, decimals)?;
+        let fund_target = match &plan.fund {
+            Some(fund) => Some(
+                parse_amount(&fund.tokens, decimals)
+                    .map_err(|err| MigrateError::Plan(format!("[fund] tokens: {err}")))?,
+            ),
+            None => None,
+        };
+        Ok(Before {
+            existing,
+            tokens,
+            decimals,
+            prepared,
+            fund_target,
+        })
+    }
+
+    /// Step 2: the payment mint: the protocol's, the plan's, or a new one.
+    /// Returns it, and its address if this run created it.
+    async fn mint(
+        &mut self,
+        before: &Before<'_>,
+    ) -> Result<(Tokens, Option<Pubkey>), MigrateError> {
+        let decimals = before.decimals;
+        match (before.tokens, &before.existing) {
+            (Some(tokens), Some(_)) => {
+                self.step(
+                    "mint",
+                    Status::AlreadyDone,
+                    format!("{} (the protocol's, {decimals} decimals)", tokens.mint),
+                );
+                if let MintChoice::Existing(planned) = self.plan.mint {
+                    if planned != tokens.mint {
+                        self.warn(format!(
+                            "the plan's mint {planned} is not the protocol's; the protocol's is used"
+                        ));
+                    }
+                }
+                Ok((tokens, None))
+            }
+            (Some(tokens), None) => {
+                self.step(
+                    "mint",
+                    Status::AlreadyDone,
+                    format!("{} (from the plan, {decimals} decimals)", tokens.mint),
+                );
+                Ok((tokens, None))
+            }
+            (None, _) => {
+                let tokens = create_mint(self.chain).await?;
+                self.transactions += 1;
+                self.step(
+                    "mint",
+                    Status::Done,
+                    format!(
+                        "created {} ({decimals} decimals, mint authority {})",
+                        tokens.mint,
+                        self.chain.wallet()
+                    ),
+                );
+                Ok((tokens, Some(tokens.mint)))
+            }
+        }
+    }
+
+    /// Step 3: the protocol: initialized with the plan's parameters unless it is.
+    async fn protocol(
+        &mut self,
+        existing: Option<Config>,
+        tokens: Tokens,
+        created_mint: Option<Pubkey>,
+    ) -> Result<Config, MigrateError> {
+        let (config, status) = match existing {
+            Some(config) => {
+                if config.params != self.plan.params {
+                    self.warn(
+                        "the protocol's parameters differ from the plan's; `migrate` does not \
+                         change them (the authority can, with update_config)"
+                            .to_string(),
+                    );
+                }
+                (config, Status::AlreadyDone)
+            }
+            None => {
+                let (config, created) = protocol::initialize(self.chain, tokens, self.plan.params)
+                    .await
+                    .map_err(|source| match created_mint {
+                        Some(mint) => MigrateError::AfterMintCreated { mint, source },
+                        None => source.into(),
+                    })?;
+                self.transactions += usize::from(created);
+                let status = if created {
+                    Status::Done
+                } else {
+                    Status::AlreadyDone
+                };
+                (config, status)
+            }
+        };
+        self.step(
+            "initialize",
+            status,
+            format!(
+                "config {} (authority {}, mint {})",
+                pda::config(),
+                config.authority,
+                config.payment_mint
+            ),
+        );
+        Ok(config)
+    }
+
+    /// Step 4: the models: each registered unless it is (then how it differs
+    /// from the plan is reported).
+    async fn models(
+        &mut self,
+        tokens: Tokens,
+        prepared: Vec<Prepared<'_>>,
+        decimals: u8,
+    ) -> Result<Vec<(String, Pubkey, [u8; 32])>, MigrateError> {
+        let mut models = Vec::new();
+        for Prepared {
+            planned,
+            address,
+            args,
+        } in prepared
+        {
+            let name = format!("model {}", planned.name);
+            let hash = args.model_hash;
+            let short = &hex::encode(&hash)[..16];
+            match self.chain.fetch::<Model>(&address, "model").await? {
+                Some(on_chain) => {
+                    self.step(
+                        &name,
+                        Status::AlreadyDone,
+                        format!("{address} (sha256 {short}…)"),
+                    );
+                    for drift in model_drift(&on_chain, &args, self.chain.wallet(), decimals) {
+                        self.warn(format!("{name} ({address}): {drift}"));
+                    }
+                }
+                None => {
+                    model::register(self.chain, tokens, args).await?;
+                    self.transactions += 1;
+                    self.step(
+                        &name,
+                        Status::Done,
+                        format!("registered {address} (sha256 {short}…)"),
+                    );
+                }
+            }
+            models.push((planned.name.clone(), address, hash));
+        }
+        Ok(models)
+    }
+
+    /// Step 5: funding: each listed wallet's balance topped up to the target,
+    /// when the signer is the mint authority.
+    async fn fund(
+        &mut self,
+        tokens: Tokens,
+        decimals: u8,
+        target: Option<u64>,
+    ) -> Result<(), MigrateError> {
+        let chain = self.chain;
+        let (fund, target) = match (&self.plan.fund, target) {
+            (Some(fund), Some(target)) if !fund.wallets.is_empty() => (fund, target),
+            (Some(_), _) => {
+                self.step(
+                    "fund",
+                    Status::Skipped,
+                    "no wallets (list them in [fund] wallets or pass --fund WALLET)".into(),
+                );
+                return Ok(());
+            }
+            (None, _) => {
+                self.step("fund", Status::Skipped, "the plan has no [fund]".into());
+                return Ok(());
+            }
+        };
+        if read_mint(chain, &tokens.mint).await?.authority != Some(chain.wallet()) {
+            self.step(
+                "fund",
+                Status::Skipped,
+                format!(
+                    "the signer {} is not the mint authority of {}",
+                    chain.wallet(),
+                    tokens.mint
+                ),
+            );
+            return Ok(());
+        }
+        let amount = |units| format_amount(units, decimals);
+        for wallet in &fund.wallets {
+            let name = format!("fund {wallet}");
+            let balance = chain
+                .token_balance(&tokens.account_of(wallet))
+                .await?
+                .unwrap_or(0);
+            if balance >= target {
+                self.step(
+                    &name,
+                    Status::AlreadyDone,
+                    format!("balance {} ≥ {}", amount(balance), amount(target)),
+                );
+                continue;
+            }
+            let mint_to = token_instruction::mint_to(
+                &tokens.token_program,
+                &tokens.mint,
+                &tokens.account_of(wallet),
+                &chain.wallet(),
+                &[],
+                target - balance,
+            )
+            .map_err(|err| MigrateError::Plan(format!("mint_to: {err}")))?;
+            chain
+                .send(
+                    "fund",
+                    &[tokens.create_account(&chain.wallet(), wallet), mint_to],
+                    &[],
+                )
+                .await?;
+            self.transactions += 1;
+            self.step(
+                &name,
+                Status::Done,
+                format!(
+                    "minted {} (balance {} → {})",
+                    amount(target - balance),
+                    amount(balance),
+                    amount(target)
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Refuses, before anything is sent, to initialize with a keypair that is not
+/// the program's upgrade authority (the program would refuse it after the
+/// mint was made). A program without a ProgramData account (a native
+/// build, as on the localnet) accepts any first caller.
+async fn check_upgrade_authority(chain: &ChainClient) -> Result<(), MigrateError> {
+    match chain.upgrade_authority(&sibyl::ID).await? {
+        None => Ok(()),
+        Some(Some(authority)) if authority == chain.wallet() => Ok(()),
+        Some(authority) => Err(MigrateError::NotUpgradeAuthority {
+            authority: authority.map_or("none: the program is immutable".into(), |key| {
+                key.to_string()
+            }),
+            signer: chain.wallet(),
+        }),
+    }
 }
 
 /// Every planned model's registration, computed from its file in `engine`
@@ -596,62 +646,25 @@ fn model_drift(
     drift
 }
 
-/// A mint's token program, decimals and mint authority; refuses an address
-/// that holds no initialized SPL Token or Token-2022 mint.
-async fn read_mint(
-    chain: &ChainClient,
-    mint: &Pubkey,
-) -> Result<(Tokens, u8, Option<Pubkey>), MigrateError> {
-    let invalid = |reason: &str| MigrateError::Mint {
-        mint: *mint,
-        reason: reason.to_string(),
-    };
-    let account = chain
-        .rpc()
-        .get_account_with_commitment(mint, chain.rpc().commitment())
-        .await
-        .map_err(|err| ChainError::Rpc {
-            action: format!("reading mint {mint}"),
-            source: Box::new(err),
-        })?
-        .value
-        .ok_or_else(|| invalid("no account at this address on this cluster"))?;
-    if account.owner != anchor_spl::token::ID && account.owner != anchor_spl::token_2022::ID {
-        return Err(invalid(&format!(
-            "owned by {}, not by SPL Token or Token-2022",
-            account.owner
-        )));
-    }
-    let data = &account.data;
-    // Token-2022 mints with extensions are longer, with account type 1 at byte 165.
-    let is_mint = data.len() == MINT_LEN || data.len() > 165 && data[165] == 1;
-    if !is_mint || data[45] != 1 {
-        return Err(invalid("not an initialized mint"));
-    }
-    let authority = (data[0..4] == [1, 0, 0, 0]).then(|| {
-        Pubkey::new_from_array(data[4..36].try_into().expect("32 bytes of a mint account"))
-    });
-    Ok((
-        Tokens {
+/// The plan's mint, with the mint's own words for why it cannot be one.
+async fn read_mint(chain: &ChainClient, mint: &Pubkey) -> Result<MintInfo, MigrateError> {
+    chain.mint(mint).await.map_err(|err| match err {
+        ChainError::AccountMissing { .. } => MigrateError::Mint {
             mint: *mint,
-            token_program: account.owner,
+            reason: "no account at this address on this cluster".into(),
         },
-        data[44],
-        authority,
-    ))
+        ChainError::AccountInvalid { reason, .. } => MigrateError::Mint {
+            mint: *mint,
+            reason,
+        },
+        other => other.into(),
+    })
 }
 
 /// Creates a 6-decimal SPL Token mint with the signer as mint authority.
 async fn create_mint(chain: &ChainClient) -> Result<Tokens, MigrateError> {
     let mint = Keypair::new();
-    let rent = chain
-        .rpc()
-        .get_minimum_balance_for_rent_exemption(MINT_LEN)
-        .await
-        .map_err(|err| ChainError::Rpc {
-            action: "reading the rent of a mint".into(),
-            source: Box::new(err),
-        })?;
+    let rent = chain.rent_exempt_minimum(MINT_LEN).await?;
     let token_program = anchor_spl::token::ID;
     let instructions = [
         solana_system_interface::instruction::create_account(
@@ -676,40 +689,6 @@ async fn create_mint(chain: &ChainClient) -> Result<Tokens, MigrateError> {
     Ok(Tokens {
         mint: mint.pubkey(),
         token_program,
-    })
-}
-
-/// `wallet`'s balance in its associated token account (0 if it has none).
-async fn token_balance(
-    chain: &ChainClient,
-    wallet: &Pubkey,
-    tokens: &Tokens,
-) -> Result<u64, MigrateError> {
-    let account = tokens.account_of(wallet);
-    let rpc_error = |err| ChainError::Rpc {
-        action: format!("reading token account {account}"),
-        source: Box::new(err),
-    };
-    let exists = chain
-        .rpc()
-        .get_account_with_commitment(&account, chain.rpc().commitment())
-        .await
-        .map_err(rpc_error)?
-        .value
-        .is_some();
-    if !exists {
-        return Ok(0);
-    }
-    let balance = chain
-        .rpc()
-        .get_token_account_balance(&account)
-        .await
-        .map_err(rpc_error)?;
-    balance.amount.parse().map_err(|_| {
-        MigrateError::Plan(format!(
-            "token account {account} has an unreadable balance {:?}",
-            balance.amount
-        ))
     })
 }
 

@@ -8,30 +8,6 @@ pub mod plan;
 pub mod protocol;
 pub mod request;
 
-use crate::chain::{ChainClient, ChainError};
-use anchor_lang::prelude::Pubkey;
-
-/// Decimals of an SPL Token / Token-2022 mint (byte 44 of its account).
-pub async fn mint_decimals(chain: &ChainClient, mint: &Pubkey) -> Result<u8, ChainError> {
-    let account = chain
-        .rpc()
-        .get_account(mint)
-        .await
-        .map_err(|err| ChainError::Rpc {
-            action: format!("reading mint {mint}"),
-            source: Box::new(err),
-        })?;
-    account
-        .data
-        .get(44)
-        .copied()
-        .ok_or(ChainError::AccountInvalid {
-            what: "mint",
-            address: *mint,
-            reason: "too short to be a mint".into(),
-        })
-}
-
 /// Token amount in base units from a decimal string (`"1.5"` with 6
 /// decimals is 1 500 000); more fractional digits than the mint has is an error.
 pub fn parse_amount(text: &str, decimals: u8) -> Result<u64, String> {

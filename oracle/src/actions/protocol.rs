@@ -62,13 +62,7 @@ pub async fn sweep_fees(
     let mut swept = Vec::new();
     for (model, _) in chain.program_accounts::<Model>("model", Vec::new()).await? {
         let vault = pda::fee_vault(&model);
-        let amount = chain
-            .rpc()
-            .get_token_account_balance(&vault)
-            .await
-            .ok()
-            .and_then(|balance| balance.amount.parse::<u64>().ok())
-            .unwrap_or(0);
+        let amount = chain.token_balance(&vault).await?.unwrap_or(0);
         if amount == 0 {
             continue;
         }

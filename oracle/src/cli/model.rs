@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use sibyl::instructions::{RegisterModelArgs, UpdateModelArgs};
 use sibyl_oracle::{
     actions::{
-        format_amount, mint_decimals,
+        format_amount,
         model::{self, Listing},
         parse_amount,
     },
@@ -79,7 +79,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
     match command {
         ModelCommand::Register(args) => {
             let tokens = chain.payment_tokens().await?;
-            let decimals = mint_decimals(&chain, &tokens.mint).await?;
+            let decimals = chain.mint(&tokens.mint).await?.decimals;
             let registration = registration(
                 args,
                 parse_amount(&args.price, decimals).map_err(anyhow::Error::msg)?,
@@ -94,7 +94,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             let price = match &args.price {
                 Some(price) => {
                     let tokens = chain.payment_tokens().await?;
-                    let decimals = mint_decimals(&chain, &tokens.mint).await?;
+                    let decimals = chain.mint(&tokens.mint).await?.decimals;
                     Some(parse_amount(price, decimals).map_err(anyhow::Error::msg)?)
                 }
                 None => None,
@@ -117,7 +117,7 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
         }
         ModelCommand::List => {
             let tokens = chain.payment_tokens().await?;
-            let decimals = mint_decimals(&chain, &tokens.mint).await?;
+            let decimals = chain.mint(&tokens.mint).await?.decimals;
             let models = model::list(&chain).await?;
             if models.is_empty() {
                 println!("no models registered");

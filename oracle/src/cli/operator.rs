@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use sibyl::state::Operator;
 use sibyl_client::pda;
-use sibyl_oracle::actions::{format_amount, mint_decimals, operator, parse_amount};
+use sibyl_oracle::actions::{format_amount, operator, parse_amount};
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -30,7 +30,7 @@ pub enum OperatorCommand {
 pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
     let chain = cli.chain()?;
     let tokens = chain.payment_tokens().await?;
-    let decimals = mint_decimals(&chain, &tokens.mint).await?;
+    let decimals = chain.mint(&tokens.mint).await?.decimals;
     let amount = |text: &str| parse_amount(text, decimals).map_err(anyhow::Error::msg);
     let mut wallet = chain.wallet();
     match command {

@@ -2,8 +2,7 @@
 use super::{parse_address, Cli};
 use anyhow::Result;
 use clap::Subcommand;
-use sibyl_client::accounts::Tokens;
-use sibyl_oracle::actions::{format_amount, mint_decimals, protocol};
+use sibyl_oracle::actions::{format_amount, protocol};
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -27,16 +26,7 @@ pub async fn run(cli: &Cli, command: &ProtocolCommand) -> Result<ExitCode> {
     match command {
         ProtocolCommand::Init { mint } => {
             let mint = parse_address(mint, "mint")?;
-            let token_program = chain
-                .rpc()
-                .get_account(&mint)
-                .await
-                .map_err(|err| anyhow::anyhow!("reading mint {mint}: {err}"))?
-                .owner;
-            let tokens = Tokens {
-                mint,
-                token_program,
-            };
+            let tokens = chain.mint(&mint).await?.tokens;
             let (_, created) =
                 protocol::initialize(&chain, tokens, protocol::localnet_params()).await?;
             println!(
@@ -52,7 +42,7 @@ pub async fn run(cli: &Cli, command: &ProtocolCommand) -> Result<ExitCode> {
         ProtocolCommand::Show => {}
         ProtocolCommand::Sweep => {
             let tokens = chain.payment_tokens().await?;
-            let decimals = mint_decimals(&chain, &tokens.mint).await?;
+            let decimals = chain.mint(&tokens.mint).await?.decimals;
             let swept = protocol::sweep_fees(&chain, tokens).await?;
             if swept.is_empty() {
                 println!("no protocol fees to sweep");
@@ -68,7 +58,7 @@ pub async fn run(cli: &Cli, command: &ProtocolCommand) -> Result<ExitCode> {
     }
     let config = chain.config().await?;
     let tokens = chain.payment_tokens().await?;
-    let decimals = mint_decimals(&chain, &tokens.mint).await?;
+    let decimals = chain.mint(&tokens.mint).await?.decimals;
     let amount = |units| format_amount(units, decimals);
     let p = &config.params;
     println!("authority           {}", config.authority);

@@ -13,7 +13,7 @@ use sibyl_client::{
 };
 use sibyl_oracle::{
     actions::{
-        format_amount, mint_decimals, model, parse_amount,
+        format_amount, model, parse_amount,
         request::{self, NewRequest, Progress},
     },
     chain::ChainClient,
@@ -135,7 +135,7 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
     }
     let input = read_input(args, &model)?;
     let tokens = chain.payment_tokens().await?;
-    let decimals = mint_decimals(&chain, &tokens.mint).await?;
+    let decimals = chain.mint(&tokens.mint).await?.decimals;
     let fee = match &args.fee {
         Some(fee) => parse_amount(fee, decimals).map_err(anyhow::Error::msg)?,
         None => model.price,
