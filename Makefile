@@ -102,4 +102,4 @@ idl-check: setup
 ## 30). ATTACK_REQUESTS sets the size.
 ATTACK_REQUESTS ?= 1000
 attack: setup
-	SIBYL_ATTACK_REQUESTS=$(ATTACK_REQUESTS) $(CARGO) test --locked -p sibyl-oracle --test node attack:: -- --nocapture
+	SIBYL_ATTACK_REQUESTS=$(ATTACK_REQUESTS) $(CARGO) test --locked -p sibyl-oracle --features test-faults --test node attack:: -- --nocapture

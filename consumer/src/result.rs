@@ -195,20 +195,31 @@ impl InferenceRequest {
         max_age_slots: u64,
         expected_model_hash: &[u8; 32],
     ) -> Result<FinalResult> {
-        let result = self.final_result(expected_model_hash)?;
-        let age = clock.slot.saturating_sub(self.committed_slot);
-        require!(age <= max_age_slots, ConsumerError::ResultTooOld);
-        Ok(result)
+        self.checked_result(expected_model_hash, Some((clock.slot, max_age_slots)))
     }
 
     /// The final result, checked as [`Self::final_result_no_older_than`]
     /// does but of any age.
     pub fn final_result(&self, expected_model_hash: &[u8; 32]) -> Result<FinalResult> {
+        self.checked_result(expected_model_hash, None)
+    }
+
+    /// Status, model, then age (at `(slot, max_age_slots)`), and only then
+    /// the output's decoding: a cheap refusal never pays for a decode.
+    fn checked_result(
+        &self,
+        expected_model_hash: &[u8; 32],
+        age_limit: Option<(u64, u64)>,
+    ) -> Result<FinalResult> {
         require!(self.has_final_output(), ConsumerError::ResultNotFinal);
         require!(
             self.model_hash == *expected_model_hash,
             ConsumerError::WrongModel
         );
+        if let Some((slot, max_age_slots)) = age_limit {
+            let age = slot.saturating_sub(self.committed_slot);
+            require!(age <= max_age_slots, ConsumerError::ResultTooOld);
+        }
         let outputs =
             decode(&self.output).map_err(|_| error!(ConsumerError::OutputNotDecodable))?;
         Ok(FinalResult {
@@ -363,6 +374,11 @@ mod tests {
         assert_eq!(
             refusal(garbled.final_result(&MODEL)),
             code(ConsumerError::OutputNotDecodable)
+        );
+        // The documented order: age before decoding.
+        assert_eq!(
+            refusal(garbled.final_result_no_older_than(&at_slot(21), 10, &MODEL)),
+            code(ConsumerError::ResultTooOld)
         );
     }
 

@@ -1,7 +1,7 @@
 //! The comparison rules verifiers judge agreement by: never by bits alone for
 //! float models, whose last bits may differ across CPUs. What a rule checks
-//! of each tensor is `ComparisonRule::check_for` (the program's, shared with
-//! the consumer kit); this module applies it.
+//! of each tensor is `ComparisonRule::check_for` (the SDK's, shared with the
+//! program and consumers); this module applies it.
 use crate::tensor::{self, decode, Tensor};
 use sibyl::state::{ComparisonRule, TensorCheck};
 pub use sibyl_sdk::encoding::top_k;

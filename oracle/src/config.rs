@@ -24,9 +24,8 @@ pub struct Config {
     pub send: SendConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
-    /// Only in a build with `test-faults`: elsewhere a `[faulty]` section
-    /// is an unknown key, refused.
-    #[cfg(feature = "test-faults")]
+    /// Used only by a build with `test-faults`; any other refuses a
+    /// non-zero rate (and accepts the `rate = 0.0` older templates wrote).
     #[serde(default)]
     pub faulty: FaultyConfig,
 }
@@ -277,7 +276,6 @@ pub struct MetricsConfig {
 
 /// Deliberately wrong commitments, for demos and tests of the dispute path
 /// (only in a build with `test-faults`). Never on unless asked for.
-#[cfg(feature = "test-faults")]
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultyConfig {
@@ -302,10 +300,11 @@ impl Config {
     /// The share of commitments made deliberately wrong: `faulty.rate` in a
     /// build with `test-faults`, 0 in any other.
     pub fn faulty_rate(&self) -> f64 {
-        #[cfg(feature = "test-faults")]
-        return self.faulty.rate;
-        #[cfg(not(feature = "test-faults"))]
-        0.0
+        if crate::faulty::COMPILED_IN {
+            self.faulty.rate
+        } else {
+            0.0
+        }
     }
 
     /// Reads `path`, applies the environment's overrides and validates.
@@ -434,8 +433,15 @@ impl Config {
                 "fetch.timeout_ms and fetch.read_timeout_ms must be at least 1",
             ));
         }
-        if !(0.0..=1.0).contains(&self.faulty_rate()) {
+        if !(0.0..=1.0).contains(&self.faulty.rate) {
             return Err(invalid("faulty.rate", "must be between 0.0 and 1.0"));
+        }
+        if self.faulty.rate > 0.0 && !crate::faulty::COMPILED_IN {
+            return Err(invalid(
+                "faulty.rate",
+                "needs a sibyl built with the `test-faults` feature (demos and tests only): \
+                 remove [faulty] or set rate = 0.0",
+            ));
         }
         if self.send.max_attempts == 0 {
             return Err(invalid("send.max_attempts", "must be at least 1"));
@@ -692,21 +698,27 @@ mod tests {
         assert!(error.to_string().contains("sibyl model list"), "{error}");
     }
 
-    /// The faulty rate exists only where faults are compiled in; anywhere
-    /// else a `[faulty]` section is refused as unknown, never ignored.
+    /// A faulty rate is used only where faults are compiled in; anywhere
+    /// else a non-zero rate is refused, never ignored, and the `rate = 0.0`
+    /// older templates wrote still loads.
     #[test]
     fn a_faulty_rate_needs_the_test_faults_build() {
         let base = Config::template("l", "id.json", &["*".into()]);
-        let text = format!("{base}\n[faulty]\nrate = 0.5\n");
-        let loaded = Config::from_toml(&text, "t", no_env());
+        let with_rate = |rate: &str| format!("{base}\n[faulty]\nrate = {rate}\n");
+        let old_template = Config::from_toml(&with_rate("0.0"), "t", no_env()).unwrap();
+        assert_eq!(old_template.faulty_rate(), 0.0);
+        let env = vec![("SIBYL_FAULTY__RATE".to_string(), "1.5".to_string())];
+        let error = Config::from_toml(&base, "t", env).unwrap_err();
+        assert!(error.to_string().contains("faulty.rate"), "{error}");
+        let loaded = Config::from_toml(&with_rate("0.5"), "t", no_env());
         if cfg!(feature = "test-faults") {
             assert_eq!(loaded.unwrap().faulty_rate(), 0.5);
-            let env = vec![("SIBYL_FAULTY__RATE".to_string(), "1.5".to_string())];
-            let error = Config::from_toml(&base, "t", env).unwrap_err();
-            assert!(error.to_string().contains("faulty.rate"), "{error}");
         } else {
-            let error = loaded.unwrap_err();
-            assert!(error.to_string().contains("faulty"), "{error}");
+            let error = loaded.unwrap_err().to_string();
+            assert!(
+                error.contains("faulty.rate") && error.contains("test-faults"),
+                "{error}"
+            );
         }
     }
 

@@ -170,14 +170,8 @@ impl Journal {
         signature: Option<String>,
     ) -> Result<(), JournalError> {
         let key = *key;
-        self.blocking(move |db| {
-            if let Some(mut entry) = read(db, kind, &key)? {
-                entry.stage = Stage::Done { signature };
-                write(db, kind, &key, &entry)?;
-            }
-            Ok(())
-        })
-        .await
+        self.blocking(move |db| mark_done(db, kind, &key, signature))
+            .await
     }
 }
 
@@ -197,6 +191,37 @@ fn write(db: &Database, kind: Kind, key: &Pubkey, entry: &Entry) -> Result<(), J
     let write = db.begin_write().map_err(db_error)?;
     {
         let mut table = write.open_table(kind.table()).map_err(db_error)?;
+        table
+            .insert(key.as_ref(), bytes.as_slice())
+            .map_err(db_error)?;
+    }
+    write.commit().map_err(db_error)
+}
+
+/// Reads and rewrites the entry in one write transaction.
+fn mark_done(
+    db: &Database,
+    kind: Kind,
+    key: &Pubkey,
+    signature: Option<String>,
+) -> Result<(), JournalError> {
+    let write = db.begin_write().map_err(db_error)?;
+    {
+        let mut table = write.open_table(kind.table()).map_err(db_error)?;
+        let entry: Option<Entry> = table
+            .get(key.as_ref())
+            .map_err(db_error)?
+            .map(|value| parse(key, value.value()))
+            .transpose()?;
+        let Some(mut entry) = entry else {
+            return Ok(());
+        };
+        entry.stage = Stage::Done { signature };
+        let bytes = serde_json::to_vec(&Stored {
+            entry: &entry,
+            written_at: unix_now(),
+        })
+        .map_err(db_error)?;
         table
             .insert(key.as_ref(), bytes.as_slice())
             .map_err(db_error)?;

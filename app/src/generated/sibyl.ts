@@ -4326,7 +4326,7 @@ export type Sibyl = {
       "docs": [
         "How verifiers decide whether two outputs of this model agree. What each",
         "rule verifies of each output tensor is [`ComparisonRule::check_for`]:",
-        "verifiers compare by it, and the consumer kit hands consumers only that."
+        "verifiers compare by it, and the SDK hands consumers only that."
       ],
       "type": {
         "kind": "enum",
@@ -10965,7 +10965,7 @@ export const IDL: Sibyl = {
       "docs": [
         "How verifiers decide whether two outputs of this model agree. What each",
         "rule verifies of each output tensor is [`ComparisonRule::check_for`]:",
-        "verifiers compare by it, and the consumer kit hands consumers only that."
+        "verifiers compare by it, and the SDK hands consumers only that."
       ],
       "type": {
         "kind": "enum",

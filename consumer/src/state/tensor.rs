@@ -74,7 +74,7 @@ impl DType {
 
 /// How verifiers decide whether two outputs of this model agree. What each
 /// rule verifies of each output tensor is [`ComparisonRule::check_for`]:
-/// verifiers compare by it, and the consumer kit hands consumers only that.
+/// verifiers compare by it, and the SDK hands consumers only that.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, InitSpace)]
 pub enum ComparisonRule {
     /// Every bit (integer and quantized models).

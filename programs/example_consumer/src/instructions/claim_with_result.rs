@@ -15,7 +15,7 @@ pub struct ClaimWithResult<'info> {
     pub bounty: Account<'info, Bounty>,
     /// A Sibyl inference request (Anchor checks its owner and type);
     /// `final_result_no_older_than` checks its status, model and age.
-    pub request: Account<'info, InferenceRequest>,
+    pub request: Box<Account<'info, InferenceRequest>>,
 }
 
 /// Reads the finalized result and pays the claimant if it wins.
