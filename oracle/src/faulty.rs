@@ -82,6 +82,38 @@ pub fn corrupt(output: &[u8]) -> Vec<u8> {
     encode(&tensors)
 }
 
+#[cfg(any(test, feature = "test-faults"))]
+/// A local HTTP/1.1 server (tests of the model store) answering every
+/// request with `head` then `body`; with `stall`, it then keeps the
+/// connection open and says nothing more. Returns its `http://` base URL.
+pub async fn raw_http_server(head: String, body: Vec<u8>, stall: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (head, body) = (head.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut request: Vec<u8> = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+                if stall {
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                }
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
 #[cfg(all(test, feature = "test-faults"))]
 mod tests {
     use super::*;

@@ -142,6 +142,24 @@ impl Journal {
         self.blocking(move |db| read(db, kind, &key)).await
     }
 
+    /// The entries for `key` of each of `kinds`, in that order, in one
+    /// trip to the blocking pool.
+    pub async fn get_each<const N: usize>(
+        &self,
+        kinds: [Kind; N],
+        key: &Pubkey,
+    ) -> Result<[Option<Entry>; N], JournalError> {
+        let key = *key;
+        self.blocking(move |db| {
+            let mut entries = std::array::from_fn(|_| None);
+            for (entry, kind) in entries.iter_mut().zip(kinds) {
+                *entry = read(db, kind, &key)?;
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
     /// Records `entry` for `key`, durably, replacing what was there.
     pub async fn put(&self, kind: Kind, key: &Pubkey, entry: &Entry) -> Result<(), JournalError> {
         let (key, entry) = (*key, entry.clone());
@@ -151,6 +169,18 @@ impl Journal {
     /// Every entry of `kind` still at [`Stage::Prepared`]: the work a restart resumes.
     pub async fn unfinished(&self, kind: Kind) -> Result<Vec<(Pubkey, Entry)>, JournalError> {
         self.blocking(move |db| unfinished(db, kind)).await
+    }
+
+    /// How many entries of each kind are still at [`Stage::Prepared`], in
+    /// one trip to the blocking pool.
+    pub async fn unfinished_counts(&self) -> Result<Vec<(Kind, usize)>, JournalError> {
+        self.blocking(|db| {
+            Kind::ALL
+                .into_iter()
+                .map(|kind| Ok((kind, unfinished(db, kind)?.len())))
+                .collect()
+        })
+        .await
     }
 
     /// Deletes the steps done more than `retention` ago (those written

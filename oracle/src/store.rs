@@ -670,7 +670,6 @@ impl ModelStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const BODY: &[u8] = b"not really an onnx model, but bytes with a hash";
 
@@ -860,46 +859,13 @@ mod tests {
         assert!(cache_entries(&f.cache).is_empty());
     }
 
-    /// An HTTP/1.1 server on 127.0.0.1 answering every request with `head`
-    /// then `body`; with `stall`, it then keeps the connection open and
-    /// silent.
-    async fn serve_raw(head: String, body: &'static [u8], stall: bool) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let head = head.clone();
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buffer[..n]),
-                        }
-                    }
-                    let _ = socket.write_all(head.as_bytes()).await;
-                    let _ = socket.write_all(body).await;
-                    if stall {
-                        tokio::time::sleep(Duration::from_secs(3600)).await;
-                    }
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
-        format!("http://{address}")
-    }
-
     /// A server answering every request with `status` and `body`.
     async fn serve(status: &'static str, body: &'static [u8]) -> String {
         let head = format!(
             "HTTP/1.1 {status}\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n",
             body.len()
         );
-        serve_raw(head, body, false).await
+        crate::faulty::raw_http_server(head, body.to_vec(), false).await
     }
 
     /// A server redirecting every request to `location`.
@@ -907,7 +873,7 @@ mod tests {
         let head = format!(
             "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         );
-        serve_raw(head, b"", false).await
+        crate::faulty::raw_http_server(head, Vec::new(), false).await
     }
 
     #[tokio::test]
@@ -1002,9 +968,9 @@ mod tests {
 
         // Announced by its length, and streamed without one.
         let announced = serve("200 OK", BODY).await;
-        let streamed = serve_raw(
+        let streamed = crate::faulty::raw_http_server(
             "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string(),
-            BODY,
+            BODY.to_vec(),
             false,
         )
         .await;
@@ -1025,7 +991,7 @@ mod tests {
             ..local_http()
         });
         let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", BODY.len());
-        let base = serve_raw(head, &BODY[..10], true).await;
+        let base = crate::faulty::raw_http_server(head, BODY[..10].to_vec(), true).await;
         let started = std::time::Instant::now();
         let error = f
             .store

@@ -4,7 +4,6 @@
 //! the journal's unfinished steps, as metrics; every hour it deletes the
 //! journal's steps done longer ago than `node.journal_retention_hours`.
 use super::{NodeError, Service, Shared};
-use crate::journal::Kind;
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -81,8 +80,7 @@ impl Service for Status {
         metrics
             .stake
             .set(gauge(operator.map_or(0, |operator| operator.stake)));
-        for kind in Kind::ALL {
-            let unfinished = shared.journal.unfinished(kind).await?.len();
+        for (kind, unfinished) in shared.journal.unfinished_counts().await? {
             metrics
                 .journal_unfinished
                 .get_or_create(&vec![("kind".to_string(), kind.name().to_string())])

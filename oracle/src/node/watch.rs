@@ -120,15 +120,19 @@ enum Progress {
 impl Watch {
     /// Keyed by the request instance ([`instance_key`]).
     async fn progress(&self, instance: &Pubkey) -> Result<Progress, NodeError> {
-        let journal = &self.shared.journal;
+        let [challenge, verdict] = self
+            .shared
+            .journal
+            .get_each([Kind::Challenge, Kind::Verdict], instance)
+            .await?;
         if let Some(Entry {
             stage: Stage::Done { .. },
             ..
-        }) = journal.get(Kind::Challenge, instance).await?
+        }) = challenge
         {
             return Ok(Progress::Done);
         }
-        Ok(match journal.get(Kind::Verdict, instance).await? {
+        Ok(match verdict {
             Some(Entry {
                 agrees: Some(true), ..
             }) => Progress::Done,

@@ -12,6 +12,7 @@ use sibyl_oracle::{
     actions::request,
     config::{Config, Role},
     engine::{Engine, EngineSettings},
+    faulty::raw_http_server,
     inference::{Lane, Runner},
     metrics::Metrics,
     store::{sha256_file, ModelStore},
@@ -20,36 +21,6 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A local HTTP server answering every request with `head` and `body`; with
-/// `stall`, it then keeps the connection open and says nothing more.
-async fn raw_server(head: String, body: Vec<u8>, stall: bool) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let (head, body) = (head.clone(), body.clone());
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(&body).await;
-                if stall {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    format!("http://{address}")
-}
 
 /// The node's configuration for this test: a base directory of its own,
 /// small limits, and the local servers trusted by host and port only.
@@ -79,13 +50,13 @@ async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
     // A server that sends ten bytes of a model and then nothing; a mirror
     // the operator trusts that redirects to another local port.
     let mlp = std::fs::read(repo_root().join("models/mlp_float.onnx")).unwrap();
-    let stalls = raw_server(
+    let stalls = raw_http_server(
         format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", mlp.len()),
         mlp[..10].to_vec(),
         true,
     )
     .await;
-    let target = raw_server(
+    let target = raw_http_server(
         format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
             mlp.len()
@@ -94,7 +65,7 @@ async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
         false,
     )
     .await;
-    let mirror = raw_server(
+    let mirror = raw_http_server(
         format!(
             "HTTP/1.1 302 Found\r\nlocation: {target}/mlp_float.onnx\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         ),
