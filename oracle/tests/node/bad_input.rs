@@ -15,6 +15,7 @@ use sibyl_oracle::{
     actions::{model, request},
     config::Role,
     engine::{Engine, EngineSettings},
+    faulty::raw_http_server,
     store::sha256_file,
     tensor::{decode, encode, values_f64, Tensor},
 };
@@ -70,21 +71,12 @@ pub async fn register_with_input(
 
 /// A local HTTP server that answers 404 to everything; returns its base URL.
 async fn not_found_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buffer = [0u8; 1024];
-            let _ = socket.read(&mut buffer).await;
-            let _ = socket
-                .write_all(
-                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-        }
-    });
-    format!("http://{addr}")
+    raw_http_server(
+        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+        Vec::new(),
+        false,
+    )
+    .await
 }
 
 pub fn float_input(values: &[f32], dims: Vec<u64>) -> Vec<u8> {
