@@ -62,6 +62,25 @@ impl InferenceError {
         )
     }
 
+    /// Whether the input does not fit the model, as every honest node sees
+    /// it alike: it is not a canonical encoding, or its tensors are not the
+    /// model's inputs (count, names, types, shapes, booleans). No output is
+    /// right for such an input. (A run ONNX Runtime refused is not in this
+    /// set: it may depend on the machine.)
+    pub fn is_input_misfit(&self) -> bool {
+        matches!(
+            self,
+            InferenceError::Engine(
+                EngineError::Encoding(_)
+                    | EngineError::InputCount { .. }
+                    | EngineError::InputName { .. }
+                    | EngineError::InputDType { .. }
+                    | EngineError::InputShape { .. }
+                    | EngineError::InputBool { .. }
+            )
+        )
+    }
+
     /// Whether the run was stopped at its time limit.
     pub fn is_timeout(&self) -> bool {
         matches!(self, InferenceError::Engine(EngineError::Terminated { .. }))

@@ -5,12 +5,13 @@
 //! A verdict is only as good as the run behind it, so a model whose
 //! registered profile id is not this machine's is never judged here: its
 //! outputs could differ for reasons that are nobody's fault.
+use crate::tensor::{decode, element_size, encode, EncodingError, Tensor};
 use crate::{
     compare::outputs_agree,
     hex,
     inference::{InferenceError, Lane, Runner},
 };
-use sibyl::state::{InferenceRequest, Model, VoteSide};
+use sibyl::state::{DType, InferenceRequest, Model, TensorSpec, VoteSide};
 use std::sync::Arc;
 
 /// Why a request could not be judged here.
@@ -29,6 +30,8 @@ pub enum VerifyError {
     },
     #[error(transparent)]
     Inference(#[from] InferenceError),
+    #[error("no placeholder output fits the model's output spec: {0}")]
+    Placeholder(String),
 }
 
 impl VerifyError {
@@ -36,7 +39,9 @@ impl VerifyError {
     /// run on the model, or the model is not this machine's to judge.
     pub fn is_final(&self) -> bool {
         match self {
-            VerifyError::OtherProfile { .. } | VerifyError::OtherModel { .. } => true,
+            VerifyError::OtherProfile { .. }
+            | VerifyError::OtherModel { .. }
+            | VerifyError::Placeholder(_) => true,
             VerifyError::Inference(error) => error.is_about_input(),
         }
     }
@@ -46,8 +51,12 @@ impl VerifyError {
 /// agrees with it under the request's comparison rule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
-    /// This machine's canonical output.
-    pub ours: Vec<u8>,
+    /// This machine's canonical output; `None` when the input does not fit
+    /// the model ([`InferenceError::is_input_misfit`]): no output is right
+    /// for it, so whatever was committed is wrong. (No honest node commits
+    /// one; a requester and an operator in collusion could, and a watcher
+    /// that only shrugged would let the made-up output become final.)
+    pub ours: Option<Vec<u8>>,
     /// Whether the committed output agrees with `ours`.
     pub committed_agrees: bool,
     rule: sibyl::state::ComparisonRule,
@@ -56,7 +65,23 @@ pub struct Verdict {
 impl Verdict {
     /// Whether `output` agrees with this machine's under the rule.
     pub fn agrees_with(&self, output: &[u8]) -> bool {
-        outputs_agree(&self.rule, output, &self.ours)
+        self.ours
+            .as_deref()
+            .is_some_and(|ours| outputs_agree(&self.rule, output, ours))
+    }
+
+    /// The output a challenge posts: ours, or, for an input that fits no
+    /// output, a placeholder of the model's output spec that differs from
+    /// the committed output (the verifiers then vote `Neither` and the
+    /// commitment is rejected: the requester refunded, the operator
+    /// slashed, the bond returned).
+    pub fn correction(&self, model: &Model, committed: &[u8]) -> Result<Vec<u8>, VerifyError> {
+        match &self.ours {
+            Some(ours) => Ok(ours.clone()),
+            None => placeholder_output(&model.output_spec, committed).map_err(|err| {
+                VerifyError::Placeholder(format!("{err} (output spec {:?})", model.output_spec))
+            }),
+        }
     }
 
     /// The side to vote for in a dispute where the challenger posted
@@ -106,17 +131,71 @@ impl Verifier {
                 ours: hex::encode(&ours),
             });
         }
-        let output = self
+        let ours = match self
             .runner
             .run(Lane::Verify, model, request.input.clone())
-            .await?;
-        let committed_agrees = outputs_agree(&request.comparison, &request.output, &output);
+            .await
+        {
+            Ok(output) => Some(output),
+            Err(err) if err.is_input_misfit() => {
+                tracing::warn!(%err, "the input does not fit the model: no output is right for it");
+                None
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let committed_agrees = ours
+            .as_deref()
+            .is_some_and(|ours| outputs_agree(&request.comparison, &request.output, ours));
         Ok(Verdict {
-            ours: output,
+            ours,
             committed_agrees,
             rule: request.comparison,
         })
     }
+}
+
+/// A canonical one-tensor output that `spec` admits (every dynamic
+/// dimension 1) and that is not `committed`: zeros, or ones if the
+/// committed output is zeros. Named as the committed tensor, if it has one.
+fn placeholder_output(spec: &TensorSpec, committed: &[u8]) -> Result<Vec<u8>, EncodingError> {
+    let dims: Vec<u64> = spec
+        .shape
+        .iter()
+        .map(|&dim| u64::try_from(dim).unwrap_or(1))
+        .collect();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |count, &dim| {
+            count.checked_mul(usize::try_from(dim).ok()?)
+        })
+        .ok_or(EncodingError::SizeOverflow)?;
+    let name = decode(committed)
+        .ok()
+        .and_then(|tensors| tensors.into_iter().next())
+        .map_or_else(String::new, |tensor| tensor.name);
+    let one: &[u8] = match spec.dtype {
+        DType::Float32 => &[0x00, 0x00, 0x80, 0x3f],
+        DType::Float64 => &[0, 0, 0, 0, 0, 0, 0xf0, 0x3f],
+        DType::Float16 => &[0x00, 0x3c],
+        DType::Uint8 | DType::Int8 | DType::Bool => &[1],
+        DType::Int16 => &[1, 0],
+        DType::Int32 => &[1, 0, 0, 0],
+        DType::Int64 => &[1, 0, 0, 0, 0, 0, 0, 0],
+    };
+    let filled = |element: &[u8]| -> Result<Vec<u8>, EncodingError> {
+        let data = element.repeat(count);
+        Ok(encode(&[Tensor::new(
+            name.clone(),
+            spec.dtype,
+            dims.clone(),
+            data,
+        )?]))
+    };
+    let zeros = filled(&vec![0; element_size(spec.dtype)])?;
+    if zeros != committed {
+        return Ok(zeros);
+    }
+    filled(one)
 }
 
 #[cfg(test)]
@@ -137,9 +216,88 @@ mod tests {
         let ours = probabilities(ours);
         Verdict {
             committed_agrees: outputs_agree(&rule, &probabilities(committed), &ours),
-            ours,
+            ours: Some(ours),
             rule,
         }
+    }
+
+    /// An input that fits no output: whatever was committed is wrong, and
+    /// so is whatever a challenger posts, so a verifier votes `Neither`
+    /// and the commitment is rejected.
+    #[test]
+    fn for_an_input_that_fits_no_output_every_output_is_wrong() {
+        let made_up = probabilities(&[0.9, 0.05, 0.05]);
+        let none = Verdict {
+            ours: None,
+            committed_agrees: false,
+            rule: ComparisonRule::Exact,
+        };
+        assert!(!none.agrees_with(&made_up));
+        for posted in [made_up.clone(), probabilities(&[0.0, 0.0, 0.0]), Vec::new()] {
+            assert_eq!(none.vote_side(&posted), VoteSide::Neither);
+        }
+    }
+
+    /// The placeholder a challenge posts passes the program's output checks
+    /// (one canonical tensor the spec admits) and is never the committed
+    /// output, which the program would refuse as the same.
+    #[test]
+    fn the_placeholder_fits_the_spec_and_differs_from_the_commitment() {
+        let specs = [
+            TensorSpec {
+                dtype: DType::Float32,
+                shape: vec![-1, 10],
+            },
+            TensorSpec {
+                dtype: DType::Bool,
+                shape: vec![3],
+            },
+            TensorSpec {
+                dtype: DType::Int64,
+                shape: vec![1, -1, 2],
+            },
+        ];
+        for spec in specs {
+            let zeros = placeholder_output(&spec, b"not a tensor").unwrap();
+            let ones = placeholder_output(&spec, &zeros).unwrap();
+            assert_ne!(zeros, ones, "{spec:?}");
+            for output in [zeros, ones] {
+                let tensors = decode(&output).unwrap();
+                let [tensor] = tensors.as_slice() else {
+                    panic!("one tensor")
+                };
+                assert!(spec.admits(tensor.dtype, &tensor.dims), "{spec:?}");
+                assert!(sibyl::encoding::is_canonical_data(tensor), "{spec:?}");
+            }
+        }
+        // Named as the committed tensor.
+        let committed = probabilities(&[0.5, 0.5]);
+        let spec = TensorSpec {
+            dtype: DType::Float32,
+            shape: vec![1, 2],
+        };
+        let placeholder = decode(&placeholder_output(&spec, &committed).unwrap()).unwrap();
+        assert_eq!(placeholder[0].name, "p");
+    }
+
+    #[test]
+    fn only_inputs_that_do_not_fit_the_model_are_misfits() {
+        use crate::engine::EngineError;
+        let engine = |error| InferenceError::Engine(error);
+        assert!(engine(EngineError::InputCount {
+            expected: 1,
+            got: 2
+        })
+        .is_input_misfit());
+        assert!(engine(EngineError::Encoding(EncodingError::SizeOverflow)).is_input_misfit());
+        // A refused run may depend on the machine: never a misfit.
+        let path = std::path::PathBuf::from("m.onnx");
+        assert!(!engine(EngineError::Run {
+            path: path.clone(),
+            message: "reshape".into(),
+        })
+        .is_input_misfit());
+        assert!(!engine(EngineError::Terminated { path }).is_input_misfit());
     }
 
     #[test]

@@ -380,7 +380,7 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let ours = verdict.ours;
+    let ours = verdict.correction(&model, &state.output)?;
     let tokens = chain.payment_tokens().await?;
     let wallet = chain.wallet();
     let challenge = instruction(

@@ -238,7 +238,10 @@ async fn verdict(shared: &Shared, dispute: &Dispute) -> Result<(VoteSide, [u8; 3
     if side == VoteSide::Neither {
         tracing::warn!("neither output agrees with ours: voting that both are wrong");
     }
-    let output_hash = hashing::output_hash(&state.model_hash, &state.input_hash, &verdict.ours);
+    // Informational; no output at all for an input that fits no output.
+    let output_hash = verdict.ours.as_deref().map_or([0; 32], |ours| {
+        hashing::output_hash(&state.model_hash, &state.input_hash, ours)
+    });
     Ok((side, output_hash))
 }
 

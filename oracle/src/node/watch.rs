@@ -160,8 +160,10 @@ async fn check(
                 // the run met its time limit on a busy machine): no verdict
                 // recorded, the scan tries again after a backoff.
                 Err(err) if !err.is_final() => return Err(err.into()),
-                // The model can never run this input here: record that we
-                // have no verdict instead of retrying; never challenge.
+                // The model can never run this input here, or its runs
+                // cannot be judged on this machine: record that we have no
+                // verdict instead of retrying; never challenge. (An input
+                // that does not fit the model is judged: see `Verdict`.)
                 Err(err) => {
                     let unknown = Entry {
                         output: Vec::new(),
@@ -178,7 +180,9 @@ async fn check(
             };
             let agrees = verdict.committed_agrees;
             let verdict = Entry {
-                output: verdict.ours,
+                // What a challenge posts (a placeholder when no output is
+                // right for the input).
+                output: verdict.correction(model, &state.output)?,
                 agrees: Some(agrees),
                 faulty: false,
                 stage: Stage::Done { signature: None },
