@@ -346,60 +346,66 @@ async fn subscription(
 ) {
     use futures_util::StreamExt;
     use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+    let config = solana_rpc_client_types::config::RpcProgramAccountsConfig {
+        account_config: solana_rpc_client_types::config::RpcAccountInfoConfig {
+            encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+            // The commitment the node reads at: a real cluster's default
+            // (finalized) arrives seconds late.
+            commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    // Every way the subscription fails or ends waits out the same backoff
+    // before the next attempt: an endpoint that refuses `programSubscribe`
+    // (many providers do) or drops it at once is never hammered.
     let mut backoff = Duration::from_millis(200);
     while !*shutdown.borrow() {
-        let client = match PubsubClient::new(&ws_url).await {
-            Ok(client) => client,
+        match PubsubClient::new(&ws_url).await {
             Err(err) => {
                 tracing::debug!(ws_url = %redact_url(&ws_url), %err, "PubSub unavailable; polling only");
-                tokio::select! {
-                    _ = stopped(&mut shutdown) => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
             }
-        };
-        backoff = Duration::from_millis(200);
-        let config = solana_rpc_client_types::config::RpcProgramAccountsConfig {
-            account_config: solana_rpc_client_types::config::RpcAccountInfoConfig {
-                encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
-                // The commitment the node reads at: a real cluster's default
-                // (finalized) arrives seconds late.
-                commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let Ok((mut updates, unsubscribe)) =
-            client.program_subscribe(&sibyl::ID, Some(config)).await
-        else {
-            continue;
-        };
-        metrics.subscription(true);
-        loop {
-            tokio::select! {
-                _ = stopped(&mut shutdown) => {
-                    metrics.subscription(false);
-                    unsubscribe().await;
-                    return;
+            Ok(client) => match client
+                .program_subscribe(&sibyl::ID, Some(config.clone()))
+                .await
+            {
+                Err(err) => {
+                    tracing::debug!(ws_url = %redact_url(&ws_url), %err, "programSubscribe refused; polling only");
                 }
-                update = updates.next() => match update {
-                    Some(update) => {
-                        if let Some(pending) = &pending {
-                            if let Some(notified) = serve::Notified::of(&update) {
-                                // A full queue drops the hint: the next
-                                // scan finds the request all the same.
-                                let _ = pending.try_send(notified);
+                Ok((mut updates, unsubscribe)) => {
+                    backoff = Duration::from_millis(200);
+                    metrics.subscription(true);
+                    loop {
+                        tokio::select! {
+                            _ = stopped(&mut shutdown) => {
+                                metrics.subscription(false);
+                                unsubscribe().await;
+                                return;
                             }
+                            update = updates.next() => match update {
+                                Some(update) => {
+                                    if let Some(pending) = &pending {
+                                        if let Some(notified) = serve::Notified::of(&update) {
+                                            // A full queue drops the hint: the next
+                                            // scan finds the request all the same.
+                                            let _ = pending.try_send(notified);
+                                        }
+                                    }
+                                    wakes.iter().for_each(|wake| wake.notify_one());
+                                }
+                                None => break,
+                            },
                         }
-                        wakes.iter().for_each(|wake| wake.notify_one());
                     }
-                    None => break,
-                },
-            }
+                    metrics.subscription(false);
+                    tracing::warn!(ws_url = %redact_url(&ws_url), "program subscription dropped; reconnecting");
+                }
+            },
         }
-        metrics.subscription(false);
-        tracing::warn!(ws_url = %redact_url(&ws_url), "program subscription dropped; reconnecting");
+        tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
