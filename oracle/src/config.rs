@@ -80,6 +80,9 @@ pub struct NodeConfig {
     pub reserved_verification_inferences: usize,
     /// The longest one inference may run before it is stopped.
     pub inference_timeout_ms: u64,
+    /// Models kept loaded (in memory, and their files in the cache) at
+    /// once; the least recently used is dropped to make room.
+    pub max_loaded_models: usize,
     /// On SIGTERM, how long work in flight may take to finish before it is
     /// cut off (its journaled steps resume on restart).
     pub shutdown_timeout_ms: u64,
@@ -147,6 +150,7 @@ impl Default for NodeConfig {
             max_concurrent_inferences: 2,
             reserved_verification_inferences: 1,
             inference_timeout_ms: 60_000,
+            max_loaded_models: 8,
             shutdown_timeout_ms: 30_000,
             journal_retention_hours: 168,
         }
@@ -160,6 +164,7 @@ impl NodeConfig {
             max_concurrent: self.max_concurrent_inferences,
             reserved_for_verification: self.reserved_verification_inferences,
             run_timeout: Duration::from_millis(self.inference_timeout_ms),
+            max_loaded_models: self.max_loaded_models,
         }
     }
 
@@ -421,6 +426,9 @@ impl Config {
                 "must be at least 1 (done steps are needed while their request or dispute is open)",
             ));
         }
+        if self.node.max_loaded_models == 0 {
+            return Err(invalid("node.max_loaded_models", "must be at least 1"));
+        }
         if self.node.inference_timeout_ms == 0 {
             return Err(invalid("node.inference_timeout_ms", "must be at least 1"));
         }
@@ -486,6 +494,7 @@ poll_interval_ms = 1000
 max_concurrent_inferences = 2          # to serve requests
 reserved_verification_inferences = 1   # on top, for watch and vote only
 inference_timeout_ms = 60000   # a run that takes longer is stopped
+max_loaded_models = 8          # the least recently used model is dropped (memory and cache) beyond this
 shutdown_timeout_ms = 30000    # on SIGTERM, how long work in flight may take to finish
 journal_retention_hours = 168  # done journal steps older than this are deleted
 

@@ -17,7 +17,10 @@ use sibyl::state::Model;
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 use tokio::sync::Semaphore;
@@ -116,6 +119,10 @@ pub struct RunnerSettings {
     pub reserved_for_verification: usize,
     /// The longest one run may take before it is stopped.
     pub run_timeout: Duration,
+    /// Models kept loaded at once: loading one more drops the least
+    /// recently used (its sessions, and its file in the cache), so that
+    /// models anyone can register cannot fill the node's memory or disk.
+    pub max_loaded_models: usize,
 }
 
 /// Runs models for the node's services and the command line.
@@ -125,6 +132,8 @@ pub struct Runner {
     settings: RunnerSettings,
     /// One slot per model hash; this lock is held only to find a slot.
     models: Mutex<HashMap<[u8; 32], Arc<ModelSlot>>>,
+    /// What `ModelSlot::last_used` counts from.
+    started: Instant,
     serving: Semaphore,
     verifying: Semaphore,
     metrics: Arc<Metrics>,
@@ -134,6 +143,8 @@ pub struct Runner {
 #[derive(Default)]
 struct ModelSlot {
     state: tokio::sync::Mutex<SlotState>,
+    /// When it was last asked for, in milliseconds since the runner began.
+    last_used: AtomicU64,
 }
 
 enum SlotState {
@@ -193,6 +204,7 @@ impl Runner {
             engine,
             store,
             models: Default::default(),
+            started: Instant::now(),
             serving: Semaphore::new(settings.max_concurrent.max(1)),
             verifying: Semaphore::new(settings.reserved_for_verification.max(1)),
             settings,
@@ -306,6 +318,8 @@ impl Runner {
             .entry(model.model_hash)
             .or_default()
             .clone();
+        slot.last_used
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         let mut state = slot.state.lock().await;
         let failures = match &*state {
             SlotState::Ready(sessions) => return Ok(sessions.clone()),
@@ -327,6 +341,10 @@ impl Runner {
             Ok(sessions) => {
                 let sessions = Arc::new(sessions);
                 *state = SlotState::Ready(sessions.clone());
+                drop(state);
+                for evicted in self.evict_beyond_cap(&model.model_hash) {
+                    self.store.forget(&evicted).await;
+                }
                 Ok(sessions)
             }
             Err(err) => {
@@ -356,15 +374,72 @@ impl Runner {
         }
     }
 
+    /// How many models are loaded now (one being fetched right now is not
+    /// counted).
+    pub fn loaded_models(&self) -> usize {
+        self.models
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .filter(|slot| {
+                slot.state
+                    .try_lock()
+                    .is_ok_and(|state| matches!(*state, SlotState::Ready(_)))
+            })
+            .count()
+    }
+
+    /// Drops the least recently used loaded models beyond
+    /// `max_loaded_models`, never `keep` (just loaded); returns their
+    /// hashes. A run in progress keeps its model's sessions until it ends.
+    fn evict_beyond_cap(&self, keep: &[u8; 32]) -> Vec<[u8; 32]> {
+        let mut models = self
+            .models
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded: Vec<([u8; 32], u64)> = models
+            .iter()
+            .filter(|(hash, _)| *hash != keep)
+            .filter(|(_, slot)| {
+                // A slot being fetched right now is not counted or dropped.
+                slot.state
+                    .try_lock()
+                    .is_ok_and(|state| matches!(*state, SlotState::Ready(_)))
+            })
+            .map(|(hash, slot)| (*hash, slot.last_used.load(Ordering::Relaxed)))
+            .collect();
+        let excess = (loaded.len() + 1).saturating_sub(self.settings.max_loaded_models.max(1));
+        loaded.sort_by_key(|(_, used)| *used);
+        let evicted: Vec<[u8; 32]> = loaded
+            .into_iter()
+            .take(excess)
+            .map(|(hash, _)| hash)
+            .collect();
+        for hash in &evicted {
+            models.remove(hash);
+            tracing::info!(model = %hex::encode(hash), "model unloaded (least recently used)");
+        }
+        evicted
+    }
+
     /// Fetches the model (verified by hash) and opens its first session,
     /// which proves the file loads.
     async fn open(&self, model: &Model) -> Result<Sessions, InferenceError> {
         let path = self.store.fetch(&model.uri, &model.model_hash).await?;
         let engine = self.engine.clone();
         let load_path = path.clone();
-        let first = tokio::task::spawn_blocking(move || engine.load(&load_path))
+        let loaded = tokio::task::spawn_blocking(move || engine.load(&load_path))
             .await
-            .map_err(|err| InferenceError::Internal(format!("model load task: {err}")))??;
+            .map_err(|err| InferenceError::Internal(format!("model load task: {err}")));
+        let first = match loaded {
+            Ok(Ok(first)) => first,
+            // A file that does not load is not kept: files anyone can
+            // register must not pile up in the cache.
+            failed => {
+                self.store.forget(&model.model_hash).await;
+                failed??
+            }
+        };
         Ok(Sessions {
             path,
             idle: Mutex::new(vec![first]),

@@ -370,6 +370,46 @@ impl ModelStore {
         &self.cache_dir
     }
 
+    /// Deletes the cached copy of the model with this hash, if any (the
+    /// runner drops a model it unloads; a later fetch brings it back).
+    pub async fn forget(&self, hash: &[u8; 32]) {
+        let path = self.cache_path(hash);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => tracing::debug!(path = %path.display(), "cached model deleted"),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "cannot delete a cached model")
+            }
+        }
+    }
+
+    /// Deletes partial downloads older than the fetch timeout (left by a
+    /// process stopped mid-fetch; a live fetch ends within the timeout).
+    /// Returns how many.
+    pub fn remove_stale_partials(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.cache_dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with('.') && name.contains(".onnx.partial-"))
+            })
+            .filter(|entry| {
+                entry
+                    .metadata()
+                    .and_then(|meta| meta.modified())
+                    .ok()
+                    .and_then(|modified| modified.elapsed().ok())
+                    .is_some_and(|age| age > self.limits.timeout)
+            })
+            .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+            .count()
+    }
+
     /// Where the model with this hash is (or would be) cached.
     pub fn cache_path(&self, hash: &[u8; 32]) -> PathBuf {
         self.cache_dir.join(format!("{}.onnx", hex(hash)))

@@ -367,6 +367,7 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
             max_concurrent: 1,
             reserved_for_verification: 1,
             run_timeout: Duration::from_secs(600),
+            max_loaded_models: 1,
         },
         Metrics::new(),
     );

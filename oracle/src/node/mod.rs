@@ -148,6 +148,13 @@ impl Node {
             config.node.model_base_dir.clone(),
             config.fetch.limits(),
         );
+        let stale = store.remove_stale_partials();
+        if stale > 0 {
+            tracing::info!(
+                stale,
+                "deleted partial model downloads left by an earlier run"
+            );
+        }
         let runner = Arc::new(Runner::new(
             engine.clone(),
             store,

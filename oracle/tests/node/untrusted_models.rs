@@ -13,9 +13,10 @@ use sibyl_oracle::{
     config::{Config, Role},
     engine::{Engine, EngineSettings},
     faulty::raw_http_server,
+    hex,
     inference::{Lane, Runner},
     metrics::Metrics,
-    store::{sha256_file, ModelStore},
+    store::{sha256_file, FetchLimits, ModelStore},
 };
 use std::{
     sync::Arc,
@@ -270,4 +271,114 @@ async fn a_stop_cuts_off_work_still_running_after_the_shutdown_timeout() {
         RequestStatus::Pending,
         "nothing was committed"
     );
+}
+
+/// The files in `cache`, by name, sorted (partial downloads included).
+fn cached_files(cache: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Models anyone can register cannot fill a node's memory or disk: with
+/// room for one model, loading a second drops the first (its sessions and
+/// its cached file), a file that does not load is not kept, a partial
+/// download left by a stopped run is swept, and a dropped model loads again
+/// when it is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loaded_models_and_their_cached_files_stay_within_the_cap() {
+    let cluster = Cluster::start(1).await;
+    let client = cluster.client(&cluster.requester);
+    let base = cluster.private_model_base();
+    let fetch = |key: Pubkey| {
+        let client = &client;
+        async move { client.fetch_required::<Model>(&key, "model").await.unwrap() }
+    };
+    let digits = fetch(cluster.model).await;
+    let mlp_hash = sha256_file(&base.join("models/mlp_float.onnx")).unwrap();
+    let mlp = fetch(
+        register_with_input(
+            &cluster,
+            mlp_hash,
+            "file://models/mlp_float.onnx".into(),
+            vec![1, 16],
+        )
+        .await,
+    )
+    .await;
+    let garbage_path = base.join("models/not_onnx.onnx");
+    std::fs::write(&garbage_path, b"bytes with a hash, but no model").unwrap();
+    let garbage = fetch(
+        register_with_input(
+            &cluster,
+            sha256_file(&garbage_path).unwrap(),
+            "file://models/not_onnx.onnx".into(),
+            vec![1, 16],
+        )
+        .await,
+    )
+    .await;
+
+    let cache = cluster.dir.path().join("capped-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let stale = cache.join(format!(".{}.onnx.partial-1-0", hex::encode(&mlp_hash)));
+    std::fs::write(&stale, b"half a model").unwrap();
+    let mut config = cluster.node_config(0, &[Role::Serve], 0.0);
+    config.node.max_loaded_models = 1;
+    // Older than any fetch could take (here: no time at all).
+    let sweeper = ModelStore::with_limits(
+        cache.clone(),
+        base.clone(),
+        FetchLimits {
+            timeout: Duration::ZERO,
+            ..FetchLimits::default()
+        },
+    );
+    assert_eq!(
+        sweeper.remove_stale_partials(),
+        1,
+        "the partial download is swept"
+    );
+    let runner = Runner::new(
+        Arc::new(Engine::new(&EngineSettings::default()).unwrap()),
+        ModelStore::new(cache.clone(), base),
+        config.node.runner_settings(),
+        Metrics::new(),
+    );
+    let file_of = |model: &Model| format!("{}.onnx", hex::encode(&model.model_hash));
+    let sample = std::fs::read_to_string(repo_root().join("models/samples/digit-2.json")).unwrap();
+    let digit_input = sibyl_oracle::input::from_json(&sample, &digits.input_spec).unwrap();
+    let mlp_input = float_input(&[0.5; 16], vec![1, 16]);
+
+    let first = runner
+        .run(Lane::Serve, &digits, digit_input.clone())
+        .await
+        .unwrap();
+    assert_eq!(first, python_output("digit-2"));
+    assert_eq!(cached_files(&cache), vec![file_of(&digits)]);
+    runner.run(Lane::Serve, &mlp, mlp_input).await.unwrap();
+    assert_eq!(runner.loaded_models(), 1, "room for one model");
+    assert_eq!(cached_files(&cache), vec![file_of(&mlp)], "digits dropped");
+    let refused = runner
+        .run(Lane::Serve, &garbage, float_input(&[0.5; 16], vec![1, 16]))
+        .await
+        .expect_err("not a model");
+    assert!(refused.to_string().contains("unavailable"), "{refused}");
+    assert_eq!(
+        cached_files(&cache),
+        vec![file_of(&mlp)],
+        "a file that does not load is not kept"
+    );
+    // Asked for again, digits is fetched and loaded again, and answers the same.
+    let again = runner.run(Lane::Serve, &digits, digit_input).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(runner.loaded_models(), 1);
+    assert_eq!(cached_files(&cache), vec![file_of(&digits)]);
 }
