@@ -50,6 +50,7 @@ struct Step {
 
 impl Service for Crank {
     const NAME: &'static str = "crank";
+    const MIN_WOKEN_GAP: std::time::Duration = super::SCAN_GAP;
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         let chain = &self.shared.chain;

@@ -117,6 +117,11 @@ pub fn instance_key(state: &sibyl::state::InferenceRequest) -> Pubkey {
 pub trait Service: Send + 'static {
     /// The role's name, for logs and metrics.
     const NAME: &'static str;
+    /// The least time between the starts of two scans a notification
+    /// woke: a burst of account changes (anyone can make one cheaply)
+    /// costs one scan per gap, not one per change. Zero for a service
+    /// whose woken tick is cheap (serve's drains its queue of hints).
+    const MIN_WOKEN_GAP: Duration = Duration::ZERO;
     /// One scan of the chain and the actions it calls for.
     fn tick(&mut self) -> impl Future<Output = Result<(), NodeError>> + Send;
     /// Waits for work the service started to finish (on shutdown).
@@ -329,18 +334,29 @@ async fn run_service<S: Service>(
 ) {
     tracing::info!(service = S::NAME, "started");
     while !*shutdown.borrow() {
+        let started = tokio::time::Instant::now();
         if let Err(err) = service.tick().await {
             tracing::warn!(service = S::NAME, %err, "step failed; retrying next scan");
         }
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
             _ = tokio::time::sleep(poll_interval) => {}
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                tokio::select! {
+                    _ = stopped(&mut shutdown) => break,
+                    _ = tokio::time::sleep_until(started + S::MIN_WOKEN_GAP) => {}
+                }
+            }
         }
     }
     service.drain().await;
     tracing::info!(service = S::NAME, "stopped");
 }
+
+/// The scan gap of the services that re-read every open request or dispute
+/// when woken (watch, vote, crank): a slot is 400 ms, and the shortest
+/// window is five slots.
+const SCAN_GAP: Duration = Duration::from_millis(250);
 
 /// Wakes the services whenever a Sibyl account changes; reconnects with
 /// backoff if the PubSub connection drops. Polling covers the gaps.
@@ -414,5 +430,52 @@ async fn subscription(
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(Arc<AtomicUsize>);
+
+    impl Service for Counting {
+        const NAME: &'static str = "counting";
+        const MIN_WOKEN_GAP: Duration = SCAN_GAP;
+
+        async fn tick(&mut self) -> Result<(), NodeError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    /// A notification every 10 ms for a second (a cheap stream of account
+    /// changes anyone can cause) costs a scan per gap, not one per change.
+    #[tokio::test]
+    async fn a_burst_of_notifications_costs_one_scan_per_gap() {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let wake = Arc::new(Notify::new());
+        let (stop, shutdown) = signal::channel(false);
+        let service = tokio::spawn(run_service(
+            Counting(ticks.clone()),
+            wake.clone(),
+            Duration::from_secs(60),
+            shutdown,
+        ));
+        let burst = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        while started.elapsed() < burst {
+            wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        service.await.unwrap();
+        let scans = ticks.load(Ordering::Relaxed);
+        let most = 2 + (burst.as_millis() / SCAN_GAP.as_millis()) as usize;
+        assert!(
+            (3..=most).contains(&scans),
+            "{scans} scans for 100 notifications"
+        );
     }
 }

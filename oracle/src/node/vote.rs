@@ -65,6 +65,7 @@ enum Step {
 
 impl Service for Vote {
     const NAME: &'static str = "vote";
+    const MIN_WOKEN_GAP: std::time::Duration = super::SCAN_GAP;
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         let shared = &*self.shared;

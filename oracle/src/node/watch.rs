@@ -40,6 +40,7 @@ impl Watch {
 
 impl Service for Watch {
     const NAME: &'static str = "watch";
+    const MIN_WOKEN_GAP: std::time::Duration = super::SCAN_GAP;
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         let slot = self.shared.chain.slot().await?;
