@@ -367,9 +367,19 @@ async fn subscription(
     pending: Option<mpsc::Sender<serve::Notified>>,
     mut shutdown: signal::Receiver<bool>,
 ) {
+    use anchor_lang::Discriminator;
     use futures_util::StreamExt;
     use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
-    let config = solana_rpc_client_types::config::RpcProgramAccountsConfig {
+    use solana_rpc_client_types::filter::{Memcmp, RpcFilterType};
+    // Only the accounts whose changes call for work: requests (serve,
+    // watch, crank) and disputes (vote, crank; a reveal changes its
+    // dispute's tally too). Votes, operators, models and the config
+    // change without waking anyone; the scans read them.
+    let only = |discriminator: &[u8]| solana_rpc_client_types::config::RpcProgramAccountsConfig {
+        filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+            0,
+            discriminator,
+        ))]),
         account_config: solana_rpc_client_types::config::RpcAccountInfoConfig {
             encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
             // The commitment the node reads at: a real cluster's default
@@ -379,6 +389,10 @@ async fn subscription(
         },
         ..Default::default()
     };
+    let (requests, disputes) = (
+        only(sibyl::state::InferenceRequest::DISCRIMINATOR),
+        only(sibyl::state::Dispute::DISCRIMINATOR),
+    );
     // Every way the subscription fails or ends waits out the same backoff
     // before the next attempt: an endpoint that refuses `programSubscribe`
     // (many providers do) or drops it at once is never hammered.
@@ -388,21 +402,30 @@ async fn subscription(
             Err(err) => {
                 tracing::debug!(ws_url = %redact_url(&ws_url), %err, "PubSub unavailable; polling only");
             }
-            Ok(client) => match client
-                .program_subscribe(&sibyl::ID, Some(config.clone()))
-                .await
+            Ok(client) => match futures_util::future::try_join(
+                client.program_subscribe(&sibyl::ID, Some(requests.clone())),
+                client.program_subscribe(&sibyl::ID, Some(disputes.clone())),
+            )
+            .await
             {
                 Err(err) => {
                     tracing::debug!(ws_url = %redact_url(&ws_url), %err, "programSubscribe refused; polling only");
                 }
-                Ok((mut updates, unsubscribe)) => {
+                Ok((
+                    (request_updates, unsubscribe_requests),
+                    (dispute_updates, unsubscribe_disputes),
+                )) => {
                     backoff = Duration::from_millis(200);
                     metrics.subscription(true);
+                    let mut updates =
+                        futures_util::stream::select(request_updates, dispute_updates);
                     loop {
                         tokio::select! {
                             _ = stopped(&mut shutdown) => {
                                 metrics.subscription(false);
-                                unsubscribe().await;
+                                drop(updates);
+                                unsubscribe_requests().await;
+                                unsubscribe_disputes().await;
                                 return;
                             }
                             update = updates.next() => match update {

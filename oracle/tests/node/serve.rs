@@ -101,3 +101,33 @@ async fn the_crank_delivers_a_final_result_to_the_consumer_named_at_request_time
     stop.send(true).unwrap();
     node.await.unwrap();
 }
+
+/// The node's filtered program subscription delivers a new request: with
+/// scans ten minutes apart, the request is committed within seconds, so
+/// it was the notification, not a scan, that launched the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_request_is_served_on_its_notification_alone() {
+    let cluster = Cluster::start(1).await;
+    let mut config = cluster.node_config(0, &[Role::Serve], 0.0);
+    config.node.poll_interval_ms = 600_000;
+    let (stop, node) = cluster.start_node(config).await;
+    // The node's first scan has run: the digits model is known as served.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let request = cluster.request_digit("digit-2").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let committed = loop {
+        let state = cluster.request_state(&request).await.expect("open");
+        if state.status == RequestStatus::Committed {
+            break state;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not committed 30 s after the request, with no scan due for ten minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(committed.output, python_output("digit-2"));
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}
