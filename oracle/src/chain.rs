@@ -27,7 +27,10 @@ use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::Error as ClientError;
 use solana_rpc_client_api::request::RpcRequest;
 use solana_rpc_client_types::{
-    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig},
+    config::{
+        RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig,
+        RpcSimulateTransactionConfig,
+    },
     filter::{Memcmp, RpcFilterType},
 };
 use solana_signature::Signature;
@@ -51,7 +54,9 @@ pub struct MintInfo {
 pub struct SendSettings {
     /// Priority fee in micro-lamports per compute unit (0: none).
     pub priority_fee_micro_lamports: u64,
-    /// Compute-unit limit requested for every transaction.
+    /// The most compute units a transaction may ask for. Each asks for what
+    /// a simulation of it consumed, plus a margin ([`with_margin`]), within
+    /// this; for all of this when the simulation cannot say.
     pub compute_unit_limit: u32,
     /// How many times a transaction is signed afresh (each only once the
     /// blockhash of the one before expired).
@@ -574,7 +579,8 @@ impl ChainClient {
         instructions: &[Instruction],
         extra_signers: &[&Keypair],
     ) -> Result<Sent, ChainError> {
-        let mut all = self.budget_instructions();
+        let limit = self.compute_unit_limit(action, instructions).await?;
+        let mut all = self.budget_instructions_with(limit);
         all.extend_from_slice(instructions);
         let mut signers: Vec<&Keypair> = vec![&self.signer];
         signers.extend_from_slice(extra_signers);
@@ -623,6 +629,50 @@ impl ChainClient {
             attempts: self.settings.max_attempts,
             signatures,
         })
+    }
+
+    /// The compute-unit limit to ask for `instructions`: what a simulation
+    /// (signatures unchecked, at the latest blockhash) consumed, with a
+    /// margin, within the configured ceiling. A program refusal in the
+    /// simulation is returned as the refusal, with no fee spent; a
+    /// simulation the RPC node cannot run leaves the ceiling.
+    async fn compute_unit_limit(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+    ) -> Result<u32, ChainError> {
+        let ceiling = self.settings.compute_unit_limit;
+        let mut all = self.budget_instructions_with(ceiling);
+        all.extend_from_slice(instructions);
+        let transaction = Transaction::new_with_payer(&all, Some(&self.signer.pubkey()));
+        let config = RpcSimulateTransactionConfig {
+            sig_verify: false,
+            replace_recent_blockhash: true,
+            commitment: Some(self.rpc.commitment()),
+            ..Default::default()
+        };
+        let simulated = match self
+            .rpc
+            .simulate_transaction_with_config(&transaction, config)
+            .await
+        {
+            Ok(response) => response.value,
+            Err(err) => {
+                tracing::debug!(action, %err, "cannot simulate; asking for the ceiling");
+                return Ok(ceiling);
+            }
+        };
+        match simulated.err.map(TransactionError::from) {
+            Some(error @ TransactionError::InstructionError(..)) => {
+                Err(ChainError::from_transaction(action, error, &all))
+            }
+            // Anything else (an account in use, a fee the wallet cannot pay
+            // yet) is for the real send to meet and report.
+            Some(_) => Ok(ceiling),
+            None => Ok(simulated
+                .units_consumed
+                .map_or(ceiling, |units| with_margin(units).min(ceiling))),
+        }
     }
 
     /// Sends one signed transaction, again every [`REBROADCAST`], until it
@@ -826,10 +876,13 @@ impl ChainClient {
 
     /// The compute-budget instructions every transaction starts with.
     pub fn budget_instructions(&self) -> Vec<Instruction> {
+        self.budget_instructions_with(self.settings.compute_unit_limit)
+    }
+
+    /// [`ChainClient::budget_instructions`] asking for `limit` units.
+    fn budget_instructions_with(&self, limit: u32) -> Vec<Instruction> {
         use solana_compute_budget_interface::ComputeBudgetInstruction;
-        let mut instructions = vec![ComputeBudgetInstruction::set_compute_unit_limit(
-            self.settings.compute_unit_limit,
-        )];
+        let mut instructions = vec![ComputeBudgetInstruction::set_compute_unit_limit(limit)];
         if self.settings.priority_fee_micro_lamports > 0 {
             instructions.push(ComputeBudgetInstruction::set_compute_unit_price(
                 self.settings.priority_fee_micro_lamports,
@@ -837,6 +890,14 @@ impl ChainClient {
         }
         instructions
     }
+}
+
+/// Units to ask for a transaction a simulation saw consume `units`: a
+/// fifth more and 5 000 on top, for state that moves between the
+/// simulation and the run (a dispute's tally, a consumer's callback).
+pub fn with_margin(units: u64) -> u32 {
+    let asked = units.saturating_add(units / 5).saturating_add(5_000);
+    u32::try_from(asked).unwrap_or(u32::MAX)
 }
 
 fn decode<T: AccountDeserialize>(

@@ -510,7 +510,7 @@ trusted_hosts = []             # loopback/private hosts allowed all the same, "h
 
 [send]
 priority_fee_micro_lamports = 0
-compute_unit_limit = 400000
+compute_unit_limit = 400000   # the ceiling: each transaction asks for what its simulation consumed, plus a margin
 max_attempts = 5
 confirm_timeout_ms = 30000      # how long sending goes on while the RPC cannot be reached
 retry_backoff_ms = 500

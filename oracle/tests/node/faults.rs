@@ -411,3 +411,52 @@ where
     }
     panic!("/readyz stayed ready with the RPC endpoint gone");
 }
+
+/// A transaction asks for the compute units its simulation consumed (with
+/// the margin), not the configured ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_asks_for_the_units_its_simulation_consumed() {
+    use sibyl_client::{accounts, instruction};
+    use sibyl_oracle::chain::{with_margin, SendSettings};
+    use solana_rpc_client_api::request::RpcRequest;
+    let cluster = Cluster::start(1).await;
+    let client = cluster.client(&cluster.operators[0]);
+    let wallet = client.wallet();
+    let stake = instruction(
+        accounts::stake(wallet, cluster.tokens.account_of(&wallet), cluster.tokens),
+        sibyl::instruction::AddStake { amount: 1_000 },
+    );
+    let signature = client.send("add_stake", &[stake], &[]).await.unwrap();
+    let landed: serde_json::Value = client
+        .rpc()
+        .send(
+            RpcRequest::GetTransaction,
+            serde_json::json!([signature.to_string(), {"encoding": "json", "commitment": "confirmed"}]),
+        )
+        .await
+        .unwrap();
+    let keys = landed["transaction"]["message"]["accountKeys"]
+        .as_array()
+        .unwrap();
+    let budget_program = solana_compute_budget_interface::ID.to_string();
+    let asked = landed["transaction"]["message"]["instructions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|ix| {
+            let program = keys[ix["programIdIndex"].as_u64()? as usize].as_str()?;
+            let data = bs58::decode(ix["data"].as_str()?).into_vec().ok()?;
+            // SetComputeUnitLimit: tag 2, then the limit (u32 LE).
+            (program == budget_program && data.first() == Some(&2))
+                .then(|| u32::from_le_bytes(data[1..5].try_into().unwrap()))
+        })
+        .expect("a compute-unit limit");
+    let consumed = landed["meta"]["computeUnitsConsumed"].as_u64().unwrap();
+    println!("add_stake consumed {consumed} units and asked for {asked}");
+    assert_eq!(
+        asked,
+        with_margin(consumed),
+        "the simulation's units, with the margin"
+    );
+    assert!(asked < SendSettings::default().compute_unit_limit);
+}
