@@ -60,6 +60,10 @@ pub struct TransactionRecord {
     pub block_time: i64,
     pub transaction: VersionedTransaction,
     pub meta: TransactionStatusMeta,
+    /// The accounts it could write.
+    pub writable: Vec<Pubkey>,
+    /// Its compute-unit price in micro-lamports (`SetComputeUnitPrice`; 0 without one).
+    pub compute_unit_price: u64,
 }
 
 /// What subscribers are told about: every slot change and every processed
@@ -293,7 +297,7 @@ impl Chain {
         };
         let message = &transaction.message;
         let accounts = message.static_account_keys().to_vec();
-        let writable = accounts
+        let writable: Vec<Pubkey> = accounts
             .iter()
             .enumerate()
             .filter(|(index, _)| {
@@ -315,15 +319,18 @@ impl Chain {
             status: meta.status.clone(),
             logs: meta.log_messages.clone().unwrap_or_default(),
             accounts,
-            writable,
+            writable: writable.clone(),
         };
         let mut records = self.records.write().unwrap();
+        let compute_unit_price = compute_unit_price(&transaction);
         let record = TransactionRecord {
             slot: bank.slot(),
             sequence: records.len() as u64,
             block_time: bank.clock().unix_timestamp,
             transaction,
             meta,
+            writable,
+            compute_unit_price,
         };
         records.insert(signature, record);
         drop(records);
@@ -339,6 +346,45 @@ impl Chain {
             .get(address)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// What `getRecentPrioritizationFees` reports, as Agave does: for each
+    /// of the last 150 slots up to the current one (oldest first), the
+    /// lowest compute-unit price among the successful transactions of the
+    /// slot that could write each of `accounts`, the highest of those
+    /// across the accounts, 0 when none did; with no accounts named, the
+    /// lowest price in the slot.
+    pub fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(u64, u64)> {
+        let current = self.bank().slot();
+        let first = current.saturating_sub(149);
+        let records = self.records.read().unwrap();
+        let landed: Vec<&TransactionRecord> = records
+            .values()
+            .filter(|record| record.slot >= first && record.meta.status.is_ok())
+            .collect();
+        let lowest = |slot: u64, wrote: &dyn Fn(&TransactionRecord) -> bool| {
+            landed
+                .iter()
+                .filter(|record| record.slot == slot && wrote(record))
+                .map(|record| record.compute_unit_price)
+                .min()
+        };
+        (first..=current)
+            .map(|slot| {
+                let fee = if accounts.is_empty() {
+                    lowest(slot, &|_| true).unwrap_or(0)
+                } else {
+                    accounts
+                        .iter()
+                        .filter_map(|account| {
+                            lowest(slot, &|record| record.writable.contains(account))
+                        })
+                        .max()
+                        .unwrap_or(0)
+                };
+                (slot, fee)
+            })
+            .collect()
     }
 
     /// The record of a processed transaction.
@@ -428,3 +474,23 @@ impl Chain {
         Ok(signature)
     }
 }
+
+/// A transaction's compute-unit price: the value of its
+/// `SetComputeUnitPrice` instruction (tag 3, then a u64), 0 without one.
+fn compute_unit_price(transaction: &VersionedTransaction) -> u64 {
+    let message = &transaction.message;
+    let keys = message.static_account_keys();
+    message
+        .instructions()
+        .iter()
+        .filter(|ix| keys.get(usize::from(ix.program_id_index)) == Some(&COMPUTE_BUDGET_ID))
+        .find_map(|ix| match ix.data.as_slice() {
+            [3, price @ ..] => price.try_into().ok().map(u64::from_le_bytes),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// The compute budget program.
+const COMPUTE_BUDGET_ID: Pubkey =
+    anchor_lang::pubkey!("ComputeBudget111111111111111111111111111111");

@@ -20,8 +20,8 @@ use solana_rpc_client_types::{
     filter::RpcFilterType,
     response::{
         OptionalContext, Response as RpcResponse, RpcBlockhash,
-        RpcConfirmedTransactionStatusWithSignature, RpcKeyedAccount, RpcResponseContext,
-        RpcSimulateTransactionResult, RpcVersionInfo,
+        RpcConfirmedTransactionStatusWithSignature, RpcKeyedAccount, RpcPrioritizationFee,
+        RpcResponseContext, RpcSimulateTransactionResult, RpcVersionInfo,
     },
 };
 use solana_runtime::bank::{Bank, TransactionSimulationResult};
@@ -44,6 +44,8 @@ pub const SOLANA_CORE_VERSION: &str = "4.2.2";
 const MAX_MULTIPLE_ACCOUNTS: usize = 100;
 /// Most signatures `getSignatureStatuses` takes, as in Agave.
 const MAX_SIGNATURE_STATUSES: usize = 256;
+/// Most accounts `getRecentPrioritizationFees` takes (Agave's limit).
+const MAX_PRIORITIZATION_FEE_ACCOUNTS: usize = 128;
 /// Largest base58 / base64 transaction text accepted (a 1232-byte packet).
 const MAX_BASE58_SIZE: usize = 1683;
 const MAX_BASE64_SIZE: usize = 1644;
@@ -75,6 +77,7 @@ pub const SERVED_METHODS: &[&str] = &[
     "getTransaction",
     "getSignaturesForAddress",
     "getTokenAccountBalance",
+    "getRecentPrioritizationFees",
 ];
 
 /// Builds the JSON-RPC handler over a chain.
@@ -262,6 +265,29 @@ pub fn handler(chain: Arc<Chain>) -> IoHandler {
         Option<RpcSendTransactionConfig>
     )| {
         send_transaction(c, data, config.unwrap_or_default())
+    });
+    method!("getRecentPrioritizationFees", 1, |c: &Chain,
+                                               (addresses,): (
+        Option<Vec<String>>,
+    )| {
+        let addresses = addresses.unwrap_or_default();
+        check_input_count(addresses.len(), MAX_PRIORITIZATION_FEE_ACCOUNTS)?;
+        let accounts = addresses
+            .iter()
+            .map(|text| {
+                Pubkey::from_str(text)
+                    .map_err(|err| Error::invalid_params(format!("Invalid param: {err:?}")))
+            })
+            .collect::<RpcResult<Vec<_>>>()?;
+        RpcResult::Ok(
+            c.recent_prioritization_fees(&accounts)
+                .into_iter()
+                .map(|(slot, prioritization_fee)| RpcPrioritizationFee {
+                    slot,
+                    prioritization_fee,
+                })
+                .collect::<Vec<_>>(),
+        )
     });
     method!("simulateTransaction", 2, |c: &Chain,
                                        (data, config): (

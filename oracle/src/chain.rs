@@ -52,8 +52,12 @@ pub struct MintInfo {
 /// How transactions are sent.
 #[derive(Clone, Debug)]
 pub struct SendSettings {
-    /// Priority fee in micro-lamports per compute unit (0: none).
+    /// The least priority fee paid, in micro-lamports per compute unit.
     pub priority_fee_micro_lamports: u64,
+    /// The most priority fee paid: each transaction pays what recent
+    /// transactions that wrote the same accounts paid ([`recent_fee`]),
+    /// between the least and this.
+    pub max_priority_fee_micro_lamports: u64,
     /// The most compute units a transaction may ask for. Each asks for what
     /// a simulation of it consumed, plus a margin ([`with_margin`]), within
     /// this; for all of this when the simulation cannot say.
@@ -73,6 +77,7 @@ impl Default for SendSettings {
     fn default() -> Self {
         Self {
             priority_fee_micro_lamports: 0,
+            max_priority_fee_micro_lamports: 100_000,
             compute_unit_limit: 400_000,
             max_attempts: 5,
             confirm_timeout: Duration::from_secs(30),
@@ -579,8 +584,11 @@ impl ChainClient {
         instructions: &[Instruction],
         extra_signers: &[&Keypair],
     ) -> Result<Sent, ChainError> {
-        let limit = self.compute_unit_limit(action, instructions).await?;
-        let mut all = self.budget_instructions_with(limit);
+        let (limit, price) = tokio::join!(
+            self.compute_unit_limit(action, instructions),
+            self.priority_fee(action, instructions)
+        );
+        let mut all = self.budget_instructions_with(limit?, price);
         all.extend_from_slice(instructions);
         let mut signers: Vec<&Keypair> = vec![&self.signer];
         signers.extend_from_slice(extra_signers);
@@ -642,7 +650,8 @@ impl ChainClient {
         instructions: &[Instruction],
     ) -> Result<u32, ChainError> {
         let ceiling = self.settings.compute_unit_limit;
-        let mut all = self.budget_instructions_with(ceiling);
+        let mut all =
+            self.budget_instructions_with(ceiling, self.settings.priority_fee_micro_lamports);
         all.extend_from_slice(instructions);
         let transaction = Transaction::new_with_payer(&all, Some(&self.signer.pubkey()));
         let config = RpcSimulateTransactionConfig {
@@ -876,20 +885,66 @@ impl ChainClient {
 
     /// The compute-budget instructions every transaction starts with.
     pub fn budget_instructions(&self) -> Vec<Instruction> {
-        self.budget_instructions_with(self.settings.compute_unit_limit)
+        self.budget_instructions_with(self.settings.compute_unit_limit, self.fee_ceiling())
     }
 
-    /// [`ChainClient::budget_instructions`] asking for `limit` units.
-    fn budget_instructions_with(&self, limit: u32) -> Vec<Instruction> {
+    /// The compute-budget instructions asking for `limit` units at `price`
+    /// micro-lamports each (no price instruction for 0).
+    fn budget_instructions_with(&self, limit: u32, price: u64) -> Vec<Instruction> {
         use solana_compute_budget_interface::ComputeBudgetInstruction;
         let mut instructions = vec![ComputeBudgetInstruction::set_compute_unit_limit(limit)];
-        if self.settings.priority_fee_micro_lamports > 0 {
-            instructions.push(ComputeBudgetInstruction::set_compute_unit_price(
-                self.settings.priority_fee_micro_lamports,
-            ));
+        if price > 0 {
+            instructions.push(ComputeBudgetInstruction::set_compute_unit_price(price));
         }
         instructions
     }
+
+    /// The most a transaction pays per compute unit (never below the least).
+    fn fee_ceiling(&self) -> u64 {
+        self.settings
+            .max_priority_fee_micro_lamports
+            .max(self.settings.priority_fee_micro_lamports)
+    }
+
+    /// The price per compute unit for `instructions`: what recent
+    /// transactions that wrote the same accounts paid ([`recent_fee`], from
+    /// `getRecentPrioritizationFees`), between the configured least and
+    /// most; the least when the RPC node cannot say.
+    async fn priority_fee(&self, action: &str, instructions: &[Instruction]) -> u64 {
+        let least = self.settings.priority_fee_micro_lamports;
+        let mut writable: Vec<Pubkey> = instructions
+            .iter()
+            .flat_map(|instruction| &instruction.accounts)
+            .filter(|meta| meta.is_writable)
+            .map(|meta| meta.pubkey)
+            .collect();
+        writable.sort();
+        writable.dedup();
+        // The most accounts the method takes.
+        writable.truncate(128);
+        match self.rpc.get_recent_prioritization_fees(&writable).await {
+            Ok(fees) => recent_fee(fees.iter().map(|fee| fee.prioritization_fee))
+                .clamp(least, self.fee_ceiling()),
+            Err(err) => {
+                tracing::debug!(action, %err, "no recent prioritization fees; paying the least");
+                least
+            }
+        }
+    }
+}
+
+/// The price to pay given recent slots' prices (for the accounts written):
+/// the 75th percentile of those above zero, 0 when none paid any. A slot
+/// where nobody wrote those accounts reports 0, which says nothing about
+/// the competition, so zeros are left out.
+pub fn recent_fee(fees: impl IntoIterator<Item = u64>) -> u64 {
+    let mut paid: Vec<u64> = fees.into_iter().filter(|&fee| fee > 0).collect();
+    paid.sort_unstable();
+    let rank = (paid.len() * 3).div_ceil(4);
+    rank.checked_sub(1)
+        .and_then(|index| paid.get(index))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Units to ask for a transaction a simulation saw consume `units`: a
@@ -910,4 +965,25 @@ fn decode<T: AccountDeserialize>(
         address: *address,
         reason: err.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recent_fee_is_the_upper_quartile_of_what_was_paid() {
+        assert_eq!(recent_fee([]), 0);
+        assert_eq!(recent_fee([0, 0, 0]), 0, "nobody paid: nothing to outbid");
+        assert_eq!(recent_fee([0, 7, 0]), 7);
+        assert_eq!(recent_fee([1, 2, 3, 4]), 3);
+        assert_eq!(recent_fee([0, 5, 1, 9, 2, 0, 3, 4, 6, 8, 7, 10]), 8);
+    }
+
+    #[test]
+    fn a_simulated_transaction_gets_a_fifth_and_5000_units_more() {
+        assert_eq!(with_margin(0), 5_000);
+        assert_eq!(with_margin(100_000), 125_000);
+        assert_eq!(with_margin(u64::MAX), u32::MAX);
+    }
 }

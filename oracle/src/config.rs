@@ -240,6 +240,7 @@ pub struct RuntimeConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SendConfig {
     pub priority_fee_micro_lamports: u64,
+    pub max_priority_fee_micro_lamports: u64,
     pub compute_unit_limit: u32,
     pub max_attempts: u32,
     pub confirm_timeout_ms: u64,
@@ -250,6 +251,7 @@ impl Default for SendConfig {
     fn default() -> Self {
         Self {
             priority_fee_micro_lamports: 0,
+            max_priority_fee_micro_lamports: 100_000,
             compute_unit_limit: 400_000,
             max_attempts: 5,
             confirm_timeout_ms: 30_000,
@@ -263,6 +265,7 @@ impl SendConfig {
     pub fn settings(&self) -> crate::chain::SendSettings {
         crate::chain::SendSettings {
             priority_fee_micro_lamports: self.priority_fee_micro_lamports,
+            max_priority_fee_micro_lamports: self.max_priority_fee_micro_lamports,
             compute_unit_limit: self.compute_unit_limit,
             max_attempts: self.max_attempts,
             confirm_timeout: Duration::from_millis(self.confirm_timeout_ms),
@@ -451,6 +454,12 @@ impl Config {
                  remove [faulty] or set rate = 0.0",
             ));
         }
+        if self.send.max_priority_fee_micro_lamports < self.send.priority_fee_micro_lamports {
+            return Err(invalid(
+                "send.max_priority_fee_micro_lamports",
+                "must be at least send.priority_fee_micro_lamports",
+            ));
+        }
         if self.send.max_attempts == 0 {
             return Err(invalid("send.max_attempts", "must be at least 1"));
         }
@@ -509,7 +518,8 @@ trusted_hosts = []             # loopback/private hosts allowed all the same, "h
 # library = ".local/onnxruntime/libonnxruntime.so.1.31.1"   # default: ORT_DYLIB_PATH, then .local/
 
 [send]
-priority_fee_micro_lamports = 0
+priority_fee_micro_lamports = 0          # the least paid per compute unit
+max_priority_fee_micro_lamports = 100000 # the most: each pays what recent writers of its accounts paid, within these
 compute_unit_limit = 400000   # the ceiling: each transaction asks for what its simulation consumed, plus a margin
 max_attempts = 5
 confirm_timeout_ms = 30000      # how long sending goes on while the RPC cannot be reached
@@ -729,6 +739,28 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn the_most_priority_fee_is_at_least_the_least() {
+        let base = Config::template("l", "id.json", &["*".into()]);
+        let env = vec![
+            (
+                "SIBYL_SEND__PRIORITY_FEE_MICRO_LAMPORTS".to_string(),
+                "5000".to_string(),
+            ),
+            (
+                "SIBYL_SEND__MAX_PRIORITY_FEE_MICRO_LAMPORTS".to_string(),
+                "1000".to_string(),
+            ),
+        ];
+        let error = Config::from_toml(&base, "t", env).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("send.max_priority_fee_micro_lamports"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -412,21 +412,13 @@ where
     panic!("/readyz stayed ready with the RPC endpoint gone");
 }
 
-/// A transaction asks for the compute units its simulation consumed (with
-/// the margin), not the configured ceiling.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_asks_for_the_units_its_simulation_consumed() {
-    use sibyl_client::{accounts, instruction};
-    use sibyl_oracle::chain::{with_margin, SendSettings};
+/// The compute-unit limit and price a landed transaction asked for, and
+/// the units it consumed.
+async fn budget_of(
+    client: &sibyl_oracle::chain::ChainClient,
+    signature: &solana_signature::Signature,
+) -> (u32, u64, u64) {
     use solana_rpc_client_api::request::RpcRequest;
-    let cluster = Cluster::start(1).await;
-    let client = cluster.client(&cluster.operators[0]);
-    let wallet = client.wallet();
-    let stake = instruction(
-        accounts::stake(wallet, cluster.tokens.account_of(&wallet), cluster.tokens),
-        sibyl::instruction::AddStake { amount: 1_000 },
-    );
-    let signature = client.send("add_stake", &[stake], &[]).await.unwrap();
     let landed: serde_json::Value = client
         .rpc()
         .send(
@@ -435,23 +427,52 @@ async fn a_transaction_asks_for_the_units_its_simulation_consumed() {
         )
         .await
         .unwrap();
-    let keys = landed["transaction"]["message"]["accountKeys"]
-        .as_array()
-        .unwrap();
+    let message = &landed["transaction"]["message"];
+    let keys = message["accountKeys"].as_array().unwrap();
     let budget_program = solana_compute_budget_interface::ID.to_string();
-    let asked = landed["transaction"]["message"]["instructions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|ix| {
-            let program = keys[ix["programIdIndex"].as_u64()? as usize].as_str()?;
-            let data = bs58::decode(ix["data"].as_str()?).into_vec().ok()?;
-            // SetComputeUnitLimit: tag 2, then the limit (u32 LE).
-            (program == budget_program && data.first() == Some(&2))
-                .then(|| u32::from_le_bytes(data[1..5].try_into().unwrap()))
-        })
-        .expect("a compute-unit limit");
+    let (mut limit, mut price) = (None, 0);
+    for ix in message["instructions"].as_array().unwrap() {
+        let program = keys[ix["programIdIndex"].as_u64().unwrap() as usize]
+            .as_str()
+            .unwrap();
+        let data = bs58::decode(ix["data"].as_str().unwrap())
+            .into_vec()
+            .unwrap();
+        match (program == budget_program, data.first()) {
+            // SetComputeUnitLimit: tag 2, then a u32; SetComputeUnitPrice: tag 3, then a u64.
+            (true, Some(2)) => limit = Some(u32::from_le_bytes(data[1..5].try_into().unwrap())),
+            (true, Some(3)) => price = u64::from_le_bytes(data[1..9].try_into().unwrap()),
+            _ => {}
+        }
+    }
     let consumed = landed["meta"]["computeUnitsConsumed"].as_u64().unwrap();
+    (limit.expect("a compute-unit limit"), price, consumed)
+}
+
+/// `add_stake` of `amount` by `client`'s wallet; returns its signature.
+async fn add_stake(
+    cluster: &Cluster,
+    client: &sibyl_oracle::chain::ChainClient,
+    amount: u64,
+) -> solana_signature::Signature {
+    use sibyl_client::{accounts, instruction};
+    let wallet = client.wallet();
+    let stake = instruction(
+        accounts::stake(wallet, cluster.tokens.account_of(&wallet), cluster.tokens),
+        sibyl::instruction::AddStake { amount },
+    );
+    client.send("add_stake", &[stake], &[]).await.unwrap()
+}
+
+/// A transaction asks for the compute units its simulation consumed (with
+/// the margin), not the configured ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_asks_for_the_units_its_simulation_consumed() {
+    use sibyl_oracle::chain::{with_margin, SendSettings};
+    let cluster = Cluster::start(1).await;
+    let client = cluster.client(&cluster.operators[0]);
+    let signature = add_stake(&cluster, &client, 1_000).await;
+    let (asked, _, consumed) = budget_of(&client, &signature).await;
     println!("add_stake consumed {consumed} units and asked for {asked}");
     assert_eq!(
         asked,
@@ -459,4 +480,38 @@ async fn a_transaction_asks_for_the_units_its_simulation_consumed() {
         "the simulation's units, with the margin"
     );
     assert!(asked < SendSettings::default().compute_unit_limit);
+}
+
+/// The priority fee follows what recent transactions that wrote the same
+/// accounts paid, never above the configured most nor below the least.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_priority_fee_follows_recent_writers_within_the_bounds() {
+    use sibyl_oracle::chain::{ChainClient, SendSettings};
+    let cluster = Cluster::start(2).await;
+    let client = |index: usize, least: u64, most: u64| {
+        ChainClient::new(
+            &cluster.localnet.rpc_url(),
+            &cluster.localnet.pubsub_url(),
+            cluster.operators[index].keypair.clone(),
+            SendSettings {
+                priority_fee_micro_lamports: least,
+                max_priority_fee_micro_lamports: most,
+                ..SendSettings::default()
+            },
+        )
+    };
+    // Nobody has paid for the stake vault yet: the least.
+    let first = add_stake(&cluster, &client(0, 0, 100_000), 1_000).await;
+    assert_eq!(budget_of(&client(0, 0, 0), &first).await.1, 0);
+    // A slot's figure is the lowest price that wrote the account in it:
+    // the payment below gets a slot of its own.
+    cluster.wait_slots(2).await;
+    // Operator 1 pays 5 000 to write the stake vault (its least).
+    let eager = add_stake(&cluster, &client(1, 5_000, 5_000), 1_000).await;
+    assert_eq!(budget_of(&client(1, 0, 0), &eager).await.1, 5_000);
+    // Operator 0 then pays what was paid, or its most if that is lower.
+    let following = add_stake(&cluster, &client(0, 0, 100_000), 1_000).await;
+    assert_eq!(budget_of(&client(0, 0, 0), &following).await.1, 5_000);
+    let capped = add_stake(&cluster, &client(0, 0, 3_000), 1_000).await;
+    assert_eq!(budget_of(&client(0, 0, 0), &capped).await.1, 3_000);
 }
