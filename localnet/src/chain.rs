@@ -348,7 +348,8 @@ impl Chain {
             .unwrap_or_default()
     }
 
-    /// What `getRecentPrioritizationFees` reports, as Agave does: for each
+    /// What `getRecentPrioritizationFees` reports here (a simplified
+    /// Agave: no floor from the block's own lowest price): for each
     /// of the last 150 slots up to the current one (oldest first), the
     /// lowest compute-unit price among the successful transactions of the
     /// slot that could write each of `accounts`, the highest of those

@@ -912,6 +912,9 @@ impl ChainClient {
     /// most; the least when the RPC node cannot say.
     async fn priority_fee(&self, action: &str, instructions: &[Instruction]) -> u64 {
         let least = self.settings.priority_fee_micro_lamports;
+        if least == self.fee_ceiling() {
+            return least;
+        }
         let mut writable: Vec<Pubkey> = instructions
             .iter()
             .flat_map(|instruction| &instruction.accounts)

@@ -342,9 +342,7 @@ impl Runner {
                 let sessions = Arc::new(sessions);
                 *state = SlotState::Ready(sessions.clone());
                 drop(state);
-                for evicted in self.evict_beyond_cap(&model.model_hash) {
-                    self.store.forget(&evicted).await;
-                }
+                self.evict_beyond_cap(&model.model_hash);
                 Ok(sessions)
             }
             Err(err) => {
@@ -390,9 +388,13 @@ impl Runner {
     }
 
     /// Drops the least recently used loaded models beyond
-    /// `max_loaded_models`, never `keep` (just loaded); returns their
-    /// hashes. A run in progress keeps its model's sessions until it ends.
-    fn evict_beyond_cap(&self, keep: &[u8; 32]) -> Vec<[u8; 32]> {
+    /// `max_loaded_models`, never `keep` (just loaded), with their cached
+    /// files. A run in progress keeps its model's sessions until it ends
+    /// (one that needs another session meanwhile fails to open it and is
+    /// tried again). The files go while the map is locked, so a model asked
+    /// for again at that moment is fetched again, never left without its
+    /// file.
+    fn evict_beyond_cap(&self, keep: &[u8; 32]) {
         let mut models = self
             .models
             .lock()
@@ -417,9 +419,9 @@ impl Runner {
             .collect();
         for hash in &evicted {
             models.remove(hash);
+            self.store.forget(hash);
             tracing::info!(model = %hex::encode(hash), "model unloaded (least recently used)");
         }
-        evicted
     }
 
     /// Fetches the model (verified by hash) and opens its first session,
@@ -436,7 +438,7 @@ impl Runner {
             // A file that does not load is not kept: files anyone can
             // register must not pile up in the cache.
             failed => {
-                self.store.forget(&model.model_hash).await;
+                self.store.forget(&model.model_hash);
                 failed??
             }
         };

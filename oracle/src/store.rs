@@ -372,9 +372,9 @@ impl ModelStore {
 
     /// Deletes the cached copy of the model with this hash, if any (the
     /// runner drops a model it unloads; a later fetch brings it back).
-    pub async fn forget(&self, hash: &[u8; 32]) {
+    pub fn forget(&self, hash: &[u8; 32]) {
         let path = self.cache_path(hash);
-        match tokio::fs::remove_file(&path).await {
+        match std::fs::remove_file(&path) {
             Ok(()) => tracing::debug!(path = %path.display(), "cached model deleted"),
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => {

@@ -5,13 +5,13 @@
 //! A verdict is only as good as the run behind it, so a model whose
 //! registered profile id is not this machine's is never judged here: its
 //! outputs could differ for reasons that are nobody's fault.
-use crate::tensor::{decode, element_size, encode, EncodingError, Tensor};
 use crate::{
     compare::outputs_agree,
     hex,
     inference::{InferenceError, Lane, Runner},
+    tensor::{decode, encode, EncodingError},
 };
-use sibyl::state::{DType, InferenceRequest, Model, TensorSpec, VoteSide};
+use sibyl::state::{InferenceRequest, Model, VoteSide};
 use std::sync::Arc;
 
 /// Why a request could not be judged here.
@@ -78,8 +78,11 @@ impl Verdict {
     pub fn correction(&self, model: &Model, committed: &[u8]) -> Result<Vec<u8>, VerifyError> {
         match &self.ours {
             Some(ours) => Ok(ours.clone()),
-            None => placeholder_output(&model.output_spec, committed).map_err(|err| {
-                VerifyError::Placeholder(format!("{err} (output spec {:?})", model.output_spec))
+            None => placeholder_output(committed).map_err(|err| {
+                VerifyError::Placeholder(format!(
+                    "{err} (model {})",
+                    hex::encode(&model.model_hash)
+                ))
             }),
         }
     }
@@ -154,48 +157,27 @@ impl Verifier {
     }
 }
 
-/// A canonical one-tensor output that `spec` admits (every dynamic
-/// dimension 1) and that is not `committed`: zeros, or ones if the
-/// committed output is zeros. Named as the committed tensor, if it has one.
-fn placeholder_output(spec: &TensorSpec, committed: &[u8]) -> Result<Vec<u8>, EncodingError> {
-    let dims: Vec<u64> = spec
-        .shape
-        .iter()
-        .map(|&dim| u64::try_from(dim).unwrap_or(1))
-        .collect();
-    let count = dims
-        .iter()
-        .try_fold(1usize, |count, &dim| {
-            count.checked_mul(usize::try_from(dim).ok()?)
-        })
-        .ok_or(EncodingError::SizeOverflow)?;
-    let name = decode(committed)
-        .ok()
-        .and_then(|tensors| tensors.into_iter().next())
-        .map_or_else(String::new, |tensor| tensor.name);
-    let one: &[u8] = match spec.dtype {
-        DType::Float32 => &[0x00, 0x00, 0x80, 0x3f],
-        DType::Float64 => &[0, 0, 0, 0, 0, 0, 0xf0, 0x3f],
-        DType::Float16 => &[0x00, 0x3c],
-        DType::Uint8 | DType::Int8 | DType::Bool => &[1],
-        DType::Int16 => &[1, 0],
-        DType::Int32 => &[1, 0, 0, 0],
-        DType::Int64 => &[1, 0, 0, 0, 0, 0, 0, 0],
+/// A canonical output that differs from `committed` and passes every
+/// check the program made of it (one tensor the spec admits, no larger):
+/// the committed tensor with one bit of its first element flipped (a
+/// boolean's 0 and 1 swapped), or, with no elements, its name changed. Its
+/// size is the committed output's, or one byte more for an unnamed empty
+/// tensor, so nothing is allocated beyond what the chain holds.
+fn placeholder_output(committed: &[u8]) -> Result<Vec<u8>, EncodingError> {
+    let mut tensors = decode(committed)?;
+    let Some(tensor) = tensors.first_mut() else {
+        return Err(EncodingError::Truncated {
+            at: 0,
+            what: "a committed tensor",
+        });
     };
-    let filled = |element: &[u8]| -> Result<Vec<u8>, EncodingError> {
-        let data = element.repeat(count);
-        Ok(encode(&[Tensor::new(
-            name.clone(),
-            spec.dtype,
-            dims.clone(),
-            data,
-        )?]))
-    };
-    let zeros = filled(&vec![0; element_size(spec.dtype)])?;
-    if zeros != committed {
-        return Ok(zeros);
+    match tensor.data.first_mut() {
+        // A boolean's 0 and 1 swap; any other element changes value.
+        Some(first) => *first ^= 1,
+        None if tensor.name.pop().is_some() => {}
+        None => tensor.name.push('x'),
     }
-    filled(one)
+    Ok(encode(&tensors))
 }
 
 #[cfg(test)]
@@ -239,45 +221,56 @@ mod tests {
     }
 
     /// The placeholder a challenge posts passes the program's output checks
-    /// (one canonical tensor the spec admits) and is never the committed
-    /// output, which the program would refuse as the same.
+    /// (one canonical tensor the spec admits, within the request's output
+    /// bound) and is never the committed output, which the program would
+    /// refuse as the same, whatever dimensions the commitment claims.
     #[test]
-    fn the_placeholder_fits_the_spec_and_differs_from_the_commitment() {
-        let specs = [
-            TensorSpec {
-                dtype: DType::Float32,
-                shape: vec![-1, 10],
-            },
-            TensorSpec {
-                dtype: DType::Bool,
-                shape: vec![3],
-            },
-            TensorSpec {
-                dtype: DType::Int64,
-                shape: vec![1, -1, 2],
-            },
+    fn the_placeholder_fits_wherever_the_commitment_did_and_differs_from_it() {
+        use sibyl::state::{DType, TensorSpec};
+        let cases = [
+            (
+                TensorSpec {
+                    dtype: DType::Float32,
+                    shape: vec![-1, 10],
+                },
+                Tensor::from_f32("scores", vec![1, 10], &[0.1; 10]).unwrap(),
+            ),
+            (
+                TensorSpec {
+                    dtype: DType::Bool,
+                    shape: vec![3],
+                },
+                Tensor::new("flags", DType::Bool, vec![3], vec![1, 0, 1]).unwrap(),
+            ),
+            // No elements, however large the other dimension claims to be:
+            // nothing is allocated for it.
+            (
+                TensorSpec {
+                    dtype: DType::Float32,
+                    shape: vec![-1, 1 << 40],
+                },
+                Tensor::new("", DType::Float32, vec![0, 1 << 40], Vec::new()).unwrap(),
+            ),
+            (
+                TensorSpec {
+                    dtype: DType::Int64,
+                    shape: vec![-1],
+                },
+                Tensor::new("empty", DType::Int64, vec![0], Vec::new()).unwrap(),
+            ),
         ];
-        for spec in specs {
-            let zeros = placeholder_output(&spec, b"not a tensor").unwrap();
-            let ones = placeholder_output(&spec, &zeros).unwrap();
-            assert_ne!(zeros, ones, "{spec:?}");
-            for output in [zeros, ones] {
-                let tensors = decode(&output).unwrap();
-                let [tensor] = tensors.as_slice() else {
-                    panic!("one tensor")
-                };
-                assert!(spec.admits(tensor.dtype, &tensor.dims), "{spec:?}");
-                assert!(sibyl::encoding::is_canonical_data(tensor), "{spec:?}");
-            }
+        for (spec, tensor) in cases {
+            let committed = encode(&[tensor]);
+            let placeholder = placeholder_output(&committed).unwrap();
+            assert_ne!(placeholder, committed, "{spec:?}");
+            assert!(placeholder.len() <= committed.len() + 1, "{spec:?}");
+            let tensors = decode(&placeholder).unwrap();
+            let [tensor] = tensors.as_slice() else {
+                panic!("one tensor")
+            };
+            assert!(spec.admits(tensor.dtype, &tensor.dims), "{spec:?}");
+            assert!(sibyl::encoding::is_canonical_data(tensor), "{spec:?}");
         }
-        // Named as the committed tensor.
-        let committed = probabilities(&[0.5, 0.5]);
-        let spec = TensorSpec {
-            dtype: DType::Float32,
-            shape: vec![1, 2],
-        };
-        let placeholder = decode(&placeholder_output(&spec, &committed).unwrap()).unwrap();
-        assert_eq!(placeholder[0].name, "p");
     }
 
     #[test]

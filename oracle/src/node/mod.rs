@@ -415,10 +415,14 @@ async fn subscription(
                     (request_updates, unsubscribe_requests),
                     (dispute_updates, unsubscribe_disputes),
                 )) => {
-                    backoff = Duration::from_millis(200);
+                    let subscribed_at = tokio::time::Instant::now();
                     metrics.subscription(true);
-                    let mut updates =
-                        futures_util::stream::select(request_updates, dispute_updates);
+                    // Either subscription ending ends both (`None`).
+                    let ended = || futures_util::stream::iter([None]);
+                    let mut updates = futures_util::stream::select(
+                        request_updates.map(Some).chain(ended()),
+                        dispute_updates.map(Some).chain(ended()),
+                    );
                     loop {
                         tokio::select! {
                             _ = stopped(&mut shutdown) => {
@@ -428,7 +432,7 @@ async fn subscription(
                                 unsubscribe_disputes().await;
                                 return;
                             }
-                            update = updates.next() => match update {
+                            update = updates.next() => match update.flatten() {
                                 Some(update) => {
                                     if let Some(pending) = &pending {
                                         if let Some(notified) = serve::Notified::of(&update) {
@@ -444,6 +448,11 @@ async fn subscription(
                         }
                     }
                     metrics.subscription(false);
+                    // Only a subscription that held a while earns a quick
+                    // reconnect: one dropped at once backs off like a refusal.
+                    if subscribed_at.elapsed() >= Duration::from_secs(10) {
+                        backoff = Duration::from_millis(200);
+                    }
                     tracing::warn!(ws_url = %redact_url(&ws_url), "program subscription dropped; reconnecting");
                 }
             },
@@ -497,7 +506,7 @@ mod tests {
         let scans = ticks.load(Ordering::Relaxed);
         let most = 2 + (burst.as_millis() / SCAN_GAP.as_millis()) as usize;
         assert!(
-            (3..=most).contains(&scans),
+            (2..=most).contains(&scans),
             "{scans} scans for 100 notifications"
         );
     }

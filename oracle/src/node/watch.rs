@@ -155,8 +155,16 @@ async fn check(
     let verdict = match shared.journal.get(Kind::Verdict, &instance).await? {
         Some(verdict) => verdict,
         None => {
-            let verdict = match shared.verifier.verify(model, state).await {
-                Ok(verdict) => verdict,
+            // What a challenge would post: ours, or a placeholder when no
+            // output is right for the input.
+            let judged = match shared.verifier.verify(model, state).await {
+                Ok(verdict) => verdict
+                    .correction(model, &state.output)
+                    .map(|correction| (verdict.committed_agrees, correction)),
+                Err(err) => Err(err),
+            };
+            let (agrees, correction) = match judged {
+                Ok(judged) => judged,
                 // Another try may go otherwise (the model is being fetched,
                 // the run met its time limit on a busy machine): no verdict
                 // recorded, the scan tries again after a backoff.
@@ -179,11 +187,8 @@ async fn check(
                     return Err(err.into());
                 }
             };
-            let agrees = verdict.committed_agrees;
             let verdict = Entry {
-                // What a challenge posts (a placeholder when no output is
-                // right for the input).
-                output: verdict.correction(model, &state.output)?,
+                output: correction,
                 agrees: Some(agrees),
                 faulty: false,
                 stage: Stage::Done { signature: None },
