@@ -50,19 +50,11 @@ impl InferenceError {
     /// run. Anything else (the model unavailable, a run past its time
     /// limit, a task that failed) may go otherwise on another try.
     pub fn is_about_input(&self) -> bool {
-        matches!(
-            self,
-            InferenceError::Engine(
-                EngineError::Encoding(_)
-                    | EngineError::InputCount { .. }
-                    | EngineError::InputName { .. }
-                    | EngineError::InputDType { .. }
-                    | EngineError::InputShape { .. }
-                    | EngineError::InputBool { .. }
-                    | EngineError::Run { .. }
-                    | EngineError::Output { .. }
+        self.is_input_misfit()
+            || matches!(
+                self,
+                InferenceError::Engine(EngineError::Run { .. } | EngineError::Output { .. })
             )
-        )
     }
 
     /// Whether the input does not fit the model, as every honest node sees
