@@ -162,9 +162,13 @@ pub fn retire_model(publisher: Pubkey, model: Pubkey) -> acc::RetireModel {
     }
 }
 
+/// The accounts of `register_operator`: `authority` (the node key) stakes
+/// from `authority_token`; settlements pay into `payout_token`, which may
+/// belong to another wallet.
 pub fn register_operator(
     authority: Pubkey,
     authority_token: Pubkey,
+    payout_token: Pubkey,
     tokens: Tokens,
 ) -> acc::RegisterOperator {
     acc::RegisterOperator {
@@ -172,6 +176,7 @@ pub fn register_operator(
         config: pda::config(),
         operator: pda::operator(&authority),
         authority_token,
+        payout_token,
         stake_vault: pda::stake_vault(),
         mint: tokens.mint,
         token_program: tokens.token_program,
@@ -181,7 +186,7 @@ pub fn register_operator(
     }
 }
 
-/// The accounts of `add_stake`; `withdraw_stake` takes the same list.
+/// The accounts of `add_stake`.
 pub fn stake(authority: Pubkey, authority_token: Pubkey, tokens: Tokens) -> acc::AddStake {
     acc::AddStake {
         authority,
@@ -196,11 +201,53 @@ pub fn stake(authority: Pubkey, authority_token: Pubkey, tokens: Tokens) -> acc:
     }
 }
 
-pub fn request_unstake(authority: Pubkey) -> acc::RequestUnstake {
+/// The accounts of `request_unstake` for the operator of node key
+/// `operator_authority`, signed by that key or by its payout wallet.
+pub fn request_unstake(signer: Pubkey, operator_authority: Pubkey) -> acc::RequestUnstake {
     acc::RequestUnstake {
-        authority,
+        signer,
         config: pda::config(),
-        operator: pda::operator(&authority),
+        operator: pda::operator(&operator_authority),
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// The accounts of `withdraw_stake` (see [`request_unstake`]); the stake
+/// goes to the operator's recorded `payout_token`.
+pub fn withdraw_stake(
+    signer: Pubkey,
+    operator_authority: Pubkey,
+    payout_token: Pubkey,
+    tokens: Tokens,
+) -> acc::WithdrawStake {
+    acc::WithdrawStake {
+        signer,
+        config: pda::config(),
+        operator: pda::operator(&operator_authority),
+        payout_token,
+        stake_vault: pda::stake_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// The accounts of `set_operator_payout`, signed by the operator's current
+/// payout wallet.
+pub fn set_operator_payout(
+    payout_authority: Pubkey,
+    operator_authority: Pubkey,
+    payout_token: Pubkey,
+    tokens: Tokens,
+) -> acc::SetOperatorPayout {
+    acc::SetOperatorPayout {
+        payout_authority,
+        config: pda::config(),
+        operator: pda::operator(&operator_authority),
+        payout_token,
+        token_program: tokens.token_program,
         event_authority: pda::event_authority(),
         program: sibyl::ID,
     }

@@ -446,6 +446,12 @@ impl ChainClient {
             .await
     }
 
+    /// The operator whose node key is `node_key`, if registered.
+    pub async fn operator(&self, node_key: &Pubkey) -> Result<Option<Operator>, ChainError> {
+        self.fetch(&sibyl_client::pda::operator(node_key), "operator")
+            .await
+    }
+
     /// Every Sibyl account of type `T` that also matches `filters`.
     pub async fn program_accounts<T: AccountDeserialize + Discriminator>(
         &self,

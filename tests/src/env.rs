@@ -720,6 +720,14 @@ impl TestEnv {
         self.operators.len() - 1
     }
 
+    /// A new funded wallet to be an operator's payout wallet; its tokens
+    /// count towards conservation.
+    pub async fn add_payout_wallet(&mut self) -> Actor {
+        let actor = self.new_actor().await;
+        self.tokens_at_start += STARTING_TOKENS;
+        actor
+    }
+
     // ----- config -----
 
     pub fn initialize_accounts(&self) -> acc::Initialize {
@@ -805,7 +813,12 @@ impl TestEnv {
 
     pub fn register_operator_accounts(&self, index: usize) -> acc::RegisterOperator {
         let operator = &self.operators[index];
-        accounts::register_operator(operator.key(), operator.token, self.tokens())
+        accounts::register_operator(
+            operator.key(),
+            operator.token,
+            operator.token,
+            self.tokens(),
+        )
     }
 
     pub async fn register_operator(&mut self, index: usize, stake: u64) -> TxResult {
@@ -815,13 +828,46 @@ impl TestEnv {
             .await
     }
 
+    /// Registers operator `index` to be paid into `payout_token`.
+    pub async fn register_operator_paying(
+        &mut self,
+        index: usize,
+        stake: u64,
+        payout_token: Pubkey,
+    ) -> TxResult {
+        let mut accounts = self.register_operator_accounts(index);
+        accounts.payout_token = payout_token;
+        let wallet = self.operators[index].wallet.insecure_clone();
+        self.send(accounts, ix::RegisterOperator { stake }, &[&wallet])
+            .await
+    }
+
+    /// `set_operator_payout` of operator `index` to `payout_token`, signed by
+    /// `signer`.
+    pub async fn set_operator_payout(
+        &mut self,
+        index: usize,
+        signer: &Actor,
+        payout_token: Pubkey,
+    ) -> TxResult {
+        let accounts = accounts::set_operator_payout(
+            signer.key(),
+            self.operators[index].key(),
+            payout_token,
+            self.tokens(),
+        );
+        let wallet = signer.wallet.insecure_clone();
+        self.send(accounts, ix::SetOperatorPayout {}, &[&wallet])
+            .await
+    }
+
     /// An operator account.
     pub async fn operator_account(&mut self, index: usize) -> Operator {
         let address = self.operator(index);
         self.account(address).await.expect("operator exists")
     }
 
-    /// The accounts of `add_stake` and `withdraw_stake` (identical lists).
+    /// The accounts of `add_stake`.
     pub fn stake_accounts(&self, index: usize) -> acc::AddStake {
         let operator = &self.operators[index];
         accounts::stake(operator.key(), operator.token, self.tokens())
@@ -836,13 +882,21 @@ impl TestEnv {
 
     pub async fn request_unstake(&mut self, index: usize, amount: u64) -> TxResult {
         let wallet = self.operators[index].wallet.insecure_clone();
-        let accounts = accounts::request_unstake(wallet.pubkey());
+        let accounts = accounts::request_unstake(wallet.pubkey(), wallet.pubkey());
         self.send(accounts, ix::RequestUnstake { amount }, &[&wallet])
             .await
     }
 
+    /// The accounts of `withdraw_stake` signed by the node key, into the
+    /// operator's recorded payout account.
+    pub async fn withdraw_stake_accounts(&mut self, index: usize) -> acc::WithdrawStake {
+        let key = self.operators[index].key();
+        let payout_token = self.operator_account(index).await.payout_token;
+        accounts::withdraw_stake(key, key, payout_token, self.tokens())
+    }
+
     pub async fn withdraw_stake(&mut self, index: usize) -> TxResult {
-        let accounts = self.stake_accounts(index);
+        let accounts = self.withdraw_stake_accounts(index).await;
         let wallet = self.operators[index].wallet.insecure_clone();
         self.send(accounts, ix::WithdrawStake {}, &[&wallet]).await
     }

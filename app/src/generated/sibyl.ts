@@ -2209,9 +2209,17 @@ export type Sibyl = {
         {
           "name": "authorityToken",
           "docs": [
-            "Pays the stake; settlements pay the operator into it."
+            "Pays the stake."
           ],
           "writable": true
+        },
+        {
+          "name": "payoutToken",
+          "docs": [
+            "Where settlements pay the operator and withdrawn stake goes: the",
+            "node key's own token account, or a payout wallet's (its owner becomes",
+            "the operator's payout authority)."
+          ]
         },
         {
           "name": "stakeVault",
@@ -2392,7 +2400,8 @@ export type Sibyl = {
     {
       "name": "requestUnstake",
       "docs": [
-        "Operator: starts unbonding part of its stake (still slashable until withdrawn)."
+        "Operator (node key or payout wallet): starts unbonding part of its",
+        "stake (still slashable until withdrawn)."
       ],
       "discriminator": [
         44,
@@ -2406,11 +2415,11 @@ export type Sibyl = {
       ],
       "accounts": [
         {
-          "name": "authority",
-          "signer": true,
-          "relations": [
-            "operator"
-          ]
+          "name": "signer",
+          "docs": [
+            "The operator's node key or its payout wallet."
+          ],
+          "signer": true
         },
         {
           "name": "config",
@@ -2451,7 +2460,8 @@ export type Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "authority"
+                "path": "operator.authority",
+                "account": "operator"
               }
             ]
           }
@@ -2868,6 +2878,97 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "setOperatorPayout",
+      "docs": [
+        "Operator's payout wallet: names another account (and wallet) to be",
+        "paid into, while no settlement of the operator is open."
+      ],
+      "discriminator": [
+        139,
+        39,
+        244,
+        181,
+        94,
+        90,
+        237,
+        200
+      ],
+      "accounts": [
+        {
+          "name": "payoutAuthority",
+          "docs": [
+            "The operator's current payout wallet; a stolen node key cannot move",
+            "the operator's pay."
+          ],
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "operator.authority",
+                "account": "operator"
+              }
+            ]
+          }
+        },
+        {
+          "name": "payoutToken",
+          "docs": [
+            "The account to be paid into from now on; its owner becomes the payout",
+            "wallet."
+          ]
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "sweepFees",
       "docs": [
         "Anyone: moves a model's collected protocol fees to the treasury."
@@ -3135,7 +3236,8 @@ export type Sibyl = {
     {
       "name": "withdrawStake",
       "docs": [
-        "Operator: withdraws unbonded stake once it has no open commitments or votes."
+        "Operator (node key or payout wallet): withdraws unbonded stake into",
+        "its payout account once it has no open commitments or votes."
       ],
       "discriminator": [
         153,
@@ -3149,11 +3251,11 @@ export type Sibyl = {
       ],
       "accounts": [
         {
-          "name": "authority",
-          "signer": true,
-          "relations": [
-            "operator"
-          ]
+          "name": "signer",
+          "docs": [
+            "The operator's node key or its payout wallet."
+          ],
+          "signer": true
         },
         {
           "name": "config",
@@ -3193,13 +3295,17 @@ export type Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "authority"
+                "path": "operator.authority",
+                "account": "operator"
               }
             ]
           }
         },
         {
-          "name": "authorityToken",
+          "name": "payoutToken",
+          "docs": [
+            "stake goes nowhere else."
+          ],
           "writable": true
         },
         {
@@ -3572,6 +3678,19 @@ export type Sibyl = {
         248,
         16,
         248
+      ]
+    },
+    {
+      "name": "operatorPayoutChanged",
+      "discriminator": [
+        220,
+        193,
+        5,
+        230,
+        58,
+        131,
+        87,
+        124
       ]
     },
     {
@@ -4201,6 +4320,21 @@ export type Sibyl = {
       "code": 6080,
       "name": "notUpgradeAuthority",
       "msg": "Only the program's upgrade authority may initialize it"
+    },
+    {
+      "code": 6081,
+      "name": "notOperatorKey",
+      "msg": "Only the operator's node key or its payout wallet may do this"
+    },
+    {
+      "code": 6082,
+      "name": "notPayoutAuthority",
+      "msg": "Only the operator's payout wallet may change where the operator is paid"
+    },
+    {
+      "code": 6083,
+      "name": "payoutAccountRefuses",
+      "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
     }
   ],
   "types": [
@@ -5642,7 +5776,8 @@ export type Sibyl = {
           {
             "name": "authority",
             "docs": [
-              "The wallet that runs the node and owns the stake."
+              "The node's hot key: commits results, votes, adds stake, and starts",
+              "unbonding."
             ],
             "type": "pubkey"
           },
@@ -5737,7 +5872,17 @@ export type Sibyl = {
             "name": "payoutToken",
             "docs": [
               "The token account settlements pay the operator into (fees, forfeited",
-              "bonds), fixed at registration: the one it staked from."
+              "bonds, vote rewards) and withdrawn stake goes to."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutAuthority",
+            "docs": [
+              "The owner of `payout_token`: the wallet the operator is paid to. It",
+              "may be another wallet than `authority`, so that a stolen node key",
+              "cannot take the stake or the fees; only it can change where the",
+              "operator is paid."
             ],
             "type": "pubkey"
           },
@@ -5747,6 +5892,30 @@ export type Sibyl = {
               "Bump of this PDA."
             ],
             "type": "u8"
+          }
+        ]
+      }
+    },
+    {
+      "name": "operatorPayoutChanged",
+      "docs": [
+        "An operator's payout wallet named another account (and wallet) to be",
+        "paid into."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutAuthority",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutToken",
+            "type": "pubkey"
           }
         ]
       }
@@ -5765,6 +5934,14 @@ export type Sibyl = {
           },
           {
             "name": "authority",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutAuthority",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutToken",
             "type": "pubkey"
           },
           {
@@ -8848,9 +9025,17 @@ export const IDL: Sibyl = {
         {
           "name": "authorityToken",
           "docs": [
-            "Pays the stake; settlements pay the operator into it."
+            "Pays the stake."
           ],
           "writable": true
+        },
+        {
+          "name": "payoutToken",
+          "docs": [
+            "Where settlements pay the operator and withdrawn stake goes: the",
+            "node key's own token account, or a payout wallet's (its owner becomes",
+            "the operator's payout authority)."
+          ]
         },
         {
           "name": "stakeVault",
@@ -9031,7 +9216,8 @@ export const IDL: Sibyl = {
     {
       "name": "requestUnstake",
       "docs": [
-        "Operator: starts unbonding part of its stake (still slashable until withdrawn)."
+        "Operator (node key or payout wallet): starts unbonding part of its",
+        "stake (still slashable until withdrawn)."
       ],
       "discriminator": [
         44,
@@ -9045,11 +9231,11 @@ export const IDL: Sibyl = {
       ],
       "accounts": [
         {
-          "name": "authority",
-          "signer": true,
-          "relations": [
-            "operator"
-          ]
+          "name": "signer",
+          "docs": [
+            "The operator's node key or its payout wallet."
+          ],
+          "signer": true
         },
         {
           "name": "config",
@@ -9090,7 +9276,8 @@ export const IDL: Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "authority"
+                "path": "operator.authority",
+                "account": "operator"
               }
             ]
           }
@@ -9507,6 +9694,97 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "setOperatorPayout",
+      "docs": [
+        "Operator's payout wallet: names another account (and wallet) to be",
+        "paid into, while no settlement of the operator is open."
+      ],
+      "discriminator": [
+        139,
+        39,
+        244,
+        181,
+        94,
+        90,
+        237,
+        200
+      ],
+      "accounts": [
+        {
+          "name": "payoutAuthority",
+          "docs": [
+            "The operator's current payout wallet; a stolen node key cannot move",
+            "the operator's pay."
+          ],
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "operator.authority",
+                "account": "operator"
+              }
+            ]
+          }
+        },
+        {
+          "name": "payoutToken",
+          "docs": [
+            "The account to be paid into from now on; its owner becomes the payout",
+            "wallet."
+          ]
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "sweepFees",
       "docs": [
         "Anyone: moves a model's collected protocol fees to the treasury."
@@ -9774,7 +10052,8 @@ export const IDL: Sibyl = {
     {
       "name": "withdrawStake",
       "docs": [
-        "Operator: withdraws unbonded stake once it has no open commitments or votes."
+        "Operator (node key or payout wallet): withdraws unbonded stake into",
+        "its payout account once it has no open commitments or votes."
       ],
       "discriminator": [
         153,
@@ -9788,11 +10067,11 @@ export const IDL: Sibyl = {
       ],
       "accounts": [
         {
-          "name": "authority",
-          "signer": true,
-          "relations": [
-            "operator"
-          ]
+          "name": "signer",
+          "docs": [
+            "The operator's node key or its payout wallet."
+          ],
+          "signer": true
         },
         {
           "name": "config",
@@ -9832,13 +10111,17 @@ export const IDL: Sibyl = {
               },
               {
                 "kind": "account",
-                "path": "authority"
+                "path": "operator.authority",
+                "account": "operator"
               }
             ]
           }
         },
         {
-          "name": "authorityToken",
+          "name": "payoutToken",
+          "docs": [
+            "stake goes nowhere else."
+          ],
           "writable": true
         },
         {
@@ -10211,6 +10494,19 @@ export const IDL: Sibyl = {
         248,
         16,
         248
+      ]
+    },
+    {
+      "name": "operatorPayoutChanged",
+      "discriminator": [
+        220,
+        193,
+        5,
+        230,
+        58,
+        131,
+        87,
+        124
       ]
     },
     {
@@ -10840,6 +11136,21 @@ export const IDL: Sibyl = {
       "code": 6080,
       "name": "notUpgradeAuthority",
       "msg": "Only the program's upgrade authority may initialize it"
+    },
+    {
+      "code": 6081,
+      "name": "notOperatorKey",
+      "msg": "Only the operator's node key or its payout wallet may do this"
+    },
+    {
+      "code": 6082,
+      "name": "notPayoutAuthority",
+      "msg": "Only the operator's payout wallet may change where the operator is paid"
+    },
+    {
+      "code": 6083,
+      "name": "payoutAccountRefuses",
+      "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
     }
   ],
   "types": [
@@ -12281,7 +12592,8 @@ export const IDL: Sibyl = {
           {
             "name": "authority",
             "docs": [
-              "The wallet that runs the node and owns the stake."
+              "The node's hot key: commits results, votes, adds stake, and starts",
+              "unbonding."
             ],
             "type": "pubkey"
           },
@@ -12376,7 +12688,17 @@ export const IDL: Sibyl = {
             "name": "payoutToken",
             "docs": [
               "The token account settlements pay the operator into (fees, forfeited",
-              "bonds), fixed at registration: the one it staked from."
+              "bonds, vote rewards) and withdrawn stake goes to."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutAuthority",
+            "docs": [
+              "The owner of `payout_token`: the wallet the operator is paid to. It",
+              "may be another wallet than `authority`, so that a stolen node key",
+              "cannot take the stake or the fees; only it can change where the",
+              "operator is paid."
             ],
             "type": "pubkey"
           },
@@ -12386,6 +12708,30 @@ export const IDL: Sibyl = {
               "Bump of this PDA."
             ],
             "type": "u8"
+          }
+        ]
+      }
+    },
+    {
+      "name": "operatorPayoutChanged",
+      "docs": [
+        "An operator's payout wallet named another account (and wallet) to be",
+        "paid into."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutAuthority",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutToken",
+            "type": "pubkey"
           }
         ]
       }
@@ -12404,6 +12750,14 @@ export const IDL: Sibyl = {
           },
           {
             "name": "authority",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutAuthority",
+            "type": "pubkey"
+          },
+          {
+            "name": "payoutToken",
             "type": "pubkey"
           },
           {
@@ -13378,7 +13732,10 @@ export type SibylErrorName =
   | "NoVoteCommitted"
   | "AlreadyRevealed"
   | "CommitmentMismatch"
-  | "NotUpgradeAuthority";
+  | "NotUpgradeAuthority"
+  | "NotOperatorKey"
+  | "NotPayoutAuthority"
+  | "PayoutAccountRefuses";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -13463,4 +13820,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6078: { name: "AlreadyRevealed", msg: "The vote was revealed already" },
   6079: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
   6080: { name: "NotUpgradeAuthority", msg: "Only the program's upgrade authority may initialize it" },
+  6081: { name: "NotOperatorKey", msg: "Only the operator's node key or its payout wallet may do this" },
+  6082: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may change where the operator is paid" },
+  6083: { name: "PayoutAccountRefuses", msg: "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension" },
 };

@@ -1,16 +1,42 @@
-//! Operator registration and stake (operators).
+//! Operator registration, stake and payout (operators).
+//!
+//! An operator has a node key (the `sibyl` node's wallet, which commits and
+//! votes) and a payout wallet (which settlements and withdrawn stake pay
+//! into). They may be one wallet; kept apart, a stolen node key cannot take
+//! the stake or the fees.
 use crate::chain::{ChainClient, ChainError};
-use sibyl_client::{accounts, accounts::Tokens, instruction};
+use anchor_lang::prelude::Pubkey;
+use sibyl::state::Operator;
+use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
 
-/// Registers the signer as an operator with `stake` base units.
+/// Registers the signer as an operator with `stake` base units, paid into
+/// its own token account.
 pub async fn register(chain: &ChainClient, tokens: Tokens, stake: u64) -> Result<(), ChainError> {
+    register_paying(chain, tokens, stake, chain.wallet()).await
+}
+
+/// Registers the signer (the node key) as an operator with `stake` base
+/// units from its own token account, paid into `payout_wallet`'s token
+/// account (created if it does not exist).
+pub async fn register_paying(
+    chain: &ChainClient,
+    tokens: Tokens,
+    stake: u64,
+    payout_wallet: Pubkey,
+) -> Result<(), ChainError> {
     let wallet = chain.wallet();
     let register = instruction(
-        accounts::register_operator(wallet, tokens.account_of(&wallet), tokens),
+        accounts::register_operator(
+            wallet,
+            tokens.account_of(&wallet),
+            tokens.account_of(&payout_wallet),
+            tokens,
+        ),
         sibyl::instruction::RegisterOperator { stake },
     );
+    let create_payout = tokens.create_account(&wallet, &payout_wallet);
     chain
-        .send("register_operator", &[register], &[])
+        .send("register_operator", &[create_payout, register], &[])
         .await
         .map(drop)
 }
@@ -25,10 +51,15 @@ pub async fn add_stake(chain: &ChainClient, tokens: Tokens, amount: u64) -> Resu
     chain.send("add_stake", &[stake], &[]).await.map(drop)
 }
 
-/// Starts unbonding `amount`.
-pub async fn request_unstake(chain: &ChainClient, amount: u64) -> Result<(), ChainError> {
+/// Starts unbonding `amount` of the stake of the operator whose node key is
+/// `node_key`; the signer is that key or the operator's payout wallet.
+pub async fn request_unstake(
+    chain: &ChainClient,
+    node_key: Pubkey,
+    amount: u64,
+) -> Result<(), ChainError> {
     let unstake = instruction(
-        accounts::request_unstake(chain.wallet()),
+        accounts::request_unstake(chain.wallet(), node_key),
         sibyl::instruction::RequestUnstake { amount },
     );
     chain
@@ -37,26 +68,53 @@ pub async fn request_unstake(chain: &ChainClient, amount: u64) -> Result<(), Cha
         .map(drop)
 }
 
-/// Withdraws stake whose unbonding period passed.
-pub async fn withdraw(chain: &ChainClient, tokens: Tokens) -> Result<(), ChainError> {
-    let wallet = chain.wallet();
-    let stake = accounts::stake(wallet, tokens.account_of(&wallet), tokens);
+/// Withdraws the unbonded stake of the operator whose node key is
+/// `node_key` into its payout account; the signer is that key or the
+/// operator's payout wallet.
+pub async fn withdraw(
+    chain: &ChainClient,
+    tokens: Tokens,
+    node_key: Pubkey,
+) -> Result<(), ChainError> {
+    let operator = state(chain, node_key).await?;
     let withdraw = instruction(
-        sibyl::accounts::WithdrawStake {
-            authority: stake.authority,
-            config: stake.config,
-            operator: stake.operator,
-            authority_token: stake.authority_token,
-            stake_vault: stake.stake_vault,
-            mint: stake.mint,
-            token_program: stake.token_program,
-            event_authority: stake.event_authority,
-            program: stake.program,
-        },
+        accounts::withdraw_stake(chain.wallet(), node_key, operator.payout_token, tokens),
         sibyl::instruction::WithdrawStake {},
     );
     chain
         .send("withdraw_stake", &[withdraw], &[])
         .await
         .map(drop)
+}
+
+/// Has the operator whose node key is `node_key` paid into `payout_wallet`'s
+/// token account (created if it does not exist) from now on; the signer is
+/// the operator's current payout wallet.
+pub async fn set_payout(
+    chain: &ChainClient,
+    tokens: Tokens,
+    node_key: Pubkey,
+    payout_wallet: Pubkey,
+) -> Result<(), ChainError> {
+    let wallet = chain.wallet();
+    let create_payout = tokens.create_account(&wallet, &payout_wallet);
+    let set = instruction(
+        accounts::set_operator_payout(wallet, node_key, tokens.account_of(&payout_wallet), tokens),
+        sibyl::instruction::SetOperatorPayout {},
+    );
+    chain
+        .send("set_operator_payout", &[create_payout, set], &[])
+        .await
+        .map(drop)
+}
+
+/// The operator whose node key is `node_key`.
+pub async fn state(chain: &ChainClient, node_key: Pubkey) -> Result<Operator, ChainError> {
+    chain
+        .operator(&node_key)
+        .await?
+        .ok_or(ChainError::AccountMissing {
+            what: "operator",
+            address: pda::operator(&node_key),
+        })
 }

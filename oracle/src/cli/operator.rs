@@ -1,30 +1,67 @@
-//! `sibyl operator register|stake|unstake|withdraw|show` (operators).
+//! `sibyl operator register|stake|unstake|withdraw|set-payout|show` (operators).
 use super::{parse_address, Cli};
+use anchor_lang::prelude::Pubkey;
 use anyhow::Result;
 use clap::Subcommand;
-use sibyl::state::Operator;
 use sibyl_client::pda;
 use sibyl_oracle::actions::{format_amount, operator, parse_amount};
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
 pub enum OperatorCommand {
-    /// Register this keypair as an operator, staking TOKENS.
+    /// Register this keypair as an operator (its node key), staking TOKENS.
     Register {
         #[arg(long)]
         stake: String,
+        /// The wallet to be paid into (fees, rewards, withdrawn stake);
+        /// default: this keypair. Keep it apart from the node key, so that a
+        /// stolen node key cannot take the pay or the stake.
+        #[arg(long, value_name = "WALLET")]
+        payout: Option<String>,
     },
     /// Add stake.
     Stake { amount: String },
     /// Start unbonding stake (withdraw after the unbonding period).
-    Unstake { amount: String },
-    /// Withdraw unbonded stake.
-    Withdraw,
+    Unstake {
+        amount: String,
+        #[command(flatten)]
+        operator: NodeKey,
+    },
+    /// Withdraw unbonded stake into the operator's payout account.
+    Withdraw {
+        #[command(flatten)]
+        operator: NodeKey,
+    },
+    /// Have the operator paid into another wallet from now on (signed by
+    /// its current payout wallet; only with no settlement open).
+    SetPayout {
+        /// The new payout wallet.
+        wallet: String,
+        #[command(flatten)]
+        operator: NodeKey,
+    },
     /// Show an operator (default: this keypair's).
     Show {
-        /// The operator's authority wallet.
+        /// The operator's node key.
         wallet: Option<String>,
     },
+}
+
+/// Which operator a command acts on, for a payout wallet signing for it.
+#[derive(clap::Args, Debug)]
+pub struct NodeKey {
+    /// The operator's node key, when this keypair is its payout wallet
+    /// (default: this keypair).
+    #[arg(long = "operator", value_name = "NODE_KEY")]
+    node_key: Option<String>,
+}
+
+impl NodeKey {
+    fn resolve(&self, signer: Pubkey) -> Result<Pubkey> {
+        self.node_key
+            .as_deref()
+            .map_or(Ok(signer), |text| parse_address(text, "--operator"))
+    }
 }
 
 pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
@@ -32,26 +69,54 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
     let tokens = chain.payment_tokens().await?;
     let decimals = chain.mint(&tokens.mint).await?.decimals;
     let amount = |text: &str| parse_amount(text, decimals).map_err(anyhow::Error::msg);
-    let mut wallet = chain.wallet();
-    match command {
-        OperatorCommand::Register { stake } => {
-            operator::register(&chain, tokens, amount(stake)?).await?
+    let signer = chain.wallet();
+    let wallet = match command {
+        OperatorCommand::Register { stake, payout } => {
+            let payout = match payout {
+                Some(text) => parse_address(text, "--payout")?,
+                None => signer,
+            };
+            operator::register_paying(&chain, tokens, amount(stake)?, payout).await?;
+            signer
         }
         OperatorCommand::Stake { amount: text } => {
-            operator::add_stake(&chain, tokens, amount(text)?).await?
+            operator::add_stake(&chain, tokens, amount(text)?).await?;
+            signer
         }
-        OperatorCommand::Unstake { amount: text } => {
-            operator::request_unstake(&chain, amount(text)?).await?
+        OperatorCommand::Unstake {
+            amount: text,
+            operator: node_key,
+        } => {
+            let node_key = node_key.resolve(signer)?;
+            operator::request_unstake(&chain, node_key, amount(text)?).await?;
+            node_key
         }
-        OperatorCommand::Withdraw => operator::withdraw(&chain, tokens).await?,
-        OperatorCommand::Show { wallet: Some(text) } => wallet = parse_address(text, "wallet")?,
-        OperatorCommand::Show { wallet: None } => {}
-    }
+        OperatorCommand::Withdraw { operator: node_key } => {
+            let node_key = node_key.resolve(signer)?;
+            operator::withdraw(&chain, tokens, node_key).await?;
+            node_key
+        }
+        OperatorCommand::SetPayout {
+            wallet,
+            operator: node_key,
+        } => {
+            let node_key = node_key.resolve(signer)?;
+            let payout = parse_address(wallet, "wallet")?;
+            operator::set_payout(&chain, tokens, node_key, payout).await?;
+            node_key
+        }
+        OperatorCommand::Show { wallet: Some(text) } => parse_address(text, "wallet")?,
+        OperatorCommand::Show { wallet: None } => signer,
+    };
+    let state = operator::state(&chain, wallet).await?;
     let address = pda::operator(&wallet);
-    let state: Operator = chain.fetch_required(&address, "operator").await?;
     let show = |units| format_amount(units, decimals);
     println!("operator          {address}");
-    println!("authority         {}", state.authority);
+    println!("node key          {}", state.authority);
+    println!(
+        "payout            {} (account {})",
+        state.payout_authority, state.payout_token
+    );
     println!("stake             {}", show(state.stake));
     println!(
         "unbonding         {} (unlocks at slot {})",

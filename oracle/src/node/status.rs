@@ -72,7 +72,7 @@ impl Service for Status {
         let (sol, tokens, operator) = tokio::try_join!(
             chain.balance(&shared.wallet),
             chain.token_balance(&token_account),
-            chain.fetch::<sibyl::state::Operator>(&shared.operator, "operator"),
+            chain.operator(&shared.wallet),
         )?;
         let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         metrics.sol_balance_lamports.set(gauge(sol));

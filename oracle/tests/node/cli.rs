@@ -378,21 +378,55 @@ async fn publisher_and_operator_commands_change_what_the_chain_holds() {
         text(&refused.stderr)
     );
 
-    // An operator's stake through its whole cycle.
-    run(&operator, &["operator", "register", "--stake", "20"]);
+    // An operator's stake through its whole cycle, paid into a wallet apart
+    // from its node key (here the publisher's), which can also unbond and
+    // withdraw for it.
+    let payout = cluster.publisher.pubkey().to_string();
+    let node_key = cluster.requester.pubkey().to_string();
+    let shown = run(
+        &operator,
+        &["operator", "register", "--stake", "20", "--payout", &payout],
+    );
+    assert!(
+        shown.contains(&format!("payout            {payout}")),
+        "{shown}"
+    );
     run(&operator, &["operator", "stake", "1.5"]);
     let shown = run(&operator, &["operator", "unstake", "5"]);
     assert!(shown.contains("stake             16.500000"), "{shown}");
     assert!(shown.contains("unbonding         5.000000"), "{shown}");
+    let shown = run(
+        &publisher,
+        &["operator", "unstake", "1", "--operator", &node_key],
+    );
+    assert!(shown.contains("unbonding         6.000000"), "{shown}");
     let early = sibyl(&cluster, &operator, &["operator", "withdraw"]);
     assert!(
         text(&early.stderr).contains("UnbondingNotEnded"),
         "{}",
         text(&early.stderr)
     );
+    let stolen = sibyl(&cluster, &operator, &["operator", "set-payout", &node_key]);
+    assert!(
+        text(&stolen.stderr).contains("NotPayoutAuthority"),
+        "{}",
+        text(&stolen.stderr)
+    );
     cluster
         .wait_slots(crate::cluster::test_params().unbonding_slots + 1)
         .await;
-    let shown = run(&operator, &["operator", "withdraw"]);
+    let payout_account = cluster.tokens.account_of(&cluster.publisher.pubkey());
+    let chain = cluster.client(&cluster.publisher);
+    let before = chain.token_balance(&payout_account).await.unwrap().unwrap();
+    let shown = run(
+        &publisher,
+        &["operator", "withdraw", "--operator", &node_key],
+    );
     assert!(shown.contains("unbonding         0.000000"), "{shown}");
+    let after = chain.token_balance(&payout_account).await.unwrap().unwrap();
+    assert_eq!(
+        after - before,
+        6_000_000,
+        "the stake went to the payout wallet"
+    );
 }

@@ -75,7 +75,18 @@ pub struct ModelRetired {
 pub struct OperatorRegistered {
     pub operator: Pubkey,
     pub authority: Pubkey,
+    pub payout_authority: Pubkey,
+    pub payout_token: Pubkey,
     pub stake: u64,
+}
+
+/// An operator's payout wallet named another account (and wallet) to be
+/// paid into.
+#[event]
+pub struct OperatorPayoutChanged {
+    pub operator: Pubkey,
+    pub payout_authority: Pubkey,
+    pub payout_token: Pubkey,
 }
 
 /// An operator added stake.

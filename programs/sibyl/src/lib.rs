@@ -89,7 +89,8 @@ pub mod sibyl {
         add_stake::handler(ctx, amount)
     }
 
-    /// Operator: starts unbonding part of its stake (still slashable until withdrawn).
+    /// Operator (node key or payout wallet): starts unbonding part of its
+    /// stake (still slashable until withdrawn).
     pub fn request_unstake(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
         request_unstake::handler(ctx, amount)
     }
@@ -99,9 +100,16 @@ pub mod sibyl {
         sweep_fees::handler(ctx)
     }
 
-    /// Operator: withdraws unbonded stake once it has no open commitments or votes.
+    /// Operator (node key or payout wallet): withdraws unbonded stake into
+    /// its payout account once it has no open commitments or votes.
     pub fn withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
         withdraw_stake::handler(ctx)
+    }
+
+    /// Operator's payout wallet: names another account (and wallet) to be
+    /// paid into, while no settlement of the operator is open.
+    pub fn set_operator_payout(ctx: Context<SetOperatorPayout>) -> Result<()> {
+        set_operator_payout::handler(ctx)
     }
 
     /// Requester: pays the fee into a new escrow and records the input (or its first chunk).

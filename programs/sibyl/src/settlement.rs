@@ -272,7 +272,8 @@ impl<'info> SettleDispute<'info> {
             DisputeOutcome::OperatorUpheld => {
                 // The bond is forfeited: the voters' share stays in the bond
                 // vault as their pool, the rest goes to the operator.
-                let operator_token = payouts.to(&self.operator_token, self.operator.authority);
+                let operator_token =
+                    payouts.to(&self.operator_token, self.operator.payout_authority);
                 let bond = self.dispute.bond;
                 let pool = self.dispute.reserve_voter_rewards(bond, outcome)?;
                 self.tokens().transfer_from_vault(

@@ -94,6 +94,22 @@ pub fn accepts_payout(
         && !memos_required
 }
 
+/// The owner of `account`, which a party names as its payout account, once
+/// it is sure to [accept payouts](accepts_payout) today (it may stop later:
+/// settlements then redirect, see [`payout_account`]).
+pub fn payout_owner(
+    account: &InterfaceAccount<TokenAccount>,
+    mint: &Pubkey,
+    token_program: &Pubkey,
+) -> Result<Pubkey> {
+    let owner = account.owner;
+    require!(
+        accepts_payout(&account.to_account_info(), &owner, mint, token_program),
+        SibylError::PayoutAccountRefuses
+    );
+    Ok(owner)
+}
+
 /// The account a settlement pays `party` into: `recorded` if it
 /// [accepts the payout](accepts_payout), otherwise `fallback` (the model's
 /// fee vault, of the same mint). The second value says whether the payout

@@ -121,3 +121,119 @@ async fn unbonding_stake_is_still_slashed() {
     );
     env.assert_tokens_conserved().await;
 }
+
+/// A node key registers to be paid into another wallet's account. The pay
+/// and the withdrawn stake go there, only that wallet can move them
+/// elsewhere, and only while no settlement of the operator is open.
+#[tokio::test]
+async fn a_payout_wallet_takes_the_pay_and_the_stake_and_the_node_key_cannot_move_them() {
+    let mut env = TestEnv::new().await;
+    let node = env.add_operator_wallet().await;
+    let cold = env.add_payout_wallet().await;
+    let foreign = env.create_foreign_token_account(&cold.key()).await;
+    assert_sibyl_error(
+        env.register_operator_paying(node, OPERATOR_STAKE, foreign)
+            .await,
+        SibylError::WrongMint,
+    );
+    env.register_operator_paying(node, OPERATOR_STAKE, cold.token)
+        .await
+        .unwrap();
+    let operator = env.operator_account(node).await;
+    assert_eq!(
+        (operator.payout_authority, operator.payout_token),
+        (cold.key(), cold.token)
+    );
+    env.warp_slots(2).await;
+
+    // The pay goes to the payout wallet, not to the node key.
+    let node_key = env.operators[node].clone();
+    let request = env.committed_request(node, &output(b"ok")).await;
+    assert_sibyl_error(
+        env.challenge_as(&cold, request, &output(b"other")).await,
+        SibylError::SelfChallenge,
+    );
+    assert_sibyl_error(
+        env.set_operator_payout(node, &cold, node_key.token).await,
+        SibylError::OpenCommitments,
+    );
+    let (node_before, cold_before) = (
+        env.token_balance(node_key.token).await,
+        env.token_balance(cold.token).await,
+    );
+    env.warp_slots(env.params.challenge_window_slots + 1).await;
+    env.finalize(request).await.unwrap();
+    assert_eq!(env.token_balance(node_key.token).await, node_before);
+    assert!(env.token_balance(cold.token).await > cold_before);
+
+    // A stolen node key cannot name its own account.
+    assert_sibyl_error(
+        env.set_operator_payout(node, &node_key, node_key.token)
+            .await,
+        SibylError::NotPayoutAuthority,
+    );
+    // Neither can a bystander unbond; the payout wallet can.
+    let bystander = env.challenger.clone();
+    let accounts = sibyl_client::accounts::request_unstake(bystander.key(), node_key.key());
+    assert_sibyl_error(
+        env.send(
+            accounts,
+            ix::RequestUnstake { amount: 1_000 },
+            &[&bystander.wallet],
+        )
+        .await,
+        SibylError::NotOperatorKey,
+    );
+    let accounts = sibyl_client::accounts::request_unstake(cold.key(), node_key.key());
+    env.send(
+        accounts,
+        ix::RequestUnstake { amount: 1_000 },
+        &[&cold.wallet],
+    )
+    .await
+    .unwrap();
+    env.warp_slots(env.params.unbonding_slots).await;
+
+    // The stake leaves only into the recorded payout account.
+    let mut into_the_node_key = env.withdraw_stake_accounts(node).await;
+    into_the_node_key.payout_token = node_key.token;
+    assert_sibyl_error(
+        env.send(into_the_node_key, ix::WithdrawStake {}, &[&node_key.wallet])
+            .await,
+        SibylError::WrongPayoutAccount,
+    );
+    // A payout account that stopped taking payments holds the stake back
+    // until the payout wallet names another.
+    env.close_token_account(&cold).await;
+    assert_sibyl_error(
+        env.withdraw_stake(node).await,
+        SibylError::PayoutAccountRefuses,
+    );
+    let next = env.add_payout_wallet().await;
+    env.set_operator_payout(node, &cold, next.token)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.operator_account(node).await.payout_authority,
+        next.key()
+    );
+    let next_before = env.token_balance(next.token).await;
+    let accounts = sibyl_client::accounts::withdraw_stake(
+        next.key(),
+        node_key.key(),
+        next.token,
+        env.tokens(),
+    );
+    env.send(accounts, ix::WithdrawStake {}, &[&next.wallet])
+        .await
+        .unwrap();
+    assert_eq!(env.token_balance(next.token).await, next_before + 1_000);
+    // The old payout wallet has no say any more.
+    let accounts = sibyl_client::accounts::request_unstake(cold.key(), node_key.key());
+    assert_sibyl_error(
+        env.send(accounts, ix::RequestUnstake { amount: 1 }, &[&cold.wallet])
+            .await,
+        SibylError::NotOperatorKey,
+    );
+    env.assert_tokens_conserved().await;
+}

@@ -84,7 +84,7 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         SibylError::ChallengeWindowClosed
     );
     require!(
-        accounts.challenger.key() != accounts.operator.authority,
+        !accounts.operator.is_managed_by(accounts.challenger.key),
         SibylError::SelfChallenge
     );
     accounts

@@ -82,7 +82,7 @@ pub fn handler(ctx: Context<ClaimVote>) -> Result<()> {
         0
     };
     let payouts = Payouts::new(accounts.dispute.request, &accounts.fee_vault);
-    let voter_token = payouts.to(&accounts.voter_token, accounts.operator.authority);
+    let voter_token = payouts.to(&accounts.voter_token, accounts.operator.payout_authority);
     tokens.transfer_from_vault(&accounts.bond_vault, &voter_token, &accounts.config, reward)?;
     let penalty = if vote.is_penalized(&accounts.dispute) {
         let (taken, from_active) = accounts

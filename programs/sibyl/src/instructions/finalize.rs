@@ -67,7 +67,7 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
         SibylError::ChallengeWindowOpen
     );
     let payouts = Payouts::new(accounts.request.key(), &accounts.fee_vault);
-    let operator_token = payouts.to(&accounts.operator_token, accounts.operator.authority);
+    let operator_token = payouts.to(&accounts.operator_token, accounts.operator.payout_authority);
     let publisher_token = payouts.to(&accounts.publisher_token, accounts.model.publisher);
     let split = Escrow {
         request: &accounts.request,

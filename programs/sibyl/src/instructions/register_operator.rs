@@ -2,7 +2,7 @@ use crate::{
     errors::SibylError,
     events::OperatorRegistered,
     state::{Config, Operator},
-    token_ops::TokenCtx,
+    token_ops::{payout_owner, TokenCtx},
 };
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -22,13 +22,18 @@ pub struct RegisterOperator<'info> {
         bump,
     )]
     pub operator: Box<Account<'info, Operator>>,
-    /// Pays the stake; settlements pay the operator into it.
+    /// Pays the stake.
     #[account(
         mut,
         constraint = authority_token.mint == config.payment_mint @ SibylError::WrongMint,
         constraint = authority_token.owner == authority.key() @ SibylError::WrongTokenOwner,
     )]
     pub authority_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// Where settlements pay the operator and withdrawn stake goes: the
+    /// node key's own token account, or a payout wallet's (its owner becomes
+    /// the operator's payout authority).
+    #[account(constraint = payout_token.mint == config.payment_mint @ SibylError::WrongMint)]
+    pub payout_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.stake_vault)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.payment_mint @ SibylError::WrongMint)]
@@ -54,6 +59,11 @@ pub fn handler(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
         &accounts.authority,
         stake,
     )?;
+    let payout_authority = payout_owner(
+        &accounts.payout_token,
+        &accounts.config.payment_mint,
+        accounts.token_program.key,
+    )?;
     accounts.config.add_active_stake(stake)?;
     let slot = Clock::get()?.slot;
     accounts.operator.set_inner(Operator {
@@ -69,13 +79,16 @@ pub fn handler(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
         votes_cast: 0,
         registered_slot: slot,
         stake_increases: Default::default(),
-        payout_token: accounts.authority_token.key(),
+        payout_token: accounts.payout_token.key(),
+        payout_authority,
         bump: ctx.bumps.operator,
     });
     accounts.operator.add_stake(slot, stake)?;
     let event = OperatorRegistered {
         operator: accounts.operator.key(),
         authority: accounts.authority.key(),
+        payout_authority,
+        payout_token: accounts.payout_token.key(),
         stake,
     };
     emit_cpi!(event);

@@ -9,14 +9,15 @@ use anchor_lang::prelude::*;
 #[event_cpi]
 #[derive(Accounts)]
 pub struct RequestUnstake<'info> {
-    pub authority: Signer<'info>,
+    /// The operator's node key or its payout wallet.
+    pub signer: Signer<'info>,
     #[account(mut, seeds = [Config::SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
     #[account(
         mut,
-        seeds = [Operator::SEED, authority.key().as_ref()],
+        seeds = [Operator::SEED, operator.authority.as_ref()],
         bump = operator.bump,
-        has_one = authority @ SibylError::WrongOperator,
+        constraint = operator.is_managed_by(signer.key) @ SibylError::NotOperatorKey,
     )]
     pub operator: Box<Account<'info, Operator>>,
 }

@@ -2,7 +2,7 @@ use crate::{
     errors::SibylError,
     events::StakeWithdrawn,
     state::{Config, Operator},
-    token_ops::TokenCtx,
+    token_ops::{accepts_payout, TokenCtx},
 };
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -10,22 +10,21 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 #[event_cpi]
 #[derive(Accounts)]
 pub struct WithdrawStake<'info> {
-    pub authority: Signer<'info>,
+    /// The operator's node key or its payout wallet.
+    pub signer: Signer<'info>,
     #[account(seeds = [Config::SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
     #[account(
         mut,
-        seeds = [Operator::SEED, authority.key().as_ref()],
+        seeds = [Operator::SEED, operator.authority.as_ref()],
         bump = operator.bump,
-        has_one = authority @ SibylError::WrongOperator,
+        constraint = operator.is_managed_by(signer.key) @ SibylError::NotOperatorKey,
     )]
     pub operator: Box<Account<'info, Operator>>,
-    #[account(
-        mut,
-        constraint = authority_token.mint == config.payment_mint @ SibylError::WrongMint,
-        constraint = authority_token.owner == authority.key() @ SibylError::WrongTokenOwner,
-    )]
-    pub authority_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the operator's recorded payout account, checked below: the
+    /// stake goes nowhere else.
+    #[account(mut, address = operator.payout_token @ SibylError::WrongPayoutAccount)]
+    pub payout_token: UncheckedAccount<'info>,
     #[account(mut, address = config.stake_vault)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.payment_mint @ SibylError::WrongMint)]
@@ -42,8 +41,18 @@ pub fn handler(ctx: Context<WithdrawStake>) -> Result<()> {
         Clock::get()?.slot >= operator.unstake_unlock_slot,
         SibylError::UnbondingNotEnded
     );
-    require!(operator.open_commitments == 0, SibylError::OpenCommitments);
-    require!(operator.open_votes == 0, SibylError::OpenVotes);
+    operator.require_settled()?;
+    // A payout account that stopped taking payments is named anew with
+    // `set_operator_payout`; the stake waits for it.
+    require!(
+        accepts_payout(
+            &accounts.payout_token,
+            &operator.payout_authority,
+            &accounts.config.payment_mint,
+            accounts.token_program.key,
+        ),
+        SibylError::PayoutAccountRefuses
+    );
     operator.pending_unstake = 0;
     TokenCtx {
         mint: &accounts.mint,
@@ -51,7 +60,7 @@ pub fn handler(ctx: Context<WithdrawStake>) -> Result<()> {
     }
     .transfer_from_vault(
         &accounts.stake_vault,
-        &*accounts.authority_token,
+        &accounts.payout_token,
         &accounts.config,
         amount,
     )?;

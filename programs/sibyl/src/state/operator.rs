@@ -22,7 +22,8 @@ pub const STAKE_INCREASES: usize = 4;
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct Operator {
-    /// The wallet that runs the node and owns the stake.
+    /// The node's hot key: commits results, votes, adds stake, and starts
+    /// unbonding.
     pub authority: Pubkey,
     /// Active stake.
     pub stake: u64,
@@ -48,8 +49,13 @@ pub struct Operator {
     /// weighs only stake bonded before its dispute opened.
     pub stake_increases: [StakeIncrease; STAKE_INCREASES],
     /// The token account settlements pay the operator into (fees, forfeited
-    /// bonds), fixed at registration: the one it staked from.
+    /// bonds, vote rewards) and withdrawn stake goes to.
     pub payout_token: Pubkey,
+    /// The owner of `payout_token`: the wallet the operator is paid to. It
+    /// may be another wallet than `authority`, so that a stolen node key
+    /// cannot take the stake or the fees; only it can change where the
+    /// operator is paid.
+    pub payout_authority: Pubkey,
     /// Bump of this PDA.
     pub bump: u8,
 }
@@ -57,6 +63,20 @@ pub struct Operator {
 impl Operator {
     /// Seed prefix of this account.
     pub const SEED: &'static [u8] = OPERATOR_SEED;
+
+    /// Whether `signer` may manage this operator's stake (unbond, withdraw):
+    /// the node key, or the payout wallet (so that the stake can leave if the
+    /// node key is lost).
+    pub fn is_managed_by(&self, signer: &Pubkey) -> bool {
+        *signer == self.authority || *signer == self.payout_authority
+    }
+
+    /// Whether this operator has nothing a settlement still waits on.
+    pub fn require_settled(&self) -> Result<()> {
+        require!(self.open_commitments == 0, SibylError::OpenCommitments);
+        require!(self.open_votes == 0, SibylError::OpenVotes);
+        Ok(())
+    }
 
     /// Whether this operator may commit and vote.
     pub fn is_eligible(&self, min_operator_stake: u64) -> bool {
@@ -162,6 +182,7 @@ mod tests {
             registered_slot: 0,
             stake_increases: Default::default(),
             payout_token: Pubkey::default(),
+            payout_authority: Pubkey::default(),
             bump: 0,
         }
     }
