@@ -383,25 +383,38 @@ impl ChainClient {
             )
             .await
             .map_err(|err| ChainError::rpc(&format!("reading transaction {signature}"), err))?;
-        let keys: Vec<&str> = transaction["transaction"]["message"]["accountKeys"]
-            .as_array()
+        let keys: Vec<&str> = transaction
+            .pointer("/transaction/message/accountKeys")
+            .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
             .collect();
         let program = sibyl::ID.to_string();
-        Ok(transaction["meta"]["innerInstructions"]
-            .as_array()
+        Ok(transaction
+            .pointer("/meta/innerInstructions")
+            .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .flat_map(|group| group["instructions"].as_array().into_iter().flatten())
+            .flat_map(|group| {
+                group
+                    .get("instructions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
             .filter(|instruction| {
-                instruction["programIdIndex"]
-                    .as_u64()
+                instruction
+                    .get("programIdIndex")
+                    .and_then(Value::as_u64)
                     .and_then(|index| keys.get(usize::try_from(index).ok()?))
                     == Some(&program.as_str())
             })
-            .filter_map(|instruction| bs58::decode(instruction["data"].as_str()?).into_vec().ok())
+            .filter_map(|instruction| {
+                bs58::decode(instruction.get("data")?.as_str()?)
+                    .into_vec()
+                    .ok()
+            })
             .filter_map(|data| data.strip_prefix(EVENT_IX_TAG_LE).map(<[u8]>::to_vec))
             .collect())
     }
@@ -700,7 +713,8 @@ impl ChainClient {
         signatures: &mut Vec<Signature>,
         instructions: &[Instruction],
     ) -> Result<Delivery, ChainError> {
-        let signature = transaction.signatures[0];
+        // A signed transaction always carries its fee payer's signature first.
+        let signature = transaction.signatures.first().copied().unwrap_or_default();
         let config = RpcSendTransactionConfig {
             preflight_commitment: Some(self.rpc.commitment().commitment),
             ..Default::default()

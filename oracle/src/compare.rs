@@ -44,7 +44,7 @@ fn tensors_agree(rule: &ComparisonRule, claimed: &Tensor, reference: &Tensor) ->
             .all(|(&c, &r)| within_tolerance(r, c, abs as f64, rel as f64)),
         TensorCheck::TopClasses { k, tie_margin } => {
             // Classes lie along the last axis; every row must rank alike.
-            let row_len = reference.dims.last().copied().unwrap_or(1).max(1) as usize;
+            let row_len = row_len(&reference.dims);
             tensor::values_f64(claimed)
                 .chunks(row_len)
                 .zip(tensor::values_f64(reference).chunks(row_len))
@@ -63,11 +63,25 @@ fn ranks_agree(claimed: &[f64], reference: &[f64], k: usize, tie_margin: f64) ->
     let claimed_top = top_k(claimed, k);
     claimed_top.len() == top_k(reference, k).len()
         && claimed_top.iter().enumerate().all(|(rank, &class)| {
-            let ceiling = reference[class] + tie_margin;
-            (0..reference.len())
-                .filter(|other| !claimed_top[..=rank].contains(other))
-                .all(|other| reference[other].total_cmp(&ceiling) != std::cmp::Ordering::Greater)
+            let Some(score) = reference.get(class) else {
+                return false;
+            };
+            let ceiling = score + tie_margin;
+            let ranked_so_far =
+                |other: &usize| claimed_top.iter().take(rank + 1).any(|c| c == other);
+            reference
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| !ranked_so_far(other))
+                .all(|(_, score)| score.total_cmp(&ceiling) != std::cmp::Ordering::Greater)
         })
+}
+
+/// The number of elements along the last axis (classes, for a classifier),
+/// at least 1: a tensor is read in rows of this length.
+pub fn row_len(dims: &[u64]) -> usize {
+    let last = dims.last().copied().unwrap_or(1).max(1);
+    usize::try_from(last).unwrap_or(usize::MAX)
 }
 
 /// `|claimed − reference| ≤ abs + rel·|reference|`; NaN agrees only with NaN.

@@ -205,8 +205,8 @@ impl Default for FetchConfig {
         let limits = crate::store::FetchLimits::default();
         Self {
             max_model_bytes: limits.max_bytes,
-            timeout_ms: limits.timeout.as_millis() as u64,
-            read_timeout_ms: limits.read_timeout.as_millis() as u64,
+            timeout_ms: millis(limits.timeout),
+            read_timeout_ms: millis(limits.read_timeout),
             allow_http: limits.allow_http,
             trusted_hosts: limits.trusted_hosts,
         }
@@ -463,18 +463,18 @@ impl Config {
         if self.send.max_attempts == 0 {
             return Err(invalid("send.max_attempts", "must be at least 1"));
         }
+        self.urls()?;
+        Ok(())
+    }
+
+    /// The RPC and PubSub URLs.
+    pub fn urls(&self) -> Result<(String, String), ConfigError> {
         resolve_cluster(&self.cluster.rpc_url, &self.cluster.ws_url).map_err(|reason| {
             ConfigError::Invalid {
                 key: "cluster.rpc_url",
                 reason,
             }
-        })?;
-        Ok(())
-    }
-
-    /// The RPC and PubSub URLs.
-    pub fn urls(&self) -> (String, String) {
-        resolve_cluster(&self.cluster.rpc_url, &self.cluster.ws_url).expect("validated at load")
+        })
     }
 
     /// A commented configuration for a localnet operator running `models`
@@ -604,6 +604,11 @@ pub fn expand_home(path: &str) -> PathBuf {
     }
 }
 
+/// A duration as a `*_ms` setting, saturating.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,8 +621,8 @@ mod tests {
     fn the_template_loads_as_written() {
         let text = Config::template("l", "~/.config/solana/id.json", &["*".into()]);
         let config = Config::from_toml(&text, "template", no_env()).unwrap();
-        assert_eq!(config.urls().0, "http://127.0.0.1:8899");
-        assert_eq!(config.urls().1, "ws://127.0.0.1:8900");
+        assert_eq!(config.urls().unwrap().0, "http://127.0.0.1:8899");
+        assert_eq!(config.urls().unwrap().1, "ws://127.0.0.1:8900");
         assert_eq!(config.node.roles.len(), 4);
         assert_eq!(config.faulty_rate(), 0.0);
     }
@@ -638,7 +643,7 @@ mod tests {
             ("UNRELATED".to_string(), "x".to_string()),
         ];
         let config = Config::from_toml(&text, "template", env).unwrap();
-        assert_eq!(config.urls().1, "ws://10.0.0.1:9001");
+        assert_eq!(config.urls().unwrap().1, "ws://10.0.0.1:9001");
         assert_eq!(config.node.max_concurrent_inferences, 4);
         assert_eq!(config.node.roles, vec![Role::Crank]);
     }

@@ -48,9 +48,9 @@ pub fn is_chosen(request: &Pubkey, rate: f64) -> bool {
     if rate <= 0.0 {
         return false;
     }
-    let digest = Sha256::digest(request.as_ref());
-    let draw =
-        u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
+    let digest: [u8; 32] = Sha256::digest(request.as_ref()).into();
+    let [a, b, c, d, e, f, g, h, ..] = digest;
+    let draw = u64::from_le_bytes([a, b, c, d, e, f, g, h]) as f64 / u64::MAX as f64;
     draw < rate
 }
 
@@ -68,7 +68,7 @@ pub fn corrupt(output: &[u8]) -> Vec<u8> {
     };
     for tensor in &mut tensors {
         let element = crate::tensor::element_size(tensor.dtype);
-        let row = tensor.dims.last().copied().unwrap_or(1).max(1) as usize * element;
+        let row = crate::compare::row_len(&tensor.dims).saturating_mul(element);
         if row <= element {
             if let Some(first) = tensor.data.first_mut() {
                 *first ^= 0x55;
@@ -86,6 +86,10 @@ pub fn corrupt(output: &[u8]) -> Vec<u8> {
 /// A local HTTP/1.1 server (tests of the model store) answering every
 /// request with `head` then `body`; with `stall`, it then keeps the
 /// connection open and says nothing more. Returns its `http://` base URL.
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test server: failing to bind fails the test"
+)]
 pub async fn raw_http_server(head: String, body: Vec<u8>, stall: bool) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -99,7 +103,7 @@ pub async fn raw_http_server(head: String, body: Vec<u8>, stall: bool) -> String
                 while !request.windows(4).any(|w| w == b"\r\n\r\n") {
                     match socket.read(&mut buffer).await {
                         Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        Ok(n) => request.extend_from_slice(buffer.get(..n).unwrap_or_default()),
                     }
                 }
                 let _ = socket.write_all(head.as_bytes()).await;

@@ -275,7 +275,7 @@ impl Runner {
                 control.terminate();
                 tracing::warn!(
                     model = %hex::encode(&model.model_hash),
-                    limit_ms = self.settings.run_timeout.as_millis() as u64,
+                    limit = ?self.settings.run_timeout,
                     "inference ran past its time limit; stopping it"
                 );
                 // ONNX Runtime stops between kernels: one long kernel may
@@ -311,7 +311,7 @@ impl Runner {
             .or_default()
             .clone();
         slot.last_used
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            .store(millis_since(self.started), Ordering::Relaxed);
         let mut state = slot.state.lock().await;
         let failures = match &*state {
             SlotState::Ready(sessions) => return Ok(sessions.clone()),
@@ -455,6 +455,11 @@ impl Sessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(session);
     }
+}
+
+/// Milliseconds since `start`, saturating (an LRU clock).
+fn millis_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -314,7 +314,11 @@ impl Metrics {
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();
-        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        // Writing into a String cannot fail; the encoder's only other error
+        // is a metric name clash, which the tests of this module rule out.
+        if let Err(error) = encode(&mut text, &self.registry) {
+            tracing::error!(%error, "encoding metrics");
+        }
         text
     }
 
@@ -380,6 +384,11 @@ impl Metrics {
             })
             .await
     }
+}
+
+/// A count or amount as a gauge's value (gauges are `i64`), saturating.
+pub fn gauge(value: impl TryInto<i64>) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

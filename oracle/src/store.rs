@@ -127,7 +127,7 @@ pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(error),
         };
-        hasher.update(&buffer[..read]);
+        hasher.update(buffer.get(..read).unwrap_or_default());
     }
     Ok(hasher.finalize().into())
 }
@@ -637,8 +637,9 @@ impl ModelStore {
                         limit: max_bytes,
                     });
                 }
-                hasher.update(&buffer[..read]);
-                out.write_all(&buffer[..read]).map_err(cache_error)?;
+                hasher.update(buffer.get(..read).unwrap_or_default());
+                out.write_all(buffer.get(..read).unwrap_or_default())
+                    .map_err(cache_error)?;
             }
             out.sync_all().map_err(cache_error)?;
             Ok(hasher.finalize().into())

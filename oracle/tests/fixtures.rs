@@ -6,6 +6,16 @@
 //! ```sh
 //! cargo test -p sibyl-oracle --test fixtures -- --nocapture
 //! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "a test: a failure here is the test failing"
+)]
 use sibyl::{
     hashing::{input_hash, output_hash},
     state::{ComparisonRule, DType, TensorSpec},

@@ -52,7 +52,10 @@ pub async fn submit(
     } = new;
     let requester = chain.wallet();
     let request = pda::request(&requester, nonce);
-    let first = input.len().min(FIRST_CHUNK_BYTES);
+    let (first, rest) = input.split_at(input.len().min(FIRST_CHUNK_BYTES));
+    // An input past u32 cannot be a request's; the program refuses the
+    // saturated length as too large.
+    let length = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
     let create = instruction(
         accounts::request_inference(
             requester,
@@ -65,20 +68,20 @@ pub async fn submit(
             args: RequestInferenceArgs {
                 nonce,
                 fee,
-                input_len: input.len() as u32,
-                input: input[..first].to_vec(),
+                input_len: length(input.len()),
+                input: first.to_vec(),
                 callback,
                 max_challenge_window_slots,
             },
         },
     );
     chain.send("request_inference", &[create], &[]).await?;
-    let mut offset = first;
-    for chunk in input[first..].chunks(CHUNK_BYTES) {
+    let mut offset = first.len();
+    for chunk in rest.chunks(CHUNK_BYTES) {
         let write = instruction(
             accounts::write_input(requester, request),
             sibyl::instruction::WriteInput {
-                offset: offset as u32,
+                offset: length(offset),
                 data: chunk.to_vec(),
             },
         );
@@ -92,7 +95,7 @@ pub async fn submit(
 pub fn fresh_nonce() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos() as u64)
+        .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or_default()
 }
 

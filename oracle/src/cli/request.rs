@@ -175,7 +175,9 @@ async fn follow(
     timeout: Duration,
 ) -> Result<ExitCode> {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+        bar.set_style(style);
+    }
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut last_stage = String::new();
     let last = request::follow(
@@ -287,7 +289,7 @@ fn print_output(state: &InferenceRequest, model: &Model) {
             let best = top_k(&values, 3.min(values.len()));
             let ranked: Vec<String> = best
                 .iter()
-                .map(|&i| format!("class {i} ({:.4})", values[i]))
+                .filter_map(|&i| Some(format!("class {i} ({:.4})", values.get(i)?)))
                 .collect();
             println!("  top: {}", ranked.join(", "));
         }

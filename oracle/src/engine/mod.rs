@@ -542,7 +542,12 @@ impl LoadedModel {
             path: self.path.clone(),
             message: format!("creating input `{}`: {message}", input.name),
         };
-        let dims = tensor.dims.iter().map(|&dim| dim as i64);
+        let dims = tensor
+            .dims
+            .iter()
+            .map(|&dim| i64::try_from(dim))
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(|_| run_error(format!("dimensions {:?} past i64", tensor.dims)))?;
         let mut value = DynTensor::new(
             &Allocator::default(),
             element_type_of(tensor.dtype),

@@ -48,6 +48,8 @@ pub enum NodeError {
     NotRegistered { operator: Pubkey },
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Internal(String),
 }
@@ -169,7 +171,7 @@ impl Node {
         let journal = Arc::new(Journal::open(&config.node.journal)?);
         let signer = Arc::new(read_keypair(&config.identity.keypair)?);
         let wallet = solana_signer::Signer::pubkey(&*signer);
-        let (rpc_url, ws_url) = config.urls();
+        let (rpc_url, ws_url) = config.urls()?;
         let chain = Arc::new(ChainClient::new(
             &rpc_url,
             &ws_url,
@@ -303,7 +305,7 @@ impl Node {
                 () = &mut deadline => {
                     tracing::warn!(
                         tasks = tasks.len(),
-                        timeout_ms = self.shutdown_timeout.as_millis() as u64,
+                        timeout = ?self.shutdown_timeout,
                         "shutdown timeout passed: stopping what still runs; its journaled steps resume on restart"
                     );
                     tasks.abort_all();

@@ -12,6 +12,7 @@ use crate::{
     faulty,
     inference::Lane,
     journal::{Entry, Kind, Stage},
+    metrics,
 };
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::AccountDeserialize;
@@ -23,7 +24,7 @@ use sibyl_client::{accounts, instruction};
 use solana_rpc_client_types::response::{Response as RpcResponse, RpcKeyedAccount};
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{Arc, PoisonError},
     time::{Duration, Instant},
 };
 use tokio::sync::mpsc;
@@ -99,20 +100,23 @@ impl Serve {
         if self
             .unservable
             .lock()
-            .expect("unservable set")
+            .unwrap_or_else(PoisonError::into_inner)
             .contains(&request)
         {
             return;
         }
         {
-            let mut in_flight = self.in_flight.lock().expect("in-flight set");
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if !in_flight.insert(request) {
                 return;
             }
             self.shared
                 .metrics
                 .serve_in_flight
-                .set(in_flight.len() as i64);
+                .set(metrics::gauge(in_flight.len()));
         }
         self.shared.metrics.requests_seen.inc();
         let (shared, in_flight, unservable) = (
@@ -131,7 +135,10 @@ impl Serve {
                     Err(NodeError::Inference(err)) if err.is_about_input() || err.is_timeout() => {
                         shared.metrics.error("serve");
                         tracing::warn!(%err, "cannot serve this request; skipping it");
-                        unservable.lock().expect("unservable set").insert(request);
+                        unservable
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(request);
                     }
                     // The model cannot be fetched or loaded (the runner logs
                     // it, and its backoff decides when it is tried again), or
@@ -144,9 +151,12 @@ impl Serve {
                         tracing::warn!(%err, "not committed; retrying next scan");
                     }
                 }
-                let mut in_flight = in_flight.lock().expect("in-flight set");
+                let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
                 in_flight.remove(&request);
-                shared.metrics.serve_in_flight.set(in_flight.len() as i64);
+                shared
+                    .metrics
+                    .serve_in_flight
+                    .set(metrics::gauge(in_flight.len()));
             }
             .instrument(span),
         );
@@ -304,9 +314,9 @@ async fn serve_one(
                         .observe(overhead.as_secs_f64());
                     tracing::info!(
                         %signature,
-                        seen_to_sent_us = seen_to_sent.as_micros() as u64,
-                        inference_us = inference.as_micros() as u64,
-                        overhead_us = overhead.as_micros() as u64,
+                        ?seen_to_sent,
+                        ?inference,
+                        ?overhead,
                         "committed"
                     );
                 }

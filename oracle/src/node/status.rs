@@ -4,6 +4,7 @@
 //! the journal's unfinished steps, as metrics; every hour it deletes the
 //! journal's steps done longer ago than `node.journal_retention_hours`.
 use super::{NodeError, Service, Shared};
+use crate::metrics::gauge;
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -74,7 +75,6 @@ impl Service for Status {
             chain.token_balance(&token_account),
             chain.operator(&shared.wallet),
         )?;
-        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         metrics.sol_balance_lamports.set(gauge(sol));
         metrics.token_balance.set(gauge(tokens.unwrap_or(0)));
         metrics
@@ -84,7 +84,7 @@ impl Service for Status {
             metrics
                 .journal_unfinished
                 .get_or_create(&vec![("kind".to_string(), kind.name().to_string())])
-                .set(gauge(unfinished as u64));
+                .set(gauge(unfinished));
         }
         Ok(())
     }
