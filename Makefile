@@ -81,7 +81,7 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 
 ## Clippy on every target (the workspace build, with the demo's
-## `test-faults`), then on the shipped `sibyl` alone, which lacks it.
+## `test-faults` and `test-cluster`), then on the shipped `sibyl` alone, which lacks them.
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy --locked -p sibyl-oracle --lib --bin sibyl -- -D warnings
@@ -102,4 +102,4 @@ idl-check: setup
 ## 30). ATTACK_REQUESTS sets the size.
 ATTACK_REQUESTS ?= 1000
 attack: setup
-	SIBYL_ATTACK_REQUESTS=$(ATTACK_REQUESTS) $(CARGO) test --locked -p sibyl-oracle --features test-faults --test node attack:: -- --nocapture
+	SIBYL_ATTACK_REQUESTS=$(ATTACK_REQUESTS) $(CARGO) test --locked -p sibyl-oracle --features test-faults,test-cluster --test node attack:: -- --nocapture

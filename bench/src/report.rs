@@ -44,7 +44,7 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
         step("2/6 node overhead per request on a localnet");
         let network = Network::start(root, &engine, &fixtures, slot(args), params(), 1, 1).await?;
         let overhead = overhead::measure(&network, &sibyl, args.overhead_requests).await?;
-        network.localnet.shutdown().await;
+        network.shutdown().await;
         print_section(&mut out, section2(&overhead));
     }
     if args.runs(3) {
@@ -67,7 +67,7 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
                 )
                 .await?,
             );
-            network.localnet.shutdown().await;
+            network.shutdown().await;
         }
         print_section(&mut out, section3(&runs));
     }
@@ -75,7 +75,7 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
         step("4/6 on-chain cost per lifecycle");
         let network = Network::start(root, &engine, &fixtures, slot(args), params(), 6, 3).await?;
         let cost = cost::measure(&network, &sibyl, WINDOW_SLOTS).await?;
-        network.localnet.shutdown().await;
+        network.shutdown().await;
         print_section(&mut out, section4(&cost));
     }
     if args.runs(5) {

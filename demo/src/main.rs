@@ -20,7 +20,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use parties::Parties;
 use scenario::Scenario;
-use sibyl_localnet::{Localnet, LocalnetConfig};
+use sibyl_localnet::LocalnetConfig;
+use sibyl_oracle::testing::TestCluster;
 use sibyl_oracle::{
     actions::{migrate, plan::load_plan},
     engine::{Engine, EngineSettings},
@@ -87,21 +88,20 @@ fn repo_root() -> PathBuf {
 async fn run(args: Args) -> Result<bool> {
     // Model URIs in the plan are relative to the repository.
     std::env::set_current_dir(repo_root()).context("entering the repository")?;
-    let work = tempfile::tempdir().context("a working directory")?;
     let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let (rpc_port, ws_port) = if args.serve {
         (args.rpc_port, args.ws_port)
     } else {
         (0, 0)
     };
-    let localnet = Localnet::start(LocalnetConfig {
+    let cluster = TestCluster::start(LocalnetConfig {
         rpc_addr: loopback(rpc_port),
         pubsub_addr: loopback(ws_port),
         slot_duration: Duration::from_millis(args.slot_ms.max(1)),
         ..LocalnetConfig::default()
     })
-    .await
-    .context("starting the localnet")?;
+    .await?;
+    let localnet = &cluster.localnet;
     println!("== Localnet");
     println!(
         "Agave 4.2 runtime with Sibyl at {}, {} ms slots",
@@ -109,7 +109,7 @@ async fn run(args: Args) -> Result<bool> {
         args.slot_ms
     );
 
-    let parties = Parties::fund(&localnet, work.path())?;
+    let parties = Parties::fund(&cluster)?;
     println!("\n== Deploy and initialize (migrations/localnet.toml)");
     let mut plan = load_plan(&repo_root().join("migrations/localnet.toml"))?;
     if args.serve {
@@ -126,7 +126,7 @@ async fn run(args: Args) -> Result<bool> {
             .with_context(|| format!("airdropping to {wallet}"))?;
     }
     let engine = Engine::new(&EngineSettings::default())?;
-    let authority = parties.client(&localnet, &parties.authority);
+    let authority = cluster.client(&parties.authority);
     let summary = migrate::migrate(&authority, &engine, &plan, |event| match event {
         migrate::Event::Step(step) => println!("{step}"),
         migrate::Event::Warning(warning) => println!("warning: {warning}"),
@@ -136,21 +136,19 @@ async fn run(args: Args) -> Result<bool> {
     let int8 = summary.models[1].1;
 
     println!("\n== Operators");
-    parties.register_operators(&localnet).await?;
-    let nodes = parties
-        .start_nodes(&localnet, work.path(), digits, int8)
-        .await?;
+    parties.register_operators(&cluster).await?;
+    let nodes = parties.start_nodes(&cluster, digits, int8).await?;
     if args.serve {
         let models = [
             ("digits", digits),
             ("int8_matmul", int8),
             ("conv_small", summary.models[2].1),
         ];
-        serve::until_stopped(&localnet, &parties, &models).await?;
+        serve::until_stopped(localnet, &parties, &models).await?;
         for node in nodes {
             node.stop().await;
         }
-        localnet.shutdown().await;
+        cluster.shutdown().await;
         return Ok(true);
     }
 
@@ -160,12 +158,12 @@ async fn run(args: Args) -> Result<bool> {
         Scenario::int8_served_by_the_faulty_operator(int8)?,
     ];
     let models = [("digits", digits), ("int8_matmul", int8)];
-    let before = parties.balances(&localnet, &models).await?;
-    let stakes_before = parties.stakes(&localnet).await?;
+    let before = parties.balances(&cluster, &models).await?;
+    let stakes_before = parties.stakes(&cluster).await?;
     let mut all_as_expected = true;
     for (number, scenario) in scenarios.iter().enumerate() {
         println!("\n== Request {}: {}", number + 1, scenario.title);
-        let ok = scenario.run(&localnet, &parties).await?;
+        let ok = scenario.run(&cluster, &parties).await?;
         all_as_expected &= ok;
     }
     // Voters claim their rewards once a dispute settles; give them a moment.
@@ -182,13 +180,13 @@ async fn run(args: Args) -> Result<bool> {
             sibyl_oracle::actions::format_amount(amount, 6)
         );
     }
-    let after = parties.balances(&localnet, &models).await?;
+    let after = parties.balances(&cluster, &models).await?;
     let conserved = parties::print_balances(&before, &after);
     for ((party, was), is) in parties
         .operators
         .iter()
         .zip(stakes_before)
-        .zip(parties.stakes(&localnet).await?)
+        .zip(parties.stakes(&cluster).await?)
     {
         println!(
             "{:<34} stake {} → {}",
@@ -201,7 +199,7 @@ async fn run(args: Args) -> Result<bool> {
     for node in nodes {
         node.stop().await;
     }
-    localnet.shutdown().await;
+    cluster.shutdown().await;
     if all_as_expected && conserved {
         println!("\nevery request ended as expected; tokens conserved to the base unit");
     } else {

@@ -3,42 +3,24 @@
 use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
 use sibyl_client::pda;
-use sibyl_localnet::Localnet;
 use sibyl_oracle::{
-    actions::{format_amount, operator},
-    chain::{ChainClient, SendSettings},
-    config::{Config, Role},
+    actions::format_amount,
+    config::Role,
     hex,
-    keys::write_keypair,
     node::Node,
+    testing::{TestCluster, Wallet},
 };
-use solana_keypair::Keypair;
-use solana_signer::Signer;
-use std::{path::Path, sync::Arc};
 use tokio::{sync::watch, task::JoinHandle};
 
 /// Stake each operator registers with (6-decimal tokens: 20).
 const STAKE: u64 = 20_000_000;
 
-/// One wallet and its keypair file.
-pub struct Party {
-    pub name: &'static str,
-    pub keypair: Arc<Keypair>,
-    keypair_path: std::path::PathBuf,
-}
-
-impl Party {
-    pub fn wallet(&self) -> Pubkey {
-        self.keypair.pubkey()
-    }
-}
-
 /// The authority (also publisher and treasury), the requester and three operators.
 pub struct Parties {
-    pub authority: Party,
-    pub requester: Party,
+    pub authority: Wallet,
+    pub requester: Wallet,
     /// Operators A and B (honest) and C (faulty), in that order.
-    pub operators: [Party; 3],
+    pub operators: [Wallet; 3],
 }
 
 /// A running node.
@@ -56,29 +38,16 @@ impl RunningNode {
 }
 
 impl Parties {
-    /// New wallets with SOL for fees, their keypairs written under `dir`.
-    pub fn fund(localnet: &Localnet, dir: &Path) -> Result<Parties> {
-        let party = |name: &'static str| -> Result<Party> {
-            let keypair = Keypair::new();
-            localnet
-                .chain
-                .airdrop(&keypair.pubkey(), 100_000_000_000)
-                .with_context(|| format!("funding {name}"))?;
-            let keypair_path = dir.join(format!("{}.json", name.replace(' ', "-")));
-            write_keypair(&keypair_path, &keypair)?;
-            Ok(Party {
-                name,
-                keypair: Arc::new(keypair),
-                keypair_path,
-            })
-        };
+    /// New wallets with SOL for fees, their keypairs written in the
+    /// cluster's directory.
+    pub fn fund(cluster: &TestCluster) -> Result<Parties> {
         Ok(Parties {
-            authority: party("authority")?,
-            requester: party("requester")?,
+            authority: cluster.fund("authority")?,
+            requester: cluster.fund("requester")?,
             operators: [
-                party("operator A")?,
-                party("operator B")?,
-                party("operator C")?,
+                cluster.fund("operator A")?,
+                cluster.fund("operator B")?,
+                cluster.fund("operator C")?,
             ],
         })
     }
@@ -87,32 +56,21 @@ impl Parties {
     pub fn wallets_to_fund(&self) -> Vec<Pubkey> {
         std::iter::once(&self.requester)
             .chain(&self.operators)
-            .map(Party::wallet)
+            .map(Wallet::pubkey)
             .collect()
     }
 
-    /// A chain client signing as `party`.
-    pub fn client(&self, localnet: &Localnet, party: &Party) -> ChainClient {
-        ChainClient::new(
-            &localnet.rpc_url(),
-            &localnet.pubsub_url(),
-            party.keypair.clone(),
-            SendSettings::default(),
-        )
-    }
-
     /// Every operator stakes and registers.
-    pub async fn register_operators(&self, localnet: &Localnet) -> Result<()> {
+    pub async fn register_operators(&self, cluster: &TestCluster) -> Result<()> {
+        let tokens = cluster.client(&self.authority).payment_tokens().await?;
+        cluster
+            .register_operators(&self.operators, tokens, STAKE)
+            .await?;
         for party in &self.operators {
-            let client = self.client(localnet, party);
-            let tokens = client.payment_tokens().await?;
-            operator::register(&client, tokens, STAKE)
-                .await
-                .with_context(|| format!("registering {}", party.name))?;
             println!(
                 "{:<12} {} staked {}",
                 party.name,
-                pda::operator(&party.wallet()),
+                pda::operator(&party.pubkey()),
                 format_amount(STAKE, 6)
             );
         }
@@ -126,12 +84,11 @@ impl Parties {
     /// every time (`--faulty 1.0`).
     pub async fn start_nodes(
         &self,
-        localnet: &Localnet,
-        dir: &Path,
+        cluster: &TestCluster,
         digits: Pubkey,
         int8: Pubkey,
     ) -> Result<Vec<RunningNode>> {
-        let client = self.client(localnet, &self.authority);
+        let client = cluster.client(&self.authority);
         let hash_of = |model: Pubkey| {
             let client = &client;
             async move {
@@ -166,18 +123,7 @@ impl Parties {
         ];
         let mut nodes = Vec::new();
         for (party, roles, models, serve_models, faulty_rate) in setups {
-            let text = Config::template(
-                &localnet.rpc_url(),
-                &party.keypair_path.display().to_string(),
-                &models,
-            );
-            let mut config = Config::from_toml(&text, "demo", Vec::new())?;
-            config.cluster.ws_url = localnet.pubsub_url();
-            let node_dir = dir.join(party.name.replace(' ', "-"));
-            config.node.journal = node_dir.join("journal.redb");
-            config.node.model_cache = node_dir.join("models");
-            config.node.poll_interval_ms = 200;
-            config.node.roles = roles.clone();
+            let mut config = cluster.node_config(party, &roles, &models)?;
             config.node.serve_models = serve_models;
             config.faulty.rate = faulty_rate;
             let node = Node::start(&config)
@@ -213,17 +159,17 @@ impl Parties {
         std::iter::once(&self.authority)
             .chain(std::iter::once(&self.requester))
             .chain(&self.operators)
-            .find(|party| party.wallet() == *address || pda::operator(&party.wallet()) == *address)
+            .find(|party| party.pubkey() == *address || pda::operator(&party.pubkey()) == *address)
             .map_or_else(|| address.to_string(), |party| party.name.to_string())
     }
 
     /// Each operator's stake.
-    pub async fn stakes(&self, localnet: &Localnet) -> Result<Vec<u64>> {
-        let client = self.client(localnet, &self.authority);
+    pub async fn stakes(&self, cluster: &TestCluster) -> Result<Vec<u64>> {
+        let client = cluster.client(&self.authority);
         let mut stakes = Vec::new();
         for party in &self.operators {
             let state: sibyl::state::Operator = client
-                .fetch_required(&pda::operator(&party.wallet()), "operator")
+                .fetch_required(&pda::operator(&party.pubkey()), "operator")
                 .await?;
             stakes.push(state.stake);
         }
@@ -234,15 +180,15 @@ impl Parties {
     /// model's protocol-fee vault.
     pub async fn balances(
         &self,
-        localnet: &Localnet,
+        cluster: &TestCluster,
         models: &[(&str, Pubkey)],
     ) -> Result<Vec<(String, u64)>> {
-        let client = self.client(localnet, &self.authority);
+        let client = cluster.client(&self.authority);
         let tokens = client.payment_tokens().await?;
         let mut accounts: Vec<(String, Pubkey)> = std::iter::once(&self.authority)
             .chain(std::iter::once(&self.requester))
             .chain(&self.operators)
-            .map(|party| (party.name.to_string(), tokens.account_of(&party.wallet())))
+            .map(|party| (party.name.clone(), tokens.account_of(&party.pubkey())))
             .collect();
         accounts[0].0 = "authority (publisher, treasury)".into();
         accounts.push(("stake vault".into(), pda::stake_vault()));

@@ -4,7 +4,7 @@ use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
 use sibyl::state::{InferenceRequest, Model, Operator, RequestStatus, VoteSide};
 use sibyl_client::pda;
-use sibyl_localnet::Localnet;
+use sibyl_oracle::testing::TestCluster;
 use sibyl_oracle::{
     actions::{
         format_amount,
@@ -76,8 +76,8 @@ impl Scenario {
 
     /// Pays for the request, prints its timeline, and says whether it ended
     /// as expected.
-    pub async fn run(&self, localnet: &Localnet, parties: &Parties) -> Result<bool> {
-        let client = parties.client(localnet, &parties.requester);
+    pub async fn run(&self, cluster: &TestCluster, parties: &Parties) -> Result<bool> {
+        let client = cluster.client(&parties.requester);
         let model: Model = client.fetch_required(&self.model, "model").await?;
         let input = match &self.input {
             Input::Png(sample) => {
@@ -86,7 +86,7 @@ impl Scenario {
             }
             Input::Encoding(bytes) => bytes.clone(),
         };
-        let faulty = pda::operator(&parties.operators[2].wallet());
+        let faulty = pda::operator(&parties.operators[2].pubkey());
         let faulty_stake = stake(&client, &faulty).await?;
         let tokens = client.payment_tokens().await?;
         let new = NewRequest {

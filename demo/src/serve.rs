@@ -48,8 +48,8 @@ pub async fn until_stopped(
             .iter()
             .map(|party| serde_json::json!({
                 "name": party.name,
-                "wallet": party.wallet().to_string(),
-                "operator": pda::operator(&party.wallet()).to_string(),
+                "wallet": party.pubkey().to_string(),
+                "operator": pda::operator(&party.pubkey()).to_string(),
             }))
             .collect::<Vec<_>>(),
     });

@@ -28,4 +28,6 @@ pub mod node;
 pub mod program_error;
 pub mod store;
 pub mod tensor;
+#[cfg(feature = "test-cluster")]
+pub mod testing;
 pub mod verifier;

@@ -10,26 +10,23 @@ use anchor_lang::{prelude::Pubkey, AccountDeserialize};
 use anyhow::{Context, Result};
 use sibyl::state::{ConfigParams, InferenceRequest, RequestStatus};
 use sibyl_client::accounts::Tokens;
-use sibyl_localnet::{Localnet, LocalnetConfig};
+use sibyl_localnet::LocalnetConfig;
 use sibyl_oracle::{
     actions::{
         model::{self, Listing},
-        operator, protocol,
+        protocol,
         request::{self, NewRequest},
     },
-    chain::{ChainClient, SendSettings},
-    config::{Config, Role},
+    config::Role,
     engine::Engine,
-    keys::write_keypair,
+    testing::{TestCluster, Wallet},
 };
-use solana_keypair::Keypair;
-use solana_signer::Signer;
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{mpsc, Arc},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -37,18 +34,6 @@ use std::{
 const WALLET_TOKENS: u64 = 1_000_000_000;
 /// Each operator's stake (6 decimals: 50).
 const STAKE: u64 = 50_000_000;
-
-/// A funded wallet and its keypair file.
-pub struct Wallet {
-    pub keypair: Arc<Keypair>,
-    pub keypair_path: PathBuf,
-}
-
-impl Wallet {
-    pub fn pubkey(&self) -> Pubkey {
-        self.keypair.pubkey()
-    }
-}
 
 /// A registered fixture model.
 pub struct ModelOnChain {
@@ -62,10 +47,10 @@ pub struct ModelOnChain {
 
 /// A localnet with the protocol initialized, every fixture model
 /// registered (each by a publisher of its own), staked operators and funded
-/// requesters.
+/// requesters: the shared [`TestCluster`] (reached through `Deref`:
+/// `localnet`, `dir`) with the bench's parties.
 pub struct Network {
-    pub localnet: Localnet,
-    pub dir: tempfile::TempDir,
+    net: TestCluster,
     pub tokens: Tokens,
     pub authority: Wallet,
     pub publishers: Vec<Wallet>,
@@ -74,6 +59,13 @@ pub struct Network {
     pub models: Vec<ModelOnChain>,
     pub slot: Duration,
     root: PathBuf,
+}
+
+impl std::ops::Deref for Network {
+    type Target = TestCluster;
+    fn deref(&self) -> &TestCluster {
+        &self.net
+    }
 }
 
 impl Network {
@@ -87,54 +79,31 @@ impl Network {
         requesters: usize,
     ) -> Result<Network> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let localnet = Localnet::start(LocalnetConfig {
+        let net = TestCluster::start(LocalnetConfig {
             rpc_addr: loopback,
             pubsub_addr: loopback,
             slot_duration: slot,
             ..LocalnetConfig::default()
         })
-        .await
-        .context("starting the localnet")?;
-        let dir = tempfile::tempdir()?;
-        let mut wallets = Vec::new();
-        for index in 0..1 + fixtures.len() + operators + requesters {
-            let keypair = Keypair::new();
-            localnet.chain.airdrop(&keypair.pubkey(), 100_000_000_000)?;
-            let keypair_path = dir.path().join(format!("wallet-{index}.json"));
-            write_keypair(&keypair_path, &keypair)?;
-            wallets.push(Wallet {
-                keypair: Arc::new(keypair),
-                keypair_path,
-            });
-        }
-        let addresses: Vec<Pubkey> = wallets.iter().map(Wallet::pubkey).collect();
-        let mint = localnet
-            .chain
-            .create_payment_mint(&addresses, WALLET_TOKENS)?;
-        let tokens = Tokens {
-            mint,
-            token_program: anchor_spl::token::ID,
+        .await?;
+        let fund_each = |role: &str, count: usize| -> Result<Vec<Wallet>> {
+            (0..count)
+                .map(|index| net.fund(&format!("{role} {index}")))
+                .collect()
         };
-        let mut wallets = wallets.into_iter();
-        let authority = wallets.next().expect("the authority");
-        let publishers: Vec<Wallet> = wallets.by_ref().take(fixtures.len()).collect();
-        let operators: Vec<Wallet> = wallets.by_ref().take(operators).collect();
-        let requesters: Vec<Wallet> = wallets.collect();
-        let mut network = Network {
-            localnet,
-            dir,
-            tokens,
-            authority,
-            publishers,
-            operators,
-            requesters,
-            models: Vec::new(),
-            slot,
-            root: root.to_path_buf(),
-        };
-        let authority = network.client(&network.authority);
-        protocol::initialize(&authority, tokens, params).await?;
-        for (fixture, publisher) in fixtures.iter().zip(&network.publishers) {
+        let authority = net.fund("authority")?;
+        let publishers = fund_each("publisher", fixtures.len())?;
+        let operators = fund_each("operator", operators)?;
+        let requesters = fund_each("requester", requesters)?;
+        let everyone: Vec<&Wallet> = std::iter::once(&authority)
+            .chain(&publishers)
+            .chain(&operators)
+            .chain(&requesters)
+            .collect();
+        let tokens = net.mint_payment_tokens(&everyone, WALLET_TOKENS)?;
+        protocol::initialize(&net.client(&authority), tokens, params).await?;
+        let mut models = Vec::new();
+        for (fixture, publisher) in fixtures.iter().zip(&publishers) {
             let price = 10_000;
             let listing = Listing {
                 uri: format!(
@@ -149,8 +118,8 @@ impl Network {
             };
             let args = model::registration(engine, &fixture.path, listing)?;
             let hash = args.model_hash;
-            let address = model::register(&network.client(publisher), tokens, args).await?;
-            network.models.push(ModelOnChain {
+            let address = model::register(&net.client(publisher), tokens, args).await?;
+            models.push(ModelOnChain {
                 name: fixture.name.clone(),
                 address,
                 hash,
@@ -158,21 +127,25 @@ impl Network {
                 input: fixture.cases[0].0.clone(),
             });
         }
-        for wallet in &network.operators {
-            operator::register(&network.client(wallet), tokens, STAKE).await?;
-        }
+        net.register_operators(&operators, tokens, STAKE).await?;
         // Voters must have registered in a slot before a dispute opens.
         tokio::time::sleep(slot * 3).await;
-        Ok(network)
+        Ok(Network {
+            net,
+            tokens,
+            authority,
+            publishers,
+            operators,
+            requesters,
+            models,
+            slot,
+            root: root.to_path_buf(),
+        })
     }
 
-    pub fn client(&self, wallet: &Wallet) -> ChainClient {
-        ChainClient::new(
-            &self.localnet.rpc_url(),
-            &self.localnet.pubsub_url(),
-            wallet.keypair.clone(),
-            SendSettings::default(),
-        )
+    /// Stops the localnet.
+    pub async fn shutdown(self) {
+        self.net.shutdown().await;
     }
 
     pub fn model(&self, name: &str) -> &ModelOnChain {
@@ -190,25 +163,17 @@ impl Network {
         models: &[&ModelOnChain],
         faulty_rate: f64,
     ) -> Result<PathBuf> {
-        let node_dir = self.dir.path().join(format!("node-{index}"));
-        std::fs::create_dir_all(&node_dir)?;
         let models: Vec<String> = models
             .iter()
             .map(|model| sibyl_oracle::hex::encode(&model.hash))
             .collect();
-        let text = Config::template(
-            &self.localnet.rpc_url(),
-            &self.operators[index].keypair_path.display().to_string(),
-            &models,
-        );
-        let mut config = Config::from_toml(&text, "bench", Vec::new())?;
-        config.cluster.ws_url = self.localnet.pubsub_url();
-        config.node.roles = roles.to_vec();
-        config.node.journal = node_dir.join("journal.redb");
-        config.node.model_cache = node_dir.join("models");
+        let mut config = self
+            .net
+            .node_config(&self.operators[index], roles, &models)?;
         config.node.model_base_dir = self.root.clone();
-        config.node.poll_interval_ms = 200;
         config.faulty.rate = faulty_rate;
+        let node_dir = self.node_dir(&self.operators[index]);
+        std::fs::create_dir_all(&node_dir)?;
         let path = node_dir.join("node.toml");
         std::fs::write(&path, toml::to_string(&config)?)?;
         Ok(path)

@@ -3,21 +3,19 @@
 use anchor_lang::prelude::Pubkey;
 use sibyl::state::{ComparisonRule, ConfigParams, DType, InferenceRequest, Operator, TensorSpec};
 use sibyl_client::{accounts::Tokens, pda};
-use sibyl_localnet::{Localnet, LocalnetConfig};
+use sibyl_localnet::LocalnetConfig;
 use sibyl_oracle::{
     actions::{
         model::{self, Listing},
-        operator, protocol, request,
+        protocol, request,
     },
-    chain::{ChainClient, ChainError, SendSettings},
+    chain::{ChainClient, ChainError},
     config::{Config, Role},
     engine::{Engine, EngineSettings},
     input,
-    keys::write_keypair,
     node::Node,
+    testing::TestCluster,
 };
-use solana_keypair::Keypair;
-use solana_signer::Signer;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
@@ -44,21 +42,13 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A wallet on the test cluster with its keypair file.
-pub struct Wallet {
-    pub keypair: Arc<Keypair>,
-    pub keypair_path: PathBuf,
-}
+pub use sibyl_oracle::testing::Wallet;
 
-impl Wallet {
-    pub fn pubkey(&self) -> Pubkey {
-        self.keypair.pubkey()
-    }
-}
-
+/// The shared fixture with the protocol initialized, the digits model
+/// registered and funded wallets (reached through `Deref`: `localnet`,
+/// `dir`).
 pub struct Cluster {
-    pub localnet: Localnet,
-    pub dir: tempfile::TempDir,
+    net: TestCluster,
     pub tokens: Tokens,
     pub authority: Wallet,
     pub publisher: Wallet,
@@ -69,6 +59,19 @@ pub struct Cluster {
     pub model_hash: [u8; 32],
 }
 
+impl std::ops::Deref for Cluster {
+    type Target = TestCluster;
+    fn deref(&self) -> &TestCluster {
+        &self.net
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut TestCluster {
+        &mut self.net
+    }
+}
+
 impl Cluster {
     /// A localnet with `operators` registered operators and the digits model.
     pub async fn start(operators: usize) -> Cluster {
@@ -77,91 +80,51 @@ impl Cluster {
 
     /// As [`Cluster::start`], with these protocol parameters.
     pub async fn start_with(operators: usize, params: ConfigParams) -> Cluster {
-        let localnet = Localnet::start(LocalnetConfig::for_tests())
+        let net = TestCluster::start(LocalnetConfig::for_tests())
             .await
             .expect("localnet starts");
-        let dir = tempfile::tempdir().unwrap();
-        let mut wallets = Vec::new();
-        for index in 0..3 + operators {
-            let keypair = Keypair::new();
-            localnet
-                .chain
-                .airdrop(&keypair.pubkey(), 100_000_000_000)
-                .unwrap();
-            let keypair_path = dir.path().join(format!("wallet-{index}.json"));
-            write_keypair(&keypair_path, &keypair).unwrap();
-            wallets.push(Wallet {
-                keypair: Arc::new(keypair),
-                keypair_path,
-            });
-        }
-        let addresses: Vec<Pubkey> = wallets.iter().map(Wallet::pubkey).collect();
-        let mint = localnet
-            .chain
-            .create_payment_mint(&addresses, WALLET_TOKENS)
-            .unwrap();
-        let tokens = Tokens {
-            mint,
-            token_program: anchor_spl::token::ID,
-        };
-        let mut wallets = wallets.into_iter();
-        let (authority, publisher, requester) = (
-            wallets.next().unwrap(),
-            wallets.next().unwrap(),
-            wallets.next().unwrap(),
-        );
-        let operators: Vec<Wallet> = wallets.collect();
-        let mut cluster = Cluster {
-            dir,
+        let fund = |name: &str| net.fund(name).expect("wallet funded");
+        let (authority, publisher, requester) =
+            (fund("authority"), fund("publisher"), fund("requester"));
+        let operators: Vec<Wallet> = (0..operators)
+            .map(|index| fund(&format!("operator {index}")))
+            .collect();
+        let everyone: Vec<&Wallet> = [&authority, &publisher, &requester]
+            .into_iter()
+            .chain(&operators)
+            .collect();
+        let tokens = net
+            .mint_payment_tokens(&everyone, WALLET_TOKENS)
+            .expect("payment mint");
+        protocol::initialize(&net.client(&authority), tokens, params)
+            .await
+            .expect("protocol initialized");
+        let (model, model_hash) = register_digits(&net.client(&publisher), tokens).await;
+        net.register_operators(&operators, tokens, STAKE)
+            .await
+            .expect("operators registered");
+        let cluster = Cluster {
+            net,
             tokens,
             authority,
             publisher,
             requester,
             operators,
-            model: Pubkey::default(),
-            model_hash: [0; 32],
-            localnet,
+            model,
+            model_hash,
         };
-        protocol::initialize(&cluster.client(&cluster.authority), tokens, params)
-            .await
-            .expect("protocol initialized");
-        let (model, model_hash) =
-            register_digits(&cluster.client(&cluster.publisher), tokens).await;
-        cluster.model = model;
-        cluster.model_hash = model_hash;
-        for wallet in &cluster.operators {
-            operator::register(&cluster.client(wallet), tokens, STAKE)
-                .await
-                .expect("operator registered");
-        }
         // Voters must have registered before a dispute opens, in an earlier slot.
         cluster.wait_slots(2).await;
         cluster
     }
 
-    /// A chain client signing as `wallet`.
-    pub fn client(&self, wallet: &Wallet) -> ChainClient {
-        ChainClient::new(
-            &self.localnet.rpc_url(),
-            &self.localnet.pubsub_url(),
-            wallet.keypair.clone(),
-            SendSettings::default(),
-        )
-    }
-
-    /// A node configuration for operator `index` with these roles.
+    /// A node configuration for operator `index` with these roles, running
+    /// every model, scanning every 100 ms.
     pub fn node_config(&self, index: usize, roles: &[Role], faulty_rate: f64) -> Config {
-        let node_dir = self.dir.path().join(format!("node-{index}"));
-        let text = Config::template(
-            &self.localnet.rpc_url(),
-            self.operators[index].keypair_path.to_str().unwrap(),
-            &["*".to_string()],
-        );
-        let mut config = Config::from_toml(&text, "test", Vec::new()).unwrap();
-        config.cluster.ws_url = self.localnet.pubsub_url();
-        config.node.roles = roles.to_vec();
-        config.node.journal = node_dir.join("journal.redb");
-        config.node.model_cache = node_dir.join("models");
+        let mut config = self
+            .net
+            .node_config(&self.operators[index], roles, &["*".to_string()])
+            .unwrap();
         config.node.model_base_dir = repo_root();
         config.node.poll_interval_ms = 100;
         config.faulty.rate = faulty_rate;

@@ -111,13 +111,18 @@ fn oracle_features_when_building(package: &str) -> String {
 
 #[test]
 fn the_shipped_binary_is_built_without_test_faults() {
-    // What `cargo build --release -p sibyl-oracle --bin sibyl` compiles.
+    // What `cargo build --release -p sibyl-oracle --bin sibyl` compiles:
+    // neither the faults nor the test cluster (nor the localnet under it).
     let shipped = oracle_features_when_building("sibyl-oracle");
-    assert!(!shipped.contains("test-faults"), "{shipped}");
-    // The probe sees the feature where it is asked for: the demo's build.
+    for feature in ["test-faults", "test-cluster"] {
+        assert!(!shipped.contains(feature), "{shipped}");
+    }
+    // The probe sees the features where they are asked for: the demo's build.
     let demo = oracle_features_when_building("sibyl-demo");
-    assert!(
-        demo.contains(r#"sibyl-oracle feature "test-faults""#),
-        "{demo}"
-    );
+    for feature in ["test-faults", "test-cluster"] {
+        assert!(
+            demo.contains(&format!(r#"sibyl-oracle feature "{feature}""#)),
+            "{demo}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use sibyl::{
 };
 use sibyl_client::{accounts::Tokens, pda};
 use sibyl_localnet::{Localnet, LocalnetConfig};
+use sibyl_oracle::testing::TestCluster;
 use sibyl_oracle::{
     actions::model,
     chain::{ChainClient, SendSettings},
@@ -24,18 +25,12 @@ use std::{
 
 /// A fresh localnet and a funded signer with its keypair file.
 async fn start() -> (Localnet, tempfile::TempDir, Arc<Keypair>, PathBuf) {
-    let localnet = Localnet::start(LocalnetConfig::for_tests())
+    let net = TestCluster::start(LocalnetConfig::for_tests())
         .await
         .expect("localnet starts");
-    let dir = tempfile::tempdir().unwrap();
-    let signer = Keypair::new();
-    localnet
-        .chain
-        .airdrop(&signer.pubkey(), 100_000_000_000)
-        .unwrap();
-    let keypair_path = dir.path().join("authority.json");
-    sibyl_oracle::keys::write_keypair(&keypair_path, &signer).unwrap();
-    (localnet, dir, Arc::new(signer), keypair_path)
+    let signer = net.fund("authority").expect("wallet funded");
+    let TestCluster { localnet, dir } = net;
+    (localnet, dir, signer.keypair, signer.keypair_path)
 }
 
 /// Runs `sibyl -u … -k KEYPAIR migrate ARGS…` from the repository root.
