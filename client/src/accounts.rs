@@ -163,11 +163,12 @@ pub fn retire_model(publisher: Pubkey, model: Pubkey) -> acc::RetireModel {
 }
 
 /// The accounts of `register_operator`: `authority` (the node key) stakes
-/// from `authority_token`; settlements pay into `payout_token`, which may
-/// belong to another wallet.
+/// from `authority_token`; settlements pay into `payout_token`, owned by
+/// `payout_authority` (the node key again, or another wallet that signs).
 pub fn register_operator(
     authority: Pubkey,
     authority_token: Pubkey,
+    payout_authority: Pubkey,
     payout_token: Pubkey,
     tokens: Tokens,
 ) -> acc::RegisterOperator {
@@ -176,6 +177,7 @@ pub fn register_operator(
         config: pda::config(),
         operator: pda::operator(&authority),
         authority_token,
+        payout_authority,
         payout_token,
         stake_vault: pda::stake_vault(),
         mint: tokens.mint,
@@ -202,10 +204,13 @@ pub fn stake(authority: Pubkey, authority_token: Pubkey, tokens: Tokens) -> acc:
 }
 
 /// The accounts of `request_unstake` for the operator of node key
-/// `operator_authority`, signed by that key or by its payout wallet.
-pub fn request_unstake(signer: Pubkey, operator_authority: Pubkey) -> acc::RequestUnstake {
+/// `operator_authority`, signed by its payout wallet.
+pub fn request_unstake(
+    payout_authority: Pubkey,
+    operator_authority: Pubkey,
+) -> acc::RequestUnstake {
     acc::RequestUnstake {
-        signer,
+        payout_authority,
         config: pda::config(),
         operator: pda::operator(&operator_authority),
         event_authority: pda::event_authority(),
@@ -213,8 +218,8 @@ pub fn request_unstake(signer: Pubkey, operator_authority: Pubkey) -> acc::Reque
     }
 }
 
-/// The accounts of `withdraw_stake` (see [`request_unstake`]); the stake
-/// goes to the operator's recorded `payout_token`.
+/// The accounts of `withdraw_stake`, signed by the operator's node key or
+/// its payout wallet; the stake goes to the recorded `payout_token`.
 pub fn withdraw_stake(
     signer: Pubkey,
     operator_authority: Pubkey,
@@ -235,9 +240,10 @@ pub fn withdraw_stake(
 }
 
 /// The accounts of `set_operator_payout`, signed by the operator's current
-/// payout wallet.
+/// payout wallet and the new one (`payout_token`'s owner).
 pub fn set_operator_payout(
     payout_authority: Pubkey,
+    new_payout_authority: Pubkey,
     operator_authority: Pubkey,
     payout_token: Pubkey,
     tokens: Tokens,
@@ -246,6 +252,7 @@ pub fn set_operator_payout(
         payout_authority,
         config: pda::config(),
         operator: pda::operator(&operator_authority),
+        new_payout_authority,
         payout_token,
         token_program: tokens.token_program,
         event_authority: pda::event_authority(),

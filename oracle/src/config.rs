@@ -205,8 +205,8 @@ impl Default for FetchConfig {
         let limits = crate::store::FetchLimits::default();
         Self {
             max_model_bytes: limits.max_bytes,
-            timeout_ms: millis(limits.timeout),
-            read_timeout_ms: millis(limits.read_timeout),
+            timeout_ms: crate::metrics::millis(limits.timeout),
+            read_timeout_ms: crate::metrics::millis(limits.read_timeout),
             allow_http: limits.allow_http,
             trusted_hosts: limits.trusted_hosts,
         }
@@ -602,11 +602,6 @@ pub fn expand_home(path: &str) -> PathBuf {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(path),
     }
-}
-
-/// A duration as a `*_ms` setting, saturating.
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -275,7 +275,7 @@ impl Runner {
                 control.terminate();
                 tracing::warn!(
                     model = %hex::encode(&model.model_hash),
-                    limit = ?self.settings.run_timeout,
+                    limit_ms = crate::metrics::millis(self.settings.run_timeout),
                     "inference ran past its time limit; stopping it"
                 );
                 // ONNX Runtime stops between kernels: one long kernel may
@@ -310,8 +310,10 @@ impl Runner {
             .entry(model.model_hash)
             .or_default()
             .clone();
-        slot.last_used
-            .store(millis_since(self.started), Ordering::Relaxed);
+        slot.last_used.store(
+            crate::metrics::millis(self.started.elapsed()),
+            Ordering::Relaxed,
+        );
         let mut state = slot.state.lock().await;
         let failures = match &*state {
             SlotState::Ready(sessions) => return Ok(sessions.clone()),
@@ -455,11 +457,6 @@ impl Sessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(session);
     }
-}
-
-/// Milliseconds since `start`, saturating (an LRU clock).
-fn millis_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -386,6 +386,16 @@ impl Metrics {
     }
 }
 
+/// A duration as whole microseconds, for a log field (`*_us`), saturating.
+pub fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A duration as whole milliseconds, for a log field (`*_ms`), saturating.
+pub fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A count or amount as a gauge's value (gauges are `i64`), saturating.
 pub fn gauge(value: impl TryInto<i64>) -> i64 {
     value.try_into().unwrap_or(i64::MAX)

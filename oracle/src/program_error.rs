@@ -43,8 +43,8 @@ impl ProgramError {
 fn table() -> &'static HashMap<u32, ProgramError> {
     static TABLE: OnceLock<HashMap<u32, ProgramError>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        // The committed IDL; a unit test checks that it parses and lists
-        // every error.
+        // The committed IDL; `names_every_sibyl_error_from_the_idl` checks
+        // that it parses and names every SibylError.
         let idl: serde_json::Value =
             serde_json::from_str(include_str!("../../idl/sibyl.json")).unwrap_or_default();
         idl.get("errors")
@@ -118,6 +118,17 @@ mod tests {
         assert_eq!(describe(3012).name, "AccountNotInitialized");
         assert_eq!(describe(3013).name, "AnchorAccount");
         assert_eq!(describe(1).name, "InsufficientFunds");
+        // Every SibylError, first to last (codes are consecutive), is in
+        // the table, so the committed IDL parsed and is current.
+        let (first, last): (u32, u32) = (
+            SibylError::MathOverflow.into(),
+            SibylError::PayoutAccountRefuses.into(),
+        );
+        for code in first..=last {
+            let name = &table().get(&code).expect("every code named").name;
+            assert!(!name.is_empty(), "{code}");
+        }
+        assert_eq!(describe(last).name, "PayoutAccountRefuses");
     }
 
     #[test]

@@ -816,6 +816,7 @@ impl TestEnv {
         accounts::register_operator(
             operator.key(),
             operator.token,
+            operator.key(),
             operator.token,
             self.tokens(),
         )
@@ -828,36 +829,44 @@ impl TestEnv {
             .await
     }
 
-    /// Registers operator `index` to be paid into `payout_token`.
+    /// Registers operator `index` to be paid into `payout`'s token account,
+    /// `payout` signing its consent.
     pub async fn register_operator_paying(
         &mut self,
         index: usize,
         stake: u64,
-        payout_token: Pubkey,
+        payout: &Actor,
     ) -> TxResult {
         let mut accounts = self.register_operator_accounts(index);
-        accounts.payout_token = payout_token;
+        accounts.payout_authority = payout.key();
+        accounts.payout_token = payout.token;
         let wallet = self.operators[index].wallet.insecure_clone();
-        self.send(accounts, ix::RegisterOperator { stake }, &[&wallet])
-            .await
+        let payout = payout.wallet.insecure_clone();
+        self.send(
+            accounts,
+            ix::RegisterOperator { stake },
+            &[&wallet, &payout],
+        )
+        .await
     }
 
-    /// `set_operator_payout` of operator `index` to `payout_token`, signed by
-    /// `signer`.
+    /// `set_operator_payout` of operator `index` to `new`'s token account,
+    /// signed by `signer` (the current payout wallet, or not) and `new`.
     pub async fn set_operator_payout(
         &mut self,
         index: usize,
         signer: &Actor,
-        payout_token: Pubkey,
+        new: &Actor,
     ) -> TxResult {
         let accounts = accounts::set_operator_payout(
             signer.key(),
+            new.key(),
             self.operators[index].key(),
-            payout_token,
+            new.token,
             self.tokens(),
         );
-        let wallet = signer.wallet.insecure_clone();
-        self.send(accounts, ix::SetOperatorPayout {}, &[&wallet])
+        let (signer, new) = (signer.wallet.insecure_clone(), new.wallet.insecure_clone());
+        self.send(accounts, ix::SetOperatorPayout {}, &[&signer, &new])
             .await
     }
 

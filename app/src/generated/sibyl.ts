@@ -2214,11 +2214,18 @@ export type Sibyl = {
           "writable": true
         },
         {
+          "name": "payoutAuthority",
+          "docs": [
+            "The wallet the operator is paid to: the node key itself, or another",
+            "wallet, which signs to consent (no one can make a wallet an",
+            "operator's payout wallet, and so a party to its disputes, unasked)."
+          ],
+          "signer": true
+        },
+        {
           "name": "payoutToken",
           "docs": [
-            "Where settlements pay the operator and withdrawn stake goes: the",
-            "node key's own token account, or a payout wallet's (its owner becomes",
-            "the operator's payout authority)."
+            "Where settlements pay the operator and withdrawn stake goes."
           ]
         },
         {
@@ -2415,11 +2422,16 @@ export type Sibyl = {
       ],
       "accounts": [
         {
-          "name": "signer",
+          "name": "payoutAuthority",
           "docs": [
-            "The operator's node key or its payout wallet."
+            "The operator's payout wallet (the node key, unless the operator",
+            "named another): a stolen node key cannot restart the unbonding",
+            "period over and over to hold the stake back."
           ],
-          "signer": true
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
         },
         {
           "name": "config",
@@ -2950,10 +2962,17 @@ export type Sibyl = {
           }
         },
         {
+          "name": "newPayoutAuthority",
+          "docs": [
+            "The payout wallet from now on (the current one again, to change only",
+            "the account); it signs to consent."
+          ],
+          "signer": true
+        },
+        {
           "name": "payoutToken",
           "docs": [
-            "The account to be paid into from now on; its owner becomes the payout",
-            "wallet."
+            "The account to be paid into from now on."
           ]
         },
         {
@@ -4329,7 +4348,7 @@ export type Sibyl = {
     {
       "code": 6082,
       "name": "notPayoutAuthority",
-      "msg": "Only the operator's payout wallet may change where the operator is paid"
+      "msg": "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)"
     },
     {
       "code": 6083,
@@ -5776,8 +5795,7 @@ export type Sibyl = {
           {
             "name": "authority",
             "docs": [
-              "The node's hot key: commits results, votes, adds stake, and starts",
-              "unbonding."
+              "The node's hot key: commits results, votes and adds stake."
             ],
             "type": "pubkey"
           },
@@ -5879,10 +5897,11 @@ export type Sibyl = {
           {
             "name": "payoutAuthority",
             "docs": [
-              "The owner of `payout_token`: the wallet the operator is paid to. It",
-              "may be another wallet than `authority`, so that a stolen node key",
-              "cannot take the stake or the fees; only it can change where the",
-              "operator is paid."
+              "The owner of `payout_token`: the wallet the operator is paid to, and",
+              "the only one that may unbond the stake or change where the operator",
+              "is paid. It may be another wallet than `authority` (it signed to",
+              "consent), so that a stolen node key cannot withdraw the stake or the",
+              "pay (it can still lose the stake to slashing; see docs/security.md)."
             ],
             "type": "pubkey"
           },
@@ -6173,7 +6192,7 @@ export type Sibyl = {
           {
             "name": "payee",
             "docs": [
-              "Who was paid: the committing operator's authority, or the upheld challenger."
+              "Who was paid: the committing operator's payout wallet, or the upheld challenger."
             ],
             "type": "pubkey"
           },
@@ -9030,11 +9049,18 @@ export const IDL: Sibyl = {
           "writable": true
         },
         {
+          "name": "payoutAuthority",
+          "docs": [
+            "The wallet the operator is paid to: the node key itself, or another",
+            "wallet, which signs to consent (no one can make a wallet an",
+            "operator's payout wallet, and so a party to its disputes, unasked)."
+          ],
+          "signer": true
+        },
+        {
           "name": "payoutToken",
           "docs": [
-            "Where settlements pay the operator and withdrawn stake goes: the",
-            "node key's own token account, or a payout wallet's (its owner becomes",
-            "the operator's payout authority)."
+            "Where settlements pay the operator and withdrawn stake goes."
           ]
         },
         {
@@ -9231,11 +9257,16 @@ export const IDL: Sibyl = {
       ],
       "accounts": [
         {
-          "name": "signer",
+          "name": "payoutAuthority",
           "docs": [
-            "The operator's node key or its payout wallet."
+            "The operator's payout wallet (the node key, unless the operator",
+            "named another): a stolen node key cannot restart the unbonding",
+            "period over and over to hold the stake back."
           ],
-          "signer": true
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
         },
         {
           "name": "config",
@@ -9766,10 +9797,17 @@ export const IDL: Sibyl = {
           }
         },
         {
+          "name": "newPayoutAuthority",
+          "docs": [
+            "The payout wallet from now on (the current one again, to change only",
+            "the account); it signs to consent."
+          ],
+          "signer": true
+        },
+        {
           "name": "payoutToken",
           "docs": [
-            "The account to be paid into from now on; its owner becomes the payout",
-            "wallet."
+            "The account to be paid into from now on."
           ]
         },
         {
@@ -11145,7 +11183,7 @@ export const IDL: Sibyl = {
     {
       "code": 6082,
       "name": "notPayoutAuthority",
-      "msg": "Only the operator's payout wallet may change where the operator is paid"
+      "msg": "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)"
     },
     {
       "code": 6083,
@@ -12592,8 +12630,7 @@ export const IDL: Sibyl = {
           {
             "name": "authority",
             "docs": [
-              "The node's hot key: commits results, votes, adds stake, and starts",
-              "unbonding."
+              "The node's hot key: commits results, votes and adds stake."
             ],
             "type": "pubkey"
           },
@@ -12695,10 +12732,11 @@ export const IDL: Sibyl = {
           {
             "name": "payoutAuthority",
             "docs": [
-              "The owner of `payout_token`: the wallet the operator is paid to. It",
-              "may be another wallet than `authority`, so that a stolen node key",
-              "cannot take the stake or the fees; only it can change where the",
-              "operator is paid."
+              "The owner of `payout_token`: the wallet the operator is paid to, and",
+              "the only one that may unbond the stake or change where the operator",
+              "is paid. It may be another wallet than `authority` (it signed to",
+              "consent), so that a stolen node key cannot withdraw the stake or the",
+              "pay (it can still lose the stake to slashing; see docs/security.md)."
             ],
             "type": "pubkey"
           },
@@ -12989,7 +13027,7 @@ export const IDL: Sibyl = {
           {
             "name": "payee",
             "docs": [
-              "Who was paid: the committing operator's authority, or the upheld challenger."
+              "Who was paid: the committing operator's payout wallet, or the upheld challenger."
             ],
             "type": "pubkey"
           },
@@ -13821,6 +13859,6 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6079: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
   6080: { name: "NotUpgradeAuthority", msg: "Only the program's upgrade authority may initialize it" },
   6081: { name: "NotOperatorKey", msg: "Only the operator's node key or its payout wallet may do this" },
-  6082: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may change where the operator is paid" },
+  6082: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)" },
   6083: { name: "PayoutAccountRefuses", msg: "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension" },
 };

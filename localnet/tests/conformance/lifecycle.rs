@@ -198,7 +198,13 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
     send(
         &client,
         &[instruction(
-            accounts::register_operator(operator.pubkey(), ata(&operator), ata(&operator), tokens),
+            accounts::register_operator(
+                operator.pubkey(),
+                ata(&operator),
+                operator.pubkey(),
+                ata(&operator),
+                tokens,
+            ),
             ix::RegisterOperator { stake: 10 * PRICE },
         )],
         &operator,

@@ -4,7 +4,10 @@ use anchor_lang::prelude::Pubkey;
 use anyhow::Result;
 use clap::Subcommand;
 use sibyl_client::pda;
-use sibyl_oracle::actions::{format_amount, operator, parse_amount};
+use sibyl_oracle::{
+    actions::{format_amount, operator, parse_amount},
+    keys::read_keypair,
+};
 use std::process::ExitCode;
 
 #[derive(Subcommand, Debug)]
@@ -13,15 +16,17 @@ pub enum OperatorCommand {
     Register {
         #[arg(long)]
         stake: String,
-        /// The wallet to be paid into (fees, rewards, withdrawn stake);
-        /// default: this keypair. Keep it apart from the node key, so that a
-        /// stolen node key cannot take the pay or the stake.
-        #[arg(long, value_name = "WALLET")]
-        payout: Option<String>,
+        /// The keypair file of the wallet to be paid into (fees, rewards,
+        /// withdrawn stake), which signs to consent; default: this keypair.
+        /// Keep it apart from the node key (and offline after this), so
+        /// that a stolen node key cannot withdraw the pay or the stake.
+        #[arg(long, value_name = "KEYPAIR")]
+        payout_keypair: Option<String>,
     },
     /// Add stake.
     Stake { amount: String },
-    /// Start unbonding stake (withdraw after the unbonding period).
+    /// Start unbonding stake (withdraw after the unbonding period); signed
+    /// by the operator's payout wallet.
     Unstake {
         amount: String,
         #[command(flatten)]
@@ -35,8 +40,8 @@ pub enum OperatorCommand {
     /// Have the operator paid into another wallet from now on (signed by
     /// its current payout wallet; only with no settlement open).
     SetPayout {
-        /// The new payout wallet.
-        wallet: String,
+        /// The keypair file of the new payout wallet, which signs to consent.
+        new_payout_keypair: String,
         #[command(flatten)]
         operator: NodeKey,
     },
@@ -71,12 +76,12 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
     let amount = |text: &str| parse_amount(text, decimals).map_err(anyhow::Error::msg);
     let signer = chain.wallet();
     let wallet = match command {
-        OperatorCommand::Register { stake, payout } => {
-            let payout = match payout {
-                Some(text) => parse_address(text, "--payout")?,
-                None => signer,
-            };
-            operator::register_paying(&chain, tokens, amount(stake)?, payout).await?;
+        OperatorCommand::Register {
+            stake,
+            payout_keypair,
+        } => {
+            let payout = payout_keypair.as_deref().map(read_keypair).transpose()?;
+            operator::register_paying(&chain, tokens, amount(stake)?, payout.as_ref()).await?;
             signer
         }
         OperatorCommand::Stake { amount: text } => {
@@ -97,12 +102,12 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
             node_key
         }
         OperatorCommand::SetPayout {
-            wallet,
+            new_payout_keypair,
             operator: node_key,
         } => {
             let node_key = node_key.resolve(signer)?;
-            let payout = parse_address(wallet, "wallet")?;
-            operator::set_payout(&chain, tokens, node_key, payout).await?;
+            let new_payout = read_keypair(new_payout_keypair)?;
+            operator::set_payout(&chain, tokens, node_key, &new_payout).await?;
             node_key
         }
         OperatorCommand::Show { wallet: Some(text) } => parse_address(text, "wallet")?,

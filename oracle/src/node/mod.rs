@@ -305,7 +305,7 @@ impl Node {
                 () = &mut deadline => {
                     tracing::warn!(
                         tasks = tasks.len(),
-                        timeout = ?self.shutdown_timeout,
+                        timeout_ms = crate::metrics::millis(self.shutdown_timeout),
                         "shutdown timeout passed: stopping what still runs; its journaled steps resume on restart"
                     );
                     tasks.abort_all();

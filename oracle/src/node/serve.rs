@@ -314,9 +314,9 @@ async fn serve_one(
                         .observe(overhead.as_secs_f64());
                     tracing::info!(
                         %signature,
-                        ?seen_to_sent,
-                        ?inference,
-                        ?overhead,
+                        seen_to_sent_us = metrics::micros(seen_to_sent),
+                        inference_us = metrics::micros(inference),
+                        overhead_us = metrics::micros(overhead),
                         "committed"
                     );
                 }

@@ -379,54 +379,85 @@ async fn publisher_and_operator_commands_change_what_the_chain_holds() {
     );
 
     // An operator's stake through its whole cycle, paid into a wallet apart
-    // from its node key (here the publisher's), which can also unbond and
-    // withdraw for it.
+    // from its node key (here the publisher's), which alone unbonds.
     let payout = cluster.publisher.pubkey().to_string();
     let node_key = cluster.requester.pubkey().to_string();
+    let publisher_keypair = publisher.to_str().unwrap();
     let shown = run(
         &operator,
-        &["operator", "register", "--stake", "20", "--payout", &payout],
+        &[
+            "operator",
+            "register",
+            "--stake",
+            "20",
+            "--payout-keypair",
+            publisher_keypair,
+        ],
     );
     assert!(
         shown.contains(&format!("payout            {payout}")),
         "{shown}"
     );
     run(&operator, &["operator", "stake", "1.5"]);
-    let shown = run(&operator, &["operator", "unstake", "5"]);
-    assert!(shown.contains("stake             16.500000"), "{shown}");
-    assert!(shown.contains("unbonding         5.000000"), "{shown}");
+    let refused = |wallet: &std::path::Path, args: &[&str], error: &str| {
+        let output = sibyl(&cluster, wallet, args);
+        let stderr = text(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(error),
+            "{args:?}: {stderr}"
+        );
+    };
+    refused(
+        &operator,
+        &["operator", "unstake", "5"],
+        "NotPayoutAuthority",
+    );
     let shown = run(
         &publisher,
-        &["operator", "unstake", "1", "--operator", &node_key],
+        &["operator", "unstake", "5", "--operator", &node_key],
     );
-    assert!(shown.contains("unbonding         6.000000"), "{shown}");
-    let early = sibyl(&cluster, &operator, &["operator", "withdraw"]);
-    assert!(
-        text(&early.stderr).contains("UnbondingNotEnded"),
-        "{}",
-        text(&early.stderr)
-    );
-    let stolen = sibyl(&cluster, &operator, &["operator", "set-payout", &node_key]);
-    assert!(
-        text(&stolen.stderr).contains("NotPayoutAuthority"),
-        "{}",
-        text(&stolen.stderr)
+    assert!(shown.contains("stake             16.500000"), "{shown}");
+    assert!(shown.contains("unbonding         5.000000"), "{shown}");
+    refused(&operator, &["operator", "withdraw"], "UnbondingNotEnded");
+    let node_keypair = operator.to_str().unwrap();
+    refused(
+        &operator,
+        &["operator", "set-payout", node_keypair],
+        "NotPayoutAuthority",
     );
     cluster
         .wait_slots(crate::cluster::test_params().unbonding_slots + 1)
         .await;
     let payout_account = cluster.tokens.account_of(&cluster.publisher.pubkey());
     let chain = cluster.client(&cluster.publisher);
+    let decimals = chain.mint(&cluster.tokens.mint).await.unwrap().decimals;
     let before = chain.token_balance(&payout_account).await.unwrap().unwrap();
-    let shown = run(
-        &publisher,
-        &["operator", "withdraw", "--operator", &node_key],
-    );
+    // The node key withdraws; the stake goes to the payout wallet.
+    let shown = run(&operator, &["operator", "withdraw"]);
     assert!(shown.contains("unbonding         0.000000"), "{shown}");
     let after = chain.token_balance(&payout_account).await.unwrap().unwrap();
-    assert_eq!(
-        after - before,
-        6_000_000,
-        "the stake went to the payout wallet"
+    assert_eq!(after - before, 5 * 10u64.pow(decimals.into()));
+
+    // The payout wallet hands over to a new wallet (whose token account the
+    // command creates), which signs.
+    let next = cluster.fund("next payout").unwrap();
+    let shown = run(
+        &publisher,
+        &[
+            "operator",
+            "set-payout",
+            next.keypair_path.to_str().unwrap(),
+            "--operator",
+            &node_key,
+        ],
+    );
+    assert!(
+        shown.contains(&format!("payout            {}", next.pubkey())),
+        "{shown}"
+    );
+    refused(
+        &publisher,
+        &["operator", "unstake", "1", "--operator", &node_key],
+        "NotPayoutAuthority",
     );
 }

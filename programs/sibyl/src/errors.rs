@@ -167,7 +167,9 @@ pub enum SibylError {
     NotUpgradeAuthority,
     #[msg("Only the operator's node key or its payout wallet may do this")]
     NotOperatorKey,
-    #[msg("Only the operator's payout wallet may change where the operator is paid")]
+    #[msg(
+        "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)"
+    )]
     NotPayoutAuthority,
     #[msg("The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension")]
     PayoutAccountRefuses,

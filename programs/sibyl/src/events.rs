@@ -251,7 +251,7 @@ pub struct OperatorSlashed {
 #[event]
 pub struct RequestFinalized {
     pub request: Pubkey,
-    /// Who was paid: the committing operator's authority, or the upheld challenger.
+    /// Who was paid: the committing operator's payout wallet, or the upheld challenger.
     pub payee: Pubkey,
     pub output_hash: [u8; 32],
     pub payee_amount: u64,

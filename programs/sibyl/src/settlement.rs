@@ -290,7 +290,7 @@ impl<'info> SettleDispute<'info> {
                     .escrow()
                     .pay_fee(&operator_token, &publisher(), &self.fee_vault)?;
                 DisputeSettlement::Paid {
-                    payee: self.operator.authority,
+                    payee: self.operator.payout_authority,
                     fee,
                     slashed: 0,
                 }

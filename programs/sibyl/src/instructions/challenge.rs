@@ -84,7 +84,7 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         SibylError::ChallengeWindowClosed
     );
     require!(
-        !accounts.operator.is_managed_by(accounts.challenger.key),
+        accounts.challenger.key() != accounts.operator.authority,
         SibylError::SelfChallenge
     );
     accounts

@@ -85,7 +85,7 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
     accounts.request.status = RequestStatus::Finalized;
     let event = RequestFinalized {
         request: accounts.request.key(),
-        payee: operator.authority,
+        payee: operator.payout_authority,
         output_hash: accounts.request.output_hash,
         payee_amount: split.payee,
         royalty: split.royalty,

@@ -29,10 +29,15 @@ pub struct RegisterOperator<'info> {
         constraint = authority_token.owner == authority.key() @ SibylError::WrongTokenOwner,
     )]
     pub authority_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// Where settlements pay the operator and withdrawn stake goes: the
-    /// node key's own token account, or a payout wallet's (its owner becomes
-    /// the operator's payout authority).
-    #[account(constraint = payout_token.mint == config.payment_mint @ SibylError::WrongMint)]
+    /// The wallet the operator is paid to: the node key itself, or another
+    /// wallet, which signs to consent (no one can make a wallet an
+    /// operator's payout wallet, and so a party to its disputes, unasked).
+    pub payout_authority: Signer<'info>,
+    /// Where settlements pay the operator and withdrawn stake goes.
+    #[account(
+        constraint = payout_token.mint == config.payment_mint @ SibylError::WrongMint,
+        constraint = payout_token.owner == payout_authority.key() @ SibylError::WrongTokenOwner,
+    )]
     pub payout_token: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.stake_vault)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,

@@ -9,15 +9,17 @@ use anchor_lang::prelude::*;
 #[event_cpi]
 #[derive(Accounts)]
 pub struct RequestUnstake<'info> {
-    /// The operator's node key or its payout wallet.
-    pub signer: Signer<'info>,
+    /// The operator's payout wallet (the node key, unless the operator
+    /// named another): a stolen node key cannot restart the unbonding
+    /// period over and over to hold the stake back.
+    pub payout_authority: Signer<'info>,
     #[account(mut, seeds = [Config::SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
     #[account(
         mut,
         seeds = [Operator::SEED, operator.authority.as_ref()],
         bump = operator.bump,
-        constraint = operator.is_managed_by(signer.key) @ SibylError::NotOperatorKey,
+        has_one = payout_authority @ SibylError::NotPayoutAuthority,
     )]
     pub operator: Box<Account<'info, Operator>>,
 }

@@ -22,9 +22,14 @@ pub struct SetOperatorPayout<'info> {
         has_one = payout_authority @ SibylError::NotPayoutAuthority,
     )]
     pub operator: Box<Account<'info, Operator>>,
-    /// The account to be paid into from now on; its owner becomes the payout
-    /// wallet.
-    #[account(constraint = payout_token.mint == config.payment_mint @ SibylError::WrongMint)]
+    /// The payout wallet from now on (the current one again, to change only
+    /// the account); it signs to consent.
+    pub new_payout_authority: Signer<'info>,
+    /// The account to be paid into from now on.
+    #[account(
+        constraint = payout_token.mint == config.payment_mint @ SibylError::WrongMint,
+        constraint = payout_token.owner == new_payout_authority.key() @ SibylError::WrongTokenOwner,
+    )]
     pub payout_token: Box<InterfaceAccount<'info, TokenAccount>>,
     pub token_program: Interface<'info, TokenInterface>,
 }

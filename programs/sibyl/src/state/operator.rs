@@ -22,8 +22,7 @@ pub const STAKE_INCREASES: usize = 4;
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct Operator {
-    /// The node's hot key: commits results, votes, adds stake, and starts
-    /// unbonding.
+    /// The node's hot key: commits results, votes and adds stake.
     pub authority: Pubkey,
     /// Active stake.
     pub stake: u64,
@@ -51,10 +50,11 @@ pub struct Operator {
     /// The token account settlements pay the operator into (fees, forfeited
     /// bonds, vote rewards) and withdrawn stake goes to.
     pub payout_token: Pubkey,
-    /// The owner of `payout_token`: the wallet the operator is paid to. It
-    /// may be another wallet than `authority`, so that a stolen node key
-    /// cannot take the stake or the fees; only it can change where the
-    /// operator is paid.
+    /// The owner of `payout_token`: the wallet the operator is paid to, and
+    /// the only one that may unbond the stake or change where the operator
+    /// is paid. It may be another wallet than `authority` (it signed to
+    /// consent), so that a stolen node key cannot withdraw the stake or the
+    /// pay (it can still lose the stake to slashing; see docs/security.md).
     pub payout_authority: Pubkey,
     /// Bump of this PDA.
     pub bump: u8,
@@ -64,9 +64,8 @@ impl Operator {
     /// Seed prefix of this account.
     pub const SEED: &'static [u8] = OPERATOR_SEED;
 
-    /// Whether `signer` may manage this operator's stake (unbond, withdraw):
-    /// the node key, or the payout wallet (so that the stake can leave if the
-    /// node key is lost).
+    /// Whether `signer` may withdraw this operator's unbonded stake (into
+    /// its payout account, whoever signs): the node key or the payout wallet.
     pub fn is_managed_by(&self, signer: &Pubkey) -> bool {
         *signer == self.authority || *signer == self.payout_authority
     }
