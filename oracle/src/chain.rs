@@ -183,7 +183,8 @@ impl ChainError {
 /// RPC, subscriptions' URL and the node's signer, together.
 pub struct ChainClient {
     rpc: RpcClient,
-    ws_url: String,
+    /// PubSub URLs, one per RPC endpoint, in the same order.
+    ws_urls: Vec<String>,
     signer: Arc<Keypair>,
     settings: SendSettings,
     /// The last blockhash read, with its last valid block height and when
@@ -233,9 +234,30 @@ pub const BLOCKHASH_REUSE: std::time::Duration = std::time::Duration::from_secs(
 impl ChainClient {
     /// A client for the cluster at `rpc_url` (confirmed commitment).
     pub fn new(rpc_url: &str, ws_url: &str, signer: Arc<Keypair>, settings: SendSettings) -> Self {
+        Self::with_endpoints(
+            &[(rpc_url.to_string(), ws_url.to_string())],
+            signer,
+            settings,
+        )
+    }
+
+    /// A client for one cluster behind several endpoints, each an RPC URL
+    /// and its PubSub URL: the first is used first, and a failing one gives
+    /// way to the next ([`crate::endpoints`]).
+    pub fn with_endpoints(
+        endpoints: &[(String, String)],
+        signer: Arc<Keypair>,
+        settings: SendSettings,
+    ) -> Self {
+        let rpc_urls: Vec<String> = endpoints.iter().map(|(rpc, _)| rpc.clone()).collect();
         Self {
-            rpc: RpcClient::new_with_commitment(rpc_url.to_string(), CommitmentConfig::confirmed()),
-            ws_url: ws_url.to_string(),
+            rpc: RpcClient::new_sender(
+                crate::endpoints::FailoverSender::new(&rpc_urls),
+                solana_rpc_client::rpc_client::RpcClientConfig::with_commitment(
+                    CommitmentConfig::confirmed(),
+                ),
+            ),
+            ws_urls: endpoints.iter().map(|(_, ws)| ws.clone()).collect(),
             signer,
             settings,
             blockhash: Default::default(),
@@ -247,9 +269,14 @@ impl ChainClient {
         &self.rpc
     }
 
-    /// The PubSub (WebSocket) URL.
+    /// The first PubSub (WebSocket) URL.
     pub fn ws_url(&self) -> &str {
-        &self.ws_url
+        self.ws_urls.first().map_or("", String::as_str)
+    }
+
+    /// Every PubSub URL, the first endpoint's first.
+    pub fn ws_urls(&self) -> &[String] {
+        &self.ws_urls
     }
 
     /// The wallet that signs and pays.

@@ -39,6 +39,11 @@ pub struct ClusterConfig {
     /// PubSub URL; derived from `rpc_url` when empty (port + 1, ws scheme).
     #[serde(default)]
     pub ws_url: String,
+    /// More JSON-RPC URLs of the same cluster (another provider, say),
+    /// tried in order when the one in use fails; each one's PubSub URL is
+    /// derived from it. The program subscription moves along with them.
+    #[serde(default)]
+    pub fallback_rpc_urls: Vec<String>,
 }
 
 /// The operator wallet.
@@ -463,8 +468,23 @@ impl Config {
         if self.send.max_attempts == 0 {
             return Err(invalid("send.max_attempts", "must be at least 1"));
         }
-        self.urls()?;
+        self.endpoints()?;
         Ok(())
+    }
+
+    /// Every endpoint, as an RPC URL and its PubSub URL: the configured one,
+    /// then each `cluster.fallback_rpc_urls`.
+    pub fn endpoints(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut endpoints = vec![self.urls()?];
+        for url in &self.cluster.fallback_rpc_urls {
+            endpoints.push(
+                resolve_cluster(url, "").map_err(|reason| ConfigError::Invalid {
+                    key: "cluster.fallback_rpc_urls",
+                    reason,
+                })?,
+            );
+        }
+        Ok(endpoints)
     }
 
     /// The RPC and PubSub URLs.
@@ -488,6 +508,7 @@ impl Config {
 [cluster]
 rpc_url = "{rpc_url}"          # or l (localnet), d (devnet), m (mainnet-beta)
 ws_url = ""                    # empty: derived from rpc_url
+fallback_rpc_urls = []         # more endpoints of this cluster, tried in order when one fails
 
 [identity]
 keypair = "{keypair}"          # the operator's authority wallet

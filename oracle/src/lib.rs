@@ -16,6 +16,7 @@ pub mod actions;
 pub mod chain;
 pub mod compare;
 pub mod config;
+pub mod endpoints;
 pub mod engine;
 pub mod faulty;
 pub mod hex;

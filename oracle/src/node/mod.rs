@@ -171,10 +171,8 @@ impl Node {
         let journal = Arc::new(Journal::open(&config.node.journal)?);
         let signer = Arc::new(read_keypair(&config.identity.keypair)?);
         let wallet = solana_signer::Signer::pubkey(&*signer);
-        let (rpc_url, ws_url) = config.urls()?;
-        let chain = Arc::new(ChainClient::new(
-            &rpc_url,
-            &ws_url,
+        let chain = Arc::new(ChainClient::with_endpoints(
+            &config.endpoints()?,
             signer,
             config.send.settings(),
         ));
@@ -253,7 +251,7 @@ impl Node {
         let (pending_sender, pending) = mpsc::channel(PENDING_QUEUE);
         tasks.spawn(subscription(
             self.shared.metrics.clone(),
-            self.shared.chain.ws_url().to_string(),
+            self.shared.chain.ws_urls().to_vec(),
             wakes.clone(),
             self.roles.contains(&Role::Serve).then_some(pending_sender),
             shutdown.clone(),
@@ -364,7 +362,7 @@ const SCAN_GAP: Duration = Duration::from_millis(250);
 /// backoff if the PubSub connection drops. Polling covers the gaps.
 async fn subscription(
     metrics: Arc<Metrics>,
-    ws_url: String,
+    ws_urls: Vec<String>,
     wakes: Vec<Arc<Notify>>,
     pending: Option<mpsc::Sender<serve::Notified>>,
     mut shutdown: signal::Receiver<bool>,
@@ -399,10 +397,16 @@ async fn subscription(
     // before the next attempt: an endpoint that refuses `programSubscribe`
     // (many providers do) or drops it at once is never hammered.
     let mut backoff = Duration::from_millis(200);
+    // A failed or dropped subscription moves on to the next endpoint's
+    // PubSub URL (with one endpoint, the same one again).
+    let mut endpoints = ws_urls.iter().cycle();
     while !*shutdown.borrow() {
-        match PubsubClient::new(&ws_url).await {
+        let Some(ws_url) = endpoints.next() else {
+            return;
+        };
+        match PubsubClient::new(ws_url).await {
             Err(err) => {
-                tracing::debug!(ws_url = %redact_url(&ws_url), %err, "PubSub unavailable; polling only");
+                tracing::debug!(ws_url = %redact_url(ws_url), %err, "PubSub unavailable; polling only");
             }
             Ok(client) => match futures_util::future::try_join(
                 client.program_subscribe(&sibyl::ID, Some(requests.clone())),
@@ -411,7 +415,7 @@ async fn subscription(
             .await
             {
                 Err(err) => {
-                    tracing::debug!(ws_url = %redact_url(&ws_url), %err, "programSubscribe refused; polling only");
+                    tracing::debug!(ws_url = %redact_url(ws_url), %err, "programSubscribe refused; polling only");
                 }
                 Ok((
                     (request_updates, unsubscribe_requests),
@@ -455,7 +459,7 @@ async fn subscription(
                     if subscribed_at.elapsed() >= Duration::from_secs(10) {
                         backoff = Duration::from_millis(200);
                     }
-                    tracing::warn!(ws_url = %redact_url(&ws_url), "program subscription dropped; reconnecting");
+                    tracing::warn!(ws_url = %redact_url(ws_url), "program subscription dropped; reconnecting");
                 }
             },
         }

@@ -130,6 +130,40 @@ async fn the_node_rides_out_an_rpc_outage() {
     node.await.unwrap();
 }
 
+/// With a second endpoint configured, the node keeps serving when the
+/// first goes away for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_moves_to_its_next_rpc_endpoint_when_one_fails_for_good() {
+    let cluster = Cluster::start(1).await;
+    let proxy = FlakyProxy::start(cluster.localnet.rpc_addr).await;
+    let mut config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    config.cluster.rpc_url = proxy.url.clone();
+    config.cluster.fallback_rpc_urls = vec![cluster.localnet.rpc_url()];
+    let (stop, node) = cluster.start_node(config).await;
+
+    let before = cluster.request_digit("digit-2").await;
+    cluster.wait_final(&before, Duration::from_secs(60)).await;
+    // The first endpoint goes away and never comes back.
+    proxy.up.store(false, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let after = [
+        cluster.request_digit("digit-6").await,
+        cluster.request_digit("digit-8").await,
+    ];
+    for request in after {
+        let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
+        assert_eq!(state.status, RequestStatus::Finalized);
+    }
+    println!(
+        "two requests final {:.1?} after the first endpoint went away",
+        started.elapsed()
+    );
+    assert_eq!(cluster.operator_state(0).await.requests_served, 3);
+    cluster.assert_tokens_conserved().await;
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
     const DISPUTES: usize = 6;
