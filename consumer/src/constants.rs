@@ -80,6 +80,39 @@ pub const VOTE_PENALTY_BPS: u16 = 100;
 pub const REQUEST_MODEL_OFFSET: usize = 8 + 32;
 /// Byte offset of `InferenceRequest::status` (one byte, the variant index).
 pub const REQUEST_STATUS_OFFSET: usize = 8 + 32 + 32 + 32 + 8;
+/// Length of the fixed-size head of an `InferenceRequest` account: the
+/// discriminator through `refund_token`, before the comparison rule and the
+/// input and output bytes. Every step of a request changes its head (status,
+/// the input hash once the input is complete, the commitment), so a client
+/// can watch heads alone (`getProgramAccounts` with `dataSlice`) and read a
+/// whole account only when its head changed.
+pub const REQUEST_HEAD_LEN: usize = 8
+    + 32 // requester
+    + 32 // model
+    + 32 // model_hash
+    + 8 // nonce
+    + 1 // status
+    + 8 // fee
+    + 2 // protocol_fee_bps
+    + 2 // royalty_bps
+    + 8 // challenge_window_slots
+    + 8 // created_slot
+    + 8 // sequence
+    + 8 // deadline_slot
+    + 4 // input_len
+    + 32 // input_hash
+    + 4 // max_output_bytes
+    + 32 // operator
+    + 8 // committed_slot
+    + 8 // challenge_deadline_slot
+    + 32 // output_hash
+    + 32 // callback_program
+    + 32 * MAX_CALLBACK_ACCOUNTS
+    + 1 // callback_account_count
+    + 1 // callback_writable
+    + 1 // bump
+    + 1 // escrow_bump
+    + 32; // refund_token
 /// The native loader, which owns builtin programs (how the localnet and the
 /// tests run Sibyl).
 pub const NATIVE_LOADER_ID: anchor_lang::prelude::Pubkey =

@@ -14,7 +14,9 @@ use anchor_spl::token_2022::spl_token_2022::{
 };
 use serde_json::{json, Value};
 use sibyl::{
-    constants::{REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET, VOTE_DISPUTE_OFFSET},
+    constants::{
+        REQUEST_HEAD_LEN, REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET, VOTE_DISPUTE_OFFSET,
+    },
     state::{Config, InferenceRequest, Model, Operator, RequestStatus, Vote},
 };
 use sibyl_client::accounts::{Payees, Tokens};
@@ -533,17 +535,79 @@ impl ChainClient {
         status: RequestStatus,
         model: Option<&Pubkey>,
     ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
-        let mut filters = vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-            REQUEST_STATUS_OFFSET,
-            &[status as u8],
-        ))];
-        if let Some(model) = model {
-            filters.push(RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-                REQUEST_MODEL_OFFSET,
-                model.as_ref(),
-            )));
+        self.program_accounts("inference request", request_filters(status, model))
+            .await
+    }
+
+    /// The heads (`REQUEST_HEAD_LEN` bytes: everything but the comparison
+    /// rule, the input and the output) of the requests in `status`, for one
+    /// model or for all: one `getProgramAccounts` with `dataSlice`, a few
+    /// hundred bytes a request however large its input.
+    pub async fn request_heads(
+        &self,
+        status: RequestStatus,
+        model: Option<&Pubkey>,
+    ) -> Result<Vec<(Pubkey, Vec<u8>)>, ChainError> {
+        let mut filters = request_filters(status, model);
+        filters.insert(
+            0,
+            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+                0,
+                InferenceRequest::DISCRIMINATOR,
+            )),
+        );
+        let accounts = self
+            .rpc
+            .get_program_ui_accounts_with_config(
+                &sibyl::ID,
+                RpcProgramAccountsConfig {
+                    filters: Some(filters),
+                    account_config: RpcAccountInfoConfig {
+                        encoding: Some(
+                            solana_account_decoder_client_types::UiAccountEncoding::Base64,
+                        ),
+                        data_slice: Some(solana_account_decoder_client_types::UiDataSliceConfig {
+                            offset: 0,
+                            length: REQUEST_HEAD_LEN,
+                        }),
+                        commitment: Some(self.rpc.commitment()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|err| ChainError::rpc("listing inference request heads", err))?;
+        Ok(accounts
+            .into_iter()
+            .filter_map(|(address, account)| Some((address, account.data.decode()?)))
+            .collect())
+    }
+
+    /// The requests at `addresses` that still exist, read whole, 100 to a
+    /// `getMultipleAccounts`.
+    pub async fn requests_at(
+        &self,
+        addresses: &[Pubkey],
+    ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
+        let mut found = Vec::new();
+        for batch in addresses.chunks(100) {
+            let accounts = self
+                .rpc
+                .get_multiple_accounts_with_commitment(batch, self.rpc.commitment())
+                .await
+                .map_err(|err| ChainError::rpc("reading inference requests", err))?
+                .value;
+            for (address, account) in batch.iter().zip(accounts) {
+                if let Some(account) = account.filter(|account| account.owner == sibyl::ID) {
+                    found.push((
+                        *address,
+                        decode(address, "inference request", &account.data)?,
+                    ));
+                }
+            }
         }
-        self.program_accounts("inference request", filters).await
+        Ok(found)
     }
 
     /// The SOL balance of `address`, in lamports.
@@ -1003,6 +1067,21 @@ pub fn recent_fee(fees: impl IntoIterator<Item = u64>) -> u64 {
 pub fn with_margin(units: u64) -> u32 {
     let asked = units.saturating_add(units / 5).saturating_add(5_000);
     u32::try_from(asked).unwrap_or(u32::MAX)
+}
+
+/// The `getProgramAccounts` filters for requests in `status` (of `model`).
+fn request_filters(status: RequestStatus, model: Option<&Pubkey>) -> Vec<RpcFilterType> {
+    let mut filters = vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+        REQUEST_STATUS_OFFSET,
+        &[status as u8],
+    ))];
+    if let Some(model) = model {
+        filters.push(RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+            REQUEST_MODEL_OFFSET,
+            model.as_ref(),
+        )));
+    }
+    filters
 }
 
 fn decode<T: AccountDeserialize>(

@@ -57,7 +57,8 @@ impl Service for Crank {
         let slot = chain.slot().await?;
         // Each finalization reads two accounts to build: build them at once.
         let this = &*self;
-        let matured = chain
+        let matured = this
+            .shared
             .requests(RequestStatus::Committed, None)
             .await?
             .into_iter()
@@ -67,12 +68,16 @@ impl Service for Crank {
             .buffer_unordered(CONCURRENT_STEPS)
             .try_collect()
             .await?;
-        for (request, state) in chain.requests(RequestStatus::Challenged, None).await? {
+        for (request, state) in self
+            .shared
+            .requests(RequestStatus::Challenged, None)
+            .await?
+        {
             if let Some(step) = self.settle_dispute(slot, request, &state).await? {
                 steps.push(step);
             }
         }
-        for (request, state) in chain.requests(RequestStatus::Pending, None).await? {
+        for (request, state) in self.shared.requests(RequestStatus::Pending, None).await? {
             if slot > state.deadline_slot {
                 steps.push(self.expire(request, &state));
             }

@@ -3,6 +3,7 @@
 //! and whenever the program subscription reports a change (whichever comes
 //! first), and stops on the shutdown signal after finishing what it started.
 mod crank;
+pub mod index;
 mod schedule;
 mod serve;
 mod status;
@@ -75,6 +76,9 @@ pub struct Shared {
     pub serve_allowlist: ModelAllowlist,
     /// `--faulty` rate (0: honest; always 0 without `test-faults`).
     pub faulty_rate: f64,
+    /// The open requests read so far, which every scan reads through
+    /// ([`Shared::requests`]).
+    pub request_index: index::RequestIndex,
 }
 
 impl Shared {
@@ -99,6 +103,18 @@ impl Shared {
             .into_iter()
             .filter(|(_, model)| self.allowlist.runs(model, &profile_id))
             .collect())
+    }
+
+    /// The requests in `status` (of `model`, or of all), through the index:
+    /// only new or changed requests are read whole.
+    pub async fn requests(
+        &self,
+        status: sibyl::state::RequestStatus,
+        model: Option<&Pubkey>,
+    ) -> Result<Vec<(Pubkey, sibyl::state::InferenceRequest)>, ChainError> {
+        self.request_index
+            .requests(&self.chain, status, model)
+            .await
     }
 
     /// This node's operator account, if registered.
@@ -190,6 +206,7 @@ impl Node {
             allowlist: config.node.allowlist(),
             serve_allowlist: config.node.serve_allowlist(),
             faulty_rate: config.faulty_rate(),
+            request_index: index::RequestIndex::default(),
         });
         let needs_operator = config.node.roles.iter().any(|role| *role != Role::Crank);
         if needs_operator && shared.operator_account().await?.is_none() {

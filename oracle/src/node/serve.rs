@@ -230,11 +230,11 @@ impl Serve {
             self.shared.served_models(),
         )?;
         // One read per served model, all in flight at once.
-        let chain = &self.shared.chain;
+        let shared = &self.shared;
         let pending = futures_util::future::try_join_all(
             models
                 .iter()
-                .map(|(model_key, _)| chain.requests(RequestStatus::Pending, Some(model_key))),
+                .map(|(model_key, _)| shared.requests(RequestStatus::Pending, Some(model_key))),
         )
         .await?;
         for ((_, model), pending) in models.iter().zip(pending) {

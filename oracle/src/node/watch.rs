@@ -51,7 +51,6 @@ impl Service for Watch {
             let model = Arc::new(model);
             let committed = self
                 .shared
-                .chain
                 .requests(RequestStatus::Committed, Some(&model_key))
                 .await?;
             for (request, state) in committed {

@@ -311,18 +311,27 @@ impl Cluster {
         ]);
         accounts.extend(other_models.iter().map(pda::fee_vault));
         let client = self.client(&self.requester);
-        let mut total = 0u64;
+        let mut balances = Vec::new();
         for account in accounts {
-            total += client
-                .rpc()
-                .get_token_account_balance(&account)
-                .await
-                .map(|balance| balance.amount.parse::<u64>().unwrap())
-                .unwrap_or(0);
+            // A read that fails is retried, never counted as zero.
+            let mut tries = 0;
+            let balance = loop {
+                match client.token_balance(&account).await {
+                    Ok(balance) => break balance.unwrap_or(0),
+                    Err(err) if tries < 5 => {
+                        tries += 1;
+                        eprintln!("reading {account}: {err}; again");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(err) => panic!("reading {account}: {err}"),
+                }
+            };
+            balances.push((account, balance));
         }
+        let total: u64 = balances.iter().map(|(_, balance)| balance).sum();
         assert_eq!(
             total, minted,
-            "tokens conserved across every wallet and vault"
+            "tokens conserved across every wallet and vault: {balances:?}"
         );
     }
 

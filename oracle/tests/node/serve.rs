@@ -131,3 +131,68 @@ async fn a_new_request_is_served_on_its_notification_alone() {
     stop.send(true).unwrap();
     node.await.unwrap();
 }
+
+/// The index every scan reads through reads a request whole once, then
+/// only its head until the head changes; a request that moved on leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_index_reads_a_request_whole_only_when_its_head_changed() {
+    use sibyl_oracle::node::index::RequestIndex;
+    let cluster = Cluster::start(1).await;
+    let chain = cluster.client(&cluster.requester);
+    let index = RequestIndex::default();
+    let requests = [
+        cluster.request_digit("digit-2").await,
+        cluster.request_digit("digit-6").await,
+    ];
+    let listed = index
+        .requests(&chain, RequestStatus::Pending, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(index.read_whole(), 2);
+    // Nothing changed: the heads alone answer, and nothing is read again.
+    for _ in 0..3 {
+        let listed = index
+            .requests(&chain, RequestStatus::Pending, Some(&cluster.model))
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 2);
+    }
+    assert_eq!(index.read_whole(), 2);
+
+    // A serving node commits both (no crank: they stay committed).
+    let (stop, node) = cluster
+        .start_node(cluster.node_config(0, &[Role::Serve], 0.0))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for request in &requests {
+        while cluster
+            .request_state(request)
+            .await
+            .is_none_or(|state| state.status != RequestStatus::Committed)
+        {
+            assert!(std::time::Instant::now() < deadline, "{request} committed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    stop.send(true).unwrap();
+    node.await.unwrap();
+    // They left the pending scan, and the index with it ...
+    let listed = index
+        .requests(&chain, RequestStatus::Pending, None)
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+    assert!(index.is_empty());
+    // ... and the committed scan reads each whole once, with its output.
+    for _ in 0..2 {
+        let committed = index
+            .requests(&chain, RequestStatus::Committed, None)
+            .await
+            .unwrap();
+        assert_eq!(committed.len(), 2);
+        assert!(committed.iter().all(|(_, state)| !state.output.is_empty()));
+    }
+    assert_eq!(index.read_whole(), 4);
+    assert_eq!(index.len(), 2);
+}

@@ -356,7 +356,27 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         env.model().as_ref()
     );
     assert_eq!(data[REQUEST_STATUS_OFFSET], 0, "Pending");
+    // The head ends with the refund account; the comparison rule starts
+    // right after it.
+    use anchor_lang::{AccountDeserialize, AccountSerialize};
+    use sibyl::{constants::REQUEST_HEAD_LEN, state::ComparisonRule};
+    let state = sibyl::state::InferenceRequest::try_deserialize(&mut &data[..]).unwrap();
+    assert_eq!(
+        &data[REQUEST_HEAD_LEN - 32..REQUEST_HEAD_LEN],
+        state.refund_token.as_ref()
+    );
+    let mut other_rule = state.clone();
+    other_rule.comparison = match state.comparison {
+        ComparisonRule::Exact => ComparisonRule::Tolerance { abs: 1.0, rel: 0.0 },
+        _ => ComparisonRule::Exact,
+    };
+    let mut written = Vec::new();
+    other_rule.try_serialize(&mut written).unwrap();
+    let first_difference = data.iter().zip(&written).position(|(a, b)| a != b);
+    assert_eq!(first_difference, Some(REQUEST_HEAD_LEN));
     env.commit(0, request, &output(b"out")).await.unwrap();
-    assert_eq!(raw(&mut env).await[REQUEST_STATUS_OFFSET], 1, "Committed");
+    let committed = raw(&mut env).await;
+    assert_eq!(committed[REQUEST_STATUS_OFFSET], 1, "Committed");
+    assert_ne!(&committed[..REQUEST_HEAD_LEN], &data[..REQUEST_HEAD_LEN]);
     env.assert_tokens_conserved().await;
 }

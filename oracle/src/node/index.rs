@@ -1,0 +1,117 @@
+//! The node's in-memory index of open requests, which every service reads
+//! through. A scan asks the cluster only for the heads of the requests in a
+//! status (`ChainClient::request_heads`: `getProgramAccounts` with
+//! `dataSlice`, a few hundred bytes a request) and reads whole only the
+//! requests it has not seen or whose head changed since
+//! (`getMultipleAccounts`). A request's head changes at every step (its
+//! status, its input hash once the input is complete, its commitment), so a
+//! cached copy with the same head is the account as it is now.
+//!
+//! It holds a request while some scan finds it in the status the index has
+//! it in: a request that moved on, or was closed, leaves at the next scan of
+//! its old status.
+use crate::chain::{ChainClient, ChainError};
+use anchor_lang::prelude::Pubkey;
+use sibyl::{
+    constants::REQUEST_HEAD_LEN,
+    state::{InferenceRequest, RequestStatus},
+};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, PoisonError,
+    },
+};
+
+/// Requests the node has read, by address, with the head they were read at.
+#[derive(Default)]
+pub struct RequestIndex {
+    known: Mutex<HashMap<Pubkey, Known>>,
+    /// Requests read whole so far (a request read again after its head
+    /// changed counts again).
+    read_whole: AtomicU64,
+}
+
+struct Known {
+    head: Vec<u8>,
+    state: InferenceRequest,
+}
+
+impl RequestIndex {
+    /// The requests in `status` (of `model`, or of every model), as they are
+    /// now.
+    pub async fn requests(
+        &self,
+        chain: &ChainClient,
+        status: RequestStatus,
+        model: Option<&Pubkey>,
+    ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
+        let heads = chain.request_heads(status, model).await?;
+        let mut current = Vec::with_capacity(heads.len());
+        let mut changed = Vec::new();
+        {
+            let known = self.lock();
+            for (address, head) in &heads {
+                match known.get(address) {
+                    Some(entry) if entry.head == *head => {
+                        current.push((*address, entry.state.clone()));
+                    }
+                    _ => changed.push(*address),
+                }
+            }
+        }
+        let read = chain.requests_at(&changed).await?;
+        self.read_whole.fetch_add(
+            u64::try_from(read.len()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let listed: HashSet<&Pubkey> = heads.iter().map(|(address, _)| address).collect();
+        let in_scope = |state: &InferenceRequest| {
+            state.status == status && model.is_none_or(|m| state.model == *m)
+        };
+        let mut known = self.lock();
+        // Gone from this status since the last scan: moved on or closed.
+        known.retain(|address, entry| listed.contains(address) || !in_scope(&entry.state));
+        for (address, state) in read {
+            // Read after the heads: it may have moved on already, and then
+            // the scan of its new status reads it.
+            if !in_scope(&state) {
+                known.remove(&address);
+                continue;
+            }
+            let mut data = Vec::new();
+            if anchor_lang::AccountSerialize::try_serialize(&state, &mut data).is_ok() {
+                let head = data.get(..REQUEST_HEAD_LEN).unwrap_or_default().to_vec();
+                known.insert(
+                    address,
+                    Known {
+                        head,
+                        state: state.clone(),
+                    },
+                );
+            }
+            current.push((address, state));
+        }
+        Ok(current)
+    }
+
+    /// How many requests the index holds.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the index holds no request.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Requests read whole so far.
+    pub fn read_whole(&self) -> u64 {
+        self.read_whole.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pubkey, Known>> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
