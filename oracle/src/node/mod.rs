@@ -375,6 +375,16 @@ async fn run_service<S: Service>(
 /// window is five slots.
 const SCAN_GAP: Duration = Duration::from_millis(250);
 
+/// How long connecting to a PubSub endpoint, or subscribing there, may take.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The error of a PubSub endpoint that did not answer `what` in time.
+fn silent(what: &str) -> solana_pubsub_client::nonblocking::pubsub_client::PubsubClientError {
+    solana_pubsub_client::nonblocking::pubsub_client::PubsubClientError::ConnectionClosed(format!(
+        "no answer to {what} within {SUBSCRIBE_TIMEOUT:?}"
+    ))
+}
+
 /// Wakes the services whenever a Sibyl account changes; reconnects with
 /// backoff if the PubSub connection drops. Polling covers the gaps.
 async fn subscription(
@@ -421,15 +431,24 @@ async fn subscription(
         let Some(ws_url) = endpoints.next() else {
             return;
         };
-        match PubsubClient::new(ws_url).await {
+        // An endpoint that takes the connection and then says nothing must
+        // not hold the subscription: the next attempt moves on.
+        let connected = tokio::time::timeout(SUBSCRIBE_TIMEOUT, PubsubClient::new(ws_url))
+            .await
+            .unwrap_or_else(|_| Err(silent("connecting")));
+        match connected {
             Err(err) => {
                 tracing::debug!(ws_url = %redact_url(ws_url), %err, "PubSub unavailable; polling only");
             }
-            Ok(client) => match futures_util::future::try_join(
-                client.program_subscribe(&sibyl::ID, Some(requests.clone())),
-                client.program_subscribe(&sibyl::ID, Some(disputes.clone())),
+            Ok(client) => match tokio::time::timeout(
+                SUBSCRIBE_TIMEOUT,
+                futures_util::future::try_join(
+                    client.program_subscribe(&sibyl::ID, Some(requests.clone())),
+                    client.program_subscribe(&sibyl::ID, Some(disputes.clone())),
+                ),
             )
             .await
+            .unwrap_or_else(|_| Err(silent("programSubscribe")))
             {
                 Err(err) => {
                     tracing::debug!(ws_url = %redact_url(ws_url), %err, "programSubscribe refused; polling only");
