@@ -80,6 +80,9 @@ pub const VOTE_PENALTY_BPS: u16 = 100;
 pub const REQUEST_MODEL_OFFSET: usize = 8 + 32;
 /// Byte offset of `InferenceRequest::status` (one byte, the variant index).
 pub const REQUEST_STATUS_OFFSET: usize = 8 + 32 + 32 + 32 + 8;
+/// Byte offset of `InferenceRequest::deadline_slot` (a little-endian u64),
+/// within its head: a crank finds the requests to expire from heads alone.
+pub const REQUEST_DEADLINE_OFFSET: usize = REQUEST_STATUS_OFFSET + 1 + 8 + 2 + 2 + 8 + 8 + 8;
 /// Length of the fixed-size head of an `InferenceRequest` account: the
 /// discriminator through `refund_token`, before the comparison rule and the
 /// input and output bytes. Every step of a request changes its head (status,

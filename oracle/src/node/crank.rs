@@ -77,10 +77,13 @@ impl Service for Crank {
                 steps.push(step);
             }
         }
-        for (request, state) in self.shared.requests(RequestStatus::Pending, None).await? {
-            if slot > state.deadline_slot {
-                steps.push(self.expire(request, &state));
-            }
+        for (request, state) in self
+            .shared
+            .request_index
+            .expired_pending(chain, slot)
+            .await?
+        {
+            steps.push(self.expire(request, &state));
         }
         match self.claim_settled_votes().await {
             Ok(claims) => steps.extend(claims),

@@ -13,7 +13,7 @@
 use crate::chain::{ChainClient, ChainError};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
-    constants::REQUEST_HEAD_LEN,
+    constants::{REQUEST_DEADLINE_OFFSET, REQUEST_HEAD_LEN},
     state::{InferenceRequest, RequestStatus},
 };
 use std::{
@@ -96,6 +96,34 @@ impl RequestIndex {
         Ok(current)
     }
 
+    /// The pending requests (of every model) whose deadline passed before
+    /// `slot`, read whole; the others are known by their heads alone and
+    /// never held (a crank watches every model's requests, and most are
+    /// served before their deadline).
+    pub async fn expired_pending(
+        &self,
+        chain: &ChainClient,
+        slot: u64,
+    ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
+        let heads = chain.request_heads(RequestStatus::Pending, None).await?;
+        let expired: Vec<Pubkey> = heads
+            .iter()
+            .filter(|(_, head)| deadline_of(head).is_some_and(|deadline| slot > deadline))
+            .map(|(address, _)| *address)
+            .collect();
+        let read = chain.requests_at(&expired).await?;
+        self.read_whole.fetch_add(
+            u64::try_from(read.len()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        Ok(read
+            .into_iter()
+            .filter(|(_, state)| {
+                state.status == RequestStatus::Pending && slot > state.deadline_slot
+            })
+            .collect())
+    }
+
     /// How many requests the index holds.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -114,4 +142,10 @@ impl RequestIndex {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pubkey, Known>> {
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The deadline slot recorded in a request's head.
+fn deadline_of(head: &[u8]) -> Option<u64> {
+    let bytes = head.get(REQUEST_DEADLINE_OFFSET..REQUEST_DEADLINE_OFFSET.checked_add(8)?)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
 }

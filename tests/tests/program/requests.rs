@@ -359,8 +359,15 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
     // The head ends with the refund account; the comparison rule starts
     // right after it.
     use anchor_lang::{AccountDeserialize, AccountSerialize};
-    use sibyl::{constants::REQUEST_HEAD_LEN, state::ComparisonRule};
+    use sibyl::{
+        constants::{REQUEST_DEADLINE_OFFSET, REQUEST_HEAD_LEN},
+        state::ComparisonRule,
+    };
     let state = sibyl::state::InferenceRequest::try_deserialize(&mut &data[..]).unwrap();
+    assert_eq!(
+        &data[REQUEST_DEADLINE_OFFSET..REQUEST_DEADLINE_OFFSET + 8],
+        state.deadline_slot.to_le_bytes()
+    );
     assert_eq!(
         &data[REQUEST_HEAD_LEN - 32..REQUEST_HEAD_LEN],
         state.refund_token.as_ref()
