@@ -92,11 +92,13 @@ pub fn config(command: &ConfigCommand) -> Result<ExitCode> {
     if config.exists() && !force {
         bail!("{} exists; pass --force to overwrite it", config.display());
     }
-    std::fs::write(
-        config,
-        Config::template("l", super::DEFAULT_KEYPAIR, models),
-    )
-    .with_context(|| format!("writing {}", config.display()))?;
+    let text = Config::template("l", super::DEFAULT_KEYPAIR, models);
+    // A model `node run` would refuse is refused now, before a file is
+    // written (with none, the file says to name them).
+    if !models.is_empty() {
+        Config::from_toml(&text, "--model", Vec::new())?;
+    }
+    std::fs::write(config, text).with_context(|| format!("writing {}", config.display()))?;
     println!("wrote {}", config.display());
     if models.is_empty() {
         println!(

@@ -1,7 +1,7 @@
 //! `sibyl operator register|stake|unstake|withdraw|set-payout|show` (operators).
 use super::{parse_address, Cli};
 use anchor_lang::prelude::Pubkey;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use sibyl_client::pda;
 use sibyl_oracle::{
@@ -75,6 +75,20 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
     let decimals = chain.mint(&tokens.mint).await?.decimals;
     let amount = |text: &str| parse_amount(text, decimals).map_err(anyhow::Error::msg);
     let signer = chain.wallet();
+    // Every command but `register` acts on a registered operator: say so
+    // before sending anything.
+    let registered = |node_key: Pubkey| {
+        let chain = &chain;
+        async move {
+            operator::state(chain, node_key).await.with_context(|| {
+                format!(
+                    "{node_key} is not the node key of a registered operator \
+                     (register with `sibyl operator register --stake <TOKENS>`, \
+                     or name the node key with --operator)"
+                )
+            })
+        }
+    };
     let wallet = match command {
         OperatorCommand::Register {
             stake,
@@ -85,19 +99,23 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
             signer
         }
         OperatorCommand::Stake { amount: text } => {
-            operator::add_stake(&chain, tokens, amount(text)?).await?;
+            let amount = amount(text)?;
+            registered(signer).await?;
+            operator::add_stake(&chain, tokens, amount).await?;
             signer
         }
         OperatorCommand::Unstake {
             amount: text,
             operator: node_key,
         } => {
-            let node_key = node_key.resolve(signer)?;
-            operator::request_unstake(&chain, node_key, amount(text)?).await?;
+            let (node_key, amount) = (node_key.resolve(signer)?, amount(text)?);
+            registered(node_key).await?;
+            operator::request_unstake(&chain, node_key, amount).await?;
             node_key
         }
         OperatorCommand::Withdraw { operator: node_key } => {
             let node_key = node_key.resolve(signer)?;
+            registered(node_key).await?;
             operator::withdraw(&chain, tokens, node_key).await?;
             node_key
         }
@@ -107,6 +125,7 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
         } => {
             let node_key = node_key.resolve(signer)?;
             let new_payout = read_keypair(new_payout_keypair)?;
+            registered(node_key).await?;
             operator::set_payout(&chain, tokens, node_key, &new_payout).await?;
             node_key
         }

@@ -407,6 +407,13 @@ pub async fn finalize(cli: &Cli, args: &FinalizeArgs) -> Result<ExitCode> {
     let chain = cli.chain()?;
     let address = parse_address(&args.request, "request")?;
     let state: InferenceRequest = chain.fetch_required(&address, "inference request").await?;
+    if state.status != RequestStatus::Committed {
+        bail!(
+            "request {address} is {:?}; only a committed result is finalized \
+             (once its challenge window has passed; `sibyl status` shows where it stands)",
+            state.status
+        );
+    }
     let tokens = chain.payment_tokens().await?;
     let payees = chain.payees(&state).await?;
     let finalize = settlement::finalize(chain.wallet(), address, &state, payees, tokens);

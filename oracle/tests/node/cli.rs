@@ -25,6 +25,32 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `sibyl ARGS` fails with one line on stderr that contains `expected`,
+/// no panic and no placeholder address.
+fn assert_refused(cluster: &Cluster, keypair: &std::path::Path, args: &[&str], expected: &str) {
+    assert_refused_with(args, sibyl(cluster, keypair, args), expected);
+}
+
+/// As [`assert_refused`], for a run already made.
+fn assert_refused_with(args: &[&str], output: Output, expected: &str) {
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected `{expected}` in:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    assert!(
+        !stderr.contains(&Pubkey::default().to_string()),
+        "{args:?}: a placeholder address in:\n{stderr}"
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{args:?}: one line, got:\n{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sibyl_request_pays_and_follows_a_png_to_its_finalized_output() {
     let cluster = Cluster::start(1).await;
@@ -152,23 +178,7 @@ async fn user_errors_are_one_line_and_a_non_zero_exit() {
     ];
     for (args, keypair, expected) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = sibyl(&cluster, keypair, &args);
-        let stderr = text(&output.stderr);
-        assert!(!output.status.success(), "{args:?} succeeded");
-        assert!(
-            stderr.contains(expected),
-            "{args:?}: expected `{expected}` in:\n{stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
-        assert!(
-            !stderr.contains(&Pubkey::default().to_string()),
-            "{args:?}: a placeholder address in:\n{stderr}"
-        );
-        assert_eq!(
-            stderr.trim_end().lines().count(),
-            1,
-            "{args:?}: one line, got:\n{stderr}"
-        );
+        assert_refused(&cluster, keypair, &args, expected);
     }
     let help = Command::new(env!("CARGO_BIN_EXE_sibyl"))
         .arg("--help")
@@ -187,6 +197,156 @@ async fn user_errors_are_one_line_and_a_non_zero_exit() {
     ] {
         assert!(help.contains(command), "--help lists {command}:\n{help}");
     }
+}
+
+/// Each command, given what a newcomer gets wrong, says what was wrong and
+/// what to do, in one line, with a non-zero exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_refuses_bad_input_in_one_line() {
+    let cluster = Cluster::start(0).await;
+    let wallet = cluster.requester.keypair_path.clone();
+    let dir = cluster.dir.path();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let existing = path("existing.toml");
+    std::fs::write(&existing, "").unwrap();
+    let bad_models = path("bad-models.toml");
+    std::fs::write(
+        &bad_models,
+        sibyl_oracle::config::Config::template("l", wallet.to_str().unwrap(), &["nothex".into()]),
+    )
+    .unwrap();
+    let missing_keypair = path("missing.json");
+    let (missing_config, new_config, missing_plan) = (
+        path("missing.toml"),
+        path("new.toml"),
+        path("missing-plan.toml"),
+    );
+    let pending = cluster.request_digit("digit-2").await.to_string();
+    let nowhere = Pubkey::new_unique().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        // node, config
+        (
+            vec!["node", "run", "-c", &missing_config],
+            "write one with `sibyl config init`",
+        ),
+        (
+            vec!["node", "run", "-c", &bad_models],
+            "is not a 64-digit hex SHA-256",
+        ),
+        (
+            vec!["config", "init", "-c", &existing],
+            "exists; pass --force",
+        ),
+        (
+            vec!["config", "init", "-c", &new_config, "--model", "nothex"],
+            "invalid `node.models`",
+        ),
+        // protocol
+        (
+            vec!["protocol", "init", "--mint", "not-a-mint"],
+            "is not a valid mint address",
+        ),
+        // model
+        (
+            vec!["model", "register", "models/nope.onnx", "--price", "1"],
+            "reading models/nope.onnx",
+        ),
+        (
+            vec![
+                "model",
+                "register",
+                "models/mlp_float.onnx",
+                "--price",
+                "one",
+            ],
+            "`one` is not a token amount",
+        ),
+        (
+            vec![
+                "model",
+                "register",
+                "models/mlp_float.onnx",
+                "--price",
+                "1",
+                "--rule",
+                "bogus",
+            ],
+            "--rule",
+        ),
+        (
+            vec!["model", "update", "0000000", "--price", "1"],
+            "no model's hash starts with",
+        ),
+        (
+            vec!["model", "retire", "not-a-model"],
+            "is neither a model address nor a model hash",
+        ),
+        // operator
+        (
+            vec!["operator", "register", "--stake", "0.000001"],
+            "StakeBelowMinimum",
+        ),
+        (
+            vec![
+                "operator",
+                "register",
+                "--stake",
+                "20",
+                "--payout-keypair",
+                &missing_keypair,
+            ],
+            "cannot read keypair",
+        ),
+        (
+            vec!["operator", "stake", "1"],
+            "is not the node key of a registered operator",
+        ),
+        (
+            vec!["operator", "unstake", "lots"],
+            "`lots` is not a token amount",
+        ),
+        (
+            vec!["operator", "withdraw", "--operator", "nobody"],
+            "not a valid --operator address",
+        ),
+        (
+            vec!["operator", "set-payout", &missing_keypair],
+            "cannot read keypair",
+        ),
+        (
+            vec!["operator", "show", "nobody"],
+            "not a valid wallet address",
+        ),
+        // requests
+        (
+            vec!["challenge", "not-a-request"],
+            "not a valid request address",
+        ),
+        (
+            vec!["challenge", &pending],
+            "only a committed result can be challenged",
+        ),
+        (vec!["finalize", &nowhere], "does not exist"),
+        (
+            vec!["finalize", &pending],
+            "only a committed result is finalized",
+        ),
+        // migrate, keygen
+        (vec!["migrate", "--plan", &missing_plan], "cannot read it"),
+        (vec!["keygen", "-o", &existing], "exists; pass --force"),
+    ];
+    for (args, expected) in &cases {
+        assert_refused(&cluster, &wallet, args, expected);
+    }
+    // A cluster that is no URL (without the test's own -u).
+    let args = ["-u", "nowhere", "protocol", "show"];
+    let output = Command::new(env!("CARGO_BIN_EXE_sibyl"))
+        .current_dir(repo_root())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_refused_with(&args, output, "is not a URL or one of l, d, t, m");
+    println!("{} bad inputs refused in one line each", cases.len() + 1);
 }
 
 /// Waits until `request` is committed; returns its challenge deadline slot.
