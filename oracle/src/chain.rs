@@ -498,8 +498,23 @@ impl ChainClient {
     pub async fn program_accounts<T: AccountDeserialize + Discriminator>(
         &self,
         what: &'static str,
-        mut filters: Vec<RpcFilterType>,
+        filters: Vec<RpcFilterType>,
     ) -> Result<Vec<(Pubkey, T)>, ChainError> {
+        self.program_account_data::<T>(what, filters, None)
+            .await?
+            .into_iter()
+            .map(|(address, data)| decode(&address, what, &data).map(|state| (address, state)))
+            .collect()
+    }
+
+    /// The data (or `slice` of it) of every Sibyl account of type `T` that
+    /// also matches `filters`.
+    async fn program_account_data<T: Discriminator>(
+        &self,
+        what: &'static str,
+        mut filters: Vec<RpcFilterType>,
+        slice: Option<solana_account_decoder_client_types::UiDataSliceConfig>,
+    ) -> Result<Vec<(Pubkey, Vec<u8>)>, ChainError> {
         filters.insert(
             0,
             RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, T::DISCRIMINATOR)),
@@ -514,6 +529,7 @@ impl ChainClient {
                         encoding: Some(
                             solana_account_decoder_client_types::UiAccountEncoding::Base64,
                         ),
+                        data_slice: slice,
                         commitment: Some(self.rpc.commitment()),
                         ..Default::default()
                     },
@@ -522,11 +538,10 @@ impl ChainClient {
             )
             .await
             .map_err(|err| ChainError::rpc(&format!("listing {what} accounts"), err))?;
-        accounts
+        Ok(accounts
             .into_iter()
             .filter_map(|(address, account)| Some((address, account.data.decode()?)))
-            .map(|(address, data)| decode(&address, what, &data).map(|state| (address, state)))
-            .collect()
+            .collect())
     }
 
     /// Requests in `status`, for one model or for all.
@@ -548,40 +563,16 @@ impl ChainClient {
         status: RequestStatus,
         model: Option<&Pubkey>,
     ) -> Result<Vec<(Pubkey, Vec<u8>)>, ChainError> {
-        let mut filters = request_filters(status, model);
-        filters.insert(
-            0,
-            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-                0,
-                InferenceRequest::DISCRIMINATOR,
-            )),
-        );
-        let accounts = self
-            .rpc
-            .get_program_ui_accounts_with_config(
-                &sibyl::ID,
-                RpcProgramAccountsConfig {
-                    filters: Some(filters),
-                    account_config: RpcAccountInfoConfig {
-                        encoding: Some(
-                            solana_account_decoder_client_types::UiAccountEncoding::Base64,
-                        ),
-                        data_slice: Some(solana_account_decoder_client_types::UiDataSliceConfig {
-                            offset: 0,
-                            length: REQUEST_HEAD_LEN,
-                        }),
-                        commitment: Some(self.rpc.commitment()),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|err| ChainError::rpc("listing inference request heads", err))?;
-        Ok(accounts
-            .into_iter()
-            .filter_map(|(address, account)| Some((address, account.data.decode()?)))
-            .collect())
+        let head = solana_account_decoder_client_types::UiDataSliceConfig {
+            offset: 0,
+            length: REQUEST_HEAD_LEN,
+        };
+        self.program_account_data::<InferenceRequest>(
+            "inference request head",
+            request_filters(status, model),
+            Some(head),
+        )
+        .await
     }
 
     /// The requests at `addresses` that still exist, read whole, 100 to a
