@@ -144,8 +144,10 @@ impl RpcSender for FailoverSender {
                     return Err(error);
                 }
                 Err(error) if is_endpoint_failure(&error) => {
+                    // Debug only: in an outage of every endpoint each request
+                    // would say it; readiness and `sibyl_rpc_errors_total` do.
                     if self.endpoints.len() > 1 {
-                        tracing::warn!(
+                        tracing::debug!(
                             endpoint = %crate::config::redact_url(url),
                             %error,
                             "RPC endpoint failed; trying the next"
