@@ -185,6 +185,8 @@ impl ChainError {
 /// RPC, subscriptions' URL and the node's signer, together.
 pub struct ChainClient {
     rpc: RpcClient,
+    /// The endpoints `rpc` sends through.
+    endpoints: Arc<crate::endpoints::Endpoints>,
     /// PubSub URLs, one per RPC endpoint, in the same order.
     ws_urls: Vec<String>,
     signer: Arc<Keypair>,
@@ -252,14 +254,16 @@ impl ChainClient {
         settings: SendSettings,
     ) -> Self {
         let rpc_urls: Vec<String> = endpoints.iter().map(|(rpc, _)| rpc.clone()).collect();
+        let failover = crate::endpoints::Endpoints::new(&rpc_urls);
         Self {
             rpc: RpcClient::new_sender(
-                crate::endpoints::FailoverSender::new(&rpc_urls),
+                failover.sender(),
                 solana_rpc_client::rpc_client::RpcClientConfig::with_commitment(
                     CommitmentConfig::confirmed(),
                 ),
             ),
             ws_urls: endpoints.iter().map(|(_, ws)| ws.clone()).collect(),
+            endpoints: failover,
             signer,
             settings,
             blockhash: Default::default(),
@@ -269,6 +273,13 @@ impl ChainClient {
     /// The underlying RPC client, for reads this type does not wrap.
     pub fn rpc(&self) -> &RpcClient {
         &self.rpc
+    }
+
+    /// Leaves an RPC endpoint that lags the others, and comes back to the
+    /// first once it caught up ([`crate::endpoints::Endpoints::check`]; at
+    /// most once every few seconds, whoever calls).
+    pub async fn check_endpoints(&self) {
+        self.endpoints.check().await;
     }
 
     /// The first PubSub (WebSocket) URL.

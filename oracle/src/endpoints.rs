@@ -13,9 +13,13 @@
 //! lagging endpoint asked instead could refuse the same bytes for an unknown
 //! blockhash, and a second signing could land beside the first.)
 //!
-//! Every [`PRIMARY_RETRY`] a request tries the first endpoint again, so a
-//! node comes back to it once it recovers; each endpoint connects within
-//! [`CONNECT_TIMEOUT`], so one that is unreachable costs little.
+//! An endpoint that answers but lags is no use to a watcher whose challenge
+//! windows are a few slots long: [`Endpoints::check`] (the node's status
+//! service calls it) reads every endpoint's slot and uses the first, in the
+//! order given, within [`MAX_LAG_SLOTS`] of the furthest along. So the node
+//! leaves a lagging endpoint, and comes back to the first once it caught up.
+//! Each endpoint connects within [`CONNECT_TIMEOUT`], so one that is
+//! unreachable costs little.
 use async_trait::async_trait;
 use solana_rpc_client::{
     http_sender::HttpSender,
@@ -29,7 +33,7 @@ use solana_rpc_client_api::{
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Mutex, PoisonError,
+        Arc, Mutex, PoisonError,
     },
     time::{Duration, Instant},
 };
@@ -38,54 +42,99 @@ use std::{
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a whole request may take (as Solana's own client).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long after moving off the first endpoint it is tried again.
-pub const PRIMARY_RETRY: Duration = Duration::from_secs(60);
+/// How often [`Endpoints::check`] reads the endpoints' slots.
+pub const CHECK_EVERY: Duration = Duration::from_secs(10);
+/// How long a check waits for one endpoint's slot.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How far behind the furthest endpoint one may be and still be used.
+pub const MAX_LAG_SLOTS: u64 = 10;
 
-/// An [`RpcSender`] over several endpoints, in the order given.
-pub struct FailoverSender {
-    endpoints: Vec<(String, HttpSender)>,
+/// Several endpoints of one cluster, in the order given, and which one is in
+/// use: shared by the RPC client's sender and [`Endpoints::check`].
+pub struct Endpoints {
+    list: Vec<(String, HttpSender)>,
     in_use: AtomicUsize,
-    /// When the node last moved off the first endpoint (or last tried it
-    /// again).
-    left_primary: Mutex<Option<Instant>>,
+    last_check: Mutex<Option<Instant>>,
 }
 
-impl FailoverSender {
-    /// A sender over `urls` (at least one; the first is used first).
-    pub fn new(urls: &[String]) -> Self {
-        Self {
-            endpoints: urls
+/// The [`RpcSender`] over [`Endpoints`].
+pub struct FailoverSender(Arc<Endpoints>);
+
+impl Endpoints {
+    /// Endpoints at `urls` (at least one; the first is used first).
+    pub fn new(urls: &[String]) -> Arc<Self> {
+        Arc::new(Self {
+            list: urls
                 .iter()
                 .map(|url| (url.clone(), http_sender(url)))
                 .collect(),
             in_use: AtomicUsize::new(0),
-            left_primary: Mutex::new(None),
-        }
+            last_check: Mutex::new(None),
+        })
     }
 
-    /// The endpoint to ask first: the one in use, or the first one again
-    /// once [`PRIMARY_RETRY`] passed since the node left it.
-    fn first_to_ask(&self) -> usize {
-        let in_use = self.in_use.load(Ordering::Relaxed);
-        if in_use == 0 {
-            return 0;
+    /// The sender an RPC client sends through.
+    pub fn sender(self: &Arc<Self>) -> FailoverSender {
+        FailoverSender(self.clone())
+    }
+
+    /// The URL of the endpoint in use.
+    pub fn in_use(&self) -> &str {
+        self.endpoint(self.in_use.load(Ordering::Relaxed))
+            .map_or("", |(url, _)| url.as_str())
+    }
+
+    /// Reads every endpoint's slot (at most once every [`CHECK_EVERY`]) and
+    /// uses the first endpoint, in the order given, within
+    /// [`MAX_LAG_SLOTS`] of the furthest along.
+    pub async fn check(&self) {
+        if self.list.len() < 2 {
+            return;
         }
-        let mut left = self
-            .left_primary
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match *left {
-            Some(at) if at.elapsed() < PRIMARY_RETRY => in_use,
-            _ => {
-                // Try it now, and again a period later if it still fails.
-                *left = Some(Instant::now());
-                0
+        {
+            let mut last = self
+                .last_check
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+                return;
             }
+            *last = Some(Instant::now());
+        }
+        let params = serde_json::json!([{"commitment": "confirmed"}]);
+        let slots = futures_util::future::join_all(self.list.iter().map(|(_, sender)| {
+            let params = params.clone();
+            async move {
+                tokio::time::timeout(CHECK_TIMEOUT, sender.send(RpcRequest::GetSlot, params))
+                    .await
+                    .ok()?
+                    .ok()?
+                    .as_u64()
+            }
+        }))
+        .await;
+        let Some(furthest) = slots.iter().flatten().max().copied() else {
+            return;
+        };
+        let Some(choice) = slots.iter().position(|slot| {
+            slot.is_some_and(|slot| slot.saturating_add(MAX_LAG_SLOTS) >= furthest)
+        }) else {
+            return;
+        };
+        let previous = self.in_use.swap(choice, Ordering::Relaxed);
+        if previous != choice {
+            tracing::warn!(
+                endpoint = %crate::config::redact_url(self.in_use()),
+                slot = slots.get(choice).copied().flatten(),
+                furthest,
+                left_slot = slots.get(previous).copied().flatten(),
+                "RPC endpoint in use from now on (the first one caught up with the furthest)"
+            );
         }
     }
 
     fn endpoint(&self, index: usize) -> Option<&(String, HttpSender)> {
-        self.endpoints.get(index % self.endpoints.len().max(1))
+        self.list.get(index % self.list.len().max(1))
     }
 }
 
@@ -130,11 +179,12 @@ impl RpcSender for FailoverSender {
         request: RpcRequest,
         params: serde_json::Value,
     ) -> Result<serde_json::Value> {
-        let first = self.first_to_ask();
+        let endpoints = &*self.0;
+        let first = endpoints.in_use.load(Ordering::Relaxed);
         let mut last_failure = None;
-        for step in 0..self.endpoints.len() {
-            let index = (first + step) % self.endpoints.len();
-            let Some((url, sender)) = self.endpoint(index) else {
+        for step in 0..endpoints.list.len() {
+            let index = (first + step) % endpoints.list.len();
+            let Some((url, sender)) = endpoints.endpoint(index) else {
                 break;
             };
             match sender.send(request, params.clone()).await {
@@ -146,7 +196,7 @@ impl RpcSender for FailoverSender {
                 Err(error) if is_endpoint_failure(&error) => {
                     // Debug only: in an outage of every endpoint each request
                     // would say it; readiness and `sibyl_rpc_errors_total` do.
-                    if self.endpoints.len() > 1 {
+                    if endpoints.list.len() > 1 {
                         tracing::debug!(
                             endpoint = %crate::config::redact_url(url),
                             %error,
@@ -156,22 +206,15 @@ impl RpcSender for FailoverSender {
                     last_failure = Some(error);
                 }
                 answer => {
-                    let in_use = self.in_use.load(Ordering::Relaxed);
-                    // Only a request that saw the move records it: a late
-                    // answer does not move the node back.
-                    if index != in_use
-                        && (index == first || in_use == first)
-                        && self
+                    // Only the request that saw its first endpoint fail moves
+                    // the node, and only off that endpoint: a late answer
+                    // does not undo a later move.
+                    if index != first
+                        && endpoints
                             .in_use
-                            .compare_exchange(in_use, index, Ordering::Relaxed, Ordering::Relaxed)
+                            .compare_exchange(first, index, Ordering::Relaxed, Ordering::Relaxed)
                             .is_ok()
                     {
-                        if in_use == 0 {
-                            *self
-                                .left_primary
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-                        }
                         tracing::warn!(
                             endpoint = %crate::config::redact_url(url),
                             "RPC endpoint in use from now on"
@@ -186,15 +229,14 @@ impl RpcSender for FailoverSender {
     }
 
     fn get_transport_stats(&self) -> RpcTransportStats {
-        self.endpoint(self.in_use.load(Ordering::Relaxed))
+        self.0
+            .endpoint(self.0.in_use.load(Ordering::Relaxed))
             .map(|(_, sender)| sender.get_transport_stats())
             .unwrap_or_default()
     }
 
     fn url(&self) -> String {
-        self.endpoint(self.in_use.load(Ordering::Relaxed))
-            .map(|(url, _)| url.clone())
-            .unwrap_or_default()
+        self.0.in_use().to_string()
     }
 }
 
@@ -224,7 +266,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_endpoint_is_skipped_and_the_next_stays_in_use() {
         let (dead, live) = (unreachable(), answering(42).await);
-        let sender = FailoverSender::new(&[dead, live.clone()]);
+        let sender = Endpoints::new(&[dead, live.clone()]).sender();
         let client = RpcClient::new_sender(sender, Default::default());
         assert_eq!(client.get_slot().await.unwrap(), 42);
         assert_eq!(client.url(), live);
@@ -244,7 +286,7 @@ mod tests {
             );
             crate::faulty::raw_http_server(head, body.as_bytes().to_vec(), false).await
         };
-        let sender = FailoverSender::new(&[refusing.clone(), answering(7).await]);
+        let sender = Endpoints::new(&[refusing.clone(), answering(7).await]).sender();
         let client = RpcClient::new_sender(sender, Default::default());
         let error = client.get_slot().await.unwrap_err();
         assert!(!is_endpoint_failure(&error), "{error}");
@@ -262,7 +304,7 @@ mod tests {
         let params = serde_json::json!(["AQ==", {"encoding": "base64"}]);
         // A 502 may come after the endpoint took the transaction: returned
         // as it is, the next endpoint is not asked.
-        let sender = FailoverSender::new(&[bad_gateway, answering(1).await]);
+        let sender = Endpoints::new(&[bad_gateway, answering(1).await]).sender();
         let error = sender
             .send(RpcRequest::SendTransaction, params.clone())
             .await
@@ -277,7 +319,7 @@ mod tests {
             serde_json::json!(1)
         );
         // One that could not connect surely never left: it moves on.
-        let sender = FailoverSender::new(&[unreachable(), answering(2).await]);
+        let sender = Endpoints::new(&[unreachable(), answering(2).await]).sender();
         assert_eq!(
             sender
                 .send(RpcRequest::SendTransaction, params)
@@ -288,8 +330,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lagging_endpoint_is_left_and_the_first_is_used_again_once_caught_up() {
+        // The first answers but is 50 slots behind: the check moves on.
+        let (behind, ahead) = (answering(50).await, answering(100).await);
+        let endpoints = Endpoints::new(&[behind, ahead.clone()]);
+        endpoints.check().await;
+        assert_eq!(endpoints.in_use(), ahead);
+        // Within MAX_LAG_SLOTS of the furthest, the first one is preferred.
+        let (caught_up, ahead) = (answering(95).await, answering(100).await);
+        let endpoints = Endpoints::new(&[caught_up.clone(), ahead]);
+        endpoints.in_use.store(1, Ordering::Relaxed);
+        endpoints.check().await;
+        assert_eq!(endpoints.in_use(), caught_up);
+        // An endpoint that does not answer is never chosen.
+        let live = answering(7).await;
+        let endpoints = Endpoints::new(&[unreachable(), live.clone()]);
+        endpoints.check().await;
+        assert_eq!(endpoints.in_use(), live);
+        // And a second check within CHECK_EVERY reads nothing.
+        endpoints.in_use.store(0, Ordering::Relaxed);
+        endpoints.check().await;
+        assert_eq!(endpoints.in_use.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
     async fn when_every_endpoint_fails_the_last_failure_is_returned() {
-        let sender = FailoverSender::new(&[unreachable(), unreachable()]);
+        let sender = Endpoints::new(&[unreachable(), unreachable()]).sender();
         let client = RpcClient::new_sender(sender, Default::default());
         let error = client.get_slot().await.unwrap_err();
         assert!(is_endpoint_failure(&error), "{error}");

@@ -38,6 +38,8 @@ impl Service for Status {
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         let (chain, metrics) = (&self.shared.chain, &self.shared.metrics);
+        // With several RPC endpoints: leave one that lags.
+        chain.check_endpoints().await;
         let started = Instant::now();
         let slot = match chain.slot().await {
             Ok(slot) => slot,
