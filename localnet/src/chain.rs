@@ -359,14 +359,23 @@ impl Chain {
         let current = self.bank().slot();
         let first = current.saturating_sub(149);
         let records = self.records.read().unwrap();
-        let landed: Vec<&TransactionRecord> = records
+        // Grouped by slot once: a node asks before every transaction, and
+        // scanning every landed transaction for each slot and account made
+        // each call cost (slots × accounts × transactions).
+        let mut landed: std::collections::HashMap<u64, Vec<&TransactionRecord>> =
+            std::collections::HashMap::new();
+        for record in records
             .values()
             .filter(|record| record.slot >= first && record.meta.status.is_ok())
-            .collect();
+        {
+            landed.entry(record.slot).or_default().push(record);
+        }
         let lowest = |slot: u64, wrote: &dyn Fn(&TransactionRecord) -> bool| {
             landed
-                .iter()
-                .filter(|record| record.slot == slot && wrote(record))
+                .get(&slot)
+                .into_iter()
+                .flatten()
+                .filter(|record| wrote(record))
                 .map(|record| record.compute_unit_price)
                 .min()
         };
