@@ -282,6 +282,11 @@ impl ChainClient {
         self.endpoints.check().await;
     }
 
+    /// The RPC endpoint in use, by its place in the order given.
+    pub fn endpoint_in_use(&self) -> usize {
+        self.endpoints.in_use_index()
+    }
+
     /// The first PubSub (WebSocket) URL.
     pub fn ws_url(&self) -> &str {
         self.ws_urls.first().map_or("", String::as_str)

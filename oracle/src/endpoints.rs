@@ -78,6 +78,11 @@ impl Endpoints {
         FailoverSender(self.clone())
     }
 
+    /// The endpoint in use, by its place in the order given.
+    pub fn in_use_index(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
     /// The URL of the endpoint in use.
     pub fn in_use(&self) -> &str {
         self.endpoint(self.in_use.load(Ordering::Relaxed))

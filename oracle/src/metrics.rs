@@ -153,6 +153,9 @@ pub struct Metrics {
     pub rpc_errors: Counter,
     /// 1 while the program subscription is connected.
     pub subscription_connected: Gauge,
+    /// Which RPC endpoint is in use: 0 for `cluster.rpc_url`, then each of
+    /// `cluster.fallback_rpc_urls` in order.
+    pub rpc_endpoint: Gauge,
     /// Journal steps prepared and not yet done, by kind.
     pub journal_unfinished: Family<Vec<(String, String)>, Gauge>,
     /// Requests being served now.
@@ -192,6 +195,7 @@ impl Metrics {
             ]),
             rpc_errors: Counter::default(),
             subscription_connected: Gauge::default(),
+            rpc_endpoint: Gauge::default(),
             journal_unfinished: Family::default(),
             serve_in_flight: Gauge::default(),
             health: Health::new(),
@@ -280,6 +284,11 @@ impl Metrics {
             "subscription_connected",
             "1 while the program subscription is connected",
             metrics.subscription_connected.clone(),
+        );
+        registry.register(
+            "rpc_endpoint",
+            "The RPC endpoint in use: 0 for cluster.rpc_url, then each fallback in order",
+            metrics.rpc_endpoint.clone(),
         );
         registry.register(
             "journal_unfinished",
@@ -439,6 +448,7 @@ mod tests {
             "sibyl_stake",
             "sibyl_slot_age_seconds",
             "sibyl_subscription_connected",
+            "sibyl_rpc_endpoint 0",
             "sibyl_rpc_latency_seconds_bucket",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

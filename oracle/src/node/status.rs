@@ -40,6 +40,7 @@ impl Service for Status {
         let (chain, metrics) = (&self.shared.chain, &self.shared.metrics);
         // With several RPC endpoints: leave one that lags.
         chain.check_endpoints().await;
+        metrics.rpc_endpoint.set(gauge(chain.endpoint_in_use()));
         let started = Instant::now();
         let slot = match chain.slot().await {
             Ok(slot) => slot,

@@ -139,6 +139,11 @@ async fn the_node_moves_to_its_next_rpc_endpoint_when_one_fails_for_good() {
     let mut config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
     config.cluster.rpc_url = proxy.url.clone();
     config.cluster.fallback_rpc_urls = vec![cluster.localnet.rpc_url()];
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    config.metrics.listen = Some(metrics_addr);
     let (stop, node) = cluster.start_node(config).await;
 
     let before = cluster.request_digit("digit-2").await;
@@ -158,6 +163,25 @@ async fn the_node_moves_to_its_next_rpc_endpoint_when_one_fails_for_good() {
         "two requests final {:.1?} after the first endpoint went away",
         started.elapsed()
     );
+    // Operators see which endpoint is in use (the status service sets it
+    // every second or so).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("sibyl_rpc_endpoint 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sibyl_rpc_endpoint 1 missing from:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(cluster.operator_state(0).await.requests_served, 3);
     cluster.assert_tokens_conserved().await;
     stop.send(true).unwrap();
