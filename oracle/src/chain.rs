@@ -287,11 +287,6 @@ impl ChainClient {
         self.endpoints.in_use_index()
     }
 
-    /// The first PubSub (WebSocket) URL.
-    pub fn ws_url(&self) -> &str {
-        self.ws_urls.first().map_or("", String::as_str)
-    }
-
     /// Every PubSub URL, the first endpoint's first.
     pub fn ws_urls(&self) -> &[String] {
         &self.ws_urls
@@ -592,11 +587,12 @@ impl ChainClient {
     }
 
     /// The requests at `addresses` that still exist, read whole, 100 to a
-    /// `getMultipleAccounts`.
+    /// `getMultipleAccounts`, each with its head (as [`Self::request_heads`]
+    /// lists it).
     pub async fn requests_at(
         &self,
         addresses: &[Pubkey],
-    ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
+    ) -> Result<Vec<(Pubkey, InferenceRequest, Vec<u8>)>, ChainError> {
         let mut found = Vec::new();
         for batch in addresses.chunks(100) {
             let accounts = self
@@ -607,9 +603,15 @@ impl ChainClient {
                 .value;
             for (address, account) in batch.iter().zip(accounts) {
                 if let Some(account) = account.filter(|account| account.owner == sibyl::ID) {
+                    let head = account
+                        .data
+                        .get(..REQUEST_HEAD_LEN)
+                        .unwrap_or_default()
+                        .to_vec();
                     found.push((
                         *address,
                         decode(address, "inference request", &account.data)?,
+                        head,
                     ));
                 }
             }

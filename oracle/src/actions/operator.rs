@@ -74,15 +74,15 @@ pub async fn request_unstake(
         .map(drop)
 }
 
-/// Withdraws the unbonded stake of the operator whose node key is
-/// `node_key` into its payout account; the signer is that key or the
-/// operator's payout wallet.
+/// Withdraws the unbonded stake of `operator` (its node key `node_key`, as
+/// [`state`] read it) into its payout account; the signer is that key or
+/// the operator's payout wallet.
 pub async fn withdraw(
     chain: &ChainClient,
     tokens: Tokens,
     node_key: Pubkey,
+    operator: &Operator,
 ) -> Result<(), ChainError> {
-    let operator = state(chain, node_key).await?;
     let withdraw = instruction(
         accounts::withdraw_stake(chain.wallet(), node_key, operator.payout_token, tokens),
         sibyl::instruction::WithdrawStake {},

@@ -115,8 +115,8 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
         }
         OperatorCommand::Withdraw { operator: node_key } => {
             let node_key = node_key.resolve(signer)?;
-            registered(node_key).await?;
-            operator::withdraw(&chain, tokens, node_key).await?;
+            let state = registered(node_key).await?;
+            operator::withdraw(&chain, tokens, node_key, &state).await?;
             node_key
         }
         OperatorCommand::SetPayout {

@@ -13,7 +13,7 @@
 use crate::chain::{ChainClient, ChainError};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
-    constants::{REQUEST_DEADLINE_OFFSET, REQUEST_HEAD_LEN},
+    constants::REQUEST_DEADLINE_OFFSET,
     state::{InferenceRequest, RequestStatus},
 };
 use std::{
@@ -61,11 +61,7 @@ impl RequestIndex {
                 }
             }
         }
-        let read = chain.requests_at(&changed).await?;
-        self.read_whole.fetch_add(
-            u64::try_from(read.len()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        let read = self.read_whole_at(chain, &changed).await?;
         let listed: HashSet<&Pubkey> = heads.iter().map(|(address, _)| address).collect();
         let in_scope = |state: &InferenceRequest| {
             state.status == status && model.is_none_or(|m| state.model == *m)
@@ -73,25 +69,15 @@ impl RequestIndex {
         let mut known = self.lock();
         // Gone from this status since the last scan: moved on or closed.
         known.retain(|address, entry| listed.contains(address) || !in_scope(&entry.state));
-        for (address, state) in read {
+        for (address, state, head) in read {
             // Read after the heads: it may have moved on already, and then
             // the scan of its new status reads it.
             if !in_scope(&state) {
                 known.remove(&address);
                 continue;
             }
-            let mut data = Vec::new();
-            if anchor_lang::AccountSerialize::try_serialize(&state, &mut data).is_ok() {
-                let head = data.get(..REQUEST_HEAD_LEN).unwrap_or_default().to_vec();
-                known.insert(
-                    address,
-                    Known {
-                        head,
-                        state: state.clone(),
-                    },
-                );
-            }
-            current.push((address, state));
+            current.push((address, state.clone()));
+            known.insert(address, Known { head, state });
         }
         Ok(current)
     }
@@ -111,17 +97,30 @@ impl RequestIndex {
             .filter(|(_, head)| deadline_of(head).is_some_and(|deadline| slot > deadline))
             .map(|(address, _)| *address)
             .collect();
-        let read = chain.requests_at(&expired).await?;
+        Ok(self
+            .read_whole_at(chain, &expired)
+            .await?
+            .into_iter()
+            .filter(|(_, state, _)| {
+                state.status == RequestStatus::Pending && slot > state.deadline_slot
+            })
+            .map(|(address, state, _)| (address, state))
+            .collect())
+    }
+
+    /// The requests at `addresses`, read whole (and counted), each with its
+    /// head.
+    async fn read_whole_at(
+        &self,
+        chain: &ChainClient,
+        addresses: &[Pubkey],
+    ) -> Result<Vec<(Pubkey, InferenceRequest, Vec<u8>)>, ChainError> {
+        let read = chain.requests_at(addresses).await?;
         self.read_whole.fetch_add(
             u64::try_from(read.len()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        Ok(read
-            .into_iter()
-            .filter(|(_, state)| {
-                state.status == RequestStatus::Pending && slot > state.deadline_slot
-            })
-            .collect())
+        Ok(read)
     }
 
     /// How many requests the index holds.

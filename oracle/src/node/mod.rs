@@ -119,7 +119,7 @@ impl Shared {
 
     /// This node's operator account, if registered.
     pub async fn operator_account(&self) -> Result<Option<Operator>, NodeError> {
-        Ok(self.chain.operator(&self.wallet).await?)
+        Ok(self.chain.fetch(&self.operator, "operator").await?)
     }
 }
 

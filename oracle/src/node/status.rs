@@ -76,7 +76,7 @@ impl Service for Status {
         let (sol, tokens, operator) = tokio::try_join!(
             chain.balance(&shared.wallet),
             chain.token_balance(&token_account),
-            chain.operator(&shared.wallet),
+            chain.fetch::<sibyl::state::Operator>(&shared.operator, "operator"),
         )?;
         metrics.sol_balance_lamports.set(gauge(sol));
         metrics.token_balance.set(gauge(tokens.unwrap_or(0)));

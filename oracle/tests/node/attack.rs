@@ -424,10 +424,7 @@ fn spawn_node(cluster: &Cluster, index: usize, roles: &[Role], lie_rate: f64) ->
     if lie_rate > 0.0 {
         config.node.poll_interval_ms = 40;
     }
-    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap();
-    config.metrics.listen = Some(metrics);
+    let metrics = crate::cluster::serve_metrics(&mut config);
     let path = cluster.dir.path().join(format!("attack-node-{index}.toml"));
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     RunningNode {

@@ -44,6 +44,16 @@ pub fn repo_root() -> PathBuf {
 
 pub use sibyl_oracle::testing::Wallet;
 
+/// Has `config`'s node serve `/metrics`, `/healthz` and `/readyz` on a free
+/// loopback port; returns the address.
+pub fn serve_metrics(config: &mut Config) -> std::net::SocketAddr {
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap();
+    config.metrics.listen = Some(address);
+    address
+}
+
 /// The shared fixture with the protocol initialized, the digits model
 /// registered and funded wallets (reached through `Deref`: `localnet`,
 /// `dir`).

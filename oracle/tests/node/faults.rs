@@ -139,11 +139,7 @@ async fn the_node_moves_to_its_next_rpc_endpoint_when_one_fails_for_good() {
     let mut config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
     config.cluster.rpc_url = proxy.url.clone();
     config.cluster.fallback_rpc_urls = vec![cluster.localnet.rpc_url()];
-    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    config.metrics.listen = Some(metrics_addr);
+    let metrics_addr = crate::cluster::serve_metrics(&mut config);
     let (stop, node) = cluster.start_node(config).await;
 
     let before = cluster.request_digit("digit-2").await;
@@ -382,13 +378,9 @@ async fn a_late_confirmation_never_makes_a_transaction_land_twice() {
 async fn the_node_reports_readiness_and_what_it_holds() {
     let cluster = Cluster::start(1).await;
     let proxy = FlakyProxy::start(cluster.localnet.rpc_addr).await;
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
     let mut config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
     config.cluster.rpc_url = proxy.url.clone();
-    config.metrics.listen = Some(listen);
+    let listen = crate::cluster::serve_metrics(&mut config);
     let (stop, node) = cluster.start_node(config).await;
     let http = reqwest::Client::new();
     let get = |path: &str| {

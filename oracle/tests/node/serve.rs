@@ -9,11 +9,7 @@ async fn an_honest_node_serves_a_request_to_finality() {
     let cluster = Cluster::start(1).await;
     let mut config =
         cluster.node_config(0, &[Role::Serve, Role::Watch, Role::Vote, Role::Crank], 0.0);
-    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    config.metrics.listen = Some(metrics_addr);
+    let metrics_addr = crate::cluster::serve_metrics(&mut config);
     let (stop, node) = cluster.start_node(config).await;
     let operator_wallet = cluster.operators[0].pubkey();
     let operator_tokens_before = cluster.token_balance(&operator_wallet).await;
