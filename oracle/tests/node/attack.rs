@@ -436,13 +436,7 @@ fn spawn_node(cluster: &Cluster, index: usize, roles: &[Role], lie_rate: f64) ->
 /// How many commitments a node saw close their window without having
 /// verified them (`sibyl_unverified_commitments_total`, class 9).
 async fn unverified_commitments(node: &RunningNode) -> u64 {
-    let text = reqwest::get(format!("http://{}/metrics", node.metrics))
-        .await
-        .and_then(|response| response.error_for_status())
-        .expect("metrics served")
-        .text()
-        .await
-        .unwrap();
+    let text = crate::cluster::metrics_text(node.metrics).await;
     text.lines()
         .find_map(|line| line.strip_prefix("sibyl_unverified_commitments_total "))
         .and_then(|value| value.trim().parse::<f64>().ok())

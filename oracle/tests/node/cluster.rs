@@ -54,6 +54,17 @@ pub fn serve_metrics(config: &mut Config) -> std::net::SocketAddr {
     address
 }
 
+/// The `/metrics` text of the node serving it at `address`.
+pub async fn metrics_text(address: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .and_then(|response| response.error_for_status())
+        .expect("metrics served")
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The shared fixture with the protocol initialized, the digits model
 /// registered and funded wallets (reached through `Deref`: `localnet`,
 /// `dir`).

@@ -163,12 +163,7 @@ async fn the_node_moves_to_its_next_rpc_endpoint_when_one_fails_for_good() {
     // every second or so).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = crate::cluster::metrics_text(metrics_addr).await;
         if metrics.contains("sibyl_rpc_endpoint 1") {
             break;
         }

@@ -35,12 +35,7 @@ async fn an_honest_node_serves_a_request_to_finality() {
     );
 
     // The Prometheus endpoint counts what happened.
-    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::cluster::metrics_text(metrics_addr).await;
     for line in [
         "sibyl_committed_total 1",
         "sibyl_requests_seen_total 1",
