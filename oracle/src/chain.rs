@@ -630,24 +630,33 @@ impl ChainClient {
     /// The balance of token account `account` in base units (`None`: it
     /// does not exist).
     pub async fn token_balance(&self, account: &Pubkey) -> Result<Option<u64>, ChainError> {
-        let Some(data) = self
-            .account(account, "token account")
-            .await?
-            .map(|account| account.data)
-        else {
-            return Ok(None);
-        };
-        // SPL Token and Token-2022 accounts: mint (32), owner (32), amount (u64 LE).
-        let amount = data
-            .get(64..72)
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-            .map(u64::from_le_bytes)
-            .ok_or(ChainError::AccountInvalid {
-                what: "token account",
-                address: *account,
-                reason: "shorter than a token account".to_string(),
-            })?;
-        Ok(Some(amount))
+        match self.account(account, "token account").await? {
+            Some(found) => token_amount(account, &found.data).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The balances of `accounts` read in one `getMultipleAccounts`, so all
+    /// from the same slot: a sum over them never straddles a transfer.
+    pub async fn token_balances(
+        &self,
+        accounts: &[Pubkey],
+    ) -> Result<Vec<Option<u64>>, ChainError> {
+        let found = self
+            .rpc
+            .get_multiple_accounts_with_commitment(accounts, self.rpc.commitment())
+            .await
+            .map_err(|err| ChainError::rpc("reading token accounts", err))?
+            .value;
+        accounts
+            .iter()
+            .zip(found)
+            .map(|(address, account)| {
+                account
+                    .map(|account| token_amount(address, &account.data))
+                    .transpose()
+            })
+            .collect()
     }
 
     /// The payout accounts the operator and the publisher of this request
@@ -1103,6 +1112,19 @@ fn decode<T: AccountDeserialize>(
         address: *address,
         reason: err.to_string(),
     })
+}
+
+/// The amount a token account holds: SPL Token and Token-2022 accounts
+/// both start mint (32), owner (32), amount (u64 LE).
+fn token_amount(address: &Pubkey, data: &[u8]) -> Result<u64, ChainError> {
+    data.get(64..72)
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map(u64::from_le_bytes)
+        .ok_or(ChainError::AccountInvalid {
+            what: "token account",
+            address: *address,
+            reason: "shorter than a token account".to_string(),
+        })
 }
 
 #[cfg(test)]

@@ -331,24 +331,27 @@ impl Cluster {
             pda::fee_vault(&self.model),
         ]);
         accounts.extend(other_models.iter().map(pda::fee_vault));
+        // One read of them all, so a settlement landing meanwhile cannot
+        // be counted on neither side (or both); a failed read is retried,
+        // never counted as zero.
         let client = self.client(&self.requester);
-        let mut balances = Vec::new();
-        for account in accounts {
-            // A read that fails is retried, never counted as zero.
-            let mut tries = 0;
-            let balance = loop {
-                match client.token_balance(&account).await {
-                    Ok(balance) => break balance.unwrap_or(0),
-                    Err(err) if tries < 5 => {
-                        tries += 1;
-                        eprintln!("reading {account}: {err}; again");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    Err(err) => panic!("reading {account}: {err}"),
+        let mut tries = 0;
+        let found = loop {
+            match client.token_balances(&accounts).await {
+                Ok(found) => break found,
+                Err(err) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("reading the token accounts: {err}; again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-            };
-            balances.push((account, balance));
-        }
+                Err(err) => panic!("reading the token accounts: {err}"),
+            }
+        };
+        let balances: Vec<(Pubkey, u64)> = accounts
+            .into_iter()
+            .zip(found)
+            .map(|(account, balance)| (account, balance.unwrap_or(0)))
+            .collect();
         let total: u64 = balances.iter().map(|(_, balance)| balance).sum();
         assert_eq!(
             total, minted,
