@@ -555,6 +555,11 @@ def main():
     for case in entry["cases"]:
         print(f"digits: test image #{case['test_index']} label {case['label']} predicted {case['predicted']}")
 
+    # the model families (families/, broken/iris_zipmap.onnx, samples/<family>-<k>.json)
+    import families
+
+    families.main()
+
 
 if __name__ == "__main__":
     main()
