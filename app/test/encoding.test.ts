@@ -6,7 +6,7 @@ import { decodeTensors, encodeTensors, EncodingError, inputFromJson, inputFromVa
 
 interface Fixture {
   name: string;
-  input: { dtype: string; shape: number[] };
+  input: { name: string; dtype: string; shape: number[] };
   cases: { input_encoding: string; output_encoding: string; output_values: number[] }[];
 }
 const fixtures: Fixture[] = JSON.parse(readFileSync(join(import.meta.dirname, "../../models/fixtures.json"), "utf8")).fixtures;
@@ -24,31 +24,33 @@ describe("every fixture", () => {
         output.values.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
       }
     });
-    test(`${fixture.name}: its input as JSON is the fixture's input, unnamed (as the node makes it)`, () => {
-      const input = decodeTensors(hex(fixture.cases[0]!.input_encoding))[0]!;
-      const spec = { dtype: fixture.input.dtype as "float32", shape: fixture.input.shape };
-      const unnamed = encodeTensors([{ ...input, name: "" }]);
-      expect(inputFromJson(JSON.stringify(input.values), spec)).toEqual(unnamed);
-      expect(inputFromValues(input.values, spec)).toEqual(unnamed);
+    test(`${fixture.name}: its input as JSON is the fixture's input, named as the graph's (as the node makes it)`, () => {
+      const input = hex(fixture.cases[0]!.input_encoding);
+      const values = decodeTensors(input)[0]!.values;
+      const spec = { name: fixture.input.name, dtype: fixture.input.dtype as "float32", shape: fixture.input.shape };
+      expect(inputFromJson(JSON.stringify(values), [spec])).toEqual(input);
+      expect(inputFromValues(values, spec)).toEqual(input);
     });
   }
 });
 
 describe("JSON input", () => {
-  const uint8 = { dtype: "uint8" as const, shape: [1, 4] };
+  const uint8 = [{ name: "x", dtype: "uint8" as const, shape: [1, 4] }];
+  const rows = [{ name: "x", dtype: "float32" as const, shape: [-1, 3] }];
   test("nested arrays read row-major", () => {
     const nested = inputFromJson("[[1, 2, 3, 4]]", uint8);
-    expect(decodeTensors(nested)[0]).toEqual({ name: "", dtype: "uint8", dims: [1, 4], values: [1, 2, 3, 4] });
+    expect(decodeTensors(nested)[0]).toEqual({ name: "x", dtype: "uint8", dims: [1, 4], values: [1, 2, 3, 4] });
   });
   test("a dynamic dimension takes the count", () => {
-    const t = decodeTensors(inputFromJson("[1.5, 2, 3]", { dtype: "float32", shape: [-1, 3] }))[0]!;
+    const t = decodeTensors(inputFromJson("[1.5, 2, 3]", rows))[0]!;
     expect(t.dims).toEqual([1, 3]);
-    const u = decodeTensors(inputFromJson("[1, 2, 3, 4, 5, 6]", { dtype: "float32", shape: [-1, 3] }))[0]!;
+    const u = decodeTensors(inputFromJson("[1, 2, 3, 4, 5, 6]", rows))[0]!;
     expect(u.dims).toEqual([2, 3]);
   });
   test.each([
     ["{", /not valid JSON/],
-    ['{"a": 1}', /must be a JSON array/],
+    ['{"a": 1}', /the model has no input "a" \(it takes "x"\)/],
+    ["7", /must be a JSON array/],
     ["[1, 2, 3]", /3 values do not fit the input shape \[1, 4\] \(4 values\)/],
     ["[[1, 2], [3]]", /not rectangular/],
     ['[1, 2, "3", 4]', /element 2 is "3", not a number/],
@@ -61,7 +63,7 @@ describe("JSON input", () => {
 });
 
 test("a truncated encoding says where it ends", () => {
-  const good = inputFromJson("[1, 2, 3, 4]", { dtype: "uint8", shape: [1, 4] });
+  const good = inputFromJson("[1, 2, 3, 4]", [{ name: "x", dtype: "uint8", shape: [1, 4] }]);
   expect(() => decodeTensors(good.subarray(0, good.length - 1))).toThrow(/ends early at byte \d+ \(reading data/);
   expect(() => decodeTensors(Uint8Array.of(0, 0, 0, 0, 99, 1))).toThrow(/unknown dtype tag 99/);
 });
@@ -72,4 +74,42 @@ test("float16 and int64 round-trip", () => {
     { name: "l", dtype: "int64" as const, dims: [2], values: [-5, 2 ** 40] },
   ];
   expect(decodeTensors(encodeTensors(tensors))).toEqual(tensors);
+});
+
+interface Family {
+  name: string;
+  inputs: { name: string; dtype: string; shape: number[] }[];
+  cases: { sample: string; input_encoding: string }[];
+}
+const families: Family[] = JSON.parse(
+  readFileSync(join(import.meta.dirname, "../../models/families/families.json"), "utf8"),
+).families;
+
+describe("models of several inputs (models/families)", () => {
+  for (const family of families) {
+    test(`${family.name}: its sample, one object keyed by input name, is Python's input`, () => {
+      const specs = family.inputs.map((spec) => ({ ...spec, dtype: spec.dtype as "float32" }));
+      for (const c of family.cases) {
+        const sample = readFileSync(join(import.meta.dirname, "../../models", c.sample), "utf8");
+        expect(inputFromJson(sample, specs)).toEqual(hex(c.input_encoding));
+      }
+    });
+  }
+  const specs = [
+    { name: "input_ids", dtype: "int64" as const, shape: [1, -1] },
+    { name: "sr", dtype: "int64" as const, shape: [] },
+  ];
+  test.each([
+    ['{"input_ids": [[1, 2]]}', /no value for input "sr" \(the model takes "input_ids", "sr"\)/],
+    ['{"input_ids": [[1, 2]], "sr": 8000, "mask": [1]}', /no input "mask"/],
+    ['{"input_ids": [[1.5]], "sr": 8000}', /input "input_ids": element 0 \(1.5\) cannot be int64: not an integer/],
+    ["[1, 2]", /this model takes 2 inputs \("input_ids", "sr"\): give one JSON object keyed by input name/],
+  ])("%s is refused in words", (text, message) => {
+    expect(() => inputFromJson(text, specs)).toThrow(message);
+  });
+  test("a scalar is one number", () => {
+    const [ids, sr] = decodeTensors(inputFromJson('{"sr": 16000, "input_ids": [[3, 4, 5]]}', specs));
+    expect(ids).toEqual({ name: "input_ids", dtype: "int64", dims: [1, 3], values: [3, 4, 5] });
+    expect(sr).toEqual({ name: "sr", dtype: "int64", dims: [], values: [16000] });
+  });
 });

@@ -64,6 +64,12 @@ pub const MAX_INPUT_BYTES: u32 = 16_384;
 pub const MAX_OUTPUT_BYTES: u32 = 608;
 /// Highest tensor rank a model's input or output spec may declare.
 pub const MAX_TENSOR_RANK: usize = 8;
+/// Most inputs, and most outputs, a model may declare (real graphs take a
+/// few: a recurrent model's frame, state and rate; a text model's ids and
+/// mask; a detector's boxes, scores and classes).
+pub const MAX_MODEL_TENSORS: usize = 8;
+/// Longest input or output name a model may declare, in bytes.
+pub const MAX_TENSOR_NAME_LEN: usize = 64;
 /// Accounts a consumer may name for its callback (reserved for the callback path).
 pub const MAX_CALLBACK_ACCOUNTS: usize = 4;
 /// Domain tag that starts every output hash preimage (see `docs/decisions.md`).

@@ -82,7 +82,8 @@ impl Scenario {
         let input = match &self.input {
             Input::Png(sample) => {
                 let png = std::fs::read(format!("models/samples/{sample}.png"))?;
-                input::from_png_rounded(&png, &model.input_spec, 16.0)?
+                let spec = model.inputs.first().context("the model has an input")?;
+                input::from_png_rounded(&png, spec, 16.0)?
             }
             Input::Encoding(bytes) => bytes.clone(),
         };

@@ -22,6 +22,7 @@ pub fn unserved_model() -> PlannedModel {
         comparison: None,
         challenge_window_override_slots: None,
         max_input_bytes: None,
+        max_output_bytes: None,
     }
 }
 

@@ -696,6 +696,7 @@ mod tests {
         let config = Config::from_toml(&text, "t", no_env()).unwrap();
         let profile = [1u8; 32];
         let spec = sibyl::state::TensorSpec {
+            name: "x".to_string(),
             dtype: sibyl::state::DType::Float32,
             shape: vec![1],
         };
@@ -715,8 +716,8 @@ mod tests {
             bump: 0,
             fee_vault_bump: 0,
             payout_token: Default::default(),
-            input_spec: spec.clone(),
-            output_spec: spec,
+            inputs: vec![spec.clone()],
+            outputs: vec![spec],
             uri: String::new(),
         };
         let listed = config.node.allowlist();

@@ -5,7 +5,7 @@
 pub use sibyl_sdk::encoding::{
     decode, dtype_from_tag, element_size, encode, f16_to_f64, EncodingError, Tensor, ALL_DTYPES,
 };
-use sibyl_sdk::state::DType;
+use sibyl_sdk::state::{DType, TensorSpec};
 
 /// The lower-case name of a dtype, as in numpy (`float32`, `uint8`, …).
 pub fn dtype_name(dtype: DType) -> &'static str {
@@ -20,6 +20,16 @@ pub fn dtype_name(dtype: DType) -> &'static str {
         DType::Float16 => "float16",
         DType::Float64 => "float64",
     }
+}
+
+/// A model's inputs or outputs as people read them:
+/// `input_ids int64 [1, -1], attention_mask int64 [1, -1]` (-1: dynamic).
+pub fn describe_specs(specs: &[TensorSpec]) -> String {
+    specs
+        .iter()
+        .map(|spec| format!("{} {} {:?}", spec.name, dtype_name(spec.dtype), spec.shape))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every element of `tensor` as an `f64` ([`Tensor::values_f64`]).

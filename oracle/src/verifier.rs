@@ -9,9 +9,9 @@ use crate::{
     compare::outputs_agree,
     hex,
     inference::{InferenceError, Lane, Runner},
-    tensor::{decode, encode, EncodingError},
+    tensor::{decode, element_size, encode, Tensor},
 };
-use sibyl::state::{InferenceRequest, Model, VoteSide};
+use sibyl::state::{InferenceRequest, Model, TensorSpec, VoteSide};
 use std::sync::Arc;
 
 /// Why a request could not be judged here.
@@ -70,20 +70,27 @@ impl Verdict {
             .is_some_and(|ours| outputs_agree(&self.rule, output, ours))
     }
 
-    /// The output a challenge posts: ours, or, for an input that fits no
-    /// output, a placeholder of the model's output spec that differs from
-    /// the committed output (the verifiers then vote `Neither` and the
-    /// commitment is rejected: the requester refunded, the operator
-    /// slashed, the bond returned).
+    /// The output a challenge posts: ours, or a placeholder of the model's
+    /// output specs that differs from the committed output when ours cannot
+    /// be posted: for an input that fits no output, or when our output does
+    /// not fit the specs the publisher registered (the program cannot read
+    /// the graph, so they may not be its own), where every committed output
+    /// is made up. The verifiers then vote `Neither` and the commitment is
+    /// rejected: the requester refunded, the operator slashed, the bond
+    /// returned.
     pub fn correction(&self, model: &Model, committed: &[u8]) -> Result<Vec<u8>, VerifyError> {
         match &self.ours {
-            Some(ours) => Ok(ours.clone()),
-            None => placeholder_output(committed).map_err(|err| {
-                VerifyError::Placeholder(format!(
-                    "{err} (model {})",
-                    hex::encode(&model.model_hash)
-                ))
-            }),
+            Some(ours) if model.check_output(ours, model.max_output_bytes).is_ok() => {
+                Ok(ours.clone())
+            }
+            _ => placeholder_output(committed, &model.outputs, model.max_output_bytes).map_err(
+                |err| {
+                    VerifyError::Placeholder(format!(
+                        "{err} (model {})",
+                        hex::encode(&model.model_hash)
+                    ))
+                },
+            ),
         }
     }
 
@@ -158,26 +165,58 @@ impl Verifier {
 }
 
 /// A canonical output that differs from `committed` and passes every
-/// check the program made of it (one tensor the spec admits, no larger):
-/// the committed tensor with one bit of its first element flipped (a
-/// boolean's 0 and 1 swapped), or, with no elements, its name changed. Its
-/// size is the committed output's, or one byte more for an unnamed empty
-/// tensor, so nothing is allocated beyond what the chain holds.
-fn placeholder_output(committed: &[u8]) -> Result<Vec<u8>, EncodingError> {
-    let mut tensors = decode(committed)?;
-    let Some(tensor) = tensors.first_mut() else {
-        return Err(EncodingError::Truncated {
-            at: 0,
-            what: "a committed tensor",
-        });
-    };
-    match tensor.data.first_mut() {
-        // A boolean's 0 and 1 swap; any other element changes value.
-        Some(first) => *first ^= 1,
-        None if tensor.name.pop().is_some() => {}
-        None => tensor.name.push('x'),
+/// check the program makes of it (one tensor per output spec, with its
+/// name, each admitted by its spec, within `max_bytes`): the committed
+/// output with one bit of its first element flipped (a boolean's 0 and 1
+/// swapped), or, when every tensor is empty, one dynamic dimension changed
+/// (by its lowest bit) where the result stays within `max_bytes`. Nothing
+/// is allocated beyond `max_bytes`, however large a dimension claims to be.
+fn placeholder_output(
+    committed: &[u8],
+    specs: &[TensorSpec],
+    max_bytes: u32,
+) -> Result<Vec<u8>, String> {
+    let mut tensors = decode(committed).map_err(|err| err.to_string())?;
+    if let Some(first) = tensors
+        .iter_mut()
+        .find_map(|tensor| tensor.data.first_mut())
+    {
+        *first ^= 1;
+        return Ok(encode(&tensors));
     }
-    Ok(encode(&tensors))
+    let room = usize::try_from(max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(committed.len());
+    for index in 0..tensors.len() {
+        let (Some(tensor), Some(spec)) = (tensors.get(index), specs.get(index)) else {
+            break;
+        };
+        for (axis, _) in spec.shape.iter().enumerate().filter(|(_, &d)| d == -1) {
+            let mut dims = tensor.dims.clone();
+            let Some(dim) = dims.get_mut(axis) else {
+                continue;
+            };
+            *dim ^= 1;
+            let bytes = dims
+                .iter()
+                .try_fold(element_size(tensor.dtype), |bytes, &dim| {
+                    bytes.checked_mul(usize::try_from(dim).ok()?)
+                });
+            let Some(bytes) = bytes.filter(|&bytes| bytes <= room) else {
+                continue;
+            };
+            let changed = Tensor::new(tensor.name.clone(), tensor.dtype, dims, vec![0; bytes])
+                .map_err(|err| err.to_string())?;
+            let mut placeholder = tensors.clone();
+            if let Some(slot) = placeholder.get_mut(index) {
+                *slot = changed;
+            }
+            return Ok(encode(&placeholder));
+        }
+    }
+    Err(format!(
+        "every committed tensor is empty and no dynamic dimension can change within {max_bytes} bytes"
+    ))
 }
 
 #[cfg(test)]
@@ -220,57 +259,123 @@ mod tests {
         }
     }
 
+    fn model_with_output(spec: TensorSpec) -> Model {
+        Model {
+            publisher: Default::default(),
+            model_hash: [1; 32],
+            profile_id: [2; 32],
+            price: 1,
+            royalty_bps: 0,
+            max_input_bytes: 64,
+            max_output_bytes: 64,
+            comparison: ComparisonRule::Exact,
+            challenge_window_override_slots: None,
+            retired: false,
+            request_count: 0,
+            registered_slot: 0,
+            bump: 0,
+            fee_vault_bump: 0,
+            payout_token: Default::default(),
+            inputs: vec![spec.clone()],
+            outputs: vec![spec],
+            uri: String::new(),
+        }
+    }
+
+    /// When our output does not fit the specs the publisher registered
+    /// (not the graph's own), every committed output is made up: the
+    /// challenge posts a placeholder that fits them, never ours, which the
+    /// program would refuse and so leave the commitment standing.
+    #[test]
+    fn a_challenge_posts_a_placeholder_when_our_output_does_not_fit_the_registered_specs() {
+        let registered = TensorSpec {
+            name: "scores".to_string(),
+            dtype: sibyl::state::DType::Float32,
+            shape: vec![1, 3],
+        };
+        let model = model_with_output(registered);
+        let made_up =
+            encode(&[Tensor::from_f32("scores", vec![1, 3], &[0.9, 0.05, 0.05]).unwrap()]);
+        // The graph names its output `p`: ours fits no registered spec.
+        let ours = verdict(&[0.9, 0.05, 0.05], &[0.1, 0.8, 0.1]);
+        let posted = ours.correction(&model, &made_up).unwrap();
+        assert_ne!(posted, made_up);
+        assert!(model.check_output(&posted, model.max_output_bytes).is_ok());
+        assert_eq!(ours.vote_side(&posted), VoteSide::Neither);
+        // Ours fits: ours is posted.
+        let fitting = model_with_output(TensorSpec {
+            name: "p".to_string(),
+            dtype: sibyl::state::DType::Float32,
+            shape: vec![1, 3],
+        });
+        assert_eq!(
+            ours.correction(&fitting, &made_up).unwrap(),
+            probabilities(&[0.1, 0.8, 0.1])
+        );
+    }
+
     /// The placeholder a challenge posts passes the program's output checks
-    /// (one canonical tensor the spec admits, within the request's output
-    /// bound) and is never the committed output, which the program would
-    /// refuse as the same, whatever dimensions the commitment claims.
+    /// (one canonical tensor per output spec, with its name, each admitted
+    /// by its spec, within the model's output bound) and is never the
+    /// committed output, which the program would refuse as the same.
     #[test]
     fn the_placeholder_fits_wherever_the_commitment_did_and_differs_from_it() {
-        use sibyl::state::{DType, TensorSpec};
+        use sibyl::state::DType;
+        let spec = |name: &str, dtype, shape: &[i64]| TensorSpec {
+            name: name.to_string(),
+            dtype,
+            shape: shape.to_vec(),
+        };
         let cases = [
             (
-                TensorSpec {
-                    dtype: DType::Float32,
-                    shape: vec![-1, 10],
-                },
-                Tensor::from_f32("scores", vec![1, 10], &[0.1; 10]).unwrap(),
+                vec![spec("scores", DType::Float32, &[-1, 10])],
+                vec![Tensor::from_f32("scores", vec![1, 10], &[0.1; 10]).unwrap()],
             ),
             (
-                TensorSpec {
-                    dtype: DType::Bool,
-                    shape: vec![3],
-                },
-                Tensor::new("flags", DType::Bool, vec![3], vec![1, 0, 1]).unwrap(),
+                vec![spec("flags", DType::Bool, &[3])],
+                vec![Tensor::new("flags", DType::Bool, vec![3], vec![1, 0, 1]).unwrap()],
             ),
-            // No elements, however large the other dimension claims to be:
-            // nothing is allocated for it.
+            // The first output empty (no boxes), the second not.
             (
-                TensorSpec {
-                    dtype: DType::Float32,
-                    shape: vec![-1, 1 << 40],
-                },
-                Tensor::new("", DType::Float32, vec![0, 1 << 40], Vec::new()).unwrap(),
+                vec![
+                    spec("boxes", DType::Float32, &[-1, 4]),
+                    spec("count", DType::Int64, &[]),
+                ],
+                vec![
+                    Tensor::new("boxes", DType::Float32, vec![0, 4], Vec::new()).unwrap(),
+                    Tensor::new("count", DType::Int64, vec![], 0i64.to_le_bytes().to_vec())
+                        .unwrap(),
+                ],
+            ),
+            // Every output empty: a dynamic dimension changes.
+            (
+                vec![spec("boxes", DType::Float32, &[-1, 4])],
+                vec![Tensor::new("boxes", DType::Float32, vec![0, 4], Vec::new()).unwrap()],
             ),
             (
-                TensorSpec {
-                    dtype: DType::Int64,
-                    shape: vec![-1],
-                },
-                Tensor::new("empty", DType::Int64, vec![0], Vec::new()).unwrap(),
+                vec![spec("empty", DType::Int64, &[-1, -1])],
+                vec![Tensor::new("empty", DType::Int64, vec![3, 0], Vec::new()).unwrap()],
             ),
         ];
-        for (spec, tensor) in cases {
-            let committed = encode(&[tensor]);
-            let placeholder = placeholder_output(&committed).unwrap();
-            assert_ne!(placeholder, committed, "{spec:?}");
-            assert!(placeholder.len() <= committed.len() + 1, "{spec:?}");
+        for (specs, tensors) in cases {
+            let committed = encode(&tensors);
+            let placeholder = placeholder_output(&committed, &specs, 256).unwrap();
+            assert_ne!(placeholder, committed, "{specs:?}");
+            assert!(placeholder.len() <= 256, "{specs:?}");
             let tensors = decode(&placeholder).unwrap();
-            let [tensor] = tensors.as_slice() else {
-                panic!("one tensor")
-            };
-            assert!(spec.admits(tensor.dtype, &tensor.dims), "{spec:?}");
-            assert!(sibyl::encoding::is_canonical_data(tensor), "{spec:?}");
+            assert_eq!(tensors.len(), specs.len());
+            for (tensor, spec) in tensors.iter().zip(&specs) {
+                assert_eq!(tensor.name, spec.name);
+                assert!(spec.admits(tensor.dtype, &tensor.dims), "{specs:?}");
+                assert!(sibyl::encoding::is_canonical_data(tensor), "{specs:?}");
+            }
         }
+        // No elements, however large the other dimension claims to be, and
+        // no change that fits the bound: refused, with nothing allocated.
+        let huge = [spec("x", DType::Float32, &[-1, 1 << 40])];
+        let committed =
+            encode(&[Tensor::new("x", DType::Float32, vec![0, 1 << 40], Vec::new()).unwrap()]);
+        assert!(placeholder_output(&committed, &huge, 256).is_err());
     }
 
     #[test]
@@ -282,7 +387,10 @@ mod tests {
             got: 2
         })
         .is_input_misfit());
-        assert!(engine(EngineError::Encoding(EncodingError::SizeOverflow)).is_input_misfit());
+        assert!(engine(EngineError::Encoding(
+            crate::tensor::EncodingError::SizeOverflow
+        ))
+        .is_input_misfit());
         // A refused run may depend on the machine: never a misfit.
         let path = std::path::PathBuf::from("m.onnx");
         assert!(!engine(EngineError::Run {

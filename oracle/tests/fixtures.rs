@@ -87,9 +87,12 @@ fn spec(io: &serde_json::Value) -> TensorSpec {
         "float32" => DType::Float32,
         "uint8" => DType::Uint8,
         "int32" => DType::Int32,
+        "int64" => DType::Int64,
+        "bool" => DType::Bool,
         other => panic!("dtype {other} not used by the fixtures"),
     };
     TensorSpec {
+        name: io["name"].as_str().unwrap().to_string(),
         dtype,
         shape: io["shape"]
             .as_array()
@@ -397,4 +400,94 @@ fn a_model_that_fails_at_run_time_loads_and_then_fails_with_a_named_error() {
     let input = tensor::encode(&[tensor::Tensor::from_f32("", vec![1, 16], &[0.5; 16]).unwrap()]);
     let error = model.run(&input).unwrap_err();
     assert!(matches!(error, EngineError::Run { .. }), "{error}");
+}
+
+fn families() -> serde_json::Value {
+    let path = models_dir().join("families/families.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// Every model family (several named inputs and outputs, a scalar input,
+/// int64 ids, dynamic dimensions) registers with the specs Python read from
+/// its graph, turns its sample JSON object into the input Python encoded,
+/// and runs to Python's output, byte for byte.
+#[test]
+fn every_model_family_registers_reads_its_sample_and_matches_python() {
+    let engine = engine();
+    let families = families();
+    for family in families["families"].as_array().unwrap() {
+        let name = family["name"].as_str().unwrap();
+        let path = models_dir().join(family["file"].as_str().unwrap());
+        let listing = sibyl_oracle::actions::model::Listing {
+            uri: format!("file://{}", path.display()),
+            price: 1,
+            royalty_bps: 0,
+            comparison: None,
+            challenge_window_override_slots: None,
+            max_input_bytes: Some(family["max_input_bytes"].as_u64().unwrap() as u32),
+            max_output_bytes: Some(family["max_output_bytes"].as_u64().unwrap() as u32),
+        };
+        let args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
+        let specs = |side: &str| -> Vec<TensorSpec> {
+            family[side].as_array().unwrap().iter().map(spec).collect()
+        };
+        assert_eq!(args.inputs, specs("inputs"), "{name}");
+        assert_eq!(args.outputs, specs("outputs"), "{name}");
+        assert_eq!(args.model_hash, hash32(family["sha256"].as_str().unwrap()));
+        assert_eq!(args.comparison, comparison(&family["comparison"]), "{name}");
+        let mut loaded = engine.load(&path).unwrap();
+        for case in family["cases"].as_array().unwrap() {
+            let sample =
+                std::fs::read_to_string(models_dir().join(case["sample"].as_str().unwrap()))
+                    .unwrap();
+            let encoded = input::from_json_object(&sample, &args.inputs).unwrap();
+            assert_eq!(
+                hex(&encoded),
+                case["input_encoding"],
+                "{name}: the sample's encoding"
+            );
+            let output = loaded.run(&encoded).unwrap();
+            assert_eq!(
+                hex(&output),
+                case["output_encoding"],
+                "{name}: Python's output"
+            );
+            assert!(output.len() <= family["max_output_bytes"].as_u64().unwrap() as usize);
+            assert_eq!(
+                hex(&output_hash(
+                    &args.model_hash,
+                    &input_hash(&encoded),
+                    &output
+                )),
+                case["output_hash"]
+            );
+        }
+    }
+}
+
+/// A scikit-learn classifier converted with its ZipMap (a sequence of maps)
+/// is refused at registration, and the error names the fix.
+#[test]
+fn a_graph_with_a_zipmap_output_is_refused_with_the_fix() {
+    let engine = engine();
+    let refused = &families()["refused"][0];
+    let path = models_dir().join(refused["file"].as_str().unwrap());
+    let listing = sibyl_oracle::actions::model::Listing {
+        uri: "file://x".to_string(),
+        price: 1,
+        royalty_bps: 0,
+        comparison: None,
+        challenge_window_override_slots: None,
+        max_input_bytes: Some(64),
+        max_output_bytes: Some(64),
+    };
+    let error = sibyl_oracle::actions::model::registration(&engine, &path, listing)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(refused["output"].as_str().unwrap()),
+        "{error}"
+    );
+    assert!(error.contains("not a tensor"), "{error}");
+    assert!(error.contains("\"zipmap\": False"), "{error}");
 }

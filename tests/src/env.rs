@@ -85,14 +85,16 @@ pub fn default_model_args(model_hash: [u8; 32]) -> RegisterModelArgs {
         uri: "file://models/digits.onnx".to_string(),
         price: MODEL_PRICE,
         royalty_bps: 1_000,
-        input_spec: TensorSpec {
+        inputs: vec![TensorSpec {
+            name: "pixels".to_string(),
             dtype: DType::Float32,
             shape: vec![1, 64],
-        },
-        output_spec: TensorSpec {
+        }],
+        outputs: vec![TensorSpec {
+            name: "probabilities".to_string(),
             dtype: DType::Float32,
             shape: vec![1, 10],
-        },
+        }],
         max_input_bytes: 4_096,
         max_output_bytes: 256,
         comparison: ComparisonRule::Tolerance {

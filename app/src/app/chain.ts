@@ -84,8 +84,18 @@ export function variant<T extends object>(value: T): keyof T & string {
   return Object.keys(value)[0] as keyof T & string;
 }
 
-export function tensorSpec(spec: ModelAccount["inputSpec"]): TensorSpec {
-  return { dtype: variant(spec.dtype) as DTypeName, shape: spec.shape.map((d) => Number(d.toString())) };
+/** A model's inputs or outputs as the encoding takes them. */
+export function tensorSpecs(specs: ModelAccount["inputs"]): TensorSpec[] {
+  return specs.map((spec) => ({
+    name: spec.name,
+    dtype: variant(spec.dtype) as DTypeName,
+    shape: spec.shape.map((d) => Number(d.toString())),
+  }));
+}
+
+/** `input_ids int64 [1, -1], attention_mask int64 [1, -1]`: specs in words. */
+export function specsText(specs: readonly TensorSpec[]): string {
+  return specs.map((spec) => `${spec.name} ${spec.dtype} [${spec.shape.join(" × ")}]`).join(", ");
 }
 
 /** "same top-1 class (ties within 0.0001)", "exact", "within 1e-5 + 1e-4·|x|": a model's comparison rule in words. */

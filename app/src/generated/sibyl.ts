@@ -3993,7 +3993,7 @@ export type Sibyl = {
     {
       "code": 6011,
       "name": "invalidTensorSpec",
-      "msg": "The tensor spec is invalid: rank 1 to 8, every dimension positive or -1"
+      "msg": "The input or output specs are invalid: 1 to 8 a side with distinct names of 1 to 64 bytes, rank 0 to 8, every dimension positive or -1"
     },
     {
       "code": 6012,
@@ -4263,7 +4263,7 @@ export type Sibyl = {
     {
       "code": 6065,
       "name": "outputSpecMismatch",
-      "msg": "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions"
+      "msg": "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions"
     },
     {
       "code": 6066,
@@ -5675,24 +5675,30 @@ export type Sibyl = {
             "type": "pubkey"
           },
           {
-            "name": "inputSpec",
+            "name": "inputs",
             "docs": [
-              "Input tensor the model expects."
+              "The inputs of the model's graph, in graph order: a request's input",
+              "is the canonical encoding of one tensor per spec, in this order."
             ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
           {
-            "name": "outputSpec",
+            "name": "outputs",
             "docs": [
-              "Output tensor the model produces."
+              "The outputs of the model's graph, in graph order: a committed output",
+              "is the canonical encoding of one tensor per spec, in this order."
             ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
@@ -6084,18 +6090,28 @@ export type Sibyl = {
             "type": "u16"
           },
           {
-            "name": "inputSpec",
+            "name": "inputs",
+            "docs": [
+              "The graph's inputs, in graph order."
+            ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
           {
-            "name": "outputSpec",
+            "name": "outputs",
+            "docs": [
+              "The graph's outputs, in graph order."
+            ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
@@ -6480,12 +6496,20 @@ export type Sibyl = {
     {
       "name": "tensorSpec",
       "docs": [
-        "Shape and element type a model declares for its input or output. A",
-        "dimension of -1 is dynamic (e.g. a batch dimension)."
+        "One named input or output of a model's graph: its name, element type",
+        "and shape. A dimension of -1 is dynamic (a batch, a sequence length); an",
+        "empty shape is a scalar."
       ],
       "type": {
         "kind": "struct",
         "fields": [
+          {
+            "name": "name",
+            "docs": [
+              "The graph's name for it (what the canonical encoding carries)."
+            ],
+            "type": "string"
+          },
           {
             "name": "dtype",
             "docs": [
@@ -10828,7 +10852,7 @@ export const IDL: Sibyl = {
     {
       "code": 6011,
       "name": "invalidTensorSpec",
-      "msg": "The tensor spec is invalid: rank 1 to 8, every dimension positive or -1"
+      "msg": "The input or output specs are invalid: 1 to 8 a side with distinct names of 1 to 64 bytes, rank 0 to 8, every dimension positive or -1"
     },
     {
       "code": 6012,
@@ -11098,7 +11122,7 @@ export const IDL: Sibyl = {
     {
       "code": 6065,
       "name": "outputSpecMismatch",
-      "msg": "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions"
+      "msg": "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions"
     },
     {
       "code": 6066,
@@ -12510,24 +12534,30 @@ export const IDL: Sibyl = {
             "type": "pubkey"
           },
           {
-            "name": "inputSpec",
+            "name": "inputs",
             "docs": [
-              "Input tensor the model expects."
+              "The inputs of the model's graph, in graph order: a request's input",
+              "is the canonical encoding of one tensor per spec, in this order."
             ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
           {
-            "name": "outputSpec",
+            "name": "outputs",
             "docs": [
-              "Output tensor the model produces."
+              "The outputs of the model's graph, in graph order: a committed output",
+              "is the canonical encoding of one tensor per spec, in this order."
             ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
@@ -12919,18 +12949,28 @@ export const IDL: Sibyl = {
             "type": "u16"
           },
           {
-            "name": "inputSpec",
+            "name": "inputs",
+            "docs": [
+              "The graph's inputs, in graph order."
+            ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
           {
-            "name": "outputSpec",
+            "name": "outputs",
+            "docs": [
+              "The graph's outputs, in graph order."
+            ],
             "type": {
-              "defined": {
-                "name": "tensorSpec"
+              "vec": {
+                "defined": {
+                  "name": "tensorSpec"
+                }
               }
             }
           },
@@ -13315,12 +13355,20 @@ export const IDL: Sibyl = {
     {
       "name": "tensorSpec",
       "docs": [
-        "Shape and element type a model declares for its input or output. A",
-        "dimension of -1 is dynamic (e.g. a batch dimension)."
+        "One named input or output of a model's graph: its name, element type",
+        "and shape. A dimension of -1 is dynamic (a batch, a sequence length); an",
+        "empty shape is a scalar."
       ],
       "type": {
         "kind": "struct",
         "fields": [
+          {
+            "name": "name",
+            "docs": [
+              "The graph's name for it (what the canonical encoding carries)."
+            ],
+            "type": "string"
+          },
           {
             "name": "dtype",
             "docs": [
@@ -13788,7 +13836,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6008: { name: "WrongTreasury", msg: "The treasury account does not match the configured treasury" },
   6009: { name: "InvalidUri", msg: "The model URI must be 1 to 200 bytes" },
   6010: { name: "InvalidPrice", msg: "The model's price must be greater than zero" },
-  6011: { name: "InvalidTensorSpec", msg: "The tensor spec is invalid: rank 1 to 8, every dimension positive or -1" },
+  6011: { name: "InvalidTensorSpec", msg: "The input or output specs are invalid: 1 to 8 a side with distinct names of 1 to 64 bytes, rank 0 to 8, every dimension positive or -1" },
   6012: { name: "InvalidSizeBound", msg: "The model's input or output bound is zero or above the protocol maximum" },
   6013: { name: "InvalidComparisonRule", msg: "The comparison rule is invalid: tolerances and tie margins from 0 to 0.01, k at least 1, and top-k only for float outputs whose last axis is a fixed number of classes above 1" },
   6014: { name: "FeeSplitTooLarge", msg: "Protocol fee plus publisher royalty exceed 10000 bps" },
@@ -13842,7 +13890,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6062: { name: "CallbackAccountsMismatch", msg: "The callback accounts do not match those the request named (program, callback authority, then each named account in order)" },
   6063: { name: "CallbackAccountsMissing", msg: "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)" },
   6064: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
-  6065: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions" },
+  6065: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions" },
   6066: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
   6067: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)" },
   6068: { name: "NoPendingChange", msg: "No change is pending" },

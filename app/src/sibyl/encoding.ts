@@ -25,8 +25,9 @@ export const DTYPES = {
 } as const;
 export type DTypeName = keyof typeof DTYPES;
 
-/** Dtype and shape of a model's input or output, as on chain (-1: dynamic). */
+/** A model's named input or output, as on chain: dtype and shape (-1: dynamic; [] a scalar). */
 export interface TensorSpec {
+  name: string;
   dtype: DTypeName;
   shape: readonly number[];
 }
@@ -233,29 +234,70 @@ function flatten(value: unknown): { values: number[]; shape: number[] } {
 }
 
 /**
- * A JSON array of numbers (flat or nested) as the model's input: one
- * unnamed tensor of the spec's dtype and dims. With no dynamic dimension
- * the count must equal the shape's product; with dynamic ones, nested arrays
- * of the spec's rank give their sizes, else the last dynamic dimension takes
- * the rest (the rules of the node's `input::from_json`).
+ * JSON as the model's inputs. One object keyed by input name gives every
+ * input (its encoding in graph order); a model of one input also takes its
+ * array alone (a number for a scalar). Each input is one tensor named as
+ * the spec, of its dtype and dims: with no dynamic dimension the count must
+ * equal the shape's product; with dynamic ones, nested arrays of the spec's
+ * rank give their sizes, else the last dynamic dimension takes the rest
+ * (the rules of the node's `input::from_json` and `from_json_object`).
  */
-export function inputFromJson(text: string, spec: TensorSpec): Uint8Array {
+export function inputFromJson(text: string, specs: readonly TensorSpec[]): Uint8Array {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
     throw new EncodingError(`the input is not valid JSON (${(err as Error).message})`);
   }
-  if (!Array.isArray(parsed)) throw new EncodingError("the input must be a JSON array of numbers");
-  const { values, shape } = flatten(parsed);
-  const dims = resolveDims(spec, values.length, shape);
-  return encodeTensors([{ name: "", dtype: spec.dtype, dims, values }]);
+  const names = specs.map((spec) => `"${spec.name}"`).join(", ");
+  if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+    const fields = parsed as Record<string, unknown>;
+    const unknown = Object.keys(fields).find((key) => !specs.some((spec) => spec.name === key));
+    if (unknown !== undefined) throw new EncodingError(`the model has no input "${unknown}" (it takes ${names})`);
+    return concat(
+      specs.map((spec) => {
+        if (!(spec.name in fields)) throw new EncodingError(`no value for input "${spec.name}" (the model takes ${names})`);
+        return oneInput(fields[spec.name], spec, specs.length > 1);
+      }),
+    );
+  }
+  const [only] = specs;
+  if (specs.length !== 1 || !only) {
+    throw new EncodingError(`this model takes ${specs.length} inputs (${names}): give one JSON object keyed by input name`);
+  }
+  return oneInput(parsed, only, false);
+}
+
+function oneInput(value: unknown, spec: TensorSpec, named: boolean): Uint8Array {
+  const where = named ? `input "${spec.name}": ` : "";
+  const scalar = spec.shape.length === 0 && (typeof value === "number" || typeof value === "boolean");
+  if (!Array.isArray(value) && !scalar) {
+    throw new EncodingError(`${where}the input must be a JSON array of numbers${spec.shape.length === 0 ? " (or one number)" : ""}`);
+  }
+  try {
+    const { values, shape } = flatten(value);
+    const dims = resolveDims(spec, values.length, shape);
+    return encodeTensors([{ name: spec.name, dtype: spec.dtype, dims, values }]);
+  } catch (err) {
+    if (err instanceof EncodingError && named) throw new EncodingError(where + err.message);
+    throw err;
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** An input from values already in row-major order (the digit canvas). */
 export function inputFromValues(values: readonly number[], spec: TensorSpec): Uint8Array {
   const dims = resolveDims(spec, values.length, [values.length]);
-  return encodeTensors([{ name: "", dtype: spec.dtype, dims, values: [...values] }]);
+  return encodeTensors([{ name: spec.name, dtype: spec.dtype, dims, values: [...values] }]);
 }
 
 function resolveDims(spec: TensorSpec, count: number, nested: number[]): number[] {

@@ -2,11 +2,11 @@ import { useWallet } from "@solana/wallet-adapter-react";
 import type { PublicKey } from "@solana/web3.js";
 import { useState } from "react";
 import { formatUnits } from "../app/amounts.js";
-import { planRequest, tensorSpec, type ModelRow, type RequestPlan } from "../app/chain.js";
+import { planRequest, specsText, tensorSpecs, type ModelRow, type RequestPlan } from "../app/chain.js";
 import { takesDigitImage } from "../app/digits.js";
 import { NoWalletError } from "../app/errors.js";
 import { signAndSend } from "../app/send.js";
-import { inputFromJson, inputFromValues } from "../sibyl/encoding.js";
+import { inputFromJson, inputFromValues, type TensorSpec } from "../sibyl/encoding.js";
 import { DigitCanvas, DigitPreview } from "./DigitCanvas.js";
 import { ReviewPanel } from "./ReviewPanel.js";
 import { useSibyl, useSigner } from "./state.js";
@@ -16,8 +16,10 @@ export function RequestForm({ model, onSubmitted }: { model: ModelRow; onSubmitt
   const { program, protocol, balances, showError, clearError, refresh } = useSibyl();
   const { publicKey } = useWallet();
   const signer = useSigner();
-  const spec = tensorSpec(model.account.inputSpec);
-  const canDraw = takesDigitImage(spec);
+  const specs = tensorSpecs(model.account.inputs);
+  const [only] = specs;
+  const single = specs.length === 1 ? only : undefined;
+  const canDraw = single !== undefined && takesDigitImage(single);
   const [mode, setMode] = useState<"draw" | "json">(canDraw ? "draw" : "json");
   const [digit, setDigit] = useState<number[] | null>(null);
   const [json, setJson] = useState("");
@@ -29,13 +31,13 @@ export function RequestForm({ model, onSubmitted }: { model: ModelRow; onSubmitt
     try {
       if (!publicKey || !balances) throw new NoWalletError();
       const input =
-        mode === "draw"
+        mode === "draw" && single
           ? digit
-            ? inputFromValues(digit, spec)
+            ? inputFromValues(digit, single)
             : (() => {
                 throw new Error("Draw a digit first.");
               })()
-          : inputFromJson(json, spec);
+          : inputFromJson(json, specs);
       setPlan(await planRequest(program, protocol, model, input, publicKey, balances));
     } catch (err) {
       showError(err);
@@ -46,7 +48,7 @@ export function RequestForm({ model, onSubmitted }: { model: ModelRow; onSubmitt
     <section className="request-form" data-testid="request-form">
       <h2>Ask {model.name}</h2>
       <p>
-        Input: {spec.dtype} [{spec.shape.join(" × ")}] · price {formatUnits(model.account.price.toString(), protocol.decimals)} tokens,
+        {specs.length === 1 ? "Input" : "Inputs"}: {specsText(specs)} · price {formatUnits(model.account.price.toString(), protocol.decimals)} tokens,
         held in escrow until the result is final.
       </p>
       {canDraw && (
@@ -66,10 +68,10 @@ export function RequestForm({ model, onSubmitted }: { model: ModelRow; onSubmitt
         </div>
       ) : (
         <textarea
-          aria-label="Input as a JSON array"
+          aria-label={single ? "Input as a JSON array" : "Inputs as one JSON object keyed by name"}
           data-testid="json-input"
           rows={4}
-          placeholder={`A JSON array of ${spec.shape.filter((d) => d > 0).reduce((a, b) => a * b, 1)} numbers, e.g. [1, 2, 3, …]`}
+          placeholder={jsonPlaceholder(specs)}
           value={json}
           onChange={(event) => setJson(event.target.value)}
         />
@@ -101,4 +103,14 @@ export function RequestForm({ model, onSubmitted }: { model: ModelRow; onSubmitt
       )}
     </section>
   );
+}
+
+/** What to paste: an array of N numbers for one input, an object keyed by name for several. */
+function jsonPlaceholder(specs: readonly TensorSpec[]): string {
+  const count = (spec: TensorSpec) => spec.shape.filter((d) => d > 0).reduce((a, b) => a * b, 1);
+  const [only] = specs;
+  if (specs.length === 1 && only) {
+    return only.shape.length === 0 ? "One number, e.g. 16000" : `A JSON array of ${count(only)} numbers, e.g. [1, 2, 3, …]`;
+  }
+  return `One JSON object keyed by input name, e.g. {${specs.map((spec) => `"${spec.name}": ${spec.shape.length === 0 ? "1" : "[…]"}`).join(", ")}}`;
 }

@@ -1,29 +1,57 @@
 import { decodeTensors, type Tensor } from "../sibyl/encoding.js";
 
-/** An output's first tensor: a bar per value, the largest marked (the predicted class). */
+/** Every tensor of an output, in graph order: a bar per value, the largest marked (the first tensor's is the predicted class). */
 export function ResultChart({ output, label }: { output: Uint8Array; label: string }) {
-  let tensor: Tensor | undefined;
+  let tensors: Tensor[];
   try {
-    tensor = decodeTensors(output)[0];
+    tensors = decodeTensors(output);
   } catch {
     return <p className="muted">The output is not a canonical tensor encoding.</p>;
   }
-  if (!tensor || tensor.values.length === 0) return null;
+  if (tensors.length === 1 && tensors[0]) return <TensorChart tensor={tensors[0]} label={label} testId={`result-${label}`} />;
+  return (
+    <div className="results" data-testid={`result-${label}`}>
+      {tensors.map((tensor, i) => (
+        <TensorChart key={tensor.name} tensor={tensor} label={`${label} ${tensor.name}`} named first={i === 0} />
+      ))}
+    </div>
+  );
+}
+
+function TensorChart({
+  tensor,
+  label,
+  testId,
+  named = false,
+  first = true,
+}: {
+  tensor: Tensor;
+  label: string;
+  testId?: string;
+  named?: boolean;
+  first?: boolean;
+}) {
+  if (tensor.values.length === 0) return null;
   const values = tensor.values;
   const top = values.indexOf(Math.max(...values));
   const max = Math.max(...values.map(Math.abs), Number.MIN_VALUE);
   const probabilities = tensor.dtype.startsWith("float") && values.every((v) => v >= 0 && v <= 1);
   return (
-    <figure className="result" data-testid={`result-${label}`}>
+    <figure className="result" data-testid={testId}>
       <figcaption>
-        {probabilities ? (
+        {named && `${tensor.name}: `}
+        {probabilities && values.length > 1 ? (
           <>
-            Class <strong data-testid="predicted-class">{top}</strong> (p = {values[top]!.toFixed(4)})
+            Class <strong data-testid={first ? "predicted-class" : undefined}>{top}</strong> (p = {values[top]!.toFixed(4)})
+          </>
+        ) : values.length === 1 ? (
+          <>
+            {tensor.dtype} [{tensor.dims.join(" × ")}] = <strong data-testid={first ? "predicted-class" : undefined}>{values[0]}</strong>
           </>
         ) : (
           <>
-            {tensor.name || "output"} {tensor.dtype} [{tensor.dims.join(" × ")}]: largest at index{" "}
-            <strong data-testid="predicted-class">{top}</strong>
+            {named ? "" : `${tensor.name || "output"} `}
+            {tensor.dtype} [{tensor.dims.join(" × ")}]: largest at index <strong data-testid={first ? "predicted-class" : undefined}>{top}</strong>
           </>
         )}
       </figcaption>

@@ -115,6 +115,7 @@ impl Network {
                 comparison: Some(fixture.rule),
                 challenge_window_override_slots: None,
                 max_input_bytes: None,
+                max_output_bytes: None,
             };
             let args = model::registration(engine, &fixture.path, listing)?;
             let hash = args.model_hash;

@@ -1,4 +1,4 @@
-use crate::constants::{MAX_TENSOR_RANK, MAX_TOLERANCE};
+use crate::constants::{MAX_MODEL_TENSORS, MAX_TENSOR_NAME_LEN, MAX_TENSOR_RANK, MAX_TOLERANCE};
 use anchor_lang::prelude::*;
 
 /// Element type of a tensor; the discriminant is the ONNX `TensorProto.DataType`
@@ -33,10 +33,14 @@ impl DType {
     }
 }
 
-/// Shape and element type a model declares for its input or output. A
-/// dimension of -1 is dynamic (e.g. a batch dimension).
+/// One named input or output of a model's graph: its name, element type
+/// and shape. A dimension of -1 is dynamic (a batch, a sequence length); an
+/// empty shape is a scalar.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq, InitSpace)]
 pub struct TensorSpec {
+    /// The graph's name for it (what the canonical encoding carries).
+    #[max_len(MAX_TENSOR_NAME_LEN)]
+    pub name: String,
     /// Element type.
     pub dtype: DType,
     /// Dimensions, outermost first; -1 for a dynamic dimension.
@@ -45,9 +49,10 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
-    /// Rank 1 to [`MAX_TENSOR_RANK`], every dimension positive or -1.
+    /// A name of 1 to [`MAX_TENSOR_NAME_LEN`] bytes, rank 0 to
+    /// [`MAX_TENSOR_RANK`], every dimension positive or -1.
     pub fn is_valid(&self) -> bool {
-        !self.shape.is_empty()
+        (1..=MAX_TENSOR_NAME_LEN).contains(&self.name.len())
             && self.shape.len() <= MAX_TENSOR_RANK
             && self.shape.iter().all(|&d| d > 0 || d == -1)
     }
@@ -62,6 +67,18 @@ impl TensorSpec {
                 .iter()
                 .zip(dims)
                 .all(|(&spec, &dim)| spec == -1 || u64::try_from(spec) == Ok(dim))
+    }
+
+    /// Whether `specs` can be one side of a model: 1 to
+    /// [`MAX_MODEL_TENSORS`] valid specs with distinct names (a tensor is
+    /// found by its name).
+    pub fn are_valid_side(specs: &[TensorSpec]) -> bool {
+        (1..=MAX_MODEL_TENSORS).contains(&specs.len())
+            && specs.iter().all(TensorSpec::is_valid)
+            && specs
+                .iter()
+                .enumerate()
+                .all(|(i, spec)| specs[..i].iter().all(|other| other.name != spec.name))
     }
 }
 
@@ -113,16 +130,21 @@ impl ComparisonRule {
         }
     }
 
-    /// Whether this rule can judge outputs of `spec` across CPUs: `TopK`
-    /// ranks a float tensor only along a fixed last axis of several classes,
-    /// and would otherwise compare float bits, which differ across CPUs (an
-    /// honest operator could lose a dispute). Integer outputs compare bit
-    /// for bit under every rule, which is sound.
-    pub fn is_valid_for(&self, spec: &TensorSpec) -> bool {
-        let ranks_classes = spec.shape.last().is_some_and(|&classes| classes > 1);
+    /// Whether this rule can judge a model's `outputs` across CPUs: `TopK`
+    /// ranks a float tensor only along a fixed last axis of several
+    /// classes, and would otherwise compare float bits, which differ across
+    /// CPUs (an honest operator could lose a dispute); so every float output
+    /// must have one. Integer outputs compare bit for bit under every rule,
+    /// which is sound.
+    pub fn is_valid_for(&self, outputs: &[TensorSpec]) -> bool {
+        let ranks_classes =
+            |spec: &TensorSpec| spec.shape.last().is_some_and(|&classes| classes > 1);
         match self {
             ComparisonRule::TopK { .. } => {
-                self.is_valid() && (!spec.dtype.is_float() || ranks_classes)
+                self.is_valid()
+                    && outputs
+                        .iter()
+                        .all(|spec| !spec.dtype.is_float() || ranks_classes(spec))
             }
             _ => self.is_valid(),
         }

@@ -169,14 +169,16 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
         uri: "file://models/digits.onnx".into(),
         price: PRICE,
         royalty_bps: 1_000,
-        input_spec: TensorSpec {
+        inputs: vec![TensorSpec {
+            name: "pixels".to_string(),
             dtype: DType::Float32,
             shape: vec![1, 64],
-        },
-        output_spec: TensorSpec {
+        }],
+        outputs: vec![TensorSpec {
+            name: "probabilities".to_string(),
             dtype: DType::Float32,
             shape: vec![1, 10],
-        },
+        }],
         max_input_bytes: 256,
         max_output_bytes: 128,
         comparison: ComparisonRule::TopK {

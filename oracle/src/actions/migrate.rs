@@ -72,6 +72,7 @@ pub struct PlannedModel {
     pub comparison: Option<ComparisonRule>,
     pub challenge_window_override_slots: Option<u64>,
     pub max_input_bytes: Option<u32>,
+    pub max_output_bytes: Option<u32>,
 }
 
 /// Payment tokens each wallet should hold (at least).
@@ -573,6 +574,7 @@ fn prepare_models<'a>(
             comparison: planned.comparison,
             challenge_window_override_slots: planned.challenge_window_override_slots,
             max_input_bytes: planned.max_input_bytes,
+            max_output_bytes: planned.max_output_bytes,
         };
         let args = model::registration(engine, &planned.file, listing)
             .map_err(|err| error(one_line(&err.to_string())))?;

@@ -7,9 +7,11 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
-    constants::{MAX_INPUT_BYTES, MAX_OUTPUT_BYTES},
+    constants::{
+        MAX_INPUT_BYTES, MAX_MODEL_TENSORS, MAX_OUTPUT_BYTES, MAX_TENSOR_NAME_LEN, MAX_TENSOR_RANK,
+    },
     instructions::{RegisterModelArgs, UpdateModelArgs},
-    state::{ComparisonRule, DType, Model, TensorSpec},
+    state::{ComparisonRule, Model, TensorSpec},
 };
 use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
 use std::path::Path;
@@ -25,8 +27,12 @@ pub struct Listing {
     /// Default: `Exact` for integer outputs, `Tolerance{1e-5, 1e-4}` for float.
     pub comparison: Option<ComparisonRule>,
     pub challenge_window_override_slots: Option<u64>,
-    /// Default: the size of the input spec's encoding (with its graph name).
+    /// Default: the size of the inputs' encoding (with their graph names);
+    /// needed when an input has a dynamic dimension.
     pub max_input_bytes: Option<u32>,
+    /// Default: the size of the outputs' encoding; needed when an output
+    /// has a dynamic dimension.
+    pub max_output_bytes: Option<u32>,
 }
 
 /// Why a file cannot be registered as it is.
@@ -41,11 +47,12 @@ pub enum RegistrationError {
     Engine(#[from] EngineError),
     #[error("{path} has no inputs or no outputs")]
     NoTensors { path: String },
-    #[error("the {what} has dynamic dimensions: {fix}")]
-    Unbounded {
-        what: &'static str,
-        fix: &'static str,
-    },
+    #[error("{path}: {reason}")]
+    Specs { path: String, reason: String },
+    #[error(
+        "the {what} has dynamic dimensions, so its size has no bound: pass --max-{what}-bytes"
+    )]
+    Unbounded { what: &'static str },
     #[error("input ({input} bytes) or output ({output} bytes) exceeds the protocol bounds ({MAX_INPUT_BYTES}, {MAX_OUTPUT_BYTES})")]
     TooLarge { input: u32, output: u32 },
 }
@@ -63,32 +70,38 @@ pub fn registration(
         source,
     })?;
     let loaded = engine.load(path)?;
-    let (Some(input), Some(output)) = (loaded.inputs().first(), loaded.outputs().first()) else {
-        return Err(RegistrationError::NoTensors {
-            path: path.display().to_string(),
-        });
+    let specs = |tensors: &[GraphTensor]| -> Vec<TensorSpec> {
+        tensors
+            .iter()
+            .map(|tensor| TensorSpec {
+                name: tensor.name.clone(),
+                dtype: tensor.dtype,
+                shape: tensor.shape.clone(),
+            })
+            .collect()
     };
+    let (inputs, outputs) = (specs(loaded.inputs()), specs(loaded.outputs()));
+    check_side(path, "inputs", &inputs)?;
+    check_side(path, "outputs", &outputs)?;
     let max_input_bytes = match listing.max_input_bytes {
         Some(bytes) => bytes,
-        None => encoding_len(std::slice::from_ref(input)).ok_or(RegistrationError::Unbounded {
-            what: "input",
-            fix: "pass --max-input-bytes",
-        })?,
+        None => {
+            encoding_len(loaded.inputs()).ok_or(RegistrationError::Unbounded { what: "input" })?
+        }
     };
-    let max_output_bytes = encoding_len(loaded.outputs()).ok_or(RegistrationError::Unbounded {
-        what: "output",
-        fix: "Sibyl needs a bounded output",
-    })?;
+    let max_output_bytes = match listing.max_output_bytes {
+        Some(bytes) => bytes,
+        None => {
+            encoding_len(loaded.outputs()).ok_or(RegistrationError::Unbounded { what: "output" })?
+        }
+    };
     if max_input_bytes > MAX_INPUT_BYTES || max_output_bytes > MAX_OUTPUT_BYTES {
         return Err(RegistrationError::TooLarge {
             input: max_input_bytes,
             output: max_output_bytes,
         });
     }
-    let float_output = matches!(
-        output.dtype,
-        DType::Float32 | DType::Float16 | DType::Float64
-    );
+    let float_output = outputs.iter().any(|spec| spec.dtype.is_float());
     let comparison = listing.comparison.unwrap_or(if float_output {
         ComparisonRule::Tolerance {
             abs: 1e-5,
@@ -103,14 +116,8 @@ pub fn registration(
         uri: listing.uri,
         price: listing.price,
         royalty_bps: listing.royalty_bps,
-        input_spec: TensorSpec {
-            dtype: input.dtype,
-            shape: input.shape.clone(),
-        },
-        output_spec: TensorSpec {
-            dtype: output.dtype,
-            shape: output.shape.clone(),
-        },
+        inputs,
+        outputs,
         max_input_bytes,
         max_output_bytes,
         comparison,
@@ -121,6 +128,45 @@ pub fn registration(
 /// The tie margin of `top-k:K` when none is written: scores this close at
 /// a rank are a near-tie that CPUs may break either way.
 pub const DEFAULT_TIE_MARGIN: f32 = 1e-4;
+
+/// Refuses a side of the graph the program would refuse, saying why.
+fn check_side(path: &Path, side: &str, specs: &[TensorSpec]) -> Result<(), RegistrationError> {
+    let refuse = |reason: String| RegistrationError::Specs {
+        path: path.display().to_string(),
+        reason,
+    };
+    if specs.is_empty() {
+        return Err(RegistrationError::NoTensors {
+            path: path.display().to_string(),
+        });
+    }
+    if specs.len() > MAX_MODEL_TENSORS {
+        return Err(refuse(format!(
+            "{} {side}; a model may have at most {MAX_MODEL_TENSORS}",
+            specs.len()
+        )));
+    }
+    if let Some(spec) = specs
+        .iter()
+        .find(|spec| spec.name.is_empty() || spec.name.len() > MAX_TENSOR_NAME_LEN)
+    {
+        return Err(refuse(format!(
+            "the name `{}` is {} bytes; names must be 1 to {MAX_TENSOR_NAME_LEN}",
+            spec.name,
+            spec.name.len()
+        )));
+    }
+    if let Some(spec) = specs.iter().find(|spec| !spec.is_valid()) {
+        return Err(refuse(format!(
+            "`{}` has shape {:?}; ranks go up to {MAX_TENSOR_RANK}, dimensions must be positive or dynamic",
+            spec.name, spec.shape
+        )));
+    }
+    if !TensorSpec::are_valid_side(specs) {
+        return Err(refuse(format!("two {side} share a name")));
+    }
+    Ok(())
+}
 
 /// A comparison rule as written on a command line or in a plan: `exact`,
 /// `tolerance:ABS:REL` or `top-k:K[:TIE_MARGIN]`.

@@ -49,6 +49,7 @@ struct ModelTable {
     rule: Option<String>,
     window: Option<u64>,
     max_input_bytes: Option<u32>,
+    max_output_bytes: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +160,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
                 comparison,
                 challenge_window_override_slots: model.window,
                 max_input_bytes: model.max_input_bytes,
+                max_output_bytes: model.max_output_bytes,
                 name: model.file,
             })
         })

@@ -11,7 +11,7 @@ use sibyl_oracle::{
     },
     engine::{Engine, EngineSettings},
     hex,
-    tensor::dtype_name,
+    tensor::describe_specs,
 };
 use std::{path::PathBuf, process::ExitCode};
 
@@ -50,9 +50,14 @@ pub struct RegisterArgs {
     /// Challenge window override, in slots.
     #[arg(long)]
     window: Option<u64>,
-    /// Largest accepted input encoding, in bytes (default: the input spec's size).
+    /// Largest accepted input encoding, in bytes (default: the inputs'
+    /// size; needed when an input has a dynamic dimension).
     #[arg(long)]
     max_input_bytes: Option<u32>,
+    /// Largest output encoding, in bytes (default: the outputs' size;
+    /// needed when an output has a dynamic dimension).
+    #[arg(long)]
+    max_output_bytes: Option<u32>,
     /// The ONNX Runtime library (default: ORT_DYLIB_PATH, then .local/onnxruntime/).
     #[arg(long)]
     runtime_library: Option<PathBuf>,
@@ -124,13 +129,11 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
             }
             for (address, model) in models {
                 println!(
-                    "{address}  sha256 {}  price {}  {} {:?} → {} {:?}  {:?}{}  {}",
+                    "{address}  sha256 {}  price {}  {} → {}  {:?}{}  {}",
                     hex::encode(&model.model_hash),
                     format_amount(model.price, decimals),
-                    dtype_name(model.input_spec.dtype),
-                    model.input_spec.shape,
-                    dtype_name(model.output_spec.dtype),
-                    model.output_spec.shape,
+                    describe_specs(&model.inputs),
+                    describe_specs(&model.outputs),
                     model.comparison,
                     if model.retired { "  RETIRED" } else { "" },
                     model.uri,
@@ -162,6 +165,7 @@ fn registration(args: &RegisterArgs, price: u64) -> Result<RegisterModelArgs> {
             .context("--rule")?,
         challenge_window_override_slots: args.window,
         max_input_bytes: args.max_input_bytes,
+        max_output_bytes: args.max_output_bytes,
     };
     Ok(model::registration(&engine, &args.file, listing)?)
 }

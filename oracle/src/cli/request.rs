@@ -33,8 +33,11 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 pub struct RequestArgs {
     /// Model address or SHA-256 (hex).
     model: String,
-    /// The input: a JSON array (.json), a NumPy array (.npy) or an image (.png).
-    input: PathBuf,
+    /// The input: one file per model input, in graph order or as NAME=FILE
+    /// (a JSON array .json, a NumPy array .npy or an image .png), or one
+    /// JSON object keyed by input name for them all.
+    #[arg(required = true, value_name = "[NAME=]FILE")]
+    input: Vec<String>,
     /// Fee to pay, in tokens (default: the model's price).
     #[arg(long)]
     fee: Option<String>,
@@ -161,6 +164,19 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         format_amount(fee, decimals),
         input.len()
     );
+    // The input was checked against the model's bound, a u32.
+    let input_len = u32::try_from(input.len()).unwrap_or(u32::MAX);
+    let space = InferenceRequest::space(input_len, model.max_output_bytes);
+    if let Ok(rent) = chain
+        .rpc()
+        .get_minimum_balance_for_rent_exemption(space)
+        .await
+    {
+        println!(
+            "rent      {} SOL for the {space}-byte request account (back to you when it closes)",
+            format_amount(rent, 9)
+        );
+    }
     if args.no_wait {
         println!("follow it with: sibyl status {address}");
         return Ok(ExitCode::SUCCESS);
@@ -283,8 +299,14 @@ fn print_output(state: &InferenceRequest, model: &Model) {
             shown.join(", "),
             if values.len() > 16 { ", …" } else { "" }
         );
-        if matches!(model.comparison, sibyl::state::ComparisonRule::TopK { .. })
-            || values.len() <= 100
+        // A ranking only means something for one row of class scores.
+        let classes = tensor.dims.last().copied().unwrap_or(0);
+        let one_row = u64::try_from(values.len()).is_ok_and(|count| count == classes);
+        if tensor.dtype.is_float()
+            && classes > 1
+            && one_row
+            && (matches!(model.comparison, sibyl::state::ComparisonRule::TopK { .. })
+                || values.len() <= 100)
         {
             let best = top_k(&values, 3.min(values.len()));
             let ranked: Vec<String> = best
@@ -297,27 +319,45 @@ fn print_output(state: &InferenceRequest, model: &Model) {
 }
 
 fn read_input(args: &RequestArgs, model: &Model) -> Result<Vec<u8>> {
-    let path = &args.input;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_lowercase();
-    let encoded = match extension.as_str() {
-        "json" => input::from_json(&String::from_utf8_lossy(&bytes), &model.input_spec),
-        "npy" => input::from_npy(&bytes, &model.input_spec),
-        "png" if args.round_pixels => {
-            input::from_png_rounded(&bytes, &model.input_spec, args.pixel_max)
+    let mut parts = Vec::new();
+    for arg in &args.input {
+        // NAME=FILE names the input; a path with `=` in it but no such
+        // input is read as a path.
+        let (name, path) = match arg.split_once('=') {
+            Some((name, path)) if model.inputs.iter().any(|spec| spec.name == name) => {
+                (Some(name.to_string()), PathBuf::from(path))
+            }
+            _ => (None, PathBuf::from(arg)),
+        };
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        parts.push((name, (path, bytes)));
+    }
+    let whole_object = match parts.as_slice() {
+        [(None, (path, bytes))] if extension(path) == "json" => {
+            let text = String::from_utf8_lossy(bytes);
+            input::is_json_object(&text).then(|| (path.clone(), text.into_owned()))
         }
-        "png" => input::from_png(&bytes, &model.input_spec, args.pixel_max),
-        other => bail!(
-            "{}: unknown input type `.{other}` (use .json, .npy or .png)",
-            path.display()
-        ),
+        _ => None,
     };
-    let encoded =
-        encoded.with_context(|| format!("{} does not fit the model's input", path.display()))?;
+    let encoded = match whole_object {
+        Some((path, text)) => input::from_json_object(&text, &model.inputs)
+            .with_context(|| format!("{} does not fit the model's inputs", path.display()))?,
+        None => input::bind(
+            &model.inputs,
+            parts,
+            |(path, bytes), spec| match extension(&path).as_str() {
+                "json" => input::from_json(&String::from_utf8_lossy(&bytes), spec),
+                "npy" => input::from_npy(&bytes, spec),
+                "png" if args.round_pixels => input::from_png_rounded(&bytes, spec, args.pixel_max),
+                "png" => input::from_png(&bytes, spec, args.pixel_max),
+                other => Err(input::InputError::UnknownFormat {
+                    path: path.display().to_string(),
+                    extension: other.to_string(),
+                }),
+            },
+        )
+        .context("the files do not fit the model's inputs")?,
+    };
     if encoded.len() > model.max_input_bytes as usize {
         bail!(
             "the input is {} bytes; the model accepts at most {}",
@@ -326,6 +366,13 @@ fn read_input(args: &RequestArgs, model: &Model) -> Result<Vec<u8>> {
         );
     }
     Ok(encoded)
+}
+
+fn extension(path: &std::path::Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_lowercase()
 }
 
 pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<ExitCode> {

@@ -87,6 +87,19 @@ pub enum EngineError {
         name: String,
         found: String,
     },
+    #[error(
+        "model {} has {kind} `{name}` of type {found}, not a tensor: Sibyl commits and compares \
+         tensors only. A scikit-learn classifier converted by skl2onnx ends in a ZipMap (a \
+         sequence of maps) unless converted with options={{id(classifier): {{\"zipmap\": False}}}}; \
+         other graphs must end in their tensors",
+        path.display()
+    )]
+    NotATensor {
+        path: PathBuf,
+        kind: &'static str,
+        name: String,
+        found: String,
+    },
     #[error("the model takes {expected} input tensor(s) but the input encoding has {got}")]
     InputCount { expected: usize, got: usize },
     #[error("input tensor {position} is named `{got}`, but the model's input {position} is `{expected}` (leave the name empty to bind by position)")]
@@ -365,7 +378,14 @@ fn graph_tensor(
             dtype: dtype_of(*ty).ok_or_else(|| unsupported(format!("tensor({ty})")))?,
             shape: shape.to_vec(),
         }),
-        other => Err(unsupported(format!("{other:?}"))),
+        ValueType::Sequence(_) | ValueType::Map { .. } | ValueType::Optional(_) => {
+            Err(EngineError::NotATensor {
+                path: path.to_path_buf(),
+                kind,
+                name: name.to_string(),
+                found: value_type.to_string(),
+            })
+        }
     }
 }
 

@@ -1,26 +1,76 @@
-//! JSON input: an array of numbers, flat or nested.
+//! JSON input: an array of numbers, flat or nested (a number for a
+//! scalar input), or one object keyed by input name for a model of several.
 use super::{check_spec, convert, encode_one, resolve_dims, Floats, InputError, Num};
 use serde_json::Value;
 use sibyl_sdk::state::TensorSpec;
 
 /// A JSON array of numbers, flat or nested (nested arrays must be
-/// rectangular; they are read in row-major order). `true`/`false` count as
-/// 1/0. Integer dtypes need integral values in range; float dtypes round to
-/// nearest. Dims: see [`resolve_dims`] — with no dynamic dimension the count
-/// must equal the shape's product; with dynamic dimensions, nested arrays of
-/// the spec's rank give their sizes, else all but the last dynamic dimension
-/// are 1 and the last takes the rest.
+/// rectangular; they are read in row-major order), or one number for a
+/// scalar (rank 0) input. `true`/`false` count as 1/0. Integer dtypes need
+/// integral values in range; float dtypes round to nearest. Dims: see
+/// [`resolve_dims`] — with no dynamic dimension the count must equal the
+/// shape's product; with dynamic dimensions, nested arrays of the spec's
+/// rank give their sizes, else all but the last dynamic dimension are 1 and
+/// the last takes the rest.
 pub fn from_json(text: &str, spec: &TensorSpec) -> Result<Vec<u8>, InputError> {
+    from_json_value(&parse(text)?, spec)
+}
+
+/// One JSON object keyed by input name, each value as [`from_json`] takes
+/// it: the encoding of every input of `specs`, in graph order. A missing or
+/// unknown name is refused, naming what the model takes.
+pub fn from_json_object(text: &str, specs: &[TensorSpec]) -> Result<Vec<u8>, InputError> {
+    let value = parse(text)?;
+    let Value::Object(mut fields) = value else {
+        return Err(InputError::JsonNotObject {
+            found: json_kind(&value).to_string(),
+            expected: super::names(specs),
+        });
+    };
+    let mut encoding = Vec::new();
+    for spec in specs {
+        let field = fields
+            .remove(&spec.name)
+            .ok_or_else(|| InputError::MissingInput {
+                name: spec.name.clone(),
+                expected: super::names(specs),
+            })?;
+        encoding.extend(
+            from_json_value(&field, spec).map_err(|error| InputError::In {
+                name: spec.name.clone(),
+                error: Box::new(error),
+            })?,
+        );
+    }
+    if let Some(name) = fields.keys().next() {
+        return Err(InputError::UnknownInput {
+            name: name.clone(),
+            expected: super::names(specs),
+        });
+    }
+    Ok(encoding)
+}
+
+/// Whether `text` is a JSON object (a model's inputs keyed by name) rather
+/// than one input's array.
+pub fn is_json_object(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
+fn parse(text: &str) -> Result<Value, InputError> {
+    serde_json::from_str(text).map_err(|error| InputError::Json(error.to_string()))
+}
+
+fn from_json_value(value: &Value, spec: &TensorSpec) -> Result<Vec<u8>, InputError> {
     check_spec(spec)?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|error| InputError::Json(error.to_string()))?;
-    if !value.is_array() {
-        return Err(InputError::JsonNotArray(json_kind(&value).to_string()));
+    let scalar = spec.shape.is_empty() && matches!(value, Value::Number(_) | Value::Bool(_));
+    if !value.is_array() && !scalar {
+        return Err(InputError::JsonNotArray(json_kind(value).to_string()));
     }
     let mut shape = Vec::new();
-    json_shape(&value, &mut shape);
+    json_shape(value, &mut shape);
     let mut leaves = Vec::new();
-    flatten(&value, &shape, 0, &mut String::new(), &mut leaves)?;
+    flatten(value, &shape, 0, &mut String::new(), &mut leaves)?;
     let numbers = leaves
         .iter()
         .enumerate()
@@ -28,7 +78,7 @@ pub fn from_json(text: &str, spec: &TensorSpec) -> Result<Vec<u8>, InputError> {
         .collect::<Result<Vec<_>, _>>()?;
     let dims = resolve_dims(spec, numbers.len(), Some(&shape))?;
     let data = convert(numbers, spec.dtype, Floats::Round)?;
-    encode_one(spec.dtype, dims, data)
+    encode_one(spec, dims, data)
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -119,6 +169,76 @@ mod tests {
     use super::*;
     use crate::tensor;
     use sibyl_sdk::state::DType;
+
+    fn named(name: &str, dtype: DType, shape: &[i64]) -> TensorSpec {
+        TensorSpec {
+            name: name.to_string(),
+            ..spec(dtype, shape)
+        }
+    }
+
+    #[test]
+    fn a_scalar_input_is_one_number_and_nothing_else() {
+        let sr = named("sr", DType::Int64, &[]);
+        let tensors = tensor::decode(&from_json("16000", &sr).unwrap()).unwrap();
+        assert_eq!(tensors[0].name, "sr");
+        assert_eq!(tensors[0].dims, Vec::<u64>::new());
+        assert_eq!(tensors[0].data, 16000i64.to_le_bytes());
+        // One value in an array fills it too, as a flat array fills any
+        // shape of its count; two do not.
+        assert_eq!(
+            tensor::decode(&from_json("[16000]", &sr).unwrap()).unwrap(),
+            tensors
+        );
+        assert!(matches!(
+            from_json("[1, 2]", &sr),
+            Err(InputError::ElementCount { .. })
+        ));
+        assert!(matches!(
+            from_json("16000", &named("x", DType::Int64, &[1])),
+            Err(InputError::JsonNotArray(_))
+        ));
+    }
+
+    #[test]
+    fn one_object_keyed_by_name_gives_every_input_in_graph_order() {
+        let specs = [
+            named("input_ids", DType::Int64, &[1, -1]),
+            named("attention_mask", DType::Int64, &[1, -1]),
+            named("sr", DType::Int64, &[]),
+        ];
+        // Keys in any order; the encoding follows the graph.
+        let text = r#"{"sr": 8000, "attention_mask": [[1, 1, 0]], "input_ids": [[5, 6, 0]]}"#;
+        let tensors = tensor::decode(&from_json_object(text, &specs).unwrap()).unwrap();
+        let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["input_ids", "attention_mask", "sr"]);
+        assert_eq!(tensors[0].dims, vec![1, 3]);
+
+        let missing = r#"{"input_ids": [[5]], "attention_mask": [[1]]}"#;
+        let error = from_json_object(missing, &specs).unwrap_err();
+        assert!(matches!(&error, InputError::MissingInput { name, .. } if name == "sr"));
+        assert!(error
+            .to_string()
+            .contains("`input_ids`, `attention_mask`, `sr`"));
+
+        let unknown = r#"{"input_ids": [[5]], "attention_mask": [[1]], "sr": 1, "ids": [1]}"#;
+        assert!(matches!(
+            from_json_object(unknown, &specs),
+            Err(InputError::UnknownInput { name, .. }) if name == "ids"
+        ));
+        let wrong = r#"{"input_ids": [[0.5]], "attention_mask": [[1]], "sr": 1}"#;
+        let error = from_json_object(wrong, &specs).unwrap_err();
+        assert!(matches!(&error, InputError::In { name, .. } if name == "input_ids"));
+        assert!(
+            error.to_string().starts_with("input `input_ids`: "),
+            "{error}"
+        );
+        assert!(matches!(
+            from_json_object("[1, 2]", &specs),
+            Err(InputError::JsonNotObject { .. })
+        ));
+        assert!(is_json_object("  {\"a\": 1}") && !is_json_object("[1]"));
+    }
 
     #[test]
     fn json_flat_and_nested_with_conversion() {

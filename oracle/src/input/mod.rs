@@ -1,9 +1,12 @@
 //! Turning user input (JSON, `.npy`, PNG) into a canonical input encoding for
 //! a model, given the model's on-chain input [`TensorSpec`].
 //!
-//! Every function produces ONE tensor with an EMPTY name (the engine binds
-//! inputs by position), the spec's dtype and the spec's dims with dynamic
-//! (-1) dimensions resolved as each function documents.
+//! Every format function produces ONE tensor named as its spec (the
+//! model's graph input), with the spec's dtype and the spec's dims with
+//! dynamic (-1) dimensions resolved as each function documents. A model of
+//! several inputs takes their encodings concatenated in graph order
+//! ([`bind`] assembles them from one file per input, [`from_json_object`]
+//! from one JSON object keyed by input name).
 //!
 //! One format per module (`json`, `npy`, `png`); this one holds what
 //! they share: the error type, spec checks, dims and number conversion.
@@ -11,7 +14,7 @@ mod json;
 mod npy;
 mod png;
 
-pub use json::from_json;
+pub use json::{from_json, from_json_object, is_json_object};
 pub use npy::from_npy;
 pub use png::{from_png, from_png_rounded};
 
@@ -26,8 +29,23 @@ pub enum InputError {
     Spec { shape: Vec<i64>, reason: String },
     #[error("invalid JSON: {0}")]
     Json(String),
-    #[error("JSON input must be an array of numbers (flat or nested), found {0}")]
+    #[error("JSON input must be an array of numbers (flat or nested; a number for a scalar input), found {0}")]
     JsonNotArray(String),
+    #[error("this model takes several inputs ({expected}): give one JSON object keyed by input name, or one file per input; found {found}")]
+    JsonNotObject { found: String, expected: String },
+    #[error("no value for input `{name}` (the model takes {expected})")]
+    MissingInput { name: String, expected: String },
+    #[error("the model has no input `{name}` (it takes {expected})")]
+    UnknownInput { name: String, expected: String },
+    #[error("{path}: unknown input type `.{extension}` (use .json, .npy or .png)")]
+    UnknownFormat { path: String, extension: String },
+    #[error("input `{name}` is given twice")]
+    DuplicateInput { name: String },
+    #[error("input `{name}`: {error}")]
+    In {
+        name: String,
+        error: Box<InputError>,
+    },
     #[error("JSON arrays are not rectangular at {path}: {reason}")]
     JsonRagged { path: String, reason: String },
     #[error("JSON element {index} is {value}, not a number")]
@@ -77,8 +95,8 @@ fn check_spec(spec: &TensorSpec) -> Result<(), InputError> {
         shape: spec.shape.clone(),
         reason: reason.to_string(),
     };
-    if spec.shape.is_empty() || spec.shape.len() > MAX_TENSOR_RANK {
-        return Err(invalid("rank must be 1 to 8"));
+    if spec.shape.len() > MAX_TENSOR_RANK {
+        return Err(invalid("rank must be 0 to 8"));
     }
     if spec.shape.iter().any(|&d| d == 0 || d < -1) {
         return Err(invalid("dimensions must be positive or -1"));
@@ -154,8 +172,70 @@ fn resolve_dims(
         .collect())
 }
 
-fn encode_one(dtype: DType, dims: Vec<u64>, data: Vec<u8>) -> Result<Vec<u8>, InputError> {
-    let tensor = Tensor::new("", dtype, dims, data).map_err(InputError::Encoding)?;
+/// The inputs' names, as errors list them: `a`, `b`.
+fn names(specs: &[TensorSpec]) -> String {
+    specs
+        .iter()
+        .map(|spec| format!("`{}`", spec.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The encoding of a model's inputs from one part per input: a part named
+/// `Some(name)` is that input, an unnamed part the next input not yet given
+/// (graph order). `encode` turns one part into the encoding of one input.
+/// Every input must be given exactly once.
+pub fn bind<P>(
+    specs: &[TensorSpec],
+    parts: Vec<(Option<String>, P)>,
+    encode: impl Fn(P, &TensorSpec) -> Result<Vec<u8>, InputError>,
+) -> Result<Vec<u8>, InputError> {
+    let mut bound: Vec<Option<P>> = specs.iter().map(|_| None).collect();
+    for (name, part) in parts {
+        let index =
+            match name {
+                Some(name) => specs
+                    .iter()
+                    .position(|spec| spec.name == name)
+                    .ok_or_else(|| InputError::UnknownInput {
+                        name: name.clone(),
+                        expected: names(specs),
+                    })?,
+                None => bound.iter().position(Option::is_none).ok_or_else(|| {
+                    InputError::UnknownInput {
+                        name: format!("number {}", specs.len() + 1),
+                        expected: names(specs),
+                    }
+                })?,
+            };
+        let slot = bound.get_mut(index).ok_or(InputError::DuplicateInput {
+            name: String::new(),
+        })?;
+        if slot.is_some() {
+            let name = specs.get(index).map(|spec| spec.name.clone());
+            return Err(InputError::DuplicateInput {
+                name: name.unwrap_or_default(),
+            });
+        }
+        *slot = Some(part);
+    }
+    let mut encoding = Vec::new();
+    for (spec, part) in specs.iter().zip(bound) {
+        let part = part.ok_or_else(|| InputError::MissingInput {
+            name: spec.name.clone(),
+            expected: names(specs),
+        })?;
+        encoding.extend(encode(part, spec).map_err(|error| InputError::In {
+            name: spec.name.clone(),
+            error: Box::new(error),
+        })?);
+    }
+    Ok(encoding)
+}
+
+fn encode_one(spec: &TensorSpec, dims: Vec<u64>, data: Vec<u8>) -> Result<Vec<u8>, InputError> {
+    let tensor =
+        Tensor::new(spec.name.as_str(), spec.dtype, dims, data).map_err(InputError::Encoding)?;
     Ok(tensor::encode(&[tensor]))
 }
 
@@ -339,17 +419,18 @@ mod testing {
 
     pub(super) fn spec(dtype: DType, shape: &[i64]) -> TensorSpec {
         TensorSpec {
+            name: "x".to_string(),
             dtype,
             shape: shape.to_vec(),
         }
     }
 
-    /// The one tensor of an encoding, checking it has no name.
+    /// The one tensor of an encoding, checking it has its spec's name.
     pub(super) fn one(encoding: &[u8]) -> Tensor {
         let mut tensors = tensor::decode(encoding).unwrap();
         assert_eq!(tensors.len(), 1);
         let tensor = tensors.remove(0);
-        assert_eq!(tensor.name, "");
+        assert_eq!(tensor.name, "x");
         tensor
     }
 }
@@ -358,6 +439,47 @@ mod testing {
 mod tests {
     use super::testing::{one, spec};
     use super::*;
+
+    #[test]
+    fn files_bind_to_inputs_by_name_or_in_graph_order_each_once() {
+        let specs: Vec<TensorSpec> = ["a", "b", "c"]
+            .iter()
+            .map(|name| TensorSpec {
+                name: name.to_string(),
+                ..spec(DType::Int64, &[])
+            })
+            .collect();
+        let encode = |value: i64, spec: &TensorSpec| from_json(&value.to_string(), spec);
+        let named = |name: &str, value| (Some(name.to_string()), value);
+        // `c` by name, then `a` and `b` in graph order.
+        let encoding = bind(&specs, vec![named("c", 3), (None, 1), (None, 2)], encode).unwrap();
+        let values: Vec<f64> = tensor::decode(&encoding)
+            .unwrap()
+            .iter()
+            .flat_map(|t| t.values_f64())
+            .collect();
+        assert_eq!(values, [1.0, 2.0, 3.0]);
+        assert!(matches!(
+            bind(&specs, vec![(None, 1), (None, 2)], encode),
+            Err(InputError::MissingInput { name, .. }) if name == "c"
+        ));
+        assert!(matches!(
+            bind(&specs, vec![(None, 1), named("a", 1)], encode),
+            Err(InputError::DuplicateInput { name }) if name == "a"
+        ));
+        assert!(matches!(
+            bind(&specs, vec![named("d", 1)], encode),
+            Err(InputError::UnknownInput { .. })
+        ));
+        assert!(matches!(
+            bind(
+                &specs,
+                vec![(None, 1), (None, 2), (None, 3), (None, 4)],
+                encode
+            ),
+            Err(InputError::UnknownInput { .. })
+        ));
+    }
     use std::path::PathBuf;
 
     fn models() -> PathBuf {

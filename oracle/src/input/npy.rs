@@ -126,7 +126,7 @@ pub fn from_npy(bytes: &[u8], spec: &TensorSpec) -> Result<Vec<u8>, InputError> 
         )));
     }
     let data = convert(npy_type.read(data), spec.dtype, Floats::Lossless)?;
-    encode_one(spec.dtype, shape, data)
+    encode_one(spec, shape, data)
 }
 
 /// The header text and the data bytes.

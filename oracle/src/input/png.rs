@@ -56,7 +56,7 @@ fn png_input(
         .into_iter()
         .flat_map(|byte| value(byte).to_le_bytes())
         .collect();
-    encode_one(DType::Float32, dims, data)
+    encode_one(spec, dims, data)
 }
 
 fn png_dims(spec: &TensorSpec, width: u32, height: u32) -> Result<Vec<u64>, InputError> {

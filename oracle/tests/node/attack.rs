@@ -391,6 +391,7 @@ async fn fixture_cases(cluster: &Cluster) -> Vec<Case> {
                 comparison: Some(rule),
                 challenge_window_override_slots: None,
                 max_input_bytes: None,
+                max_output_bytes: None,
             };
             let path = repo_root().join("models").join(file);
             let args = model::registration(&engine, &path, listing).expect("registration");

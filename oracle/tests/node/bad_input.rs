@@ -48,14 +48,16 @@ pub async fn register_with_input(
         uri,
         price: 10_000,
         royalty_bps: 1_000,
-        input_spec: TensorSpec {
+        inputs: vec![TensorSpec {
+            name: "input".to_string(),
             dtype: DType::Float32,
             shape: input_shape,
-        },
-        output_spec: TensorSpec {
+        }],
+        outputs: vec![TensorSpec {
+            name: "output".to_string(),
             dtype: DType::Float32,
             shape: vec![1, 4],
-        },
+        }],
         max_input_bytes: 512,
         max_output_bytes: 256,
         comparison: ComparisonRule::Tolerance {

@@ -516,7 +516,8 @@ async fn publisher_and_operator_commands_change_what_the_chain_holds() {
         .find(|l| l.contains(&hash[..16]))
         .expect("listed");
     assert!(
-        line.contains("price 0.500000") && line.contains("float32 [1, 16] → float32 [1, 4]"),
+        line.contains("price 0.500000")
+            && line.contains("input float32 [1, 16] → output float32 [1, 4]"),
         "{line}"
     );
     assert!(

@@ -221,6 +221,7 @@ impl Cluster {
             std::fs::read_to_string(repo_root().join(format!("models/samples/{sample}.json")))
                 .unwrap();
         let spec = TensorSpec {
+            name: "pixels".to_string(),
             dtype: DType::Float32,
             shape: vec![1, 64],
         };
@@ -434,6 +435,7 @@ async fn register_digits(publisher: &ChainClient, tokens: Tokens) -> (Pubkey, [u
         }),
         challenge_window_override_slots: None,
         max_input_bytes: None,
+        max_output_bytes: None,
     };
     let args = model::registration(&engine, &path, listing).expect("digits.onnx registers");
     let model_hash = args.model_hash;

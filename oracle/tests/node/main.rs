@@ -18,6 +18,7 @@ mod cli;
 mod cluster;
 mod deploy;
 mod disputes;
+mod families;
 mod faults;
 mod liveness;
 mod migrate;

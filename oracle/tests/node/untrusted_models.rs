@@ -181,7 +181,7 @@ async fn hostile_models_get_clear_errors_and_the_node_keeps_serving() {
         .await
         .unwrap();
     let sample = std::fs::read_to_string(repo_root().join("models/samples/digit-2.json")).unwrap();
-    let digit_input = sibyl_oracle::input::from_json(&sample, &digits.input_spec).unwrap();
+    let digit_input = sibyl_oracle::input::from_json(&sample, &digits.inputs[0]).unwrap();
     assert_eq!(
         runner.run(Lane::Serve, &digits, digit_input).await.unwrap(),
         python_output("digit-2")
@@ -354,7 +354,7 @@ async fn loaded_models_and_their_cached_files_stay_within_the_cap() {
     );
     let file_of = |model: &Model| format!("{}.onnx", hex::encode(&model.model_hash));
     let sample = std::fs::read_to_string(repo_root().join("models/samples/digit-2.json")).unwrap();
-    let digit_input = sibyl_oracle::input::from_json(&sample, &digits.input_spec).unwrap();
+    let digit_input = sibyl_oracle::input::from_json(&sample, &digits.inputs[0]).unwrap();
     let mlp_input = float_input(&[0.5; 16], vec![1, 16]);
 
     let first = runner

@@ -25,7 +25,7 @@ pub enum SibylError {
     InvalidUri,
     #[msg("The model's price must be greater than zero")]
     InvalidPrice,
-    #[msg("The tensor spec is invalid: rank 1 to 8, every dimension positive or -1")]
+    #[msg("The input or output specs are invalid: 1 to 8 a side with distinct names of 1 to 64 bytes, rank 0 to 8, every dimension positive or -1")]
     InvalidTensorSpec,
     #[msg("The model's input or output bound is zero or above the protocol maximum")]
     InvalidSizeBound,
@@ -133,7 +133,7 @@ pub enum SibylError {
     CallbackAccountsMissing,
     #[msg("The output is not a canonical tensor encoding (see the protocol's encoding)")]
     OutputNotCanonical,
-    #[msg("The output does not fit the model's output spec: one tensor of its dtype, rank and fixed dimensions")]
+    #[msg("The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions")]
     OutputSpecMismatch,
     #[msg("The operator has no active stake that was bonded before the dispute opened: no weight to vote with")]
     NoVotingWeight,

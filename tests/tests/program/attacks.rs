@@ -7,8 +7,10 @@ use sibyl::{
     encoding::{self, Tensor},
     errors::SibylError,
     instruction as ix,
-    instructions::{UpdateConfigArgs, UpdateModelArgs},
-    state::{ComparisonRule, ConfigParams, DType, DisputeOutcome, RequestStatus, VoteSide},
+    instructions::{RequestInferenceArgs, UpdateConfigArgs, UpdateModelArgs},
+    state::{
+        ComparisonRule, ConfigParams, DType, DisputeOutcome, RequestStatus, TensorSpec, VoteSide,
+    },
 };
 use sibyl_client::pda;
 use sibyl_tests::{
@@ -256,7 +258,7 @@ async fn a_commit_or_challenge_must_be_an_output_of_the_model() {
     let mut env = TestEnv::new().await;
     let request = env.request(b"in").await;
     let two_tensors = [output(b"a"), output(b"b")].concat();
-    let cases: [(&str, Vec<u8>, SibylError); 5] = [
+    let cases: [(&str, Vec<u8>, SibylError); 6] = [
         (
             "junk",
             b"not a tensor".to_vec(),
@@ -278,6 +280,13 @@ async fn a_commit_or_challenge_must_be_an_output_of_the_model() {
             SibylError::OutputSpecMismatch,
         ),
         ("two tensors", two_tensors, SibylError::OutputSpecMismatch),
+        (
+            "another name",
+            encoding::encode(&[
+                Tensor::new("scores", DType::Float32, vec![1, 10], vec![0; 40]).unwrap(),
+            ]),
+            SibylError::OutputSpecMismatch,
+        ),
     ];
     for (what, bytes, error) in &cases {
         let result = env.commit(0, request, bytes).await;
@@ -305,6 +314,97 @@ async fn a_commit_or_challenge_must_be_an_output_of_the_model() {
         )
         .await;
     assert!(result.is_err(), "a commit judged against another model");
+    env.assert_tokens_conserved().await;
+}
+
+/// A model of several outputs (a classifier's int64 label and float
+/// probabilities with a dynamic batch, and a scalar count): a commitment
+/// must hold every output, in graph order, each by its name.
+#[tokio::test]
+async fn an_output_of_several_tensors_must_hold_each_in_graph_order_by_name() {
+    let mut env = TestEnv::new().await;
+    let spec = |name: &str, dtype, shape: &[i64]| TensorSpec {
+        name: name.to_string(),
+        dtype,
+        shape: shape.to_vec(),
+    };
+    let mut args = default_model_args([8; 32]);
+    args.inputs = vec![
+        spec("features", DType::Float32, &[-1, 4]),
+        spec("sr", DType::Int64, &[]),
+    ];
+    args.outputs = vec![
+        spec("label", DType::Int64, &[-1]),
+        spec("probabilities", DType::Float32, &[-1, 3]),
+        spec("count", DType::Int64, &[]),
+    ];
+    env.register_model(args).await.unwrap();
+    let model = pda::model(&[8; 32]);
+    let nonce = env.next_nonce();
+    let accounts = env.request_accounts(&env.requester, model, nonce);
+    let request = accounts.request;
+    let requester = env.requester.wallet.insecure_clone();
+    let args = RequestInferenceArgs {
+        nonce,
+        fee: MODEL_PRICE,
+        input_len: 2,
+        input: b"in".to_vec(),
+        callback: None,
+        max_challenge_window_slots: None,
+    };
+    env.send_request(accounts, args, &requester).await.unwrap();
+
+    let label = |batch: u64| {
+        Tensor::new(
+            "label",
+            DType::Int64,
+            vec![batch],
+            vec![0; 8 * batch as usize],
+        )
+        .unwrap()
+    };
+    let probabilities = |batch: u64| {
+        Tensor::from_f32(
+            "probabilities",
+            vec![batch, 3],
+            &vec![0.5; 3 * batch as usize],
+        )
+        .unwrap()
+    };
+    let count = Tensor::new("count", DType::Int64, vec![], 1i64.to_le_bytes().to_vec()).unwrap();
+    let mut renamed = count.clone();
+    renamed.name = "n".to_string();
+    let mut ranked = count.clone();
+    ranked.dims = vec![1];
+    let refused = [
+        ("one missing", vec![label(1), probabilities(1)]),
+        (
+            "out of order",
+            vec![probabilities(1), label(1), count.clone()],
+        ),
+        ("one renamed", vec![label(1), probabilities(1), renamed]),
+        (
+            "a scalar given a rank",
+            vec![label(1), probabilities(1), ranked],
+        ),
+        (
+            "one extra",
+            vec![label(1), probabilities(1), count.clone(), count.clone()],
+        ),
+    ];
+    for (what, tensors) in refused {
+        let result = env.commit(0, request, &encoding::encode(&tensors)).await;
+        assert!(result.is_err(), "a commit with {what} refused");
+        assert_sibyl_error(result, SibylError::OutputSpecMismatch);
+    }
+    // Every output, in order, each by name; the dynamic batch takes any size.
+    env.commit(
+        0,
+        request,
+        &encoding::encode(&[label(2), probabilities(2), count]),
+    )
+    .await
+    .unwrap();
     env.assert_tokens_conserved().await;
 }
 
@@ -776,7 +876,7 @@ async fn a_top_k_rule_is_refused_for_a_float_output_it_cannot_rank() {
     // another CPU would lose its dispute.
     for shape in [vec![1, 1], vec![1, -1]] {
         let mut args = default_model_args([9; 32]);
-        args.output_spec.shape = shape;
+        args.outputs[0].shape = shape;
         args.comparison = ComparisonRule::TopK {
             k: 1,
             tie_margin: 1e-4,
@@ -786,12 +886,28 @@ async fn a_top_k_rule_is_refused_for_a_float_output_it_cannot_rank() {
             SibylError::InvalidComparisonRule,
         );
     }
+    // Every float output must rank classes, not only the first.
+    let mut two = default_model_args([9; 32]);
+    two.outputs.push(sibyl::state::TensorSpec {
+        name: "speech".to_string(),
+        dtype: DType::Float32,
+        shape: vec![1, 1],
+    });
+    two.comparison = ComparisonRule::TopK {
+        k: 1,
+        tie_margin: 1e-4,
+    };
+    assert_sibyl_error(
+        env.register_model(two).await,
+        SibylError::InvalidComparisonRule,
+    );
     // An integer label is compared bit for bit, which is sound.
     let mut label = default_model_args([9; 32]);
-    label.output_spec = sibyl::state::TensorSpec {
+    label.outputs = vec![sibyl::state::TensorSpec {
+        name: "label".to_string(),
         dtype: DType::Int64,
         shape: vec![1, 1],
-    };
+    }];
     label.max_output_bytes = 64;
     label.comparison = ComparisonRule::TopK {
         k: 1,

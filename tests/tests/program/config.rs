@@ -254,8 +254,9 @@ async fn pause_refuses_new_work_but_lets_disputes_and_settlement_run() {
     env.assert_tokens_conserved().await;
 }
 
-fn spec(shape: Vec<i64>) -> TensorSpec {
+fn spec(name: &str, shape: Vec<i64>) -> TensorSpec {
     TensorSpec {
+        name: name.to_string(),
         dtype: sibyl::state::DType::Float32,
         shape,
     }
@@ -279,16 +280,29 @@ async fn register_model_validates_every_field() {
             with(&|a| a.challenge_window_override_slots = Some(0)),
             SibylError::InvalidWindow,
         ),
+        (with(&|a| a.inputs = vec![]), SibylError::InvalidTensorSpec),
         (
-            with(&|a| a.input_spec = spec(vec![])),
+            with(&|a| a.outputs = vec![spec("y", vec![1, 0])]),
             SibylError::InvalidTensorSpec,
         ),
         (
-            with(&|a| a.output_spec = spec(vec![1, 0])),
+            with(&|a| a.inputs = vec![spec("x", vec![1; 9])]),
             SibylError::InvalidTensorSpec,
         ),
         (
-            with(&|a| a.input_spec = spec(vec![1; 9])),
+            with(&|a| a.inputs = vec![spec("", vec![1])]),
+            SibylError::InvalidTensorSpec,
+        ),
+        (
+            with(&|a| a.inputs = vec![spec(&"x".repeat(65), vec![1])]),
+            SibylError::InvalidTensorSpec,
+        ),
+        (
+            with(&|a| a.outputs = vec![spec("y", vec![1]), spec("y", vec![2])]),
+            SibylError::InvalidTensorSpec,
+        ),
+        (
+            with(&|a| a.inputs = (0..9).map(|i| spec(&format!("x{i}"), vec![1])).collect()),
             SibylError::InvalidTensorSpec,
         ),
         (

@@ -20,8 +20,10 @@ pub struct RegisterModelArgs {
     pub uri: String,
     pub price: u64,
     pub royalty_bps: u16,
-    pub input_spec: TensorSpec,
-    pub output_spec: TensorSpec,
+    /// The graph's inputs, in graph order.
+    pub inputs: Vec<TensorSpec>,
+    /// The graph's outputs, in graph order.
+    pub outputs: Vec<TensorSpec>,
     pub max_input_bytes: u32,
     pub max_output_bytes: u32,
     pub comparison: ComparisonRule,
@@ -75,12 +77,12 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
     require!(args.price > 0, SibylError::InvalidPrice);
     validate_royalty_and_window(args.royalty_bps, args.challenge_window_override_slots)?;
     require!(
-        args.input_spec.is_valid() && args.output_spec.is_valid(),
+        TensorSpec::are_valid_side(&args.inputs) && TensorSpec::are_valid_side(&args.outputs),
         SibylError::InvalidTensorSpec
     );
     validate_size_bounds(args.max_input_bytes, args.max_output_bytes)?;
     require!(
-        args.comparison.is_valid_for(&args.output_spec),
+        args.comparison.is_valid_for(&args.outputs),
         SibylError::InvalidComparisonRule
     );
 
@@ -101,8 +103,8 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
         bump: ctx.bumps.model,
         fee_vault_bump: ctx.bumps.fee_vault,
         payout_token: ctx.accounts.publisher_token.key(),
-        input_spec: args.input_spec,
-        output_spec: args.output_spec,
+        inputs: args.inputs,
+        outputs: args.outputs,
         uri: args.uri,
     });
     let event = ModelRegistered {

@@ -1,8 +1,8 @@
 use super::{ComparisonRule, TensorSpec};
 use crate::{
     constants::{
-        MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, MAX_URI_LEN, MAX_WINDOW_SLOTS, MIN_WINDOW_SLOTS,
-        MODEL_SEED,
+        MAX_INPUT_BYTES, MAX_MODEL_TENSORS, MAX_OUTPUT_BYTES, MAX_URI_LEN, MAX_WINDOW_SLOTS,
+        MIN_WINDOW_SLOTS, MODEL_SEED,
     },
     encoding,
     errors::SibylError,
@@ -46,10 +46,14 @@ pub struct Model {
     /// The publisher's token account royalties are paid to, fixed at
     /// registration.
     pub payout_token: Pubkey,
-    /// Input tensor the model expects.
-    pub input_spec: TensorSpec,
-    /// Output tensor the model produces.
-    pub output_spec: TensorSpec,
+    /// The inputs of the model's graph, in graph order: a request's input
+    /// is the canonical encoding of one tensor per spec, in this order.
+    #[max_len(MAX_MODEL_TENSORS)]
+    pub inputs: Vec<TensorSpec>,
+    /// The outputs of the model's graph, in graph order: a committed output
+    /// is the canonical encoding of one tensor per spec, in this order.
+    #[max_len(MAX_MODEL_TENSORS)]
+    pub outputs: Vec<TensorSpec>,
     /// Where to fetch the ONNX file (`file://`, `https://`).
     #[max_len(MAX_URI_LEN)]
     pub uri: String,
@@ -60,10 +64,12 @@ impl Model {
     pub const SEED: &'static [u8] = MODEL_SEED;
 
     /// Refuses bytes that are not a possible output of this model: the
-    /// canonical encoding of exactly one tensor that fits the output spec,
-    /// within `max_output_bytes` (the request's bound, fixed when it was
-    /// made). A verifier can then always decode a committed output and judge
-    /// it under the model's rule, so junk is never paid for unjudged.
+    /// canonical encoding of one tensor per output spec, in graph order,
+    /// each with the spec's name and fitting its dtype and shape, within
+    /// `max_output_bytes` (the request's bound, fixed when it was made). A
+    /// verifier can then always decode a committed output and judge it
+    /// under the model's rule, and a consumer finds each output by name,
+    /// so junk is never paid for unjudged.
     pub fn check_output(&self, output: &[u8], max_output_bytes: u32) -> Result<()> {
         require!(!output.is_empty(), SibylError::EmptyOutput);
         require!(
@@ -72,17 +78,20 @@ impl Model {
         );
         let tensors =
             encoding::decode(output).map_err(|_| error!(SibylError::OutputNotCanonical))?;
-        let [tensor] = tensors.as_slice() else {
-            return err!(SibylError::OutputSpecMismatch);
-        };
         require!(
-            encoding::is_canonical_data(tensor),
-            SibylError::OutputNotCanonical
-        );
-        require!(
-            self.output_spec.admits(tensor.dtype, &tensor.dims),
+            tensors.len() == self.outputs.len(),
             SibylError::OutputSpecMismatch
         );
+        for (tensor, spec) in tensors.iter().zip(&self.outputs) {
+            require!(
+                encoding::is_canonical_data(tensor),
+                SibylError::OutputNotCanonical
+            );
+            require!(
+                tensor.name == spec.name && spec.admits(tensor.dtype, &tensor.dims),
+                SibylError::OutputSpecMismatch
+            );
+        }
         Ok(())
     }
 
@@ -127,4 +136,17 @@ pub fn validate_size_bounds(max_input_bytes: u32, max_output_bytes: u32) -> Resu
         SibylError::InvalidSizeBound
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Eight named inputs and outputs a side keep a model account small:
+    /// its rent stays near 0.02 SOL, far below what `create_account` may
+    /// allocate in one instruction (10 KiB).
+    #[test]
+    fn a_model_account_with_every_spec_at_its_bound_stays_small() {
+        assert_eq!(8 + Model::INIT_SPACE, 2_595);
+    }
 }

@@ -1,0 +1,266 @@
+//! Real model shapes end to end (`models/families/`, docs/models.md): a
+//! scikit-learn pipeline (dynamic batch, an int64 label and float
+//! probabilities), a recurrent model (three inputs, one a scalar, and its
+//! state out) and a transformer encoder (int64 ids and mask of any length).
+//! Each is registered with `sibyl model register`, requested with `sibyl
+//! request`, served, watched and final with Python's output; and a lying
+//! operator's output on each is overturned to Python's.
+use crate::cluster::{repo_root, Cluster};
+use anchor_lang::prelude::Pubkey;
+use sibyl::state::{InferenceRequest, RequestStatus};
+use sibyl_oracle::{config::Role, hex};
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+    time::Duration,
+};
+
+struct Family {
+    name: String,
+    file: String,
+    max_input_bytes: u64,
+    max_output_bytes: u64,
+    /// Per case: the sample file, Python's input and output encodings.
+    cases: Vec<(String, Vec<u8>, Vec<u8>)>,
+}
+
+fn families() -> Vec<Family> {
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("models/families/families.json")).unwrap(),
+    )
+    .unwrap();
+    doc["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|family| Family {
+            name: family["name"].as_str().unwrap().to_string(),
+            file: format!("models/{}", family["file"].as_str().unwrap()),
+            max_input_bytes: family["max_input_bytes"].as_u64().unwrap(),
+            max_output_bytes: family["max_output_bytes"].as_u64().unwrap(),
+            cases: family["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|case| {
+                    let bytes = |key: &str| hex::decode(case[key].as_str().unwrap()).unwrap();
+                    (
+                        format!("models/{}", case["sample"].as_str().unwrap()),
+                        bytes("input_encoding"),
+                        bytes("output_encoding"),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `sibyl ARGS` as `wallet`, from the repository root.
+async fn run_sibyl(cluster: &Cluster, wallet: PathBuf, args: Vec<String>) -> Output {
+    let (rpc, ws) = (cluster.localnet.rpc_url(), cluster.localnet.pubsub_url());
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sibyl"))
+            .current_dir(repo_root())
+            .args(["-u", &rpc, "--ws", &ws, "-k", wallet.to_str().unwrap()])
+            .args(&args)
+            .output()
+            .expect("sibyl runs")
+    })
+    .await
+    .unwrap()
+}
+
+/// [`run_sibyl`]'s stdout, after asserting it succeeded.
+async fn sibyl(cluster: &Cluster, wallet: PathBuf, args: Vec<String>) -> String {
+    let output = run_sibyl(cluster, wallet, args).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// `sibyl model register` for a family; its model address.
+async fn register(cluster: &Cluster, family: &Family) -> Pubkey {
+    let stdout = sibyl(
+        cluster,
+        cluster.publisher.keypair_path.clone(),
+        vec![
+            "model".into(),
+            "register".into(),
+            family.file.clone(),
+            "--price".into(),
+            "0.01".into(),
+            "--max-input-bytes".into(),
+            family.max_input_bytes.to_string(),
+            "--max-output-bytes".into(),
+            family.max_output_bytes.to_string(),
+        ],
+    )
+    .await;
+    let address = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("registered model "))
+        .unwrap_or_else(|| panic!("{}: no address in:\n{stdout}", family.name));
+    address.trim().parse().unwrap()
+}
+
+/// The request `sibyl request` printed.
+fn request_address(stdout: &str) -> Pubkey {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("request   "))
+        .unwrap_or_else(|| panic!("no request in:\n{stdout}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn request_state(cluster: &Cluster, request: &Pubkey) -> InferenceRequest {
+    cluster.request_state(request).await.expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_model_family_is_registered_requested_served_and_watched_by_the_cli() {
+    let cluster = Cluster::start(2).await;
+    let mut watcher = cluster.node_config(1, &[Role::Watch, Role::Vote], 0.0);
+    let watcher_metrics = crate::cluster::serve_metrics(&mut watcher);
+    let running = cluster
+        .start_nodes([
+            cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0),
+            watcher,
+        ])
+        .await;
+    // A scikit-learn classifier converted with its ZipMap: refused, and the
+    // one-line error says how to convert it.
+    let refused = run_sibyl(
+        &cluster,
+        cluster.publisher.keypair_path.clone(),
+        [
+            "model",
+            "register",
+            "models/broken/iris_zipmap.onnx",
+            "--price",
+            "0.01",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    eprintln!("{stderr}");
+    assert!(!refused.status.success());
+    assert!(stderr.contains("`output_probability`"), "{stderr}");
+    assert!(stderr.contains("\"zipmap\": False"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let families = families();
+    let mut models = Vec::new();
+    let mut served = 0;
+    for family in &families {
+        let model = register(&cluster, family).await;
+        models.push(model);
+        let listed = sibyl(
+            &cluster,
+            cluster.requester.keypair_path.clone(),
+            vec!["model".into(), "list".into()],
+        )
+        .await;
+        let line = listed
+            .lines()
+            .find(|line| line.starts_with(&model.to_string()))
+            .unwrap();
+        eprintln!("{line}");
+
+        // The first sample as one JSON object keyed by input name.
+        let (sample, input, output) = &family.cases[0];
+        let stdout = sibyl(
+            &cluster,
+            cluster.requester.keypair_path.clone(),
+            vec!["request".into(), model.to_string(), sample.clone()],
+        )
+        .await;
+        eprintln!("{stdout}");
+        assert!(stdout.contains("finalized"), "{}: {stdout}", family.name);
+        let state = request_state(&cluster, &request_address(&stdout)).await;
+        assert_eq!(state.status, RequestStatus::Finalized, "{}", family.name);
+        assert_eq!(
+            &state.input, input,
+            "{}: the input Python encoded",
+            family.name
+        );
+        assert_eq!(&state.output, output, "{}: Python's output", family.name);
+        served += 1;
+    }
+
+    // The recurrent model's second case with one file per input, named and
+    // in graph order, gives the same input as its JSON object.
+    let gru = families.iter().position(|f| f.name == "gru_vad").unwrap();
+    let (sample, input, output) = &families[gru].cases[1];
+    let object: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_root().join(sample)).unwrap()).unwrap();
+    let mut files = Vec::new();
+    for name in ["sr", "input", "state"] {
+        let path = cluster.dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, object[name].to_string()).unwrap();
+        files.push(path.display().to_string());
+    }
+    let stdout = sibyl(
+        &cluster,
+        cluster.requester.keypair_path.clone(),
+        vec![
+            "request".into(),
+            models[gru].to_string(),
+            format!("sr={}", files[0]),
+            files[1].clone(),
+            files[2].clone(),
+        ],
+    )
+    .await;
+    let state = request_state(&cluster, &request_address(&stdout)).await;
+    assert_eq!(&state.input, input);
+    assert_eq!(&state.output, output);
+    assert!(stdout.contains("stateN float32 [2, 1, 16]"), "{stdout}");
+    served += 1;
+
+    // The watcher re-ran every one of them (and challenged none).
+    let metrics = crate::cluster::metrics_text(watcher_metrics).await;
+    let verified: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("sibyl_inference_seconds_count "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no inference count in:\n{metrics}"));
+    assert_eq!(verified, served, "the watcher re-ran every request");
+    assert!(
+        metrics.contains("sibyl_challenged_total 0"),
+        "no challenge: {metrics}"
+    );
+
+    running.stop().await;
+    cluster.assert_tokens_conserved_with(&models).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_operator_on_every_family_is_overturned_to_pythons_output() {
+    let cluster = Cluster::start(4).await;
+    let running = cluster.start_nodes(cluster.dispute_nodes(1.0)).await;
+    let mut models = Vec::new();
+    let mut requests = Vec::new();
+    for family in families() {
+        let model = register(&cluster, &family).await;
+        models.push(model);
+        let (_, input, output) = family.cases.last().unwrap().clone();
+        let request = cluster.request_input(model, input).await.unwrap();
+        requests.push((family.name, request, output));
+    }
+    for (name, request, output) in requests {
+        let state = cluster.wait_final(&request, Duration::from_secs(90)).await;
+        assert_eq!(state.status, RequestStatus::Overturned, "{name}");
+        assert_eq!(state.output, output, "{name}: the challenger's is Python's");
+    }
+    cluster.wait_votes_claimed(&[2, 3]).await;
+    running.stop().await;
+    cluster.assert_tokens_conserved_with(&models).await;
+}
