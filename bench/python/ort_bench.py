@@ -1,11 +1,12 @@
 """Python onnxruntime timings for `sibyl-bench` (section 1's reference column).
 
-Runs each fixture's first recorded input through a session with Sibyl's
-pinned profile (the same options as models/generate.py's make_session) and
-prints, as JSON on stdout, the median and p99 of `session.run` in
-microseconds: {"onnxruntime": VERSION, "fixtures": {NAME: {...}}}.
+Runs the first recorded input of each fixture (models/fixtures.json) and
+each model family (models/families/families.json) through a session with
+Sibyl's pinned profile (the same options as models/generate.py's
+make_session) and prints, as JSON on stdout, the median and p99 of
+`session.run` in microseconds: {"onnxruntime": VERSION, "fixtures": {NAME: {...}}}.
 
-usage: ort_bench.py FIXTURES_JSON SAMPLES WARMUP
+usage: ort_bench.py MODELS_DIR SAMPLES WARMUP
 """
 import json
 import os
@@ -51,10 +52,11 @@ def pinned_session(path):
 
 
 def main():
-    fixtures_path, samples, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    with open(fixtures_path) as file:
+    models_dir, samples, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    with open(os.path.join(models_dir, "fixtures.json")) as file:
         fixtures = json.load(file)["fixtures"]
-    models_dir = os.path.dirname(fixtures_path)
+    with open(os.path.join(models_dir, "families", "families.json")) as file:
+        fixtures += json.load(file)["families"]
     results = {}
     for fixture in fixtures:
         session = pinned_session(os.path.join(models_dir, fixture["file"]))

@@ -1,4 +1,5 @@
-//! The fixture models and their recorded cases (`models/fixtures.json`).
+//! The fixture models and their recorded cases (`models/fixtures.json`),
+//! and the model families (`models/families/families.json`).
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use sibyl::state::ComparisonRule;
@@ -8,6 +9,11 @@ use std::path::{Path, PathBuf};
 #[derive(Deserialize)]
 struct File {
     fixtures: Vec<RawFixture>,
+}
+
+#[derive(Deserialize)]
+struct FamiliesFile {
+    families: Vec<RawFixture>,
 }
 
 #[derive(Deserialize)]
@@ -36,11 +42,27 @@ pub struct Fixture {
 
 /// Every fixture in `models/fixtures.json` under `root`.
 pub fn load(root: &Path) -> Result<Vec<Fixture>> {
-    let path = root.join("models/fixtures.json");
+    let file: File = read(root, "models/fixtures.json")?;
+    from_raw(root, file.fixtures)
+}
+
+/// Every model family in `models/families/families.json` under `root`
+/// (several named inputs and outputs; section 1 times them beside the
+/// fixtures).
+pub fn load_families(root: &Path) -> Result<Vec<Fixture>> {
+    let file: FamiliesFile = read(root, "models/families/families.json")?;
+    from_raw(root, file.families)
+}
+
+fn read<T: serde::de::DeserializeOwned>(root: &Path, name: &str) -> Result<T> {
+    let path = root.join(name);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {} (run make fixtures)", path.display()))?;
-    let file: File = serde_json::from_str(&text).context("parsing models/fixtures.json")?;
-    file.fixtures
+    serde_json::from_str(&text).with_context(|| format!("parsing {name}"))
+}
+
+fn from_raw(root: &Path, fixtures: Vec<RawFixture>) -> Result<Vec<Fixture>> {
+    fixtures
         .into_iter()
         .map(|raw| {
             let cases = raw

@@ -89,8 +89,8 @@ fn run_raw(session: &mut Session, inputs: &[DynTensor]) -> Result<()> {
         .map_err(|err| anyhow!("{err}"))
 }
 
-/// ONNX Runtime tensors for a canonical input encoding (float32 and uint8,
-/// the fixtures' input types).
+/// ONNX Runtime tensors for a canonical input encoding (float32, uint8 and
+/// int64, the fixtures' and families' input types; a scalar has no dims).
 fn ort_inputs(encoding: &[u8]) -> Result<Vec<DynTensor>> {
     encoding::decode(encoding)
         .map_err(|err| anyhow!("{err}"))?
@@ -103,7 +103,17 @@ fn ort_inputs(encoding: &[u8]) -> Result<Vec<DynTensor>> {
                     OrtTensor::from_array((shape, values))?.upcast()
                 }
                 DType::Uint8 => OrtTensor::from_array((shape, tensor.data))?.upcast(),
-                other => anyhow::bail!("the benchmark feeds float32 and uint8, not {other:?}"),
+                DType::Int64 => {
+                    let values: Vec<i64> = tensor
+                        .data
+                        .chunks_exact(8)
+                        .map(|bytes| i64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+                        .collect();
+                    OrtTensor::from_array((shape, values))?.upcast()
+                }
+                other => {
+                    anyhow::bail!("the benchmark feeds float32, uint8 and int64, not {other:?}")
+                }
             })
         })
         .collect()

@@ -28,7 +28,7 @@ pub fn measure(root: &Path, samples: usize, warmup: usize) -> Result<PythonTimes
     let python = root.join(".local/venv/bin/python");
     let output = Command::new(&python)
         .arg(root.join("bench/python/ort_bench.py"))
-        .arg(root.join("models/fixtures.json"))
+        .arg(root.join("models"))
         .arg(samples.to_string())
         .arg(warmup.to_string())
         .output()

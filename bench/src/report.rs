@@ -34,7 +34,9 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
     if args.runs(1) {
         step("1/6 inference floor vs the node's path");
         let warmup = (args.samples / 10).max(10);
-        let rows = inference::measure(&engine, &fixtures, args.samples, warmup)?;
+        let mut timed = fixtures::load(root)?;
+        timed.extend(fixtures::load_families(root)?);
+        let rows = inference::measure(&engine, &timed, args.samples, warmup)?;
         let python = python::measure(root, args.samples, warmup)
             .map_err(|err| eprintln!("sibyl-bench: no Python reference: {err:#}"))
             .ok();
