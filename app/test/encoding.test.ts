@@ -107,6 +107,11 @@ describe("models of several inputs (models/families)", () => {
   ])("%s is refused in words", (text, message) => {
     expect(() => inputFromJson(text, specs)).toThrow(message);
   });
+  test("an input named like an Object property is still required", () => {
+    const odd = [{ name: "constructor", dtype: "int64" as const, shape: [] }];
+    expect(() => inputFromJson("{}", odd)).toThrow(/no value for input "constructor"/);
+    expect(decodeTensors(inputFromJson('{"constructor": 3}', odd))[0]!.values).toEqual([3]);
+  });
   test("a scalar is one number", () => {
     const [ids, sr] = decodeTensors(inputFromJson('{"sr": 16000, "input_ids": [[3, 4, 5]]}', specs));
     expect(ids).toEqual({ name: "input_ids", dtype: "int64", dims: [1, 3], values: [3, 4, 5] });

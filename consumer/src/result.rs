@@ -89,8 +89,9 @@ impl FinalResult {
         Ok(verify(&self.rule, tensor))
     }
 
-    /// What the verifiers checked of the first output tensor (models have
-    /// one output today).
+    /// What the verifiers checked of the first output tensor: the graph's
+    /// first output (a model of one output has only it; name the others
+    /// with [`FinalResult::verified`]).
     pub fn verified_first(&self) -> Result<Verified<'_>> {
         let tensor = self
             .outputs

@@ -491,3 +491,56 @@ fn a_graph_with_a_zipmap_output_is_refused_with_the_fix() {
     assert!(error.contains("not a tensor"), "{error}");
     assert!(error.contains("\"zipmap\": False"), "{error}");
 }
+
+/// A graph with dynamic dimensions has no size of its own: registration
+/// needs the bound, and refuses one below the graph's smallest encoding
+/// (no request could ever be served).
+#[test]
+fn a_dynamic_graph_needs_size_bounds_no_smaller_than_its_smallest_encoding() {
+    use sibyl_oracle::actions::model::{registration, Listing, RegistrationError};
+    let engine = engine();
+    let path = models_dir().join("families/iris_pipeline.onnx");
+    let listing = |max_input_bytes, max_output_bytes| Listing {
+        uri: "file://x".to_string(),
+        price: 1,
+        royalty_bps: 0,
+        comparison: None,
+        challenge_window_override_slots: None,
+        max_input_bytes,
+        max_output_bytes,
+    };
+    let error = registration(&engine, &path, listing(None, Some(74))).unwrap_err();
+    assert!(
+        matches!(error, RegistrationError::Unbounded { what: "input" }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--max-input-bytes"), "{error}");
+    let error = registration(&engine, &path, listing(Some(46), None)).unwrap_err();
+    assert!(
+        matches!(error, RegistrationError::Unbounded { what: "output" }),
+        "{error}"
+    );
+    // Batch 1 is the smallest: 46 bytes in, 74 out.
+    let error = registration(&engine, &path, listing(Some(45), Some(74))).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RegistrationError::BoundTooSmall {
+                what: "input",
+                given: 45,
+                smallest: 46
+            }
+        ),
+        "{error}"
+    );
+    let error = registration(&engine, &path, listing(Some(46), Some(73))).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RegistrationError::BoundTooSmall { what: "output", .. }
+        ),
+        "{error}"
+    );
+    let args = registration(&engine, &path, listing(Some(46), Some(74))).unwrap();
+    assert_eq!((args.max_input_bytes, args.max_output_bytes), (46, 74));
+}

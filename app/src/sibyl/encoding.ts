@@ -8,8 +8,9 @@
 //   dims     := rank × u64 LE
 //   data     := elements in row-major order, each little-endian (bool: one byte)
 //
-// Inputs are one tensor with an empty name (the engine binds inputs by
-// position), as the node's `input::from_json` makes them.
+// An input is one tensor per model input, in graph order, each named as
+// the graph names it, as the node's `input::from_json` and
+// `from_json_object` make them.
 
 /** The dtypes Sibyl supports, by the IDL's (camelCase) variant name. */
 export const DTYPES = {
@@ -256,7 +257,7 @@ export function inputFromJson(text: string, specs: readonly TensorSpec[]): Uint8
     if (unknown !== undefined) throw new EncodingError(`the model has no input "${unknown}" (it takes ${names})`);
     return concat(
       specs.map((spec) => {
-        if (!(spec.name in fields)) throw new EncodingError(`no value for input "${spec.name}" (the model takes ${names})`);
+        if (!Object.hasOwn(fields, spec.name)) throw new EncodingError(`no value for input "${spec.name}" (the model takes ${names})`);
         return oneInput(fields[spec.name], spec, specs.length > 1);
       }),
     );

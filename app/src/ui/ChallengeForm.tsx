@@ -23,15 +23,32 @@ export function ChallengeForm({
 }) {
   const { showError } = useSibyl();
   const byClass = !!comparison && "topK" in comparison;
-  const classes = (() => {
+  const tensors = (() => {
     try {
-      return decodeTensors(committed)[0]?.values.length ?? 0;
+      return decodeTensors(committed);
     } catch {
-      return 0;
+      return [];
     }
   })();
+  const classes = tensors[0]?.values.length ?? 0;
   const [klass, setKlass] = useState(0);
   const [json, setJson] = useState("");
+  if (tensors.length > 1) {
+    return (
+      <div className="challenge" data-testid="challenge-form">
+        <h3>Challenge this result</h3>
+        <p>
+          This output has {tensors.length} tensors ({tensors.map((tensor) => tensor.name).join(", ")}); the app challenges
+          single-tensor outputs only. Run <code>sibyl challenge REQUEST</code>, which re-runs the model and posts its whole output.
+        </p>
+        <div className="actions">
+          <button type="button" onClick={onCancel}>
+            Back
+          </button>
+        </div>
+      </div>
+    );
+  }
   return (
     <div className="challenge" data-testid="challenge-form">
       <h3>Challenge this result</h3>

@@ -31,7 +31,15 @@ function TensorChart({
   named?: boolean;
   first?: boolean;
 }) {
-  if (tensor.values.length === 0) return null;
+  if (tensor.values.length === 0) {
+    return (
+      <figure className="result" data-testid={testId}>
+        <figcaption>
+          {tensor.name || "output"} {tensor.dtype} [{tensor.dims.join(" × ")}]: no values
+        </figcaption>
+      </figure>
+    );
+  }
   const values = tensor.values;
   const top = values.indexOf(Math.max(...values));
   const max = Math.max(...values.map(Math.abs), Number.MIN_VALUE);

@@ -49,10 +49,14 @@ pub enum RegistrationError {
     NoTensors { path: String },
     #[error("{path}: {reason}")]
     Specs { path: String, reason: String },
-    #[error(
-        "the {what} has dynamic dimensions, so its size has no bound: pass --max-{what}-bytes"
-    )]
+    #[error("the {what} has dynamic dimensions, so its size has no bound: give one (--max-{what}-bytes, or max_{what}_bytes in a migration plan)")]
     Unbounded { what: &'static str },
+    #[error("a {what} bound of {given} bytes is below the smallest {what} of this graph ({smallest} bytes, every dynamic dimension 1): no request could be served")]
+    BoundTooSmall {
+        what: &'static str,
+        given: u32,
+        smallest: u32,
+    },
     #[error("input ({input} bytes) or output ({output} bytes) exceeds the protocol bounds ({MAX_INPUT_BYTES}, {MAX_OUTPUT_BYTES})")]
     TooLarge { input: u32, output: u32 },
 }
@@ -83,18 +87,8 @@ pub fn registration(
     let (inputs, outputs) = (specs(loaded.inputs()), specs(loaded.outputs()));
     check_side(path, "inputs", &inputs)?;
     check_side(path, "outputs", &outputs)?;
-    let max_input_bytes = match listing.max_input_bytes {
-        Some(bytes) => bytes,
-        None => {
-            encoding_len(loaded.inputs()).ok_or(RegistrationError::Unbounded { what: "input" })?
-        }
-    };
-    let max_output_bytes = match listing.max_output_bytes {
-        Some(bytes) => bytes,
-        None => {
-            encoding_len(loaded.outputs()).ok_or(RegistrationError::Unbounded { what: "output" })?
-        }
-    };
+    let max_input_bytes = size_bound("input", listing.max_input_bytes, loaded.inputs())?;
+    let max_output_bytes = size_bound("output", listing.max_output_bytes, loaded.outputs())?;
     if max_input_bytes > MAX_INPUT_BYTES || max_output_bytes > MAX_OUTPUT_BYTES {
         return Err(RegistrationError::TooLarge {
             input: max_input_bytes,
@@ -195,14 +189,38 @@ pub fn parse_rule(text: &str) -> Result<ComparisonRule, String> {
     })
 }
 
-/// Size of the canonical encoding of these tensors with their graph names;
-/// `None` if a dimension is dynamic.
-fn encoding_len(tensors: &[GraphTensor]) -> Option<u32> {
+/// The size bound of a side: `given`, if no smaller than the side's
+/// smallest encoding, or else the side's size when it has no dynamic
+/// dimension.
+fn size_bound(
+    what: &'static str,
+    given: Option<u32>,
+    tensors: &[GraphTensor],
+) -> Result<u32, RegistrationError> {
+    match given {
+        Some(given) => match encoding_len(tensors, Some(1)) {
+            Some(smallest) if given < smallest => Err(RegistrationError::BoundTooSmall {
+                what,
+                given,
+                smallest,
+            }),
+            _ => Ok(given),
+        },
+        None => encoding_len(tensors, None).ok_or(RegistrationError::Unbounded { what }),
+    }
+}
+
+/// Size of the canonical encoding of these tensors with their graph names,
+/// every dynamic dimension taken as `dynamic`; `None` if one is dynamic and
+/// `dynamic` is `None` (or the size passes a u32).
+fn encoding_len(tensors: &[GraphTensor], dynamic: Option<u64>) -> Option<u32> {
     tensors.iter().try_fold(0u32, |total, tensor| {
         let elements = tensor.shape.iter().try_fold(1u64, |count, &dim| {
-            u64::try_from(dim)
-                .ok()
-                .and_then(|dim| count.checked_mul(dim))
+            let dim = match u64::try_from(dim) {
+                Ok(dim) => dim,
+                Err(_) => dynamic?,
+            };
+            count.checked_mul(dim)
         })?;
         let bytes = 4
             + tensor.name.len() as u64

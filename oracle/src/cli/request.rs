@@ -321,13 +321,21 @@ fn print_output(state: &InferenceRequest, model: &Model) {
 fn read_input(args: &RequestArgs, model: &Model) -> Result<Vec<u8>> {
     let mut parts = Vec::new();
     for arg in &args.input {
-        // NAME=FILE names the input; a path with `=` in it but no such
-        // input is read as a path.
+        // NAME=FILE names the input (an unknown name is refused by `bind`);
+        // a file whose own name has `=` in it is read as that file, unless
+        // its prefix names an input too.
+        let whole = PathBuf::from(arg);
         let (name, path) = match arg.split_once('=') {
-            Some((name, path)) if model.inputs.iter().any(|spec| spec.name == name) => {
-                (Some(name.to_string()), PathBuf::from(path))
+            Some((name, _)) if whole.exists() => {
+                if model.inputs.iter().any(|spec| spec.name == name) {
+                    bail!(
+                        "`{arg}` is a file and also names input `{name}`: write ./{arg} for the file, or {name}=FILE for the input"
+                    );
+                }
+                (None, whole)
             }
-            _ => (None, PathBuf::from(arg)),
+            Some((name, path)) => (Some(name.to_string()), PathBuf::from(path)),
+            None => (None, whole),
         };
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         parts.push((name, (path, bytes)));

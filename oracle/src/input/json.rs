@@ -21,32 +21,36 @@ pub fn from_json(text: &str, spec: &TensorSpec) -> Result<Vec<u8>, InputError> {
 /// unknown name is refused, naming what the model takes.
 pub fn from_json_object(text: &str, specs: &[TensorSpec]) -> Result<Vec<u8>, InputError> {
     let value = parse(text)?;
-    let Value::Object(mut fields) = value else {
+    let Value::Object(fields) = value else {
         return Err(InputError::JsonNotObject {
             found: json_kind(&value).to_string(),
             expected: super::names(specs),
         });
     };
+    // A name the model does not take says more than the one it misses.
+    if let Some(name) = fields
+        .keys()
+        .find(|name| specs.iter().all(|spec| &spec.name != *name))
+    {
+        return Err(InputError::UnknownInput {
+            name: name.clone(),
+            expected: super::names(specs),
+        });
+    }
     let mut encoding = Vec::new();
     for spec in specs {
         let field = fields
-            .remove(&spec.name)
+            .get(&spec.name)
             .ok_or_else(|| InputError::MissingInput {
                 name: spec.name.clone(),
                 expected: super::names(specs),
             })?;
         encoding.extend(
-            from_json_value(&field, spec).map_err(|error| InputError::In {
+            from_json_value(field, spec).map_err(|error| InputError::In {
                 name: spec.name.clone(),
                 error: Box::new(error),
             })?,
         );
-    }
-    if let Some(name) = fields.keys().next() {
-        return Err(InputError::UnknownInput {
-            name: name.clone(),
-            expected: super::names(specs),
-        });
     }
     Ok(encoding)
 }

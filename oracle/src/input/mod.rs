@@ -39,6 +39,8 @@ pub enum InputError {
     UnknownInput { name: String, expected: String },
     #[error("{path}: unknown input type `.{extension}` (use .json, .npy or .png)")]
     UnknownFormat { path: String, extension: String },
+    #[error("{given} inputs given, but the model takes {expected}")]
+    TooManyInputs { given: usize, expected: String },
     #[error("input `{name}` is given twice")]
     DuplicateInput { name: String },
     #[error("input `{name}`: {error}")]
@@ -182,32 +184,36 @@ fn names(specs: &[TensorSpec]) -> String {
 }
 
 /// The encoding of a model's inputs from one part per input: a part named
-/// `Some(name)` is that input, an unnamed part the next input not yet given
-/// (graph order). `encode` turns one part into the encoding of one input.
-/// Every input must be given exactly once.
+/// `Some(name)` is that input, and the unnamed parts take the inputs not
+/// named, in graph order (wherever the named ones stand among them).
+/// `encode` turns one part into the encoding of one input. Every input must
+/// be given exactly once.
 pub fn bind<P>(
     specs: &[TensorSpec],
     parts: Vec<(Option<String>, P)>,
     encode: impl Fn(P, &TensorSpec) -> Result<Vec<u8>, InputError>,
 ) -> Result<Vec<u8>, InputError> {
+    let given = parts.len();
     let mut bound: Vec<Option<P>> = specs.iter().map(|_| None).collect();
-    for (name, part) in parts {
-        let index =
-            match name {
-                Some(name) => specs
-                    .iter()
-                    .position(|spec| spec.name == name)
-                    .ok_or_else(|| InputError::UnknownInput {
-                        name: name.clone(),
-                        expected: names(specs),
-                    })?,
-                None => bound.iter().position(Option::is_none).ok_or_else(|| {
-                    InputError::UnknownInput {
-                        name: format!("number {}", specs.len() + 1),
-                        expected: names(specs),
-                    }
+    let (named, unnamed): (Vec<_>, Vec<_>) =
+        parts.into_iter().partition(|(name, _)| name.is_some());
+    for (name, part) in named.into_iter().chain(unnamed) {
+        let index = match name {
+            Some(name) => specs
+                .iter()
+                .position(|spec| spec.name == name)
+                .ok_or_else(|| InputError::UnknownInput {
+                    name: name.clone(),
+                    expected: names(specs),
                 })?,
-            };
+            None => bound
+                .iter()
+                .position(Option::is_none)
+                .ok_or(InputError::TooManyInputs {
+                    given,
+                    expected: names(specs),
+                })?,
+        };
         let slot = bound.get_mut(index).ok_or(InputError::DuplicateInput {
             name: String::new(),
         })?;
@@ -464,7 +470,7 @@ mod tests {
             Err(InputError::MissingInput { name, .. }) if name == "c"
         ));
         assert!(matches!(
-            bind(&specs, vec![(None, 1), named("a", 1)], encode),
+            bind(&specs, vec![named("a", 1), named("a", 1)], encode),
             Err(InputError::DuplicateInput { name }) if name == "a"
         ));
         assert!(matches!(
@@ -477,8 +483,17 @@ mod tests {
                 vec![(None, 1), (None, 2), (None, 3), (None, 4)],
                 encode
             ),
-            Err(InputError::UnknownInput { .. })
+            Err(InputError::TooManyInputs { given: 4, .. })
         ));
+        // A named part placed after unnamed ones still takes its input;
+        // the unnamed ones take the others in order.
+        let encoding = bind(&specs, vec![(None, 1), (None, 3), named("b", 2)], encode).unwrap();
+        let values: Vec<f64> = tensor::decode(&encoding)
+            .unwrap()
+            .iter()
+            .flat_map(|t| t.values_f64())
+            .collect();
+        assert_eq!(values, [1.0, 2.0, 3.0]);
     }
     use std::path::PathBuf;
 

@@ -51,6 +51,12 @@ pub enum NodeError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The model's output for a request does not fit the specs or the
+    /// output bound its publisher registered, so the program would refuse
+    /// it: never retried (the request expires and is refunded; a watcher
+    /// challenges any other commitment of it).
+    #[error("the model's output does not fit its registered output specs or bound: {reason}")]
+    OutputMisfit { reason: String },
     #[error("{0}")]
     Internal(String),
 }

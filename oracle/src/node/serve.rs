@@ -129,10 +129,11 @@ impl Serve {
             async move {
                 match serve_one(&shared, request, state, &model, seen).await {
                     Ok(()) => {}
-                    // The model cannot run this input, or ran past its time
-                    // limit on it: say so once, not every scan; the request
-                    // will expire and be refunded.
-                    Err(NodeError::Inference(err)) if err.is_about_input() || err.is_timeout() => {
+                    // The model cannot run this input, ran past its time
+                    // limit on it, or made an output its registered specs
+                    // refuse: say so once, not every scan; the request will
+                    // expire and be refunded.
+                    Err(err) if never_servable(&err) => {
                         shared.metrics.error("serve");
                         tracing::warn!(%err, "cannot serve this request; skipping it");
                         unservable
@@ -277,6 +278,11 @@ async fn serve_one(
             .run_timed(Lane::Serve, model, state.input.clone())
             .await?;
         inference = Some(ran);
+        model
+            .check_output(&honest, state.max_output_bytes)
+            .map_err(|err| NodeError::OutputMisfit {
+                reason: err.to_string(),
+            })?;
         let (output, wrong) = faulty::output_to_commit(&request, shared.faulty_rate, honest);
         tracing::info!(faulty = wrong, bytes = output.len(), "inference done");
         Ok(Entry {
@@ -337,6 +343,15 @@ async fn serve_one(
         Outcome::WasDone => {}
     }
     Ok(())
+}
+
+/// Whether serving `err`'s request again would fail the same way.
+fn never_servable(err: &NodeError) -> bool {
+    match err {
+        NodeError::OutputMisfit { .. } => true,
+        NodeError::Inference(err) => err.is_about_input() || err.is_timeout(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

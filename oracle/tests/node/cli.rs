@@ -223,6 +223,7 @@ async fn every_command_refuses_bad_input_in_one_line() {
     );
     let pending = cluster.request_digit("digit-2").await.to_string();
     let nowhere = Pubkey::new_unique().to_string();
+    let digits = sibyl_oracle::hex::encode(&cluster.model_hash);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         // node, config
         (
@@ -318,6 +319,23 @@ async fn every_command_refuses_bad_input_in_one_line() {
             "not a valid wallet address",
         ),
         // requests
+        (
+            vec!["request", &digits, "pxels=models/samples/digit-2.json"],
+            "the model has no input `pxels` (it takes `pixels`)",
+        ),
+        (
+            vec![
+                "request",
+                &digits,
+                "models/samples/digit-2.json",
+                "models/samples/digit-6.json",
+            ],
+            "2 inputs given, but the model takes `pixels`",
+        ),
+        (
+            vec!["request", &digits, "models/samples/tiny_encoder-0.json"],
+            "the model has no input `attention_mask` (it takes `pixels`)",
+        ),
         (
             vec!["challenge", "not-a-request"],
             "not a valid request address",

@@ -264,3 +264,79 @@ async fn a_lying_operator_on_every_family_is_overturned_to_pythons_output() {
     running.stop().await;
     cluster.assert_tokens_conserved_with(&models).await;
 }
+
+/// A publisher registers the encoder under specs that are not its graph's
+/// (its output named `scores`, not `logits`): no honest output can ever be
+/// committed or posted. An honest server skips the request; an accomplice
+/// commits a made-up output that fits the registered specs; the watcher
+/// challenges with a placeholder (its own output would be refused), the
+/// voters find neither output theirs, and the commitment is rejected: the
+/// requester refunded, the accomplice slashed, nothing final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
+    let cluster = Cluster::start(4).await;
+    let running = cluster.start_nodes(cluster.dispute_nodes(0.0)).await;
+    let family = families()
+        .into_iter()
+        .find(|family| family.name == "tiny_encoder")
+        .unwrap();
+    let path = repo_root().join(&family.file);
+    let engine = sibyl_oracle::engine::Engine::new(&Default::default()).unwrap();
+    let listing = sibyl_oracle::actions::model::Listing {
+        uri: format!("file://{}", family.file),
+        price: 10_000,
+        royalty_bps: 1_000,
+        comparison: None,
+        challenge_window_override_slots: None,
+        max_input_bytes: Some(family.max_input_bytes as u32),
+        max_output_bytes: Some(family.max_output_bytes as u32),
+    };
+    let mut args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
+    args.outputs[0].name = "scores".to_string();
+    let model = sibyl_oracle::actions::model::register(
+        &cluster.client(&cluster.publisher),
+        cluster.tokens,
+        args,
+    )
+    .await
+    .unwrap();
+    let requester = cluster.requester.pubkey();
+    let requester_before = cluster.token_balance(&requester).await;
+
+    let (_, input, _) = family.cases[0].clone();
+    let request = cluster.request_input(model, input).await.unwrap();
+    let state = request_state(&cluster, &request).await;
+    let made_up = sibyl_oracle::tensor::encode(&[sibyl_oracle::tensor::Tensor::from_f32(
+        "scores",
+        vec![1, 2],
+        &[9.0, -9.0],
+    )
+    .unwrap()]);
+    let accomplice = cluster.client(&cluster.operators[0]);
+    let commit = sibyl_client::instruction(
+        sibyl_client::accounts::commit_result(accomplice.wallet(), request, model),
+        sibyl::instruction::CommitResult {
+            sequence: state.sequence,
+            output: made_up,
+        },
+    );
+    accomplice
+        .send("commit_result", &[commit], &[])
+        .await
+        .expect("the program cannot tell the specs are not the graph's");
+
+    let ended = cluster.wait_ended(&request, Duration::from_secs(90)).await;
+    assert!(
+        matches!(ended, sibyl_oracle::actions::request::Progress::Closed),
+        "{ended:?}"
+    );
+    assert_eq!(cluster.operator_state(0).await.disputes_lost, 1);
+    assert_eq!(
+        cluster.token_balance(&requester).await,
+        requester_before,
+        "the requester is refunded in full"
+    );
+    cluster.wait_votes_claimed(&[2, 3]).await;
+    running.stop().await;
+    cluster.assert_tokens_conserved_with(&[model]).await;
+}
