@@ -435,6 +435,22 @@ fn every_model_family_registers_reads_its_sample_and_matches_python() {
         assert_eq!(args.outputs, specs("outputs"), "{name}");
         assert_eq!(args.model_hash, hash32(family["sha256"].as_str().unwrap()));
         assert_eq!(args.comparison, comparison(&family["comparison"]), "{name}");
+        // The pipeline's label is an integer beside float probabilities:
+        // the publisher is told it is compared bit for bit.
+        let cautions = sibyl_oracle::actions::model::cautions(&args);
+        if name == "iris_pipeline" {
+            assert_eq!(cautions.len(), 1, "{cautions:?}");
+            assert!(cautions[0].contains("`label`"), "{cautions:?}");
+        } else {
+            assert!(cautions.is_empty(), "{name}: {cautions:?}");
+            let mut exact = args.clone();
+            exact.comparison = ComparisonRule::Exact;
+            let cautions = sibyl_oracle::actions::model::cautions(&exact);
+            assert!(
+                cautions[0].contains("float bits can differ"),
+                "{cautions:?}"
+            );
+        }
         let mut loaded = engine.load(&path).unwrap();
         for case in family["cases"].as_array().unwrap() {
             let sample =

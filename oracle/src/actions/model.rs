@@ -123,6 +123,33 @@ pub fn registration(
 /// a rank are a near-tie that CPUs may break either way.
 pub const DEFAULT_TIE_MARGIN: f32 = 1e-4;
 
+/// What a publisher should know before registering `args`, in words:
+/// outputs its rule compares bit for bit although their bits may differ
+/// across CPUs (`docs/security.md`, class 7).
+pub fn cautions(args: &RegisterModelArgs) -> Vec<String> {
+    let names = |float: bool| -> Vec<String> {
+        args.outputs
+            .iter()
+            .filter(|spec| spec.dtype.is_float() == float)
+            .map(|spec| format!("`{}`", spec.name))
+            .collect()
+    };
+    let (floats, integers) = (names(true), names(false));
+    let mut cautions = Vec::new();
+    if args.comparison == ComparisonRule::Exact && !floats.is_empty() {
+        cautions.push(format!(
+            "the exact rule compares the float outputs {} bit for bit, and float bits can differ across CPUs: an honest operator on another machine could lose a dispute (use tolerance:ABS:REL or top-k:K)",
+            floats.join(", ")
+        ));
+    } else if !floats.is_empty() && !integers.is_empty() {
+        cautions.push(format!(
+            "the integer outputs {} are compared bit for bit; if the graph computes them from its float outputs (a classifier's label), CPUs can disagree on them at a near tie (docs/security.md, class 7)",
+            integers.join(", ")
+        ));
+    }
+    cautions
+}
+
 /// Refuses a side of the graph the program would refuse, saying why.
 fn check_side(path: &Path, side: &str, specs: &[TensorSpec]) -> Result<(), RegistrationError> {
     let refuse = |reason: String| RegistrationError::Specs {

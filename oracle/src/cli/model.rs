@@ -167,5 +167,9 @@ fn registration(args: &RegisterArgs, price: u64) -> Result<RegisterModelArgs> {
         max_input_bytes: args.max_input_bytes,
         max_output_bytes: args.max_output_bytes,
     };
-    Ok(model::registration(&engine, &args.file, listing)?)
+    let registration = model::registration(&engine, &args.file, listing)?;
+    for caution in model::cautions(&registration) {
+        eprintln!("note: {caution}");
+    }
+    Ok(registration)
 }
