@@ -321,6 +321,21 @@ impl ChainClient {
             .value)
     }
 
+    /// The accounts at `addresses` (at most 100), read in one
+    /// `getMultipleAccounts`, so all from the same slot.
+    async fn accounts(
+        &self,
+        addresses: &[Pubkey],
+        what: &str,
+    ) -> Result<Vec<Option<Account>>, ChainError> {
+        Ok(self
+            .rpc
+            .get_multiple_accounts_with_commitment(addresses, self.rpc.commitment())
+            .await
+            .map_err(|err| ChainError::rpc(&format!("reading {what}"), err))?
+            .value)
+    }
+
     /// Whether `program` is deployed: its account is executable (`None`:
     /// no account at its address).
     pub async fn is_executable(&self, program: &Pubkey) -> Result<Option<bool>, ChainError> {
@@ -595,12 +610,7 @@ impl ChainClient {
     ) -> Result<Vec<(Pubkey, InferenceRequest, Vec<u8>)>, ChainError> {
         let mut found = Vec::new();
         for batch in addresses.chunks(100) {
-            let accounts = self
-                .rpc
-                .get_multiple_accounts_with_commitment(batch, self.rpc.commitment())
-                .await
-                .map_err(|err| ChainError::rpc("reading inference requests", err))?
-                .value;
+            let accounts = self.accounts(batch, "inference requests").await?;
             for (address, account) in batch.iter().zip(accounts) {
                 if let Some(account) = account.filter(|account| account.owner == sibyl::ID) {
                     let head = account
@@ -636,18 +646,14 @@ impl ChainClient {
         }
     }
 
-    /// The balances of `accounts` read in one `getMultipleAccounts`, so all
-    /// from the same slot: a sum over them never straddles a transfer.
+    /// The balances of `accounts` (at most 100) read in one
+    /// `getMultipleAccounts`, so all from the same slot: a sum over them
+    /// never straddles a transfer.
     pub async fn token_balances(
         &self,
         accounts: &[Pubkey],
     ) -> Result<Vec<Option<u64>>, ChainError> {
-        let found = self
-            .rpc
-            .get_multiple_accounts_with_commitment(accounts, self.rpc.commitment())
-            .await
-            .map_err(|err| ChainError::rpc("reading token accounts", err))?
-            .value;
+        let found = self.accounts(accounts, "token accounts").await?;
         accounts
             .iter()
             .zip(found)

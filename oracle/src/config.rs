@@ -695,31 +695,8 @@ mod tests {
         let text = Config::template("l", "id.json", &[crate::hex::encode(&hash)]);
         let config = Config::from_toml(&text, "t", no_env()).unwrap();
         let profile = [1u8; 32];
-        let spec = sibyl::state::TensorSpec {
-            name: "x".to_string(),
-            dtype: sibyl::state::DType::Float32,
-            shape: vec![1],
-        };
-        let mut model = sibyl::state::Model {
-            publisher: Default::default(),
-            model_hash: hash,
-            profile_id: profile,
-            price: 1,
-            royalty_bps: 0,
-            max_input_bytes: 64,
-            max_output_bytes: 64,
-            comparison: sibyl::state::ComparisonRule::Exact,
-            challenge_window_override_slots: None,
-            retired: false,
-            request_count: 0,
-            registered_slot: 0,
-            bump: 0,
-            fee_vault_bump: 0,
-            payout_token: Default::default(),
-            inputs: vec![spec.clone()],
-            outputs: vec![spec],
-            uri: String::new(),
-        };
+        let spec = crate::test_support::float_spec("x", &[1]);
+        let mut model = crate::test_support::model(spec.clone(), spec, hash, profile);
         let listed = config.node.allowlist();
         assert!(listed.runs(&model, &profile));
         assert!(

@@ -29,6 +29,8 @@ pub mod node;
 pub mod program_error;
 pub mod store;
 pub mod tensor;
+#[cfg(test)]
+mod test_support;
 #[cfg(feature = "test-cluster")]
 pub mod testing;
 pub mod verifier;

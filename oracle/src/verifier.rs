@@ -260,26 +260,7 @@ mod tests {
     }
 
     fn model_with_output(spec: TensorSpec) -> Model {
-        Model {
-            publisher: Default::default(),
-            model_hash: [1; 32],
-            profile_id: [2; 32],
-            price: 1,
-            royalty_bps: 0,
-            max_input_bytes: 64,
-            max_output_bytes: 64,
-            comparison: ComparisonRule::Exact,
-            challenge_window_override_slots: None,
-            retired: false,
-            request_count: 0,
-            registered_slot: 0,
-            bump: 0,
-            fee_vault_bump: 0,
-            payout_token: Default::default(),
-            inputs: vec![spec.clone()],
-            outputs: vec![spec],
-            uri: String::new(),
-        }
+        crate::test_support::model(spec.clone(), spec, [1; 32], [2; 32])
     }
 
     /// When our output does not fit the specs the publisher registered
@@ -288,12 +269,7 @@ mod tests {
     /// program would refuse and so leave the commitment standing.
     #[test]
     fn a_challenge_posts_a_placeholder_when_our_output_does_not_fit_the_registered_specs() {
-        let registered = TensorSpec {
-            name: "scores".to_string(),
-            dtype: sibyl::state::DType::Float32,
-            shape: vec![1, 3],
-        };
-        let model = model_with_output(registered);
+        let model = model_with_output(crate::test_support::float_spec("scores", &[1, 3]));
         let made_up =
             encode(&[Tensor::from_f32("scores", vec![1, 3], &[0.9, 0.05, 0.05]).unwrap()]);
         // The graph names its output `p`: ours fits no registered spec.
@@ -303,11 +279,7 @@ mod tests {
         assert!(model.check_output(&posted, model.max_output_bytes).is_ok());
         assert_eq!(ours.vote_side(&posted), VoteSide::Neither);
         // Ours fits: ours is posted.
-        let fitting = model_with_output(TensorSpec {
-            name: "p".to_string(),
-            dtype: sibyl::state::DType::Float32,
-            shape: vec![1, 3],
-        });
+        let fitting = model_with_output(crate::test_support::float_spec("p", &[1, 3]));
         assert_eq!(
             ours.correction(&fitting, &made_up).unwrap(),
             probabilities(&[0.1, 0.8, 0.1])

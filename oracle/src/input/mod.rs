@@ -457,14 +457,16 @@ mod tests {
             .collect();
         let encode = |value: i64, spec: &TensorSpec| from_json(&value.to_string(), spec);
         let named = |name: &str, value| (Some(name.to_string()), value);
+        let values = |encoding: Vec<u8>| -> Vec<f64> {
+            tensor::decode(&encoding)
+                .unwrap()
+                .iter()
+                .flat_map(|t| t.values_f64())
+                .collect()
+        };
         // `c` by name, then `a` and `b` in graph order.
         let encoding = bind(&specs, vec![named("c", 3), (None, 1), (None, 2)], encode).unwrap();
-        let values: Vec<f64> = tensor::decode(&encoding)
-            .unwrap()
-            .iter()
-            .flat_map(|t| t.values_f64())
-            .collect();
-        assert_eq!(values, [1.0, 2.0, 3.0]);
+        assert_eq!(values(encoding), [1.0, 2.0, 3.0]);
         assert!(matches!(
             bind(&specs, vec![(None, 1), (None, 2)], encode),
             Err(InputError::MissingInput { name, .. }) if name == "c"
@@ -488,12 +490,7 @@ mod tests {
         // A named part placed after unnamed ones still takes its input;
         // the unnamed ones take the others in order.
         let encoding = bind(&specs, vec![(None, 1), (None, 3), named("b", 2)], encode).unwrap();
-        let values: Vec<f64> = tensor::decode(&encoding)
-            .unwrap()
-            .iter()
-            .flat_map(|t| t.values_f64())
-            .collect();
-        assert_eq!(values, [1.0, 2.0, 3.0]);
+        assert_eq!(values(encoding), [1.0, 2.0, 3.0]);
     }
     use std::path::PathBuf;
 

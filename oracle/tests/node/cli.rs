@@ -383,7 +383,7 @@ async fn wait_committed(cluster: &Cluster, request: &anchor_lang::prelude::Pubke
     }
 }
 
-async fn sibyl_async(cluster: &Cluster, wallet: &std::path::Path, args: &[&str]) -> Output {
+pub async fn sibyl_async(cluster: &Cluster, wallet: &std::path::Path, args: &[&str]) -> Output {
     let (rpc, ws, wallet) = (
         cluster.localnet.rpc_url(),
         cluster.localnet.pubsub_url(),

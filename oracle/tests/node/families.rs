@@ -5,15 +5,14 @@
 //! Each is registered with `sibyl model register`, requested with `sibyl
 //! request`, served, watched and final with Python's output; and a lying
 //! operator's output on each is overturned to Python's.
-use crate::cluster::{repo_root, Cluster};
+use crate::{
+    cli::sibyl_async,
+    cluster::{repo_root, Cluster},
+};
 use anchor_lang::prelude::Pubkey;
 use sibyl::state::{InferenceRequest, RequestStatus};
 use sibyl_oracle::{config::Role, hex};
-use std::{
-    path::PathBuf,
-    process::{Command, Output},
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
 struct Family {
     name: String,
@@ -55,24 +54,10 @@ fn families() -> Vec<Family> {
         .collect()
 }
 
-/// `sibyl ARGS` as `wallet`, from the repository root.
-async fn run_sibyl(cluster: &Cluster, wallet: PathBuf, args: Vec<String>) -> Output {
-    let (rpc, ws) = (cluster.localnet.rpc_url(), cluster.localnet.pubsub_url());
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_sibyl"))
-            .current_dir(repo_root())
-            .args(["-u", &rpc, "--ws", &ws, "-k", wallet.to_str().unwrap()])
-            .args(&args)
-            .output()
-            .expect("sibyl runs")
-    })
-    .await
-    .unwrap()
-}
-
-/// [`run_sibyl`]'s stdout, after asserting it succeeded.
+/// `sibyl ARGS` as `wallet`: its stdout, after asserting it succeeded.
 async fn sibyl(cluster: &Cluster, wallet: PathBuf, args: Vec<String>) -> String {
-    let output = run_sibyl(cluster, wallet, args).await;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = sibyl_async(cluster, &wallet, &args).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -135,18 +120,16 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
         .await;
     // A scikit-learn classifier converted with its ZipMap: refused, and the
     // one-line error says how to convert it.
-    let refused = run_sibyl(
+    let refused = sibyl_async(
         &cluster,
-        cluster.publisher.keypair_path.clone(),
-        [
+        &cluster.publisher.keypair_path,
+        &[
             "model",
             "register",
             "models/broken/iris_zipmap.onnx",
             "--price",
             "0.01",
-        ]
-        .map(String::from)
-        .to_vec(),
+        ],
     )
     .await;
     let stderr = String::from_utf8_lossy(&refused.stderr);

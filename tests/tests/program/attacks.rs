@@ -7,7 +7,7 @@ use sibyl::{
     encoding::{self, Tensor},
     errors::SibylError,
     instruction as ix,
-    instructions::{RequestInferenceArgs, UpdateConfigArgs, UpdateModelArgs},
+    instructions::{RegisterModelArgs, RequestInferenceArgs, UpdateConfigArgs, UpdateModelArgs},
     state::{
         ComparisonRule, ConfigParams, DType, DisputeOutcome, RequestStatus, TensorSpec, VoteSide,
     },
@@ -874,9 +874,20 @@ async fn a_top_k_rule_is_refused_for_a_float_output_it_cannot_rank() {
     // One float score per row (a sigmoid, or a dynamic last axis that may be
     // 1) has nothing to rank: compared bit for bit, an honest operator on
     // another CPU would lose its dispute.
-    for shape in [vec![1, 1], vec![1, -1]] {
+    // Every float output must rank classes, not only the first.
+    let speech = sibyl::state::TensorSpec {
+        name: "speech".to_string(),
+        dtype: DType::Float32,
+        shape: vec![1, 1],
+    };
+    let mut cases: Vec<Box<dyn Fn(&mut RegisterModelArgs)>> = vec![
+        Box::new(|args| args.outputs[0].shape = vec![1, 1]),
+        Box::new(|args| args.outputs[0].shape = vec![1, -1]),
+        Box::new(move |args| args.outputs.push(speech.clone())),
+    ];
+    for change in cases.drain(..) {
         let mut args = default_model_args([9; 32]);
-        args.outputs[0].shape = shape;
+        change(&mut args);
         args.comparison = ComparisonRule::TopK {
             k: 1,
             tie_margin: 1e-4,
@@ -886,21 +897,6 @@ async fn a_top_k_rule_is_refused_for_a_float_output_it_cannot_rank() {
             SibylError::InvalidComparisonRule,
         );
     }
-    // Every float output must rank classes, not only the first.
-    let mut two = default_model_args([9; 32]);
-    two.outputs.push(sibyl::state::TensorSpec {
-        name: "speech".to_string(),
-        dtype: DType::Float32,
-        shape: vec![1, 1],
-    });
-    two.comparison = ComparisonRule::TopK {
-        k: 1,
-        tie_margin: 1e-4,
-    };
-    assert_sibyl_error(
-        env.register_model(two).await,
-        SibylError::InvalidComparisonRule,
-    );
     // An integer label is compared bit for bit, which is sound.
     let mut label = default_model_args([9; 32]);
     label.outputs = vec![sibyl::state::TensorSpec {
