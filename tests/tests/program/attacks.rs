@@ -7,7 +7,7 @@ use sibyl::{
     encoding::{self, Tensor},
     errors::SibylError,
     instruction as ix,
-    instructions::{RegisterModelArgs, RequestInferenceArgs, UpdateConfigArgs, UpdateModelArgs},
+    instructions::{RequestInferenceArgs, UpdateConfigArgs, UpdateModelArgs},
     state::{
         ComparisonRule, ConfigParams, DType, DisputeOutcome, RequestStatus, TensorSpec, VoteSide,
     },
@@ -873,21 +873,23 @@ async fn a_top_k_rule_is_refused_for_a_float_output_it_cannot_rank() {
     let mut env = TestEnv::new().await;
     // One float score per row (a sigmoid, or a dynamic last axis that may be
     // 1) has nothing to rank: compared bit for bit, an honest operator on
-    // another CPU would lose its dispute.
-    // Every float output must rank classes, not only the first.
+    // another CPU would lose its dispute; and every float output must rank
+    // classes, not only the first.
     let speech = sibyl::state::TensorSpec {
         name: "speech".to_string(),
         dtype: DType::Float32,
         shape: vec![1, 1],
     };
-    let mut cases: Vec<Box<dyn Fn(&mut RegisterModelArgs)>> = vec![
-        Box::new(|args| args.outputs[0].shape = vec![1, 1]),
-        Box::new(|args| args.outputs[0].shape = vec![1, -1]),
-        Box::new(move |args| args.outputs.push(speech.clone())),
-    ];
-    for change in cases.drain(..) {
+    let mut cases = Vec::new();
+    for shape in [vec![1, 1], vec![1, -1]] {
         let mut args = default_model_args([9; 32]);
-        change(&mut args);
+        args.outputs[0].shape = shape;
+        cases.push(args);
+    }
+    let mut two = default_model_args([9; 32]);
+    two.outputs.push(speech);
+    cases.push(two);
+    for mut args in cases {
         args.comparison = ComparisonRule::TopK {
             k: 1,
             tie_margin: 1e-4,
