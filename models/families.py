@@ -9,7 +9,7 @@ regenerates these too (running this file on its own also works). Writes:
 
     families/iris_pipeline.onnx     scikit-learn Pipeline(StandardScaler, LogisticRegression)
                                     on load_iris(), converted with skl2onnx (ZipMap off)
-    families/gru_vad.onnx           Silero-VAD-shaped recurrent model (LSTM, state in/out, sr)
+    families/lstm_vad.onnx           Silero-VAD-shaped recurrent model (LSTM, state in/out, sr)
     families/tiny_encoder.onnx      one-layer transformer encoder classifier (dynamic length)
     families/families.json          reference inputs/outputs/hashes (see README.md)
     broken/iris_zipmap.onnx         the iris pipeline with ZipMap left on (a sequence of
@@ -146,11 +146,11 @@ def iris_inputs(iris, pipeline):
 
 
 # ---------------------------------------------------------------------------
-# 2. gru_vad: Silero-VAD-shaped recurrent model
+# 2. lstm_vad: Silero-VAD-shaped recurrent model
 # ---------------------------------------------------------------------------
 
 
-def build_gru_vad():
+def build_lstm_vad():
     rng = np.random.RandomState(3001)
     h, f = VAD_HIDDEN, VAD_FEATURES
     enc_w = q(rng.randn(f, VAD_FRAME) * 0.3)
@@ -183,7 +183,7 @@ def build_gru_vad():
     ]
     graph = helper.make_graph(
         nodes,
-        "gru_vad",
+        "lstm_vad",
         [
             helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, VAD_FRAME]),
             helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, 1, h]),
@@ -591,10 +591,10 @@ def main():
     assert zlabel.tolist() == outs[2]["label"].tolist()
     assert [zmaps[0][c] for c in range(3)] == outs[2]["probabilities"][0].tolist()
 
-    # 2. gru_vad --------------------------------------------------------------
-    model, ref = build_gru_vad()
+    # 2. lstm_vad --------------------------------------------------------------
+    model, ref = build_lstm_vad()
     fam = Family(
-        "gru_vad",
+        "lstm_vad",
         "Silero-VAD-shaped recurrent model: 64-sample frame x gain(sr) -> Gemm(64->32) -> Relu -> LSTM(32->16) "
         "with (h, c) carried in state/stateN -> Relu -> Gemm(16->1) -> Sigmoid speech probability "
         "(random weights, seed 3001)",
@@ -606,13 +606,13 @@ def main():
     for frame in vad_frames():
         feeds = {"input": frame, "state": state, "sr": sr}
         ys = fam.run(feeds)
-        check_close("gru_vad", ys, ref(feeds), max_diff)
+        check_close("lstm_vad", ys, ref(feeds), max_diff)
         feeds_list.append(feeds)
         outs.append(ys)
         state = ys["stateN"]  # a real stream: the next frame gets this frame's state
     # sr matters: 8 kHz doubles the frame
     ys8 = fam.run({**feeds_list[2], "sr": np.array(8000, dtype=np.int64)})
-    check_close("gru_vad", ys8, ref({**feeds_list[2], "sr": np.array(8000, dtype=np.int64)}), max_diff)
+    check_close("lstm_vad", ys8, ref({**feeds_list[2], "sr": np.array(8000, dtype=np.int64)}), max_diff)
     assert ys8["output"].tobytes() != outs[2]["output"].tobytes()
     emit(fam, feeds_list, outs)
 

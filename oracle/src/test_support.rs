@@ -1,5 +1,6 @@
 //! What the library's unit tests share.
-use sibyl::state::{ComparisonRule, DType, Model, TensorSpec};
+use anchor_lang::prelude::Pubkey;
+use sibyl::state::{ComparisonRule, DType, InferenceRequest, Model, RequestStatus, TensorSpec};
 
 /// A float32 spec of this name and shape.
 pub fn float_spec(name: &str, shape: &[i64]) -> TensorSpec {
@@ -32,5 +33,41 @@ pub fn model(input: TensorSpec, output: TensorSpec, hash: [u8; 32], profile: [u8
         inputs: vec![input],
         outputs: vec![output],
         uri: String::new(),
+    }
+}
+
+/// A request in `status` for a model of hash `[1; 32]`: a 2-byte input,
+/// a 64-byte output bound, the exact rule, nothing committed.
+pub fn request(status: RequestStatus) -> InferenceRequest {
+    InferenceRequest {
+        requester: Pubkey::new_unique(),
+        model: Pubkey::new_unique(),
+        model_hash: [1; 32],
+        nonce: 7,
+        status,
+        fee: 10,
+        protocol_fee_bps: 250,
+        royalty_bps: 1_000,
+        challenge_window_slots: 25,
+        created_slot: 3,
+        sequence: 1,
+        deadline_slot: 153,
+        input_len: 2,
+        input_hash: [2; 32],
+        max_output_bytes: 64,
+        operator: Pubkey::default(),
+        committed_slot: 0,
+        challenge_deadline_slot: 0,
+        output_hash: [0; 32],
+        callback_program: Pubkey::default(),
+        callback_accounts: Default::default(),
+        callback_account_count: 0,
+        callback_writable: 0,
+        bump: 255,
+        escrow_bump: 254,
+        refund_token: Pubkey::new_unique(),
+        comparison: ComparisonRule::Exact,
+        input: vec![1, 2],
+        output: Vec::new(),
     }
 }

@@ -9,7 +9,7 @@ use crate::{
     compare::outputs_agree,
     hex,
     inference::{InferenceError, Lane, Runner},
-    tensor::{decode, element_size, encode, Tensor},
+    tensor::{decode, element_size, encode, EncodingError, Tensor},
 };
 use sibyl::state::{InferenceRequest, Model, TensorSpec, VoteSide};
 use std::sync::Arc;
@@ -30,8 +30,21 @@ pub enum VerifyError {
     },
     #[error(transparent)]
     Inference(#[from] InferenceError),
-    #[error("no placeholder output fits the model's output spec: {0}")]
-    Placeholder(String),
+    #[error("no placeholder output fits the output specs of model {model}: {source}")]
+    Placeholder {
+        model: String,
+        #[source]
+        source: PlaceholderError,
+    },
+}
+
+/// Why no placeholder output can be made for a commitment.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceholderError {
+    #[error("the committed output is not a canonical encoding: {0}")]
+    Encoding(#[from] EncodingError),
+    #[error("every committed tensor is empty and no dynamic dimension can change within {max_bytes} bytes")]
+    NoRoom { max_bytes: u32 },
 }
 
 impl VerifyError {
@@ -41,7 +54,7 @@ impl VerifyError {
         match self {
             VerifyError::OtherProfile { .. }
             | VerifyError::OtherModel { .. }
-            | VerifyError::Placeholder(_) => true,
+            | VerifyError::Placeholder { .. } => true,
             VerifyError::Inference(error) => error.is_about_input(),
         }
     }
@@ -78,19 +91,20 @@ impl Verdict {
     /// is made up. The verifiers then vote `Neither` and the commitment is
     /// rejected: the requester refunded, the operator slashed, the bond
     /// returned.
-    pub fn correction(&self, model: &Model, committed: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    pub fn correction(
+        &self,
+        model: &Model,
+        request: &InferenceRequest,
+    ) -> Result<Vec<u8>, VerifyError> {
+        let bound = request.max_output_bytes;
         match &self.ours {
-            Some(ours) if model.check_output(ours, model.max_output_bytes).is_ok() => {
-                Ok(ours.clone())
-            }
-            _ => placeholder_output(committed, &model.outputs, model.max_output_bytes).map_err(
-                |err| {
-                    VerifyError::Placeholder(format!(
-                        "{err} (model {})",
-                        hex::encode(&model.model_hash)
-                    ))
-                },
-            ),
+            Some(ours) if model.check_output(ours, bound).is_ok() => Ok(ours.clone()),
+            _ => placeholder_output(&request.output, &model.outputs, bound).map_err(|source| {
+                VerifyError::Placeholder {
+                    model: hex::encode(&model.model_hash),
+                    source,
+                }
+            }),
         }
     }
 
@@ -175,8 +189,8 @@ fn placeholder_output(
     committed: &[u8],
     specs: &[TensorSpec],
     max_bytes: u32,
-) -> Result<Vec<u8>, String> {
-    let mut tensors = decode(committed).map_err(|err| err.to_string())?;
+) -> Result<Vec<u8>, PlaceholderError> {
+    let mut tensors = decode(committed)?;
     if let Some(first) = tensors
         .iter_mut()
         .find_map(|tensor| tensor.data.first_mut())
@@ -205,8 +219,7 @@ fn placeholder_output(
             let Some(bytes) = bytes.filter(|&bytes| bytes <= room) else {
                 continue;
             };
-            let changed = Tensor::new(tensor.name.clone(), tensor.dtype, dims, vec![0; bytes])
-                .map_err(|err| err.to_string())?;
+            let changed = Tensor::new(tensor.name.clone(), tensor.dtype, dims, vec![0; bytes])?;
             let mut placeholder = tensors.clone();
             if let Some(slot) = placeholder.get_mut(index) {
                 *slot = changed;
@@ -214,9 +227,7 @@ fn placeholder_output(
             return Ok(encode(&placeholder));
         }
     }
-    Err(format!(
-        "every committed tensor is empty and no dynamic dimension can change within {max_bytes} bytes"
-    ))
+    Err(PlaceholderError::NoRoom { max_bytes })
 }
 
 #[cfg(test)]
@@ -274,14 +285,16 @@ mod tests {
             encode(&[Tensor::from_f32("scores", vec![1, 3], &[0.9, 0.05, 0.05]).unwrap()]);
         // The graph names its output `p`: ours fits no registered spec.
         let ours = verdict(&[0.9, 0.05, 0.05], &[0.1, 0.8, 0.1]);
-        let posted = ours.correction(&model, &made_up).unwrap();
+        let mut request = crate::test_support::request(sibyl::state::RequestStatus::Committed);
+        request.output = made_up.clone();
+        let posted = ours.correction(&model, &request).unwrap();
         assert_ne!(posted, made_up);
         assert!(model.check_output(&posted, model.max_output_bytes).is_ok());
         assert_eq!(ours.vote_side(&posted), VoteSide::Neither);
         // Ours fits: ours is posted.
         let fitting = model_with_output(crate::test_support::float_spec("p", &[1, 3]));
         assert_eq!(
-            ours.correction(&fitting, &made_up).unwrap(),
+            ours.correction(&fitting, &request).unwrap(),
             probabilities(&[0.1, 0.8, 0.1])
         );
     }
@@ -359,10 +372,7 @@ mod tests {
             got: 2
         })
         .is_input_misfit());
-        assert!(engine(EngineError::Encoding(
-            crate::tensor::EncodingError::SizeOverflow
-        ))
-        .is_input_misfit());
+        assert!(engine(EngineError::Encoding(EncodingError::SizeOverflow)).is_input_misfit());
         // A refused run may depend on the machine: never a misfit.
         let path = std::path::PathBuf::from("m.onnx");
         assert!(!engine(EngineError::Run {

@@ -3998,7 +3998,7 @@ export type Sibyl = {
     {
       "code": 6012,
       "name": "invalidSizeBound",
-      "msg": "The model's input or output bound is zero or above the protocol maximum"
+      "msg": "The model's input or output bound is above the protocol maximum, or below the smallest input or output its specs allow"
     },
     {
       "code": 6013,
@@ -10857,7 +10857,7 @@ export const IDL: Sibyl = {
     {
       "code": 6012,
       "name": "invalidSizeBound",
-      "msg": "The model's input or output bound is zero or above the protocol maximum"
+      "msg": "The model's input or output bound is above the protocol maximum, or below the smallest input or output its specs allow"
     },
     {
       "code": 6013,
@@ -13837,7 +13837,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6009: { name: "InvalidUri", msg: "The model URI must be 1 to 200 bytes" },
   6010: { name: "InvalidPrice", msg: "The model's price must be greater than zero" },
   6011: { name: "InvalidTensorSpec", msg: "The input or output specs are invalid: 1 to 8 a side with distinct names of 1 to 64 bytes, rank 0 to 8, every dimension positive or -1" },
-  6012: { name: "InvalidSizeBound", msg: "The model's input or output bound is zero or above the protocol maximum" },
+  6012: { name: "InvalidSizeBound", msg: "The model's input or output bound is above the protocol maximum, or below the smallest input or output its specs allow" },
   6013: { name: "InvalidComparisonRule", msg: "The comparison rule is invalid: tolerances and tie margins from 0 to 0.01, k at least 1, and top-k only for float outputs whose last axis is a fixed number of classes above 1" },
   6014: { name: "FeeSplitTooLarge", msg: "Protocol fee plus publisher royalty exceed 10000 bps" },
   6015: { name: "NotPublisher", msg: "Only the model's publisher may do this" },

@@ -69,6 +69,26 @@ impl TensorSpec {
                 .all(|(&spec, &dim)| spec == -1 || u64::try_from(spec) == Ok(dim))
     }
 
+    /// The length of the smallest canonical encoding of one tensor per
+    /// spec, in order: every dynamic dimension 1 (a fixed-size side has no
+    /// other). `None` if it passes `u64`.
+    pub fn smallest_encoding_len(specs: &[TensorSpec]) -> Option<u64> {
+        specs.iter().try_fold(0u64, |total, spec| {
+            let elements = spec.shape.iter().try_fold(1u64, |count, &dim| {
+                count.checked_mul(u64::try_from(dim).unwrap_or(1))
+            })?;
+            let data = elements.checked_mul(crate::encoding::element_size(spec.dtype) as u64)?;
+            // name length (u32), name, dtype, rank, dims (u64 each), data
+            let head = 4 + spec.name.len() as u64 + 2 + 8 * spec.shape.len() as u64;
+            total.checked_add(head)?.checked_add(data)
+        })
+    }
+
+    /// Whether a dimension of `specs` is dynamic (-1).
+    pub fn any_dynamic(specs: &[TensorSpec]) -> bool {
+        specs.iter().any(|spec| spec.shape.contains(&-1))
+    }
+
     /// Whether `specs` can be one side of a model: 1 to
     /// [`MAX_MODEL_TENSORS`] valid specs with distinct names (a tensor is
     /// found by its name).

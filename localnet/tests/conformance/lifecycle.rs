@@ -179,7 +179,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
             dtype: DType::Float32,
             shape: vec![1, 10],
         }],
-        max_input_bytes: 256,
+        max_input_bytes: 512,
         max_output_bytes: 128,
         comparison: ComparisonRule::TopK {
             k: 1,

@@ -3,7 +3,6 @@ use crate::{
     chain::{ChainClient, ChainError},
     engine::{Engine, EngineError, GraphTensor},
     store::sha256_file,
-    tensor::element_size,
 };
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
@@ -47,8 +46,20 @@ pub enum RegistrationError {
     Engine(#[from] EngineError),
     #[error("{path} has no inputs or no outputs")]
     NoTensors { path: String },
-    #[error("{path}: {reason}")]
-    Specs { path: String, reason: String },
+    #[error("{path} has {count} {side}; a model may have at most {MAX_MODEL_TENSORS}")]
+    TooManyTensors {
+        path: String,
+        side: &'static str,
+        count: usize,
+    },
+    #[error("{path}: `{name}` with shape {shape:?} cannot be registered: names are 1 to {MAX_TENSOR_NAME_LEN} bytes, ranks 0 to {MAX_TENSOR_RANK}, dimensions positive or dynamic")]
+    InvalidSpec {
+        path: String,
+        name: String,
+        shape: Vec<i64>,
+    },
+    #[error("{path}: two {side} share a name")]
+    DuplicateName { path: String, side: &'static str },
     #[error("the {what} has dynamic dimensions, so its size has no bound: give one (--max-{what}-bytes, or max_{what}_bytes in a migration plan)")]
     Unbounded { what: &'static str },
     #[error("a {what} bound of {given} bytes is below the smallest {what} of this graph ({smallest} bytes, every dynamic dimension 1): no request could be served")]
@@ -87,8 +98,8 @@ pub fn registration(
     let (inputs, outputs) = (specs(loaded.inputs()), specs(loaded.outputs()));
     check_side(path, "inputs", &inputs)?;
     check_side(path, "outputs", &outputs)?;
-    let max_input_bytes = size_bound("input", listing.max_input_bytes, loaded.inputs())?;
-    let max_output_bytes = size_bound("output", listing.max_output_bytes, loaded.outputs())?;
+    let max_input_bytes = size_bound("input", listing.max_input_bytes, &inputs)?;
+    let max_output_bytes = size_bound("output", listing.max_output_bytes, &outputs)?;
     if max_input_bytes > MAX_INPUT_BYTES || max_output_bytes > MAX_OUTPUT_BYTES {
         return Err(RegistrationError::TooLarge {
             input: max_input_bytes,
@@ -150,41 +161,33 @@ pub fn cautions(args: &RegisterModelArgs) -> Vec<String> {
     cautions
 }
 
-/// Refuses a side of the graph the program would refuse, saying why.
-fn check_side(path: &Path, side: &str, specs: &[TensorSpec]) -> Result<(), RegistrationError> {
-    let refuse = |reason: String| RegistrationError::Specs {
-        path: path.display().to_string(),
-        reason,
-    };
+/// Refuses a side of the graph the program would refuse
+/// (`TensorSpec::are_valid_side`), saying why.
+fn check_side(
+    path: &Path,
+    side: &'static str,
+    specs: &[TensorSpec],
+) -> Result<(), RegistrationError> {
+    let path = path.display().to_string();
     if specs.is_empty() {
-        return Err(RegistrationError::NoTensors {
-            path: path.display().to_string(),
-        });
+        return Err(RegistrationError::NoTensors { path });
     }
     if specs.len() > MAX_MODEL_TENSORS {
-        return Err(refuse(format!(
-            "{} {side}; a model may have at most {MAX_MODEL_TENSORS}",
-            specs.len()
-        )));
-    }
-    if let Some(spec) = specs
-        .iter()
-        .find(|spec| spec.name.is_empty() || spec.name.len() > MAX_TENSOR_NAME_LEN)
-    {
-        return Err(refuse(format!(
-            "the name `{}` is {} bytes; names must be 1 to {MAX_TENSOR_NAME_LEN}",
-            spec.name,
-            spec.name.len()
-        )));
+        return Err(RegistrationError::TooManyTensors {
+            path,
+            side,
+            count: specs.len(),
+        });
     }
     if let Some(spec) = specs.iter().find(|spec| !spec.is_valid()) {
-        return Err(refuse(format!(
-            "`{}` has shape {:?}; ranks go up to {MAX_TENSOR_RANK}, dimensions must be positive or dynamic",
-            spec.name, spec.shape
-        )));
+        return Err(RegistrationError::InvalidSpec {
+            path,
+            name: spec.name.clone(),
+            shape: spec.shape.clone(),
+        });
     }
     if !TensorSpec::are_valid_side(specs) {
-        return Err(refuse(format!("two {side} share a name")));
+        return Err(RegistrationError::DuplicateName { path, side });
     }
     Ok(())
 }
@@ -217,45 +220,26 @@ pub fn parse_rule(text: &str) -> Result<ComparisonRule, String> {
 }
 
 /// The size bound of a side: `given`, if no smaller than the side's
-/// smallest encoding, or else the side's size when it has no dynamic
-/// dimension.
+/// smallest encoding (the program refuses a smaller one), or else the
+/// side's size when it has no dynamic dimension.
 fn size_bound(
     what: &'static str,
     given: Option<u32>,
-    tensors: &[GraphTensor],
+    specs: &[TensorSpec],
 ) -> Result<u32, RegistrationError> {
+    let smallest = TensorSpec::smallest_encoding_len(specs)
+        .and_then(|bytes| u32::try_from(bytes).ok())
+        .unwrap_or(u32::MAX);
     match given {
-        Some(given) => match encoding_len(tensors, Some(1)) {
-            Some(smallest) if given < smallest => Err(RegistrationError::BoundTooSmall {
-                what,
-                given,
-                smallest,
-            }),
-            _ => Ok(given),
-        },
-        None => encoding_len(tensors, None).ok_or(RegistrationError::Unbounded { what }),
+        Some(given) if given < smallest => Err(RegistrationError::BoundTooSmall {
+            what,
+            given,
+            smallest,
+        }),
+        Some(given) => Ok(given),
+        None if TensorSpec::any_dynamic(specs) => Err(RegistrationError::Unbounded { what }),
+        None => Ok(smallest),
     }
-}
-
-/// Size of the canonical encoding of these tensors with their graph names,
-/// every dynamic dimension taken as `dynamic`; `None` if one is dynamic and
-/// `dynamic` is `None` (or the size passes a u32).
-fn encoding_len(tensors: &[GraphTensor], dynamic: Option<u64>) -> Option<u32> {
-    tensors.iter().try_fold(0u32, |total, tensor| {
-        let elements = tensor.shape.iter().try_fold(1u64, |count, &dim| {
-            let dim = match u64::try_from(dim) {
-                Ok(dim) => dim,
-                Err(_) => dynamic?,
-            };
-            count.checked_mul(dim)
-        })?;
-        let bytes = 4
-            + tensor.name.len() as u64
-            + 2
-            + 8 * tensor.shape.len() as u64
-            + elements * element_size(tensor.dtype) as u64;
-        total.checked_add(u32::try_from(bytes).ok()?)
-    })
 }
 
 /// Registers a model (and creates its protocol-fee vault in the payment

@@ -143,6 +143,18 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         Some(fee) => parse_amount(fee, decimals).map_err(anyhow::Error::msg)?,
         None => model.price,
     };
+    // What the request account holds in rent, said before paying.
+    let input_len = u32::try_from(input.len()).context("the input passes 4 GiB")?;
+    let space = InferenceRequest::space(input_len, model.max_output_bytes);
+    let rent = chain
+        .rpc()
+        .get_minimum_balance_for_rent_exemption(space)
+        .await
+        .context("reading the rent of the request account")?;
+    println!(
+        "rent      {} SOL for the {space}-byte request account (back to you when it closes)",
+        format_amount(rent, 9)
+    );
     let nonce = request::fresh_nonce();
     let callback = callback_spec(args)?;
     let new = NewRequest {
@@ -164,19 +176,6 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         format_amount(fee, decimals),
         input.len()
     );
-    // The input was checked against the model's bound, a u32.
-    let input_len = u32::try_from(input.len()).unwrap_or(u32::MAX);
-    let space = InferenceRequest::space(input_len, model.max_output_bytes);
-    if let Ok(rent) = chain
-        .rpc()
-        .get_minimum_balance_for_rent_exemption(space)
-        .await
-    {
-        println!(
-            "rent      {} SOL for the {space}-byte request account (back to you when it closes)",
-            format_amount(rent, 9)
-        );
-    }
     if args.no_wait {
         println!("follow it with: sibyl status {address}");
         return Ok(ExitCode::SUCCESS);
@@ -438,7 +437,7 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let ours = verdict.correction(&model, &state.output)?;
+    let ours = verdict.correction(&model, &state)?;
     let tokens = chain.payment_tokens().await?;
     let wallet = chain.wallet();
     let challenge = instruction(

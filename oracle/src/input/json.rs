@@ -18,7 +18,7 @@ pub fn from_json(text: &str, spec: &TensorSpec) -> Result<Vec<u8>, InputError> {
 
 /// One JSON object keyed by input name, each value as [`from_json`] takes
 /// it: the encoding of every input of `specs`, in graph order. A missing or
-/// unknown name is refused, naming what the model takes.
+/// unknown name is refused, naming what the model takes ([`super::bind`]).
 pub fn from_json_object(text: &str, specs: &[TensorSpec]) -> Result<Vec<u8>, InputError> {
     let value = parse(text)?;
     let Value::Object(fields) = value else {
@@ -27,32 +27,11 @@ pub fn from_json_object(text: &str, specs: &[TensorSpec]) -> Result<Vec<u8>, Inp
             expected: super::names(specs),
         });
     };
-    // A name the model does not take says more than the one it misses.
-    if let Some(name) = fields
-        .keys()
-        .find(|name| specs.iter().all(|spec| &spec.name != *name))
-    {
-        return Err(InputError::UnknownInput {
-            name: name.clone(),
-            expected: super::names(specs),
-        });
-    }
-    let mut encoding = Vec::new();
-    for spec in specs {
-        let field = fields
-            .get(&spec.name)
-            .ok_or_else(|| InputError::MissingInput {
-                name: spec.name.clone(),
-                expected: super::names(specs),
-            })?;
-        encoding.extend(
-            from_json_value(field, spec).map_err(|error| InputError::In {
-                name: spec.name.clone(),
-                error: Box::new(error),
-            })?,
-        );
-    }
-    Ok(encoding)
+    let parts = fields
+        .into_iter()
+        .map(|(name, value)| (Some(name), value))
+        .collect();
+    super::bind(specs, parts, |value, spec| from_json_value(&value, spec))
 }
 
 /// Whether `text` is a JSON object (a model's inputs keyed by name) rather

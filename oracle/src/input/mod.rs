@@ -198,31 +198,30 @@ pub fn bind<P>(
     let (named, unnamed): (Vec<_>, Vec<_>) =
         parts.into_iter().partition(|(name, _)| name.is_some());
     for (name, part) in named.into_iter().chain(unnamed) {
-        let index = match name {
-            Some(name) => specs
-                .iter()
-                .position(|spec| spec.name == name)
-                .ok_or_else(|| InputError::UnknownInput {
-                    name: name.clone(),
-                    expected: names(specs),
-                })?,
-            None => bound
-                .iter()
-                .position(Option::is_none)
-                .ok_or(InputError::TooManyInputs {
-                    given,
-                    expected: names(specs),
-                })?,
-        };
-        let slot = bound.get_mut(index).ok_or(InputError::DuplicateInput {
-            name: String::new(),
-        })?;
-        if slot.is_some() {
-            let name = specs.get(index).map(|spec| spec.name.clone());
-            return Err(InputError::DuplicateInput {
-                name: name.unwrap_or_default(),
-            });
-        }
+        let slot =
+            match name {
+                Some(name) => {
+                    let slot = specs
+                        .iter()
+                        .zip(bound.iter_mut())
+                        .find_map(|(spec, slot)| (spec.name == name).then_some(slot))
+                        .ok_or_else(|| InputError::UnknownInput {
+                            name: name.clone(),
+                            expected: names(specs),
+                        })?;
+                    if slot.is_some() {
+                        return Err(InputError::DuplicateInput { name });
+                    }
+                    slot
+                }
+                // The first input not given yet (never a given one).
+                None => bound.iter_mut().find(|slot| slot.is_none()).ok_or(
+                    InputError::TooManyInputs {
+                        given,
+                        expected: names(specs),
+                    },
+                )?,
+            };
         *slot = Some(part);
     }
     let mut encoding = Vec::new();

@@ -71,7 +71,9 @@ pub struct Serve {
     scan_interval: Duration,
     last_scan: Option<Instant>,
     in_flight: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
-    /// Requests whose input the model refused (until a restart).
+    /// Request instances ([`instance_key`]) that cannot be served: the
+    /// model refused their input or ran past its time limit on it, or its
+    /// output does not fit the registered specs (until a restart).
     unservable: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
     tasks: JoinSet<()>,
 }
@@ -97,11 +99,12 @@ impl Serve {
     /// `seen`: when the node learned of the request (its notification
     /// arrived, or the scan that found it began).
     fn launch(&mut self, request: Pubkey, state: InferenceRequest, model: Model, seen: Instant) {
+        let instance = instance_key(&state);
         if self
             .unservable
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&request)
+            .contains(&instance)
         {
             return;
         }
@@ -139,7 +142,7 @@ impl Serve {
                         unservable
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
-                            .insert(request);
+                            .insert(instance);
                     }
                     // The model cannot be fetched or loaded (the runner logs
                     // it, and its backoff decides when it is tried again), or
@@ -362,37 +365,7 @@ mod tests {
     use solana_rpc_client_types::response::RpcResponseContext;
 
     fn request(status: RequestStatus) -> InferenceRequest {
-        InferenceRequest {
-            requester: Pubkey::new_unique(),
-            model: Pubkey::new_unique(),
-            model_hash: [1; 32],
-            nonce: 7,
-            status,
-            fee: 10,
-            protocol_fee_bps: 250,
-            royalty_bps: 1_000,
-            challenge_window_slots: 25,
-            created_slot: 3,
-            sequence: 1,
-            deadline_slot: 153,
-            input_len: 2,
-            input_hash: [2; 32],
-            max_output_bytes: 64,
-            operator: Pubkey::default(),
-            committed_slot: 0,
-            challenge_deadline_slot: 0,
-            output_hash: [0; 32],
-            callback_program: Pubkey::default(),
-            callback_accounts: Default::default(),
-            callback_account_count: 0,
-            callback_writable: 0,
-            bump: 255,
-            escrow_bump: 254,
-            refund_token: Pubkey::new_unique(),
-            comparison: sibyl::state::ComparisonRule::Exact,
-            input: vec![1, 2],
-            output: Vec::new(),
-        }
+        crate::test_support::request(status)
     }
 
     fn update(address: Pubkey, data: Vec<u8>, slot: u64) -> RpcResponse<RpcKeyedAccount> {

@@ -155,10 +155,11 @@ async fn check(
         Some(verdict) => verdict,
         None => {
             // What a challenge would post: ours, or a placeholder when no
-            // output is right for the input.
+            // output is right for the input or ours does not fit the
+            // registered specs.
             let judged = match shared.verifier.verify(model, state).await {
                 Ok(verdict) => verdict
-                    .correction(model, &state.output)
+                    .correction(model, state)
                     .map(|correction| (verdict.committed_agrees, correction)),
                 Err(err) => Err(err),
             };

@@ -180,8 +180,8 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
 
     // The recurrent model's second case with one file per input, named and
     // in graph order, gives the same input as its JSON object.
-    let gru = families.iter().position(|f| f.name == "gru_vad").unwrap();
-    let (sample, input, output) = &families[gru].cases[1];
+    let lstm = families.iter().position(|f| f.name == "lstm_vad").unwrap();
+    let (sample, input, output) = &families[lstm].cases[1];
     let object: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo_root().join(sample)).unwrap()).unwrap();
     let mut files = Vec::new();
@@ -195,7 +195,7 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
         cluster.requester.keypair_path.clone(),
         vec![
             "request".into(),
-            models[gru].to_string(),
+            models[lstm].to_string(),
             format!("sr={}", files[0]),
             files[1].clone(),
             files[2].clone(),
@@ -258,7 +258,9 @@ async fn a_lying_operator_on_every_family_is_overturned_to_pythons_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
     let cluster = Cluster::start(4).await;
-    let running = cluster.start_nodes(cluster.dispute_nodes(0.0)).await;
+    let mut nodes = cluster.dispute_nodes(0.0);
+    let server_metrics = crate::cluster::serve_metrics(&mut nodes[0]);
+    let running = cluster.start_nodes(nodes).await;
     let family = families()
         .into_iter()
         .find(|family| family.name == "tiny_encoder")
@@ -288,6 +290,21 @@ async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
 
     let (_, input, _) = family.cases[0].clone();
     let request = cluster.request_input(model, input).await.unwrap();
+    // The honest server runs it, finds its output does not fit, and skips
+    // it once: no retry at every scan (it polls every 100 ms).
+    let skipped = "sibyl_errors_total{service=\"serve\"} 1\n";
+    let started = std::time::Instant::now();
+    while !crate::cluster::metrics_text(server_metrics)
+        .await
+        .contains(skipped)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never skipped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let metrics = crate::cluster::metrics_text(server_metrics).await;
+    assert!(metrics.contains(skipped), "{metrics}");
+    assert!(metrics.contains("sibyl_committed_total 0"), "{metrics}");
     let state = request_state(&cluster, &request).await;
     let made_up = sibyl_oracle::tensor::encode(&[sibyl_oracle::tensor::Tensor::from_f32(
         "scores",

@@ -27,7 +27,7 @@ pub enum SibylError {
     InvalidPrice,
     #[msg("The input or output specs are invalid: 1 to 8 a side with distinct names of 1 to 64 bytes, rank 0 to 8, every dimension positive or -1")]
     InvalidTensorSpec,
-    #[msg("The model's input or output bound is zero or above the protocol maximum")]
+    #[msg("The model's input or output bound is above the protocol maximum, or below the smallest input or output its specs allow")]
     InvalidSizeBound,
     #[msg("The comparison rule is invalid: tolerances and tie margins from 0 to 0.01, k at least 1, and top-k only for float outputs whose last axis is a fixed number of classes above 1")]
     InvalidComparisonRule,

@@ -317,6 +317,25 @@ async fn register_model_validates_every_field() {
             with(&|a| a.max_output_bytes = 1_025),
             SibylError::InvalidSizeBound,
         ),
+        // Below the smallest input or output the specs allow: `pixels`
+        // float32 [1, 64] encodes in 284 bytes, `probabilities` [1, 10] in
+        // 75 (with a dynamic dimension at 1, no placeholder output of a
+        // watcher could fit a smaller bound).
+        (
+            with(&|a| a.max_input_bytes = 283),
+            SibylError::InvalidSizeBound,
+        ),
+        (
+            with(&|a| a.max_output_bytes = 74),
+            SibylError::InvalidSizeBound,
+        ),
+        (
+            with(&|a| {
+                a.outputs = vec![spec("y", vec![-1])];
+                a.max_output_bytes = 15;
+            }),
+            SibylError::InvalidSizeBound,
+        ),
         (
             with(&|a| {
                 a.comparison = ComparisonRule::TopK {

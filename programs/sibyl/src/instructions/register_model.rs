@@ -80,7 +80,12 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
         TensorSpec::are_valid_side(&args.inputs) && TensorSpec::are_valid_side(&args.outputs),
         SibylError::InvalidTensorSpec
     );
-    validate_size_bounds(args.max_input_bytes, args.max_output_bytes)?;
+    validate_size_bounds(
+        args.max_input_bytes,
+        args.max_output_bytes,
+        &args.inputs,
+        &args.outputs,
+    )?;
     require!(
         args.comparison.is_valid_for(&args.outputs),
         SibylError::InvalidComparisonRule

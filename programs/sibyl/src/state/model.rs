@@ -128,11 +128,25 @@ pub fn validate_royalty_and_window(royalty_bps: u16, window: Option<u64>) -> Res
     Ok(())
 }
 
-/// Validates the input and output bounds against the protocol maximums.
-pub fn validate_size_bounds(max_input_bytes: u32, max_output_bytes: u32) -> Result<()> {
+/// Validates the input and output bounds: within the protocol maximums,
+/// and no smaller than the smallest input and output the specs allow. The
+/// output floor is what keeps a watcher able to dispute any commitment: a
+/// placeholder output that differs from it always fits (see the node's
+/// `placeholder_output`), even when every committed tensor is empty.
+pub fn validate_size_bounds(
+    max_input_bytes: u32,
+    max_output_bytes: u32,
+    inputs: &[TensorSpec],
+    outputs: &[TensorSpec],
+) -> Result<()> {
+    let fits = |bound: u32, specs: &[TensorSpec]| {
+        TensorSpec::smallest_encoding_len(specs).is_some_and(|smallest| smallest <= bound as u64)
+    };
     require!(
         (1..=MAX_INPUT_BYTES).contains(&max_input_bytes)
-            && (1..=MAX_OUTPUT_BYTES).contains(&max_output_bytes),
+            && (1..=MAX_OUTPUT_BYTES).contains(&max_output_bytes)
+            && fits(max_input_bytes, inputs)
+            && fits(max_output_bytes, outputs),
         SibylError::InvalidSizeBound
     );
     Ok(())
