@@ -176,6 +176,28 @@ test("a user's challenge of a correct result is voted down: the result stands an
   await page.context().close();
 });
 
+test("a model of two named inputs is asked with one JSON object and its logits come back by name", async () => {
+  const families = JSON.parse(readFileSync(join(import.meta.dirname, "../../models/families/families.json"), "utf8"));
+  const encoder = families.families.find((f: { name: string }) => f.name === "tiny_encoder");
+  const sample = readFileSync(join(import.meta.dirname, "../../models", encoder.cases[0].sample), "utf8");
+  const expected: number[] = encoder.cases[0].outputs.logits;
+  const page = await openApp(browser, env, env.richSecretKey);
+  await useModel(page, "tiny_encoder.onnx");
+  const form = (await page.getByTestId("request-form").textContent())!;
+  expect(form).toContain("input_ids int64 [1 × -1], attention_mask int64 [1 × -1]");
+  await page.getByTestId("json-input").fill(sample);
+  await page.getByRole("button", { name: "Review payment" }).click();
+  await page.getByTestId("review").waitFor();
+  expect(await page.getByTestId("review").getByTestId("review-deposit").textContent()).toContain("SOL");
+  await page.getByRole("button", { name: "Sign and pay" }).click();
+  await stageReached(page, "finalized");
+  const result = page.getByTestId("result-final");
+  expect(await result.textContent()).toContain("logits");
+  const values = await result.locator(".bar .value").allTextContents();
+  expect(values.map(Number)).toEqual(expected.map((v) => Number(v.toFixed(4))));
+  await page.context().close();
+});
+
 test("a wallet without payment tokens is told so before anything is signed", async () => {
   const page = await openApp(browser, env, env.poorSecretKey);
   expect(await page.getByTestId("token-balance").textContent()).toContain("0 tokens");

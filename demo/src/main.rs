@@ -114,6 +114,7 @@ async fn run(args: Args) -> Result<bool> {
     let mut plan = load_plan(&repo_root().join("migrations/localnet.toml"))?;
     if args.serve {
         plan.models.push(serve::unserved_model());
+        plan.models.push(serve::encoder_model());
     }
     if let Some(fund) = plan.fund.as_mut() {
         fund.wallets.extend(parties.wallets_to_fund());
@@ -137,12 +138,17 @@ async fn run(args: Args) -> Result<bool> {
 
     println!("\n== Operators");
     parties.register_operators(&cluster).await?;
-    let nodes = parties.start_nodes(&cluster, digits, int8).await?;
-    if args.serve {
+    // With --serve, A also serves the encoder (and B watches it).
+    let encoder = args.serve.then(|| summary.models[3].1);
+    let nodes = parties
+        .start_nodes(&cluster, digits, int8, encoder.as_slice())
+        .await?;
+    if let Some(encoder) = encoder {
         let models = [
             ("digits", digits),
             ("int8_matmul", int8),
             ("conv_small", summary.models[2].1),
+            ("tiny_encoder", encoder),
         ];
         serve::until_stopped(localnet, &parties, &models).await?;
         for node in nodes {

@@ -81,12 +81,14 @@ impl Parties {
     /// models) and cranks
     /// (one cranker keeps the story free of lost races); B watches both
     /// models and votes; C serves the int8 model and commits a wrong output
-    /// every time (`--faulty 1.0`).
+    /// every time (`--faulty 1.0`). A also serves, and B also watches, the
+    /// `more` models.
     pub async fn start_nodes(
         &self,
         cluster: &TestCluster,
         digits: Pubkey,
         int8: Pubkey,
+        more: &[Pubkey],
     ) -> Result<Vec<RunningNode>> {
         let client = cluster.client(&self.authority);
         let hash_of = |model: Pubkey| {
@@ -97,19 +99,24 @@ impl Parties {
             }
         };
         let (digits, int8) = (hash_of(digits).await?, hash_of(int8).await?);
+        let mut more_hashes = Vec::new();
+        for model in more {
+            more_hashes.push(hash_of(*model).await?);
+        }
+        let with_more = |models: Vec<String>| [models, more_hashes.clone()].concat();
         // (party, roles, models it runs, models it serves of those, faulty rate)
         let setups = [
             (
                 &self.operators[0],
                 vec![Role::Serve, Role::Vote, Role::Crank],
-                vec![digits.clone(), int8.clone()],
-                vec![digits.clone()],
+                with_more(vec![digits.clone(), int8.clone()]),
+                with_more(vec![digits.clone()]),
                 0.0,
             ),
             (
                 &self.operators[1],
                 vec![Role::Watch, Role::Vote],
-                vec![digits, int8.clone()],
+                with_more(vec![digits, int8.clone()]),
                 Vec::new(),
                 0.0,
             ),

@@ -26,6 +26,24 @@ pub fn unserved_model() -> PlannedModel {
     }
 }
 
+/// A model of two named int64 inputs with a dynamic length (the
+/// transformer encoder of `models/families/`), served by operator A and
+/// watched by B: the app's path for a model of several inputs.
+pub fn encoder_model() -> PlannedModel {
+    PlannedModel {
+        name: "models/families/tiny_encoder.onnx".into(),
+        file: "models/families/tiny_encoder.onnx".into(),
+        uri: "file://models/families/tiny_encoder.onnx".into(),
+        price: "0.002".into(),
+        royalty_bps: 1_000,
+        comparison: None,
+        challenge_window_override_slots: None,
+        // 32 tokens (`models/families/families.json`).
+        max_input_bytes: Some(579),
+        max_output_bytes: None,
+    }
+}
+
 /// Prints where the cluster listens (one JSON line on stdout, for scripts
 /// such as the browser tests, then the same for people) and waits for a
 /// stop signal.
@@ -56,7 +74,7 @@ pub async fn until_stopped(
     });
     println!("{ready}");
     println!(
-        "\n== Serving: JSON-RPC {} · PubSub {}\nOperator C commits wrong int8_matmul outputs; operator B challenges them. No node serves conv_small.\nCtrl-C stops the cluster and its nodes.",
+        "\n== Serving: JSON-RPC {} · PubSub {}\nOperator C commits wrong int8_matmul outputs; operator B challenges them. No node serves conv_small. A serves tiny_encoder (two named inputs).\nCtrl-C stops the cluster and its nodes.",
         localnet.rpc_url(),
         localnet.pubsub_url()
     );

@@ -12,7 +12,7 @@ export function ResultChart({ output, label }: { output: Uint8Array; label: stri
   return (
     <div className="results" data-testid={`result-${label}`}>
       {tensors.map((tensor, i) => (
-        <TensorChart key={tensor.name} tensor={tensor} label={`${label} ${tensor.name}`} named first={i === 0} />
+        <TensorChart key={tensor.name} tensor={tensor} label={`${label} ${tensor.name}`} first={i === 0} />
       ))}
     </div>
   );
@@ -22,20 +22,19 @@ function TensorChart({
   tensor,
   label,
   testId,
-  named = false,
   first = true,
 }: {
   tensor: Tensor;
   label: string;
   testId?: string;
-  named?: boolean;
   first?: boolean;
 }) {
   if (tensor.values.length === 0) {
     return (
       <figure className="result" data-testid={testId}>
         <figcaption>
-          {tensor.name || "output"} {tensor.dtype} [{tensor.dims.join(" × ")}]: no values
+          {tensor.name && `${tensor.name}: `}
+          {tensor.dtype} [{tensor.dims.join(" × ")}]: no values
         </figcaption>
       </figure>
     );
@@ -47,7 +46,7 @@ function TensorChart({
   return (
     <figure className="result" data-testid={testId}>
       <figcaption>
-        {named && `${tensor.name}: `}
+        {tensor.name && `${tensor.name}: `}
         {probabilities && values.length > 1 ? (
           <>
             Class <strong data-testid={first ? "predicted-class" : undefined}>{top}</strong> (p = {values[top]!.toFixed(4)})
@@ -58,7 +57,6 @@ function TensorChart({
           </>
         ) : (
           <>
-            {named ? "" : `${tensor.name || "output"} `}
             {tensor.dtype} [{tensor.dims.join(" × ")}]: largest at index <strong data-testid={first ? "predicted-class" : undefined}>{top}</strong>
           </>
         )}
