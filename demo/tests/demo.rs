@@ -73,7 +73,10 @@ fn serve_mode_funds_wallets_and_stops_on_sigterm() {
         .iter()
         .filter_map(|model| model["name"].as_str())
         .collect();
-    assert_eq!(models, ["digits", "int8_matmul", "conv_small"]);
+    assert_eq!(
+        models,
+        ["digits", "int8_matmul", "conv_small", "tiny_encoder"]
+    );
     assert_eq!(ready["operators"].as_array().map(Vec::len), Some(3));
 
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
