@@ -1,7 +1,7 @@
 //! Registering, updating, retiring and listing models (publishers).
 use crate::{
     chain::{ChainClient, ChainError},
-    engine::{Engine, EngineError, GraphTensor},
+    engine::{Engine, EngineError},
     store::sha256_file,
 };
 use anchor_lang::prelude::Pubkey;
@@ -85,17 +85,8 @@ pub fn registration(
         source,
     })?;
     let loaded = engine.load(path)?;
-    let specs = |tensors: &[GraphTensor]| -> Vec<TensorSpec> {
-        tensors
-            .iter()
-            .map(|tensor| TensorSpec {
-                name: tensor.name.clone(),
-                dtype: tensor.dtype,
-                shape: tensor.shape.clone(),
-            })
-            .collect()
-    };
-    let (inputs, outputs) = (specs(loaded.inputs()), specs(loaded.outputs()));
+    // A graph input or output is already a spec: its name, dtype and shape.
+    let (inputs, outputs) = (loaded.inputs().to_vec(), loaded.outputs().to_vec());
     check_side(path, "inputs", &inputs)?;
     check_side(path, "outputs", &outputs)?;
     let max_input_bytes = size_bound("input", listing.max_input_bytes, &inputs)?;

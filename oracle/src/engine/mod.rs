@@ -28,7 +28,7 @@ use ort::{
     },
     value::{DynTensor, DynTensorValueType, Shape, TensorElementType, ValueType},
 };
-use sibyl::state::DType;
+use sibyl::state::{DType, TensorSpec};
 use std::{
     fmt, io,
     path::{Path, PathBuf},
@@ -352,20 +352,12 @@ fn pinned_session_builder(
         .map_err(message)
 }
 
-/// A graph input or output: name, element type and shape (-1: dynamic).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GraphTensor {
-    pub name: String,
-    pub dtype: DType,
-    pub shape: Vec<i64>,
-}
-
 fn graph_tensor(
     path: &Path,
     kind: &'static str,
     name: &str,
     value_type: &ValueType,
-) -> Result<GraphTensor, EngineError> {
+) -> Result<TensorSpec, EngineError> {
     let unsupported = |found: String| EngineError::UnsupportedType {
         path: path.to_path_buf(),
         kind,
@@ -373,7 +365,7 @@ fn graph_tensor(
         found,
     };
     match value_type {
-        ValueType::Tensor { ty, shape, .. } => Ok(GraphTensor {
+        ValueType::Tensor { ty, shape, .. } => Ok(TensorSpec {
             name: name.to_string(),
             dtype: dtype_of(*ty).ok_or_else(|| unsupported(format!("tensor({ty})")))?,
             shape: shape.to_vec(),
@@ -459,8 +451,8 @@ impl RunControl {
 /// A model opened with the pinned profile.
 pub struct LoadedModel {
     session: Session,
-    inputs: Vec<GraphTensor>,
-    outputs: Vec<GraphTensor>,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
     path: PathBuf,
 }
 
@@ -487,12 +479,12 @@ impl fmt::Debug for LoadedModel {
 
 impl LoadedModel {
     /// The graph's inputs, in order.
-    pub fn inputs(&self) -> &[GraphTensor] {
+    pub fn inputs(&self) -> &[TensorSpec] {
         &self.inputs
     }
 
     /// The graph's outputs, in order.
-    pub fn outputs(&self) -> &[GraphTensor] {
+    pub fn outputs(&self) -> &[TensorSpec] {
         &self.outputs
     }
 
@@ -557,7 +549,7 @@ impl LoadedModel {
         Ok(tensor::encode(&results))
     }
 
-    fn to_ort(&self, tensor: &Tensor, input: &GraphTensor) -> Result<DynTensor, EngineError> {
+    fn to_ort(&self, tensor: &Tensor, input: &TensorSpec) -> Result<DynTensor, EngineError> {
         let run_error = |message: String| EngineError::Run {
             path: self.path.clone(),
             message: format!("creating input `{}`: {message}", input.name),
@@ -601,7 +593,7 @@ impl LoadedModel {
 }
 
 /// The encoding's tensor fits graph input `position`.
-fn check_input(position: usize, tensor: &Tensor, input: &GraphTensor) -> Result<(), EngineError> {
+fn check_input(position: usize, tensor: &Tensor, input: &TensorSpec) -> Result<(), EngineError> {
     if !tensor.name.is_empty() && tensor.name != input.name {
         return Err(EngineError::InputName {
             position,
@@ -699,8 +691,8 @@ fn from_ort(value: ort::value::DynValue, name: &str) -> Result<Tensor, String> {
 mod tests {
     use super::*;
 
-    fn graph(dtype: DType, shape: &[i64]) -> GraphTensor {
-        GraphTensor {
+    fn graph(dtype: DType, shape: &[i64]) -> TensorSpec {
+        TensorSpec {
             name: "x".to_string(),
             dtype,
             shape: shape.to_vec(),
