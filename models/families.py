@@ -11,10 +11,14 @@ regenerates these too (running this file on its own also works). Writes:
                                     on load_iris(), converted with skl2onnx (ZipMap off)
     families/lstm_vad.onnx           Silero-VAD-shaped recurrent model (LSTM, state in/out, sr)
     families/tiny_encoder.onnx      one-layer transformer encoder classifier (dynamic length)
+    families/image_cnn.onnx         small image CNN on a fixed [1, 3, 224, 224] float32 image
     families/families.json          reference inputs/outputs/hashes (see README.md)
     broken/iris_zipmap.onnx         the iris pipeline with ZipMap left on (a sequence of
                                     maps as output), which Sibyl must refuse to register
     samples/<name>-<k>.json         each case's inputs, as `sibyl request MODEL FILE.json` takes
+    samples/image_cnn-<k>.npy       image_cnn's case inputs instead (the `image` float32 array,
+                                    already normalised); its cases in families.json carry
+                                    input_len and input_hash, not the 1.2 MB input_encoding hex
 
 Nothing is downloaded; everything comes from fixed seeds and scikit-learn's
 bundled iris dataset, and running it twice produces byte-identical files.
@@ -52,6 +56,12 @@ ENCODER_FF = 32
 VAD_FRAME = 64
 VAD_HIDDEN = 16
 VAD_FEATURES = 32
+
+IMAGE_SIZE = 224
+IMAGE_CLASSES = 10
+# torchvision's ImageNet normalisation: (pixel / 255 - mean) / std, per RGB channel
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def q(a):
@@ -389,6 +399,107 @@ def encoder_inputs():
 
 
 # ---------------------------------------------------------------------------
+# 4. image_cnn: small image CNN on an ImageNet-sized input
+# ---------------------------------------------------------------------------
+
+
+def build_image_cnn():
+    """Conv(3->8, 7x7, stride 4, pad 3) -> Relu -> Conv(8->16, 3x3, stride 2,
+    pad 1) -> Relu -> GlobalAveragePool -> Flatten -> Gemm(16->10): 224 -> 56
+    -> 28 spatially, 2522 weights."""
+    rng = np.random.RandomState(3005)
+    c1, c2 = 8, 16
+    w1 = q(rng.randn(c1, 3, 7, 7) * np.sqrt(2.0 / (3 * 7 * 7)))
+    b1 = q(rng.randn(c1) * 0.05)
+    w2 = q(rng.randn(c2, c1, 3, 3) * np.sqrt(2.0 / (c1 * 3 * 3)))
+    b2 = q(rng.randn(c2) * 0.05)
+    fc_w = q(rng.randn(IMAGE_CLASSES, c2) * 0.5)
+    fc_b = q(rng.randn(IMAGE_CLASSES) * 0.05)
+
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["image", "conv1.weight", "conv1.bias"], ["conv1.out"], name="conv1",
+          kernel_shape=[7, 7], strides=[4, 4], pads=[3, 3, 3, 3]),
+        n("Relu", ["conv1.out"], ["relu1.out"], name="relu1"),
+        n("Conv", ["relu1.out", "conv2.weight", "conv2.bias"], ["conv2.out"], name="conv2",
+          kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        n("Relu", ["conv2.out"], ["relu2.out"], name="relu2"),
+        n("GlobalAveragePool", ["relu2.out"], ["pool.out"], name="global_pool"),
+        n("Flatten", ["pool.out"], ["features"], name="flatten", axis=1),
+        n("Gemm", ["features", "fc.weight", "fc.bias"], ["logits"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "image_cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, IMAGE_SIZE, IMAGE_SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, IMAGE_CLASSES])],
+        initializer=[
+            const("conv1.weight", w1), const("conv1.bias", b1),
+            const("conv2.weight", w2), const("conv2.bias", b2),
+            const("fc.weight", fc_w), const("fc.bias", fc_b),
+        ],
+    )
+
+    def conv2d(x, w, b, stride, pad):
+        """x [C, H, W], w [O, C, k, k], float64; im2col by strided views."""
+        k = w.shape[2]
+        xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+        out_h = (xp.shape[1] - k) // stride + 1
+        out_w = (xp.shape[2] - k) // stride + 1
+        cs, hs, ws = xp.strides
+        patches = np.lib.stride_tricks.as_strided(
+            xp, shape=(xp.shape[0], k, k, out_h, out_w),
+            strides=(cs, hs, ws, hs * stride, ws * stride), writeable=False,
+        )  # [C, k, k, out_h, out_w]
+        return np.einsum("ocij,cijhw->ohw", w, patches) + b[:, None, None]
+
+    f64 = [a.astype(np.float64) for a in (w1, b1, w2, b2, fc_w, fc_b)]
+
+    def reference(feeds):
+        x = feeds["image"].astype(np.float64)[0]
+        h1 = np.maximum(conv2d(x, f64[0], f64[1], 4, 3), 0)  # [8, 56, 56]
+        h2 = np.maximum(conv2d(h1, f64[2], f64[3], 2, 1), 0)  # [16, 28, 28]
+        pooled = h2.mean(axis=(1, 2))  # [16]
+        return {"logits": (pooled @ f64[4].T + f64[5])[None, :]}
+
+    return g.make_model(graph), reference
+
+
+def image_inputs():
+    """Three synthetic 224x224 RGB pictures (uint8 pixels, as decoded from a
+    file), normalised as torchvision does for ImageNet models: pixel / 255,
+    minus the per-channel mean, divided by the std; laid out NCHW, float32.
+    0: a colour gradient (red left to right, green top to bottom, blue the
+    opposite diagonal); 1: a red disc on a blue sky with a little noise; 2: a
+    yellow and black checkerboard (squares of 28) crossed by a white diagonal
+    stripe, with noise."""
+    s = IMAGE_SIZE
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float64)
+    rng = np.random.RandomState(3006)
+
+    gradient = np.stack([xx / (s - 1), yy / (s - 1), 1.0 - (xx + yy) / (2 * (s - 1))], axis=-1) * 255.0
+
+    disc = np.empty((s, s, 3))
+    disc[...] = (70.0, 130.0, 220.0)
+    inside = (xx - 130.0) ** 2 + (yy - 95.0) ** 2 <= 60.0 ** 2
+    disc[inside] = (215.0, 40.0, 35.0)
+    disc += rng.randn(s, s, 3) * 6.0
+
+    board = np.where((((yy // 28) + (xx // 28)) % 2 == 0)[..., None], (235.0, 210.0, 30.0), (15.0, 15.0, 15.0))
+    board[np.abs(xx - yy) < 10] = (250.0, 250.0, 250.0)
+    board += rng.randn(s, s, 3) * 10.0
+
+    mean = np.array(IMAGENET_MEAN)
+    std = np.array(IMAGENET_STD)
+    images = []
+    for picture in (gradient, disc, board):
+        pixels = np.clip(np.round(picture), 0, 255).astype(np.uint8)  # [H, W, 3]
+        x = (pixels.astype(np.float64) / 255.0 - mean) / std
+        images.append(np.ascontiguousarray(x.transpose(2, 0, 1)[None].astype(np.float32)))
+    return images
+
+
+# ---------------------------------------------------------------------------
 # Shared: specs, cases, samples
 # ---------------------------------------------------------------------------
 
@@ -418,13 +529,18 @@ def sample_json(feeds, names):
 
 
 class Family:
-    def __init__(self, name, what, model, comparison, max_dynamic):
+    def __init__(self, name, what, model, comparison, max_dynamic, input_by_reference=False):
         self.name = name
         self.what = what
         self.model = model
         self.model_bytes = g.serialize(model)
         self.comparison = comparison
         self.max_dynamic = max_dynamic  # the value of every dynamic dim in the largest valid request
+        # True for inputs too big to inline: samples are .npy (a single input) and
+        # cases carry input_len + input_hash instead of the input_encoding hex
+        self.input_by_reference = input_by_reference
+        self.sample_ext = "npy" if input_by_reference else "json"
+        assert not input_by_reference or len(model.graph.input) == 1
         self.inputs = [value_spec(v) for v in model.graph.input]
         self.outputs = [value_spec(v) for v in model.graph.output]
         init_names = {i.name for i in model.graph.initializer}
@@ -465,8 +581,8 @@ class Family:
             a = ys[s["name"]]
             assert g.DTYPES[a.dtype][2] == s["dtype"] and a.ndim == len(s["shape"]), (s, a.dtype, a.shape)
         return {
-            "sample": f"samples/{self.name}-{k}.json",
-            "input_encoding": in_enc.hex(),
+            "sample": f"samples/{self.name}-{k}.{self.sample_ext}",
+            **({"input_len": len(in_enc)} if self.input_by_reference else {"input_encoding": in_enc.hex()}),
             "input_hash": in_hash.hex(),
             "output_encoding": out_enc.hex(),
             "output_hash": g.output_hash(model_hash, in_hash, out_enc).hex(),
@@ -512,15 +628,22 @@ def main():
         for k, (feeds, ys) in enumerate(zip(case_feeds, case_outputs)):
             case = family.case(k, feeds, ys)
             cases.append(case)
-            sample = os.path.join(SAMPLES, f"{family.name}-{k}.json")
-            written[sample] = g.write_bytes(sample, sample_json(feeds, names))
-            # the sample, read back as a client would, is the same request
-            with open(sample) as f:
-                parsed = json.load(f)
+            sample = os.path.join(SAMPLES, f"{family.name}-{k}.{family.sample_ext}")
+            if family.input_by_reference:
+                written[sample] = g.write_bytes(sample, g.npy_bytes(feeds[names[0]]))
+                parsed = {names[0]: np.load(sample, allow_pickle=False)}
+            else:
+                written[sample] = g.write_bytes(sample, sample_json(feeds, names))
+                # the sample, read back as a client would, is the same request
+                with open(sample) as f:
+                    parsed = json.load(f)
             for s in family.inputs:
                 back = np.array(parsed[s["name"]], dtype=np.asarray(feeds[s["name"]]).dtype)
                 assert back.tobytes() == np.asarray(feeds[s["name"]]).tobytes() and back.shape == feeds[s["name"]].shape
-        assert max(len(c["input_encoding"]) // 2 for c in cases) <= max_in
+        in_lens = [c["input_len"] if family.input_by_reference else len(c["input_encoding"]) // 2 for c in cases]
+        assert max(in_lens) <= max_in
+        if family.input_by_reference:  # fixed shape: every request is exactly the largest
+            assert all(-1 not in s["shape"] for s in family.inputs) and set(in_lens) == {max_in}, (in_lens, max_in)
         families.append({
             "name": family.name,
             "family": family.what,
@@ -533,6 +656,7 @@ def main():
             "max_input_bytes": max_in,
             "max_output_bytes": max_out,
             "cases": cases,
+            **({"input_by_reference": True} if family.input_by_reference else {}),
         })
 
     # 1. iris_pipeline ------------------------------------------------------
@@ -636,6 +760,26 @@ def main():
         assert np.allclose(trimmed["logits"], ys["logits"], rtol=1e-4, atol=1e-5)
         feeds_list.append(feeds)
         outs.append(ys)
+    emit(fam, feeds_list, outs)
+
+    # 4. image_cnn -------------------------------------------------------------
+    model, ref = build_image_cnn()
+    fam = Family(
+        "image_cnn",
+        "small image CNN on a 224x224 RGB image (ImageNet-normalised, NCHW): Conv(3->8, 7x7, stride 4, pad 3) "
+        "-> Relu -> Conv(8->16, 3x3, stride 2, pad 1) -> Relu -> GlobalAveragePool -> Flatten -> Gemm(16->10) "
+        "(random weights, seed 3005); its input goes by reference",
+        model, FLOAT_TOLERANCE, max_dynamic=1, input_by_reference=True,
+    )
+    feeds_list, outs = [], []
+    for image in image_inputs():
+        feeds = {"image": image}
+        ys = fam.run(feeds)
+        check_close("image_cnn", ys, ref(feeds), max_diff)
+        feeds_list.append(feeds)
+        outs.append(ys)
+    logits = [o["logits"].tobytes() for o in outs]
+    assert len(set(logits)) == len(logits), "image_cnn: two pictures give the same logits"
     emit(fam, feeds_list, outs)
 
     doc = {

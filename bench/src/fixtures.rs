@@ -21,12 +21,25 @@ struct RawFixture {
     name: String,
     file: String,
     comparison: serde_json::Value,
+    /// A family's input specs (the fixtures name theirs otherwise).
+    #[serde(default)]
+    inputs: Vec<RawSpec>,
     cases: Vec<RawCase>,
 }
 
 #[derive(Deserialize)]
+struct RawSpec {
+    name: String,
+    dtype: String,
+    shape: Vec<i64>,
+}
+
+#[derive(Deserialize)]
 struct RawCase {
-    input_encoding: String,
+    /// Absent for an input too large to record in hex (an image): its
+    /// `.npy` sample is encoded instead.
+    input_encoding: Option<String>,
+    sample: Option<String>,
     output_encoding: String,
 }
 
@@ -68,7 +81,13 @@ fn from_raw(root: &Path, fixtures: Vec<RawFixture>) -> Result<Vec<Fixture>> {
             let cases = raw
                 .cases
                 .iter()
-                .map(|case| Ok((hex(&case.input_encoding)?, hex(&case.output_encoding)?)))
+                .map(|case| {
+                    let input = match &case.input_encoding {
+                        Some(encoding) => hex(encoding)?,
+                        None => npy_input(root, &raw, case)?,
+                    };
+                    Ok((input, hex(&case.output_encoding)?))
+                })
                 .collect::<Result<Vec<_>>>()?;
             Ok(Fixture {
                 path: root.join("models").join(&raw.file),
@@ -79,6 +98,30 @@ fn from_raw(root: &Path, fixtures: Vec<RawFixture>) -> Result<Vec<Fixture>> {
             })
         })
         .collect()
+}
+
+/// The encoding of a one-input family's `.npy` sample.
+fn npy_input(root: &Path, raw: &RawFixture, case: &RawCase) -> Result<Vec<u8>> {
+    let (Some(sample), [spec]) = (&case.sample, raw.inputs.as_slice()) else {
+        anyhow::bail!(
+            "{}: a case with neither an input encoding nor a one-input .npy sample",
+            raw.name
+        );
+    };
+    anyhow::ensure!(
+        spec.dtype == "float32",
+        "{}: .npy samples here are float32",
+        raw.name
+    );
+    let spec = sibyl::state::TensorSpec {
+        name: spec.name.clone(),
+        dtype: sibyl::state::DType::Float32,
+        shape: spec.shape.clone(),
+    };
+    let path = root.join("models").join(sample);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    sibyl_oracle::input::from_npy(&bytes, &spec)
+        .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
 }
 
 /// `"exact"`, `{"tolerance": {"abs", "rel"}}` or `{"top_k": {"k"}}`.
