@@ -110,9 +110,9 @@ test("request_inference: discriminator, accounts and Borsh args", async () => {
   assert.ok(disc);
   assert.deepEqual([...ix.data.subarray(0, 8)], disc);
 
-  // nonce, fee, input_len, input (u32 length + bytes), callback: None (0),
-  // max_challenge_window_slots: None (0).
-  const body = Buffer.alloc(8 + 8 + 4 + 4 + input.length + 1 + 1);
+  // nonce, fee, input_len, input (u32 length + bytes), input_reference:
+  // None (0), callback: None (0), max_challenge_window_slots: None (0).
+  const body = Buffer.alloc(8 + 8 + 4 + 4 + input.length + 1 + 1 + 1);
   body.writeBigUInt64LE(7n, 0);
   body.writeBigUInt64LE(10_000n, 8);
   body.writeUInt32LE(input.length, 16);
@@ -140,6 +140,35 @@ test("request_inference: discriminator, accounts and Borsh args", async () => {
     expected.map(([key, signer, writable]) => [key.toBase58(), signer, writable]),
   );
   assert.ok(TOKEN_PROGRAM_ID.equals(utils.token.TOKEN_PROGRAM_ID));
+});
+
+test("request_inference by reference: the hash and URI, no input bytes", async () => {
+  const sha256 = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+  const uri = "https://files.example/image.bin";
+  const ix = await buildRequestInference(program, {
+    requester: Keypair.generate().publicKey,
+    requesterToken: Keypair.generate().publicKey,
+    model: DIGITS_SHA256,
+    nonce: 7n,
+    fee: 10_000,
+    input: new Uint8Array(),
+    inputLen: 602_155,
+    inputReference: { sha256, uri },
+    mint: new PublicKey("7Du5jDHhfEV2E2FpQwoYpxc6kC9khskHSMjfnZhF8V3m"),
+  });
+  // nonce, fee, input_len, input (empty), input_reference: Some (1) with
+  // the hash and the URI (u32 length + bytes), callback: None,
+  // max_challenge_window_slots: None.
+  const body = Buffer.alloc(8 + 8 + 4 + 4 + 1 + 32 + 4 + uri.length + 1 + 1);
+  body.writeBigUInt64LE(7n, 0);
+  body.writeBigUInt64LE(10_000n, 8);
+  body.writeUInt32LE(602_155, 16);
+  body.writeUInt32LE(0, 20);
+  body.writeUInt8(1, 24);
+  Buffer.from(sha256).copy(body, 25);
+  body.writeUInt32LE(uri.length, 57);
+  body.write(uri, 61, "ascii");
+  assert.deepEqual(ix.data.subarray(8), body);
 });
 
 test("error lookup follows the IDL", () => {

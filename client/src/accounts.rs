@@ -288,6 +288,39 @@ pub fn write_input(requester: Pubkey, request: Pubkey) -> acc::WriteInput {
         requester,
         config: pda::config(),
         request,
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// `authority`'s operator demands the referenced input of `request` on chain.
+pub fn demand_input(authority: Pubkey, request: Pubkey) -> acc::DemandInput {
+    acc::DemandInput {
+        authority,
+        config: pda::config(),
+        operator: pda::operator(&authority),
+        request,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// Voids a request whose demanded input was not written in time (the
+/// committing operator's account goes along when one committed).
+pub fn void_request(cranker: Pubkey, parties: RequestParties, tokens: Tokens) -> acc::VoidRequest {
+    acc::VoidRequest {
+        cranker,
+        config: pda::config(),
+        request: parties.request,
+        escrow: pda::escrow(&parties.request),
+        operator: (parties.operator != Pubkey::default()).then_some(parties.operator),
+        requester: parties.requester,
+        requester_token: parties.refund_token,
+        model: parties.model,
+        fee_vault: pda::fee_vault(&parties.model),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
         event_authority: pda::event_authority(),
         program: sibyl::ID,
     }

@@ -132,6 +132,22 @@ pub fn expire_request(
     )
 }
 
+/// Voids a request whose demanded input was not written in time.
+pub fn void_request(
+    cranker: Pubkey,
+    request: Pubkey,
+    state: &InferenceRequest,
+    tokens: Tokens,
+) -> Settlement {
+    Settlement::plain(
+        "void_request",
+        instruction(
+            accounts::void_request(cranker, RequestParties::of(request, state), tokens),
+            sibyl::instruction::VoidRequest {},
+        ),
+    )
+}
+
 /// Claims `voter`'s vote in a settled dispute (anyone may send it; the
 /// reward goes to the voter's recorded payout account).
 pub fn claim_vote(

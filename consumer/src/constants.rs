@@ -50,9 +50,14 @@ pub const MAX_SLASH_BPS: u16 = 5_000;
 pub const MAX_TOLERANCE: f32 = 0.01;
 /// Longest model URI, in bytes.
 pub const MAX_URI_LEN: usize = 200;
-/// Largest input a request may carry, in bytes. Inputs that do not fit one
-/// transaction are uploaded with `write_input` in chunks up to this bound.
-pub const MAX_INPUT_BYTES: u32 = 16_384;
+/// Largest input a request may declare, in bytes (a model's own bound is at
+/// most this). An input on chain that does not fit one transaction is
+/// written with `write_input` chunks, the account growing with each; a
+/// larger one goes by reference, written on chain only when demanded. 8 MiB
+/// keeps every request account under the 10 MiB an account may hold.
+pub const MAX_INPUT_BYTES: u32 = 8 * 1024 * 1024;
+/// Longest URI of an input named by reference, in bytes.
+pub const MAX_INPUT_URI_LEN: usize = 200;
 /// Largest committed output (canonical encoding), in bytes. An output
 /// travels inline in one transaction twice (`commit_result`, and
 /// `challenge` with the challenger's), so both must fit a 1232-byte
@@ -121,7 +126,9 @@ pub const REQUEST_HEAD_LEN: usize = 8
     + 1 // callback_writable
     + 1 // bump
     + 1 // escrow_bump
-    + 32; // refund_token
+    + 32 // refund_token
+    + 32 // input_demanded_by
+    + 8; // input_upload_deadline_slot
 /// The native loader, which owns builtin programs (how the localnet and the
 /// tests run Sibyl).
 pub const NATIVE_LOADER_ID: anchor_lang::prelude::Pubkey =

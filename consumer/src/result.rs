@@ -302,10 +302,13 @@ mod tests {
             bump: 255,
             escrow_bump: 255,
             refund_token: Pubkey::new_from_array([5; 32]),
+            input_demanded_by: Pubkey::default(),
+            input_upload_deadline_slot: 0,
             comparison: ComparisonRule::TopK {
                 k: 1,
                 tie_margin: 0.0,
             },
+            input_uri: String::new(),
             input: vec![],
             output: encode(&[scores]),
         }

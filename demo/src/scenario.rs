@@ -93,6 +93,7 @@ impl Scenario {
         let new = NewRequest {
             model: self.model,
             input,
+            input_uri: None,
             fee: model.price,
             nonce: request::fresh_nonce(),
             callback: None,

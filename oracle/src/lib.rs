@@ -27,6 +27,7 @@ pub mod keys;
 pub mod metrics;
 pub mod node;
 pub mod program_error;
+pub mod referenced;
 pub mod store;
 pub mod tensor;
 #[cfg(test)]

@@ -120,6 +120,10 @@ pub struct Metrics {
     pub challenged: Counter,
     /// Votes this node cast.
     pub votes_cast: Counter,
+    /// Referenced inputs this node could not get with the declared bytes.
+    pub inputs_unavailable: Counter,
+    /// Referenced inputs this node demanded on chain.
+    pub inputs_demanded: Counter,
     /// Settlements this node cranked, by instruction.
     pub cranked: Family<Vec<(String, String)>, Counter>,
     /// Disputes over this operator's commitments won and lost (from its account).
@@ -173,6 +177,8 @@ impl Metrics {
             committed: Counter::default(),
             challenged: Counter::default(),
             votes_cast: Counter::default(),
+            inputs_unavailable: Counter::default(),
+            inputs_demanded: Counter::default(),
             cranked: Family::default(),
             disputes_won: Gauge::default(),
             disputes_lost: Gauge::default(),
@@ -216,6 +222,16 @@ impl Metrics {
             "votes_cast",
             "Dispute votes cast",
             metrics.votes_cast.clone(),
+        );
+        registry.register(
+            "inputs_unavailable",
+            "Referenced inputs this node could not get with the declared bytes",
+            metrics.inputs_unavailable.clone(),
+        );
+        registry.register(
+            "inputs_demanded",
+            "Referenced inputs this node demanded on chain",
+            metrics.inputs_demanded.clone(),
         );
         registry.register("cranked", "Settlements cranked", metrics.cranked.clone());
         registry.register(

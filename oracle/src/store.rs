@@ -307,6 +307,8 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 pub struct ModelStore {
     cache_dir: PathBuf,
     base_dir: PathBuf,
+    /// The cached files' extension (`onnx`; `input` for referenced inputs).
+    extension: &'static str,
     limits: FetchLimits,
     rules: UrlRules,
     http: Result<reqwest::Client, String>,
@@ -359,10 +361,17 @@ impl ModelStore {
         ModelStore {
             cache_dir,
             base_dir,
+            extension: "onnx",
             limits,
             rules,
             http,
         }
+    }
+
+    /// The same store caching files with another extension (referenced
+    /// inputs, in their own directory).
+    pub fn with_extension(self, extension: &'static str) -> Self {
+        Self { extension, ..self }
     }
 
     /// The directory cached models live in.
@@ -393,10 +402,9 @@ impl ModelStore {
         entries
             .filter_map(Result::ok)
             .filter(|entry| {
-                entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|name| name.starts_with('.') && name.contains(".onnx.partial-"))
+                entry.file_name().to_str().is_some_and(|name| {
+                    name.starts_with('.') && name.contains(&format!(".{}.partial-", self.extension))
+                })
             })
             .filter(|entry| {
                 entry
@@ -412,7 +420,8 @@ impl ModelStore {
 
     /// Where the model with this hash is (or would be) cached.
     pub fn cache_path(&self, hash: &[u8; 32]) -> PathBuf {
-        self.cache_dir.join(format!("{}.onnx", hex(hash)))
+        self.cache_dir
+            .join(format!("{}.{}", hex(hash), self.extension))
     }
 
     /// The path of a cached file holding exactly the bytes whose SHA-256 is
@@ -534,8 +543,9 @@ impl ModelStore {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         self.cache_dir.join(format!(
-            ".{}.onnx.partial-{}-{n}",
+            ".{}.{}.partial-{}-{n}",
             hex(hash),
+            self.extension,
             std::process::id()
         ))
     }

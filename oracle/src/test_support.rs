@@ -66,7 +66,10 @@ pub fn request(status: RequestStatus) -> InferenceRequest {
         bump: 255,
         escrow_bump: 254,
         refund_token: Pubkey::new_unique(),
+        input_demanded_by: Pubkey::default(),
+        input_upload_deadline_slot: 0,
         comparison: ComparisonRule::Exact,
+        input_uri: String::new(),
         input: vec![1, 2],
         output: Vec::new(),
     }

@@ -134,12 +134,14 @@ impl Verifier {
         Self { runner }
     }
 
-    /// Runs `model` on the request's input and judges its committed output
+    /// Runs `model` on the request's `input` (its bytes on chain, or the
+    /// declared bytes of a referenced input) and judges its committed output
     /// under the request's comparison rule (the rule its consumers read).
     pub async fn verify(
         &self,
         model: &Model,
         request: &InferenceRequest,
+        input: Vec<u8>,
     ) -> Result<Verdict, VerifyError> {
         if request.model_hash != model.model_hash {
             return Err(VerifyError::OtherModel {
@@ -155,11 +157,7 @@ impl Verifier {
                 ours: hex::encode(&ours),
             });
         }
-        let ours = match self
-            .runner
-            .run(Lane::Verify, model, request.input.clone())
-            .await
-        {
+        let ours = match self.runner.run(Lane::Verify, model, input).await {
             Ok(output) => Some(output),
             Err(err) if err.is_input_misfit() => {
                 tracing::warn!(%err, "the input does not fit the model: no output is right for it");

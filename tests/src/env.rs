@@ -10,7 +10,7 @@ use anchor_lang::{
 use anchor_spl::token_2022::spl_token_2022;
 use sibyl::{
     accounts as acc, instruction as ix,
-    instructions::{RegisterModelArgs, RequestInferenceArgs, UpdateConfigArgs},
+    instructions::{InputReference, RegisterModelArgs, RequestInferenceArgs, UpdateConfigArgs},
     state::*,
 };
 use sibyl_client::{
@@ -406,6 +406,23 @@ impl TestEnv {
             .await
             .expect("get account")?;
         Some(T::try_deserialize(&mut account.data.as_slice()).expect("account decodes"))
+    }
+
+    /// An account's raw data (empty if it does not exist).
+    pub async fn account_data(&mut self, address: Pubkey) -> Vec<u8> {
+        self.ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("get account")
+            .map(|account| account.data)
+            .unwrap_or_default()
+    }
+
+    /// The rent-exempt balance of an account of `len` bytes.
+    pub async fn rent_exempt(&mut self, len: usize) -> u64 {
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        rent.minimum_balance(len)
     }
 
     /// Whether an account exists (has lamports).
@@ -1006,11 +1023,92 @@ impl TestEnv {
             fee,
             input_len: input.len() as u32,
             input: input.to_vec(),
+            input_reference: None,
             callback,
             max_challenge_window_slots: None,
         };
         self.send_request(accounts, args, &requester).await?;
         Ok(request)
+    }
+
+    /// A request by the default requester (paying the price) that names
+    /// `input` by its SHA-256 and `uri` instead of carrying it.
+    pub async fn request_by_reference(
+        &mut self,
+        input: &[u8],
+        uri: &str,
+    ) -> Result<Pubkey, TransactionError> {
+        let uri = uri.to_string();
+        self.send_request_by_reference(input, |args| {
+            args.input_reference.as_mut().expect("a reference").uri = uri
+        })
+        .await
+    }
+
+    /// Like [`Self::request_by_reference`] (at `https://inputs.example/in`)
+    /// after letting the test change the arguments.
+    pub async fn send_request_by_reference(
+        &mut self,
+        input: &[u8],
+        change: impl FnOnce(&mut RequestInferenceArgs),
+    ) -> Result<Pubkey, TransactionError> {
+        let nonce = self.next_nonce();
+        let accounts = self.request_accounts(&self.requester, self.model(), nonce);
+        let request = accounts.request;
+        let requester = self.requester.wallet.insecure_clone();
+        let mut args = RequestInferenceArgs {
+            nonce,
+            fee: MODEL_PRICE,
+            input_len: input.len() as u32,
+            input: Vec::new(),
+            input_reference: Some(InputReference {
+                sha256: sibyl::hashing::input_hash(input),
+                uri: "https://inputs.example/in".to_string(),
+            }),
+            callback: None,
+            max_challenge_window_slots: None,
+        };
+        change(&mut args);
+        self.send_request(accounts, args, &requester).await?;
+        Ok(request)
+    }
+
+    /// Operator `index` demands the referenced input of `request` on chain.
+    pub async fn demand_input(&mut self, index: usize, request: Pubkey) -> TxResult {
+        let accounts = accounts::demand_input(self.operators[index].key(), request);
+        let wallet = self.operators[index].wallet.insecure_clone();
+        let sequence = self.request_account(request).await.sequence;
+        self.send(accounts, ix::DemandInput { sequence }, &[&wallet])
+            .await
+    }
+
+    /// The default requester writes the rest of `input` (from where the
+    /// account's input ends) in chunks of 800 bytes; the last chunk's result.
+    pub async fn write_whole_input(&mut self, request: Pubkey, input: &[u8]) -> TxResult {
+        let written = self.request_account(request).await.input.len();
+        let mut last = None;
+        for (k, chunk) in input[written..].chunks(800).enumerate() {
+            let offset = (written + k * 800) as u32;
+            last = Some(self.write_input(request, offset, chunk).await?);
+        }
+        Ok(last.expect("some input left to write"))
+    }
+
+    pub async fn void_accounts(&mut self, request: Pubkey) -> acc::VoidRequest {
+        let state = self.request_account(request).await;
+        accounts::void_request(
+            self.challenger.key(),
+            RequestParties::of(request, &state),
+            self.tokens(),
+        )
+    }
+
+    /// Anyone (here the challenger's wallet) voids a request whose demanded
+    /// input was not written in time.
+    pub async fn void(&mut self, request: Pubkey) -> TxResult {
+        let accounts = self.void_accounts(request).await;
+        let cranker = self.challenger.wallet.insecure_clone();
+        self.send(accounts, ix::VoidRequest {}, &[&cranker]).await
     }
 
     /// A request by the default requester that operator `index` has

@@ -1244,6 +1244,116 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "demandInput",
+      "docs": [
+        "Staked operator: demands on chain the referenced input of the",
+        "`sequence`-th request of the model, which it could not fetch."
+      ],
+      "discriminator": [
+        111,
+        98,
+        169,
+        177,
+        129,
+        59,
+        92,
+        19
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "authority"
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        }
+      ]
+    },
+    {
       "name": "expireArbitration",
       "docs": [
         "Anyone: refunds the requester and the challenger of an unarbitrated dispute."
@@ -3253,6 +3363,169 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "voidRequest",
+      "docs": [
+        "Anyone: voids a request whose demanded input was not written in",
+        "time; the requester is refunded, nobody is paid or slashed."
+      ],
+      "discriminator": [
+        26,
+        67,
+        190,
+        46,
+        84,
+        162,
+        71,
+        168
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may crank a void."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "escrow",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  101,
+                  115,
+                  99,
+                  114,
+                  111,
+                  119
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request"
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator",
+          "docs": [
+            "The operator that committed, when one did: its open commitment is",
+            "dropped. Required for a committed request."
+          ],
+          "writable": true,
+          "optional": true
+        },
+        {
+          "name": "requester",
+          "writable": true
+        },
+        {
+          "name": "requesterToken",
+          "docs": [
+            "`Payouts`)."
+          ],
+          "writable": true
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes the refund if the refund",
+            "account can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "withdrawStake",
       "docs": [
         "Operator (node key or payout wallet): withdraws unbonded stake into",
@@ -3349,7 +3622,8 @@ export type Sibyl = {
     {
       "name": "writeInput",
       "docs": [
-        "Requester: appends the next chunk of a large input."
+        "Requester: appends the next chunk of a large input, or of a",
+        "referenced input a node demanded."
       ],
       "discriminator": [
         217,
@@ -3364,6 +3638,10 @@ export type Sibyl = {
       "accounts": [
         {
           "name": "requester",
+          "docs": [
+            "Pays the rent of the bytes it writes (returned when the request closes)."
+          ],
+          "writable": true,
           "signer": true,
           "relations": [
             "request"
@@ -3416,6 +3694,10 @@ export type Sibyl = {
               }
             ]
           }
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         },
         {
           "name": "eventAuthority"
@@ -3648,6 +3930,19 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "inputDemanded",
+      "discriminator": [
+        212,
+        21,
+        196,
+        144,
+        15,
+        236,
+        120,
+        43
+      ]
+    },
+    {
       "name": "inputWritten",
       "discriminator": [
         128,
@@ -3814,6 +4109,19 @@ export type Sibyl = {
         33,
         150,
         17
+      ]
+    },
+    {
+      "name": "requestVoided",
+      "discriminator": [
+        5,
+        77,
+        115,
+        47,
+        20,
+        92,
+        19,
+        33
       ]
     },
     {
@@ -4102,256 +4410,306 @@ export type Sibyl = {
     },
     {
       "code": 6033,
+      "name": "invalidInputReference",
+      "msg": "An input by reference needs a URI of 1 to 200 bytes starting https://, http:// or file:// (no spaces or control characters), a SHA-256 that is not zero, and no inline bytes"
+    },
+    {
+      "code": 6034,
+      "name": "inputNotByReference",
+      "msg": "The request carries its input on chain: there is nothing to demand"
+    },
+    {
+      "code": 6035,
+      "name": "inputAlreadyDemanded",
+      "msg": "The request's input was demanded already (one demand per request)"
+    },
+    {
+      "code": 6036,
+      "name": "inputDemandClosed",
+      "msg": "An input may be demanded only while its request is pending, or committed and inside its challenge window"
+    },
+    {
+      "code": 6037,
+      "name": "committerCannotDemand",
+      "msg": "The operator that committed a result claimed to have its input, so it may not demand it"
+    },
+    {
+      "code": 6038,
+      "name": "inputAwaitingUpload",
+      "msg": "The request's input was demanded and is not on chain yet: nothing is committed, challenged or finalized until the requester writes it or the request is voided"
+    },
+    {
+      "code": 6039,
+      "name": "inputNotDemanded",
+      "msg": "An input by reference is written on chain only after a node demands it"
+    },
+    {
+      "code": 6040,
+      "name": "inputUploadWindowClosed",
+      "msg": "The window to write the demanded input has closed"
+    },
+    {
+      "code": 6041,
+      "name": "inputHashMismatch",
+      "msg": "The complete input does not hash to the SHA-256 the request declared"
+    },
+    {
+      "code": 6042,
+      "name": "notVoidable",
+      "msg": "Only a request whose demanded input was not written within its window can be voided"
+    },
+    {
+      "code": 6043,
       "name": "notRequester",
       "msg": "Only the requester may do this"
     },
     {
-      "code": 6034,
+      "code": 6044,
       "name": "requestNotPending",
       "msg": "The request is not pending"
     },
     {
-      "code": 6035,
+      "code": 6045,
       "name": "requestNotCommitted",
       "msg": "The request has no committed result awaiting its window"
     },
     {
-      "code": 6036,
+      "code": 6046,
       "name": "requestNotChallenged",
       "msg": "The request is not challenged"
     },
     {
-      "code": 6037,
+      "code": 6047,
       "name": "requestNotSettled",
       "msg": "The request has not reached a final state"
     },
     {
-      "code": 6038,
+      "code": 6048,
       "name": "requestDeadlinePassed",
       "msg": "The request's deadline has passed"
     },
     {
-      "code": 6039,
+      "code": 6049,
       "name": "requestDeadlineNotReached",
       "msg": "The request's deadline has not passed yet"
     },
     {
-      "code": 6040,
+      "code": 6050,
       "name": "operatorNotEligible",
       "msg": "The operator is not eligible: stake below the minimum"
     },
     {
-      "code": 6041,
+      "code": 6051,
       "name": "emptyOutput",
       "msg": "The output is empty"
     },
     {
-      "code": 6042,
+      "code": 6052,
       "name": "outputTooLarge",
       "msg": "The output is larger than the model's output bound"
     },
     {
-      "code": 6043,
+      "code": 6053,
       "name": "challengeWindowClosed",
       "msg": "The challenge window has closed"
     },
     {
-      "code": 6044,
+      "code": 6054,
       "name": "challengeWindowOpen",
       "msg": "The challenge window is still open"
     },
     {
-      "code": 6045,
+      "code": 6055,
       "name": "selfChallenge",
       "msg": "The operator cannot challenge its own result"
     },
     {
-      "code": 6046,
+      "code": 6056,
       "name": "challengeSameOutput",
       "msg": "The challenger's output is identical to the committed output"
     },
     {
-      "code": 6047,
+      "code": 6057,
       "name": "disputeNotOpen",
       "msg": "The dispute is not open for votes"
     },
     {
-      "code": 6048,
+      "code": 6058,
       "name": "voteWindowClosed",
       "msg": "The vote window has closed"
     },
     {
-      "code": 6049,
+      "code": 6059,
       "name": "voteWindowOpen",
       "msg": "Votes are still being committed, or revealed votes can still change the outcome"
     },
     {
-      "code": 6050,
+      "code": 6060,
       "name": "partyCannotVote",
       "msg": "A party to the dispute cannot vote in it"
     },
     {
-      "code": 6051,
+      "code": 6061,
       "name": "voterRegisteredTooLate",
       "msg": "The operator registered after the dispute opened and cannot vote in it"
     },
     {
-      "code": 6052,
+      "code": 6062,
       "name": "alreadyVoted",
       "msg": "This operator has already voted in this dispute"
     },
     {
-      "code": 6053,
+      "code": 6063,
       "name": "disputeNotInconclusive",
       "msg": "The dispute is not awaiting arbitration"
     },
     {
-      "code": 6054,
+      "code": 6064,
       "name": "arbitrationDeadlinePassed",
       "msg": "The arbitration deadline has passed"
     },
     {
-      "code": 6055,
+      "code": 6065,
       "name": "arbitrationDeadlineNotReached",
       "msg": "The arbitration deadline has not passed yet"
     },
     {
-      "code": 6056,
+      "code": 6066,
       "name": "invalidArbitration",
       "msg": "Arbitration must uphold one side"
     },
     {
-      "code": 6057,
+      "code": 6067,
       "name": "disputeNotSettled",
       "msg": "The dispute is not settled yet"
     },
     {
-      "code": 6058,
+      "code": 6068,
       "name": "wrongDispute",
       "msg": "The account does not belong to this dispute"
     },
     {
-      "code": 6059,
+      "code": 6069,
       "name": "wrongOperator",
       "msg": "The account does not belong to this operator"
     },
     {
-      "code": 6060,
+      "code": 6070,
       "name": "wrongParty",
       "msg": "The wallet does not match the account's recorded party"
     },
     {
-      "code": 6061,
+      "code": 6071,
       "name": "invalidCallback",
       "msg": "A callback names Sibyl itself, no program, or more accounts than allowed"
     },
     {
-      "code": 6062,
+      "code": 6072,
       "name": "callbackAccountsMismatch",
       "msg": "The callback accounts do not match those the request named (program, callback authority, then each named account in order)"
     },
     {
-      "code": 6063,
+      "code": 6073,
       "name": "callbackAccountsMissing",
       "msg": "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)"
     },
     {
-      "code": 6064,
+      "code": 6074,
       "name": "outputNotCanonical",
       "msg": "The output is not a canonical tensor encoding (see the protocol's encoding)"
     },
     {
-      "code": 6065,
+      "code": 6075,
       "name": "outputSpecMismatch",
       "msg": "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions"
     },
     {
-      "code": 6066,
+      "code": 6076,
       "name": "noVotingWeight",
       "msg": "The operator has no active stake that was bonded before the dispute opened: no weight to vote with"
     },
     {
-      "code": 6067,
+      "code": 6077,
       "name": "parameterOutOfBounds",
       "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)"
     },
     {
-      "code": 6068,
+      "code": 6078,
       "name": "noPendingChange",
       "msg": "No change is pending"
     },
     {
-      "code": 6069,
+      "code": 6079,
       "name": "timelockNotElapsed",
       "msg": "The change's timelock has not elapsed"
     },
     {
-      "code": 6070,
+      "code": 6080,
       "name": "notPendingAuthority",
       "msg": "Only the pending authority named by update_config may accept"
     },
     {
-      "code": 6071,
+      "code": 6081,
       "name": "unsupportedMintExtension",
       "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)"
     },
     {
-      "code": 6072,
+      "code": 6082,
       "name": "requestInstanceMismatch",
       "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
     },
     {
-      "code": 6073,
+      "code": 6083,
       "name": "challengeWindowAboveCeiling",
       "msg": "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)"
     },
     {
-      "code": 6074,
+      "code": 6084,
       "name": "wrongPayoutAccount",
       "msg": "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)"
     },
     {
-      "code": 6075,
+      "code": 6085,
       "name": "revealWindowNotOpen",
       "msg": "Votes are revealed only after the vote window closes, until the reveal deadline"
     },
     {
-      "code": 6076,
+      "code": 6086,
       "name": "revealWindowClosed",
       "msg": "The reveal window has closed"
     },
     {
-      "code": 6077,
+      "code": 6087,
       "name": "noVoteCommitted",
       "msg": "This operator committed no vote in this dispute"
     },
     {
-      "code": 6078,
+      "code": 6088,
       "name": "alreadyRevealed",
       "msg": "The vote was revealed already"
     },
     {
-      "code": 6079,
+      "code": 6089,
       "name": "commitmentMismatch",
       "msg": "The side and salt do not match the vote's commitment"
     },
     {
-      "code": 6080,
+      "code": 6090,
       "name": "notUpgradeAuthority",
       "msg": "Only the program's upgrade authority may initialize it"
     },
     {
-      "code": 6081,
+      "code": 6091,
       "name": "notOperatorKey",
       "msg": "Only the operator's node key or its payout wallet may do this"
     },
     {
-      "code": 6082,
+      "code": 6092,
       "name": "notPayoutAuthority",
       "msg": "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)"
     },
     {
-      "code": 6083,
+      "code": 6093,
       "name": "payoutAccountRefuses",
       "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
     }
@@ -5442,6 +5800,23 @@ export type Sibyl = {
             "type": "pubkey"
           },
           {
+            "name": "inputDemandedBy",
+            "docs": [
+              "The operator account that demanded a referenced input on chain",
+              "(default: no demand). One demand per request, which bounds the delay."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "inputUploadDeadlineSlot",
+            "docs": [
+              "Last slot in which the requester may finish writing a demanded input",
+              "on chain; after it, anyone may void the request. Back to 0 once the",
+              "input is complete, so that a client watching heads alone sees it."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "comparison",
             "docs": [
               "The model's comparison rule: what verifiers checked of the output,",
@@ -5454,9 +5829,20 @@ export type Sibyl = {
             }
           },
           {
+            "name": "inputUri",
+            "docs": [
+              "Where nodes fetch an input named by reference (https, or `file://`",
+              "inside a node's base directory); empty when the input is on chain.",
+              "The bytes must hash to `input_hash`."
+            ],
+            "type": "string"
+          },
+          {
             "name": "input",
             "docs": [
-              "Input bytes uploaded so far (complete when `input.len() == input_len`)."
+              "Input bytes written on chain so far (complete when",
+              "`input.len() == input_len`). A referenced input is written only when",
+              "a node demands it."
             ],
             "type": "bytes"
           },
@@ -5501,6 +5887,67 @@ export type Sibyl = {
           {
             "name": "deadlineSlot",
             "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "inputDemanded",
+      "docs": [
+        "A staked operator could not fetch a referenced input with the declared",
+        "hash and demanded it on chain; the challenge clock stops until it is",
+        "written."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "operator",
+            "docs": [
+              "The demanding operator account."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "uploadDeadlineSlot",
+            "docs": [
+              "Last slot in which the requester may finish writing it."
+            ],
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "inputReference",
+      "docs": [
+        "An input named by its hash and where to fetch it, instead of carried."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "sha256",
+            "docs": [
+              "SHA-256 of the input's canonical encoding (the request's input hash)."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "uri",
+            "docs": [
+              "Where nodes fetch it (see `InferenceRequest::is_valid_input_uri`)."
+            ],
+            "type": "string"
           }
         ]
       }
@@ -6273,9 +6720,24 @@ export type Sibyl = {
             "name": "input",
             "docs": [
               "The input, or its first bytes when it does not fit one transaction",
-              "(the rest follows with `write_input`)."
+              "(the rest follows with `write_input`); empty when `input_reference`",
+              "names it."
             ],
             "type": "bytes"
+          },
+          {
+            "name": "inputReference",
+            "docs": [
+              "The input by hash and URI: nodes fetch it, and the requester writes",
+              "it on chain only if a node demands it (`demand_input`)."
+            ],
+            "type": {
+              "option": {
+                "defined": {
+                  "name": "inputReference"
+                }
+              }
+            }
           },
           {
             "name": "callback",
@@ -6326,6 +6788,35 @@ export type Sibyl = {
           },
           {
             "name": "overturned"
+          }
+        ]
+      }
+    },
+    {
+      "name": "requestVoided",
+      "docs": [
+        "A demanded input was not written in time: the fee went back to the",
+        "requester, any commitment was dropped, nobody was paid or slashed."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "refunded",
+            "type": "u64"
+          },
+          {
+            "name": "operator",
+            "docs": [
+              "The operator whose commitment was dropped, if one had committed."
+            ],
+            "type": {
+              "option": "pubkey"
+            }
           }
         ]
       }
@@ -8103,6 +8594,116 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "demandInput",
+      "docs": [
+        "Staked operator: demands on chain the referenced input of the",
+        "`sequence`-th request of the model, which it could not fetch."
+      ],
+      "discriminator": [
+        111,
+        98,
+        169,
+        177,
+        129,
+        59,
+        92,
+        19
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "authority"
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        }
+      ]
+    },
+    {
       "name": "expireArbitration",
       "docs": [
         "Anyone: refunds the requester and the challenger of an unarbitrated dispute."
@@ -10112,6 +10713,169 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "voidRequest",
+      "docs": [
+        "Anyone: voids a request whose demanded input was not written in",
+        "time; the requester is refunded, nobody is paid or slashed."
+      ],
+      "discriminator": [
+        26,
+        67,
+        190,
+        46,
+        84,
+        162,
+        71,
+        168
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may crank a void."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "escrow",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  101,
+                  115,
+                  99,
+                  114,
+                  111,
+                  119
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request"
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator",
+          "docs": [
+            "The operator that committed, when one did: its open commitment is",
+            "dropped. Required for a committed request."
+          ],
+          "writable": true,
+          "optional": true
+        },
+        {
+          "name": "requester",
+          "writable": true
+        },
+        {
+          "name": "requesterToken",
+          "docs": [
+            "`Payouts`)."
+          ],
+          "writable": true
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "feeVault",
+          "docs": [
+            "The model's protocol-fee vault: takes the refund if the refund",
+            "account can no longer."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "withdrawStake",
       "docs": [
         "Operator (node key or payout wallet): withdraws unbonded stake into",
@@ -10208,7 +10972,8 @@ export const IDL: Sibyl = {
     {
       "name": "writeInput",
       "docs": [
-        "Requester: appends the next chunk of a large input."
+        "Requester: appends the next chunk of a large input, or of a",
+        "referenced input a node demanded."
       ],
       "discriminator": [
         217,
@@ -10223,6 +10988,10 @@ export const IDL: Sibyl = {
       "accounts": [
         {
           "name": "requester",
+          "docs": [
+            "Pays the rent of the bytes it writes (returned when the request closes)."
+          ],
+          "writable": true,
           "signer": true,
           "relations": [
             "request"
@@ -10275,6 +11044,10 @@ export const IDL: Sibyl = {
               }
             ]
           }
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         },
         {
           "name": "eventAuthority"
@@ -10507,6 +11280,19 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "inputDemanded",
+      "discriminator": [
+        212,
+        21,
+        196,
+        144,
+        15,
+        236,
+        120,
+        43
+      ]
+    },
+    {
       "name": "inputWritten",
       "discriminator": [
         128,
@@ -10673,6 +11459,19 @@ export const IDL: Sibyl = {
         33,
         150,
         17
+      ]
+    },
+    {
+      "name": "requestVoided",
+      "discriminator": [
+        5,
+        77,
+        115,
+        47,
+        20,
+        92,
+        19,
+        33
       ]
     },
     {
@@ -10961,256 +11760,306 @@ export const IDL: Sibyl = {
     },
     {
       "code": 6033,
+      "name": "invalidInputReference",
+      "msg": "An input by reference needs a URI of 1 to 200 bytes starting https://, http:// or file:// (no spaces or control characters), a SHA-256 that is not zero, and no inline bytes"
+    },
+    {
+      "code": 6034,
+      "name": "inputNotByReference",
+      "msg": "The request carries its input on chain: there is nothing to demand"
+    },
+    {
+      "code": 6035,
+      "name": "inputAlreadyDemanded",
+      "msg": "The request's input was demanded already (one demand per request)"
+    },
+    {
+      "code": 6036,
+      "name": "inputDemandClosed",
+      "msg": "An input may be demanded only while its request is pending, or committed and inside its challenge window"
+    },
+    {
+      "code": 6037,
+      "name": "committerCannotDemand",
+      "msg": "The operator that committed a result claimed to have its input, so it may not demand it"
+    },
+    {
+      "code": 6038,
+      "name": "inputAwaitingUpload",
+      "msg": "The request's input was demanded and is not on chain yet: nothing is committed, challenged or finalized until the requester writes it or the request is voided"
+    },
+    {
+      "code": 6039,
+      "name": "inputNotDemanded",
+      "msg": "An input by reference is written on chain only after a node demands it"
+    },
+    {
+      "code": 6040,
+      "name": "inputUploadWindowClosed",
+      "msg": "The window to write the demanded input has closed"
+    },
+    {
+      "code": 6041,
+      "name": "inputHashMismatch",
+      "msg": "The complete input does not hash to the SHA-256 the request declared"
+    },
+    {
+      "code": 6042,
+      "name": "notVoidable",
+      "msg": "Only a request whose demanded input was not written within its window can be voided"
+    },
+    {
+      "code": 6043,
       "name": "notRequester",
       "msg": "Only the requester may do this"
     },
     {
-      "code": 6034,
+      "code": 6044,
       "name": "requestNotPending",
       "msg": "The request is not pending"
     },
     {
-      "code": 6035,
+      "code": 6045,
       "name": "requestNotCommitted",
       "msg": "The request has no committed result awaiting its window"
     },
     {
-      "code": 6036,
+      "code": 6046,
       "name": "requestNotChallenged",
       "msg": "The request is not challenged"
     },
     {
-      "code": 6037,
+      "code": 6047,
       "name": "requestNotSettled",
       "msg": "The request has not reached a final state"
     },
     {
-      "code": 6038,
+      "code": 6048,
       "name": "requestDeadlinePassed",
       "msg": "The request's deadline has passed"
     },
     {
-      "code": 6039,
+      "code": 6049,
       "name": "requestDeadlineNotReached",
       "msg": "The request's deadline has not passed yet"
     },
     {
-      "code": 6040,
+      "code": 6050,
       "name": "operatorNotEligible",
       "msg": "The operator is not eligible: stake below the minimum"
     },
     {
-      "code": 6041,
+      "code": 6051,
       "name": "emptyOutput",
       "msg": "The output is empty"
     },
     {
-      "code": 6042,
+      "code": 6052,
       "name": "outputTooLarge",
       "msg": "The output is larger than the model's output bound"
     },
     {
-      "code": 6043,
+      "code": 6053,
       "name": "challengeWindowClosed",
       "msg": "The challenge window has closed"
     },
     {
-      "code": 6044,
+      "code": 6054,
       "name": "challengeWindowOpen",
       "msg": "The challenge window is still open"
     },
     {
-      "code": 6045,
+      "code": 6055,
       "name": "selfChallenge",
       "msg": "The operator cannot challenge its own result"
     },
     {
-      "code": 6046,
+      "code": 6056,
       "name": "challengeSameOutput",
       "msg": "The challenger's output is identical to the committed output"
     },
     {
-      "code": 6047,
+      "code": 6057,
       "name": "disputeNotOpen",
       "msg": "The dispute is not open for votes"
     },
     {
-      "code": 6048,
+      "code": 6058,
       "name": "voteWindowClosed",
       "msg": "The vote window has closed"
     },
     {
-      "code": 6049,
+      "code": 6059,
       "name": "voteWindowOpen",
       "msg": "Votes are still being committed, or revealed votes can still change the outcome"
     },
     {
-      "code": 6050,
+      "code": 6060,
       "name": "partyCannotVote",
       "msg": "A party to the dispute cannot vote in it"
     },
     {
-      "code": 6051,
+      "code": 6061,
       "name": "voterRegisteredTooLate",
       "msg": "The operator registered after the dispute opened and cannot vote in it"
     },
     {
-      "code": 6052,
+      "code": 6062,
       "name": "alreadyVoted",
       "msg": "This operator has already voted in this dispute"
     },
     {
-      "code": 6053,
+      "code": 6063,
       "name": "disputeNotInconclusive",
       "msg": "The dispute is not awaiting arbitration"
     },
     {
-      "code": 6054,
+      "code": 6064,
       "name": "arbitrationDeadlinePassed",
       "msg": "The arbitration deadline has passed"
     },
     {
-      "code": 6055,
+      "code": 6065,
       "name": "arbitrationDeadlineNotReached",
       "msg": "The arbitration deadline has not passed yet"
     },
     {
-      "code": 6056,
+      "code": 6066,
       "name": "invalidArbitration",
       "msg": "Arbitration must uphold one side"
     },
     {
-      "code": 6057,
+      "code": 6067,
       "name": "disputeNotSettled",
       "msg": "The dispute is not settled yet"
     },
     {
-      "code": 6058,
+      "code": 6068,
       "name": "wrongDispute",
       "msg": "The account does not belong to this dispute"
     },
     {
-      "code": 6059,
+      "code": 6069,
       "name": "wrongOperator",
       "msg": "The account does not belong to this operator"
     },
     {
-      "code": 6060,
+      "code": 6070,
       "name": "wrongParty",
       "msg": "The wallet does not match the account's recorded party"
     },
     {
-      "code": 6061,
+      "code": 6071,
       "name": "invalidCallback",
       "msg": "A callback names Sibyl itself, no program, or more accounts than allowed"
     },
     {
-      "code": 6062,
+      "code": 6072,
       "name": "callbackAccountsMismatch",
       "msg": "The callback accounts do not match those the request named (program, callback authority, then each named account in order)"
     },
     {
-      "code": 6063,
+      "code": 6073,
       "name": "callbackAccountsMissing",
       "msg": "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)"
     },
     {
-      "code": 6064,
+      "code": 6074,
       "name": "outputNotCanonical",
       "msg": "The output is not a canonical tensor encoding (see the protocol's encoding)"
     },
     {
-      "code": 6065,
+      "code": 6075,
       "name": "outputSpecMismatch",
       "msg": "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions"
     },
     {
-      "code": 6066,
+      "code": 6076,
       "name": "noVotingWeight",
       "msg": "The operator has no active stake that was bonded before the dispute opened: no weight to vote with"
     },
     {
-      "code": 6067,
+      "code": 6077,
       "name": "parameterOutOfBounds",
       "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)"
     },
     {
-      "code": 6068,
+      "code": 6078,
       "name": "noPendingChange",
       "msg": "No change is pending"
     },
     {
-      "code": 6069,
+      "code": 6079,
       "name": "timelockNotElapsed",
       "msg": "The change's timelock has not elapsed"
     },
     {
-      "code": 6070,
+      "code": 6080,
       "name": "notPendingAuthority",
       "msg": "Only the pending authority named by update_config may accept"
     },
     {
-      "code": 6071,
+      "code": 6081,
       "name": "unsupportedMintExtension",
       "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)"
     },
     {
-      "code": 6072,
+      "code": 6082,
       "name": "requestInstanceMismatch",
       "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
     },
     {
-      "code": 6073,
+      "code": 6083,
       "name": "challengeWindowAboveCeiling",
       "msg": "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)"
     },
     {
-      "code": 6074,
+      "code": 6084,
       "name": "wrongPayoutAccount",
       "msg": "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)"
     },
     {
-      "code": 6075,
+      "code": 6085,
       "name": "revealWindowNotOpen",
       "msg": "Votes are revealed only after the vote window closes, until the reveal deadline"
     },
     {
-      "code": 6076,
+      "code": 6086,
       "name": "revealWindowClosed",
       "msg": "The reveal window has closed"
     },
     {
-      "code": 6077,
+      "code": 6087,
       "name": "noVoteCommitted",
       "msg": "This operator committed no vote in this dispute"
     },
     {
-      "code": 6078,
+      "code": 6088,
       "name": "alreadyRevealed",
       "msg": "The vote was revealed already"
     },
     {
-      "code": 6079,
+      "code": 6089,
       "name": "commitmentMismatch",
       "msg": "The side and salt do not match the vote's commitment"
     },
     {
-      "code": 6080,
+      "code": 6090,
       "name": "notUpgradeAuthority",
       "msg": "Only the program's upgrade authority may initialize it"
     },
     {
-      "code": 6081,
+      "code": 6091,
       "name": "notOperatorKey",
       "msg": "Only the operator's node key or its payout wallet may do this"
     },
     {
-      "code": 6082,
+      "code": 6092,
       "name": "notPayoutAuthority",
       "msg": "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)"
     },
     {
-      "code": 6083,
+      "code": 6093,
       "name": "payoutAccountRefuses",
       "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
     }
@@ -12301,6 +13150,23 @@ export const IDL: Sibyl = {
             "type": "pubkey"
           },
           {
+            "name": "inputDemandedBy",
+            "docs": [
+              "The operator account that demanded a referenced input on chain",
+              "(default: no demand). One demand per request, which bounds the delay."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "inputUploadDeadlineSlot",
+            "docs": [
+              "Last slot in which the requester may finish writing a demanded input",
+              "on chain; after it, anyone may void the request. Back to 0 once the",
+              "input is complete, so that a client watching heads alone sees it."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "comparison",
             "docs": [
               "The model's comparison rule: what verifiers checked of the output,",
@@ -12313,9 +13179,20 @@ export const IDL: Sibyl = {
             }
           },
           {
+            "name": "inputUri",
+            "docs": [
+              "Where nodes fetch an input named by reference (https, or `file://`",
+              "inside a node's base directory); empty when the input is on chain.",
+              "The bytes must hash to `input_hash`."
+            ],
+            "type": "string"
+          },
+          {
             "name": "input",
             "docs": [
-              "Input bytes uploaded so far (complete when `input.len() == input_len`)."
+              "Input bytes written on chain so far (complete when",
+              "`input.len() == input_len`). A referenced input is written only when",
+              "a node demands it."
             ],
             "type": "bytes"
           },
@@ -12360,6 +13237,67 @@ export const IDL: Sibyl = {
           {
             "name": "deadlineSlot",
             "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "inputDemanded",
+      "docs": [
+        "A staked operator could not fetch a referenced input with the declared",
+        "hash and demanded it on chain; the challenge clock stops until it is",
+        "written."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "operator",
+            "docs": [
+              "The demanding operator account."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "uploadDeadlineSlot",
+            "docs": [
+              "Last slot in which the requester may finish writing it."
+            ],
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "inputReference",
+      "docs": [
+        "An input named by its hash and where to fetch it, instead of carried."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "sha256",
+            "docs": [
+              "SHA-256 of the input's canonical encoding (the request's input hash)."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "uri",
+            "docs": [
+              "Where nodes fetch it (see `InferenceRequest::is_valid_input_uri`)."
+            ],
+            "type": "string"
           }
         ]
       }
@@ -13132,9 +14070,24 @@ export const IDL: Sibyl = {
             "name": "input",
             "docs": [
               "The input, or its first bytes when it does not fit one transaction",
-              "(the rest follows with `write_input`)."
+              "(the rest follows with `write_input`); empty when `input_reference`",
+              "names it."
             ],
             "type": "bytes"
+          },
+          {
+            "name": "inputReference",
+            "docs": [
+              "The input by hash and URI: nodes fetch it, and the requester writes",
+              "it on chain only if a node demands it (`demand_input`)."
+            ],
+            "type": {
+              "option": {
+                "defined": {
+                  "name": "inputReference"
+                }
+              }
+            }
           },
           {
             "name": "callback",
@@ -13185,6 +14138,35 @@ export const IDL: Sibyl = {
           },
           {
             "name": "overturned"
+          }
+        ]
+      }
+    },
+    {
+      "name": "requestVoided",
+      "docs": [
+        "A demanded input was not written in time: the fee went back to the",
+        "requester, any commitment was dropped, nobody was paid or slashed."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "refunded",
+            "type": "u64"
+          },
+          {
+            "name": "operator",
+            "docs": [
+              "The operator whose commitment was dropped, if one had committed."
+            ],
+            "type": {
+              "option": "pubkey"
+            }
           }
         ]
       }
@@ -13771,6 +14753,16 @@ export type SibylErrorName =
   | "InputOverflow"
   | "InputAlreadyComplete"
   | "InputIncomplete"
+  | "InvalidInputReference"
+  | "InputNotByReference"
+  | "InputAlreadyDemanded"
+  | "InputDemandClosed"
+  | "CommitterCannotDemand"
+  | "InputAwaitingUpload"
+  | "InputNotDemanded"
+  | "InputUploadWindowClosed"
+  | "InputHashMismatch"
+  | "NotVoidable"
   | "NotRequester"
   | "RequestNotPending"
   | "RequestNotCommitted"
@@ -13858,55 +14850,65 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6030: { name: "InputOverflow", msg: "The chunk would write past the declared input length" },
   6031: { name: "InputAlreadyComplete", msg: "The input is already complete" },
   6032: { name: "InputIncomplete", msg: "The input has not been fully uploaded" },
-  6033: { name: "NotRequester", msg: "Only the requester may do this" },
-  6034: { name: "RequestNotPending", msg: "The request is not pending" },
-  6035: { name: "RequestNotCommitted", msg: "The request has no committed result awaiting its window" },
-  6036: { name: "RequestNotChallenged", msg: "The request is not challenged" },
-  6037: { name: "RequestNotSettled", msg: "The request has not reached a final state" },
-  6038: { name: "RequestDeadlinePassed", msg: "The request's deadline has passed" },
-  6039: { name: "RequestDeadlineNotReached", msg: "The request's deadline has not passed yet" },
-  6040: { name: "OperatorNotEligible", msg: "The operator is not eligible: stake below the minimum" },
-  6041: { name: "EmptyOutput", msg: "The output is empty" },
-  6042: { name: "OutputTooLarge", msg: "The output is larger than the model's output bound" },
-  6043: { name: "ChallengeWindowClosed", msg: "The challenge window has closed" },
-  6044: { name: "ChallengeWindowOpen", msg: "The challenge window is still open" },
-  6045: { name: "SelfChallenge", msg: "The operator cannot challenge its own result" },
-  6046: { name: "ChallengeSameOutput", msg: "The challenger's output is identical to the committed output" },
-  6047: { name: "DisputeNotOpen", msg: "The dispute is not open for votes" },
-  6048: { name: "VoteWindowClosed", msg: "The vote window has closed" },
-  6049: { name: "VoteWindowOpen", msg: "Votes are still being committed, or revealed votes can still change the outcome" },
-  6050: { name: "PartyCannotVote", msg: "A party to the dispute cannot vote in it" },
-  6051: { name: "VoterRegisteredTooLate", msg: "The operator registered after the dispute opened and cannot vote in it" },
-  6052: { name: "AlreadyVoted", msg: "This operator has already voted in this dispute" },
-  6053: { name: "DisputeNotInconclusive", msg: "The dispute is not awaiting arbitration" },
-  6054: { name: "ArbitrationDeadlinePassed", msg: "The arbitration deadline has passed" },
-  6055: { name: "ArbitrationDeadlineNotReached", msg: "The arbitration deadline has not passed yet" },
-  6056: { name: "InvalidArbitration", msg: "Arbitration must uphold one side" },
-  6057: { name: "DisputeNotSettled", msg: "The dispute is not settled yet" },
-  6058: { name: "WrongDispute", msg: "The account does not belong to this dispute" },
-  6059: { name: "WrongOperator", msg: "The account does not belong to this operator" },
-  6060: { name: "WrongParty", msg: "The wallet does not match the account's recorded party" },
-  6061: { name: "InvalidCallback", msg: "A callback names Sibyl itself, no program, or more accounts than allowed" },
-  6062: { name: "CallbackAccountsMismatch", msg: "The callback accounts do not match those the request named (program, callback authority, then each named account in order)" },
-  6063: { name: "CallbackAccountsMissing", msg: "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)" },
-  6064: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
-  6065: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions" },
-  6066: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
-  6067: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)" },
-  6068: { name: "NoPendingChange", msg: "No change is pending" },
-  6069: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
-  6070: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
-  6071: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)" },
-  6072: { name: "RequestInstanceMismatch", msg: "The request at this address is another instance than the one named (it was closed and made again): re-read it" },
-  6073: { name: "ChallengeWindowAboveCeiling", msg: "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)" },
-  6074: { name: "WrongPayoutAccount", msg: "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)" },
-  6075: { name: "RevealWindowNotOpen", msg: "Votes are revealed only after the vote window closes, until the reveal deadline" },
-  6076: { name: "RevealWindowClosed", msg: "The reveal window has closed" },
-  6077: { name: "NoVoteCommitted", msg: "This operator committed no vote in this dispute" },
-  6078: { name: "AlreadyRevealed", msg: "The vote was revealed already" },
-  6079: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
-  6080: { name: "NotUpgradeAuthority", msg: "Only the program's upgrade authority may initialize it" },
-  6081: { name: "NotOperatorKey", msg: "Only the operator's node key or its payout wallet may do this" },
-  6082: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)" },
-  6083: { name: "PayoutAccountRefuses", msg: "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension" },
+  6033: { name: "InvalidInputReference", msg: "An input by reference needs a URI of 1 to 200 bytes starting https://, http:// or file:// (no spaces or control characters), a SHA-256 that is not zero, and no inline bytes" },
+  6034: { name: "InputNotByReference", msg: "The request carries its input on chain: there is nothing to demand" },
+  6035: { name: "InputAlreadyDemanded", msg: "The request's input was demanded already (one demand per request)" },
+  6036: { name: "InputDemandClosed", msg: "An input may be demanded only while its request is pending, or committed and inside its challenge window" },
+  6037: { name: "CommitterCannotDemand", msg: "The operator that committed a result claimed to have its input, so it may not demand it" },
+  6038: { name: "InputAwaitingUpload", msg: "The request's input was demanded and is not on chain yet: nothing is committed, challenged or finalized until the requester writes it or the request is voided" },
+  6039: { name: "InputNotDemanded", msg: "An input by reference is written on chain only after a node demands it" },
+  6040: { name: "InputUploadWindowClosed", msg: "The window to write the demanded input has closed" },
+  6041: { name: "InputHashMismatch", msg: "The complete input does not hash to the SHA-256 the request declared" },
+  6042: { name: "NotVoidable", msg: "Only a request whose demanded input was not written within its window can be voided" },
+  6043: { name: "NotRequester", msg: "Only the requester may do this" },
+  6044: { name: "RequestNotPending", msg: "The request is not pending" },
+  6045: { name: "RequestNotCommitted", msg: "The request has no committed result awaiting its window" },
+  6046: { name: "RequestNotChallenged", msg: "The request is not challenged" },
+  6047: { name: "RequestNotSettled", msg: "The request has not reached a final state" },
+  6048: { name: "RequestDeadlinePassed", msg: "The request's deadline has passed" },
+  6049: { name: "RequestDeadlineNotReached", msg: "The request's deadline has not passed yet" },
+  6050: { name: "OperatorNotEligible", msg: "The operator is not eligible: stake below the minimum" },
+  6051: { name: "EmptyOutput", msg: "The output is empty" },
+  6052: { name: "OutputTooLarge", msg: "The output is larger than the model's output bound" },
+  6053: { name: "ChallengeWindowClosed", msg: "The challenge window has closed" },
+  6054: { name: "ChallengeWindowOpen", msg: "The challenge window is still open" },
+  6055: { name: "SelfChallenge", msg: "The operator cannot challenge its own result" },
+  6056: { name: "ChallengeSameOutput", msg: "The challenger's output is identical to the committed output" },
+  6057: { name: "DisputeNotOpen", msg: "The dispute is not open for votes" },
+  6058: { name: "VoteWindowClosed", msg: "The vote window has closed" },
+  6059: { name: "VoteWindowOpen", msg: "Votes are still being committed, or revealed votes can still change the outcome" },
+  6060: { name: "PartyCannotVote", msg: "A party to the dispute cannot vote in it" },
+  6061: { name: "VoterRegisteredTooLate", msg: "The operator registered after the dispute opened and cannot vote in it" },
+  6062: { name: "AlreadyVoted", msg: "This operator has already voted in this dispute" },
+  6063: { name: "DisputeNotInconclusive", msg: "The dispute is not awaiting arbitration" },
+  6064: { name: "ArbitrationDeadlinePassed", msg: "The arbitration deadline has passed" },
+  6065: { name: "ArbitrationDeadlineNotReached", msg: "The arbitration deadline has not passed yet" },
+  6066: { name: "InvalidArbitration", msg: "Arbitration must uphold one side" },
+  6067: { name: "DisputeNotSettled", msg: "The dispute is not settled yet" },
+  6068: { name: "WrongDispute", msg: "The account does not belong to this dispute" },
+  6069: { name: "WrongOperator", msg: "The account does not belong to this operator" },
+  6070: { name: "WrongParty", msg: "The wallet does not match the account's recorded party" },
+  6071: { name: "InvalidCallback", msg: "A callback names Sibyl itself, no program, or more accounts than allowed" },
+  6072: { name: "CallbackAccountsMismatch", msg: "The callback accounts do not match those the request named (program, callback authority, then each named account in order)" },
+  6073: { name: "CallbackAccountsMissing", msg: "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)" },
+  6074: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
+  6075: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions" },
+  6076: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
+  6077: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)" },
+  6078: { name: "NoPendingChange", msg: "No change is pending" },
+  6079: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
+  6080: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
+  6081: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)" },
+  6082: { name: "RequestInstanceMismatch", msg: "The request at this address is another instance than the one named (it was closed and made again): re-read it" },
+  6083: { name: "ChallengeWindowAboveCeiling", msg: "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)" },
+  6084: { name: "WrongPayoutAccount", msg: "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)" },
+  6085: { name: "RevealWindowNotOpen", msg: "Votes are revealed only after the vote window closes, until the reveal deadline" },
+  6086: { name: "RevealWindowClosed", msg: "The reveal window has closed" },
+  6087: { name: "NoVoteCommitted", msg: "This operator committed no vote in this dispute" },
+  6088: { name: "AlreadyRevealed", msg: "The vote was revealed already" },
+  6089: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
+  6090: { name: "NotUpgradeAuthority", msg: "Only the program's upgrade authority may initialize it" },
+  6091: { name: "NotOperatorKey", msg: "Only the operator's node key or its payout wallet may do this" },
+  6092: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)" },
+  6093: { name: "PayoutAccountRefuses", msg: "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension" },
 };

@@ -52,8 +52,14 @@ export interface RequestInferenceParams {
   nonce: bigint | number | BN;
   /** Fee to escrow, in payment-token base units; at least the model's price. */
   fee: bigint | number | BN;
-  /** The input, or its first bytes (the rest follows with `write_input`). */
+  /** The input, or its first bytes (the rest follows with `write_input`); empty when `inputReference` names it. */
   input: Uint8Array;
+  /**
+   * The input by its SHA-256 and URI instead of its bytes: nodes fetch it,
+   * and the requester writes it on chain (`write_input`) only if a node
+   * demands it. `inputLen` is then the whole input's length.
+   */
+  inputReference?: { sha256: Uint8Array; uri: string };
   /** Total input length; defaults to `input.length` (the whole input in this instruction). */
   inputLen?: number;
   /** The config's payment mint. */
@@ -83,6 +89,7 @@ export async function buildRequestInference(
     fee: toBN(p.fee),
     inputLen: p.inputLen ?? p.input.length,
     input: Buffer.from(p.input),
+    inputReference: p.inputReference ? { sha256: Array.from(p.inputReference.sha256), uri: p.inputReference.uri } : null,
     callback: p.callback ?? null,
     maxChallengeWindowSlots: p.maxChallengeWindowSlots === undefined ? null : toBN(p.maxChallengeWindowSlots),
   };

@@ -189,6 +189,7 @@ impl Network {
             NewRequest {
                 model: model.address,
                 input: model.input.clone(),
+                input_uri: None,
                 fee: model.price,
                 nonce: request::fresh_nonce(),
                 callback: None,

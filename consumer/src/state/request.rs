@@ -1,5 +1,5 @@
 use crate::{
-    constants::{MAX_CALLBACK_ACCOUNTS, REQUEST_SEED},
+    constants::{MAX_CALLBACK_ACCOUNTS, MAX_INPUT_URI_LEN, REQUEST_SEED},
     state::ComparisonRule,
 };
 use anchor_lang::prelude::*;
@@ -84,10 +84,24 @@ pub struct InferenceRequest {
     /// The requester's token account every refund of this request goes to,
     /// fixed when it was made (the account it paid from).
     pub refund_token: Pubkey,
+    /// The operator account that demanded a referenced input on chain
+    /// (default: no demand). One demand per request, which bounds the delay.
+    pub input_demanded_by: Pubkey,
+    /// Last slot in which the requester may finish writing a demanded input
+    /// on chain; after it, anyone may void the request. Back to 0 once the
+    /// input is complete, so that a client watching heads alone sees it.
+    pub input_upload_deadline_slot: u64,
     /// The model's comparison rule: what verifiers checked of the output,
     /// and so all a consumer may rely on (see `ComparisonRule::check_for`).
     pub comparison: ComparisonRule,
-    /// Input bytes uploaded so far (complete when `input.len() == input_len`).
+    /// Where nodes fetch an input named by reference (https, or `file://`
+    /// inside a node's base directory); empty when the input is on chain.
+    /// The bytes must hash to `input_hash`.
+    #[max_len(0)]
+    pub input_uri: String,
+    /// Input bytes written on chain so far (complete when
+    /// `input.len() == input_len`). A referenced input is written only when
+    /// a node demands it.
     #[max_len(0)]
     pub input: Vec<u8>,
     /// Canonical encoding of the accepted output.
@@ -99,9 +113,14 @@ impl InferenceRequest {
     /// Seed prefix of this account.
     pub const SEED: &'static [u8] = REQUEST_SEED;
 
-    /// Account size for a request with this input length and output bound.
-    pub fn space(input_len: u32, max_output_bytes: u32) -> usize {
-        8 + Self::INIT_SPACE + input_len as usize + max_output_bytes as usize
+    /// Account size for a request whose URI (empty for an input on chain)
+    /// and input bytes written so far take these lengths. The account grows
+    /// with each `write_input` chunk, so it is created with only the bytes
+    /// `request_inference` carries (an account a program creates may not
+    /// exceed 10 KiB) and holds the whole output bound from the start (a
+    /// commit never reallocates).
+    pub fn space(uri_len: usize, input_written: usize, max_output_bytes: u32) -> usize {
+        8 + Self::INIT_SPACE + uri_len + input_written + max_output_bytes as usize
     }
 
     /// Whether this account is the `sequence`-th request of its model:
@@ -111,9 +130,54 @@ impl InferenceRequest {
         self.sequence == sequence
     }
 
-    /// Whether the whole input has been uploaded.
+    /// Whether the whole input has been written on chain.
     pub fn input_complete(&self) -> bool {
         self.input.len() == self.input_len as usize
+    }
+
+    /// Whether the input is named by hash and URI rather than carried.
+    pub fn is_by_reference(&self) -> bool {
+        !self.input_uri.is_empty()
+    }
+
+    /// Whether `uri` may name a referenced input: 1 to `MAX_INPUT_URI_LEN`
+    /// bytes of printable ASCII without spaces, `https://` (nodes fetch it
+    /// over the network), `file://` (a node reads it inside its base
+    /// directory, for local use) or `http://` (which nodes fetch only where
+    /// their operator allows it, as on a localnet). Nodes apply their own
+    /// limits when they fetch; this only keeps garbage out of the account.
+    pub fn is_valid_input_uri(uri: &str) -> bool {
+        (1..=MAX_INPUT_URI_LEN).contains(&uri.len())
+            && uri.bytes().all(|b| b.is_ascii_graphic())
+            && ["https://", "http://", "file://"]
+                .iter()
+                .any(|scheme| uri.len() > scheme.len() && uri.starts_with(scheme))
+    }
+
+    /// Whether a node has demanded the referenced input on chain.
+    pub fn input_demanded(&self) -> bool {
+        self.input_demanded_by != Pubkey::default()
+    }
+
+    /// Whether nodes are waiting for input bytes that only the requester can
+    /// write: an input on chain still uploading, or a demanded referenced
+    /// input not yet written. Nothing is committed, challenged or finalized
+    /// meanwhile (the challenge clock stops).
+    pub fn awaiting_input(&self) -> bool {
+        (!self.is_by_reference() && !self.input_complete()) || self.awaiting_demanded_input()
+    }
+
+    /// Whether a node demanded the referenced input and the requester has
+    /// not written it yet: the request neither expires nor moves on; it is
+    /// written, or voided once `input_upload_deadline_slot` passes.
+    pub fn awaiting_demanded_input(&self) -> bool {
+        self.is_by_reference() && self.input_demanded() && !self.input_complete()
+    }
+
+    /// Whether a demanded input's upload window passed unmet at `slot`: the
+    /// request may be voided.
+    pub fn is_voidable(&self, slot: u64) -> bool {
+        self.awaiting_demanded_input() && slot > self.input_upload_deadline_slot
     }
 
     /// Whether a consumer may act on this request's output.
@@ -122,5 +186,43 @@ impl InferenceRequest {
             self.status,
             RequestStatus::Finalized | RequestStatus::Overturned
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixed part of a request account (the web app's
+    /// `REQUEST_FIXED_BYTES` mirrors it to show the rent before signing).
+    #[test]
+    fn a_request_account_holds_its_fixed_part_its_uri_its_input_and_its_output_bound() {
+        assert_eq!(8 + InferenceRequest::INIT_SPACE, 8 + 526);
+        assert_eq!(
+            InferenceRequest::space(30, 100, 64),
+            8 + 526 + 30 + 100 + 64
+        );
+    }
+
+    #[test]
+    fn an_input_uri_is_https_http_or_file_and_printable() {
+        for uri in [
+            "https://a/b",
+            "http://127.0.0.1:8899/x.bin",
+            "file://inputs/x.bin",
+        ] {
+            assert!(InferenceRequest::is_valid_input_uri(uri), "{uri}");
+        }
+        let long = format!("https://{}", "a".repeat(MAX_INPUT_URI_LEN));
+        for uri in [
+            "",
+            "https://",
+            "ftp://a/b",
+            "https://a b",
+            "https://a/\u{e9}",
+            long.as_str(),
+        ] {
+            assert!(!InferenceRequest::is_valid_input_uri(uri), "{uri}");
+        }
     }
 }

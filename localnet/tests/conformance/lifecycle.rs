@@ -230,6 +230,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
                     fee: PRICE,
                     input_len: 64,
                     input,
+                    input_reference: None,
                     callback: None,
                     max_challenge_window_slots: None,
                 },

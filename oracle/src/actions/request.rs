@@ -3,7 +3,8 @@ use crate::chain::{ChainClient, ChainError};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
     callback::CallbackSpec,
-    instructions::RequestInferenceArgs,
+    hashing,
+    instructions::{InputReference, RequestInferenceArgs},
     state::{Dispute, InferenceRequest, Model, RequestStatus},
 };
 use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
@@ -24,6 +25,10 @@ pub struct NewRequest {
     pub model: Pubkey,
     /// A canonical input encoding.
     pub input: Vec<u8>,
+    /// Where nodes fetch `input` (which must serve exactly these bytes):
+    /// the request then carries its SHA-256 and this URI instead of the
+    /// bytes, which are written on chain only if a node demands them.
+    pub input_uri: Option<String>,
     /// Fee to escrow, in base units (at least the model's price).
     pub fee: u64,
     /// Makes the request address unique ([`fresh_nonce`]).
@@ -35,8 +40,14 @@ pub struct NewRequest {
     pub max_challenge_window_slots: Option<u64>,
 }
 
-/// Pays for `new`, uploading its input in chunks when large; returns the
-/// request address.
+/// An input past u32 cannot be a request's; the program refuses the
+/// saturated length as too large.
+fn length(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Pays for `new`, uploading its input in chunks when large (or naming it
+/// by reference); returns the request address.
 pub async fn submit(
     chain: &ChainClient,
     tokens: Tokens,
@@ -45,6 +56,7 @@ pub async fn submit(
     let NewRequest {
         model,
         input,
+        input_uri,
         fee,
         nonce,
         callback,
@@ -52,10 +64,17 @@ pub async fn submit(
     } = new;
     let requester = chain.wallet();
     let request = pda::request(&requester, nonce);
-    let (first, rest) = input.split_at(input.len().min(FIRST_CHUNK_BYTES));
-    // An input past u32 cannot be a request's; the program refuses the
-    // saturated length as too large.
-    let length = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
+    let carried = if input_uri.is_some() {
+        0
+    } else {
+        input.len().min(FIRST_CHUNK_BYTES)
+    };
+    let first = input.get(..carried).unwrap_or_default();
+    let input_reference = input_uri.map(|uri| InputReference {
+        sha256: hashing::input_hash(&input),
+        uri,
+    });
+    let by_reference = input_reference.is_some();
     let create = instruction(
         accounts::request_inference(
             requester,
@@ -70,14 +89,33 @@ pub async fn submit(
                 fee,
                 input_len: length(input.len()),
                 input: first.to_vec(),
+                input_reference,
                 callback,
                 max_challenge_window_slots,
             },
         },
     );
     chain.send("request_inference", &[create], &[]).await?;
-    let mut offset = first.len();
-    for chunk in rest.chunks(CHUNK_BYTES) {
+    if !by_reference {
+        write_input(chain, request, &input, carried, |_| {}).await?;
+    }
+    Ok(request)
+}
+
+/// Writes `input` on chain from byte `from` on, one `write_input` per
+/// chunk, in order (the program refuses any other), calling `on_chunk`
+/// with the bytes written so far after each: the rest of a large input, or
+/// a referenced input a node demanded.
+pub async fn write_input(
+    chain: &ChainClient,
+    request: Pubkey,
+    input: &[u8],
+    from: usize,
+    mut on_chunk: impl FnMut(usize),
+) -> Result<(), ChainError> {
+    let requester = chain.wallet();
+    let mut offset = from;
+    for chunk in input.get(from..).unwrap_or_default().chunks(CHUNK_BYTES) {
         let write = instruction(
             accounts::write_input(requester, request),
             sibyl::instruction::WriteInput {
@@ -87,8 +125,9 @@ pub async fn submit(
         );
         chain.send("write_input", &[write], &[]).await?;
         offset += chunk.len();
+        on_chunk(offset);
     }
-    Ok(request)
+    Ok(())
 }
 
 /// A fresh nonce: the wall clock in nanoseconds, unique per requester in practice.
@@ -104,6 +143,13 @@ pub fn fresh_nonce() -> u64 {
 pub enum Progress {
     /// Waiting for an operator (the deadline slot).
     Pending { slot: u64, deadline_slot: u64 },
+    /// A node demanded the referenced input on chain: the requester writes
+    /// it by `state.input_upload_deadline_slot` (`write_input`), or the
+    /// request is voided and refunded.
+    InputDemanded {
+        slot: u64,
+        state: Box<InferenceRequest>,
+    },
     /// A result is committed; the window closes at `challenge_deadline_slot`.
     Committed {
         slot: u64,
@@ -140,6 +186,12 @@ pub async fn progress(chain: &ChainClient, request: &Pubkey) -> Result<Progress,
     else {
         return Ok(Progress::Closed);
     };
+    if state.awaiting_demanded_input() {
+        return Ok(Progress::InputDemanded {
+            slot,
+            state: Box::new(state),
+        });
+    }
     Ok(match state.status {
         RequestStatus::Pending => Progress::Pending {
             slot,
@@ -203,7 +255,7 @@ pub fn largest_transactions(
 ) -> Vec<(String, solana_transaction::Transaction)> {
     use sibyl::{
         callback::CallbackAccount,
-        constants::{MAX_CALLBACK_ACCOUNTS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES},
+        constants::{MAX_CALLBACK_ACCOUNTS, MAX_INPUT_BYTES, MAX_INPUT_URI_LEN, MAX_OUTPUT_BYTES},
     };
     let wallet = chain.wallet();
     let token = tokens.account_of(&wallet);
@@ -230,7 +282,28 @@ pub fn largest_transactions(
                         fee: u64::MAX,
                         input_len: MAX_INPUT_BYTES,
                         input: vec![0xa5; FIRST_CHUNK_BYTES],
-                        callback: Some(callback),
+                        input_reference: None,
+                        callback: Some(callback.clone()),
+                        max_challenge_window_slots: Some(u64::MAX),
+                    },
+                },
+            ),
+        ),
+        (
+            format!("request_inference by reference, a {MAX_INPUT_URI_LEN}-byte URI, a callback naming {MAX_CALLBACK_ACCOUNTS} accounts"),
+            instruction(
+                accounts::request_inference(wallet, token, Pubkey::new_unique(), 1, tokens),
+                sibyl::instruction::RequestInference {
+                    args: RequestInferenceArgs {
+                        nonce: u64::MAX,
+                        fee: u64::MAX,
+                        input_len: MAX_INPUT_BYTES,
+                        input: Vec::new(),
+                        input_reference: Some(InputReference {
+                            sha256: [0xa5; 32],
+                            uri: format!("https://{}", "a".repeat(MAX_INPUT_URI_LEN - 8)),
+                        }),
+                        callback: Some(callback.clone()),
                         max_challenge_window_slots: Some(u64::MAX),
                     },
                 },
@@ -321,9 +394,10 @@ mod tests {
             token_program: anchor_spl::token::ID,
         };
         let largest = largest_transactions(&chain, tokens);
-        assert_eq!(largest.len(), 4);
+        assert_eq!(largest.len(), 5);
         for (name, transaction) in largest {
             let size = bincode::serialize(&transaction).unwrap().len();
+            eprintln!("{name}: {size} bytes");
             assert!(
                 size <= PACKET_LIMIT,
                 "{name}: {size} bytes > {PACKET_LIMIT}"

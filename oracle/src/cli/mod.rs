@@ -1,4 +1,5 @@
 //! The command line: one module per subcommand.
+mod input;
 mod migrate;
 mod model;
 mod node;
@@ -60,6 +61,9 @@ enum Command {
     Request(request::RequestArgs),
     /// Show where a request stands.
     Status(request::StatusArgs),
+    /// Encode a model's input for a URI, or write a demanded one on chain.
+    #[command(subcommand)]
+    Input(input::InputCommand),
     /// Re-execute a committed result here and challenge it if it is wrong.
     Challenge(request::ChallengeArgs),
     /// Finalize a committed request whose challenge window has passed.
@@ -134,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Operator(command) => operator::run(&cli, command).await,
         Command::Request(args) => request::request(&cli, args).await,
         Command::Status(args) => request::status(&cli, args).await,
+        Command::Input(command) => input::run(&cli, command).await,
         Command::Challenge(args) => request::challenge(&cli, args).await,
         Command::Finalize(args) => request::finalize(&cli, args).await,
         Command::Migrate(args) => migrate::run(&cli, args).await,

@@ -5,6 +5,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sibyl::{
     callback::{CallbackAccount, CallbackSpec},
+    constants::MAX_INPUT_URI_LEN,
     state::{InferenceRequest, Model, RequestStatus},
 };
 use sibyl_client::{
@@ -23,24 +24,22 @@ use sibyl_oracle::{
     inference::{Runner, RunnerSettings},
     input,
     metrics::Metrics,
+    referenced::InputFetcher,
     store::{FetchLimits, ModelStore},
     tensor::{self, decode, dtype_name},
     verifier::Verifier,
 };
 use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
+/// A model's input, as files on the command line.
 #[derive(Args, Debug)]
-pub struct RequestArgs {
-    /// Model address or SHA-256 (hex).
-    model: String,
+pub struct InputFiles {
     /// The input: one file per model input, in graph order or as NAME=FILE
     /// (a JSON array .json, a NumPy array .npy or an image .png), or one
-    /// JSON object keyed by input name for them all.
+    /// JSON object keyed by input name for them all, or the .bin encoding
+    /// `sibyl input encode` wrote.
     #[arg(required = true, value_name = "[NAME=]FILE")]
     input: Vec<String>,
-    /// Fee to pay, in tokens (default: the model's price).
-    #[arg(long)]
-    fee: Option<String>,
     /// For PNG input: the value a white pixel maps to (the digits model wants 16).
     #[arg(long, default_value_t = 255.0)]
     pixel_max: f32,
@@ -48,6 +47,25 @@ pub struct RequestArgs {
     /// on integer levels, like the digits model's 0..16).
     #[arg(long)]
     round_pixels: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// Model address or SHA-256 (hex).
+    model: String,
+    #[command(flatten)]
+    files: InputFiles,
+    /// Name the input by reference: nodes fetch its canonical encoding from
+    /// this URI (https://…, or file://… inside the nodes' base directory),
+    /// which must serve exactly the bytes `sibyl input encode` writes for
+    /// these files. Only its SHA-256 and the URI go on chain; if a node
+    /// cannot fetch it, it demands it and you write it with `sibyl input
+    /// write`, or the request is voided and refunded.
+    #[arg(long, value_name = "URI")]
+    input_uri: Option<String>,
+    /// Fee to pay, in tokens (default: the model's price).
+    #[arg(long)]
+    fee: Option<String>,
     /// Return after paying instead of following the request to its result.
     #[arg(long)]
     no_wait: bool,
@@ -136,7 +154,12 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
     if model.retired {
         bail!("model {model_address} is retired and takes no requests");
     }
-    let input = read_input(args, &model)?;
+    let input = read_input(&args.files, &model)?;
+    if let Some(uri) = &args.input_uri {
+        if !InferenceRequest::is_valid_input_uri(uri) {
+            bail!("--input-uri `{uri}`: an input URI is https://…, http://… (localnets) or file://…, at most {MAX_INPUT_URI_LEN} bytes, without spaces");
+        }
+    }
     let tokens = chain.payment_tokens().await?;
     let decimals = chain.mint(&tokens.mint).await?.decimals;
     let fee = match &args.fee {
@@ -144,22 +167,44 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         None => model.price,
     };
     // What the request account holds in rent, said before paying.
-    let input_len = u32::try_from(input.len()).context("the input passes 4 GiB")?;
-    let space = InferenceRequest::space(input_len, model.max_output_bytes);
-    let rent = chain
-        .rpc()
-        .get_minimum_balance_for_rent_exemption(space)
-        .await
-        .context("reading the rent of the request account")?;
-    println!(
-        "rent      {} SOL for the {space}-byte request account (back to you when it closes)",
-        format_amount(rent, 9)
-    );
+    let uri_len = args.input_uri.as_ref().map_or(0, String::len);
+    let rent_of = |space: usize| {
+        let chain = &chain;
+        async move {
+            chain
+                .rpc()
+                .get_minimum_balance_for_rent_exemption(space)
+                .await
+                .context("reading the rent of the request account")
+        }
+    };
+    let on_chain = InferenceRequest::space(uri_len, input.len(), model.max_output_bytes);
+    match &args.input_uri {
+        None => println!(
+            "rent      {} SOL for the {on_chain}-byte request account (back to you when it closes)",
+            format_amount(rent_of(on_chain).await?, 9)
+        ),
+        Some(uri) => {
+            let space = InferenceRequest::space(uri_len, 0, model.max_output_bytes);
+            let (now, demanded) = (rent_of(space).await?, rent_of(on_chain).await?);
+            println!(
+                "rent      {} SOL for the {space}-byte request account (back to you when it closes); {} SOL more if a node demands the input on chain",
+                format_amount(now, 9),
+                format_amount(demanded.saturating_sub(now), 9),
+            );
+            println!(
+                "input     by reference: {} bytes, sha256 {}, at {uri} (it must serve exactly these bytes)",
+                input.len(),
+                hex::encode(&sibyl::hashing::input_hash(&input))
+            );
+        }
+    }
     let nonce = request::fresh_nonce();
     let callback = callback_spec(args)?;
     let new = NewRequest {
         model: model_address,
         input: input.clone(),
+        input_uri: args.input_uri.clone(),
         fee,
         nonce,
         callback,
@@ -237,6 +282,16 @@ fn describe(progress: &Progress) -> (String, String) {
         Progress::Pending { slot, deadline_slot } => (
             "pending".into(),
             format!("slot {slot:>6}  pending      waiting for an operator (deadline slot {deadline_slot})"),
+        ),
+        Progress::InputDemanded { slot, state } => (
+            "input demanded".into(),
+            format!(
+                "slot {slot:>6}  input demanded by operator {}, which cannot fetch {} · write it with `sibyl input write <REQUEST> <FILE.bin>` by slot {} ({} left), or the request is voided and refunded",
+                state.input_demanded_by,
+                state.input_uri,
+                state.input_upload_deadline_slot,
+                state.input_upload_deadline_slot.saturating_sub(*slot),
+            ),
         ),
         Progress::Committed { slot, state } => (
             "committed".into(),
@@ -317,7 +372,8 @@ fn print_output(state: &InferenceRequest, model: &Model) {
     }
 }
 
-fn read_input(args: &RequestArgs, model: &Model) -> Result<Vec<u8>> {
+/// The canonical encoding of a model's inputs from files.
+pub fn read_input(args: &InputFiles, model: &Model) -> Result<Vec<u8>> {
     let mut parts = Vec::new();
     for arg in &args.input {
         // NAME=FILE names the input (an unknown name is refused by `bind`);
@@ -338,6 +394,12 @@ fn read_input(args: &RequestArgs, model: &Model) -> Result<Vec<u8>> {
         };
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         parts.push((name, (path, bytes)));
+    }
+    if let [(None, (path, bytes))] = parts.as_slice() {
+        if extension(path) == "bin" {
+            return input::from_encoding(bytes, &model.inputs)
+                .with_context(|| format!("{} does not fit the model's inputs", path.display()));
+        }
     }
     let whole_object = match parts.as_slice() {
         [(None, (path, bytes))] if extension(path) == "json" => {
@@ -408,16 +470,24 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
     let engine = Engine::new(&EngineSettings {
         library_path: args.runtime_library.clone(),
     })?;
+    let limits = FetchLimits {
+        allow_http: args.allow_http,
+        trusted_hosts: args.trusted_hosts.clone(),
+        ..FetchLimits::default()
+    };
+    let input = InputFetcher::new(
+        args.model_cache.join("inputs"),
+        args.model_base_dir.clone(),
+        limits.clone(),
+    )
+    .input_of(&state)
+    .await?;
     let runner = Runner::new(
         Arc::new(engine),
         ModelStore::with_limits(
             args.model_cache.clone(),
             args.model_base_dir.clone(),
-            FetchLimits {
-                allow_http: args.allow_http,
-                trusted_hosts: args.trusted_hosts.clone(),
-                ..FetchLimits::default()
-            },
+            limits,
         ),
         RunnerSettings {
             max_concurrent: 1,
@@ -428,7 +498,7 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         Metrics::new(),
     );
     let verdict = Verifier::new(Arc::new(runner))
-        .verify(&model, &state)
+        .verify(&model, &state, input)
         .await?;
     if verdict.committed_agrees {
         println!(

@@ -37,7 +37,7 @@ pub enum InputError {
     MissingInput { name: String, expected: String },
     #[error("the model has no input `{name}` (it takes {expected})")]
     UnknownInput { name: String, expected: String },
-    #[error("{path}: unknown input type `.{extension}` (use .json, .npy or .png)")]
+    #[error("{path}: unknown input type `.{extension}` (use .json, .npy or .png, or .bin for an encoding `sibyl input encode` wrote)")]
     UnknownFormat { path: String, extension: String },
     #[error("{given} inputs given, but the model takes {expected}")]
     TooManyInputs { given: usize, expected: String },
@@ -83,6 +83,10 @@ pub enum InputError {
     },
     #[error("images become float32 inputs, but the model's input is {0}")]
     PngDType(&'static str),
+    #[error("not a canonical input encoding: {0}")]
+    NotAnEncoding(String),
+    #[error("the encoding holds {found}, but the model takes {expected}")]
+    EncodingMismatch { found: String, expected: String },
     /// The formats check sizes before encoding, so this means a bug here
     /// rather than bad input; an error still beats a panic on user input.
     #[error("the input cannot be encoded: {0}")]
@@ -236,6 +240,43 @@ pub fn bind<P>(
         })?);
     }
     Ok(encoding)
+}
+
+/// A canonical input encoding given as is (the `.bin` file `sibyl input
+/// encode` writes, which a referenced input's URI serves): it must hold
+/// every input of the model in graph order, each with its name and
+/// admitted by its spec, in canonical form.
+pub fn from_encoding(bytes: &[u8], specs: &[TensorSpec]) -> Result<Vec<u8>, InputError> {
+    let tensors =
+        tensor::decode(bytes).map_err(|err| InputError::NotAnEncoding(err.to_string()))?;
+    let fits = tensors.len() == specs.len()
+        && tensors.iter().zip(specs).all(|(tensor, spec)| {
+            tensor.name == spec.name
+                && spec.admits(tensor.dtype, &tensor.dims)
+                && sibyl_sdk::encoding::is_canonical_data(tensor)
+        });
+    if !fits {
+        let found = tensors
+            .iter()
+            .map(|tensor| {
+                format!(
+                    "`{}` {} {:?}",
+                    tensor.name,
+                    dtype_name(tensor.dtype),
+                    tensor.dims
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let expected = tensor::describe_specs(specs);
+        return Err(InputError::EncodingMismatch { found, expected });
+    }
+    if tensor::encode(&tensors) != bytes {
+        return Err(InputError::NotAnEncoding(
+            "it decodes, but is not byte for byte the canonical encoding of what it holds".into(),
+        ));
+    }
+    Ok(bytes.to_vec())
 }
 
 fn encode_one(spec: &TensorSpec, dims: Vec<u64>, data: Vec<u8>) -> Result<Vec<u8>, InputError> {
@@ -490,6 +531,44 @@ mod tests {
         // the unnamed ones take the others in order.
         let encoding = bind(&specs, vec![(None, 1), (None, 3), named("b", 2)], encode).unwrap();
         assert_eq!(values(encoding), [1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn an_encoding_given_as_is_must_hold_every_input_in_order_canonically() {
+        let specs = vec![
+            TensorSpec {
+                name: "a".to_string(),
+                ..spec(DType::Int64, &[])
+            },
+            TensorSpec {
+                name: "b".to_string(),
+                ..spec(DType::Float32, &[-1])
+            },
+        ];
+        let a = from_json("7", &specs[0]).unwrap();
+        let b = from_json("[1.5, 2.5]", &specs[1]).unwrap();
+        let whole = [a.clone(), b.clone()].concat();
+        assert_eq!(from_encoding(&whole, &specs).unwrap(), whole);
+        // Out of order, one missing, an extra one, trailing garbage.
+        for wrong in [
+            [b.clone(), a.clone()].concat(),
+            a.clone(),
+            [whole.clone(), a.clone()].concat(),
+        ] {
+            assert!(
+                matches!(
+                    from_encoding(&wrong, &specs),
+                    Err(InputError::EncodingMismatch { .. })
+                ),
+                "{wrong:?}"
+            );
+        }
+        let mut trailing = whole.clone();
+        trailing.push(0);
+        assert!(matches!(
+            from_encoding(&trailing, &specs),
+            Err(InputError::NotAnEncoding(_))
+        ));
     }
     use std::path::PathBuf;
 

@@ -2,7 +2,8 @@
 //! promptly: finalize results whose window passed, resolve disputes whose
 //! reveal window closed (or whose committed votes are all revealed), refund
 //! inconclusive disputes after the arbitration deadline, expire requests
-//! nobody served, claim the votes of settled disputes. It pays for nobody's accounts: every settlement pays the
+//! nobody served, void requests whose demanded input never came, claim the
+//! votes of settled disputes. It pays for nobody's accounts: every settlement pays the
 //! token accounts its parties recorded (see `docs/security.md`, class 11),
 //! so a crank spends its transaction fees and nothing else.
 use super::{NodeError, Service, Shared};
@@ -31,12 +32,13 @@ impl Crank {
 
 /// Refusals that mean someone else already settled (or the state moved on):
 /// not worth a warning.
-const ALREADY_SETTLED: [SibylError; 5] = [
+const ALREADY_SETTLED: [SibylError; 6] = [
     SibylError::RequestNotCommitted,
     SibylError::RequestNotPending,
     SibylError::RequestNotChallenged,
     SibylError::DisputeNotOpen,
     SibylError::DisputeNotInconclusive,
+    SibylError::NotVoidable,
 ];
 
 /// Settlements built or sent at once.
@@ -62,12 +64,28 @@ impl Service for Crank {
             .requests(RequestStatus::Committed, None)
             .await?
             .into_iter()
-            .filter(|(_, state)| slot > state.challenge_deadline_slot);
+            // A demanded input stops the clock until it is written.
+            .filter(|(_, state)| slot > state.challenge_deadline_slot && !state.awaiting_input());
         let mut steps: Vec<Step> = stream::iter(matured)
             .map(|(request, state)| async move { this.finalize(request, &state).await })
             .buffer_unordered(CONCURRENT_STEPS)
             .try_collect()
             .await?;
+        for status in [RequestStatus::Pending, RequestStatus::Committed] {
+            for (request, state) in self.shared.requests(status, None).await? {
+                if state.is_voidable(slot) {
+                    steps.push(Step {
+                        request,
+                        settlement: settlement::void_request(
+                            self.shared.wallet,
+                            request,
+                            &state,
+                            self.shared.tokens,
+                        ),
+                    });
+                }
+            }
+        }
         for (request, state) in self
             .shared
             .requests(RequestStatus::Challenged, None)

@@ -102,7 +102,9 @@ impl RequestIndex {
             .await?
             .into_iter()
             .filter(|(_, state, _)| {
-                state.status == RequestStatus::Pending && slot > state.deadline_slot
+                state.status == RequestStatus::Pending
+                    && slot > state.deadline_slot
+                    && !state.awaiting_demanded_input()
             })
             .map(|(address, state, _)| (address, state))
             .collect())

@@ -2,6 +2,7 @@
 //! service is a long-running task that scans the chain every poll interval
 //! and whenever the program subscription reports a change (whichever comes
 //! first), and stops on the shutdown signal after finishing what it started.
+mod availability;
 mod crank;
 pub mod index;
 mod schedule;
@@ -20,6 +21,7 @@ use crate::{
     journal::{Journal, JournalError},
     keys::{read_keypair, KeyError},
     metrics::Metrics,
+    referenced::{InputError, InputFetcher},
     store::ModelStore,
     verifier::{Verifier, VerifyError},
 };
@@ -45,6 +47,8 @@ pub enum NodeError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Input(#[from] InputError),
     #[error("operator {operator} is not registered: run `sibyl operator register --stake <TOKENS>` with this keypair first")]
     NotRegistered { operator: Pubkey },
     #[error(transparent)]
@@ -68,6 +72,8 @@ pub struct Shared {
     pub runner: Arc<Runner>,
     /// Re-executes others' commitments (watch, vote) on the runner.
     pub verifier: Verifier,
+    /// Fetches the inputs requests name by reference.
+    pub inputs: InputFetcher,
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
     /// The operator's authority wallet (signs and pays).
@@ -184,6 +190,11 @@ impl Node {
                 "deleted partial model downloads left by an earlier run"
             );
         }
+        let inputs = InputFetcher::new(
+            config.node.model_cache.join("inputs"),
+            config.node.model_base_dir.clone(),
+            config.fetch.limits(),
+        );
         let runner = Arc::new(Runner::new(
             engine.clone(),
             store,
@@ -203,6 +214,7 @@ impl Node {
         let shared = Arc::new(Shared {
             chain,
             verifier: Verifier::new(runner.clone()),
+            inputs,
             runner,
             journal,
             metrics,

@@ -3,7 +3,7 @@
 //! so a restart commits the same bytes instead of running again, and a
 //! request is never committed twice.
 use super::{
-    instance_key,
+    availability, instance_key,
     step::{JournaledStep, Outcome},
     NodeError, Service, Shared,
 };
@@ -13,6 +13,7 @@ use crate::{
     inference::Lane,
     journal::{Entry, Kind, Stage},
     metrics,
+    referenced::InputError,
 };
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::AccountDeserialize;
@@ -150,6 +151,12 @@ impl Serve {
                     Err(err @ NodeError::Inference(_)) => {
                         tracing::debug!(%err, "not served now; retrying next scan");
                     }
+                    // The referenced input cannot be had (and was demanded
+                    // where this node may): nothing is judged; once its bytes
+                    // are on chain, a scan serves it.
+                    Err(err @ NodeError::Input(InputError::Unavailable { .. })) => {
+                        tracing::debug!(%err, "not served: the input is unavailable");
+                    }
                     Err(err) => {
                         shared.metrics.error("serve");
                         tracing::warn!(%err, "not committed; retrying next scan");
@@ -208,9 +215,10 @@ impl Serve {
         Ok(())
     }
 
-    /// Not yet complete, expired, or already committed by this node: skip.
+    /// Its input still being written, expired, or already committed by this
+    /// node: skip.
     async fn should_serve(&self, state: &InferenceRequest, slot: u64) -> Result<bool, NodeError> {
-        if !state.input_complete() || slot > state.deadline_slot {
+        if state.awaiting_input() || slot > state.deadline_slot {
             return Ok(false);
         }
         let done = matches!(
@@ -276,10 +284,8 @@ async fn serve_one(
         ],
     };
     let prepare = async {
-        let (honest, ran) = shared
-            .runner
-            .run_timed(Lane::Serve, model, state.input.clone())
-            .await?;
+        let input = availability::input_or_demand(shared, request, &state).await?;
+        let (honest, ran) = shared.runner.run_timed(Lane::Serve, model, input).await?;
         inference = Some(ran);
         model
             .check_output(&honest, state.max_output_bytes)

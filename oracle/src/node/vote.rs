@@ -234,7 +234,8 @@ async fn verdict(shared: &Shared, dispute: &Dispute) -> Result<(VoteSide, [u8; 3
         .fetch_required(&dispute.request, "inference request")
         .await?;
     let model: Model = shared.chain.fetch_required(&state.model, "model").await?;
-    let verdict = shared.verifier.verify(&model, &state).await?;
+    let input = shared.inputs.input_of(&state).await?;
+    let verdict = shared.verifier.verify(&model, &state, input).await?;
     let side = verdict.vote_side(&dispute.challenger_output);
     if side == VoteSide::Neither {
         tracing::warn!("neither output agrees with ours: voting that both are wrong");

@@ -3,7 +3,7 @@
 //! fail the request's comparison rule, with this node's output as the
 //! correction.
 use super::{
-    instance_key,
+    availability, instance_key,
     schedule::{earliest_deadline_first, Retries, Unverified},
     step::{JournaledStep, Outcome},
     NodeError, Service, Shared,
@@ -18,14 +18,27 @@ use sibyl_client::{
     accounts::{self, RequestParties},
     instruction,
 };
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+use tokio::task::JoinSet;
 use tracing::Instrument;
+
+/// Referenced inputs fetched at once, at most.
+const CONCURRENT_FETCHES: usize = 8;
 
 pub struct Watch {
     shared: Arc<Shared>,
     unverified: Unverified,
     /// Commitments whose check failed, tried again after a backoff.
     retry: Retries,
+    /// Referenced inputs being fetched, off the checks: a URI that stalls
+    /// must not hold up the commitments behind it (a requester could name
+    /// one to starve the watch of time). Keyed by request instance.
+    fetching: JoinSet<(Pubkey, Pubkey, Result<Vec<u8>, NodeError>)>,
+    in_flight: HashSet<Pubkey>,
+    fetched: HashMap<Pubkey, Vec<u8>>,
 }
 
 impl Watch {
@@ -34,7 +47,56 @@ impl Watch {
             shared,
             unverified: Unverified::default(),
             retry: Retries::default(),
+            fetching: JoinSet::new(),
+            in_flight: HashSet::new(),
+            fetched: HashMap::new(),
         }
+    }
+
+    /// Takes in the fetches that ended: the bytes wait for their check; a
+    /// failure (the input demanded where this node may) is tried again
+    /// after a backoff.
+    fn collect_fetches(&mut self) {
+        while let Some(joined) = self.fetching.try_join_next() {
+            let Ok((request, instance, result)) = joined else {
+                continue;
+            };
+            self.in_flight.remove(&instance);
+            match result {
+                Ok(input) => {
+                    self.fetched.insert(instance, input);
+                }
+                Err(err) => {
+                    let wait = self.retry.failed(request);
+                    tracing::warn!(%request, %err, retry_in_s = wait.as_secs(), "could not get the input to check the commitment");
+                }
+            }
+        }
+    }
+
+    /// The input to check `state` with: on chain, or fetched already. A
+    /// referenced input not fetched yet starts fetching (`None`: checked at
+    /// a later scan).
+    fn input_for(&mut self, request: Pubkey, state: &InferenceRequest) -> Option<Vec<u8>> {
+        if !state.is_by_reference() || state.input_complete() {
+            return Some(state.input.clone());
+        }
+        let instance = instance_key(state);
+        if let Some(input) = self.fetched.remove(&instance) {
+            return Some(input);
+        }
+        if self.in_flight.len() < CONCURRENT_FETCHES && self.in_flight.insert(instance) {
+            let (shared, state) = (self.shared.clone(), state.clone());
+            let span = tracing::info_span!("fetch input", %request);
+            self.fetching.spawn(
+                async move {
+                    let result = availability::input_or_demand(&shared, request, &state).await;
+                    (request, instance, result)
+                }
+                .instrument(span),
+            );
+        }
+        None
     }
 }
 
@@ -43,10 +105,12 @@ impl Service for Watch {
     const MIN_WOKEN_GAP: std::time::Duration = super::SCAN_GAP;
 
     async fn tick(&mut self) -> Result<(), NodeError> {
+        self.collect_fetches();
         let slot = self.shared.chain.slot().await?;
         // Every open commitment of another operator this node has no
         // verdict on yet, across its models, earliest window end first.
         let mut due = Vec::new();
+        let mut live = HashSet::new();
         for (model_key, model) in self.shared.watched_models().await? {
             let model = Arc::new(model);
             let committed = self
@@ -54,7 +118,12 @@ impl Service for Watch {
                 .requests(RequestStatus::Committed, Some(&model_key))
                 .await?;
             for (request, state) in committed {
-                if state.operator == self.shared.operator || slot > state.challenge_deadline_slot {
+                live.insert(instance_key(&state));
+                // A demanded input stops the clock: judged once it is written.
+                if state.operator == self.shared.operator
+                    || slot > state.challenge_deadline_slot
+                    || state.awaiting_input()
+                {
                     continue;
                 }
                 self.unverified
@@ -66,29 +135,42 @@ impl Service for Watch {
                     }
                     // The model cannot run here: it stays unverified.
                     Progress::CannotJudge => continue,
-                    Progress::Due if self.retry.waiting(&request) => continue,
+                    Progress::Due | Progress::Challenge if self.retry.waiting(&request) => continue,
+                    Progress::Challenge => {
+                        // Judged already: the input is not needed again.
+                        due.push((
+                            state.challenge_deadline_slot,
+                            (request, state, model.clone(), Vec::new()),
+                        ));
+                        continue;
+                    }
                     Progress::Due => {}
                 }
+                let Some(input) = self.input_for(request, &state) else {
+                    continue;
+                };
                 due.push((
                     state.challenge_deadline_slot,
-                    (request, state, model.clone()),
+                    (request, state, model.clone(), input),
                 ));
             }
         }
+        // Fetched inputs of commitments no longer open are dropped.
+        self.fetched.retain(|instance, _| live.contains(instance));
         let missed = self.unverified.missed_by(slot);
         self.shared
             .metrics
             .unverified_commitments
             .inc_by(missed as u64);
         let (due, hopeless) = earliest_deadline_first(due, slot);
-        for (request, _, _) in hopeless {
+        for (request, _, _, _) in hopeless {
             if self.unverified.first_drop(request) {
                 self.shared.metrics.verifications_dropped.inc();
             }
         }
-        for (request, state, model) in due {
+        for (request, state, model, input) in due {
             let span = tracing::info_span!("watch", %request, operator = %state.operator);
-            match check(&self.shared, request, &state, &model)
+            match check(&self.shared, request, &state, &model, input)
                 .instrument(span)
                 .await
             {
@@ -113,7 +195,9 @@ enum Progress {
     Done,
     /// The model could not run its input here.
     CannotJudge,
-    /// To re-execute, or to challenge.
+    /// Judged wrong; the challenge is still to land.
+    Challenge,
+    /// To re-execute.
     Due,
 }
 
@@ -137,18 +221,23 @@ impl Watch {
                 agrees: Some(true), ..
             }) => Progress::Done,
             Some(Entry { agrees: None, .. }) => Progress::CannotJudge,
-            _ => Progress::Due,
+            Some(Entry {
+                agrees: Some(false),
+                ..
+            }) => Progress::Challenge,
+            None => Progress::Due,
         })
     }
 }
 
-/// Re-executes one commitment (once: the verdict is journaled) and
-/// challenges it if it does not agree with ours.
+/// Re-executes one commitment on `input` (once: the verdict is journaled)
+/// and challenges it if it does not agree with ours.
 async fn check(
     shared: &Shared,
     request: Pubkey,
     state: &InferenceRequest,
     model: &Model,
+    input: Vec<u8>,
 ) -> Result<(), NodeError> {
     let instance = instance_key(state);
     let verdict = match shared.journal.get(Kind::Verdict, &instance).await? {
@@ -157,7 +246,7 @@ async fn check(
             // What a challenge would post: ours, or a placeholder when no
             // output is right for the input or ours does not fit the
             // registered specs.
-            let judged = match shared.verifier.verify(model, state).await {
+            let judged = match shared.verifier.verify(model, state, input).await {
                 Ok(verdict) => verdict
                     .correction(model, state)
                     .map(|correction| (verdict.committed_agrees, correction)),

@@ -349,6 +349,7 @@ impl Case {
         let new = request::NewRequest {
             model: self.model,
             input: self.input.clone(),
+            input_uri: None,
             fee: 10_000,
             nonce: request::fresh_nonce(),
             callback: None,

@@ -54,6 +54,82 @@ pub fn serve_metrics(config: &mut Config) -> std::net::SocketAddr {
     address
 }
 
+/// The canonical encoding of a digits sample (e.g. "digit-2").
+pub fn digit_input(sample: &str) -> Vec<u8> {
+    let json =
+        std::fs::read_to_string(repo_root().join(format!("models/samples/{sample}.json"))).unwrap();
+    let spec = TensorSpec {
+        name: "pixels".to_string(),
+        dtype: DType::Float32,
+        shape: vec![1, 64],
+    };
+    input::from_json(&json, &spec).unwrap()
+}
+
+/// A web server for referenced inputs, on a loopback port: each name
+/// serves the bytes put there last, and 404 once removed (or never put).
+pub struct InputServer {
+    address: std::net::SocketAddr,
+    files: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+}
+
+impl InputServer {
+    pub fn start() -> InputServer {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let files: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
+            Default::default();
+        let served = files.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 4096];
+                let read = stream.read(&mut request).unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..read]);
+                let name = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_string();
+                let body = served.lock().unwrap().get(&name).cloned();
+                let _ = match body {
+                    Some(body) => stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .and_then(|()| stream.write_all(&body)),
+                    None => stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                };
+            }
+        });
+        InputServer { address, files }
+    }
+
+    /// The URI of `name`.
+    pub fn uri(&self, name: &str) -> String {
+        format!("http://{}/{name}", self.address)
+    }
+
+    pub fn put(&self, name: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(name.to_string(), bytes);
+    }
+
+    /// Lets `config`'s node fetch from this server (plain HTTP on loopback,
+    /// as on a localnet).
+    pub fn allow(config: &mut Config) {
+        config.fetch.allow_http = true;
+        config.fetch.trusted_hosts = vec!["127.0.0.1".to_string()];
+    }
+}
+
 /// The `/metrics` text of the node serving it at `address`.
 pub async fn metrics_text(address: std::net::SocketAddr) -> String {
     reqwest::get(format!("http://{address}/metrics"))
@@ -217,16 +293,7 @@ impl Cluster {
         sample: &str,
         callback: Option<sibyl::callback::CallbackSpec>,
     ) -> Pubkey {
-        let json =
-            std::fs::read_to_string(repo_root().join(format!("models/samples/{sample}.json")))
-                .unwrap();
-        let spec = TensorSpec {
-            name: "pixels".to_string(),
-            dtype: DType::Float32,
-            shape: vec![1, 64],
-        };
-        let encoded = input::from_json(&json, &spec).unwrap();
-        self.request_with(self.model, encoded, callback)
+        self.request_with(self.model, digit_input(sample), callback)
             .await
             .expect("request paid")
     }
@@ -235,6 +302,25 @@ impl Cluster {
     /// canonical encoding), as the requester.
     pub async fn request_input(&self, model: Pubkey, input: Vec<u8>) -> Result<Pubkey, ChainError> {
         self.request_with(model, input, None).await
+    }
+
+    /// A request that names `input` by its SHA-256 and `uri`.
+    pub async fn request_by_reference(
+        &self,
+        model: Pubkey,
+        input: Vec<u8>,
+        uri: String,
+    ) -> Result<Pubkey, ChainError> {
+        let new = request::NewRequest {
+            model,
+            input,
+            input_uri: Some(uri),
+            fee: 10_000,
+            nonce: request::fresh_nonce(),
+            callback: None,
+            max_challenge_window_slots: None,
+        };
+        request::submit(&self.client(&self.requester), self.tokens, new).await
     }
 
     async fn request_with(
@@ -246,6 +332,7 @@ impl Cluster {
         let new = request::NewRequest {
             model,
             input,
+            input_uri: None,
             fee: 10_000,
             nonce: request::fresh_nonce(),
             callback,

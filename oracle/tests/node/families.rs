@@ -1,17 +1,21 @@
 //! Real model shapes end to end (`models/families/`, docs/models.md): a
 //! scikit-learn pipeline (dynamic batch, an int64 label and float
 //! probabilities), a recurrent model (three inputs, one a scalar, and its
-//! state out) and a transformer encoder (int64 ids and mask of any length).
-//! Each is registered with `sibyl model register`, requested with `sibyl
-//! request`, served, watched and final with Python's output; and a lying
-//! operator's output on each is overturned to Python's.
+//! state out), a transformer encoder (int64 ids and mask of any length) and
+//! an image CNN (a 3×224×224 input of about 600 KB, by reference). Each is
+//! registered with `sibyl model register`, requested with `sibyl request`,
+//! served, watched and final with Python's output; and a lying operator's
+//! output on each is overturned to Python's.
 use crate::{
     cli::sibyl_async,
-    cluster::{repo_root, Cluster},
+    cluster::{repo_root, Cluster, InputServer},
 };
 use anchor_lang::prelude::Pubkey;
-use sibyl::state::{InferenceRequest, RequestStatus};
-use sibyl_oracle::{config::Role, hex};
+use sibyl::{
+    hashing,
+    state::{DType, InferenceRequest, RequestStatus, TensorSpec},
+};
+use sibyl_oracle::{config::Role, hex, input};
 use std::{path::PathBuf, time::Duration};
 
 struct Family {
@@ -19,8 +23,39 @@ struct Family {
     file: String,
     max_input_bytes: u64,
     max_output_bytes: u64,
+    /// Whether its input goes by reference (too large to carry).
+    by_reference: bool,
     /// Per case: the sample file, Python's input and output encodings.
     cases: Vec<(String, Vec<u8>, Vec<u8>)>,
+}
+
+/// The canonical encoding of a one-input family's `.npy` sample (Python
+/// records only its length and hash, not 600 KB of hex).
+fn npy_encoding(family: &serde_json::Value, case: &serde_json::Value) -> Vec<u8> {
+    let spec = &family["inputs"][0];
+    let spec = TensorSpec {
+        name: spec["name"].as_str().unwrap().to_string(),
+        dtype: match spec["dtype"].as_str().unwrap() {
+            "float32" => DType::Float32,
+            other => panic!("no .npy sample of {other} here"),
+        },
+        shape: spec["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_i64().unwrap())
+            .collect(),
+    };
+    let sample = repo_root()
+        .join("models")
+        .join(case["sample"].as_str().unwrap());
+    let encoding = input::from_npy(&std::fs::read(sample).unwrap(), &spec).unwrap();
+    assert_eq!(encoding.len() as u64, case["input_len"].as_u64().unwrap());
+    assert_eq!(
+        hex::encode(&hashing::input_hash(&encoding)),
+        case["input_hash"].as_str().unwrap()
+    );
+    encoding
 }
 
 fn families() -> Vec<Family> {
@@ -32,24 +67,33 @@ fn families() -> Vec<Family> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|family| Family {
-            name: family["name"].as_str().unwrap().to_string(),
-            file: format!("models/{}", family["file"].as_str().unwrap()),
-            max_input_bytes: family["max_input_bytes"].as_u64().unwrap(),
-            max_output_bytes: family["max_output_bytes"].as_u64().unwrap(),
-            cases: family["cases"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|case| {
-                    let bytes = |key: &str| hex::decode(case[key].as_str().unwrap()).unwrap();
-                    (
-                        format!("models/{}", case["sample"].as_str().unwrap()),
-                        bytes("input_encoding"),
-                        bytes("output_encoding"),
-                    )
-                })
-                .collect(),
+        .map(|family| {
+            let by_reference = family["input_by_reference"].as_bool().unwrap_or(false);
+            Family {
+                name: family["name"].as_str().unwrap().to_string(),
+                file: format!("models/{}", family["file"].as_str().unwrap()),
+                max_input_bytes: family["max_input_bytes"].as_u64().unwrap(),
+                max_output_bytes: family["max_output_bytes"].as_u64().unwrap(),
+                by_reference,
+                cases: family["cases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|case| {
+                        let bytes = |key: &str| hex::decode(case[key].as_str().unwrap()).unwrap();
+                        let input = if by_reference {
+                            npy_encoding(family, case)
+                        } else {
+                            bytes("input_encoding")
+                        };
+                        (
+                            format!("models/{}", case["sample"].as_str().unwrap()),
+                            input,
+                            bytes("output_encoding"),
+                        )
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -110,14 +154,13 @@ async fn request_state(cluster: &Cluster, request: &Pubkey) -> InferenceRequest 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_model_family_is_registered_requested_served_and_watched_by_the_cli() {
     let cluster = Cluster::start(2).await;
+    let inputs = InputServer::start();
     let mut watcher = cluster.node_config(1, &[Role::Watch, Role::Vote], 0.0);
     let watcher_metrics = crate::cluster::serve_metrics(&mut watcher);
-    let running = cluster
-        .start_nodes([
-            cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0),
-            watcher,
-        ])
-        .await;
+    let mut server = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    InputServer::allow(&mut server);
+    InputServer::allow(&mut watcher);
+    let running = cluster.start_nodes([server, watcher]).await;
     // A scikit-learn classifier converted with its ZipMap: refused, and the
     // one-line error says how to convert it.
     let refused = sibyl_async(
@@ -157,23 +200,56 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
             .unwrap();
         eprintln!("{line}");
 
-        // The first sample as one JSON object keyed by input name.
+        // The first sample as one JSON object keyed by input name; an
+        // image encoded by the CLI, put on a web server and named by its
+        // URI.
         let (sample, input, output) = &family.cases[0];
-        let stdout = sibyl(
-            &cluster,
-            cluster.requester.keypair_path.clone(),
-            vec!["request".into(), model.to_string(), sample.clone()],
-        )
-        .await;
+        let mut request = vec!["request".into(), model.to_string(), sample.clone()];
+        if family.by_reference {
+            let encoded = cluster.dir.path().join(format!("{}.bin", family.name));
+            let stdout = sibyl(
+                &cluster,
+                cluster.requester.keypair_path.clone(),
+                vec![
+                    "input".into(),
+                    "encode".into(),
+                    model.to_string(),
+                    sample.clone(),
+                    "-o".into(),
+                    encoded.display().to_string(),
+                ],
+            )
+            .await;
+            assert!(
+                stdout.contains(&format!("{} bytes", input.len())),
+                "{stdout}"
+            );
+            inputs.put(&family.name, std::fs::read(&encoded).unwrap());
+            request = vec![
+                "request".into(),
+                model.to_string(),
+                encoded.display().to_string(),
+                "--input-uri".into(),
+                inputs.uri(&family.name),
+            ];
+        }
+        let stdout = sibyl(&cluster, cluster.requester.keypair_path.clone(), request).await;
         eprintln!("{stdout}");
         assert!(stdout.contains("finalized"), "{}: {stdout}", family.name);
         let state = request_state(&cluster, &request_address(&stdout)).await;
         assert_eq!(state.status, RequestStatus::Finalized, "{}", family.name);
-        assert_eq!(
-            &state.input, input,
-            "{}: the input Python encoded",
-            family.name
-        );
+        if family.by_reference {
+            assert!(stdout.contains("by reference"), "{stdout}");
+            assert!(state.input.is_empty(), "nothing of the input on chain");
+            assert_eq!(state.input_hash, hashing::input_hash(input));
+            assert_eq!(state.input_len as usize, input.len());
+        } else {
+            assert_eq!(
+                &state.input, input,
+                "{}: the input Python encoded",
+                family.name
+            );
+        }
         assert_eq!(&state.output, output, "{}: Python's output", family.name);
         served += 1;
     }
@@ -228,14 +304,25 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_operator_on_every_family_is_overturned_to_pythons_output() {
     let cluster = Cluster::start(4).await;
-    let running = cluster.start_nodes(cluster.dispute_nodes(1.0)).await;
+    let inputs = InputServer::start();
+    let mut nodes = cluster.dispute_nodes(1.0);
+    nodes.iter_mut().for_each(InputServer::allow);
+    let running = cluster.start_nodes(nodes).await;
     let mut models = Vec::new();
     let mut requests = Vec::new();
     for family in families() {
         let model = register(&cluster, &family).await;
         models.push(model);
         let (_, input, output) = family.cases.last().unwrap().clone();
-        let request = cluster.request_input(model, input).await.unwrap();
+        let request = if family.by_reference {
+            inputs.put(&family.name, input.clone());
+            cluster
+                .request_by_reference(model, input, inputs.uri(&family.name))
+                .await
+                .unwrap()
+        } else {
+            cluster.request_input(model, input).await.unwrap()
+        };
         requests.push((family.name, request, output));
     }
     for (name, request, output) in requests {

@@ -20,6 +20,7 @@ mod deploy;
 mod disputes;
 mod families;
 mod faults;
+mod inputs;
 mod liveness;
 mod migrate;
 mod process;

@@ -69,6 +69,28 @@ pub enum SibylError {
     InputAlreadyComplete,
     #[msg("The input has not been fully uploaded")]
     InputIncomplete,
+    #[msg("An input by reference needs a URI of 1 to 200 bytes starting https://, http:// or file:// (no spaces or control characters), a SHA-256 that is not zero, and no inline bytes")]
+    InvalidInputReference,
+    #[msg("The request carries its input on chain: there is nothing to demand")]
+    InputNotByReference,
+    #[msg("The request's input was demanded already (one demand per request)")]
+    InputAlreadyDemanded,
+    #[msg("An input may be demanded only while its request is pending, or committed and inside its challenge window")]
+    InputDemandClosed,
+    #[msg(
+        "The operator that committed a result claimed to have its input, so it may not demand it"
+    )]
+    CommitterCannotDemand,
+    #[msg("The request's input was demanded and is not on chain yet: nothing is committed, challenged or finalized until the requester writes it or the request is voided")]
+    InputAwaitingUpload,
+    #[msg("An input by reference is written on chain only after a node demands it")]
+    InputNotDemanded,
+    #[msg("The window to write the demanded input has closed")]
+    InputUploadWindowClosed,
+    #[msg("The complete input does not hash to the SHA-256 the request declared")]
+    InputHashMismatch,
+    #[msg("Only a request whose demanded input was not written within its window can be voided")]
+    NotVoidable,
     #[msg("Only the requester may do this")]
     NotRequester,
     #[msg("The request is not pending")]

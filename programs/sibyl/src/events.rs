@@ -141,6 +141,28 @@ pub struct InputWritten {
     pub input_hash: Option<[u8; 32]>,
 }
 
+/// A staked operator could not fetch a referenced input with the declared
+/// hash and demanded it on chain; the challenge clock stops until it is
+/// written.
+#[event]
+pub struct InputDemanded {
+    pub request: Pubkey,
+    /// The demanding operator account.
+    pub operator: Pubkey,
+    /// Last slot in which the requester may finish writing it.
+    pub upload_deadline_slot: u64,
+}
+
+/// A demanded input was not written in time: the fee went back to the
+/// requester, any commitment was dropped, nobody was paid or slashed.
+#[event]
+pub struct RequestVoided {
+    pub request: Pubkey,
+    pub refunded: u64,
+    /// The operator whose commitment was dropped, if one had committed.
+    pub operator: Option<Pubkey>,
+}
+
 /// The requester cancelled a pending request and was refunded.
 #[event]
 pub struct RequestCancelled {

@@ -120,9 +120,22 @@ pub mod sibyl {
         request_inference::handler(ctx, args)
     }
 
-    /// Requester: appends the next chunk of a large input.
+    /// Requester: appends the next chunk of a large input, or of a
+    /// referenced input a node demanded.
     pub fn write_input(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<()> {
         write_input::handler(ctx, offset, data)
+    }
+
+    /// Staked operator: demands on chain the referenced input of the
+    /// `sequence`-th request of the model, which it could not fetch.
+    pub fn demand_input(ctx: Context<DemandInput>, sequence: u64) -> Result<()> {
+        demand_input::handler(ctx, sequence)
+    }
+
+    /// Anyone: voids a request whose demanded input was not written in
+    /// time; the requester is refunded, nobody is paid or slashed.
+    pub fn void_request(ctx: Context<VoidRequest>) -> Result<()> {
+        void_request::handler(ctx)
     }
 
     /// Requester: withdraws a request nobody has committed to; full refund.

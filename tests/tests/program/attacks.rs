@@ -349,6 +349,7 @@ async fn an_output_of_several_tensors_must_hold_each_in_graph_order_by_name() {
         fee: MODEL_PRICE,
         input_len: 2,
         input: b"in".to_vec(),
+        input_reference: None,
         callback: None,
         max_challenge_window_slots: None,
     };
@@ -936,6 +937,7 @@ async fn a_requester_caps_the_challenge_window_a_publisher_may_stretch() {
         fee: MODEL_PRICE,
         input_len: 2,
         input: b"in".to_vec(),
+        input_reference: None,
         callback: None,
         max_challenge_window_slots: ceiling,
     };

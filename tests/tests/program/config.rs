@@ -310,7 +310,7 @@ async fn register_model_validates_every_field() {
             SibylError::InvalidSizeBound,
         ),
         (
-            with(&|a| a.max_input_bytes = 16_385),
+            with(&|a| a.max_input_bytes = sibyl::constants::MAX_INPUT_BYTES + 1),
             SibylError::InvalidSizeBound,
         ),
         (

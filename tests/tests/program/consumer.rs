@@ -468,6 +468,7 @@ async fn finalized_top_k_request(env: &mut TestEnv, digit: usize) -> anchor_lang
         fee: sibyl_tests::env::MODEL_PRICE,
         input_len: 5,
         input: b"digit".to_vec(),
+        input_reference: None,
         callback: None,
         max_challenge_window_slots: None,
     };

@@ -372,6 +372,7 @@ async fn chunked_input_upload_completes_the_request() {
             fee: MODEL_PRICE,
             input_len: input.len() as u32,
             input: input[..800].to_vec(),
+            input_reference: None,
             callback: None,
             max_challenge_window_slots: None,
         },

@@ -4,6 +4,7 @@ mod attacks;
 mod config;
 mod consumer;
 mod disputes;
+mod inputs;
 mod lifecycle;
 mod operators;
 mod requests;

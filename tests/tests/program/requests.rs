@@ -30,6 +30,7 @@ async fn request_with_accounts(
         fee: MODEL_PRICE,
         input_len: 4,
         input: vec![1, 2, 3, 4],
+        input_reference: None,
         callback: None,
         max_challenge_window_slots: None,
     };
@@ -356,8 +357,8 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         env.model().as_ref()
     );
     assert_eq!(data[REQUEST_STATUS_OFFSET], 0, "Pending");
-    // The head ends with the refund account; the comparison rule starts
-    // right after it.
+    // The head ends with the refund account and the input demand (none
+    // yet); the comparison rule starts right after it.
     use anchor_lang::{AccountDeserialize, AccountSerialize};
     use sibyl::{
         constants::{REQUEST_DEADLINE_OFFSET, REQUEST_HEAD_LEN},
@@ -369,9 +370,10 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         state.deadline_slot.to_le_bytes()
     );
     assert_eq!(
-        &data[REQUEST_HEAD_LEN - 32..REQUEST_HEAD_LEN],
+        &data[REQUEST_HEAD_LEN - 72..REQUEST_HEAD_LEN - 40],
         state.refund_token.as_ref()
     );
+    assert_eq!(&data[REQUEST_HEAD_LEN - 40..REQUEST_HEAD_LEN], [0; 40]);
     let mut other_rule = state.clone();
     other_rule.comparison = match state.comparison {
         ComparisonRule::Exact => ComparisonRule::Tolerance { abs: 1.0, rel: 0.0 },

@@ -79,6 +79,9 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         SibylError::RequestInstanceMismatch
     );
     let slot = Clock::get()?.slot;
+    // Watchers without the bytes cannot judge; the window restarts in full
+    // once the demanded input is written.
+    require!(!request.awaiting_input(), SibylError::InputAwaitingUpload);
     require!(
         slot <= request.challenge_deadline_slot,
         SibylError::ChallengeWindowClosed

@@ -47,7 +47,13 @@ pub fn handler(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Re
         request.status == RequestStatus::Pending,
         SibylError::RequestNotPending
     );
-    require!(request.input_complete(), SibylError::InputIncomplete);
+    if request.awaiting_input() {
+        return Err(if request.is_by_reference() {
+            error!(SibylError::InputAwaitingUpload)
+        } else {
+            error!(SibylError::InputIncomplete)
+        });
+    }
     let slot = Clock::get()?.slot;
     require!(
         slot <= request.deadline_slot,

@@ -58,6 +58,12 @@ pub fn handler(ctx: Context<ExpireRequest>) -> Result<()> {
         Clock::get()?.slot > accounts.request.deadline_slot,
         SibylError::RequestDeadlineNotReached
     );
+    // The requester may still write a demanded input (which gives an
+    // operator a whole timeout again); `void_request` ends it if not.
+    require!(
+        !accounts.request.awaiting_demanded_input(),
+        SibylError::InputAwaitingUpload
+    );
     let payouts = Payouts::new(accounts.request.key(), &accounts.fee_vault);
     let requester_token = payouts.to(&accounts.requester_token, accounts.request.requester);
     let refunded = Escrow {

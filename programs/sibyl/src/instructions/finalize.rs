@@ -62,6 +62,11 @@ pub struct Finalize<'info> {
 pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let slot = Clock::get()?.slot;
+    // A demanded input stops the challenge clock until it is written.
+    require!(
+        !accounts.request.awaiting_input(),
+        SibylError::InputAwaitingUpload
+    );
     require!(
         slot > accounts.request.challenge_deadline_slot,
         SibylError::ChallengeWindowOpen

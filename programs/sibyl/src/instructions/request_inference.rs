@@ -10,6 +10,15 @@ use crate::{
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
+/// An input named by its hash and where to fetch it, instead of carried.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct InputReference {
+    /// SHA-256 of the input's canonical encoding (the request's input hash).
+    pub sha256: [u8; 32],
+    /// Where nodes fetch it (see `InferenceRequest::is_valid_input_uri`).
+    pub uri: String,
+}
+
 /// A request for one inference.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RequestInferenceArgs {
@@ -20,8 +29,12 @@ pub struct RequestInferenceArgs {
     /// Total input length in bytes.
     pub input_len: u32,
     /// The input, or its first bytes when it does not fit one transaction
-    /// (the rest follows with `write_input`).
+    /// (the rest follows with `write_input`); empty when `input_reference`
+    /// names it.
     pub input: Vec<u8>,
+    /// The input by hash and URI: nodes fetch it, and the requester writes
+    /// it on chain only if a node demands it (`demand_input`).
+    pub input_reference: Option<InputReference>,
     /// A consumer program to call with the final result, and its accounts.
     pub callback: Option<CallbackSpec>,
     /// The longest challenge window the requester accepts: the request fails
@@ -46,7 +59,11 @@ pub struct RequestInference<'info> {
     #[account(
         init,
         payer = requester,
-        space = InferenceRequest::space(args.input_len, model.max_output_bytes),
+        space = InferenceRequest::space(
+            args.input_reference.as_ref().map_or(0, |reference| reference.uri.len()),
+            args.input.len(),
+            model.max_output_bytes,
+        ),
         seeds = [InferenceRequest::SEED, requester.key().as_ref(), args.nonce.to_le_bytes().as_ref()],
         bump,
     )]
@@ -108,12 +125,22 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         );
     }
 
-    let slot = Clock::get()?.slot;
-    let input_hash = if args.input.len() == args.input_len as usize {
-        hashing::input_hash(&args.input)
-    } else {
-        [0; 32]
+    let (input_hash, input_uri) = match args.input_reference {
+        Some(InputReference { sha256, uri }) => {
+            require!(
+                args.input.is_empty()
+                    && sha256 != [0; 32]
+                    && InferenceRequest::is_valid_input_uri(&uri),
+                SibylError::InvalidInputReference
+            );
+            (sha256, uri)
+        }
+        None if args.input.len() == args.input_len as usize => {
+            (hashing::input_hash(&args.input), String::new())
+        }
+        None => ([0; 32], String::new()),
     };
+    let slot = Clock::get()?.slot;
     model.request_count = model
         .request_count
         .checked_add(1)
@@ -145,7 +172,10 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         bump: ctx.bumps.request,
         escrow_bump: ctx.bumps.escrow,
         refund_token: accounts.requester_token.key(),
+        input_demanded_by: Pubkey::default(),
+        input_upload_deadline_slot: 0,
         comparison: model.comparison,
+        input_uri,
         input: args.input,
         output: Vec::new(),
     });

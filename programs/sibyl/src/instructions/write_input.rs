@@ -1,14 +1,19 @@
 use crate::{
     errors::SibylError,
     events::InputWritten,
-    hashing,
+    hashing, math,
     state::{Config, InferenceRequest, RequestStatus},
 };
-use anchor_lang::prelude::*;
+use anchor_lang::{
+    prelude::*,
+    system_program::{transfer, Transfer},
+};
 
 #[event_cpi]
 #[derive(Accounts)]
 pub struct WriteInput<'info> {
+    /// Pays the rent of the bytes it writes (returned when the request closes).
+    #[account(mut)]
     pub requester: Signer<'info>,
     #[account(seeds = [Config::SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
@@ -19,18 +24,31 @@ pub struct WriteInput<'info> {
         has_one = requester @ SibylError::NotRequester,
     )]
     pub request: Box<Account<'info, InferenceRequest>>,
+    pub system_program: Program<'info, System>,
 }
 
-/// Appends one chunk of a large input. Chunks must arrive in order, so a
-/// replayed or reordered chunk is refused instead of corrupting the input.
+/// Appends one chunk of an input on chain: a large input, or a referenced
+/// input a node demanded. Chunks must arrive in order, so a replayed or
+/// reordered chunk is refused instead of corrupting the input. The account
+/// grows by the chunk (a chunk fits one transaction, far under the 10 KiB an
+/// instruction may grow an account by).
 pub fn handler(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<()> {
     ctx.accounts.config.require_not_paused()?;
-    let request = &mut ctx.accounts.request;
-    require!(
-        request.status == RequestStatus::Pending,
-        SibylError::RequestNotPending
-    );
+    let slot = Clock::get()?.slot;
+    let request = &ctx.accounts.request;
     require!(!request.input_complete(), SibylError::InputAlreadyComplete);
+    if request.is_by_reference() {
+        require!(request.input_demanded(), SibylError::InputNotDemanded);
+        require!(
+            slot <= request.input_upload_deadline_slot,
+            SibylError::InputUploadWindowClosed
+        );
+    } else {
+        require!(
+            request.status == RequestStatus::Pending,
+            SibylError::RequestNotPending
+        );
+    }
     require!(
         offset as usize == request.input.len(),
         SibylError::InputOffsetMismatch
@@ -39,10 +57,18 @@ pub fn handler(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<(
         .checked_add(data.len())
         .ok_or_else(|| error!(SibylError::MathOverflow))?;
     require!(end <= request.input_len as usize, SibylError::InputOverflow);
+    grow(&ctx, data.len())?;
+
+    let request = &mut ctx.accounts.request;
     request.input.extend_from_slice(&data);
     let input_hash = if request.input_complete() {
-        request.input_hash = hashing::input_hash(&request.input);
-        Some(request.input_hash)
+        let written = hashing::input_hash(&request.input);
+        if request.is_by_reference() {
+            require!(written == request.input_hash, SibylError::InputHashMismatch);
+            restart_clocks(request, &ctx.accounts.config, slot)?;
+        }
+        request.input_hash = written;
+        Some(written)
     } else {
         None
     };
@@ -53,5 +79,52 @@ pub fn handler(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<(
         input_hash,
     };
     emit_cpi!(event);
+    Ok(())
+}
+
+/// Grows the request account by `added` bytes, the requester topping up its
+/// rent.
+fn grow(ctx: &Context<WriteInput>, added: usize) -> Result<()> {
+    let account = ctx.accounts.request.to_account_info();
+    let new_len = account
+        .data_len()
+        .checked_add(added)
+        .ok_or_else(|| error!(SibylError::MathOverflow))?;
+    let needed = Rent::get()?
+        .minimum_balance(new_len)
+        .saturating_sub(account.lamports());
+    if needed > 0 {
+        transfer(
+            CpiContext::new(
+                ctx.accounts.system_program.key(),
+                Transfer {
+                    from: ctx.accounts.requester.to_account_info(),
+                    to: account.clone(),
+                },
+            ),
+            needed,
+        )?;
+    }
+    account.resize(new_len)?;
+    Ok(())
+}
+
+/// A demanded input is now on chain: watchers get a whole challenge window
+/// with the bytes in hand, and an operator a whole commit timeout.
+fn restart_clocks(request: &mut InferenceRequest, config: &Config, slot: u64) -> Result<()> {
+    request.input_upload_deadline_slot = 0;
+    match request.status {
+        RequestStatus::Committed => {
+            request.challenge_deadline_slot = math::add(slot, request.challenge_window_slots)?;
+        }
+        RequestStatus::Pending => {
+            request.deadline_slot = request
+                .deadline_slot
+                .max(math::add(slot, config.params.request_timeout_slots)?);
+        }
+        // A demand is refused in any other state, and no dispute opens while
+        // the input is awaited.
+        _ => {}
+    }
     Ok(())
 }

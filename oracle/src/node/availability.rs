@@ -1,0 +1,64 @@
+//! The input a service runs, and the demand when a referenced input cannot
+//! be had: the step serve and watch share. A node that cannot get the
+//! declared bytes does not judge the request; as a staked operator that did
+//! not commit it, it demands the input on chain (once per request), and
+//! the requester writes it or the request is voided.
+use super::{NodeError, Shared};
+use crate::referenced::InputError;
+use anchor_lang::prelude::Pubkey;
+use sibyl::{errors::SibylError, state::InferenceRequest};
+use sibyl_client::{accounts, instruction};
+
+/// Refusals that mean the demand is not (or no longer) this node's to
+/// make: someone demanded first, the window passed, the address holds
+/// another request now, or this operator may not demand.
+const NOT_NEEDED: [SibylError; 5] = [
+    SibylError::InputAlreadyDemanded,
+    SibylError::InputDemandClosed,
+    SibylError::RequestInstanceMismatch,
+    SibylError::CommitterCannotDemand,
+    SibylError::OperatorNotEligible,
+];
+
+/// The request's input. When it is named by reference and this node cannot
+/// get the declared bytes, the input is demanded (where this node may) and
+/// the unavailability returned: the caller judges nothing and tries again
+/// later (the bytes may come on chain).
+pub async fn input_or_demand(
+    shared: &Shared,
+    request: Pubkey,
+    state: &InferenceRequest,
+) -> Result<Vec<u8>, NodeError> {
+    let err = match shared.inputs.input_of(state).await {
+        Ok(bytes) => return Ok(bytes),
+        Err(err @ InputError::Unavailable { .. }) => err,
+        Err(err) => return Err(err.into()),
+    };
+    shared.metrics.inputs_unavailable.inc();
+    if state.input_demanded() {
+        tracing::info!(%request, %err, "the input is unavailable here and was demanded already");
+        return Err(err.into());
+    }
+    if state.operator == shared.operator {
+        tracing::warn!(%request, %err, "the input of our own commitment is unavailable here");
+        return Err(err.into());
+    }
+    tracing::warn!(%request, %err, "the input is unavailable: demanding it on chain");
+    let demand = instruction(
+        accounts::demand_input(shared.wallet, request),
+        sibyl::instruction::DemandInput {
+            sequence: state.sequence,
+        },
+    );
+    match shared.chain.send("demand_input", &[demand], &[]).await {
+        Ok(signature) => {
+            shared.metrics.inputs_demanded.inc();
+            tracing::info!(%request, %signature, "demanded the input");
+        }
+        Err(err) if err.refused_with_any(&NOT_NEEDED) => {
+            tracing::info!(%request, %err, "no demand from this node");
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Err(err.into())
+}

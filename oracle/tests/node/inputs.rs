@@ -1,0 +1,231 @@
+//! Inputs by reference on the localnet (`docs/protocol.md`, "Inputs by
+//! reference"): a node that cannot get the declared bytes judges nothing
+//! and demands them on chain; the requester writes them with `sibyl input
+//! write`, or the request is voided and nobody is paid or slashed.
+use crate::{
+    cli::sibyl_async,
+    cluster::{digit_input, metrics_text, serve_metrics, test_params, Cluster, InputServer},
+};
+use sibyl::state::{ConfigParams, RequestStatus};
+use sibyl_client::pda;
+use sibyl_oracle::{actions::request::Progress, config::Role};
+use std::time::Duration;
+
+/// Polls `address`'s `/metrics` until `line` is in it (panics after 60 s).
+async fn wait_metric(address: std::net::SocketAddr, line: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let text = metrics_text(address).await;
+        if text.contains(line) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no `{line}` in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_nobody_can_fetch_is_demanded_then_voided_with_nobody_paid_or_slashed() {
+    // A short upload window: 100 slots of 50 ms.
+    let params = ConfigParams {
+        request_timeout_slots: 100,
+        ..test_params()
+    };
+    let cluster = Cluster::start_with(2, params).await;
+    let inputs = InputServer::start();
+    let mut server = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    let server_metrics = serve_metrics(&mut server);
+    let mut watcher = cluster.node_config(1, &[Role::Watch], 0.0);
+    InputServer::allow(&mut server);
+    InputServer::allow(&mut watcher);
+    let running = cluster.start_nodes([server, watcher]).await;
+    let requester = cluster.requester.pubkey();
+    let tokens_before = cluster.token_balance(&requester).await;
+    let stakes_before = [
+        cluster.operator_state(0).await.stake,
+        cluster.operator_state(1).await.stake,
+    ];
+
+    // Nothing is ever put at this URI: every fetch gets a 404.
+    let request = cluster
+        .request_by_reference(
+            cluster.model,
+            digit_input("digit-2"),
+            inputs.uri("gone.bin"),
+        )
+        .await
+        .unwrap();
+    let metrics = wait_metric(server_metrics, "sibyl_inputs_demanded_total 1").await;
+    assert!(metrics.contains("sibyl_committed_total 0"), "{metrics}");
+    let state = cluster.request_state(&request).await.unwrap();
+    assert_eq!(state.status, RequestStatus::Pending);
+    assert_eq!(
+        state.input_demanded_by,
+        pda::operator(&cluster.operators[0].pubkey())
+    );
+    // `sibyl status` tells the requester what to do.
+    let status = sibyl_async(
+        &cluster,
+        &cluster.requester.keypair_path,
+        &["status", &request.to_string()],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(stdout.contains("input demanded by operator"), "{stdout}");
+    assert!(stdout.contains("sibyl input write"), "{stdout}");
+
+    // The window passes unmet: the crank voids it.
+    let ended = cluster.wait_ended(&request, Duration::from_secs(60)).await;
+    assert!(matches!(ended, Progress::Closed), "{ended:?}");
+    assert_eq!(cluster.token_balance(&requester).await, tokens_before);
+    for (index, before) in stakes_before.iter().enumerate() {
+        let operator = cluster.operator_state(index).await;
+        assert_eq!(operator.stake, *before, "nobody slashed");
+        assert_eq!(operator.open_commitments, 0);
+    }
+    let metrics = metrics_text(server_metrics).await;
+    assert!(
+        metrics.contains("sibyl_cranked_total{instruction=\"void_request\"} 1"),
+        "{metrics}"
+    );
+    running.stop().await;
+    cluster.assert_tokens_conserved().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_whose_bytes_do_not_match_is_refused_then_written_on_chain_and_served() {
+    let cluster = Cluster::start(2).await;
+    let inputs = InputServer::start();
+    let mut server = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    let server_metrics = serve_metrics(&mut server);
+    let mut watcher = cluster.node_config(1, &[Role::Watch], 0.0);
+    InputServer::allow(&mut server);
+    InputServer::allow(&mut watcher);
+    let running = cluster.start_nodes([server, watcher]).await;
+
+    // The URI serves other bytes than the request declares.
+    let input = digit_input("digit-2");
+    let mut other = input.clone();
+    let last = other.len() - 1;
+    other[last] ^= 0x40;
+    inputs.put("digit.bin", other.clone());
+    let request = cluster
+        .request_by_reference(cluster.model, input.clone(), inputs.uri("digit.bin"))
+        .await
+        .unwrap();
+    let metrics = wait_metric(server_metrics, "sibyl_inputs_demanded_total 1").await;
+    assert!(metrics.contains("sibyl_committed_total 0"), "{metrics}");
+    assert!(
+        !metrics.contains("sibyl_inputs_unavailable_total 0"),
+        "{metrics}"
+    );
+
+    // The requester answers the demand from the CLI: the wrong file is
+    // refused before anything is sent, the right one is written.
+    let write = |file: std::path::PathBuf| {
+        let (cluster, request) = (&cluster, request.to_string());
+        async move {
+            sibyl_async(
+                cluster,
+                &cluster.requester.keypair_path,
+                &["input", "write", &request, &file.display().to_string()],
+            )
+            .await
+        }
+    };
+    let wrong = cluster.dir.path().join("other.bin");
+    std::fs::write(&wrong, &other).unwrap();
+    let refused = write(wrong).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("is not the request's input"), "{stderr}");
+    let right = cluster.dir.path().join("digit.bin");
+    std::fs::write(&right, &input).unwrap();
+    let written = write(right).await;
+    let stdout = String::from_utf8_lossy(&written.stdout);
+    assert!(
+        written.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    assert!(stdout.contains("input written on chain"), "{stdout}");
+
+    // Served from the bytes on chain, watched, final: the same output as
+    // the same input carried on chain from the start.
+    let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
+    assert_eq!(state.status, RequestStatus::Finalized);
+    assert_eq!(state.input, input);
+    let carried = cluster.request_input(cluster.model, input).await.unwrap();
+    let carried = cluster.wait_final(&carried, Duration::from_secs(60)).await;
+    assert_eq!(state.output, carried.output);
+    running.stop().await;
+    cluster.assert_tokens_conserved().await;
+}
+
+/// A requester serves its input to a lying operator only (here: the
+/// watcher's node does not fetch plain HTTP). The watcher cannot judge the
+/// commitment, so it demands the input inside the challenge window, which
+/// stops; once the requester writes it, the window starts again, the
+/// watcher checks the bytes on chain and the lie is overturned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lie_on_an_input_only_the_liar_could_fetch_is_demanded_and_then_overturned() {
+    let cluster = Cluster::start(4).await;
+    let inputs = InputServer::start();
+    let mut nodes = cluster.dispute_nodes(1.0);
+    InputServer::allow(&mut nodes[0]);
+    let running = cluster.start_nodes(nodes).await;
+    let liar_stake = cluster.operator_state(0).await.stake;
+
+    let input = digit_input("digit-6");
+    inputs.put("digit.bin", input.clone());
+    let request = cluster
+        .request_by_reference(cluster.model, input.clone(), inputs.uri("digit.bin"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let demanded = loop {
+        let state = cluster.request_state(&request).await.unwrap();
+        if state.input_demanded() {
+            break state;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never demanded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(demanded.status, RequestStatus::Committed);
+    assert_eq!(
+        demanded.input_demanded_by,
+        pda::operator(&cluster.operators[1].pubkey())
+    );
+    // The original window passes: nothing final while the input is awaited.
+    let slot = cluster.client(&cluster.requester).slot().await.unwrap();
+    cluster
+        .wait_slots(demanded.challenge_deadline_slot.saturating_sub(slot) + 5)
+        .await;
+    let state = cluster.request_state(&request).await.unwrap();
+    assert_eq!(state.status, RequestStatus::Committed, "not finalized");
+
+    sibyl_oracle::actions::request::write_input(
+        &cluster.client(&cluster.requester),
+        request,
+        &input,
+        0,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let state = cluster.wait_final(&request, Duration::from_secs(90)).await;
+    assert_eq!(state.status, RequestStatus::Overturned);
+    assert!(
+        cluster.operator_state(0).await.stake < liar_stake,
+        "the liar slashed"
+    );
+    cluster.wait_votes_claimed(&[2, 3]).await;
+    running.stop().await;
+    cluster.assert_tokens_conserved().await;
+}
