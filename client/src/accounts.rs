@@ -294,6 +294,40 @@ pub fn write_input(requester: Pubkey, request: Pubkey) -> acc::WriteInput {
     }
 }
 
+/// `writer` writes a chunk of `request`'s demanded input into its own buffer.
+pub fn write_input_buffer(
+    writer: Pubkey,
+    request: Pubkey,
+    state: &InferenceRequest,
+) -> acc::WriteInputBuffer {
+    acc::WriteInputBuffer {
+        writer,
+        config: pda::config(),
+        request,
+        buffer: pda::input_buffer_of(&request, state, &writer),
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// Closes `writer`'s input buffer for the `sequence`-th request of `model`
+/// at `request` (its rent back to the writer).
+pub fn close_input_buffer(
+    closer: Pubkey,
+    request: Pubkey,
+    model: Pubkey,
+    sequence: u64,
+    writer: Pubkey,
+) -> acc::CloseInputBuffer {
+    acc::CloseInputBuffer {
+        closer,
+        request,
+        buffer: pda::input_buffer(&request, &model, sequence, &writer),
+        writer,
+    }
+}
+
 /// `authority`'s operator demands the referenced input of `request` on chain.
 pub fn demand_input(authority: Pubkey, request: Pubkey) -> acc::DemandInput {
     acc::DemandInput {

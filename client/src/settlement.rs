@@ -148,6 +148,26 @@ pub fn void_request(
     )
 }
 
+/// Closes the input buffer `header` describes (its rent to its writer).
+pub fn close_input_buffer(closer: Pubkey, header: &sibyl::state::InputBufferHeader) -> Settlement {
+    Settlement::plain(
+        "close_input_buffer",
+        instruction(
+            accounts::close_input_buffer(
+                closer,
+                header.request,
+                header.model,
+                header.sequence,
+                header.writer,
+            ),
+            sibyl::instruction::CloseInputBuffer {
+                model: header.model,
+                sequence: header.sequence,
+            },
+        ),
+    )
+}
+
 /// Claims `voter`'s vote in a settled dispute (anyone may send it; the
 /// reward goes to the voter's recorded payout account).
 pub fn claim_vote(

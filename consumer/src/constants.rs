@@ -23,6 +23,9 @@ pub const DISPUTE_SEED: &[u8] = b"dispute";
 /// token account owned by the config PDA that collects the protocol's share
 /// of the model's fees until `sweep_fees` moves it to the treasury.
 pub const FEE_VAULT_SEED: &[u8] = b"fee_vault";
+/// Seed of an input buffer `["input", request, model, sequence_le, writer]`:
+/// one writer's copy of a demanded referenced input (see `input_buffer`).
+pub const INPUT_BUFFER_SEED: &[u8] = b"input";
 /// Seed of a vote PDA, followed by the dispute and the voting operator.
 pub const VOTE_SEED: &[u8] = b"vote";
 
@@ -51,11 +54,18 @@ pub const MAX_TOLERANCE: f32 = 0.01;
 /// Longest model URI, in bytes.
 pub const MAX_URI_LEN: usize = 200;
 /// Largest input a request may declare, in bytes (a model's own bound is at
-/// most this). An input on chain that does not fit one transaction is
-/// written with `write_input` chunks, the account growing with each; a
-/// larger one goes by reference, written on chain only when demanded. 8 MiB
-/// keeps every request account under the 10 MiB an account may hold.
-pub const MAX_INPUT_BYTES: u32 = 8 * 1024 * 1024;
+/// most this). One larger than [`MAX_ONCHAIN_INPUT_BYTES`] goes by
+/// reference, and on chain only when a node demands it, into an input
+/// buffer account. The write that completes a buffer hashes it whole, at
+/// half a compute unit per byte (the SHA-256 syscall's price): 640 KiB
+/// takes about 330 K units, inside the 400 K a node asks for at most by
+/// default (`send.compute_unit_limit`). A 3×224×224 float32 image is 588 KiB.
+pub const MAX_INPUT_BYTES: u32 = 640 * 1024;
+/// Largest input a request may carry in its own account. Every instruction
+/// on a request deserializes the account onto the program's 32 KiB heap,
+/// and `write_input` grows the input beside its old copy, so an input of
+/// 8 KiB takes about 24 KiB there. Larger inputs go by reference.
+pub const MAX_ONCHAIN_INPUT_BYTES: u32 = 8 * 1024;
 /// Longest URI of an input named by reference, in bytes.
 pub const MAX_INPUT_URI_LEN: usize = 200;
 /// Largest committed output (canonical encoding), in bytes. An output
@@ -128,7 +138,8 @@ pub const REQUEST_HEAD_LEN: usize = 8
     + 1 // escrow_bump
     + 32 // refund_token
     + 32 // input_demanded_by
-    + 8; // input_upload_deadline_slot
+    + 8 // input_upload_deadline_slot
+    + 32; // input_buffer
 /// The native loader, which owns builtin programs (how the localnet and the
 /// tests run Sibyl).
 pub const NATIVE_LOADER_ID: anchor_lang::prelude::Pubkey =

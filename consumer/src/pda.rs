@@ -53,6 +53,27 @@ pub fn dispute(model: &Pubkey, sequence: u64) -> Pubkey {
 pub fn dispute_of(request: &crate::state::InferenceRequest) -> Pubkey {
     dispute(&request.model, request.sequence)
 }
+/// `writer`'s input buffer for the `sequence`-th request of `model` at
+/// `request` (see [`crate::state::input_buffer`]).
+pub fn input_buffer(request: &Pubkey, model: &Pubkey, sequence: u64, writer: &Pubkey) -> Pubkey {
+    find(&[
+        INPUT_BUFFER_SEED,
+        request.as_ref(),
+        model.as_ref(),
+        &sequence.to_le_bytes(),
+        writer.as_ref(),
+    ])
+}
+
+/// `writer`'s input buffer for this request account.
+pub fn input_buffer_of(
+    request: &Pubkey,
+    state: &crate::state::InferenceRequest,
+    writer: &Pubkey,
+) -> Pubkey {
+    input_buffer(request, &state.model, state.sequence, writer)
+}
+
 /// An operator's vote in a dispute (`operator` is the operator account).
 pub fn vote(dispute: &Pubkey, operator: &Pubkey) -> Pubkey {
     find(&[VOTE_SEED, dispute.as_ref(), operator.as_ref()])

@@ -304,6 +304,7 @@ mod tests {
             refund_token: Pubkey::new_from_array([5; 32]),
             input_demanded_by: Pubkey::default(),
             input_upload_deadline_slot: 0,
+            input_buffer: Pubkey::default(),
             comparison: ComparisonRule::TopK {
                 k: 1,
                 tie_margin: 0.0,

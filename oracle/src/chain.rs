@@ -17,7 +17,10 @@ use sibyl::{
     constants::{
         REQUEST_HEAD_LEN, REQUEST_MODEL_OFFSET, REQUEST_STATUS_OFFSET, VOTE_DISPUTE_OFFSET,
     },
-    state::{Config, InferenceRequest, Model, Operator, RequestStatus, Vote},
+    state::{
+        Config, InferenceRequest, InputBufferHeader, Model, Operator, RequestStatus, Vote,
+        INPUT_BUFFER_HEADER_LEN, INPUT_BUFFER_TAG, INPUT_BUFFER_WRITER_OFFSET,
+    },
 };
 use sibyl_client::accounts::{Payees, Tokens};
 use solana_account::Account;
@@ -321,6 +324,24 @@ impl ChainClient {
             .value)
     }
 
+    /// The data of a Sibyl-owned account that is not an Anchor account (an
+    /// input buffer), or `None` if the address holds nothing.
+    pub async fn raw_account(
+        &self,
+        address: &Pubkey,
+        what: &'static str,
+    ) -> Result<Option<Vec<u8>>, ChainError> {
+        match self.account(address, what).await? {
+            Some(account) if account.owner == sibyl::ID => Ok(Some(account.data)),
+            Some(_) => Err(ChainError::AccountInvalid {
+                what,
+                address: *address,
+                reason: "not owned by the Sibyl program".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+
     /// The accounts at `addresses` (at most 100), read in one
     /// `getMultipleAccounts`, so all from the same slot.
     async fn accounts(
@@ -567,6 +588,50 @@ impl ChainClient {
         Ok(accounts
             .into_iter()
             .filter_map(|(address, account)| Some((address, account.data.decode()?)))
+            .collect())
+    }
+
+    /// The input buffers `writer` wrote (their headers only).
+    pub async fn input_buffers_of(
+        &self,
+        writer: &Pubkey,
+    ) -> Result<Vec<(Pubkey, InputBufferHeader)>, ChainError> {
+        let filters = vec![
+            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, &INPUT_BUFFER_TAG)),
+            RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+                INPUT_BUFFER_WRITER_OFFSET,
+                writer.as_ref(),
+            )),
+        ];
+        let accounts = self
+            .rpc
+            .get_program_ui_accounts_with_config(
+                &sibyl::ID,
+                RpcProgramAccountsConfig {
+                    filters: Some(filters),
+                    account_config: RpcAccountInfoConfig {
+                        encoding: Some(
+                            solana_account_decoder_client_types::UiAccountEncoding::Base64,
+                        ),
+                        data_slice: Some(solana_account_decoder_client_types::UiDataSliceConfig {
+                            offset: 0,
+                            length: INPUT_BUFFER_HEADER_LEN,
+                        }),
+                        commitment: Some(self.rpc.commitment()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|err| ChainError::rpc("listing input buffers", err))?;
+        Ok(accounts
+            .into_iter()
+            .filter_map(|(address, account)| {
+                let data = account.data.decode()?;
+                let (header, _) = InputBufferHeader::parse(&data)?;
+                Some((address, header))
+            })
             .collect())
     }
 

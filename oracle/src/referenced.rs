@@ -10,8 +10,15 @@
 //! once: an input is used a few times at most (served, re-executed, voted
 //! on), each within minutes, and a cache that kept every input would grow
 //! without bound.
-use crate::store::{FetchLimits, ModelStore, StoreError};
-use sibyl::{constants::MAX_INPUT_BYTES, state::InferenceRequest};
+use crate::{
+    chain::{ChainClient, ChainError},
+    store::{FetchLimits, ModelStore, StoreError},
+};
+use sibyl::{
+    constants::MAX_INPUT_BYTES,
+    hashing,
+    state::{InferenceRequest, InputBufferHeader},
+};
 use std::{io, path::PathBuf, time::Duration};
 
 /// The longest a referenced input may take to arrive (8 MiB at 400 KB/s).
@@ -30,6 +37,15 @@ pub enum InputError {
     /// said of the input, and the step is tried again.
     #[error("input cache: {0}")]
     Local(String),
+    /// The input is on chain in a buffer, and reading it failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The buffer the request names does not hold its input: the program
+    /// never lets that happen, so this is a bug or a wrong RPC node.
+    #[error("input buffer {buffer} does not hold the request's input")]
+    BadBuffer {
+        buffer: anchor_lang::prelude::Pubkey,
+    },
 }
 
 /// Fetches referenced inputs.
@@ -56,12 +72,30 @@ impl InputFetcher {
         }
     }
 
-    /// The request's input: its bytes on chain, or, for an input by
-    /// reference not written on chain, the fetched bytes once they are the
-    /// declared ones.
-    pub async fn input_of(&self, state: &InferenceRequest) -> Result<Vec<u8>, InputError> {
-        if !state.is_by_reference() || state.input_complete() {
+    /// The request's input: its bytes in the request account, the input
+    /// buffer a writer completed on chain, or, for an input by reference not
+    /// on chain, the fetched bytes once they are the declared ones.
+    pub async fn input_of(
+        &self,
+        state: &InferenceRequest,
+        chain: &ChainClient,
+    ) -> Result<Vec<u8>, InputError> {
+        if !state.is_by_reference() {
             return Ok(state.input.clone());
+        }
+        if state.input_complete() {
+            let buffer = state.input_buffer;
+            let data = chain.raw_account(&buffer, "input buffer").await?;
+            return data
+                .as_deref()
+                .and_then(InputBufferHeader::parse)
+                .map(|(_, input)| input)
+                .filter(|input| {
+                    input.len() == state.input_len as usize
+                        && hashing::input_hash(input) == state.input_hash
+                })
+                .map(<[u8]>::to_vec)
+                .ok_or(InputError::BadBuffer { buffer });
         }
         let uri = state.input_uri.clone();
         let unavailable = |reason: String| InputError::Unavailable {
@@ -124,6 +158,8 @@ mod tests {
         base: PathBuf,
         cache: PathBuf,
         fetcher: InputFetcher,
+        /// Never reached: these inputs are not on chain.
+        chain: ChainClient,
     }
 
     fn fixture() -> Fixture {
@@ -132,11 +168,18 @@ mod tests {
         let cache = dir.path().join("cache");
         std::fs::create_dir_all(&base).unwrap();
         let fetcher = InputFetcher::new(cache.clone(), base.clone(), FetchLimits::default());
+        let chain = ChainClient::new(
+            "http://127.0.0.1:1",
+            "ws://127.0.0.1:1",
+            std::sync::Arc::new(solana_keypair::Keypair::new()),
+            Default::default(),
+        );
         Fixture {
             _dir: dir,
             base,
             cache,
             fetcher,
+            chain,
         }
     }
 
@@ -154,7 +197,7 @@ mod tests {
         let f = fixture();
         std::fs::write(f.base.join("in.bin"), b"the declared bytes").unwrap();
         let state = by_reference(b"the declared bytes", "file://in.bin");
-        let bytes = f.fetcher.input_of(&state).await.unwrap();
+        let bytes = f.fetcher.input_of(&state, &f.chain).await.unwrap();
         assert_eq!(bytes, b"the declared bytes");
         let left: Vec<_> = std::fs::read_dir(&f.cache).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
@@ -165,7 +208,7 @@ mod tests {
         let f = fixture();
         std::fs::write(f.base.join("in.bin"), b"other bytes").unwrap();
         let state = by_reference(b"the declared bytes", "file://in.bin");
-        let err = f.fetcher.input_of(&state).await.unwrap_err();
+        let err = f.fetcher.input_of(&state, &f.chain).await.unwrap_err();
         assert!(
             matches!(&err, InputError::Unavailable { reason, .. } if reason.contains("the request declares")),
             "{err}"
@@ -176,7 +219,7 @@ mod tests {
         );
 
         let state = by_reference(b"x", "file://nowhere.bin");
-        let err = f.fetcher.input_of(&state).await.unwrap_err();
+        let err = f.fetcher.input_of(&state, &f.chain).await.unwrap_err();
         assert!(
             matches!(&err, InputError::Unavailable { reason, .. } if reason.contains("not found")),
             "{err}"
@@ -186,7 +229,7 @@ mod tests {
         std::fs::write(f.base.join("in.bin"), b"the declared bytes").unwrap();
         let mut state = by_reference(b"the declared bytes", "file://in.bin");
         state.input_len += 1;
-        let err = f.fetcher.input_of(&state).await.unwrap_err();
+        let err = f.fetcher.input_of(&state, &f.chain).await.unwrap_err();
         assert!(
             matches!(&err, InputError::Unavailable { reason, .. } if reason.contains("declares 19 bytes")),
             "{err}"
@@ -194,15 +237,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_input_on_chain_or_written_after_a_demand_is_read_from_the_account() {
+    async fn an_input_the_request_carries_is_read_from_the_account() {
         let f = fixture();
         let mut state = test_support::request(RequestStatus::Pending);
         state.input = b"on chain".to_vec();
         state.input_len = 8;
-        assert_eq!(f.fetcher.input_of(&state).await.unwrap(), b"on chain");
-        // Written on chain after a demand: the URI is not fetched.
-        let mut state = by_reference(b"on chain", "file://gone.bin");
-        state.input = b"on chain".to_vec();
-        assert_eq!(f.fetcher.input_of(&state).await.unwrap(), b"on chain");
+        assert_eq!(
+            f.fetcher.input_of(&state, &f.chain).await.unwrap(),
+            b"on chain"
+        );
     }
 }

@@ -68,6 +68,7 @@ pub fn request(status: RequestStatus) -> InferenceRequest {
         refund_token: Pubkey::new_unique(),
         input_demanded_by: Pubkey::default(),
         input_upload_deadline_slot: 0,
+        input_buffer: Pubkey::default(),
         comparison: ComparisonRule::Exact,
         input_uri: String::new(),
         input: vec![1, 2],

@@ -30,6 +30,10 @@ pub enum VerifyError {
     },
     #[error(transparent)]
     Inference(#[from] InferenceError),
+    /// The bytes handed to the verifier are not the request's input: a bug
+    /// in the caller, never judged (another try reads the input again).
+    #[error("the input given ({len} bytes) does not hash to the request's input hash {expected}: not judged")]
+    NotTheInput { len: usize, expected: String },
     #[error("no placeholder output fits the output specs of model {model}: {source}")]
     Placeholder {
         model: String,
@@ -56,6 +60,7 @@ impl VerifyError {
             | VerifyError::OtherModel { .. }
             | VerifyError::Placeholder { .. } => true,
             VerifyError::Inference(error) => error.is_about_input(),
+            VerifyError::NotTheInput { .. } => false,
         }
     }
 }
@@ -147,6 +152,15 @@ impl Verifier {
             return Err(VerifyError::OtherModel {
                 model: hex::encode(&model.model_hash),
                 request_model: hex::encode(&request.model_hash),
+            });
+        }
+        // Judge the request's own input and nothing else: a caller that read
+        // the wrong bytes (an empty input field of a request whose input is
+        // in a buffer) must not turn into a challenge.
+        if sibyl::hashing::input_hash(&input) != request.input_hash {
+            return Err(VerifyError::NotTheInput {
+                len: input.len(),
+                expected: hex::encode(&request.input_hash),
             });
         }
         let ours = self.runner.profile_id();

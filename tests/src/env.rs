@@ -657,6 +657,18 @@ impl TestEnv {
         self.send_setup(vec![instruction], &[&authority]).await;
     }
 
+    /// A bystander sends `lamports` to any address (anyone may).
+    pub async fn donate_lamports(&mut self, to: Pubkey, lamports: u64) {
+        let payer = self.ctx.payer.pubkey();
+        self.send_setup(
+            vec![solana_system_interface::instruction::transfer(
+                &payer, &to, lamports,
+            )],
+            &[],
+        )
+        .await;
+    }
+
     /// A new wallet with SOL and [`STARTING_TOKENS`] payment tokens.
     pub async fn new_actor(&mut self) -> Actor {
         self.new_actor_with(Keypair::new()).await
@@ -1092,6 +1104,77 @@ impl TestEnv {
             last = Some(self.write_input(request, offset, chunk).await?);
         }
         Ok(last.expect("some input left to write"))
+    }
+
+    /// `writer` writes `data` at `offset` of its own input buffer for
+    /// `request`'s referenced input.
+    pub async fn write_input_buffer(
+        &mut self,
+        writer: &Keypair,
+        request: Pubkey,
+        offset: u32,
+        data: &[u8],
+    ) -> TxResult {
+        let state = self.request_account(request).await;
+        let accounts = accounts::write_input_buffer(writer.pubkey(), request, &state);
+        let data = data.to_vec();
+        let sequence = state.sequence;
+        self.send(
+            accounts,
+            ix::WriteInputBuffer {
+                sequence,
+                offset,
+                data,
+            },
+            &[writer],
+        )
+        .await
+    }
+
+    /// `writer` writes the rest of `input` into its own buffer (from where
+    /// the buffer ends), in chunks of 800 bytes; the last chunk's result.
+    pub async fn write_whole_input_buffer(
+        &mut self,
+        writer: &Keypair,
+        request: Pubkey,
+        input: &[u8],
+    ) -> TxResult {
+        let state = self.request_account(request).await;
+        let buffer = sibyl_client::pda::input_buffer_of(&request, &state, &writer.pubkey());
+        let written = self
+            .account_data(buffer)
+            .await
+            .len()
+            .saturating_sub(sibyl::state::INPUT_BUFFER_HEADER_LEN);
+        let mut last = None;
+        for (k, chunk) in input[written..].chunks(800).enumerate() {
+            let offset = (written + k * 800) as u32;
+            last = Some(
+                self.write_input_buffer(writer, request, offset, chunk)
+                    .await?,
+            );
+        }
+        Ok(last.expect("some input left to write"))
+    }
+
+    /// `closer` closes `writer`'s input buffer for `request` (its model and
+    /// sequence given, as the request may be gone).
+    pub async fn close_input_buffer(
+        &mut self,
+        closer: &Keypair,
+        request: Pubkey,
+        model: Pubkey,
+        sequence: u64,
+        writer: Pubkey,
+    ) -> TxResult {
+        let accounts =
+            accounts::close_input_buffer(closer.pubkey(), request, model, sequence, writer);
+        self.send(
+            accounts,
+            ix::CloseInputBuffer { model, sequence },
+            &[closer],
+        )
+        .await
     }
 
     pub async fn void_accounts(&mut self, request: Pubkey) -> acc::VoidRequest {

@@ -1063,6 +1063,89 @@ export type Sibyl = {
       "args": []
     },
     {
+      "name": "closeInputBuffer",
+      "docs": [
+        "Anyone (its writer while the request is open): closes an input",
+        "buffer that is not the input of an open request; the rent goes back",
+        "to its writer."
+      ],
+      "discriminator": [
+        205,
+        1,
+        252,
+        180,
+        51,
+        132,
+        66,
+        29
+      ],
+      "accounts": [
+        {
+          "name": "closer",
+          "docs": [
+            "Anyone, once the buffer's request is final or gone; only its writer",
+            "while the request is open."
+          ],
+          "signer": true
+        },
+        {
+          "name": "request",
+          "docs": [
+            "closed by now, or hold another request instance. Read only to see",
+            "whether the buffer is still its input."
+          ]
+        },
+        {
+          "name": "buffer",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  105,
+                  110,
+                  112,
+                  117,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request"
+              },
+              {
+                "kind": "arg",
+                "path": "model"
+              },
+              {
+                "kind": "arg",
+                "path": "sequence"
+              },
+              {
+                "kind": "account",
+                "path": "writer"
+              }
+            ]
+          }
+        },
+        {
+          "name": "writer",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "model",
+          "type": "pubkey"
+        },
+        {
+          "name": "sequence",
+          "type": "u64"
+        }
+      ]
+    },
+    {
       "name": "closeRequest",
       "docs": [
         "Requester: reclaims the rent of a request whose result is final."
@@ -3622,8 +3705,7 @@ export type Sibyl = {
     {
       "name": "writeInput",
       "docs": [
-        "Requester: appends the next chunk of a large input, or of a",
-        "referenced input a node demanded."
+        "Requester: appends the next chunk of a large input the request carries."
       ],
       "discriminator": [
         217,
@@ -3707,6 +3789,147 @@ export type Sibyl = {
         }
       ],
       "args": [
+        {
+          "name": "offset",
+          "type": "u32"
+        },
+        {
+          "name": "data",
+          "type": "bytes"
+        }
+      ]
+    },
+    {
+      "name": "writeInputBuffer",
+      "docs": [
+        "Anyone holding the bytes: appends the next chunk of a demanded",
+        "referenced input of the `sequence`-th request of the model to its own",
+        "input buffer; the first buffer completed with the declared bytes",
+        "becomes the request's input."
+      ],
+      "discriminator": [
+        99,
+        66,
+        166,
+        129,
+        197,
+        182,
+        159,
+        89
+      ],
+      "accounts": [
+        {
+          "name": "writer",
+          "docs": [
+            "Anyone holding the bytes; pays the buffer's rent, and gets it back",
+            "when the buffer closes."
+          ],
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "buffer",
+          "docs": [
+            "its seeds; created by its first chunk. Never deserialized: its bytes",
+            "are copied into and hashed in place."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  105,
+                  110,
+                  112,
+                  117,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request"
+              },
+              {
+                "kind": "account",
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "arg",
+                "path": "sequence"
+              },
+              {
+                "kind": "account",
+                "path": "writer"
+              }
+            ]
+          }
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
         {
           "name": "offset",
           "type": "u32"
@@ -4445,271 +4668,291 @@ export type Sibyl = {
     },
     {
       "code": 6040,
+      "name": "inputIsByReference",
+      "msg": "The request names its input by reference: once demanded, it is written into an input buffer (write_input_buffer), by anyone holding the bytes"
+    },
+    {
+      "code": 6041,
+      "name": "inputNotOnChain",
+      "msg": "A referenced input must be on chain before its result is challenged, so that every voter has it: demand it, and write it (anyone holding the bytes may)"
+    },
+    {
+      "code": 6042,
+      "name": "wrongInputBuffer",
+      "msg": "The input buffer is not this request's, or is not a buffer"
+    },
+    {
+      "code": 6043,
+      "name": "inputBufferInUse",
+      "msg": "This buffer holds the input of a request still open: it closes once the request is final or closed"
+    },
+    {
+      "code": 6044,
       "name": "inputUploadWindowClosed",
       "msg": "The window to write the demanded input has closed"
     },
     {
-      "code": 6041,
+      "code": 6045,
       "name": "inputHashMismatch",
       "msg": "The complete input does not hash to the SHA-256 the request declared"
     },
     {
-      "code": 6042,
+      "code": 6046,
       "name": "notVoidable",
       "msg": "Only a request whose demanded input was not written within its window can be voided"
     },
     {
-      "code": 6043,
+      "code": 6047,
       "name": "notRequester",
       "msg": "Only the requester may do this"
     },
     {
-      "code": 6044,
+      "code": 6048,
       "name": "requestNotPending",
       "msg": "The request is not pending"
     },
     {
-      "code": 6045,
+      "code": 6049,
       "name": "requestNotCommitted",
       "msg": "The request has no committed result awaiting its window"
     },
     {
-      "code": 6046,
+      "code": 6050,
       "name": "requestNotChallenged",
       "msg": "The request is not challenged"
     },
     {
-      "code": 6047,
+      "code": 6051,
       "name": "requestNotSettled",
       "msg": "The request has not reached a final state"
     },
     {
-      "code": 6048,
+      "code": 6052,
       "name": "requestDeadlinePassed",
       "msg": "The request's deadline has passed"
     },
     {
-      "code": 6049,
+      "code": 6053,
       "name": "requestDeadlineNotReached",
       "msg": "The request's deadline has not passed yet"
     },
     {
-      "code": 6050,
+      "code": 6054,
       "name": "operatorNotEligible",
       "msg": "The operator is not eligible: stake below the minimum"
     },
     {
-      "code": 6051,
+      "code": 6055,
       "name": "emptyOutput",
       "msg": "The output is empty"
     },
     {
-      "code": 6052,
+      "code": 6056,
       "name": "outputTooLarge",
       "msg": "The output is larger than the model's output bound"
     },
     {
-      "code": 6053,
+      "code": 6057,
       "name": "challengeWindowClosed",
       "msg": "The challenge window has closed"
     },
     {
-      "code": 6054,
+      "code": 6058,
       "name": "challengeWindowOpen",
       "msg": "The challenge window is still open"
     },
     {
-      "code": 6055,
+      "code": 6059,
       "name": "selfChallenge",
       "msg": "The operator cannot challenge its own result"
     },
     {
-      "code": 6056,
+      "code": 6060,
       "name": "challengeSameOutput",
       "msg": "The challenger's output is identical to the committed output"
     },
     {
-      "code": 6057,
+      "code": 6061,
       "name": "disputeNotOpen",
       "msg": "The dispute is not open for votes"
     },
     {
-      "code": 6058,
+      "code": 6062,
       "name": "voteWindowClosed",
       "msg": "The vote window has closed"
     },
     {
-      "code": 6059,
+      "code": 6063,
       "name": "voteWindowOpen",
       "msg": "Votes are still being committed, or revealed votes can still change the outcome"
     },
     {
-      "code": 6060,
+      "code": 6064,
       "name": "partyCannotVote",
       "msg": "A party to the dispute cannot vote in it"
     },
     {
-      "code": 6061,
+      "code": 6065,
       "name": "voterRegisteredTooLate",
       "msg": "The operator registered after the dispute opened and cannot vote in it"
     },
     {
-      "code": 6062,
+      "code": 6066,
       "name": "alreadyVoted",
       "msg": "This operator has already voted in this dispute"
     },
     {
-      "code": 6063,
+      "code": 6067,
       "name": "disputeNotInconclusive",
       "msg": "The dispute is not awaiting arbitration"
     },
     {
-      "code": 6064,
+      "code": 6068,
       "name": "arbitrationDeadlinePassed",
       "msg": "The arbitration deadline has passed"
     },
     {
-      "code": 6065,
+      "code": 6069,
       "name": "arbitrationDeadlineNotReached",
       "msg": "The arbitration deadline has not passed yet"
     },
     {
-      "code": 6066,
+      "code": 6070,
       "name": "invalidArbitration",
       "msg": "Arbitration must uphold one side"
     },
     {
-      "code": 6067,
+      "code": 6071,
       "name": "disputeNotSettled",
       "msg": "The dispute is not settled yet"
     },
     {
-      "code": 6068,
+      "code": 6072,
       "name": "wrongDispute",
       "msg": "The account does not belong to this dispute"
     },
     {
-      "code": 6069,
+      "code": 6073,
       "name": "wrongOperator",
       "msg": "The account does not belong to this operator"
     },
     {
-      "code": 6070,
+      "code": 6074,
       "name": "wrongParty",
       "msg": "The wallet does not match the account's recorded party"
     },
     {
-      "code": 6071,
+      "code": 6075,
       "name": "invalidCallback",
       "msg": "A callback names Sibyl itself, no program, or more accounts than allowed"
     },
     {
-      "code": 6072,
+      "code": 6076,
       "name": "callbackAccountsMismatch",
       "msg": "The callback accounts do not match those the request named (program, callback authority, then each named account in order)"
     },
     {
-      "code": 6073,
+      "code": 6077,
       "name": "callbackAccountsMissing",
       "msg": "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)"
     },
     {
-      "code": 6074,
+      "code": 6078,
       "name": "outputNotCanonical",
       "msg": "The output is not a canonical tensor encoding (see the protocol's encoding)"
     },
     {
-      "code": 6075,
+      "code": 6079,
       "name": "outputSpecMismatch",
       "msg": "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions"
     },
     {
-      "code": 6076,
+      "code": 6080,
       "name": "noVotingWeight",
       "msg": "The operator has no active stake that was bonded before the dispute opened: no weight to vote with"
     },
     {
-      "code": 6077,
+      "code": 6081,
       "name": "parameterOutOfBounds",
       "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)"
     },
     {
-      "code": 6078,
+      "code": 6082,
       "name": "noPendingChange",
       "msg": "No change is pending"
     },
     {
-      "code": 6079,
+      "code": 6083,
       "name": "timelockNotElapsed",
       "msg": "The change's timelock has not elapsed"
     },
     {
-      "code": 6080,
+      "code": 6084,
       "name": "notPendingAuthority",
       "msg": "Only the pending authority named by update_config may accept"
     },
     {
-      "code": 6081,
+      "code": 6085,
       "name": "unsupportedMintExtension",
       "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)"
     },
     {
-      "code": 6082,
+      "code": 6086,
       "name": "requestInstanceMismatch",
       "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
     },
     {
-      "code": 6083,
+      "code": 6087,
       "name": "challengeWindowAboveCeiling",
       "msg": "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)"
     },
     {
-      "code": 6084,
+      "code": 6088,
       "name": "wrongPayoutAccount",
       "msg": "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)"
     },
     {
-      "code": 6085,
+      "code": 6089,
       "name": "revealWindowNotOpen",
       "msg": "Votes are revealed only after the vote window closes, until the reveal deadline"
     },
     {
-      "code": 6086,
+      "code": 6090,
       "name": "revealWindowClosed",
       "msg": "The reveal window has closed"
     },
     {
-      "code": 6087,
+      "code": 6091,
       "name": "noVoteCommitted",
       "msg": "This operator committed no vote in this dispute"
     },
     {
-      "code": 6088,
+      "code": 6092,
       "name": "alreadyRevealed",
       "msg": "The vote was revealed already"
     },
     {
-      "code": 6089,
+      "code": 6093,
       "name": "commitmentMismatch",
       "msg": "The side and salt do not match the vote's commitment"
     },
     {
-      "code": 6090,
+      "code": 6094,
       "name": "notUpgradeAuthority",
       "msg": "Only the program's upgrade authority may initialize it"
     },
     {
-      "code": 6091,
+      "code": 6095,
       "name": "notOperatorKey",
       "msg": "Only the operator's node key or its payout wallet may do this"
     },
     {
-      "code": 6092,
+      "code": 6096,
       "name": "notPayoutAuthority",
       "msg": "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)"
     },
     {
-      "code": 6093,
+      "code": 6097,
       "name": "payoutAccountRefuses",
       "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
     }
@@ -5810,11 +6053,19 @@ export type Sibyl = {
           {
             "name": "inputUploadDeadlineSlot",
             "docs": [
-              "Last slot in which the requester may finish writing a demanded input",
-              "on chain; after it, anyone may void the request. Back to 0 once the",
-              "input is complete, so that a client watching heads alone sees it."
+              "Last slot in which a demanded input may be completed on chain; after",
+              "it, anyone may void the request. Back to 0 once the input is",
+              "complete, so that a client watching heads alone sees it."
             ],
             "type": "u64"
+          },
+          {
+            "name": "inputBuffer",
+            "docs": [
+              "The input buffer holding a referenced input on chain, once one",
+              "writer completed it with the declared bytes (default: none)."
+            ],
+            "type": "pubkey"
           },
           {
             "name": "comparison",
@@ -5840,9 +6091,9 @@ export type Sibyl = {
           {
             "name": "input",
             "docs": [
-              "Input bytes written on chain so far (complete when",
-              "`input.len() == input_len`). A referenced input is written only when",
-              "a node demands it."
+              "Input bytes carried on chain so far (complete when",
+              "`input.len() == input_len`); empty for an input by reference, which",
+              "goes into an input buffer account when a node demands it."
             ],
             "type": "bytes"
           },
@@ -8413,6 +8664,89 @@ export const IDL: Sibyl = {
       "args": []
     },
     {
+      "name": "closeInputBuffer",
+      "docs": [
+        "Anyone (its writer while the request is open): closes an input",
+        "buffer that is not the input of an open request; the rent goes back",
+        "to its writer."
+      ],
+      "discriminator": [
+        205,
+        1,
+        252,
+        180,
+        51,
+        132,
+        66,
+        29
+      ],
+      "accounts": [
+        {
+          "name": "closer",
+          "docs": [
+            "Anyone, once the buffer's request is final or gone; only its writer",
+            "while the request is open."
+          ],
+          "signer": true
+        },
+        {
+          "name": "request",
+          "docs": [
+            "closed by now, or hold another request instance. Read only to see",
+            "whether the buffer is still its input."
+          ]
+        },
+        {
+          "name": "buffer",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  105,
+                  110,
+                  112,
+                  117,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request"
+              },
+              {
+                "kind": "arg",
+                "path": "model"
+              },
+              {
+                "kind": "arg",
+                "path": "sequence"
+              },
+              {
+                "kind": "account",
+                "path": "writer"
+              }
+            ]
+          }
+        },
+        {
+          "name": "writer",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "model",
+          "type": "pubkey"
+        },
+        {
+          "name": "sequence",
+          "type": "u64"
+        }
+      ]
+    },
+    {
       "name": "closeRequest",
       "docs": [
         "Requester: reclaims the rent of a request whose result is final."
@@ -10972,8 +11306,7 @@ export const IDL: Sibyl = {
     {
       "name": "writeInput",
       "docs": [
-        "Requester: appends the next chunk of a large input, or of a",
-        "referenced input a node demanded."
+        "Requester: appends the next chunk of a large input the request carries."
       ],
       "discriminator": [
         217,
@@ -11057,6 +11390,147 @@ export const IDL: Sibyl = {
         }
       ],
       "args": [
+        {
+          "name": "offset",
+          "type": "u32"
+        },
+        {
+          "name": "data",
+          "type": "bytes"
+        }
+      ]
+    },
+    {
+      "name": "writeInputBuffer",
+      "docs": [
+        "Anyone holding the bytes: appends the next chunk of a demanded",
+        "referenced input of the `sequence`-th request of the model to its own",
+        "input buffer; the first buffer completed with the declared bytes",
+        "becomes the request's input."
+      ],
+      "discriminator": [
+        99,
+        66,
+        166,
+        129,
+        197,
+        182,
+        159,
+        89
+      ],
+      "accounts": [
+        {
+          "name": "writer",
+          "docs": [
+            "Anyone holding the bytes; pays the buffer's rent, and gets it back",
+            "when the buffer closes."
+          ],
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "buffer",
+          "docs": [
+            "its seeds; created by its first chunk. Never deserialized: its bytes",
+            "are copied into and hashed in place."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  105,
+                  110,
+                  112,
+                  117,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request"
+              },
+              {
+                "kind": "account",
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "arg",
+                "path": "sequence"
+              },
+              {
+                "kind": "account",
+                "path": "writer"
+              }
+            ]
+          }
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
         {
           "name": "offset",
           "type": "u32"
@@ -11795,271 +12269,291 @@ export const IDL: Sibyl = {
     },
     {
       "code": 6040,
+      "name": "inputIsByReference",
+      "msg": "The request names its input by reference: once demanded, it is written into an input buffer (write_input_buffer), by anyone holding the bytes"
+    },
+    {
+      "code": 6041,
+      "name": "inputNotOnChain",
+      "msg": "A referenced input must be on chain before its result is challenged, so that every voter has it: demand it, and write it (anyone holding the bytes may)"
+    },
+    {
+      "code": 6042,
+      "name": "wrongInputBuffer",
+      "msg": "The input buffer is not this request's, or is not a buffer"
+    },
+    {
+      "code": 6043,
+      "name": "inputBufferInUse",
+      "msg": "This buffer holds the input of a request still open: it closes once the request is final or closed"
+    },
+    {
+      "code": 6044,
       "name": "inputUploadWindowClosed",
       "msg": "The window to write the demanded input has closed"
     },
     {
-      "code": 6041,
+      "code": 6045,
       "name": "inputHashMismatch",
       "msg": "The complete input does not hash to the SHA-256 the request declared"
     },
     {
-      "code": 6042,
+      "code": 6046,
       "name": "notVoidable",
       "msg": "Only a request whose demanded input was not written within its window can be voided"
     },
     {
-      "code": 6043,
+      "code": 6047,
       "name": "notRequester",
       "msg": "Only the requester may do this"
     },
     {
-      "code": 6044,
+      "code": 6048,
       "name": "requestNotPending",
       "msg": "The request is not pending"
     },
     {
-      "code": 6045,
+      "code": 6049,
       "name": "requestNotCommitted",
       "msg": "The request has no committed result awaiting its window"
     },
     {
-      "code": 6046,
+      "code": 6050,
       "name": "requestNotChallenged",
       "msg": "The request is not challenged"
     },
     {
-      "code": 6047,
+      "code": 6051,
       "name": "requestNotSettled",
       "msg": "The request has not reached a final state"
     },
     {
-      "code": 6048,
+      "code": 6052,
       "name": "requestDeadlinePassed",
       "msg": "The request's deadline has passed"
     },
     {
-      "code": 6049,
+      "code": 6053,
       "name": "requestDeadlineNotReached",
       "msg": "The request's deadline has not passed yet"
     },
     {
-      "code": 6050,
+      "code": 6054,
       "name": "operatorNotEligible",
       "msg": "The operator is not eligible: stake below the minimum"
     },
     {
-      "code": 6051,
+      "code": 6055,
       "name": "emptyOutput",
       "msg": "The output is empty"
     },
     {
-      "code": 6052,
+      "code": 6056,
       "name": "outputTooLarge",
       "msg": "The output is larger than the model's output bound"
     },
     {
-      "code": 6053,
+      "code": 6057,
       "name": "challengeWindowClosed",
       "msg": "The challenge window has closed"
     },
     {
-      "code": 6054,
+      "code": 6058,
       "name": "challengeWindowOpen",
       "msg": "The challenge window is still open"
     },
     {
-      "code": 6055,
+      "code": 6059,
       "name": "selfChallenge",
       "msg": "The operator cannot challenge its own result"
     },
     {
-      "code": 6056,
+      "code": 6060,
       "name": "challengeSameOutput",
       "msg": "The challenger's output is identical to the committed output"
     },
     {
-      "code": 6057,
+      "code": 6061,
       "name": "disputeNotOpen",
       "msg": "The dispute is not open for votes"
     },
     {
-      "code": 6058,
+      "code": 6062,
       "name": "voteWindowClosed",
       "msg": "The vote window has closed"
     },
     {
-      "code": 6059,
+      "code": 6063,
       "name": "voteWindowOpen",
       "msg": "Votes are still being committed, or revealed votes can still change the outcome"
     },
     {
-      "code": 6060,
+      "code": 6064,
       "name": "partyCannotVote",
       "msg": "A party to the dispute cannot vote in it"
     },
     {
-      "code": 6061,
+      "code": 6065,
       "name": "voterRegisteredTooLate",
       "msg": "The operator registered after the dispute opened and cannot vote in it"
     },
     {
-      "code": 6062,
+      "code": 6066,
       "name": "alreadyVoted",
       "msg": "This operator has already voted in this dispute"
     },
     {
-      "code": 6063,
+      "code": 6067,
       "name": "disputeNotInconclusive",
       "msg": "The dispute is not awaiting arbitration"
     },
     {
-      "code": 6064,
+      "code": 6068,
       "name": "arbitrationDeadlinePassed",
       "msg": "The arbitration deadline has passed"
     },
     {
-      "code": 6065,
+      "code": 6069,
       "name": "arbitrationDeadlineNotReached",
       "msg": "The arbitration deadline has not passed yet"
     },
     {
-      "code": 6066,
+      "code": 6070,
       "name": "invalidArbitration",
       "msg": "Arbitration must uphold one side"
     },
     {
-      "code": 6067,
+      "code": 6071,
       "name": "disputeNotSettled",
       "msg": "The dispute is not settled yet"
     },
     {
-      "code": 6068,
+      "code": 6072,
       "name": "wrongDispute",
       "msg": "The account does not belong to this dispute"
     },
     {
-      "code": 6069,
+      "code": 6073,
       "name": "wrongOperator",
       "msg": "The account does not belong to this operator"
     },
     {
-      "code": 6070,
+      "code": 6074,
       "name": "wrongParty",
       "msg": "The wallet does not match the account's recorded party"
     },
     {
-      "code": 6071,
+      "code": 6075,
       "name": "invalidCallback",
       "msg": "A callback names Sibyl itself, no program, or more accounts than allowed"
     },
     {
-      "code": 6072,
+      "code": 6076,
       "name": "callbackAccountsMismatch",
       "msg": "The callback accounts do not match those the request named (program, callback authority, then each named account in order)"
     },
     {
-      "code": 6073,
+      "code": 6077,
       "name": "callbackAccountsMissing",
       "msg": "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)"
     },
     {
-      "code": 6074,
+      "code": 6078,
       "name": "outputNotCanonical",
       "msg": "The output is not a canonical tensor encoding (see the protocol's encoding)"
     },
     {
-      "code": 6075,
+      "code": 6079,
       "name": "outputSpecMismatch",
       "msg": "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions"
     },
     {
-      "code": 6076,
+      "code": 6080,
       "name": "noVotingWeight",
       "msg": "The operator has no active stake that was bonded before the dispute opened: no weight to vote with"
     },
     {
-      "code": 6077,
+      "code": 6081,
       "name": "parameterOutOfBounds",
       "msg": "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)"
     },
     {
-      "code": 6078,
+      "code": 6082,
       "name": "noPendingChange",
       "msg": "No change is pending"
     },
     {
-      "code": 6079,
+      "code": 6083,
       "name": "timelockNotElapsed",
       "msg": "The change's timelock has not elapsed"
     },
     {
-      "code": 6080,
+      "code": 6084,
       "name": "notPendingAuthority",
       "msg": "Only the pending authority named by update_config may accept"
     },
     {
-      "code": 6081,
+      "code": 6085,
       "name": "unsupportedMintExtension",
       "msg": "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)"
     },
     {
-      "code": 6082,
+      "code": 6086,
       "name": "requestInstanceMismatch",
       "msg": "The request at this address is another instance than the one named (it was closed and made again): re-read it"
     },
     {
-      "code": 6083,
+      "code": 6087,
       "name": "challengeWindowAboveCeiling",
       "msg": "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)"
     },
     {
-      "code": 6084,
+      "code": 6088,
       "name": "wrongPayoutAccount",
       "msg": "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)"
     },
     {
-      "code": 6085,
+      "code": 6089,
       "name": "revealWindowNotOpen",
       "msg": "Votes are revealed only after the vote window closes, until the reveal deadline"
     },
     {
-      "code": 6086,
+      "code": 6090,
       "name": "revealWindowClosed",
       "msg": "The reveal window has closed"
     },
     {
-      "code": 6087,
+      "code": 6091,
       "name": "noVoteCommitted",
       "msg": "This operator committed no vote in this dispute"
     },
     {
-      "code": 6088,
+      "code": 6092,
       "name": "alreadyRevealed",
       "msg": "The vote was revealed already"
     },
     {
-      "code": 6089,
+      "code": 6093,
       "name": "commitmentMismatch",
       "msg": "The side and salt do not match the vote's commitment"
     },
     {
-      "code": 6090,
+      "code": 6094,
       "name": "notUpgradeAuthority",
       "msg": "Only the program's upgrade authority may initialize it"
     },
     {
-      "code": 6091,
+      "code": 6095,
       "name": "notOperatorKey",
       "msg": "Only the operator's node key or its payout wallet may do this"
     },
     {
-      "code": 6092,
+      "code": 6096,
       "name": "notPayoutAuthority",
       "msg": "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)"
     },
     {
-      "code": 6093,
+      "code": 6097,
       "name": "payoutAccountRefuses",
       "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
     }
@@ -13160,11 +13654,19 @@ export const IDL: Sibyl = {
           {
             "name": "inputUploadDeadlineSlot",
             "docs": [
-              "Last slot in which the requester may finish writing a demanded input",
-              "on chain; after it, anyone may void the request. Back to 0 once the",
-              "input is complete, so that a client watching heads alone sees it."
+              "Last slot in which a demanded input may be completed on chain; after",
+              "it, anyone may void the request. Back to 0 once the input is",
+              "complete, so that a client watching heads alone sees it."
             ],
             "type": "u64"
+          },
+          {
+            "name": "inputBuffer",
+            "docs": [
+              "The input buffer holding a referenced input on chain, once one",
+              "writer completed it with the declared bytes (default: none)."
+            ],
+            "type": "pubkey"
           },
           {
             "name": "comparison",
@@ -13190,9 +13692,9 @@ export const IDL: Sibyl = {
           {
             "name": "input",
             "docs": [
-              "Input bytes written on chain so far (complete when",
-              "`input.len() == input_len`). A referenced input is written only when",
-              "a node demands it."
+              "Input bytes carried on chain so far (complete when",
+              "`input.len() == input_len`); empty for an input by reference, which",
+              "goes into an input buffer account when a node demands it."
             ],
             "type": "bytes"
           },
@@ -14706,6 +15208,7 @@ export const PROGRAM_ADDRESS = "B3N5RexUTsYsqhDSww2V1bQkYYcDsGiTBMihGSPCF3Xx";
 /** The constant first seed of each PDA in the IDL, by account name as the IDL spells it. */
 export const PDA_SEEDS = {
   "bond_vault": "bond_vault",
+  "buffer": "input",
   "challenger_operator": "operator",
   "config": "config",
   "dispute": "dispute",
@@ -14760,6 +15263,10 @@ export type SibylErrorName =
   | "CommitterCannotDemand"
   | "InputAwaitingUpload"
   | "InputNotDemanded"
+  | "InputIsByReference"
+  | "InputNotOnChain"
+  | "WrongInputBuffer"
+  | "InputBufferInUse"
   | "InputUploadWindowClosed"
   | "InputHashMismatch"
   | "NotVoidable"
@@ -14857,58 +15364,62 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6037: { name: "CommitterCannotDemand", msg: "The operator that committed a result claimed to have its input, so it may not demand it" },
   6038: { name: "InputAwaitingUpload", msg: "The request's input was demanded and is not on chain yet: nothing is committed, challenged or finalized until the requester writes it or the request is voided" },
   6039: { name: "InputNotDemanded", msg: "An input by reference is written on chain only after a node demands it" },
-  6040: { name: "InputUploadWindowClosed", msg: "The window to write the demanded input has closed" },
-  6041: { name: "InputHashMismatch", msg: "The complete input does not hash to the SHA-256 the request declared" },
-  6042: { name: "NotVoidable", msg: "Only a request whose demanded input was not written within its window can be voided" },
-  6043: { name: "NotRequester", msg: "Only the requester may do this" },
-  6044: { name: "RequestNotPending", msg: "The request is not pending" },
-  6045: { name: "RequestNotCommitted", msg: "The request has no committed result awaiting its window" },
-  6046: { name: "RequestNotChallenged", msg: "The request is not challenged" },
-  6047: { name: "RequestNotSettled", msg: "The request has not reached a final state" },
-  6048: { name: "RequestDeadlinePassed", msg: "The request's deadline has passed" },
-  6049: { name: "RequestDeadlineNotReached", msg: "The request's deadline has not passed yet" },
-  6050: { name: "OperatorNotEligible", msg: "The operator is not eligible: stake below the minimum" },
-  6051: { name: "EmptyOutput", msg: "The output is empty" },
-  6052: { name: "OutputTooLarge", msg: "The output is larger than the model's output bound" },
-  6053: { name: "ChallengeWindowClosed", msg: "The challenge window has closed" },
-  6054: { name: "ChallengeWindowOpen", msg: "The challenge window is still open" },
-  6055: { name: "SelfChallenge", msg: "The operator cannot challenge its own result" },
-  6056: { name: "ChallengeSameOutput", msg: "The challenger's output is identical to the committed output" },
-  6057: { name: "DisputeNotOpen", msg: "The dispute is not open for votes" },
-  6058: { name: "VoteWindowClosed", msg: "The vote window has closed" },
-  6059: { name: "VoteWindowOpen", msg: "Votes are still being committed, or revealed votes can still change the outcome" },
-  6060: { name: "PartyCannotVote", msg: "A party to the dispute cannot vote in it" },
-  6061: { name: "VoterRegisteredTooLate", msg: "The operator registered after the dispute opened and cannot vote in it" },
-  6062: { name: "AlreadyVoted", msg: "This operator has already voted in this dispute" },
-  6063: { name: "DisputeNotInconclusive", msg: "The dispute is not awaiting arbitration" },
-  6064: { name: "ArbitrationDeadlinePassed", msg: "The arbitration deadline has passed" },
-  6065: { name: "ArbitrationDeadlineNotReached", msg: "The arbitration deadline has not passed yet" },
-  6066: { name: "InvalidArbitration", msg: "Arbitration must uphold one side" },
-  6067: { name: "DisputeNotSettled", msg: "The dispute is not settled yet" },
-  6068: { name: "WrongDispute", msg: "The account does not belong to this dispute" },
-  6069: { name: "WrongOperator", msg: "The account does not belong to this operator" },
-  6070: { name: "WrongParty", msg: "The wallet does not match the account's recorded party" },
-  6071: { name: "InvalidCallback", msg: "A callback names Sibyl itself, no program, or more accounts than allowed" },
-  6072: { name: "CallbackAccountsMismatch", msg: "The callback accounts do not match those the request named (program, callback authority, then each named account in order)" },
-  6073: { name: "CallbackAccountsMissing", msg: "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)" },
-  6074: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
-  6075: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions" },
-  6076: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
-  6077: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)" },
-  6078: { name: "NoPendingChange", msg: "No change is pending" },
-  6079: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
-  6080: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
-  6081: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)" },
-  6082: { name: "RequestInstanceMismatch", msg: "The request at this address is another instance than the one named (it was closed and made again): re-read it" },
-  6083: { name: "ChallengeWindowAboveCeiling", msg: "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)" },
-  6084: { name: "WrongPayoutAccount", msg: "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)" },
-  6085: { name: "RevealWindowNotOpen", msg: "Votes are revealed only after the vote window closes, until the reveal deadline" },
-  6086: { name: "RevealWindowClosed", msg: "The reveal window has closed" },
-  6087: { name: "NoVoteCommitted", msg: "This operator committed no vote in this dispute" },
-  6088: { name: "AlreadyRevealed", msg: "The vote was revealed already" },
-  6089: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
-  6090: { name: "NotUpgradeAuthority", msg: "Only the program's upgrade authority may initialize it" },
-  6091: { name: "NotOperatorKey", msg: "Only the operator's node key or its payout wallet may do this" },
-  6092: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)" },
-  6093: { name: "PayoutAccountRefuses", msg: "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension" },
+  6040: { name: "InputIsByReference", msg: "The request names its input by reference: once demanded, it is written into an input buffer (write_input_buffer), by anyone holding the bytes" },
+  6041: { name: "InputNotOnChain", msg: "A referenced input must be on chain before its result is challenged, so that every voter has it: demand it, and write it (anyone holding the bytes may)" },
+  6042: { name: "WrongInputBuffer", msg: "The input buffer is not this request's, or is not a buffer" },
+  6043: { name: "InputBufferInUse", msg: "This buffer holds the input of a request still open: it closes once the request is final or closed" },
+  6044: { name: "InputUploadWindowClosed", msg: "The window to write the demanded input has closed" },
+  6045: { name: "InputHashMismatch", msg: "The complete input does not hash to the SHA-256 the request declared" },
+  6046: { name: "NotVoidable", msg: "Only a request whose demanded input was not written within its window can be voided" },
+  6047: { name: "NotRequester", msg: "Only the requester may do this" },
+  6048: { name: "RequestNotPending", msg: "The request is not pending" },
+  6049: { name: "RequestNotCommitted", msg: "The request has no committed result awaiting its window" },
+  6050: { name: "RequestNotChallenged", msg: "The request is not challenged" },
+  6051: { name: "RequestNotSettled", msg: "The request has not reached a final state" },
+  6052: { name: "RequestDeadlinePassed", msg: "The request's deadline has passed" },
+  6053: { name: "RequestDeadlineNotReached", msg: "The request's deadline has not passed yet" },
+  6054: { name: "OperatorNotEligible", msg: "The operator is not eligible: stake below the minimum" },
+  6055: { name: "EmptyOutput", msg: "The output is empty" },
+  6056: { name: "OutputTooLarge", msg: "The output is larger than the model's output bound" },
+  6057: { name: "ChallengeWindowClosed", msg: "The challenge window has closed" },
+  6058: { name: "ChallengeWindowOpen", msg: "The challenge window is still open" },
+  6059: { name: "SelfChallenge", msg: "The operator cannot challenge its own result" },
+  6060: { name: "ChallengeSameOutput", msg: "The challenger's output is identical to the committed output" },
+  6061: { name: "DisputeNotOpen", msg: "The dispute is not open for votes" },
+  6062: { name: "VoteWindowClosed", msg: "The vote window has closed" },
+  6063: { name: "VoteWindowOpen", msg: "Votes are still being committed, or revealed votes can still change the outcome" },
+  6064: { name: "PartyCannotVote", msg: "A party to the dispute cannot vote in it" },
+  6065: { name: "VoterRegisteredTooLate", msg: "The operator registered after the dispute opened and cannot vote in it" },
+  6066: { name: "AlreadyVoted", msg: "This operator has already voted in this dispute" },
+  6067: { name: "DisputeNotInconclusive", msg: "The dispute is not awaiting arbitration" },
+  6068: { name: "ArbitrationDeadlinePassed", msg: "The arbitration deadline has passed" },
+  6069: { name: "ArbitrationDeadlineNotReached", msg: "The arbitration deadline has not passed yet" },
+  6070: { name: "InvalidArbitration", msg: "Arbitration must uphold one side" },
+  6071: { name: "DisputeNotSettled", msg: "The dispute is not settled yet" },
+  6072: { name: "WrongDispute", msg: "The account does not belong to this dispute" },
+  6073: { name: "WrongOperator", msg: "The account does not belong to this operator" },
+  6074: { name: "WrongParty", msg: "The wallet does not match the account's recorded party" },
+  6075: { name: "InvalidCallback", msg: "A callback names Sibyl itself, no program, or more accounts than allowed" },
+  6076: { name: "CallbackAccountsMismatch", msg: "The callback accounts do not match those the request named (program, callback authority, then each named account in order)" },
+  6077: { name: "CallbackAccountsMissing", msg: "The request names a callback: pass its accounts (skipping it is allowed only after the grace period)" },
+  6078: { name: "OutputNotCanonical", msg: "The output is not a canonical tensor encoding (see the protocol's encoding)" },
+  6079: { name: "OutputSpecMismatch", msg: "The output does not fit the model's output specs: one tensor per output, in graph order, with its name, dtype, rank and fixed dimensions" },
+  6080: { name: "NoVotingWeight", msg: "The operator has no active stake that was bonded before the dispute opened: no weight to vote with" },
+  6081: { name: "ParameterOutOfBounds", msg: "A parameter is outside the protocol's bounds (protocol fee at most 2000 bps, slash 1 to 5000 bps, quorum 1 to 9000 bps, threshold at most 9000 bps, challenge bond at most the minimum operator stake)" },
+  6082: { name: "NoPendingChange", msg: "No change is pending" },
+  6083: { name: "TimelockNotElapsed", msg: "The change's timelock has not elapsed" },
+  6084: { name: "NotPendingAuthority", msg: "Only the pending authority named by update_config may accept" },
+  6085: { name: "UnsupportedMintExtension", msg: "The payment mint has a Token-2022 extension Sibyl refuses (transfer fee, transfer hook, permanent delegate, default account state, pausable, confidential, non-transferable or close authority)" },
+  6086: { name: "RequestInstanceMismatch", msg: "The request at this address is another instance than the one named (it was closed and made again): re-read it" },
+  6087: { name: "ChallengeWindowAboveCeiling", msg: "The model's challenge window is longer than the request's ceiling (max_challenge_window_slots)" },
+  6088: { name: "WrongPayoutAccount", msg: "The token account is not the party's recorded payout account (the request's refund account, the operator's or publisher's payout account, the challenger's bond account)" },
+  6089: { name: "RevealWindowNotOpen", msg: "Votes are revealed only after the vote window closes, until the reveal deadline" },
+  6090: { name: "RevealWindowClosed", msg: "The reveal window has closed" },
+  6091: { name: "NoVoteCommitted", msg: "This operator committed no vote in this dispute" },
+  6092: { name: "AlreadyRevealed", msg: "The vote was revealed already" },
+  6093: { name: "CommitmentMismatch", msg: "The side and salt do not match the vote's commitment" },
+  6094: { name: "NotUpgradeAuthority", msg: "Only the program's upgrade authority may initialize it" },
+  6095: { name: "NotOperatorKey", msg: "Only the operator's node key or its payout wallet may do this" },
+  6096: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)" },
+  6097: { name: "PayoutAccountRefuses", msg: "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension" },
 };

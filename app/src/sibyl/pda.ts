@@ -77,6 +77,23 @@ export const disputePda = (
 export const votePda = (dispute: PublicKey, operator: PublicKey, programId = PROGRAM_ID): PublicKey =>
   find([utf8(PDA_SEEDS.vote), dispute.toBytes(), operator.toBytes()], programId);
 
+/**
+ * `writer`'s input buffer for the `sequence`-th request of `model` at
+ * `request` (a demanded referenced input, written by anyone holding it):
+ * `["input", request, model, sequence as u64 LE, writer]`.
+ */
+export const inputBufferPda = (
+  request: PublicKey,
+  model: PublicKey,
+  sequence: bigint | number | { toString(): string },
+  writer: PublicKey,
+  programId = PROGRAM_ID,
+): PublicKey =>
+  find(
+    [utf8(PDA_SEEDS.buffer), request.toBytes(), model.toBytes(), u64Le(BigInt(sequence.toString())), writer.toBytes()],
+    programId,
+  );
+
 /** The signer of Sibyl's event self-invocations: `["__event_authority"]` (Anchor's `#[event_cpi]`). */
 export const eventAuthorityPda = (programId = PROGRAM_ID): PublicKey =>
   find([utf8("__event_authority")], programId);
@@ -95,4 +112,6 @@ export const PDA_SEED_COUNTS = {
   fee_vault: 2,
   dispute: 3,
   vote: 3,
+  // `write_input_buffer`'s and `close_input_buffer`'s buffer: `inputBufferPda(…)`.
+  buffer: 5,
 } as const satisfies Record<keyof typeof PDA_SEEDS, number>;

@@ -1,6 +1,8 @@
 //! The account and tensor types a consumer reads.
+pub mod input_buffer;
 pub mod request;
 pub mod tensor;
 
+pub use input_buffer::*;
 pub use request::*;
 pub use tensor::*;

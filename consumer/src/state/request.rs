@@ -87,10 +87,13 @@ pub struct InferenceRequest {
     /// The operator account that demanded a referenced input on chain
     /// (default: no demand). One demand per request, which bounds the delay.
     pub input_demanded_by: Pubkey,
-    /// Last slot in which the requester may finish writing a demanded input
-    /// on chain; after it, anyone may void the request. Back to 0 once the
-    /// input is complete, so that a client watching heads alone sees it.
+    /// Last slot in which a demanded input may be completed on chain; after
+    /// it, anyone may void the request. Back to 0 once the input is
+    /// complete, so that a client watching heads alone sees it.
     pub input_upload_deadline_slot: u64,
+    /// The input buffer holding a referenced input on chain, once one
+    /// writer completed it with the declared bytes (default: none).
+    pub input_buffer: Pubkey,
     /// The model's comparison rule: what verifiers checked of the output,
     /// and so all a consumer may rely on (see `ComparisonRule::check_for`).
     pub comparison: ComparisonRule,
@@ -99,9 +102,9 @@ pub struct InferenceRequest {
     /// The bytes must hash to `input_hash`.
     #[max_len(0)]
     pub input_uri: String,
-    /// Input bytes written on chain so far (complete when
-    /// `input.len() == input_len`). A referenced input is written only when
-    /// a node demands it.
+    /// Input bytes carried on chain so far (complete when
+    /// `input.len() == input_len`); empty for an input by reference, which
+    /// goes into an input buffer account when a node demands it.
     #[max_len(0)]
     pub input: Vec<u8>,
     /// Canonical encoding of the accepted output.
@@ -130,9 +133,14 @@ impl InferenceRequest {
         self.sequence == sequence
     }
 
-    /// Whether the whole input has been written on chain.
+    /// Whether the whole input is on chain: carried in this account, or
+    /// in the input buffer a writer completed.
     pub fn input_complete(&self) -> bool {
-        self.input.len() == self.input_len as usize
+        if self.is_by_reference() {
+            self.input_buffer != Pubkey::default()
+        } else {
+            self.input.len() == self.input_len as usize
+        }
     }
 
     /// Whether the input is named by hash and URI rather than carried.
@@ -159,16 +167,16 @@ impl InferenceRequest {
         self.input_demanded_by != Pubkey::default()
     }
 
-    /// Whether nodes are waiting for input bytes that only the requester can
-    /// write: an input on chain still uploading, or a demanded referenced
-    /// input not yet written. Nothing is committed, challenged or finalized
-    /// meanwhile (the challenge clock stops).
+    /// Whether nodes are waiting for input bytes to be written on chain: an
+    /// input carried in the account still uploading, or a demanded
+    /// referenced input not yet complete in a buffer. Nothing is committed,
+    /// challenged or finalized meanwhile (the challenge clock stops).
     pub fn awaiting_input(&self) -> bool {
         (!self.is_by_reference() && !self.input_complete()) || self.awaiting_demanded_input()
     }
 
-    /// Whether a node demanded the referenced input and the requester has
-    /// not written it yet: the request neither expires nor moves on; it is
+    /// Whether a node demanded the referenced input and nobody has completed
+    /// it on chain yet: the request neither expires nor moves on; it is
     /// written, or voided once `input_upload_deadline_slot` passes.
     pub fn awaiting_demanded_input(&self) -> bool {
         self.is_by_reference() && self.input_demanded() && !self.input_complete()
@@ -178,6 +186,13 @@ impl InferenceRequest {
     /// request may be voided.
     pub fn is_voidable(&self, slot: u64) -> bool {
         self.awaiting_demanded_input() && slot > self.input_upload_deadline_slot
+    }
+
+    /// The slots a demanded input of `input_len` bytes gets to be written:
+    /// the commit timeout, plus one slot per KiB (writes land in order,
+    /// about one KiB per transaction).
+    pub fn upload_window_slots(request_timeout_slots: u64, input_len: u32) -> u64 {
+        request_timeout_slots.saturating_add(u64::from(input_len.div_ceil(1024)))
     }
 
     /// Whether a consumer may act on this request's output.
@@ -197,10 +212,10 @@ mod tests {
     /// `REQUEST_FIXED_BYTES` mirrors it to show the rent before signing).
     #[test]
     fn a_request_account_holds_its_fixed_part_its_uri_its_input_and_its_output_bound() {
-        assert_eq!(8 + InferenceRequest::INIT_SPACE, 8 + 526);
+        assert_eq!(8 + InferenceRequest::INIT_SPACE, 8 + 558);
         assert_eq!(
             InferenceRequest::space(30, 100, 64),
-            8 + 526 + 30 + 100 + 64
+            8 + 558 + 30 + 100 + 64
         );
     }
 

@@ -102,10 +102,9 @@ pub async fn submit(
     Ok(request)
 }
 
-/// Writes `input` on chain from byte `from` on, one `write_input` per
-/// chunk, in order (the program refuses any other), calling `on_chunk`
-/// with the bytes written so far after each: the rest of a large input, or
-/// a referenced input a node demanded.
+/// Writes the rest of a carried input from byte `from` on, one
+/// `write_input` per chunk, in order (the program refuses any other),
+/// calling `on_chunk` with the bytes written so far after each.
 pub async fn write_input(
     chain: &ChainClient,
     request: Pubkey,
@@ -128,6 +127,79 @@ pub async fn write_input(
         on_chunk(offset);
     }
     Ok(())
+}
+
+/// Writes `input`, the request's demanded referenced input, into this
+/// wallet's own input buffer from byte `from` on (what the buffer holds
+/// already), one `write_input_buffer` per chunk, in order, calling
+/// `on_chunk` with the bytes written so far after each. Anyone holding the
+/// bytes may; the first buffer completed becomes the request's input. Ends
+/// early, with `Ok(false)`, when another writer completed it first.
+pub async fn write_input_buffer(
+    chain: &ChainClient,
+    request: Pubkey,
+    state: &InferenceRequest,
+    input: &[u8],
+    from: usize,
+    mut on_chunk: impl FnMut(usize),
+) -> Result<bool, ChainError> {
+    let writer = chain.wallet();
+    let mut offset = from;
+    for chunk in input.get(from..).unwrap_or_default().chunks(CHUNK_BYTES) {
+        let write = instruction(
+            accounts::write_input_buffer(writer, request, state),
+            sibyl::instruction::WriteInputBuffer {
+                sequence: state.sequence,
+                offset: length(offset),
+                data: chunk.to_vec(),
+            },
+        );
+        match chain.send("write_input_buffer", &[write], &[]).await {
+            Ok(_) => {}
+            Err(err) if err.refused_with(sibyl::errors::SibylError::InputAlreadyComplete) => {
+                return Ok(false)
+            }
+            Err(err) => return Err(err),
+        }
+        offset += chunk.len();
+        on_chunk(offset);
+    }
+    Ok(true)
+}
+
+/// How many input bytes this wallet's buffer for `request` holds already
+/// (0 when it has none).
+pub async fn input_buffer_written(
+    chain: &ChainClient,
+    request: Pubkey,
+    state: &InferenceRequest,
+) -> Result<usize, ChainError> {
+    let buffer = pda::input_buffer_of(&request, state, &chain.wallet());
+    Ok(chain
+        .raw_account(&buffer, "input buffer")
+        .await?
+        .map_or(0, |data| {
+            data.len()
+                .saturating_sub(sibyl::state::INPUT_BUFFER_HEADER_LEN)
+        }))
+}
+
+/// Closes this wallet's input buffer described by `header`, returning the
+/// lamports it held (its rent, back to the wallet).
+pub async fn close_input_buffer(
+    chain: &ChainClient,
+    header: &sibyl::state::InputBufferHeader,
+) -> Result<u64, ChainError> {
+    let buffer = pda::input_buffer(
+        &header.request,
+        &header.model,
+        header.sequence,
+        &header.writer,
+    );
+    let rent = chain.balance(&buffer).await?;
+    let close = sibyl_client::settlement::close_input_buffer(chain.wallet(), header);
+    chain.send(close.name, &close.instructions, &[]).await?;
+    Ok(rent)
 }
 
 /// A fresh nonce: the wall clock in nanoseconds, unique per requester in practice.

@@ -17,9 +17,13 @@ pub enum InputCommand {
     /// Write the canonical encoding of a model's input: the bytes a
     /// referenced input's URI must serve (`sibyl request --input-uri`).
     Encode(EncodeArgs),
-    /// Write a request's demanded input on chain (you pay the account's
-    /// growth in rent, returned when it closes).
+    /// Write a request's demanded input on chain, into your own input
+    /// buffer (anyone holding the bytes may; you pay its rent, returned when
+    /// it closes with `sibyl input close`).
     Write(WriteArgs),
+    /// Close your input buffers whose requests are final or gone (or that
+    /// are not their request's input), and take their rent back.
+    Close(CloseArgs),
 }
 
 #[derive(Args, Debug)]
@@ -41,10 +45,14 @@ pub struct WriteArgs {
     file: PathBuf,
 }
 
+#[derive(Args, Debug)]
+pub struct CloseArgs {}
+
 pub async fn run(cli: &Cli, command: &InputCommand) -> Result<ExitCode> {
     match command {
         InputCommand::Encode(args) => encode(cli, args).await,
         InputCommand::Write(args) => write(cli, args).await,
+        InputCommand::Close(args) => close(cli, args).await,
     }
 }
 
@@ -66,12 +74,20 @@ async fn write(cli: &Cli, args: &WriteArgs) -> Result<ExitCode> {
     let chain = cli.chain()?;
     let address = parse_address(&args.request, "request")?;
     let state: InferenceRequest = chain.fetch_required(&address, "inference request").await?;
+    if !state.is_by_reference() {
+        bail!("request {address} carries its input: its requester writes it, in `sibyl request`");
+    }
     if state.input_complete() {
-        println!("request {address}: its input is on chain already");
+        println!(
+            "request {address}: its input is on chain already ({})",
+            state.input_buffer
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    if state.is_by_reference() && !state.input_demanded() {
-        bail!("request {address}: nobody demanded its input; it is written on chain only once a node does");
+    if !state.input_demanded() {
+        bail!(
+            "request {address}: nobody demanded its input; it goes on chain only once a node does"
+        );
     }
     let input =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
@@ -85,26 +101,50 @@ async fn write(cli: &Cli, args: &WriteArgs) -> Result<ExitCode> {
             hex::encode(&state.input_hash)
         );
     }
-    let from = state.input.len();
-    if input.get(..from) != Some(state.input.as_slice()) {
-        bail!(
-            "the bytes on chain so far are not the start of {}",
-            args.file.display()
-        );
-    }
+    // Resumes a buffer this wallet began.
+    let from = request::input_buffer_written(&chain, address, &state).await?;
     let bar = ProgressBar::new(input.len() as u64);
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}") {
         bar.set_style(style);
     }
     bar.set_position(from as u64);
-    request::write_input(&chain, address, &input, from, |written| {
+    let ours = request::write_input_buffer(&chain, address, &state, &input, from, |written| {
         bar.set_position(written as u64)
     })
     .await?;
-    bar.finish_with_message("written");
-    println!(
-        "request {address}: input written on chain ({} bytes)",
-        input.len()
-    );
+    bar.finish_and_clear();
+    if ours {
+        println!(
+            "request {address}: input written on chain ({} bytes, deadline slot {}); take the buffer's rent back with `sibyl input close {address}` once the request is final",
+            input.len(),
+            state.input_upload_deadline_slot
+        );
+    } else {
+        println!("request {address}: another writer put the input on chain first; `sibyl input close {address}` returns your buffer's rent");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn close(cli: &Cli, _args: &CloseArgs) -> Result<ExitCode> {
+    let chain = cli.chain()?;
+    let wallet = chain.wallet();
+    let buffers = chain.input_buffers_of(&wallet).await?;
+    if buffers.is_empty() {
+        println!("you hold no input buffer");
+    }
+    for (buffer, header) in buffers {
+        match request::close_input_buffer(&chain, &header).await {
+            Ok(rent) => println!(
+                "closed {buffer} (request {}): {} SOL back",
+                header.request,
+                sibyl_oracle::actions::format_amount(rent, 9)
+            ),
+            Err(err) if err.refused_with(sibyl::errors::SibylError::InputBufferInUse) => println!(
+                "kept   {buffer}: it holds the input of request {}, which is not final yet",
+                header.request
+            ),
+            Err(err) => return Err(err.into()),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -480,7 +480,7 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         args.model_base_dir.clone(),
         limits.clone(),
     )
-    .input_of(&state)
+    .input_of(&state, &chain)
     .await?;
     let runner = Runner::new(
         Arc::new(engine),
@@ -506,6 +506,11 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
             state.comparison
         );
         return Ok(ExitCode::SUCCESS);
+    }
+    if state.is_by_reference() && !state.input_complete() {
+        bail!(
+            "the committed result disagrees with this machine's, but request {address} names its input by reference and a challenge needs it on chain (so that every voter has it): a staked operator's node demands it and writes it; once demanded, anyone holding the bytes may write them with `sibyl input write {address} FILE.bin`, then challenge"
+        );
     }
     let ours = verdict.correction(&model, &state)?;
     let tokens = chain.payment_tokens().await?;

@@ -1,13 +1,17 @@
-//! The input a service runs, and the demand when a referenced input cannot
-//! be had: the step serve and watch share. A node that cannot get the
-//! declared bytes does not judge the request; as a staked operator that did
-//! not commit it, it demands the input on chain (once per request), and
-//! the requester writes it or the request is voided.
+//! The input a service runs, the demand when a referenced input cannot be
+//! had, and the upload a challenge needs: the steps serve and watch share.
+//! A node that cannot get the declared bytes does not judge the request; as
+//! a staked operator that did not commit it, it demands the input on chain
+//! (once per request), and whoever holds the bytes writes them or the
+//! request is voided. A node that holds them and finds the commitment wrong
+//! puts them on chain itself before it challenges, so every voter has them.
 use super::{NodeError, Shared};
 use crate::referenced::InputError;
 use anchor_lang::prelude::Pubkey;
 use sibyl::{errors::SibylError, state::InferenceRequest};
 use sibyl_client::{accounts, instruction};
+
+use crate::actions::request as requests;
 
 /// Refusals that mean the demand is not (or no longer) this node's to
 /// make: someone demanded first, the window passed, the address holds
@@ -29,7 +33,7 @@ pub async fn input_or_demand(
     request: Pubkey,
     state: &InferenceRequest,
 ) -> Result<Vec<u8>, NodeError> {
-    let err = match shared.inputs.input_of(state).await {
+    let err = match shared.inputs.input_of(state, &shared.chain).await {
         Ok(bytes) => return Ok(bytes),
         Err(err @ InputError::Unavailable { .. }) => err,
         Err(err) => return Err(err.into()),
@@ -44,6 +48,18 @@ pub async fn input_or_demand(
         return Err(err.into());
     }
     tracing::warn!(%request, %err, "the input is unavailable: demanding it on chain");
+    demand(shared, request, state).await?;
+    Err(err.into())
+}
+
+/// Demands the request's referenced input on chain; a refusal that means
+/// it is not this node's to demand (someone did, it is too late, this
+/// operator may not) is no error.
+pub async fn demand(
+    shared: &Shared,
+    request: Pubkey,
+    state: &InferenceRequest,
+) -> Result<(), NodeError> {
     let demand = instruction(
         accounts::demand_input(shared.wallet, request),
         sibyl::instruction::DemandInput {
@@ -60,5 +76,26 @@ pub async fn input_or_demand(
         }
         Err(err) => return Err(err.into()),
     }
-    Err(err.into())
+    Ok(())
+}
+
+/// Puts a referenced input this node holds on chain, so that it can
+/// challenge the commitment (voters then read it there, not from a URI that
+/// may serve some of them only): demands it, then writes it into this
+/// node's own buffer, resuming where the buffer ends. Done as well when
+/// another writer completed it first.
+pub async fn put_on_chain(
+    shared: &Shared,
+    request: Pubkey,
+    state: &InferenceRequest,
+    input: &[u8],
+) -> Result<(), NodeError> {
+    if !state.input_demanded() {
+        demand(shared, request, state).await?;
+    }
+    let chain = &shared.chain;
+    let from = requests::input_buffer_written(chain, request, state).await?;
+    let ours = requests::write_input_buffer(chain, request, state, input, from, |_| {}).await?;
+    tracing::info!(%request, bytes = input.len(), ours, "the input is on chain");
+    Ok(())
 }

@@ -32,13 +32,15 @@ impl Crank {
 
 /// Refusals that mean someone else already settled (or the state moved on):
 /// not worth a warning.
-const ALREADY_SETTLED: [SibylError; 6] = [
+const ALREADY_SETTLED: [SibylError; 8] = [
     SibylError::RequestNotCommitted,
     SibylError::RequestNotPending,
     SibylError::RequestNotChallenged,
     SibylError::DisputeNotOpen,
     SibylError::DisputeNotInconclusive,
     SibylError::NotVoidable,
+    SibylError::InputAwaitingUpload,
+    SibylError::InputBufferInUse,
 ];
 
 /// Settlements built or sent at once.
@@ -106,6 +108,10 @@ impl Service for Crank {
         match self.claim_settled_votes().await {
             Ok(claims) => steps.extend(claims),
             Err(err) => tracing::warn!(%err, "cannot list settled disputes to claim their votes"),
+        }
+        match self.close_spent_buffers().await {
+            Ok(closes) => steps.extend(closes),
+            Err(err) => tracing::warn!(%err, "cannot list this node's input buffers"),
         }
         if let Some(operator) = self.shared.operator_account().await? {
             self.shared
@@ -253,6 +259,34 @@ impl Crank {
                     ),
                 });
             }
+        }
+        Ok(steps)
+    }
+
+    /// Closes the input buffers this node wrote that may close (their
+    /// request final or gone, or not their request's input), its rent back.
+    async fn close_spent_buffers(&self) -> Result<Vec<Step>, NodeError> {
+        let chain = &self.shared.chain;
+        let mut steps = Vec::new();
+        for (buffer, header) in chain.input_buffers_of(&self.shared.wallet).await? {
+            let request: Option<InferenceRequest> = chain
+                .fetch(&header.request, "inference request")
+                .await
+                .ok()
+                .flatten();
+            let in_use = request.is_some_and(|request| {
+                request.model == header.model
+                    && request.sequence == header.sequence
+                    && request.input_buffer == buffer
+                    && !request.has_final_output()
+            });
+            if in_use {
+                continue;
+            }
+            steps.push(Step {
+                request: header.request,
+                settlement: settlement::close_input_buffer(self.shared.wallet, &header),
+            });
         }
         Ok(steps)
     }

@@ -234,7 +234,8 @@ async fn verdict(shared: &Shared, dispute: &Dispute) -> Result<(VoteSide, [u8; 3
         .fetch_required(&dispute.request, "inference request")
         .await?;
     let model: Model = shared.chain.fetch_required(&state.model, "model").await?;
-    let input = shared.inputs.input_of(&state).await?;
+    // A dispute opens only once a referenced input is on chain.
+    let input = shared.inputs.input_of(&state, &shared.chain).await?;
     let verdict = shared.verifier.verify(&model, &state, input).await?;
     let side = verdict.vote_side(&dispute.challenger_output);
     if side == VoteSide::Neither {

@@ -25,20 +25,41 @@ use std::{
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-/// Referenced inputs fetched at once, at most.
-const CONCURRENT_FETCHES: usize = 8;
+/// Input jobs (fetches and uploads of referenced inputs) run at once, at most.
+const CONCURRENT_INPUT_JOBS: usize = 8;
+
+/// Work on a referenced input, off the checks: a URI that stalls, or an
+/// upload of hundreds of chunks, must not hold up the commitments behind
+/// it (a requester could name such a URI to starve the watch of time).
+enum InputJob {
+    /// Fetch it to check the commitment.
+    Fetch,
+    /// Put it on chain (it is demanded, or this node will challenge).
+    Upload(Option<Vec<u8>>),
+    /// Demand it: the window runs out before this node could judge it.
+    Demand,
+}
+
+/// How an input job ended: its request, its instance, and the bytes a fetch
+/// brought.
+type JobEnd = (Pubkey, Pubkey, Result<Option<Vec<u8>>, NodeError>);
 
 pub struct Watch {
     shared: Arc<Shared>,
     unverified: Unverified,
     /// Commitments whose check failed, tried again after a backoff.
     retry: Retries,
-    /// Referenced inputs being fetched, off the checks: a URI that stalls
-    /// must not hold up the commitments behind it (a requester could name
-    /// one to starve the watch of time). Keyed by request instance.
-    fetching: JoinSet<(Pubkey, Pubkey, Result<Vec<u8>, NodeError>)>,
-    in_flight: HashSet<Pubkey>,
+    /// Running input jobs, by request instance; a fetch returns the bytes.
+    jobs: JoinSet<JobEnd>,
+    busy: HashSet<Pubkey>,
+    /// Each running job's instance, for one that panics or is aborted.
+    job_instances: HashMap<tokio::task::Id, Pubkey>,
+    /// Each running job, to abort a fetch overtaken by a demand.
+    handles: HashMap<Pubkey, tokio::task::AbortHandle>,
+    /// Fetched inputs waiting for their check, by request instance.
     fetched: HashMap<Pubkey, Vec<u8>>,
+    /// Instances this node demanded or put on chain (each done once).
+    handled: HashSet<Pubkey>,
 }
 
 impl Watch {
@@ -47,57 +68,112 @@ impl Watch {
             shared,
             unverified: Unverified::default(),
             retry: Retries::default(),
-            fetching: JoinSet::new(),
-            in_flight: HashSet::new(),
+            jobs: JoinSet::new(),
+            busy: HashSet::new(),
+            job_instances: HashMap::new(),
+            handles: HashMap::new(),
             fetched: HashMap::new(),
+            handled: HashSet::new(),
         }
     }
 
-    /// Takes in the fetches that ended: the bytes wait for their check; a
-    /// failure (the input demanded where this node may) is tried again
-    /// after a backoff.
-    fn collect_fetches(&mut self) {
-        while let Some(joined) = self.fetching.try_join_next() {
-            let Ok((request, instance, result)) = joined else {
-                continue;
-            };
-            self.in_flight.remove(&instance);
-            match result {
-                Ok(input) => {
-                    self.fetched.insert(instance, input);
+    /// Takes in the jobs that ended: fetched bytes wait for their check; a
+    /// failure is tried again after a backoff.
+    fn collect_jobs(&mut self) {
+        while let Some(joined) = self.jobs.try_join_next_with_id() {
+            let (request, instance, result) = match joined {
+                Ok((id, ended)) => {
+                    self.job_instances.remove(&id);
+                    ended
                 }
                 Err(err) => {
+                    // A job that panicked, or a fetch a demand overtook.
+                    if err.is_panic() {
+                        tracing::error!(%err, "an input job failed");
+                    }
+                    if let Some(instance) = self.job_instances.remove(&err.id()) {
+                        if self
+                            .handles
+                            .get(&instance)
+                            .is_some_and(|h| h.id() == err.id())
+                        {
+                            self.handles.remove(&instance);
+                            self.busy.remove(&instance);
+                        }
+                        if err.is_panic() {
+                            self.handled.remove(&instance);
+                        }
+                    }
+                    continue;
+                }
+            };
+            self.busy.remove(&instance);
+            self.handles.remove(&instance);
+            match result {
+                Ok(Some(input)) => {
+                    self.fetched.insert(instance, input);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    self.handled.remove(&instance);
                     let wait = self.retry.failed(request);
-                    tracing::warn!(%request, %err, retry_in_s = wait.as_secs(), "could not get the input to check the commitment");
+                    tracing::warn!(%request, %err, retry_in_s = wait.as_secs(), "could not get or place the input of a commitment");
                 }
             }
         }
     }
 
-    /// The input to check `state` with: on chain, or fetched already. A
-    /// referenced input not fetched yet starts fetching (`None`: checked at
-    /// a later scan).
-    fn input_for(&mut self, request: Pubkey, state: &InferenceRequest) -> Option<Vec<u8>> {
-        if !state.is_by_reference() || state.input_complete() {
-            return Some(state.input.clone());
-        }
+    /// Starts `job` on `state`'s input unless one runs for it already, or
+    /// (but for a demand, which is quick) too many do.
+    fn start(&mut self, request: Pubkey, state: &InferenceRequest, job: InputJob) {
         let instance = instance_key(state);
-        if let Some(input) = self.fetched.remove(&instance) {
-            return Some(input);
+        let full = self.busy.len() >= CONCURRENT_INPUT_JOBS;
+        if self.busy.contains(&instance) || (full && !matches!(job, InputJob::Demand)) {
+            return;
         }
-        if self.in_flight.len() < CONCURRENT_FETCHES && self.in_flight.insert(instance) {
-            let (shared, state) = (self.shared.clone(), state.clone());
-            let span = tracing::info_span!("fetch input", %request);
-            self.fetching.spawn(
-                async move {
-                    let result = availability::input_or_demand(&shared, request, &state).await;
-                    (request, instance, result)
-                }
-                .instrument(span),
-            );
-        }
-        None
+        self.busy.insert(instance);
+        let (shared, state) = (self.shared.clone(), state.clone());
+        let span = tracing::info_span!("input", %request);
+        let handle = self.jobs.spawn(
+            async move {
+                let result = match job {
+                    InputJob::Fetch => availability::input_or_demand(&shared, request, &state)
+                        .await
+                        .map(Some),
+                    InputJob::Upload(held) => upload(&shared, request, &state, held).await,
+                    InputJob::Demand => availability::demand(&shared, request, &state)
+                        .await
+                        .map(|()| None),
+                };
+                (request, instance, result)
+            }
+            .instrument(span),
+        );
+        self.job_instances.insert(handle.id(), instance);
+        self.handles.insert(instance, handle);
     }
+}
+
+/// Puts a referenced input on chain: the bytes held already, or fetched now.
+async fn upload(
+    shared: &Shared,
+    request: Pubkey,
+    state: &InferenceRequest,
+    held: Option<Vec<u8>>,
+) -> Result<Option<Vec<u8>>, NodeError> {
+    let input = match held {
+        Some(input) => input,
+        None => shared.inputs.input_of(state, &shared.chain).await?,
+    };
+    availability::put_on_chain(shared, request, state, &input).await?;
+    Ok(None)
+}
+
+/// How close to the end of its challenge window a referenced input this
+/// node has not judged yet is demanded: half the window, and at least 3
+/// slots, so that the demand lands in time however slow its URI is.
+fn demand_margin(state: &InferenceRequest) -> u64 {
+    (state.challenge_window_slots / 2).max(3)
 }
 
 impl Service for Watch {
@@ -105,11 +181,13 @@ impl Service for Watch {
     const MIN_WOKEN_GAP: std::time::Duration = super::SCAN_GAP;
 
     async fn tick(&mut self) -> Result<(), NodeError> {
-        self.collect_fetches();
+        self.collect_jobs();
         let slot = self.shared.chain.slot().await?;
         // Every open commitment of another operator this node has no
         // verdict on yet, across its models, earliest window end first.
         let mut due = Vec::new();
+        // Referenced inputs to fetch, earliest window end first.
+        let mut to_fetch = Vec::new();
         let mut live = HashSet::new();
         for (model_key, model) in self.shared.watched_models().await? {
             let model = Arc::new(model);
@@ -118,17 +196,44 @@ impl Service for Watch {
                 .requests(RequestStatus::Committed, Some(&model_key))
                 .await?;
             for (request, state) in committed {
-                live.insert(instance_key(&state));
-                // A demanded input stops the clock: judged once it is written.
-                if state.operator == self.shared.operator
-                    || slot > state.challenge_deadline_slot
-                    || state.awaiting_input()
-                {
+                let instance = instance_key(&state);
+                live.insert(instance);
+                if state.operator == self.shared.operator {
+                    // A demand on our own commitment (it may come from an
+                    // operator hoping for a void): we served it, so we hold
+                    // the bytes, and put them on chain to keep it alive.
+                    if state.awaiting_demanded_input() && self.handled.insert(instance) {
+                        self.start(request, &state, InputJob::Upload(None));
+                    }
+                    continue;
+                }
+                // A demanded input stops the clock: judged once it is
+                // written. Bytes this node holds go on chain at once,
+                // whoever demanded them.
+                if state.awaiting_input() {
+                    if let Some(held) = self.fetched.remove(&instance) {
+                        if self.handled.insert(instance) {
+                            self.start(request, &state, InputJob::Upload(Some(held)));
+                        }
+                    }
+                    continue;
+                }
+                if slot > state.challenge_deadline_slot {
                     continue;
                 }
                 self.unverified
                     .awaiting(request, state.challenge_deadline_slot);
-                match self.progress(&instance_key(&state)).await? {
+                let off_chain = state.is_by_reference() && !state.input_complete();
+                // A referenced input now on chain: a failed fetch of its URI
+                // no longer holds the check back.
+                if state.is_by_reference()
+                    && state.input_complete()
+                    && !self.fetched.contains_key(&instance)
+                    && !self.busy.contains(&instance)
+                {
+                    self.retry.succeeded(&request);
+                }
+                match self.progress(&instance).await? {
                     Progress::Done => {
                         self.unverified.verified(&request);
                         continue;
@@ -136,6 +241,14 @@ impl Service for Watch {
                     // The model cannot run here: it stays unverified.
                     Progress::CannotJudge => continue,
                     Progress::Due | Progress::Challenge if self.retry.waiting(&request) => continue,
+                    // Judged wrong: a challenge needs the input on chain.
+                    Progress::Challenge if off_chain => {
+                        if self.handled.insert(instance) {
+                            let held = self.fetched.remove(&instance);
+                            self.start(request, &state, InputJob::Upload(held));
+                        }
+                        continue;
+                    }
                     Progress::Challenge => {
                         // Judged already: the input is not needed again.
                         due.push((
@@ -146,8 +259,18 @@ impl Service for Watch {
                     }
                     Progress::Due => {}
                 }
-                let Some(input) = self.input_for(request, &state) else {
-                    continue;
+                // A referenced input comes from its buffer on chain, or
+                // from its URI, off the checks either way.
+                let input = if state.is_by_reference() {
+                    match self.fetched.get(&instance) {
+                        Some(input) => input.clone(),
+                        None => {
+                            to_fetch.push((state.challenge_deadline_slot, request, state));
+                            continue;
+                        }
+                    }
+                } else {
+                    state.input.clone()
                 };
                 due.push((
                     state.challenge_deadline_slot,
@@ -155,8 +278,28 @@ impl Service for Watch {
                 ));
             }
         }
-        // Fetched inputs of commitments no longer open are dropped.
+        to_fetch.sort_by_key(|(deadline, _, _)| *deadline);
+        for (deadline, request, state) in to_fetch {
+            let instance = instance_key(&state);
+            // Not judged with half the window gone: demanded, so that no
+            // URI that stalls (and no queue of them) outlasts the window.
+            if deadline.saturating_sub(slot) <= demand_margin(&state) && !state.input_demanded() {
+                if self.handled.insert(instance) {
+                    // A fetch still running is overtaken: the bytes come on
+                    // chain, or the request is voided.
+                    if let Some(fetch) = self.handles.remove(&instance) {
+                        fetch.abort();
+                    }
+                    self.busy.remove(&instance);
+                    self.start(request, &state, InputJob::Demand);
+                }
+                continue;
+            }
+            self.start(request, &state, InputJob::Fetch);
+        }
+        // Inputs of commitments no longer open are dropped.
         self.fetched.retain(|instance, _| live.contains(instance));
+        self.handled.retain(|instance| live.contains(instance));
         let missed = self.unverified.missed_by(slot);
         self.shared
             .metrics
@@ -170,11 +313,15 @@ impl Service for Watch {
         }
         for (request, state, model, input) in due {
             let span = tracing::info_span!("watch", %request, operator = %state.operator);
+            let instance = instance_key(&state);
             match check(&self.shared, request, &state, &model, input)
                 .instrument(span)
                 .await
             {
-                Ok(()) => {
+                Ok(input_needed) => {
+                    if !input_needed {
+                        self.fetched.remove(&instance);
+                    }
                     self.unverified.verified(&request);
                     self.retry.succeeded(&request);
                 }
@@ -231,14 +378,15 @@ impl Watch {
 }
 
 /// Re-executes one commitment on `input` (once: the verdict is journaled)
-/// and challenges it if it does not agree with ours.
+/// and challenges it if it does not agree with ours. `true` when the
+/// commitment is wrong and its referenced input must go on chain first.
 async fn check(
     shared: &Shared,
     request: Pubkey,
     state: &InferenceRequest,
     model: &Model,
     input: Vec<u8>,
-) -> Result<(), NodeError> {
+) -> Result<bool, NodeError> {
     let instance = instance_key(state);
     let verdict = match shared.journal.get(Kind::Verdict, &instance).await? {
         Some(verdict) => verdict,
@@ -291,7 +439,12 @@ async fn check(
         }
     };
     if verdict.agrees != Some(false) {
-        return Ok(());
+        return Ok(false);
+    }
+    // A referenced input goes on chain first (the next scan starts that),
+    // so that every voter has it.
+    if state.is_by_reference() && !state.input_complete() {
+        return Ok(true);
     }
     let step = JournaledStep {
         kind: Kind::Challenge,
@@ -338,5 +491,5 @@ async fn check(
         Outcome::NotNeeded(_) => tracing::info!("already challenged or settled"),
         Outcome::WasDone => {}
     }
-    Ok(())
+    Ok(false)
 }

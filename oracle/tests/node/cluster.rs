@@ -71,6 +71,9 @@ pub fn digit_input(sample: &str) -> Vec<u8> {
 pub struct InputServer {
     address: std::net::SocketAddr,
     files: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    /// Names served whole once, then, to every later fetch, their headers
+    /// and one byte every 4 s (a URI that stalls).
+    stall_after_first: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl InputServer {
@@ -81,7 +84,11 @@ impl InputServer {
         let files: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
             Default::default();
         let served = files.clone();
+        let stall_after_first: Arc<std::sync::Mutex<std::collections::HashSet<String>>> =
+            Default::default();
+        let stalling = stall_after_first.clone();
         std::thread::spawn(move || {
+            let mut fetched = std::collections::HashSet::new();
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mut request = [0u8; 4096];
@@ -94,6 +101,25 @@ impl InputServer {
                     .trim_start_matches('/')
                     .to_string();
                 let body = served.lock().unwrap().get(&name).cloned();
+                let stall =
+                    stalling.lock().unwrap().contains(&name) && !fetched.insert(name.clone());
+                if let (true, Some(body)) = (stall, &body) {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let body = body.clone();
+                    std::thread::spawn(move || {
+                        let _ = stream.write_all(head.as_bytes());
+                        for byte in body {
+                            if stream.write_all(&[byte]).is_err() {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_secs(4));
+                        }
+                    });
+                    continue;
+                }
                 let _ = match body {
                     Some(body) => stream
                         .write_all(
@@ -110,7 +136,19 @@ impl InputServer {
                 };
             }
         });
-        InputServer { address, files }
+        InputServer {
+            address,
+            files,
+            stall_after_first,
+        }
+    }
+
+    /// Serves `name` whole to its first fetch, and stalls every later one.
+    pub fn stall_after_first(&self, name: &str) {
+        self.stall_after_first
+            .lock()
+            .unwrap()
+            .insert(name.to_string());
     }
 
     /// The URI of `name`.

@@ -153,14 +153,77 @@ async fn an_input_whose_bytes_do_not_match_is_refused_then_written_on_chain_and_
     );
     assert!(stdout.contains("input written on chain"), "{stdout}");
 
-    // Served from the bytes on chain, watched, final: the same output as
+    // Served from the requester's buffer on chain, watched, final: the same output as
     // the same input carried on chain from the start.
     let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
     assert_eq!(state.status, RequestStatus::Finalized);
-    assert_eq!(state.input, input);
+    assert!(state.input.is_empty());
+    let buffer = pda::input_buffer_of(&request, &state, &cluster.requester.pubkey());
+    assert_eq!(state.input_buffer, buffer);
     let carried = cluster.request_input(cluster.model, input).await.unwrap();
     let carried = cluster.wait_final(&carried, Duration::from_secs(60)).await;
     assert_eq!(state.output, carried.output);
+    // Final: the requester takes its buffer's rent back.
+    let closed = sibyl_async(
+        &cluster,
+        &cluster.requester.keypair_path,
+        &["input", "close"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&closed.stdout);
+    assert!(closed.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("closed {buffer}")), "{stdout}");
+    assert!(cluster.request_state(&request).await.is_some());
+    running.stop().await;
+    cluster.assert_tokens_conserved().await;
+}
+
+/// A lie on a referenced input every node can fetch: the watcher, finding
+/// the commitment wrong, demands the input and writes it on chain itself
+/// (a challenge needs it there, so that every voter reads the same bytes),
+/// then challenges; the lie is overturned, and its crank closes the buffer
+/// it wrote once the result is final, its rent back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_puts_a_referenced_input_on_chain_before_it_challenges_a_lie() {
+    let cluster = Cluster::start(4).await;
+    let inputs = InputServer::start();
+    let mut nodes = cluster.dispute_nodes(1.0);
+    nodes.iter_mut().for_each(InputServer::allow);
+    let running = cluster.start_nodes(nodes).await;
+    let watcher = cluster.operators[1].pubkey();
+
+    let input = digit_input("digit-8");
+    inputs.put("digit.bin", input.clone());
+    let request = cluster
+        .request_by_reference(cluster.model, input.clone(), inputs.uri("digit.bin"))
+        .await
+        .unwrap();
+    let state = cluster.wait_final(&request, Duration::from_secs(90)).await;
+    assert_eq!(state.status, RequestStatus::Overturned);
+    assert_eq!(
+        state.input_demanded_by,
+        pda::operator(&cluster.operators[1].pubkey())
+    );
+    let buffer = pda::input_buffer_of(&request, &state, &watcher);
+    assert_eq!(
+        state.input_buffer, buffer,
+        "the watcher's copy is the input"
+    );
+    let client = cluster.client(&cluster.requester);
+    let started = std::time::Instant::now();
+    while client
+        .raw_account(&buffer, "input buffer")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the watcher's crank never closed its buffer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.wait_votes_claimed(&[2, 3]).await;
     running.stop().await;
     cluster.assert_tokens_conserved().await;
 }
@@ -210,9 +273,11 @@ async fn a_lie_on_an_input_only_the_liar_could_fetch_is_demanded_and_then_overtu
     let state = cluster.request_state(&request).await.unwrap();
     assert_eq!(state.status, RequestStatus::Committed, "not finalized");
 
-    sibyl_oracle::actions::request::write_input(
+    // The requester answers the demand.
+    sibyl_oracle::actions::request::write_input_buffer(
         &cluster.client(&cluster.requester),
         request,
+        &demanded,
         &input,
         0,
         |_| {},
@@ -226,6 +291,119 @@ async fn a_lie_on_an_input_only_the_liar_could_fetch_is_demanded_and_then_overtu
         "the liar slashed"
     );
     cluster.wait_votes_claimed(&[2, 3]).await;
+    running.stop().await;
+    cluster.assert_tokens_conserved().await;
+}
+
+/// The requester serves the input to the lying operator, then stalls every
+/// other fetch, a byte every 4 s: the watcher's fetch would outlast the
+/// 100-slot challenge window. Half-way through the window the watcher,
+/// still without the bytes, demands the input, which stops the clock; the
+/// requester writes it, the watcher checks it from chain, and the lie is
+/// overturned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uri_that_stalls_cannot_outlast_the_challenge_window() {
+    let cluster = Cluster::start(4).await;
+    let inputs = InputServer::start();
+    let mut nodes = cluster.dispute_nodes(1.0);
+    nodes.iter_mut().for_each(InputServer::allow);
+    let running = cluster.start_nodes(nodes).await;
+    let input = digit_input("digit-2");
+    inputs.put("slow.bin", input.clone());
+    inputs.stall_after_first("slow.bin");
+    let request = cluster
+        .request_by_reference(cluster.model, input.clone(), inputs.uri("slow.bin"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let demanded = loop {
+        let state = cluster.request_state(&request).await.unwrap();
+        if state.input_demanded() {
+            break state;
+        }
+        assert_ne!(state.status, RequestStatus::Finalized, "a lie went final");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never demanded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(demanded.status, RequestStatus::Committed);
+    assert_eq!(
+        demanded.input_demanded_by,
+        pda::operator(&cluster.operators[1].pubkey())
+    );
+    sibyl_oracle::actions::request::write_input_buffer(
+        &cluster.client(&cluster.requester),
+        request,
+        &demanded,
+        &input,
+        0,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let state = cluster.wait_final(&request, Duration::from_secs(90)).await;
+    assert_eq!(state.status, RequestStatus::Overturned);
+    cluster.wait_votes_claimed(&[2, 3]).await;
+    running.stop().await;
+    cluster.assert_tokens_conserved().await;
+}
+
+/// Another operator demands the input of an honest commitment, hoping the
+/// requester stays silent and the request is voided (the honest operator
+/// unpaid). The honest node fetched the input to serve it, so it can again:
+/// it writes the bytes on chain itself, and its result is final and paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_operator_answers_a_demand_on_its_own_commitment() {
+    let cluster = Cluster::start(2).await;
+    let inputs = InputServer::start();
+    let mut server = cluster.node_config(0, &[Role::Serve, Role::Watch, Role::Crank], 0.0);
+    InputServer::allow(&mut server);
+    let running = cluster.start_nodes([server]).await;
+    let served_before = cluster.operator_state(0).await.requests_served;
+
+    let input = digit_input("digit-6");
+    inputs.put("digit.bin", input.clone());
+    let request = cluster
+        .request_by_reference(cluster.model, input.clone(), inputs.uri("digit.bin"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let committed = loop {
+        let state = cluster.request_state(&request).await.unwrap();
+        if state.status == RequestStatus::Committed {
+            break state;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Another operator demands; the requester never answers.
+    let sybil = cluster.client(&cluster.operators[1]);
+    let demand = sibyl_client::instruction(
+        sibyl_client::accounts::demand_input(sybil.wallet(), request),
+        sibyl::instruction::DemandInput {
+            sequence: committed.sequence,
+        },
+    );
+    sybil.send("demand_input", &[demand], &[]).await.unwrap();
+
+    let state = cluster.wait_final(&request, Duration::from_secs(90)).await;
+    assert_eq!(state.status, RequestStatus::Finalized);
+    let server = cluster.operators[0].pubkey();
+    assert_eq!(
+        state.input_buffer,
+        pda::input_buffer_of(&request, &state, &server),
+        "the honest operator's copy"
+    );
+    assert_eq!(
+        cluster.operator_state(0).await.requests_served,
+        served_before + 1,
+        "paid"
+    );
     running.stop().await;
     cluster.assert_tokens_conserved().await;
 }

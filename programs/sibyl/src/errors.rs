@@ -85,6 +85,14 @@ pub enum SibylError {
     InputAwaitingUpload,
     #[msg("An input by reference is written on chain only after a node demands it")]
     InputNotDemanded,
+    #[msg("The request names its input by reference: once demanded, it is written into an input buffer (write_input_buffer), by anyone holding the bytes")]
+    InputIsByReference,
+    #[msg("A referenced input must be on chain before its result is challenged, so that every voter has it: demand it, and write it (anyone holding the bytes may)")]
+    InputNotOnChain,
+    #[msg("The input buffer is not this request's, or is not a buffer")]
+    WrongInputBuffer,
+    #[msg("This buffer holds the input of a request still open: it closes once the request is final or closed")]
+    InputBufferInUse,
     #[msg("The window to write the demanded input has closed")]
     InputUploadWindowClosed,
     #[msg("The complete input does not hash to the SHA-256 the request declared")]

@@ -120,10 +120,33 @@ pub mod sibyl {
         request_inference::handler(ctx, args)
     }
 
-    /// Requester: appends the next chunk of a large input, or of a
-    /// referenced input a node demanded.
+    /// Requester: appends the next chunk of a large input the request carries.
     pub fn write_input(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<()> {
         write_input::handler(ctx, offset, data)
+    }
+
+    /// Anyone holding the bytes: appends the next chunk of a demanded
+    /// referenced input of the `sequence`-th request of the model to its own
+    /// input buffer; the first buffer completed with the declared bytes
+    /// becomes the request's input.
+    pub fn write_input_buffer(
+        ctx: Context<WriteInputBuffer>,
+        sequence: u64,
+        offset: u32,
+        data: Vec<u8>,
+    ) -> Result<()> {
+        write_input_buffer::handler(ctx, sequence, offset, data)
+    }
+
+    /// Anyone (its writer while the request is open): closes an input
+    /// buffer that is not the input of an open request; the rent goes back
+    /// to its writer.
+    pub fn close_input_buffer(
+        ctx: Context<CloseInputBuffer>,
+        model: Pubkey,
+        sequence: u64,
+    ) -> Result<()> {
+        close_input_buffer::handler(ctx, model, sequence)
     }
 
     /// Staked operator: demands on chain the referenced input of the

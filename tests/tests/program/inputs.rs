@@ -10,7 +10,7 @@ use sibyl::{
     events::{InputDemanded, RequestVoided},
     hashing,
     instructions::InputReference,
-    state::{InferenceRequest, RequestStatus},
+    state::{InferenceRequest, InputBufferHeader, RequestStatus},
 };
 use sibyl_client::pda;
 use sibyl_tests::{
@@ -53,8 +53,9 @@ async fn a_request_by_reference_carries_its_hash_and_uri_and_no_input_bytes() {
         data.len(),
         InferenceRequest::space(URI.len(), 0, model.max_output_bytes)
     );
-    // The head ends with the demand fields, zero until a demand.
-    assert!(data[REQUEST_HEAD_LEN - 40..REQUEST_HEAD_LEN]
+    // The head ends with the demand fields and the input buffer, zero
+    // until a demand.
+    assert!(data[REQUEST_HEAD_LEN - 72..REQUEST_HEAD_LEN]
         .iter()
         .all(|&b| b == 0));
 
@@ -137,13 +138,24 @@ async fn a_demanded_input_stops_the_challenge_clock_until_written_then_restarts_
     let mut env = TestEnv::new().await;
     let bytes = input(3, 700);
     let request = env.request_by_reference(&bytes, URI).await.unwrap();
-    // Nothing to write before a demand.
+    // Never into the request account, and nothing before a demand.
     assert_sibyl_error(
         env.write_input(request, 0, &bytes).await,
+        SibylError::InputIsByReference,
+    );
+    let watcher = env.operators[2].wallet.insecure_clone();
+    assert_sibyl_error(
+        env.write_input_buffer(&watcher, request, 0, &bytes).await,
         SibylError::InputNotDemanded,
     );
     env.commit(0, request, &output(b"honest")).await.unwrap();
     let committed = env.request_account(request).await;
+    // Not challengeable while the input is off chain: a URI may serve some
+    // voters only.
+    assert_sibyl_error(
+        env.challenge(request, &output(b"wrong")).await,
+        SibylError::InputNotOnChain,
+    );
 
     // Late in the window, so that its upload window outlasts it.
     env.warp_slots(30).await;
@@ -151,10 +163,11 @@ async fn a_demanded_input_stops_the_challenge_clock_until_written_then_restarts_
     let demanded = env.request_account(request).await;
     assert_eq!(demanded.input_demanded_by, env.operator(1));
     let slot = env.slot().await;
-    assert_eq!(demanded.input_upload_deadline_slot, slot + 40);
+    // The commit timeout (40) plus a slot per KiB.
+    assert_eq!(demanded.input_upload_deadline_slot, slot + 41);
     assert_eq!(
         events.one::<InputDemanded>().upload_deadline_slot,
-        slot + 40
+        slot + 41
     );
     assert!(demanded.awaiting_input());
 
@@ -171,22 +184,37 @@ async fn a_demanded_input_stops_the_challenge_clock_until_written_then_restarts_
     // written.
     let mut forged = bytes.clone();
     forged[0] ^= 1;
+    let forger = env.challenger.wallet.insecure_clone();
     assert_sibyl_error(
-        env.write_input(request, 0, &forged).await,
+        env.write_input_buffer(&forger, request, 0, &forged).await,
         SibylError::InputHashMismatch,
     );
-    assert!(env.request_account(request).await.input.is_empty());
+    let forged_buffer = pda::input_buffer_of(&request, &demanded, &forger.pubkey());
+    assert!(!env.exists(forged_buffer).await);
 
-    // The real bytes restart the window in full.
+    // The real bytes, written by a watcher that holds them, restart the
+    // window in full; the request account does not grow.
     let size_before = env.account_data(request).await.len();
-    env.write_input(request, 0, &bytes).await.unwrap();
+    env.write_input_buffer(&watcher, request, 0, &bytes)
+        .await
+        .unwrap();
     let written = env.request_account(request).await;
     let slot = env.slot().await;
-    assert!(!written.awaiting_input());
-    assert_eq!(written.input, bytes);
+    let buffer = pda::input_buffer_of(&request, &written, &watcher.pubkey());
+    assert!(!written.awaiting_input() && written.input_complete());
+    assert_eq!(written.input_buffer, buffer);
+    assert!(written.input.is_empty());
     assert_eq!(written.input_upload_deadline_slot, 0);
     assert_eq!(written.challenge_deadline_slot, slot + 50);
-    assert_eq!(env.account_data(request).await.len(), size_before + 700);
+    assert_eq!(env.account_data(request).await.len(), size_before);
+    let data = env.account_data(buffer).await;
+    let (header, held) = InputBufferHeader::parse(&data).unwrap();
+    assert_eq!(held, bytes);
+    assert_eq!(header.writer, watcher.pubkey());
+    assert_eq!(
+        (header.request, header.sequence),
+        (request, written.sequence)
+    );
     assert_sibyl_error(env.finalize(request).await, SibylError::ChallengeWindowOpen);
     // A second demand is refused: one per request bounds the delay.
     assert_sibyl_error(
@@ -209,7 +237,10 @@ async fn a_demand_while_pending_holds_the_commit_until_written_then_gives_a_whol
         SibylError::InputAwaitingUpload,
     );
     env.warp_slots(30).await;
-    env.write_whole_input(request, &bytes).await.unwrap();
+    let requester = env.requester.wallet.insecure_clone();
+    env.write_whole_input_buffer(&requester, request, &bytes)
+        .await
+        .unwrap();
     let state = env.request_account(request).await;
     let slot = env.slot().await;
     assert!(state.input_complete());
@@ -302,13 +333,18 @@ async fn a_committed_request_whose_demanded_input_never_comes_is_voided_with_nob
     assert_sibyl_error(env.void(request).await, SibylError::NotVoidable);
     env.demand_input(1, request).await.unwrap();
     // Half the input, then silence.
-    env.write_input(request, 0, &bytes[..800]).await.unwrap();
+    let requester = env.requester.wallet.insecure_clone();
+    env.write_input_buffer(&requester, request, 0, &bytes[..800])
+        .await
+        .unwrap();
     assert_sibyl_error(env.void(request).await, SibylError::NotVoidable);
-    env.warp_slots(41).await;
+    env.warp_slots(43).await;
     assert_sibyl_error(
-        env.write_input(request, 800, &bytes[800..]).await,
+        env.write_input_buffer(&requester, request, 800, &bytes[800..])
+            .await,
         SibylError::InputUploadWindowClosed,
     );
+    let state = env.request_account(request).await;
     // The committing operator's account must come along.
     let mut accounts = env.void_accounts(request).await;
     accounts.operator = None;
@@ -342,6 +378,24 @@ async fn a_committed_request_whose_demanded_input_never_comes_is_voided_with_nob
         operator_after.requests_served,
         operator_before.requests_served
     );
+    // The half-written buffer: anyone closes it once the request is gone,
+    // and its rent goes back to its writer.
+    let buffer = pda::input_buffer_of(&request, &state, &requester.pubkey());
+    let buffer_rent = env.lamports(buffer).await;
+    assert!(buffer_rent > 0);
+    let before = env.lamports(requester.pubkey()).await;
+    let bystander = env.challenger.wallet.insecure_clone();
+    env.close_input_buffer(
+        &bystander,
+        request,
+        state.model,
+        state.sequence,
+        requester.pubkey(),
+    )
+    .await
+    .unwrap();
+    assert!(!env.exists(buffer).await);
+    assert_eq!(env.lamports(requester.pubkey()).await, before + buffer_rent);
     env.assert_tokens_conserved().await;
 }
 
@@ -357,7 +411,7 @@ async fn a_pending_request_whose_demanded_input_never_comes_is_voided_and_refund
     env.warp_slots(25).await;
     assert_sibyl_error(env.expire(request).await, SibylError::InputAwaitingUpload);
     assert_sibyl_error(env.void(request).await, SibylError::NotVoidable);
-    env.warp_slots(20).await;
+    env.warp_slots(17).await;
     let requester_tokens = env.token_balance(env.requester.token).await;
     env.void(request).await.unwrap();
     assert!(!env.exists(request).await);
@@ -368,8 +422,11 @@ async fn a_pending_request_whose_demanded_input_never_comes_is_voided_and_refund
     // A request written in time is no longer voidable.
     let kept = env.request_by_reference(&bytes, URI).await.unwrap();
     env.demand_input(1, kept).await.unwrap();
-    env.write_input(kept, 0, &bytes).await.unwrap();
-    env.warp_slots(41).await;
+    let requester = env.requester.wallet.insecure_clone();
+    env.write_input_buffer(&requester, kept, 0, &bytes)
+        .await
+        .unwrap();
+    env.warp_slots(42).await;
     assert_sibyl_error(env.void(kept).await, SibylError::NotVoidable);
     env.assert_tokens_conserved().await;
 }
@@ -414,5 +471,142 @@ async fn an_input_on_chain_grows_its_account_chunk_by_chunk_paid_by_the_requeste
         env.write_input(request, 4_096, &[0]).await,
         SibylError::InputAlreadyComplete,
     );
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn no_writer_can_spoil_another_and_a_buffer_in_use_stays_until_the_result_is_final() {
+    let mut env = TestEnv::new().await;
+    let bytes = input(9, 1_200);
+    let request = env.request_by_reference(&bytes, URI).await.unwrap();
+    env.commit(0, request, &output(b"honest")).await.unwrap();
+    env.demand_input(1, request).await.unwrap();
+    let state = env.request_account(request).await;
+
+    // A saboteur writes garbage first, into its own buffer only.
+    let saboteur = env.challenger.wallet.insecure_clone();
+    env.write_input_buffer(&saboteur, request, 0, &[0xee; 800])
+        .await
+        .unwrap();
+    // A bystander's donation to a writer's buffer address does not keep
+    // it from its buffer.
+    let watcher = env.operators[2].wallet.insecure_clone();
+    let watcher_buffer = pda::input_buffer_of(&request, &state, &watcher.pubkey());
+    env.donate_lamports(watcher_buffer, 1_000_000).await;
+    // The committing operator may answer the demand too; here a watcher's
+    // copy completes first and becomes the input.
+    env.write_whole_input_buffer(&watcher, request, &bytes)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.request_account(request).await.input_buffer,
+        watcher_buffer
+    );
+    assert_eq!(
+        env.lamports(watcher_buffer).await,
+        env.rent_exempt(sibyl::state::INPUT_BUFFER_HEADER_LEN + 1_200)
+            .await
+            .max(1_000_000)
+    );
+    assert_sibyl_error(
+        env.write_input_buffer(&saboteur, request, 800, &bytes[800..])
+            .await,
+        SibylError::InputAlreadyComplete,
+    );
+
+    // While the request is open: the input stays, and another writer's
+    // buffer closes only at its writer's word.
+    let bystander = env.requester.wallet.insecure_clone();
+    let (model, sequence) = (state.model, state.sequence);
+    assert_sibyl_error(
+        env.close_input_buffer(&saboteur, request, model, sequence, watcher.pubkey())
+            .await,
+        SibylError::InputBufferInUse,
+    );
+    assert_sibyl_error(
+        env.close_input_buffer(&watcher, request, model, sequence, watcher.pubkey())
+            .await,
+        SibylError::InputBufferInUse,
+    );
+    assert_sibyl_error(
+        env.close_input_buffer(&bystander, request, model, sequence, saboteur.pubkey())
+            .await,
+        SibylError::InputBufferInUse,
+    );
+    // A buffer named for another writer, or not a buffer at all.
+    assert_sibyl_error(
+        env.close_input_buffer(&bystander, request, model, sequence, bystander.pubkey())
+            .await,
+        SibylError::WrongInputBuffer,
+    );
+    env.close_input_buffer(&saboteur, request, model, sequence, saboteur.pubkey())
+        .await
+        .unwrap();
+
+    // Final: anyone closes the input's buffer, its rent to its writer.
+    env.warp_slots(51).await;
+    env.finalize(request).await.unwrap();
+    let rent = env.lamports(watcher_buffer).await;
+    let before = env.lamports(watcher.pubkey()).await;
+    env.close_input_buffer(&bystander, request, model, sequence, watcher.pubkey())
+        .await
+        .unwrap();
+    assert_eq!(env.lamports(watcher.pubkey()).await, before + rent);
+    assert!(!env.exists(watcher_buffer).await);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_demanded_input_may_be_written_while_the_protocol_is_paused_and_carried_inputs_stay_small(
+) {
+    let mut env = TestEnv::new().await;
+    let bytes = input(10, 300);
+    let request = env.request_by_reference(&bytes, URI).await.unwrap();
+    env.demand_input(1, request).await.unwrap();
+    env.set_paused(true).await.unwrap();
+    let requester = env.requester.wallet.insecure_clone();
+    env.write_input_buffer(&requester, request, 0, &bytes)
+        .await
+        .unwrap();
+    assert!(env.request_account(request).await.input_complete());
+    env.set_paused(false).await.unwrap();
+
+    // A model taking 20 KB: carried, its input is refused (the program's
+    // heap holds every request it reads); by reference it is taken.
+    let mut args = sibyl_tests::env::default_model_args([44; 32]);
+    args.max_input_bytes = 20_000;
+    env.register_model(args).await.unwrap();
+    let model = pda::model(&[44; 32]);
+    let big = input(11, 9_000);
+    let nonce = env.next_nonce();
+    let accounts = env.request_accounts(&env.requester, model, nonce);
+    let carried = sibyl::instructions::RequestInferenceArgs {
+        nonce,
+        fee: MODEL_PRICE,
+        input_len: 9_000,
+        input: big[..400].to_vec(),
+        input_reference: None,
+        callback: None,
+        max_challenge_window_slots: None,
+    };
+    let result = env.send_request(accounts, carried, &requester).await;
+    assert_sibyl_error(result, SibylError::InputTooLarge);
+    let nonce = env.next_nonce();
+    let accounts = env.request_accounts(&env.requester, model, nonce);
+    let referenced = sibyl::instructions::RequestInferenceArgs {
+        nonce,
+        fee: MODEL_PRICE,
+        input_len: 9_000,
+        input: Vec::new(),
+        input_reference: Some(InputReference {
+            sha256: hashing::input_hash(&big),
+            uri: URI.to_string(),
+        }),
+        callback: None,
+        max_challenge_window_slots: None,
+    };
+    env.send_request(accounts, referenced, &requester)
+        .await
+        .unwrap();
     env.assert_tokens_conserved().await;
 }

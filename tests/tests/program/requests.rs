@@ -370,10 +370,10 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         state.deadline_slot.to_le_bytes()
     );
     assert_eq!(
-        &data[REQUEST_HEAD_LEN - 72..REQUEST_HEAD_LEN - 40],
+        &data[REQUEST_HEAD_LEN - 104..REQUEST_HEAD_LEN - 72],
         state.refund_token.as_ref()
     );
-    assert_eq!(&data[REQUEST_HEAD_LEN - 40..REQUEST_HEAD_LEN], [0; 40]);
+    assert_eq!(&data[REQUEST_HEAD_LEN - 72..REQUEST_HEAD_LEN], [0; 72]);
     let mut other_rule = state.clone();
     other_rule.comparison = match state.comparison {
         ComparisonRule::Exact => ComparisonRule::Tolerance { abs: 1.0, rel: 0.0 },

@@ -82,6 +82,11 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
     // Watchers without the bytes cannot judge; the window restarts in full
     // once the demanded input is written.
     require!(!request.awaiting_input(), SibylError::InputAwaitingUpload);
+    // Voters must all have the bytes: a URI may serve some of them only.
+    require!(
+        !request.is_by_reference() || request.input_complete(),
+        SibylError::InputNotOnChain
+    );
     require!(
         slot <= request.challenge_deadline_slot,
         SibylError::ChallengeWindowClosed

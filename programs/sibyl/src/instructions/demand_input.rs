@@ -26,12 +26,14 @@ pub struct DemandInput<'info> {
     pub request: Box<Account<'info, InferenceRequest>>,
 }
 
-/// A staked operator that cannot fetch a referenced input with the declared
-/// hash demands it on chain. The requester then has `request_timeout_slots`
-/// to write it (`write_input`), or anyone may void the request
-/// (`void_request`). Meanwhile the challenge clock stops. Only staked
+/// A staked operator demands a referenced input on chain: because it cannot
+/// fetch the declared bytes, or because it holds them and will challenge
+/// (a challenge needs the input on chain). Anyone holding the bytes then
+/// has the upload window (`InferenceRequest::upload_window_slots`) to write
+/// them into an input buffer (`write_input_buffer`), or anyone may void the
+/// request (`void_request`). Meanwhile the clocks stop. Only staked
 /// operators may demand, and only once per request, because a demand costs
-/// the requester rent and time.
+/// time and rent.
 pub fn handler(ctx: Context<DemandInput>, sequence: u64) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let config = &accounts.config;
@@ -62,7 +64,11 @@ pub fn handler(ctx: Context<DemandInput>, sequence: u64) -> Result<()> {
         SibylError::CommitterCannotDemand
     );
     request.input_demanded_by = accounts.operator.key();
-    request.input_upload_deadline_slot = math::add(slot, config.params.request_timeout_slots)?;
+    let window = InferenceRequest::upload_window_slots(
+        config.params.request_timeout_slots,
+        request.input_len,
+    );
+    request.input_upload_deadline_slot = math::add(slot, window)?;
     let event = InputDemanded {
         request: request.key(),
         operator: request.input_demanded_by,

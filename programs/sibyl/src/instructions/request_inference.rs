@@ -1,6 +1,6 @@
 use crate::{
     callback::CallbackSpec,
-    constants::{ESCROW_SEED, MAX_INPUT_BYTES},
+    constants::{ESCROW_SEED, MAX_INPUT_BYTES, MAX_ONCHAIN_INPUT_BYTES},
     errors::SibylError,
     events::InferenceRequested,
     hashing, math,
@@ -135,10 +135,19 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
             );
             (sha256, uri)
         }
-        None if args.input.len() == args.input_len as usize => {
-            (hashing::input_hash(&args.input), String::new())
+        None => {
+            // Carried inputs are bounded by the program's heap.
+            require!(
+                args.input_len <= MAX_ONCHAIN_INPUT_BYTES,
+                SibylError::InputTooLarge
+            );
+            let hash = if args.input.len() == args.input_len as usize {
+                hashing::input_hash(&args.input)
+            } else {
+                [0; 32]
+            };
+            (hash, String::new())
         }
-        None => ([0; 32], String::new()),
     };
     let slot = Clock::get()?.slot;
     model.request_count = model
@@ -174,6 +183,7 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         refund_token: accounts.requester_token.key(),
         input_demanded_by: Pubkey::default(),
         input_upload_deadline_slot: 0,
+        input_buffer: Pubkey::default(),
         comparison: model.comparison,
         input_uri,
         input: args.input,

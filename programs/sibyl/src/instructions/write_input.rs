@@ -1,7 +1,7 @@
 use crate::{
     errors::SibylError,
     events::InputWritten,
-    hashing, math,
+    hashing,
     state::{Config, InferenceRequest, RequestStatus},
 };
 use anchor_lang::{
@@ -27,28 +27,21 @@ pub struct WriteInput<'info> {
     pub system_program: Program<'info, System>,
 }
 
-/// Appends one chunk of an input on chain: a large input, or a referenced
-/// input a node demanded. Chunks must arrive in order, so a replayed or
-/// reordered chunk is refused instead of corrupting the input. The account
-/// grows by the chunk (a chunk fits one transaction, far under the 10 KiB an
-/// instruction may grow an account by).
+/// Appends one chunk of an input the request carries. Chunks must arrive in
+/// order, so a replayed or reordered chunk is refused instead of corrupting
+/// the input. The account grows by the chunk (a chunk fits one transaction,
+/// far under the 10 KiB an instruction may grow an account by). A
+/// referenced input goes into an input buffer instead
+/// (`write_input_buffer`).
 pub fn handler(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<()> {
     ctx.accounts.config.require_not_paused()?;
-    let slot = Clock::get()?.slot;
     let request = &ctx.accounts.request;
+    require!(!request.is_by_reference(), SibylError::InputIsByReference);
     require!(!request.input_complete(), SibylError::InputAlreadyComplete);
-    if request.is_by_reference() {
-        require!(request.input_demanded(), SibylError::InputNotDemanded);
-        require!(
-            slot <= request.input_upload_deadline_slot,
-            SibylError::InputUploadWindowClosed
-        );
-    } else {
-        require!(
-            request.status == RequestStatus::Pending,
-            SibylError::RequestNotPending
-        );
-    }
+    require!(
+        request.status == RequestStatus::Pending,
+        SibylError::RequestNotPending
+    );
     require!(
         offset as usize == request.input.len(),
         SibylError::InputOffsetMismatch
@@ -62,13 +55,8 @@ pub fn handler(ctx: Context<WriteInput>, offset: u32, data: Vec<u8>) -> Result<(
     let request = &mut ctx.accounts.request;
     request.input.extend_from_slice(&data);
     let input_hash = if request.input_complete() {
-        let written = hashing::input_hash(&request.input);
-        if request.is_by_reference() {
-            require!(written == request.input_hash, SibylError::InputHashMismatch);
-            restart_clocks(request, &ctx.accounts.config, slot)?;
-        }
-        request.input_hash = written;
-        Some(written)
+        request.input_hash = hashing::input_hash(&request.input);
+        Some(request.input_hash)
     } else {
         None
     };
@@ -106,25 +94,5 @@ fn grow(ctx: &Context<WriteInput>, added: usize) -> Result<()> {
         )?;
     }
     account.resize(new_len)?;
-    Ok(())
-}
-
-/// A demanded input is now on chain: watchers get a whole challenge window
-/// with the bytes in hand, and an operator a whole commit timeout.
-fn restart_clocks(request: &mut InferenceRequest, config: &Config, slot: u64) -> Result<()> {
-    request.input_upload_deadline_slot = 0;
-    match request.status {
-        RequestStatus::Committed => {
-            request.challenge_deadline_slot = math::add(slot, request.challenge_window_slots)?;
-        }
-        RequestStatus::Pending => {
-            request.deadline_slot = request
-                .deadline_slot
-                .max(math::add(slot, config.params.request_timeout_slots)?);
-        }
-        // A demand is refused in any other state, and no dispute opens while
-        // the input is awaited.
-        _ => {}
-    }
     Ok(())
 }
