@@ -147,7 +147,7 @@ pub async fn write_input_buffer(
     let mut offset = from;
     for chunk in input.get(from..).unwrap_or_default().chunks(CHUNK_BYTES) {
         let write = instruction(
-            accounts::write_input_buffer(writer, request, state),
+            accounts::write_input_buffer(writer, request, state.model, state.sequence),
             sibyl::instruction::WriteInputBuffer {
                 sequence: state.sequence,
                 offset: length(offset),
@@ -392,6 +392,17 @@ pub fn largest_transactions(
             ),
         ),
         (
+            format!("write_input_buffer, {CHUNK_BYTES} bytes"),
+            instruction(
+                accounts::write_input_buffer(wallet, request, model, u64::MAX),
+                sibyl::instruction::WriteInputBuffer {
+                    sequence: u64::MAX,
+                    offset: u32::MAX,
+                    data: vec![0xa5; CHUNK_BYTES],
+                },
+            ),
+        ),
+        (
             format!("commit_result, the largest inline output ({MAX_OUTPUT_BYTES} bytes)"),
             instruction(
                 accounts::commit_result(wallet, request, model),
@@ -466,7 +477,7 @@ mod tests {
             token_program: anchor_spl::token::ID,
         };
         let largest = largest_transactions(&chain, tokens);
-        assert_eq!(largest.len(), 5);
+        assert_eq!(largest.len(), 6);
         for (name, transaction) in largest {
             let size = bincode::serialize(&transaction).unwrap().len();
             eprintln!("{name}: {size} bytes");

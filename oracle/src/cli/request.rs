@@ -186,11 +186,12 @@ pub async fn request(cli: &Cli, args: &RequestArgs) -> Result<ExitCode> {
         ),
         Some(uri) => {
             let space = InferenceRequest::space(uri_len, 0, model.max_output_bytes);
-            let (now, demanded) = (rent_of(space).await?, rent_of(on_chain).await?);
+            let buffer = sibyl::state::INPUT_BUFFER_HEADER_LEN + input.len();
+            let (now, demanded) = (rent_of(space).await?, rent_of(buffer).await?);
             println!(
-                "rent      {} SOL for the {space}-byte request account (back to you when it closes); {} SOL more if a node demands the input on chain",
+                "rent      {} SOL for the {space}-byte request account (back to you when it closes); if a node demands the input, whoever writes it on chain pays {} SOL for a {buffer}-byte buffer (back when it closes)",
                 format_amount(now, 9),
-                format_amount(demanded.saturating_sub(now), 9),
+                format_amount(demanded, 9),
             );
             println!(
                 "input     by reference: {} bytes, sha256 {}, at {uri} (it must serve exactly these bytes)",
