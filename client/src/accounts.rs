@@ -294,17 +294,19 @@ pub fn write_input(requester: Pubkey, request: Pubkey) -> acc::WriteInput {
     }
 }
 
-/// `writer` writes a chunk of `request`'s demanded input into its own buffer.
+/// `writer` writes a chunk of the demanded input of `request`, the
+/// `sequence`-th request of `model`, into its own buffer.
 pub fn write_input_buffer(
     writer: Pubkey,
     request: Pubkey,
-    state: &InferenceRequest,
+    model: Pubkey,
+    sequence: u64,
 ) -> acc::WriteInputBuffer {
     acc::WriteInputBuffer {
         writer,
         config: pda::config(),
         request,
-        buffer: pda::input_buffer_of(&request, state, &writer),
+        buffer: pda::input_buffer(&request, &model, sequence, &writer),
         system_program: system_program::ID,
         event_authority: pda::event_authority(),
         program: sibyl::ID,

@@ -1116,7 +1116,8 @@ impl TestEnv {
         data: &[u8],
     ) -> TxResult {
         let state = self.request_account(request).await;
-        let accounts = accounts::write_input_buffer(writer.pubkey(), request, &state);
+        let accounts =
+            accounts::write_input_buffer(writer.pubkey(), request, state.model, state.sequence);
         let data = data.to_vec();
         let sequence = state.sequence;
         self.send(
