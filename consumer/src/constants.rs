@@ -66,6 +66,12 @@ pub const MAX_INPUT_BYTES: u32 = 640 * 1024;
 /// and `write_input` grows the input beside its old copy, so an input of
 /// 8 KiB takes about 24 KiB there. Larger inputs go by reference.
 pub const MAX_ONCHAIN_INPUT_BYTES: u32 = 8 * 1024;
+/// Input bytes a client writes per `write_input` or `write_input_buffer`
+/// (a transaction is at most 1232 bytes).
+pub const INPUT_CHUNK_BYTES: u32 = 800;
+/// Slots a demanded input's upload window gives each chunk: writes land in
+/// order, each confirmed before the next is sent, which takes a slot or two.
+pub const UPLOAD_SLOTS_PER_CHUNK: u64 = 3;
 /// Longest URI of an input named by reference, in bytes.
 pub const MAX_INPUT_URI_LEN: usize = 200;
 /// Largest committed output (canonical encoding), in bytes. An output

@@ -342,6 +342,18 @@ impl ChainClient {
         }
     }
 
+    /// An account's owner and data, whoever owns it (`None`: nothing there).
+    pub async fn owned_account(
+        &self,
+        address: &Pubkey,
+        what: &'static str,
+    ) -> Result<Option<(Pubkey, Vec<u8>)>, ChainError> {
+        Ok(self
+            .account(address, what)
+            .await?
+            .map(|account| (account.owner, account.data)))
+    }
+
     /// The accounts at `addresses` (at most 100), read in one
     /// `getMultipleAccounts`, so all from the same slot.
     async fn accounts(

@@ -21,7 +21,7 @@ use sibyl::{
 };
 use std::{io, path::PathBuf, time::Duration};
 
-/// The longest a referenced input may take to arrive (8 MiB at 400 KB/s).
+/// The longest a referenced input may take to arrive (640 KiB at 32 KB/s).
 pub const INPUT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest wait for its next bytes.
 pub const INPUT_READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,6 +70,12 @@ impl InputFetcher {
         Self {
             store: ModelStore::with_limits(cache_dir, base_dir, limits).with_extension("input"),
         }
+    }
+
+    /// Deletes partial downloads a stopped or aborted fetch left behind;
+    /// how many.
+    pub fn remove_stale_partials(&self) -> usize {
+        self.store.remove_stale_partials()
     }
 
     /// The request's input: its bytes in the request account, the input

@@ -1,7 +1,7 @@
 // Follows one request live over PubSub: its account, its dispute's account
 // and the slot, each pushed by the cluster (accountSubscribe, slotSubscribe).
 import type { IdlAccounts } from "@coral-xyz/anchor";
-import type { AccountInfo, PublicKey } from "@solana/web3.js";
+import { type AccountInfo, PublicKey } from "@solana/web3.js";
 import type { InferenceRequestAccount, Sibyl, SibylProgram } from "../sibyl/client.js";
 import { disputePda } from "../sibyl/pda.js";
 import { committedOutputFromHistory, disputeFromHistory } from "./history.js";
@@ -28,7 +28,12 @@ export interface Snapshot {
 export function requestFacts(r: InferenceRequestAccount): RequestFacts {
   return {
     status: variant(r.status) as RequestStatusName,
-    inputComplete: r.input.length === r.inputLen,
+    // As `InferenceRequest::awaiting_input`: a referenced input is ready
+    // unless a node demanded it and no buffer holds it yet.
+    inputComplete:
+      r.inputUri.length > 0
+        ? r.inputDemandedBy.equals(PublicKey.default) || !r.inputBuffer.equals(PublicKey.default)
+        : r.input.length === r.inputLen,
     deadlineSlot: Number(r.deadlineSlot.toString()),
     operator: r.operator.toBase58(),
     committedSlot: Number(r.committedSlot.toString()),

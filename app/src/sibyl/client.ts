@@ -52,11 +52,11 @@ export interface RequestInferenceParams {
   nonce: bigint | number | BN;
   /** Fee to escrow, in payment-token base units; at least the model's price. */
   fee: bigint | number | BN;
-  /** The input, or its first bytes (the rest follows with `write_input`); empty when `inputReference` names it. */
+  /** The input, or its first bytes (the rest follows with `write_input`; at most 8 KiB in all); empty when `inputReference` names it. */
   input: Uint8Array;
   /**
    * The input by its SHA-256 and URI instead of its bytes: nodes fetch it,
-   * and the requester writes it on chain (`write_input`) only if a node
+   * and anyone holding it writes it on chain (`write_input_buffer`) only if a node
    * demands it. `inputLen` is then the whole input's length.
    */
   inputReference?: { sha256: Uint8Array; uri: string };

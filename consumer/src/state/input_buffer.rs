@@ -16,6 +16,7 @@
 //! Anyone may write one (the bytes authenticate themselves: the write that
 //! completes a buffer must make it hash to the request's input hash), each
 //! in its own buffer, so no writer can spoil another's.
+use crate::state::InferenceRequest;
 use anchor_lang::prelude::Pubkey;
 
 /// The tag a buffer starts with (filters find them by it).
@@ -53,6 +54,22 @@ impl InputBufferHeader {
             at += field.len();
         }
         bytes
+    }
+
+    /// Whether the buffer at `buffer` can no longer be, or become, its
+    /// request's input, given what its request address holds now (`None`:
+    /// nothing): the request is gone, made again, final, or its input was
+    /// completed in another buffer. Only then may its writer close it
+    /// without ending its own upload.
+    pub fn is_spent(&self, buffer: &Pubkey, request: Option<&InferenceRequest>) -> bool {
+        match request {
+            None => true,
+            Some(request) if request.model != self.model || request.sequence != self.sequence => {
+                true
+            }
+            Some(request) if request.has_final_output() => true,
+            Some(request) => request.input_complete() && request.input_buffer != *buffer,
+        }
     }
 
     /// The header of a buffer's data and the input bytes after it; `None`

@@ -1,5 +1,8 @@
 use crate::{
-    constants::{MAX_CALLBACK_ACCOUNTS, MAX_INPUT_URI_LEN, REQUEST_SEED},
+    constants::{
+        INPUT_CHUNK_BYTES, MAX_CALLBACK_ACCOUNTS, MAX_INPUT_URI_LEN, REQUEST_SEED,
+        UPLOAD_SLOTS_PER_CHUNK,
+    },
     state::ComparisonRule,
 };
 use anchor_lang::prelude::*;
@@ -189,10 +192,12 @@ impl InferenceRequest {
     }
 
     /// The slots a demanded input of `input_len` bytes gets to be written:
-    /// the commit timeout, plus one slot per KiB (writes land in order,
-    /// about one KiB per transaction).
+    /// the commit timeout, plus `UPLOAD_SLOTS_PER_CHUNK` for each chunk of
+    /// `INPUT_CHUNK_BYTES` (chunks land in order, one confirmed before the
+    /// next is sent).
     pub fn upload_window_slots(request_timeout_slots: u64, input_len: u32) -> u64 {
-        request_timeout_slots.saturating_add(u64::from(input_len.div_ceil(1024)))
+        let chunks = u64::from(input_len.div_ceil(INPUT_CHUNK_BYTES));
+        request_timeout_slots.saturating_add(chunks.saturating_mul(UPLOAD_SLOTS_PER_CHUNK))
     }
 
     /// Whether a consumer may act on this request's output.

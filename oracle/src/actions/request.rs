@@ -15,8 +15,8 @@ use std::time::Duration;
 /// 480 leaves room for a callback naming four accounts and a priority fee
 /// (see `largest_transactions_fit_in_a_packet`).
 pub const FIRST_CHUNK_BYTES: usize = 480;
-/// Input bytes per `write_input`.
-pub const CHUNK_BYTES: usize = 800;
+/// Input bytes per `write_input` or `write_input_buffer`.
+pub const CHUNK_BYTES: usize = sibyl::constants::INPUT_CHUNK_BYTES as usize;
 
 /// One inference to pay for.
 #[derive(Clone, Debug)]
@@ -175,13 +175,14 @@ pub async fn input_buffer_written(
     state: &InferenceRequest,
 ) -> Result<usize, ChainError> {
     let buffer = pda::input_buffer_of(&request, state, &chain.wallet());
-    Ok(chain
-        .raw_account(&buffer, "input buffer")
-        .await?
-        .map_or(0, |data| {
-            data.len()
-                .saturating_sub(sibyl::state::INPUT_BUFFER_HEADER_LEN)
-        }))
+    // Lamports someone sent to the address before the first chunk leave it
+    // the system program's, with no data: nothing written yet.
+    Ok(match chain.owned_account(&buffer, "input buffer").await? {
+        Some((owner, data)) if owner == sibyl::ID => data
+            .len()
+            .saturating_sub(sibyl::state::INPUT_BUFFER_HEADER_LEN),
+        _ => 0,
+    })
 }
 
 /// Closes this wallet's input buffer described by `header`, returning the
@@ -215,8 +216,8 @@ pub fn fresh_nonce() -> u64 {
 pub enum Progress {
     /// Waiting for an operator (the deadline slot).
     Pending { slot: u64, deadline_slot: u64 },
-    /// A node demanded the referenced input on chain: the requester writes
-    /// it by `state.input_upload_deadline_slot` (`write_input`), or the
+    /// A node demanded the referenced input on chain: anyone holding it
+    /// writes it by `state.input_upload_deadline_slot` (`write_input_buffer`), or the
     /// request is voided and refunded.
     InputDemanded {
         slot: u64,

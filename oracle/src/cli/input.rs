@@ -115,12 +115,12 @@ async fn write(cli: &Cli, args: &WriteArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     if ours {
         println!(
-            "request {address}: input written on chain ({} bytes, deadline slot {}); take the buffer's rent back with `sibyl input close {address}` once the request is final",
+            "request {address}: input written on chain ({} bytes, deadline slot {}); take the buffer's rent back with `sibyl input close` once the request is final",
             input.len(),
             state.input_upload_deadline_slot
         );
     } else {
-        println!("request {address}: another writer put the input on chain first; `sibyl input close {address}` returns your buffer's rent");
+        println!("request {address}: another writer put the input on chain first; `sibyl input close` returns your buffer's rent");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -133,6 +133,18 @@ async fn close(cli: &Cli, _args: &CloseArgs) -> Result<ExitCode> {
         println!("you hold no input buffer");
     }
     for (buffer, header) in buffers {
+        let now: Option<InferenceRequest> = chain
+            .fetch(&header.request, "inference request")
+            .await
+            .ok()
+            .flatten();
+        if !header.is_spent(&buffer, now.as_ref()) {
+            println!(
+                "kept   {buffer}: request {} is open and its input not complete, or this buffer is its input",
+                header.request
+            );
+            continue;
+        }
         match request::close_input_buffer(&chain, &header).await {
             Ok(rent) => println!(
                 "closed {buffer} (request {}): {} SOL back",

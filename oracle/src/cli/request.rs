@@ -287,7 +287,7 @@ fn describe(progress: &Progress) -> (String, String) {
         Progress::InputDemanded { slot, state } => (
             "input demanded".into(),
             format!(
-                "slot {slot:>6}  input demanded by operator {}, which cannot fetch {} · write it with `sibyl input write <REQUEST> <FILE.bin>` by slot {} ({} left), or the request is voided and refunded",
+                "slot {slot:>6}  input demanded by operator {} ({}) · write it with `sibyl input write <REQUEST> <FILE.bin>` by slot {} ({} left), or the request is voided and refunded",
                 state.input_demanded_by,
                 state.input_uri,
                 state.input_upload_deadline_slot,

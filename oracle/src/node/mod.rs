@@ -195,6 +195,7 @@ impl Node {
             config.node.model_base_dir.clone(),
             config.fetch.limits(),
         );
+        inputs.remove_stale_partials();
         let runner = Arc::new(Runner::new(
             engine.clone(),
             store,

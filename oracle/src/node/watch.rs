@@ -25,8 +25,11 @@ use std::{
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-/// Input jobs (fetches and uploads of referenced inputs) run at once, at most.
-const CONCURRENT_INPUT_JOBS: usize = 8;
+/// Fetches of referenced inputs run at once, at most.
+const CONCURRENT_FETCHES: usize = 8;
+/// Uploads of referenced inputs (hundreds of transactions each) run at once,
+/// at most.
+const CONCURRENT_UPLOADS: usize = 2;
 
 /// Work on a referenced input, off the checks: a URI that stalls, or an
 /// upload of hundreds of chunks, must not hold up the commitments behind
@@ -58,8 +61,14 @@ pub struct Watch {
     handles: HashMap<Pubkey, tokio::task::AbortHandle>,
     /// Fetched inputs waiting for their check, by request instance.
     fetched: HashMap<Pubkey, Vec<u8>>,
-    /// Instances this node demanded or put on chain (each done once).
+    /// Instances this node demanded or put on chain (each done once, but
+    /// for a failure, tried again after a backoff).
     handled: HashSet<Pubkey>,
+    /// Instances whose upload runs.
+    uploading: HashSet<Pubkey>,
+    /// Instances whose input came on chain since a failed fetch: their
+    /// backoff was lifted once.
+    landed: HashSet<Pubkey>,
 }
 
 impl Watch {
@@ -74,6 +83,8 @@ impl Watch {
             handles: HashMap::new(),
             fetched: HashMap::new(),
             handled: HashSet::new(),
+            uploading: HashSet::new(),
+            landed: HashSet::new(),
         }
     }
 
@@ -84,6 +95,11 @@ impl Watch {
             let (request, instance, result) = match joined {
                 Ok((id, ended)) => {
                     self.job_instances.remove(&id);
+                    // A newer job for the instance (a demand that overtook
+                    // this fetch) keeps its markers.
+                    if self.handles.get(&ended.1).is_some_and(|h| h.id() != id) {
+                        continue;
+                    }
                     ended
                 }
                 Err(err) => {
@@ -99,6 +115,7 @@ impl Watch {
                         {
                             self.handles.remove(&instance);
                             self.busy.remove(&instance);
+                            self.uploading.remove(&instance);
                         }
                         if err.is_panic() {
                             self.handled.remove(&instance);
@@ -109,6 +126,7 @@ impl Watch {
             };
             self.busy.remove(&instance);
             self.handles.remove(&instance);
+            self.uploading.remove(&instance);
             match result {
                 Ok(Some(input)) => {
                     self.fetched.insert(instance, input);
@@ -124,14 +142,22 @@ impl Watch {
     }
 
     /// Starts `job` on `state`'s input unless one runs for it already, or
-    /// (but for a demand, which is quick) too many do.
-    fn start(&mut self, request: Pubkey, state: &InferenceRequest, job: InputJob) {
+    /// too many of its kind do (a demand, one quick transaction, always
+    /// starts). Whether it started.
+    fn start(&mut self, request: Pubkey, state: &InferenceRequest, job: InputJob) -> bool {
         let instance = instance_key(state);
-        let full = self.busy.len() >= CONCURRENT_INPUT_JOBS;
-        if self.busy.contains(&instance) || (full && !matches!(job, InputJob::Demand)) {
-            return;
+        let full = match job {
+            InputJob::Fetch => self.running(false) >= CONCURRENT_FETCHES,
+            InputJob::Upload(_) => self.running(true) >= CONCURRENT_UPLOADS,
+            InputJob::Demand => false,
+        };
+        if self.busy.contains(&instance) || full {
+            return false;
         }
         self.busy.insert(instance);
+        if matches!(job, InputJob::Upload(_)) {
+            self.uploading.insert(instance);
+        }
         let (shared, state) = (self.shared.clone(), state.clone());
         let span = tracing::info_span!("input", %request);
         let handle = self.jobs.spawn(
@@ -151,6 +177,18 @@ impl Watch {
         );
         self.job_instances.insert(handle.id(), instance);
         self.handles.insert(instance, handle);
+        true
+    }
+
+    /// Running uploads (`true`) or other jobs.
+    fn running(&self, uploads: bool) -> usize {
+        let all = self.busy.len();
+        let uploading = self.uploading.len();
+        if uploads {
+            uploading
+        } else {
+            all.saturating_sub(uploading)
+        }
     }
 }
 
@@ -198,42 +236,84 @@ impl Service for Watch {
             for (request, state) in committed {
                 let instance = instance_key(&state);
                 live.insert(instance);
-                if state.operator == self.shared.operator {
-                    // A demand on our own commitment (it may come from an
-                    // operator hoping for a void): we served it, so we hold
-                    // the bytes, and put them on chain to keep it alive.
-                    if state.awaiting_demanded_input() && self.handled.insert(instance) {
-                        self.start(request, &state, InputJob::Upload(None));
+                let ours = state.operator == self.shared.operator;
+                let progress = if ours {
+                    None
+                } else {
+                    Some(self.progress(&instance).await?)
+                };
+                // A demanded input stops the clock: judged once it is on
+                // chain. This node writes it there when it must: on its own
+                // commitment (a demand may come from an operator hoping for
+                // a void; it served the input, so it can fetch it again),
+                // and on one it found wrong (a challenge needs it there).
+                // Not merely because it holds the bytes: one free demand
+                // must not make every watcher write a whole buffer.
+                if state.awaiting_demanded_input() {
+                    let must_write = ours || matches!(progress, Some(Progress::Challenge));
+                    if must_write
+                        && !self.retry.waiting(&request)
+                        && !self.handled.contains(&instance)
+                    {
+                        let held = self.fetched.remove(&instance);
+                        if self.start(request, &state, InputJob::Upload(held)) {
+                            self.handled.insert(instance);
+                        }
                     }
-                    continue;
-                }
-                // A demanded input stops the clock: judged once it is
-                // written. Bytes this node holds go on chain at once,
-                // whoever demanded them.
-                if state.awaiting_input() {
-                    if let Some(held) = self.fetched.remove(&instance) {
-                        if self.handled.insert(instance) {
-                            self.start(request, &state, InputJob::Upload(Some(held)));
+                    // Bytes it fetched before the demand: judged now (the
+                    // clock is stopped), so that a lie is written and
+                    // challenged rather than voided.
+                    if matches!(progress, Some(Progress::Due)) && !self.retry.waiting(&request) {
+                        if let Some(input) = self.fetched.get(&instance) {
+                            // No deadline runs: after every timed check.
+                            due.push((
+                                u64::MAX,
+                                (request, state.clone(), model.clone(), input.clone()),
+                            ));
                         }
                     }
                     continue;
                 }
-                if slot > state.challenge_deadline_slot {
+                let Some(progress) = progress else {
+                    continue;
+                };
+                if state.awaiting_input() || slot > state.challenge_deadline_slot {
                     continue;
                 }
                 self.unverified
                     .awaiting(request, state.challenge_deadline_slot);
                 let off_chain = state.is_by_reference() && !state.input_complete();
                 // A referenced input now on chain: a failed fetch of its URI
-                // no longer holds the check back.
-                if state.is_by_reference()
-                    && state.input_complete()
-                    && !self.fetched.contains_key(&instance)
-                    && !self.busy.contains(&instance)
-                {
+                // no longer holds the check back (once).
+                if state.is_by_reference() && !off_chain && self.landed.insert(instance) {
                     self.retry.succeeded(&request);
                 }
-                match self.progress(&instance).await? {
+                // Not judged with half the window gone: demanded, whatever
+                // the backoff, so that no URI that stalls (and no queue of
+                // them) outlasts the window.
+                let undecided = matches!(progress, Progress::Due | Progress::Challenge);
+                if off_chain
+                    && undecided
+                    && !state.input_demanded()
+                    && state.challenge_deadline_slot.saturating_sub(slot) <= demand_margin(&state)
+                    && !self.handled.contains(&instance)
+                {
+                    // A fetch still running is overtaken: the bytes come on
+                    // chain, or the request is voided.
+                    if let Some(fetch) = self.handles.remove(&instance) {
+                        fetch.abort();
+                        self.busy.remove(&instance);
+                        self.uploading.remove(&instance);
+                        // What aborted fetches left, once past any live
+                        // fetch's time limit.
+                        self.shared.inputs.remove_stale_partials();
+                    }
+                    if self.start(request, &state, InputJob::Demand) {
+                        self.handled.insert(instance);
+                    }
+                    continue;
+                }
+                match progress {
                     Progress::Done => {
                         self.unverified.verified(&request);
                         continue;
@@ -243,9 +323,11 @@ impl Service for Watch {
                     Progress::Due | Progress::Challenge if self.retry.waiting(&request) => continue,
                     // Judged wrong: a challenge needs the input on chain.
                     Progress::Challenge if off_chain => {
-                        if self.handled.insert(instance) {
+                        if !self.handled.contains(&instance) {
                             let held = self.fetched.remove(&instance);
-                            self.start(request, &state, InputJob::Upload(held));
+                            if self.start(request, &state, InputJob::Upload(held)) {
+                                self.handled.insert(instance);
+                            }
                         }
                         continue;
                     }
@@ -279,27 +361,13 @@ impl Service for Watch {
             }
         }
         to_fetch.sort_by_key(|(deadline, _, _)| *deadline);
-        for (deadline, request, state) in to_fetch {
-            let instance = instance_key(&state);
-            // Not judged with half the window gone: demanded, so that no
-            // URI that stalls (and no queue of them) outlasts the window.
-            if deadline.saturating_sub(slot) <= demand_margin(&state) && !state.input_demanded() {
-                if self.handled.insert(instance) {
-                    // A fetch still running is overtaken: the bytes come on
-                    // chain, or the request is voided.
-                    if let Some(fetch) = self.handles.remove(&instance) {
-                        fetch.abort();
-                    }
-                    self.busy.remove(&instance);
-                    self.start(request, &state, InputJob::Demand);
-                }
-                continue;
-            }
+        for (_, request, state) in to_fetch {
             self.start(request, &state, InputJob::Fetch);
         }
         // Inputs of commitments no longer open are dropped.
         self.fetched.retain(|instance, _| live.contains(instance));
         self.handled.retain(|instance| live.contains(instance));
+        self.landed.retain(|instance| live.contains(instance));
         let missed = self.unverified.missed_by(slot);
         self.shared
             .metrics

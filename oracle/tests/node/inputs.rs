@@ -4,7 +4,9 @@
 //! write`, or the request is voided and nobody is paid or slashed.
 use crate::{
     cli::sibyl_async,
-    cluster::{digit_input, metrics_text, serve_metrics, test_params, Cluster, InputServer},
+    cluster::{
+        digit_input, metrics_text, repo_root, serve_metrics, test_params, Cluster, InputServer,
+    },
 };
 use sibyl::state::{ConfigParams, RequestStatus};
 use sibyl_client::pda;
@@ -406,4 +408,116 @@ async fn an_honest_operator_answers_a_demand_on_its_own_commitment() {
     );
     running.stop().await;
     cluster.assert_tokens_conserved().await;
+}
+
+/// An input of six chunks, demanded on an honest commitment by another
+/// operator, with lamports sent beforehand to the honest node's buffer
+/// address to trip its first write: the node writes every chunk (its crank
+/// leaves the buffer alone while it is being written), the result is final
+/// and paid, and the crank then closes the buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_input_is_written_in_full_despite_a_donation_and_closed_once_final() {
+    let cluster = Cluster::start(2).await;
+    let inputs = InputServer::start();
+    // A model taking 1024 floats (a 4 KB input), served over HTTP.
+    let path = cluster.dir.path().join("sum.onnx");
+    let script = format!(
+        "import onnx\nfrom onnx import helper, TensorProto\n\
+         axes = helper.make_tensor('axes', TensorProto.INT64, [1], [1])\n\
+         node = helper.make_node('ReduceSum', ['x', 'axes'], ['y'], keepdims=1)\n\
+         g = helper.make_graph([node], 'sum', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 1024])], \
+         [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 1])], [axes])\n\
+         m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)])\n\
+         m.ir_version = 8\n\
+         onnx.save(m, '{}')\n",
+        path.display()
+    );
+    let made = std::process::Command::new(repo_root().join(".local/venv/bin/python"))
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    inputs.put("sum.onnx", std::fs::read(&path).unwrap());
+    let engine = sibyl_oracle::engine::Engine::new(&Default::default()).unwrap();
+    let listing = sibyl_oracle::actions::model::Listing {
+        uri: inputs.uri("sum.onnx"),
+        price: 10_000,
+        royalty_bps: 0,
+        comparison: None,
+        challenge_window_override_slots: None,
+        max_input_bytes: None,
+        max_output_bytes: None,
+    };
+    let args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
+    let spec = args.inputs[0].clone();
+    let model = sibyl_oracle::actions::model::register(
+        &cluster.client(&cluster.publisher),
+        cluster.tokens,
+        args,
+    )
+    .await
+    .unwrap();
+
+    let mut server = cluster.node_config(0, &[Role::Serve, Role::Watch, Role::Crank], 0.0);
+    InputServer::allow(&mut server);
+    let running = cluster.start_nodes([server]).await;
+    let served_before = cluster.operator_state(0).await.requests_served;
+    let values: Vec<f32> = (0..1024).map(|k| k as f32 / 1024.0).collect();
+    let json = serde_json::to_string(&values).unwrap();
+    let input = sibyl_oracle::input::from_json(&json, &spec).unwrap();
+    assert!(input.len() > 5 * 800, "several chunks: {}", input.len());
+    inputs.put("x.bin", input.clone());
+    let request = cluster
+        .request_by_reference(model, input.clone(), inputs.uri("x.bin"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let committed = loop {
+        let state = cluster.request_state(&request).await.unwrap();
+        if state.status == RequestStatus::Committed {
+            break state;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let server = cluster.operators[0].pubkey();
+    let buffer = pda::input_buffer_of(&request, &committed, &server);
+    let requester = cluster.client(&cluster.requester);
+    let donation =
+        solana_system_interface::instruction::transfer(&requester.wallet(), &buffer, 1_000_000);
+    requester.send("donation", &[donation], &[]).await.unwrap();
+    let sybil = cluster.client(&cluster.operators[1]);
+    let demand = sibyl_client::instruction(
+        sibyl_client::accounts::demand_input(sybil.wallet(), request),
+        sibyl::instruction::DemandInput {
+            sequence: committed.sequence,
+        },
+    );
+    sybil.send("demand_input", &[demand], &[]).await.unwrap();
+
+    let state = cluster.wait_final(&request, Duration::from_secs(90)).await;
+    assert_eq!(state.status, RequestStatus::Finalized);
+    assert_eq!(state.input_buffer, buffer, "the honest operator's copy");
+    assert_eq!(
+        cluster.operator_state(0).await.requests_served,
+        served_before + 1
+    );
+    let started = std::time::Instant::now();
+    while requester
+        .raw_account(&buffer, "input buffer")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the crank never closed its spent buffer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.stop().await;
+    cluster.assert_tokens_conserved_with(&[model]).await;
 }

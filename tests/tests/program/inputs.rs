@@ -163,11 +163,11 @@ async fn a_demanded_input_stops_the_challenge_clock_until_written_then_restarts_
     let demanded = env.request_account(request).await;
     assert_eq!(demanded.input_demanded_by, env.operator(1));
     let slot = env.slot().await;
-    // The commit timeout (40) plus a slot per KiB.
-    assert_eq!(demanded.input_upload_deadline_slot, slot + 41);
+    // The commit timeout (40) plus 3 slots for its one 800-byte chunk.
+    assert_eq!(demanded.input_upload_deadline_slot, slot + 43);
     assert_eq!(
         events.one::<InputDemanded>().upload_deadline_slot,
-        slot + 41
+        slot + 43
     );
     assert!(demanded.awaiting_input());
 
@@ -338,7 +338,7 @@ async fn a_committed_request_whose_demanded_input_never_comes_is_voided_with_nob
         .await
         .unwrap();
     assert_sibyl_error(env.void(request).await, SibylError::NotVoidable);
-    env.warp_slots(43).await;
+    env.warp_slots(47).await;
     assert_sibyl_error(
         env.write_input_buffer(&requester, request, 800, &bytes[800..])
             .await,
@@ -411,7 +411,7 @@ async fn a_pending_request_whose_demanded_input_never_comes_is_voided_and_refund
     env.warp_slots(25).await;
     assert_sibyl_error(env.expire(request).await, SibylError::InputAwaitingUpload);
     assert_sibyl_error(env.void(request).await, SibylError::NotVoidable);
-    env.warp_slots(17).await;
+    env.warp_slots(19).await;
     let requester_tokens = env.token_balance(env.requester.token).await;
     env.void(request).await.unwrap();
     assert!(!env.exists(request).await);
