@@ -578,6 +578,17 @@ impl ChainClient {
             0,
             RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, T::DISCRIMINATOR)),
         );
+        self.program_account_bytes(what, filters, slice).await
+    }
+
+    /// The data (or `slice` of it) of every Sibyl account matching
+    /// `filters`, whatever its type.
+    async fn program_account_bytes(
+        &self,
+        what: &'static str,
+        filters: Vec<RpcFilterType>,
+        slice: Option<solana_account_decoder_client_types::UiDataSliceConfig>,
+    ) -> Result<Vec<(Pubkey, Vec<u8>)>, ChainError> {
         let accounts = self
             .rpc
             .get_program_ui_accounts_with_config(
@@ -615,32 +626,15 @@ impl ChainClient {
                 writer.as_ref(),
             )),
         ];
-        let accounts = self
-            .rpc
-            .get_program_ui_accounts_with_config(
-                &sibyl::ID,
-                RpcProgramAccountsConfig {
-                    filters: Some(filters),
-                    account_config: RpcAccountInfoConfig {
-                        encoding: Some(
-                            solana_account_decoder_client_types::UiAccountEncoding::Base64,
-                        ),
-                        data_slice: Some(solana_account_decoder_client_types::UiDataSliceConfig {
-                            offset: 0,
-                            length: INPUT_BUFFER_HEADER_LEN,
-                        }),
-                        commitment: Some(self.rpc.commitment()),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|err| ChainError::rpc("listing input buffers", err))?;
-        Ok(accounts
+        let header = solana_account_decoder_client_types::UiDataSliceConfig {
+            offset: 0,
+            length: INPUT_BUFFER_HEADER_LEN,
+        };
+        Ok(self
+            .program_account_bytes("input buffer", filters, Some(header))
+            .await?
             .into_iter()
-            .filter_map(|(address, account)| {
-                let data = account.data.decode()?;
+            .filter_map(|(address, data)| {
                 let (header, _) = InputBufferHeader::parse(&data)?;
                 Some((address, header))
             })

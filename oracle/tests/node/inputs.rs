@@ -13,6 +13,25 @@ use sibyl_client::pda;
 use sibyl_oracle::{actions::request::Progress, config::Role};
 use std::time::Duration;
 
+/// Polls `request` until `reached` holds of it (panics after 60 s, or if a
+/// lie went final meanwhile); the state that reached it.
+async fn wait_for(
+    cluster: &Cluster,
+    request: &anchor_lang::prelude::Pubkey,
+    what: &str,
+    reached: impl Fn(&sibyl::state::InferenceRequest) -> bool,
+) -> sibyl::state::InferenceRequest {
+    let started = std::time::Instant::now();
+    loop {
+        let state = cluster.request_state(request).await.unwrap();
+        if reached(&state) {
+            return state;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `address`'s `/metrics` until `line` is in it (panics after 60 s).
 async fn wait_metric(address: std::net::SocketAddr, line: &str) -> String {
     let started = std::time::Instant::now();
@@ -250,18 +269,10 @@ async fn a_lie_on_an_input_only_the_liar_could_fetch_is_demanded_and_then_overtu
         .request_by_reference(cluster.model, input.clone(), inputs.uri("digit.bin"))
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    let demanded = loop {
-        let state = cluster.request_state(&request).await.unwrap();
-        if state.input_demanded() {
-            break state;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never demanded"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let demanded = wait_for(&cluster, &request, "demanded", |state| {
+        state.input_demanded()
+    })
+    .await;
     assert_eq!(demanded.status, RequestStatus::Committed);
     assert_eq!(
         demanded.input_demanded_by,
@@ -317,19 +328,11 @@ async fn a_uri_that_stalls_cannot_outlast_the_challenge_window() {
         .request_by_reference(cluster.model, input.clone(), inputs.uri("slow.bin"))
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    let demanded = loop {
-        let state = cluster.request_state(&request).await.unwrap();
-        if state.input_demanded() {
-            break state;
-        }
+    let demanded = wait_for(&cluster, &request, "demanded", |state| {
         assert_ne!(state.status, RequestStatus::Finalized, "a lie went final");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never demanded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        state.input_demanded()
+    })
+    .await;
     assert_eq!(demanded.status, RequestStatus::Committed);
     assert_eq!(
         demanded.input_demanded_by,
@@ -371,18 +374,10 @@ async fn an_honest_operator_answers_a_demand_on_its_own_commitment() {
         .request_by_reference(cluster.model, input.clone(), inputs.uri("digit.bin"))
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    let committed = loop {
-        let state = cluster.request_state(&request).await.unwrap();
-        if state.status == RequestStatus::Committed {
-            break state;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never committed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let committed = wait_for(&cluster, &request, "committed", |state| {
+        state.status == RequestStatus::Committed
+    })
+    .await;
     // Another operator demands; the requester never answers.
     let sybil = cluster.client(&cluster.operators[1]);
     let demand = sibyl_client::instruction(
@@ -471,18 +466,10 @@ async fn a_long_input_is_written_in_full_despite_a_donation_and_closed_once_fina
         .request_by_reference(model, input.clone(), inputs.uri("x.bin"))
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    let committed = loop {
-        let state = cluster.request_state(&request).await.unwrap();
-        if state.status == RequestStatus::Committed {
-            break state;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never committed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let committed = wait_for(&cluster, &request, "committed", |state| {
+        state.status == RequestStatus::Committed
+    })
+    .await;
     let server = cluster.operators[0].pubkey();
     let buffer = pda::input_buffer_of(&request, &committed, &server);
     let requester = cluster.client(&cluster.requester);
