@@ -267,13 +267,13 @@ pub(crate) fn request_state(request: &AccountInfo) -> Result<InferenceRequest> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{constants::MAX_CALLBACK_ACCOUNTS, encoding::encode};
 
     const MODEL: [u8; 32] = [7; 32];
 
-    fn request(status: RequestStatus, committed_slot: u64) -> InferenceRequest {
+    pub(crate) fn request(status: RequestStatus, committed_slot: u64) -> InferenceRequest {
         let scores = Tensor::from_f32("scores", vec![1, 3], &[0.1, 0.7, 0.2]).unwrap();
         InferenceRequest {
             requester: Pubkey::new_from_array([1; 32]),

@@ -120,4 +120,33 @@ mod tests {
         data[0] = b'x';
         assert_eq!(InputBufferHeader::parse(&data), None);
     }
+
+    /// A writer closes its buffer only once it can no longer be, or
+    /// become, its request's input.
+    #[test]
+    fn a_buffer_is_spent_once_its_request_is_gone_remade_final_or_completed_elsewhere() {
+        use crate::state::RequestStatus;
+        let mut request = crate::result::tests::request(RequestStatus::Committed, 10);
+        request.input_uri = "https://a/b".to_string();
+        let header = InputBufferHeader {
+            request: Pubkey::new_from_array([9; 32]),
+            model: request.model,
+            sequence: request.sequence,
+            writer: Pubkey::new_from_array([3; 32]),
+        };
+        let ours = Pubkey::new_from_array([4; 32]);
+        // Being written, or the input: not spent.
+        assert!(!header.is_spent(&ours, Some(&request)));
+        request.input_buffer = ours;
+        assert!(!header.is_spent(&ours, Some(&request)));
+        // Another buffer completed it.
+        assert!(header.is_spent(&Pubkey::new_from_array([5; 32]), Some(&request)));
+        // Final, gone, or another instance at the address.
+        request.status = RequestStatus::Finalized;
+        assert!(header.is_spent(&ours, Some(&request)));
+        assert!(header.is_spent(&ours, None));
+        request.status = RequestStatus::Committed;
+        request.sequence += 1;
+        assert!(header.is_spent(&ours, Some(&request)));
+    }
 }
