@@ -79,23 +79,27 @@ pub async fn demand(
     Ok(())
 }
 
-/// Puts a referenced input this node holds on chain, so that it can
-/// challenge the commitment (voters then read it there, not from a URI that
-/// may serve some of them only): demands it, then writes it into this
-/// node's own buffer, resuming where the buffer ends. Done as well when
-/// another writer completed it first.
+/// Puts a referenced input on chain, so that it can be judged there (a
+/// challenge needs it there: voters then read it, not a URI that may serve
+/// some of them only): the bytes `held` already, or fetched again. Demands
+/// it, then writes it into this node's own buffer, resuming where the
+/// buffer ends. Done as well when another writer completed it first.
 pub async fn put_on_chain(
     shared: &Shared,
     request: Pubkey,
     state: &InferenceRequest,
-    input: &[u8],
+    held: Option<Vec<u8>>,
 ) -> Result<(), NodeError> {
+    let input = match held {
+        Some(input) => input,
+        None => shared.inputs.input_of(state, &shared.chain).await?,
+    };
     if !state.input_demanded() {
         demand(shared, request, state).await?;
     }
     let chain = &shared.chain;
     let from = requests::input_buffer_written(chain, request, state).await?;
-    let ours = requests::write_input_buffer(chain, request, state, input, from, |_| {}).await?;
+    let ours = requests::write_input_buffer(chain, request, state, &input, from, |_| {}).await?;
     tracing::info!(%request, bytes = input.len(), ours, "the input is on chain");
     Ok(())
 }

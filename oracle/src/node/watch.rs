@@ -52,20 +52,13 @@ pub struct Watch {
     unverified: Unverified,
     /// Commitments whose check failed, tried again after a backoff.
     retry: Retries,
-    /// Running input jobs, by request instance; a fetch returns the bytes.
-    jobs: JoinSet<JobEnd>,
-    busy: HashSet<Pubkey>,
-    /// Each running job's instance, for one that panics or is aborted.
-    job_instances: HashMap<tokio::task::Id, Pubkey>,
-    /// Each running job, to abort a fetch overtaken by a demand.
-    handles: HashMap<Pubkey, tokio::task::AbortHandle>,
+    /// Running input jobs, at most one per request instance.
+    jobs: InputJobs,
     /// Fetched inputs waiting for their check, by request instance.
     fetched: HashMap<Pubkey, Vec<u8>>,
     /// Instances this node demanded or put on chain (each done once, but
     /// for a failure, tried again after a backoff).
     handled: HashSet<Pubkey>,
-    /// Instances whose upload runs.
-    uploading: HashSet<Pubkey>,
     /// Instances whose input came on chain since a failed fetch: their
     /// backoff was lifted once.
     landed: HashSet<Pubkey>,
@@ -77,13 +70,9 @@ impl Watch {
             shared,
             unverified: Unverified::default(),
             retry: Retries::default(),
-            jobs: JoinSet::new(),
-            busy: HashSet::new(),
-            job_instances: HashMap::new(),
-            handles: HashMap::new(),
+            jobs: InputJobs::default(),
             fetched: HashMap::new(),
             handled: HashSet::new(),
-            uploading: HashSet::new(),
             landed: HashSet::new(),
         }
     }
@@ -91,48 +80,17 @@ impl Watch {
     /// Takes in the jobs that ended: fetched bytes wait for their check; a
     /// failure is tried again after a backoff.
     fn collect_jobs(&mut self) {
-        while let Some(joined) = self.jobs.try_join_next_with_id() {
-            let (request, instance, result) = match joined {
-                Ok((id, ended)) => {
-                    self.job_instances.remove(&id);
-                    // A newer job for the instance (a demand that overtook
-                    // this fetch) keeps its markers.
-                    if self.handles.get(&ended.1).is_some_and(|h| h.id() != id) {
-                        continue;
-                    }
-                    ended
+        while let Some(ended) = self.jobs.try_next() {
+            match ended {
+                Ended::Stale => {}
+                Ended::Panicked(instance) => {
+                    self.handled.remove(&instance);
                 }
-                Err(err) => {
-                    // A job that panicked, or a fetch a demand overtook.
-                    if err.is_panic() {
-                        tracing::error!(%err, "an input job failed");
-                    }
-                    if let Some(instance) = self.job_instances.remove(&err.id()) {
-                        if self
-                            .handles
-                            .get(&instance)
-                            .is_some_and(|h| h.id() == err.id())
-                        {
-                            self.handles.remove(&instance);
-                            self.busy.remove(&instance);
-                            self.uploading.remove(&instance);
-                        }
-                        if err.is_panic() {
-                            self.handled.remove(&instance);
-                        }
-                    }
-                    continue;
-                }
-            };
-            self.busy.remove(&instance);
-            self.handles.remove(&instance);
-            self.uploading.remove(&instance);
-            match result {
-                Ok(Some(input)) => {
+                Ended::Done((_, instance, Ok(Some(input)))) => {
                     self.fetched.insert(instance, input);
                 }
-                Ok(None) => {}
-                Err(err) => {
+                Ended::Done((_, _, Ok(None))) => {}
+                Ended::Done((request, instance, Err(err))) => {
                     self.handled.remove(&instance);
                     let wait = self.retry.failed(request);
                     tracing::warn!(%request, %err, retry_in_s = wait.as_secs(), "could not get or place the input of a commitment");
@@ -146,27 +104,30 @@ impl Watch {
     /// starts). Whether it started.
     fn start(&mut self, request: Pubkey, state: &InferenceRequest, job: InputJob) -> bool {
         let instance = instance_key(state);
+        let upload = matches!(job, InputJob::Upload(_));
         let full = match job {
-            InputJob::Fetch => self.running(false) >= CONCURRENT_FETCHES,
-            InputJob::Upload(_) => self.running(true) >= CONCURRENT_UPLOADS,
+            InputJob::Fetch => self.jobs.count(false) >= CONCURRENT_FETCHES,
+            InputJob::Upload(_) => self.jobs.count(true) >= CONCURRENT_UPLOADS,
             InputJob::Demand => false,
         };
-        if self.busy.contains(&instance) || full {
+        if self.jobs.is_running(&instance) || full {
             return false;
-        }
-        self.busy.insert(instance);
-        if matches!(job, InputJob::Upload(_)) {
-            self.uploading.insert(instance);
         }
         let (shared, state) = (self.shared.clone(), state.clone());
         let span = tracing::info_span!("input", %request);
-        let handle = self.jobs.spawn(
+        self.jobs.spawn(
+            instance,
+            upload,
             async move {
                 let result = match job {
                     InputJob::Fetch => availability::input_or_demand(&shared, request, &state)
                         .await
                         .map(Some),
-                    InputJob::Upload(held) => upload(&shared, request, &state, held).await,
+                    InputJob::Upload(held) => {
+                        availability::put_on_chain(&shared, request, &state, held)
+                            .await
+                            .map(|()| None)
+                    }
                     InputJob::Demand => availability::demand(&shared, request, &state)
                         .await
                         .map(|()| None),
@@ -175,36 +136,100 @@ impl Watch {
             }
             .instrument(span),
         );
-        self.job_instances.insert(handle.id(), instance);
-        self.handles.insert(instance, handle);
         true
-    }
-
-    /// Running uploads (`true`) or other jobs.
-    fn running(&self, uploads: bool) -> usize {
-        let all = self.busy.len();
-        let uploading = self.uploading.len();
-        if uploads {
-            uploading
-        } else {
-            all.saturating_sub(uploading)
-        }
     }
 }
 
-/// Puts a referenced input on chain: the bytes held already, or fetched now.
-async fn upload(
-    shared: &Shared,
-    request: Pubkey,
-    state: &InferenceRequest,
-    held: Option<Vec<u8>>,
-) -> Result<Option<Vec<u8>>, NodeError> {
-    let input = match held {
-        Some(input) => input,
-        None => shared.inputs.input_of(state, &shared.chain).await?,
-    };
-    availability::put_on_chain(shared, request, state, &input).await?;
-    Ok(None)
+/// The running input jobs: each one's task, its instance, and whether it
+/// is an upload (uploads have their own limit).
+#[derive(Default)]
+struct InputJobs {
+    set: JoinSet<JobEnd>,
+    running: HashMap<Pubkey, RunningJob>,
+    instances: HashMap<tokio::task::Id, Pubkey>,
+}
+
+struct RunningJob {
+    handle: tokio::task::AbortHandle,
+    upload: bool,
+}
+
+/// How a job came out of [`InputJobs::try_next`].
+enum Ended {
+    /// It ran to its end.
+    Done(JobEnd),
+    /// It panicked: its instance is free for another try.
+    Panicked(Pubkey),
+    /// It was aborted, or a newer job for its instance replaced it.
+    Stale,
+}
+
+impl InputJobs {
+    fn is_running(&self, instance: &Pubkey) -> bool {
+        self.running.contains_key(instance)
+    }
+
+    /// Running uploads (`true`) or other jobs.
+    fn count(&self, uploads: bool) -> usize {
+        self.running
+            .values()
+            .filter(|job| job.upload == uploads)
+            .count()
+    }
+
+    fn spawn(
+        &mut self,
+        instance: Pubkey,
+        upload: bool,
+        job: impl std::future::Future<Output = JobEnd> + Send + 'static,
+    ) {
+        let handle = self.set.spawn(job);
+        self.instances.insert(handle.id(), instance);
+        self.running.insert(instance, RunningJob { handle, upload });
+    }
+
+    /// Aborts the job running for `instance`, if any; whether one ran.
+    fn abort(&mut self, instance: &Pubkey) -> bool {
+        match self.running.remove(instance) {
+            Some(job) => {
+                job.handle.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next job that ended, if one did.
+    fn try_next(&mut self) -> Option<Ended> {
+        let joined = self.set.try_join_next_with_id()?;
+        let (id, outcome) = match joined {
+            Ok((id, end)) => (id, Ok(end)),
+            Err(err) => {
+                if err.is_panic() {
+                    tracing::error!(%err, "an input job failed");
+                }
+                (err.id(), Err(err.is_panic()))
+            }
+        };
+        let instance = self.instances.remove(&id);
+        // A newer job for the instance (a demand that overtook this fetch)
+        // keeps its place.
+        let replaced = instance.is_some_and(|instance| {
+            self.running
+                .get(&instance)
+                .is_some_and(|job| job.handle.id() != id)
+        });
+        if !replaced {
+            if let Some(instance) = &instance {
+                self.running.remove(instance);
+            }
+        }
+        Some(match (outcome, instance) {
+            (Ok(end), _) if !replaced => Ended::Done(end),
+            (Err(true), Some(instance)) => Ended::Panicked(instance),
+            _ => Ended::Stale,
+        })
+    }
 }
 
 /// How close to the end of its challenge window a referenced input this
@@ -300,10 +325,7 @@ impl Service for Watch {
                 {
                     // A fetch still running is overtaken: the bytes come on
                     // chain, or the request is voided.
-                    if let Some(fetch) = self.handles.remove(&instance) {
-                        fetch.abort();
-                        self.busy.remove(&instance);
-                        self.uploading.remove(&instance);
+                    if self.jobs.abort(&instance) {
                         // What aborted fetches left, once past any live
                         // fetch's time limit.
                         self.shared.inputs.remove_stale_partials();
