@@ -12,6 +12,8 @@ regenerates these too (running this file on its own also works). Writes:
     families/lstm_vad.onnx           Silero-VAD-shaped recurrent model (LSTM, state in/out, sr)
     families/tiny_encoder.onnx      one-layer transformer encoder classifier (dynamic length)
     families/image_cnn.onnx         small image CNN on a fixed [1, 3, 224, 224] float32 image
+    families/classifier1000.onnx    MLP classifier with 1000 classes, whose result on chain is a
+                                    top-5 view of its logits (the whole output does not fit)
     families/families.json          reference inputs/outputs/hashes (see README.md)
     broken/iris_zipmap.onnx         the iris pipeline with ZipMap left on (a sequence of
                                     maps as output), which Sibyl must refuse to register
@@ -62,6 +64,17 @@ IMAGE_CLASSES = 10
 # torchvision's ImageNet normalisation: (pixel / 255 - mean) / std, per RGB channel
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+CLASSIFIER_FEATURES = 128
+CLASSIFIER_HIDDEN = 64
+CLASSIFIER_CLASSES = 1000
+CLASSIFIER_TOP_K = 5
+CLASSIFIER_SCORE_SCALE = 65536  # scores are logits x 2**16, rounded to int32
+# consecutive ranks among a case's first K+1 logits differ by more than this,
+# so a last-bit difference between runtimes cannot reorder the top K
+CLASSIFIER_MIN_GAP = 1e-3
+
+INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
 
 def q(a):
@@ -500,6 +513,124 @@ def image_inputs():
 
 
 # ---------------------------------------------------------------------------
+# 5. classifier1000: 1000 classes, a top-5 view of the logits goes on chain
+# ---------------------------------------------------------------------------
+
+
+def build_classifier1000():
+    """Gemm(128->64) -> Relu -> Gemm(64->1000): 73,256 weights; logits of
+    about unit spread."""
+    rng = np.random.RandomState(3007)
+    f, h, c = CLASSIFIER_FEATURES, CLASSIFIER_HIDDEN, CLASSIFIER_CLASSES
+    w1 = q(rng.randn(h, f) * np.sqrt(2.0 / f))
+    b1 = q(rng.randn(h) * 0.05)
+    w2 = q(rng.randn(c, h) * np.sqrt(1.0 / h))
+    b2 = q(rng.randn(c) * 0.05)
+
+    n = helper.make_node
+    nodes = [
+        n("Gemm", ["features", "hidden.weight", "hidden.bias"], ["hidden.out"], name="hidden", transB=1),
+        n("Relu", ["hidden.out"], ["hidden.relu"], name="relu"),
+        n("Gemm", ["hidden.relu", "classifier.weight", "classifier.bias"], ["logits"], name="classifier", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "classifier1000",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, f])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, c])],
+        initializer=[
+            const("hidden.weight", w1), const("hidden.bias", b1),
+            const("classifier.weight", w2), const("classifier.bias", b2),
+        ],
+    )
+
+    f64 = [a.astype(np.float64) for a in (w1, b1, w2, b2)]
+
+    def reference(feeds):
+        x = feeds["features"].astype(np.float64)
+        hidden = np.maximum(x @ f64[0].T + f64[1], 0)
+        return {"logits": hidden @ f64[2].T + f64[3]}
+
+    return g.make_model(graph), reference
+
+
+def classifier_inputs():
+    """Three fixed-seed feature vectors, standard normal, on the 2**-12 grid."""
+    rng = np.random.RandomState(3008)
+    return [q(rng.randn(1, CLASSIFIER_FEATURES)) for _ in range(3)]
+
+
+# ---------------------------------------------------------------------------
+# Views: what of a family's whole output goes on chain (its "result")
+# ---------------------------------------------------------------------------
+
+
+def round_half_away(x):
+    """float64 -> nearest integer, halves away from zero (not numpy's half to
+    even), exactly: sign(x) * floor(|x| + 0.5) without the float rounding of
+    |x| + 0.5 (Rust's f64::round)."""
+    a = abs(x)
+    whole = float(np.floor(a))
+    r = whole + 1.0 if a - whole >= 0.5 else whole  # a - floor(a) is exact
+    return -r if x < 0 else r
+
+
+def parse_view(view):
+    """'whole' | 'omit' | 'slice:START:LEN' | 'topk:K:SCALE' -> (kind, args)."""
+    parts = view.split(":")
+    if parts[0] in ("whole", "omit") and len(parts) == 1:
+        return parts[0], ()
+    if parts[0] in ("slice", "topk") and len(parts) == 3 and all(p.isdigit() for p in parts[1:]):
+        a, b = int(parts[1]), int(parts[2])
+        assert parts[0] == "slice" or (a >= 1 and b >= 1), view
+        return parts[0], (a, b)
+    raise ValueError(f"bad view {view!r}")
+
+
+def project(outputs, views):
+    """The result: the whole output [(name, array)] in graph order projected
+    by views ({output name: view}; an absent name is 'whole'), as
+    [(name, array)] for g.encode_tensors. Specified in models/README.md."""
+    assert set(views) <= {name for name, _ in outputs}, (views, [n for n, _ in outputs])
+    result = []
+    for name, array in outputs:
+        array = np.asarray(array)
+        kind, args = parse_view(views.get(name, "whole"))
+        if kind == "whole":
+            result.append((name, array))
+        elif kind == "omit":
+            continue
+        elif kind == "slice":
+            start, length = args
+            flat = array.reshape(-1)
+            assert start + length <= flat.size, (name, start, length, flat.size)
+            result.append((name, np.ascontiguousarray(flat[start:start + length])))
+        else:  # topk
+            k, scale = args
+            assert array.dtype in (np.float16, np.float32, np.float64) and array.ndim >= 1, (name, array.dtype)
+            classes = array.shape[-1]
+            assert k <= classes, (name, k, classes)
+            rows = array.reshape(-1, classes).astype(np.float64)
+            assert not np.isnan(rows).any(), name
+            pairs = []
+            for row in rows:
+                values = row.tolist()
+                # stable sort on descending value: equal values keep the lower index first
+                order = sorted(range(classes), key=lambda i: -values[i])[:k]
+                for i in order:
+                    score = round_half_away(values[i] * float(scale))
+                    pairs += [i, int(min(max(score, INT32_MIN), INT32_MAX))]
+            result.append((name, np.array(pairs, dtype=np.int32).reshape(array.shape[:-1] + (k, 2))))
+    return result
+
+
+def top_gaps(row, n):
+    """Differences between consecutive ranks among the n largest of row."""
+    top = np.sort(np.asarray(row, dtype=np.float64).reshape(-1))[::-1][:n]
+    return top[:-1] - top[1:]
+
+
+# ---------------------------------------------------------------------------
 # Shared: specs, cases, samples
 # ---------------------------------------------------------------------------
 
@@ -529,7 +660,7 @@ def sample_json(feeds, names):
 
 
 class Family:
-    def __init__(self, name, what, model, comparison, max_dynamic, input_by_reference=False):
+    def __init__(self, name, what, model, comparison, max_dynamic, input_by_reference=False, views=None):
         self.name = name
         self.what = what
         self.model = model
@@ -543,6 +674,9 @@ class Family:
         assert not input_by_reference or len(model.graph.input) == 1
         self.inputs = [value_spec(v) for v in model.graph.input]
         self.outputs = [value_spec(v) for v in model.graph.output]
+        # {output name: view} (see project()); None: the result is the whole output
+        self.views = views
+        assert not views or set(views) <= {s["name"] for s in self.outputs}, views
         init_names = {i.name for i in model.graph.initializer}
         assert not init_names & {s["name"] for s in self.inputs}
         self.session = g.make_session(self.model_bytes)
@@ -568,11 +702,23 @@ class Family:
         assert max_out == expected, (self.name, max_out, expected)
         return max_in, max_out
 
+    def whole(self, ys):
+        return [(s["name"], ys[s["name"]]) for s in self.outputs]
+
+    def result_bytes(self):
+        """The result encoding's length for the largest request (None without views)."""
+        if not self.views:
+            return None
+        feeds = {s["name"]: zeros_for(s, self.max_dynamic) for s in self.inputs}
+        return len(g.encode_tensors(project(self.whole(self.run(feeds)), self.views)))
+
     def case(self, k, feeds, ys):
         model_hash = g.sha256(self.model_bytes)
         in_enc = g.encode_tensors([(s["name"], feeds[s["name"]]) for s in self.inputs])
-        out_enc = g.encode_tensors([(s["name"], ys[s["name"]]) for s in self.outputs])
+        out_enc = g.encode_tensors(self.whole(ys))
         in_hash = g.sha256(in_enc)
+        # what goes on chain, and what output_hash covers: the whole output, or its projection by the views
+        result_enc = g.encode_tensors(project(self.whole(ys), self.views)) if self.views else out_enc
         for s in self.inputs:
             a = np.asarray(feeds[s["name"]])
             assert g.DTYPES[a.dtype][2] == s["dtype"] and a.ndim == len(s["shape"])
@@ -585,7 +731,9 @@ class Family:
             **({"input_len": len(in_enc)} if self.input_by_reference else {"input_encoding": in_enc.hex()}),
             "input_hash": in_hash.hex(),
             "output_encoding": out_enc.hex(),
-            "output_hash": g.output_hash(model_hash, in_hash, out_enc).hex(),
+            "whole_output_sha256": g.sha256(out_enc).hex(),
+            **({"result_encoding": result_enc.hex()} if self.views else {}),
+            "output_hash": g.output_hash(model_hash, in_hash, result_enc).hex(),
             "outputs": {s["name"]: ys[s["name"]].reshape(-1).tolist() for s in self.outputs},
         }
 
@@ -623,6 +771,7 @@ def main():
         with open(path, "rb") as f:
             assert f.read() == family.model_bytes
         max_in, max_out = family.max_bytes()
+        max_result = family.result_bytes()
         cases = []
         names = [s["name"] for s in family.inputs]
         for k, (feeds, ys) in enumerate(zip(case_feeds, case_outputs)):
@@ -644,6 +793,8 @@ def main():
         assert max(in_lens) <= max_in
         if family.input_by_reference:  # fixed shape: every request is exactly the largest
             assert all(-1 not in s["shape"] for s in family.inputs) and set(in_lens) == {max_in}, (in_lens, max_in)
+        if family.views:
+            assert all(len(c["result_encoding"]) // 2 <= max_result for c in cases), (family.name, max_result)
         families.append({
             "name": family.name,
             "family": family.what,
@@ -657,6 +808,7 @@ def main():
             "max_output_bytes": max_out,
             "cases": cases,
             **({"input_by_reference": True} if family.input_by_reference else {}),
+            **({"views": family.views, "result_max_bytes": max_result} if family.views else {}),
         })
 
     # 1. iris_pipeline ------------------------------------------------------
@@ -782,6 +934,34 @@ def main():
     assert len(set(logits)) == len(logits), "image_cnn: two pictures give the same logits"
     emit(fam, feeds_list, outs)
 
+    # 5. classifier1000 ---------------------------------------------------------
+    model, ref = build_classifier1000()
+    views = {"logits": f"topk:{CLASSIFIER_TOP_K}:{CLASSIFIER_SCORE_SCALE}"}
+    fam = Family(
+        "classifier1000",
+        "MLP classifier with 1000 classes: Gemm(128->64) -> Relu -> Gemm(64->1000) (random weights, seed "
+        "3007); its 1000 logits (4 KB) do not fit on chain, so its result is a top-5 view: the 5 largest "
+        "logits' class indices with their scores, logit x 65536 rounded to int32",
+        model, FLOAT_TOLERANCE, max_dynamic=1, views=views,
+    )
+    feeds_list, outs = [], []
+    for x in classifier_inputs():
+        feeds = {"features": x}
+        ys = fam.run(feeds)
+        expected = ref(feeds)
+        check_close("classifier1000", ys, expected, max_diff)
+        # no near-ties among the first K+1: the top K, in order, is robust to the last bits
+        gaps = top_gaps(ys["logits"], CLASSIFIER_TOP_K + 1)
+        assert gaps.min() > CLASSIFIER_MIN_GAP, ("classifier1000: near-tie in the top 6", gaps)
+        top = [i for i, _ in project(fam.whole(ys), views)[0][1].reshape(-1, 2).tolist()]
+        assert top == np.argsort(-expected["logits"][0], kind="stable")[:CLASSIFIER_TOP_K].tolist()
+        feeds_list.append(feeds)
+        outs.append(ys)
+    assert len({tuple(project(fam.whole(o), views)[0][1].reshape(-1).tolist()) for o in outs}) == 3
+    # the result encoding: name (4 + 6), dtype and rank (2), dims [1, 5, 2] (3 x 8), 5 (index, score) int32 pairs
+    assert fam.result_bytes() == 4 + 6 + 2 + 3 * 8 + CLASSIFIER_TOP_K * 2 * 4 == 76
+    emit(fam, feeds_list, outs)
+
     doc = {
         "onnxruntime_version": ort.__version__,
         "onnx_version": onnx.__version__,
@@ -802,6 +982,8 @@ def main():
             shown = {k: [round(v, 6) if isinstance(v, float) else v for v in vals][:4]
                      for k, vals in case["outputs"].items()}
             print(f"{entry['name']}: {case['sample']} -> {shown}")
+            if "result_encoding" in case:
+                print(f"{entry['name']}: {case['sample']} result {case['result_encoding']}")
     for note in notes:
         print(note)
 

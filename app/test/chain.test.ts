@@ -1,6 +1,7 @@
 // The transactions the app asks a wallet to sign, built against a stand-in
 // for the three RPC calls a review makes (the browser tests use a real
 // localnet; here the point is what goes into each transaction).
+import { createHash } from "node:crypto";
 import { BorshInstructionCoder } from "@coral-xyz/anchor";
 import BN from "bn.js";
 import { Keypair, PublicKey, type Connection } from "@solana/web3.js";
@@ -117,6 +118,7 @@ describe("challenge and cancel", () => {
     model: Keypair.generate().publicKey,
     sequence: new BN(1),
     maxOutputBytes: 81,
+    outputViews: [],
   } as unknown as InferenceRequestAccount;
 
   test("a challenge posts the bond and opens the dispute (rent shown)", async () => {
@@ -124,6 +126,25 @@ describe("challenge and cancel", () => {
     expect(review.instructions).toEqual([{ program: "Sibyl", name: "challenge" }]);
     expect(review.tokens).toBe(1_000_000n);
     expect(review.depositLamports).toBe(BigInt(rentOf(DISPUTE_FIXED_BYTES + 81)));
+  });
+
+  test("a challenge claims the SHA-256 of its output as the whole output's (every view whole)", async () => {
+    const output = Uint8Array.of(1, 2, 3);
+    const review = await planChallenge(program, protocol, requestAddress, request, output, wallet.publicKey, balances(2_000_000n));
+    const ix = review.transactions[0]!.instructions[0]!;
+    const decoded = new BorshInstructionCoder(program.idl).decode(Buffer.from(ix.data))!;
+    const data = decoded.data as { output: Buffer; wholeOutputSha256: number[] };
+    expect(Buffer.from(data.output)).toEqual(Buffer.from(output));
+    expect(Buffer.from(data.wholeOutputSha256).toString("hex")).toBe(createHash("sha256").update(output).digest("hex"));
+    const whole = { ...request, outputViews: [{ whole: {} }] } as unknown as InferenceRequestAccount;
+    await expect(planChallenge(program, protocol, requestAddress, whole, output, wallet.publicKey, balances(2_000_000n))).resolves.toBeTruthy();
+  });
+
+  test("a model whose result is a view of its output is challenged with the CLI, not the app", async () => {
+    const topK = { ...request, outputViews: [{ topK: { k: 5, scale: 65536 } }] } as unknown as InferenceRequestAccount;
+    await expect(
+      planChallenge(program, protocol, requestAddress, topK, Uint8Array.of(1), wallet.publicKey, balances(2_000_000n)),
+    ).rejects.toThrow(/only models whose outputs are all on chain.*sibyl challenge/);
   });
 
   test("a challenger without a token account gets one first; without the bond, nothing", async () => {

@@ -239,6 +239,16 @@ pub fn withdraw_stake(
     }
 }
 
+/// The accounts of `set_output_url`, signed by the operator's node key.
+pub fn set_output_url(authority: Pubkey) -> acc::SetOutputUrl {
+    acc::SetOutputUrl {
+        authority,
+        operator: pda::operator(&authority),
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
 /// The accounts of `set_operator_payout`, signed by the operator's current
 /// payout wallet and the new one (`payout_token`'s owner).
 pub fn set_operator_payout(

@@ -74,15 +74,15 @@ pub const INPUT_CHUNK_BYTES: u32 = 800;
 pub const UPLOAD_SLOTS_PER_CHUNK: u64 = 3;
 /// Longest URI of an input named by reference, in bytes.
 pub const MAX_INPUT_URI_LEN: usize = 200;
-/// Largest committed output (canonical encoding), in bytes. An output
-/// travels inline in one transaction twice (`commit_result`, and
-/// `challenge` with the challenger's), so both must fit a 1232-byte
-/// packet: a `challenge` with 608 output bytes (14 accounts, with the model
-/// and the challenger's operator PDA, and the request's sequence number,
-/// that issue 14 added) fits with a node's compute-budget instructions (the
-/// `largest_transactions_fit_in_a_packet` test in the oracle, and
-/// `sibyl-bench` section 4).
-pub const MAX_OUTPUT_BYTES: u32 = 608;
+/// Largest committed result (canonical encoding of the outputs' views),
+/// in bytes. A result travels inline in one transaction twice
+/// (`commit_result`, and `challenge` with the challenger's), each with the
+/// 32-byte hash of its whole output, so both must fit a 1232-byte packet: a
+/// `challenge` with 576 result bytes (14 accounts, the request's sequence
+/// number and the hash) fits with a node's compute-budget instructions
+/// (the `largest_transactions_fit_in_a_packet` test in the oracle, and
+/// `sibyl-bench` section 4). Larger outputs go on chain through views.
+pub const MAX_OUTPUT_BYTES: u32 = 576;
 /// Highest tensor rank a model's input or output spec may declare.
 pub const MAX_TENSOR_RANK: usize = 8;
 /// Most inputs, and most outputs, a model may declare (real graphs take a
@@ -111,7 +111,7 @@ pub const REQUEST_STATUS_OFFSET: usize = 8 + 32 + 32 + 32 + 8;
 /// within its head: a crank finds the requests to expire from heads alone.
 pub const REQUEST_DEADLINE_OFFSET: usize = REQUEST_STATUS_OFFSET + 1 + 8 + 2 + 2 + 8 + 8 + 8;
 /// Length of the fixed-size head of an `InferenceRequest` account: the
-/// discriminator through `refund_token`, before the comparison rule and the
+/// discriminator through `whole_output_sha256`, before the comparison rule and the
 /// input and output bytes. Every step of a request changes its head (status,
 /// the input hash once the input is complete, the commitment), so a client
 /// can watch heads alone (`getProgramAccounts` with `dataSlice`) and read a
@@ -145,7 +145,8 @@ pub const REQUEST_HEAD_LEN: usize = 8
     + 32 // refund_token
     + 32 // input_demanded_by
     + 8 // input_upload_deadline_slot
-    + 32; // input_buffer
+    + 32 // input_buffer
+    + 32; // whole_output_sha256
 /// The native loader, which owns builtin programs (how the localnet and the
 /// tests run Sibyl).
 pub const NATIVE_LOADER_ID: anchor_lang::prelude::Pubkey =

@@ -2,7 +2,7 @@
 //! model's comparison rule verified of it.
 use crate::{
     encoding::{decode, top_k, Tensor},
-    state::{ComparisonRule, InferenceRequest, RequestStatus, TensorCheck},
+    state::{ComparisonRule, InferenceRequest, OutputView, RequestStatus, TensorCheck},
 };
 use anchor_lang::{prelude::*, Discriminator};
 
@@ -47,10 +47,17 @@ pub struct FinalResult {
     /// The committed output was overturned and this is the challenger's
     /// corrected output, confirmed by the verifiers' vote.
     pub overturned: bool,
+    /// SHA-256 of the whole output this result was taken from: its
+    /// author's claim, never judged (fetch the whole output by it, off
+    /// chain, for display).
+    pub whole_output_sha256: [u8; 32],
     /// The model's comparison rule: what the verifiers checked.
     pub rule: ComparisonRule,
-    /// The output tensors as committed, in the model's graph order. Only
-    /// what [`FinalResult::verified`] returns of them was checked.
+    /// The model's output views: what of each output the result holds.
+    pub views: Vec<OutputView>,
+    /// The result's tensors as committed (each output's view, in the
+    /// model's graph order, omitted ones left out). Only what
+    /// [`FinalResult::verified`] returns of them was checked.
     outputs: Vec<Tensor>,
 }
 
@@ -76,28 +83,58 @@ pub enum Verified<'a> {
         classes: Vec<Vec<u32>>,
         tie_margin: f32,
     },
+    /// An output committed as its top-k view ([`OutputView::TopK`]): per
+    /// row, the `k` best classes, best first, where a class an honest run
+    /// scores within the rule's margin of the one at its rank may stand in
+    /// its place (`TopK`: its `tie_margin`; `Tolerance`: `abs +
+    /// rel·|score|`; `Exact`: none). `scores`, each `round(score ×
+    /// scale)`, are handed out only where the rule verified them: within
+    /// the tolerance plus one unit (`Tolerance`), or exactly (`Exact`);
+    /// never under `TopK`.
+    Ranked {
+        classes: Vec<Vec<u32>>,
+        scores: Option<Vec<Vec<i32>>>,
+        scale: u32,
+    },
 }
 
 impl FinalResult {
     /// What the verifiers checked of the output tensor named `name`.
     pub fn verified(&self, name: &str) -> Result<Verified<'_>> {
-        let tensor = self
+        let index = self
             .outputs
             .iter()
-            .find(|tensor| tensor.name == name)
+            .position(|tensor| tensor.name == name)
             .ok_or_else(|| error!(ConsumerError::NoSuchOutput))?;
-        Ok(verify(&self.rule, tensor))
+        self.verified_at(index)
+    }
+
+    /// What the verifiers checked of the result's `index`-th tensor, read
+    /// under its view.
+    fn verified_at(&self, index: usize) -> Result<Verified<'_>> {
+        let tensor = self
+            .outputs
+            .get(index)
+            .ok_or_else(|| error!(ConsumerError::NoSuchOutput))?;
+        let view = self
+            .result_views()
+            .nth(index)
+            .ok_or_else(|| error!(ConsumerError::OutputNotDecodable))?;
+        Ok(verify(&self.rule, view, tensor))
+    }
+
+    /// The view of each tensor of the result, in order.
+    fn result_views(&self) -> impl Iterator<Item = OutputView> + '_ {
+        (0..self.outputs.len().max(self.views.len()))
+            .map(|index| OutputView::of(&self.views, index))
+            .filter(|view| *view != OutputView::Omitted)
     }
 
     /// What the verifiers checked of the first output tensor: the graph's
     /// first output (a model of one output has only it; name the others
     /// with [`FinalResult::verified`]).
     pub fn verified_first(&self) -> Result<Verified<'_>> {
-        let tensor = self
-            .outputs
-            .first()
-            .ok_or_else(|| error!(ConsumerError::NoSuchOutput))?;
-        Ok(verify(&self.rule, tensor))
+        self.verified_at(0)
     }
 
     /// The output tensors as committed, bits the rule may not have checked
@@ -127,7 +164,28 @@ pub fn honest_range(claimed: f32, abs: f32, rel: f32) -> (f32, f32) {
     (lowest, highest)
 }
 
-fn verify<'a>(rule: &ComparisonRule, tensor: &'a Tensor) -> Verified<'a> {
+fn verify<'a>(rule: &ComparisonRule, view: OutputView, tensor: &'a Tensor) -> Verified<'a> {
+    if let OutputView::TopK { k, scale } = view {
+        let values: Vec<i32> = tensor
+            .values_f64()
+            .iter()
+            .map(|&value| value as i32)
+            .collect();
+        let rows = values.chunks(2 * k as usize);
+        let classes = rows
+            .clone()
+            .map(|row| row.iter().step_by(2).map(|&class| class as u32).collect())
+            .collect();
+        let scores = (!matches!(rule, ComparisonRule::TopK { .. })).then(|| {
+            rows.map(|row| row.iter().skip(1).step_by(2).copied().collect())
+                .collect()
+        });
+        return Verified::Ranked {
+            classes,
+            scores,
+            scale,
+        };
+    }
     match rule.check_for(tensor.dtype, &tensor.dims) {
         TensorCheck::Bits => Verified::Exact(tensor),
         TensorCheck::Values { abs, rel } => Verified::Approximately { tensor, abs, rel },
@@ -229,7 +287,9 @@ impl InferenceRequest {
             output_hash: self.output_hash,
             committed_slot: self.committed_slot,
             overturned: self.status == RequestStatus::Overturned,
+            whole_output_sha256: self.whole_output_sha256,
             rule: self.comparison,
+            views: self.output_views.clone(),
             outputs,
         })
     }
@@ -305,10 +365,12 @@ pub(crate) mod tests {
             input_demanded_by: Pubkey::default(),
             input_upload_deadline_slot: 0,
             input_buffer: Pubkey::default(),
+            whole_output_sha256: [0; 32],
             comparison: ComparisonRule::TopK {
                 k: 1,
                 tie_margin: 0.0,
             },
+            output_views: vec![],
             input_uri: String::new(),
             input: vec![],
             output: encode(&[scores]),
@@ -351,6 +413,39 @@ pub(crate) mod tests {
             .final_result(&MODEL)
             .unwrap();
         assert!(overturned.overturned);
+    }
+
+    #[test]
+    fn a_top_k_view_hands_its_classes_and_only_verified_scores() {
+        let logits = Tensor::from_f32("logits", vec![1, 4], &[0.5, 2.0, -1.0, 1.0]).unwrap();
+        let view = OutputView::TopK { k: 2, scale: 10 };
+        let mut ranked = request(RequestStatus::Finalized, 10);
+        ranked.output_views = vec![OutputView::Omitted, view];
+        ranked.output = encode(&[view.project(&logits).unwrap()]);
+        ranked.comparison = ComparisonRule::Tolerance {
+            abs: 1e-5,
+            rel: 1e-4,
+        };
+        let expected = |scores| Verified::Ranked {
+            classes: vec![vec![1, 3]],
+            scores,
+            scale: 10,
+        };
+        let result = ranked.final_result(&MODEL).unwrap();
+        assert_eq!(
+            result.verified("logits").unwrap(),
+            expected(Some(vec![vec![20, 10]]))
+        );
+        assert_eq!(
+            result.verified_first().unwrap(),
+            expected(Some(vec![vec![20, 10]]))
+        );
+        ranked.comparison = ComparisonRule::TopK {
+            k: 2,
+            tie_margin: 0.0,
+        };
+        let result = ranked.final_result(&MODEL).unwrap();
+        assert_eq!(result.verified("logits").unwrap(), expected(None));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub fn unserved_model() -> PlannedModel {
         challenge_window_override_slots: None,
         max_input_bytes: None,
         max_output_bytes: None,
+        views: Vec::new(),
     }
 }
 
@@ -41,6 +42,7 @@ pub fn encoder_model() -> PlannedModel {
         // 32 tokens (`models/families/families.json`).
         max_input_bytes: Some(579),
         max_output_bytes: None,
+        views: Vec::new(),
     }
 }
 

@@ -3,8 +3,121 @@
 //! of each tensor is `ComparisonRule::check_for` (the SDK's, shared with the
 //! program and consumers); this module applies it.
 use crate::tensor::{self, decode, Tensor};
-use sibyl::state::{ComparisonRule, TensorCheck};
+use sibyl::state::{project, ComparisonRule, DType, OutputView, TensorCheck};
 pub use sibyl_sdk::encoding::top_k;
+
+/// Whether `claimed`, a result someone posted (each output's view, see
+/// [`OutputView`]), agrees under `rule` with `whole`, the verifier's own
+/// whole output of the same model and input. Whole tensors and slices are
+/// judged as [`outputs_agree`] judges outputs; a top-k view by its classes,
+/// ranked against the verifier's own scores within the rule's margin, and
+/// by its fixed-point scores within the rule's tolerance plus one unit of
+/// the scale (never under a `TopK` rule, which verifies no score).
+pub fn result_agrees(
+    rule: &ComparisonRule,
+    views: &[OutputView],
+    claimed: &[u8],
+    whole: &[u8],
+) -> bool {
+    if OutputView::all_whole(views) {
+        return outputs_agree(rule, claimed, whole);
+    }
+    let Ok(ours) = project(views, whole) else {
+        return false;
+    };
+    if claimed == ours {
+        return true;
+    }
+    if let ComparisonRule::Exact = rule {
+        return false;
+    }
+    let (Ok(claimed), Ok(reference), Ok(projected)) =
+        (decode(claimed), decode(whole), decode(&ours))
+    else {
+        return false;
+    };
+    let viewed = reference
+        .iter()
+        .zip(views)
+        .filter(|(_, view)| **view != OutputView::Omitted);
+    claimed.len() == projected.len()
+        && claimed
+            .iter()
+            .zip(&projected)
+            .zip(viewed)
+            .all(|((c, p), (r, view))| match *view {
+                OutputView::TopK { k, scale } => top_k_agrees(rule, k, scale, c, r),
+                _ => same_layout(c, p) && tensors_agree(rule, c, p),
+            })
+}
+
+/// Whether `claimed`, a top-k view, agrees with `reference`, the verifier's
+/// whole score tensor: the layout of `(class, score)` pairs the view
+/// makes, classes distinct and ranked as the reference ranks them up to
+/// the rule's margin, and scores within its tolerance plus one unit.
+fn top_k_agrees(
+    rule: &ComparisonRule,
+    k: u16,
+    scale: u32,
+    claimed: &Tensor,
+    reference: &Tensor,
+) -> bool {
+    let Some((_, rows)) = reference.dims.split_last() else {
+        return false;
+    };
+    let mut dims = rows.to_vec();
+    dims.extend([k as u64, 2]);
+    if claimed.dtype != DType::Int32 || claimed.name != reference.name || claimed.dims != dims {
+        return false;
+    }
+    let margin = |score: f64| match *rule {
+        ComparisonRule::TopK { tie_margin, .. } => tie_margin as f64,
+        ComparisonRule::Tolerance { abs, rel } => abs as f64 + rel as f64 * score.abs(),
+        ComparisonRule::Exact => 0.0,
+    };
+    let unit = 1.0 / scale as f64;
+    // (class, fixed-point score) pairs, read as the int32s they are.
+    let pairs: Vec<(i32, i32)> = claimed
+        .data
+        .chunks_exact(8)
+        .filter_map(|pair| {
+            let (class, score) = pair.split_at(4);
+            Some((
+                i32::from_le_bytes(class.try_into().ok()?),
+                i32::from_le_bytes(score.try_into().ok()?),
+            ))
+        })
+        .collect();
+    pairs
+        .chunks(k as usize)
+        .zip(tensor::values_f64(reference).chunks(row_len(&reference.dims)))
+        .all(|(pairs, scores)| {
+            let classes: Vec<usize> = pairs
+                .iter()
+                .map(|&(class, _)| usize::try_from(class).unwrap_or(usize::MAX))
+                .collect();
+            let distinct = classes
+                .iter()
+                .enumerate()
+                .all(|(rank, class)| !classes.iter().take(rank).any(|c| c == class));
+            let scores_agree = match *rule {
+                ComparisonRule::TopK { .. } => true,
+                _ => classes.iter().zip(pairs).all(|(&class, &(_, fixed))| {
+                    scores.get(class).is_some_and(|&score| {
+                        // Saturated and NaN scores agree only as the view makes them.
+                        fixed == sibyl::state::fixed_point(score, scale)
+                            || within_tolerance(
+                                score,
+                                f64::from(fixed) * unit,
+                                margin(score) + unit,
+                                0.0,
+                            )
+                    })
+                }),
+            };
+            distinct && scores_agree && ranking_agrees(&classes, scores, &margin)
+        })
+}
 
 /// Whether `claimed`, an output someone posted, agrees under `rule` with
 /// `reference`, the verifier's own output of the same model and input
@@ -62,19 +175,24 @@ fn tensors_agree(rule: &ComparisonRule, claimed: &Tensor, reference: &Tensor) ->
 fn ranks_agree(claimed: &[f64], reference: &[f64], k: usize, tie_margin: f64) -> bool {
     let claimed_top = top_k(claimed, k);
     claimed_top.len() == top_k(reference, k).len()
-        && claimed_top.iter().enumerate().all(|(rank, &class)| {
-            let Some(score) = reference.get(class) else {
-                return false;
-            };
-            let ceiling = score + tie_margin;
-            let ranked_so_far =
-                |other: &usize| claimed_top.iter().take(rank + 1).any(|c| c == other);
-            reference
-                .iter()
-                .enumerate()
-                .filter(|(other, _)| !ranked_so_far(other))
-                .all(|(_, score)| score.total_cmp(&ceiling) != std::cmp::Ordering::Greater)
-        })
+        && ranking_agrees(&claimed_top, reference, &|_| tie_margin)
+}
+
+/// Whether `claimed_top`, classes best first, ranks `reference`'s scores up
+/// to `margin` (of the score at each rank): see [`ranks_agree`].
+fn ranking_agrees(claimed_top: &[usize], reference: &[f64], margin: &dyn Fn(f64) -> f64) -> bool {
+    claimed_top.iter().enumerate().all(|(rank, &class)| {
+        let Some(score) = reference.get(class) else {
+            return false;
+        };
+        let ceiling = score + margin(*score);
+        let ranked_so_far = |other: &usize| claimed_top.iter().take(rank + 1).any(|c| c == other);
+        reference
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| !ranked_so_far(other))
+            .all(|(_, score)| score.total_cmp(&ceiling) != std::cmp::Ordering::Greater)
+    })
 }
 
 /// The number of elements along the last axis (classes, for a classifier),
@@ -246,6 +364,74 @@ mod tests {
         for rule in [TOLERANCE, ComparisonRule::Exact, top(1)] {
             assert!(!outputs_agree(&rule, &[1, 2, 3], &ours), "{rule:?}");
             assert!(!outputs_agree(&rule, &ours, &[1, 2, 3]), "{rule:?}");
+        }
+    }
+
+    /// A result of a label (omitted) and the top 2 of four logits, in
+    /// fixed point with scale 1000, as `pairs` gives them.
+    fn top_two(pairs: &[i32]) -> Vec<u8> {
+        let data = pairs.iter().flat_map(|v| v.to_le_bytes()).collect();
+        encode(&[Tensor::new("logits", DType::Int32, vec![1, 2, 2], data).unwrap()])
+    }
+
+    fn whole(logits: &[f32]) -> Vec<u8> {
+        let label = Tensor::new("label", DType::Int64, vec![1], 7i64.to_le_bytes().to_vec());
+        encode(&[
+            label.unwrap(),
+            Tensor::from_f32("logits", vec![1, 4], logits).unwrap(),
+        ])
+    }
+
+    const VIEWS: [OutputView; 2] = [OutputView::Omitted, OutputView::TopK { k: 2, scale: 1000 }];
+
+    #[test]
+    fn a_top_k_result_is_judged_by_its_classes_and_its_scores_against_our_whole_output() {
+        let ours = whole(&[0.1, 2.0, 1.5, -1.0]);
+        let agrees = |rule: &ComparisonRule, pairs: &[i32]| {
+            result_agrees(rule, &VIEWS, &top_two(pairs), &ours)
+        };
+        // Our own projection, and the same from a CPU a last bit away.
+        assert!(agrees(&TOLERANCE, &[1, 2000, 2, 1500]));
+        assert!(
+            agrees(&TOLERANCE, &[1, 2000, 2, 1501]),
+            "one unit of the scale"
+        );
+        assert!(!agrees(&TOLERANCE, &[1, 2000, 2, 1503]), "a score made up");
+        assert!(
+            !agrees(&TOLERANCE, &[2, 1500, 1, 2000]),
+            "the ranking swapped"
+        );
+        assert!(
+            !agrees(&TOLERANCE, &[1, 2000, 0, 100]),
+            "the second class wrong"
+        );
+        assert!(!agrees(&TOLERANCE, &[1, 2000, 1, 2000]), "a class twice");
+        assert!(!agrees(&TOLERANCE, &[1, 2000, 9, 1500]), "no such class");
+        // Under a TopK rule the scores are not judged; the ranking is.
+        assert!(agrees(&top(2), &[1, 0, 2, -77]));
+        assert!(!agrees(&top(2), &[2, 1500, 1, 2000]));
+        // Exact: our projection, byte for byte.
+        assert!(agrees(&ComparisonRule::Exact, &[1, 2000, 2, 1500]));
+        assert!(!agrees(&ComparisonRule::Exact, &[1, 2000, 2, 1501]));
+        // Another layout, or a result of the whole tensor, is not the view.
+        assert!(!result_agrees(
+            &TOLERANCE,
+            &VIEWS,
+            &whole(&[0.1, 2.0, 1.5, -1.0]),
+            &ours
+        ));
+        assert!(!result_agrees(&TOLERANCE, &VIEWS, b"junk", &ours));
+    }
+
+    #[test]
+    fn a_near_tie_in_a_top_k_result_agrees_either_way_within_the_rules_margin() {
+        // Classes 1 and 2 tie to within the tolerance: either order agrees.
+        let ours = whole(&[0.1, 2.0, 1.999_9, -1.0]);
+        for pairs in [[1, 2000, 2, 2000], [2, 2000, 1, 2000]] {
+            assert!(
+                result_agrees(&TOLERANCE, &VIEWS, &top_two(&pairs), &ours),
+                "{pairs:?}"
+            );
         }
     }
 }

@@ -91,8 +91,17 @@ pub struct NodeConfig {
     /// On SIGTERM, how long work in flight may take to finish before it is
     /// cut off (its journaled steps resume on restart).
     pub shutdown_timeout_ms: u64,
-    /// Journal steps done longer ago than this are deleted (hourly).
+    /// Journal steps done longer ago than this are deleted (hourly), and
+    /// so are kept whole outputs.
     pub journal_retention_hours: u64,
+    /// Where the whole outputs this node commits or challenges with are
+    /// kept, by hash, and served from (`GET /outputs/<sha256>` beside
+    /// `/metrics`).
+    pub output_dir: PathBuf,
+    /// The base URL clients reach this node's `/outputs/` at (its
+    /// `metrics.listen` as the world sees it), published on chain as the
+    /// operator's output URL when it differs; empty: nothing is published.
+    pub output_url: String,
 }
 
 /// The wildcard entry of `node.models`.
@@ -158,6 +167,8 @@ impl Default for NodeConfig {
             max_loaded_models: 8,
             shutdown_timeout_ms: 30_000,
             journal_retention_hours: 168,
+            output_dir: PathBuf::from(".sibyl/outputs"),
+            output_url: String::new(),
         }
     }
 }
@@ -434,6 +445,18 @@ impl Config {
                 "must be at least 1 (done steps are needed while their request or dispute is open)",
             ));
         }
+        if !sibyl::state::Operator::is_valid_output_url(&self.node.output_url) {
+            return Err(invalid(
+                "node.output_url",
+                "must be empty or an https:// or http:// URL of at most 200 printable characters",
+            ));
+        }
+        if !self.node.output_url.is_empty() && self.metrics.listen.is_none() {
+            return Err(invalid(
+                "node.output_url",
+                "whole outputs are served beside the metrics: set metrics.listen too",
+            ));
+        }
         if self.node.max_loaded_models == 0 {
             return Err(invalid("node.max_loaded_models", "must be at least 1"));
         }
@@ -526,7 +549,9 @@ reserved_verification_inferences = 1   # on top, for watch and vote only
 inference_timeout_ms = 60000   # a run that takes longer is stopped
 max_loaded_models = 8          # the least recently used model is dropped (memory and cache) beyond this
 shutdown_timeout_ms = 30000    # on SIGTERM, how long work in flight may take to finish
-journal_retention_hours = 168  # done journal steps older than this are deleted
+journal_retention_hours = 168  # done journal steps (and kept whole outputs) older than this are deleted
+output_dir = ".sibyl/outputs"  # whole outputs this node committed or challenged with, served at /outputs/<sha256>
+output_url = ""                # the URL clients reach metrics.listen at, published on chain (empty: none)
 
 [fetch]                        # model files named on chain are untrusted input
 max_model_bytes = 268435456    # 256 MiB
@@ -547,7 +572,7 @@ confirm_timeout_ms = 30000      # how long sending goes on while the RPC cannot 
 retry_backoff_ms = 500
 
 [metrics]
-# listen = "127.0.0.1:9464"    # serves /metrics for Prometheus
+# listen = "127.0.0.1:9464"    # serves /metrics for Prometheus, and the whole outputs at /outputs/<sha256>
 "#
         )
     }

@@ -65,6 +65,11 @@ pub struct Entry {
     /// Whether this output was deliberately wrong (`--faulty` mode).
     pub faulty: bool,
     pub stage: Stage,
+    /// For a commitment or a challenge: the SHA-256 of the whole output
+    /// `output` was taken from (kept in the node's output store before the
+    /// step is journaled). Zero in journals written before it was recorded.
+    #[serde(default)]
+    pub whole_output_sha256: [u8; 32],
 }
 
 /// An entry as stored: the entry and when it was written (seconds since
@@ -324,6 +329,7 @@ mod tests {
             agrees: None,
             faulty: false,
             stage,
+            whole_output_sha256: [0; 32],
         }
     }
 

@@ -26,6 +26,7 @@ pub mod journal;
 pub mod keys;
 pub mod metrics;
 pub mod node;
+pub mod outputs;
 pub mod program_error;
 pub mod referenced;
 pub mod store;

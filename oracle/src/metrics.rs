@@ -353,11 +353,12 @@ impl Metrics {
         self.subscription_connected.set(i64::from(live));
     }
 
-    /// Serves `GET /metrics`, `/healthz` and `/readyz` on `addr` until
-    /// `shutdown` turns true.
+    /// Serves `GET /metrics`, `/healthz`, `/readyz` and the routes of
+    /// `more` on `addr` until `shutdown` turns true.
     pub async fn serve(
         self: Arc<Self>,
         addr: SocketAddr,
+        more: axum::Router,
         mut shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         use axum::{
@@ -397,7 +398,8 @@ impl Metrics {
                         }
                     }
                 }),
-            );
+            )
+            .merge(more);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(
             "metrics on http://{0}/metrics, health on http://{0}/healthz and /readyz",

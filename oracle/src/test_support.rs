@@ -32,6 +32,7 @@ pub fn model(input: TensorSpec, output: TensorSpec, hash: [u8; 32], profile: [u8
         payout_token: Default::default(),
         inputs: vec![input],
         outputs: vec![output],
+        output_views: vec![],
         uri: String::new(),
     }
 }
@@ -69,7 +70,9 @@ pub fn request(status: RequestStatus) -> InferenceRequest {
         input_demanded_by: Pubkey::default(),
         input_upload_deadline_slot: 0,
         input_buffer: Pubkey::default(),
+        whole_output_sha256: [0; 32],
         comparison: ComparisonRule::Exact,
+        output_views: vec![],
         input_uri: String::new(),
         input: vec![1, 2],
         output: Vec::new(),

@@ -137,6 +137,7 @@ impl TestCluster {
         config.node.roles = roles.to_vec();
         config.node.journal = node_dir.join("journal.redb");
         config.node.model_cache = node_dir.join("models");
+        config.node.output_dir = node_dir.join("outputs");
         config.node.poll_interval_ms = 200;
         Ok(config)
     }

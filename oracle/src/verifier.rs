@@ -6,12 +6,12 @@
 //! registered profile id is not this machine's is never judged here: its
 //! outputs could differ for reasons that are nobody's fault.
 use crate::{
-    compare::outputs_agree,
+    compare::result_agrees,
     hex,
     inference::{InferenceError, Lane, Runner},
     tensor::{decode, element_size, encode, EncodingError, Tensor},
 };
-use sibyl::state::{InferenceRequest, Model, TensorSpec, VoteSide};
+use sibyl::state::{project, InferenceRequest, Model, OutputView, TensorSpec, VoteSide};
 use std::sync::Arc;
 
 /// Why a request could not be judged here.
@@ -65,27 +65,47 @@ impl VerifyError {
     }
 }
 
-/// This machine's output for a request, and whether the committed output
-/// agrees with it under the request's comparison rule.
+/// This machine's output for a request, and whether the committed result
+/// agrees with it under the request's comparison rule and views.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
-    /// This machine's canonical output; `None` when the input does not fit
+    /// This machine's whole canonical output; `None` when the input does not fit
     /// the model ([`InferenceError::is_input_misfit`]): no output is right
     /// for it, so whatever was committed is wrong. (No honest node commits
     /// one; a requester and an operator in collusion could, and a watcher
     /// that only shrugged would let the made-up output become final.)
     pub ours: Option<Vec<u8>>,
-    /// Whether the committed output agrees with `ours`.
+    /// Whether the committed result agrees with `ours`.
     pub committed_agrees: bool,
     rule: sibyl::state::ComparisonRule,
+    views: Vec<OutputView>,
+}
+
+/// What a challenge posts: a result and the SHA-256 of the whole output it
+/// was taken from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Correction {
+    /// Each output's view, canonically encoded.
+    pub result: Vec<u8>,
+    pub whole_output_sha256: [u8; 32],
+    /// The whole output, when the correction is ours (not a placeholder):
+    /// what the node serves by `whole_output_sha256`.
+    pub whole: Option<Vec<u8>>,
 }
 
 impl Verdict {
-    /// Whether `output` agrees with this machine's under the rule.
-    pub fn agrees_with(&self, output: &[u8]) -> bool {
+    /// This machine's result: its output's views (none when it has no
+    /// output, or its output does not admit them).
+    pub fn our_result(&self) -> Option<Vec<u8>> {
+        project(&self.views, self.ours.as_deref()?).ok()
+    }
+
+    /// Whether `result` agrees with this machine's output under the rule
+    /// and the views.
+    pub fn agrees_with(&self, result: &[u8]) -> bool {
         self.ours
             .as_deref()
-            .is_some_and(|ours| outputs_agree(&self.rule, output, ours))
+            .is_some_and(|ours| result_agrees(&self.rule, &self.views, result, ours))
     }
 
     /// The output a challenge posts: ours, or a placeholder of the model's
@@ -100,17 +120,32 @@ impl Verdict {
         &self,
         model: &Model,
         request: &InferenceRequest,
-    ) -> Result<Vec<u8>, VerifyError> {
+    ) -> Result<Correction, VerifyError> {
         let bound = request.max_output_bytes;
-        match &self.ours {
-            Some(ours) if model.check_output(ours, bound).is_ok() => Ok(ours.clone()),
-            _ => placeholder_output(&request.output, &model.outputs, bound).map_err(|source| {
-                VerifyError::Placeholder {
-                    model: hex::encode(&model.model_hash),
-                    source,
+        if let Some(ours) = &self.ours {
+            if let Ok(result) = project(&self.views, ours) {
+                if model.check_output(&result, bound).is_ok() {
+                    return Ok(Correction {
+                        result,
+                        whole_output_sha256: sibyl::hashing::whole_output_sha256(ours),
+                        whole: Some(ours.clone()),
+                    });
                 }
-            }),
+            }
         }
+        let result = placeholder_output(&request.output, &model.result_specs(), bound).map_err(
+            |source| VerifyError::Placeholder {
+                model: hex::encode(&model.model_hash),
+                source,
+            },
+        )?;
+        // No whole output stands behind a placeholder; the hash of its own
+        // bytes is what the program expects where every view is whole.
+        Ok(Correction {
+            whole_output_sha256: sibyl::hashing::whole_output_sha256(&result),
+            result,
+            whole: None,
+        })
     }
 
     /// The side to vote for in a dispute where the challenger posted
@@ -179,13 +214,15 @@ impl Verifier {
             }
             Err(err) => return Err(err.into()),
         };
-        let committed_agrees = ours
-            .as_deref()
-            .is_some_and(|ours| outputs_agree(&request.comparison, &request.output, ours));
-        Ok(Verdict {
+        let verdict = Verdict {
             ours,
-            committed_agrees,
+            committed_agrees: false,
             rule: request.comparison,
+            views: request.output_views.clone(),
+        };
+        Ok(Verdict {
+            committed_agrees: verdict.agrees_with(&request.output),
+            ..verdict
         })
     }
 }
@@ -193,8 +230,8 @@ impl Verifier {
 /// A canonical output that differs from `committed` and passes every
 /// check the program makes of it (one tensor per output spec, with its
 /// name, each admitted by its spec, within `max_bytes`): the committed
-/// output with one bit of its first element flipped (a boolean's 0 and 1
-/// swapped), or, when every tensor is empty, one dynamic dimension changed
+/// output with the lowest bit of its last element flipped (a boolean's 0
+/// and 1 swapped; a top-k view's last score, never a class), or, when every tensor is empty, one dynamic dimension changed
 /// (by its lowest bit) where the result stays within `max_bytes`. Nothing
 /// is allocated beyond `max_bytes`, however large a dimension claims to be.
 fn placeholder_output(
@@ -203,11 +240,15 @@ fn placeholder_output(
     max_bytes: u32,
 ) -> Result<Vec<u8>, PlaceholderError> {
     let mut tensors = decode(committed)?;
-    if let Some(first) = tensors
+    if let Some(tensor) = tensors
         .iter_mut()
-        .find_map(|tensor| tensor.data.first_mut())
+        .rev()
+        .find(|tensor| !tensor.data.is_empty())
     {
-        *first ^= 1;
+        let last = tensor.data.len().saturating_sub(element_size(tensor.dtype));
+        if let Some(byte) = tensor.data.get_mut(last) {
+            *byte ^= 1;
+        }
         return Ok(encode(&tensors));
     }
     let room = usize::try_from(max_bytes)
@@ -257,11 +298,15 @@ mod tests {
             k: 1,
             tie_margin: 1e-4,
         };
-        let ours = probabilities(ours);
-        Verdict {
-            committed_agrees: outputs_agree(&rule, &probabilities(committed), &ours),
-            ours: Some(ours),
+        let verdict = Verdict {
+            ours: Some(probabilities(ours)),
+            committed_agrees: false,
             rule,
+            views: vec![],
+        };
+        Verdict {
+            committed_agrees: verdict.agrees_with(&probabilities(committed)),
+            ..verdict
         }
     }
 
@@ -275,6 +320,7 @@ mod tests {
             ours: None,
             committed_agrees: false,
             rule: ComparisonRule::Exact,
+            views: vec![],
         };
         assert!(!none.agrees_with(&made_up));
         for posted in [made_up.clone(), probabilities(&[0.0, 0.0, 0.0]), Vec::new()] {
@@ -299,14 +345,14 @@ mod tests {
         let ours = verdict(&[0.9, 0.05, 0.05], &[0.1, 0.8, 0.1]);
         let mut request = crate::test_support::request(sibyl::state::RequestStatus::Committed);
         request.output = made_up.clone();
-        let posted = ours.correction(&model, &request).unwrap();
+        let posted = ours.correction(&model, &request).unwrap().result;
         assert_ne!(posted, made_up);
         assert!(model.check_output(&posted, model.max_output_bytes).is_ok());
         assert_eq!(ours.vote_side(&posted), VoteSide::Neither);
         // Ours fits: ours is posted.
         let fitting = model_with_output(crate::test_support::float_spec("p", &[1, 3]));
         assert_eq!(
-            ours.correction(&fitting, &request).unwrap(),
+            ours.correction(&fitting, &request).unwrap().result,
             probabilities(&[0.1, 0.8, 0.1])
         );
     }

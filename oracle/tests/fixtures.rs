@@ -418,6 +418,20 @@ fn every_model_family_registers_reads_its_sample_and_matches_python() {
     for family in families["families"].as_array().unwrap() {
         let name = family["name"].as_str().unwrap();
         let path = models_dir().join(family["file"].as_str().unwrap());
+        // A family with views puts only their result on chain; its bound
+        // is the result's (the default for a fixed shape).
+        let views: Vec<(String, sibyl::state::OutputView)> = family["views"]
+            .as_object()
+            .map(|views| {
+                views
+                    .iter()
+                    .map(|(output, view)| {
+                        let view = sibyl_oracle::actions::model::parse_view(view.as_str().unwrap());
+                        (output.clone(), view.unwrap())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let listing = sibyl_oracle::actions::model::Listing {
             uri: format!("file://{}", path.display()),
             price: 1,
@@ -425,9 +439,19 @@ fn every_model_family_registers_reads_its_sample_and_matches_python() {
             comparison: None,
             challenge_window_override_slots: None,
             max_input_bytes: Some(family["max_input_bytes"].as_u64().unwrap() as u32),
-            max_output_bytes: Some(family["max_output_bytes"].as_u64().unwrap() as u32),
+            max_output_bytes: views
+                .is_empty()
+                .then(|| family["max_output_bytes"].as_u64().unwrap() as u32),
+            views: views.clone(),
         };
         let args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
+        if !views.is_empty() {
+            assert_eq!(
+                u64::from(args.max_output_bytes),
+                family["result_max_bytes"].as_u64().unwrap(),
+                "{name}: the result's bound"
+            );
+        }
         let specs = |side: &str| -> Vec<TensorSpec> {
             family[side].as_array().unwrap().iter().map(spec).collect()
         };
@@ -486,10 +510,23 @@ fn every_model_family_registers_reads_its_sample_and_matches_python() {
             );
             assert!(output.len() <= family["max_output_bytes"].as_u64().unwrap() as usize);
             assert_eq!(
+                hex(&sibyl::hashing::whole_output_sha256(&output)),
+                case["whole_output_sha256"],
+                "{name}: the whole output's hash"
+            );
+            // What goes on chain: the views' result, byte for byte Python's.
+            let result = sibyl::state::project(&args.output_views, &output).unwrap();
+            if views.is_empty() {
+                assert_eq!(result, output);
+            } else {
+                assert_eq!(hex(&result), case["result_encoding"], "{name}: the result");
+            }
+            assert!(result.len() <= args.max_output_bytes as usize);
+            assert_eq!(
                 hex(&output_hash(
                     &args.model_hash,
                     &input_hash(&encoded),
-                    &output
+                    &result
                 )),
                 case["output_hash"]
             );
@@ -512,6 +549,7 @@ fn a_graph_with_a_zipmap_output_is_refused_with_the_fix() {
         challenge_window_override_slots: None,
         max_input_bytes: Some(64),
         max_output_bytes: Some(64),
+        views: Vec::new(),
     };
     let error = sibyl_oracle::actions::model::registration(&engine, &path, listing)
         .unwrap_err()
@@ -540,6 +578,7 @@ fn a_dynamic_graph_needs_size_bounds_no_smaller_than_its_smallest_encoding() {
         challenge_window_override_slots: None,
         max_input_bytes,
         max_output_bytes,
+        views: Vec::new(),
     };
     let error = registration(&engine, &path, listing(None, Some(74))).unwrap_err();
     assert!(

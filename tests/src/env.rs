@@ -9,7 +9,9 @@ use anchor_lang::{
 };
 use anchor_spl::token_2022::spl_token_2022;
 use sibyl::{
-    accounts as acc, instruction as ix,
+    accounts as acc,
+    hashing::whole_output_sha256,
+    instruction as ix,
     instructions::{InputReference, RegisterModelArgs, RequestInferenceArgs, UpdateConfigArgs},
     state::*,
 };
@@ -102,6 +104,7 @@ pub fn default_model_args(model_hash: [u8; 32]) -> RegisterModelArgs {
             rel: 1e-3,
         },
         challenge_window_override_slots: None,
+        output_views: vec![],
     }
 }
 
@@ -902,6 +905,20 @@ impl TestEnv {
     }
 
     /// An operator account.
+    /// Operator `index`'s node key names where its node serves whole outputs.
+    pub async fn set_output_url(&mut self, index: usize, output_url: &str) -> TxResult {
+        let wallet = self.operators[index].wallet.insecure_clone();
+        let accounts = accounts::set_output_url(wallet.pubkey());
+        self.send(
+            accounts,
+            ix::SetOutputUrl {
+                output_url: output_url.to_string(),
+            },
+            &[&wallet],
+        )
+        .await
+    }
+
     pub async fn operator_account(&mut self, index: usize) -> Operator {
         let address = self.operator(index);
         self.account(address).await.expect("operator exists")
@@ -1265,8 +1282,41 @@ impl TestEnv {
         let wallet = self.operators[index].wallet.insecure_clone();
         let output = output.to_vec();
         let sequence = self.request_account(request).await.sequence;
-        self.send(accounts, ix::CommitResult { sequence, output }, &[&wallet])
-            .await
+        let whole_output_sha256 = whole_output_sha256(&output);
+        self.send(
+            accounts,
+            ix::CommitResult {
+                sequence,
+                output,
+                whole_output_sha256,
+            },
+            &[&wallet],
+        )
+        .await
+    }
+
+    /// Operator `index` commits `result`, naming a whole output by hash
+    /// (for a model whose outputs have views).
+    pub async fn commit_with_whole(
+        &mut self,
+        index: usize,
+        request: Pubkey,
+        result: &[u8],
+        whole_output_sha256: [u8; 32],
+    ) -> TxResult {
+        let accounts = self.commit_accounts(index, request).await;
+        let wallet = self.operators[index].wallet.insecure_clone();
+        let sequence = self.request_account(request).await.sequence;
+        self.send(
+            accounts,
+            ix::CommitResult {
+                sequence,
+                output: result.to_vec(),
+                whole_output_sha256,
+            },
+            &[&wallet],
+        )
+        .await
     }
 
     /// The request's parties; while nobody has committed, operator 0 stands
@@ -1373,6 +1423,19 @@ impl TestEnv {
         request: Pubkey,
         output: &[u8],
     ) -> TxResult {
+        self.challenge_with_whole_as(challenger, request, output, whole_output_sha256(output))
+            .await
+    }
+
+    /// `challenger` disputes a result with its own, naming its whole output
+    /// by hash (for a model whose outputs have views).
+    pub async fn challenge_with_whole_as(
+        &mut self,
+        challenger: &Actor,
+        request: Pubkey,
+        output: &[u8],
+        whole_output_sha256: [u8; 32],
+    ) -> TxResult {
         let accounts = self
             .challenge_accounts(challenger.key(), challenger.token, request)
             .await;
@@ -1380,7 +1443,11 @@ impl TestEnv {
         let sequence = self.request_account(request).await.sequence;
         self.send(
             accounts,
-            ix::Challenge { sequence, output },
+            ix::Challenge {
+                sequence,
+                output,
+                whole_output_sha256,
+            },
             &[&challenger.wallet],
         )
         .await

@@ -20,6 +20,7 @@ import {
 import { configPda, disputePda, escrowPda, requestPda } from "../sibyl/pda.js";
 import { InsufficientTokensError } from "./errors.js";
 import type { DTypeName, TensorSpec } from "../sibyl/encoding.js";
+import { allWhole, sha256Hex } from "../sibyl/outputs.js";
 import { IDL } from "../generated/sibyl.js";
 
 const instructionCoder = new BorshInstructionCoder(IDL);
@@ -33,8 +34,8 @@ const TOKEN_ACCOUNT_BYTES = 165;
  * input and/or the largest output. The browser tests check the rent shown
  * against the lamports the request and dispute accounts really hold.
  */
-export const REQUEST_FIXED_BYTES = 8 + 558;
-export const DISPUTE_FIXED_BYTES = 8 + 326;
+export const REQUEST_FIXED_BYTES = 8 + 666;
+export const DISPUTE_FIXED_BYTES = 8 + 358;
 /** Input bytes that fit in `request_inference` beside its accounts (as `oracle::actions::request`). */
 export const FIRST_CHUNK_BYTES = 480;
 /** Input bytes per `write_input` transaction. */
@@ -310,7 +311,14 @@ export async function planRequest(
   return { ...plan, request, nonce };
 }
 
-/** `challenge`: disputes a committed result with `output` (the challenger's canonical output), posting the bond. */
+/**
+ * `challenge`: disputes a committed result with `output` (the challenger's
+ * canonical output), posting the bond. The app challenges only models whose
+ * outputs are all on chain (every view whole): there the result is the
+ * whole output and the claimed whole output's SHA-256 is the output's. A
+ * model with views needs the challenger's whole output besides its result,
+ * which the `sibyl challenge` CLI computes.
+ */
 export async function planChallenge(
   program: SibylProgram,
   protocol: Protocol,
@@ -320,6 +328,12 @@ export async function planChallenge(
   challenger: PublicKey,
   balances: Balances,
 ): Promise<Review> {
+  if (!allWhole(request.outputViews)) {
+    throw new Error(
+      "This model's result on chain is a view of its output (not every output whole); the app challenges only models whose outputs are all on chain. Use the `sibyl challenge` CLI.",
+    );
+  }
+  const wholeOutputSha256 = Array.from(Buffer.from(await sha256Hex(output), "hex"));
   requireTokens(balances, protocol.challengeBond, protocol, "the challenge bond");
   const groups: TransactionInstruction[][] = [[]];
   if (!balances.tokenAccountExists) {
@@ -327,7 +341,7 @@ export async function planChallenge(
   }
   groups[0]!.push(
     await program.methods
-      .challenge(request.sequence, Buffer.from(output))
+      .challenge(request.sequence, Buffer.from(output), wholeOutputSha256)
       .accountsPartial({
         challenger,
         request: requestAddress,

@@ -94,6 +94,7 @@ export async function disputeFromHistory(
     challenger: PublicKey;
     bond: BN;
     challengerOutputHash: number[];
+    challengerWholeOutputSha256: number[];
     voteDeadlineSlot: BN;
     revealDeadlineSlot: BN;
     eligibleStake: BN;
@@ -134,6 +135,7 @@ export async function disputeFromHistory(
     rewardPool: zero,
     rewardStakeUnclaimed: zero,
     challengerOutputHash: challenged.challengerOutputHash,
+    challengerWholeOutputSha256: challenged.challengerWholeOutputSha256,
     // Not in the events; a recalled dispute is only shown, never settled.
     challengerToken: PublicKey.default,
     revealDeadlineSlot: challenged.revealDeadlineSlot,

@@ -876,6 +876,15 @@ export type Sibyl = {
         {
           "name": "output",
           "type": "bytes"
+        },
+        {
+          "name": "wholeOutputSha256",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
         }
       ]
     },
@@ -1323,6 +1332,15 @@ export type Sibyl = {
         {
           "name": "output",
           "type": "bytes"
+        },
+        {
+          "name": "wholeOutputSha256",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
         }
       ]
     },
@@ -3181,6 +3199,73 @@ export type Sibyl = {
       "args": []
     },
     {
+      "name": "setOutputUrl",
+      "docs": [
+        "Operator (node key): names the base URL its node serves whole",
+        "outputs from (`GET <url>/outputs/<sha256>`), or none."
+      ],
+      "discriminator": [
+        119,
+        48,
+        130,
+        212,
+        172,
+        170,
+        50,
+        206
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "docs": [
+            "The node key: the node that stores the outputs says where it serves",
+            "them."
+          ],
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
+        },
+        {
+          "name": "operator",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "authority"
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "outputUrl",
+          "type": "string"
+        }
+      ]
+    },
+    {
       "name": "sweepFees",
       "docs": [
         "Anyone: moves a model's collected protocol fees to the treasury."
@@ -4218,6 +4303,19 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "operatorOutputUrlSet",
+      "discriminator": [
+        150,
+        154,
+        22,
+        173,
+        226,
+        161,
+        78,
+        241
+      ]
+    },
+    {
       "name": "operatorPayoutChanged",
       "discriminator": [
         220,
@@ -4955,6 +5053,21 @@ export type Sibyl = {
       "code": 6097,
       "name": "payoutAccountRefuses",
       "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
+    },
+    {
+      "code": 6098,
+      "name": "invalidOutputView",
+      "msg": "The output views do not fit the model's outputs: none (every output whole), or one per output, at least one not omitted; a slice within a fixed shape, a top-k of a float tensor with a fixed last axis of at least k classes, k and scale at least 1"
+    },
+    {
+      "code": 6099,
+      "name": "wholeOutputHashMismatch",
+      "msg": "Every view of this model is whole, so the whole output is the result: its SHA-256 must be the result's"
+    },
+    {
+      "code": 6100,
+      "name": "invalidOutputUrl",
+      "msg": "An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://"
     }
   ],
   "types": [
@@ -5648,6 +5761,19 @@ export type Sibyl = {
             }
           },
           {
+            "name": "challengerWholeOutputSha256",
+            "docs": [
+              "SHA-256 of the challenger's whole output (its claim, as the",
+              "operator's is), which the request takes if the challenger is upheld."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
             "name": "challengerToken",
             "docs": [
               "The challenger's token account its bond and winnings go back to (the",
@@ -5687,7 +5813,7 @@ export type Sibyl = {
           {
             "name": "challengerOutput",
             "docs": [
-              "The challenger's output (canonical encoding)."
+              "The challenger's result (canonical encoding)."
             ],
             "type": "bytes"
           }
@@ -6068,6 +6194,23 @@ export type Sibyl = {
             "type": "pubkey"
           },
           {
+            "name": "wholeOutputSha256",
+            "docs": [
+              "SHA-256 of the whole canonical output whose result was accepted (the",
+              "committer's, or the challenger's once upheld): where the output has",
+              "views, the name it is served by off chain. It is its author's claim:",
+              "verifiers judge the result, never this hash (float bits differ",
+              "across CPUs); a client that fetches the whole output checks it",
+              "against this hash and its projection against `output`."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
             "name": "comparison",
             "docs": [
               "The model's comparison rule: what verifiers checked of the output,",
@@ -6076,6 +6219,20 @@ export type Sibyl = {
             "type": {
               "defined": {
                 "name": "comparisonRule"
+              }
+            }
+          },
+          {
+            "name": "outputViews",
+            "docs": [
+              "The model's output views: what of each output `output` holds (empty:",
+              "every output whole). See [`OutputView`]."
+            ],
+            "type": {
+              "vec": {
+                "defined": {
+                  "name": "outputView"
+                }
               }
             }
           },
@@ -6100,7 +6257,8 @@ export type Sibyl = {
           {
             "name": "output",
             "docs": [
-              "Canonical encoding of the accepted output."
+              "The accepted result: the canonical encoding of each output's view,",
+              "in graph order (the whole output when every view is whole)."
             ],
             "type": "bytes"
           }
@@ -6401,6 +6559,21 @@ export type Sibyl = {
             }
           },
           {
+            "name": "outputViews",
+            "docs": [
+              "What of each output goes into the on-chain result, one per output",
+              "(empty: every output whole). Fixed at registration: consumers read",
+              "results by them."
+            ],
+            "type": {
+              "vec": {
+                "defined": {
+                  "name": "outputView"
+                }
+              }
+            }
+          },
+          {
             "name": "uri",
             "docs": [
               "Where to fetch the ONNX file (`file://`, `https://`)."
@@ -6615,6 +6788,35 @@ export type Sibyl = {
               "Bump of this PDA."
             ],
             "type": "u8"
+          },
+          {
+            "name": "outputUrl",
+            "docs": [
+              "Base URL the operator's node serves whole outputs from, `GET",
+              "<url>/outputs/<sha256 hex>` (empty: none). Outputs are named by",
+              "their hash, so a client may fetch one from any operator and checks",
+              "it."
+            ],
+            "type": "string"
+          }
+        ]
+      }
+    },
+    {
+      "name": "operatorOutputUrlSet",
+      "docs": [
+        "An operator named where its node serves whole outputs (empty: nowhere)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "outputUrl",
+            "type": "string"
           }
         ]
       }
@@ -6693,6 +6895,49 @@ export type Sibyl = {
           {
             "name": "amount",
             "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "outputView",
+      "docs": [
+        "What of one output tensor goes into the on-chain result."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "whole"
+          },
+          {
+            "name": "slice",
+            "fields": [
+              {
+                "name": "start",
+                "type": "u32"
+              },
+              {
+                "name": "len",
+                "type": "u32"
+              }
+            ]
+          },
+          {
+            "name": "topK",
+            "fields": [
+              {
+                "name": "k",
+                "type": "u16"
+              },
+              {
+                "name": "scale",
+                "type": "u32"
+              }
+            ]
+          },
+          {
+            "name": "omitted"
           }
         ]
       }
@@ -6833,6 +7078,20 @@ export type Sibyl = {
             "name": "challengeWindowOverrideSlots",
             "type": {
               "option": "u64"
+            }
+          },
+          {
+            "name": "outputViews",
+            "docs": [
+              "What of each output goes on chain, one per output in graph order;",
+              "empty: every output whole. `max_output_bytes` bounds the result."
+            ],
+            "type": {
+              "vec": {
+                "defined": {
+                  "name": "outputView"
+                }
+              }
             }
           }
         ]
@@ -7106,6 +7365,15 @@ export type Sibyl = {
             }
           },
           {
+            "name": "challengerWholeOutputSha256",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
             "name": "voteDeadlineSlot",
             "docs": [
               "Votes are committed until this slot..."
@@ -7156,6 +7424,18 @@ export type Sibyl = {
           },
           {
             "name": "outputHash",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "wholeOutputSha256",
+            "docs": [
+              "SHA-256 of the whole output, which the operator's node serves."
+            ],
             "type": {
               "array": [
                 "u8",
@@ -8477,6 +8757,15 @@ export const IDL: Sibyl = {
         {
           "name": "output",
           "type": "bytes"
+        },
+        {
+          "name": "wholeOutputSha256",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
         }
       ]
     },
@@ -8924,6 +9213,15 @@ export const IDL: Sibyl = {
         {
           "name": "output",
           "type": "bytes"
+        },
+        {
+          "name": "wholeOutputSha256",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
         }
       ]
     },
@@ -10782,6 +11080,73 @@ export const IDL: Sibyl = {
       "args": []
     },
     {
+      "name": "setOutputUrl",
+      "docs": [
+        "Operator (node key): names the base URL its node serves whole",
+        "outputs from (`GET <url>/outputs/<sha256>`), or none."
+      ],
+      "discriminator": [
+        119,
+        48,
+        130,
+        212,
+        172,
+        170,
+        50,
+        206
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "docs": [
+            "The node key: the node that stores the outputs says where it serves",
+            "them."
+          ],
+          "signer": true,
+          "relations": [
+            "operator"
+          ]
+        },
+        {
+          "name": "operator",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  111,
+                  112,
+                  101,
+                  114,
+                  97,
+                  116,
+                  111,
+                  114
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "authority"
+              }
+            ]
+          }
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "outputUrl",
+          "type": "string"
+        }
+      ]
+    },
+    {
       "name": "sweepFees",
       "docs": [
         "Anyone: moves a model's collected protocol fees to the treasury."
@@ -11819,6 +12184,19 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "operatorOutputUrlSet",
+      "discriminator": [
+        150,
+        154,
+        22,
+        173,
+        226,
+        161,
+        78,
+        241
+      ]
+    },
+    {
       "name": "operatorPayoutChanged",
       "discriminator": [
         220,
@@ -12556,6 +12934,21 @@ export const IDL: Sibyl = {
       "code": 6097,
       "name": "payoutAccountRefuses",
       "msg": "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension"
+    },
+    {
+      "code": 6098,
+      "name": "invalidOutputView",
+      "msg": "The output views do not fit the model's outputs: none (every output whole), or one per output, at least one not omitted; a slice within a fixed shape, a top-k of a float tensor with a fixed last axis of at least k classes, k and scale at least 1"
+    },
+    {
+      "code": 6099,
+      "name": "wholeOutputHashMismatch",
+      "msg": "Every view of this model is whole, so the whole output is the result: its SHA-256 must be the result's"
+    },
+    {
+      "code": 6100,
+      "name": "invalidOutputUrl",
+      "msg": "An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://"
     }
   ],
   "types": [
@@ -13249,6 +13642,19 @@ export const IDL: Sibyl = {
             }
           },
           {
+            "name": "challengerWholeOutputSha256",
+            "docs": [
+              "SHA-256 of the challenger's whole output (its claim, as the",
+              "operator's is), which the request takes if the challenger is upheld."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
             "name": "challengerToken",
             "docs": [
               "The challenger's token account its bond and winnings go back to (the",
@@ -13288,7 +13694,7 @@ export const IDL: Sibyl = {
           {
             "name": "challengerOutput",
             "docs": [
-              "The challenger's output (canonical encoding)."
+              "The challenger's result (canonical encoding)."
             ],
             "type": "bytes"
           }
@@ -13669,6 +14075,23 @@ export const IDL: Sibyl = {
             "type": "pubkey"
           },
           {
+            "name": "wholeOutputSha256",
+            "docs": [
+              "SHA-256 of the whole canonical output whose result was accepted (the",
+              "committer's, or the challenger's once upheld): where the output has",
+              "views, the name it is served by off chain. It is its author's claim:",
+              "verifiers judge the result, never this hash (float bits differ",
+              "across CPUs); a client that fetches the whole output checks it",
+              "against this hash and its projection against `output`."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
             "name": "comparison",
             "docs": [
               "The model's comparison rule: what verifiers checked of the output,",
@@ -13677,6 +14100,20 @@ export const IDL: Sibyl = {
             "type": {
               "defined": {
                 "name": "comparisonRule"
+              }
+            }
+          },
+          {
+            "name": "outputViews",
+            "docs": [
+              "The model's output views: what of each output `output` holds (empty:",
+              "every output whole). See [`OutputView`]."
+            ],
+            "type": {
+              "vec": {
+                "defined": {
+                  "name": "outputView"
+                }
               }
             }
           },
@@ -13701,7 +14138,8 @@ export const IDL: Sibyl = {
           {
             "name": "output",
             "docs": [
-              "Canonical encoding of the accepted output."
+              "The accepted result: the canonical encoding of each output's view,",
+              "in graph order (the whole output when every view is whole)."
             ],
             "type": "bytes"
           }
@@ -14002,6 +14440,21 @@ export const IDL: Sibyl = {
             }
           },
           {
+            "name": "outputViews",
+            "docs": [
+              "What of each output goes into the on-chain result, one per output",
+              "(empty: every output whole). Fixed at registration: consumers read",
+              "results by them."
+            ],
+            "type": {
+              "vec": {
+                "defined": {
+                  "name": "outputView"
+                }
+              }
+            }
+          },
+          {
             "name": "uri",
             "docs": [
               "Where to fetch the ONNX file (`file://`, `https://`)."
@@ -14216,6 +14669,35 @@ export const IDL: Sibyl = {
               "Bump of this PDA."
             ],
             "type": "u8"
+          },
+          {
+            "name": "outputUrl",
+            "docs": [
+              "Base URL the operator's node serves whole outputs from, `GET",
+              "<url>/outputs/<sha256 hex>` (empty: none). Outputs are named by",
+              "their hash, so a client may fetch one from any operator and checks",
+              "it."
+            ],
+            "type": "string"
+          }
+        ]
+      }
+    },
+    {
+      "name": "operatorOutputUrlSet",
+      "docs": [
+        "An operator named where its node serves whole outputs (empty: nowhere)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "operator",
+            "type": "pubkey"
+          },
+          {
+            "name": "outputUrl",
+            "type": "string"
           }
         ]
       }
@@ -14294,6 +14776,49 @@ export const IDL: Sibyl = {
           {
             "name": "amount",
             "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "outputView",
+      "docs": [
+        "What of one output tensor goes into the on-chain result."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "whole"
+          },
+          {
+            "name": "slice",
+            "fields": [
+              {
+                "name": "start",
+                "type": "u32"
+              },
+              {
+                "name": "len",
+                "type": "u32"
+              }
+            ]
+          },
+          {
+            "name": "topK",
+            "fields": [
+              {
+                "name": "k",
+                "type": "u16"
+              },
+              {
+                "name": "scale",
+                "type": "u32"
+              }
+            ]
+          },
+          {
+            "name": "omitted"
           }
         ]
       }
@@ -14434,6 +14959,20 @@ export const IDL: Sibyl = {
             "name": "challengeWindowOverrideSlots",
             "type": {
               "option": "u64"
+            }
+          },
+          {
+            "name": "outputViews",
+            "docs": [
+              "What of each output goes on chain, one per output in graph order;",
+              "empty: every output whole. `max_output_bytes` bounds the result."
+            ],
+            "type": {
+              "vec": {
+                "defined": {
+                  "name": "outputView"
+                }
+              }
             }
           }
         ]
@@ -14707,6 +15246,15 @@ export const IDL: Sibyl = {
             }
           },
           {
+            "name": "challengerWholeOutputSha256",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
             "name": "voteDeadlineSlot",
             "docs": [
               "Votes are committed until this slot..."
@@ -14757,6 +15305,18 @@ export const IDL: Sibyl = {
           },
           {
             "name": "outputHash",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "wholeOutputSha256",
+            "docs": [
+              "SHA-256 of the whole output, which the operator's node serves."
+            ],
             "type": {
               "array": [
                 "u8",
@@ -15320,7 +15880,10 @@ export type SibylErrorName =
   | "NotUpgradeAuthority"
   | "NotOperatorKey"
   | "NotPayoutAuthority"
-  | "PayoutAccountRefuses";
+  | "PayoutAccountRefuses"
+  | "InvalidOutputView"
+  | "WholeOutputHashMismatch"
+  | "InvalidOutputUrl";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -15422,4 +15985,7 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6095: { name: "NotOperatorKey", msg: "Only the operator's node key or its payout wallet may do this" },
   6096: { name: "NotPayoutAuthority", msg: "Only the operator's payout wallet may do this (unbond its stake, change where it is paid)" },
   6097: { name: "PayoutAccountRefuses", msg: "The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension" },
+  6098: { name: "InvalidOutputView", msg: "The output views do not fit the model's outputs: none (every output whole), or one per output, at least one not omitted; a slice within a fixed shape, a top-k of a float tensor with a fixed last axis of at least k classes, k and scale at least 1" },
+  6099: { name: "WholeOutputHashMismatch", msg: "Every view of this model is whole, so the whole output is the result: its SHA-256 must be the result's" },
+  6100: { name: "InvalidOutputUrl", msg: "An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://" },
 };

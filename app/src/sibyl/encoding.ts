@@ -52,10 +52,18 @@ function dtypeByTag(tag: number): DTypeName {
   throw new EncodingError(`unknown dtype tag ${tag}`);
 }
 
-/** Decodes every tensor of an encoding. */
-export function decodeTensors(bytes: Uint8Array): Tensor[] {
+/** A tensor with its data as the encoding's bytes (little-endian elements, row-major). */
+export interface RawTensor {
+  name: string;
+  dtype: DTypeName;
+  dims: number[];
+  data: Uint8Array;
+}
+
+/** Decodes every tensor of an encoding, keeping each one's data bytes as they are. */
+export function decodeRawTensors(bytes: Uint8Array): RawTensor[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const tensors: Tensor[] = [];
+  const tensors: RawTensor[] = [];
   let at = 0;
   const need = (n: number, what: string) => {
     if (at + n > bytes.length) throw new EncodingError(`the encoding ends early at byte ${at} (reading ${what})`);
@@ -81,11 +89,51 @@ export function decodeTensors(bytes: Uint8Array): Tensor[] {
     const count = dims.reduce((a, b) => a * b, 1);
     const size = DTYPES[dtype].size;
     need(count * size, `data of ${name || "the tensor"}`);
-    const values: number[] = [];
-    for (let i = 0; i < count; i++, at += size) values.push(readElement(view, at, dtype));
-    tensors.push({ name, dtype, dims, values });
+    tensors.push({ name, dtype, dims, data: bytes.slice(at, at + count * size) });
+    at += count * size;
   }
   return tensors;
+}
+
+/** A raw tensor's elements as numbers. */
+export function rawValues(tensor: RawTensor): number[] {
+  const view = new DataView(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+  const size = DTYPES[tensor.dtype].size;
+  const values: number[] = [];
+  for (let at = 0; at + size <= tensor.data.length; at += size) values.push(readElement(view, at, tensor.dtype));
+  return values;
+}
+
+/** Decodes every tensor of an encoding. */
+export function decodeTensors(bytes: Uint8Array): Tensor[] {
+  return decodeRawTensors(bytes).map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, values: rawValues(t) }));
+}
+
+/** Encodes raw tensors (the inverse of `decodeRawTensors`). */
+export function encodeRawTensors(tensors: readonly RawTensor[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const t of tensors) {
+    const name = new TextEncoder().encode(t.name);
+    const count = t.dims.reduce((a, b) => a * b, 1);
+    const size = DTYPES[t.dtype].size;
+    if (count * size !== t.data.length) {
+      throw new EncodingError(`${t.data.length} data bytes do not fit the dims [${t.dims.join(", ")}] of ${t.dtype}`);
+    }
+    const head = new Uint8Array(4 + name.length + 2 + 8 * t.dims.length);
+    const view = new DataView(head.buffer);
+    view.setUint32(0, name.length, true);
+    head.set(name, 4);
+    let at = 4 + name.length;
+    head[at] = DTYPES[t.dtype].tag;
+    head[at + 1] = t.dims.length;
+    at += 2;
+    for (const d of t.dims) {
+      view.setBigUint64(at, BigInt(d), true);
+      at += 8;
+    }
+    parts.push(head, t.data);
+  }
+  return concat(parts);
 }
 
 /** Encodes tensors (the inverse of `decodeTensors`). */

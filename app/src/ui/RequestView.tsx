@@ -7,6 +7,8 @@ import { NoWalletError } from "../app/errors.js";
 import { disputeFacts, followRequest, requestFacts, type Snapshot } from "../app/follow.js";
 import { outcomeText, slotsAsTime, stageOf, timeline, voteTally } from "../app/lifecycle.js";
 import { signAndSend } from "../app/send.js";
+import type { InferenceRequestAccount } from "../sibyl/client.js";
+import { allWhole, fetchWholeOutput, toHex } from "../sibyl/outputs.js";
 import { ChallengeForm } from "./ChallengeForm.js";
 import { ResultChart } from "./ResultChart.js";
 import { ReviewPanel } from "./ReviewPanel.js";
@@ -132,6 +134,7 @@ export function RequestView({ address }: { address: PublicKey }) {
             <h3>{stage.kind === "finalized" || stage.kind === "overturned" ? "Final result" : "Committed result"}</h3>
             <ResultChart output={Uint8Array.from(request.output)} label={stage.kind === "finalized" || stage.kind === "overturned" ? "final" : "committed"} />
           </div>
+          {!allWhole(request.outputViews) && <WholeOutput request={request} />}
         </div>
       )}
       <div className="actions">
@@ -189,6 +192,56 @@ export function RequestView({ address }: { address: PublicKey }) {
         ))}
       </ol>
     </section>
+  );
+}
+
+/**
+ * The whole output behind a result that is a view of it (a top-k, a slice,
+ * an omitted output): fetched from the committing operator's node, else
+ * any other operator's (outputs are named by their hash), and shown only
+ * once its SHA-256 is the request's and its views are the result on chain.
+ */
+function WholeOutput({ request }: { request: InferenceRequestAccount }) {
+  const { program } = useSibyl();
+  const hash = toHex(request.wholeOutputSha256);
+  const operator = request.operator.toBase58();
+  const [state, setState] = useState<{ whole: Uint8Array; url: string } | { error: string } | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    setState(null);
+    (async () => {
+      const committing = await program.account.operator.fetch(request.operator).catch(() => null);
+      const others = await program.account.operator.all().catch(() => []);
+      const urls = [committing?.outputUrl ?? "", ...others.map((o) => o.account.outputUrl)];
+      const got = await fetchWholeOutput(request, [...new Set(urls)]);
+      if (live) setState(got);
+    })().catch((err: unknown) => {
+      if (live) setState({ error: err instanceof Error ? err.message : String(err) });
+    });
+    return () => {
+      live = false;
+    };
+  }, [program, hash, operator]); // A new whole output (a commit, an upheld challenge) is fetched again.
+
+  return (
+    <div className="whole-output">
+      <h3>Whole output</h3>
+      {state === null && <p className="muted">Fetching the whole output {hash.slice(0, 8)}… from the operators' nodes…</p>}
+      {state && "error" in state && (
+        <p className="muted" data-testid="whole-output-error">
+          {state.error}
+        </p>
+      )}
+      {state && "whole" in state && (
+        <>
+          <ResultChart output={state.whole} label="whole" />
+          <p className="muted" data-testid="whole-output-checked">
+            checked: SHA-256 <code title={hash}>{hash.slice(0, 8)}…</code> matches the request, and its views are the result on chain
+          </p>
+        </>
+      )}
+    </div>
   );
 }
 

@@ -116,6 +116,7 @@ impl Network {
                 challenge_window_override_slots: None,
                 max_input_bytes: None,
                 max_output_bytes: None,
+                views: Vec::new(),
             };
             let args = model::registration(engine, &fixture.path, listing)?;
             let hash = args.model_hash;

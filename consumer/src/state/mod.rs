@@ -2,7 +2,9 @@
 pub mod input_buffer;
 pub mod request;
 pub mod tensor;
+pub mod view;
 
 pub use input_buffer::*;
 pub use request::*;
 pub use tensor::*;
+pub use view::*;

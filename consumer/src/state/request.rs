@@ -1,9 +1,9 @@
 use crate::{
     constants::{
-        INPUT_CHUNK_BYTES, MAX_CALLBACK_ACCOUNTS, MAX_INPUT_URI_LEN, REQUEST_SEED,
-        UPLOAD_SLOTS_PER_CHUNK,
+        INPUT_CHUNK_BYTES, MAX_CALLBACK_ACCOUNTS, MAX_INPUT_URI_LEN, MAX_MODEL_TENSORS,
+        REQUEST_SEED, UPLOAD_SLOTS_PER_CHUNK,
     },
-    state::ComparisonRule,
+    state::{ComparisonRule, OutputView},
 };
 use anchor_lang::prelude::*;
 
@@ -97,9 +97,20 @@ pub struct InferenceRequest {
     /// The input buffer holding a referenced input on chain, once one
     /// writer completed it with the declared bytes (default: none).
     pub input_buffer: Pubkey,
+    /// SHA-256 of the whole canonical output whose result was accepted (the
+    /// committer's, or the challenger's once upheld): where the output has
+    /// views, the name it is served by off chain. It is its author's claim:
+    /// verifiers judge the result, never this hash (float bits differ
+    /// across CPUs); a client that fetches the whole output checks it
+    /// against this hash and its projection against `output`.
+    pub whole_output_sha256: [u8; 32],
     /// The model's comparison rule: what verifiers checked of the output,
     /// and so all a consumer may rely on (see `ComparisonRule::check_for`).
     pub comparison: ComparisonRule,
+    /// The model's output views: what of each output `output` holds (empty:
+    /// every output whole). See [`OutputView`].
+    #[max_len(MAX_MODEL_TENSORS)]
+    pub output_views: Vec<OutputView>,
     /// Where nodes fetch an input named by reference (https, or `file://`
     /// inside a node's base directory); empty when the input is on chain.
     /// The bytes must hash to `input_hash`.
@@ -110,7 +121,8 @@ pub struct InferenceRequest {
     /// goes into an input buffer account when a node demands it.
     #[max_len(0)]
     pub input: Vec<u8>,
-    /// Canonical encoding of the accepted output.
+    /// The accepted result: the canonical encoding of each output's view,
+    /// in graph order (the whole output when every view is whole).
     #[max_len(0)]
     pub output: Vec<u8>,
 }
@@ -217,10 +229,10 @@ mod tests {
     /// `REQUEST_FIXED_BYTES` mirrors it to show the rent before signing).
     #[test]
     fn a_request_account_holds_its_fixed_part_its_uri_its_input_and_its_output_bound() {
-        assert_eq!(8 + InferenceRequest::INIT_SPACE, 8 + 558);
+        assert_eq!(8 + InferenceRequest::INIT_SPACE, 8 + 666);
         assert_eq!(
             InferenceRequest::space(30, 100, 64),
-            8 + 558 + 30 + 100 + 64
+            8 + 666 + 30 + 100 + 64
         );
     }
 

@@ -179,6 +179,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
             dtype: DType::Float32,
             shape: vec![1, 10],
         }],
+        output_views: vec![],
         max_input_bytes: 512,
         max_output_bytes: 128,
         comparison: ComparisonRule::TopK {
@@ -258,16 +259,18 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
     assert_eq!(pending[0].0, request);
 
     // It commits, and the requester waits for the commit through PubSub.
+    let output = sibyl::encoding::encode(&[sibyl::encoding::Tensor::from_f32(
+        "probabilities",
+        vec![1, 10],
+        &[0.0, 0.0, 0.0, 0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0],
+    )
+    .unwrap()]);
     let commit = instruction(
         accounts::commit_result(operator.pubkey(), request, model),
         ix::CommitResult {
             sequence: 1,
-            output: sibyl::encoding::encode(&[sibyl::encoding::Tensor::from_f32(
-                "probabilities",
-                vec![1, 10],
-                &[0.0, 0.0, 0.0, 0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0],
-            )
-            .unwrap()]),
+            whole_output_sha256: sibyl::hashing::whole_output_sha256(&output),
+            output,
         },
     );
     let blockhash = client.get_latest_blockhash().await.unwrap();

@@ -73,6 +73,8 @@ pub struct PlannedModel {
     pub challenge_window_override_slots: Option<u64>,
     pub max_input_bytes: Option<u32>,
     pub max_output_bytes: Option<u32>,
+    /// Views of named outputs (the rest whole).
+    pub views: Vec<(String, sibyl::state::OutputView)>,
 }
 
 /// Payment tokens each wallet should hold (at least).
@@ -575,6 +577,7 @@ fn prepare_models<'a>(
             challenge_window_override_slots: planned.challenge_window_override_slots,
             max_input_bytes: planned.max_input_bytes,
             max_output_bytes: planned.max_output_bytes,
+            views: planned.views.clone(),
         };
         let args = model::registration(engine, &planned.file, listing)
             .map_err(|err| error(one_line(&err.to_string())))?;

@@ -10,7 +10,7 @@ use sibyl::{
         MAX_INPUT_BYTES, MAX_MODEL_TENSORS, MAX_OUTPUT_BYTES, MAX_TENSOR_NAME_LEN, MAX_TENSOR_RANK,
     },
     instructions::{RegisterModelArgs, UpdateModelArgs},
-    state::{ComparisonRule, Model, TensorSpec},
+    state::{ComparisonRule, Model, OutputView, TensorSpec},
 };
 use sibyl_client::{accounts, accounts::Tokens, instruction, pda};
 use std::path::Path;
@@ -29,9 +29,58 @@ pub struct Listing {
     /// Default: the size of the inputs' encoding (with their graph names);
     /// needed when an input has a dynamic dimension.
     pub max_input_bytes: Option<u32>,
-    /// Default: the size of the outputs' encoding; needed when an output
-    /// has a dynamic dimension.
+    /// Default: the size of the result's encoding (the outputs' views);
+    /// needed when an output in the result has a dynamic dimension.
     pub max_output_bytes: Option<u32>,
+    /// What of each named output goes on chain; outputs not named are
+    /// whole (see [`parse_view`]).
+    pub views: Vec<(String, OutputView)>,
+}
+
+/// A view as the CLI and migration plans write it: `whole`, `omit`,
+/// `slice:START:LEN` or `topk:K:SCALE` (`topk:1:1000` is an argmax with
+/// its score in thousandths).
+pub fn parse_view(text: &str) -> Result<OutputView, String> {
+    let number = |part: Option<&str>, what: &str| -> Result<u64, String> {
+        part.and_then(|part| part.parse().ok())
+            .ok_or_else(|| format!("`{text}`: {what} must be a whole number"))
+    };
+    let mut parts = text.split(':');
+    let view = match parts.next() {
+        Some("whole") => OutputView::Whole,
+        Some("omit") => OutputView::Omitted,
+        Some("slice") => OutputView::Slice {
+            start: u32::try_from(number(parts.next(), "START")?)
+                .map_err(|_| format!("`{text}`: START is too large"))?,
+            len: u32::try_from(number(parts.next(), "LEN")?)
+                .map_err(|_| format!("`{text}`: LEN is too large"))?,
+        },
+        Some("topk") => OutputView::TopK {
+            k: u16::try_from(number(parts.next(), "K")?)
+                .map_err(|_| format!("`{text}`: K is too large"))?,
+            scale: u32::try_from(number(parts.next(), "SCALE")?)
+                .map_err(|_| format!("`{text}`: SCALE is too large"))?,
+        },
+        _ => {
+            return Err(format!(
+                "`{text}` is not a view: write whole, omit, slice:START:LEN or topk:K:SCALE"
+            ))
+        }
+    };
+    match parts.next() {
+        None => Ok(view),
+        Some(_) => Err(format!("`{text}` has too many parts")),
+    }
+}
+
+/// A view as [`parse_view`] reads it.
+pub fn view_text(view: &OutputView) -> String {
+    match *view {
+        OutputView::Whole => "whole".into(),
+        OutputView::Omitted => "omit".into(),
+        OutputView::Slice { start, len } => format!("slice:{start}:{len}"),
+        OutputView::TopK { k, scale } => format!("topk:{k}:{scale}"),
+    }
 }
 
 /// Why a file cannot be registered as it is.
@@ -68,8 +117,18 @@ pub enum RegistrationError {
         given: u32,
         smallest: u32,
     },
-    #[error("input ({input} bytes) or output ({output} bytes) exceeds the protocol bounds ({MAX_INPUT_BYTES}, {MAX_OUTPUT_BYTES})")]
+    #[error("input ({input} bytes) or output ({output} bytes) exceeds the protocol bounds ({MAX_INPUT_BYTES}, {MAX_OUTPUT_BYTES}): give an output a view (--view NAME=topk:K:SCALE, slice:START:LEN or omit) so that only part of it goes on chain")]
     TooLarge { input: u32, output: u32 },
+    #[error(
+        "a view names `{name}`, which is not an output of this graph (its outputs: {outputs})"
+    )]
+    UnknownViewOutput { name: String, outputs: String },
+    #[error("output `{name}` ({spec}) cannot take the view {view}: a slice needs a fixed shape and must end within it; a top-k needs a float output whose last dimension is fixed and at least K, with K and SCALE at least 1; and at least one output must stay in the result")]
+    InvalidView {
+        name: String,
+        spec: String,
+        view: String,
+    },
 }
 
 /// The registration of the ONNX file at `path`: its hash, its input and
@@ -89,8 +148,10 @@ pub fn registration(
     let (inputs, outputs) = (loaded.inputs().to_vec(), loaded.outputs().to_vec());
     check_side(path, "inputs", &inputs)?;
     check_side(path, "outputs", &outputs)?;
+    let output_views = output_views(&listing.views, &outputs)?;
+    let result_specs = OutputView::result_specs(&output_views, &outputs);
     let max_input_bytes = size_bound("input", listing.max_input_bytes, &inputs)?;
-    let max_output_bytes = size_bound("output", listing.max_output_bytes, &outputs)?;
+    let max_output_bytes = size_bound("output", listing.max_output_bytes, &result_specs)?;
     if max_input_bytes > MAX_INPUT_BYTES || max_output_bytes > MAX_OUTPUT_BYTES {
         return Err(RegistrationError::TooLarge {
             input: max_input_bytes,
@@ -118,7 +179,62 @@ pub fn registration(
         max_output_bytes,
         comparison,
         challenge_window_override_slots: listing.challenge_window_override_slots,
+        output_views,
     })
+}
+
+/// One view per output, in graph order, from the views named (empty when
+/// none is: every output whole).
+fn output_views(
+    named: &[(String, OutputView)],
+    outputs: &[TensorSpec],
+) -> Result<Vec<OutputView>, RegistrationError> {
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names = || {
+        outputs
+            .iter()
+            .map(|spec| format!("`{}`", spec.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some((name, _)) = named
+        .iter()
+        .find(|(name, _)| !outputs.iter().any(|spec| spec.name == *name))
+    {
+        return Err(RegistrationError::UnknownViewOutput {
+            name: name.clone(),
+            outputs: names(),
+        });
+    }
+    let views: Vec<OutputView> = outputs
+        .iter()
+        .map(|spec| {
+            named
+                .iter()
+                .rev()
+                .find(|(name, _)| *name == spec.name)
+                .map_or(OutputView::Whole, |(_, view)| *view)
+        })
+        .collect();
+    for (spec, view) in outputs.iter().zip(&views) {
+        if !view.is_valid_for(spec) {
+            return Err(RegistrationError::InvalidView {
+                name: spec.name.clone(),
+                spec: format!("{:?} {:?}", spec.dtype, spec.shape),
+                view: view_text(view),
+            });
+        }
+    }
+    if !OutputView::are_valid_for(&views, outputs) {
+        return Err(RegistrationError::InvalidView {
+            name: names(),
+            spec: "every output".into(),
+            view: "omit".into(),
+        });
+    }
+    Ok(views)
 }
 
 /// The tie margin of `top-k:K` when none is written: scores this close at

@@ -96,6 +96,18 @@ pub async fn withdraw(
 /// Has the operator whose node key is `node_key` paid into `new_payout`'s
 /// token account (created if it does not exist) from now on; the signer is
 /// the operator's current payout wallet, and `new_payout` signs to consent.
+/// Names where this node key's node serves whole outputs (empty: none).
+pub async fn set_output_url(chain: &ChainClient, output_url: &str) -> Result<(), ChainError> {
+    let set = instruction(
+        accounts::set_output_url(chain.wallet()),
+        sibyl::instruction::SetOutputUrl {
+            output_url: output_url.to_string(),
+        },
+    );
+    chain.send("set_output_url", &[set], &[]).await?;
+    Ok(())
+}
+
 pub async fn set_payout(
     chain: &ChainClient,
     tokens: Tokens,

@@ -2,7 +2,7 @@
 //! `migrations/README.md`).
 use super::{
     migrate::{Fund, MintChoice, Plan, PlannedModel},
-    model::parse_rule,
+    model::{parse_rule, parse_view},
     protocol::localnet_params,
 };
 use serde::Deserialize;
@@ -50,6 +50,9 @@ struct ModelTable {
     window: Option<u64>,
     max_input_bytes: Option<u32>,
     max_output_bytes: Option<u32>,
+    /// `{ output name = "topk:5:1000" }` (see `parse_view`).
+    #[serde(default)]
+    views: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +153,12 @@ pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
                 .map(parse_rule)
                 .transpose()
                 .map_err(|err| fail(format!("model {}: {err}", model.file)))?;
+            let views = model
+                .views
+                .iter()
+                .map(|(name, view)| Ok((name.clone(), parse_view(view)?)))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|err| fail(format!("model {}: views: {err}", model.file)))?;
             Ok(PlannedModel {
                 file: root.join(&model.file),
                 uri: model
@@ -161,6 +170,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
                 challenge_window_override_slots: model.window,
                 max_input_bytes: model.max_input_bytes,
                 max_output_bytes: model.max_output_bytes,
+                views,
                 name: model.file,
             })
         })

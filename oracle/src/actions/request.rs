@@ -410,6 +410,7 @@ pub fn largest_transactions(
                 sibyl::instruction::CommitResult {
                     sequence: u64::MAX,
                     output: output.clone(),
+                    whole_output_sha256: [0xa5; 32],
                 },
             ),
         ),
@@ -432,6 +433,7 @@ pub fn largest_transactions(
                 sibyl::instruction::Challenge {
                     sequence: u64::MAX,
                     output,
+                    whole_output_sha256: [0xa5; 32],
                 },
             ),
         ),

@@ -2,7 +2,10 @@
 use super::Cli;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use sibyl::instructions::{RegisterModelArgs, UpdateModelArgs};
+use sibyl::{
+    instructions::{RegisterModelArgs, UpdateModelArgs},
+    state::OutputView,
+};
 use sibyl_oracle::{
     actions::{
         format_amount,
@@ -54,10 +57,17 @@ pub struct RegisterArgs {
     /// size; needed when an input has a dynamic dimension).
     #[arg(long)]
     max_input_bytes: Option<u32>,
-    /// Largest output encoding, in bytes (default: the outputs' size;
-    /// needed when an output has a dynamic dimension).
+    /// Largest result encoding, in bytes: what goes on chain, each
+    /// output's view (default: its size; needed when an output in the
+    /// result has a dynamic dimension).
     #[arg(long)]
     max_output_bytes: Option<u32>,
+    /// What of an output goes on chain, as NAME=VIEW: whole (the default),
+    /// omit, slice:START:LEN, or topk:K:SCALE (per row, the K best classes
+    /// with their scores × SCALE as integers). The whole output stays off
+    /// chain, served by the committing node. Repeat for several outputs.
+    #[arg(long = "view", value_name = "NAME=VIEW", value_parser = parse_named_view)]
+    views: Vec<(String, OutputView)>,
     /// The ONNX Runtime library (default: ORT_DYLIB_PATH, then .local/onnxruntime/).
     #[arg(long)]
     runtime_library: Option<PathBuf>,
@@ -128,12 +138,24 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
                 println!("no models registered");
             }
             for (address, model) in models {
+                let views: Vec<String> = model
+                    .outputs
+                    .iter()
+                    .zip(&model.output_views)
+                    .filter(|(_, view)| **view != OutputView::Whole)
+                    .map(|(spec, view)| format!("{}={}", spec.name, model::view_text(view)))
+                    .collect();
                 println!(
-                    "{address}  sha256 {}  price {}  {} → {}  {:?}{}  {}",
+                    "{address}  sha256 {}  price {}  {} → {}{}  {:?}{}  {}",
                     hex::encode(&model.model_hash),
                     format_amount(model.price, decimals),
                     describe_specs(&model.inputs),
                     describe_specs(&model.outputs),
+                    if views.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (on chain: {})", views.join(", "))
+                    },
                     model.comparison,
                     if model.retired { "  RETIRED" } else { "" },
                     model.uri,
@@ -142,6 +164,14 @@ pub async fn run(cli: &Cli, command: &ModelCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME=VIEW` (see [`model::parse_view`]).
+fn parse_named_view(text: &str) -> Result<(String, OutputView), String> {
+    let (name, view) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: write NAME=VIEW, e.g. logits=topk:5:1000"))?;
+    Ok((name.to_string(), model::parse_view(view)?))
 }
 
 /// The registration of `args.file`, loaded in this machine's runtime.
@@ -166,6 +196,7 @@ fn registration(args: &RegisterArgs, price: u64) -> Result<RegisterModelArgs> {
         challenge_window_override_slots: args.window,
         max_input_bytes: args.max_input_bytes,
         max_output_bytes: args.max_output_bytes,
+        views: args.views.clone(),
     };
     let registration = model::registration(&engine, &args.file, listing)?;
     for caution in model::cautions(&registration) {

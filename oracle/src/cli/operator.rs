@@ -45,6 +45,10 @@ pub enum OperatorCommand {
         #[command(flatten)]
         operator: NodeKey,
     },
+    /// Name the base URL where this node key's node serves whole outputs
+    /// (`GET <URL>/outputs/<sha256>`, beside its metrics); "" for none. A
+    /// node with `node.output_url` set publishes it itself.
+    SetOutputUrl { url: String },
     /// Show an operator (default: this keypair's).
     Show {
         /// The operator's node key.
@@ -129,6 +133,16 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
             operator::set_payout(&chain, tokens, node_key, &new_payout).await?;
             node_key
         }
+        OperatorCommand::SetOutputUrl { url } => {
+            registered(signer).await?;
+            if !sibyl::state::Operator::is_valid_output_url(url) {
+                anyhow::bail!(
+                    "`{url}` is not an output URL: empty (none), or https:// or http:// and at most 200 printable characters"
+                );
+            }
+            operator::set_output_url(&chain, url).await?;
+            signer
+        }
         OperatorCommand::Show { wallet: Some(text) } => parse_address(text, "wallet")?,
         OperatorCommand::Show { wallet: None } => signer,
     };
@@ -154,6 +168,14 @@ pub async fn run(cli: &Cli, command: &OperatorCommand) -> Result<ExitCode> {
     println!(
         "served            {}   disputes won {} / lost {}",
         state.requests_served, state.disputes_won, state.disputes_lost
+    );
+    println!(
+        "whole outputs at  {}",
+        if state.output_url.is_empty() {
+            "(none published)"
+        } else {
+            &state.output_url
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sibyl::{
     callback::{CallbackAccount, CallbackSpec},
     constants::MAX_INPUT_URI_LEN,
-    state::{InferenceRequest, Model, RequestStatus},
+    state::{InferenceRequest, Model, OutputView, RequestStatus},
 };
 use sibyl_client::{
     accounts::{self, RequestParties},
@@ -19,11 +19,13 @@ use sibyl_oracle::{
     },
     chain::ChainClient,
     compare::top_k,
+    config::NodeConfig,
     engine::{Engine, EngineSettings},
     hex,
     inference::{Runner, RunnerSettings},
     input,
     metrics::Metrics,
+    outputs::{self, OutputStore},
     referenced::InputFetcher,
     store::{FetchLimits, ModelStore},
     tensor::{self, decode, dtype_name},
@@ -260,7 +262,7 @@ async fn follow(
     match last {
         Progress::Final { state, .. } => {
             let model = request::model_of(chain, &state).await?;
-            print_output(&state, &model);
+            print_output(chain, &state, &model).await;
             Ok(ExitCode::SUCCESS)
         }
         Progress::Closed => {
@@ -323,7 +325,10 @@ fn describe(progress: &Progress) -> (String, String) {
     }
 }
 
-fn print_output(state: &InferenceRequest, model: &Model) {
+/// Prints a final result: each output's view as committed on chain, and,
+/// where the views leave part of the output off chain, the whole output
+/// fetched from an operator's node and checked against the request.
+async fn print_output(chain: &ChainClient, state: &InferenceRequest, model: &Model) {
     if state.status == RequestStatus::Overturned {
         println!("the operator's result was overturned; this is the challenger's corrected output");
     }
@@ -336,8 +341,54 @@ fn print_output(state: &InferenceRequest, model: &Model) {
         );
         return;
     };
+    if !outputs::has_off_chain_output(state) {
+        print_tensors(&tensors, model);
+        return;
+    }
+    println!("result on chain ({} bytes):", state.output.len());
+    let views = (0..model.outputs.len())
+        .map(|index| OutputView::of(&state.output_views, index))
+        .filter(|view| *view != OutputView::Omitted);
+    for (tensor, view) in tensors.iter().zip(views) {
+        match view {
+            OutputView::TopK { k, scale } => print_top_k(tensor, k, scale),
+            _ => print_tensors(std::slice::from_ref(tensor), model),
+        }
+    }
+    match outputs::fetch_whole_output(chain, state).await {
+        Ok((whole, url)) => {
+            println!(
+                "whole output ({} bytes) from {url}: SHA-256 {} checked, its views are the result on chain",
+                whole.len(),
+                hex::encode(&state.whole_output_sha256)
+            );
+            match decode(&whole) {
+                Ok(tensors) => print_tensors(&tensors, model),
+                Err(err) => println!("  (not decodable: {err})"),
+            }
+        }
+        Err(err) => eprintln!("warning: {err}"),
+    }
+}
+
+/// A top-k view: per row, the classes best first with their scores.
+fn print_top_k(tensor: &tensor::Tensor, k: u16, scale: u32) {
+    let pairs = tensor::values_f64(tensor);
+    for (row, pairs) in pairs.chunks(2 * k as usize).enumerate() {
+        let ranked: Vec<String> = pairs
+            .chunks_exact(2)
+            .filter_map(|pair| {
+                let [class, score] = pair else { return None };
+                Some(format!("class {class} ({:.4})", score / f64::from(scale)))
+            })
+            .collect();
+        println!("{} top {k}, row {row}: {}", tensor.name, ranked.join(", "));
+    }
+}
+
+fn print_tensors(tensors: &[tensor::Tensor], model: &Model) {
     for tensor in tensors {
-        let values = tensor::values_f64(&tensor);
+        let values = tensor::values_f64(tensor);
         println!(
             "{} {} {:?}",
             if tensor.name.is_empty() {
@@ -452,7 +503,7 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<ExitCode> {
     println!("{}", describe(&progress).1.trim_start());
     if let Progress::Final { state, .. } = &progress {
         let model = request::model_of(&chain, state).await?;
-        print_output(state, &model);
+        print_output(&chain, state, &model).await;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -514,6 +565,15 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         );
     }
     let ours = verdict.correction(&model, &state)?;
+    // Where a node run from this directory serves it from.
+    let kept = match &ours.whole {
+        Some(whole) if !OutputView::all_whole(&state.output_views) => {
+            let store = OutputStore::new(NodeConfig::default().output_dir);
+            store.put(whole).await?;
+            Some(store)
+        }
+        _ => None,
+    };
     let tokens = chain.payment_tokens().await?;
     let wallet = chain.wallet();
     let challenge = instruction(
@@ -525,11 +585,19 @@ pub async fn challenge(cli: &Cli, args: &ChallengeArgs) -> Result<ExitCode> {
         ),
         sibyl::instruction::Challenge {
             sequence: state.sequence,
-            output: ours,
+            output: ours.result,
+            whole_output_sha256: ours.whole_output_sha256,
         },
     );
     let signature = chain.send("challenge", &[challenge], &[]).await?;
     println!("challenged {address}: {signature}");
+    if let Some(store) = kept {
+        println!(
+            "the whole output is kept in {}/{} (a node run here serves it)",
+            store.dir().display(),
+            hex::encode(&ours.whole_output_sha256)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,6 +21,7 @@ use crate::{
     journal::{Journal, JournalError},
     keys::{read_keypair, KeyError},
     metrics::Metrics,
+    outputs::{self, OutputStore},
     referenced::{InputError, InputFetcher},
     store::ModelStore,
     verifier::{Verifier, VerifyError},
@@ -49,6 +50,8 @@ pub enum NodeError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Input(#[from] InputError),
+    #[error(transparent)]
+    Outputs(#[from] crate::outputs::OutputStoreError),
     #[error("operator {operator} is not registered: run `sibyl operator register --stake <TOKENS>` with this keypair first")]
     NotRegistered { operator: Pubkey },
     #[error(transparent)]
@@ -76,6 +79,9 @@ pub struct Shared {
     pub inputs: InputFetcher,
     pub journal: Arc<Journal>,
     pub metrics: Arc<Metrics>,
+    /// The whole outputs this node committed or challenged with, served
+    /// by hash beside its metrics.
+    pub outputs: OutputStore,
     /// The operator's authority wallet (signs and pays).
     pub wallet: Pubkey,
     /// The operator account (PDA of the wallet).
@@ -133,6 +139,22 @@ impl Shared {
     pub async fn operator_account(&self) -> Result<Option<Operator>, NodeError> {
         Ok(self.chain.fetch(&self.operator, "operator").await?)
     }
+}
+
+/// Publishes `output_url` as the operator's output URL when it is set and
+/// the account names another: clients then fetch whole outputs from this
+/// node.
+async fn publish_output_url(
+    shared: &Shared,
+    account: &Operator,
+    output_url: &str,
+) -> Result<(), NodeError> {
+    if output_url.is_empty() || account.output_url == output_url {
+        return Ok(());
+    }
+    crate::actions::operator::set_output_url(&shared.chain, output_url).await?;
+    tracing::info!(output_url, "published where this node serves whole outputs");
+    Ok(())
 }
 
 /// The journal key of this node's work on one request instance. A
@@ -216,6 +238,7 @@ impl Node {
             chain,
             verifier: Verifier::new(runner.clone()),
             inputs,
+            outputs: OutputStore::new(config.node.output_dir.clone()),
             runner,
             journal,
             metrics,
@@ -228,8 +251,12 @@ impl Node {
             request_index: index::RequestIndex::default(),
         });
         let needs_operator = config.node.roles.iter().any(|role| *role != Role::Crank);
-        if needs_operator && shared.operator_account().await?.is_none() {
+        let account = shared.operator_account().await?;
+        if needs_operator && account.is_none() {
             return Err(NodeError::NotRegistered { operator });
+        }
+        if let Some(account) = account {
+            publish_output_url(&shared, &account, &config.node.output_url).await?;
         }
         tracing::info!(
             %wallet,
@@ -274,8 +301,9 @@ impl Node {
         if let Some(addr) = self.metrics_listen {
             let metrics = self.shared.metrics.clone();
             let shutdown = shutdown.clone();
+            let outputs = outputs::router(self.shared.outputs.clone());
             tasks.spawn(async move {
-                if let Err(err) = metrics.serve(addr, shutdown).await {
+                if let Err(err) = metrics.serve(addr, outputs, shutdown).await {
                     tracing::error!(%addr, %err, "metrics endpoint failed");
                 }
             });

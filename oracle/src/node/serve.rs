@@ -19,7 +19,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::AccountDeserialize;
 use sibyl::{
     errors::SibylError,
-    state::{InferenceRequest, Model, RequestStatus},
+    state::{project, InferenceRequest, Model, RequestStatus},
 };
 use sibyl_client::{accounts, instruction};
 use solana_rpc_client_types::response::{Response as RpcResponse, RpcKeyedAccount};
@@ -287,18 +287,26 @@ async fn serve_one(
         let input = availability::input_or_demand(shared, request, &state).await?;
         let (honest, ran) = shared.runner.run_timed(Lane::Serve, model, input).await?;
         inference = Some(ran);
+        let (whole, wrong) = faulty::output_to_commit(&request, shared.faulty_rate, honest);
+        let misfit = |reason: String| NodeError::OutputMisfit { reason };
+        let result = project(&model.output_views, &whole).map_err(|err| misfit(err.to_string()))?;
         model
-            .check_output(&honest, state.max_output_bytes)
-            .map_err(|err| NodeError::OutputMisfit {
-                reason: err.to_string(),
-            })?;
-        let (output, wrong) = faulty::output_to_commit(&request, shared.faulty_rate, honest);
-        tracing::info!(faulty = wrong, bytes = output.len(), "inference done");
+            .check_output(&result, state.max_output_bytes)
+            .map_err(|err| misfit(err.to_string()))?;
+        // Kept before the commitment that names it is journaled.
+        let whole_output_sha256 = shared.outputs.put(&whole).await?;
+        tracing::info!(
+            faulty = wrong,
+            bytes = result.len(),
+            whole_bytes = whole.len(),
+            "inference done"
+        );
         Ok(Entry {
-            output,
+            output: result,
             agrees: None,
             faulty: wrong,
             stage: Stage::Prepared,
+            whole_output_sha256,
         })
     };
     let build = |entry: &Entry| {
@@ -307,6 +315,7 @@ async fn serve_one(
             sibyl::instruction::CommitResult {
                 sequence: state.sequence,
                 output: entry.output.clone(),
+                whole_output_sha256: entry.whole_output_sha256,
             },
         )])
     };

@@ -63,6 +63,14 @@ impl Service for Status {
             if removed > 0 {
                 tracing::info!(removed, "old journal steps deleted");
             }
+            let outputs = self.shared.outputs.clone();
+            let retention = self.journal_retention;
+            let removed = tokio::task::spawn_blocking(move || outputs.remove_older_than(retention))
+                .await
+                .unwrap_or(0);
+            if removed > 0 {
+                tracing::info!(removed, "old whole outputs deleted");
+            }
         }
         if self
             .balances_read

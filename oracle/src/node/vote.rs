@@ -241,9 +241,10 @@ async fn verdict(shared: &Shared, dispute: &Dispute) -> Result<(VoteSide, [u8; 3
     if side == VoteSide::Neither {
         tracing::warn!("neither output agrees with ours: voting that both are wrong");
     }
-    // Informational; no output at all for an input that fits no output.
-    let output_hash = verdict.ours.as_deref().map_or([0; 32], |ours| {
-        hashing::output_hash(&state.model_hash, &state.input_hash, ours)
+    // Informational: the hash of our result (no output at all for an
+    // input that fits no output).
+    let output_hash = verdict.our_result().map_or([0; 32], |ours| {
+        hashing::output_hash(&state.model_hash, &state.input_hash, &ours)
     });
     Ok((side, output_hash))
 }
@@ -270,6 +271,7 @@ fn journaled_vote(side: VoteSide, output_hash: [u8; 32]) -> Entry {
         agrees: Some(side == VoteSide::Operator),
         faulty: false,
         stage: Stage::Prepared,
+        whole_output_sha256: [0; 32],
     }
 }
 

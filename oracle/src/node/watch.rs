@@ -506,6 +506,7 @@ async fn check(
                         agrees: None,
                         faulty: false,
                         stage: Stage::Done { signature: None },
+                        whole_output_sha256: [0; 32],
                     };
                     shared
                         .journal
@@ -514,11 +515,17 @@ async fn check(
                     return Err(err.into());
                 }
             };
+            // The whole output a challenge would name is kept before the
+            // verdict is journaled, so the node can always serve it.
+            if let (false, Some(whole)) = (agrees, &correction.whole) {
+                shared.outputs.put(whole).await?;
+            }
             let verdict = Entry {
-                output: correction,
+                output: correction.result,
                 agrees: Some(agrees),
                 faulty: false,
                 stage: Stage::Done { signature: None },
+                whole_output_sha256: correction.whole_output_sha256,
             };
             shared
                 .journal
@@ -558,6 +565,7 @@ async fn check(
             sibyl::instruction::Challenge {
                 sequence: state.sequence,
                 output: entry.output.clone(),
+                whole_output_sha256: entry.whole_output_sha256,
             },
         )])
     };

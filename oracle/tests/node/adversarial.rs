@@ -109,6 +109,7 @@ async fn challenge_by_hand(
         ),
         sibyl::instruction::Challenge {
             sequence: state.sequence,
+            whole_output_sha256: sibyl::hashing::whole_output_sha256(&output),
             output,
         },
     );

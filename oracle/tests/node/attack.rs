@@ -393,6 +393,7 @@ async fn fixture_cases(cluster: &Cluster) -> Vec<Case> {
                 challenge_window_override_slots: None,
                 max_input_bytes: None,
                 max_output_bytes: None,
+                views: Vec::new(),
             };
             let path = repo_root().join("models").join(file);
             let args = model::registration(&engine, &path, listing).expect("registration");
@@ -481,6 +482,7 @@ async fn junk_commit(
         sibyl::instruction::CommitResult {
             sequence: state.sequence,
             output: b"junk, not a tensor".to_vec(),
+            whole_output_sha256: [0; 32],
         },
     );
     let result = accomplice.send("commit_result", &[commit], &[]).await;
@@ -563,6 +565,9 @@ async fn challenger(
                 sibyl::instruction::Challenge {
                     sequence: state.sequence,
                     output: faulty::corrupt(&state.output),
+                    whole_output_sha256: sibyl::hashing::whole_output_sha256(&faulty::corrupt(
+                        &state.output,
+                    )),
                 },
             );
             if accomplice

@@ -58,6 +58,7 @@ pub async fn register_with_input(
             dtype: DType::Float32,
             shape: vec![1, 4],
         }],
+        output_views: vec![],
         max_input_bytes: 512,
         max_output_bytes: 256,
         comparison: ComparisonRule::Tolerance {

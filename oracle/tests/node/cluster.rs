@@ -54,6 +54,14 @@ pub fn serve_metrics(config: &mut Config) -> std::net::SocketAddr {
     address
 }
 
+/// Serves the node's metrics and whole outputs on a loopback port, and
+/// has it publish that URL as its operator's output URL.
+pub fn serve_outputs(config: &mut Config) -> std::net::SocketAddr {
+    let address = serve_metrics(config);
+    config.node.output_url = format!("http://{address}");
+    address
+}
+
 /// The canonical encoding of a digits sample (e.g. "digit-2").
 pub fn digit_input(sample: &str) -> Vec<u8> {
     let json =
@@ -561,6 +569,7 @@ async fn register_digits(publisher: &ChainClient, tokens: Tokens) -> (Pubkey, [u
         challenge_window_override_slots: None,
         max_input_bytes: None,
         max_output_bytes: None,
+        views: Vec::new(),
     };
     let args = model::registration(&engine, &path, listing).expect("digits.onnx registers");
     let model_hash = args.model_hash;

@@ -22,11 +22,27 @@ struct Family {
     name: String,
     file: String,
     max_input_bytes: u64,
+    /// The bound on what goes on chain: the result where outputs have
+    /// views, else the whole output.
     max_output_bytes: u64,
     /// Whether its input goes by reference (too large to carry).
     by_reference: bool,
-    /// Per case: the sample file, Python's input and output encodings.
-    cases: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// `--view` arguments, `NAME=VIEW`.
+    views: Vec<String>,
+    cases: Vec<Case>,
+}
+
+#[derive(Clone)]
+struct Case {
+    /// The sample file.
+    sample: String,
+    /// Python's input encoding.
+    input: Vec<u8>,
+    /// The result Python's output projects on chain (the whole output
+    /// where there are no views).
+    result: Vec<u8>,
+    /// SHA-256 of Python's whole output.
+    whole_sha256: [u8; 32],
 }
 
 /// The canonical encoding of a one-input family's `.npy` sample (Python
@@ -69,12 +85,27 @@ fn families() -> Vec<Family> {
         .iter()
         .map(|family| {
             let by_reference = family["input_by_reference"].as_bool().unwrap_or(false);
+            let views: Vec<String> = family["views"]
+                .as_object()
+                .map(|views| {
+                    views
+                        .iter()
+                        .map(|(name, view)| format!("{name}={}", view.as_str().unwrap()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let on_chain_bound = if views.is_empty() {
+                "max_output_bytes"
+            } else {
+                "result_max_bytes"
+            };
             Family {
                 name: family["name"].as_str().unwrap().to_string(),
                 file: format!("models/{}", family["file"].as_str().unwrap()),
                 max_input_bytes: family["max_input_bytes"].as_u64().unwrap(),
-                max_output_bytes: family["max_output_bytes"].as_u64().unwrap(),
+                max_output_bytes: family[on_chain_bound].as_u64().unwrap(),
                 by_reference,
+                views,
                 cases: family["cases"]
                     .as_array()
                     .unwrap()
@@ -86,11 +117,22 @@ fn families() -> Vec<Family> {
                         } else {
                             bytes("input_encoding")
                         };
-                        (
-                            format!("models/{}", case["sample"].as_str().unwrap()),
+                        let result = if case["result_encoding"].is_string() {
+                            bytes("result_encoding")
+                        } else {
+                            bytes("output_encoding")
+                        };
+                        let whole = bytes("output_encoding");
+                        assert_eq!(
+                            hex::encode(&hashing::whole_output_sha256(&whole)),
+                            case["whole_output_sha256"].as_str().unwrap()
+                        );
+                        Case {
+                            sample: format!("models/{}", case["sample"].as_str().unwrap()),
                             input,
-                            bytes("output_encoding"),
-                        )
+                            result,
+                            whole_sha256: hashing::whole_output_sha256(&whole),
+                        }
                     })
                     .collect(),
             }
@@ -126,7 +168,15 @@ async fn register(cluster: &Cluster, family: &Family) -> Pubkey {
             family.max_input_bytes.to_string(),
             "--max-output-bytes".into(),
             family.max_output_bytes.to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            family
+                .views
+                .iter()
+                .flat_map(|view| ["--view".to_string(), view.clone()]),
+        )
+        .collect(),
     )
     .await;
     let address = stdout
@@ -158,6 +208,7 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
     let mut watcher = cluster.node_config(1, &[Role::Watch, Role::Vote], 0.0);
     let watcher_metrics = crate::cluster::serve_metrics(&mut watcher);
     let mut server = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    let outputs_at = crate::cluster::serve_outputs(&mut server);
     InputServer::allow(&mut server);
     InputServer::allow(&mut watcher);
     let running = cluster.start_nodes([server, watcher]).await;
@@ -203,7 +254,12 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
         // The first sample as one JSON object keyed by input name; an
         // image encoded by the CLI, put on a web server and named by its
         // URI.
-        let (sample, input, output) = &family.cases[0];
+        let Case {
+            sample,
+            input,
+            result: output,
+            whole_sha256,
+        } = &family.cases[0];
         let mut request = vec!["request".into(), model.to_string(), sample.clone()];
         if family.by_reference {
             let encoded = cluster.dir.path().join(format!("{}.bin", family.name));
@@ -251,13 +307,43 @@ async fn every_model_family_is_registered_requested_served_and_watched_by_the_cl
             );
         }
         assert_eq!(&state.output, output, "{}: Python's output", family.name);
+        assert_eq!(&state.whole_output_sha256, whole_sha256, "{}", family.name);
+        if !family.views.is_empty() {
+            // The whole output never went on chain: the CLI fetched it
+            // from the server's node and checked it.
+            assert!(
+                stdout.contains(&format!(
+                    "from http://{outputs_at}/outputs/{}: SHA-256",
+                    hex::encode(whole_sha256)
+                )),
+                "{}: {stdout}",
+                family.name
+            );
+            assert!(stdout.contains("logits top 5, row 0: class "), "{stdout}");
+            let status = sibyl(
+                &cluster,
+                cluster.requester.keypair_path.clone(),
+                vec!["status".into(), request_address(&stdout).to_string()],
+            )
+            .await;
+            assert!(
+                status.contains("its views are the result on chain"),
+                "{status}"
+            );
+            assert!(status.contains("logits float32 [1, 1000]"), "{status}");
+        }
         served += 1;
     }
 
     // The recurrent model's second case with one file per input, named and
     // in graph order, gives the same input as its JSON object.
     let lstm = families.iter().position(|f| f.name == "lstm_vad").unwrap();
-    let (sample, input, output) = &families[lstm].cases[1];
+    let Case {
+        sample,
+        input,
+        result: output,
+        ..
+    } = &families[lstm].cases[1];
     let object: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo_root().join(sample)).unwrap()).unwrap();
     let mut files = Vec::new();
@@ -314,7 +400,11 @@ async fn a_lying_operator_on_every_family_is_overturned_to_pythons_output() {
     for family in families().into_iter().filter(|family| !family.by_reference) {
         let model = register(&cluster, &family).await;
         models.push(model);
-        let (_, input, output) = family.cases.last().unwrap().clone();
+        let Case {
+            input,
+            result: output,
+            ..
+        } = family.cases.last().unwrap().clone();
         let request = cluster.request_input(model, input).await.unwrap();
         requests.push((family.name, request, output));
     }
@@ -355,6 +445,7 @@ async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
         challenge_window_override_slots: None,
         max_input_bytes: Some(family.max_input_bytes as u32),
         max_output_bytes: Some(family.max_output_bytes as u32),
+        views: Vec::new(),
     };
     let mut args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
     args.outputs[0].name = "scores".to_string();
@@ -368,7 +459,7 @@ async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
     let requester = cluster.requester.pubkey();
     let requester_before = cluster.token_balance(&requester).await;
 
-    let (_, input, _) = family.cases[0].clone();
+    let input = family.cases[0].input.clone();
     let request = cluster.request_input(model, input).await.unwrap();
     // The honest server runs it, finds its output does not fit, and skips
     // it once: no retry at every scan (it polls every 100 ms).
@@ -397,6 +488,7 @@ async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
         sibyl_client::accounts::commit_result(accomplice.wallet(), request, model),
         sibyl::instruction::CommitResult {
             sequence: state.sequence,
+            whole_output_sha256: sibyl::hashing::whole_output_sha256(&made_up),
             output: made_up,
         },
     );

@@ -31,7 +31,9 @@ impl Bounty {
     pub fn is_won_by(&self, result: &FinalResult) -> bool {
         let target = self.target_digit as usize;
         match result.verified_first() {
-            Ok(Verified::TopClasses { classes, .. }) => {
+            // A top-k view's fixed-point scores are not read here: the
+            // class alone wins, as under a `TopK` rule.
+            Ok(Verified::TopClasses { classes, .. }) | Ok(Verified::Ranked { classes, .. }) => {
                 self.min_probability_bps == 0
                     && classes.first().and_then(|row| row.first()) == Some(&(target as u32))
             }

@@ -203,4 +203,10 @@ pub enum SibylError {
     NotPayoutAuthority,
     #[msg("The payout account cannot take payments: it must be an initialized, unfrozen account of the payment mint, owned by the payout wallet, with no required memos or other extension")]
     PayoutAccountRefuses,
+    #[msg("The output views do not fit the model's outputs: none (every output whole), or one per output, at least one not omitted; a slice within a fixed shape, a top-k of a float tensor with a fixed last axis of at least k classes, k and scale at least 1")]
+    InvalidOutputView,
+    #[msg("Every view of this model is whole, so the whole output is the result: its SHA-256 must be the result's")]
+    WholeOutputHashMismatch,
+    #[msg("An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://")]
+    InvalidOutputUrl,
 }

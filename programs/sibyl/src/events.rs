@@ -89,6 +89,13 @@ pub struct OperatorPayoutChanged {
     pub payout_token: Pubkey,
 }
 
+/// An operator named where its node serves whole outputs (empty: nowhere).
+#[event]
+pub struct OperatorOutputUrlSet {
+    pub operator: Pubkey,
+    pub output_url: String,
+}
+
 /// An operator added stake.
 #[event]
 pub struct StakeAdded {
@@ -183,6 +190,8 @@ pub struct ResultCommitted {
     pub request: Pubkey,
     pub operator: Pubkey,
     pub output_hash: [u8; 32],
+    /// SHA-256 of the whole output, which the operator's node serves.
+    pub whole_output_sha256: [u8; 32],
     pub challenge_deadline_slot: u64,
 }
 
@@ -194,6 +203,7 @@ pub struct ResultChallenged {
     pub challenger: Pubkey,
     pub bond: u64,
     pub challenger_output_hash: [u8; 32],
+    pub challenger_whole_output_sha256: [u8; 32],
     /// Votes are committed until this slot...
     pub vote_deadline_slot: u64,
     /// ...and revealed until this one.

@@ -1,6 +1,6 @@
 //! The protocol's hashes, computed on-chain so that a stored hash always
 //! matches the stored bytes.
-pub use sibyl_sdk::hashing::{input_hash, output_hash};
+pub use sibyl_sdk::hashing::{input_hash, output_hash, whole_output_sha256};
 
 use crate::{constants::VOTE_COMMITMENT_DOMAIN, state::VoteSide};
 use anchor_lang::prelude::Pubkey;

@@ -112,6 +112,12 @@ pub mod sibyl {
         set_operator_payout::handler(ctx)
     }
 
+    /// Operator (node key): names the base URL its node serves whole
+    /// outputs from (`GET <url>/outputs/<sha256>`), or none.
+    pub fn set_output_url(ctx: Context<SetOutputUrl>, output_url: String) -> Result<()> {
+        set_output_url::handler(ctx, output_url)
+    }
+
     /// Requester: pays the fee into a new escrow and records the input (or its first chunk).
     pub fn request_inference(
         ctx: Context<RequestInference>,
@@ -173,14 +179,24 @@ pub mod sibyl {
 
     /// Operator: commits the canonical encoding of its output for the
     /// `sequence`-th request of the model; the challenge window starts.
-    pub fn commit_result(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Result<()> {
-        commit_result::handler(ctx, sequence, output)
+    pub fn commit_result(
+        ctx: Context<CommitResult>,
+        sequence: u64,
+        output: Vec<u8>,
+        whole_output_sha256: [u8; 32],
+    ) -> Result<()> {
+        commit_result::handler(ctx, sequence, output, whole_output_sha256)
     }
 
     /// Anyone: disputes the result committed to the `sequence`-th request of
     /// the model inside its window, with a bond and its own output.
-    pub fn challenge(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Result<()> {
-        challenge::handler(ctx, sequence, output)
+    pub fn challenge(
+        ctx: Context<Challenge>,
+        sequence: u64,
+        output: Vec<u8>,
+        whole_output_sha256: [u8; 32],
+    ) -> Result<()> {
+        challenge::handler(ctx, sequence, output, whole_output_sha256)
     }
 
     /// Eligible operator: commits to a verdict in a dispute (a hash of its

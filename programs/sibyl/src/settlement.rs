@@ -307,6 +307,7 @@ impl<'info> SettleDispute<'info> {
                 self.return_bond(&challenger_token)?;
                 self.request.output = self.dispute.challenger_output.clone();
                 self.request.output_hash = self.dispute.challenger_output_hash;
+                self.request.whole_output_sha256 = self.dispute.challenger_whole_output_sha256;
                 self.request.status = RequestStatus::Overturned;
                 let fee =
                     self.escrow()

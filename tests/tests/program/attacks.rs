@@ -6,6 +6,7 @@ use anchor_lang::prelude::Pubkey;
 use sibyl::{
     encoding::{self, Tensor},
     errors::SibylError,
+    hashing::whole_output_sha256,
     instruction as ix,
     instructions::{RequestInferenceArgs, UpdateConfigArgs, UpdateModelArgs},
     state::{
@@ -211,6 +212,7 @@ async fn work_done_for_one_request_instance_never_lands_on_the_next() {
             ix::CommitResult {
                 sequence: first_sequence,
                 output: output(b"for the first input"),
+                whole_output_sha256: whole_output_sha256(&output(b"for the first input")),
             },
             &[&wallet],
         )
@@ -230,6 +232,7 @@ async fn work_done_for_one_request_instance_never_lands_on_the_next() {
             ix::Challenge {
                 sequence: first_sequence,
                 output: output(b"x"),
+                whole_output_sha256: whole_output_sha256(&output(b"x")),
             },
             &[&challenger],
         )
@@ -309,6 +312,7 @@ async fn a_commit_or_challenge_must_be_an_output_of_the_model() {
             ix::CommitResult {
                 sequence: 1,
                 output: output(b"out"),
+                whole_output_sha256: whole_output_sha256(&output(b"out")),
             },
             &[&wallet],
         )

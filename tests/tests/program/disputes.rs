@@ -46,6 +46,7 @@ async fn challenge_rules() {
             ix::Challenge {
                 sequence: 2,
                 output: output(b"x"),
+                whole_output_sha256: sibyl::hashing::whole_output_sha256(&output(b"x")),
             },
             &[&challenger],
         )

@@ -8,3 +8,4 @@ mod inputs;
 mod lifecycle;
 mod operators;
 mod requests;
+mod views;

@@ -1,7 +1,10 @@
 //! Requests, input upload, cancel, expire, commit, finalize and close: each
 //! rule broken once, with its named error.
 use anchor_lang::error::ErrorCode;
-use sibyl::{errors::SibylError, instruction as ix, instructions::RequestInferenceArgs};
+use sibyl::{
+    errors::SibylError, hashing::whole_output_sha256, instruction as ix,
+    instructions::RequestInferenceArgs,
+};
 use sibyl_client::pda;
 use sibyl_tests::{
     assert_anchor_error, assert_sibyl_error, env::MODEL_PRICE, output, TestEnv, TxResult,
@@ -207,6 +210,7 @@ async fn commit_rules() {
             ix::CommitResult {
                 sequence: 1,
                 output: output(b"x"),
+                whole_output_sha256: whole_output_sha256(&output(b"x")),
             },
             &[&wallet],
         )
@@ -357,8 +361,9 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         env.model().as_ref()
     );
     assert_eq!(data[REQUEST_STATUS_OFFSET], 0, "Pending");
-    // The head ends with the refund account and the input demand (none
-    // yet); the comparison rule starts right after it.
+    // The head ends with the refund account, the input demand (none yet)
+    // and the whole output's hash (none yet); the comparison rule starts
+    // right after it.
     use anchor_lang::{AccountDeserialize, AccountSerialize};
     use sibyl::{
         constants::{REQUEST_DEADLINE_OFFSET, REQUEST_HEAD_LEN},
@@ -370,10 +375,10 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         state.deadline_slot.to_le_bytes()
     );
     assert_eq!(
-        &data[REQUEST_HEAD_LEN - 104..REQUEST_HEAD_LEN - 72],
+        &data[REQUEST_HEAD_LEN - 136..REQUEST_HEAD_LEN - 104],
         state.refund_token.as_ref()
     );
-    assert_eq!(&data[REQUEST_HEAD_LEN - 72..REQUEST_HEAD_LEN], [0; 72]);
+    assert_eq!(&data[REQUEST_HEAD_LEN - 104..REQUEST_HEAD_LEN], [0; 104]);
     let mut other_rule = state.clone();
     other_rule.comparison = match state.comparison {
         ComparisonRule::Exact => ComparisonRule::Tolerance { abs: 1.0, rel: 0.0 },

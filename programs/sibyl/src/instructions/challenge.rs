@@ -68,8 +68,14 @@ fn operator_stake_of(account: &UncheckedAccount) -> Result<u64> {
 }
 
 /// Disputes a committed result inside its window, posting the bond and the
-/// output the challenger believes is correct.
-pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Result<()> {
+/// result the challenger believes is correct, with its whole output's
+/// SHA-256.
+pub fn handler(
+    ctx: Context<Challenge>,
+    sequence: u64,
+    output: Vec<u8>,
+    whole_output_sha256: [u8; 32],
+) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let config = &accounts.config;
     let request = &mut accounts.request;
@@ -98,6 +104,9 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
     accounts
         .model
         .check_output(&output, request.max_output_bytes)?;
+    accounts
+        .model
+        .check_whole_output_hash(&output, &whole_output_sha256)?;
     let challenger_output_hash =
         hashing::output_hash(&request.model_hash, &request.input_hash, &output);
     require!(
@@ -147,6 +156,7 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         reward_pool: 0,
         reward_stake_unclaimed: 0,
         challenger_output_hash,
+        challenger_whole_output_sha256: whole_output_sha256,
         challenger_token: accounts.challenger_token.key(),
         // Revealing lasts as long as committing did.
         reveal_deadline_slot: math::add(vote_deadline_slot, config.params.vote_window_slots)?,
@@ -162,6 +172,7 @@ pub fn handler(ctx: Context<Challenge>, sequence: u64, output: Vec<u8>) -> Resul
         challenger: accounts.challenger.key(),
         bond,
         challenger_output_hash,
+        challenger_whole_output_sha256: whole_output_sha256,
         vote_deadline_slot,
         reveal_deadline_slot: accounts.dispute.reveal_deadline_slot,
         eligible_stake,

@@ -30,9 +30,15 @@ pub struct CommitResult<'info> {
     pub model: Box<Account<'info, Model>>,
 }
 
-/// An operator commits the canonical encoding of its output; the program
-/// computes the output hash itself so hash and bytes always agree.
-pub fn handler(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Result<()> {
+/// An operator commits its result (each output's view, canonically
+/// encoded) and the SHA-256 of its whole output; the program computes the
+/// output hash itself so hash and bytes always agree.
+pub fn handler(
+    ctx: Context<CommitResult>,
+    sequence: u64,
+    output: Vec<u8>,
+    whole_output_sha256: [u8; 32],
+) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let config = &accounts.config;
     config.require_not_paused()?;
@@ -68,9 +74,13 @@ pub fn handler(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Re
     accounts
         .model
         .check_output(&output, request.max_output_bytes)?;
+    accounts
+        .model
+        .check_whole_output_hash(&output, &whole_output_sha256)?;
 
     request.output_hash = hashing::output_hash(&request.model_hash, &request.input_hash, &output);
     request.output = output;
+    request.whole_output_sha256 = whole_output_sha256;
     request.operator = accounts.operator.key();
     request.committed_slot = slot;
     request.challenge_deadline_slot = math::add(slot, request.challenge_window_slots)?;
@@ -80,6 +90,7 @@ pub fn handler(ctx: Context<CommitResult>, sequence: u64, output: Vec<u8>) -> Re
         request: request.key(),
         operator: request.operator,
         output_hash: request.output_hash,
+        whole_output_sha256,
         challenge_deadline_slot: request.challenge_deadline_slot,
     };
     emit_cpi!(event);

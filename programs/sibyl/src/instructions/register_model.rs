@@ -4,7 +4,7 @@ use crate::{
     events::ModelRegistered,
     state::{
         validate_royalty_and_window, validate_size_bounds, validate_uri, ComparisonRule, Config,
-        Model, TensorSpec,
+        Model, OutputView, TensorSpec,
     },
 };
 use anchor_lang::prelude::*;
@@ -28,6 +28,9 @@ pub struct RegisterModelArgs {
     pub max_output_bytes: u32,
     pub comparison: ComparisonRule,
     pub challenge_window_override_slots: Option<u64>,
+    /// What of each output goes on chain, one per output in graph order;
+    /// empty: every output whole. `max_output_bytes` bounds the result.
+    pub output_views: Vec<OutputView>,
 }
 
 #[event_cpi]
@@ -80,14 +83,19 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
         TensorSpec::are_valid_side(&args.inputs) && TensorSpec::are_valid_side(&args.outputs),
         SibylError::InvalidTensorSpec
     );
+    require!(
+        OutputView::are_valid_for(&args.output_views, &args.outputs),
+        SibylError::InvalidOutputView
+    );
+    let result_specs = OutputView::result_specs(&args.output_views, &args.outputs);
     validate_size_bounds(
         args.max_input_bytes,
         args.max_output_bytes,
         &args.inputs,
-        &args.outputs,
+        &result_specs,
     )?;
     require!(
-        args.comparison.is_valid_for(&args.outputs),
+        args.comparison.is_valid_for(&result_specs),
         SibylError::InvalidComparisonRule
     );
 
@@ -110,6 +118,7 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
         payout_token: ctx.accounts.publisher_token.key(),
         inputs: args.inputs,
         outputs: args.outputs,
+        output_views: args.output_views,
         uri: args.uri,
     });
     let event = ModelRegistered {

@@ -87,6 +87,7 @@ pub fn handler(ctx: Context<RegisterOperator>, stake: u64) -> Result<()> {
         payout_token: accounts.payout_token.key(),
         payout_authority,
         bump: ctx.bumps.operator,
+        output_url: String::new(),
     });
     accounts.operator.add_stake(slot, stake)?;
     let event = OperatorRegistered {

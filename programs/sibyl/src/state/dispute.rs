@@ -86,6 +86,9 @@ pub struct Dispute {
     pub reward_stake_unclaimed: u64,
     /// Output hash of the challenger's output.
     pub challenger_output_hash: [u8; 32],
+    /// SHA-256 of the challenger's whole output (its claim, as the
+    /// operator's is), which the request takes if the challenger is upheld.
+    pub challenger_whole_output_sha256: [u8; 32],
     /// The challenger's token account its bond and winnings go back to (the
     /// one the bond came from).
     pub challenger_token: Pubkey,
@@ -98,7 +101,7 @@ pub struct Dispute {
     pub inconclusive_slot: u64,
     /// Bump of this PDA.
     pub bump: u8,
-    /// The challenger's output (canonical encoding).
+    /// The challenger's result (canonical encoding).
     #[max_len(0)]
     pub challenger_output: Vec<u8>,
 }
@@ -338,6 +341,7 @@ mod tests {
             reward_pool: 0,
             reward_stake_unclaimed: 0,
             challenger_output_hash: [0; 32],
+            challenger_whole_output_sha256: [0; 32],
             challenger_token: Pubkey::default(),
             reveal_deadline_slot: 0,
             // Every eligible operator committed: what is not revealed may still be.

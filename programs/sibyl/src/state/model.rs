@@ -1,4 +1,4 @@
-use super::{ComparisonRule, TensorSpec};
+use super::{ComparisonRule, OutputView, TensorSpec};
 use crate::{
     constants::{
         MAX_INPUT_BYTES, MAX_MODEL_TENSORS, MAX_OUTPUT_BYTES, MAX_URI_LEN, MAX_WINDOW_SLOTS,
@@ -54,6 +54,11 @@ pub struct Model {
     /// is the canonical encoding of one tensor per spec, in this order.
     #[max_len(MAX_MODEL_TENSORS)]
     pub outputs: Vec<TensorSpec>,
+    /// What of each output goes into the on-chain result, one per output
+    /// (empty: every output whole). Fixed at registration: consumers read
+    /// results by them.
+    #[max_len(MAX_MODEL_TENSORS)]
+    pub output_views: Vec<OutputView>,
     /// Where to fetch the ONNX file (`file://`, `https://`).
     #[max_len(MAX_URI_LEN)]
     pub uri: String,
@@ -63,13 +68,19 @@ impl Model {
     /// Seed prefix of this account.
     pub const SEED: &'static [u8] = MODEL_SEED;
 
-    /// Refuses bytes that are not a possible output of this model: the
-    /// canonical encoding of one tensor per output spec, in graph order,
-    /// each with the spec's name and fitting its dtype and shape, within
-    /// `max_output_bytes` (the request's bound, fixed when it was made). A
-    /// verifier can then always decode a committed output and judge it
-    /// under the model's rule, and a consumer finds each output by name,
-    /// so junk is never paid for unjudged.
+    /// The specs of this model's on-chain result: one per output that its
+    /// view does not omit, in graph order.
+    pub fn result_specs(&self) -> Vec<TensorSpec> {
+        OutputView::result_specs(&self.output_views, &self.outputs)
+    }
+
+    /// Refuses bytes that are not a possible result of this model: the
+    /// canonical encoding of one tensor per result spec, in graph order,
+    /// each with the spec's name, fitting its dtype and shape and holding
+    /// values its view can take, within `max_output_bytes` (the request's
+    /// bound, fixed when it was made). A verifier can then always decode a
+    /// committed result and judge it under the model's rule, and a consumer
+    /// finds each output by name, so junk is never paid for unjudged.
     pub fn check_output(&self, output: &[u8], max_output_bytes: u32) -> Result<()> {
         require!(!output.is_empty(), SibylError::EmptyOutput);
         require!(
@@ -78,18 +89,45 @@ impl Model {
         );
         let tensors =
             encoding::decode(output).map_err(|_| error!(SibylError::OutputNotCanonical))?;
+        let views = self
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| (OutputView::of(&self.output_views, index), spec))
+            .filter(|(view, _)| *view != OutputView::Omitted);
         require!(
-            tensors.len() == self.outputs.len(),
+            tensors.len() == views.clone().count(),
             SibylError::OutputSpecMismatch
         );
-        for (tensor, spec) in tensors.iter().zip(&self.outputs) {
+        for (tensor, (view, spec)) in tensors.iter().zip(views) {
             require!(
                 encoding::is_canonical_data(tensor),
                 SibylError::OutputNotCanonical
             );
+            let admitted = view.result_spec(spec).is_some_and(|result| {
+                result.name == tensor.name && result.admits(tensor.dtype, &tensor.dims)
+            });
             require!(
-                tensor.name == spec.name && spec.admits(tensor.dtype, &tensor.dims),
+                admitted && view.admits_values(spec, tensor),
                 SibylError::OutputSpecMismatch
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses a whole-output hash that cannot be right: where every view
+    /// is whole, the result is the whole output, so its SHA-256 is known.
+    /// (Otherwise the hash is its author's claim, checked by whoever
+    /// fetches the whole output.)
+    pub fn check_whole_output_hash(
+        &self,
+        output: &[u8],
+        whole_output_sha256: &[u8; 32],
+    ) -> Result<()> {
+        if OutputView::all_whole(&self.output_views) {
+            require!(
+                crate::hashing::whole_output_sha256(output) == *whole_output_sha256,
+                SibylError::WholeOutputHashMismatch
             );
         }
         Ok(())
@@ -161,6 +199,6 @@ mod tests {
     /// allocate in one instruction (10 KiB).
     #[test]
     fn a_model_account_with_every_spec_at_its_bound_stays_small() {
-        assert_eq!(8 + Model::INIT_SPACE, 2_595);
+        assert_eq!(8 + Model::INIT_SPACE, 2_671);
     }
 }

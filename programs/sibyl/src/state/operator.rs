@@ -1,4 +1,8 @@
-use crate::{constants::OPERATOR_SEED, errors::SibylError, math};
+use crate::{
+    constants::{MAX_URI_LEN, OPERATOR_SEED},
+    errors::SibylError,
+    math,
+};
 use anchor_lang::prelude::*;
 
 /// Stake added at one slot, remembered so that a vote in a dispute opened
@@ -58,11 +62,29 @@ pub struct Operator {
     pub payout_authority: Pubkey,
     /// Bump of this PDA.
     pub bump: u8,
+    /// Base URL the operator's node serves whole outputs from, `GET
+    /// <url>/outputs/<sha256 hex>` (empty: none). Outputs are named by
+    /// their hash, so a client may fetch one from any operator and checks
+    /// it.
+    #[max_len(MAX_URI_LEN)]
+    pub output_url: String,
 }
 
 impl Operator {
     /// Seed prefix of this account.
     pub const SEED: &'static [u8] = OPERATOR_SEED;
+
+    /// Whether `url` may be an output URL: empty (none), or 1 to
+    /// [`MAX_URI_LEN`] bytes of printable ASCII without spaces, starting
+    /// `https://` or `http://` (for localnets).
+    pub fn is_valid_output_url(url: &str) -> bool {
+        url.is_empty()
+            || (url.len() <= MAX_URI_LEN
+                && url.bytes().all(|b| b.is_ascii_graphic())
+                && ["https://", "http://"]
+                    .iter()
+                    .any(|scheme| url.len() > scheme.len() && url.starts_with(scheme)))
+    }
 
     /// Whether `signer` may withdraw this operator's unbonded stake (into
     /// its payout account, whoever signs): the node key or the payout wallet.
@@ -183,6 +205,24 @@ mod tests {
             payout_token: Pubkey::default(),
             payout_authority: Pubkey::default(),
             bump: 0,
+            output_url: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_output_url_is_none_or_http_and_printable() {
+        for url in ["", "https://node.example/sibyl", "http://127.0.0.1:9464"] {
+            assert!(Operator::is_valid_output_url(url), "{url}");
+        }
+        let long = format!("https://{}", "a".repeat(MAX_URI_LEN));
+        for url in [
+            "https://",
+            "file://x",
+            "ftp://a",
+            "https://a b",
+            long.as_str(),
+        ] {
+            assert!(!Operator::is_valid_output_url(url), "{url}");
         }
     }
 
