@@ -70,10 +70,21 @@ fn top_k_agrees(
     if claimed.dtype != DType::Int32 || claimed.name != reference.name || claimed.dims != dims {
         return false;
     }
+    // How far an honest run's score may lie from the verifier's. Under
+    // `Tolerance` both the ranked class and any other may have moved, so a
+    // near-tie is measured with both margins; an infinite score moves by
+    // `abs` at most (its relative margin would make every bound NaN).
     let margin = |score: f64| match *rule {
+        ComparisonRule::Tolerance { abs, rel } if score.is_finite() => {
+            abs as f64 + rel as f64 * score.abs()
+        }
+        ComparisonRule::Tolerance { abs, .. } => abs as f64,
         ComparisonRule::TopK { tie_margin, .. } => tie_margin as f64,
-        ComparisonRule::Tolerance { abs, rel } => abs as f64 + rel as f64 * score.abs(),
         ComparisonRule::Exact => 0.0,
+    };
+    let other_margin = |score: f64| match *rule {
+        ComparisonRule::Tolerance { .. } => margin(score),
+        _ => 0.0,
     };
     let unit = 1.0 / scale as f64;
     // (class, fixed-point score) pairs, read as the int32s they are.
@@ -115,7 +126,7 @@ fn top_k_agrees(
                     })
                 }),
             };
-            distinct && scores_agree && ranking_agrees(&classes, scores, &margin)
+            distinct && scores_agree && ranking_agrees(&classes, scores, &margin, &other_margin)
         })
 }
 
@@ -175,23 +186,32 @@ fn tensors_agree(rule: &ComparisonRule, claimed: &Tensor, reference: &Tensor) ->
 fn ranks_agree(claimed: &[f64], reference: &[f64], k: usize, tie_margin: f64) -> bool {
     let claimed_top = top_k(claimed, k);
     claimed_top.len() == top_k(reference, k).len()
-        && ranking_agrees(&claimed_top, reference, &|_| tie_margin)
+        && ranking_agrees(&claimed_top, reference, &|_| tie_margin, &|_| 0.0)
 }
 
-/// Whether `claimed_top`, classes best first, ranks `reference`'s scores up
-/// to `margin` (of the score at each rank): see [`ranks_agree`].
-fn ranking_agrees(claimed_top: &[usize], reference: &[f64], margin: &dyn Fn(f64) -> f64) -> bool {
+/// Whether `claimed_top`, classes best first, ranks `reference`'s scores:
+/// no class left below the one at a rank scores more than that class's
+/// score plus `own` of it plus `other` of its own score (see
+/// [`ranks_agree`]).
+fn ranking_agrees(
+    claimed_top: &[usize],
+    reference: &[f64],
+    own: &dyn Fn(f64) -> f64,
+    other: &dyn Fn(f64) -> f64,
+) -> bool {
     claimed_top.iter().enumerate().all(|(rank, &class)| {
-        let Some(score) = reference.get(class) else {
+        let Some(&score) = reference.get(class) else {
             return false;
         };
-        let ceiling = score + margin(*score);
-        let ranked_so_far = |other: &usize| claimed_top.iter().take(rank + 1).any(|c| c == other);
+        let ranked_so_far = |o: &usize| claimed_top.iter().take(rank + 1).any(|c| c == o);
         reference
             .iter()
             .enumerate()
-            .filter(|(other, _)| !ranked_so_far(other))
-            .all(|(_, score)| score.total_cmp(&ceiling) != std::cmp::Ordering::Greater)
+            .filter(|(o, _)| !ranked_so_far(o))
+            .all(|(_, &s)| {
+                let ceiling = score + own(score) + other(s);
+                s.total_cmp(&ceiling) != std::cmp::Ordering::Greater
+            })
     })
 }
 
@@ -421,6 +441,24 @@ mod tests {
             &ours
         ));
         assert!(!result_agrees(&TOLERANCE, &VIEWS, b"junk", &ours));
+    }
+
+    #[test]
+    fn a_near_tie_moved_by_both_runs_and_an_infinite_score_still_agree() {
+        // An honest run tied classes 1 and 2 at 2.0; ours moved each by
+        // the tolerance, the other way: its ranking stands.
+        let m = 1e-5 + 1e-4 * 2.0;
+        let ours = whole(&[0.1, (2.0 - m * 0.9) as f32, (2.0 + m * 0.9) as f32, -1.0]);
+        assert!(result_agrees(
+            &TOLERANCE,
+            &VIEWS,
+            &top_two(&[1, 2000, 2, 2000]),
+            &ours
+        ));
+        // A class at -inf in the top 2, with another score a unit off.
+        let ours = whole(&[f32::NEG_INFINITY, 2.0, f32::NEG_INFINITY, f32::NEG_INFINITY]);
+        let claimed = top_two(&[1, 2001, 0, i32::MIN]);
+        assert!(result_agrees(&TOLERANCE, &VIEWS, &claimed, &ours));
     }
 
     #[test]

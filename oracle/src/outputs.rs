@@ -52,6 +52,7 @@ pub async fn fetch_whole_output(
         );
     }
     let mut tried = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     let client = reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .build()
@@ -60,9 +61,10 @@ pub async fn fetch_whole_output(
             tried: vec![err.to_string()],
         })?;
     for base in urls {
-        if base.is_empty() || tried.iter().any(|line: &String| line.starts_with(&base)) {
+        if base.is_empty() || seen.contains(&base) {
             continue;
         }
+        seen.push(base.clone());
         let url = format!("{}/outputs/{sha256}", base.trim_end_matches('/'));
         match get_bounded(&client, &url).await {
             Ok(whole) => match check_whole_output(state, &whole) {

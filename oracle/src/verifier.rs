@@ -133,12 +133,15 @@ impl Verdict {
                 }
             }
         }
-        let result = placeholder_output(&request.output, &model.result_specs(), bound).map_err(
-            |source| VerifyError::Placeholder {
+        let views: Vec<OutputView> = (0..model.outputs.len())
+            .map(|index| OutputView::of(&model.output_views, index))
+            .filter(|view| *view != OutputView::Omitted)
+            .collect();
+        let result = placeholder_output(&request.output, &model.result_specs(), &views, bound)
+            .map_err(|source| VerifyError::Placeholder {
                 model: hex::encode(&model.model_hash),
                 source,
-            },
-        )?;
+            })?;
         // No whole output stands behind a placeholder; the hash of its own
         // bytes is what the program expects where every view is whole.
         Ok(Correction {
@@ -232,11 +235,15 @@ impl Verifier {
 /// name, each admitted by its spec, within `max_bytes`): the committed
 /// output with the lowest bit of its last element flipped (a boolean's 0
 /// and 1 swapped; a top-k view's last score, never a class), or, when every tensor is empty, one dynamic dimension changed
-/// (by its lowest bit) where the result stays within `max_bytes`. Nothing
-/// is allocated beyond `max_bytes`, however large a dimension claims to be.
+/// (by its lowest bit) where the result stays within `max_bytes`, its new
+/// elements zero (a top-k view's rows the classes 0..k, which the program
+/// requires distinct). Nothing is allocated beyond `max_bytes`, however
+/// large a dimension claims to be. `specs` and `views` are the result's
+/// (a missing view: whole).
 fn placeholder_output(
     committed: &[u8],
     specs: &[TensorSpec],
+    views: &[OutputView],
     max_bytes: u32,
 ) -> Result<Vec<u8>, PlaceholderError> {
     let mut tensors = decode(committed)?;
@@ -272,7 +279,17 @@ fn placeholder_output(
             let Some(bytes) = bytes.filter(|&bytes| bytes <= room) else {
                 continue;
             };
-            let changed = Tensor::new(tensor.name.clone(), tensor.dtype, dims, vec![0; bytes])?;
+            let mut data = vec![0; bytes];
+            if let OutputView::TopK { k, .. } = OutputView::of(views, index) {
+                // (class, 0) pairs, the classes 0..k in every row.
+                for (slot, pair) in data.chunks_exact_mut(8).enumerate() {
+                    let class = u32::try_from(slot % usize::from(k.max(1))).unwrap_or(0);
+                    if let Some(head) = pair.get_mut(..4) {
+                        head.copy_from_slice(&class.to_le_bytes());
+                    }
+                }
+            }
+            let changed = Tensor::new(tensor.name.clone(), tensor.dtype, dims, data)?;
             let mut placeholder = tensors.clone();
             if let Some(slot) = placeholder.get_mut(index) {
                 *slot = changed;
@@ -402,7 +419,7 @@ mod tests {
         ];
         for (specs, tensors) in cases {
             let committed = encode(&tensors);
-            let placeholder = placeholder_output(&committed, &specs, 256).unwrap();
+            let placeholder = placeholder_output(&committed, &specs, &[], 256).unwrap();
             assert_ne!(placeholder, committed, "{specs:?}");
             assert!(placeholder.len() <= 256, "{specs:?}");
             let tensors = decode(&placeholder).unwrap();
@@ -418,7 +435,20 @@ mod tests {
         let huge = [spec("x", DType::Float32, &[-1, 1 << 40])];
         let committed =
             encode(&[Tensor::new("x", DType::Float32, vec![0, 1 << 40], Vec::new()).unwrap()]);
-        assert!(placeholder_output(&committed, &huge, 256).is_err());
+        assert!(placeholder_output(&committed, &huge, &[], 256).is_err());
+
+        // An empty top-k result of a dynamic batch: the placeholder's row
+        // holds distinct classes, which the program requires.
+        let logits = spec("logits", DType::Float32, &[-1, 10]);
+        let mut model = crate::test_support::model(logits.clone(), logits, [1; 32], [2; 32]);
+        model.output_views = vec![OutputView::TopK { k: 3, scale: 100 }];
+        let empty =
+            encode(&[Tensor::new("logits", DType::Int32, vec![0, 3, 2], Vec::new()).unwrap()]);
+        model.check_output(&empty, 256).unwrap();
+        let placeholder =
+            placeholder_output(&empty, &model.result_specs(), &model.output_views, 256).unwrap();
+        assert_ne!(placeholder, empty);
+        model.check_output(&placeholder, 256).unwrap();
     }
 
     #[test]

@@ -152,6 +152,10 @@ function sameBytes(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
  * views the result on chain, byte for byte; `url` is the address it came
  * from. Throws, naming what failed at each URL, when none does.
  */
+/** The most the app reads of one whole output, and how long it waits for it. */
+export const MAX_WHOLE_OUTPUT_BYTES = 64 * 1024 * 1024;
+export const WHOLE_OUTPUT_TIMEOUT_MS = 20_000;
+
 export async function fetchWholeOutput(
   request: WholeOutputClaim,
   urls: readonly string[],
@@ -164,12 +168,21 @@ export async function fetchWholeOutput(
     const url = `${base.replace(/\/$/, "")}/outputs/${hex}`;
     let whole: Uint8Array;
     try {
-      const response = await fetchImpl(url);
+      const response = await fetchImpl(url, { signal: AbortSignal.timeout(WHOLE_OUTPUT_TIMEOUT_MS) });
       if (!response.ok) {
         failures.push(`${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`);
         continue;
       }
+      const declared = Number(response.headers.get("content-length") ?? "0");
+      if (declared > MAX_WHOLE_OUTPUT_BYTES) {
+        failures.push(`${url}: more than ${MAX_WHOLE_OUTPUT_BYTES} bytes`);
+        continue;
+      }
       whole = new Uint8Array(await response.arrayBuffer());
+      if (whole.length > MAX_WHOLE_OUTPUT_BYTES) {
+        failures.push(`${url}: more than ${MAX_WHOLE_OUTPUT_BYTES} bytes`);
+        continue;
+      }
     } catch (err) {
       failures.push(`${url}: network error (${err instanceof Error ? err.message : String(err)})`);
       continue;

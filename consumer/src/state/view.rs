@@ -73,7 +73,9 @@ impl OutputView {
                 len >= 1 && elements.is_some_and(|elements| start as u64 + len as u64 <= elements)
             }
             OutputView::TopK { k, scale } => {
+                // The result adds an axis: its rank must stay within bounds.
                 spec.dtype.is_float()
+                    && spec.shape.len() < crate::constants::MAX_TENSOR_RANK
                     && k >= 1
                     && scale >= 1
                     && spec
@@ -327,6 +329,10 @@ mod tests {
         assert!(!OutputView::TopK { k: 1, scale: 1 }.is_valid_for(&spec(DType::Int64, &[1, 200])));
         assert!(!OutputView::TopK { k: 1, scale: 1 }.is_valid_for(&spec(DType::Float32, &[1, -1])));
         assert!(!OutputView::TopK { k: 1, scale: 1 }.is_valid_for(&spec(DType::Float32, &[])));
+        assert!(
+            !OutputView::TopK { k: 1, scale: 1 }.is_valid_for(&spec(DType::Float32, &[1; 8])),
+            "a rank-9 result"
+        );
         assert!(OutputView::are_valid_for(
             &[],
             std::slice::from_ref(&scores)

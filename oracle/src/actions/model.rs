@@ -245,11 +245,19 @@ pub const DEFAULT_TIE_MARGIN: f32 = 1e-4;
 /// outputs its rule compares bit for bit although their bits may differ
 /// across CPUs (`docs/security.md`, class 7).
 pub fn cautions(args: &RegisterModelArgs) -> Vec<String> {
+    // Only what goes on chain is judged: an omitted output is nobody's
+    // concern, and a top-k view is judged by its own rule (its scores are
+    // float under `Exact`).
     let names = |float: bool| -> Vec<String> {
         args.outputs
             .iter()
-            .filter(|spec| spec.dtype.is_float() == float)
-            .map(|spec| format!("`{}`", spec.name))
+            .enumerate()
+            .filter(|(index, spec)| {
+                let view = OutputView::of(&args.output_views, *index);
+                view != OutputView::Omitted
+                    && (matches!(view, OutputView::TopK { .. }) || spec.dtype.is_float()) == float
+            })
+            .map(|(_, spec)| format!("`{}`", spec.name))
             .collect()
     };
     let (floats, integers) = (names(true), names(false));
@@ -466,7 +474,61 @@ pub async fn find(chain: &ChainClient, name: &str) -> Result<(Pubkey, Model), Fi
 
 #[cfg(test)]
 mod tests {
-    use super::hash_prefix;
+    use super::*;
+    use sibyl::state::DType;
+
+    #[test]
+    fn a_view_is_written_as_the_cli_takes_it_and_read_back() {
+        for text in ["whole", "omit", "slice:3:10", "topk:5:65536"] {
+            assert_eq!(view_text(&parse_view(text).unwrap()), text);
+        }
+        for bad in [
+            "top",
+            "topk:5",
+            "topk:x:1",
+            "slice:1:2:3",
+            "topk:70000:1",
+            "",
+        ] {
+            assert!(parse_view(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cautions_speak_only_of_what_goes_on_chain() {
+        let spec = |name: &str, dtype| TensorSpec {
+            name: name.into(),
+            dtype,
+            shape: vec![1, 3],
+        };
+        let mut args = RegisterModelArgs {
+            model_hash: [0; 32],
+            profile_id: [0; 32],
+            uri: "file://m.onnx".into(),
+            price: 1,
+            royalty_bps: 0,
+            inputs: vec![spec("x", DType::Float32)],
+            outputs: vec![
+                spec("label", DType::Int64),
+                spec("probabilities", DType::Float32),
+            ],
+            max_input_bytes: 64,
+            max_output_bytes: 64,
+            comparison: ComparisonRule::Tolerance {
+                abs: 1e-5,
+                rel: 1e-4,
+            },
+            challenge_window_override_slots: None,
+            output_views: vec![],
+        };
+        assert!(cautions(&args)[0].contains("`label`"));
+        // The label off chain, the probabilities' argmax judged: nothing to say.
+        args.output_views = vec![OutputView::Omitted, OutputView::TopK { k: 1, scale: 1000 }];
+        assert!(cautions(&args).is_empty());
+        // Exact on fixed-point scores of floats: they may round apart.
+        args.comparison = ComparisonRule::Exact;
+        assert!(cautions(&args)[0].contains("`probabilities`"));
+    }
 
     #[test]
     fn a_printed_hash_prefix_is_read_back() {

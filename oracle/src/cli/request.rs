@@ -351,14 +351,19 @@ async fn print_output(chain: &ChainClient, state: &InferenceRequest, model: &Mod
         .filter(|view| *view != OutputView::Omitted);
     for (tensor, view) in tensors.iter().zip(views) {
         match view {
-            OutputView::TopK { k, scale } => print_top_k(tensor, k, scale),
+            OutputView::TopK { k, scale } => {
+                print_top_k(tensor, k, scale);
+                if matches!(state.comparison, sibyl::state::ComparisonRule::TopK { .. }) {
+                    println!("  (the top-k rule judged the classes, not these scores)");
+                }
+            }
             _ => print_tensors(std::slice::from_ref(tensor), model),
         }
     }
     match outputs::fetch_whole_output(chain, state).await {
         Ok((whole, url)) => {
             println!(
-                "whole output ({} bytes) from {url}: SHA-256 {} checked, its views are the result on chain",
+                "whole output ({} bytes) from {url}: SHA-256 {} checked, its views are the result on chain (only the result was judged)",
                 whole.len(),
                 hex::encode(&state.whole_output_sha256)
             );
