@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use sibyl::state::ComparisonRule;
-use sibyl_oracle::actions::model::parse_rule;
+use sibyl_oracle::actions::model::{parse_rule, parse_view};
 use std::path::{Path, PathBuf};
 
 #[derive(Deserialize)]
@@ -24,6 +24,13 @@ struct RawFixture {
     /// A family's input specs (the fixtures name theirs otherwise).
     #[serde(default)]
     inputs: Vec<RawSpec>,
+    /// A family's output specs.
+    #[serde(default)]
+    outputs: Vec<RawSpec>,
+    /// A family's output views by output name (`topk:5:65536`); none:
+    /// every output whole.
+    #[serde(default)]
+    views: std::collections::BTreeMap<String, String>,
     cases: Vec<RawCase>,
 }
 
@@ -51,6 +58,8 @@ pub struct Fixture {
     pub rule: ComparisonRule,
     /// Canonical input encodings with the outputs Python recorded.
     pub cases: Vec<(Vec<u8>, Vec<u8>)>,
+    /// What of each output goes on chain (empty: every output whole).
+    pub views: Vec<sibyl::state::OutputView>,
 }
 
 /// Every fixture in `models/fixtures.json` under `root`.
@@ -89,7 +98,19 @@ fn from_raw(root: &Path, fixtures: Vec<RawFixture>) -> Result<Vec<Fixture>> {
                     Ok((input, hex(&case.output_encoding)?))
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let views = if raw.views.is_empty() {
+                Vec::new()
+            } else {
+                raw.outputs
+                    .iter()
+                    .map(|spec| match raw.views.get(&spec.name) {
+                        Some(view) => parse_view(view).map_err(anyhow::Error::msg),
+                        None => Ok(sibyl::state::OutputView::Whole),
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
             Ok(Fixture {
+                views,
                 path: root.join("models").join(&raw.file),
                 rule: rule_of(&raw.comparison)
                     .with_context(|| format!("the comparison rule of {}", raw.name))?,

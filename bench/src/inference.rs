@@ -54,10 +54,19 @@ pub fn measure(
         let mut node_times = Vec::with_capacity(samples);
         for round in 0..warmup + samples {
             let raw = time(|| run_raw(&mut raw_session, &raw_inputs))?;
+            // As a node serves: run, take the result on chain, hash the
+            // whole output and the result (keeping the whole output on
+            // disk, where there are views, is not timed here).
             let node = time(|| {
                 let output = node_model.run(input)?;
+                let result = sibyl::state::project(&fixture.views, &output)
+                    .map_err(|err| anyhow::anyhow!("{}: {err}", fixture.name))?;
+                let whole_sha256 = hashing::whole_output_sha256(&output);
                 let input_hash = hashing::input_hash(input);
-                Ok(hashing::output_hash(&model_hash, &input_hash, &output))
+                Ok((
+                    whole_sha256,
+                    hashing::output_hash(&model_hash, &input_hash, &result),
+                ))
             })?;
             if round >= warmup {
                 raw_times.push(raw);

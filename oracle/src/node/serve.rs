@@ -19,7 +19,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::AccountDeserialize;
 use sibyl::{
     errors::SibylError,
-    state::{project, InferenceRequest, Model, RequestStatus},
+    state::{project, InferenceRequest, Model, OutputView, RequestStatus},
 };
 use sibyl_client::{accounts, instruction};
 use solana_rpc_client_types::response::{Response as RpcResponse, RpcKeyedAccount};
@@ -293,8 +293,13 @@ async fn serve_one(
         model
             .check_output(&result, state.max_output_bytes)
             .map_err(|err| misfit(err.to_string()))?;
-        // Kept before the commitment that names it is journaled.
-        let whole_output_sha256 = shared.outputs.put(&whole).await?;
+        // Where part of it stays off chain, kept before the commitment that
+        // names it is journaled (elsewhere the result is the whole output).
+        let whole_output_sha256 = if OutputView::all_whole(&model.output_views) {
+            sibyl::hashing::whole_output_sha256(&whole)
+        } else {
+            shared.outputs.put(&whole).await?
+        };
         tracing::info!(
             faulty = wrong,
             bytes = result.len(),

@@ -518,7 +518,9 @@ async fn check(
             // The whole output a challenge would name is kept before the
             // verdict is journaled, so the node can always serve it.
             if let (false, Some(whole)) = (agrees, &correction.whole) {
-                shared.outputs.put(whole).await?;
+                if !sibyl::state::OutputView::all_whole(&state.output_views) {
+                    shared.outputs.put(whole).await?;
+                }
             }
             let verdict = Entry {
                 output: correction.result,
