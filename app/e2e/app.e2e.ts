@@ -198,6 +198,31 @@ test("a model of two named inputs is asked with one JSON object and its logits c
   await page.context().close();
 });
 
+test("a classifier's top 5 are final on chain and its whole output comes from the serving node, checked", async () => {
+  const families = JSON.parse(readFileSync(join(import.meta.dirname, "../../models/families/families.json"), "utf8"));
+  const classifier = families.families.find((f: { name: string }) => f.name === "classifier1000");
+  const sample = readFileSync(join(import.meta.dirname, "../../models", classifier.cases[0].sample), "utf8");
+  const page = await openApp(browser, env, env.richSecretKey);
+  await useModel(page, "classifier1000.onnx");
+  await page.getByTestId("json-input").fill(sample);
+  await page.getByRole("button", { name: "Review payment" }).click();
+  await page.getByTestId("review").waitFor();
+  await page.getByRole("button", { name: "Sign and pay" }).click();
+  await stageReached(page, "finalized");
+  // The result on chain: Python's top 5 (class, score × 65536) pairs.
+  const result = page.getByTestId("result-final");
+  expect(await result.textContent()).toContain("logits");
+  // The whole output, fetched from operator A's node and checked.
+  const checked = page.getByTestId("whole-output-checked");
+  await checked.waitFor({ timeout: 20_000 });
+  expect(await checked.textContent()).toContain(classifier.cases[0].whole_output_sha256.slice(0, 8));
+  const whole = page.getByTestId("result-whole");
+  expect(await whole.textContent()).toContain("logits");
+  expect(await page.getByTestId("whole-output-error").count()).toBe(0);
+  await page.screenshot({ path: screenshotPath("whole-output.png"), fullPage: true });
+  await page.context().close();
+});
+
 test("a wallet without payment tokens is told so before anything is signed", async () => {
   const page = await openApp(browser, env, env.poorSecretKey);
   expect(await page.getByTestId("token-balance").textContent()).toContain("0 tokens");

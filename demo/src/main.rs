@@ -115,6 +115,7 @@ async fn run(args: Args) -> Result<bool> {
     if args.serve {
         plan.models.push(serve::unserved_model());
         plan.models.push(serve::encoder_model());
+        plan.models.push(serve::classifier_model());
     }
     if let Some(fund) = plan.fund.as_mut() {
         fund.wallets.extend(parties.wallets_to_fund());
@@ -138,17 +139,21 @@ async fn run(args: Args) -> Result<bool> {
 
     println!("\n== Operators");
     parties.register_operators(&cluster).await?;
-    // With --serve, A also serves the encoder (and B watches it).
-    let encoder = args.serve.then(|| summary.models[3].1);
-    let nodes = parties
-        .start_nodes(&cluster, digits, int8, encoder.as_slice())
-        .await?;
-    if let Some(encoder) = encoder {
+    // With --serve, A also serves the encoder and the classifier (and B
+    // watches them).
+    let more: Vec<Pubkey> = if args.serve {
+        vec![summary.models[3].1, summary.models[4].1]
+    } else {
+        Vec::new()
+    };
+    let nodes = parties.start_nodes(&cluster, digits, int8, &more).await?;
+    if let [encoder, classifier] = more[..] {
         let models = [
             ("digits", digits),
             ("int8_matmul", int8),
             ("conv_small", summary.models[2].1),
             ("tiny_encoder", encoder),
+            ("classifier1000", classifier),
         ];
         serve::until_stopped(localnet, &parties, &models).await?;
         for node in nodes {

@@ -129,10 +129,18 @@ impl Parties {
             ),
         ];
         let mut nodes = Vec::new();
-        for (party, roles, models, serve_models, faulty_rate) in setups {
+        for (index, (party, roles, models, serve_models, faulty_rate)) in
+            setups.into_iter().enumerate()
+        {
             let mut config = cluster.node_config(party, &roles, &models)?;
             config.node.serve_models = serve_models;
             config.faulty.rate = faulty_rate;
+            // Serving more models for the app, A serves whole outputs too.
+            if index == 0 && !more.is_empty() {
+                let address = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+                config.metrics.listen = Some(address);
+                config.node.output_url = format!("http://{address}");
+            }
             let node = Node::start(&config)
                 .await
                 .with_context(|| format!("starting {}'s node", party.name))?;

@@ -46,6 +46,30 @@ pub fn encoder_model() -> PlannedModel {
     }
 }
 
+/// A 1000-class classifier whose top 5 go on chain and whose whole output
+/// operator A's node serves by hash (`models/families/`): the app's path
+/// for an output too large for a transaction.
+pub fn classifier_model() -> PlannedModel {
+    PlannedModel {
+        name: "models/families/classifier1000.onnx".into(),
+        file: "models/families/classifier1000.onnx".into(),
+        uri: "file://models/families/classifier1000.onnx".into(),
+        price: "0.002".into(),
+        royalty_bps: 1_000,
+        comparison: None,
+        challenge_window_override_slots: None,
+        max_input_bytes: None,
+        max_output_bytes: None,
+        views: vec![(
+            "logits".into(),
+            sibyl::state::OutputView::TopK {
+                k: 5,
+                scale: 65_536,
+            },
+        )],
+    }
+}
+
 /// Prints where the cluster listens (one JSON line on stdout, for scripts
 /// such as the browser tests, then the same for people) and waits for a
 /// stop signal.
@@ -76,7 +100,7 @@ pub async fn until_stopped(
     });
     println!("{ready}");
     println!(
-        "\n== Serving: JSON-RPC {} · PubSub {}\nOperator C commits wrong int8_matmul outputs; operator B challenges them. No node serves conv_small. A serves tiny_encoder (two named inputs).\nCtrl-C stops the cluster and its nodes.",
+        "\n== Serving: JSON-RPC {} · PubSub {}\nOperator C commits wrong int8_matmul outputs; operator B challenges them. No node serves conv_small. A serves tiny_encoder (two named inputs) and classifier1000 (its top 5 on chain, its whole output from A's node).\nCtrl-C stops the cluster and its nodes.",
         localnet.rpc_url(),
         localnet.pubsub_url()
     );
