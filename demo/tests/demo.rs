@@ -75,7 +75,13 @@ fn serve_mode_funds_wallets_and_stops_on_sigterm() {
         .collect();
     assert_eq!(
         models,
-        ["digits", "int8_matmul", "conv_small", "tiny_encoder"]
+        [
+            "digits",
+            "int8_matmul",
+            "conv_small",
+            "tiny_encoder",
+            "classifier1000"
+        ]
     );
     assert_eq!(ready["operators"].as_array().map(Vec::len), Some(3));
 
