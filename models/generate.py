@@ -560,6 +560,11 @@ def main():
 
     families.main()
 
+    # the integer-only referee models (referee/); it reads int8_matmul.onnx and fixtures.json, written above
+    import referee
+
+    referee.main()
+
 
 if __name__ == "__main__":
     main()

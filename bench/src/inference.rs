@@ -159,3 +159,108 @@ pub fn table(rows: &[InferenceRow], python: Option<&PythonTimes>) -> String {
     }
     out
 }
+
+/// One referee model: ONNX Runtime's run beside the referee interpreter's,
+/// and what the commitment to the trace (every intermediate tensor hashed
+/// into a Merkle root) adds.
+pub struct RefereeRow {
+    pub model: String,
+    pub nodes: usize,
+    pub weight_bytes: usize,
+    pub trace_bytes: usize,
+    pub onnx_runtime: Summary,
+    pub interpreter: Summary,
+    pub trace_root: Summary,
+}
+
+/// Times each model of `models/referee/` on its first case: ONNX
+/// Runtime's node path, the referee's interpreter, and the trace root.
+pub fn measure_referee(
+    engine: &Engine,
+    root: &std::path::Path,
+    samples: usize,
+    warmup: usize,
+) -> Result<Vec<RefereeRow>> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("models/referee/referee.json"))?)?;
+    let mut rows = Vec::new();
+    for model in doc["referees"].as_array().into_iter().flatten() {
+        let path = root
+            .join("models")
+            .join(model["file"].as_str().unwrap_or_default());
+        let graph = sibyl_oracle::referee::load(&path)?;
+        let input = sibyl_oracle::hex::decode(
+            model["cases"][0]["input_encoding"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .context("the case's input")?;
+        let inputs = sibyl::encoding::decode(&input)
+            .map_err(|err| anyhow::anyhow!("{err}"))?
+            .iter()
+            .map(sibyl_sdk::referee::IntTensor::from_tensor)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut loaded = engine.load(&path)?;
+        let values = graph
+            .run(inputs.clone())
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let trace_bytes = graph
+            .nodes
+            .iter()
+            .filter_map(|node| values.get(*node.outputs.first()?)?.as_deref())
+            .map(|value| value.data.len())
+            .sum::<usize>();
+        let (mut ort, mut ours, mut trace) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..warmup + samples {
+            let a = time(|| loaded.run(&input).map_err(anyhow::Error::from))?;
+            let b = time(|| {
+                graph
+                    .run(inputs.clone())
+                    .map_err(|err| anyhow::anyhow!("{err}"))
+            })?;
+            let c = time(|| {
+                graph
+                    .trace_root(&values)
+                    .map_err(|err| anyhow::anyhow!("{err}"))
+            })?;
+            if round >= warmup {
+                ort.push(a);
+                ours.push(b);
+                trace.push(c);
+            }
+        }
+        rows.push(RefereeRow {
+            model: model["name"].as_str().unwrap_or_default().to_string(),
+            nodes: graph.nodes.len(),
+            weight_bytes: model["weight_bytes"].as_u64().unwrap_or(0) as usize,
+            trace_bytes,
+            onnx_runtime: Summary::of(&ort).context("samples > 0")?,
+            interpreter: Summary::of(&ours).context("samples > 0")?,
+            trace_root: Summary::of(&trace).context("samples > 0")?,
+        });
+    }
+    Ok(rows)
+}
+
+pub fn referee_table(rows: &[RefereeRow]) -> String {
+    let mut out = String::from(
+        "| referee model | nodes | weight bytes | trace elements | ONNX Runtime node path median µs | referee interpreter median µs | p99 µs | trace root median µs | p99 µs |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            row.model,
+            row.nodes,
+            row.weight_bytes,
+            row.trace_bytes,
+            crate::stats::micros(row.onnx_runtime.median),
+            crate::stats::micros(row.interpreter.median),
+            crate::stats::micros(row.interpreter.p99),
+            crate::stats::micros(row.trace_root.median),
+            crate::stats::micros(row.trace_root.p99),
+        ));
+    }
+    out
+}

@@ -91,3 +91,66 @@ fn dtype_of(datum: DatumType) -> Result<DType> {
         other => bail!("tract produced {other:?}, which the canonical encoding has no tag for"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn models_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+    }
+
+    /// The referee's interpreter computes what tract computes, an engine
+    /// that shares no code with ONNX Runtime (`oracle/tests/referee.rs`
+    /// holds it to ONNX Runtime): Python's cases and random inputs.
+    #[test]
+    fn the_referee_computes_every_integer_model_as_tract_does() -> Result<()> {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(models_dir().join("referee/referee.json"))?)?;
+        let mut state = 0x0ddb_a11c_afe5_eed5_u64;
+        for model in doc["referees"].as_array().into_iter().flatten() {
+            let path = models_dir().join(model["file"].as_str().unwrap_or_default());
+            let graph = sibyl_oracle::referee::load(&path)?;
+            let names: Vec<String> = graph
+                .outputs
+                .iter()
+                .map(|&slot| graph.names[slot].clone())
+                .collect();
+            let tract = TractModel::load(&path)?;
+            let input = &graph.names[graph.inputs[0]];
+            let first = encoding::decode(
+                &sibyl_oracle::hex::decode(
+                    model["cases"][0]["input_encoding"]
+                        .as_str()
+                        .unwrap_or_default(),
+                )
+                .ok_or_else(|| anyhow!("hex"))?,
+            )
+            .map_err(|err| anyhow!("{err}"))?;
+            let template = first.first().ok_or_else(|| anyhow!("no input"))?;
+            for _ in 0..50 {
+                let data = (0..template.data.len())
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        state as u8
+                    })
+                    .collect();
+                let encoded = encoding::encode(&[Tensor::new(
+                    input.as_str(),
+                    template.dtype,
+                    template.dims.clone(),
+                    data,
+                )
+                .map_err(|err| anyhow!("{err}"))?]);
+                let ours = graph
+                    .run_encoded(&encoded)
+                    .map_err(|err| anyhow!("{err}"))?;
+                assert_eq!(ours, tract.run(&encoded, &names)?, "{}", model["name"]);
+            }
+        }
+        Ok(())
+    }
+}

@@ -39,6 +39,8 @@
 //! model hash you trust, and act on each request at most once.
 #![allow(unexpected_cfgs)]
 
+extern crate alloc;
+
 use anchor_lang::prelude::*;
 
 pub mod callback;
@@ -46,6 +48,7 @@ pub mod constants;
 pub mod encoding;
 pub mod hashing;
 pub mod pda;
+pub mod referee;
 pub mod result;
 pub mod state;
 

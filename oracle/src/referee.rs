@@ -1,0 +1,260 @@
+//! Reading an ONNX file into the referee's integer graph
+//! (`sibyl::referee::Graph`): a model qualifies for the on-chain referee
+//! only when every node is an op the referee computes, on integer tensors,
+//! with the attributes it knows. Anything else is refused with the reason,
+//! and the model is judged by vote as before.
+use prost::Message;
+use sibyl_sdk::referee::{Graph, IntTensor, IntType, Node, Op};
+use std::{collections::HashMap, path::Path};
+use tract_onnx::pb::{self, tensor_proto::DataType};
+
+/// Why a model does not qualify for the referee.
+#[derive(Debug, thiserror::Error)]
+pub enum RefereeLoadError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("not an ONNX model: {0}")]
+    Decode(String),
+    #[error("the model has no graph")]
+    NoGraph,
+    #[error("node {index} ({op}) is not in the referee's operator set (MatMulInteger, Add, Sub, Mul, Div, Relu, Clip, Cast, Reshape, Flatten, Transpose, Gather, ArgMax, Constant on integer tensors)")]
+    NotInTheSet { index: usize, op: String },
+    #[error(
+        "`{name}` is {dtype}, not uint8, int8, int32 or int64: the referee computes integers only"
+    )]
+    NotInteger { name: String, dtype: String },
+    #[error("node {index} ({op}): {reason}")]
+    Attribute {
+        index: usize,
+        op: String,
+        reason: String,
+    },
+    #[error("`{name}` is used before any node makes it")]
+    Unknown { name: String },
+    #[error("weight `{name}`: {reason}")]
+    Weight { name: String, reason: String },
+}
+
+/// The referee's graph of the ONNX file at `path`.
+pub fn load(path: &Path) -> Result<Graph, RefereeLoadError> {
+    let bytes = std::fs::read(path).map_err(|source| RefereeLoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    from_bytes(&bytes)
+}
+
+/// The referee's graph of an ONNX model's bytes.
+pub fn from_bytes(bytes: &[u8]) -> Result<Graph, RefereeLoadError> {
+    let model =
+        pb::ModelProto::decode(bytes).map_err(|err| RefereeLoadError::Decode(err.to_string()))?;
+    let graph = model.graph.ok_or(RefereeLoadError::NoGraph)?;
+    let mut slots = Slots::default();
+    let mut weights = Vec::new();
+    for initializer in &graph.initializer {
+        let slot = slots.made(&initializer.name);
+        weights.push((slot, weight(initializer)?));
+    }
+    let is_weight = |name: &str| graph.initializer.iter().any(|init| init.name == name);
+    let mut inputs = Vec::new();
+    for input in graph.input.iter().filter(|input| !is_weight(&input.name)) {
+        let elem_type = match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(pb::type_proto::Value::TensorType(tensor)) => tensor.elem_type,
+            _ => 0,
+        };
+        int_type(elem_type, &input.name)?;
+        inputs.push(slots.made(&input.name));
+    }
+
+    let mut nodes = Vec::new();
+    for (index, node) in graph.node.iter().enumerate() {
+        let op_name = node.op_type.clone();
+        let attribute_error = |reason: String| RefereeLoadError::Attribute {
+            index,
+            op: op_name.clone(),
+            reason,
+        };
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(RefereeLoadError::NotInTheSet {
+                index,
+                op: format!("{}.{}", node.domain, node.op_type),
+            });
+        }
+        let int = |name: &str| attribute(node, name).map(|a| a.i);
+        let ints = |name: &str| attribute(node, name).map(|a| a.ints.clone());
+        let op = match node.op_type.as_str() {
+            "Constant" => {
+                let value = attribute(node, "value")
+                    .and_then(|a| a.t.as_ref())
+                    .ok_or_else(|| attribute_error("a Constant without a tensor `value`".into()))?;
+                let output = node
+                    .output
+                    .first()
+                    .ok_or_else(|| attribute_error("no output".into()))?;
+                let mut named = value.clone();
+                named.name = output.clone();
+                weights.push((slots.made(output), weight(&named)?));
+                continue;
+            }
+            "MatMulInteger" => Op::MatMulInteger,
+            "Add" => Op::Add,
+            "Sub" => Op::Sub,
+            "Mul" => Op::Mul,
+            "Div" => Op::Div,
+            "Relu" => Op::Relu,
+            "Clip" => Op::Clip,
+            "Cast" => Op::Cast {
+                to: int_type(
+                    int("to").and_then(|to| i32::try_from(to).ok()).unwrap_or(0),
+                    "the Cast's target",
+                )?,
+            },
+            "Reshape" => Op::Reshape {
+                allow_zero: int("allowzero").unwrap_or(0) != 0,
+            },
+            "Flatten" => Op::Flatten {
+                axis: int("axis").unwrap_or(1),
+            },
+            "Transpose" => Op::Transpose {
+                perm: ints("perm").unwrap_or_default(),
+            },
+            "Gather" => Op::Gather {
+                axis: int("axis").unwrap_or(0),
+            },
+            "ArgMax" => Op::ArgMax {
+                axis: int("axis").unwrap_or(0),
+                keep_dims: int("keepdims").unwrap_or(1) != 0,
+                select_last_index: int("select_last_index").unwrap_or(0) != 0,
+            },
+            other => {
+                return Err(RefereeLoadError::NotInTheSet {
+                    index,
+                    op: other.to_string(),
+                })
+            }
+        };
+        if node.output.len() != 1 {
+            return Err(attribute_error(format!(
+                "{} outputs; the referee's ops make one",
+                node.output.len()
+            )));
+        }
+        let node_inputs = node
+            .input
+            .iter()
+            .map(|name| {
+                if name.is_empty() {
+                    Ok(None)
+                } else {
+                    slots.existing(name).map(Some)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = node.output.iter().map(|name| slots.made(name)).collect();
+        nodes.push(Node {
+            op,
+            inputs: node_inputs,
+            outputs,
+        });
+    }
+    let outputs = graph
+        .output
+        .iter()
+        .map(|output| slots.existing(&output.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Graph {
+        names: slots.names,
+        inputs,
+        outputs,
+        weights,
+        nodes,
+    })
+}
+
+/// The graph's values by name, numbered as they are first made.
+#[derive(Default)]
+struct Slots {
+    by_name: HashMap<String, usize>,
+    names: Vec<String>,
+}
+
+impl Slots {
+    /// The slot of a value being made here (a new one for a new name).
+    fn made(&mut self, name: &str) -> usize {
+        if let Some(&slot) = self.by_name.get(name) {
+            return slot;
+        }
+        self.names.push(name.to_string());
+        self.by_name.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+
+    /// The slot of a value made before (nodes come in topological order).
+    fn existing(&self, name: &str) -> Result<usize, RefereeLoadError> {
+        self.by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| RefereeLoadError::Unknown {
+                name: name.to_string(),
+            })
+    }
+}
+
+fn attribute<'a>(node: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
+    node.attribute
+        .iter()
+        .find(|attribute| attribute.name == name)
+}
+
+fn int_type(elem_type: i32, name: &str) -> Result<IntType, RefereeLoadError> {
+    match DataType::try_from(elem_type) {
+        Ok(DataType::Uint8) => Ok(IntType::U8),
+        Ok(DataType::Int8) => Ok(IntType::I8),
+        Ok(DataType::Int32) => Ok(IntType::I32),
+        Ok(DataType::Int64) => Ok(IntType::I64),
+        other => Err(RefereeLoadError::NotInteger {
+            name: name.to_string(),
+            dtype: other.map_or_else(|_| format!("type {elem_type}"), |t| format!("{t:?}")),
+        }),
+    }
+}
+
+/// An initializer or constant as an integer tensor: from its raw
+/// little-endian bytes, or its `int32_data` / `int64_data`.
+fn weight(tensor: &pb::TensorProto) -> Result<IntTensor, RefereeLoadError> {
+    let fail = |reason: &str| RefereeLoadError::Weight {
+        name: tensor.name.clone(),
+        reason: reason.to_string(),
+    };
+    if tensor.data_location == Some(1) {
+        return Err(fail("stored outside the file"));
+    }
+    let dtype = int_type(tensor.data_type, &tensor.name)?;
+    let dims = tensor
+        .dims
+        .iter()
+        .map(|&dim| usize::try_from(dim))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| fail("a negative dimension"))?;
+    if !tensor.raw_data.is_empty() {
+        // Raw little-endian bytes: the canonical tensor's, decoded once.
+        let dims = dims.iter().map(|&dim| dim as u64).collect();
+        let raw =
+            crate::tensor::Tensor::new(&tensor.name, dtype.dtype(), dims, tensor.raw_data.clone())
+                .map_err(|err| fail(&err.to_string()))?;
+        return IntTensor::from_tensor(&raw).map_err(|err| fail(&err.to_string()));
+    }
+    let data: Vec<i64> = if dtype == IntType::I64 {
+        tensor.int64_data.clone()
+    } else {
+        tensor
+            .int32_data
+            .iter()
+            .map(|&value| i64::from(value))
+            .collect()
+    };
+    IntTensor::new(dtype, dims, data).map_err(|err| fail(&err.to_string()))
+}

@@ -1,0 +1,122 @@
+//! The referee's interpreter (`sibyl_sdk::referee`) against ONNX Runtime on
+//! the integer models (`models/referee/`): the same output bytes, bit for
+//! bit, on Python's cases and on random inputs; and models outside its
+//! operator set refused with the reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "a test: a failure here is the test failing"
+)]
+use sibyl::state::DType;
+use sibyl_oracle::{
+    engine::{Engine, EngineSettings},
+    hex, referee,
+    tensor::{encode, Tensor},
+};
+use std::path::{Path, PathBuf};
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn referees() -> Vec<serde_json::Value> {
+    let path = models_dir().join("referee/referee.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    doc["referees"].as_array().unwrap().clone()
+}
+
+/// A seeded xorshift: the same random inputs on every run.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// A random canonical input for the model's one input spec.
+fn random_input(spec: &serde_json::Value, random: &mut Random) -> Vec<u8> {
+    let dims: Vec<u64> = spec["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap())
+        .collect();
+    let count: u64 = dims.iter().product();
+    let (dtype, size) = match spec["dtype"].as_str().unwrap() {
+        "uint8" => (DType::Uint8, 1),
+        "int8" => (DType::Int8, 1),
+        other => panic!("no random input of {other} here"),
+    };
+    let data = (0..count * size).map(|_| random.next() as u8).collect();
+    let name = spec["name"].as_str().unwrap();
+    encode(&[Tensor::new(name, dtype, dims, data).unwrap()])
+}
+
+#[test]
+fn the_referee_computes_every_integer_model_as_onnx_runtime_does_bit_for_bit() {
+    let engine = Engine::new(&EngineSettings::default()).unwrap();
+    let mut random = Random(0x5eed_1e55_0fac_ade5);
+    for model in referees() {
+        let name = model["name"].as_str().unwrap();
+        let path = models_dir().join(model["file"].as_str().unwrap());
+        let graph = referee::load(&path).unwrap_or_else(|err| panic!("{name}: {err}"));
+        let ops: Vec<&str> = graph.nodes.iter().map(|node| node.op.name()).collect();
+        let python: Vec<&str> = model["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| node["op_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(ops, python, "{name}: every node is the referee's, in order");
+        assert_eq!(
+            graph.weights.len(),
+            model["initializers"].as_array().unwrap().len(),
+            "{name}"
+        );
+        // Python's cases.
+        for case in model["cases"].as_array().unwrap() {
+            let input = hex::decode(case["input_encoding"].as_str().unwrap()).unwrap();
+            let output = graph.run_encoded(&input).unwrap();
+            assert_eq!(
+                hex::encode(&output),
+                case["output_encoding"].as_str().unwrap(),
+                "{name}: Python's output"
+            );
+        }
+        // Random inputs through ONNX Runtime and the referee.
+        let mut loaded = engine.load(&path).unwrap();
+        let spec = &model["inputs"][0];
+        for round in 0..100 {
+            let input = random_input(spec, &mut random);
+            let ours = graph.run_encoded(&input).unwrap();
+            let onnx_runtime = loaded.run(&input).unwrap();
+            assert_eq!(ours, onnx_runtime, "{name}: random input {round}");
+        }
+        eprintln!(
+            "{name}: {} nodes, {} weights, weights root {}",
+            graph.nodes.len(),
+            graph.weights.len(),
+            hex::encode(&graph.weights_root().unwrap())
+        );
+    }
+}
+
+#[test]
+fn a_model_outside_the_referees_set_is_refused_with_the_reason() {
+    // The digits classifier computes in float: not the referee's.
+    let error = referee::load(&models_dir().join("digits.onnx")).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("Float"), "{message}");
+    // Garbage is not a model.
+    assert!(matches!(
+        referee::from_bytes(b"not an onnx file"),
+        Err(referee::RefereeLoadError::Decode(_) | referee::RefereeLoadError::NoGraph)
+    ));
+}
