@@ -1006,6 +1006,29 @@ impl TestEnv {
             .expect("request")
     }
 
+    /// The default requester asks `model` (another than the default) for
+    /// one inference on `input`, carried whole, paying the default price;
+    /// returns the request address.
+    pub async fn request_model(&mut self, model: Pubkey, input: &[u8]) -> Pubkey {
+        let nonce = self.next_nonce();
+        let accounts = self.request_accounts(&self.requester, model, nonce);
+        let request = accounts.request;
+        let requester = self.requester.wallet.insecure_clone();
+        let args = RequestInferenceArgs {
+            nonce,
+            fee: MODEL_PRICE,
+            input_len: input.len() as u32,
+            input: input.to_vec(),
+            input_reference: None,
+            callback: None,
+            max_challenge_window_slots: None,
+        };
+        self.send_request(accounts, args, &requester)
+            .await
+            .expect("request");
+        request
+    }
+
     /// Like [`Self::request`] with a chosen fee.
     pub async fn request_with_fee(
         &mut self,

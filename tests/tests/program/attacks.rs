@@ -8,7 +8,7 @@ use sibyl::{
     errors::SibylError,
     hashing::whole_output_sha256,
     instruction as ix,
-    instructions::{RequestInferenceArgs, UpdateConfigArgs, UpdateModelArgs},
+    instructions::{UpdateConfigArgs, UpdateModelArgs},
     state::{
         ComparisonRule, ConfigParams, DType, DisputeOutcome, RequestStatus, TensorSpec, VoteSide,
     },
@@ -343,21 +343,7 @@ async fn an_output_of_several_tensors_must_hold_each_in_graph_order_by_name() {
         spec("count", DType::Int64, &[]),
     ];
     env.register_model(args).await.unwrap();
-    let model = pda::model(&[8; 32]);
-    let nonce = env.next_nonce();
-    let accounts = env.request_accounts(&env.requester, model, nonce);
-    let request = accounts.request;
-    let requester = env.requester.wallet.insecure_clone();
-    let args = RequestInferenceArgs {
-        nonce,
-        fee: MODEL_PRICE,
-        input_len: 2,
-        input: b"in".to_vec(),
-        input_reference: None,
-        callback: None,
-        max_challenge_window_slots: None,
-    };
-    env.send_request(accounts, args, &requester).await.unwrap();
+    let request = env.request_model(pda::model(&[8; 32]), b"in").await;
 
     let label = |batch: u64| {
         Tensor::new(

@@ -458,21 +458,9 @@ async fn finalized_top_k_request(env: &mut TestEnv, digit: usize) -> anchor_lang
         tie_margin: 1e-4,
     };
     env.register_model(args).await.unwrap();
-    let model = sibyl_client::pda::model(&[9; 32]);
-    let nonce = env.next_nonce();
-    let accounts = env.request_accounts(&env.requester, model, nonce);
-    let request = accounts.request;
-    let requester = env.requester.wallet.insecure_clone();
-    let args = sibyl::instructions::RequestInferenceArgs {
-        nonce,
-        fee: sibyl_tests::env::MODEL_PRICE,
-        input_len: 5,
-        input: b"digit".to_vec(),
-        input_reference: None,
-        callback: None,
-        max_challenge_window_slots: None,
-    };
-    env.send_request(accounts, args, &requester).await.unwrap();
+    let request = env
+        .request_model(sibyl_client::pda::model(&[9; 32]), b"digit")
+        .await;
     env.commit(0, request, &digit_output(digit, 0.99))
         .await
         .unwrap();

@@ -65,22 +65,7 @@ fn pairs(pairs: &[i32]) -> Vec<u8> {
 }
 
 async fn classifier_request(env: &mut TestEnv) -> anchor_lang::prelude::Pubkey {
-    let model = pda::model(&CLASSIFIER);
-    let nonce = env.next_nonce();
-    let accounts = env.request_accounts(&env.requester, model, nonce);
-    let request = accounts.request;
-    let requester = env.requester.wallet.insecure_clone();
-    let args = sibyl::instructions::RequestInferenceArgs {
-        nonce,
-        fee: sibyl_tests::env::MODEL_PRICE,
-        input_len: 2,
-        input: b"in".to_vec(),
-        input_reference: None,
-        callback: None,
-        max_challenge_window_slots: None,
-    };
-    env.send_request(accounts, args, &requester).await.unwrap();
-    request
+    env.request_model(pda::model(&CLASSIFIER), b"in").await
 }
 
 #[tokio::test]
