@@ -14,7 +14,8 @@ pub enum Op {
     Add,
     Sub,
     Mul,
-    /// Truncating toward zero; a zero divisor is refused.
+    /// Truncating toward zero; a zero divisor, and the lowest value of the
+    /// type over −1, are refused (ONNX Runtime traps or errs on them).
     Div,
     Relu,
     /// Clamped to the optional scalar min and max.
@@ -82,14 +83,30 @@ impl Op {
             Op::Add => binary(op, input(0)?, input(1)?, |a, b| Ok(a.wrapping_add(b))),
             Op::Sub => binary(op, input(0)?, input(1)?, |a, b| Ok(a.wrapping_sub(b))),
             Op::Mul => binary(op, input(0)?, input(1)?, |a, b| Ok(a.wrapping_mul(b))),
-            Op::Div => binary(op, input(0)?, input(1)?, |a, b| {
-                // i64::MIN / -1 only arises for int64 and wraps as C++ does.
-                a.checked_div(b)
-                    .or_else(|| (b == -1).then(|| a.wrapping_neg()))
-                    .ok_or(RefereeError::DivisionByZero)
-            }),
+            Op::Div => {
+                let (a, b) = (input(0)?, input(1)?);
+                let lowest = match a.dtype {
+                    IntType::I8 => i64::from(i8::MIN),
+                    IntType::I32 => i64::from(i32::MIN),
+                    IntType::I64 => i64::MIN,
+                    IntType::U8 => -1,
+                };
+                binary(op, a, b, |x, y| {
+                    if x == lowest && y == -1 && a.dtype != IntType::I8 {
+                        // A hardware trap in ONNX Runtime (int8 is widened first).
+                        return Err(RefereeError::DivisionByZero);
+                    }
+                    x.checked_div(y).ok_or(RefereeError::DivisionByZero)
+                })
+            }
             Op::Relu => {
                 let x = input(0)?;
+                if !matches!(x.dtype, IntType::I8 | IntType::I32) {
+                    return Err(operands(
+                        op,
+                        "ONNX Runtime's Relu takes int8 and int32 only".into(),
+                    ));
+                }
                 Ok(IntTensor {
                     data: x.data.iter().map(|&v| v.max(0)).collect(),
                     ..x.clone()
@@ -100,7 +117,7 @@ impl Op {
                 let bound = |index: usize| -> Result<Option<i64>, RefereeError> {
                     match inputs.get(index).copied().flatten() {
                         None => Ok(None),
-                        Some(bound) if bound.data.len() == 1 && bound.dtype == x.dtype => {
+                        Some(bound) if is_scalar(bound) && bound.dtype == x.dtype => {
                             Ok(bound.data.first().copied())
                         }
                         Some(_) => Err(operands(
@@ -128,6 +145,9 @@ impl Op {
             Op::Flatten { axis: attribute } => {
                 let x = input(0)?;
                 let at = if x.rank() == 0 {
+                    if *attribute != 0 {
+                        return Err(operands(op, "a scalar flattens only at axis 0".into()));
+                    }
                     0
                 } else if *attribute == x.rank() as i64 {
                     x.rank()
@@ -150,6 +170,12 @@ impl Op {
             } => arg_max(input(0)?, *attribute, *keep_dims, *select_last_index),
         }
     }
+}
+
+/// A scalar as ONNX Runtime takes one for a bound or a zero point: rank 0,
+/// or one element of rank 1.
+fn is_scalar(tensor: &IntTensor) -> bool {
+    tensor.data.len() == 1 && tensor.rank() <= 1
 }
 
 fn operands(op: &'static str, reason: String) -> RefereeError {
@@ -227,7 +253,7 @@ fn zero_point(
 ) -> Result<i64, RefereeError> {
     match point {
         None => Ok(0),
-        Some(point) if point.data.len() == 1 && point.dtype == of.dtype => Ok(point.data[0]),
+        Some(point) if is_scalar(point) && point.dtype == of.dtype => Ok(point.data[0]),
         Some(_) => Err(operands(
             op,
             "zero points are scalars of their operand's type".into(),
@@ -316,18 +342,20 @@ fn transpose(x: &IntTensor, perm: &[i64]) -> Result<IntTensor, RefereeError> {
     let perm: Vec<usize> = if perm.is_empty() {
         (0..rank).rev().collect()
     } else {
+        // ONNX Runtime takes no negative axes here.
         perm.iter()
-            .map(|&p| axis(p, rank, op))
-            .collect::<Result<_, _>>()?
+            .map(|&p| usize::try_from(p).ok().filter(|&p| p < rank))
+            .collect::<Option<_>>()
+            .ok_or_else(|| operands(op, format!("perm {perm:?} for rank {rank}")))?
     };
+    if perm.len() != rank {
+        return Err(operands(op, "perm must name every axis".into()));
+    }
     let mut seen = vec![false; rank];
     for &p in &perm {
         if core::mem::replace(&mut seen[p], true) {
             return Err(operands(op, "perm repeats an axis".into()));
         }
-    }
-    if perm.len() != rank {
-        return Err(operands(op, "perm must name every axis".into()));
     }
     let dims: Vec<usize> = perm.iter().map(|&p| x.dims[p]).collect();
     let (in_strides, out_strides) = (strides(&x.dims), strides(&dims));
@@ -444,6 +472,9 @@ mod tests {
             Op::Div.apply(&[Some(&a), Some(&zero)]),
             Err(RefereeError::DivisionByZero)
         );
+        let lowest = t(IntType::I32, &[1], &[i32::MIN as i64]);
+        let minus_one = t(IntType::I32, &[1], &[-1]);
+        assert!(Op::Div.apply(&[Some(&lowest), Some(&minus_one)]).is_err());
         let narrow = Op::Cast { to: IntType::U8 }
             .apply(&[Some(&t(IntType::I32, &[3], &[256, 257, -1]))])
             .unwrap();
@@ -502,6 +533,20 @@ mod tests {
             .apply(&[Some(&x), Some(&indices)])
             .unwrap();
         assert_eq!(gathered.data, vec![3, 1, 6, 4]);
+        // What ONNX Runtime refuses, refused (never a panic).
+        let scalar = t(IntType::I8, &[], &[3]);
+        assert!(Op::Transpose { perm: vec![0] }
+            .apply(&[Some(&scalar)])
+            .is_err());
+        assert!(Op::Transpose { perm: vec![-1, 0] }
+            .apply(&[Some(&x)])
+            .is_err());
+        assert!(Op::Flatten { axis: 1 }.apply(&[Some(&scalar)]).is_err());
+        assert!(Op::Relu
+            .apply(&[Some(&t(IntType::U8, &[1], &[3]))])
+            .is_err());
+        let wide_bound = t(IntType::I8, &[1, 1], &[0]);
+        assert!(Op::Clip.apply(&[Some(&x), Some(&wide_bound)]).is_err());
         let ties = t(IntType::I32, &[1, 4], &[5, 9, 9, 1]);
         let first = Op::ArgMax {
             axis: 1,
