@@ -256,7 +256,10 @@ impl Node {
             return Err(NodeError::NotRegistered { operator });
         }
         if let Some(account) = account {
-            publish_output_url(&shared, &account, &config.node.output_url).await?;
+            // Serving does not wait on it: clients try every operator's URL.
+            if let Err(err) = publish_output_url(&shared, &account, &config.node.output_url).await {
+                tracing::warn!(%err, "could not publish node.output_url; serving whole outputs anyway");
+            }
         }
         tracing::info!(
             %wallet,
