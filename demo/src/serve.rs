@@ -10,13 +10,13 @@ use sibyl_oracle::actions::migrate::PlannedModel;
 /// What `--fund` and `--airdrop` give each wallet in SOL (100 SOL).
 pub const AIRDROP_LAMPORTS: u64 = 100_000_000_000;
 
-/// A model no node serves: its requests stay pending until the requester
-/// cancels them (or they expire), which is what the app's cancel path needs.
-pub fn unserved_model() -> PlannedModel {
+/// The model at `file` (under the repository), at the app's price, every
+/// other choice the default.
+fn planned(file: &str) -> PlannedModel {
     PlannedModel {
-        name: "models/conv_small.onnx (served by no node)".into(),
-        file: "models/conv_small.onnx".into(),
-        uri: "file://models/conv_small.onnx".into(),
+        name: file.into(),
+        file: file.into(),
+        uri: format!("file://{file}"),
         price: "0.002".into(),
         royalty_bps: 1_000,
         comparison: None,
@@ -24,6 +24,15 @@ pub fn unserved_model() -> PlannedModel {
         max_input_bytes: None,
         max_output_bytes: None,
         views: Vec::new(),
+    }
+}
+
+/// A model no node serves: its requests stay pending until the requester
+/// cancels them (or they expire), which is what the app's cancel path needs.
+pub fn unserved_model() -> PlannedModel {
+    PlannedModel {
+        name: "models/conv_small.onnx (served by no node)".into(),
+        ..planned("models/conv_small.onnx")
     }
 }
 
@@ -32,17 +41,9 @@ pub fn unserved_model() -> PlannedModel {
 /// watched by B: the app's path for a model of several inputs.
 pub fn encoder_model() -> PlannedModel {
     PlannedModel {
-        name: "models/families/tiny_encoder.onnx".into(),
-        file: "models/families/tiny_encoder.onnx".into(),
-        uri: "file://models/families/tiny_encoder.onnx".into(),
-        price: "0.002".into(),
-        royalty_bps: 1_000,
-        comparison: None,
-        challenge_window_override_slots: None,
         // 32 tokens (`models/families/families.json`).
         max_input_bytes: Some(579),
-        max_output_bytes: None,
-        views: Vec::new(),
+        ..planned("models/families/tiny_encoder.onnx")
     }
 }
 
@@ -50,23 +51,13 @@ pub fn encoder_model() -> PlannedModel {
 /// operator A's node serves by hash (`models/families/`): the app's path
 /// for an output too large for a transaction.
 pub fn classifier_model() -> PlannedModel {
+    let top_five = sibyl::state::OutputView::TopK {
+        k: 5,
+        scale: 65_536,
+    };
     PlannedModel {
-        name: "models/families/classifier1000.onnx".into(),
-        file: "models/families/classifier1000.onnx".into(),
-        uri: "file://models/families/classifier1000.onnx".into(),
-        price: "0.002".into(),
-        royalty_bps: 1_000,
-        comparison: None,
-        challenge_window_override_slots: None,
-        max_input_bytes: None,
-        max_output_bytes: None,
-        views: vec![(
-            "logits".into(),
-            sibyl::state::OutputView::TopK {
-                k: 5,
-                scale: 65_536,
-            },
-        )],
+        views: vec![("logits".into(), top_five)],
+        ..planned("models/families/classifier1000.onnx")
     }
 }
 

@@ -37,22 +37,6 @@ pub async fn fetch_whole_output(
     state: &InferenceRequest,
 ) -> Result<(Vec<u8>, String), WholeOutputError> {
     let sha256 = hex::encode(&state.whole_output_sha256);
-    let mut urls: Vec<String> = Vec::new();
-    if let Ok(Some(committer)) = chain.fetch::<Operator>(&state.operator, "operator").await {
-        urls.push(committer.output_url);
-    }
-    if let Ok(operators) = chain
-        .program_accounts::<Operator>("operator", Vec::new())
-        .await
-    {
-        urls.extend(
-            operators
-                .into_iter()
-                .map(|(_, operator)| operator.output_url),
-        );
-    }
-    let mut tried = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
     let client = reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .build()
@@ -60,18 +44,35 @@ pub async fn fetch_whole_output(
             sha256: sha256.clone(),
             tried: vec![err.to_string()],
         })?;
-    for base in urls {
-        if base.is_empty() || seen.contains(&base) {
-            continue;
-        }
-        seen.push(base.clone());
-        let url = format!("{}/outputs/{sha256}", base.trim_end_matches('/'));
-        match get_bounded(&client, &url).await {
-            Ok(whole) => match check_whole_output(state, &whole) {
-                Ok(()) => return Ok((whole, url)),
-                Err(err) => tried.push(format!("{base}: {err}")),
-            },
-            Err(reason) => tried.push(format!("{base}: {reason}")),
+    let mut tried = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    // The committer's node first; every operator is listed only if it
+    // does not serve the output.
+    let committer = chain.fetch::<Operator>(&state.operator, "operator").await;
+    let first = committer.ok().flatten().map(|operator| operator.output_url);
+    for round in 0..2 {
+        let urls: Vec<String> = if round == 0 {
+            first.iter().cloned().collect()
+        } else {
+            chain
+                .program_accounts::<Operator>("operator", Vec::new())
+                .await
+                .map(|operators| operators.into_iter().map(|(_, op)| op.output_url).collect())
+                .unwrap_or_default()
+        };
+        for base in urls {
+            if base.is_empty() || seen.contains(&base) {
+                continue;
+            }
+            seen.push(base.clone());
+            let url = format!("{}/outputs/{sha256}", base.trim_end_matches('/'));
+            match get_bounded(&client, &url).await {
+                Ok(whole) => match check_whole_output(state, &whole) {
+                    Ok(()) => return Ok((whole, url)),
+                    Err(err) => tried.push(format!("{base}: {err}")),
+                },
+                Err(reason) => tried.push(format!("{base}: {reason}")),
+            }
         }
     }
     Err(WholeOutputError::Unavailable { sha256, tried })

@@ -170,11 +170,7 @@ impl InferenceRequest {
     /// their operator allows it, as on a localnet). Nodes apply their own
     /// limits when they fetch; this only keeps garbage out of the account.
     pub fn is_valid_input_uri(uri: &str) -> bool {
-        (1..=MAX_INPUT_URI_LEN).contains(&uri.len())
-            && uri.bytes().all(|b| b.is_ascii_graphic())
-            && ["https://", "http://", "file://"]
-                .iter()
-                .any(|scheme| uri.len() > scheme.len() && uri.starts_with(scheme))
+        is_printable_uri(uri, &["https://", "http://", "file://"], MAX_INPUT_URI_LEN)
     }
 
     /// Whether a node has demanded the referenced input on chain.
@@ -219,6 +215,18 @@ impl InferenceRequest {
             RequestStatus::Finalized | RequestStatus::Overturned
         )
     }
+}
+
+/// Whether `uri` is 1 to `max_len` bytes of printable ASCII without spaces,
+/// starting with one of `schemes` and naming something after it: the rule
+/// every URI the program stores is held to (a node applies its own limits
+/// when it fetches; this only keeps garbage out of accounts).
+pub fn is_printable_uri(uri: &str, schemes: &[&str], max_len: usize) -> bool {
+    (1..=max_len).contains(&uri.len())
+        && uri.bytes().all(|b| b.is_ascii_graphic())
+        && schemes
+            .iter()
+            .any(|scheme| uri.len() > scheme.len() && uri.starts_with(scheme))
 }
 
 #[cfg(test)]

@@ -78,12 +78,7 @@ impl Operator {
     /// [`MAX_URI_LEN`] bytes of printable ASCII without spaces, starting
     /// `https://` or `http://` (for localnets).
     pub fn is_valid_output_url(url: &str) -> bool {
-        url.is_empty()
-            || (url.len() <= MAX_URI_LEN
-                && url.bytes().all(|b| b.is_ascii_graphic())
-                && ["https://", "http://"]
-                    .iter()
-                    .any(|scheme| url.len() > scheme.len() && url.starts_with(scheme)))
+        url.is_empty() || super::is_printable_uri(url, &["https://", "http://"], MAX_URI_LEN)
     }
 
     /// Whether `signer` may withdraw this operator's unbonded stake (into
