@@ -482,6 +482,117 @@ pub fn challenge(
     }
 }
 
+/// `challenger` opens a referee game on a committed request, its bond
+/// from `challenger_token`.
+pub fn open_referee_game(
+    challenger: Pubkey,
+    challenger_token: Pubkey,
+    parties: RequestParties,
+    sequence: u64,
+    tokens: Tokens,
+) -> acc::OpenRefereeGame {
+    acc::OpenRefereeGame {
+        challenger,
+        config: pda::config(),
+        request: parties.request,
+        operator: parties.operator,
+        model: parties.model,
+        game: pda::referee_game(&parties.model, sequence, &challenger),
+        challenger_token,
+        bond_vault: pda::bond_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        system_program: system_program::ID,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// `mover` (the operator's node key or the challenger) moves in `game`.
+pub fn play_referee_move(mover: Pubkey, game: Pubkey) -> acc::PlayRefereeMove {
+    acc::PlayRefereeMove {
+        mover,
+        game,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// `prover` proves the record of the node `game` found.
+pub fn prove_referee_record(
+    prover: Pubkey,
+    game: Pubkey,
+    model: Pubkey,
+) -> acc::ProveRefereeRecord {
+    acc::ProveRefereeRecord {
+        prover,
+        game,
+        model,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// `prover` proves the next operand of `game`'s step.
+pub fn prove_referee_operand(
+    prover: Pubkey,
+    game: Pubkey,
+    model: Pubkey,
+    request: Pubkey,
+) -> acc::ProveRefereeOperand {
+    acc::ProveRefereeOperand {
+        prover,
+        game,
+        model,
+        request,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// `cranker` decides `game` on its passed deadline.
+pub fn claim_referee_timeout(cranker: Pubkey, game: Pubkey) -> acc::ClaimRefereeTimeout {
+    acc::ClaimRefereeTimeout {
+        cranker,
+        game,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
+/// `cranker` settles a decided `game` (`parties` of its request as it was
+/// when the game opened; the request may be gone since).
+pub fn settle_referee_game(
+    cranker: Pubkey,
+    game: Pubkey,
+    game_state: &sibyl::state::RefereeGame,
+    parties: RequestParties,
+    payees: Payees,
+    tokens: Tokens,
+) -> acc::SettleRefereeGame {
+    acc::SettleRefereeGame {
+        cranker,
+        config: pda::config(),
+        game,
+        request: game_state.request,
+        escrow: pda::escrow(&game_state.request),
+        operator: game_state.operator,
+        model: game_state.model,
+        requester: parties.requester,
+        challenger: game_state.challenger,
+        operator_token: payees.operator_token,
+        challenger_token: game_state.challenger_token,
+        requester_token: parties.refund_token,
+        fee_vault: pda::fee_vault(&game_state.model),
+        stake_vault: pda::stake_vault(),
+        bond_vault: pda::bond_vault(),
+        mint: tokens.mint,
+        token_program: tokens.token_program,
+        event_authority: pda::event_authority(),
+        program: sibyl::ID,
+    }
+}
+
 /// `revealer` reveals `operator`'s committed vote in `dispute`.
 pub fn reveal_vote(revealer: Pubkey, dispute: Pubkey, operator: Pubkey) -> acc::RevealVote {
     acc::RevealVote {

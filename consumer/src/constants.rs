@@ -28,6 +28,16 @@ pub const FEE_VAULT_SEED: &[u8] = b"fee_vault";
 pub const INPUT_BUFFER_SEED: &[u8] = b"input";
 /// Seed of a vote PDA, followed by the dispute and the voting operator.
 pub const VOTE_SEED: &[u8] = b"vote";
+/// Seed prefix of a referee game `["referee_game", model, sequence (u64 LE),
+/// challenger]`: any number per request, one per challenger.
+pub const REFEREE_GAME_SEED: &[u8] = b"referee_game";
+/// Slots each round of a referee game may take, from the last round's end:
+/// a party that has not moved by then loses (see `docs/referee.md` for why
+/// 150: a node's reaction time and a congested minute, while ~25 rounds
+/// still end inside a requester's patience).
+pub const REFEREE_MOVE_SLOTS: u64 = 150;
+/// The most nodes a referee model may have (a trace proof of 10 siblings).
+pub const MAX_REFEREE_NODES: u16 = 1024;
 
 /// Basis points in one whole.
 pub const BPS_DENOMINATOR: u64 = 10_000;
@@ -111,7 +121,7 @@ pub const REQUEST_STATUS_OFFSET: usize = 8 + 32 + 32 + 32 + 8;
 /// within its head: a crank finds the requests to expire from heads alone.
 pub const REQUEST_DEADLINE_OFFSET: usize = REQUEST_STATUS_OFFSET + 1 + 8 + 2 + 2 + 8 + 8 + 8;
 /// Length of the fixed-size head of an `InferenceRequest` account: the
-/// discriminator through `whole_output_sha256`, before the comparison rule and the
+/// discriminator through `open_games`, before the comparison rule and the
 /// input and output bytes. Every step of a request changes its head (status,
 /// the input hash once the input is complete, the commitment), so a client
 /// can watch heads alone (`getProgramAccounts` with `dataSlice`) and read a
@@ -146,7 +156,9 @@ pub const REQUEST_HEAD_LEN: usize = 8
     + 32 // input_demanded_by
     + 8 // input_upload_deadline_slot
     + 32 // input_buffer
-    + 32; // whole_output_sha256
+    + 32 // whole_output_sha256
+    + 32 // trace_root
+    + 4; // open_games
 /// The native loader, which owns builtin programs (how the localnet and the
 /// tests run Sibyl).
 pub const NATIVE_LOADER_ID: anchor_lang::prelude::Pubkey =

@@ -74,6 +74,16 @@ pub fn input_buffer_of(
     input_buffer(request, &state.model, state.sequence, writer)
 }
 
+/// `challenger`'s referee game on the `sequence`-th request of `model`.
+pub fn referee_game(model: &Pubkey, sequence: u64, challenger: &Pubkey) -> Pubkey {
+    find(&[
+        REFEREE_GAME_SEED,
+        model.as_ref(),
+        &sequence.to_le_bytes(),
+        challenger.as_ref(),
+    ])
+}
+
 /// An operator's vote in a dispute (`operator` is the operator account).
 pub fn vote(dispute: &Pubkey, operator: &Pubkey) -> Pubkey {
     find(&[VOTE_SEED, dispute.as_ref(), operator.as_ref()])

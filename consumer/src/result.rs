@@ -365,6 +365,8 @@ pub(crate) mod tests {
             input_demanded_by: Pubkey::default(),
             input_upload_deadline_slot: 0,
             input_buffer: Pubkey::default(),
+            trace_root: [0; 32],
+            open_games: 0,
             whole_output_sha256: [0; 32],
             comparison: ComparisonRule::TopK {
                 k: 1,

@@ -34,6 +34,7 @@ pub fn model(input: TensorSpec, output: TensorSpec, hash: [u8; 32], profile: [u8
         outputs: vec![output],
         output_views: vec![],
         uri: String::new(),
+        referee: None,
     }
 }
 
@@ -70,6 +71,8 @@ pub fn request(status: RequestStatus) -> InferenceRequest {
         input_demanded_by: Pubkey::default(),
         input_upload_deadline_slot: 0,
         input_buffer: Pubkey::default(),
+        trace_root: [0; 32],
+        open_games: 0,
         whole_output_sha256: [0; 32],
         comparison: ComparisonRule::Exact,
         output_views: vec![],

@@ -105,6 +105,7 @@ pub fn default_model_args(model_hash: [u8; 32]) -> RegisterModelArgs {
         },
         challenge_window_override_slots: None,
         output_views: vec![],
+        referee: None,
     }
 }
 
@@ -1312,6 +1313,7 @@ impl TestEnv {
                 sequence,
                 output,
                 whole_output_sha256,
+                trace_root: None,
             },
             &[&wallet],
         )
@@ -1336,6 +1338,7 @@ impl TestEnv {
                 sequence,
                 output: result.to_vec(),
                 whole_output_sha256,
+                trace_root: None,
             },
             &[&wallet],
         )

@@ -5,6 +5,7 @@ pub mod consumer;
 pub mod env;
 pub mod events;
 pub mod outcome;
+pub mod referee;
 pub mod relay;
 
 pub use env::{output, Actor, TestEnv, TestEnvBuilder};

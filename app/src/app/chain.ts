@@ -34,7 +34,7 @@ const TOKEN_ACCOUNT_BYTES = 165;
  * input and/or the largest output. The browser tests check the rent shown
  * against the lamports the request and dispute accounts really hold.
  */
-export const REQUEST_FIXED_BYTES = 8 + 666;
+export const REQUEST_FIXED_BYTES = 8 + 702;
 export const DISPUTE_FIXED_BYTES = 8 + 358;
 /** Input bytes that fit in `request_inference` beside its accounts (as `oracle::actions::request`). */
 export const FIRST_CHUNK_BYTES = 480;

@@ -889,6 +889,42 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "claimRefereeTimeout",
+      "docs": [
+        "Anyone: decides a referee game whose round's deadline passed."
+      ],
+      "discriminator": [
+        28,
+        252,
+        82,
+        74,
+        49,
+        19,
+        45,
+        250
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may crank a missed deadline."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "claimVote",
       "docs": [
         "Anyone: closes a vote record after settlement, paying its reward into",
@@ -1340,6 +1376,17 @@ export type Sibyl = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "traceRoot",
+          "type": {
+            "option": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
           }
         }
       ]
@@ -2176,6 +2223,175 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "openRefereeGame",
+      "docs": [
+        "Anyone: disputes a referee model's commitment inside its window with",
+        "a bond, its own trace root and the root over its outputs."
+      ],
+      "discriminator": [
+        5,
+        251,
+        48,
+        69,
+        252,
+        52,
+        243,
+        131
+      ],
+      "accounts": [
+        {
+          "name": "challenger",
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator"
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "game",
+          "docs": [
+            "One game per challenger and request instance; any number of",
+            "challengers, so that a decoy that loses on purpose cannot shield a",
+            "wrong commitment from an honest one."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  102,
+                  101,
+                  114,
+                  101,
+                  101,
+                  95,
+                  103,
+                  97,
+                  109,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "arg",
+                "path": "sequence"
+              },
+              {
+                "kind": "account",
+                "path": "challenger"
+              }
+            ]
+          }
+        },
+        {
+          "name": "challengerToken",
+          "writable": true
+        },
+        {
+          "name": "bondVault",
+          "writable": true
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
+        {
+          "name": "traceRoot",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        },
+        {
+          "name": "outputRoot",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        }
+      ]
+    },
+    {
       "name": "pause",
       "docs": [
         "Authority: refuses new requests, commits and registrations until `unpause`."
@@ -2225,6 +2441,190 @@ export type Sibyl = {
         }
       ],
       "args": []
+    },
+    {
+      "name": "playRefereeMove",
+      "docs": [
+        "The operator's node key or the challenger: one move of the round."
+      ],
+      "discriminator": [
+        77,
+        189,
+        141,
+        52,
+        183,
+        155,
+        136,
+        255
+      ],
+      "accounts": [
+        {
+          "name": "mover",
+          "docs": [
+            "The committing operator's node key or the game's challenger."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "play",
+          "type": {
+            "defined": {
+              "name": "move"
+            }
+          }
+        }
+      ]
+    },
+    {
+      "name": "proveRefereeOperand",
+      "docs": [
+        "Anyone: proves the next operand of a referee game's step; the last",
+        "one decides the game."
+      ],
+      "discriminator": [
+        5,
+        172,
+        156,
+        83,
+        209,
+        207,
+        89,
+        5
+      ],
+      "accounts": [
+        {
+          "name": "prover",
+          "docs": [
+            "Anyone may prove it (the party that the step will prove right has",
+            "reason to)."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "model",
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "request",
+          "docs": [
+            "The request, whose input an operand may be."
+          ],
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "value",
+          "type": "i64"
+        },
+        {
+          "name": "elementProof",
+          "type": {
+            "vec": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        },
+        {
+          "name": "itemProof",
+          "type": {
+            "vec": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        }
+      ]
+    },
+    {
+      "name": "proveRefereeRecord",
+      "docs": [
+        "Anyone: proves the record of the node a referee game found."
+      ],
+      "discriminator": [
+        223,
+        193,
+        93,
+        41,
+        178,
+        162,
+        16,
+        175
+      ],
+      "accounts": [
+        {
+          "name": "prover",
+          "docs": [
+            "Anyone may prove it (the party that the step will prove right has",
+            "reason to)."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "model",
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "record",
+          "type": "bytes"
+        },
+        {
+          "name": "proof",
+          "type": {
+            "vec": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        }
+      ]
     },
     {
       "name": "registerModel",
@@ -3266,6 +3666,162 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "settleRefereeGame",
+      "docs": [
+        "Anyone: settles and closes a decided referee game."
+      ],
+      "discriminator": [
+        180,
+        173,
+        171,
+        235,
+        61,
+        238,
+        242,
+        171
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may crank a decided game."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "request",
+          "docs": [
+            "committed (another game may have rejected the commitment and closed",
+            "it, and the address may hold a newer request since); read in the",
+            "handler."
+          ],
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "escrow",
+          "writable": true
+        },
+        {
+          "name": "operator",
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "model",
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "requester",
+          "docs": [
+            "checked against the request when used."
+          ],
+          "writable": true
+        },
+        {
+          "name": "challenger",
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "operatorToken",
+          "writable": true
+        },
+        {
+          "name": "challengerToken",
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "requesterToken",
+          "docs": [
+            "when used."
+          ],
+          "writable": true
+        },
+        {
+          "name": "feeVault",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "stakeVault",
+          "writable": true
+        },
+        {
+          "name": "bondVault",
+          "writable": true
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "sweepFees",
       "docs": [
         "Anyone: moves a model's collected protocol fees to the treasury."
@@ -4093,6 +4649,19 @@ export type Sibyl = {
       ]
     },
     {
+      "name": "refereeGame",
+      "discriminator": [
+        65,
+        42,
+        140,
+        54,
+        186,
+        30,
+        194,
+        192
+      ]
+    },
+    {
       "name": "vote",
       "discriminator": [
         96,
@@ -4378,6 +4947,71 @@ export type Sibyl = {
         167,
         84,
         80
+      ]
+    },
+    {
+      "name": "refereeGameDecided",
+      "discriminator": [
+        111,
+        62,
+        20,
+        180,
+        228,
+        97,
+        249,
+        23
+      ]
+    },
+    {
+      "name": "refereeGameOpened",
+      "discriminator": [
+        107,
+        27,
+        7,
+        191,
+        250,
+        132,
+        56,
+        164
+      ]
+    },
+    {
+      "name": "refereeGameSettled",
+      "discriminator": [
+        183,
+        236,
+        170,
+        88,
+        118,
+        67,
+        7,
+        154
+      ]
+    },
+    {
+      "name": "refereeMovePlayed",
+      "discriminator": [
+        82,
+        251,
+        244,
+        237,
+        91,
+        223,
+        168,
+        13
+      ]
+    },
+    {
+      "name": "refereeStepProven",
+      "discriminator": [
+        88,
+        129,
+        150,
+        254,
+        167,
+        6,
+        75,
+        56
       ]
     },
     {
@@ -5068,6 +5702,86 @@ export type Sibyl = {
       "code": 6100,
       "name": "invalidOutputUrl",
       "msg": "An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://"
+    },
+    {
+      "code": 6101,
+      "name": "invalidRefereeModel",
+      "msg": "A referee model needs the Exact rule, every output whole, integer inputs and outputs of fixed shapes, 1 to 1024 nodes and the node of each output"
+    },
+    {
+      "code": 6102,
+      "name": "refereeInputByReference",
+      "msg": "A referee model's input goes on chain, never by reference: the referee's step reads it from the request"
+    },
+    {
+      "code": 6103,
+      "name": "refereeTraceRootMissing",
+      "msg": "A referee model's result is committed with the operator's trace root"
+    },
+    {
+      "code": 6104,
+      "name": "refereeTraceRootUnexpected",
+      "msg": "Only a referee model's result carries a trace root"
+    },
+    {
+      "code": 6105,
+      "name": "refereeModelUsesGame",
+      "msg": "A referee model's results are disputed by a referee game (open_referee_game), never by vote"
+    },
+    {
+      "code": 6106,
+      "name": "notRefereeModel",
+      "msg": "This model has no referee: dispute it with challenge"
+    },
+    {
+      "code": 6107,
+      "name": "refereeNothingDisputed",
+      "msg": "The challenger's trace root and output root are the operator's: there is nothing to dispute"
+    },
+    {
+      "code": 6108,
+      "name": "refereeGamesOpen",
+      "msg": "A referee game on this commitment is still open: it is final only once every game is settled"
+    },
+    {
+      "code": 6109,
+      "name": "refereeGameDecided",
+      "msg": "This referee game is decided already"
+    },
+    {
+      "code": 6110,
+      "name": "refereeGameUndecided",
+      "msg": "This referee game is not decided yet"
+    },
+    {
+      "code": 6111,
+      "name": "refereeMoveLate",
+      "msg": "The round's deadline has passed: the party that did not move loses (claim_referee_timeout)"
+    },
+    {
+      "code": 6112,
+      "name": "refereeDeadlineNotPassed",
+      "msg": "The round's deadline has not passed yet"
+    },
+    {
+      "code": 6113,
+      "name": "refereeWrongMove",
+      "msg": "This move does not fit the game's phase, or the party has moved this round already"
+    },
+    {
+      "code": 6114,
+      "name": "refereeRevealMismatch",
+      "msg": "The move does not open the party's own commitment: children that do not hash to its node, or a value or state that does not match its leaf"
+    },
+    {
+      "code": 6115,
+      "name": "refereeProofInvalid",
+      "msg": "The record or operand does not match its proof against the model's roots, the agreed trace or the request's input"
+    },
+    {
+      "code": 6116,
+      "name": "notGameParty",
+      "msg": "Only the committing operator's node key and the game's challenger move in a referee game"
     }
   ],
   "types": [
@@ -5948,6 +6662,78 @@ export type Sibyl = {
       }
     },
     {
+      "name": "gameOutcome",
+      "docs": [
+        "How a game ended."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "open"
+          },
+          {
+            "name": "operatorLost"
+          },
+          {
+            "name": "challengerLost"
+          },
+          {
+            "name": "bothLost"
+          }
+        ]
+      }
+    },
+    {
+      "name": "gamePhase",
+      "docs": [
+        "Where a game stands."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "items"
+          },
+          {
+            "name": "record"
+          },
+          {
+            "name": "elements"
+          },
+          {
+            "name": "values"
+          },
+          {
+            "name": "reduce"
+          },
+          {
+            "name": "operands"
+          },
+          {
+            "name": "decided"
+          }
+        ]
+      }
+    },
+    {
+      "name": "gameSubject",
+      "docs": [
+        "What the parties' trees disagree on."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "trace"
+          },
+          {
+            "name": "outputs"
+          }
+        ]
+      }
+    },
+    {
       "name": "inferenceRequest",
       "docs": [
         "One paid inference, PDA `[\"request\", requester, nonce_le]`. Fixed-size",
@@ -6209,6 +6995,28 @@ export type Sibyl = {
                 32
               ]
             }
+          },
+          {
+            "name": "traceRoot",
+            "docs": [
+              "For a referee model, the committing operator's trace root: the tree",
+              "over every node's output in topological order",
+              "(`sibyl_sdk::referee::Graph::trace`); zero otherwise."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "openGames",
+            "docs": [
+              "Referee games open on the commitment: it becomes final only once",
+              "every one is settled."
+            ],
+            "type": "u32"
           },
           {
             "name": "comparison",
@@ -6579,6 +7387,21 @@ export type Sibyl = {
               "Where to fetch the ONNX file (`file://`, `https://`)."
             ],
             "type": "string"
+          },
+          {
+            "name": "referee",
+            "docs": [
+              "For a model the referee computes (integer, `Exact`), its",
+              "commitments: disputes on it are decided by bisection, never by vote.",
+              "Fixed at registration."
+            ],
+            "type": {
+              "option": {
+                "defined": {
+                  "name": "refereeRoots"
+                }
+              }
+            }
           }
         ]
       }
@@ -6655,6 +7478,50 @@ export type Sibyl = {
             "type": {
               "option": "u64"
             }
+          }
+        ]
+      }
+    },
+    {
+      "name": "move",
+      "docs": [
+        "One move of one party."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "children",
+            "fields": [
+              {
+                "array": [
+                  {
+                    "array": [
+                      "u8",
+                      32
+                    ]
+                  },
+                  2
+                ]
+              }
+            ]
+          },
+          {
+            "name": "value",
+            "fields": [
+              "i64"
+            ]
+          },
+          {
+            "name": "state",
+            "fields": [
+              {
+                "array": [
+                  "i64",
+                  2
+                ]
+              }
+            ]
           }
         ]
       }
@@ -6943,6 +7810,23 @@ export type Sibyl = {
       }
     },
     {
+      "name": "party",
+      "docs": [
+        "The two parties, by index into a game's per-party fields."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "operator"
+          },
+          {
+            "name": "challenger"
+          }
+        ]
+      }
+    },
+    {
       "name": "pauseChanged",
       "docs": [
         "The protocol was paused or unpaused."
@@ -6984,6 +7868,570 @@ export type Sibyl = {
               "The payout account recorded for it."
             ],
             "type": "pubkey"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGame",
+      "docs": [
+        "A referee game, PDA `[\"referee_game\", model, sequence, challenger]`."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "model",
+            "type": "pubkey"
+          },
+          {
+            "name": "requestSequence",
+            "type": "u64"
+          },
+          {
+            "name": "operator",
+            "docs": [
+              "The committing operator's account, and its node key, which moves."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "operatorAuthority",
+            "type": "pubkey"
+          },
+          {
+            "name": "challenger",
+            "type": "pubkey"
+          },
+          {
+            "name": "challengerToken",
+            "docs": [
+              "Where the challenger's bond came from and its payouts go."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "bond",
+            "type": "u64"
+          },
+          {
+            "name": "slashBps",
+            "type": "u16"
+          },
+          {
+            "name": "openedSlot",
+            "type": "u64"
+          },
+          {
+            "name": "deadlineSlot",
+            "docs": [
+              "The slot by which the parties owing a move must make it."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "subject",
+            "type": {
+              "defined": {
+                "name": "gameSubject"
+              }
+            }
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "outcome",
+            "type": {
+              "defined": {
+                "name": "gameOutcome"
+              }
+            }
+          },
+          {
+            "name": "traceRoots",
+            "docs": [
+              "The operator's trace root (the commitment's) and the challenger's."
+            ],
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "u8",
+                    32
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "outputRoots",
+            "docs": [
+              "The tree over each party's outputs: the operator's computed from",
+              "its committed result, the challenger's its claim."
+            ],
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "u8",
+                    32
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "depth",
+            "docs": [
+              "The descent: the tree's depth, the level reached, the index there,",
+              "and each party's node at it."
+            ],
+            "type": "u8"
+          },
+          {
+            "name": "level",
+            "type": "u8"
+          },
+          {
+            "name": "index",
+            "type": "u64"
+          },
+          {
+            "name": "nodes",
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "u8",
+                    32
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "revealed",
+            "docs": [
+              "What each party revealed this round, and whether it has moved."
+            ],
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    {
+                      "array": [
+                        "u8",
+                        32
+                      ]
+                    },
+                    2
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "moved",
+            "type": {
+              "array": [
+                "bool",
+                2
+              ]
+            }
+          },
+          {
+            "name": "itemCount",
+            "docs": [
+              "How many nodes (`Trace`) or outputs (`Outputs`) the first tree holds."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "item",
+            "docs": [
+              "The node (`Trace`) or output (`Outputs`) found, and its element."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "element",
+            "type": "u64"
+          },
+          {
+            "name": "elementCount",
+            "docs": [
+              "How many elements the item has (from its record)."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "values",
+            "docs": [
+              "Each party's value of the element."
+            ],
+            "type": {
+              "array": [
+                "i64",
+                2
+              ]
+            }
+          },
+          {
+            "name": "lo",
+            "docs": [
+              "A reduction's terms still disputed: the state after `lo` terms is",
+              "agreed, each party's after `hi` differs."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "hi",
+            "type": "u64"
+          },
+          {
+            "name": "stateLo",
+            "type": {
+              "array": [
+                "i64",
+                2
+              ]
+            }
+          },
+          {
+            "name": "statesHi",
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "i64",
+                    2
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "statesRevealed",
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "i64",
+                    2
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "endsKnown",
+            "docs": [
+              "Whether the parties' states after every term are known."
+            ],
+            "type": "bool"
+          },
+          {
+            "name": "operands",
+            "docs": [
+              "The step's operand values, proven so far."
+            ],
+            "type": {
+              "vec": "i64"
+            }
+          },
+          {
+            "name": "bump",
+            "type": "u8"
+          },
+          {
+            "name": "record",
+            "docs": [
+              "The found node's record, once proven."
+            ],
+            "type": "bytes"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGameDecided",
+      "docs": [
+        "A referee game was decided: by the step, by padding, or by a deadline."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "outcome",
+            "type": {
+              "defined": {
+                "name": "gameOutcome"
+              }
+            }
+          },
+          {
+            "name": "timedOut",
+            "type": "bool"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGameOpened",
+      "docs": [
+        "A challenger opened a referee game on a commitment, with its bond."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "challenger",
+            "type": "pubkey"
+          },
+          {
+            "name": "bond",
+            "type": "u64"
+          },
+          {
+            "name": "traceRoot",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "outputRoot",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "subject",
+            "type": {
+              "defined": {
+                "name": "gameSubject"
+              }
+            }
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "deadlineSlot",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGameSettled",
+      "docs": [
+        "A decided referee game was settled: what the operator lost, where the",
+        "bond went, and whether the commitment was rejected (the requester",
+        "refunded) or the game was moot (another game had rejected it first)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "outcome",
+            "type": {
+              "defined": {
+                "name": "gameOutcome"
+              }
+            }
+          },
+          {
+            "name": "slashed",
+            "type": "u64"
+          },
+          {
+            "name": "bondReturned",
+            "type": "bool"
+          },
+          {
+            "name": "commitmentRejected",
+            "type": "bool"
+          },
+          {
+            "name": "refunded",
+            "type": "u64"
+          },
+          {
+            "name": "moot",
+            "type": "bool"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeMovePlayed",
+      "docs": [
+        "A party moved in a referee game; when its move ended the round, the",
+        "game's new phase and position."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "party",
+            "type": {
+              "defined": {
+                "name": "party"
+              }
+            }
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "level",
+            "type": "u8"
+          },
+          {
+            "name": "index",
+            "type": "u64"
+          },
+          {
+            "name": "deadlineSlot",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeRoots",
+      "docs": [
+        "What a referee model's registration commits to, computed from the ONNX",
+        "file by `sibyl model register` (`sibyl_sdk::referee`); an honest node",
+        "recomputes them from the file before it serves or watches the model."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "graphRoot",
+            "docs": [
+              "The tree over the nodes' records (op, operands' sources and types,",
+              "output type), in topological order."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "weightsRoot",
+            "docs": [
+              "The tree over the weights' element roots, in file order."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "nodeCount",
+            "type": "u16"
+          },
+          {
+            "name": "weightCount",
+            "type": "u16"
+          },
+          {
+            "name": "outputNodes",
+            "docs": [
+              "The node that makes each output, in graph order."
+            ],
+            "type": {
+              "vec": "u16"
+            }
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeStepProven",
+      "docs": [
+        "A record or operand was proven in a referee game."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "operands",
+            "type": "u8"
           }
         ]
       }
@@ -7090,6 +8538,20 @@ export type Sibyl = {
               "vec": {
                 "defined": {
                   "name": "outputView"
+                }
+              }
+            }
+          },
+          {
+            "name": "referee",
+            "docs": [
+              "For a model the referee computes, its commitments: its disputes are",
+              "then decided by bisection, never by vote."
+            ],
+            "type": {
+              "option": {
+                "defined": {
+                  "name": "refereeRoots"
                 }
               }
             }
@@ -8770,6 +10232,42 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "claimRefereeTimeout",
+      "docs": [
+        "Anyone: decides a referee game whose round's deadline passed."
+      ],
+      "discriminator": [
+        28,
+        252,
+        82,
+        74,
+        49,
+        19,
+        45,
+        250
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may crank a missed deadline."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "claimVote",
       "docs": [
         "Anyone: closes a vote record after settlement, paying its reward into",
@@ -9221,6 +10719,17 @@ export const IDL: Sibyl = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "traceRoot",
+          "type": {
+            "option": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
           }
         }
       ]
@@ -10057,6 +11566,175 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "openRefereeGame",
+      "docs": [
+        "Anyone: disputes a referee model's commitment inside its window with",
+        "a bond, its own trace root and the root over its outputs."
+      ],
+      "discriminator": [
+        5,
+        251,
+        48,
+        69,
+        252,
+        52,
+        243,
+        131
+      ],
+      "accounts": [
+        {
+          "name": "challenger",
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "request",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  113,
+                  117,
+                  101,
+                  115,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.requester",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "account",
+                "path": "request.nonce",
+                "account": "inferenceRequest"
+              }
+            ]
+          }
+        },
+        {
+          "name": "operator"
+        },
+        {
+          "name": "model"
+        },
+        {
+          "name": "game",
+          "docs": [
+            "One game per challenger and request instance; any number of",
+            "challengers, so that a decoy that loses on purpose cannot shield a",
+            "wrong commitment from an honest one."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  114,
+                  101,
+                  102,
+                  101,
+                  114,
+                  101,
+                  101,
+                  95,
+                  103,
+                  97,
+                  109,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "request.model",
+                "account": "inferenceRequest"
+              },
+              {
+                "kind": "arg",
+                "path": "sequence"
+              },
+              {
+                "kind": "account",
+                "path": "challenger"
+              }
+            ]
+          }
+        },
+        {
+          "name": "challengerToken",
+          "writable": true
+        },
+        {
+          "name": "bondVault",
+          "writable": true
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "sequence",
+          "type": "u64"
+        },
+        {
+          "name": "traceRoot",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        },
+        {
+          "name": "outputRoot",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        }
+      ]
+    },
+    {
       "name": "pause",
       "docs": [
         "Authority: refuses new requests, commits and registrations until `unpause`."
@@ -10106,6 +11784,190 @@ export const IDL: Sibyl = {
         }
       ],
       "args": []
+    },
+    {
+      "name": "playRefereeMove",
+      "docs": [
+        "The operator's node key or the challenger: one move of the round."
+      ],
+      "discriminator": [
+        77,
+        189,
+        141,
+        52,
+        183,
+        155,
+        136,
+        255
+      ],
+      "accounts": [
+        {
+          "name": "mover",
+          "docs": [
+            "The committing operator's node key or the game's challenger."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "play",
+          "type": {
+            "defined": {
+              "name": "move"
+            }
+          }
+        }
+      ]
+    },
+    {
+      "name": "proveRefereeOperand",
+      "docs": [
+        "Anyone: proves the next operand of a referee game's step; the last",
+        "one decides the game."
+      ],
+      "discriminator": [
+        5,
+        172,
+        156,
+        83,
+        209,
+        207,
+        89,
+        5
+      ],
+      "accounts": [
+        {
+          "name": "prover",
+          "docs": [
+            "Anyone may prove it (the party that the step will prove right has",
+            "reason to)."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "model",
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "request",
+          "docs": [
+            "The request, whose input an operand may be."
+          ],
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "value",
+          "type": "i64"
+        },
+        {
+          "name": "elementProof",
+          "type": {
+            "vec": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        },
+        {
+          "name": "itemProof",
+          "type": {
+            "vec": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        }
+      ]
+    },
+    {
+      "name": "proveRefereeRecord",
+      "docs": [
+        "Anyone: proves the record of the node a referee game found."
+      ],
+      "discriminator": [
+        223,
+        193,
+        93,
+        41,
+        178,
+        162,
+        16,
+        175
+      ],
+      "accounts": [
+        {
+          "name": "prover",
+          "docs": [
+            "Anyone may prove it (the party that the step will prove right has",
+            "reason to)."
+          ],
+          "signer": true
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "model",
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": [
+        {
+          "name": "record",
+          "type": "bytes"
+        },
+        {
+          "name": "proof",
+          "type": {
+            "vec": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        }
+      ]
     },
     {
       "name": "registerModel",
@@ -11147,6 +13009,162 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "settleRefereeGame",
+      "docs": [
+        "Anyone: settles and closes a decided referee game."
+      ],
+      "discriminator": [
+        180,
+        173,
+        171,
+        235,
+        61,
+        238,
+        242,
+        171
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "Anyone may crank a decided game."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "name": "game",
+          "writable": true
+        },
+        {
+          "name": "request",
+          "docs": [
+            "committed (another game may have rejected the commitment and closed",
+            "it, and the address may hold a newer request since); read in the",
+            "handler."
+          ],
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "escrow",
+          "writable": true
+        },
+        {
+          "name": "operator",
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "model",
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "requester",
+          "docs": [
+            "checked against the request when used."
+          ],
+          "writable": true
+        },
+        {
+          "name": "challenger",
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "operatorToken",
+          "writable": true
+        },
+        {
+          "name": "challengerToken",
+          "writable": true,
+          "relations": [
+            "game"
+          ]
+        },
+        {
+          "name": "requesterToken",
+          "docs": [
+            "when used."
+          ],
+          "writable": true
+        },
+        {
+          "name": "feeVault",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  102,
+                  101,
+                  101,
+                  95,
+                  118,
+                  97,
+                  117,
+                  108,
+                  116
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "model"
+              }
+            ]
+          }
+        },
+        {
+          "name": "stakeVault",
+          "writable": true
+        },
+        {
+          "name": "bondVault",
+          "writable": true
+        },
+        {
+          "name": "mint"
+        },
+        {
+          "name": "tokenProgram"
+        },
+        {
+          "name": "eventAuthority"
+        },
+        {
+          "name": "program"
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "sweepFees",
       "docs": [
         "Anyone: moves a model's collected protocol fees to the treasury."
@@ -11974,6 +13992,19 @@ export const IDL: Sibyl = {
       ]
     },
     {
+      "name": "refereeGame",
+      "discriminator": [
+        65,
+        42,
+        140,
+        54,
+        186,
+        30,
+        194,
+        192
+      ]
+    },
+    {
       "name": "vote",
       "discriminator": [
         96,
@@ -12259,6 +14290,71 @@ export const IDL: Sibyl = {
         167,
         84,
         80
+      ]
+    },
+    {
+      "name": "refereeGameDecided",
+      "discriminator": [
+        111,
+        62,
+        20,
+        180,
+        228,
+        97,
+        249,
+        23
+      ]
+    },
+    {
+      "name": "refereeGameOpened",
+      "discriminator": [
+        107,
+        27,
+        7,
+        191,
+        250,
+        132,
+        56,
+        164
+      ]
+    },
+    {
+      "name": "refereeGameSettled",
+      "discriminator": [
+        183,
+        236,
+        170,
+        88,
+        118,
+        67,
+        7,
+        154
+      ]
+    },
+    {
+      "name": "refereeMovePlayed",
+      "discriminator": [
+        82,
+        251,
+        244,
+        237,
+        91,
+        223,
+        168,
+        13
+      ]
+    },
+    {
+      "name": "refereeStepProven",
+      "discriminator": [
+        88,
+        129,
+        150,
+        254,
+        167,
+        6,
+        75,
+        56
       ]
     },
     {
@@ -12949,6 +15045,86 @@ export const IDL: Sibyl = {
       "code": 6100,
       "name": "invalidOutputUrl",
       "msg": "An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://"
+    },
+    {
+      "code": 6101,
+      "name": "invalidRefereeModel",
+      "msg": "A referee model needs the Exact rule, every output whole, integer inputs and outputs of fixed shapes, 1 to 1024 nodes and the node of each output"
+    },
+    {
+      "code": 6102,
+      "name": "refereeInputByReference",
+      "msg": "A referee model's input goes on chain, never by reference: the referee's step reads it from the request"
+    },
+    {
+      "code": 6103,
+      "name": "refereeTraceRootMissing",
+      "msg": "A referee model's result is committed with the operator's trace root"
+    },
+    {
+      "code": 6104,
+      "name": "refereeTraceRootUnexpected",
+      "msg": "Only a referee model's result carries a trace root"
+    },
+    {
+      "code": 6105,
+      "name": "refereeModelUsesGame",
+      "msg": "A referee model's results are disputed by a referee game (open_referee_game), never by vote"
+    },
+    {
+      "code": 6106,
+      "name": "notRefereeModel",
+      "msg": "This model has no referee: dispute it with challenge"
+    },
+    {
+      "code": 6107,
+      "name": "refereeNothingDisputed",
+      "msg": "The challenger's trace root and output root are the operator's: there is nothing to dispute"
+    },
+    {
+      "code": 6108,
+      "name": "refereeGamesOpen",
+      "msg": "A referee game on this commitment is still open: it is final only once every game is settled"
+    },
+    {
+      "code": 6109,
+      "name": "refereeGameDecided",
+      "msg": "This referee game is decided already"
+    },
+    {
+      "code": 6110,
+      "name": "refereeGameUndecided",
+      "msg": "This referee game is not decided yet"
+    },
+    {
+      "code": 6111,
+      "name": "refereeMoveLate",
+      "msg": "The round's deadline has passed: the party that did not move loses (claim_referee_timeout)"
+    },
+    {
+      "code": 6112,
+      "name": "refereeDeadlineNotPassed",
+      "msg": "The round's deadline has not passed yet"
+    },
+    {
+      "code": 6113,
+      "name": "refereeWrongMove",
+      "msg": "This move does not fit the game's phase, or the party has moved this round already"
+    },
+    {
+      "code": 6114,
+      "name": "refereeRevealMismatch",
+      "msg": "The move does not open the party's own commitment: children that do not hash to its node, or a value or state that does not match its leaf"
+    },
+    {
+      "code": 6115,
+      "name": "refereeProofInvalid",
+      "msg": "The record or operand does not match its proof against the model's roots, the agreed trace or the request's input"
+    },
+    {
+      "code": 6116,
+      "name": "notGameParty",
+      "msg": "Only the committing operator's node key and the game's challenger move in a referee game"
     }
   ],
   "types": [
@@ -13829,6 +16005,78 @@ export const IDL: Sibyl = {
       }
     },
     {
+      "name": "gameOutcome",
+      "docs": [
+        "How a game ended."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "open"
+          },
+          {
+            "name": "operatorLost"
+          },
+          {
+            "name": "challengerLost"
+          },
+          {
+            "name": "bothLost"
+          }
+        ]
+      }
+    },
+    {
+      "name": "gamePhase",
+      "docs": [
+        "Where a game stands."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "items"
+          },
+          {
+            "name": "record"
+          },
+          {
+            "name": "elements"
+          },
+          {
+            "name": "values"
+          },
+          {
+            "name": "reduce"
+          },
+          {
+            "name": "operands"
+          },
+          {
+            "name": "decided"
+          }
+        ]
+      }
+    },
+    {
+      "name": "gameSubject",
+      "docs": [
+        "What the parties' trees disagree on."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "trace"
+          },
+          {
+            "name": "outputs"
+          }
+        ]
+      }
+    },
+    {
       "name": "inferenceRequest",
       "docs": [
         "One paid inference, PDA `[\"request\", requester, nonce_le]`. Fixed-size",
@@ -14090,6 +16338,28 @@ export const IDL: Sibyl = {
                 32
               ]
             }
+          },
+          {
+            "name": "traceRoot",
+            "docs": [
+              "For a referee model, the committing operator's trace root: the tree",
+              "over every node's output in topological order",
+              "(`sibyl_sdk::referee::Graph::trace`); zero otherwise."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "openGames",
+            "docs": [
+              "Referee games open on the commitment: it becomes final only once",
+              "every one is settled."
+            ],
+            "type": "u32"
           },
           {
             "name": "comparison",
@@ -14460,6 +16730,21 @@ export const IDL: Sibyl = {
               "Where to fetch the ONNX file (`file://`, `https://`)."
             ],
             "type": "string"
+          },
+          {
+            "name": "referee",
+            "docs": [
+              "For a model the referee computes (integer, `Exact`), its",
+              "commitments: disputes on it are decided by bisection, never by vote.",
+              "Fixed at registration."
+            ],
+            "type": {
+              "option": {
+                "defined": {
+                  "name": "refereeRoots"
+                }
+              }
+            }
           }
         ]
       }
@@ -14536,6 +16821,50 @@ export const IDL: Sibyl = {
             "type": {
               "option": "u64"
             }
+          }
+        ]
+      }
+    },
+    {
+      "name": "move",
+      "docs": [
+        "One move of one party."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "children",
+            "fields": [
+              {
+                "array": [
+                  {
+                    "array": [
+                      "u8",
+                      32
+                    ]
+                  },
+                  2
+                ]
+              }
+            ]
+          },
+          {
+            "name": "value",
+            "fields": [
+              "i64"
+            ]
+          },
+          {
+            "name": "state",
+            "fields": [
+              {
+                "array": [
+                  "i64",
+                  2
+                ]
+              }
+            ]
           }
         ]
       }
@@ -14824,6 +17153,23 @@ export const IDL: Sibyl = {
       }
     },
     {
+      "name": "party",
+      "docs": [
+        "The two parties, by index into a game's per-party fields."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "operator"
+          },
+          {
+            "name": "challenger"
+          }
+        ]
+      }
+    },
+    {
       "name": "pauseChanged",
       "docs": [
         "The protocol was paused or unpaused."
@@ -14865,6 +17211,570 @@ export const IDL: Sibyl = {
               "The payout account recorded for it."
             ],
             "type": "pubkey"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGame",
+      "docs": [
+        "A referee game, PDA `[\"referee_game\", model, sequence, challenger]`."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "model",
+            "type": "pubkey"
+          },
+          {
+            "name": "requestSequence",
+            "type": "u64"
+          },
+          {
+            "name": "operator",
+            "docs": [
+              "The committing operator's account, and its node key, which moves."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "operatorAuthority",
+            "type": "pubkey"
+          },
+          {
+            "name": "challenger",
+            "type": "pubkey"
+          },
+          {
+            "name": "challengerToken",
+            "docs": [
+              "Where the challenger's bond came from and its payouts go."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "bond",
+            "type": "u64"
+          },
+          {
+            "name": "slashBps",
+            "type": "u16"
+          },
+          {
+            "name": "openedSlot",
+            "type": "u64"
+          },
+          {
+            "name": "deadlineSlot",
+            "docs": [
+              "The slot by which the parties owing a move must make it."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "subject",
+            "type": {
+              "defined": {
+                "name": "gameSubject"
+              }
+            }
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "outcome",
+            "type": {
+              "defined": {
+                "name": "gameOutcome"
+              }
+            }
+          },
+          {
+            "name": "traceRoots",
+            "docs": [
+              "The operator's trace root (the commitment's) and the challenger's."
+            ],
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "u8",
+                    32
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "outputRoots",
+            "docs": [
+              "The tree over each party's outputs: the operator's computed from",
+              "its committed result, the challenger's its claim."
+            ],
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "u8",
+                    32
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "depth",
+            "docs": [
+              "The descent: the tree's depth, the level reached, the index there,",
+              "and each party's node at it."
+            ],
+            "type": "u8"
+          },
+          {
+            "name": "level",
+            "type": "u8"
+          },
+          {
+            "name": "index",
+            "type": "u64"
+          },
+          {
+            "name": "nodes",
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "u8",
+                    32
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "revealed",
+            "docs": [
+              "What each party revealed this round, and whether it has moved."
+            ],
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    {
+                      "array": [
+                        "u8",
+                        32
+                      ]
+                    },
+                    2
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "moved",
+            "type": {
+              "array": [
+                "bool",
+                2
+              ]
+            }
+          },
+          {
+            "name": "itemCount",
+            "docs": [
+              "How many nodes (`Trace`) or outputs (`Outputs`) the first tree holds."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "item",
+            "docs": [
+              "The node (`Trace`) or output (`Outputs`) found, and its element."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "element",
+            "type": "u64"
+          },
+          {
+            "name": "elementCount",
+            "docs": [
+              "How many elements the item has (from its record)."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "values",
+            "docs": [
+              "Each party's value of the element."
+            ],
+            "type": {
+              "array": [
+                "i64",
+                2
+              ]
+            }
+          },
+          {
+            "name": "lo",
+            "docs": [
+              "A reduction's terms still disputed: the state after `lo` terms is",
+              "agreed, each party's after `hi` differs."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "hi",
+            "type": "u64"
+          },
+          {
+            "name": "stateLo",
+            "type": {
+              "array": [
+                "i64",
+                2
+              ]
+            }
+          },
+          {
+            "name": "statesHi",
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "i64",
+                    2
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "statesRevealed",
+            "type": {
+              "array": [
+                {
+                  "array": [
+                    "i64",
+                    2
+                  ]
+                },
+                2
+              ]
+            }
+          },
+          {
+            "name": "endsKnown",
+            "docs": [
+              "Whether the parties' states after every term are known."
+            ],
+            "type": "bool"
+          },
+          {
+            "name": "operands",
+            "docs": [
+              "The step's operand values, proven so far."
+            ],
+            "type": {
+              "vec": "i64"
+            }
+          },
+          {
+            "name": "bump",
+            "type": "u8"
+          },
+          {
+            "name": "record",
+            "docs": [
+              "The found node's record, once proven."
+            ],
+            "type": "bytes"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGameDecided",
+      "docs": [
+        "A referee game was decided: by the step, by padding, or by a deadline."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "outcome",
+            "type": {
+              "defined": {
+                "name": "gameOutcome"
+              }
+            }
+          },
+          {
+            "name": "timedOut",
+            "type": "bool"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGameOpened",
+      "docs": [
+        "A challenger opened a referee game on a commitment, with its bond."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "challenger",
+            "type": "pubkey"
+          },
+          {
+            "name": "bond",
+            "type": "u64"
+          },
+          {
+            "name": "traceRoot",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "outputRoot",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "subject",
+            "type": {
+              "defined": {
+                "name": "gameSubject"
+              }
+            }
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "deadlineSlot",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeGameSettled",
+      "docs": [
+        "A decided referee game was settled: what the operator lost, where the",
+        "bond went, and whether the commitment was rejected (the requester",
+        "refunded) or the game was moot (another game had rejected it first)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "request",
+            "type": "pubkey"
+          },
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "outcome",
+            "type": {
+              "defined": {
+                "name": "gameOutcome"
+              }
+            }
+          },
+          {
+            "name": "slashed",
+            "type": "u64"
+          },
+          {
+            "name": "bondReturned",
+            "type": "bool"
+          },
+          {
+            "name": "commitmentRejected",
+            "type": "bool"
+          },
+          {
+            "name": "refunded",
+            "type": "u64"
+          },
+          {
+            "name": "moot",
+            "type": "bool"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeMovePlayed",
+      "docs": [
+        "A party moved in a referee game; when its move ended the round, the",
+        "game's new phase and position."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "party",
+            "type": {
+              "defined": {
+                "name": "party"
+              }
+            }
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "level",
+            "type": "u8"
+          },
+          {
+            "name": "index",
+            "type": "u64"
+          },
+          {
+            "name": "deadlineSlot",
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeRoots",
+      "docs": [
+        "What a referee model's registration commits to, computed from the ONNX",
+        "file by `sibyl model register` (`sibyl_sdk::referee`); an honest node",
+        "recomputes them from the file before it serves or watches the model."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "graphRoot",
+            "docs": [
+              "The tree over the nodes' records (op, operands' sources and types,",
+              "output type), in topological order."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "weightsRoot",
+            "docs": [
+              "The tree over the weights' element roots, in file order."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "nodeCount",
+            "type": "u16"
+          },
+          {
+            "name": "weightCount",
+            "type": "u16"
+          },
+          {
+            "name": "outputNodes",
+            "docs": [
+              "The node that makes each output, in graph order."
+            ],
+            "type": {
+              "vec": "u16"
+            }
+          }
+        ]
+      }
+    },
+    {
+      "name": "refereeStepProven",
+      "docs": [
+        "A record or operand was proven in a referee game."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "game",
+            "type": "pubkey"
+          },
+          {
+            "name": "phase",
+            "type": {
+              "defined": {
+                "name": "gamePhase"
+              }
+            }
+          },
+          {
+            "name": "operands",
+            "type": "u8"
           }
         ]
       }
@@ -14971,6 +17881,20 @@ export const IDL: Sibyl = {
               "vec": {
                 "defined": {
                   "name": "outputView"
+                }
+              }
+            }
+          },
+          {
+            "name": "referee",
+            "docs": [
+              "For a model the referee computes, its commitments: its disputes are",
+              "then decided by bisection, never by vote."
+            ],
+            "type": {
+              "option": {
+                "defined": {
+                  "name": "refereeRoots"
                 }
               }
             }
@@ -15774,6 +18698,7 @@ export const PDA_SEEDS = {
   "dispute": "dispute",
   "escrow": "escrow",
   "fee_vault": "fee_vault",
+  "game": "referee_game",
   "model": "model",
   "operator": "operator",
   "request": "request",
@@ -15883,7 +18808,23 @@ export type SibylErrorName =
   | "PayoutAccountRefuses"
   | "InvalidOutputView"
   | "WholeOutputHashMismatch"
-  | "InvalidOutputUrl";
+  | "InvalidOutputUrl"
+  | "InvalidRefereeModel"
+  | "RefereeInputByReference"
+  | "RefereeTraceRootMissing"
+  | "RefereeTraceRootUnexpected"
+  | "RefereeModelUsesGame"
+  | "NotRefereeModel"
+  | "RefereeNothingDisputed"
+  | "RefereeGamesOpen"
+  | "RefereeGameDecided"
+  | "RefereeGameUndecided"
+  | "RefereeMoveLate"
+  | "RefereeDeadlineNotPassed"
+  | "RefereeWrongMove"
+  | "RefereeRevealMismatch"
+  | "RefereeProofInvalid"
+  | "NotGameParty";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -15988,4 +18929,20 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6098: { name: "InvalidOutputView", msg: "The output views do not fit the model's outputs: none (every output whole), or one per output, at least one not omitted; a slice within a fixed shape, a top-k of a float tensor with a fixed last axis of at least k classes, k and scale at least 1" },
   6099: { name: "WholeOutputHashMismatch", msg: "Every view of this model is whole, so the whole output is the result: its SHA-256 must be the result's" },
   6100: { name: "InvalidOutputUrl", msg: "An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://" },
+  6101: { name: "InvalidRefereeModel", msg: "A referee model needs the Exact rule, every output whole, integer inputs and outputs of fixed shapes, 1 to 1024 nodes and the node of each output" },
+  6102: { name: "RefereeInputByReference", msg: "A referee model's input goes on chain, never by reference: the referee's step reads it from the request" },
+  6103: { name: "RefereeTraceRootMissing", msg: "A referee model's result is committed with the operator's trace root" },
+  6104: { name: "RefereeTraceRootUnexpected", msg: "Only a referee model's result carries a trace root" },
+  6105: { name: "RefereeModelUsesGame", msg: "A referee model's results are disputed by a referee game (open_referee_game), never by vote" },
+  6106: { name: "NotRefereeModel", msg: "This model has no referee: dispute it with challenge" },
+  6107: { name: "RefereeNothingDisputed", msg: "The challenger's trace root and output root are the operator's: there is nothing to dispute" },
+  6108: { name: "RefereeGamesOpen", msg: "A referee game on this commitment is still open: it is final only once every game is settled" },
+  6109: { name: "RefereeGameDecided", msg: "This referee game is decided already" },
+  6110: { name: "RefereeGameUndecided", msg: "This referee game is not decided yet" },
+  6111: { name: "RefereeMoveLate", msg: "The round's deadline has passed: the party that did not move loses (claim_referee_timeout)" },
+  6112: { name: "RefereeDeadlineNotPassed", msg: "The round's deadline has not passed yet" },
+  6113: { name: "RefereeWrongMove", msg: "This move does not fit the game's phase, or the party has moved this round already" },
+  6114: { name: "RefereeRevealMismatch", msg: "The move does not open the party's own commitment: children that do not hash to its node, or a value or state that does not match its leaf" },
+  6115: { name: "RefereeProofInvalid", msg: "The record or operand does not match its proof against the model's roots, the agreed trace or the request's input" },
+  6116: { name: "NotGameParty", msg: "Only the committing operator's node key and the game's challenger move in a referee game" },
 };

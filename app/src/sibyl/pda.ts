@@ -73,6 +73,18 @@ export const disputePda = (
 ): PublicKey =>
   find([utf8(PDA_SEEDS.dispute), model.toBytes(), u64Le(BigInt(sequence.toString()))], programId);
 
+/** `challenger`'s referee game on the `sequence`-th request of `model`: `["referee_game", model, sequence, challenger]`. */
+export const refereeGamePda = (
+  model: PublicKey,
+  sequence: bigint | number | { toString(): string },
+  challenger: PublicKey,
+  programId = PROGRAM_ID,
+): PublicKey =>
+  find(
+    [utf8(PDA_SEEDS.game), model.toBytes(), u64Le(BigInt(sequence.toString())), challenger.toBytes()],
+    programId,
+  );
+
 /** An operator's vote in a dispute (`operator` is the operator account): `["vote", dispute, operator]`. */
 export const votePda = (dispute: PublicKey, operator: PublicKey, programId = PROGRAM_ID): PublicKey =>
   find([utf8(PDA_SEEDS.vote), dispute.toBytes(), operator.toBytes()], programId);
@@ -114,4 +126,6 @@ export const PDA_SEED_COUNTS = {
   vote: 3,
   // `write_input_buffer`'s and `close_input_buffer`'s buffer: `inputBufferPda(…)`.
   buffer: 5,
+  // `open_referee_game`'s game: `refereeGamePda(…)`.
+  game: 4,
 } as const satisfies Record<keyof typeof PDA_SEEDS, number>;

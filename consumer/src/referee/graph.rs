@@ -1,6 +1,7 @@
 //! An integer graph as the referee holds it: numbered values, the
 //! weights, and the nodes in topological order; run once, it yields every
 //! intermediate tensor, which the referee's commitment hashes.
+use super::commit::{Tree, EMPTY};
 use super::{
     ops::Op,
     tensor::{IntTensor, RefereeError},
@@ -103,72 +104,71 @@ impl Graph {
         Ok(encode(&outputs))
     }
 
-    /// The Merkle root over the weights: their canonical encoding, in file
-    /// order, cut into [`WEIGHT_CHUNK_BYTES`] chunks (see [`merkle_root`]).
-    /// What a model's registration records, so that one step on chain can
-    /// take a weight proven against it.
-    pub fn weights_root(&self) -> Result<[u8; 32], RefereeError> {
-        let tensors = self
-            .weights
+    /// The tree over each weight's elements, in file order.
+    pub fn weight_trees(&self) -> Vec<Tree> {
+        self.weights
             .iter()
-            .map(|(slot, weight)| weight.to_tensor(&self.names[*slot]))
-            .collect::<Result<Vec<_>, _>>()?;
-        let bytes = encode(&tensors);
-        Ok(merkle_root(
-            &bytes.chunks(WEIGHT_CHUNK_BYTES).collect::<Vec<_>>(),
-        ))
+            .map(|(_, weight)| Tree::of_tensor(weight))
+            .collect()
     }
-}
 
-impl Graph {
-    /// The commitment to one run's trace: the Merkle root ([`merkle_root`])
-    /// over the canonical encoding of every node's output, in node
-    /// (topological) order. Two runs that disagree anywhere differ at a
-    /// first node, which a bisection over this tree finds in
-    /// `log2(nodes)` moves.
-    pub fn trace_root(&self, values: &Values) -> Result<[u8; 32], RefereeError> {
-        let encodings = self
+    /// The weights root a referee model registers: the tree over every
+    /// weight's own root ([`super::commit`]), in file order, so that one
+    /// step on chain can take one weight element with two short proofs.
+    pub fn weights_root(&self) -> [u8; 32] {
+        weights_tree(&self.weight_trees()).root()
+    }
+
+    /// One run's trace: the tree over each node's output, and the tree over
+    /// their roots in node (topological) order, whose root an operator
+    /// commits. Two runs that disagree anywhere differ at a first node,
+    /// which a bisection over this tree finds in `log2(nodes)` moves.
+    pub fn trace(&self, values: &Values) -> Result<Trace, RefereeError> {
+        let nodes = self
             .nodes
             .iter()
             .map(|node| {
                 let slot = node.outputs.first().copied().unwrap_or(0);
-                let value = values
+                values
                     .get(slot)
                     .and_then(Option::as_deref)
-                    .ok_or(RefereeError::Missing { slot })?;
-                Ok(encode(&[value.to_tensor(&self.names[slot])?]))
+                    .map(Tree::of_tensor)
+                    .ok_or(RefereeError::Missing { slot })
             })
-            .collect::<Result<Vec<_>, RefereeError>>()?;
-        Ok(merkle_root(
-            &encodings.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-        ))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tree = Tree::new(nodes.iter().map(Tree::root).collect());
+        Ok(Trace { nodes, tree })
+    }
+
+    /// The root of one run's [`Graph::trace`].
+    pub fn trace_root(&self, values: &Values) -> Result<[u8; 32], RefereeError> {
+        Ok(self.trace(values)?.tree.root())
     }
 }
 
-/// The size of one leaf of the weights' Merkle tree: one on-chain step
-/// hashes a leaf and a path of `log2(leaves)` 32-byte siblings.
-pub const WEIGHT_CHUNK_BYTES: usize = 1024;
+/// The tree over the weights' roots.
+pub fn weights_tree(weights: &[Tree]) -> Tree {
+    Tree::new(weights.iter().map(Tree::root).collect())
+}
 
-/// The Merkle root of `leaves`: each leaf `SHA-256(0x00 ‖ bytes)`, each inner
-/// node `SHA-256(0x01 ‖ left ‖ right)`, an odd node carried up unpaired;
-/// the root of no leaves is `SHA-256(0x00)`.
-pub fn merkle_root(leaves: &[&[u8]]) -> [u8; 32] {
-    let hash = |parts: &[&[u8]]| solana_sha256_hasher::hashv(parts).to_bytes();
-    let mut level: Vec<[u8; 32]> = leaves.iter().map(|leaf| hash(&[&[0], leaf])).collect();
-    if level.is_empty() {
-        return hash(&[&[0]]);
+/// One run's commitment: each node's output tree and the tree over them.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    pub nodes: Vec<Tree>,
+    pub tree: Tree,
+}
+
+impl Trace {
+    /// The tree over the graph's outputs (at `output_nodes`): the root the
+    /// program computes from a committed result.
+    pub fn outputs(&self, output_nodes: &[u16]) -> Tree {
+        Tree::new(
+            output_nodes
+                .iter()
+                .map(|&node| self.nodes.get(usize::from(node)).map_or(EMPTY, Tree::root))
+                .collect(),
+        )
     }
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [left, right] => hash(&[&[1], left, right]),
-                [single] => *single,
-                _ => unreachable!("chunks of two"),
-            })
-            .collect();
-    }
-    level[0]
 }
 
 #[cfg(test)]
@@ -235,16 +235,12 @@ mod tests {
     #[test]
     fn the_weights_root_binds_every_byte_and_the_order() {
         let graph = layer();
-        let root = graph.weights_root().unwrap();
+        let root = graph.weights_root();
         let mut changed = graph.clone();
         changed.weights[1].1.data[0] = -99;
-        assert_ne!(changed.weights_root().unwrap(), root);
+        assert_ne!(changed.weights_root(), root);
         let mut reordered = graph.clone();
         reordered.weights.reverse();
-        assert_ne!(reordered.weights_root().unwrap(), root);
-        // Leaves and inner nodes are told apart, and an odd leaf carries up.
-        let (a, b, c): (&[u8], &[u8], &[u8]) = (b"a", b"b", b"c");
-        assert_ne!(merkle_root(&[a, b]), merkle_root(&[a]));
-        assert_ne!(merkle_root(&[a, b, c]), merkle_root(&[a, b]));
+        assert_ne!(reordered.weights_root(), root);
     }
 }

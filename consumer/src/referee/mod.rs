@@ -5,10 +5,15 @@
 //! Runtime's bit for bit (`oracle/tests/referee.rs` runs both over the
 //! integer fixtures on random inputs). `docs/referee.md` has the game this
 //! interpreter serves and what of it is built.
+pub mod commit;
 pub mod graph;
 pub mod ops;
+pub mod record;
+pub mod step;
 pub mod tensor;
 
-pub use graph::{merkle_root, Graph, Node, Values, WEIGHT_CHUNK_BYTES};
+pub use commit::Tree;
+pub use graph::{weights_tree, Graph, Node, Trace, Values};
 pub use ops::Op;
+pub use record::{graph_tree, NodeRecord, Operand, Source, TensorType};
 pub use tensor::{IntTensor, IntType, RefereeError};

@@ -4,9 +4,10 @@
 //! zero, casts that keep the low bits.
 use super::tensor::{axis, element_count, strides, IntTensor, IntType, RefereeError};
 use alloc::{format, string::String, vec, vec::Vec};
+use anchor_lang::prelude::{AnchorDeserialize, AnchorSerialize};
 
 /// An operator the referee computes, with its attributes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `(A − a_zero_point) × (B − b_zero_point)` in int32; A, B uint8 or
     /// int8; the zero points scalars.
@@ -207,7 +208,7 @@ fn broadcast(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>, R
 
 /// The flat index into `dims` (broadcast to `out`) of the output element
 /// at `index`.
-fn broadcast_index(index: usize, out: &[usize], dims: &[usize]) -> usize {
+pub(crate) fn broadcast_index(index: usize, out: &[usize], dims: &[usize]) -> usize {
     let offset = out.len() - dims.len();
     let out_strides = strides(out);
     let in_strides = strides(dims);

@@ -5,9 +5,10 @@ use crate::{
     state::DType,
 };
 use alloc::{string::String, vec, vec::Vec};
+use anchor_lang::prelude::{AnchorDeserialize, AnchorSerialize};
 
 /// The integer element types the referee computes with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IntType {
     U8,
     I8,
@@ -24,6 +25,15 @@ impl IntType {
             DType::Int32 => Some(IntType::I32),
             DType::Int64 => Some(IntType::I64),
             _ => None,
+        }
+    }
+
+    /// The bytes of one element.
+    pub fn width(self) -> usize {
+        match self {
+            IntType::U8 | IntType::I8 => 1,
+            IntType::I32 => 4,
+            IntType::I64 => 8,
         }
     }
 

@@ -104,6 +104,13 @@ pub struct InferenceRequest {
     /// across CPUs); a client that fetches the whole output checks it
     /// against this hash and its projection against `output`.
     pub whole_output_sha256: [u8; 32],
+    /// For a referee model, the committing operator's trace root: the tree
+    /// over every node's output in topological order
+    /// (`sibyl_sdk::referee::Graph::trace`); zero otherwise.
+    pub trace_root: [u8; 32],
+    /// Referee games open on the commitment: it becomes final only once
+    /// every one is settled.
+    pub open_games: u32,
     /// The model's comparison rule: what verifiers checked of the output,
     /// and so all a consumer may rely on (see `ComparisonRule::check_for`).
     pub comparison: ComparisonRule,

@@ -180,6 +180,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
             shape: vec![1, 10],
         }],
         output_views: vec![],
+        referee: None,
         max_input_bytes: 512,
         max_output_bytes: 128,
         comparison: ComparisonRule::TopK {
@@ -270,6 +271,7 @@ async fn a_request_from_payment_to_finalized_result_over_rpc() {
         ix::CommitResult {
             sequence: 1,
             whole_output_sha256: sibyl::hashing::whole_output_sha256(&output),
+            trace_root: None,
             output,
         },
     );

@@ -180,6 +180,7 @@ pub fn registration(
         comparison,
         challenge_window_override_slots: listing.challenge_window_override_slots,
         output_views,
+        referee: None,
     })
 }
 
@@ -520,6 +521,7 @@ mod tests {
             },
             challenge_window_override_slots: None,
             output_views: vec![],
+            referee: None,
         };
         assert!(cautions(&args)[0].contains("`label`"));
         // The label off chain, the probabilities' argmax judged: nothing to say.

@@ -411,6 +411,7 @@ pub fn largest_transactions(
                     sequence: u64::MAX,
                     output: output.clone(),
                     whole_output_sha256: [0xa5; 32],
+                    trace_root: None,
                 },
             ),
         ),

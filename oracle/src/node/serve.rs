@@ -321,6 +321,7 @@ async fn serve_one(
                 sequence: state.sequence,
                 output: entry.output.clone(),
                 whole_output_sha256: entry.whole_output_sha256,
+                trace_root: None,
             },
         )])
     };

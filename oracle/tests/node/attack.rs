@@ -483,6 +483,7 @@ async fn junk_commit(
             sequence: state.sequence,
             output: b"junk, not a tensor".to_vec(),
             whole_output_sha256: [0; 32],
+            trace_root: None,
         },
     );
     let result = accomplice.send("commit_result", &[commit], &[]).await;

@@ -59,6 +59,7 @@ pub async fn register_with_input(
             shape: vec![1, 4],
         }],
         output_views: vec![],
+        referee: None,
         max_input_bytes: 512,
         max_output_bytes: 256,
         comparison: ComparisonRule::Tolerance {

@@ -72,6 +72,7 @@ async fn a_made_up_output_for_an_input_the_model_cannot_take_is_rejected() {
             sequence: state.sequence,
             output: python_output("digit-8"),
             whole_output_sha256: sibyl::hashing::whole_output_sha256(&python_output("digit-8")),
+            trace_root: None,
         },
     );
     accomplice

@@ -489,6 +489,7 @@ async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
         sibyl::instruction::CommitResult {
             sequence: state.sequence,
             whole_output_sha256: sibyl::hashing::whole_output_sha256(&made_up),
+            trace_root: None,
             output: made_up,
         },
     );

@@ -209,4 +209,38 @@ pub enum SibylError {
     WholeOutputHashMismatch,
     #[msg("An output URL is empty (none) or up to 200 printable ASCII bytes starting https:// or http://")]
     InvalidOutputUrl,
+    #[msg("A referee model needs the Exact rule, every output whole, integer inputs and outputs of fixed shapes, 1 to 1024 nodes and the node of each output")]
+    InvalidRefereeModel,
+    #[msg("A referee model's input goes on chain, never by reference: the referee's step reads it from the request")]
+    RefereeInputByReference,
+    #[msg("A referee model's result is committed with the operator's trace root")]
+    RefereeTraceRootMissing,
+    #[msg("Only a referee model's result carries a trace root")]
+    RefereeTraceRootUnexpected,
+    #[msg("A referee model's results are disputed by a referee game (open_referee_game), never by vote")]
+    RefereeModelUsesGame,
+    #[msg("This model has no referee: dispute it with challenge")]
+    NotRefereeModel,
+    #[msg("The challenger's trace root and output root are the operator's: there is nothing to dispute")]
+    RefereeNothingDisputed,
+    #[msg("A referee game on this commitment is still open: it is final only once every game is settled")]
+    RefereeGamesOpen,
+    #[msg("This referee game is decided already")]
+    RefereeGameDecided,
+    #[msg("This referee game is not decided yet")]
+    RefereeGameUndecided,
+    #[msg("The round's deadline has passed: the party that did not move loses (claim_referee_timeout)")]
+    RefereeMoveLate,
+    #[msg("The round's deadline has not passed yet")]
+    RefereeDeadlineNotPassed,
+    #[msg("This move does not fit the game's phase, or the party has moved this round already")]
+    RefereeWrongMove,
+    #[msg("The move does not open the party's own commitment: children that do not hash to its node, or a value or state that does not match its leaf")]
+    RefereeRevealMismatch,
+    #[msg("The record or operand does not match its proof against the model's roots, the agreed trace or the request's input")]
+    RefereeProofInvalid,
+    #[msg(
+        "Only the committing operator's node key and the game's challenger move in a referee game"
+    )]
+    NotGameParty,
 }

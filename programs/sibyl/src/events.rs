@@ -2,7 +2,9 @@
 //! recorded as inner-instruction data (never truncated with the logs, and
 //! observable when the program runs natively in tests). Each carries the ids a
 //! client needs to follow the story.
-use crate::state::{ConfigParams, DisputeOutcome, VoteSide};
+use crate::state::{
+    ConfigParams, DisputeOutcome, GameOutcome, GamePhase, GameSubject, Party, VoteSide,
+};
 use anchor_lang::prelude::*;
 
 /// The protocol was initialized.
@@ -327,4 +329,61 @@ pub struct PayoutRedirected {
     pub party: Pubkey,
     /// The payout account recorded for it.
     pub account: Pubkey,
+}
+
+/// A challenger opened a referee game on a commitment, with its bond.
+#[event]
+pub struct RefereeGameOpened {
+    pub request: Pubkey,
+    pub game: Pubkey,
+    pub challenger: Pubkey,
+    pub bond: u64,
+    pub trace_root: [u8; 32],
+    pub output_root: [u8; 32],
+    pub subject: GameSubject,
+    pub phase: GamePhase,
+    pub deadline_slot: u64,
+}
+
+/// A party moved in a referee game; when its move ended the round, the
+/// game's new phase and position.
+#[event]
+pub struct RefereeMovePlayed {
+    pub game: Pubkey,
+    pub party: Party,
+    pub phase: GamePhase,
+    pub level: u8,
+    pub index: u64,
+    pub deadline_slot: u64,
+}
+
+/// A record or operand was proven in a referee game.
+#[event]
+pub struct RefereeStepProven {
+    pub game: Pubkey,
+    pub phase: GamePhase,
+    pub operands: u8,
+}
+
+/// A referee game was decided: by the step, by padding, or by a deadline.
+#[event]
+pub struct RefereeGameDecided {
+    pub game: Pubkey,
+    pub outcome: GameOutcome,
+    pub timed_out: bool,
+}
+
+/// A decided referee game was settled: what the operator lost, where the
+/// bond went, and whether the commitment was rejected (the requester
+/// refunded) or the game was moot (another game had rejected it first).
+#[event]
+pub struct RefereeGameSettled {
+    pub request: Pubkey,
+    pub game: Pubkey,
+    pub outcome: GameOutcome,
+    pub slashed: u64,
+    pub bond_returned: bool,
+    pub commitment_rejected: bool,
+    pub refunded: u64,
+    pub moot: bool,
 }

@@ -24,7 +24,7 @@ pub mod token_ops;
 pub use sibyl_sdk::{constants, encoding};
 
 use instructions::*;
-use state::{ConfigParams, DisputeOutcome, VoteSide};
+use state::{ConfigParams, DisputeOutcome, Move, VoteSide};
 
 // The SDK declares the same id for consumers; a test checks they agree.
 declare_id!("B3N5RexUTsYsqhDSww2V1bQkYYcDsGiTBMihGSPCF3Xx");
@@ -184,8 +184,9 @@ pub mod sibyl {
         sequence: u64,
         output: Vec<u8>,
         whole_output_sha256: [u8; 32],
+        trace_root: Option<[u8; 32]>,
     ) -> Result<()> {
-        commit_result::handler(ctx, sequence, output, whole_output_sha256)
+        commit_result::handler(ctx, sequence, output, whole_output_sha256, trace_root)
     }
 
     /// Anyone: disputes the result committed to the `sequence`-th request of
@@ -249,6 +250,52 @@ pub mod sibyl {
     /// Requester: reclaims the rent of a request whose result is final.
     pub fn close_request(ctx: Context<CloseRequest>) -> Result<()> {
         close_request::handler(ctx)
+    }
+
+    /// Anyone: disputes a referee model's commitment inside its window with
+    /// a bond, its own trace root and the root over its outputs.
+    pub fn open_referee_game(
+        ctx: Context<OpenRefereeGame>,
+        sequence: u64,
+        trace_root: [u8; 32],
+        output_root: [u8; 32],
+    ) -> Result<()> {
+        open_referee_game::handler(ctx, sequence, trace_root, output_root)
+    }
+
+    /// The operator's node key or the challenger: one move of the round.
+    pub fn play_referee_move(ctx: Context<PlayRefereeMove>, play: Move) -> Result<()> {
+        play_referee_move::handler(ctx, play)
+    }
+
+    /// Anyone: proves the record of the node a referee game found.
+    pub fn prove_referee_record(
+        ctx: Context<ProveRefereeRecord>,
+        record: Vec<u8>,
+        proof: Vec<[u8; 32]>,
+    ) -> Result<()> {
+        prove_referee_record::handler(ctx, record, proof)
+    }
+
+    /// Anyone: proves the next operand of a referee game's step; the last
+    /// one decides the game.
+    pub fn prove_referee_operand(
+        ctx: Context<ProveRefereeOperand>,
+        value: i64,
+        element_proof: Vec<[u8; 32]>,
+        item_proof: Vec<[u8; 32]>,
+    ) -> Result<()> {
+        prove_referee_operand::handler(ctx, value, element_proof, item_proof)
+    }
+
+    /// Anyone: decides a referee game whose round's deadline passed.
+    pub fn claim_referee_timeout(ctx: Context<ClaimRefereeTimeout>) -> Result<()> {
+        claim_referee_timeout::handler(ctx)
+    }
+
+    /// Anyone: settles and closes a decided referee game.
+    pub fn settle_referee_game<'info>(ctx: Context<'info, SettleRefereeGame<'info>>) -> Result<()> {
+        settle_referee_game::handler(ctx)
     }
 }
 

@@ -213,6 +213,7 @@ async fn work_done_for_one_request_instance_never_lands_on_the_next() {
                 sequence: first_sequence,
                 output: output(b"for the first input"),
                 whole_output_sha256: whole_output_sha256(&output(b"for the first input")),
+                trace_root: None,
             },
             &[&wallet],
         )
@@ -313,6 +314,7 @@ async fn a_commit_or_challenge_must_be_an_output_of_the_model() {
                 sequence: 1,
                 output: output(b"out"),
                 whole_output_sha256: whole_output_sha256(&output(b"out")),
+                trace_root: None,
             },
             &[&wallet],
         )

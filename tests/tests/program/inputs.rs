@@ -53,9 +53,10 @@ async fn a_request_by_reference_carries_its_hash_and_uri_and_no_input_bytes() {
         data.len(),
         InferenceRequest::space(URI.len(), 0, model.max_output_bytes)
     );
-    // The head ends with the demand fields and the input buffer, zero
-    // until a demand.
-    assert!(data[REQUEST_HEAD_LEN - 72..REQUEST_HEAD_LEN]
+    // The head ends with the upload deadline, the input buffer, the whole
+    // output's hash, the trace root and the open games: zero until a
+    // demand and a commitment.
+    assert!(data[REQUEST_HEAD_LEN - 108..REQUEST_HEAD_LEN]
         .iter()
         .all(|&b| b == 0));
 

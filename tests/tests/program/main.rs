@@ -7,5 +7,6 @@ mod disputes;
 mod inputs;
 mod lifecycle;
 mod operators;
+mod referee;
 mod requests;
 mod views;

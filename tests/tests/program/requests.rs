@@ -211,6 +211,7 @@ async fn commit_rules() {
                 sequence: 1,
                 output: output(b"x"),
                 whole_output_sha256: whole_output_sha256(&output(b"x")),
+                trace_root: None,
             },
             &[&wallet],
         )
@@ -361,9 +362,9 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         env.model().as_ref()
     );
     assert_eq!(data[REQUEST_STATUS_OFFSET], 0, "Pending");
-    // The head ends with the refund account, the input demand (none yet)
-    // and the whole output's hash (none yet); the comparison rule starts
-    // right after it.
+    // The head ends with the refund account, the input demand (none yet),
+    // the whole output's hash and the trace root (none yet) and the open
+    // referee games (none); the comparison rule starts right after it.
     use anchor_lang::{AccountDeserialize, AccountSerialize};
     use sibyl::{
         constants::{REQUEST_DEADLINE_OFFSET, REQUEST_HEAD_LEN},
@@ -375,10 +376,10 @@ async fn request_layout_keeps_model_and_status_at_fixed_offsets() {
         state.deadline_slot.to_le_bytes()
     );
     assert_eq!(
-        &data[REQUEST_HEAD_LEN - 136..REQUEST_HEAD_LEN - 104],
+        &data[REQUEST_HEAD_LEN - 172..REQUEST_HEAD_LEN - 140],
         state.refund_token.as_ref()
     );
-    assert_eq!(&data[REQUEST_HEAD_LEN - 104..REQUEST_HEAD_LEN], [0; 104]);
+    assert_eq!(&data[REQUEST_HEAD_LEN - 140..REQUEST_HEAD_LEN], [0; 140]);
     let mut other_rule = state.clone();
     other_rule.comparison = match state.comparison {
         ComparisonRule::Exact => ComparisonRule::Tolerance { abs: 1.0, rel: 0.0 },

@@ -84,6 +84,10 @@ pub fn handler(
         request.is_instance(sequence),
         SibylError::RequestInstanceMismatch
     );
+    require!(
+        accounts.model.referee.is_none(),
+        SibylError::RefereeModelUsesGame
+    );
     let slot = Clock::get()?.slot;
     // Watchers without the bytes cannot judge; the window restarts in full
     // once the demanded input is written.

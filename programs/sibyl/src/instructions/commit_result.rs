@@ -31,13 +31,15 @@ pub struct CommitResult<'info> {
 }
 
 /// An operator commits its result (each output's view, canonically
-/// encoded) and the SHA-256 of its whole output; the program computes the
-/// output hash itself so hash and bytes always agree.
+/// encoded) and the SHA-256 of its whole output (and, for a referee model,
+/// its trace root); the program computes the output hash itself so hash
+/// and bytes always agree.
 pub fn handler(
     ctx: Context<CommitResult>,
     sequence: u64,
     output: Vec<u8>,
     whole_output_sha256: [u8; 32],
+    trace_root: Option<[u8; 32]>,
 ) -> Result<()> {
     let accounts = &mut *ctx.accounts;
     let config = &accounts.config;
@@ -71,6 +73,14 @@ pub fn handler(
             .is_eligible(config.params.min_operator_stake),
         SibylError::OperatorNotEligible
     );
+    // A referee model's commitment carries the trace a game bisects.
+    match (accounts.model.referee.is_some(), trace_root) {
+        (true, Some(root)) => request.trace_root = root,
+        (true, None) => return err!(SibylError::RefereeTraceRootMissing),
+        (false, Some(_)) => return err!(SibylError::RefereeTraceRootUnexpected),
+        (false, None) => {}
+    }
+
     accounts
         .model
         .check_output(&output, request.max_output_bytes)?;

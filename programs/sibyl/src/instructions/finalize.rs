@@ -71,6 +71,10 @@ pub fn handler<'info>(ctx: Context<'info, Finalize<'info>>) -> Result<()> {
         slot > accounts.request.challenge_deadline_slot,
         SibylError::ChallengeWindowOpen
     );
+    require!(
+        accounts.request.open_games == 0,
+        SibylError::RefereeGamesOpen
+    );
     let payouts = Payouts::new(accounts.request.key(), &accounts.fee_vault);
     let operator_token = payouts.to(&accounts.operator_token, accounts.operator.payout_authority);
     let publisher_token = payouts.to(&accounts.publisher_token, accounts.model.publisher);

@@ -4,7 +4,7 @@ use crate::{
     events::ModelRegistered,
     state::{
         validate_royalty_and_window, validate_size_bounds, validate_uri, ComparisonRule, Config,
-        Model, OutputView, TensorSpec,
+        Model, OutputView, RefereeRoots, TensorSpec,
     },
 };
 use anchor_lang::prelude::*;
@@ -31,6 +31,9 @@ pub struct RegisterModelArgs {
     /// What of each output goes on chain, one per output in graph order;
     /// empty: every output whole. `max_output_bytes` bounds the result.
     pub output_views: Vec<OutputView>,
+    /// For a model the referee computes, its commitments: its disputes are
+    /// then decided by bisection, never by vote.
+    pub referee: Option<RefereeRoots>,
 }
 
 #[event_cpi]
@@ -120,7 +123,9 @@ pub fn handler(ctx: Context<RegisterModel>, args: RegisterModelArgs) -> Result<(
         outputs: args.outputs,
         output_views: args.output_views,
         uri: args.uri,
+        referee: args.referee,
     });
+    model.check_referee()?;
     let event = ModelRegistered {
         model: model.key(),
         publisher: model.publisher,

@@ -127,6 +127,7 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
 
     let (input_hash, input_uri) = match args.input_reference {
         Some(InputReference { sha256, uri }) => {
+            require!(model.referee.is_none(), SibylError::RefereeInputByReference);
             require!(
                 args.input.is_empty()
                     && sha256 != [0; 32]
@@ -184,6 +185,8 @@ pub fn handler(ctx: Context<RequestInference>, args: RequestInferenceArgs) -> Re
         input_demanded_by: Pubkey::default(),
         input_upload_deadline_slot: 0,
         input_buffer: Pubkey::default(),
+        trace_root: [0; 32],
+        open_games: 0,
         whole_output_sha256: [0; 32],
         comparison: model.comparison,
         output_views: model.output_views.clone(),

@@ -4,12 +4,14 @@ pub mod config;
 pub mod dispute;
 pub mod model;
 pub mod operator;
+pub mod referee_game;
 pub mod vote;
 
 pub use config::*;
 pub use dispute::*;
 pub use model::*;
 pub use operator::*;
+pub use referee_game::*;
 pub use sibyl_sdk::state::*;
 pub use vote::*;
 

@@ -1,8 +1,8 @@
 use super::{ComparisonRule, OutputView, TensorSpec};
 use crate::{
     constants::{
-        MAX_INPUT_BYTES, MAX_MODEL_TENSORS, MAX_OUTPUT_BYTES, MAX_URI_LEN, MAX_WINDOW_SLOTS,
-        MIN_WINDOW_SLOTS, MODEL_SEED,
+        MAX_INPUT_BYTES, MAX_MODEL_TENSORS, MAX_OUTPUT_BYTES, MAX_REFEREE_NODES, MAX_URI_LEN,
+        MAX_WINDOW_SLOTS, MIN_WINDOW_SLOTS, MODEL_SEED,
     },
     encoding,
     errors::SibylError,
@@ -62,6 +62,27 @@ pub struct Model {
     /// Where to fetch the ONNX file (`file://`, `https://`).
     #[max_len(MAX_URI_LEN)]
     pub uri: String,
+    /// For a model the referee computes (integer, `Exact`), its
+    /// commitments: disputes on it are decided by bisection, never by vote.
+    /// Fixed at registration.
+    pub referee: Option<RefereeRoots>,
+}
+
+/// What a referee model's registration commits to, computed from the ONNX
+/// file by `sibyl model register` (`sibyl_sdk::referee`); an honest node
+/// recomputes them from the file before it serves or watches the model.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq, InitSpace)]
+pub struct RefereeRoots {
+    /// The tree over the nodes' records (op, operands' sources and types,
+    /// output type), in topological order.
+    pub graph_root: [u8; 32],
+    /// The tree over the weights' element roots, in file order.
+    pub weights_root: [u8; 32],
+    pub node_count: u16,
+    pub weight_count: u16,
+    /// The node that makes each output, in graph order.
+    #[max_len(MAX_MODEL_TENSORS)]
+    pub output_nodes: Vec<u16>,
 }
 
 impl Model {
@@ -133,6 +154,37 @@ impl Model {
         Ok(())
     }
 
+    /// Refuses referee roots this model cannot be judged by: the referee
+    /// computes integers exactly, so the rule is `Exact`; the program reads
+    /// each input element from the request and each output element from the
+    /// result, so inputs and outputs are integer tensors of fixed shapes,
+    /// every output whole; and every output is some node's.
+    pub fn check_referee(&self) -> Result<()> {
+        let Some(referee) = &self.referee else {
+            return Ok(());
+        };
+        let integer_and_fixed = |specs: &[TensorSpec]| {
+            specs.iter().all(|spec| {
+                sibyl_sdk::referee::tensor::IntType::of(spec.dtype).is_some()
+                    && spec.shape.iter().all(|&dim| dim >= 0)
+            })
+        };
+        require!(
+            self.comparison == ComparisonRule::Exact
+                && OutputView::all_whole(&self.output_views)
+                && integer_and_fixed(&self.inputs)
+                && integer_and_fixed(&self.outputs)
+                && (1..=MAX_REFEREE_NODES).contains(&referee.node_count)
+                && referee.output_nodes.len() == self.outputs.len()
+                && referee
+                    .output_nodes
+                    .iter()
+                    .all(|&node| node < referee.node_count),
+            SibylError::InvalidRefereeModel
+        );
+        Ok(())
+    }
+
     /// The challenge window for this model's results.
     pub fn challenge_window_slots(&self, default_slots: u64) -> u64 {
         self.challenge_window_override_slots
@@ -199,6 +251,6 @@ mod tests {
     /// allocate in one instruction (10 KiB).
     #[test]
     fn a_model_account_with_every_spec_at_its_bound_stays_small() {
-        assert_eq!(8 + Model::INIT_SPACE, 2_671);
+        assert_eq!(8 + Model::INIT_SPACE, 2_760);
     }
 }

@@ -1,0 +1,505 @@
+//! One element of one node's output, as the referee's on-chain step
+//! computes it: which operand elements it reads ([`positions`]), and its
+//! value from them. The arithmetic is the interpreter's own ([`Op::apply`]
+//! on one-element tensors), so the step and a whole run agree by
+//! construction; the index arithmetic is this module's, and its tests run
+//! every element of every node both ways.
+//!
+//! A node whose element sums or scans a whole axis (`MatMulInteger`'s
+//! `K`, `ArgMax`'s axis) is a *reduction*: the game bisects its terms, and
+//! the step folds one term into an agreed [`State`].
+use super::{
+    ops::{broadcast_index, Op},
+    record::NodeRecord,
+    tensor::{IntTensor, IntType, RefereeError},
+};
+use alloc::{vec, vec::Vec};
+
+/// One operand element a step reads: the op's input `slot`, and the
+/// element's row-major index in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub slot: usize,
+    pub index: u64,
+}
+
+/// A reduction's running state after some terms: `[sum, 0]` for
+/// `MatMulInteger`, `[best value, its index]` for `ArgMax`.
+pub type State = [i64; 2];
+
+fn invalid(op: &'static str, reason: &str) -> RefereeError {
+    RefereeError::Operands {
+        op,
+        reason: reason.into(),
+    }
+}
+
+fn dims_of(record: &NodeRecord, slot: usize) -> Result<Vec<usize>, RefereeError> {
+    record
+        .operand(slot)
+        .map(|operand| operand.ty.shape())
+        .ok_or_else(|| invalid(record.op.name(), "an operand is missing"))
+}
+
+fn product(dims: &[usize]) -> usize {
+    dims.iter().product()
+}
+
+/// How many terms one element of `record` folds: `K` for
+/// `MatMulInteger`, the axis for `ArgMax`, and 0 for every other op (its
+/// element is computed in one step).
+pub fn reduction_len(record: &NodeRecord) -> Result<u64, RefereeError> {
+    match &record.op {
+        Op::MatMulInteger => dims_of(record, 0)?
+            .last()
+            .map(|&k| k as u64)
+            .ok_or_else(|| invalid("MatMulInteger", "A has no K")),
+        Op::ArgMax { axis, .. } => {
+            let dims = dims_of(record, 0)?;
+            let at = super::tensor::axis(*axis, dims.len(), "ArgMax")?;
+            Ok(dims.get(at).map_or(0, |&extent| extent as u64))
+        }
+        _ => Ok(0),
+    }
+}
+
+/// The operand elements that element `element` of `record` reads (for a
+/// reduction: that its term `term` reads), in the order the step takes
+/// them. `known` are the values of the first ones: `Gather` reads its
+/// index before it knows which data element it reads, so a step asks
+/// again after each operand.
+pub fn positions(
+    record: &NodeRecord,
+    element: u64,
+    term: u64,
+    known: &[i64],
+) -> Result<Vec<Position>, RefereeError> {
+    let op = record.op.name();
+    let out = record.output.shape();
+    let e = usize::try_from(element)
+        .ok()
+        .filter(|&e| e < product(&out))
+        .ok_or_else(|| invalid(op, "no such element"))?;
+    let at = |slot: usize, index: usize| Position {
+        slot,
+        index: index as u64,
+    };
+    let present = |slot: usize| record.operand(slot).is_some();
+    Ok(match &record.op {
+        Op::MatMulInteger => {
+            let a = dims_of(record, 0)?;
+            let (m, k) = match a.as_slice() {
+                [.., m, k] => (*m, *k),
+                _ => return Err(invalid(op, "A [.., M, K]")),
+            };
+            let n = dims_of(record, 1)?.last().copied().unwrap_or(0);
+            let term = usize::try_from(term)
+                .ok()
+                .filter(|&t| t < k)
+                .ok_or_else(|| invalid(op, "no such term"))?;
+            let (batch, row, column) = (e / (m * n), e / n % m, e % n);
+            let mut positions = vec![
+                at(0, (batch * m + row) * k + term),
+                at(1, term * n + column),
+            ];
+            positions.extend([2, 3].into_iter().filter(|&s| present(s)).map(|s| at(s, 0)));
+            positions
+        }
+        Op::Add | Op::Sub | Op::Mul | Op::Div => vec![
+            at(0, broadcast_index(e, &out, &dims_of(record, 0)?)),
+            at(1, broadcast_index(e, &out, &dims_of(record, 1)?)),
+        ],
+        Op::Relu | Op::Cast { .. } | Op::Reshape { .. } | Op::Flatten { .. } => vec![at(0, e)],
+        Op::Clip => {
+            let mut positions = vec![at(0, e)];
+            positions.extend([1, 2].into_iter().filter(|&s| present(s)).map(|s| at(s, 0)));
+            positions
+        }
+        Op::Transpose { perm } => {
+            let dims = dims_of(record, 0)?;
+            let rank = dims.len();
+            let perm: Vec<usize> = if perm.is_empty() {
+                (0..rank).rev().collect()
+            } else {
+                perm.iter()
+                    .map(|&p| usize::try_from(p).ok().filter(|&p| p < rank))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| invalid(op, "perm"))?
+            };
+            let (in_strides, out_strides) =
+                (super::tensor::strides(&dims), super::tensor::strides(&out));
+            let source = (0..rank.min(perm.len()).min(out.len()))
+                .map(|axis| (e / out_strides[axis] % out[axis]) * in_strides[perm[axis]])
+                .sum();
+            vec![at(0, source)]
+        }
+        Op::Gather { axis } => {
+            let data = dims_of(record, 0)?;
+            let indices = product(&dims_of(record, 1)?);
+            let axis = super::tensor::axis(*axis, data.len(), op)?;
+            let extent = data.get(axis).copied().unwrap_or(0);
+            let inner = product(&data[axis + 1..]);
+            let (outer, position, within) = (
+                e / (indices * inner).max(1),
+                e / inner.max(1) % indices.max(1),
+                e % inner.max(1),
+            );
+            let mut positions = vec![at(1, position)];
+            if let Some(&index) = known.first() {
+                let index = if index < 0 {
+                    index + extent as i64
+                } else {
+                    index
+                };
+                let index = usize::try_from(index)
+                    .ok()
+                    .filter(|&index| index < extent)
+                    .ok_or_else(|| invalid(op, "an index outside the axis"))?;
+                positions.push(at(0, (outer * extent + index) * inner + within));
+            }
+            positions
+        }
+        Op::ArgMax { axis, .. } => {
+            let dims = dims_of(record, 0)?;
+            let axis = super::tensor::axis(*axis, dims.len(), op)?;
+            let extent = dims.get(axis).copied().unwrap_or(0);
+            let inner = product(&dims[axis + 1..]);
+            let term = usize::try_from(term)
+                .ok()
+                .filter(|&t| t < extent)
+                .ok_or_else(|| invalid(op, "no such term"))?;
+            let (outer, within) = (e / inner.max(1), e % inner.max(1));
+            vec![at(0, (outer * extent + term) * inner + within)]
+        }
+    })
+}
+
+/// `value` as a one-element tensor of `slot`'s dtype, at `slot` of the
+/// op's inputs.
+fn scalars(
+    record: &NodeRecord,
+    values: &[(usize, i64)],
+    shape: &[usize],
+) -> Result<Vec<Option<IntTensor>>, RefereeError> {
+    let mut inputs = vec![None; record.inputs.len()];
+    for &(slot, value) in values {
+        let operand = record
+            .operand(slot)
+            .ok_or_else(|| invalid(record.op.name(), "an operand is missing"))?;
+        let dims = if slot < 2 { shape.to_vec() } else { Vec::new() };
+        if let Some(input) = inputs.get_mut(slot) {
+            *input = Some(IntTensor::new(operand.ty.dtype, dims, vec![value])?);
+        }
+    }
+    Ok(inputs)
+}
+
+fn apply(record: &NodeRecord, op: &Op, inputs: &[Option<IntTensor>]) -> Result<i64, RefereeError> {
+    let inputs: Vec<Option<&IntTensor>> = inputs.iter().map(Option::as_ref).collect();
+    op.apply(&inputs)?
+        .data
+        .first()
+        .copied()
+        .ok_or_else(|| invalid(record.op.name(), "no element"))
+}
+
+/// Element `element` of a node that is not a reduction, from the values
+/// of its [`positions`] in order.
+pub fn element(record: &NodeRecord, element: u64, operands: &[i64]) -> Result<i64, RefereeError> {
+    let wanted = positions(record, element, 0, operands)?;
+    if wanted.len() != operands.len() {
+        return Err(invalid(
+            record.op.name(),
+            "operands do not match the positions",
+        ));
+    }
+    let values: Vec<(usize, i64)> = wanted
+        .iter()
+        .map(|p| p.slot)
+        .zip(operands.iter().copied())
+        .collect();
+    match &record.op {
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Relu | Op::Clip | Op::Cast { .. } => {
+            apply(record, &record.op, &scalars(record, &values, &[])?)
+        }
+        Op::Reshape { .. } | Op::Flatten { .. } | Op::Transpose { .. } | Op::Gather { .. } => {
+            // The data element moved; a Gather's is its second operand.
+            let value = *operands
+                .last()
+                .ok_or_else(|| invalid(record.op.name(), "no operand"))?;
+            Ok(record.output.dtype.wrap(value))
+        }
+        Op::MatMulInteger | Op::ArgMax { .. } => Err(invalid(record.op.name(), "a reduction")),
+    }
+}
+
+/// A reduction's state before its first term.
+pub fn initial(record: &NodeRecord) -> State {
+    match record.op {
+        Op::ArgMax { .. } => [i64::MIN, 0],
+        _ => [0, 0],
+    }
+}
+
+/// `state` with term `term` folded in, from the values of its
+/// [`positions`] in order.
+pub fn fold(
+    record: &NodeRecord,
+    state: State,
+    term: u64,
+    operands: &[i64],
+) -> Result<State, RefereeError> {
+    match &record.op {
+        Op::MatMulInteger => {
+            if operands.len() < 2 {
+                return Err(invalid("MatMulInteger", "a term reads A and B"));
+            }
+            let slots = [0usize, 1, 2, 3]
+                .into_iter()
+                .filter(|&s| record.operand(s).is_some());
+            let values: Vec<(usize, i64)> = slots.zip(operands.iter().copied()).collect();
+            let product = apply(record, &record.op, &scalars(record, &values, &[1, 1])?)?;
+            Ok([IntType::I32.wrap(state[0].wrapping_add(product)), 0])
+        }
+        Op::ArgMax {
+            select_last_index, ..
+        } => {
+            let value = *operands
+                .first()
+                .ok_or_else(|| invalid("ArgMax", "a term reads one value"))?;
+            let better = if *select_last_index {
+                value >= state[0]
+            } else {
+                value > state[0]
+            };
+            Ok(if better { [value, term as i64] } else { state })
+        }
+        _ => Err(invalid(record.op.name(), "not a reduction")),
+    }
+}
+
+/// A reduction's element from its state after every term.
+pub fn finish(record: &NodeRecord, state: State) -> i64 {
+    match record.op {
+        Op::ArgMax { .. } => state[1],
+        _ => state[0],
+    }
+}
+
+/// Element `element` of `record` from end to end, reading each operand
+/// element it needs through `read`: what a node checks a step against,
+/// and what the tests run against a whole run.
+pub fn compute(
+    record: &NodeRecord,
+    element_index: u64,
+    mut read: impl FnMut(Position) -> Result<i64, RefereeError>,
+) -> Result<i64, RefereeError> {
+    let mut read_term = |term: u64| -> Result<Vec<i64>, RefereeError> {
+        let mut known = Vec::new();
+        loop {
+            let wanted = positions(record, element_index, term, &known)?;
+            match wanted.get(known.len()) {
+                None => return Ok(known),
+                Some(&position) => known.push(read(position)?),
+            }
+        }
+    };
+    match record.op {
+        Op::MatMulInteger | Op::ArgMax { .. } => {
+            let mut state = initial(record);
+            for term in 0..reduction_len(record)? {
+                state = fold(record, state, term, &read_term(term)?)?;
+            }
+            Ok(finish(record, state))
+        }
+        _ => element(record, element_index, &read_term(0)?),
+    }
+}
+
+/// An element's value from its little-endian bytes in `dtype`'s width.
+pub fn element_value(dtype: IntType, bytes: &[u8]) -> Option<i64> {
+    let mut word = [0u8; 8];
+    if bytes.len() != dtype.width() {
+        return None;
+    }
+    word[..bytes.len()].copy_from_slice(bytes);
+    let raw = i64::from_le_bytes(word);
+    Some(match dtype {
+        IntType::U8 => raw,
+        _ => dtype.wrap(raw),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::referee::{
+        graph::{Graph, Node, Values},
+        record::Source,
+    };
+    use alloc::string::String;
+
+    fn t(dtype: IntType, dims: &[usize], data: &[i64]) -> IntTensor {
+        IntTensor::new(dtype, dims.to_vec(), data.to_vec()).unwrap()
+    }
+
+    /// Every element of every node, computed one at a time as a step
+    /// would (reductions folded term by term), equals the whole run's.
+    fn check_every_element(graph: &Graph, values: &Values) {
+        let records = graph.records(values).unwrap();
+        let value_of = |source: Source, index: u64| -> i64 {
+            let tensor: &IntTensor = match source {
+                Source::Input(i) => values[graph.inputs[i as usize]].as_deref().unwrap(),
+                Source::Weight(w) => &graph.weights[w as usize].1,
+                Source::Node(k) => values[graph.nodes[k as usize].outputs[0]]
+                    .as_deref()
+                    .unwrap(),
+            };
+            tensor.data[index as usize]
+        };
+        for (node, record) in graph.nodes.iter().zip(&records) {
+            let out = values[node.outputs[0]].as_deref().unwrap();
+            for e in 0..out.data.len() as u64 {
+                let value = compute(record, e, |p| {
+                    Ok(value_of(record.operand(p.slot).unwrap().source, p.index))
+                })
+                .unwrap();
+                assert_eq!(
+                    value,
+                    out.data[e as usize],
+                    "{} element {e}",
+                    record.op.name()
+                );
+            }
+        }
+    }
+
+    fn graph(
+        names: &[&str],
+        weights: Vec<(usize, IntTensor)>,
+        nodes: Vec<(Op, Vec<Option<usize>>, usize)>,
+        output: usize,
+    ) -> Graph {
+        Graph {
+            names: names.iter().map(|&n| String::from(n)).collect(),
+            inputs: vec![0],
+            outputs: vec![output],
+            weights,
+            nodes: nodes
+                .into_iter()
+                .map(|(op, inputs, out)| Node {
+                    op,
+                    inputs,
+                    outputs: vec![out],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_element_of_every_op_steps_to_the_runs_value() {
+        // x [2, 3] int8 through every op the referee computes.
+        let g = graph(
+            &[
+                "x", "w", "zero", "mm", "bias", "sum", "relu", "lo", "hi", "clip", "div", "quot",
+                "cast", "shape", "reshaped", "t", "idx", "gathered", "flat", "arg", "arg_last",
+                "sub", "mul",
+            ],
+            vec![
+                (
+                    1,
+                    t(
+                        IntType::I8,
+                        &[3, 4],
+                        &[1, -2, 3, 4, -5, 6, 7, -8, 9, 10, -11, 12],
+                    ),
+                ),
+                (2, IntTensor::scalar(IntType::I8, 3)),
+                (4, t(IntType::I32, &[4], &[-100, 5, 50, -7])),
+                (7, IntTensor::scalar(IntType::I32, -20)),
+                (8, IntTensor::scalar(IntType::I32, 90)),
+                (10, t(IntType::I32, &[2, 1], &[3, -4])),
+                (13, t(IntType::I64, &[3], &[4, -1, 1])),
+                (16, t(IntType::I64, &[2, 2], &[-1, 0, 2, -3])),
+            ],
+            vec![
+                (Op::MatMulInteger, vec![Some(0), Some(1), None, Some(2)], 3),
+                (Op::Add, vec![Some(3), Some(4)], 5),
+                (Op::Relu, vec![Some(5)], 6),
+                (Op::Clip, vec![Some(5), Some(7), Some(8)], 9),
+                (Op::Div, vec![Some(9), Some(10)], 11),
+                (Op::Cast { to: IntType::I8 }, vec![Some(11)], 12),
+                (
+                    Op::Reshape { allow_zero: false },
+                    vec![Some(12), Some(13)],
+                    14,
+                ),
+                (
+                    Op::Transpose {
+                        perm: vec![1, 2, 0],
+                    },
+                    vec![Some(14)],
+                    15,
+                ),
+                (Op::Gather { axis: 2 }, vec![Some(15), Some(16)], 17),
+                (Op::Flatten { axis: 1 }, vec![Some(17)], 18),
+                (
+                    Op::ArgMax {
+                        axis: 1,
+                        keep_dims: true,
+                        select_last_index: false,
+                    },
+                    vec![Some(6)],
+                    19,
+                ),
+                (
+                    Op::ArgMax {
+                        axis: 0,
+                        keep_dims: false,
+                        select_last_index: true,
+                    },
+                    vec![Some(18)],
+                    20,
+                ),
+                (Op::Sub, vec![Some(6), Some(9)], 21),
+                (Op::Mul, vec![Some(21), Some(10)], 22),
+            ],
+            22,
+        );
+        for seed in 0..20i64 {
+            let x: Vec<i64> = (0..6).map(|i| (i * 37 + seed * 11) % 256 - 128).collect();
+            let values = g.run(vec![t(IntType::I8, &[2, 3], &x)]).unwrap();
+            check_every_element(&g, &values);
+        }
+    }
+
+    #[test]
+    fn a_step_refuses_what_the_run_refuses() {
+        let g = graph(
+            &["x", "zero", "q"],
+            vec![(1, t(IntType::I32, &[2], &[1, 0]))],
+            vec![(Op::Div, vec![Some(0), Some(1)], 2)],
+            2,
+        );
+        let x = t(IntType::I32, &[2], &[5, 6]);
+        assert!(g.run(vec![x.clone()]).is_err());
+        // The records of a run that fits (divisor 1 everywhere) ...
+        let mut fits = g.clone();
+        fits.weights[0].1.data[1] = 1;
+        let records = fits.records(&fits.run(vec![x]).unwrap()).unwrap();
+        // ... and a step on the divisor 0: refused, as the run is.
+        assert_eq!(
+            element(&records[0], 1, &[6, 0]),
+            Err(RefereeError::DivisionByZero)
+        );
+        assert_eq!(element(&records[0], 0, &[5, 1]), Ok(5));
+        // Operands that are not the positions' are refused.
+        assert!(element(&records[0], 0, &[5]).is_err());
+        assert!(positions(&records[0], 2, 0, &[]).is_err());
+        // An element's bytes read back in its width only.
+        assert_eq!(element_value(IntType::I8, &[0xff]), Some(-1));
+        assert_eq!(element_value(IntType::U8, &[0xff]), Some(255));
+        assert_eq!(element_value(IntType::I32, &[0xff; 4]), Some(-1));
+        assert_eq!(element_value(IntType::I32, &[0xff; 3]), None);
+    }
+}

@@ -1,0 +1,663 @@
+//! The referee game: disputes on an integer model decided by bisection and
+//! one step on chain, with no vote. Every outcome (a lying operator, a
+//! lying challenger, a party that stops answering, a decoy) with exact
+//! balances, and every rule broken once with its named error.
+use anchor_lang::prelude::Pubkey;
+use sibyl::{
+    errors::SibylError,
+    events::{RefereeGameDecided, RefereeGameSettled},
+    state::{GameOutcome, GamePhase, GameSubject, Move, RefereeGame},
+};
+use sibyl_sdk::{constants::REFEREE_MOVE_SLOTS, referee::Tree};
+use sibyl_tests::{
+    assert_sibyl_error,
+    referee::{Lie, Player, ReduceLie, RefereeModel, Run},
+    Actor, TestEnv,
+};
+
+const MODEL_HASH: [u8; 32] = [0x5e; 32];
+
+/// An environment with the referee model registered and one request on it.
+async fn table() -> (TestEnv, RefereeModel, Pubkey, Vec<u8>) {
+    let mut env = TestEnv::new().await;
+    let model = RefereeModel::mlp();
+    let account = env.register_referee_model(&model, MODEL_HASH).await;
+    let input = RefereeModel::input(3);
+    let request = env.request_model(account, &input).await;
+    (env, model, request, input)
+}
+
+fn player<'a>(run: &'a Run, actor: &Actor) -> Player<'a> {
+    Player {
+        run,
+        wallet: actor.wallet.insecure_clone(),
+        stops_at: None,
+    }
+}
+
+/// Operator 0 commits `operator`'s run; the default challenger opens a
+/// game with `challenger`'s roots. Returns the game's address.
+async fn open(env: &mut TestEnv, request: Pubkey, operator: &Run, challenger: &Run) -> Pubkey {
+    env.commit_run(0, request, operator).await.expect("commit");
+    let actor = env.challenger.clone();
+    env.open_game(
+        &actor,
+        request,
+        challenger.trace_root(),
+        challenger.output_root(),
+    )
+    .await
+    .expect("open the game");
+    env.game_address(request, &actor.key()).await
+}
+
+/// Plays `game` to its end with both parties answering and `prover`
+/// proving the step; returns the decided game.
+async fn play_out(
+    env: &mut TestEnv,
+    game: Pubkey,
+    model: &RefereeModel,
+    operator: &Run,
+    challenger: &Run,
+    prover: &Run,
+) -> (RefereeGame, usize) {
+    let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
+    let sent = env
+        .play_game(
+            game,
+            model,
+            &player(operator, &op),
+            &player(challenger, &ch),
+            Some(prover),
+        )
+        .await;
+    (env.game(game).await, sent)
+}
+
+/// Balances a settlement moves: the challenger's and operator 0's payout
+/// accounts, the requester's, and operator 0's stake.
+async fn balances(env: &mut TestEnv) -> [u64; 4] {
+    let (challenger, operator, requester) = (
+        env.challenger.token,
+        env.operators[0].token,
+        env.requester.token,
+    );
+    [
+        env.token_balance(challenger).await,
+        env.token_balance(operator).await,
+        env.token_balance(requester).await,
+        env.operator_account(0).await.stake,
+    ]
+}
+
+#[tokio::test]
+async fn an_operator_that_lies_in_its_trace_loses_by_bisection_with_no_vote() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    // A consistent liar: one element of the Div node changed, every later
+    // node computed from it, its result its trace's.
+    let liar = model.run(
+        &input,
+        Lie::Node {
+            node: 3,
+            element: 2,
+            delta: 1,
+        },
+        ReduceLie::Late,
+    );
+    assert_ne!(liar.result, honest.result, "the lie reaches the result");
+    let before = balances(&mut env).await;
+    let game = open(&mut env, request, &liar, &honest).await;
+    let opened = env.game(game).await;
+    assert_eq!(
+        (opened.subject, opened.phase),
+        (GameSubject::Trace, GamePhase::Items)
+    );
+    let (decided, sent) = play_out(&mut env, game, &model, &liar, &honest, &honest).await;
+    assert_eq!(decided.outcome, GameOutcome::OperatorLost);
+    // Node 3 found (4 rounds over 9 nodes), its element 2 (2 rounds over 4),
+    // the values opened, then the step's operands (a Div reads two).
+    assert_eq!((decided.item, decided.element), (3, 2));
+    assert_eq!(sent, 2 * (4 + 2 + 1) + 1 + 2);
+
+    let slash = env.operator_account(0).await.stake * env.params.slash_bps as u64 / 10_000;
+    let events = env.settle_game(game).await.expect("settle");
+    let settled = &events.all::<RefereeGameSettled>()[0];
+    assert!(settled.commitment_rejected && settled.bond_returned && !settled.moot);
+    assert_eq!(settled.slashed, slash);
+    let after = balances(&mut env).await;
+    // The challenger: its bond back and the slash. The requester: its fee
+    // back. The operator: the slash gone, no fee.
+    assert_eq!(after[0], before[0] + slash);
+    assert_eq!(after[1], before[1]);
+    assert_eq!(after[2], before[2] + sibyl_tests::env::MODEL_PRICE);
+    assert_eq!(after[3], before[3] - slash);
+    assert!(!env.exists(request).await, "the request is closed");
+    assert!(!env.exists(game).await, "the game is closed");
+    assert_eq!(env.operator_account(0).await.open_commitments, 0);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_lie_inside_a_sum_is_bisected_to_one_term() {
+    for reduce in [ReduceLie::Late, ReduceLie::Early] {
+        let (mut env, model, request, input) = table().await;
+        let honest = model.run(&input, Lie::None, reduce);
+        // Element 1 of the first MatMulInteger: a sum over K = 8 terms.
+        let liar = model.run(
+            &input,
+            Lie::Node {
+                node: 0,
+                element: 1,
+                delta: 5,
+            },
+            reduce,
+        );
+        let game = open(&mut env, request, &liar, &honest).await;
+        let (decided, _) = play_out(&mut env, game, &model, &liar, &honest, &honest).await;
+        assert_eq!(decided.outcome, GameOutcome::OperatorLost, "{reduce:?}");
+        // A late lie is found at the last term, an early one at the first.
+        let term = if reduce == ReduceLie::Late { 7 } else { 0 };
+        assert_eq!((decided.lo, decided.hi), (term, term + 1), "{reduce:?}");
+        env.settle_game(game).await.expect("settle");
+        env.assert_tokens_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn a_lie_in_the_last_node_is_found_there() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    // The ArgMax's label: a scan over the three logits.
+    let liar = model.run(
+        &input,
+        Lie::Node {
+            node: 8,
+            element: 0,
+            delta: 1,
+        },
+        ReduceLie::Late,
+    );
+    let game = open(&mut env, request, &liar, &honest).await;
+    let (decided, _) = play_out(&mut env, game, &model, &liar, &honest, &honest).await;
+    assert_eq!(
+        (decided.outcome, decided.item),
+        (GameOutcome::OperatorLost, 8)
+    );
+}
+
+#[tokio::test]
+async fn an_operator_whose_result_is_not_its_trace_loses_on_the_outputs() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    // The honest trace, committed beside another result.
+    let liar = model.run(
+        &input,
+        Lie::Output {
+            output: 0,
+            element: 1,
+            delta: 1,
+        },
+        ReduceLie::Late,
+    );
+    assert_eq!(liar.trace_root(), honest.trace_root());
+    let game = open(&mut env, request, &liar, &honest).await;
+    assert_eq!(env.game(game).await.subject, GameSubject::Outputs);
+    let (decided, _) = play_out(&mut env, game, &model, &liar, &honest, &honest).await;
+    assert_eq!(
+        (decided.outcome, decided.item, decided.element),
+        (GameOutcome::OperatorLost, 0, 1)
+    );
+    env.settle_game(game).await.expect("settle");
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_lying_challenger_loses_its_bond_to_the_operator_and_the_result_finalizes() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let liar = model.run(
+        &input,
+        Lie::Node {
+            node: 5,
+            element: 0,
+            delta: 1,
+        },
+        ReduceLie::Late,
+    );
+    let before = balances(&mut env).await;
+    let game = open(&mut env, request, &honest, &liar).await;
+    let (decided, _) = play_out(&mut env, game, &model, &honest, &liar, &honest).await;
+    assert_eq!(decided.outcome, GameOutcome::ChallengerLost);
+    // The result cannot finalize while the game is open ...
+    env.warp_slots(env.params.challenge_window_slots + 1).await;
+    assert_sibyl_error(env.finalize(request).await, SibylError::RefereeGamesOpen);
+    // ... and does once it is settled.
+    let events = env.settle_game(game).await.expect("settle");
+    let settled = &events.all::<RefereeGameSettled>()[0];
+    assert!(!settled.commitment_rejected && settled.slashed == 0);
+    env.finalize(request).await.expect("finalize");
+    let after = balances(&mut env).await;
+    let bond = env.params.challenge_bond;
+    assert_eq!(after[0], before[0] - bond);
+    assert!(after[1] > before[1] + bond, "the bond and the fee");
+    assert_eq!(after[3], before[3], "no slash");
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn junk_past_the_last_node_loses_without_a_step() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let junk = model.run(&input, Lie::Padding, ReduceLie::Late);
+    let game = open(&mut env, request, &honest, &junk).await;
+    let (decided, sent) = play_out(&mut env, game, &model, &honest, &junk, &honest).await;
+    assert_eq!(
+        (decided.outcome, decided.item),
+        (GameOutcome::ChallengerLost, 9)
+    );
+    assert_eq!(
+        sent,
+        2 * 4,
+        "four rounds over the nodes, no record, no step"
+    );
+}
+
+#[tokio::test]
+async fn a_party_that_stops_answering_loses_on_its_deadline() {
+    // (who stops, where, and who loses)
+    let cases = [
+        (true, Some(GamePhase::Elements), GameOutcome::OperatorLost),
+        (false, Some(GamePhase::Items), GameOutcome::ChallengerLost),
+        (false, Some(GamePhase::Reduce), GameOutcome::ChallengerLost),
+        // Nobody proves the step: the challenger, who opened, bears it.
+        (false, None, GameOutcome::ChallengerLost),
+    ];
+    for (operator_stops, phase, loser) in cases {
+        let (mut env, model, request, input) = table().await;
+        let honest = model.run(&input, Lie::None, ReduceLie::Late);
+        let liar = model.run(
+            &input,
+            Lie::Node {
+                node: 0,
+                element: 0,
+                delta: 3,
+            },
+            ReduceLie::Late,
+        );
+        let (operator_run, challenger_run) = if operator_stops {
+            (&liar, &honest)
+        } else {
+            (&honest, &liar)
+        };
+        let game = open(&mut env, request, operator_run, challenger_run).await;
+        let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
+        let mut operator = player(operator_run, &op);
+        let mut challenger = player(challenger_run, &ch);
+        if operator_stops {
+            operator.stops_at = phase;
+        } else {
+            challenger.stops_at = phase;
+        }
+        // Where a party stops, the step is proven up to it; with nobody
+        // stopping, nobody proves it.
+        let prover = phase.map(|_| &honest);
+        env.play_game(game, &model, &operator, &challenger, prover)
+            .await;
+        let stalled = env.game(game).await;
+        assert_eq!(stalled.outcome, GameOutcome::Open);
+        assert_sibyl_error(
+            env.claim_timeout(game).await,
+            SibylError::RefereeDeadlineNotPassed,
+        );
+        env.warp_slots(REFEREE_MOVE_SLOTS + 1).await;
+        if stalled.owes(sibyl::state::Party::Operator) {
+            // Too late to answer now.
+            let play = operator_run.next_move(&model, &stalled);
+            assert_sibyl_error(
+                env.play_move(game, &op.wallet, play).await,
+                SibylError::RefereeMoveLate,
+            );
+        }
+        let events = env.claim_timeout(game).await.expect("timeout");
+        let decided = &events.all::<RefereeGameDecided>()[0];
+        assert!(decided.timed_out);
+        assert_eq!(decided.outcome, loser, "{phase:?}");
+        env.settle_game(game).await.expect("settle");
+        env.assert_tokens_conserved().await;
+    }
+}
+
+#[tokio::test]
+async fn both_stopping_answering_rejects_the_commitment_and_pays_nobody() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let liar = model.run(&input, Lie::Padding, ReduceLie::Late);
+    let game = open(&mut env, request, &honest, &liar).await;
+    let fee_vault = sibyl_client::pda::fee_vault(&env.request_account(request).await.model);
+    let vault_before = env.token_balance(fee_vault).await;
+    let challenger_before = env.token_balance(env.challenger.token).await;
+    env.warp_slots(REFEREE_MOVE_SLOTS + 1).await;
+    let events = env.claim_timeout(game).await.expect("timeout");
+    assert_eq!(
+        events.all::<RefereeGameDecided>()[0].outcome,
+        GameOutcome::BothLost
+    );
+    let slash = env.operator_account(0).await.stake * env.params.slash_bps as u64 / 10_000;
+    env.settle_game(game).await.expect("settle");
+    // The slash and the bond go to the protocol; the requester is refunded.
+    assert_eq!(
+        env.token_balance(fee_vault).await,
+        vault_before + slash + env.params.challenge_bond
+    );
+    assert_eq!(
+        env.token_balance(env.challenger.token).await,
+        challenger_before
+    );
+    assert!(!env.exists(request).await);
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn a_decoy_that_loses_on_purpose_cannot_shield_a_wrong_commitment() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let liar = model.run(
+        &input,
+        Lie::Node {
+            node: 6,
+            element: 0,
+            delta: 9,
+        },
+        ReduceLie::Late,
+    );
+    // The operator's accomplice opens first, with the operator's own trace
+    // and junk past its last node: a game it loses.
+    let mut decoy = model.run(
+        &input,
+        Lie::Node {
+            node: 6,
+            element: 0,
+            delta: 9,
+        },
+        ReduceLie::Late,
+    );
+    let mut leaves: Vec<[u8; 32]> = decoy.node_trees.iter().map(Tree::root).collect();
+    leaves.push([9; 32]);
+    decoy.trace = Tree::new(leaves);
+    let decoy_game = open(&mut env, request, &liar, &decoy).await;
+    let (decided, _) = play_out(&mut env, decoy_game, &model, &liar, &decoy, &liar).await;
+    assert_eq!(decided.outcome, GameOutcome::ChallengerLost);
+    // An honest watcher opens its own game inside the window and wins it.
+    let watcher = env.operators[1].clone();
+    env.open_game(&watcher, request, honest.trace_root(), honest.output_root())
+        .await
+        .expect("a second game");
+    let game = env.game_address(request, &watcher.key()).await;
+    assert_eq!(env.request_account(request).await.open_games, 2);
+    let op = env.operators[0].clone();
+    env.play_game(
+        game,
+        &model,
+        &player(&liar, &op),
+        &player(&honest, &watcher),
+        Some(&honest),
+    )
+    .await;
+    assert_eq!(env.game(game).await.outcome, GameOutcome::OperatorLost);
+    // The winner settles first: the commitment is rejected; the decoy's
+    // game is then moot (its bond returned: it has nothing to decide).
+    env.settle_game(game)
+        .await
+        .expect("settle the watcher's game");
+    let decoy_before = env.token_balance(env.challenger.token).await;
+    let events = env
+        .settle_game(decoy_game)
+        .await
+        .expect("settle the decoy's game");
+    assert!(events.all::<RefereeGameSettled>()[0].moot);
+    assert_eq!(
+        env.token_balance(env.challenger.token).await,
+        decoy_before + env.params.challenge_bond
+    );
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn referee_models_are_registered_committed_and_disputed_by_their_rules() {
+    let mut env = TestEnv::new().await;
+    let model = RefereeModel::mlp();
+    // Registration: Exact, whole integer outputs of fixed shapes, one node
+    // per output.
+    let mut tolerance = model.args([1; 32]);
+    tolerance.outputs[0].dtype = sibyl::state::DType::Float32;
+    tolerance.comparison = sibyl::state::ComparisonRule::Tolerance {
+        abs: 0.001,
+        rel: 0.0,
+    };
+    let mut dynamic = model.args([2; 32]);
+    dynamic.inputs[0].shape = vec![-1, 8];
+    let mut outputs = model.args([3; 32]);
+    outputs.referee.as_mut().unwrap().output_nodes = vec![7];
+    let mut nodes = model.args([4; 32]);
+    nodes.referee.as_mut().unwrap().output_nodes = vec![7, 9];
+    for args in [tolerance, dynamic, outputs, nodes] {
+        assert_sibyl_error(
+            env.register_model(args).await,
+            SibylError::InvalidRefereeModel,
+        );
+    }
+    let account = env.register_referee_model(&model, MODEL_HASH).await;
+    // Inputs go on chain.
+    let nonce = env.next_nonce();
+    let accounts = env.request_accounts(&env.requester.clone(), account, nonce);
+    let requester = env.requester.wallet.insecure_clone();
+    let by_reference = sibyl::instructions::RequestInferenceArgs {
+        nonce,
+        fee: sibyl_tests::env::MODEL_PRICE,
+        input_len: 64,
+        input: vec![],
+        input_reference: Some(sibyl::instructions::InputReference {
+            sha256: [5; 32],
+            uri: "https://example.com/x".into(),
+        }),
+        callback: None,
+        max_challenge_window_slots: None,
+    };
+    assert_sibyl_error(
+        env.send_request(accounts, by_reference, &requester).await,
+        SibylError::RefereeInputByReference,
+    );
+    // A commitment carries the trace root, and only a referee model's does.
+    let input = RefereeModel::input(3);
+    let request = env.request_model(account, &input).await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    assert_sibyl_error(
+        env.commit(0, request, &honest.result).await,
+        SibylError::RefereeTraceRootMissing,
+    );
+    let plain = env.request(b"in").await;
+    assert_sibyl_error(
+        env.commit_run(0, plain, &honest).await,
+        SibylError::RefereeTraceRootUnexpected,
+    );
+    env.commit_run(0, request, &honest).await.expect("commit");
+    // Disputes go to the referee, never to a vote.
+    assert_sibyl_error(
+        env.challenge(request, &honest.result).await,
+        SibylError::RefereeModelUsesGame,
+    );
+    env.commit(1, plain, &sibyl_tests::output(b"out"))
+        .await
+        .expect("commit");
+    let challenger = env.challenger.clone();
+    assert_sibyl_error(
+        env.open_game(&challenger, plain, [1; 32], [1; 32]).await,
+        SibylError::NotRefereeModel,
+    );
+    // A game disputes something.
+    assert_sibyl_error(
+        env.open_game(
+            &challenger,
+            request,
+            honest.trace_root(),
+            honest.output_root(),
+        )
+        .await,
+        SibylError::RefereeNothingDisputed,
+    );
+    let operator = env.operators[0].clone();
+    assert_sibyl_error(
+        env.open_game(&operator, request, [1; 32], [1; 32]).await,
+        SibylError::SelfChallenge,
+    );
+    env.open_game(&challenger, request, [1; 32], honest.output_root())
+        .await
+        .expect("open");
+    // One game per challenger.
+    assert!(env
+        .open_game(&challenger, request, [2; 32], honest.output_root())
+        .await
+        .is_err());
+    env.warp_slots(env.params.challenge_window_slots + 1).await;
+    let late = env.operators[2].clone();
+    assert_sibyl_error(
+        env.open_game(&late, request, [1; 32], [1; 32]).await,
+        SibylError::ChallengeWindowClosed,
+    );
+    env.assert_tokens_conserved().await;
+}
+
+#[tokio::test]
+async fn every_move_and_proof_is_checked_against_its_commitment() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let liar = model.run(
+        &input,
+        Lie::Node {
+            node: 3,
+            element: 2,
+            delta: 1,
+        },
+        ReduceLie::Late,
+    );
+    let game = open(&mut env, request, &liar, &honest).await;
+    let state = env.game(game).await;
+    let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
+    // Only the parties move.
+    let stranger = env.operators[2].clone();
+    let play = honest.next_move(&model, &state);
+    assert_sibyl_error(
+        env.play_move(game, &stranger.wallet, play).await,
+        SibylError::NotGameParty,
+    );
+    // Children that do not hash to the mover's node.
+    assert_sibyl_error(
+        env.play_move(game, &ch.wallet, Move::Children([[1; 32], [2; 32]]))
+            .await,
+        SibylError::RefereeRevealMismatch,
+    );
+    // The other party's children are not the mover's.
+    assert_sibyl_error(
+        env.play_move(game, &op.wallet, play).await,
+        SibylError::RefereeRevealMismatch,
+    );
+    assert_sibyl_error(
+        env.play_move(game, &ch.wallet, Move::Value(1)).await,
+        SibylError::RefereeWrongMove,
+    );
+    env.play_move(game, &ch.wallet, play).await.expect("a move");
+    assert_sibyl_error(
+        env.play_move(game, &ch.wallet, play).await,
+        SibylError::RefereeWrongMove,
+    );
+    // Settling waits for a decision.
+    assert_sibyl_error(
+        env.settle_game(game).await,
+        SibylError::RefereeGameUndecided,
+    );
+    // Play on to the record.
+    let operator = Player {
+        stops_at: Some(GamePhase::Values),
+        ..player(&liar, &op)
+    };
+    let challenger = Player {
+        stops_at: Some(GamePhase::Values),
+        ..player(&honest, &ch)
+    };
+    env.play_game(game, &model, &operator, &challenger, None)
+        .await;
+    let state = env.game(game).await;
+    assert_eq!(state.phase, GamePhase::Record);
+    // A record that is not the node's, or not proven.
+    let wrong = model.records[2].to_bytes();
+    assert_sibyl_error(
+        env.prove_record(game, wrong, model.graph_tree.proof(2))
+            .await,
+        SibylError::RefereeProofInvalid,
+    );
+    let record = model.records[3].to_bytes();
+    assert_sibyl_error(
+        env.prove_record(game, record.clone(), vec![]).await,
+        SibylError::RefereeProofInvalid,
+    );
+    env.prove_record(game, record, model.graph_tree.proof(3))
+        .await
+        .expect("the record");
+    env.play_game(game, &model, &operator, &challenger, None)
+        .await;
+    let state = env.game(game).await;
+    assert_eq!(state.phase, GamePhase::Values);
+    // A value is its leaf's, in its type's range: 2^32 + v hashes as v.
+    let value = match honest.next_move(&model, &state) {
+        Move::Value(value) => value,
+        other => panic!("{other:?}"),
+    };
+    assert_sibyl_error(
+        env.play_move(game, &ch.wallet, Move::Value(value + (1 << 32)))
+            .await,
+        SibylError::RefereeRevealMismatch,
+    );
+    assert_sibyl_error(
+        env.play_move(game, &ch.wallet, Move::Value(value + 1))
+            .await,
+        SibylError::RefereeRevealMismatch,
+    );
+    let (op_play, ch_play) = (
+        liar.next_move(&model, &state),
+        honest.next_move(&model, &state),
+    );
+    env.play_move(game, &ch.wallet, ch_play)
+        .await
+        .expect("value");
+    env.play_move(game, &op.wallet, op_play)
+        .await
+        .expect("value");
+    let state = env.game(game).await;
+    assert_eq!(state.phase, GamePhase::Operands);
+    // An operand is proven: a value its proof does not hash to is refused.
+    let (value, element, item) = honest.next_operand(&model, &state).expect("an operand");
+    assert_sibyl_error(
+        env.prove_operand(game, value + 1, element.clone(), item.clone())
+            .await,
+        SibylError::RefereeProofInvalid,
+    );
+    assert_sibyl_error(
+        env.prove_operand(game, value, vec![], item.clone()).await,
+        SibylError::RefereeProofInvalid,
+    );
+    env.prove_operand(game, value, element, item)
+        .await
+        .expect("the operand");
+    let (value, element, item) = honest
+        .next_operand(&model, &env.game(game).await)
+        .expect("the divisor");
+    env.prove_operand(game, value, element, item)
+        .await
+        .expect("the divisor");
+    assert_eq!(env.game(game).await.outcome, GameOutcome::OperatorLost);
+    assert_sibyl_error(
+        env.claim_timeout(game).await,
+        SibylError::RefereeGameDecided,
+    );
+}
