@@ -16,12 +16,10 @@ use sibyl_client::{accounts, pda};
 use sibyl_sdk::{
     encoding::encode,
     referee::{
-        commit::Tree,
-        graph::{weights_tree, Graph, Node},
+        graph::{Graph, Node},
         ops::Op,
-        record::{graph_tree, NodeRecord, Source},
-        step,
         tensor::{IntTensor, IntType},
+        Commitments, Lie, Party, ProvenOperand, Subject,
     },
 };
 use solana_keypair::Keypair;
@@ -31,43 +29,8 @@ use solana_signer::Signer;
 /// W2 + b2)`, x uint8 `[1, 8]`; outputs the logits and the label.
 pub struct RefereeModel {
     pub graph: Graph,
-    pub records: Vec<NodeRecord>,
+    pub commitments: Commitments,
     pub roots: RefereeRoots,
-    pub weight_trees: Vec<Tree>,
-    pub weights_tree: Tree,
-    pub graph_tree: Tree,
-}
-
-/// A lie planted in a party's run.
-#[derive(Clone, Copy, Debug)]
-pub enum Lie {
-    /// The honest run.
-    None,
-    /// `delta` added to one element of one node's output, every later node
-    /// computed from it (a consistent liar: its result is its trace's).
-    Node {
-        node: usize,
-        element: usize,
-        delta: i64,
-    },
-    /// The honest trace, `delta` added to one element of one committed
-    /// output.
-    Output {
-        output: usize,
-        element: usize,
-        delta: i64,
-    },
-    /// The honest trace with junk in its first padding leaf.
-    Padding,
-}
-
-/// How a liar at a reduction's element claims the running states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReduceLie {
-    /// Honest states until the last term.
-    Late,
-    /// Its lie from the first term on.
-    Early,
 }
 
 fn tensor(dtype: IntType, dims: &[usize], data: &[i64]) -> IntTensor {
@@ -124,26 +87,18 @@ impl RefereeModel {
             .collect(),
         };
         let zero = tensor(IntType::U8, &[1, 8], &[0; 8]);
-        let records = graph
-            .records(&graph.run(vec![zero]).expect("the model runs"))
-            .expect("records");
-        let weight_trees = graph.weight_trees();
-        let weights = weights_tree(&weight_trees);
-        let graph_tree = graph_tree(&records);
+        let commitments = Commitments::new(&graph, vec![zero]).expect("the model runs");
         let roots = RefereeRoots {
-            graph_root: graph_tree.root(),
-            weights_root: weights.root(),
+            graph_root: commitments.graph.root(),
+            weights_root: commitments.weights.root(),
             node_count: graph.nodes.len() as u16,
             weight_count: graph.weights.len() as u16,
-            output_nodes: graph.output_nodes().expect("outputs are nodes'"),
+            output_nodes: commitments.output_nodes.clone(),
         };
         RefereeModel {
             graph,
-            records,
+            commitments,
             roots,
-            weight_trees,
-            weights_tree: weights,
-            graph_tree,
         }
     }
 
@@ -185,82 +140,8 @@ impl RefereeModel {
     }
 
     /// A party's run on `input`, with `lie` planted.
-    pub fn run(&self, input: &[u8], lie: Lie, reduce_lie: ReduceLie) -> Run {
-        let x = IntTensor::from_tensor(&sibyl_sdk::encoding::decode(input).expect("an input")[0])
-            .expect("an integer input");
-        let mut values: Vec<Option<IntTensor>> = vec![None; self.graph.names.len()];
-        values[self.graph.inputs[0]] = Some(x);
-        for (slot, weight) in &self.graph.weights {
-            values[*slot] = Some(weight.clone());
-        }
-        for (index, node) in self.graph.nodes.iter().enumerate() {
-            let operands: Vec<Option<&IntTensor>> = node
-                .inputs
-                .iter()
-                .map(|slot| slot.map(|slot| values[slot].as_ref().expect("computed")))
-                .collect();
-            let mut output = node.op.apply(&operands).expect("the node computes");
-            if let Lie::Node {
-                node,
-                element,
-                delta,
-            } = lie
-            {
-                if node == index {
-                    output.data[element] = output.dtype.wrap(output.data[element] + delta);
-                }
-            }
-            values[node.outputs[0]] = Some(output);
-        }
-        let node_trees: Vec<Tree> = self
-            .graph
-            .nodes
-            .iter()
-            .map(|node| Tree::of_tensor(values[node.outputs[0]].as_ref().expect("computed")))
-            .collect();
-        let mut leaves: Vec<[u8; 32]> = node_trees.iter().map(Tree::root).collect();
-        if let Lie::Padding = lie {
-            leaves.push([9; 32]);
-        }
-        let trace = Tree::new(leaves);
-        let mut outputs: Vec<IntTensor> = self
-            .graph
-            .outputs
-            .iter()
-            .map(|&slot| values[slot].clone().expect("computed"))
-            .collect();
-        if let Lie::Output {
-            output,
-            element,
-            delta,
-        } = lie
-        {
-            let tensor = &mut outputs[output];
-            tensor.data[element] = tensor.dtype.wrap(tensor.data[element] + delta);
-        }
-        let output_trees: Vec<Tree> = outputs.iter().map(Tree::of_tensor).collect();
-        let outputs_tree = Tree::new(output_trees.iter().map(Tree::root).collect());
-        let result = encode(
-            &outputs
-                .iter()
-                .zip(&self.graph.outputs)
-                .map(|(tensor, &slot)| tensor.to_tensor(&self.graph.names[slot]).expect("a tensor"))
-                .collect::<Vec<_>>(),
-        );
-        let delta = match lie {
-            Lie::Node { delta, .. } => delta,
-            _ => 0,
-        };
-        Run {
-            values,
-            node_trees,
-            trace,
-            output_trees,
-            outputs_tree,
-            result,
-            reduce_lie,
-            delta,
-        }
+    pub fn run(&self, input: &[u8], lie: Option<Lie>) -> Party {
+        Party::run(&self.graph, input, lie).expect("the model runs")
     }
 
     /// The node whose record a game in `Record` phase needs.
@@ -270,166 +151,68 @@ impl RefereeModel {
             GameSubject::Outputs => usize::from(self.roots.output_nodes[game.item as usize]),
         }
     }
+}
 
-    fn slot_of(&self, source: Source) -> usize {
-        match source {
-            Source::Input(index) => self.graph.inputs[usize::from(index)],
-            Source::Weight(index) => self.graph.weights[usize::from(index)].0,
-            Source::Node(index) => self.graph.nodes[usize::from(index)].outputs[0],
-        }
+/// The SDK's name for a game's subject.
+pub fn subject(game: &RefereeGame) -> Subject {
+    match game.subject {
+        GameSubject::Trace => Subject::Trace,
+        GameSubject::Outputs => Subject::Outputs,
     }
 }
 
-/// One party's run: every value, its trees, its committed result.
-pub struct Run {
-    pub values: Vec<Option<IntTensor>>,
-    pub node_trees: Vec<Tree>,
-    pub trace: Tree,
-    pub output_trees: Vec<Tree>,
-    pub outputs_tree: Tree,
-    pub result: Vec<u8>,
-    reduce_lie: ReduceLie,
-    delta: i64,
+/// `party`'s move in `game`'s current round.
+pub fn next_move(model: &RefereeModel, party: &Party, game: &RefereeGame) -> Move {
+    let subject = subject(game);
+    match game.phase {
+        GamePhase::Items => {
+            Move::Children(party.children(subject, None, u32::from(game.level), game.index))
+        }
+        GamePhase::Elements => Move::Children(party.children(
+            subject,
+            Some(game.item),
+            u32::from(game.level),
+            game.index,
+        )),
+        GamePhase::Values => Move::Value(
+            party
+                .value(subject, game.item, game.element)
+                .expect("an element"),
+        ),
+        GamePhase::Reduce => {
+            let terms = if game.ends_known { game.mid() } else { game.hi };
+            let record = &model.commitments.records[game.item as usize];
+            Move::State(
+                party
+                    .state(record, game.item, game.element, terms)
+                    .expect("a state"),
+            )
+        }
+        phase => panic!("no move in {phase:?}"),
+    }
 }
 
-impl Run {
-    pub fn trace_root(&self) -> [u8; 32] {
-        self.trace.root()
-    }
-
-    pub fn output_root(&self) -> [u8; 32] {
-        self.outputs_tree.root()
-    }
-
-    fn item_tensor(&self, model: &RefereeModel, game: &RefereeGame) -> IntTensor {
-        let item = game.item as usize;
-        match game.subject {
-            GameSubject::Trace => self.values[model.graph.nodes[item].outputs[0]].clone(),
-            GameSubject::Outputs => {
-                // The committed output (which a lie may have changed).
-                let output = sibyl_sdk::encoding::decode(&self.result).expect("a result");
-                Some(IntTensor::from_tensor(&output[item]).expect("an integer output"))
-            }
-        }
-        .expect("computed")
-    }
-
-    /// This party's move in `game`'s current round.
-    pub fn next_move(&self, model: &RefereeModel, game: &RefereeGame) -> Move {
-        let item = game.item as usize;
-        match game.phase {
-            GamePhase::Items => {
-                let tree = match game.subject {
-                    GameSubject::Trace => &self.trace,
-                    GameSubject::Outputs => &self.outputs_tree,
-                };
-                Move::Children(tree.children(u32::from(game.level), game.index))
-            }
-            GamePhase::Elements => {
-                let tree = match game.subject {
-                    GameSubject::Trace => &self.node_trees[item],
-                    GameSubject::Outputs => &self.output_trees[item],
-                };
-                Move::Children(tree.children(u32::from(game.level), game.index))
-            }
-            GamePhase::Values => {
-                Move::Value(self.item_tensor(model, game).data[game.element as usize])
-            }
-            GamePhase::Reduce => {
-                let terms = if game.ends_known { game.mid() } else { game.hi };
-                Move::State(self.state(model, game, terms))
-            }
-            phase => panic!("no move in {phase:?}"),
-        }
-    }
-
-    /// The running state after `terms` terms of the disputed element.
-    fn state(&self, model: &RefereeModel, game: &RefereeGame, terms: u64) -> [i64; 2] {
-        let record = &model.records[game.item as usize];
-        let all = step::reduction_len(record).expect("a reduction");
-        let mut state = step::initial(record);
-        for term in 0..terms {
-            let operands = self.read(model, record, game.element, term);
-            state = step::fold(record, state, term, &operands).expect("a term");
-        }
-        let lied = self.delta != 0;
-        if lied && terms == all {
-            // Whatever the path, a liar's last state finishes to its value.
-            let value = self.item_tensor(model, game).data[game.element as usize];
-            return match record.op {
-                Op::ArgMax { .. } => [state[0], value],
-                _ => [value, 0],
-            };
-        }
-        if lied && self.reduce_lie == ReduceLie::Early && terms > 0 {
-            state[0] = IntType::I32.wrap(state[0] + self.delta);
-        }
-        state
-    }
-
-    fn read(&self, model: &RefereeModel, record: &NodeRecord, element: u64, term: u64) -> Vec<i64> {
-        let mut known = Vec::new();
-        loop {
-            let positions = step::positions(record, element, term, &known).expect("positions");
-            let Some(position) = positions.get(known.len()) else {
-                return known;
-            };
-            let source = record.operand(position.slot).expect("an operand").source;
-            let slot = model.slot_of(source);
-            known.push(self.values[slot].as_ref().expect("computed").data[position.index as usize]);
-        }
-    }
-
-    /// The next operand of `game`'s step with its proofs, from this run (a
-    /// node's output is proven against this run's own trace root).
-    pub fn next_operand(
-        &self,
-        model: &RefereeModel,
-        game: &RefereeGame,
-    ) -> Option<(i64, Vec<[u8; 32]>, Vec<[u8; 32]>)> {
-        let (source, index) = match game.subject {
-            GameSubject::Outputs => {
-                if !game.operands.is_empty() {
-                    return None;
-                }
-                let node = model.roots.output_nodes[game.item as usize];
-                (Source::Node(node), game.element)
-            }
-            GameSubject::Trace => {
-                let record = &model.records[game.item as usize];
-                let term = if game.ends_known { game.lo } else { 0 };
-                let positions = step::positions(record, game.element, term, &game.operands).ok()?;
-                let position = positions.get(game.operands.len())?;
-                (
-                    record.operand(position.slot).expect("an operand").source,
-                    position.index,
-                )
-            }
-        };
-        let value = self.values[model.slot_of(source)]
-            .as_ref()
-            .expect("computed")
-            .data[index as usize];
-        Some(match source {
-            Source::Input(_) => (0, vec![], vec![]),
-            Source::Weight(weight) => (
-                value,
-                model.weight_trees[usize::from(weight)].proof(index),
-                model.weights_tree.proof(u64::from(weight)),
-            ),
-            Source::Node(node) => (
-                value,
-                self.node_trees[usize::from(node)].proof(index),
-                self.trace.proof(u64::from(node)),
-            ),
-        })
-    }
+/// The next operand of `game`'s step, proven from `party`'s run.
+pub fn next_operand(
+    model: &RefereeModel,
+    party: &Party,
+    game: &RefereeGame,
+) -> Option<ProvenOperand> {
+    let term = if game.ends_known { game.lo } else { 0 };
+    party.next_operand(
+        &model.commitments,
+        subject(game),
+        game.item,
+        game.element,
+        term,
+        &game.operands,
+    )
 }
 
 /// A party at the table: its run, its key, and the phase at which it stops
 /// answering (never, if `None`).
 pub struct Player<'a> {
-    pub run: &'a Run,
+    pub run: &'a Party,
     pub wallet: Keypair,
     pub stops_at: Option<GamePhase>,
 }
@@ -454,7 +237,7 @@ impl TestEnv {
     }
 
     /// Operator `index` commits `run`'s result and trace root.
-    pub async fn commit_run(&mut self, index: usize, request: Pubkey, run: &Run) -> TxResult {
+    pub async fn commit_run(&mut self, index: usize, request: Pubkey, run: &Party) -> TxResult {
         let accounts = self.commit_accounts(index, request).await;
         let wallet = self.operators[index].wallet.insecure_clone();
         let sequence = self.request_account(request).await.sequence;
@@ -536,13 +319,12 @@ impl TestEnv {
     }
 
     /// Anyone proves an operand of the game's step.
-    pub async fn prove_operand(
-        &mut self,
-        game: Pubkey,
-        value: i64,
-        element_proof: Vec<[u8; 32]>,
-        item_proof: Vec<[u8; 32]>,
-    ) -> TxResult {
+    pub async fn prove_operand(&mut self, game: Pubkey, operand: ProvenOperand) -> TxResult {
+        let ProvenOperand {
+            value,
+            element_proof,
+            item_proof,
+        } = operand;
         let state = self.game(game).await;
         let prover = self.challenger.wallet.insecure_clone();
         let accounts =
@@ -611,7 +393,7 @@ impl TestEnv {
         model: &RefereeModel,
         operator: &Player<'_>,
         challenger: &Player<'_>,
-        prover: Option<&Run>,
+        prover: Option<&Party>,
     ) -> usize {
         let mut sent = 0;
         loop {
@@ -624,8 +406,8 @@ impl TestEnv {
                 GamePhase::Record => {
                     if prover.is_some() {
                         let node = model.record_node(&state);
-                        let record = model.records[node].to_bytes();
-                        let proof = model.graph_tree.proof(node as u64);
+                        let record = model.commitments.records[node].to_bytes();
+                        let proof = model.commitments.graph.proof(node as u64);
                         self.prove_record(game, record, proof)
                             .await
                             .expect("the record proves");
@@ -633,11 +415,10 @@ impl TestEnv {
                     }
                 }
                 GamePhase::Operands => {
-                    if let Some(run) = prover {
-                        let (value, element, item) = run
-                            .next_operand(model, &state)
-                            .expect("an operand is awaited");
-                        self.prove_operand(game, value, element, item)
+                    if let Some(party) = prover {
+                        let operand =
+                            next_operand(model, party, &state).expect("an operand is awaited");
+                        self.prove_operand(game, operand)
                             .await
                             .expect("the operand proves");
                         sent += 1;
@@ -649,7 +430,7 @@ impl TestEnv {
                         (sibyl::state::Party::Challenger, challenger),
                     ] {
                         if state.owes(party) && player.answers(phase) {
-                            let play = player.run.next_move(model, &state);
+                            let play = next_move(model, player.run, &state);
                             self.play_move(game, &player.wallet, play)
                                 .await
                                 .unwrap_or_else(|err| panic!("{party:?} {play:?}: {err}"));

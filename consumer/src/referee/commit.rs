@@ -87,7 +87,7 @@ pub fn output_root(output: &[u8]) -> Option<[u8; 32]> {
                 tensor
                     .data
                     .chunks_exact(width)
-                    .map(|bytes| leaf(bytes))
+                    .map(leaf)
                     .collect(),
             ))
         })

@@ -8,6 +8,7 @@
 pub mod commit;
 pub mod graph;
 pub mod ops;
+pub mod party;
 pub mod record;
 pub mod step;
 pub mod tensor;
@@ -15,5 +16,6 @@ pub mod tensor;
 pub use commit::Tree;
 pub use graph::{weights_tree, Graph, Node, Trace, Values};
 pub use ops::Op;
+pub use party::{Commitments, Lie, Party, ProvenOperand, Subject};
 pub use record::{graph_tree, NodeRecord, Operand, Source, TensorType};
 pub use tensor::{IntTensor, IntType, RefereeError};

@@ -8,10 +8,13 @@ use sibyl::{
     events::{RefereeGameDecided, RefereeGameSettled},
     state::{GameOutcome, GamePhase, GameSubject, Move, RefereeGame},
 };
-use sibyl_sdk::{constants::REFEREE_MOVE_SLOTS, referee::Tree};
+use sibyl_sdk::{
+    constants::REFEREE_MOVE_SLOTS,
+    referee::{Lie, Party, ProvenOperand},
+};
 use sibyl_tests::{
     assert_sibyl_error,
-    referee::{Lie, Player, ReduceLie, RefereeModel, Run},
+    referee::{next_move, next_operand, Player, RefereeModel},
     Actor, TestEnv,
 };
 
@@ -27,7 +30,7 @@ async fn table() -> (TestEnv, RefereeModel, Pubkey, Vec<u8>) {
     (env, model, request, input)
 }
 
-fn player<'a>(run: &'a Run, actor: &Actor) -> Player<'a> {
+fn player<'a>(run: &'a Party, actor: &Actor) -> Player<'a> {
     Player {
         run,
         wallet: actor.wallet.insecure_clone(),
@@ -37,7 +40,7 @@ fn player<'a>(run: &'a Run, actor: &Actor) -> Player<'a> {
 
 /// Operator 0 commits `operator`'s run; the default challenger opens a
 /// game with `challenger`'s roots. Returns the game's address.
-async fn open(env: &mut TestEnv, request: Pubkey, operator: &Run, challenger: &Run) -> Pubkey {
+async fn open(env: &mut TestEnv, request: Pubkey, operator: &Party, challenger: &Party) -> Pubkey {
     env.commit_run(0, request, operator).await.expect("commit");
     let actor = env.challenger.clone();
     env.open_game(
@@ -57,9 +60,9 @@ async fn play_out(
     env: &mut TestEnv,
     game: Pubkey,
     model: &RefereeModel,
-    operator: &Run,
-    challenger: &Run,
-    prover: &Run,
+    operator: &Party,
+    challenger: &Party,
+    prover: &Party,
 ) -> (RefereeGame, usize) {
     let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
     let sent = env
@@ -93,17 +96,17 @@ async fn balances(env: &mut TestEnv) -> [u64; 4] {
 #[tokio::test]
 async fn an_operator_that_lies_in_its_trace_loses_by_bisection_with_no_vote() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let honest = model.run(&input, None);
     // A consistent liar: one element of the Div node changed, every later
     // node computed from it, its result its trace's.
     let liar = model.run(
         &input,
-        Lie::Node {
+        Some(Lie::Node {
             node: 3,
             element: 2,
             delta: 1,
-        },
-        ReduceLie::Late,
+            early: false,
+        }),
     );
     assert_ne!(liar.result, honest.result, "the lie reaches the result");
     let before = balances(&mut env).await;
@@ -140,25 +143,25 @@ async fn an_operator_that_lies_in_its_trace_loses_by_bisection_with_no_vote() {
 
 #[tokio::test]
 async fn a_lie_inside_a_sum_is_bisected_to_one_term() {
-    for reduce in [ReduceLie::Late, ReduceLie::Early] {
+    for early in [false, true] {
         let (mut env, model, request, input) = table().await;
-        let honest = model.run(&input, Lie::None, reduce);
+        let honest = model.run(&input, None);
         // Element 1 of the first MatMulInteger: a sum over K = 8 terms.
         let liar = model.run(
             &input,
-            Lie::Node {
+            Some(Lie::Node {
                 node: 0,
                 element: 1,
                 delta: 5,
-            },
-            reduce,
+                early,
+            }),
         );
         let game = open(&mut env, request, &liar, &honest).await;
         let (decided, _) = play_out(&mut env, game, &model, &liar, &honest, &honest).await;
-        assert_eq!(decided.outcome, GameOutcome::OperatorLost, "{reduce:?}");
+        assert_eq!(decided.outcome, GameOutcome::OperatorLost, "early: {early}");
         // A late lie is found at the last term, an early one at the first.
-        let term = if reduce == ReduceLie::Late { 7 } else { 0 };
-        assert_eq!((decided.lo, decided.hi), (term, term + 1), "{reduce:?}");
+        let term = if early { 0 } else { 7 };
+        assert_eq!((decided.lo, decided.hi), (term, term + 1), "early: {early}");
         env.settle_game(game).await.expect("settle");
         env.assert_tokens_conserved().await;
     }
@@ -167,16 +170,16 @@ async fn a_lie_inside_a_sum_is_bisected_to_one_term() {
 #[tokio::test]
 async fn a_lie_in_the_last_node_is_found_there() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let honest = model.run(&input, None);
     // The ArgMax's label: a scan over the three logits.
     let liar = model.run(
         &input,
-        Lie::Node {
+        Some(Lie::Node {
             node: 8,
             element: 0,
             delta: 1,
-        },
-        ReduceLie::Late,
+            early: false,
+        }),
     );
     let game = open(&mut env, request, &liar, &honest).await;
     let (decided, _) = play_out(&mut env, game, &model, &liar, &honest, &honest).await;
@@ -189,16 +192,15 @@ async fn a_lie_in_the_last_node_is_found_there() {
 #[tokio::test]
 async fn an_operator_whose_result_is_not_its_trace_loses_on_the_outputs() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let honest = model.run(&input, None);
     // The honest trace, committed beside another result.
     let liar = model.run(
         &input,
-        Lie::Output {
+        Some(Lie::Output {
             output: 0,
             element: 1,
             delta: 1,
-        },
-        ReduceLie::Late,
+        }),
     );
     assert_eq!(liar.trace_root(), honest.trace_root());
     let game = open(&mut env, request, &liar, &honest).await;
@@ -215,15 +217,15 @@ async fn an_operator_whose_result_is_not_its_trace_loses_on_the_outputs() {
 #[tokio::test]
 async fn a_lying_challenger_loses_its_bond_to_the_operator_and_the_result_finalizes() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let honest = model.run(&input, None);
     let liar = model.run(
         &input,
-        Lie::Node {
+        Some(Lie::Node {
             node: 5,
             element: 0,
             delta: 1,
-        },
-        ReduceLie::Late,
+            early: false,
+        }),
     );
     let before = balances(&mut env).await;
     let game = open(&mut env, request, &honest, &liar).await;
@@ -248,8 +250,8 @@ async fn a_lying_challenger_loses_its_bond_to_the_operator_and_the_result_finali
 #[tokio::test]
 async fn junk_past_the_last_node_loses_without_a_step() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
-    let junk = model.run(&input, Lie::Padding, ReduceLie::Late);
+    let honest = model.run(&input, None);
+    let junk = model.run(&input, Some(Lie::Padding));
     let game = open(&mut env, request, &honest, &junk).await;
     let (decided, sent) = play_out(&mut env, game, &model, &honest, &junk, &honest).await;
     assert_eq!(
@@ -275,15 +277,15 @@ async fn a_party_that_stops_answering_loses_on_its_deadline() {
     ];
     for (operator_stops, phase, loser) in cases {
         let (mut env, model, request, input) = table().await;
-        let honest = model.run(&input, Lie::None, ReduceLie::Late);
+        let honest = model.run(&input, None);
         let liar = model.run(
             &input,
-            Lie::Node {
+            Some(Lie::Node {
                 node: 0,
                 element: 0,
                 delta: 3,
-            },
-            ReduceLie::Late,
+                early: false,
+            }),
         );
         let (operator_run, challenger_run) = if operator_stops {
             (&liar, &honest)
@@ -313,7 +315,7 @@ async fn a_party_that_stops_answering_loses_on_its_deadline() {
         env.warp_slots(REFEREE_MOVE_SLOTS + 1).await;
         if stalled.owes(sibyl::state::Party::Operator) {
             // Too late to answer now.
-            let play = operator_run.next_move(&model, &stalled);
+            let play = next_move(&model, operator_run, &stalled);
             assert_sibyl_error(
                 env.play_move(game, &op.wallet, play).await,
                 SibylError::RefereeMoveLate,
@@ -331,8 +333,8 @@ async fn a_party_that_stops_answering_loses_on_its_deadline() {
 #[tokio::test]
 async fn both_stopping_answering_rejects_the_commitment_and_pays_nobody() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
-    let liar = model.run(&input, Lie::Padding, ReduceLie::Late);
+    let honest = model.run(&input, None);
+    let liar = model.run(&input, Some(Lie::Padding));
     let game = open(&mut env, request, &honest, &liar).await;
     let fee_vault = sibyl_client::pda::fee_vault(&env.request_account(request).await.model);
     let vault_before = env.token_balance(fee_vault).await;
@@ -361,30 +363,27 @@ async fn both_stopping_answering_rejects_the_commitment_and_pays_nobody() {
 #[tokio::test]
 async fn a_decoy_that_loses_on_purpose_cannot_shield_a_wrong_commitment() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let honest = model.run(&input, None);
     let liar = model.run(
         &input,
-        Lie::Node {
+        Some(Lie::Node {
             node: 6,
             element: 0,
             delta: 9,
-        },
-        ReduceLie::Late,
+            early: false,
+        }),
     );
-    // The operator's accomplice opens first, with the operator's own trace
-    // and junk past its last node: a game it loses.
-    let mut decoy = model.run(
+    // The operator's accomplice opens first, with a trace that lies before
+    // the operator's lie: a game it loses without the lie being examined.
+    let decoy = model.run(
         &input,
-        Lie::Node {
-            node: 6,
+        Some(Lie::Node {
+            node: 2,
             element: 0,
             delta: 9,
-        },
-        ReduceLie::Late,
+            early: false,
+        }),
     );
-    let mut leaves: Vec<[u8; 32]> = decoy.node_trees.iter().map(Tree::root).collect();
-    leaves.push([9; 32]);
-    decoy.trace = Tree::new(leaves);
     let decoy_game = open(&mut env, request, &liar, &decoy).await;
     let (decided, _) = play_out(&mut env, decoy_game, &model, &liar, &decoy, &liar).await;
     assert_eq!(decided.outcome, GameOutcome::ChallengerLost);
@@ -471,7 +470,7 @@ async fn referee_models_are_registered_committed_and_disputed_by_their_rules() {
     // A commitment carries the trace root, and only a referee model's does.
     let input = RefereeModel::input(3);
     let request = env.request_model(account, &input).await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let honest = model.run(&input, None);
     assert_sibyl_error(
         env.commit(0, request, &honest.result).await,
         SibylError::RefereeTraceRootMissing,
@@ -531,22 +530,22 @@ async fn referee_models_are_registered_committed_and_disputed_by_their_rules() {
 #[tokio::test]
 async fn every_move_and_proof_is_checked_against_its_commitment() {
     let (mut env, model, request, input) = table().await;
-    let honest = model.run(&input, Lie::None, ReduceLie::Late);
+    let honest = model.run(&input, None);
     let liar = model.run(
         &input,
-        Lie::Node {
+        Some(Lie::Node {
             node: 3,
             element: 2,
             delta: 1,
-        },
-        ReduceLie::Late,
+            early: false,
+        }),
     );
     let game = open(&mut env, request, &liar, &honest).await;
     let state = env.game(game).await;
     let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
     // Only the parties move.
     let stranger = env.operators[2].clone();
-    let play = honest.next_move(&model, &state);
+    let play = next_move(&model, &honest, &state);
     assert_sibyl_error(
         env.play_move(game, &stranger.wallet, play).await,
         SibylError::NotGameParty,
@@ -590,18 +589,18 @@ async fn every_move_and_proof_is_checked_against_its_commitment() {
     let state = env.game(game).await;
     assert_eq!(state.phase, GamePhase::Record);
     // A record that is not the node's, or not proven.
-    let wrong = model.records[2].to_bytes();
+    let wrong = model.commitments.records[2].to_bytes();
     assert_sibyl_error(
-        env.prove_record(game, wrong, model.graph_tree.proof(2))
+        env.prove_record(game, wrong, model.commitments.graph.proof(2))
             .await,
         SibylError::RefereeProofInvalid,
     );
-    let record = model.records[3].to_bytes();
+    let record = model.commitments.records[3].to_bytes();
     assert_sibyl_error(
         env.prove_record(game, record.clone(), vec![]).await,
         SibylError::RefereeProofInvalid,
     );
-    env.prove_record(game, record, model.graph_tree.proof(3))
+    env.prove_record(game, record, model.commitments.graph.proof(3))
         .await
         .expect("the record");
     env.play_game(game, &model, &operator, &challenger, None)
@@ -609,7 +608,7 @@ async fn every_move_and_proof_is_checked_against_its_commitment() {
     let state = env.game(game).await;
     assert_eq!(state.phase, GamePhase::Values);
     // A value is its leaf's, in its type's range: 2^32 + v hashes as v.
-    let value = match honest.next_move(&model, &state) {
+    let value = match next_move(&model, &honest, &state) {
         Move::Value(value) => value,
         other => panic!("{other:?}"),
     };
@@ -624,8 +623,8 @@ async fn every_move_and_proof_is_checked_against_its_commitment() {
         SibylError::RefereeRevealMismatch,
     );
     let (op_play, ch_play) = (
-        liar.next_move(&model, &state),
-        honest.next_move(&model, &state),
+        next_move(&model, &liar, &state),
+        next_move(&model, &honest, &state),
     );
     env.play_move(game, &ch.wallet, ch_play)
         .await
@@ -636,25 +635,26 @@ async fn every_move_and_proof_is_checked_against_its_commitment() {
     let state = env.game(game).await;
     assert_eq!(state.phase, GamePhase::Operands);
     // An operand is proven: a value its proof does not hash to is refused.
-    let (value, element, item) = honest.next_operand(&model, &state).expect("an operand");
+    let operand = next_operand(&model, &honest, &state).expect("an operand");
+    let off_by_one = ProvenOperand {
+        value: operand.value + 1,
+        ..operand.clone()
+    };
     assert_sibyl_error(
-        env.prove_operand(game, value + 1, element.clone(), item.clone())
-            .await,
+        env.prove_operand(game, off_by_one).await,
         SibylError::RefereeProofInvalid,
     );
+    let unproven = ProvenOperand {
+        element_proof: vec![],
+        ..operand.clone()
+    };
     assert_sibyl_error(
-        env.prove_operand(game, value, vec![], item.clone()).await,
+        env.prove_operand(game, unproven).await,
         SibylError::RefereeProofInvalid,
     );
-    env.prove_operand(game, value, element, item)
-        .await
-        .expect("the operand");
-    let (value, element, item) = honest
-        .next_operand(&model, &env.game(game).await)
-        .expect("the divisor");
-    env.prove_operand(game, value, element, item)
-        .await
-        .expect("the divisor");
+    env.prove_operand(game, operand).await.expect("the operand");
+    let divisor = next_operand(&model, &honest, &env.game(game).await).expect("the divisor");
+    env.prove_operand(game, divisor).await.expect("the divisor");
     assert_eq!(env.game(game).await.outcome, GameOutcome::OperatorLost);
     assert_sibyl_error(
         env.claim_timeout(game).await,
