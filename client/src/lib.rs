@@ -5,6 +5,7 @@
 //! `Instruction`; [`settlement`] composes the settlements whoever settles
 //! sends.
 pub mod accounts;
+pub mod referee;
 pub mod settlement;
 
 pub use sibyl_sdk::pda;

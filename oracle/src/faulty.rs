@@ -18,6 +18,22 @@ pub const HALT_AFTER_JOURNAL_ENV: &str = "SIBYL_TEST_HALT_AFTER_JOURNAL";
 /// Whether this build can commit deliberately wrong outputs.
 pub const COMPILED_IN: bool = cfg!(feature = "test-faults");
 
+/// The lie a referee model's run carries, when `request` is chosen at
+/// `rate`: a faulty operator commits it and defends it, a faulty watcher
+/// challenges with it (always `None` without `test-faults`).
+pub fn referee_lie(
+    request: &Pubkey,
+    rate: f64,
+    model: &crate::referee::RefereeModel,
+) -> Option<sibyl_sdk::referee::Lie> {
+    #[cfg(feature = "test-faults")]
+    if is_chosen(request, rate) {
+        return Some(model.drill_lie());
+    }
+    let _ = (request, rate, model);
+    None
+}
+
 /// The output to commit for `request`: `honest`, or, in a build with
 /// `test-faults` and for a `rate` share of requests, a wrong one. Returns
 /// it and whether it is wrong.

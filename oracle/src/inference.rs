@@ -11,9 +11,11 @@ use crate::{
     engine::{Engine, EngineError, LoadedModel, RunControl},
     hex,
     metrics::Metrics,
+    referee::{RefereeLoadError, RefereeModel},
     store::{ModelStore, StoreError},
 };
 use sibyl::state::Model;
+use sibyl_sdk::referee::{Lie, Party};
 use std::{
     collections::HashMap,
     path::PathBuf,
@@ -40,6 +42,10 @@ pub enum InferenceError {
         failures: u32,
         reason: String,
     },
+    /// The referee cannot judge the model: its file is not the one its
+    /// roots were registered from, or it does not run on its shapes.
+    #[error("the referee cannot judge model {model}: {reason}")]
+    Referee { model: String, reason: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -129,6 +135,8 @@ pub struct Runner {
     serving: Semaphore,
     verifying: Semaphore,
     metrics: Arc<Metrics>,
+    /// The referee models loaded, by hash, checked against their roots.
+    referees: tokio::sync::Mutex<HashMap<[u8; 32], Arc<RefereeModel>>>,
 }
 
 /// One model: only the tasks that need it wait while it is fetched.
@@ -201,12 +209,62 @@ impl Runner {
             verifying: Semaphore::new(settings.reserved_for_verification.max(1)),
             settings,
             metrics,
+            referees: Default::default(),
         }
     }
 
     /// The engine's execution profile id.
     pub fn profile_id(&self) -> [u8; 32] {
         self.engine.profile_id()
+    }
+
+    /// `model`'s referee model (its file fetched as for a run), checked
+    /// against the roots it registered.
+    pub async fn referee(&self, model: &Model) -> Result<Arc<RefereeModel>, InferenceError> {
+        let registered = model
+            .referee
+            .clone()
+            .ok_or_else(|| InferenceError::Referee {
+                model: hex::encode(&model.model_hash),
+                reason: "it has no referee".into(),
+            })?;
+        let mut referees = self.referees.lock().await;
+        if let Some(loaded) = referees.get(&model.model_hash) {
+            return Ok(loaded.clone());
+        }
+        let path = self.sessions(model).await?.path.clone();
+        let specs = model.inputs.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let loaded = RefereeModel::load(&path, &specs)?;
+            loaded.check(&registered)?;
+            Ok::<_, RefereeLoadError>(loaded)
+        })
+        .await
+        .map_err(|err| InferenceError::Internal(format!("referee task: {err}")))?
+        .map_err(|err| InferenceError::Referee {
+            model: hex::encode(&model.model_hash),
+            reason: err.to_string(),
+        })?;
+        let loaded = Arc::new(loaded);
+        referees.insert(model.model_hash, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// One party's run of `referee` on `input`, off the async runtime.
+    pub async fn referee_party(
+        &self,
+        model: &Model,
+        referee: Arc<RefereeModel>,
+        input: Vec<u8>,
+        lie: Option<Lie>,
+    ) -> Result<Party, InferenceError> {
+        tokio::task::spawn_blocking(move || referee.party(&input, lie))
+            .await
+            .map_err(|err| InferenceError::Internal(format!("referee task: {err}")))?
+            .map_err(|err| InferenceError::Referee {
+                model: hex::encode(&model.model_hash),
+                reason: err.to_string(),
+            })
     }
 
     /// The canonical output of `model` on `input` (a canonical input encoding).

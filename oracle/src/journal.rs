@@ -70,6 +70,10 @@ pub struct Entry {
     /// step is journaled). Zero in journals written before it was recorded.
     #[serde(default)]
     pub whole_output_sha256: [u8; 32],
+    /// For a referee model's commitment or game: the trace root committed
+    /// or opened with.
+    #[serde(default)]
+    pub trace_root: Option<[u8; 32]>,
 }
 
 /// An entry as stored: the entry and when it was written (seconds since
@@ -330,6 +334,7 @@ mod tests {
             faulty: false,
             stage,
             whole_output_sha256: [0; 32],
+            trace_root: None,
         }
     }
 

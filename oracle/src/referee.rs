@@ -4,7 +4,8 @@
 //! with the attributes it knows. Anything else is refused with the reason,
 //! and the model is judged by vote as before.
 use prost::Message;
-use sibyl_sdk::referee::{Graph, IntTensor, IntType, Node, Op};
+use sibyl::state::{RefereeRoots, TensorSpec};
+use sibyl_sdk::referee::{Commitments, Graph, IntTensor, IntType, Lie, Node, Op, Party};
 use std::{collections::HashMap, path::Path};
 use tract_onnx::pb::{self, tensor_proto::DataType};
 
@@ -36,6 +37,124 @@ pub enum RefereeLoadError {
     Unknown { name: String },
     #[error("weight `{name}`: {reason}")]
     Weight { name: String, reason: String },
+    /// The graph does not run on inputs of the registered fixed shapes.
+    #[error("the graph does not run on inputs of the registered shapes: {0}")]
+    Shapes(String),
+    /// The model's registered referee roots are not this file's: nobody
+    /// honest serves or watches it (a game would judge another graph).
+    #[error("the registered referee roots are not this file's ({0}): not served, not watched")]
+    RootsMismatch(&'static str),
+    /// The interpreter could not run this input, or the run's shapes are
+    /// not the registered ones: no commitment to defend.
+    #[error("the referee's interpreter cannot run this input: {0}")]
+    Run(String),
+}
+
+/// A referee model as a node holds it: the graph and what its registration
+/// commits to.
+pub struct RefereeModel {
+    pub graph: Graph,
+    pub commitments: Commitments,
+}
+
+impl RefereeModel {
+    /// The referee model of the ONNX file at `path`, its shapes those of
+    /// inputs of `specs` (every dimension fixed).
+    pub fn load(path: &Path, specs: &[TensorSpec]) -> Result<RefereeModel, RefereeLoadError> {
+        let graph = load(path)?;
+        let inputs = specs
+            .iter()
+            .map(|spec| {
+                let dtype = IntType::of(spec.dtype).ok_or_else(|| {
+                    RefereeLoadError::Shapes(format!("input `{}` is not an integer", spec.name))
+                })?;
+                let dims = spec
+                    .shape
+                    .iter()
+                    .map(|&dim| usize::try_from(dim))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| {
+                        RefereeLoadError::Shapes(format!(
+                            "input `{}` has a dynamic dimension",
+                            spec.name
+                        ))
+                    })?;
+                let count = dims.iter().product();
+                IntTensor::new(dtype, dims, vec![0; count])
+                    .map_err(|err| RefereeLoadError::Shapes(format!("{err:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let commitments = Commitments::new(&graph, inputs)
+            .map_err(|err| RefereeLoadError::Shapes(format!("{err:?}")))?;
+        Ok(RefereeModel { graph, commitments })
+    }
+
+    /// What its registration records.
+    pub fn roots(&self) -> RefereeRoots {
+        RefereeRoots {
+            graph_root: self.commitments.graph.root(),
+            weights_root: self.commitments.weights.root(),
+            node_count: u16::try_from(self.graph.nodes.len()).unwrap_or(u16::MAX),
+            weight_count: u16::try_from(self.graph.weights.len()).unwrap_or(u16::MAX),
+            output_nodes: self.commitments.output_nodes.clone(),
+        }
+    }
+
+    /// Refuses registered roots that are not this file's.
+    pub fn check(&self, registered: &RefereeRoots) -> Result<(), RefereeLoadError> {
+        let ours = self.roots();
+        let mismatch = if ours.graph_root != registered.graph_root {
+            Some("graph root")
+        } else if ours.weights_root != registered.weights_root {
+            Some("weights root")
+        } else if ours.node_count != registered.node_count
+            || ours.weight_count != registered.weight_count
+        {
+            Some("counts")
+        } else if ours.output_nodes != registered.output_nodes {
+            Some("output nodes")
+        } else {
+            None
+        };
+        mismatch.map_or(Ok(()), |what| Err(RefereeLoadError::RootsMismatch(what)))
+    }
+
+    /// One party's run on `input` (with `lie` planted, in drills), whose
+    /// shapes must be the registered ones.
+    pub fn party(&self, input: &[u8], lie: Option<Lie>) -> Result<Party, RefereeLoadError> {
+        let party = Party::run(&self.graph, input, lie)
+            .map_err(|err| RefereeLoadError::Run(format!("{err:?}")))?;
+        if !party.fits(&self.graph, &self.commitments) {
+            return Err(RefereeLoadError::Run(
+                "its shapes are not the registered ones".into(),
+            ));
+        }
+        Ok(party)
+    }
+
+    /// The lie a drill plants (`--faulty`): one more in element 0 of the
+    /// last `MatMulInteger` (a sum, so that the game bisects its terms),
+    /// else of the node that makes the first output.
+    pub fn drill_lie(&self) -> Lie {
+        let node = self
+            .graph
+            .nodes
+            .iter()
+            .rposition(|node| node.op == Op::MatMulInteger)
+            .or_else(|| {
+                self.commitments
+                    .output_nodes
+                    .first()
+                    .map(|&node| usize::from(node))
+            })
+            .unwrap_or(0);
+        Lie::Node {
+            node,
+            element: 0,
+            delta: 1,
+            early: false,
+        }
+    }
 }
 
 /// The referee's graph of the ONNX file at `path`.

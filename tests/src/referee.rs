@@ -8,18 +8,17 @@ use sibyl::{
     instruction as ix,
     instructions::RegisterModelArgs,
     state::{
-        ComparisonRule, DType, GameOutcome, GamePhase, GameSubject, Move, RefereeGame,
-        RefereeRoots, TensorSpec,
+        ComparisonRule, DType, GameOutcome, GamePhase, Move, RefereeGame, RefereeRoots, TensorSpec,
     },
 };
-use sibyl_client::{accounts, pda};
+use sibyl_client::{accounts, pda, referee};
 use sibyl_sdk::{
     encoding::encode,
     referee::{
         graph::{Graph, Node},
         ops::Op,
         tensor::{IntTensor, IntType},
-        Commitments, Lie, Party, ProvenOperand, Subject,
+        Commitments, Lie, Party, ProvenOperand,
     },
 };
 use solana_keypair::Keypair;
@@ -143,53 +142,11 @@ impl RefereeModel {
     pub fn run(&self, input: &[u8], lie: Option<Lie>) -> Party {
         Party::run(&self.graph, input, lie).expect("the model runs")
     }
-
-    /// The node whose record a game in `Record` phase needs.
-    pub fn record_node(&self, game: &RefereeGame) -> usize {
-        match game.subject {
-            GameSubject::Trace => game.item as usize,
-            GameSubject::Outputs => usize::from(self.roots.output_nodes[game.item as usize]),
-        }
-    }
-}
-
-/// The SDK's name for a game's subject.
-pub fn subject(game: &RefereeGame) -> Subject {
-    match game.subject {
-        GameSubject::Trace => Subject::Trace,
-        GameSubject::Outputs => Subject::Outputs,
-    }
 }
 
 /// `party`'s move in `game`'s current round.
 pub fn next_move(model: &RefereeModel, party: &Party, game: &RefereeGame) -> Move {
-    let subject = subject(game);
-    match game.phase {
-        GamePhase::Items => {
-            Move::Children(party.children(subject, None, u32::from(game.level), game.index))
-        }
-        GamePhase::Elements => Move::Children(party.children(
-            subject,
-            Some(game.item),
-            u32::from(game.level),
-            game.index,
-        )),
-        GamePhase::Values => Move::Value(
-            party
-                .value(subject, game.item, game.element)
-                .expect("an element"),
-        ),
-        GamePhase::Reduce => {
-            let terms = if game.ends_known { game.mid() } else { game.hi };
-            let record = &model.commitments.records[game.item as usize];
-            Move::State(
-                party
-                    .state(record, game.item, game.element, terms)
-                    .expect("a state"),
-            )
-        }
-        phase => panic!("no move in {phase:?}"),
-    }
+    referee::next_move(&model.commitments, party, game).expect("a move is owed")
 }
 
 /// The next operand of `game`'s step, proven from `party`'s run.
@@ -198,15 +155,7 @@ pub fn next_operand(
     party: &Party,
     game: &RefereeGame,
 ) -> Option<ProvenOperand> {
-    let term = if game.ends_known { game.lo } else { 0 };
-    party.next_operand(
-        &model.commitments,
-        subject(game),
-        game.item,
-        game.element,
-        term,
-        &game.operands,
-    )
+    referee::next_operand(&model.commitments, party, game)
 }
 
 /// A party at the table: its run, its key, and the phase at which it stops
@@ -405,7 +354,8 @@ impl TestEnv {
             match state.phase {
                 GamePhase::Record => {
                     if prover.is_some() {
-                        let node = model.record_node(&state);
+                        let node =
+                            referee::record_node(&model.commitments, &state).expect("a node");
                         let record = model.commitments.records[node].to_bytes();
                         let proof = model.commitments.graph.proof(node as u64);
                         self.prove_record(game, record, proof)

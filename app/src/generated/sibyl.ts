@@ -5782,6 +5782,11 @@ export type Sibyl = {
       "code": 6116,
       "name": "notGameParty",
       "msg": "Only the committing operator's node key and the game's challenger move in a referee game"
+    },
+    {
+      "code": 6117,
+      "name": "refereeInputMisfit",
+      "msg": "The request's input is not one tensor per input spec of the referee model, with its name, dtype and fixed shape: no result for it can be committed"
     }
   ],
   "types": [
@@ -8289,6 +8294,13 @@ export type Sibyl = {
           },
           {
             "name": "slashed",
+            "type": "u64"
+          },
+          {
+            "name": "reward",
+            "docs": [
+              "The challenger's share of the slash (half, where it was right)."
+            ],
             "type": "u64"
           },
           {
@@ -15125,6 +15137,11 @@ export const IDL: Sibyl = {
       "code": 6116,
       "name": "notGameParty",
       "msg": "Only the committing operator's node key and the game's challenger move in a referee game"
+    },
+    {
+      "code": 6117,
+      "name": "refereeInputMisfit",
+      "msg": "The request's input is not one tensor per input spec of the referee model, with its name, dtype and fixed shape: no result for it can be committed"
     }
   ],
   "types": [
@@ -17635,6 +17652,13 @@ export const IDL: Sibyl = {
             "type": "u64"
           },
           {
+            "name": "reward",
+            "docs": [
+              "The challenger's share of the slash (half, where it was right)."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "bondReturned",
             "type": "bool"
           },
@@ -18824,7 +18848,8 @@ export type SibylErrorName =
   | "RefereeWrongMove"
   | "RefereeRevealMismatch"
   | "RefereeProofInvalid"
-  | "NotGameParty";
+  | "NotGameParty"
+  | "RefereeInputMisfit";
 
 /** The program's custom errors by code (`#[error_code]`, from the IDL's `errors`). */
 export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorName; readonly msg: string }>> = {
@@ -18945,4 +18970,5 @@ export const SIBYL_ERRORS: Readonly<Record<number, { readonly name: SibylErrorNa
   6114: { name: "RefereeRevealMismatch", msg: "The move does not open the party's own commitment: children that do not hash to its node, or a value or state that does not match its leaf" },
   6115: { name: "RefereeProofInvalid", msg: "The record or operand does not match its proof against the model's roots, the agreed trace or the request's input" },
   6116: { name: "NotGameParty", msg: "Only the committing operator's node key and the game's challenger move in a referee game" },
+  6117: { name: "RefereeInputMisfit", msg: "The request's input is not one tensor per input spec of the referee model, with its name, dtype and fixed shape: no result for it can be committed" },
 };

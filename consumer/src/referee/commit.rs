@@ -57,10 +57,12 @@ pub fn root_from(leaf: [u8; 32], index: u64, siblings: &[[u8; 32]]) -> [u8; 32] 
         })
 }
 
-/// The root of the tree over `nodes`, computed in place (a step on chain
-/// holds no more than the leaves).
-pub fn root(mut nodes: Vec<[u8; 32]>) -> [u8; 32] {
-    let width = 1usize << depth(nodes.len() as u64);
+/// The root of the tree over `leaves`, computed in place in one
+/// allocation of the padded width (the program's heap never frees).
+pub fn root(leaves: impl ExactSizeIterator<Item = [u8; 32]>) -> [u8; 32] {
+    let width = 1usize << depth(leaves.len() as u64);
+    let mut nodes = Vec::with_capacity(width);
+    nodes.extend(leaves);
     nodes.resize(width, EMPTY);
     let mut len = width;
     while len > 1 {
@@ -83,16 +85,10 @@ pub fn output_root(output: &[u8]) -> Option<[u8; 32]> {
         .map(|tensor| {
             let dtype = IntType::of(tensor.dtype)?;
             let width = dtype.width();
-            Some(root(
-                tensor
-                    .data
-                    .chunks_exact(width)
-                    .map(leaf)
-                    .collect(),
-            ))
+            Some(root(tensor.data.chunks_exact(width).map(leaf)))
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(root(roots))
+    Some(root(roots.into_iter()))
 }
 
 /// The little-endian bytes of `value` in `dtype`'s width.
@@ -223,7 +219,7 @@ mod tests {
         assert_eq!(Tree::new(vec![]).root(), EMPTY);
         for count in [0usize, 1, 3, 4, 7] {
             let leaves: Vec<[u8; 32]> = (0..count).map(|i| leaf(&[i as u8])).collect();
-            assert_eq!(root(leaves.clone()), Tree::new(leaves).root());
+            assert_eq!(root(leaves.clone().into_iter()), Tree::new(leaves).root());
         }
         assert_eq!(depth(1 << 20), 20);
         assert_eq!(depth((1 << 20) + 1), 21);

@@ -5,10 +5,10 @@
 //! [`Lie`] planted in the run). Everything is recomputed from the model and
 //! the request's input, so a party restarted mid-game answers the same.
 use super::{
-    commit::{Tree, EMPTY},
+    commit::{depth, Tree, EMPTY},
     graph::{weights_tree, Graph},
     ops::Op,
-    record::{graph_tree, NodeRecord, Source},
+    record::{graph_tree, NodeRecord, Source, MAX_RECORD_BYTES},
     step::{self, State},
     tensor::{IntTensor, IntType, RefereeError},
 };
@@ -59,11 +59,46 @@ pub struct Commitments {
     pub output_nodes: Vec<u16>,
 }
 
+/// The most siblings one operand's proofs may hold together (its
+/// element's path and its tensor's): with the rest of
+/// `prove_referee_operand`, what fits one 1,232-byte transaction.
+pub const MAX_PROOF_SIBLINGS: u32 = 24;
+
 impl Commitments {
     /// The commitments of `graph`, its shapes those of a run on `inputs`
-    /// (every input of a referee model has the same shapes).
+    /// (every input of a referee model has the same shapes). A graph whose
+    /// steps could not be proven in one transaction each (a record over
+    /// [`MAX_RECORD_BYTES`], a tensor too large for its proofs) is refused:
+    /// a lie at such a node could never be shown.
     pub fn new(graph: &Graph, inputs: Vec<IntTensor>) -> Result<Commitments, RefereeError> {
         let records = graph.records(&graph.run(inputs)?)?;
+        let refuse = |reason: alloc::string::String| RefereeError::Operands {
+            op: "graph",
+            reason,
+        };
+        let node_depth = depth(records.len() as u64);
+        let weight_depth = depth(graph.weights.len() as u64);
+        for (index, record) in records.iter().enumerate() {
+            if record.to_bytes().len() > MAX_RECORD_BYTES {
+                return Err(refuse(alloc::format!(
+                    "node {index}'s record is over {MAX_RECORD_BYTES} bytes"
+                )));
+            }
+            let count = record.output.count().unwrap_or(u64::MAX);
+            if depth(count) + node_depth > MAX_PROOF_SIBLINGS {
+                return Err(refuse(alloc::format!(
+                    "node {index}'s output ({count} elements) is too large to prove in one transaction"
+                )));
+            }
+        }
+        for (index, (_, weight)) in graph.weights.iter().enumerate() {
+            if depth(weight.data.len() as u64) + weight_depth > MAX_PROOF_SIBLINGS {
+                return Err(refuse(alloc::format!(
+                    "weight {index} ({} elements) is too large to prove in one transaction",
+                    weight.data.len()
+                )));
+            }
+        }
         let output_nodes = graph.output_nodes().ok_or(RefereeError::Operands {
             op: "graph",
             reason: "an output is not a node's".into(),

@@ -135,6 +135,16 @@ impl Graph {
                         .transpose()
                     })
                     .collect::<Result<Vec<_>, RefereeError>>()?;
+                // A step reads every shape from the record: a shape computed
+                // from the input would make the record wrong for some input.
+                if let (Op::Reshape { .. }, Some(Some(shape))) = (&node.op, inputs.get(1)) {
+                    if !matches!(shape.source, Source::Weight(_)) {
+                        return Err(RefereeError::Operands {
+                            op: "Reshape",
+                            reason: "its shape is computed, not a weight".into(),
+                        });
+                    }
+                }
                 let slot = node
                     .outputs
                     .first()

@@ -285,9 +285,32 @@ async fn serve_one(
     };
     let prepare = async {
         let input = availability::input_or_demand(shared, request, &state).await?;
-        let (honest, ran) = shared.runner.run_timed(Lane::Serve, model, input).await?;
+        let (honest, ran) = shared
+            .runner
+            .run_timed(Lane::Serve, model, input.clone())
+            .await?;
         inference = Some(ran);
-        let (whole, wrong) = faulty::output_to_commit(&request, shared.faulty_rate, honest);
+        let (whole, wrong, trace_root) = if model.referee.is_some() {
+            // A referee model's commitment is its interpreter's run, which a
+            // game judges by: its output, and the root over its trace.
+            let referee = shared.runner.referee(model).await?;
+            let lie = faulty::referee_lie(&request, shared.faulty_rate, &referee);
+            let party = shared
+                .runner
+                .referee_party(model, referee, input, lie)
+                .await?;
+            if lie.is_none() && party.result != honest {
+                tracing::warn!("ONNX Runtime's output is not the referee's: committing the referee's, which a game judges by");
+            }
+            (
+                party.result.clone(),
+                lie.is_some(),
+                Some(party.trace_root()),
+            )
+        } else {
+            let (whole, wrong) = faulty::output_to_commit(&request, shared.faulty_rate, honest);
+            (whole, wrong, None)
+        };
         let misfit = |reason: String| NodeError::OutputMisfit { reason };
         let result = project(&model.output_views, &whole).map_err(|err| misfit(err.to_string()))?;
         model
@@ -312,6 +335,7 @@ async fn serve_one(
             faulty: wrong,
             stage: Stage::Prepared,
             whole_output_sha256,
+            trace_root,
         })
     };
     let build = |entry: &Entry| {
@@ -321,7 +345,7 @@ async fn serve_one(
                 sequence: state.sequence,
                 output: entry.output.clone(),
                 whole_output_sha256: entry.whole_output_sha256,
-                trace_root: None,
+                trace_root: entry.trace_root,
             },
         )])
     };

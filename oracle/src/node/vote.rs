@@ -272,6 +272,7 @@ fn journaled_vote(side: VoteSide, output_hash: [u8; 32]) -> Entry {
         faulty: false,
         stage: Stage::Prepared,
         whole_output_sha256: [0; 32],
+        trace_root: None,
     }
 }
 

@@ -8,15 +8,19 @@ use super::{
     step::{JournaledStep, Outcome},
     NodeError, Service, Shared,
 };
-use crate::journal::{Entry, Kind, Stage};
+use crate::{
+    faulty,
+    inference::InferenceError,
+    journal::{Entry, Kind, Stage},
+};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
     errors::SibylError,
-    state::{InferenceRequest, Model, RequestStatus},
+    state::{InferenceRequest, Model, RefereeGame, RequestStatus},
 };
 use sibyl_client::{
     accounts::{self, RequestParties},
-    instruction,
+    instruction, pda,
 };
 use std::{
     collections::{HashMap, HashSet},
@@ -480,6 +484,15 @@ async fn check(
     let instance = instance_key(state);
     let verdict = match shared.journal.get(Kind::Verdict, &instance).await? {
         Some(verdict) => verdict,
+        None if model.referee.is_some() => {
+            let verdict = judge_by_referee(shared, request, state, model, input).await?;
+            shared
+                .journal
+                .put(Kind::Verdict, &instance, &verdict)
+                .await?;
+            tracing::info!(agrees = ?verdict.agrees, "re-executed with the referee's interpreter");
+            verdict
+        }
         None => {
             // What a challenge would post: ours, or a placeholder when no
             // output is right for the input or ours does not fit the
@@ -507,6 +520,7 @@ async fn check(
                         faulty: false,
                         stage: Stage::Done { signature: None },
                         whole_output_sha256: [0; 32],
+                        trace_root: None,
                     };
                     shared
                         .journal
@@ -528,6 +542,7 @@ async fn check(
                 faulty: false,
                 stage: Stage::Done { signature: None },
                 whole_output_sha256: correction.whole_output_sha256,
+                trace_root: None,
             };
             shared
                 .journal
@@ -544,6 +559,11 @@ async fn check(
     // so that every voter has it.
     if state.is_by_reference() && !state.input_complete() {
         return Ok(true);
+    }
+    if model.referee.is_some() {
+        return open_game(shared, request, state, verdict)
+            .await
+            .map(|()| false);
     }
     let step = JournaledStep {
         kind: Kind::Challenge,
@@ -592,4 +612,135 @@ async fn check(
         Outcome::WasDone => {}
     }
     Ok(false)
+}
+
+/// A referee model's commitment judged by the referee's interpreter (the
+/// arithmetic a game decides by): the verdict to journal. A model whose
+/// registered roots are not its file's, or an input the interpreter cannot
+/// run, is recorded as not judged.
+async fn judge_by_referee(
+    shared: &Shared,
+    request: Pubkey,
+    state: &InferenceRequest,
+    model: &Model,
+    input: Vec<u8>,
+) -> Result<Entry, NodeError> {
+    let judged = async {
+        let referee = shared.runner.referee(model).await?;
+        let lie = faulty::referee_lie(&request, shared.faulty_rate, &referee);
+        shared
+            .runner
+            .referee_party(model, referee, input, lie)
+            .await
+    }
+    .await;
+    let party = match judged {
+        Ok(party) => party,
+        Err(err @ InferenceError::Referee { .. }) => {
+            tracing::warn!(%err, "the referee cannot judge this commitment");
+            return Ok(Entry {
+                output: Vec::new(),
+                agrees: None,
+                faulty: false,
+                stage: Stage::Done { signature: None },
+                whole_output_sha256: [0; 32],
+                trace_root: None,
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok(Entry {
+        agrees: Some(party.result == state.output),
+        faulty: false,
+        stage: Stage::Done { signature: None },
+        whole_output_sha256: sibyl::hashing::whole_output_sha256(&party.result),
+        trace_root: Some(party.trace_root()),
+        output: party.result,
+    })
+}
+
+/// Opens this node's referee game on a commitment it judged wrong, with its
+/// trace root and the root over its outputs, once (journaled like a
+/// challenge). The game is then played by the referee service.
+async fn open_game(
+    shared: &Shared,
+    request: Pubkey,
+    state: &InferenceRequest,
+    verdict: Entry,
+) -> Result<(), NodeError> {
+    let instance = instance_key(state);
+    let game = pda::referee_game(&state.model, state.sequence, &shared.wallet);
+    if shared
+        .chain
+        .fetch::<RefereeGame>(&game, "referee game")
+        .await?
+        .is_some()
+    {
+        // Opened before a crash: the journal only missed it.
+        if !matches!(
+            shared.journal.get(Kind::Challenge, &instance).await?,
+            Some(Entry {
+                stage: Stage::Done { .. },
+                ..
+            })
+        ) {
+            shared
+                .journal
+                .put(Kind::Challenge, &instance, &verdict)
+                .await?;
+        }
+        return Ok(());
+    }
+    let step = JournaledStep {
+        kind: Kind::Challenge,
+        key: instance,
+        action: "open_referee_game",
+        already_done: &[
+            SibylError::RequestNotCommitted,
+            SibylError::ChallengeWindowClosed,
+        ],
+    };
+    let prepare = async { Ok(verdict) };
+    let build = |entry: &Entry| {
+        let trace_root = entry.trace_root.ok_or_else(|| {
+            NodeError::Internal("a referee verdict without its trace root".into())
+        })?;
+        let output_root = sibyl_sdk::referee::commit::output_root(&entry.output)
+            .ok_or_else(|| NodeError::Internal("our result is not an integer encoding".into()))?;
+        Ok(vec![instruction(
+            accounts::open_referee_game(
+                shared.wallet,
+                shared.tokens.account_of(&shared.wallet),
+                RequestParties::of(request, state),
+                state.sequence,
+                shared.tokens,
+            ),
+            sibyl::instruction::OpenRefereeGame {
+                sequence: state.sequence,
+                trace_root,
+                output_root,
+            },
+        )])
+    };
+    // A game wrongly taken as opened would let a wrong result become
+    // final: the request itself must show it is no longer open to one.
+    let confirm = || async {
+        let now: Option<InferenceRequest> =
+            shared.chain.fetch(&request, "inference request").await?;
+        let slot = shared.chain.slot().await?;
+        Ok(now.is_none_or(|now| {
+            now.sequence != state.sequence
+                || now.status != RequestStatus::Committed
+                || slot > now.challenge_deadline_slot
+        }))
+    };
+    match step.take(shared, prepare, build, confirm).await? {
+        Outcome::Sent(sent) => {
+            shared.metrics.challenged.inc();
+            tracing::warn!(signature = %sent.signature, %game, "opened a referee game on a wrong result");
+        }
+        Outcome::NotNeeded(_) => tracing::info!("already settled, or the window closed"),
+        Outcome::WasDone => {}
+    }
+    Ok(())
 }

@@ -243,4 +243,6 @@ pub enum SibylError {
         "Only the committing operator's node key and the game's challenger move in a referee game"
     )]
     NotGameParty,
+    #[msg("The request's input is not one tensor per input spec of the referee model, with its name, dtype and fixed shape: no result for it can be committed")]
+    RefereeInputMisfit,
 }

@@ -382,6 +382,8 @@ pub struct RefereeGameSettled {
     pub game: Pubkey,
     pub outcome: GameOutcome,
     pub slashed: u64,
+    /// The challenger's share of the slash (half, where it was right).
+    pub reward: u64,
     pub bond_returned: bool,
     pub commitment_rejected: bool,
     pub refunded: u64,

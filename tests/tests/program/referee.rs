@@ -124,14 +124,21 @@ async fn an_operator_that_lies_in_its_trace_loses_by_bisection_with_no_vote() {
     assert_eq!(sent, 2 * (4 + 2 + 1) + 1 + 2);
 
     let slash = env.operator_account(0).await.stake * env.params.slash_bps as u64 / 10_000;
+    let fee_vault = sibyl_client::pda::fee_vault(&env.request_account(request).await.model);
+    let vault_before = env.token_balance(fee_vault).await;
     let events = env.settle_game(game).await.expect("settle");
     let settled = &events.all::<RefereeGameSettled>()[0];
     assert!(settled.commitment_rejected && settled.bond_returned && !settled.moot);
-    assert_eq!(settled.slashed, slash);
+    assert_eq!((settled.slashed, settled.reward), (slash, slash / 2));
     let after = balances(&mut env).await;
-    // The challenger: its bond back and the slash. The requester: its fee
-    // back. The operator: the slash gone, no fee.
-    assert_eq!(after[0], before[0] + slash);
+    // The challenger: its bond back and half the slash, the protocol the
+    // other half. The requester: its fee back. The operator: the slash
+    // gone, no fee.
+    assert_eq!(after[0], before[0] + slash / 2);
+    assert_eq!(
+        env.token_balance(fee_vault).await,
+        vault_before + slash - slash / 2
+    );
     assert_eq!(after[1], before[1]);
     assert_eq!(after[2], before[2] + sibyl_tests::env::MODEL_PRICE);
     assert_eq!(after[3], before[3] - slash);
@@ -406,9 +413,21 @@ async fn a_decoy_that_loses_on_purpose_cannot_shield_a_wrong_commitment() {
     assert_eq!(env.game(game).await.outcome, GameOutcome::OperatorLost);
     // The winner settles first: the commitment is rejected; the decoy's
     // game is then moot (its bond returned: it has nothing to decide).
+    let nonce = env.request_account(request).await.nonce;
     env.settle_game(game)
         .await
         .expect("settle the watcher's game");
+    // The address is used again at once, for the default model, whose
+    // first request has the same sequence: not the game's instance.
+    let again = env
+        .request_at_nonce(nonce, b"in", sibyl_tests::env::MODEL_PRICE, None)
+        .await
+        .expect("the address again");
+    assert_eq!(again, request);
+    assert_eq!(env.request_account(again).await.sequence, 1);
+    env.commit(1, again, &sibyl_tests::output(b"out"))
+        .await
+        .expect("commit");
     let decoy_before = env.token_balance(env.challenger.token).await;
     let events = env
         .settle_game(decoy_game)
@@ -418,6 +437,12 @@ async fn a_decoy_that_loses_on_purpose_cannot_shield_a_wrong_commitment() {
     assert_eq!(
         env.token_balance(env.challenger.token).await,
         decoy_before + env.params.challenge_bond
+    );
+    // The newer request is untouched.
+    let again = env.request_account(again).await;
+    assert_eq!(
+        (again.status, again.open_games),
+        (sibyl::state::RequestStatus::Committed, 0)
     );
     env.assert_tokens_conserved().await;
 }
@@ -466,6 +491,20 @@ async fn referee_models_are_registered_committed_and_disputed_by_their_rules() {
     assert_sibyl_error(
         env.send_request(accounts, by_reference, &requester).await,
         SibylError::RefereeInputByReference,
+    );
+    // No result is committed for an input the model cannot take.
+    let misfit_input = sibyl::encoding::encode(&[sibyl::encoding::Tensor::new(
+        "x",
+        sibyl::state::DType::Uint8,
+        vec![1, 7],
+        vec![0; 7],
+    )
+    .unwrap()]);
+    let misfit = env.request_model(account, &misfit_input).await;
+    assert_sibyl_error(
+        env.commit_run(0, misfit, &model.run(&RefereeModel::input(3), None))
+            .await,
+        SibylError::RefereeInputMisfit,
     );
     // A commitment carries the trace root, and only a referee model's does.
     let input = RefereeModel::input(3);

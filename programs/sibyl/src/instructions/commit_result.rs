@@ -75,7 +75,10 @@ pub fn handler(
     );
     // A referee model's commitment carries the trace a game bisects.
     match (accounts.model.referee.is_some(), trace_root) {
-        (true, Some(root)) => request.trace_root = root,
+        (true, Some(root)) => {
+            accounts.model.check_referee_input(&request.input)?;
+            request.trace_root = root;
+        }
         (true, None) => return err!(SibylError::RefereeTraceRootMissing),
         (false, Some(_)) => return err!(SibylError::RefereeTraceRootUnexpected),
         (false, None) => {}

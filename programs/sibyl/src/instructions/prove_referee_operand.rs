@@ -39,8 +39,9 @@ pub fn handler(
 ) -> Result<()> {
     let game = &mut ctx.accounts.game;
     let (model, request) = (&ctx.accounts.model, &ctx.accounts.request);
+    // The game's instance: `(model, sequence)` names one forever.
     require!(
-        request.is_instance(game.request_sequence),
+        request.model == game.model && request.is_instance(game.request_sequence),
         SibylError::RequestInstanceMismatch
     );
     require!(
@@ -120,7 +121,7 @@ pub fn handler(
             proven(u64::from(referee.node_count), node, &game.trace_roots)?
         }
     };
-    let advance = game.accept_operand(value)?;
+    let advance = game.accept_operand(value, Clock::get()?.slot)?;
     let event = RefereeStepProven {
         game: game.key(),
         phase: advance.phase,
@@ -139,8 +140,8 @@ pub fn handler(
 }
 
 /// Element `index` of the request's input tensor `tensor`, which must be of
-/// the record's type (the request's input was checked against the model's
-/// fixed specs when it was made).
+/// the record's type (`commit_result` checked the input against the
+/// model's fixed specs).
 fn input_element(
     request: &InferenceRequest,
     tensor: u16,

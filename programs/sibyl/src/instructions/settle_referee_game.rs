@@ -2,6 +2,7 @@ use crate::{
     constants::{ESCROW_SEED, FEE_VAULT_SEED},
     errors::SibylError,
     events::{OperatorSlashed, PayoutRedirected, RefereeGameSettled},
+    math,
     settlement::{Escrow, Payouts},
     state::{Config, GameOutcome, InferenceRequest, Model, Operator, RefereeGame, RequestStatus},
     token_ops::TokenCtx,
@@ -68,23 +69,29 @@ pub struct SettleRefereeGame<'info> {
     pub token_program: Interface<'info, TokenInterface>,
 }
 
-/// The game's request, if the commitment it disputes still stands.
+/// The game's request, if the commitment it disputes still stands: the
+/// same instance (`(model, sequence)` names one forever; the address alone
+/// may hold a request on another model since) and still committed.
 fn live_request<'a>(
     info: &'a AccountInfo<'a>,
-    sequence: u64,
+    game: &RefereeGame,
 ) -> Option<Account<'a, InferenceRequest>> {
     if info.owner != &crate::ID || info.data_is_empty() {
         return None;
     }
     let request = Account::<InferenceRequest>::try_from(info).ok()?;
-    (request.is_instance(sequence) && request.status == RequestStatus::Committed).then_some(request)
+    (request.model == game.model
+        && request.is_instance(game.request_sequence)
+        && request.status == RequestStatus::Committed)
+        .then_some(request)
 }
 
 /// Settles a decided game and closes it. The challenger lost: its bond goes
 /// to the operator. The operator lost: it is slashed, the challenger paid
-/// the slash and its bond back (both to the protocol where the challenger
-/// was wrong too), the requester refunded and the request closed. A game
-/// whose commitment another game rejected first is moot: the bond returns.
+/// half the slash and its bond back (the rest to the protocol; all of it
+/// where the challenger was wrong too), the requester refunded and the
+/// request closed. A game whose commitment another game rejected first is
+/// moot: the bond returns.
 pub fn handler<'info>(ctx: Context<'info, SettleRefereeGame<'info>>) -> Result<()> {
     let (settled, redirected) = settle(ctx.accounts)?;
     for event in redirected {
@@ -131,12 +138,13 @@ fn settle<'info>(
         game: game.key(),
         outcome: game.outcome,
         slashed: 0,
+        reward: 0,
         bond_returned: false,
         commitment_rejected: false,
         refunded: 0,
         moot: false,
     };
-    let Some(mut request) = live_request(held(&accounts.request), game.request_sequence) else {
+    let Some(mut request) = live_request(held(&accounts.request), game) else {
         tokens.transfer_from_vault(
             &accounts.bond_vault,
             &challenger_payout,
@@ -178,18 +186,29 @@ fn settle<'info>(
             SibylError::WrongParty
         );
         let escrow = InterfaceAccount::<TokenAccount>::try_from(held(&accounts.escrow))?;
-        // The challenger was right at the step: the slash and its bond are
-        // its. Where it was wrong too, nobody who posted a claim profits.
-        let winner = if game.outcome == GameOutcome::OperatorLost {
-            challenger_payout.clone()
-        } else {
-            accounts.fee_vault.to_account_info()
-        };
+        // The challenger was right at the step: its bond comes back with
+        // half the slash; the rest goes to the protocol, so that an operator
+        // that challenges its own lie from another key still loses half.
+        // Where the challenger was wrong too, nobody who posted a claim
+        // profits.
+        let fee_vault = accounts.fee_vault.to_account_info();
         let (slashed, from_active) = accounts.operator.slash(game.slash_bps)?;
         accounts.config.remove_active_stake(from_active)?;
         accounts.operator.disputes_lost = accounts.operator.disputes_lost.saturating_add(1);
-        tokens.transfer_from_vault(&accounts.stake_vault, &winner, &accounts.config, slashed)?;
+        let (winner, reward) = if game.outcome == GameOutcome::OperatorLost {
+            (challenger_payout.clone(), slashed / 2)
+        } else {
+            (fee_vault.clone(), 0)
+        };
+        tokens.transfer_from_vault(&accounts.stake_vault, &winner, &accounts.config, reward)?;
+        tokens.transfer_from_vault(
+            &accounts.stake_vault,
+            &fee_vault,
+            &accounts.config,
+            math::sub(slashed, reward)?,
+        )?;
         tokens.transfer_from_vault(&accounts.bond_vault, &winner, &accounts.config, game.bond)?;
+        settled.reward = reward;
         let requester_payout = payouts.to(&accounts.requester_token, request.requester);
         settled.refunded = Escrow {
             request: &request,

@@ -185,6 +185,28 @@ impl Model {
         Ok(())
     }
 
+    /// Refuses an input a referee model cannot take: one canonical tensor
+    /// per input spec, in order, with its name, dtype and (fixed) shape. The
+    /// interpreter runs no other, so no commitment to one can be defended
+    /// or disputed; a game's step reads its elements by the specs' types.
+    pub fn check_referee_input(&self, input: &[u8]) -> Result<()> {
+        let tensors =
+            encoding::decode(input).map_err(|_| error!(SibylError::RefereeInputMisfit))?;
+        let fits = tensors.len() == self.inputs.len()
+            && tensors.iter().zip(&self.inputs).all(|(tensor, spec)| {
+                tensor.name == spec.name
+                    && tensor.dtype == spec.dtype
+                    && tensor.dims.len() == spec.shape.len()
+                    && tensor
+                        .dims
+                        .iter()
+                        .zip(&spec.shape)
+                        .all(|(&dim, &fixed)| i64::try_from(dim) == Ok(fixed))
+            });
+        require!(fits, SibylError::RefereeInputMisfit);
+        Ok(())
+    }
+
     /// The challenge window for this model's results.
     pub fn challenge_window_slots(&self, default_slots: u64) -> u64 {
         self.challenge_window_override_slots

@@ -174,6 +174,12 @@ pub struct Advance {
 
 impl RefereeGame {
     pub const SEED: &'static [u8] = REFEREE_GAME_SEED;
+    /// Byte offset of `operator_authority` (after the discriminator, the
+    /// request, the model, the sequence and the operator account), for
+    /// `getProgramAccounts` filters: a node finds its games.
+    pub const OPERATOR_AUTHORITY_OFFSET: usize = 8 + 32 + 32 + 8 + 32;
+    /// Byte offset of `challenger`.
+    pub const CHALLENGER_OFFSET: usize = Self::OPERATOR_AUTHORITY_OFFSET + 32;
 
     /// Starts the descent of the tree the parties disagree on: the traces
     /// where they differ, else the outputs. `items` is how many nodes (or
@@ -414,9 +420,11 @@ impl RefereeGame {
         )
     }
 
-    /// One operand proven: decides once the step has them all.
-    pub fn accept_operand(&mut self, value: i64) -> Result<Advance> {
+    /// One operand proven: decides once the step has them all. Each proof
+    /// restarts the clock: a step of several operands is not raced.
+    pub fn accept_operand(&mut self, value: i64, slot: u64) -> Result<Advance> {
         self.operands.push(value);
+        self.next_round(slot)?;
         self.try_decide()?;
         Ok(Advance {
             phase: self.phase,
@@ -499,6 +507,54 @@ mod tests {
 
     /// A game holds one node's record and a few states: under 1.2 KB,
     /// about 0.01 SOL of rent, which the challenger pays and gets back.
+    #[test]
+    fn a_node_finds_its_games_at_fixed_offsets() {
+        let game = RefereeGame {
+            request: Pubkey::new_from_array([1; 32]),
+            model: Pubkey::new_from_array([2; 32]),
+            request_sequence: 3,
+            operator: Pubkey::new_from_array([4; 32]),
+            operator_authority: Pubkey::new_from_array([5; 32]),
+            challenger: Pubkey::new_from_array([6; 32]),
+            challenger_token: Pubkey::default(),
+            bond: 0,
+            slash_bps: 0,
+            opened_slot: 0,
+            deadline_slot: 0,
+            subject: GameSubject::Trace,
+            phase: GamePhase::Items,
+            outcome: GameOutcome::Open,
+            trace_roots: [[0; 32]; 2],
+            output_roots: [[0; 32]; 2],
+            depth: 0,
+            level: 0,
+            index: 0,
+            nodes: [[0; 32]; 2],
+            revealed: [[[0; 32]; 2]; 2],
+            moved: [false; 2],
+            item_count: 0,
+            item: 0,
+            element: 0,
+            element_count: 0,
+            values: [0; 2],
+            lo: 0,
+            hi: 0,
+            state_lo: [0; 2],
+            states_hi: [[0; 2]; 2],
+            states_revealed: [[0; 2]; 2],
+            ends_known: false,
+            operands: Vec::new(),
+            bump: 0,
+            record: Vec::new(),
+        };
+        let mut data = Vec::new();
+        game.try_serialize(&mut data).unwrap();
+        let at = RefereeGame::OPERATOR_AUTHORITY_OFFSET;
+        assert_eq!(&data[at..at + 32], &[5; 32]);
+        let at = RefereeGame::CHALLENGER_OFFSET;
+        assert_eq!(&data[at..at + 32], &[6; 32]);
+    }
+
     #[test]
     fn a_game_account_stays_small() {
         assert_eq!(8 + RefereeGame::INIT_SPACE, 1_171);
