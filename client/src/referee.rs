@@ -28,7 +28,7 @@ pub fn next_move(commitments: &Commitments, party: &Party, game: &RefereeGame) -
         GamePhase::Values => Move::Value(party.value(subject, game.item, game.element)?),
         GamePhase::Reduce => {
             let terms = if game.ends_known { game.mid() } else { game.hi };
-            let record = commitments.records.get(game.item as usize)?;
+            let record = commitments.records.get(usize::try_from(game.item).ok()?)?;
             Move::State(party.state(record, game.item, game.element, terms).ok()?)
         }
         GamePhase::Record | GamePhase::Operands | GamePhase::Decided => return None,
@@ -39,10 +39,10 @@ pub fn next_move(commitments: &Commitments, party: &Party, game: &RefereeGame) -
 /// `Outputs` the one that makes the output found.
 pub fn record_node(commitments: &Commitments, game: &RefereeGame) -> Option<usize> {
     match game.subject {
-        GameSubject::Trace => Some(game.item as usize),
+        GameSubject::Trace => usize::try_from(game.item).ok(),
         GameSubject::Outputs => commitments
             .output_nodes
-            .get(game.item as usize)
+            .get(usize::try_from(game.item).ok()?)
             .map(|&node| usize::from(node)),
     }
 }

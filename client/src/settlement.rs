@@ -190,3 +190,39 @@ pub fn claim_vote(
         ),
     )
 }
+
+/// Settles a decided referee game. `request` is the game's request as read
+/// now, if it is still there (a request another game rejected is closed,
+/// and nothing is refunded from it: its accounts are then the
+/// challenger's, which the program does not pay).
+pub fn settle_referee_game(
+    cranker: Pubkey,
+    game: Pubkey,
+    state: &sibyl::state::RefereeGame,
+    request: Option<&InferenceRequest>,
+    operator: &Operator,
+    tokens: Tokens,
+) -> Settlement {
+    let parties = match request {
+        Some(request) => RequestParties::of(state.request, request),
+        None => RequestParties {
+            request: state.request,
+            requester: state.challenger,
+            model: state.model,
+            operator: state.operator,
+            dispute: Pubkey::default(),
+            refund_token: state.challenger_token,
+        },
+    };
+    let payees = Payees {
+        operator_token: operator.payout_token,
+        publisher_token: Pubkey::default(),
+    };
+    Settlement::plain(
+        "settle_referee_game",
+        instruction(
+            accounts::settle_referee_game(cranker, game, state, parties, payees, tokens),
+            sibyl::instruction::SettleRefereeGame {},
+        ),
+    )
+}

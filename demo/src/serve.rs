@@ -24,6 +24,7 @@ fn planned(file: &str) -> PlannedModel {
         max_input_bytes: None,
         max_output_bytes: None,
         views: Vec::new(),
+        referee: false,
     }
 }
 

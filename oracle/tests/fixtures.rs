@@ -443,6 +443,7 @@ fn every_model_family_registers_reads_its_sample_and_matches_python() {
                 .is_empty()
                 .then(|| family["max_output_bytes"].as_u64().unwrap() as u32),
             views: views.clone(),
+            referee: false,
         };
         let args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
         if !views.is_empty() {
@@ -550,6 +551,7 @@ fn a_graph_with_a_zipmap_output_is_refused_with_the_fix() {
         max_input_bytes: Some(64),
         max_output_bytes: Some(64),
         views: Vec::new(),
+        referee: false,
     };
     let error = sibyl_oracle::actions::model::registration(&engine, &path, listing)
         .unwrap_err()
@@ -579,6 +581,7 @@ fn a_dynamic_graph_needs_size_bounds_no_smaller_than_its_smallest_encoding() {
         max_input_bytes,
         max_output_bytes,
         views: Vec::new(),
+        referee: false,
     };
     let error = registration(&engine, &path, listing(None, Some(74))).unwrap_err();
     assert!(

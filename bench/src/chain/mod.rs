@@ -117,6 +117,7 @@ impl Network {
                 max_input_bytes: None,
                 max_output_bytes: None,
                 views: Vec::new(),
+                referee: false,
             };
             let args = model::registration(engine, &fixture.path, listing)?;
             let hash = args.model_hash;

@@ -75,6 +75,8 @@ pub struct PlannedModel {
     pub max_output_bytes: Option<u32>,
     /// Views of named outputs (the rest whole).
     pub views: Vec<(String, sibyl::state::OutputView)>,
+    /// Whether the on-chain referee decides its disputes.
+    pub referee: bool,
 }
 
 /// Payment tokens each wallet should hold (at least).
@@ -578,6 +580,7 @@ fn prepare_models<'a>(
             max_input_bytes: planned.max_input_bytes,
             max_output_bytes: planned.max_output_bytes,
             views: planned.views.clone(),
+            referee: planned.referee,
         };
         let args = model::registration(engine, &planned.file, listing)
             .map_err(|err| error(one_line(&err.to_string())))?;

@@ -35,6 +35,9 @@ pub struct Listing {
     /// What of each named output goes on chain; outputs not named are
     /// whole (see [`parse_view`]).
     pub views: Vec<(String, OutputView)>,
+    /// Whether its disputes go to the on-chain referee (bisection, no
+    /// vote): for an integer model whose every op the referee computes.
+    pub referee: bool,
 }
 
 /// A view as the CLI and migration plans write it: `whole`, `omit`,
@@ -123,6 +126,8 @@ pub enum RegistrationError {
         "a view names `{name}`, which is not an output of this graph (its outputs: {outputs})"
     )]
     UnknownViewOutput { name: String, outputs: String },
+    #[error("{path} cannot be judged by the referee: {reason}")]
+    Referee { path: String, reason: String },
     #[error("output `{name}` ({spec}) cannot take the view {view}: a slice needs a fixed shape and must end within it; a top-k needs a float output whose last dimension is fixed and at least K, with K and SCALE at least 1; and at least one output must stay in the result")]
     InvalidView {
         name: String,
@@ -167,6 +172,22 @@ pub fn registration(
     } else {
         ComparisonRule::Exact
     });
+    let referee = if listing.referee {
+        let refuse = |reason: String| RegistrationError::Referee {
+            path: path.display().to_string(),
+            reason,
+        };
+        if comparison != ComparisonRule::Exact || !OutputView::all_whole(&output_views) {
+            return Err(refuse(
+                "its rule must be exact and every output whole (no --view)".into(),
+            ));
+        }
+        let model = crate::referee::RefereeModel::load(path, &inputs)
+            .map_err(|err| refuse(err.to_string()))?;
+        Some(model.roots())
+    } else {
+        None
+    };
     Ok(RegisterModelArgs {
         model_hash,
         profile_id: engine.profile_id(),
@@ -180,7 +201,7 @@ pub fn registration(
         comparison,
         challenge_window_override_slots: listing.challenge_window_override_slots,
         output_views,
-        referee: None,
+        referee,
     })
 }
 

@@ -53,6 +53,9 @@ struct ModelTable {
     /// `{ output name = "topk:5:1000" }` (see `parse_view`).
     #[serde(default)]
     views: std::collections::BTreeMap<String, String>,
+    /// Whether the on-chain referee decides its disputes (default: no).
+    #[serde(default)]
+    referee: bool,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +174,7 @@ pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
                 max_input_bytes: model.max_input_bytes,
                 max_output_bytes: model.max_output_bytes,
                 views,
+                referee: model.referee,
                 name: model.file,
             })
         })

@@ -68,6 +68,12 @@ pub struct RegisterArgs {
     /// chain, served by the committing node. Repeat for several outputs.
     #[arg(long = "view", value_name = "NAME=VIEW", value_parser = parse_named_view)]
     views: Vec<(String, OutputView)>,
+    /// Decide its disputes by the on-chain referee (bisection down to one
+    /// element of one operator, recomputed on chain; no vote): for an
+    /// integer model with fixed input shapes whose every op the referee
+    /// computes (see docs/referee.md). Its rule is exact, every output whole.
+    #[arg(long)]
+    referee: bool,
     /// The ONNX Runtime library (default: ORT_DYLIB_PATH, then .local/onnxruntime/).
     #[arg(long)]
     runtime_library: Option<PathBuf>,
@@ -197,6 +203,7 @@ fn registration(args: &RegisterArgs, price: u64) -> Result<RegisterModelArgs> {
         max_input_bytes: args.max_input_bytes,
         max_output_bytes: args.max_output_bytes,
         views: args.views.clone(),
+        referee: args.referee,
     };
     let registration = model::registration(&engine, &args.file, listing)?;
     for caution in model::cautions(&registration) {

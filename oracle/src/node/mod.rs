@@ -5,6 +5,7 @@
 mod availability;
 mod crank;
 pub mod index;
+mod referee;
 mod schedule;
 mod serve;
 mod status;
@@ -330,6 +331,16 @@ impl Node {
             self.poll_interval.max(Duration::from_secs(1)),
             shutdown.clone(),
         ));
+        // A node that serves defends its referee games; one that watches
+        // plays those it opened.
+        if self.roles.contains(&Role::Serve) || self.roles.contains(&Role::Watch) {
+            tasks.spawn(run_service(
+                referee::Referee::new(self.shared.clone()),
+                Arc::default(),
+                self.poll_interval,
+                shutdown.clone(),
+            ));
+        }
         let mut pending = Some(pending);
         for (role, wake) in self.roles.iter().zip(wakes) {
             let (shared, shutdown, poll) =

@@ -394,6 +394,7 @@ async fn fixture_cases(cluster: &Cluster) -> Vec<Case> {
                 max_input_bytes: None,
                 max_output_bytes: None,
                 views: Vec::new(),
+                referee: false,
             };
             let path = repo_root().join("models").join(file);
             let args = model::registration(&engine, &path, listing).expect("registration");

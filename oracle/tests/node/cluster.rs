@@ -570,6 +570,7 @@ async fn register_digits(publisher: &ChainClient, tokens: Tokens) -> (Pubkey, [u
         max_input_bytes: None,
         max_output_bytes: None,
         views: Vec::new(),
+        referee: false,
     };
     let args = model::registration(&engine, &path, listing).expect("digits.onnx registers");
     let model_hash = args.model_hash;

@@ -446,6 +446,7 @@ async fn specs_that_are_not_the_graphs_cannot_finalize_a_made_up_output() {
         max_input_bytes: Some(family.max_input_bytes as u32),
         max_output_bytes: Some(family.max_output_bytes as u32),
         views: Vec::new(),
+        referee: false,
     };
     let mut args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
     args.outputs[0].name = "scores".to_string();

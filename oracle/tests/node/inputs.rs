@@ -443,6 +443,7 @@ async fn a_long_input_is_written_in_full_despite_a_donation_and_closed_once_fina
         max_input_bytes: None,
         max_output_bytes: None,
         views: Vec::new(),
+        referee: false,
     };
     let args = sibyl_oracle::actions::model::registration(&engine, &path, listing).unwrap();
     let spec = args.inputs[0].clone();

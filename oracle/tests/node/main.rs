@@ -24,6 +24,7 @@ mod inputs;
 mod liveness;
 mod migrate;
 mod process;
+mod referee;
 mod restart;
 mod serve;
 mod untrusted_models;
