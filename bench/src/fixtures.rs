@@ -51,6 +51,7 @@ struct RawCase {
 }
 
 /// One fixture model.
+#[derive(Clone)]
 pub struct Fixture {
     pub name: String,
     pub path: PathBuf,
@@ -60,6 +61,8 @@ pub struct Fixture {
     pub cases: Vec<(Vec<u8>, Vec<u8>)>,
     /// What of each output goes on chain (empty: every output whole).
     pub views: Vec<sibyl::state::OutputView>,
+    /// Whether it is registered for the on-chain referee (`--referee`).
+    pub referee: bool,
 }
 
 /// Every fixture in `models/fixtures.json` under `root`.
@@ -74,6 +77,39 @@ pub fn load(root: &Path) -> Result<Vec<Fixture>> {
 pub fn load_families(root: &Path) -> Result<Vec<Fixture>> {
     let file: FamiliesFile = read(root, "models/families/families.json")?;
     from_raw(root, file.families)
+}
+
+/// Every referee model of `models/referee/referee.json` under `root`,
+/// registered for the referee (section 7).
+pub fn load_referees(root: &Path) -> Result<Vec<Fixture>> {
+    let doc: serde_json::Value = read(root, "models/referee/referee.json")?;
+    doc["referees"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|model| {
+            let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+            let cases = model["cases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|case| {
+                    Ok((
+                        hex(&text(&case["input_encoding"]))?,
+                        hex(&text(&case["output_encoding"]))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Fixture {
+                name: text(&model["name"]),
+                path: root.join("models").join(text(&model["file"])),
+                rule: sibyl::state::ComparisonRule::Exact,
+                cases,
+                views: Vec::new(),
+                referee: true,
+            })
+        })
+        .collect()
 }
 
 fn read<T: serde::de::DeserializeOwned>(root: &Path, name: &str) -> Result<T> {
@@ -111,6 +147,7 @@ fn from_raw(root: &Path, fixtures: Vec<RawFixture>) -> Result<Vec<Fixture>> {
             };
             Ok(Fixture {
                 views,
+                referee: false,
                 path: root.join("models").join(&raw.file),
                 rule: rule_of(&raw.comparison)
                     .with_context(|| format!("the comparison rule of {}", raw.name))?,

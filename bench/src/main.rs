@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, default_value_t = 97)]
     extra_inputs: usize,
     /// Run only these sections (e.g. `--only 2,4`); the report then has only them.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=6))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=7))]
     only: Vec<u8>,
     /// Slot length of the localnet, in milliseconds.
     #[arg(long, default_value_t = 100)]

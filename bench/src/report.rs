@@ -1,6 +1,6 @@
 //! Runs every section and writes the report.
 use crate::{
-    chain::{self, cost, overhead, throughput, Network},
+    chain::{self, cost, overhead, referee, throughput, Network},
     determinism::{self, Outputs},
     fixtures, inference, python, reexec, slot, step, Args,
 };
@@ -32,7 +32,7 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
     let mut out = header(args)?;
 
     if args.runs(1) {
-        step("1/6 inference floor vs the node's path");
+        step("1/7 inference floor vs the node's path");
         let warmup = (args.samples / 10).max(10);
         let mut timed = fixtures::load(root)?;
         timed.extend(fixtures::load_families(root)?);
@@ -44,14 +44,14 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
         print_section(&mut out, section1(&rows, python.as_ref(), &referee));
     }
     if args.runs(2) {
-        step("2/6 node overhead per request on a localnet");
+        step("2/7 node overhead per request on a localnet");
         let network = Network::start(root, &engine, &fixtures, slot(args), params(), 1, 1).await?;
         let overhead = overhead::measure(&network, &sibyl, args.overhead_requests).await?;
         network.shutdown().await;
         print_section(&mut out, section2(&overhead));
     }
     if args.runs(3) {
-        step("3/6 throughput with 1, 2 and 4 node processes");
+        step("3/7 throughput with 1, 2 and 4 node processes");
         let mut runs = Vec::new();
         for nodes in [1, 2, 4] {
             step(&format!(
@@ -75,14 +75,14 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
         print_section(&mut out, section3(&runs));
     }
     if args.runs(4) {
-        step("4/6 on-chain cost per lifecycle");
+        step("4/7 on-chain cost per lifecycle");
         let network = Network::start(root, &engine, &fixtures, slot(args), params(), 6, 3).await?;
         let cost = cost::measure(&network, &sibyl, WINDOW_SLOTS).await?;
         network.shutdown().await;
         print_section(&mut out, section4(&cost));
     }
     if args.runs(5) {
-        step("5/6 a watcher's re-execution vs a zkML proof");
+        step("5/7 a watcher's re-execution vs a zkML proof");
         let reexecutions = ["digits", "mlp_float"]
             .iter()
             .map(|name| reexec::measure(name, 1_000))
@@ -90,7 +90,7 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
         print_section(&mut out, section5(&reexecutions));
     }
     if args.runs(6) {
-        step("6/6 determinism matrix");
+        step("6/7 determinism matrix");
         let mut outputs = determinism::ort_outputs(&engine, &fixtures, args.extra_inputs, "")?;
         let other = other_runtime(root, args.extra_inputs);
         let other_available = other.is_ok();
@@ -114,6 +114,16 @@ pub async fn measure_all(root: &Path, args: &Args) -> Result<String> {
             &mut out,
             section6(&outputs, &fixtures, &variants, args.extra_inputs)?,
         );
+    }
+    if args.runs(7) {
+        step("7/7 referee disputes: bisection vs vote");
+        let mut rows = Vec::new();
+        for fixture in fixtures::load_referees(root)? {
+            rows.push(
+                referee::measure(root, &engine, &sibyl, &fixture, slot(args), params()).await?,
+            );
+        }
+        print_section(&mut out, section7(&rows));
     }
     Ok(out)
 }
@@ -368,4 +378,70 @@ fn section6(
          tract-onnx 0.23, an engine that shares no code with ONNX Runtime.\n\n{tables}\n",
         tables = determinism::tables(outputs, fixtures, variants)?,
     ))
+}
+
+fn section7(rows: &[referee::RefereeDispute]) -> String {
+    let mut table = String::from(
+        "| model | nodes | trace elements | decided by | moves (votes) | transactions, challenge to decision | slots, challenge to decision | all transactions | fees, lamports | rent locked during it, lamports |\n\
+         |---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut steps = String::from(
+        "| model | the step's multiply-accumulates | hashes, heaviest proof | est. CU, heaviest proof | hashes, opening | est. CU, opening |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        for (how, dispute) in [("referee", &row.referee), ("vote", &row.vote)] {
+            let transactions = &dispute.lifecycle.transactions;
+            let fees: u64 = transactions.iter().map(|tx| tx.fee).sum();
+            let rent: u64 = dispute
+                .lifecycle
+                .rent
+                .iter()
+                .map(|rent| rent.lamports)
+                .sum();
+            let returned = dispute.lifecycle.rent.iter().all(|rent| rent.returned);
+            table.push_str(&format!(
+                "| {} | {} | {} | {how} | {} | {} | {} | {} | {fees} | {rent}{} |\n",
+                row.model,
+                row.nodes,
+                row.trace_elements,
+                dispute.moves,
+                dispute.to_decision,
+                dispute.slots,
+                transactions.len(),
+                if returned { " (all returned)" } else { "" },
+            ));
+        }
+        steps.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            row.model,
+            row.step_macs,
+            row.proof_hashes,
+            row.step_cu(),
+            row.open_hashes,
+            row.open_cu(),
+        ));
+    }
+    format!(
+        "## 7. Referee disputes: bisection vs vote\n\n\
+         One wrong result on each referee model (`models/referee/`), disputed twice, each time on a fresh \
+         localnet by `sibyl node run` processes: registered with `--referee`, operator 0 commits a lie planted \
+         in its last `MatMulInteger` and operator 1 watches, opens a game, bisects and proves the step, with \
+         **no voter**; registered for the vote, operator 1 challenges and operators 2 and 3 vote (all the \
+         eligible stake). Every transaction is read back from the ledger; fees are 5000 lamports a \
+         signature. Moves are both parties' (the referee) or the votes cast and revealed. The vote's slots \
+         are its windows ({vote} slots to vote, as many to reveal); the referee's are the rounds, which the \
+         parties end as soon as both have moved (each may take up to {moves} slots).\n\n{table}\n\
+         What one step costs on chain, estimated (no SBF toolchain here to measure it): the step folds one \
+         term of a sum (one multiply-accumulate) or computes one element, from operands each proven in its \
+         own transaction by at most 24 siblings; the heaviest proof hashes its leaf and its siblings. \
+         Estimates use published SBF costs: {hash} CU a SHA-256 of an inner node, {mac} CU a \
+         multiply-accumulate; deserializing the accounts is not counted. The opening hashes the committed \
+         outputs into their tree (their elements, padded). Both are far below the 1.4 M per-transaction \
+         limit and the node's 400 K default, by construction.\n\n{steps}\n",
+        vote = params().vote_window_slots,
+        moves = sibyl_sdk::constants::REFEREE_MOVE_SLOTS,
+        hash = referee::HASH_CU,
+        mac = referee::MAC_CU,
+    )
 }

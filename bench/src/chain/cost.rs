@@ -32,6 +32,8 @@ pub struct TxCost {
     pub fee: u64,
     pub size: usize,
     pub writable: Vec<Pubkey>,
+    /// The data of each of its Sibyl instructions.
+    pub sibyl_data: Vec<Vec<u8>>,
 }
 
 /// An account a lifecycle creates, its rent and whether it was closed.
@@ -193,14 +195,14 @@ pub async fn measure(network: &Network, sibyl: &Path, window_slots: u64) -> Resu
 }
 
 /// The rent a committed request holds: the request and its escrow.
-fn open_rent(network: &Network, request: &Pubkey) -> Vec<Rent> {
+pub fn open_rent(network: &Network, request: &Pubkey) -> Vec<Rent> {
     vec![
         rent_of(network, "request", request),
         rent_of(network, "escrow (token account)", &pda::escrow(request)),
     ]
 }
 
-fn rent_of(network: &Network, account: &'static str, address: &Pubkey) -> Rent {
+pub fn rent_of(network: &Network, account: &'static str, address: &Pubkey) -> Rent {
     let found = network.localnet.chain.bank().get_account(address);
     Rent {
         account,
@@ -212,7 +214,7 @@ fn rent_of(network: &Network, account: &'static str, address: &Pubkey) -> Rent {
 }
 
 /// Marks the accounts that no longer exist as returned (closed).
-fn close_rent(network: &Network, rent: &mut [Rent]) {
+pub fn close_rent(network: &Network, rent: &mut [Rent]) {
     let bank = network.localnet.chain.bank();
     for entry in rent {
         entry.returned = bank.get_account(&entry.address).is_none();
@@ -241,7 +243,7 @@ async fn close(network: &Network, requester: usize, request: Pubkey) -> Result<(
 }
 
 /// Every transaction that named one of `addresses`, in order.
-fn lifecycle(
+pub fn lifecycle(
     network: &Network,
     title: &str,
     addresses: &[Pubkey],
@@ -288,6 +290,12 @@ fn lifecycle(
                 fee: record.meta.fee,
                 size: bincode::serialize(&record.transaction).map_or(0, |bytes| bytes.len()),
                 writable,
+                sibyl_data: message
+                    .instructions()
+                    .iter()
+                    .filter(|instruction| keys[instruction.program_id_index as usize] == sibyl::ID)
+                    .map(|instruction| instruction.data.clone())
+                    .collect(),
             }
         })
         .collect();
@@ -335,7 +343,7 @@ fn wallet_names(network: &Network) -> HashMap<Pubkey, String> {
 /// The Sibyl instructions a transaction carries, by name.
 fn instruction_names(transaction: &solana_transaction::versioned::VersionedTransaction) -> String {
     use sibyl::instruction as ix;
-    let known: [(&[u8], &str); 14] = [
+    let known: [(&[u8], &str); 21] = [
         (ix::RequestInference::DISCRIMINATOR, "request_inference"),
         (ix::WriteInput::DISCRIMINATOR, "write_input"),
         (ix::CommitResult::DISCRIMINATOR, "commit_result"),
@@ -350,6 +358,22 @@ fn instruction_names(transaction: &solana_transaction::versioned::VersionedTrans
         (ix::Arbitrate::DISCRIMINATOR, "arbitrate"),
         (ix::ExpireArbitration::DISCRIMINATOR, "expire_arbitration"),
         (ix::SweepFees::DISCRIMINATOR, "sweep_fees"),
+        (ix::RevealVote::DISCRIMINATOR, "reveal_vote"),
+        (ix::OpenRefereeGame::DISCRIMINATOR, "open_referee_game"),
+        (ix::PlayRefereeMove::DISCRIMINATOR, "play_referee_move"),
+        (
+            ix::ProveRefereeRecord::DISCRIMINATOR,
+            "prove_referee_record",
+        ),
+        (
+            ix::ProveRefereeOperand::DISCRIMINATOR,
+            "prove_referee_operand",
+        ),
+        (
+            ix::ClaimRefereeTimeout::DISCRIMINATOR,
+            "claim_referee_timeout",
+        ),
+        (ix::SettleRefereeGame::DISCRIMINATOR, "settle_referee_game"),
     ];
     let message = &transaction.message;
     let keys = message.static_account_keys();

@@ -3,6 +3,7 @@
 pub mod cost;
 pub mod overhead;
 pub mod profile;
+pub mod referee;
 pub mod throughput;
 
 use crate::fixtures::Fixture;
@@ -107,8 +108,12 @@ impl Network {
             let price = 10_000;
             let listing = Listing {
                 uri: format!(
-                    "file://models/{}",
-                    fixture.path.file_name().unwrap().to_string_lossy()
+                    "file://{}",
+                    fixture
+                        .path
+                        .strip_prefix(root)
+                        .unwrap_or(&fixture.path)
+                        .display()
                 ),
                 price,
                 royalty_bps: 1_000,
@@ -117,7 +122,7 @@ impl Network {
                 max_input_bytes: None,
                 max_output_bytes: None,
                 views: Vec::new(),
-                referee: false,
+                referee: fixture.referee,
             };
             let args = model::registration(engine, &fixture.path, listing)?;
             let hash = args.model_hash;

@@ -67,7 +67,13 @@ impl Service for Crank {
             .await?
             .into_iter()
             // A demanded input stops the clock until it is written.
-            .filter(|(_, state)| slot > state.challenge_deadline_slot && !state.awaiting_input());
+            .filter(|(_, state)| {
+                // A commitment with a referee game open is final only once
+                // the game settles (the referee service settles its own).
+                slot > state.challenge_deadline_slot
+                    && !state.awaiting_input()
+                    && state.open_games == 0
+            });
         let mut steps: Vec<Step> = stream::iter(matured)
             .map(|(request, state)| async move { this.finalize(request, &state).await })
             .buffer_unordered(CONCURRENT_STEPS)
