@@ -147,6 +147,13 @@ describe("challenge and cancel", () => {
     ).rejects.toThrow(/only models whose outputs are all on chain.*sibyl challenge/);
   });
 
+  test("a referee model's commitment is disputed by a watching node's game, not by the app", async () => {
+    const refereed = { ...request, traceRoot: Array(32).fill(7) } as unknown as InferenceRequestAccount;
+    await expect(
+      planChallenge(program, protocol, requestAddress, refereed, Uint8Array.of(1), wallet.publicKey, balances(2_000_000n)),
+    ).rejects.toThrow(/on-chain referee.*opens a game/);
+  });
+
   test("a challenger without a token account gets one first; without the bond, nothing", async () => {
     const review = await planChallenge(program, protocol, requestAddress, request, Uint8Array.of(1), wallet.publicKey, {
       ...balances(2_000_000n, false),

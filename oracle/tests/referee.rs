@@ -120,3 +120,92 @@ fn a_model_outside_the_referees_set_is_refused_with_the_reason() {
         Err(referee::RefereeLoadError::Decode(_) | referee::RefereeLoadError::NoGraph)
     ));
 }
+
+/// What the program computes in a game's step is what the node's run
+/// computed: every element of every node of each referee model, read one
+/// at a time from its operands (`step::compute`, reductions folded term by
+/// term), equals the whole run's, on random inputs.
+#[test]
+fn every_element_of_every_node_steps_to_the_runs_value() {
+    use sibyl_sdk::referee::{step, Source};
+    let mut random = Random(0x0005_7e95_5eed_0017);
+    for model in referees() {
+        let name = model["name"].as_str().unwrap();
+        let path = models_dir().join(model["file"].as_str().unwrap());
+        let graph = referee::load(&path).unwrap();
+        for _ in 0..3 {
+            let input = random_input(&model["inputs"][0], &mut random);
+            let tensors = sibyl::encoding::decode(&input).unwrap();
+            let inputs = tensors
+                .iter()
+                .map(|tensor| sibyl_sdk::referee::IntTensor::from_tensor(tensor).unwrap())
+                .collect();
+            let values = graph.run(inputs).unwrap();
+            let records = graph.records(&values).unwrap();
+            let slot_of = |source: Source| match source {
+                Source::Input(index) => graph.inputs[usize::from(index)],
+                Source::Weight(index) => graph.weights[usize::from(index)].0,
+                Source::Node(index) => graph.nodes[usize::from(index)].outputs[0],
+            };
+            for (index, (node, record)) in graph.nodes.iter().zip(&records).enumerate() {
+                let out = values[node.outputs[0]].as_deref().unwrap();
+                for element in 0..out.data.len() {
+                    let computed = step::compute(record, element as u64, |position| {
+                        let source = record.operand(position.slot).unwrap().source;
+                        Ok(values[slot_of(source)].as_deref().unwrap().data[position.index as usize])
+                    })
+                    .unwrap();
+                    assert_eq!(
+                        computed, out.data[element],
+                        "{name}: node {index} ({}) element {element}",
+                        record.op.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `sibyl model register --referee` records the referee's roots for the
+/// MLP and refuses a float model, and a view, with the reason.
+#[test]
+fn registration_for_the_referee_records_its_roots_or_says_why_not() {
+    use sibyl_oracle::actions::model::{registration, Listing};
+    let engine = Engine::new(&EngineSettings::default()).unwrap();
+    let listing = |views: Vec<(String, sibyl::state::OutputView)>| Listing {
+        uri: "file://m.onnx".into(),
+        price: 1,
+        royalty_bps: 0,
+        comparison: None,
+        challenge_window_override_slots: None,
+        max_input_bytes: None,
+        max_output_bytes: None,
+        views,
+        referee: true,
+    };
+    let mlp = models_dir().join("referee/int8_mlp.onnx");
+    let args = registration(&engine, &mlp, listing(Vec::new())).unwrap();
+    let roots = args.referee.expect("the MLP qualifies");
+    assert_eq!(
+        (roots.node_count, roots.weight_count, roots.output_nodes.len()),
+        (9, 11, 2)
+    );
+    let model = referee::RefereeModel::load(&mlp, &args.inputs).unwrap();
+    model.check(&roots).unwrap();
+    let mut other = roots.clone();
+    other.weights_root[0] ^= 1;
+    assert!(model.check(&other).unwrap_err().to_string().contains("weights root"));
+
+    let float = registration(&engine, &models_dir().join("digits.onnx"), listing(Vec::new()))
+        .unwrap_err()
+        .to_string();
+    assert!(float.contains("cannot be judged by the referee"), "{float}");
+    let viewed = registration(
+        &engine,
+        &mlp,
+        listing(vec![("logits".into(), sibyl::state::OutputView::Omitted)]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(viewed.contains("every output whole"), "{viewed}");
+}

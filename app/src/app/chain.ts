@@ -333,6 +333,11 @@ export async function planChallenge(
       "This model's result on chain is a view of its output (not every output whole); the app challenges only models whose outputs are all on chain. Use the `sibyl challenge` CLI.",
     );
   }
+  if ((request.traceRoot ?? []).some((byte) => byte !== 0)) {
+    throw new Error(
+      "This model's disputes are decided by the on-chain referee, by bisection, not by vote: a watching node (`sibyl node run` with the watch role) opens a game and plays it. The app does not play games.",
+    );
+  }
   const wholeOutputSha256 = Array.from(Buffer.from(await sha256Hex(output), "hex"));
   requireTokens(balances, protocol.challengeBond, protocol, "the challenge bond");
   const groups: TransactionInstruction[][] = [[]];
