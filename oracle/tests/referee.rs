@@ -152,11 +152,13 @@ fn every_element_of_every_node_steps_to_the_runs_value() {
                 for element in 0..out.data.len() {
                     let computed = step::compute(record, element as u64, |position| {
                         let source = record.operand(position.slot).unwrap().source;
-                        Ok(values[slot_of(source)].as_deref().unwrap().data[position.index as usize])
+                        Ok(values[slot_of(source)].as_deref().unwrap().data
+                            [position.index as usize])
                     })
                     .unwrap();
                     assert_eq!(
-                        computed, out.data[element],
+                        computed,
+                        out.data[element],
                         "{name}: node {index} ({}) element {element}",
                         record.op.name()
                     );
@@ -187,18 +189,30 @@ fn registration_for_the_referee_records_its_roots_or_says_why_not() {
     let args = registration(&engine, &mlp, listing(Vec::new())).unwrap();
     let roots = args.referee.expect("the MLP qualifies");
     assert_eq!(
-        (roots.node_count, roots.weight_count, roots.output_nodes.len()),
+        (
+            roots.node_count,
+            roots.weight_count,
+            roots.output_nodes.len()
+        ),
         (9, 11, 2)
     );
     let model = referee::RefereeModel::load(&mlp, &args.inputs).unwrap();
     model.check(&roots).unwrap();
     let mut other = roots.clone();
     other.weights_root[0] ^= 1;
-    assert!(model.check(&other).unwrap_err().to_string().contains("weights root"));
-
-    let float = registration(&engine, &models_dir().join("digits.onnx"), listing(Vec::new()))
+    assert!(model
+        .check(&other)
         .unwrap_err()
-        .to_string();
+        .to_string()
+        .contains("weights root"));
+
+    let float = registration(
+        &engine,
+        &models_dir().join("digits.onnx"),
+        listing(Vec::new()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(float.contains("cannot be judged by the referee"), "{float}");
     let viewed = registration(
         &engine,
