@@ -244,10 +244,10 @@ mod tests {
     /// `REQUEST_FIXED_BYTES` mirrors it to show the rent before signing).
     #[test]
     fn a_request_account_holds_its_fixed_part_its_uri_its_input_and_its_output_bound() {
-        assert_eq!(8 + InferenceRequest::INIT_SPACE, 8 + 666);
+        assert_eq!(8 + InferenceRequest::INIT_SPACE, 8 + 702);
         assert_eq!(
             InferenceRequest::space(30, 100, 64),
-            8 + 666 + 30 + 100 + 64
+            8 + 702 + 30 + 100 + 64
         );
     }
 
