@@ -236,8 +236,9 @@ fn section1(
          milliseconds) it is small.\n\n\
          **The referee's interpreter** (`sibyl_sdk::referee`, issue 17) on the integer models of \
          `models/referee/`, first case, beside ONNX Runtime's node path on the same input; the trace root \
-         is the commitment to every intermediate tensor (each node's output encoded and hashed into a \
-         Merkle root) that a referee model's operator would add per request. The interpreter computes \
+         is the commitment to every intermediate tensor (each element of each node's output hashed as a \
+         leaf, each node's tree, and the tree over them) that a referee model's operator adds per \
+         request. The interpreter computes \
          what ONNX Runtime computes bit for bit (`oracle/tests/referee.rs`); it is plain Rust loops, \
          not a tuned kernel.\n\n{referee_table}\n",
         py = python.map_or("(not run)".to_string(), |python| python.onnxruntime.clone()),
