@@ -14,12 +14,20 @@ int8_matmul.onnx and fixtures.json exist). Writes:
     referee/int8_mlp.onnx     integer-only MLP 784 -> 128 -> 10 (random int8 weights, seed 4001):
                               MatMulInteger -> Add -> Relu -> Div 2**k -> Clip 0..255 -> Cast uint8
                               -> MatMulInteger -> Add = logits (int32); ArgMax(logits) = class (int64)
-    referee/referee.json      per referee model (int8_mlp, and the existing int8_matmul.onnx):
-                              file, sha256, bytes, inputs, outputs, nodes, initializers,
-                              weight_bytes and 3 cases (see README.md)
+    referee/int8_conv.onnx    integer-only 3x3 convolution on a uint8 [1, 1, 8, 8] image (random int8
+                              weights [4, 1, 3, 3], int32 bias [1, 4, 1, 1], seed 4004): ConvInteger
+                              (pads 1, input zero point 128) -> Add -> Relu -> Flatten = features
+                              (int32 [1, 256]); ArgMax(features) = class (int64)
+    referee/qlinear_matmul.onnx  one QLinearMatMul, uint8 [1, 16] x int8 [16, 8] (seed 4005) -> uint8
+                              [1, 8]: exact int32 accumulation, then a float32 requantization
+                              (QLINEAR_FORMULA below, the one ONNX Runtime computes)
+    referee/referee.json      per referee model (int8_mlp, the existing int8_matmul.onnx, int8_conv,
+                              qlinear_matmul): file, sha256, bytes, inputs, outputs, nodes,
+                              initializers, weight_bytes and 3 cases (see README.md)
 
-The NumPy references below compute in int64 and must equal ONNX Runtime's
-outputs bit for bit (asserted on 200 random inputs, seed 4002). Nothing is
+The NumPy references below compute in int64 (QLinearMatMul's requantization in
+float32, exactly as ONNX Runtime does) and must equal ONNX Runtime's outputs
+bit for bit (asserted on 200 random inputs, seed 4002). Nothing is
 downloaded; running it twice produces byte-identical files.
 """
 
@@ -55,6 +63,31 @@ CASE_SEED = 4003
 CASES = 3
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+
+# int8_conv: ConvInteger [1, 1, 8, 8] * [4, 1, 3, 3], pads 1 all round, stride 1
+CONV_SEED = 4004
+CONV_IN = (1, 1, 8, 8)
+CONV_CHANNELS = 4
+CONV_KERNEL = 3
+CONV_PADS = [1, 1, 1, 1]  # (top, left, bottom, right): the output keeps the input's 8 x 8
+CONV_FEATURES = CONV_CHANNELS * CONV_IN[2] * CONV_IN[3]  # 256
+
+# qlinear_matmul: QLinearMatMul [1, 16] x [16, 8], per-tensor scales and zero points
+QMATMUL_SEED = 4005
+QMATMUL_IN = 16
+QMATMUL_OUT = 8
+QMATMUL_A_SCALE, QMATMUL_A_ZERO_POINT = 0.05, 128
+QMATMUL_B_SCALE, QMATMUL_B_ZERO_POINT = 0.02, 0
+QMATMUL_Y_SCALE, QMATMUL_Y_ZERO_POINT = 0.25, 10
+QMATMUL_MAX_CLIPPED = 0.5  # at most this share of the outputs may be saturated (at 0 or 255)
+# What ONNX Runtime 1.31.1 (CPU, MLAS) computes, read off empirically (qlinear_scale_probe()):
+QLINEAR_FORMULA = (
+    "y = clamp(rint(float32(acc) * s), 0 - y_zero_point, 255 - y_zero_point) + y_zero_point, where "
+    "acc = sum (a - a_zero_point) * (b - b_zero_point) exact in int32, "
+    "s = float32(float32(a_scale * b_scale) / y_scale) (a_scale * b_scale rounded to float32 first, "
+    "then divided by y_scale in float32), the product float32(acc) * s rounded to float32, "
+    "rint rounding half to even"
+)
 
 # ---------------------------------------------------------------------------
 # int8_mlp
@@ -138,7 +171,171 @@ def int8_mlp_reference(x):
 
 
 # ---------------------------------------------------------------------------
-# A generic NumPy interpreter of the integer ops, in int64 (both models)
+# int8_conv
+# ---------------------------------------------------------------------------
+
+
+def conv_params():
+    rng = np.random.RandomState(CONV_SEED)
+    w = rng.randint(-127, 128, size=(CONV_CHANNELS, CONV_IN[1], CONV_KERNEL, CONV_KERNEL)).astype(np.int8)
+    b = rng.randint(-1000, 1001, size=(1, CONV_CHANNELS, 1, 1)).astype(np.int32)
+    return w, b
+
+
+def build_int8_conv():
+    w, b = conv_params()
+    n = helper.make_node
+    nodes = [
+        n("ConvInteger", ["input", "conv.weight", "conv.input_zero_point", "conv.weight_zero_point"],
+          ["conv.acc"], name="conv", dilations=[1, 1], group=1, pads=CONV_PADS, strides=[1, 1]),
+        n("Add", ["conv.acc", "conv.bias"], ["conv.out"], name="conv_bias"),
+        n("Relu", ["conv.out"], ["conv.relu"], name="relu"),
+        n("Flatten", ["conv.relu"], ["features"], name="flatten", axis=1),
+        n("ArgMax", ["features"], ["class"], name="argmax", axis=1, keepdims=1, select_last_index=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "int8_conv",
+        [helper.make_tensor_value_info("input", TensorProto.UINT8, list(CONV_IN))],
+        [
+            helper.make_tensor_value_info("features", TensorProto.INT32, [1, CONV_FEATURES]),
+            helper.make_tensor_value_info("class", TensorProto.INT64, [1, 1]),
+        ],
+        initializer=[
+            g.init("conv.weight", w),
+            scalar("conv.input_zero_point", 128, np.uint8),
+            scalar("conv.weight_zero_point", 0, np.int8),
+            g.init("conv.bias", b),
+        ],
+    )
+    return g.make_model(graph)
+
+
+def int8_conv_reference(x):
+    """The graph written out by hand in int64, one output pixel at a time: the
+    image is padded with its zero point 128 (so a padded position contributes
+    (128 - 128) * w = 0); returns (features, class)."""
+    w, b = (a.astype(np.int64) for a in conv_params())
+    _, _, height, width = CONV_IN
+    top, left, bottom, right = CONV_PADS
+    padded = np.full((height + top + bottom, width + left + right), 128, dtype=np.int64)
+    padded[top:top + height, left:left + width] = x[0, 0]
+    acc = np.zeros((CONV_CHANNELS, height, width), dtype=np.int64)
+    for m in range(CONV_CHANNELS):
+        for i in range(height):
+            for j in range(width):
+                window = padded[i:i + CONV_KERNEL, j:j + CONV_KERNEL] - 128
+                acc[m, i, j] = np.sum(window * (w[m, 0] - 0))
+    out = np.maximum(check_int32(check_int32(acc, "conv") + b[0], "conv + bias"), 0)
+    features = out.reshape(1, CONV_FEATURES)
+    cls = np.argmax(features, axis=1).reshape(-1, 1)  # first index of the maximum
+    return features.astype(np.int32), cls.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
+# qlinear_matmul
+# ---------------------------------------------------------------------------
+
+
+def qmatmul_params():
+    rng = np.random.RandomState(QMATMUL_SEED)
+    return rng.randint(-127, 128, size=(QMATMUL_IN, QMATMUL_OUT)).astype(np.int8)
+
+
+def build_qlinear_matmul(scales=(QMATMUL_A_SCALE, QMATMUL_B_SCALE, QMATMUL_Y_SCALE),
+                         y_zero_point=QMATMUL_Y_ZERO_POINT, a_shape=(1, QMATMUL_IN), b=None):
+    """The qlinear_matmul graph (its defaults); qlinear_scale_probe() builds
+    it with other scales, shapes and weights."""
+    a_scale, b_scale, y_scale = scales
+    b = qmatmul_params() if b is None else b
+    node = helper.make_node(
+        "QLinearMatMul",
+        ["input", "input.scale", "input.zero_point", "weight", "weight.scale", "weight.zero_point",
+         "output.scale", "output.zero_point"],
+        ["output"], name="qmatmul")
+    graph = helper.make_graph(
+        [node],
+        "qlinear_matmul",
+        [helper.make_tensor_value_info("input", TensorProto.UINT8, list(a_shape))],
+        [helper.make_tensor_value_info("output", TensorProto.UINT8, [a_shape[0], b.shape[1]])],
+        initializer=[
+            scalar("input.scale", a_scale, np.float32),
+            scalar("input.zero_point", QMATMUL_A_ZERO_POINT, np.uint8),
+            g.init("weight", b),
+            scalar("weight.scale", b_scale, np.float32),
+            scalar("weight.zero_point", QMATMUL_B_ZERO_POINT, np.int8),
+            scalar("output.scale", y_scale, np.float32),
+            scalar("output.zero_point", y_zero_point, np.uint8),
+        ],
+    )
+    return g.make_model(graph)
+
+
+def requantize(acc, a_scale, b_scale, y_scale, y_zero_point, order="(a*b)/y", product="float32"):
+    """QLinearMatMul's requantization of the exact accumulator acc (int64).
+    The default order and product are QLINEAR_FORMULA's; the others are the
+    variants qlinear_scale_probe() tells apart from it."""
+    f32 = np.float32
+    a_scale, b_scale, y_scale = f32(a_scale), f32(b_scale), f32(y_scale)
+    s = {
+        "(a*b)/y": lambda: f32(f32(a_scale * b_scale) / y_scale),
+        "a*(b/y)": lambda: f32(a_scale * f32(b_scale / y_scale)),
+        "(a/y)*b": lambda: f32(f32(a_scale / y_scale) * b_scale),
+        "(a*b)*(1/y)": lambda: f32(f32(a_scale * b_scale) * f32(f32(1) / y_scale)),
+        "float64": lambda: f32(np.float64(a_scale) * np.float64(b_scale) / np.float64(y_scale)),
+    }[order]()
+    assert np.all(np.abs(acc) < 2 ** 24)  # float32(acc) is exact
+    if product == "float32":
+        scaled = acc.astype(np.float32) * s  # rounded to float32
+        assert scaled.dtype == np.float32
+    else:
+        scaled = acc.astype(np.float64) * np.float64(s)
+    q = np.rint(scaled).astype(np.int64)  # half to even
+    return np.clip(q, 0 - int(y_zero_point), 255 - int(y_zero_point)) + int(y_zero_point)
+
+
+def qlinear_matmul_reference(x):
+    """The graph written out by hand: acc in int64, then QLINEAR_FORMULA in float32.
+    Returns (output, acc, float32(acc) * s)."""
+    b = qmatmul_params().astype(np.int64)
+    acc = check_int32((x.astype(np.int64) - QMATMUL_A_ZERO_POINT) @ (b - QMATMUL_B_ZERO_POINT), "acc")
+    s = np.float32(np.float32(np.float32(QMATMUL_A_SCALE) * np.float32(QMATMUL_B_SCALE))
+                   / np.float32(QMATMUL_Y_SCALE))
+    scaled = acc.astype(np.float32) * s
+    y = np.clip(np.rint(scaled), 0 - QMATMUL_Y_ZERO_POINT, 255 - QMATMUL_Y_ZERO_POINT) + QMATMUL_Y_ZERO_POINT
+    return y.astype(np.uint8), acc, scaled
+
+
+# Scales under which the float32 orders of s = a_scale * b_scale / y_scale
+# round differently; every product (a - 128) * b, a in 0..255, b in -128..127,
+# through ONNX Runtime at each (y zero point 128).
+PROBE_SCALES = [(0.1, 0.3, 0.7), (0.3, 0.7, 30.0)]
+PROBE_VARIANTS = [("(a*b)/y", "float32"), ("a*(b/y)", "float32"), ("(a/y)*b", "float32"),
+                  ("(a*b)*(1/y)", "float32"), ("float64", "float32"), ("(a*b)/y", "float64")]
+
+
+def qlinear_scale_probe():
+    """ONNX Runtime's requantization, read off: QLINEAR_FORMULA must match it on
+    every product at every PROBE_SCALES, and each other variant must miss at
+    least one. Returns what it saw, for referee.json."""
+    a = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    b = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    acc = (a.astype(np.int64) - QMATMUL_A_ZERO_POINT) * (b.astype(np.int64) - QMATMUL_B_ZERO_POINT)
+    missed = {f"{order}, {product} product": [] for order, product in PROBE_VARIANTS}
+    for scales in PROBE_SCALES:
+        model = build_qlinear_matmul(scales, y_zero_point=128, a_shape=a.shape, b=b)
+        (y,) = g.make_session(g.serialize(model)).run(["output"], {"input": a})
+        for order, product in PROBE_VARIANTS:
+            ours = requantize(acc, *scales, 128, order=order, product=product)
+            missed[f"{order}, {product} product"].append(int(np.sum(ours != y.astype(np.int64))))
+    assert all(n == 0 for n in missed["(a*b)/y, float32 product"]), missed
+    assert all(sum(v) > 0 for k, v in missed.items() if k != "(a*b)/y, float32 product"), missed
+    return {"scales": [list(s) for s in PROBE_SCALES], "products_per_scales": int(acc.size),
+            "y_zero_point": 128, "mismatches": missed}
+
+
+# ---------------------------------------------------------------------------
+# A generic NumPy interpreter of the integer ops, in int64 (every referee model)
 # ---------------------------------------------------------------------------
 
 NP_OF_ONNX = {
@@ -156,13 +353,32 @@ def trunc_div(a, b):
     return np.where((a < 0) != (b < 0), -q, q)
 
 
+def conv2d(x, w, pads, strides, dilations):
+    """ONNX Conv (group 1, explicit pads) of x [N, C, H, W] by w [M, C, kH, kW],
+    in int64; x and w already have their zero points taken off, so padding
+    with 0 is padding with the zero point."""
+    top, left, bottom, right = pads
+    (sh, sw), (dh, dw) = strides, dilations
+    _, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    out_h = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    out_w = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((x.shape[0], w.shape[0], out_h, out_w), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i * dh:i * dh + sh * (out_h - 1) + 1:sh, j * dw:j * dw + sw * (out_w - 1) + 1:sw]
+            out += np.einsum("nchw,mc->nmhw", patch, w[:, :, i, j])
+    return out
+
+
 def interpret(model, feeds):
-    """Run an integer-only graph with int64 NumPy arithmetic. Every
+    """Run an integer-only graph with int64 NumPy arithmetic (QLinearMatMul's
+    requantization: float32, as ONNX Runtime computes it). Every
     intermediate must fit its ONNX dtype (asserted): nothing wraps."""
-    env = {}  # name -> (int64 array, numpy dtype it stands for)
+    env = {}  # name -> (int64 array, numpy dtype it stands for); float32 scales stay float32
     for t in model.graph.initializer:
         a = numpy_helper.to_array(t)
-        env[t.name] = (a.astype(np.int64), a.dtype.type)
+        env[t.name] = (a if a.dtype == np.float32 else a.astype(np.int64), a.dtype.type)
     for vi in model.graph.input:
         a = feeds[vi.name]
         assert a.dtype.type == NP_OF_ONNX[vi.type.tensor_type.elem_type]
@@ -198,6 +414,31 @@ def interpret(model, feeds):
             put(out, np.minimum(np.maximum(x, lo), hi), dt)
         elif op == "Cast":
             put(out, ins[0][0], NP_OF_ONNX[attrs["to"]])  # in range by put()'s check: no wrapping
+        elif op == "ConvInteger":
+            (x, _), (w, _) = ins[0], ins[1]
+            x_zp = ins[2][0] if len(ins) > 2 and ins[2] is not None else 0
+            w_zp = ins[3][0] if len(ins) > 3 and ins[3] is not None else 0
+            assert np.size(x_zp) == 1 and np.size(w_zp) == 1  # per-tensor zero points
+            assert attribute_json(attrs.get("auto_pad", b"NOTSET")) == "NOTSET" and attrs.get("group", 1) == 1
+            rank = x.ndim - 2
+            assert rank == 2
+            if "kernel_shape" in attrs:
+                assert list(attrs["kernel_shape"]) == list(w.shape[2:])
+            put(out, conv2d(x - x_zp, w - w_zp, attrs.get("pads", [0] * 2 * rank),
+                            attrs.get("strides", [1] * rank), attrs.get("dilations", [1] * rank)), np.int32)
+        elif op == "Flatten":
+            x, dt = ins[0]
+            axis = attrs.get("axis", 1)
+            axis = axis + x.ndim if axis < 0 else axis
+            put(out, x.reshape(int(np.prod(x.shape[:axis])), -1), dt)
+        elif op == "QLinearMatMul":
+            (a, _), (a_s, _), (a_zp, _), (b, _), (b_s, _), (b_zp, _), (y_s, _), (y_zp, y_dt) = ins
+            assert all(np.size(v) == 1 for v in (a_s, a_zp, b_s, b_zp, y_s, y_zp))  # per tensor
+            assert a_s.dtype == b_s.dtype == y_s.dtype == np.float32 and y_dt == np.uint8
+            acc = (a - a_zp) @ (b - b_zp)
+            lo, hi = RANGE[np.int32]
+            assert acc.min() >= lo and acc.max() <= hi, (out, "accumulator")
+            put(out, requantize(acc, a_s, b_s, y_s, y_zp), y_dt)
         elif op == "ArgMax":
             assert attrs.get("select_last_index", 0) == 0
             axis, keepdims = attrs.get("axis", 0), attrs.get("keepdims", 1)
@@ -379,6 +620,107 @@ def main():
                 "bias (the int8_matmul fixture of fixtures.json)",
     }))
 
+    # 3. int8_conv --------------------------------------------------------------
+    model_bytes = g.serialize(build_int8_conv())
+    path = os.path.join(REFEREE, "int8_conv.onnx")
+    written[path] = g.write_bytes(path, model_bytes)
+    with open(path, "rb") as f:
+        assert f.read() == model_bytes
+    conv = Referee("int8_conv", "referee/int8_conv.onnx", model_bytes)
+    assert conv.inputs == [{"name": "input", "dtype": "uint8", "shape": list(CONV_IN)}]
+    assert conv.outputs == [
+        {"name": "features", "dtype": "int32", "shape": [1, CONV_FEATURES]},
+        {"name": "class", "dtype": "int64", "shape": [1, 1]},
+    ]
+    rng = np.random.RandomState(CHECK_SEED)
+    conv_features, conv_classes = [], []
+    for _ in range(CHECK_INPUTS):
+        feeds = conv.random_feeds(rng)
+        ys = conv.run(feeds)
+        features, cls = int8_conv_reference(feeds["input"])
+        assert ys["features"].dtype == features.dtype and ys["features"].tobytes() == features.tobytes()
+        assert ys["class"].dtype == cls.dtype and ys["class"].tobytes() == cls.tobytes()
+        conv_features.append(features)
+        conv_classes.append(int(cls[0, 0]))
+    conv_features = np.concatenate(conv_features)
+    conv_zero = float(np.mean(conv_features == 0))
+    assert 0 < conv_zero < 1 and len(set(conv_classes)) > 1, (conv_zero, sorted(set(conv_classes)))
+    conv_stats = {
+        "inputs": CHECK_INPUTS,
+        "seed": CHECK_SEED,
+        "zero": round(conv_zero, 6),
+        "max": int(conv_features.max()),
+        "classes_seen": len(set(conv_classes)),
+    }
+    entries.append(conv.entry({
+        "what": f"integer-only 3x3 convolution (random int8 weights [{CONV_CHANNELS}, 1, {CONV_KERNEL}, "
+                f"{CONV_KERNEL}] in [-127, 127], int32 bias [1, {CONV_CHANNELS}, 1, 1] in [-1000, 1000], seed "
+                f"{CONV_SEED}): ConvInteger (uint8 input [1, 1, 8, 8], zero point 128, padded with it: pads "
+                f"[1, 1, 1, 1], strides 1, dilations 1, group 1; weight zero point 0) -> Add -> Relu -> "
+                f"Flatten (axis 1) = features (int32 [1, {CONV_FEATURES}]); ArgMax (axis 1, first index of the "
+                f"maximum) = class",
+        "features_on_random_inputs": conv_stats,
+    }))
+
+    # 4. qlinear_matmul ---------------------------------------------------------
+    probe = qlinear_scale_probe()
+    model_bytes = g.serialize(build_qlinear_matmul())
+    path = os.path.join(REFEREE, "qlinear_matmul.onnx")
+    written[path] = g.write_bytes(path, model_bytes)
+    with open(path, "rb") as f:
+        assert f.read() == model_bytes
+    qmatmul = Referee("qlinear_matmul", "referee/qlinear_matmul.onnx", model_bytes)
+    assert qmatmul.inputs == [{"name": "input", "dtype": "uint8", "shape": [1, QMATMUL_IN]}]
+    assert qmatmul.outputs == [{"name": "output", "dtype": "uint8", "shape": [1, QMATMUL_OUT]}]
+    rng = np.random.RandomState(CHECK_SEED)
+    q_out, q_acc, q_scaled = [], [], []
+    for _ in range(CHECK_INPUTS):
+        feeds = qmatmul.random_feeds(rng)
+        ys = qmatmul.run(feeds)
+        y, acc, scaled = qlinear_matmul_reference(feeds["input"])
+        assert ys["output"].dtype == y.dtype and ys["output"].tobytes() == y.tobytes()
+        q_out.append(y)
+        q_acc.append(acc)
+        q_scaled.append(scaled)
+    q_out, q_acc, q_scaled = np.concatenate(q_out), np.concatenate(q_acc), np.concatenate(q_scaled)
+    at_0, at_255 = float(np.mean(q_out == 0)), float(np.mean(q_out == 255))
+    assert at_0 + at_255 <= QMATMUL_MAX_CLIPPED, (at_0, at_255)
+    q_stats = {
+        "inputs": CHECK_INPUTS,
+        "seed": CHECK_SEED,
+        "outputs": int(q_out.size),
+        "clipped": round(at_0 + at_255, 6),
+        "clipped_at_0": round(at_0, 6),
+        "clipped_at_255": round(at_255, 6),
+        "distinct": int(np.unique(q_out).size),
+        # products float32(acc) * s exactly halfway between two integers (rint rounds them to even)
+        "ties": int(np.sum(q_scaled - np.floor(q_scaled) == 0.5)),
+        # outputs that rounding half away from zero (instead of to even) would get wrong
+        "half_away_from_zero_differs": int(np.sum(
+            np.clip(np.sign(q_scaled) * np.floor(np.abs(q_scaled) + np.float32(0.5)), 0 - QMATMUL_Y_ZERO_POINT,
+                    255 - QMATMUL_Y_ZERO_POINT) + QMATMUL_Y_ZERO_POINT != q_out)),
+        # outputs that the same formula with a float64 product would get wrong
+        "float64_product_differs": int(np.sum(
+            requantize(q_acc, QMATMUL_A_SCALE, QMATMUL_B_SCALE, QMATMUL_Y_SCALE, QMATMUL_Y_ZERO_POINT,
+                       product="float64") != q_out.astype(np.int64))),
+    }
+    s_value = np.float32(np.float32(np.float32(QMATMUL_A_SCALE) * np.float32(QMATMUL_B_SCALE))
+                         / np.float32(QMATMUL_Y_SCALE))
+    entries.append(qmatmul.entry({
+        "what": f"QLinearMatMul: uint8 input [1, {QMATMUL_IN}] (scale {QMATMUL_A_SCALE}, zero point "
+                f"{QMATMUL_A_ZERO_POINT}) x int8 weight [{QMATMUL_IN}, {QMATMUL_OUT}] in [-127, 127] (seed "
+                f"{QMATMUL_SEED}; scale {QMATMUL_B_SCALE}, zero point {QMATMUL_B_ZERO_POINT}) -> uint8 output "
+                f"(scale {QMATMUL_Y_SCALE}, zero point {QMATMUL_Y_ZERO_POINT}); scales float32 scalars. "
+                f"ONNX Runtime {ort.__version__}: {QLINEAR_FORMULA}",
+        "requantization": {
+            "formula": QLINEAR_FORMULA,
+            "s": float(s_value),
+            "s_float32_bits": f"{int(np.array(s_value, dtype=np.float32).view(np.uint32)):08x}",
+            "probe": probe,
+        },
+        "output_on_random_inputs": q_stats,
+    }))
+
     doc = {
         "onnxruntime_version": ort.__version__,
         "onnx_version": onnx.__version__,
@@ -398,6 +740,15 @@ def main():
     print(f"int8_mlp: hidden = clip(relu(.) / 2**{HIDDEN_SHIFT}); on {CHECK_INPUTS} random inputs "
           f"{clipped:.4%} clipped at 255, {zeros:.4%} zero, median nonzero {hidden_stats['median_nonzero']}; "
           f"ONNX Runtime == int64 reference bit for bit; classes seen {sorted(set(classes))}")
+    print(f"int8_conv: on {CHECK_INPUTS} random inputs {conv_zero:.4%} of the features zero, max "
+          f"{conv_stats['max']}; ONNX Runtime == int64 reference bit for bit; classes seen "
+          f"{sorted(set(conv_classes))}")
+    print(f"qlinear_matmul: s = {s_value!r}; on {CHECK_INPUTS} random inputs {at_0 + at_255:.4%} of the outputs "
+          f"clipped ({at_0:.4%} at 0, {at_255:.4%} at 255), {q_stats['ties']} ties, rounding half away from zero "
+          f"would differ on {q_stats['half_away_from_zero_differs']}, a float64 product on "
+          f"{q_stats['float64_product_differs']}; ONNX Runtime == float32 reference bit for bit")
+    print(f"qlinear_matmul: ONNX Runtime computes {QLINEAR_FORMULA}; probe mismatches per variant "
+          f"{probe['mismatches']}")
 
 
 if __name__ == "__main__":

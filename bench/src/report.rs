@@ -418,7 +418,7 @@ fn section7(rows: &[referee::RefereeDispute]) -> String {
             row.model,
             row.step_macs,
             row.proof_hashes,
-            row.step_cu(),
+            row.proof_cu,
             row.open_hashes,
             row.open_cu(),
         ));
@@ -435,14 +435,17 @@ fn section7(rows: &[referee::RefereeDispute]) -> String {
          parties end as soon as both have moved (each may take up to {moves} slots).\n\n{table}\n\
          What one step costs on chain, estimated (no SBF toolchain here to measure it): the step folds one \
          term of a sum (one multiply-accumulate) or computes one element, from operands each proven in its \
-         own transaction by at most 24 siblings; the heaviest proof hashes its leaf and its siblings. \
-         Estimates use published SBF costs: {hash} CU a SHA-256 of an inner node, {mac} CU a \
-         multiply-accumulate; deserializing the accounts is not counted. The opening hashes the committed \
-         outputs into their tree (their elements, padded). Both are far below the 1.4 M per-transaction \
-         limit and the node's 400 K default, by construction.\n\n{steps}\n",
+         own transaction by at most 24 siblings, after the node's record, proven by at most 10; the \
+         heaviest proving transaction is read from the ledger. Estimates use published SBF costs: a \
+         SHA-256 is 85 CU plus, per slice, the larger of 10 and half its bytes ({inner} CU an inner node, \
+         {leaf} CU an element's leaf), {mac} CU a multiply-accumulate; deserializing the accounts is not \
+         counted. The opening hashes the committed outputs into their tree (their elements, padded; \
+         counted at an inner node's cost). Both are far below the 1.4 M per-transaction limit and the \
+         node's 400 K default, by construction.\n\n{steps}\n",
         vote = params().vote_window_slots,
         moves = sibyl_sdk::constants::REFEREE_MOVE_SLOTS,
-        hash = referee::HASH_CU,
+        inner = referee::INNER_CU,
+        leaf = referee::LEAF_CU,
         mac = referee::MAC_CU,
     )
 }

@@ -226,3 +226,14 @@ pub fn settle_referee_game(
         ),
     )
 }
+
+/// Decides a referee game whose round's deadline passed.
+pub fn claim_referee_timeout(cranker: Pubkey, game: Pubkey) -> Settlement {
+    Settlement::plain(
+        "claim_referee_timeout",
+        instruction(
+            accounts::claim_referee_timeout(cranker, game),
+            sibyl::instruction::ClaimRefereeTimeout {},
+        ),
+    )
+}

@@ -25,12 +25,13 @@ pub fn referee_lie(
     request: &Pubkey,
     rate: f64,
     model: &crate::referee::RefereeModel,
+    input: &[u8],
 ) -> Option<sibyl_sdk::referee::Lie> {
     #[cfg(feature = "test-faults")]
     if is_chosen(request, rate) {
-        return Some(model.drill_lie());
+        return Some(model.drill_lie(input));
     }
-    let _ = (request, rate, model);
+    let _ = (request, rate, model, input);
     None
 }
 

@@ -60,6 +60,7 @@ impl InferenceError {
             || matches!(
                 self,
                 InferenceError::Engine(EngineError::Run { .. } | EngineError::Output { .. })
+                    | InferenceError::Referee { .. }
             )
     }
 
@@ -135,9 +136,13 @@ pub struct Runner {
     serving: Semaphore,
     verifying: Semaphore,
     metrics: Arc<Metrics>,
-    /// The referee models loaded, by hash, checked against their roots.
-    referees: tokio::sync::Mutex<HashMap<[u8; 32], Arc<RefereeModel>>>,
+    /// The referee models loaded, by hash, checked against their roots:
+    /// one cell each, so that one slow load holds up only its own model.
+    referees: Mutex<HashMap<[u8; 32], RefereeCell>>,
 }
+
+/// One referee model, loaded once by whoever asks first.
+type RefereeCell = Arc<tokio::sync::OnceCell<Arc<RefereeModel>>>;
 
 /// One model: only the tasks that need it wait while it is fetched.
 #[derive(Default)]
@@ -228,26 +233,35 @@ impl Runner {
                 model: hex::encode(&model.model_hash),
                 reason: "it has no referee".into(),
             })?;
-        let mut referees = self.referees.lock().await;
-        if let Some(loaded) = referees.get(&model.model_hash) {
-            return Ok(loaded.clone());
-        }
-        let path = self.sessions(model).await?.path.clone();
-        let specs = model.inputs.clone();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let loaded = RefereeModel::load(&path, &specs)?;
-            loaded.check(&registered)?;
-            Ok::<_, RefereeLoadError>(loaded)
+        let cell = self
+            .referees
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(model.model_hash)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let path = self.sessions(model).await?.path.clone();
+            let specs = model.inputs.clone();
+            let loaded = tokio::task::spawn_blocking(move || {
+                let loaded = RefereeModel::load(&path, &specs)?;
+                loaded.check(&registered)?;
+                Ok::<_, RefereeLoadError>(loaded)
+            })
+            .await
+            .map_err(|err| InferenceError::Internal(format!("referee task: {err}")))?
+            .map_err(|err| match err {
+                // The file went (evicted under us): another try reads it anew.
+                RefereeLoadError::Read { .. } => InferenceError::Internal(err.to_string()),
+                err => InferenceError::Referee {
+                    model: hex::encode(&model.model_hash),
+                    reason: err.to_string(),
+                },
+            })?;
+            Ok(Arc::new(loaded))
         })
         .await
-        .map_err(|err| InferenceError::Internal(format!("referee task: {err}")))?
-        .map_err(|err| InferenceError::Referee {
-            model: hex::encode(&model.model_hash),
-            reason: err.to_string(),
-        })?;
-        let loaded = Arc::new(loaded);
-        referees.insert(model.model_hash, loaded.clone());
-        Ok(loaded)
+        .cloned()
     }
 
     /// One party's run of `referee` on `input`, off the async runtime.

@@ -5,7 +5,9 @@
 //! and the model is judged by vote as before.
 use prost::Message;
 use sibyl::state::{RefereeRoots, TensorSpec};
-use sibyl_sdk::referee::{Commitments, Graph, IntTensor, IntType, Lie, Node, Op, Party};
+use sibyl_sdk::referee::{
+    ops::Requant, Commitments, Graph, IntTensor, IntType, Lie, Node, Op, Party,
+};
 use std::{collections::HashMap, path::Path};
 use tract_onnx::pb::{self, tensor_proto::DataType};
 
@@ -21,7 +23,7 @@ pub enum RefereeLoadError {
     Decode(String),
     #[error("the model has no graph")]
     NoGraph,
-    #[error("node {index} ({op}) is not in the referee's operator set (MatMulInteger, Add, Sub, Mul, Div, Relu, Clip, Cast, Reshape, Flatten, Transpose, Gather, ArgMax, Constant on integer tensors)")]
+    #[error("node {index} ({op}) is not in the referee's operator set (MatMulInteger, QLinearMatMul, ConvInteger, Add, Sub, Mul, Div, Relu, Clip, Cast, Reshape, Flatten, Transpose, Gather, ArgMax, Constant on integer tensors)")]
     NotInTheSet { index: usize, op: String },
     #[error(
         "`{name}` is {dtype}, not uint8, int8, int32 or int64: the referee computes integers only"
@@ -132,28 +134,46 @@ impl RefereeModel {
         Ok(party)
     }
 
-    /// The lie a drill plants (`--faulty`): one more in element 0 of the
-    /// last `MatMulInteger` (a sum, so that the game bisects its terms),
-    /// else of the node that makes the first output.
-    pub fn drill_lie(&self) -> Lie {
-        let node = self
-            .graph
-            .nodes
-            .iter()
-            .rposition(|node| node.op == Op::MatMulInteger)
-            .or_else(|| {
-                self.commitments
-                    .output_nodes
-                    .first()
-                    .map(|&node| usize::from(node))
-            })
-            .unwrap_or(0);
-        Lie::Node {
+    /// The lie a drill plants (`--faulty`) on `input`: one more in the
+    /// first element of the last sum (`MatMulInteger`, `QLinearMatMul`,
+    /// `ConvInteger`: so that the game bisects its terms) that changes the
+    /// result, else in element 0 of the node that makes the first output.
+    pub fn drill_lie(&self, input: &[u8]) -> Lie {
+        let lie = |node: usize, element: usize| Lie::Node {
             node,
-            element: 0,
+            element,
             delta: 1,
             early: false,
-        }
+        };
+        let fallback = lie(
+            self.commitments
+                .output_nodes
+                .first()
+                .map_or(0, |&node| usize::from(node)),
+            0,
+        );
+        let sum = self.graph.nodes.iter().rposition(|node| {
+            matches!(
+                node.op,
+                Op::MatMulInteger | Op::QLinearMatMul { .. } | Op::ConvInteger { .. }
+            )
+        });
+        let (Some(node), Ok(honest)) = (sum, Party::run(&self.graph, input, None)) else {
+            return fallback;
+        };
+        let elements = self
+            .commitments
+            .records
+            .get(node)
+            .and_then(|record| record.output.count())
+            .unwrap_or(0);
+        (0..usize::try_from(elements).unwrap_or(0))
+            .map(|element| lie(node, element))
+            .find(|&planted| {
+                Party::run(&self.graph, input, Some(planted))
+                    .is_ok_and(|liar| liar.result != honest.result)
+            })
+            .unwrap_or(fallback)
     }
 }
 
@@ -173,7 +193,14 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Graph, RefereeLoadError> {
     let graph = model.graph.ok_or(RefereeLoadError::NoGraph)?;
     let mut slots = Slots::default();
     let mut weights = Vec::new();
+    // Float scalars are a QLinearMatMul's scales only: fixed into its op,
+    // never a value the referee computes with.
+    let mut scales: HashMap<String, f32> = HashMap::new();
     for initializer in &graph.initializer {
+        if let Some(scale) = float_scalar(initializer) {
+            scales.insert(initializer.name.clone(), scale);
+            continue;
+        }
         let slot = slots.made(&initializer.name);
         weights.push((slot, weight(initializer)?));
     }
@@ -248,6 +275,74 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Graph, RefereeLoadError> {
                 keep_dims: int("keepdims").unwrap_or(1) != 0,
                 select_last_index: int("select_last_index").unwrap_or(0) != 0,
             },
+            "ConvInteger" => {
+                let auto_pad = attribute(node, "auto_pad")
+                    .map(|a| String::from_utf8_lossy(&a.s).to_string())
+                    .unwrap_or_default();
+                if !(auto_pad.is_empty() || auto_pad == "NOTSET") {
+                    return Err(attribute_error(format!(
+                        "auto_pad {auto_pad}: give explicit pads"
+                    )));
+                }
+                Op::ConvInteger {
+                    pads: ints("pads").unwrap_or_default(),
+                    strides: ints("strides").unwrap_or_default(),
+                    dilations: ints("dilations").unwrap_or_default(),
+                    group: int("group").unwrap_or(1),
+                }
+            }
+            "QLinearMatMul" => {
+                let name = |index: usize| node.input.get(index).map(String::as_str).unwrap_or("");
+                let scale = |index: usize| {
+                    scales
+                        .get(name(index))
+                        .map(|scale| scale.to_bits())
+                        .ok_or_else(|| {
+                            attribute_error(format!(
+                                "input {index} must be a float32 scalar initializer"
+                            ))
+                        })
+                };
+                let zero_point = |index: usize| {
+                    weights
+                        .iter()
+                        .find(|(slot, _)| slots.by_name.get(name(index)) == Some(slot))
+                        .map(|(_, weight)| weight)
+                        .filter(|weight| weight.dims.len() <= 1)
+                        .and_then(|weight| match weight.data.as_slice() {
+                            [value] => Some((*value, weight.dtype)),
+                            _ => None,
+                        })
+                        .ok_or_else(|| {
+                            attribute_error(format!(
+                                "input {index} must be an integer scalar initializer"
+                            ))
+                        })
+                };
+                let (y_zero_point, output) = zero_point(7)?;
+                let requant = Requant {
+                    a_scale: scale(1)?,
+                    a_zero_point: zero_point(2)?.0,
+                    b_scale: scale(4)?,
+                    b_zero_point: zero_point(5)?.0,
+                    y_scale: scale(6)?,
+                    y_zero_point,
+                    output,
+                };
+                // The scales and zero points are in the op: it reads A and B.
+                let a = slots.existing(name(0))?;
+                let b = slots.existing(name(3))?;
+                if node.output.len() != 1 {
+                    return Err(attribute_error("one output".into()));
+                }
+                let outputs = node.output.iter().map(|name| slots.made(name)).collect();
+                nodes.push(Node {
+                    op: Op::QLinearMatMul { requant },
+                    inputs: vec![Some(a), Some(b)],
+                    outputs,
+                });
+                continue;
+            }
             other => {
                 return Err(RefereeLoadError::NotInTheSet {
                     index,
@@ -267,6 +362,11 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Graph, RefereeLoadError> {
             .map(|name| {
                 if name.is_empty() {
                     Ok(None)
+                } else if scales.contains_key(name) {
+                    Err(RefereeLoadError::NotInteger {
+                        name: name.clone(),
+                        dtype: "Float".into(),
+                    })
                 } else {
                     slots.existing(name).map(Some)
                 }
@@ -319,6 +419,20 @@ impl Slots {
             .ok_or_else(|| RefereeLoadError::Unknown {
                 name: name.to_string(),
             })
+    }
+}
+
+/// A float32 scalar initializer's value (a `QLinearMatMul` scale).
+fn float_scalar(tensor: &pb::TensorProto) -> Option<f32> {
+    if DataType::try_from(tensor.data_type) != Ok(DataType::Float)
+        || tensor.dims.iter().product::<i64>() != 1
+    {
+        return None;
+    }
+    match tensor.raw_data.as_slice() {
+        [a, b, c, d] => Some(f32::from_le_bytes([*a, *b, *c, *d])),
+        [] => tensor.float_data.first().copied(),
+        _ => None,
     }
 }
 

@@ -298,38 +298,23 @@ impl TestEnv {
             .await
     }
 
-    /// Anyone settles a decided game.
+    /// Anyone settles a decided game (as `sibyl_client::settlement` builds
+    /// it, for a request still there or gone).
     pub async fn settle_game(&mut self, game: Pubkey) -> TxResult {
         let state = self.game(game).await;
-        // A request another game closed needs no refund account.
-        let parties = match self
-            .account::<sibyl::state::InferenceRequest>(state.request)
-            .await
-        {
-            Some(request) => accounts::RequestParties::of(state.request, &request),
-            None => accounts::RequestParties {
-                request: state.request,
-                requester: self.requester.key(),
-                model: state.model,
-                operator: state.operator,
-                dispute: Pubkey::default(),
-                refund_token: self.requester.token,
-            },
-        };
+        let request: Option<sibyl::state::InferenceRequest> = self.account(state.request).await;
         let operator: sibyl::state::Operator =
             self.account(state.operator).await.expect("the operator");
-        let model = self.model_account(state.model).await;
-        let payees = accounts::Payees::recorded(&operator, &model);
         let cranker = self.challenger.wallet.insecure_clone();
-        let accounts = accounts::settle_referee_game(
+        let settle = sibyl_client::settlement::settle_referee_game(
             cranker.pubkey(),
             game,
             &state,
-            parties,
-            payees,
+            request.as_ref(),
+            &operator,
             self.tokens(),
         );
-        self.send(accounts, ix::SettleRefereeGame {}, &[&cranker])
+        self.send_instructions(settle.instructions, &[&cranker])
             .await
     }
 

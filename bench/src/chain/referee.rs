@@ -36,29 +36,32 @@ pub struct RefereeDispute {
     pub trace_elements: u64,
     pub referee: Dispute,
     pub vote: Dispute,
-    /// Multiply-accumulates the step recomputed on chain.
+    /// Multiply-accumulates the step recomputed on chain (one where the
+    /// game bisected a sum to one term).
     pub step_macs: u64,
-    /// SHA-256 hashes the heaviest proving transaction made, and the
-    /// opening's hashes over the committed outputs.
+    /// The heaviest proving transaction (a record or an operand): its
+    /// SHA-256 hashes and their estimated compute units with the step's
+    /// arithmetic.
     pub proof_hashes: u64,
+    pub proof_cu: u64,
+    /// The opening's hashes over the committed outputs.
     pub open_hashes: u64,
 }
 
-/// Published SBF costs: a SHA-256 syscall of a 65-byte inner node or a
-/// short leaf is 85 + len/2 compute units; an int8 multiply-accumulate
-/// 16–25 (its upper end here).
-pub const HASH_CU: u64 = 85 + 65 / 2;
+/// Published SBF costs: a SHA-256 syscall is 85 compute units and, per
+/// slice hashed, the larger of 10 and half its length: an inner node (a
+/// 1-byte tag and two 32-byte children) 127, an element's leaf (a tag and
+/// at most 8 bytes) 105. An int8 multiply-accumulate 16–25 (its upper end
+/// here).
+pub const INNER_CU: u64 = 85 + 10 + 16 + 16;
+pub const LEAF_CU: u64 = 85 + 10 + 10;
 pub const MAC_CU: u64 = 25;
 
 impl RefereeDispute {
-    /// The estimated compute units of the heaviest proving transaction's
-    /// hashing and arithmetic (deserialization not included).
-    pub fn step_cu(&self) -> u64 {
-        self.proof_hashes * HASH_CU + self.step_macs * MAC_CU
-    }
-
+    /// The opening's estimated compute units: a leaf per element, an inner
+    /// node per padded pair (counted as inner nodes, the larger).
     pub fn open_cu(&self) -> u64 {
-        self.open_hashes * HASH_CU
+        self.open_hashes * INNER_CU
     }
 }
 
@@ -123,7 +126,7 @@ pub async fn measure(
     let vote = by_vote(&network, sibyl).await?;
     network.shutdown().await;
 
-    let (step_macs, proof_hashes) = step_work(&referee.lifecycle);
+    let (step_macs, proof_hashes, proof_cu) = step_work(&referee.lifecycle);
     Ok(RefereeDispute {
         model: fixture.name.clone(),
         nodes: graph.nodes.len(),
@@ -132,6 +135,7 @@ pub async fn measure(
         vote,
         step_macs,
         proof_hashes,
+        proof_cu,
         open_hashes,
     })
 }
@@ -205,7 +209,7 @@ async fn by_referee(network: &Network, sibyl: &Path) -> Result<Dispute> {
         .filter(|tx| !tx.failed && tx.name.contains("play_referee_move"))
         .count();
     Ok(Dispute {
-        to_decision: decided + 1 - opened,
+        to_decision: succeeded_between(&lifecycle, opened, decided),
         slots: lifecycle.transactions[decided].slot - lifecycle.transactions[opened].slot,
         moves,
         lifecycle,
@@ -289,11 +293,19 @@ async fn by_vote(network: &Network, sibyl: &Path) -> Result<Dispute> {
         })
         .count();
     Ok(Dispute {
-        to_decision: decided + 1 - challenged,
+        to_decision: succeeded_between(&lifecycle, challenged, decided),
         slots: lifecycle.transactions[decided].slot - lifecycle.transactions[challenged].slot,
         moves,
         lifecycle,
     })
+}
+
+/// Transactions that succeeded from `first` to `last`, both counted.
+fn succeeded_between(lifecycle: &Lifecycle, first: usize, last: usize) -> usize {
+    lifecycle.transactions[first..=last]
+        .iter()
+        .filter(|tx| !tx.failed)
+        .count()
 }
 
 fn position(lifecycle: &Lifecycle, name: &str) -> Result<usize> {
@@ -304,29 +316,58 @@ fn position(lifecycle: &Lifecycle, name: &str) -> Result<usize> {
         .with_context(|| format!("no {name} transaction"))
 }
 
-/// The step's multiply-accumulates (one term of a sum, when the game found
-/// a `MatMulInteger`) and the hashes of the heaviest proof: the leaf and
-/// every sibling of its two paths, read from the proving transactions.
-fn step_work(lifecycle: &Lifecycle) -> (u64, u64) {
+/// The step's multiply-accumulates (one, where the parties revealed running
+/// states: a sum bisected to one term) and the heaviest proving
+/// transaction's hashes and estimated compute units, read from the
+/// transactions' data: an operand's leaf and its two paths' siblings (the
+/// program folds them once), a record's leaf (85 + 10 + half its bytes) and
+/// its path.
+fn step_work(lifecycle: &Lifecycle) -> (u64, u64, u64) {
     use anchor_lang::{AnchorDeserialize, Discriminator};
-    use sibyl::instruction::ProveRefereeOperand;
-    let proofs: Vec<ProveRefereeOperand> = lifecycle
+    use sibyl::{
+        instruction::{PlayRefereeMove, ProveRefereeOperand, ProveRefereeRecord},
+        state::Move,
+    };
+    let data: Vec<&Vec<u8>> = lifecycle
         .transactions
         .iter()
         .filter(|tx| !tx.failed)
         .flat_map(|tx| &tx.sibyl_data)
-        .filter_map(|data| data.strip_prefix(ProveRefereeOperand::DISCRIMINATOR))
-        .filter_map(|mut args| ProveRefereeOperand::deserialize(&mut args).ok())
         .collect();
-    // A MatMulInteger term reads A, B and the zero points (two to four
-    // operands, one multiply-accumulate); other steps multiply at most once.
-    let macs = u64::from(!proofs.is_empty());
-    let siblings = proofs
+    let decode = |discriminator: &[u8]| {
+        data.iter()
+            .filter_map(move |data| data.strip_prefix(discriminator))
+            .map(|args| args.to_vec())
+            .collect::<Vec<_>>()
+    };
+    let reduced = decode(PlayRefereeMove::DISCRIMINATOR)
         .iter()
-        .map(|proof| (proof.element_proof.len() + proof.item_proof.len()) as u64)
-        .max()
-        .unwrap_or(0);
-    (macs, siblings + 1)
+        .filter_map(|args| PlayRefereeMove::deserialize(&mut args.as_slice()).ok())
+        .any(|play| matches!(play.play, Move::State(_)));
+    let macs = u64::from(reduced);
+    let operands = decode(ProveRefereeOperand::DISCRIMINATOR)
+        .iter()
+        .filter_map(|args| ProveRefereeOperand::deserialize(&mut args.as_slice()).ok())
+        .map(|proof| {
+            let siblings = (proof.element_proof.len() + proof.item_proof.len()) as u64;
+            (1 + siblings, LEAF_CU + siblings * INNER_CU + macs * MAC_CU)
+        })
+        .collect::<Vec<_>>();
+    let records = decode(ProveRefereeRecord::DISCRIMINATOR)
+        .iter()
+        .filter_map(|args| ProveRefereeRecord::deserialize(&mut args.as_slice()).ok())
+        .map(|proof| {
+            let siblings = proof.proof.len() as u64;
+            let leaf = 85 + 10 + (proof.record.len() as u64).div_ceil(2);
+            (1 + siblings, leaf + siblings * INNER_CU)
+        })
+        .collect::<Vec<_>>();
+    let (hashes, cu) = operands
+        .into_iter()
+        .chain(records)
+        .max_by_key(|(_, cu)| *cu)
+        .unwrap_or((0, 0));
+    (macs, hashes, cu)
 }
 
 /// The hashes `open_referee_game` makes over a committed result: one leaf

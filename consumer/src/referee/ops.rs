@@ -42,6 +42,79 @@ pub enum Op {
         keep_dims: bool,
         select_last_index: bool,
     },
+    /// A 2-D `ConvInteger` over `[N, C, H, W]` uint8 or int8 input and
+    /// `[M, C / group, kH, kW]` weights, zero points scalars (inputs 2 and
+    /// 3), padding by the input's zero point (so a padded term adds 0),
+    /// summed in int32. `pads` are `[top, left, bottom, right]`.
+    ConvInteger {
+        pads: Vec<i64>,
+        strides: Vec<i64>,
+        dilations: Vec<i64>,
+        group: i64,
+    },
+    /// `QLinearMatMul` with its scales and zero points fixed in the graph
+    /// (read from its initializers): the int32 sum of `(a − a_zero_point) ×
+    /// (b − b_zero_point)`, requantized as ONNX Runtime does
+    /// ([`requantize`]). Its inputs are A and B only.
+    QLinearMatMul {
+        requant: Requant,
+    },
+}
+
+/// A `QLinearMatMul`'s fixed quantization: the scales as f32 bits, the zero
+/// points, and the output's type.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requant {
+    pub a_scale: u32,
+    pub b_scale: u32,
+    pub y_scale: u32,
+    pub a_zero_point: i64,
+    pub b_zero_point: i64,
+    pub y_zero_point: i64,
+    pub output: IntType,
+}
+
+impl Requant {
+    /// The output of an int32 sum: `clamp(round_half_even(f32(sum) × s),
+    /// low − zero point, high − zero point) + zero point`, `s = (a_scale ×
+    /// b_scale) / y_scale` in f32, as ONNX Runtime's `MlasRequantizeOutput`
+    /// computes it (IEEE single precision, so the same on every machine).
+    pub fn requantize(&self, sum: i64) -> i64 {
+        let scale = (f32::from_bits(self.a_scale) * f32::from_bits(self.b_scale))
+            / f32::from_bits(self.y_scale);
+        let (low, high) = match self.output {
+            IntType::U8 => (0i64, 255i64),
+            _ => (-128, 127),
+        };
+        let scaled = (IntType::I32.wrap(sum) as f32) * scale;
+        let low = (low - self.y_zero_point) as f32;
+        let high = (high - self.y_zero_point) as f32;
+        let clamped = scaled.max(low).min(high);
+        round_half_even(clamped) + self.y_zero_point
+    }
+}
+
+/// `value` rounded to the nearest integer, ties to even (`nearbyintf` in
+/// the default rounding mode), in `core` only.
+fn round_half_even(value: f32) -> i64 {
+    let floor = libm_floor(value);
+    let fraction = value - floor;
+    let floor = floor as i64;
+    if fraction > 0.5 || (fraction == 0.5 && floor % 2 != 0) {
+        floor + 1
+    } else {
+        floor
+    }
+}
+
+/// `floor` of an f32 whose magnitude fits an i64 (the clamped range here).
+fn libm_floor(value: f32) -> f32 {
+    let truncated = value as i64 as f32;
+    if truncated > value {
+        truncated - 1.0
+    } else {
+        truncated
+    }
 }
 
 impl Op {
@@ -61,6 +134,8 @@ impl Op {
             Op::Transpose { .. } => "Transpose",
             Op::Gather { .. } => "Gather",
             Op::ArgMax { .. } => "ArgMax",
+            Op::ConvInteger { .. } => "ConvInteger",
+            Op::QLinearMatMul { .. } => "QLinearMatMul",
         }
     }
 
@@ -169,6 +244,29 @@ impl Op {
                 keep_dims,
                 select_last_index,
             } => arg_max(input(0)?, *attribute, *keep_dims, *select_last_index),
+            Op::ConvInteger { .. } => {
+                let conv = Conv::of(self, input(0)?, input(1)?)?;
+                let (xz, wz) = (
+                    zero_point(op, inputs.get(2).copied().flatten(), input(0)?)?,
+                    zero_point(op, inputs.get(3).copied().flatten(), input(1)?)?,
+                );
+                conv.run(input(0)?, input(1)?, xz, wz)
+            }
+            Op::QLinearMatMul { requant } => {
+                let a = input(0)?;
+                let b = input(1)?;
+                let za = IntTensor::scalar(a.dtype, requant.a_zero_point);
+                let zb = IntTensor::scalar(b.dtype, requant.b_zero_point);
+                let sums = mat_mul_integer(a, b, Some(&za), Some(&zb))?;
+                IntTensor::new(
+                    requant.output,
+                    sums.dims,
+                    sums.data
+                        .iter()
+                        .map(|&sum| requant.requantize(sum))
+                        .collect(),
+                )
+            }
         }
     }
 }
@@ -247,6 +345,13 @@ fn binary(
     })
 }
 
+/// One term of an integer product: `(a − a_zero_point) × (b −
+/// b_zero_point)` as int32 (exact for 8-bit operands), which sums wrap in.
+/// The interpreter's sums and a game's step fold the same terms.
+pub fn product(a: i64, a_zero_point: i64, b: i64, b_zero_point: i64) -> i32 {
+    ((a - a_zero_point) * (b - b_zero_point)) as i32
+}
+
 fn zero_point(
     op: &'static str,
     point: Option<&IntTensor>,
@@ -293,10 +398,9 @@ fn mat_mul_integer(
             sums.iter_mut().for_each(|sum| *sum = 0);
             let a_row = &a.data[(batch * m + row) * k..][..k];
             for (inner, &x) in a_row.iter().enumerate() {
-                let x = x - za;
                 let b_row = &b.data[inner * n..][..n];
                 for (sum, &y) in sums.iter_mut().zip(b_row) {
-                    *sum = sum.wrapping_add((x * (y - zb)) as i32);
+                    *sum = sum.wrapping_add(product(x, za, y, zb));
                 }
             }
             data.extend(sums.iter().map(|&sum| i64::from(sum)));
@@ -305,6 +409,168 @@ fn mat_mul_integer(
     let mut dims = a.dims[..a.rank() - 1].to_vec();
     dims.push(n);
     IntTensor::new(IntType::I32, dims, data)
+}
+
+/// A 2-D integer convolution's geometry, from its attributes and its
+/// operands' shapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conv {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub maps: usize,
+    pub group: usize,
+    pub kernel: [usize; 2],
+    pub pads: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    pub out: [usize; 2],
+}
+
+impl Conv {
+    /// The geometry of `op` (a `ConvInteger`) on input dims `x` and weight
+    /// dims `w`; what ONNX Runtime refuses is refused.
+    pub fn of_dims(op: &Op, x: &[usize], w: &[usize]) -> Result<Conv, RefereeError> {
+        let name = "ConvInteger";
+        let Op::ConvInteger {
+            pads,
+            strides,
+            dilations,
+            group,
+        } = op
+        else {
+            return Err(operands(name, "not a convolution".into()));
+        };
+        let positive =
+            |values: &[i64], default: usize, zero_ok: bool| -> Result<[usize; 2], RefereeError> {
+                match values {
+                    [] => Ok([default; 2]),
+                    [a, b] => {
+                        let convert = |v: i64| {
+                            usize::try_from(v)
+                                .ok()
+                                .filter(|&v| zero_ok || v > 0)
+                                .ok_or_else(|| operands(name, format!("attribute {values:?}")))
+                        };
+                        Ok([convert(*a)?, convert(*b)?])
+                    }
+                    _ => Err(operands(name, format!("a 2-D attribute, not {values:?}"))),
+                }
+            };
+        let (pad_begin, pad_end) = match pads.as_slice() {
+            [] => ([0, 0], [0, 0]),
+            [top, left, bottom, right] => (
+                positive(&[*top, *left], 0, true)?,
+                positive(&[*bottom, *right], 0, true)?,
+            ),
+            _ => return Err(operands(name, format!("pads {pads:?}"))),
+        };
+        let strides = positive(strides, 1, false)?;
+        let dilations = positive(dilations, 1, false)?;
+        let (&[batch, channels, height, width], &[maps, per_group, kh, kw]) = (x, w) else {
+            return Err(operands(
+                name,
+                "X [N, C, H, W] and W [M, C/group, kH, kW]".into(),
+            ));
+        };
+        let group = usize::try_from(*group)
+            .ok()
+            .filter(|&g| g > 0 && channels % g == 0 && maps % g == 0 && channels / g == per_group)
+            .ok_or_else(|| {
+                operands(
+                    name,
+                    format!("group {group} for {channels} channels and {maps} maps"),
+                )
+            })?;
+        let out = |size: usize, axis: usize, kernel: usize| -> Result<usize, RefereeError> {
+            let span = (kernel - 1) * dilations[axis] + 1;
+            let padded = size + pad_begin[axis] + pad_end[axis];
+            if kernel == 0 || padded < span {
+                return Err(operands(
+                    name,
+                    "the kernel is larger than the padded input".into(),
+                ));
+            }
+            Ok((padded - span) / strides[axis] + 1)
+        };
+        Ok(Conv {
+            batch,
+            channels,
+            height,
+            width,
+            maps,
+            group,
+            kernel: [kh, kw],
+            pads: pad_begin,
+            strides,
+            dilations,
+            out: [out(height, 0, kh)?, out(width, 1, kw)?],
+        })
+    }
+
+    fn of(op: &Op, x: &IntTensor, w: &IntTensor) -> Result<Conv, RefereeError> {
+        let eight_bit = |t: &IntTensor| matches!(t.dtype, IntType::U8 | IntType::I8);
+        if !eight_bit(x) || !eight_bit(w) {
+            return Err(operands("ConvInteger", "X and W are uint8 or int8".into()));
+        }
+        Conv::of_dims(op, &x.dims, &w.dims)
+    }
+
+    /// The terms one output element sums: input channels of its group ×
+    /// the kernel.
+    pub fn terms(&self) -> usize {
+        self.channels / self.group * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Output element `e`'s term `term`: the input element and the weight
+    /// element it multiplies, or `None` where the kernel lies on padding.
+    pub fn term(&self, e: usize, term: usize) -> (Option<usize>, usize) {
+        let [oh, ow] = self.out;
+        let (n, m, oy, ox) = (
+            e / (self.maps * oh * ow),
+            e / (oh * ow) % self.maps,
+            e / ow % oh,
+            e % ow,
+        );
+        let [kh, kw] = self.kernel;
+        let per_group = self.channels / self.group;
+        let (c, ky, kx) = (term / (kh * kw), term / kw % kh, term % kw);
+        let channel = m / (self.maps / self.group) * per_group + c;
+        let weight = ((m * per_group + c) * kh + ky) * kw + kx;
+        let y = (oy * self.strides[0] + ky * self.dilations[0]).checked_sub(self.pads[0]);
+        let x = (ox * self.strides[1] + kx * self.dilations[1]).checked_sub(self.pads[1]);
+        let input = match (y, x) {
+            (Some(y), Some(x)) if y < self.height && x < self.width => {
+                Some(((n * self.channels + channel) * self.height + y) * self.width + x)
+            }
+            _ => None,
+        };
+        (input, weight)
+    }
+
+    fn run(
+        &self,
+        x: &IntTensor,
+        w: &IntTensor,
+        xz: i64,
+        wz: i64,
+    ) -> Result<IntTensor, RefereeError> {
+        let [oh, ow] = self.out;
+        let count = self.batch * self.maps * oh * ow;
+        let data = (0..count)
+            .map(|e| {
+                let mut sum = 0i32;
+                for term in 0..self.terms() {
+                    if let (Some(input), weight) = self.term(e, term) {
+                        sum = sum.wrapping_add(product(x.data[input], xz, w.data[weight], wz));
+                    }
+                }
+                i64::from(sum)
+            })
+            .collect();
+        IntTensor::new(IntType::I32, vec![self.batch, self.maps, oh, ow], data)
+    }
 }
 
 fn reshape(x: &IntTensor, shape: &IntTensor, allow_zero: bool) -> Result<IntTensor, RefereeError> {

@@ -7,7 +7,6 @@
 use super::{
     commit::{depth, Tree, EMPTY},
     graph::{weights_tree, Graph},
-    ops::Op,
     record::{graph_tree, NodeRecord, Source, MAX_RECORD_BYTES},
     step::{self, State},
     tensor::{IntTensor, IntType, RefereeError},
@@ -382,10 +381,9 @@ impl Party {
                 let value = self.value(Subject::Trace, node, element).unwrap_or(0);
                 if terms == step::reduction_len(record)? {
                     // Whatever the path, its last state finishes to its value.
-                    return Ok(match record.op {
-                        Op::ArgMax { .. } => [state[0], value],
-                        _ => [value, 0],
-                    });
+                    return Ok(
+                        step::state_finishing_to(record, value, state[0]).unwrap_or([value, 0])
+                    );
                 }
                 if early && terms > 0 {
                     state[0] = IntType::I32.wrap(state[0] + delta);
@@ -451,7 +449,7 @@ impl Party {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::referee::graph::Node;
+    use crate::referee::{graph::Node, ops::Op};
 
     #[test]
     fn a_planted_lie_changes_the_trace_from_its_node_on_and_a_padding_lie_only_the_root() {

@@ -9,7 +9,7 @@
 //! `K`, `ArgMax`'s axis) is a *reduction*: the game bisects its terms, and
 //! the step folds one term into an agreed [`State`].
 use super::{
-    ops::{broadcast_index, Op},
+    ops::{self, broadcast_index, Conv, Op},
     record::NodeRecord,
     tensor::{IntTensor, IntType, RefereeError},
 };
@@ -54,13 +54,31 @@ pub fn reduction_len(record: &NodeRecord) -> Result<u64, RefereeError> {
             .last()
             .map(|&k| k as u64)
             .ok_or_else(|| invalid("MatMulInteger", "A has no K")),
+        Op::QLinearMatMul { .. } => dims_of(record, 0)?
+            .last()
+            .map(|&k| k as u64)
+            .ok_or_else(|| invalid("QLinearMatMul", "A has no K")),
         Op::ArgMax { axis, .. } => {
             let dims = dims_of(record, 0)?;
             let at = super::tensor::axis(*axis, dims.len(), "ArgMax")?;
             Ok(dims.get(at).map_or(0, |&extent| extent as u64))
         }
+        Op::ConvInteger { .. } => Ok(conv_of(record)?.terms() as u64),
         _ => Ok(0),
     }
+}
+
+/// Whether an element of `op` folds terms (a sum, a scan) rather than
+/// being computed in one step.
+pub fn is_reduction(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::MatMulInteger | Op::QLinearMatMul { .. } | Op::ArgMax { .. } | Op::ConvInteger { .. }
+    )
+}
+
+fn conv_of(record: &NodeRecord) -> Result<Conv, RefereeError> {
+    Conv::of_dims(&record.op, &dims_of(record, 0)?, &dims_of(record, 1)?)
 }
 
 /// The operand elements that element `element` of `record` reads (for a
@@ -104,6 +122,39 @@ pub fn positions(
             ];
             positions.extend([2, 3].into_iter().filter(|&s| present(s)).map(|s| at(s, 0)));
             positions
+        }
+        Op::QLinearMatMul { .. } => {
+            let a = dims_of(record, 0)?;
+            let (m, k) = match a.as_slice() {
+                [.., m, k] => (*m, *k),
+                _ => return Err(invalid(op, "A [.., M, K]")),
+            };
+            let n = dims_of(record, 1)?.last().copied().unwrap_or(0);
+            let term = usize::try_from(term)
+                .ok()
+                .filter(|&t| t < k)
+                .ok_or_else(|| invalid(op, "no such term"))?;
+            let (batch, row, column) = (e / (m * n), e / n % m, e % n);
+            vec![
+                at(0, (batch * m + row) * k + term),
+                at(1, term * n + column),
+            ]
+        }
+        Op::ConvInteger { .. } => {
+            let conv = conv_of(record)?;
+            let term = usize::try_from(term)
+                .ok()
+                .filter(|&t| t < conv.terms())
+                .ok_or_else(|| invalid(op, "no such term"))?;
+            match conv.term(e, term) {
+                // On the padding: the input's zero point, a term of 0.
+                (None, _) => Vec::new(),
+                (Some(input), weight) => {
+                    let mut positions = vec![at(0, input), at(1, weight)];
+                    positions.extend([2, 3].into_iter().filter(|&s| present(s)).map(|s| at(s, 0)));
+                    positions
+                }
+            }
         }
         Op::Add | Op::Sub | Op::Mul | Op::Div => vec![
             at(0, broadcast_index(e, &out, &dims_of(record, 0)?)),
@@ -229,7 +280,10 @@ pub fn element(record: &NodeRecord, element: u64, operands: &[i64]) -> Result<i6
                 .ok_or_else(|| invalid(record.op.name(), "no operand"))?;
             Ok(record.output.dtype.wrap(value))
         }
-        Op::MatMulInteger | Op::ArgMax { .. } => Err(invalid(record.op.name(), "a reduction")),
+        Op::MatMulInteger
+        | Op::QLinearMatMul { .. }
+        | Op::ArgMax { .. }
+        | Op::ConvInteger { .. } => Err(invalid(record.op.name(), "a reduction")),
     }
 }
 
@@ -261,6 +315,31 @@ pub fn fold(
             let product = apply(record, &record.op, &scalars(record, &values, &[1, 1])?)?;
             Ok([IntType::I32.wrap(state[0].wrapping_add(product)), 0])
         }
+        Op::QLinearMatMul { requant } => match operands {
+            [a, b] => {
+                let term = ops::product(*a, requant.a_zero_point, *b, requant.b_zero_point);
+                Ok([IntType::I32.wrap(state[0] + i64::from(term)), 0])
+            }
+            _ => Err(invalid("QLinearMatMul", "a term reads A and B")),
+        },
+        Op::ConvInteger { .. } => match operands {
+            // A term on the padding adds nothing.
+            [] => Ok(state),
+            [x, w, zero_points @ ..] => {
+                let mut zero_points = zero_points.iter().copied();
+                let mut zero_point = |slot: usize| {
+                    if record.operand(slot).is_some() {
+                        zero_points.next().unwrap_or(0)
+                    } else {
+                        0
+                    }
+                };
+                let (xz, wz) = (zero_point(2), zero_point(3));
+                let term = ops::product(*x, xz, *w, wz);
+                Ok([IntType::I32.wrap(state[0] + i64::from(term)), 0])
+            }
+            _ => Err(invalid("ConvInteger", "a term reads X and W")),
+        },
         Op::ArgMax {
             select_last_index, ..
         } => {
@@ -280,9 +359,35 @@ pub fn fold(
 
 /// A reduction's element from its state after every term.
 pub fn finish(record: &NodeRecord, state: State) -> i64 {
-    match record.op {
+    match &record.op {
         Op::ArgMax { .. } => state[1],
+        Op::QLinearMatMul { requant } => requant.requantize(state[0]),
         _ => state[0],
+    }
+}
+
+/// A state after every term that finishes to `value` (with `best` as an
+/// `ArgMax`'s best value): what a party that claims `value` reveals as its
+/// end state (a liar's, in drills and tests). `None` where no sum
+/// requantizes to `value`.
+pub fn state_finishing_to(record: &NodeRecord, value: i64, best: i64) -> Option<State> {
+    match &record.op {
+        Op::ArgMax { .. } => Some([best, value]),
+        Op::QLinearMatMul { requant } => {
+            // Requantizing is monotonic in the sum: the least sum that
+            // reaches `value`, if it lands on it.
+            let (mut low, mut high) = (i64::from(i32::MIN), i64::from(i32::MAX));
+            while low < high {
+                let mid = low + (high - low) / 2;
+                if requant.requantize(mid) < value {
+                    low = mid + 1;
+                } else {
+                    high = mid;
+                }
+            }
+            (requant.requantize(low) == value).then_some([low, 0])
+        }
+        _ => Some([value, 0]),
     }
 }
 
@@ -305,7 +410,7 @@ pub fn compute(
         }
     };
     match record.op {
-        Op::MatMulInteger | Op::ArgMax { .. } => {
+        ref op if is_reduction(op) => {
             let mut state = initial(record);
             for term in 0..reduction_len(record)? {
                 state = fold(record, state, term, &read_term(term)?)?;
@@ -471,6 +576,103 @@ mod tests {
             let values = g.run(vec![t(IntType::I8, &[2, 3], &x)]).unwrap();
             check_every_element(&g, &values);
         }
+    }
+
+    #[test]
+    fn every_element_of_a_convolution_steps_to_the_runs_value() {
+        // Padding, strides, dilations and groups, with both zero points,
+        // and with none.
+        for (pads, strides, dilations, group, zero_points) in [
+            (vec![1, 1, 1, 1], vec![1, 1], vec![1, 1], 1, true),
+            (vec![0, 1, 2, 0], vec![2, 1], vec![1, 2], 2, true),
+            (vec![], vec![], vec![], 1, false),
+        ] {
+            let channels = 2;
+            let maps = 4;
+            let per_group = channels / group;
+            let weights: Vec<i64> = (0..maps * per_group * 9)
+                .map(|i| (i as i64 * 37 % 23) - 11)
+                .collect();
+            let mut inputs = vec![Some(0), Some(1)];
+            let mut weights_list = vec![(1, t(IntType::I8, &[maps, per_group, 3, 3], &weights))];
+            if zero_points {
+                inputs.extend([Some(2), Some(3)]);
+                weights_list.push((2, IntTensor::scalar(IntType::U8, 128)));
+                weights_list.push((3, IntTensor::scalar(IntType::I8, -3)));
+            }
+            let g = graph(
+                &["x", "w", "xz", "wz", "y", "r"],
+                weights_list,
+                vec![
+                    (
+                        Op::ConvInteger {
+                            pads: pads.clone(),
+                            strides: strides.clone(),
+                            dilations: dilations.clone(),
+                            group: group as i64,
+                        },
+                        inputs,
+                        4,
+                    ),
+                    (Op::Relu, vec![Some(4)], 5),
+                ],
+                5,
+            );
+            for seed in 0..3i64 {
+                let x: Vec<i64> = (0..(2 * channels * 5 * 6) as i64)
+                    .map(|i| (i * 53 + seed * 17) % 256)
+                    .collect();
+                let values = g
+                    .run(vec![t(IntType::U8, &[2, channels, 5, 6], &x)])
+                    .unwrap();
+                check_every_element(&g, &values);
+            }
+        }
+    }
+
+    #[test]
+    fn every_element_of_a_quantized_product_steps_to_the_runs_value() {
+        let requant = crate::referee::ops::Requant {
+            a_scale: 0.05f32.to_bits(),
+            b_scale: 0.02f32.to_bits(),
+            y_scale: 0.25f32.to_bits(),
+            a_zero_point: 128,
+            b_zero_point: 0,
+            y_zero_point: 10,
+            output: IntType::U8,
+        };
+        let b: Vec<i64> = (0..16 * 8).map(|i| (i * 41 % 255) - 127).collect();
+        let g = graph(
+            &["a", "b", "y"],
+            vec![(1, t(IntType::I8, &[16, 8], &b))],
+            vec![(Op::QLinearMatMul { requant }, vec![Some(0), Some(1)], 2)],
+            2,
+        );
+        for seed in 0..10i64 {
+            let a: Vec<i64> = (0..16).map(|i| (i * 97 + seed * 31) % 256).collect();
+            let values = g.run(vec![t(IntType::U8, &[1, 16], &a)]).unwrap();
+            check_every_element(&g, &values);
+            // A claimed value has a state that finishes to it, where one can.
+            let records = g.records(&values).unwrap();
+            for value in [0, 10, 200, 255] {
+                let state = state_finishing_to(&records[0], value, 0).unwrap();
+                assert_eq!(finish(&records[0], state), value);
+            }
+        }
+        // Ties go to even, the clamp comes before the zero point.
+        let half = crate::referee::ops::Requant {
+            a_scale: 0.5f32.to_bits(),
+            b_scale: 1.0f32.to_bits(),
+            y_scale: 1.0f32.to_bits(),
+            a_zero_point: 0,
+            b_zero_point: 0,
+            y_zero_point: 0,
+            output: IntType::I8,
+        };
+        assert_eq!(
+            [1, 3, 5, -1, -3, 1000, -1000].map(|sum| half.requantize(sum)),
+            [0, 2, 2, 0, -2, 127, -128]
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! reveal window closed (or whose committed votes are all revealed), refund
 //! inconclusive disputes after the arbitration deadline, expire requests
 //! nobody served, void requests whose demanded input never came, claim the
-//! votes of settled disputes. It pays for nobody's accounts: every settlement pays the
+//! votes of settled disputes, end referee games (a passed deadline, a
+//! decided game's settlement). It pays for nobody's accounts: every settlement pays the
 //! token accounts its parties recorded (see `docs/security.md`, class 11),
 //! so a crank spends its transaction fees and nothing else.
 use super::{NodeError, Service, Shared};
@@ -25,6 +26,45 @@ pub struct Crank {
 }
 
 impl Crank {
+    /// Every referee game's permissionless end: a claim once a deadline
+    /// passed, the settlement once decided. The parties' nodes send these
+    /// too; the crank makes sure a game whose parties went away still ends,
+    /// so that the commitment it holds open settles.
+    async fn referee_games(&self, slot: u64) -> Result<Vec<Step>, NodeError> {
+        let chain = &self.shared.chain;
+        let mut steps = Vec::new();
+        for (game, state) in chain
+            .program_accounts::<sibyl::state::RefereeGame>("referee game", Vec::new())
+            .await?
+        {
+            if state.outcome != sibyl::state::GameOutcome::Open {
+                let request: Option<InferenceRequest> =
+                    chain.fetch(&state.request, "inference request").await?;
+                let Some(operator) = chain.fetch::<Operator>(&state.operator, "operator").await?
+                else {
+                    continue;
+                };
+                steps.push(Step {
+                    request: state.request,
+                    settlement: settlement::settle_referee_game(
+                        self.shared.wallet,
+                        game,
+                        &state,
+                        request.as_ref(),
+                        &operator,
+                        self.shared.tokens,
+                    ),
+                });
+            } else if slot > state.deadline_slot {
+                steps.push(Step {
+                    request: state.request,
+                    settlement: settlement::claim_referee_timeout(self.shared.wallet, game),
+                });
+            }
+        }
+        Ok(steps)
+    }
+
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
@@ -32,7 +72,7 @@ impl Crank {
 
 /// Refusals that mean someone else already settled (or the state moved on):
 /// not worth a warning.
-const ALREADY_SETTLED: [SibylError; 8] = [
+const ALREADY_SETTLED: [SibylError; 11] = [
     SibylError::RequestNotCommitted,
     SibylError::RequestNotPending,
     SibylError::RequestNotChallenged,
@@ -41,6 +81,9 @@ const ALREADY_SETTLED: [SibylError; 8] = [
     SibylError::NotVoidable,
     SibylError::InputAwaitingUpload,
     SibylError::InputBufferInUse,
+    SibylError::RefereeGameDecided,
+    SibylError::RefereeGameUndecided,
+    SibylError::RefereeDeadlineNotPassed,
 ];
 
 /// Settlements built or sent at once.
@@ -69,7 +112,7 @@ impl Service for Crank {
             // A demanded input stops the clock until it is written.
             .filter(|(_, state)| {
                 // A commitment with a referee game open is final only once
-                // the game settles (the referee service settles its own).
+                // the game settles (`referee_games` below ends it).
                 slot > state.challenge_deadline_slot
                     && !state.awaiting_input()
                     && state.open_games == 0
@@ -114,6 +157,10 @@ impl Service for Crank {
         match self.claim_settled_votes().await {
             Ok(claims) => steps.extend(claims),
             Err(err) => tracing::warn!(%err, "cannot list settled disputes to claim their votes"),
+        }
+        match self.referee_games(slot).await {
+            Ok(games) => steps.extend(games),
+            Err(err) => tracing::warn!(%err, "cannot list referee games"),
         }
         match self.close_spent_buffers().await {
             Ok(closes) => steps.extend(closes),

@@ -8,22 +8,45 @@
 //! after a restart, and the program refuses a move made twice.
 use super::{NodeError, Service, Shared};
 use crate::faulty;
-use anchor_lang::prelude::Pubkey;
-use sibyl::state::{GameOutcome, InferenceRequest, Model, Operator, RefereeGame};
-use sibyl_client::{accounts, instruction, referee, settlement};
+use anchor_lang::{error::ErrorCode, prelude::Pubkey};
+use futures_util::{stream, StreamExt};
+use sibyl::{
+    errors::SibylError,
+    state::{GameOutcome, InferenceRequest, Model, Operator, RefereeGame},
+};
+use sibyl_client::{
+    referee,
+    settlement::{self, Settlement},
+};
 use sibyl_sdk::referee::Party;
 use solana_rpc_client_types::filter::{Memcmp, RpcFilterType};
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
 };
-use tracing::Instrument;
 
 pub struct Referee {
     shared: Arc<Shared>,
-    /// This node's run for each game it plays, by game.
-    parties: HashMap<Pubkey, Arc<Party>>,
+    /// This node's run of each request instance it plays games on, by
+    /// `(model, sequence)`: one run however many games name it.
+    parties: HashMap<(Pubkey, u64), Played>,
 }
+
+/// A run and the referee model it is of.
+type Played = (Arc<Party>, Arc<crate::referee::RefereeModel>);
+
+/// Games acted on at once: a griefer's many games cannot hold up the one
+/// whose deadline is near.
+const CONCURRENT_GAMES: usize = 16;
+
+/// Refusals that mean the game moved on under this node (the other party,
+/// a claim or a settlement got there first): the next scan reads it anew.
+const MOVED_ON: [SibylError; 4] = [
+    SibylError::RefereeWrongMove,
+    SibylError::RefereeGameDecided,
+    SibylError::RefereeGameUndecided,
+    SibylError::RefereeDeadlineNotPassed,
+];
 
 impl Referee {
     pub fn new(shared: Arc<Shared>) -> Self {
@@ -58,11 +81,11 @@ impl Referee {
     /// This node's run for `game`: of the request's input, with the lie it
     /// committed or opened with in a drill (`--faulty`); `None` when the
     /// request is gone (the commitment was rejected by another game).
-    async fn party(
-        &mut self,
-        address: Pubkey,
-        game: &RefereeGame,
-    ) -> Result<Option<(Arc<Party>, Arc<crate::referee::RefereeModel>)>, NodeError> {
+    async fn party(&mut self, game: &RefereeGame) -> Result<Option<Played>, NodeError> {
+        let instance = (game.model, game.request_sequence);
+        if let Some(played) = self.parties.get(&instance) {
+            return Ok(Some(played.clone()));
+        }
         let Some(model) = self
             .shared
             .chain
@@ -71,10 +94,6 @@ impl Referee {
         else {
             return Ok(None);
         };
-        let referee = self.shared.runner.referee(&model).await?;
-        if let Some(party) = self.parties.get(&address) {
-            return Ok(Some((party.clone(), referee)));
-        }
         let request: Option<InferenceRequest> = self
             .shared
             .chain
@@ -85,26 +104,33 @@ impl Referee {
         }) else {
             return Ok(None);
         };
-        let lie = faulty::referee_lie(&game.request, self.shared.faulty_rate, &referee);
+        let referee = self.shared.runner.referee(&model).await?;
+        let lie = faulty::referee_lie(
+            &game.request,
+            self.shared.faulty_rate,
+            &referee,
+            &request.input,
+        );
         let party = Arc::new(
             self.shared
                 .runner
                 .referee_party(&model, referee.clone(), request.input, lie)
                 .await?,
         );
-        self.parties.insert(address, party.clone());
+        self.parties
+            .insert(instance, (party.clone(), referee.clone()));
         Ok(Some((party, referee)))
     }
 
-    /// What `game` calls for from this node now, sent.
-    async fn act(
+    /// What `game` calls for from this node now, if anything.
+    async fn next_step(
         &mut self,
         address: Pubkey,
         game: &RefereeGame,
         slot: u64,
-    ) -> Result<(), NodeError> {
+    ) -> Result<Option<Settlement>, NodeError> {
         let wallet = self.shared.wallet;
-        let (action, instructions) = if game.outcome != GameOutcome::Open {
+        if game.outcome != GameOutcome::Open {
             let request: Option<InferenceRequest> = self
                 .shared
                 .chain
@@ -118,54 +144,72 @@ impl Referee {
                 .ok_or_else(|| {
                     NodeError::Internal(format!("operator {} is gone", game.operator))
                 })?;
-            let settle = settlement::settle_referee_game(
+            return Ok(Some(settlement::settle_referee_game(
                 wallet,
                 address,
                 game,
                 request.as_ref(),
                 &operator,
                 self.shared.tokens,
-            );
-            (settle.name, settle.instructions)
-        } else if slot > game.deadline_slot {
-            (
-                "claim_referee_timeout",
-                vec![instruction(
-                    accounts::claim_referee_timeout(wallet, address),
-                    sibyl::instruction::ClaimRefereeTimeout {},
-                )],
-            )
-        } else {
-            let Some((party, referee)) = self.party(address, game).await? else {
-                return Ok(());
-            };
-            // The challenger, who opened the game, proves its step.
-            let proves = game.challenger == wallet;
-            match referee::next_instruction(
-                &referee.commitments,
-                &party,
-                address,
-                game,
-                wallet,
-                proves,
-            ) {
-                Some(next) => ("play_referee_move", vec![next]),
-                None => return Ok(()),
-            }
+            )));
+        }
+        if slot > game.deadline_slot {
+            return Ok(Some(settlement::claim_referee_timeout(wallet, address)));
+        }
+        let Some((party, referee)) = self.party(game).await? else {
+            return Ok(None);
         };
-        let sent = self
+        // The challenger, who opened the game, proves its step.
+        let proves = game.challenger == wallet;
+        match referee::next_instruction(&referee.commitments, &party, address, game, wallet, proves)
+        {
+            Some(next) => Ok(Some(Settlement {
+                name: "play_referee_move",
+                instructions: vec![next],
+                without_callback: None,
+            })),
+            None => {
+                let side = if game.operator_authority == wallet {
+                    sibyl::state::Party::Operator
+                } else {
+                    sibyl::state::Party::Challenger
+                };
+                if game.owes(side) {
+                    self.shared.metrics.error("referee");
+                    tracing::warn!(game = %address, phase = ?game.phase, "a move is owed and this node's run has none to make");
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    async fn send(&self, address: Pubkey, game: &RefereeGame, step: Settlement) {
+        match self
             .shared
             .chain
-            .send_receipt(action, &instructions, &[])
-            .await?;
-        tracing::info!(
-            action,
-            phase = ?game.phase,
-            outcome = ?game.outcome,
-            signature = %sent.signature,
-            "referee game"
-        );
-        Ok(())
+            .send_receipt(step.name, &step.instructions, &[])
+            .await
+        {
+            Ok(sent) => tracing::info!(
+                action = step.name,
+                game = %address,
+                request = %game.request,
+                phase = ?game.phase,
+                outcome = ?game.outcome,
+                signature = %sent.signature,
+                "referee game"
+            ),
+            Err(err)
+                if err.refused_with_any(&MOVED_ON)
+                    || err.refused_with(ErrorCode::AccountNotInitialized) =>
+            {
+                tracing::debug!(game = %address, %err, "{} not needed: the game moved on", step.name)
+            }
+            Err(err) => {
+                self.shared.metrics.error("referee");
+                tracing::warn!(game = %address, %err, "{} failed; next scan", step.name);
+            }
+        }
     }
 }
 
@@ -174,17 +218,32 @@ impl Service for Referee {
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         let slot = self.shared.chain.slot().await?;
-        let games = self.games().await?;
-        let live: HashSet<Pubkey> = games.iter().map(|(address, _)| *address).collect();
-        self.parties.retain(|address, _| live.contains(address));
+        let mut games = self.games().await?;
+        let live: HashSet<(Pubkey, u64)> = games
+            .iter()
+            .map(|(_, game)| (game.model, game.request_sequence))
+            .collect();
+        self.parties.retain(|instance, _| live.contains(instance));
+        // The nearest deadline first.
+        games.sort_by_key(|(_, game)| game.deadline_slot);
+        let mut steps = Vec::new();
         for (address, game) in games {
-            let span = tracing::info_span!("referee", game = %address, request = %game.request);
-            if let Err(err) = self.act(address, &game, slot).instrument(span).await {
-                // A race lost (the other party's move, a claim or a
-                // settlement landed first) reads anew on the next scan.
-                tracing::debug!(game = %address, %err, "referee step not taken; next scan");
+            match self.next_step(address, &game, slot).await {
+                Ok(Some(step)) => steps.push((address, game, step)),
+                Ok(None) => {}
+                Err(err) => {
+                    self.shared.metrics.error("referee");
+                    tracing::warn!(game = %address, %err, "cannot act on a referee game; next scan");
+                }
             }
         }
+        // Each confirmed on its own: one slow confirmation holds up no other.
+        let this = &*self;
+        stream::iter(steps)
+            .for_each_concurrent(CONCURRENT_GAMES, |(address, game, step)| async move {
+                this.send(address, &game, step).await
+            })
+            .await;
         Ok(())
     }
 }

@@ -294,7 +294,7 @@ async fn serve_one(
             // A referee model's commitment is its interpreter's run, which a
             // game judges by: its output, and the root over its trace.
             let referee = shared.runner.referee(model).await?;
-            let lie = faulty::referee_lie(&request, shared.faulty_rate, &referee);
+            let lie = faulty::referee_lie(&request, shared.faulty_rate, &referee, &input);
             let party = shared
                 .runner
                 .referee_party(model, referee, input, lie)

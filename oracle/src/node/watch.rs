@@ -627,7 +627,7 @@ async fn judge_by_referee(
 ) -> Result<Entry, NodeError> {
     let judged = async {
         let referee = shared.runner.referee(model).await?;
-        let lie = faulty::referee_lie(&request, shared.faulty_rate, &referee);
+        let lie = faulty::referee_lie(&request, shared.faulty_rate, &referee, &input);
         shared
             .runner
             .referee_party(model, referee, input, lie)

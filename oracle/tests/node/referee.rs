@@ -159,3 +159,25 @@ async fn an_operator_that_stops_answering_loses_on_its_deadline() {
     watcher.terminate();
     cluster.assert_tokens_conserved_with(&[mlp]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_whose_parties_went_away_is_ended_by_any_crank() {
+    let cluster = Cluster::start(3).await;
+    let mlp = register_mlp(&cluster).await;
+    let operator = spawn(&cluster, 0, &[Role::Serve], 1.0);
+    let mut watcher = spawn(&cluster, 1, &[Role::Watch], 0.0);
+    let request = cluster.request_input(mlp, input(13)).await.unwrap();
+    watcher.wait_for("opened a referee game", Duration::from_secs(60));
+    // Both parties go away mid-game.
+    operator.kill();
+    watcher.kill();
+    // A node that only cranks ends the game on its deadline and settles it:
+    // the commitment it held open does not stay open for ever.
+    let mut crank = spawn(&cluster, 2, &[Role::Crank], 0.0);
+    crank.wait_for("claim_referee_timeout", Duration::from_secs(120));
+    crank.wait_for("settle_referee_game", Duration::from_secs(60));
+    let ended = cluster.wait_ended(&request, Duration::from_secs(60)).await;
+    assert!(matches!(ended, Progress::Closed), "{ended:?}");
+    crank.terminate();
+    cluster.assert_tokens_conserved_with(&[mlp]).await;
+}

@@ -85,13 +85,10 @@ pub fn handler(
             position.index,
             &element_proof,
         );
+        // Folded up once, then compared with each root it may be under.
+        let top = commit::root_from(element_root, u64::from(item), &item_proof);
         require!(
-            roots.iter().any(|root| commit::verify(
-                element_root,
-                u64::from(item),
-                &item_proof,
-                root
-            )),
+            u64::from(item) >> item_proof.len() == 0 && roots.contains(&top),
             SibylError::RefereeProofInvalid
         );
         Ok(value)

@@ -456,9 +456,9 @@ impl RefereeGame {
                 Err(_) => self.decide(true, false),
             }
         } else {
-            let truth = if record.op == sibyl_sdk::referee::ops::Op::MatMulInteger {
-                // A sum of no terms (K = 0; with terms, `Reduce` ran).
-                Ok(0)
+            let truth = if step::is_reduction(&record.op) {
+                // A reduction of no terms (with terms, `Reduce` ran).
+                Ok(step::finish(&record, step::initial(&record)))
             } else {
                 step::element(&record, self.element, &self.operands)
             };
