@@ -15,9 +15,9 @@ int8_matmul.onnx and fixtures.json exist). Writes:
                               MatMulInteger -> Add -> Relu -> Div 2**k -> Clip 0..255 -> Cast uint8
                               -> MatMulInteger -> Add = logits (int32); ArgMax(logits) = class (int64)
     referee/int8_conv.onnx    integer-only 3x3 convolution on a uint8 [1, 1, 8, 8] image (random int8
-                              weights [4, 1, 3, 3], int32 bias [1, 4, 1, 1], seed 4004): ConvInteger
-                              (pads 1, input zero point 128) -> Add -> Relu -> Flatten = features
-                              (int32 [1, 256]); ArgMax(features) = class (int64)
+                              weights [2, 1, 3, 3], int32 bias [1, 2, 1, 1], seed 4004): ConvInteger
+                              (pads 1, stride 2, input zero point 128) -> Add -> Relu -> Flatten =
+                              features (int32 [1, 32]); ArgMax(features) = class (int64)
     referee/qlinear_matmul.onnx  one QLinearMatMul, uint8 [1, 16] x int8 [16, 8] (seed 4005) -> uint8
                               [1, 8]: exact int32 accumulation, then a float32 requantization
                               (QLINEAR_FORMULA below, the one ONNX Runtime computes)
@@ -64,13 +64,16 @@ CASES = 3
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
-# int8_conv: ConvInteger [1, 1, 8, 8] * [4, 1, 3, 3], pads 1 all round, stride 1
+# int8_conv: ConvInteger [1, 1, 8, 8] * [2, 1, 3, 3], pads 1 all round, stride 2
 CONV_SEED = 4004
 CONV_IN = (1, 1, 8, 8)
-CONV_CHANNELS = 4
+CONV_CHANNELS = 2
 CONV_KERNEL = 3
-CONV_PADS = [1, 1, 1, 1]  # (top, left, bottom, right): the output keeps the input's 8 x 8
-CONV_FEATURES = CONV_CHANNELS * CONV_IN[2] * CONV_IN[3]  # 256
+CONV_PADS = [1, 1, 1, 1]  # (top, left, bottom, right)
+CONV_STRIDE = 2
+CONV_OUT = (CONV_IN[2] + 2 - CONV_KERNEL) // CONV_STRIDE + 1  # 4 x 4
+# 32 int32 features: the whole output fits a result on chain (576 bytes)
+CONV_FEATURES = CONV_CHANNELS * CONV_OUT * CONV_OUT
 
 # qlinear_matmul: QLinearMatMul [1, 16] x [16, 8], per-tensor scales and zero points
 QMATMUL_SEED = 4005
@@ -187,7 +190,8 @@ def build_int8_conv():
     n = helper.make_node
     nodes = [
         n("ConvInteger", ["input", "conv.weight", "conv.input_zero_point", "conv.weight_zero_point"],
-          ["conv.acc"], name="conv", dilations=[1, 1], group=1, pads=CONV_PADS, strides=[1, 1]),
+          ["conv.acc"], name="conv", dilations=[1, 1], group=1, pads=CONV_PADS,
+          strides=[CONV_STRIDE, CONV_STRIDE]),
         n("Add", ["conv.acc", "conv.bias"], ["conv.out"], name="conv_bias"),
         n("Relu", ["conv.out"], ["conv.relu"], name="relu"),
         n("Flatten", ["conv.relu"], ["features"], name="flatten", axis=1),
@@ -220,11 +224,12 @@ def int8_conv_reference(x):
     top, left, bottom, right = CONV_PADS
     padded = np.full((height + top + bottom, width + left + right), 128, dtype=np.int64)
     padded[top:top + height, left:left + width] = x[0, 0]
-    acc = np.zeros((CONV_CHANNELS, height, width), dtype=np.int64)
+    acc = np.zeros((CONV_CHANNELS, CONV_OUT, CONV_OUT), dtype=np.int64)
     for m in range(CONV_CHANNELS):
-        for i in range(height):
-            for j in range(width):
-                window = padded[i:i + CONV_KERNEL, j:j + CONV_KERNEL] - 128
+        for i in range(CONV_OUT):
+            for j in range(CONV_OUT):
+                y, x_ = i * CONV_STRIDE, j * CONV_STRIDE
+                window = padded[y:y + CONV_KERNEL, x_:x_ + CONV_KERNEL] - 128
                 acc[m, i, j] = np.sum(window * (w[m, 0] - 0))
     out = np.maximum(check_int32(check_int32(acc, "conv") + b[0], "conv + bias"), 0)
     features = out.reshape(1, CONV_FEATURES)
@@ -656,7 +661,7 @@ def main():
         "what": f"integer-only 3x3 convolution (random int8 weights [{CONV_CHANNELS}, 1, {CONV_KERNEL}, "
                 f"{CONV_KERNEL}] in [-127, 127], int32 bias [1, {CONV_CHANNELS}, 1, 1] in [-1000, 1000], seed "
                 f"{CONV_SEED}): ConvInteger (uint8 input [1, 1, 8, 8], zero point 128, padded with it: pads "
-                f"[1, 1, 1, 1], strides 1, dilations 1, group 1; weight zero point 0) -> Add -> Relu -> "
+                f"[1, 1, 1, 1], strides 2, dilations 1, group 1; weight zero point 0) -> Add -> Relu -> "
                 f"Flatten (axis 1) = features (int32 [1, {CONV_FEATURES}]); ArgMax (axis 1, first index of the "
                 f"maximum) = class",
         "features_on_random_inputs": conv_stats,
