@@ -387,7 +387,7 @@ fn section7(rows: &[referee::RefereeDispute]) -> String {
          |---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut steps = String::from(
-        "| model | the step's multiply-accumulates | hashes, heaviest proof | est. CU, heaviest proof | hashes, opening | est. CU, opening |\n\
+        "| model | the step's multiply-accumulates | hashes, heaviest proving transaction | est. CU, heaviest proving transaction | hashes, opening | est. CU, opening |\n\
          |---|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
@@ -427,7 +427,8 @@ fn section7(rows: &[referee::RefereeDispute]) -> String {
         "## 7. Referee disputes: bisection vs vote\n\n\
          One wrong result on each referee model (`models/referee/`), disputed twice, each time on a fresh \
          localnet by `sibyl node run` processes: registered with `--referee`, operator 0 commits a lie planted \
-         in its last `MatMulInteger` and operator 1 watches, opens a game, bisects and proves the step, with \
+         in its last sum (`MatMulInteger`, `QLinearMatMul` or `ConvInteger`, where it changes the result) and \
+         operator 1 watches, opens a game, bisects and proves the step, with \
          **no voter**; registered for the vote, operator 1 challenges and operators 2 and 3 vote (all the \
          eligible stake). Every transaction is read back from the ledger; fees are 5000 lamports a \
          signature. Moves are both parties' (the referee) or the votes cast and revealed. The vote's slots \
