@@ -700,3 +700,58 @@ async fn every_move_and_proof_is_checked_against_its_commitment() {
         SibylError::RefereeGameDecided,
     );
 }
+
+#[tokio::test]
+async fn operands_left_unproven_cost_the_challenger_and_each_proof_restarts_the_clock() {
+    let (mut env, model, request, input) = table().await;
+    let honest = model.run(&input, None);
+    let liar = model.run(
+        &input,
+        Some(Lie::Node {
+            node: 3,
+            element: 2,
+            delta: 1,
+            early: false,
+        }),
+    );
+    let game = open(&mut env, request, &liar, &honest).await;
+    let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
+    let stop = |run, actor| Player {
+        stops_at: Some(GamePhase::Values),
+        ..player(run, actor)
+    };
+    // Played to the values (the record proven), both open them; then the
+    // operands: one proof lands late in its clock, restarting it; then
+    // nobody proves the last.
+    let (operator, challenger) = (stop(&liar, &op), stop(&honest, &ch));
+    env.play_game(game, &model, &operator, &challenger, Some(&honest))
+        .await;
+    let state = env.game(game).await;
+    assert_eq!(state.phase, GamePhase::Values);
+    for (run, actor) in [(&liar, &op), (&honest, &ch)] {
+        let play = next_move(&model, run, &state);
+        env.play_move(game, &actor.wallet, play)
+            .await
+            .expect("a value");
+    }
+    let state = env.game(game).await;
+    assert_eq!(state.phase, GamePhase::Operands);
+    env.warp_slots(REFEREE_MOVE_SLOTS - 5).await;
+    let first = next_operand(&model, &honest, &state).expect("the dividend");
+    env.prove_operand(game, first).await.expect("in time");
+    let restarted = env.game(game).await;
+    assert!(restarted.deadline_slot > state.deadline_slot);
+    env.warp_slots(REFEREE_MOVE_SLOTS - 5).await;
+    assert_sibyl_error(
+        env.claim_timeout(game).await,
+        SibylError::RefereeDeadlineNotPassed,
+    );
+    env.warp_slots(10).await;
+    let events = env.claim_timeout(game).await.expect("timeout");
+    assert_eq!(
+        events.all::<RefereeGameDecided>()[0].outcome,
+        GameOutcome::ChallengerLost
+    );
+    env.settle_game(game).await.expect("settle");
+    env.assert_tokens_conserved().await;
+}
