@@ -41,6 +41,17 @@ impl Graph {
     /// Runs the graph on `inputs` (one per graph input, in order): every
     /// value it makes, by slot.
     pub fn run(&self, inputs: Vec<IntTensor>) -> Result<Values<'_>, RefereeError> {
+        self.run_with(inputs, |_, _| {})
+    }
+
+    /// [`Graph::run`], handing each node's output to `made` (with the
+    /// node's index) before the next node reads it: where a drill plants a
+    /// lie.
+    pub fn run_with(
+        &self,
+        inputs: Vec<IntTensor>,
+        mut made: impl FnMut(usize, &mut IntTensor),
+    ) -> Result<Values<'_>, RefereeError> {
         let mut values: Values = vec![None; self.names.len()];
         for (&slot, input) in self.inputs.iter().zip(inputs) {
             values[slot] = Some(Cow::Owned(input));
@@ -48,7 +59,7 @@ impl Graph {
         for (slot, weight) in &self.weights {
             values[*slot] = Some(Cow::Borrowed(weight));
         }
-        for node in &self.nodes {
+        for (index, node) in self.nodes.iter().enumerate() {
             let operands = node
                 .inputs
                 .iter()
@@ -61,7 +72,8 @@ impl Graph {
                         .ok_or(RefereeError::Missing { slot: *slot }),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let result = node.op.apply(&operands)?;
+            let mut result = node.op.apply(&operands)?;
+            made(index, &mut result);
             // Every op here makes one output.
             if let Some(&slot) = node.outputs.first() {
                 values[slot] = Some(Cow::Owned(result));

@@ -603,18 +603,23 @@ fn reshape(x: &IntTensor, shape: &IntTensor, allow_zero: bool) -> Result<IntTens
     Ok(IntTensor { dims, ..x.clone() })
 }
 
+/// A `Transpose`'s permutation of `rank` axes: `perm`, or reversed when
+/// empty; an axis outside the rank is refused (ONNX Runtime takes no
+/// negative axes here).
+pub(crate) fn permutation(perm: &[i64], rank: usize) -> Result<Vec<usize>, RefereeError> {
+    if perm.is_empty() {
+        return Ok((0..rank).rev().collect());
+    }
+    perm.iter()
+        .map(|&p| usize::try_from(p).ok().filter(|&p| p < rank))
+        .collect::<Option<_>>()
+        .ok_or_else(|| operands("Transpose", format!("perm {perm:?} for rank {rank}")))
+}
+
 fn transpose(x: &IntTensor, perm: &[i64]) -> Result<IntTensor, RefereeError> {
     let op = "Transpose";
     let rank = x.rank();
-    let perm: Vec<usize> = if perm.is_empty() {
-        (0..rank).rev().collect()
-    } else {
-        // ONNX Runtime takes no negative axes here.
-        perm.iter()
-            .map(|&p| usize::try_from(p).ok().filter(|&p| p < rank))
-            .collect::<Option<_>>()
-            .ok_or_else(|| operands(op, format!("perm {perm:?} for rank {rank}")))?
-    };
+    let perm = permutation(perm, rank)?;
     if perm.len() != rank {
         return Err(operands(op, "perm must name every axis".into()));
     }

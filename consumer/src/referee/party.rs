@@ -12,7 +12,7 @@ use super::{
     tensor::{IntTensor, IntType, RefereeError},
 };
 use crate::encoding::{decode, encode};
-use alloc::{vec, vec::Vec};
+use alloc::vec::Vec;
 
 /// Which tree a game's first descent is over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,48 +157,35 @@ impl Party {
                 reason: alloc::format!("{} inputs for {}", inputs.len(), graph.inputs.len()),
             });
         }
-        let mut values: Vec<Option<IntTensor>> = vec![None; graph.names.len()];
-        for (&slot, input) in graph.inputs.iter().zip(inputs) {
-            values[slot] = Some(input);
-        }
-        for (slot, weight) in &graph.weights {
-            values[*slot] = Some(weight.clone());
-        }
-        let mut node_slots = Vec::with_capacity(graph.nodes.len());
-        for (index, node) in graph.nodes.iter().enumerate() {
-            let operands = node
-                .inputs
-                .iter()
-                .map(|slot| match slot {
-                    None => Ok(None),
-                    Some(slot) => values
-                        .get(*slot)
-                        .and_then(Option::as_ref)
-                        .map(Some)
-                        .ok_or(RefereeError::Missing { slot: *slot }),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut output = node.op.apply(&operands)?;
-            if let Some(Lie::Node {
-                node: at,
-                element,
-                delta,
-                ..
-            }) = lie
-            {
-                if at == index {
-                    if let Some(value) = output.data.get_mut(element) {
-                        *value = output.dtype.wrap(*value + delta);
+        let values: Vec<Option<IntTensor>> = graph
+            .run_with(inputs, |index, output| {
+                if let Some(Lie::Node {
+                    node,
+                    element,
+                    delta,
+                    ..
+                }) = lie
+                {
+                    if node == index {
+                        if let Some(value) = output.data.get_mut(element) {
+                            *value = output.dtype.wrap(*value + delta);
+                        }
                     }
                 }
-            }
-            let slot = *node
-                .outputs
-                .first()
-                .ok_or(RefereeError::Missing { slot: 0 })?;
-            values[slot] = Some(output);
-            node_slots.push(slot);
-        }
+            })?
+            .into_iter()
+            .map(|value| value.map(alloc::borrow::Cow::into_owned))
+            .collect();
+        let node_slots = graph
+            .nodes
+            .iter()
+            .map(|node| {
+                node.outputs
+                    .first()
+                    .copied()
+                    .ok_or(RefereeError::Missing { slot: 0 })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let tensor = |slot: usize| {
             values
                 .get(slot)

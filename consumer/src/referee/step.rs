@@ -105,41 +105,12 @@ pub fn positions(
     let present = |slot: usize| record.operand(slot).is_some();
     Ok(match &record.op {
         Op::MatMulInteger => {
-            let a = dims_of(record, 0)?;
-            let (m, k) = match a.as_slice() {
-                [.., m, k] => (*m, *k),
-                _ => return Err(invalid(op, "A [.., M, K]")),
-            };
-            let n = dims_of(record, 1)?.last().copied().unwrap_or(0);
-            let term = usize::try_from(term)
-                .ok()
-                .filter(|&t| t < k)
-                .ok_or_else(|| invalid(op, "no such term"))?;
-            let (batch, row, column) = (e / (m * n), e / n % m, e % n);
-            let mut positions = vec![
-                at(0, (batch * m + row) * k + term),
-                at(1, term * n + column),
-            ];
+            let mut positions = product_term(record, e, term)?.to_vec();
             positions.extend([2, 3].into_iter().filter(|&s| present(s)).map(|s| at(s, 0)));
             positions
         }
-        Op::QLinearMatMul { .. } => {
-            let a = dims_of(record, 0)?;
-            let (m, k) = match a.as_slice() {
-                [.., m, k] => (*m, *k),
-                _ => return Err(invalid(op, "A [.., M, K]")),
-            };
-            let n = dims_of(record, 1)?.last().copied().unwrap_or(0);
-            let term = usize::try_from(term)
-                .ok()
-                .filter(|&t| t < k)
-                .ok_or_else(|| invalid(op, "no such term"))?;
-            let (batch, row, column) = (e / (m * n), e / n % m, e % n);
-            vec![
-                at(0, (batch * m + row) * k + term),
-                at(1, term * n + column),
-            ]
-        }
+        // Its zero points are in the op.
+        Op::QLinearMatMul { .. } => product_term(record, e, term)?.to_vec(),
         Op::ConvInteger { .. } => {
             let conv = conv_of(record)?;
             let term = usize::try_from(term)
@@ -169,14 +140,7 @@ pub fn positions(
         Op::Transpose { perm } => {
             let dims = dims_of(record, 0)?;
             let rank = dims.len();
-            let perm: Vec<usize> = if perm.is_empty() {
-                (0..rank).rev().collect()
-            } else {
-                perm.iter()
-                    .map(|&p| usize::try_from(p).ok().filter(|&p| p < rank))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| invalid(op, "perm"))?
-            };
+            let perm = super::ops::permutation(perm, rank)?;
             let (in_strides, out_strides) =
                 (super::tensor::strides(&dims), super::tensor::strides(&out));
             let source = (0..rank.min(perm.len()).min(out.len()))
@@ -223,6 +187,33 @@ pub fn positions(
             vec![at(0, (outer * extent + term) * inner + within)]
         }
     })
+}
+
+/// The A and B elements that term `term` of element `e` of a matrix
+/// product (`MatMulInteger`, `QLinearMatMul`) multiplies: A `[.., M, K]`,
+/// B `[K, N]`.
+fn product_term(record: &NodeRecord, e: usize, term: u64) -> Result<[Position; 2], RefereeError> {
+    let op = record.op.name();
+    let (m, k) = match dims_of(record, 0)?.as_slice() {
+        [.., m, k] => (*m, *k),
+        _ => return Err(invalid(op, "A [.., M, K]")),
+    };
+    let n = dims_of(record, 1)?.last().copied().unwrap_or(0);
+    let term = usize::try_from(term)
+        .ok()
+        .filter(|&t| t < k)
+        .ok_or_else(|| invalid(op, "no such term"))?;
+    let (batch, row, column) = (e / (m * n), e / n % m, e % n);
+    Ok([
+        Position {
+            slot: 0,
+            index: ((batch * m + row) * k + term) as u64,
+        },
+        Position {
+            slot: 1,
+            index: (term * n + column) as u64,
+        },
+    ])
 }
 
 /// `value` as a one-element tensor of `slot`'s dtype, at `slot` of the

@@ -593,16 +593,7 @@ async fn check(
     };
     // A challenge wrongly taken as made would let a wrong result become
     // final: the request itself must show it is no longer open to one.
-    let confirm = || async {
-        let now: Option<InferenceRequest> =
-            shared.chain.fetch(&request, "inference request").await?;
-        let slot = shared.chain.slot().await?;
-        Ok(now.is_none_or(|now| {
-            now.sequence != state.sequence
-                || now.status != RequestStatus::Committed
-                || slot > now.challenge_deadline_slot
-        }))
-    };
+    let confirm = || no_longer_disputable(shared, request, state);
     match step.take(shared, prepare, build, confirm).await? {
         Outcome::Sent(sent) => {
             shared.metrics.challenged.inc();
@@ -724,16 +715,7 @@ async fn open_game(
     };
     // A game wrongly taken as opened would let a wrong result become
     // final: the request itself must show it is no longer open to one.
-    let confirm = || async {
-        let now: Option<InferenceRequest> =
-            shared.chain.fetch(&request, "inference request").await?;
-        let slot = shared.chain.slot().await?;
-        Ok(now.is_none_or(|now| {
-            now.sequence != state.sequence
-                || now.status != RequestStatus::Committed
-                || slot > now.challenge_deadline_slot
-        }))
-    };
+    let confirm = || no_longer_disputable(shared, request, state);
     match step.take(shared, prepare, build, confirm).await? {
         Outcome::Sent(sent) => {
             shared.metrics.challenged.inc();
@@ -743,4 +725,20 @@ async fn open_game(
         Outcome::WasDone => {}
     }
     Ok(())
+}
+
+/// Whether the chain shows `state`'s commitment closed to disputes: the
+/// request gone, another instance, no longer committed, or its window over.
+async fn no_longer_disputable(
+    shared: &Shared,
+    request: Pubkey,
+    state: &InferenceRequest,
+) -> Result<bool, NodeError> {
+    let now: Option<InferenceRequest> = shared.chain.fetch(&request, "inference request").await?;
+    let slot = shared.chain.slot().await?;
+    Ok(now.is_none_or(|now| {
+        now.sequence != state.sequence
+            || now.status != RequestStatus::Committed
+            || slot > now.challenge_deadline_slot
+    }))
 }

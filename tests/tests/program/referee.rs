@@ -30,6 +30,20 @@ async fn table() -> (TestEnv, RefereeModel, Pubkey, Vec<u8>) {
     (env, model, request, input)
 }
 
+/// A consistent liar: `delta` added to element `element` of node `node`,
+/// every later node computed from it.
+fn liar(model: &RefereeModel, input: &[u8], node: usize, element: usize, delta: i64) -> Party {
+    model.run(
+        input,
+        Some(Lie::Node {
+            node,
+            element,
+            delta,
+            early: false,
+        }),
+    )
+}
+
 fn player<'a>(run: &'a Party, actor: &Actor) -> Player<'a> {
     Player {
         run,
@@ -99,15 +113,7 @@ async fn an_operator_that_lies_in_its_trace_loses_by_bisection_with_no_vote() {
     let honest = model.run(&input, None);
     // A consistent liar: one element of the Div node changed, every later
     // node computed from it, its result its trace's.
-    let liar = model.run(
-        &input,
-        Some(Lie::Node {
-            node: 3,
-            element: 2,
-            delta: 1,
-            early: false,
-        }),
-    );
+    let liar = liar(&model, &input, 3, 2, 1);
     assert_ne!(liar.result, honest.result, "the lie reaches the result");
     let before = balances(&mut env).await;
     let game = open(&mut env, request, &liar, &honest).await;
@@ -179,15 +185,7 @@ async fn a_lie_in_the_last_node_is_found_there() {
     let (mut env, model, request, input) = table().await;
     let honest = model.run(&input, None);
     // The ArgMax's label: a scan over the three logits.
-    let liar = model.run(
-        &input,
-        Some(Lie::Node {
-            node: 8,
-            element: 0,
-            delta: 1,
-            early: false,
-        }),
-    );
+    let liar = liar(&model, &input, 8, 0, 1);
     let game = open(&mut env, request, &liar, &honest).await;
     let (decided, _) = play_out(&mut env, game, &model, &liar, &honest, &honest).await;
     assert_eq!(
@@ -225,15 +223,7 @@ async fn an_operator_whose_result_is_not_its_trace_loses_on_the_outputs() {
 async fn a_lying_challenger_loses_its_bond_to_the_operator_and_the_result_finalizes() {
     let (mut env, model, request, input) = table().await;
     let honest = model.run(&input, None);
-    let liar = model.run(
-        &input,
-        Some(Lie::Node {
-            node: 5,
-            element: 0,
-            delta: 1,
-            early: false,
-        }),
-    );
+    let liar = liar(&model, &input, 5, 0, 1);
     let before = balances(&mut env).await;
     let game = open(&mut env, request, &honest, &liar).await;
     let (decided, _) = play_out(&mut env, game, &model, &honest, &liar, &honest).await;
@@ -285,15 +275,7 @@ async fn a_party_that_stops_answering_loses_on_its_deadline() {
     for (operator_stops, phase, loser) in cases {
         let (mut env, model, request, input) = table().await;
         let honest = model.run(&input, None);
-        let liar = model.run(
-            &input,
-            Some(Lie::Node {
-                node: 0,
-                element: 0,
-                delta: 3,
-                early: false,
-            }),
-        );
+        let liar = liar(&model, &input, 0, 0, 3);
         let (operator_run, challenger_run) = if operator_stops {
             (&liar, &honest)
         } else {
@@ -371,28 +353,12 @@ async fn both_stopping_answering_rejects_the_commitment_and_pays_nobody() {
 async fn a_decoy_that_loses_on_purpose_cannot_shield_a_wrong_commitment() {
     let (mut env, model, request, input) = table().await;
     let honest = model.run(&input, None);
-    let liar = model.run(
-        &input,
-        Some(Lie::Node {
-            node: 6,
-            element: 0,
-            delta: 9,
-            early: false,
-        }),
-    );
+    let lying = liar(&model, &input, 6, 0, 9);
     // The operator's accomplice opens first, with a trace that lies before
     // the operator's lie: a game it loses without the lie being examined.
-    let decoy = model.run(
-        &input,
-        Some(Lie::Node {
-            node: 2,
-            element: 0,
-            delta: 9,
-            early: false,
-        }),
-    );
-    let decoy_game = open(&mut env, request, &liar, &decoy).await;
-    let (decided, _) = play_out(&mut env, decoy_game, &model, &liar, &decoy, &liar).await;
+    let decoy = liar(&model, &input, 2, 0, 9);
+    let decoy_game = open(&mut env, request, &lying, &decoy).await;
+    let (decided, _) = play_out(&mut env, decoy_game, &model, &lying, &decoy, &lying).await;
     assert_eq!(decided.outcome, GameOutcome::ChallengerLost);
     // An honest watcher opens its own game inside the window and wins it.
     let watcher = env.operators[1].clone();
@@ -405,7 +371,7 @@ async fn a_decoy_that_loses_on_purpose_cannot_shield_a_wrong_commitment() {
     env.play_game(
         game,
         &model,
-        &player(&liar, &op),
+        &player(&lying, &op),
         &player(&honest, &watcher),
         Some(&honest),
     )
@@ -570,15 +536,7 @@ async fn referee_models_are_registered_committed_and_disputed_by_their_rules() {
 async fn every_move_and_proof_is_checked_against_its_commitment() {
     let (mut env, model, request, input) = table().await;
     let honest = model.run(&input, None);
-    let liar = model.run(
-        &input,
-        Some(Lie::Node {
-            node: 3,
-            element: 2,
-            delta: 1,
-            early: false,
-        }),
-    );
+    let liar = liar(&model, &input, 3, 2, 1);
     let game = open(&mut env, request, &liar, &honest).await;
     let state = env.game(game).await;
     let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
@@ -705,15 +663,7 @@ async fn every_move_and_proof_is_checked_against_its_commitment() {
 async fn operands_left_unproven_cost_the_challenger_and_each_proof_restarts_the_clock() {
     let (mut env, model, request, input) = table().await;
     let honest = model.run(&input, None);
-    let liar = model.run(
-        &input,
-        Some(Lie::Node {
-            node: 3,
-            element: 2,
-            delta: 1,
-            early: false,
-        }),
-    );
+    let liar = liar(&model, &input, 3, 2, 1);
     let game = open(&mut env, request, &liar, &honest).await;
     let (op, ch) = (env.operators[0].clone(), env.challenger.clone());
     let stop = |run, actor| Player {
