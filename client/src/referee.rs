@@ -64,16 +64,26 @@ pub fn next_operand(
     )
 }
 
-/// What `mover` sends for `game` now from `party`'s run (proving the
-/// record and operands when `proves`), if anything.
+/// Which side `mover` plays in `game` (the operator's node key, or
+/// anyone else as the challenger).
+pub fn side(game: &RefereeGame, mover: Pubkey) -> sibyl::state::Party {
+    if mover == game.operator_authority {
+        sibyl::state::Party::Operator
+    } else {
+        sibyl::state::Party::Challenger
+    }
+}
+
+/// What `mover` sends for `game` now from `party`'s run, if anything. The
+/// challenger, who opened the game, also proves its record and operands.
 pub fn next_instruction(
     commitments: &Commitments,
     party: &Party,
     address: Pubkey,
     game: &RefereeGame,
     mover: Pubkey,
-    proves: bool,
 ) -> Option<Instruction> {
+    let proves = mover == game.challenger;
     match game.phase {
         GamePhase::Record if proves => {
             let node = record_node(commitments, game)?;
@@ -97,12 +107,7 @@ pub fn next_instruction(
             ))
         }
         _ => {
-            let party_side = if mover == game.operator_authority {
-                sibyl::state::Party::Operator
-            } else {
-                sibyl::state::Party::Challenger
-            };
-            if !game.owes(party_side) {
+            if !game.owes(side(game, mover)) {
                 return None;
             }
             Some(instruction(

@@ -77,14 +77,8 @@ pub async fn measure(
     let input = &fixture.cases[0].0;
     let party = Party::run(&graph, input, None).map_err(|err| anyhow::anyhow!("{err:?}"))?;
     let values = graph
-        .run(
-            sibyl::encoding::decode(input)
-                .map_err(|err| anyhow::anyhow!("{err}"))?
-                .iter()
-                .map(sibyl_sdk::referee::IntTensor::from_tensor)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|err| anyhow::anyhow!("{err:?}"))?,
-        )
+        .inputs_of(input)
+        .and_then(|inputs| graph.run(inputs))
         .map_err(|err| anyhow::anyhow!("{err:?}"))?;
     let trace_elements = graph
         .nodes

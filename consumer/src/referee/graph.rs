@@ -82,10 +82,8 @@ impl Graph {
         Ok(values)
     }
 
-    /// Runs the graph on a canonical input encoding (one tensor per graph
-    /// input, in order) and returns the canonical output encoding, each
-    /// output named as the graph names it: what an operator commits.
-    pub fn run_encoded(&self, input: &[u8]) -> Result<Vec<u8>, RefereeError> {
+    /// The tensors of a canonical input encoding, one per graph input.
+    pub fn inputs_of(&self, input: &[u8]) -> Result<Vec<IntTensor>, RefereeError> {
         let inputs = decode(input)
             .map_err(RefereeError::Encoding)?
             .iter()
@@ -101,7 +99,14 @@ impl Graph {
                 ),
             });
         }
-        let values = self.run(inputs)?;
+        Ok(inputs)
+    }
+
+    /// Runs the graph on a canonical input encoding (one tensor per graph
+    /// input, in order) and returns the canonical output encoding, each
+    /// output named as the graph names it: what an operator commits.
+    pub fn run_encoded(&self, input: &[u8]) -> Result<Vec<u8>, RefereeError> {
+        let values = self.run(self.inputs_of(input)?)?;
         let outputs = self
             .outputs
             .iter()

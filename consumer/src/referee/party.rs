@@ -11,7 +11,7 @@ use super::{
     step::{self, State},
     tensor::{IntTensor, IntType, RefereeError},
 };
-use crate::encoding::{decode, encode};
+use crate::encoding::encode;
 use alloc::vec::Vec;
 
 /// Which tree a game's first descent is over.
@@ -146,19 +146,8 @@ pub struct Party {
 impl Party {
     /// Runs `graph` on `input` (a canonical encoding), with `lie` planted.
     pub fn run(graph: &Graph, input: &[u8], lie: Option<Lie>) -> Result<Party, RefereeError> {
-        let inputs = decode(input)
-            .map_err(RefereeError::Encoding)?
-            .iter()
-            .map(IntTensor::from_tensor)
-            .collect::<Result<Vec<_>, _>>()?;
-        if inputs.len() != graph.inputs.len() {
-            return Err(RefereeError::Operands {
-                op: "graph",
-                reason: alloc::format!("{} inputs for {}", inputs.len(), graph.inputs.len()),
-            });
-        }
         let values: Vec<Option<IntTensor>> = graph
-            .run_with(inputs, |index, output| {
+            .run_with(graph.inputs_of(input)?, |index, output| {
                 if let Some(Lie::Node {
                     node,
                     element,

@@ -295,17 +295,7 @@ pub fn fold(
     operands: &[i64],
 ) -> Result<State, RefereeError> {
     match &record.op {
-        Op::MatMulInteger => {
-            if operands.len() < 2 {
-                return Err(invalid("MatMulInteger", "a term reads A and B"));
-            }
-            let slots = [0usize, 1, 2, 3]
-                .into_iter()
-                .filter(|&s| record.operand(s).is_some());
-            let values: Vec<(usize, i64)> = slots.zip(operands.iter().copied()).collect();
-            let product = apply(record, &record.op, &scalars(record, &values, &[1, 1])?)?;
-            Ok([IntType::I32.wrap(state[0].wrapping_add(product)), 0])
-        }
+        Op::MatMulInteger => fold_product(record, state, operands),
         Op::QLinearMatMul { requant } => match operands {
             [a, b] => {
                 let term = ops::product(*a, requant.a_zero_point, *b, requant.b_zero_point);
@@ -316,20 +306,7 @@ pub fn fold(
         Op::ConvInteger { .. } => match operands {
             // A term on the padding adds nothing.
             [] => Ok(state),
-            [x, w, zero_points @ ..] => {
-                let mut zero_points = zero_points.iter().copied();
-                let mut zero_point = |slot: usize| {
-                    if record.operand(slot).is_some() {
-                        zero_points.next().unwrap_or(0)
-                    } else {
-                        0
-                    }
-                };
-                let (xz, wz) = (zero_point(2), zero_point(3));
-                let term = ops::product(*x, xz, *w, wz);
-                Ok([IntType::I32.wrap(state[0] + i64::from(term)), 0])
-            }
-            _ => Err(invalid("ConvInteger", "a term reads X and W")),
+            _ => fold_product(record, state, operands),
         },
         Op::ArgMax {
             select_last_index, ..
@@ -346,6 +323,30 @@ pub fn fold(
         }
         _ => Err(invalid(record.op.name(), "not a reduction")),
     }
+}
+
+/// `state` with one integer product term folded in (`MatMulInteger`,
+/// `ConvInteger`): operands two factors, then the zero points of inputs 2
+/// and 3 where present; the interpreter's own [`ops::product`].
+fn fold_product(
+    record: &NodeRecord,
+    state: State,
+    operands: &[i64],
+) -> Result<State, RefereeError> {
+    let [a, b, zero_points @ ..] = operands else {
+        return Err(invalid(record.op.name(), "a term reads two factors"));
+    };
+    let mut zero_points = zero_points.iter().copied();
+    let mut zero_point = |slot: usize| {
+        if record.operand(slot).is_some() {
+            zero_points.next().unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    let (za, zb) = (zero_point(2), zero_point(3));
+    let term = ops::product(*a, za, *b, zb);
+    Ok([IntType::I32.wrap(state[0] + i64::from(term)), 0])
 }
 
 /// A reduction's element from its state after every term.

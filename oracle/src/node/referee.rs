@@ -159,22 +159,14 @@ impl Referee {
         let Some((party, referee)) = self.party(game).await? else {
             return Ok(None);
         };
-        // The challenger, who opened the game, proves its step.
-        let proves = game.challenger == wallet;
-        match referee::next_instruction(&referee.commitments, &party, address, game, wallet, proves)
-        {
+        match referee::next_instruction(&referee.commitments, &party, address, game, wallet) {
             Some(next) => Ok(Some(Settlement {
                 name: "play_referee_move",
                 instructions: vec![next],
                 without_callback: None,
             })),
             None => {
-                let side = if game.operator_authority == wallet {
-                    sibyl::state::Party::Operator
-                } else {
-                    sibyl::state::Party::Challenger
-                };
-                if game.owes(side) {
+                if game.owes(referee::side(game, wallet)) {
                     self.shared.metrics.error("referee");
                     tracing::warn!(game = %address, phase = ?game.phase, "a move is owed and this node's run has none to make");
                 }
