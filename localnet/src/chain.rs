@@ -26,10 +26,10 @@ use solana_svm_timings::ExecuteTimings;
 use solana_transaction::{versioned::VersionedTransaction, TransactionVerificationMode};
 use solana_transaction_error::TransactionError;
 use solana_transaction_status_client_types::{
-    InnerInstruction, InnerInstructions, TransactionStatusMeta,
+    InnerInstruction, InnerInstructions, Reward, TransactionStatusMeta, TransactionTokenBalance,
 };
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{Arc, Mutex, RwLock},
 };
 
@@ -56,6 +56,8 @@ pub struct TransactionRecord {
     pub slot: u64,
     /// Its place in the order the chain processed transactions (from 0).
     pub sequence: u64,
+    /// Its place in its block (from 0).
+    pub index: u32,
     /// Wall-clock time of the slot, in Unix seconds.
     pub block_time: i64,
     pub transaction: VersionedTransaction,
@@ -64,6 +66,46 @@ pub struct TransactionRecord {
     pub writable: Vec<Pubkey>,
     /// Its compute-unit price in micro-lamports (`SetComputeUnitPrice`; 0 without one).
     pub compute_unit_price: u64,
+}
+
+/// One block: a slot that ended, with its transactions in the order the
+/// chain processed them.
+#[derive(Clone, Debug)]
+pub struct BlockRecord {
+    pub slot: u64,
+    pub parent_slot: u64,
+    /// The last hash of the slot: what transactions of later slots name.
+    pub blockhash: Hash,
+    /// The parent's blockhash (the default hash for slot 0, as in Agave).
+    pub previous_blockhash: Hash,
+    /// Wall-clock time of the slot, in Unix seconds.
+    pub block_time: i64,
+    pub block_height: u64,
+    pub signatures: Vec<Signature>,
+    /// What the slot paid out (the leader's share of fees), as Agave records it.
+    pub rewards: Vec<Reward>,
+    pub num_partitions: Option<u64>,
+}
+
+/// What `getRecentPerformanceSamples` reports: the work of one sample period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerformanceSample {
+    /// The working slot when the sample was taken.
+    pub slot: u64,
+    pub num_transactions: u64,
+    pub num_slots: u64,
+    pub sample_period_secs: u16,
+}
+
+/// Most performance samples kept (Agave's `PERFORMANCE_SAMPLES_LIMIT`: 12 hours of minutes).
+pub const PERFORMANCE_SAMPLES_LIMIT: usize = 720;
+
+/// A simulated transaction: what the bank reports, and the accounts the
+/// transaction names (its lookup tables' included).
+pub struct Simulation {
+    pub result: TransactionSimulationResult,
+    pub account_keys: Vec<Pubkey>,
+    pub loaded_addresses: solana_message::v0::LoadedAddresses,
 }
 
 /// What subscribers are told about: every slot change and every processed
@@ -90,9 +132,16 @@ pub struct Chain {
     bank_forks: Arc<RwLock<BankForks>>,
     faucet: Keypair,
     genesis_hash: Hash,
-    /// Serializes slot changes and transaction processing.
-    processing: Mutex<()>,
+    /// The working slot's transactions, in order; the lock serializes slot
+    /// changes and transaction processing.
+    processing: Mutex<Vec<Signature>>,
     records: RwLock<HashMap<Signature, TransactionRecord>>,
+    /// Every slot that ended, by slot (the ledger is in memory: none is ever purged).
+    blocks: RwLock<BTreeMap<u64, BlockRecord>>,
+    /// Newest first, at most [`PERFORMANCE_SAMPLES_LIMIT`].
+    samples: RwLock<VecDeque<PerformanceSample>>,
+    /// The slot, transaction count and time of the last sample.
+    sampled: Mutex<(u64, u64, std::time::Instant)>,
     /// Every address a processed transaction named, with its signatures in order.
     history: RwLock<HashMap<Pubkey, Vec<Signature>>>,
     events: tokio::sync::broadcast::Sender<ChainEvent>,
@@ -164,8 +213,11 @@ impl Chain {
             bank_forks,
             faucet,
             genesis_hash,
-            processing: Mutex::new(()),
+            processing: Mutex::new(Vec::new()),
             records: RwLock::new(HashMap::new()),
+            blocks: RwLock::new(BTreeMap::new()),
+            samples: RwLock::new(VecDeque::new()),
+            sampled: Mutex::new((0, 0, std::time::Instant::now())),
             history: RwLock::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(4096).0,
         });
@@ -194,14 +246,57 @@ impl Chain {
         self.events.subscribe()
     }
 
-    /// Ends the current slot (a new blockhash is registered) and opens the
-    /// next one, rooting the one that ended.
+    /// Ends the current slot (a new blockhash is registered), records its
+    /// block, and opens the next one, rooting the one that ended.
     pub fn advance_slot(&self) {
-        let _guard = self.processing.lock().unwrap();
+        let mut working = self.processing.lock().unwrap();
         let bank = self.bank();
         bank.fill_bank_with_ticks_for_tests();
         bank.freeze();
+        let previous_blockhash = if bank.slot() == 0 {
+            Hash::default()
+        } else {
+            self.blocks
+                .read()
+                .unwrap()
+                .get(&bank.parent_slot())
+                .map(|parent| parent.blockhash)
+                .unwrap_or_default()
+        };
+        let rewards = bank.get_rewards_and_num_partitions();
+        let in_basis_points = bank
+            .feature_set
+            .is_active(&agave_feature_set::commission_rate_in_basis_points::id());
+        let block = BlockRecord {
+            slot: bank.slot(),
+            parent_slot: bank.parent_slot(),
+            blockhash: bank.last_blockhash(),
+            previous_blockhash,
+            block_time: bank.clock().unix_timestamp,
+            block_height: bank.block_height(),
+            signatures: std::mem::take(&mut *working),
+            rewards: rewards
+                .keyed_rewards
+                .into_iter()
+                .map(|(pubkey, info)| Reward {
+                    pubkey: pubkey.to_string(),
+                    lamports: info.lamports,
+                    post_balance: info.post_balance,
+                    reward_type: Some(info.reward_type),
+                    // As Agave's transaction status service records it.
+                    commission: if in_basis_points {
+                        None
+                    } else {
+                        info.commission_bps.map(|bps| (bps / 100) as u8)
+                    },
+                    commission_bps: info.commission_bps.filter(|_| in_basis_points),
+                })
+                .collect(),
+            num_partitions: rewards.num_partitions,
+        };
+        self.blocks.write().unwrap().insert(block.slot, block);
         let next = Bank::new_from_parent(bank.clone(), *bank.leader(), bank.slot() + 1);
+        keep_wall_clock(&next);
         let slot = next.slot();
         let mut forks = self.bank_forks.write().unwrap();
         forks.insert(next);
@@ -215,30 +310,102 @@ impl Chain {
         });
     }
 
-    /// Simulates a signed transaction against the current bank (nothing is
-    /// committed); signatures are checked.
-    pub fn simulate(&self, transaction: &VersionedTransaction) -> TransactionSimulationResult {
-        self.simulate_with(transaction, TransactionVerificationMode::FullVerification)
+    /// The block of a slot that ended.
+    pub fn block(&self, slot: u64) -> Option<BlockRecord> {
+        self.blocks.read().unwrap().get(&slot).cloned()
     }
 
-    /// Simulates without checking signatures (`simulateTransaction`'s default).
-    pub fn simulate_unverified(
-        &self,
-        transaction: &VersionedTransaction,
-    ) -> TransactionSimulationResult {
-        self.simulate_with(transaction, TransactionVerificationMode::HashOnly)
+    /// The slots of the blocks in `range`, in order, at most `limit`.
+    pub fn block_slots(&self, range: std::ops::RangeInclusive<u64>, limit: usize) -> Vec<u64> {
+        self.blocks
+            .read()
+            .unwrap()
+            .range(range)
+            .take(limit)
+            .map(|(slot, _)| *slot)
+            .collect()
     }
 
-    fn simulate_with(
-        &self,
-        transaction: &VersionedTransaction,
-        mode: TransactionVerificationMode,
-    ) -> TransactionSimulationResult {
+    /// The lowest slot with a block (every block is kept, so slot 0).
+    pub fn first_block(&self) -> u64 {
+        self.blocks
+            .read()
+            .unwrap()
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The newest slot with a block: the last slot that ended (and was rooted).
+    pub fn latest_block(&self) -> u64 {
+        self.blocks
+            .read()
+            .unwrap()
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Records the work done since the last sample, as Agave's sample
+    /// performance service does once a period: the transactions the bank
+    /// counted, the slots, and the seconds that went by.
+    pub fn sample_performance(&self) {
         let bank = self.bank();
-        match bank.verify_transaction(transaction.clone(), mode) {
-            Ok(sanitized) => bank.simulate_transaction_unchecked(&sanitized, true),
-            Err(err) => TransactionSimulationResult::new_error(err),
-        }
+        let (slot, transactions) = (bank.slot(), bank.transaction_count());
+        let now = std::time::Instant::now();
+        let mut sampled = self.sampled.lock().unwrap();
+        let (last_slot, last_transactions, last_time) = *sampled;
+        *sampled = (slot, transactions, now);
+        drop(sampled);
+        let sample = PerformanceSample {
+            slot,
+            num_transactions: transactions.saturating_sub(last_transactions),
+            num_slots: slot.saturating_sub(last_slot),
+            // Rounded: the sampler's timer fires a period apart, give or
+            // take a millisecond.
+            sample_period_secs: u16::try_from(
+                (now.duration_since(last_time).as_millis() + 500) / 1000,
+            )
+            .unwrap_or(u16::MAX),
+        };
+        let mut samples = self.samples.write().unwrap();
+        samples.push_front(sample);
+        samples.truncate(PERFORMANCE_SAMPLES_LIMIT);
+    }
+
+    /// The performance samples, newest first.
+    pub fn performance_samples(&self) -> Vec<PerformanceSample> {
+        self.samples.read().unwrap().iter().copied().collect()
+    }
+
+    /// Simulates a transaction against the working bank, nothing committed,
+    /// as Agave's RPC does: the transaction is sanitized first (its address
+    /// lookup tables loaded; an error here is the caller's), then, with
+    /// `sig_verify`, a bad signature is the simulation's error.
+    /// `inner_instructions` records the calls it made.
+    pub fn simulate(
+        &self,
+        transaction: &VersionedTransaction,
+        sig_verify: bool,
+        inner_instructions: bool,
+    ) -> Result<Simulation, TransactionError> {
+        let bank = self.bank();
+        let sanitized =
+            bank.verify_transaction(transaction.clone(), TransactionVerificationMode::HashOnly)?;
+        let account_keys: Vec<Pubkey> =
+            sanitized.message().account_keys().iter().copied().collect();
+        let loaded_addresses = sanitized.get_loaded_addresses();
+        let result = match sanitized.verify().err().filter(|_| sig_verify) {
+            Some(err) => TransactionSimulationResult::new_error(err),
+            None => bank.simulate_transaction_unchecked(&sanitized, inner_instructions),
+        };
+        Ok(Simulation {
+            result,
+            account_keys,
+            loaded_addresses,
+        })
     }
 
     /// Executes and commits a transaction in the current slot, recording its
@@ -246,10 +413,21 @@ impl Chain {
     /// failed is committed (its fee is charged) and recorded with its error;
     /// one that could not be executed at all is returned as an error.
     pub fn process(&self, transaction: VersionedTransaction) -> Result<Signature, ChainError> {
-        let _guard = self.processing.lock().unwrap();
+        let mut working = self.processing.lock().unwrap();
         let bank = self.bank();
         let signature = transaction.signatures[0];
         let batch = bank.prepare_entry_batch(vec![transaction.clone()])?;
+        let (accounts, writable, loaded_addresses) = {
+            let message = batch.sanitized_transactions()[0].message();
+            let keys = message.account_keys();
+            let accounts: Vec<Pubkey> = keys.iter().copied().collect();
+            let writable = (0..keys.len())
+                .filter(|index| message.is_writable(*index))
+                .filter_map(|index| keys.get(index).copied())
+                .collect::<Vec<Pubkey>>();
+            let loaded = batch.sanitized_transactions()[0].get_loaded_addresses();
+            (accounts, writable, loaded)
+        };
         let (mut results, balances) = bank.load_execute_and_commit_transactions(
             &batch,
             ExecutionRecordingConfig {
@@ -263,10 +441,15 @@ impl Chain {
         );
         drop(batch);
         let committed = results.remove(0)?;
-        let (pre_balances, post_balances) = balances
+        let (pre_balances, post_balances, pre_token_balances, post_token_balances) = balances
             .map(|collector| {
-                let (mut pre, mut post, _, _) = collector.into_vecs();
-                (pre.remove(0), post.remove(0))
+                let (mut pre, mut post, mut token_pre, mut token_post) = collector.into_vecs();
+                (
+                    pre.remove(0),
+                    post.remove(0),
+                    Some(token_balances(token_pre.remove(0))),
+                    Some(token_balances(token_post.remove(0))),
+                )
             })
             .unwrap_or_default();
         let meta = TransactionStatusMeta {
@@ -274,6 +457,9 @@ impl Chain {
             fee: committed.fee_details.total_fee(),
             pre_balances,
             post_balances,
+            pre_token_balances,
+            post_token_balances,
+            loaded_addresses,
             inner_instructions: committed.inner_instructions.map(|list| {
                 list.into_iter()
                     .enumerate()
@@ -293,21 +479,10 @@ impl Chain {
             log_messages: committed.log_messages,
             return_data: committed.return_data,
             compute_units_consumed: Some(committed.executed_units),
+            // As Agave's transaction status service records them: no rewards.
+            rewards: Some(Vec::new()),
             ..TransactionStatusMeta::default()
         };
-        let message = &transaction.message;
-        let accounts = message.static_account_keys().to_vec();
-        let writable: Vec<Pubkey> = accounts
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| {
-                message.is_maybe_writable_with_reserved_addresses(
-                    *index,
-                    Some(bank.get_reserved_account_keys()),
-                )
-            })
-            .map(|(_, address)| *address)
-            .collect();
         let mut history = self.history.write().unwrap();
         for address in &accounts {
             history.entry(*address).or_default().push(signature);
@@ -326,6 +501,7 @@ impl Chain {
         let record = TransactionRecord {
             slot: bank.slot(),
             sequence: records.len() as u64,
+            index: u32::try_from(working.len()).unwrap_or(u32::MAX),
             block_time: bank.clock().unix_timestamp,
             transaction,
             meta,
@@ -334,6 +510,8 @@ impl Chain {
         };
         records.insert(signature, record);
         drop(records);
+        working.push(signature);
+        drop(working);
         let _ = self.events.send(event);
         Ok(signature)
     }
@@ -483,6 +661,45 @@ impl Chain {
         }
         Ok(signature)
     }
+}
+
+/// Sets a new bank's clock to the wall clock (never backwards). A validator's
+/// clock follows the timestamps its voters send; with no votes here, Agave's
+/// estimate would drift from real time (faster with short slots).
+fn keep_wall_clock(bank: &Bank) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default();
+    let clock = bank.clock();
+    if now > clock.unix_timestamp {
+        bank.set_sysvar_for_tests(&solana_sysvar::clock::Clock {
+            unix_timestamp: now,
+            ..clock
+        });
+    }
+}
+
+/// Token balances as a transaction's status meta reports them (the amount
+/// with its mint's decimals, as Agave's ledger stores it).
+pub fn token_balances(
+    balances: Vec<solana_svm::transaction_balances::SvmTokenInfo>,
+) -> Vec<TransactionTokenBalance> {
+    balances
+        .into_iter()
+        .map(|balance| TransactionTokenBalance {
+            account_index: balance.account_index,
+            mint: balance.mint.to_string(),
+            ui_token_amount: solana_account_decoder::parse_token::token_amount_to_ui_amount_v3(
+                balance.amount,
+                &solana_account_decoder::parse_account_data::SplTokenAdditionalDataV2::with_decimals(
+                    balance.decimals,
+                ),
+            ),
+            owner: balance.owner.to_string(),
+            program_id: balance.program_id.to_string(),
+        })
+        .collect()
 }
 
 /// A transaction's compute-unit price: the value of its

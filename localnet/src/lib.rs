@@ -8,5 +8,7 @@ pub mod pubsub;
 pub mod rpc;
 pub mod server;
 
-pub use chain::{Chain, ChainConfig, ChainError, ChainEvent, TransactionRecord};
+pub use chain::{
+    BlockRecord, Chain, ChainConfig, ChainError, ChainEvent, PerformanceSample, TransactionRecord,
+};
 pub use server::{Localnet, LocalnetConfig};

@@ -6,7 +6,7 @@ use crate::chain::{Chain, ChainEvent};
 use anchor_lang::prelude::Pubkey;
 use axum::extract::ws::{Message, WebSocket};
 use serde_json::{json, Value};
-use solana_account_decoder::{encode_ui_account, UiAccountEncoding};
+use solana_account_decoder::UiAccountEncoding;
 use solana_rpc_client_types::{
     config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcTransactionLogsFilter},
     response::{Response as RpcResponse, RpcLogsResponse, RpcResponseContext, SlotInfo},
@@ -238,11 +238,11 @@ fn notifications(
                     id,
                     RpcResponse {
                         context: RpcResponseContext::new(*slot),
-                        value: encode_ui_account(
+                        value: crate::rpc::notified_account(
+                            &bank,
                             address,
                             &account,
                             encoding,
-                            None,
                             config.data_slice,
                         ),
                     },
@@ -277,7 +277,7 @@ fn notifications(
                             context: RpcResponseContext::new(*slot),
                             value: json!({
                                 "pubkey": address.to_string(),
-                                "account": encode_ui_account(address, &account, encoding, None, config.account_config.data_slice),
+                                "account": crate::rpc::notified_account(&bank, address, &account, encoding, config.account_config.data_slice),
                             }),
                         },
                     ));

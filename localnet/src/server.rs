@@ -24,6 +24,8 @@ pub struct LocalnetConfig {
     pub pubsub_addr: SocketAddr,
     /// Length of a slot.
     pub slot_duration: Duration,
+    /// How often `getRecentPerformanceSamples` gets a sample (Agave: 60 s).
+    pub sample_period: Duration,
     /// Genesis accounts and the like.
     pub chain: ChainConfig,
 }
@@ -34,6 +36,7 @@ impl Default for LocalnetConfig {
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 8899)),
             pubsub_addr: SocketAddr::from(([127, 0, 0, 1], 8900)),
             slot_duration: Duration::from_millis(400),
+            sample_period: Duration::from_secs(60),
             chain: ChainConfig::default(),
         }
     }
@@ -46,6 +49,7 @@ impl LocalnetConfig {
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             pubsub_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             slot_duration: Duration::from_millis(50),
+            sample_period: Duration::from_secs(1),
             chain: ChainConfig::default(),
         }
     }
@@ -59,6 +63,7 @@ pub struct Localnet {
     /// The address PubSub listens on.
     pub pubsub_addr: SocketAddr,
     slot_duration: Duration,
+    sample_period: Duration,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -72,6 +77,7 @@ impl Localnet {
             config.rpc_addr,
             config.pubsub_addr,
             config.slot_duration,
+            config.sample_period,
         )
         .await
     }
@@ -82,29 +88,36 @@ impl Localnet {
         rpc_addr: SocketAddr,
         pubsub_addr: SocketAddr,
         slot_duration: Duration,
+        sample_period: Duration,
     ) -> std::io::Result<Localnet> {
         let (stop, stopped) = watch::channel(false);
         let listener = TcpListener::bind(rpc_addr).await?;
         let rpc_addr = listener.local_addr()?;
-        let handler = Arc::new(rpc::handler(chain.clone()));
+        let pubsub_listener = TcpListener::bind(pubsub_addr).await?;
+        let pubsub_addr = pubsub_listener.local_addr()?;
+        let endpoints = rpc::Endpoints {
+            rpc: rpc_addr,
+            pubsub: pubsub_addr,
+        };
+        let handler = Arc::new(rpc::handler(chain.clone(), endpoints));
         let app = Router::new()
             .route("/", post(serve_json_rpc).options(cors_preflight))
             .with_state(handler);
         let server = tokio::spawn(serve(listener, app, stopped.clone()));
-        let pubsub_listener = TcpListener::bind(pubsub_addr).await?;
-        let pubsub_addr = pubsub_listener.local_addr()?;
         let pubsub_app = Router::new()
             .route("/", any(upgrade_pubsub))
             .with_state(chain.clone());
         let pubsub = tokio::spawn(serve(pubsub_listener, pubsub_app, stopped.clone()));
-        let clock = tokio::spawn(slot_clock(chain.clone(), slot_duration, stopped));
+        let clock = tokio::spawn(slot_clock(chain.clone(), slot_duration, stopped.clone()));
+        let sampler = tokio::spawn(sample_performance(chain.clone(), sample_period, stopped));
         Ok(Localnet {
             chain,
             rpc_addr,
             pubsub_addr,
             slot_duration,
+            sample_period,
             stop,
-            tasks: vec![server, pubsub, clock],
+            tasks: vec![server, pubsub, clock, sampler],
         })
     }
 
@@ -123,6 +136,7 @@ impl Localnet {
             self.rpc_addr,
             self.pubsub_addr,
             self.slot_duration,
+            self.sample_period,
         )
         .await?;
         Ok(())
@@ -183,6 +197,29 @@ async fn slot_clock(
                 // Freezing a bank hashes its accounts: keep it off the async workers.
                 let _ = tokio::task::spawn_blocking(move || chain.advance_slot()).await;
             }
+            changed = stopped.changed() => {
+                if changed.is_err() || *stopped.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Takes a performance sample every `period` until stopped (Agave's
+/// sample performance service).
+async fn sample_performance(
+    chain: Arc<Chain>,
+    period: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    // A zero period would make `interval` panic.
+    let mut ticks = tokio::time::interval(period.max(Duration::from_millis(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => chain.sample_performance(),
             changed = stopped.changed() => {
                 if changed.is_err() || *stopped.borrow() {
                     return;

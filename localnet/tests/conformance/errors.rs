@@ -8,6 +8,7 @@ use solana_rpc_client_api::{
 };
 use solana_rpc_client_types::response::RpcSimulateTransactionResult;
 use solana_signer::Signer;
+use solana_transaction_error::TransactionError;
 
 #[tokio::test]
 async fn malformed_and_unknown_requests() {
@@ -71,10 +72,34 @@ async fn transaction_errors() {
     let blockhash = client.get_latest_blockhash().await.unwrap();
     let transfer = |lamports: u64, hash| transfer(&payer, &Keypair::new().pubkey(), lamports, hash);
 
-    // A bad signature.
+    // A bad signature: Agave 4.2's preflight simulates the verification
+    // failure; without a preflight, the localnet refuses it outright.
     let mut forged = transfer(1, blockhash);
     forged.signatures[0] = solana_signature::Signature::from([1; 64]);
-    let (code, message, _) = rpc_error(client.send_transaction(&forged).await.unwrap_err());
+    let (code, message, data) = rpc_error(client.send_transaction(&forged).await.unwrap_err());
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            -32002,
+            "Transaction simulation failed: Transaction did not pass signature verification"
+        )
+    );
+    let simulation = data.expect("a preflight failure carries the simulation");
+    assert_eq!(
+        simulation.err,
+        Some(TransactionError::SignatureFailure.into())
+    );
+    let unchecked = client
+        .send_transaction_with_config(
+            &forged,
+            solana_rpc_client_types::config::RpcSendTransactionConfig {
+                skip_preflight: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    let (code, message, _) = rpc_error(unchecked);
     assert_eq!(
         (code, message.as_str()),
         (-32003, "Transaction signature verification failure")

@@ -1,11 +1,14 @@
 //! The localnet driven only through `solana-client`'s `RpcClient` (and raw
 //! HTTP for malformed requests), checking Agave's result shapes and errors.
+mod blocks;
 mod errors;
 mod history;
 mod lifecycle;
 mod load;
 mod methods;
 mod pubsub;
+mod simulation;
+mod tokens;
 
 use sibyl_localnet::{Localnet, LocalnetConfig};
 use solana_commitment_config::CommitmentConfig;

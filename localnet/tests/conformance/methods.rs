@@ -201,3 +201,114 @@ async fn browsers_may_call_from_any_origin() {
     assert_eq!(body["result"], "ok");
     localnet.shutdown().await;
 }
+
+/// The node and the cluster as explorers and wallets read them: one node
+/// (its identity, RPC and PubSub addresses), its vote account current, the
+/// supply Agave's rule computes, and a performance sample a period.
+#[tokio::test]
+async fn identity_nodes_votes_supply_and_performance_samples() {
+    let (localnet, client) = start().await;
+    let identity = client.get_identity().await.unwrap();
+    let nodes = client.get_cluster_nodes().await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].pubkey, identity.to_string());
+    assert_eq!(nodes[0].rpc, Some(localnet.rpc_addr));
+    assert_eq!(nodes[0].pubsub, Some(localnet.pubsub_addr));
+    assert_eq!(
+        nodes[0].version.as_deref(),
+        Some(sibyl_localnet::rpc::SOLANA_CORE_VERSION)
+    );
+
+    // A vote on slot 0 counts for nothing (Agave's rule): from slot 2 the
+    // validator has rooted a slot that does.
+    while client.get_slot().await.unwrap() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let slot = client.get_slot().await.unwrap();
+    let votes = client.get_vote_accounts().await.unwrap();
+    assert!(votes.delinquent.is_empty(), "{votes:?}");
+    assert_eq!(votes.current.len(), 1);
+    let vote = &votes.current[0];
+    assert_eq!(vote.node_pubkey, identity.to_string());
+    assert!(vote.activated_stake > 0 && vote.epoch_vote_account);
+    assert!(
+        vote.last_vote + 1 >= slot,
+        "the last rooted slot: {} at slot {slot}",
+        vote.last_vote
+    );
+
+    let supply = client.supply().await.unwrap().value;
+    assert_eq!(supply.total, localnet.chain.bank().capitalization());
+    assert_eq!(supply.total, supply.circulating + supply.non_circulating);
+    // Agave's list of non-circulating accounts (mainnet's), whether or not
+    // they exist here; left out on request.
+    assert!(!supply.non_circulating_accounts.is_empty());
+    let without_list = crate::post_raw(
+        &localnet,
+        r#"{"jsonrpc":"2.0","id":1,"method":"getSupply","params":[{"excludeNonCirculatingAccountsList":true}]}"#,
+    )
+    .await;
+    let without_list: solana_rpc_client_types::response::RpcSupply =
+        serde_json::from_value(without_list["result"]["value"].clone()).unwrap();
+    assert!(without_list.non_circulating_accounts.is_empty());
+
+    // Tests sample each second (a validator, each minute).
+    let payer = funded(&client, SOL).await;
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    client
+        .send_and_confirm_transaction(&transfer(
+            &payer,
+            &Keypair::new().pubkey(),
+            SOL / 10,
+            blockhash,
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let samples = client
+        .get_recent_performance_samples(Some(10))
+        .await
+        .unwrap();
+    assert!(samples.len() >= 2, "{samples:?}");
+    assert!(samples[0].slot > samples[1].slot, "newest first");
+    assert!(
+        samples
+            .iter()
+            .all(|s| (1..=2).contains(&s.sample_period_secs) && s.num_slots > 0),
+        "{samples:?}"
+    );
+    assert!(samples.iter().map(|s| s.num_transactions).sum::<u64>() >= 2);
+    let too_many = crate::post_raw(
+        &localnet,
+        r#"{"jsonrpc":"2.0","id":1,"method":"getRecentPerformanceSamples","params":[721]}"#,
+    )
+    .await;
+    assert_eq!(too_many["error"]["message"], "Invalid limit; max 720");
+    localnet.shutdown().await;
+}
+
+/// What explorers and the `solana` CLI read besides: the transaction count,
+/// the epoch schedule, and the leader (the one node leads every slot).
+#[tokio::test]
+async fn transaction_count_epoch_schedule_and_leaders() {
+    let (localnet, client) = start().await;
+    let before = client.get_transaction_count().await.unwrap();
+    funded(&client, SOL).await;
+    assert_eq!(client.get_transaction_count().await.unwrap(), before + 1);
+    let schedule = client.get_epoch_schedule().await.unwrap();
+    assert_eq!(&schedule, localnet.chain.bank().epoch_schedule());
+    let identity = client.get_identity().await.unwrap();
+    assert_eq!(client.get_slot_leader().await.unwrap(), identity);
+    let slot = client.get_slot().await.unwrap();
+    assert_eq!(
+        client.get_slot_leaders(slot, 3).await.unwrap(),
+        vec![identity; 3]
+    );
+    let too_many = crate::post_raw(
+        &localnet,
+        r#"{"jsonrpc":"2.0","id":1,"method":"getSlotLeaders","params":[0,5001]}"#,
+    )
+    .await;
+    assert_eq!(too_many["error"]["message"], "Invalid limit; max 5000");
+    localnet.shutdown().await;
+}
