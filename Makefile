@@ -17,11 +17,13 @@ export RUST_LOG ?= error
 ## warnings as errors, unit and runtime tests, then the web app: its generated client is current, it typechecks,
 ## passes its unit tests, builds, and passes its browser tests in headless
 ## Chromium against `target/debug/sibyl-demo --serve` (which `cargo test`
-## builds for demo/tests).
+## builds for demo/tests); then the standard-client suites (Solana's Python
+## client and @solana/kit, each a wallet session against the same demo).
 test: setup fmt-check idl-check lint
 	$(CARGO) test --workspace --locked
 	scripts/setup-browser.sh
 	app/scripts/check.sh
+	tests/clients/run.sh
 
 ## Builds what `make test` builds (the whole workspace, every target, so a
 ## `make test` after it compiles nothing again), then runs the demo.

@@ -2,6 +2,7 @@
 # Sets up the project-local Python tooling and the ONNX Runtime shared library:
 #
 #   .local/venv/                               Python venv with models/requirements.txt
+#                                              and tests/clients/python/requirements.txt
 #   .local/onnxruntime/libonnxruntime.so.1.31.1  copied from the onnxruntime wheel,
 #                                              SHA-256 verified
 #   .local/setup.stamp                         marks a completed setup
@@ -21,6 +22,7 @@ LOCAL=".local"
 VENV="$LOCAL/venv"
 VENV_PY="$VENV/bin/python"
 REQS="models/requirements.txt"
+CLIENT_REQS="tests/clients/python/requirements.txt"
 LIB_DIR="$LOCAL/onnxruntime"
 LIB_DEST="$LIB_DIR/$ORT_LIB"
 STAMP="$LOCAL/setup.stamp"
@@ -40,6 +42,7 @@ sha256_of() {
 
 # The stamp records what the last successful setup was done for.
 want_stamp="requirements-sha256 $(sha256_of "$REQS")
+client-requirements-sha256 $(sha256_of "$CLIENT_REQS")
 onnxruntime-lib-sha256 $ORT_LIB_SHA256"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want_stamp" ] \
@@ -62,10 +65,10 @@ if [ ! -x "$VENV_PY" ] || ! "$VENV_PY" -m pip --version >/dev/null 2>&1; then
         || die "'python3 -m venv' failed (on Debian/Ubuntu install the python3-venv package)"
 fi
 
-# 2. pinned packages
-say "installing $REQS into $VENV (a fresh install downloads ~100 MB)"
-"$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQS" \
-    || die "pip install -r $REQS failed"
+# 2. pinned packages: the fixture tools and Solana's Python client
+say "installing $REQS and $CLIENT_REQS into $VENV (a fresh install downloads ~110 MB)"
+"$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQS" -r "$CLIENT_REQS" \
+    || die "pip install -r $REQS -r $CLIENT_REQS failed"
 
 # 3. the ONNX Runtime shared library shipped inside the onnxruntime wheel
 capi_dir="$("$VENV_PY" -c '

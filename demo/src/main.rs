@@ -155,7 +155,7 @@ async fn run(args: Args) -> Result<bool> {
             ("tiny_encoder", encoder),
             ("classifier1000", classifier),
         ];
-        serve::until_stopped(localnet, &parties, &models).await?;
+        serve::until_stopped(localnet, &parties, &summary.mint, &models).await?;
         for node in nodes {
             node.stop().await;
         }

@@ -68,6 +68,7 @@ pub fn classifier_model() -> PlannedModel {
 pub async fn until_stopped(
     localnet: &Localnet,
     parties: &Parties,
+    mint: &Pubkey,
     models: &[(&str, Pubkey)],
 ) -> Result<()> {
     let ready = serde_json::json!({
@@ -76,6 +77,7 @@ pub async fn until_stopped(
         "ws": localnet.pubsub_url(),
         "program": sibyl::ID.to_string(),
         "config": pda::config().to_string(),
+        "mint": mint.to_string(),
         "models": models
             .iter()
             .map(|(name, address)| serde_json::json!({"name": name, "address": address.to_string()}))
