@@ -32,6 +32,18 @@ async fn block_when_complete(
     panic!("block {slot} never became available")
 }
 
+/// The slot a confirmed transaction landed in.
+async fn landed_slot(client: &RpcClient, signature: &solana_signature::Signature) -> u64 {
+    client
+        .get_signature_statuses(&[*signature])
+        .await
+        .unwrap()
+        .value[0]
+        .as_ref()
+        .expect("landed")
+        .slot
+}
+
 fn config(encoding: UiTransactionEncoding, details: TransactionDetails) -> RpcBlockConfig {
     RpcBlockConfig {
         encoding: Some(encoding),
@@ -52,14 +64,7 @@ async fn a_block_holds_its_transactions_in_every_encoding_and_detail() {
         .send_and_confirm_transaction(&transfer(&payer, &to, SOL, blockhash))
         .await
         .unwrap();
-    let slot = client
-        .get_signature_statuses(&[signature])
-        .await
-        .unwrap()
-        .value[0]
-        .as_ref()
-        .expect("landed")
-        .slot;
+    let slot = landed_slot(&client, &signature).await;
 
     let full = block_when_complete(
         &client,
@@ -299,14 +304,7 @@ async fn blocks_that_cannot_be_served_are_refused_as_agave_refuses_them() {
         .send_and_confirm_transaction(&transaction)
         .await
         .unwrap();
-    let slot = client
-        .get_signature_statuses(&[signature])
-        .await
-        .unwrap()
-        .value[0]
-        .as_ref()
-        .unwrap()
-        .slot;
+    let slot = landed_slot(&client, &signature).await;
     let block = block_when_complete(
         &client,
         slot,

@@ -239,68 +239,41 @@ async fn a_wallets_token_accounts_by_owner_delegate_mint_and_program() {
         "Encoded binary (base 58) data should be less than 128 bytes, please use Base64 encoding."
     );
 
-    // Filters that name no token: Agave's messages.
-    let refused = |value: serde_json::Value| {
-        assert_eq!(value["error"]["code"], -32602, "{value}");
-        value["error"]["message"].as_str().unwrap().to_string()
-    };
+    // What names no token, refused with Agave's messages.
+    let alice_key = alice.pubkey().to_string();
     let system = solana_system_interface::program::ID.to_string();
-    assert_eq!(
-        refused(
-            post_raw(
-                &localnet,
-                &raw(
-                    "getTokenAccountsByOwner",
-                    json!([alice.pubkey().to_string(), {"programId": system}]),
-                ),
-            )
-            .await
+    let nobody = Keypair::new().pubkey().to_string();
+    for (method, params, message) in [
+        (
+            "getTokenAccountsByOwner",
+            json!([alice_key, {"programId": system}]),
+            "Invalid param: unrecognized Token program id",
         ),
-        "Invalid param: unrecognized Token program id"
-    );
-    assert_eq!(
-        refused(
-            post_raw(
-                &localnet,
-                &raw(
-                    "getTokenAccountsByOwner",
-                    json!([alice.pubkey().to_string(), {"mint": Keypair::new().pubkey().to_string()}]),
-                ),
-            )
-            .await
+        (
+            "getTokenAccountsByOwner",
+            json!([alice_key, {"mint": nobody}]),
+            "Invalid param: could not find mint",
         ),
-        "Invalid param: could not find mint"
-    );
-    assert_eq!(
-        refused(
-            post_raw(
-                &localnet,
-                &raw("getTokenSupply", json!([alice.pubkey().to_string()])),
-            )
-            .await
+        (
+            "getTokenSupply",
+            json!([alice_key]),
+            "Invalid param: not a Token mint",
         ),
-        "Invalid param: not a Token mint"
-    );
-    assert_eq!(
-        refused(
-            post_raw(
-                &localnet,
-                &raw("getTokenLargestAccounts", json!([alice_coins.to_string()])),
-            )
-            .await
+        (
+            "getTokenLargestAccounts",
+            json!([alice_coins.to_string()]),
+            "Invalid param: Token mint could not be unpacked",
         ),
-        "Invalid param: Token mint could not be unpacked"
-    );
-    assert_eq!(
-        refused(
-            post_raw(
-                &localnet,
-                &raw("getTokenSupply", json!([alice_coins.to_string()])),
-            )
-            .await
+        (
+            "getTokenSupply",
+            json!([alice_coins.to_string()]),
+            "Invalid param: mint could not be unpacked",
         ),
-        "Invalid param: mint could not be unpacked"
-    );
+    ] {
+        let answer = post_raw(&localnet, &raw(method, params)).await;
+        assert_eq!(answer["error"]["code"], -32602, "{method}: {answer}");
+        assert_eq!(answer["error"]["message"], message, "{method}: {answer}");
+    }
     // A scan of the token program as explorers run it: initialized accounts
     // of one owner, parsed, with the context slot.
     let scan = post_raw(
