@@ -164,3 +164,19 @@ async fn an_expired_blockhash_is_refused() {
     );
     localnet.shutdown().await;
 }
+
+/// Every method the localnet lists as served is answered (with a result or
+/// a parameter error, never "Method not found").
+#[tokio::test]
+async fn every_served_method_is_answered() {
+    let (localnet, _client) = start().await;
+    for method in sibyl_localnet::rpc::SERVED_METHODS {
+        let answer = post_raw(
+            &localnet,
+            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}).to_string(),
+        )
+        .await;
+        assert_ne!(answer["error"]["code"], -32601, "{method}: {answer}");
+    }
+    localnet.shutdown().await;
+}
