@@ -16,7 +16,9 @@ pub use library::{
     locate_library, resolve_library, verify_library, verify_library_hash, DEFAULT_LIBRARY_PATH,
     LIBRARY_ENV_VAR, ONNXRUNTIME_LIBRARY, ONNXRUNTIME_SHA256, ONNXRUNTIME_VERSION,
 };
-pub use profile::{profile_id, GraphOptimization, Profile, SessionSettings, PINNED_SETTINGS};
+pub use profile::{
+    cpu_as_recorded, profile_id, GraphOptimization, Profile, SessionSettings, PINNED_SETTINGS,
+};
 
 use crate::tensor::{self, dtype_name, element_size, EncodingError, Tensor};
 use ort::{

@@ -115,6 +115,26 @@ pub fn profile_id(runtime_sha256: &[u8; 32], descriptor: &str) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// Whether this CPU has the instructions of the machine that recorded the
+/// reference outputs in `models/` (AVX-512 with VNNI). The profile pins
+/// everything a session can choose, but ONNX Runtime picks its kernels by
+/// CPU: without VNNI its uint8 × int8 products saturate in 16 bits, and
+/// its float GEMMs sum in another order, so on another CPU class some
+/// outputs differ in their bits from the recording (`docs/security.md`,
+/// "Determinism across CPUs"). Tests compare with the recording only where
+/// it was made on this CPU class.
+pub fn cpu_as_recorded() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -336,7 +336,8 @@ async fn an_adversarial_run_keeps_the_promise() {
 }
 
 /// One request to make: a fixture model, one of its recorded inputs, and
-/// the output Python's ONNX Runtime recorded for it.
+/// the output an honest node computes for it on this machine (Python's
+/// recording on the recording CPU class; docs/security.md).
 struct Case {
     model: Pubkey,
     rule: ComparisonRule,
@@ -402,12 +403,20 @@ async fn fixture_cases(cluster: &Cluster) -> Vec<Case> {
                 .await
                 .expect("model registered")
         };
+        let mut loaded = engine
+            .load(&repo_root().join("models").join(file))
+            .expect("the fixture loads");
         for case in fixture["cases"].as_array().unwrap() {
+            let input = unhex(&case["input_encoding"]);
+            let expected = loaded.run(&input).expect("the fixture runs");
+            if sibyl_oracle::engine::cpu_as_recorded() {
+                assert_eq!(expected, unhex(&case["output_encoding"]), "{file}");
+            }
             cases.push(Case {
                 model,
                 rule,
-                input: unhex(&case["input_encoding"]),
-                expected: unhex(&case["output_encoding"]),
+                input,
+                expected,
             });
         }
     }
