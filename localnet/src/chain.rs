@@ -397,7 +397,14 @@ impl Chain {
         let account_keys: Vec<Pubkey> =
             sanitized.message().account_keys().iter().copied().collect();
         let loaded_addresses = sanitized.get_loaded_addresses();
-        let result = match sanitized.verify().err().filter(|_| sig_verify) {
+        // Signatures are checked only when asked: the node simulates every
+        // transaction it sends, unsigned checks off.
+        let bad_signature = if sig_verify {
+            sanitized.verify().err()
+        } else {
+            None
+        };
+        let result = match bad_signature {
             Some(err) => TransactionSimulationResult::new_error(err),
             None => bank.simulate_transaction_unchecked(&sanitized, inner_instructions),
         };
