@@ -87,6 +87,50 @@ pub struct BlockRecord {
     pub num_partitions: Option<u64>,
 }
 
+/// Slots `getRecentPrioritizationFees` reports.
+const RECENT_FEE_SLOTS: u64 = 150;
+
+/// What one slot's landed transactions paid per compute unit: the least of
+/// them all, and the least of those that wrote each account.
+#[derive(Default)]
+struct SlotFees {
+    least: Option<u64>,
+    by_account: HashMap<Pubkey, u64>,
+}
+
+impl SlotFees {
+    fn of(records: &HashMap<Signature, TransactionRecord>, signatures: &[Signature]) -> SlotFees {
+        let mut fees = SlotFees::default();
+        for record in signatures
+            .iter()
+            .filter_map(|signature| records.get(signature))
+            .filter(|record| record.meta.status.is_ok())
+        {
+            let price = record.compute_unit_price;
+            fees.least = Some(fees.least.map_or(price, |least| least.min(price)));
+            for account in &record.writable {
+                let least = fees.by_account.entry(*account).or_insert(price);
+                *least = (*least).min(price);
+            }
+        }
+        fees
+    }
+
+    /// The slot's figure for `accounts`: the most any of them needed (the
+    /// least paid to write it), or the least paid at all when none is named.
+    fn fee(&self, accounts: &[Pubkey]) -> u64 {
+        if accounts.is_empty() {
+            return self.least.unwrap_or(0);
+        }
+        accounts
+            .iter()
+            .filter_map(|account| self.by_account.get(account))
+            .max()
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// What `getRecentPerformanceSamples` reports: the work of one sample period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PerformanceSample {
@@ -138,6 +182,8 @@ pub struct Chain {
     records: RwLock<HashMap<Signature, TransactionRecord>>,
     /// Every slot that ended, by slot (the ledger is in memory: none is ever purged).
     blocks: RwLock<BTreeMap<u64, BlockRecord>>,
+    /// The last 150 ended slots' prioritization fees.
+    slot_fees: RwLock<BTreeMap<u64, SlotFees>>,
     /// Newest first, at most [`PERFORMANCE_SAMPLES_LIMIT`].
     samples: RwLock<VecDeque<PerformanceSample>>,
     /// The slot, transaction count and time of the last sample.
@@ -216,6 +262,7 @@ impl Chain {
             processing: Mutex::new(Vec::new()),
             records: RwLock::new(HashMap::new()),
             blocks: RwLock::new(BTreeMap::new()),
+            slot_fees: RwLock::new(BTreeMap::new()),
             samples: RwLock::new(VecDeque::new()),
             sampled: Mutex::new((0, 0, std::time::Instant::now())),
             history: RwLock::new(HashMap::new()),
@@ -294,6 +341,14 @@ impl Chain {
                 .collect(),
             num_partitions: rewards.num_partitions,
         };
+        let fees = SlotFees::of(&self.records.read().unwrap(), &block.signatures);
+        {
+            let mut slot_fees = self.slot_fees.write().unwrap();
+            slot_fees.insert(block.slot, fees);
+            // `getRecentPrioritizationFees` reports the last 150 slots.
+            let keep_from = block.slot.saturating_sub(RECENT_FEE_SLOTS);
+            *slot_fees = slot_fees.split_off(&keep_from);
+        }
         self.blocks.write().unwrap().insert(block.slot, block);
         let next = Bank::new_from_parent(bank.clone(), *bank.leader(), bank.slot() + 1);
         keep_wall_clock(&next);
@@ -541,43 +596,24 @@ impl Chain {
     /// across the accounts, 0 when none did; with no accounts named, the
     /// lowest price in the slot.
     pub fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(u64, u64)> {
+        // Each ended slot's figures were kept when it ended (as Agave's fee
+        // cache keeps them), so a query costs the slots times the accounts
+        // asked about, not the transactions of 150 slots. The working
+        // slot's lock is held (taken first, as slot changes take it), so no
+        // slot ends in between.
+        let working = self.processing.lock().unwrap();
         let current = self.bank().slot();
-        let first = current.saturating_sub(149);
-        let records = self.records.read().unwrap();
-        // Grouped by slot once: a node asks before every transaction, and
-        // scanning every landed transaction for each slot and account made
-        // each call cost (slots × accounts × transactions).
-        let mut landed: std::collections::HashMap<u64, Vec<&TransactionRecord>> =
-            std::collections::HashMap::new();
-        for record in records
-            .values()
-            .filter(|record| record.slot >= first && record.meta.status.is_ok())
-        {
-            landed.entry(record.slot).or_default().push(record);
-        }
-        let lowest = |slot: u64, wrote: &dyn Fn(&TransactionRecord) -> bool| {
-            landed
-                .get(&slot)
-                .into_iter()
-                .flatten()
-                .filter(|record| wrote(record))
-                .map(|record| record.compute_unit_price)
-                .min()
-        };
+        let first = current.saturating_sub(RECENT_FEE_SLOTS - 1);
+        let working_fees = SlotFees::of(&self.records.read().unwrap(), &working);
+        let slot_fees = self.slot_fees.read().unwrap();
         (first..=current)
             .map(|slot| {
-                let fee = if accounts.is_empty() {
-                    lowest(slot, &|_| true).unwrap_or(0)
+                let fees = if slot == current {
+                    Some(&working_fees)
                 } else {
-                    accounts
-                        .iter()
-                        .filter_map(|account| {
-                            lowest(slot, &|record| record.writable.contains(account))
-                        })
-                        .max()
-                        .unwrap_or(0)
+                    slot_fees.get(&slot)
                 };
-                (slot, fee)
+                (slot, fees.map_or(0, |fees| fees.fee(accounts)))
             })
             .collect()
     }
@@ -728,3 +764,62 @@ fn compute_unit_price(transaction: &VersionedTransaction) -> u64 {
 /// The compute budget program.
 const COMPUTE_BUDGET_ID: Pubkey =
     anchor_lang::pubkey!("ComputeBudget111111111111111111111111111111");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn landed(price: u64, writable: &[Pubkey], ok: bool) -> (Signature, TransactionRecord) {
+        // Distinct enough for a test: the price and the first account.
+        let mut bytes = [0u8; 64];
+        bytes[..8].copy_from_slice(&price.to_le_bytes());
+        bytes[8..40].copy_from_slice(writable[0].as_ref());
+        let signature = Signature::from(bytes);
+        let meta = TransactionStatusMeta {
+            status: if ok {
+                Ok(())
+            } else {
+                Err(solana_transaction_error::TransactionError::AccountInUse)
+            },
+            ..TransactionStatusMeta::default()
+        };
+        let record = TransactionRecord {
+            slot: 1,
+            sequence: 0,
+            index: 0,
+            block_time: 0,
+            transaction: VersionedTransaction::default(),
+            meta,
+            writable: writable.to_vec(),
+            compute_unit_price: price,
+        };
+        (signature, record)
+    }
+
+    #[test]
+    fn a_slot_reports_the_least_paid_per_account_and_the_most_over_those_asked() {
+        let (vault, model, quiet) = (
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+        );
+        let records: HashMap<Signature, TransactionRecord> = [
+            landed(5_000, &[vault], true),
+            landed(7_000, &[vault, model], true),
+            landed(9_000, &[model], true),
+            // Failed: it paid, but what it paid says nothing of what lands.
+            landed(1, &[model], false),
+        ]
+        .into_iter()
+        .collect();
+        let signatures: Vec<Signature> = records.keys().copied().collect();
+        let fees = SlotFees::of(&records, &signatures);
+        assert_eq!(fees.fee(&[vault]), 5_000);
+        assert_eq!(fees.fee(&[model]), 7_000);
+        assert_eq!(fees.fee(&[vault, model, quiet]), 7_000);
+        assert_eq!(fees.fee(&[quiet]), 0);
+        assert_eq!(fees.fee(&[]), 5_000, "no account named: the least of all");
+        // Only the slot's own transactions count.
+        assert_eq!(SlotFees::of(&records, &signatures[..0]).fee(&[vault]), 0);
+    }
+}

@@ -62,6 +62,8 @@ pub struct Localnet {
     pub rpc_addr: SocketAddr,
     /// The address PubSub listens on.
     pub pubsub_addr: SocketAddr,
+    /// The JSON-RPC calls answered so far, by method.
+    pub rpc_calls: Arc<rpc::RpcCalls>,
     slot_duration: Duration,
     sample_period: Duration,
     stop: watch::Sender<bool>,
@@ -99,7 +101,8 @@ impl Localnet {
             rpc: rpc_addr,
             pubsub: pubsub_addr,
         };
-        let handler = Arc::new(rpc::handler(chain.clone(), endpoints));
+        let rpc_calls = Arc::new(rpc::RpcCalls::default());
+        let handler = Arc::new(rpc::handler(chain.clone(), endpoints, rpc_calls.clone()));
         let app = Router::new()
             .route("/", post(serve_json_rpc).options(cors_preflight))
             .with_state(handler);
@@ -114,6 +117,7 @@ impl Localnet {
             chain,
             rpc_addr,
             pubsub_addr,
+            rpc_calls,
             slot_duration,
             sample_period,
             stop,

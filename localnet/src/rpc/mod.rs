@@ -95,11 +95,35 @@ pub struct Endpoints {
     pub pubsub: SocketAddr,
 }
 
-/// Builds the JSON-RPC handler over a chain.
-pub fn handler(chain: Arc<Chain>, endpoints: Endpoints) -> IoHandler {
+/// How many calls of each method the handler has answered (benchmarks
+/// report RPC calls per request from it).
+#[derive(Default)]
+pub struct RpcCalls(std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>);
+
+impl RpcCalls {
+    fn count(&self, method: &'static str) {
+        let mut calls = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *calls.entry(method).or_default() += 1;
+    }
+
+    /// The calls so far, by method.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Builds the JSON-RPC handler over a chain, counting its calls in `calls`.
+pub fn handler(chain: Arc<Chain>, endpoints: Endpoints, calls: Arc<RpcCalls>) -> IoHandler {
     let mut methods = Methods {
         io: IoHandler::new(),
         chain,
+        calls,
     };
     cluster::register(&mut methods, endpoints);
     accounts::register(&mut methods);
@@ -113,6 +137,7 @@ pub fn handler(chain: Arc<Chain>, endpoints: Endpoints) -> IoHandler {
 struct Methods {
     io: IoHandler,
     chain: Arc<Chain>,
+    calls: Arc<RpcCalls>,
 }
 
 impl Methods {
@@ -128,9 +153,10 @@ impl Methods {
         P: DeserializeOwned,
         R: Serialize,
     {
-        let chain = self.chain.clone();
+        let (chain, calls) = (self.chain.clone(), self.calls.clone());
         self.io.add_sync_method(name, move |params: Params| {
             tracing::debug!(method = name, "JSON-RPC call");
+            calls.count(name);
             let args = parse_params(params, arity)?;
             let result = body(&chain, args)?;
             serde_json::to_value(result).map_err(|err| Error::invalid_params(err.to_string()))

@@ -166,7 +166,7 @@ async fn an_expired_blockhash_is_refused() {
 }
 
 /// Every method the localnet lists as served is answered (with a result or
-/// a parameter error, never "Method not found").
+/// a parameter error, never "Method not found"), and counted.
 #[tokio::test]
 async fn every_served_method_is_answered() {
     let (localnet, _client) = start().await;
@@ -178,5 +178,23 @@ async fn every_served_method_is_answered() {
         .await;
         assert_ne!(answer["error"]["code"], -32601, "{method}: {answer}");
     }
+    // Each answered call is counted under its method (a batch counts each
+    // of its calls), an unknown method under none.
+    let before = localnet.rpc_calls.snapshot();
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "getSlot"},
+        {"jsonrpc": "2.0", "id": 2, "method": "getSlot"},
+        {"jsonrpc": "2.0", "id": 3, "method": "getHealth"},
+        {"jsonrpc": "2.0", "id": 4, "method": "noSuchMethod"},
+    ]);
+    post_raw(&localnet, &batch.to_string()).await;
+    let after = localnet.rpc_calls.snapshot();
+    let grew = |method: &str| after.get(method).unwrap_or(&0) - before.get(method).unwrap_or(&0);
+    assert_eq!((grew("getSlot"), grew("getHealth")), (2, 1));
+    assert!(!after.contains_key("noSuchMethod"));
+    assert_eq!(
+        after.values().sum::<u64>() - before.values().sum::<u64>(),
+        3
+    );
     localnet.shutdown().await;
 }
