@@ -26,7 +26,7 @@ use sibyl_client::accounts::{Payees, Tokens};
 use solana_account::Account;
 use solana_commitment_config::CommitmentConfig;
 use solana_hash::Hash;
-use solana_instruction::{error::InstructionError, Instruction};
+use solana_instruction::{error::InstructionError, AccountMeta, Instruction};
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::Error as ClientError;
@@ -92,10 +92,21 @@ impl Default for SendSettings {
 }
 
 /// Why a read or a transaction failed, naming what was being done.
+/// A transaction's compute budget: its unit limit and its price per unit
+/// (micro-lamports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub unit_limit: u32,
+    pub unit_price: u64,
+}
+
 /// A confirmed transaction and when it was handed to the RPC node.
 #[derive(Clone, Copy, Debug)]
 pub struct Sent {
     pub signature: Signature,
+    /// When the attempt that confirmed was signed (its compute-unit limit,
+    /// priority fee and blockhash settled).
+    pub signed_at: std::time::Instant,
     /// When `sendTransaction` returned for the attempt that confirmed.
     pub sent_at: std::time::Instant,
 }
@@ -153,6 +164,25 @@ impl ChainError {
         expected.iter().any(|&error| self.refused_with(error))
     }
 
+    /// Whether the transaction may have run past its compute-unit limit. A
+    /// builtin program says so (`ComputationalBudgetExceeded`), but an
+    /// on-chain program stopped by the meter fails as
+    /// `ProgramFailedToComplete`, as one that panics does: only a
+    /// simulation with more units tells them apart.
+    pub fn may_have_run_out_of_units(&self) -> bool {
+        matches!(
+            self,
+            ChainError::Transaction {
+                error: TransactionError::InstructionError(
+                    _,
+                    InstructionError::ComputationalBudgetExceeded
+                        | InstructionError::ProgramFailedToComplete
+                ),
+                ..
+            }
+        )
+    }
+
     fn rpc(action: &str, source: ClientError) -> Self {
         ChainError::Rpc {
             action: action.to_string(),
@@ -197,11 +227,58 @@ pub struct ChainClient {
     /// The last blockhash read, with its last valid block height and when
     /// it was read: reused for [`BLOCKHASH_REUSE`] to save a round trip.
     blockhash: std::sync::Mutex<Option<(Hash, u64, std::time::Instant)>>,
+    /// The largest compute-unit limit a simulation set for each shape of
+    /// transaction: one of a known shape is sent without simulating it
+    /// first (the RPC node's preflight still refuses, free of fees, what the
+    /// program would refuse); a transaction that may have run out of units
+    /// is simulated again at once and, if that asks for more, sent again
+    /// with it, which its shape keeps.
+    unit_limits: std::sync::Mutex<std::collections::HashMap<Shape, u32>>,
 }
+
+/// What a transaction's compute-unit use is taken to follow: the action,
+/// and each instruction's program, first eight data bytes (an Anchor
+/// instruction's discriminator), number of accounts and data length.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    action: String,
+    instructions: Vec<(Pubkey, [u8; 8], usize, usize)>,
+}
+
+impl Shape {
+    fn of(action: &str, instructions: &[Instruction]) -> Shape {
+        Shape {
+            action: action.to_string(),
+            instructions: instructions
+                .iter()
+                .map(|ix| {
+                    let mut discriminator = [0; 8];
+                    for (to, from) in discriminator.iter_mut().zip(&ix.data) {
+                        *to = *from;
+                    }
+                    (
+                        ix.program_id,
+                        discriminator,
+                        ix.accounts.len(),
+                        ix.data.len(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The most shapes whose limits are kept (outputs of many lengths make
+/// many shapes); past it, the cache starts again.
+const UNIT_LIMITS_KEPT: usize = 4096;
 
 /// How a signed transaction's delivery ended.
 enum Delivery {
-    Landed(Sent),
+    /// It (or an earlier signing) landed; `sent_at` is when it first left.
+    Landed {
+        signature: Signature,
+        sent_at: std::time::Instant,
+    },
     /// Its blockhash expired: it (and every earlier signing) cannot land.
     Expired,
     /// Refused in preflight for a blockhash the RPC node does not know.
@@ -270,6 +347,7 @@ impl ChainClient {
             signer,
             settings,
             blockhash: Default::default(),
+            unit_limits: Default::default(),
         }
     }
 
@@ -789,11 +867,99 @@ impl ChainClient {
         instructions: &[Instruction],
         extra_signers: &[&Keypair],
     ) -> Result<Sent, ChainError> {
+        let budget = self.budget(action, instructions).await?;
+        self.send_budgeted(action, instructions, extra_signers, budget)
+            .await
+    }
+
+    /// The compute budget to send `instructions` with: the unit limit (a
+    /// simulation's, once per shape of transaction) and the priority fee.
+    /// A program refusal in the simulation is returned as the refusal. It
+    /// acts on nothing, so a caller may settle it while it makes the step
+    /// durable.
+    pub async fn budget(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+    ) -> Result<Budget, ChainError> {
+        let writable = writable_accounts(instructions);
         let (limit, price) = tokio::join!(
-            self.compute_unit_limit(action, instructions),
-            self.priority_fee(action, instructions)
+            self.unit_limit(action, instructions),
+            self.priority_fee(action, &writable)
         );
-        let mut all = self.budget_instructions_with(limit?, price);
+        Ok(Budget {
+            unit_limit: limit?,
+            unit_price: price,
+        })
+    }
+
+    /// The compute-unit limit to ask for `instructions`: a simulation's,
+    /// once per shape of transaction ([`ChainClient::budget`]).
+    pub async fn unit_limit(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+    ) -> Result<u32, ChainError> {
+        self.compute_unit_limit(action, instructions, &Shape::of(action, instructions))
+            .await
+    }
+
+    /// [`ChainClient::send_receipt`] with the budget settled beforehand
+    /// ([`ChainClient::budget`]).
+    ///
+    /// A transaction that may have run out of units (its shape's known
+    /// limit was set by a cheaper one: an address that takes more bump
+    /// seeds to find, a longer account) is simulated again at once, and
+    /// signed afresh, once, with the new limit if that is higher (the shape
+    /// keeps it). Nothing of the failed signing can land: it was refused in
+    /// preflight, or it landed failed, which changes nothing but its fee.
+    pub async fn send_budgeted(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+        extra_signers: &[&Keypair],
+        budget: Budget,
+    ) -> Result<Sent, ChainError> {
+        match self
+            .send_with(action, instructions, extra_signers, budget)
+            .await
+        {
+            Err(err) if err.may_have_run_out_of_units() => {
+                let shape = Shape::of(action, instructions);
+                let limit = self
+                    .simulate_unit_limit(action, instructions, &shape)
+                    .await?;
+                if limit <= budget.unit_limit {
+                    return Err(err);
+                }
+                tracing::info!(
+                    action,
+                    was = budget.unit_limit,
+                    limit,
+                    "out of compute units: sending again with a new simulation's limit"
+                );
+                let budget = Budget {
+                    unit_limit: limit,
+                    ..budget
+                };
+                self.send_with(action, instructions, extra_signers, budget)
+                    .await
+            }
+            sent => sent,
+        }
+    }
+
+    /// Signs and delivers `instructions` with `budget`: the first attempt
+    /// with the blockhash read last (if recent), each later one with a
+    /// fresh one ([`ChainClient::send_receipt`]).
+    async fn send_with(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+        extra_signers: &[&Keypair],
+        budget: Budget,
+    ) -> Result<Sent, ChainError> {
+        let mut all = self.budget_instructions_with(budget.unit_limit, budget.unit_price);
         all.extend_from_slice(instructions);
         let mut signers: Vec<&Keypair> = vec![&self.signer];
         signers.extend_from_slice(extra_signers);
@@ -818,7 +984,8 @@ impl ChainClient {
                 &signers,
                 blockhash,
             );
-            match self
+            let signed_at = std::time::Instant::now();
+            let delivered = self
                 .deliver(
                     action,
                     &transaction,
@@ -826,9 +993,15 @@ impl ChainClient {
                     &mut signatures,
                     &all,
                 )
-                .await?
-            {
-                Delivery::Landed(sent) => return Ok(sent),
+                .await?;
+            match delivered {
+                Delivery::Landed { signature, sent_at } => {
+                    return Ok(Sent {
+                        signature,
+                        signed_at,
+                        sent_at,
+                    })
+                }
                 Delivery::Expired => tracing::warn!(
                     action,
                     ?signatures,
@@ -853,6 +1026,21 @@ impl ChainClient {
         &self,
         action: &str,
         instructions: &[Instruction],
+        shape: &Shape,
+    ) -> Result<u32, ChainError> {
+        if let Some(&known) = self.unit_limits().get(shape) {
+            return Ok(known);
+        }
+        self.simulate_unit_limit(action, instructions, shape).await
+    }
+
+    /// [`ChainClient::compute_unit_limit`] from a simulation now, whatever
+    /// the shape's known limit; the shape keeps the larger of the two.
+    async fn simulate_unit_limit(
+        &self,
+        action: &str,
+        instructions: &[Instruction],
+        shape: &Shape,
     ) -> Result<u32, ChainError> {
         let ceiling = self.settings.compute_unit_limit;
         let mut all =
@@ -883,10 +1071,28 @@ impl ChainClient {
             // Anything else (an account in use, a fee the wallet cannot pay
             // yet) is for the real send to meet and report.
             Some(_) => Ok(ceiling),
-            None => Ok(simulated
-                .units_consumed
-                .map_or(ceiling, |units| with_margin(units).min(ceiling))),
+            None => Ok(match simulated.units_consumed {
+                Some(units) => {
+                    let limit = with_margin(units).min(ceiling);
+                    let mut known = self.unit_limits();
+                    if known.len() >= UNIT_LIMITS_KEPT {
+                        known.clear();
+                    }
+                    // The most any transaction of the shape was seen to
+                    // need: one that costs more than the last does not fail.
+                    let kept = known.entry(shape.clone()).or_insert(limit);
+                    *kept = (*kept).max(limit);
+                    limit
+                }
+                None => ceiling,
+            }),
         }
+    }
+
+    fn unit_limits(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Shape, u32>> {
+        self.unit_limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sends one signed transaction, again every [`REBROADCAST`], until it
@@ -954,10 +1160,10 @@ impl ChainClient {
                 if let Seen::Landed(signature) =
                     self.seen(action, signatures, &response.value, instructions)?
                 {
-                    return Ok(Delivery::Landed(Sent {
+                    return Ok(Delivery::Landed {
                         signature,
                         sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
-                    }));
+                    });
                 }
             }
             if height_checked.elapsed() >= HEIGHT_CHECK {
@@ -1029,10 +1235,10 @@ impl ChainClient {
                 continue;
             }
             return match self.seen(action, signatures, &statuses.value, instructions)? {
-                Seen::Landed(signature) => Ok(Delivery::Landed(Sent {
+                Seen::Landed(signature) => Ok(Delivery::Landed {
                     signature,
                     sent_at: sent_at.unwrap_or_else(std::time::Instant::now),
-                })),
+                }),
                 Seen::Unconfirmed => Err(uncertain()),
                 Seen::Nothing => Ok(Delivery::Expired),
             };
@@ -1112,26 +1318,19 @@ impl ChainClient {
             .max(self.settings.priority_fee_micro_lamports)
     }
 
-    /// The price per compute unit for `instructions`: what recent
-    /// transactions that wrote the same accounts paid ([`recent_fee`], from
+    /// The price per compute unit for a transaction that writes `writable`
+    /// ([`writable_accounts`]): what recent transactions that wrote the
+    /// same accounts paid ([`recent_fee`], from
     /// `getRecentPrioritizationFees`), between the configured least and
     /// most; the least when the RPC node cannot say.
-    async fn priority_fee(&self, action: &str, instructions: &[Instruction]) -> u64 {
+    pub async fn priority_fee(&self, action: &str, writable: &[Pubkey]) -> u64 {
         let least = self.settings.priority_fee_micro_lamports;
         if least == self.fee_ceiling() {
             return least;
         }
-        let mut writable: Vec<Pubkey> = instructions
-            .iter()
-            .flat_map(|instruction| &instruction.accounts)
-            .filter(|meta| meta.is_writable)
-            .map(|meta| meta.pubkey)
-            .collect();
-        writable.sort();
-        writable.dedup();
         // The most accounts the method takes.
-        writable.truncate(128);
-        match self.rpc.get_recent_prioritization_fees(&writable).await {
+        let writable = writable.get(..128).unwrap_or(writable);
+        match self.rpc.get_recent_prioritization_fees(writable).await {
             Ok(fees) => recent_fee(fees.iter().map(|fee| fee.prioritization_fee))
                 .clamp(least, self.fee_ceiling()),
             Err(err) => {
@@ -1140,6 +1339,29 @@ impl ChainClient {
             }
         }
     }
+}
+
+/// The accounts `instructions` write, sorted, each once: what their
+/// transaction's priority fee is read for.
+pub fn writable_accounts(instructions: &[Instruction]) -> Vec<Pubkey> {
+    writable_of(
+        instructions
+            .iter()
+            .flat_map(|instruction| &instruction.accounts),
+    )
+}
+
+/// The accounts of `metas` marked writable, sorted, each once (as
+/// [`writable_accounts`] gives them for instructions on them).
+pub fn writable_of<'a>(metas: impl IntoIterator<Item = &'a AccountMeta>) -> Vec<Pubkey> {
+    let mut writable: Vec<Pubkey> = metas
+        .into_iter()
+        .filter(|meta| meta.is_writable)
+        .map(|meta| meta.pubkey)
+        .collect();
+    writable.sort();
+    writable.dedup();
+    writable
 }
 
 /// The price to pay given recent slots' prices (for the accounts written):

@@ -206,7 +206,11 @@ async fn a_verifier_killed_mid_vote_resumes_and_never_votes_twice() {
     cluster.wait_votes_claimed(&[2]).await;
     log.extend(voter.terminate());
 
-    let votes = log.iter().filter(|line| line.contains("voted")).count();
+    // The line a vote that landed logs (vote.rs).
+    let votes = log
+        .iter()
+        .filter(|line| line.contains("vote committed"))
+        .count();
     println!(
         "{DISPUTES} disputes, {} kills of the verifier survived, {votes} votes confirmed",
         KILLS / 2
@@ -525,6 +529,90 @@ async fn a_transaction_asks_for_the_units_its_simulation_consumed() {
         "the simulation's units, with the margin"
     );
     assert!(asked < SendSettings::default().compute_unit_limit);
+    // A second transaction of the same shape is not simulated again: it
+    // asks for the limit the first simulation set, and lands with it (another
+    // amount: the same bytes again would be the same transaction).
+    let again = add_stake(&cluster, &client, 1_001).await;
+    let (asked_again, _, consumed_again) = budget_of(&client, &again).await;
+    assert_eq!(asked_again, asked, "the shape's limit, reused");
+    assert!(consumed_again <= u64::from(asked_again));
+}
+
+/// A transaction that costs more units than its shape's known limit is
+/// simulated again and sent at once with the new limit, not refused.
+/// Creating an associated token account costs 1 500 units for each bump
+/// seed tried: a wallet whose address takes more seeds to find than the
+/// margin covers runs out under the limit a cheaper one set (a random
+/// wallet's `fund` failed this way in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_past_its_shapes_known_limit_is_simulated_again_and_lands() {
+    use anchor_lang::prelude::Pubkey;
+    let cluster = Cluster::start(1).await;
+    let client = cluster.client(&cluster.operators[0]);
+    let tokens = cluster.tokens;
+    let open = |wallet: &Pubkey| tokens.create_account(&client.wallet(), wallet);
+    let ata_program = open(&Pubkey::default()).program_id;
+    // Wallets are any 32 bytes (none signs): the first, counting up from
+    // `from`, whose account's bump seed passes `fits`.
+    let wallet_whose_bump = |from: u64, fits: &dyn Fn(u8) -> bool| {
+        (from..)
+            .map(|n| {
+                let mut bytes = [7; 32];
+                bytes[..8].copy_from_slice(&n.to_le_bytes());
+                Pubkey::new_from_array(bytes)
+            })
+            .find(|wallet| {
+                let seeds = [
+                    wallet.as_ref(),
+                    tokens.token_program.as_ref(),
+                    tokens.mint.as_ref(),
+                ];
+                fits(Pubkey::find_program_address(&seeds, &ata_program).1)
+            })
+            .unwrap()
+    };
+
+    let cheap = wallet_whose_bump(0, &|bump| bump == 255);
+    let first = client
+        .send("open account", &[open(&cheap)], &[])
+        .await
+        .unwrap();
+    let (limit, _, consumed) = budget_of(&client, &first).await;
+    // The shape's limit is known: another as cheap is sent with it, so the
+    // next one meets that limit, not a simulation of its own.
+    let also_cheap = wallet_whose_bump(1_000_000, &|bump| bump == 255);
+    let known = client
+        .send("open account", &[open(&also_cheap)], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        budget_of(&client, &known).await.0,
+        limit,
+        "the shape's limit, reused"
+    );
+    // Enough seeds more than the margin pays for, and two to spare.
+    let more_seeds = (limit - u32::try_from(consumed).unwrap()) / 1_500 + 2;
+    let dear = wallet_whose_bump(0, &|bump| u32::from(bump) <= 255 - more_seeds);
+    println!("the first account consumed {consumed} units under {limit}; the next takes {more_seeds} more seeds");
+
+    let second = client
+        .send("open account", &[open(&dear)], &[])
+        .await
+        .unwrap();
+    let (limit_again, _, consumed_again) = budget_of(&client, &second).await;
+    assert!(
+        consumed_again > u64::from(limit),
+        "the second needed more than the first's limit ({consumed_again} ≤ {limit})"
+    );
+    assert!(limit_again > limit, "sent with a new simulation's limit");
+    assert_eq!(
+        client
+            .token_balance(&tokens.account_of(&dear))
+            .await
+            .unwrap(),
+        Some(0),
+        "the account was created"
+    );
 }
 
 /// The priority fee follows what recent transactions that wrote the same
