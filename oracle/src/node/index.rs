@@ -13,7 +13,7 @@
 use crate::chain::{ChainClient, ChainError};
 use anchor_lang::prelude::Pubkey;
 use sibyl::{
-    constants::REQUEST_DEADLINE_OFFSET,
+    constants::{REQUEST_DEADLINE_OFFSET, REQUEST_MODEL_OFFSET},
     state::{InferenceRequest, RequestStatus},
 };
 use std::{
@@ -48,6 +48,39 @@ impl RequestIndex {
         model: Option<&Pubkey>,
     ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
         let heads = chain.request_heads(status, model).await?;
+        self.current(chain, heads, |state| {
+            state.status == status && model.is_none_or(|m| state.model == *m)
+        })
+        .await
+    }
+
+    /// The requests in `status` of any of `models`, as they are now, from
+    /// one listing of every model's heads (filtered here by the model each
+    /// head names): for a node serving many models, one call instead of one
+    /// per model.
+    pub async fn requests_of(
+        &self,
+        chain: &ChainClient,
+        status: RequestStatus,
+        models: &HashSet<Pubkey>,
+    ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
+        let mut heads = chain.request_heads(status, None).await?;
+        heads.retain(|(_, head)| model_of(head).is_some_and(|model| models.contains(&model)));
+        self.current(chain, heads, |state| {
+            state.status == status && models.contains(&state.model)
+        })
+        .await
+    }
+
+    /// The requests `heads` lists, as they are now: the cached copy where
+    /// the head is unchanged, read whole otherwise; the index forgets the
+    /// requests `in_scope` covers that the listing no longer holds.
+    async fn current(
+        &self,
+        chain: &ChainClient,
+        heads: Vec<(Pubkey, Vec<u8>)>,
+        in_scope: impl Fn(&InferenceRequest) -> bool,
+    ) -> Result<Vec<(Pubkey, InferenceRequest)>, ChainError> {
         let mut current = Vec::with_capacity(heads.len());
         let mut changed = Vec::new();
         {
@@ -63,9 +96,6 @@ impl RequestIndex {
         }
         let read = self.read_whole_at(chain, &changed).await?;
         let listed: HashSet<&Pubkey> = heads.iter().map(|(address, _)| address).collect();
-        let in_scope = |state: &InferenceRequest| {
-            state.status == status && model.is_none_or(|m| state.model == *m)
-        };
         let mut known = self.lock();
         // Gone from this status since the last scan: moved on or closed.
         known.retain(|address, entry| listed.contains(address) || !in_scope(&entry.state));
@@ -145,8 +175,38 @@ impl RequestIndex {
     }
 }
 
+/// The model a request's head names.
+fn model_of(head: &[u8]) -> Option<Pubkey> {
+    let bytes = head.get(REQUEST_MODEL_OFFSET..REQUEST_MODEL_OFFSET.checked_add(32)?)?;
+    Some(Pubkey::new_from_array(bytes.try_into().ok()?))
+}
+
 /// The deadline slot recorded in a request's head.
 fn deadline_of(head: &[u8]) -> Option<u64> {
     let bytes = head.get(REQUEST_DEADLINE_OFFSET..REQUEST_DEADLINE_OFFSET.checked_add(8)?)?;
     Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::AccountSerialize;
+    use sibyl::constants::REQUEST_HEAD_LEN;
+
+    #[test]
+    fn a_head_names_its_request_model_and_deadline() {
+        let mut state = crate::test_support::request(RequestStatus::Pending);
+        state.model = Pubkey::new_unique();
+        state.deadline_slot = 4242;
+        let mut data = Vec::new();
+        state.try_serialize(&mut data).unwrap();
+        let head = &data[..REQUEST_HEAD_LEN];
+        assert_eq!(model_of(head), Some(state.model));
+        assert_eq!(deadline_of(head), Some(4242));
+        assert_eq!(
+            model_of(&head[..REQUEST_MODEL_OFFSET + 31]),
+            None,
+            "cut short"
+        );
+    }
 }

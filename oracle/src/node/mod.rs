@@ -136,6 +136,18 @@ impl Shared {
             .await
     }
 
+    /// The requests in `status` of any of `models` (see
+    /// [`index::RequestIndex::requests_of`]).
+    pub async fn requests_of(
+        &self,
+        status: sibyl::state::RequestStatus,
+        models: &std::collections::HashSet<Pubkey>,
+    ) -> Result<Vec<(Pubkey, sibyl::state::InferenceRequest)>, ChainError> {
+        self.request_index
+            .requests_of(&self.chain, status, models)
+            .await
+    }
+
     /// This node's operator account, if registered.
     pub async fn operator_account(&self) -> Result<Option<Operator>, NodeError> {
         Ok(self.chain.fetch(&self.operator, "operator").await?)
@@ -347,7 +359,7 @@ impl Node {
                 (self.shared.clone(), shutdown.clone(), self.poll_interval);
             match role {
                 Role::Serve => {
-                    let serve = serve::Serve::new(shared, pending.take(), poll);
+                    let serve = serve::Serve::new(shared, pending.take(), poll, wake.clone());
                     tasks.spawn(run_service(serve, wake, poll, shutdown))
                 }
                 Role::Watch => {

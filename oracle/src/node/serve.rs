@@ -4,11 +4,11 @@
 //! request is never committed twice.
 use super::{
     availability, instance_key,
-    step::{JournaledStep, Outcome},
+    step::{Journaled, JournaledStep, Outcome},
     NodeError, Service, Shared,
 };
 use crate::{
-    chain::Sent,
+    chain::{writable_of, Sent},
     faulty,
     inference::Lane,
     journal::{Entry, Kind, Stage},
@@ -16,7 +16,7 @@ use crate::{
     referenced::InputError,
 };
 use anchor_lang::prelude::Pubkey;
-use anchor_lang::AccountDeserialize;
+use anchor_lang::{AccountDeserialize, ToAccountMetas};
 use sibyl::{
     errors::SibylError,
     state::{project, InferenceRequest, Model, OutputView, RequestStatus},
@@ -24,7 +24,7 @@ use sibyl::{
 use sibyl_client::{accounts, instruction};
 use solana_rpc_client_types::response::{Response as RpcResponse, RpcKeyedAccount};
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, PoisonError},
     time::{Duration, Instant},
 };
@@ -77,15 +77,41 @@ pub struct Serve {
     /// output does not fit the registered specs (until a restart).
     unservable: Arc<std::sync::Mutex<HashSet<Pubkey>>>,
     tasks: JoinSet<()>,
+    /// Requests found while [`MAX_SERVING`] are being served, launched as
+    /// those finish (a backlog costs a queued request's state, not a task).
+    waiting: VecDeque<Waiting>,
+    waiting_requests: HashSet<Pubkey>,
+    /// The slot the last scan read, raised by the notifications since: a
+    /// waiting request is checked against it (scans pause while a backlog
+    /// waits, notifications keep coming), so one that expired while it
+    /// waited is not run.
+    last_slot: u64,
+    wake: Arc<tokio::sync::Notify>,
 }
 
+/// A request to serve once a serving task is free.
+struct Waiting {
+    request: Pubkey,
+    state: InferenceRequest,
+    model: Model,
+    seen: Instant,
+}
+
+/// The most requests served at once; the inference permits bound how many
+/// of them run a model, this bounds the tasks (and memory) a backlog makes.
+const MAX_SERVING: usize = 512;
+
 impl Serve {
+    /// `wake` wakes the service: each serving task that ends rings it, so
+    /// a waiting request takes the freed place at once.
     pub fn new(
         shared: Arc<Shared>,
         notified: Option<mpsc::Receiver<Notified>>,
         scan_interval: Duration,
+        wake: Arc<tokio::sync::Notify>,
     ) -> Self {
         Self {
+            wake,
             shared,
             notified,
             models: HashMap::new(),
@@ -94,6 +120,9 @@ impl Serve {
             in_flight: Default::default(),
             unservable: Default::default(),
             tasks: JoinSet::new(),
+            waiting: VecDeque::new(),
+            waiting_requests: HashSet::new(),
+            last_slot: 0,
         }
     }
 
@@ -114,19 +143,33 @@ impl Serve {
                 .in_flight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if !in_flight.insert(request) {
+            if in_flight.contains(&request) {
                 return;
             }
+            if in_flight.len() >= MAX_SERVING {
+                drop(in_flight);
+                if self.waiting_requests.insert(request) {
+                    self.waiting.push_back(Waiting {
+                        request,
+                        state,
+                        model,
+                        seen,
+                    });
+                }
+                return;
+            }
+            in_flight.insert(request);
             self.shared
                 .metrics
                 .serve_in_flight
                 .set(metrics::gauge(in_flight.len()));
         }
         self.shared.metrics.requests_seen.inc();
-        let (shared, in_flight, unservable) = (
+        let (shared, in_flight, unservable, wake) = (
             self.shared.clone(),
             self.in_flight.clone(),
             self.unservable.clone(),
+            self.wake.clone(),
         );
         let span = tracing::info_span!("serve", %request, model = %state.model);
         self.tasks.spawn(
@@ -162,12 +205,15 @@ impl Serve {
                         tracing::warn!(%err, "not committed; retrying next scan");
                     }
                 }
-                let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-                in_flight.remove(&request);
-                shared
-                    .metrics
-                    .serve_in_flight
-                    .set(metrics::gauge(in_flight.len()));
+                {
+                    let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+                    in_flight.remove(&request);
+                    shared
+                        .metrics
+                        .serve_in_flight
+                        .set(metrics::gauge(in_flight.len()));
+                }
+                wake.notify_one();
             }
             .instrument(span),
         );
@@ -179,10 +225,15 @@ impl Service for Serve {
 
     async fn tick(&mut self) -> Result<(), NodeError> {
         while self.tasks.try_join_next().is_some() {}
+        self.launch_waiting().await?;
         self.serve_notified().await?;
-        if self
-            .last_scan
-            .is_some_and(|last| last.elapsed() < self.scan_interval)
+        // While a backlog waits, a scan would find nothing new to do but
+        // cost a listing of every pending request: with a backlog of M, M
+        // listings of M heads. New requests still arrive by notification.
+        if !self.waiting.is_empty()
+            || self
+                .last_scan
+                .is_some_and(|last| last.elapsed() < self.scan_interval)
         {
             return Ok(());
         }
@@ -203,16 +254,53 @@ impl Serve {
         };
         let mut ready = Vec::new();
         while let Ok(hint) = notified.try_recv() {
+            self.last_slot = self.last_slot.max(hint.slot);
             if let Some(model) = self.models.get(&hint.state.model) {
                 ready.push((hint, model.clone()));
             }
         }
         for (hint, model) in ready {
-            if self.should_serve(&hint.state, hint.slot).await? {
+            if self.is_taken(&hint.request) {
+                continue;
+            }
+            if self.should_serve(&hint.state, self.last_slot).await? {
                 self.launch(hint.request, hint.state, model, hint.at);
             }
         }
         Ok(())
+    }
+
+    /// Launches waiting requests while serving tasks are free, each checked
+    /// again as the scan checked it (it may have expired, or been committed
+    /// by this node, while it waited) at the last slot seen.
+    async fn launch_waiting(&mut self) -> Result<(), NodeError> {
+        while self.serving() < MAX_SERVING {
+            let Some(next) = self.waiting.pop_front() else {
+                return Ok(());
+            };
+            self.waiting_requests.remove(&next.request);
+            if self.should_serve(&next.state, self.last_slot).await? {
+                self.launch(next.request, next.state, next.model, next.seen);
+            }
+        }
+        Ok(())
+    }
+
+    fn serving(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Being served, or waiting to be.
+    fn is_taken(&self, request: &Pubkey) -> bool {
+        self.waiting_requests.contains(request)
+            || self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(request)
     }
 
     /// Its input still being written, expired, or already committed by this
@@ -241,24 +329,56 @@ impl Serve {
             async { Ok::<_, NodeError>(self.shared.chain.slot().await?) },
             self.shared.served_models(),
         )?;
-        // One read per served model, all in flight at once.
+        let pending = self.pending_of(&models).await?;
+        let served: HashMap<&Pubkey, &Model> =
+            models.iter().map(|(key, model)| (key, model)).collect();
+        for (request, state) in pending {
+            let Some(&model) = served.get(&state.model) else {
+                continue;
+            };
+            // Being served or waiting to be: no journal lookup (a backlog
+            // of open requests would cost one per request at every scan).
+            if self.is_taken(&request) {
+                continue;
+            }
+            if self.should_serve(&state, slot).await? {
+                self.launch(request, state, model.clone(), seen);
+            }
+        }
+        self.models = models.into_iter().collect();
+        self.last_scan = Some(seen);
+        // The scan's own slot, not the most ever seen: one wrong slot in a
+        // notification lasts until the next scan, not for good.
+        self.last_slot = slot;
+        Ok(())
+    }
+}
+
+/// Up to this many served models, a scan lists each one's pending requests
+/// (one call per model, filtered by the RPC node); past it, one listing of
+/// every pending request's head, filtered here, costs less than a call per
+/// model (measured in `docs/performance.md`, section 10).
+const PER_MODEL_LISTINGS_UP_TO: usize = 8;
+
+impl Serve {
+    /// The pending requests of `models`.
+    async fn pending_of(
+        &self,
+        models: &[(Pubkey, Model)],
+    ) -> Result<Vec<(Pubkey, InferenceRequest)>, NodeError> {
         let shared = &self.shared;
+        if models.len() > PER_MODEL_LISTINGS_UP_TO {
+            let keys: HashSet<Pubkey> = models.iter().map(|(key, _)| *key).collect();
+            return Ok(shared.requests_of(RequestStatus::Pending, &keys).await?);
+        }
+        // One read per served model, all in flight at once.
         let pending = futures_util::future::try_join_all(
             models
                 .iter()
                 .map(|(model_key, _)| shared.requests(RequestStatus::Pending, Some(model_key))),
         )
         .await?;
-        for ((_, model), pending) in models.iter().zip(pending) {
-            for (request, state) in pending {
-                if self.should_serve(&state, slot).await? {
-                    self.launch(request, state, model.clone(), seen);
-                }
-            }
-        }
-        self.models = models.into_iter().collect();
-        self.last_scan = Some(seen);
-        Ok(())
+        Ok(pending.into_iter().flatten().collect())
     }
 }
 
@@ -269,8 +389,13 @@ async fn serve_one(
     model: &Model,
     seen: Instant,
 ) -> Result<(), NodeError> {
-    // How long the model ran, when this process ran it (not on a resume).
+    let started = Instant::now();
+    // How long the model ran, when this process ran it (not on a resume),
+    // and when the entry to journal was ready.
     let mut inference = None;
+    let mut prepared_at = None;
+    // Derived once: they name what the step writes, and the instruction.
+    let metas = accounts::commit_result(shared.wallet, request, state.model).to_account_metas(None);
     let step = JournaledStep {
         kind: Kind::Commit,
         key: instance_key(&state),
@@ -281,7 +406,10 @@ async fn serve_one(
         already_done: &[
             SibylError::RequestNotPending,
             SibylError::RequestInstanceMismatch,
+            // Too late to commit: nothing is left to do for it.
+            SibylError::RequestDeadlinePassed,
         ],
+        writes: writable_of(&metas),
     };
     let prepare = async {
         let input = availability::input_or_demand(shared, request, &state).await?;
@@ -329,6 +457,7 @@ async fn serve_one(
             whole_bytes = whole.len(),
             "inference done"
         );
+        prepared_at = Some(Instant::now());
         Ok(Entry {
             output: result,
             agrees: None,
@@ -340,7 +469,7 @@ async fn serve_one(
     };
     let build = |entry: &Entry| {
         Ok(vec![instruction(
-            accounts::commit_result(shared.wallet, request, state.model),
+            metas.clone(),
             sibyl::instruction::CommitResult {
                 sequence: state.sequence,
                 output: entry.output.clone(),
@@ -353,28 +482,25 @@ async fn serve_one(
     // wrong result: the refusal is trusted.
     let trusted = || async { Ok(true) };
     match step.take(shared, prepare, build, trusted).await? {
-        Outcome::Sent(Sent { signature, sent_at }) => {
+        Outcome::Sent { sent, journaled } => {
             shared.metrics.committed.inc();
-            match inference {
-                Some(inference) => {
-                    // The node's own share of the latency: from the scan
-                    // that found the request to the commit leaving, less
-                    // the model's run.
-                    let seen_to_sent = sent_at.saturating_duration_since(seen);
-                    let overhead = seen_to_sent.saturating_sub(inference);
+            match (inference, prepared_at, journaled) {
+                (Some(inference), Some(prepared_at), Some(journaled)) => {
+                    let phases = Phases {
+                        seen,
+                        started,
+                        inference,
+                        prepared_at,
+                        journaled,
+                        sent,
+                    };
                     shared
                         .metrics
                         .serve_overhead_seconds
-                        .observe(overhead.as_secs_f64());
-                    tracing::info!(
-                        %signature,
-                        seen_to_sent_us = metrics::micros(seen_to_sent),
-                        inference_us = metrics::micros(inference),
-                        overhead_us = metrics::micros(overhead),
-                        "committed"
-                    );
+                        .observe(phases.overhead().as_secs_f64());
+                    phases.log();
                 }
-                None => tracing::info!(%signature, "committed"),
+                _ => tracing::info!(signature = %sent.signature, "committed"),
             }
         }
         Outcome::NotNeeded(err) if err.refused_with(SibylError::RequestNotPending) => {
@@ -391,6 +517,64 @@ async fn serve_one(
         Outcome::WasDone => {}
     }
     Ok(())
+}
+
+/// When one commitment's steps ended, from the moment the node learned of
+/// its request to `sendTransaction` returning: the node's own share of the
+/// latency is all of it but the model's run.
+struct Phases {
+    seen: Instant,
+    /// The serving task began (after the journal lookup and the queue).
+    started: Instant,
+    /// The model's run alone.
+    inference: Duration,
+    /// The entry to journal was ready (input read, model run, output encoded).
+    prepared_at: Instant,
+    /// It was made durable and the transaction's budget settled.
+    journaled: Journaled,
+    sent: Sent,
+}
+
+impl Phases {
+    fn seen_to_sent(&self) -> Duration {
+        self.sent.sent_at.saturating_duration_since(self.seen)
+    }
+
+    /// Learning of the request to handing its commitment to the RPC node,
+    /// less the model's run: the node's own time. What follows (the RPC
+    /// node's answer to `sendTransaction`) is the RPC node's.
+    fn overhead(&self) -> Duration {
+        self.sent
+            .signed_at
+            .saturating_duration_since(self.seen)
+            .saturating_sub(self.inference)
+    }
+
+    /// The `committed` line, with each phase's share (the bench reads them).
+    fn log(&self) {
+        let since = |later: Instant, earlier: Instant| {
+            metrics::micros(later.saturating_duration_since(earlier))
+        };
+        tracing::info!(
+            signature = %self.sent.signature,
+            seen_to_sent_us = metrics::micros(self.seen_to_sent()),
+            inference_us = metrics::micros(self.inference),
+            overhead_us = metrics::micros(self.overhead()),
+            queued_us = since(self.started, self.seen),
+            prepare_us = metrics::micros(
+                self.prepared_at
+                    .saturating_duration_since(self.started)
+                    .saturating_sub(self.inference)
+            ),
+            ready_us = since(self.journaled.ready_at, self.prepared_at),
+            journal_us = metrics::micros(self.journaled.journal),
+            limit_us = metrics::micros(self.journaled.unit_limit),
+            fee_us = metrics::micros(self.journaled.fee),
+            sign_us = since(self.sent.signed_at, self.journaled.ready_at),
+            send_us = since(self.sent.sent_at, self.sent.signed_at),
+            "committed"
+        );
+    }
 }
 
 /// Whether serving `err`'s request again would fail the same way.

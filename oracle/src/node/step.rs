@@ -7,25 +7,46 @@
 //! challenge or vote is never made twice, nor made differently.
 use super::{NodeError, Shared};
 use crate::{
-    chain::{ChainError, Sent},
+    chain::{writable_accounts, Budget, ChainError, Sent},
     faulty,
     journal::{Entry, Kind, Stage},
 };
 use anchor_lang::prelude::Pubkey;
 use sibyl::errors::SibylError;
 use solana_instruction::Instruction;
-use std::future::Future;
+use std::{future::Future, time::Instant};
+
+/// A priority fee read this long before its transaction is signed is read
+/// again. It is the upper quartile of the last 150 slots' (a minute), which
+/// moves little in a few seconds.
+const FEE_READ_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How a step ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// It landed now.
-    Sent(Sent),
+    /// It landed now; `journaled` says how its entry was made durable,
+    /// where this call journaled it (not on a resume).
+    Sent {
+        sent: Sent,
+        journaled: Option<Journaled>,
+    },
     /// The program refused it with one of the step's `already_done`
     /// refusals (kept, for the caller to look at).
     NotNeeded(ChainError),
     /// The journal had it done already; nothing was sent.
     WasDone,
+}
+
+/// A freshly journaled step: when it was ready to send (durable, its
+/// budget settled), and how long each part took: the journal write and the
+/// unit limit side by side, the priority-fee query beside the preparing
+/// and both of them.
+#[derive(Clone, Copy, Debug)]
+pub struct Journaled {
+    pub ready_at: Instant,
+    pub journal: std::time::Duration,
+    pub unit_limit: std::time::Duration,
+    pub fee: std::time::Duration,
 }
 
 /// A step on one journal entry.
@@ -37,6 +58,10 @@ pub struct JournaledStep<'a> {
     pub action: &'static str,
     /// Refusals that mean the step is no longer needed.
     pub already_done: &'a [SibylError],
+    /// The accounts its transaction writes ([`crate::chain::writable_of`]
+    /// its instruction's accounts), known before it is prepared: their priority
+    /// fee is read while it is prepared and made durable.
+    pub writes: Vec<Pubkey>,
 }
 
 impl JournaledStep<'_> {
@@ -61,36 +86,85 @@ impl JournaledStep<'_> {
         F: Future<Output = Result<bool, NodeError>>,
     {
         let journal = &shared.journal;
-        let entry = match journal.get(self.kind, &self.key).await? {
+        let mut journaled = None;
+        let (instructions, budget) = match journal.get(self.kind, &self.key).await? {
             Some(Entry {
                 stage: Stage::Done { .. },
                 ..
             }) => return Ok(Outcome::WasDone),
             Some(prepared) => {
                 tracing::info!(action = self.action, "resuming a journaled step");
-                prepared
+                let instructions = build(&prepared)?;
+                let budget = shared.chain.budget(self.action, &instructions).await;
+                (instructions, budget)
             }
             None => {
-                let entry = Entry {
-                    stage: Stage::Prepared,
-                    ..prepare.await?
+                // The transaction's budget acts on nothing, so it is settled
+                // alongside: the priority fee (one RPC call, for the accounts
+                // written) while the step is prepared and made durable, the
+                // unit limit (a simulation, once per shape) while the entry
+                // is made durable. Nothing is sent before all are done.
+                let durable = async {
+                    let entry = Entry {
+                        stage: Stage::Prepared,
+                        ..prepare.await?
+                    };
+                    let instructions = build(&entry)?;
+                    let ((put, journal_took), (limit, limit_took)) = tokio::join!(
+                        timed(journal.put(self.kind, &self.key, &entry)),
+                        timed(shared.chain.unit_limit(self.action, &instructions)),
+                    );
+                    put?;
+                    Ok::<_, NodeError>((instructions, limit, journal_took, limit_took))
                 };
-                journal.put(self.kind, &self.key, &entry).await?;
+                let fee = async {
+                    let (price, took) =
+                        timed(shared.chain.priority_fee(self.action, &self.writes)).await;
+                    Ok((price, took, Instant::now()))
+                };
+                // A step that fails to prepare or journal does not wait for
+                // its fee.
+                let ((instructions, limit, journal_took, limit_took), (price, fee_took, read_at)) =
+                    tokio::try_join!(durable, fee)?;
+                let writes = writable_accounts(&instructions);
+                let price = if writes != self.writes {
+                    tracing::warn!(action = self.action, "the step declared other accounts than its transaction writes; reading their fee");
+                    shared.chain.priority_fee(self.action, &writes).await
+                } else if read_at.elapsed() > FEE_READ_AGAIN_AFTER {
+                    // A long model run or re-execution.
+                    shared.chain.priority_fee(self.action, &writes).await
+                } else {
+                    price
+                };
+                journaled = Some(Journaled {
+                    ready_at: Instant::now(),
+                    journal: journal_took,
+                    unit_limit: limit_took,
+                    fee: fee_took,
+                });
                 faulty::halt_after_journal(self.action).await;
-                entry
+                let budget = limit.map(|unit_limit| Budget {
+                    unit_limit,
+                    unit_price: price,
+                });
+                (instructions, budget)
             }
         };
-        let instructions = build(&entry)?;
-        match shared
-            .chain
-            .send_receipt(self.action, &instructions, &[])
-            .await
-        {
+        let sent = match budget {
+            Ok(budget) => {
+                shared
+                    .chain
+                    .send_budgeted(self.action, &instructions, &[], budget)
+                    .await
+            }
+            Err(refused) => Err(refused),
+        };
+        match sent {
             Ok(sent) => {
                 journal
                     .mark_done(self.kind, &self.key, Some(sent.signature.to_string()))
                     .await?;
-                Ok(Outcome::Sent(sent))
+                Ok(Outcome::Sent { sent, journaled })
             }
             Err(err) if err.refused_with_any(self.already_done) => {
                 if !confirm_not_needed().await? {
@@ -105,4 +179,11 @@ impl JournaledStep<'_> {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// `work`'s result, and how long it took.
+async fn timed<F: Future>(work: F) -> (F::Output, std::time::Duration) {
+    let started = Instant::now();
+    let result = work.await;
+    (result, started.elapsed())
 }

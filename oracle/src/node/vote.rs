@@ -10,9 +10,12 @@ use super::{
     step::{JournaledStep, Outcome},
     NodeError, Service, Shared,
 };
-use crate::journal::{Entry, Kind, Stage};
+use crate::{
+    chain::writable_of,
+    journal::{Entry, Kind, Stage},
+};
 use anchor_lang::error::ErrorCode;
-use anchor_lang::prelude::Pubkey;
+use anchor_lang::{prelude::Pubkey, ToAccountMetas};
 use futures_util::{stream, StreamExt};
 use sha2::{Digest, Sha256};
 use sibyl::{
@@ -172,6 +175,7 @@ impl Service for Vote {
 /// Commits this node's vote, once: re-executes and journals the verdict
 /// first, or sends the journaled one again (a kill, an RPC error).
 async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
+    let metas = accounts::cast_vote(shared.wallet, dispute_key).to_account_metas(None);
     let step = JournaledStep {
         kind: Kind::Vote,
         key: dispute_key,
@@ -181,6 +185,7 @@ async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Resu
             SibylError::DisputeNotOpen,
             SibylError::VoteWindowClosed,
         ],
+        writes: writable_of(&metas),
     };
     let prepare = async {
         let (side, output_hash) = verdict(shared, dispute).await?;
@@ -197,7 +202,7 @@ async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Resu
             &salt(shared, &dispute_key),
         );
         Ok(vec![instruction(
-            accounts::cast_vote(shared.wallet, dispute_key),
+            metas.clone(),
             sibyl::instruction::CastVote { commitment },
         )])
     };
@@ -217,7 +222,7 @@ async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Resu
             }))
     };
     match step.take(shared, prepare, build, confirm).await? {
-        Outcome::Sent(sent) => {
+        Outcome::Sent { sent, .. } => {
             shared.metrics.votes_cast.inc();
             tracing::info!(signature = %sent.signature, "vote committed");
         }

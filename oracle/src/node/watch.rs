@@ -9,11 +9,12 @@ use super::{
     NodeError, Service, Shared,
 };
 use crate::{
+    chain::writable_of,
     faulty,
     inference::InferenceError,
     journal::{Entry, Kind, Stage},
 };
-use anchor_lang::prelude::Pubkey;
+use anchor_lang::{prelude::Pubkey, ToAccountMetas};
 use sibyl::{
     errors::SibylError,
     state::{InferenceRequest, Model, RefereeGame, RequestStatus},
@@ -565,6 +566,13 @@ async fn check(
             .await
             .map(|()| false);
     }
+    let metas = accounts::challenge(
+        shared.wallet,
+        shared.tokens.account_of(&shared.wallet),
+        RequestParties::of(request, state),
+        shared.tokens,
+    )
+    .to_account_metas(None);
     let step = JournaledStep {
         kind: Kind::Challenge,
         key: instance,
@@ -574,16 +582,12 @@ async fn check(
             SibylError::RequestNotCommitted,
             SibylError::ChallengeWindowClosed,
         ],
+        writes: writable_of(&metas),
     };
     let prepare = async { Ok(verdict) };
     let build = |entry: &Entry| {
         Ok(vec![instruction(
-            accounts::challenge(
-                shared.wallet,
-                shared.tokens.account_of(&shared.wallet),
-                RequestParties::of(request, state),
-                shared.tokens,
-            ),
+            metas.clone(),
             sibyl::instruction::Challenge {
                 sequence: state.sequence,
                 output: entry.output.clone(),
@@ -595,7 +599,7 @@ async fn check(
     // final: the request itself must show it is no longer open to one.
     let confirm = || no_longer_disputable(shared, request, state);
     match step.take(shared, prepare, build, confirm).await? {
-        Outcome::Sent(sent) => {
+        Outcome::Sent { sent, .. } => {
             shared.metrics.challenged.inc();
             tracing::warn!(signature = %sent.signature, "challenged a wrong result");
         }
@@ -682,6 +686,14 @@ async fn open_game(
         }
         return Ok(());
     }
+    let metas = accounts::open_referee_game(
+        shared.wallet,
+        shared.tokens.account_of(&shared.wallet),
+        RequestParties::of(request, state),
+        state.sequence,
+        shared.tokens,
+    )
+    .to_account_metas(None);
     let step = JournaledStep {
         kind: Kind::Challenge,
         key: instance,
@@ -690,6 +702,7 @@ async fn open_game(
             SibylError::RequestNotCommitted,
             SibylError::ChallengeWindowClosed,
         ],
+        writes: writable_of(&metas),
     };
     let prepare = async { Ok(verdict) };
     let build = |entry: &Entry| {
@@ -699,13 +712,7 @@ async fn open_game(
         let output_root = sibyl_sdk::referee::commit::output_root(&entry.output)
             .ok_or_else(|| NodeError::Internal("our result is not an integer encoding".into()))?;
         Ok(vec![instruction(
-            accounts::open_referee_game(
-                shared.wallet,
-                shared.tokens.account_of(&shared.wallet),
-                RequestParties::of(request, state),
-                state.sequence,
-                shared.tokens,
-            ),
+            metas.clone(),
             sibyl::instruction::OpenRefereeGame {
                 sequence: state.sequence,
                 trace_root,
@@ -717,7 +724,7 @@ async fn open_game(
     // final: the request itself must show it is no longer open to one.
     let confirm = || no_longer_disputable(shared, request, state);
     match step.take(shared, prepare, build, confirm).await? {
-        Outcome::Sent(sent) => {
+        Outcome::Sent { sent, .. } => {
             shared.metrics.challenged.inc();
             tracing::warn!(signature = %sent.signature, %game, "opened a referee game on a wrong result");
         }
