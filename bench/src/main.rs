@@ -8,7 +8,12 @@
 //! 3. throughput with 1, 2 and 4 node processes, and where the time goes;
 //! 4. on-chain cost per lifecycle, and the shared-writable-account check;
 //! 5. a watcher's re-execution against a zkML proof (EZKL);
-//! 6. the determinism matrix.
+//! 6. the determinism matrix;
+//! 7. referee disputes: bisection against a vote;
+//! 8. a model of tens of MB: its first use, step by step, and the node path on it;
+//! 9. watching and voting under load: every wrong commitment challenged in its window?
+//! 10. how one node's cost grows with the models it serves and the requests it is handed.
+mod big_model;
 mod chain;
 mod determinism;
 mod fixtures;
@@ -37,16 +42,19 @@ pub struct Args {
     #[arg(long, default_value_t = 5_000)]
     samples: usize,
     /// Requests in section 2 (one at a time).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 300)]
     overhead_requests: usize,
     /// Backlog of requests per throughput run in section 3.
     #[arg(long, default_value_t = 1_500)]
     throughput_requests: usize,
+    /// Requests in section 9 (one in ten committed wrong).
+    #[arg(long, default_value_t = 1_000)]
+    load_requests: usize,
     /// Seeded random inputs per fixture, besides the recorded ones, in section 6.
     #[arg(long, default_value_t = 97)]
     extra_inputs: usize,
     /// Run only these sections (e.g. `--only 2,4`); the report then has only them.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=7))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=10))]
     only: Vec<u8>,
     /// Slot length of the localnet, in milliseconds.
     #[arg(long, default_value_t = 100)]
@@ -63,6 +71,14 @@ enum Child {
     Reexec {
         fixture: String,
         #[arg(long, default_value_t = 1_000)]
+        samples: usize,
+    },
+    /// A node's first use of the model at PATH, then its path against a
+    /// bare session, as JSON (section 8).
+    #[command(hide = true)]
+    BigModel {
+        path: PathBuf,
+        #[arg(long, default_value_t = 200)]
         samples: usize,
     },
     /// Every fixture's outputs under every settings variant with the ONNX
@@ -105,6 +121,7 @@ fn main() -> ExitCode {
             ref label,
             extra_inputs,
         }) => child_outputs(library, label, extra_inputs),
+        Some(Child::BigModel { ref path, samples }) => child_big_model(path, samples),
         None => run(&args),
     };
     match result {
@@ -124,6 +141,12 @@ fn child_reexec(name: &str, samples: usize) -> Result<()> {
         .find(|fixture| fixture.name == name)
         .with_context(|| format!("no fixture {name}"))?;
     let result = reexec::run_child(&root, fixture, samples)?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+fn child_big_model(path: &std::path::Path, samples: usize) -> Result<()> {
+    let result = big_model::run_child(path, samples)?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }

@@ -68,7 +68,7 @@ pub fn run_child(root: &Path, fixture: &Fixture, samples: usize) -> Result<Reexe
         cold_ms,
         warm_median_us: warm.median.as_secs_f64() * 1e6,
         warm_p99_us: warm.p99.as_secs_f64() * 1e6,
-        peak_rss_mib: peak_rss_kib()? as f64 / 1024.0,
+        peak_rss_mib: crate::chain::peak_rss_kib(std::process::id())? as f64 / 1024.0,
         agrees,
     })
 }
@@ -85,16 +85,6 @@ pub fn measure(fixture: &str, samples: usize) -> Result<Reexecution> {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).context("parsing the re-execution result")
-}
-
-/// VmHWM of this process, in KiB.
-fn peak_rss_kib() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc/self/status")
 }
 
 /// Elements in the model's initializers (its weights), read with tract's

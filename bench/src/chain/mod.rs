@@ -4,7 +4,9 @@ pub mod cost;
 pub mod overhead;
 pub mod profile;
 pub mod referee;
+pub mod scale;
 pub mod throughput;
+pub mod under_load;
 
 use crate::fixtures::Fixture;
 use anchor_lang::{prelude::Pubkey, AccountDeserialize};
@@ -105,35 +107,7 @@ impl Network {
         protocol::initialize(&net.client(&authority), tokens, params).await?;
         let mut models = Vec::new();
         for (fixture, publisher) in fixtures.iter().zip(&publishers) {
-            let price = 10_000;
-            let listing = Listing {
-                uri: format!(
-                    "file://{}",
-                    fixture
-                        .path
-                        .strip_prefix(root)
-                        .unwrap_or(&fixture.path)
-                        .display()
-                ),
-                price,
-                royalty_bps: 1_000,
-                comparison: Some(fixture.rule),
-                challenge_window_override_slots: None,
-                max_input_bytes: None,
-                max_output_bytes: None,
-                views: Vec::new(),
-                referee: fixture.referee,
-            };
-            let args = model::registration(engine, &fixture.path, listing)?;
-            let hash = args.model_hash;
-            let address = model::register(&net.client(publisher), tokens, args).await?;
-            models.push(ModelOnChain {
-                name: fixture.name.clone(),
-                address,
-                hash,
-                price,
-                input: fixture.cases[0].0.clone(),
-            });
+            models.push(register(&net, engine, tokens, root, publisher, fixture).await?);
         }
         net.register_operators(&operators, tokens, STAKE).await?;
         // Voters must have registered in a slot before a dispute opens.
@@ -149,6 +123,39 @@ impl Network {
             slot,
             root: root.to_path_buf(),
         })
+    }
+
+    /// `count` more models, each `fixture`'s file with a field of its own
+    /// appended (a distinct file, so a distinct hash and model account),
+    /// written under `dir` and registered by the publishers in turn, all
+    /// of them at once.
+    pub async fn register_copies(
+        &self,
+        engine: &Engine,
+        fixture: &Fixture,
+        count: usize,
+        dir: &Path,
+    ) -> Result<Vec<ModelOnChain>> {
+        let bytes = std::fs::read(&fixture.path)?;
+        let copies = (0..count)
+            .map(|index| {
+                let path = dir.join(format!("{}-{index}.onnx", fixture.name));
+                std::fs::write(&path, with_doc_string(&bytes, &format!("copy {index}")))?;
+                Ok(Fixture {
+                    name: format!("{}-{index}", fixture.name),
+                    path,
+                    ..fixture.clone()
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut registered = Vec::with_capacity(count);
+        for chunk in copies.chunks(self.publishers.len().max(1)) {
+            let batch = chunk.iter().zip(&self.publishers).map(|(copy, publisher)| {
+                register(&self.net, engine, self.tokens, &self.root, publisher, copy)
+            });
+            registered.extend(futures_util::future::try_join_all(batch).await?);
+        }
+        Ok(registered)
     }
 
     /// Stops the localnet.
@@ -206,15 +213,68 @@ impl Network {
         .await?)
     }
 
+    /// `requests` paid requests spread evenly over the models, paid by
+    /// every requester at once.
+    pub async fn backlog(&self, requests: usize) -> Result<Vec<Pubkey>> {
+        let models: Vec<&ModelOnChain> = self.models.iter().collect();
+        self.backlog_on(&models, requests).await
+    }
+
+    /// [`Network::backlog`] over `models`.
+    pub async fn backlog_on(
+        &self,
+        models: &[&ModelOnChain],
+        requests: usize,
+    ) -> Result<Vec<Pubkey>> {
+        let per_requester = requests.div_ceil(self.requesters.len());
+        let tasks = (0..self.requesters.len()).map(|requester| {
+            let count = per_requester.min(requests.saturating_sub(requester * per_requester));
+            async move {
+                let mut made = Vec::new();
+                for index in 0..count {
+                    let model = models[(requester + index) % models.len()];
+                    made.push(self.request(requester, model).await?);
+                }
+                anyhow::Ok(made)
+            }
+        });
+        Ok(futures_util::future::try_join_all(tasks)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// The account of `T` at `address`, read from the bank (no RPC).
+    pub fn account_state<T: AccountDeserialize>(&self, address: &Pubkey) -> Option<T> {
+        use solana_account::ReadableAccount;
+        let account = self.localnet.chain.bank().get_account(address)?;
+        T::try_deserialize(&mut account.data()).ok()
+    }
+
     /// The request's state, read from the bank (no RPC).
     pub fn request_state(&self, request: &Pubkey) -> Option<InferenceRequest> {
-        use solana_account::ReadableAccount;
-        let account = self.localnet.chain.bank().get_account(request)?;
-        InferenceRequest::try_deserialize(&mut account.data()).ok()
+        self.account_state(request)
+    }
+
+    /// [`Network::wait_all`] for a commitment (or, past its window, a
+    /// finalization): when each request was first committed.
+    pub async fn wait_committed(
+        &self,
+        requests: &[Pubkey],
+        timeout: Duration,
+    ) -> Result<Vec<Instant>> {
+        self.wait_all(
+            requests,
+            &[RequestStatus::Committed, RequestStatus::Finalized],
+            timeout,
+        )
+        .await
     }
 
     /// Waits until every request's status is one of `statuses`; returns when
-    /// each first was (the bank is polled every 2 ms).
+    /// each first was (the bank is polled every 2 ms, or four times as long
+    /// as a pass over them takes).
     pub async fn wait_all(
         &self,
         requests: &[Pubkey],
@@ -230,6 +290,7 @@ impl Network {
                 reached.iter().filter(|at| at.is_none()).count(),
                 requests.len()
             );
+            let pass = Instant::now();
             for (request, at) in requests.iter().zip(reached.iter_mut()) {
                 if at.is_none()
                     && self
@@ -239,13 +300,57 @@ impl Network {
                     *at = Some(Instant::now());
                 }
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            // A pass over thousands of requests takes milliseconds of the
+            // localnet's CPU: rest four times as long, so that watching
+            // takes at most a fifth of a core from what is watched.
+            tokio::time::sleep((pass.elapsed() * 4).max(Duration::from_millis(2))).await;
         }
         Ok(reached
             .into_iter()
             .map(|at| at.expect("all reached"))
             .collect())
     }
+}
+
+/// Registers `fixture`'s model as `publisher` (a `file://` URI relative
+/// to `root`, the model's base directory).
+async fn register(
+    net: &TestCluster,
+    engine: &Engine,
+    tokens: Tokens,
+    root: &Path,
+    publisher: &Wallet,
+    fixture: &Fixture,
+) -> Result<ModelOnChain> {
+    let price = 10_000;
+    let listing = Listing {
+        uri: format!(
+            "file://{}",
+            fixture
+                .path
+                .strip_prefix(root)
+                .unwrap_or(&fixture.path)
+                .display()
+        ),
+        price,
+        royalty_bps: 1_000,
+        comparison: Some(fixture.rule),
+        challenge_window_override_slots: None,
+        max_input_bytes: None,
+        max_output_bytes: None,
+        views: Vec::new(),
+        referee: fixture.referee,
+    };
+    let args = model::registration(engine, &fixture.path, listing)?;
+    let hash = args.model_hash;
+    let address = model::register(&net.client(publisher), tokens, args).await?;
+    Ok(ModelOnChain {
+        name: fixture.name.clone(),
+        address,
+        hash,
+        price,
+        input: fixture.cases[0].0.clone(),
+    })
 }
 
 /// A `sibyl node run` process, its log lines collected.
@@ -312,6 +417,26 @@ impl NodeProcess {
     }
 }
 
+/// An ONNX file with `doc_string` (ModelProto field 6) appended: protobuf
+/// takes the last value of a repeated singular field, so the model is the
+/// same, its bytes (and hash) another.
+fn with_doc_string(model: &[u8], text: &str) -> Vec<u8> {
+    let mut out = model.to_vec();
+    out.push(6 << 3 | 2);
+    let mut length = text.len();
+    loop {
+        let byte = (length & 0x7f) as u8;
+        length >>= 7;
+        if length == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
 /// Sends `SIG<name>` to a child process (`kill -<name> PID`).
 fn signal(child: &Child, name: &str) {
     let _ = Command::new("kill")
@@ -329,6 +454,16 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
         .collect();
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
     Ok(ticks / 100.0)
+}
+
+/// The peak resident memory (`VmHWM`) of process `pid`, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/PID/status")
 }
 
 /// The `sibyl` binary next to this one.

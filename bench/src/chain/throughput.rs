@@ -58,25 +58,7 @@ pub async fn measure(
     requests: usize,
     window_slots: u64,
 ) -> Result<Throughput> {
-    // The backlog, paid by every requester at once.
-    let mut tasks = Vec::new();
-    let per_requester = requests.div_ceil(network.requesters.len());
-    for requester in 0..network.requesters.len() {
-        let count = per_requester.min(requests.saturating_sub(requester * per_requester));
-        tasks.push(async move {
-            let mut made = Vec::new();
-            for index in 0..count {
-                let model = &network.models[(requester + index) % network.models.len()];
-                made.push(network.request(requester, model).await?);
-            }
-            anyhow::Ok(made)
-        });
-    }
-    let submitted: Vec<_> = futures_util::future::try_join_all(tasks)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let submitted = network.backlog(requests).await?;
 
     let configs = (0..nodes)
         .map(|node| {
@@ -104,11 +86,7 @@ pub async fn measure(
         processes.push(NodeProcess::start(sibyl, config)?);
     }
     let committed = network
-        .wait_all(
-            &submitted,
-            &[RequestStatus::Committed, RequestStatus::Finalized],
-            Duration::from_secs(600),
-        )
+        .wait_committed(&submitted, Duration::from_secs(600))
         .await?;
     let localnet_cpu = cpu_seconds(std::process::id())? - cpu_before;
     let nodes_cpu = processes
