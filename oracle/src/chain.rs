@@ -3,6 +3,7 @@
 //! blockhashes, priority fees, retries with backoff and confirmation
 //! tracking. Services never build raw JSON.
 use crate::program_error::{raised_by, ProgramError, Refusal};
+use crate::read_ahead::{FeeRead, FeeReads, LatestBlockhash, BLOCKHASH_REUSE, KEEP_WARM_AFTER};
 use anchor_lang::{
     event::EVENT_IX_TAG_LE,
     prelude::{ProgramData, Pubkey},
@@ -225,8 +226,9 @@ pub struct ChainClient {
     signer: Arc<Keypair>,
     settings: SendSettings,
     /// The last blockhash read, with its last valid block height and when
-    /// it was read: reused for [`BLOCKHASH_REUSE`] to save a round trip.
-    blockhash: std::sync::Mutex<Option<(Hash, u64, std::time::Instant)>>,
+    /// it was read: reused for [`BLOCKHASH_REUSE`] to save a round trip
+    /// (longer while it is read again in the background).
+    blockhash: std::sync::Mutex<LatestBlockhash>,
     /// The largest compute-unit limit a simulation set for each shape of
     /// transaction: one of a known shape is sent without simulating it
     /// first (the RPC node's preflight still refuses, free of fees, what the
@@ -234,6 +236,9 @@ pub struct ChainClient {
     /// is simulated again at once and, if that asks for more, sent again
     /// with it, which its shape keeps.
     unit_limits: std::sync::Mutex<std::collections::HashMap<Shape, u32>>,
+    /// The last priority fee read for each action's steps
+    /// ([`ChainClient::fee_at_hand`]).
+    fee_reads: std::sync::Mutex<FeeReads>,
 }
 
 /// What a transaction's compute-unit use is taken to follow: the action,
@@ -311,10 +316,6 @@ fn display_signatures(signatures: &[Signature]) -> String {
         .join(", ")
 }
 
-/// How long a blockhash is reused for new transactions. A blockhash stays
-/// valid for 150 blocks (about a minute); a retry always reads a fresh one.
-pub const BLOCKHASH_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl ChainClient {
     /// A client for the cluster at `rpc_url` (confirmed commitment).
     pub fn new(rpc_url: &str, ws_url: &str, signer: Arc<Keypair>, settings: SendSettings) -> Self {
@@ -348,6 +349,7 @@ impl ChainClient {
             settings,
             blockhash: Default::default(),
             unit_limits: Default::default(),
+            fee_reads: Default::default(),
         }
     }
 
@@ -1277,22 +1279,57 @@ impl ChainClient {
         })
     }
 
-    /// A recent blockhash and its last valid block height: the cached one
-    /// while younger than [`BLOCKHASH_REUSE`], unless `fresh`.
+    /// A recent blockhash and its last valid block height: the last read
+    /// while it is usable ([`LatestBlockhash::usable`]), unless `fresh`.
     async fn blockhash(&self, fresh: bool) -> Result<(Hash, u64), ClientError> {
-        let cached = *self.blockhash.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((hash, height, read_at)) = cached {
-            if !fresh && read_at.elapsed() < BLOCKHASH_REUSE {
-                return Ok((hash, height));
+        if !fresh {
+            if let Some(usable) = self.latest_blockhash().usable(std::time::Instant::now()) {
+                return Ok(usable);
             }
         }
         let (hash, height) = self
             .rpc
             .get_latest_blockhash_with_commitment(self.rpc.commitment())
             .await?;
-        *self.blockhash.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((hash, height, std::time::Instant::now()));
+        self.latest_blockhash()
+            .keep((hash, height, std::time::Instant::now()));
         Ok((hash, height))
+    }
+
+    /// Starts reading a newer blockhash in the background if the one read
+    /// is past [`BLOCKHASH_REUSE`]: a step calls it when it starts
+    /// preparing, so its signature does not wait for the read.
+    pub fn refresh_blockhash_ahead(self: &Arc<Self>) {
+        if self
+            .latest_blockhash()
+            .start_reading(std::time::Instant::now(), BLOCKHASH_REUSE)
+        {
+            self.read_blockhash_in_background();
+        }
+    }
+
+    fn read_blockhash_in_background(self: &Arc<Self>) {
+        let chain = Arc::clone(self);
+        tokio::spawn(async move {
+            let read = match chain
+                .rpc
+                .get_latest_blockhash_with_commitment(chain.rpc.commitment())
+                .await
+            {
+                Ok((hash, height)) => Some((hash, height, std::time::Instant::now())),
+                Err(err) => {
+                    tracing::debug!(%err, "cannot read a blockhash ahead");
+                    None
+                }
+            };
+            chain.latest_blockhash().record(read);
+        });
+    }
+
+    fn latest_blockhash(&self) -> std::sync::MutexGuard<'_, LatestBlockhash> {
+        self.blockhash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The compute-budget instructions every transaction starts with.
@@ -1324,20 +1361,93 @@ impl ChainClient {
     /// `getRecentPrioritizationFees`), between the configured least and
     /// most; the least when the RPC node cannot say.
     pub async fn priority_fee(&self, action: &str, writable: &[Pubkey]) -> u64 {
+        self.read_priority_fee(action, writable)
+            .await
+            .unwrap_or(self.settings.priority_fee_micro_lamports)
+    }
+
+    /// [`ChainClient::priority_fee`], `None` when the RPC node cannot say.
+    async fn read_priority_fee(&self, action: &str, writable: &[Pubkey]) -> Option<u64> {
         let least = self.settings.priority_fee_micro_lamports;
         if least == self.fee_ceiling() {
-            return least;
+            return Some(least);
         }
         // The most accounts the method takes.
         let writable = writable.get(..128).unwrap_or(writable);
         match self.rpc.get_recent_prioritization_fees(writable).await {
-            Ok(fees) => recent_fee(fees.iter().map(|fee| fee.prioritization_fee))
-                .clamp(least, self.fee_ceiling()),
+            Ok(fees) => Some(
+                recent_fee(fees.iter().map(|fee| fee.prioritization_fee))
+                    .clamp(least, self.fee_ceiling()),
+            ),
             Err(err) => {
                 tracing::debug!(action, %err, "no recent prioritization fees; paying the least");
-                least
+                None
             }
         }
+    }
+}
+
+impl ChainClient {
+    /// A fee for a step of `action` without waiting: the last read for the
+    /// action, while under [`crate::read_ahead::FEE_REUSE`] old. One past
+    /// [`crate::read_ahead::FEE_REFRESH`] is read again in the background
+    /// for `writable` (the step's accounts), for the steps after this one.
+    /// `None`: read it now ([`ChainClient::read_step_fee`]).
+    pub fn fee_at_hand(
+        self: &Arc<Self>,
+        action: &'static str,
+        writable: &[Pubkey],
+    ) -> Option<FeeRead> {
+        let (at_hand, read_again) = self.fee_reads().at_hand(action, std::time::Instant::now());
+        if read_again {
+            self.read_fee_in_background(action, writable.to_vec());
+        }
+        at_hand
+    }
+
+    fn read_fee_in_background(self: &Arc<Self>, action: &'static str, writable: Vec<Pubkey>) {
+        let chain = Arc::clone(self);
+        tokio::spawn(async move {
+            chain.read_step_fee(action, &writable).await;
+        });
+    }
+
+    /// [`ChainClient::priority_fee`] for a step of `action`, kept for the
+    /// steps after it ([`ChainClient::fee_at_hand`]) unless the RPC node
+    /// could not say.
+    pub async fn read_step_fee(&self, action: &'static str, writable: &[Pubkey]) -> FeeRead {
+        let read_at = std::time::Instant::now();
+        let read = self
+            .read_priority_fee(action, writable)
+            .await
+            .map(|price| FeeRead { price, read_at });
+        self.fee_reads().record(action, read, writable);
+        read.unwrap_or(FeeRead {
+            price: self.settings.priority_fee_micro_lamports,
+            read_at,
+        })
+    }
+
+    /// Reads again, in the background, the blockhash and each action's
+    /// priority fee (for the accounts it was last read for) that are
+    /// [`KEEP_WARM_AFTER`] old, so that a step after a quiet spell finds
+    /// them at hand. A serving node calls it at every tick of its serve
+    /// service (at least every `node.poll_interval_ms`).
+    pub fn keep_warm(self: &Arc<Self>) {
+        let now = std::time::Instant::now();
+        if self.latest_blockhash().start_reading(now, KEEP_WARM_AFTER) {
+            self.read_blockhash_in_background();
+        }
+        let stale = self.fee_reads().stale(now, KEEP_WARM_AFTER);
+        for (action, writable) in stale {
+            self.read_fee_in_background(action, writable);
+        }
+    }
+
+    fn fee_reads(&self) -> std::sync::MutexGuard<'_, FeeReads> {
+        self.fee_reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

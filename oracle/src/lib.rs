@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod node;
 pub mod outputs;
 pub mod program_error;
+pub mod read_ahead;
 pub mod referee;
 pub mod referenced;
 pub mod store;
