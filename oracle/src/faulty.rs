@@ -15,6 +15,12 @@ use sha2::{Digest, Sha256};
 #[cfg(feature = "test-faults")]
 pub const HALT_AFTER_JOURNAL_ENV: &str = "SIBYL_TEST_HALT_AFTER_JOURNAL";
 
+/// Set (to anything) in a node's environment to make it send a step
+/// without journaling it and stop dead once it landed, as a crash between
+/// the send and the entry's sync would.
+#[cfg(feature = "test-faults")]
+pub const SKIP_JOURNAL_ENV: &str = "SIBYL_TEST_SKIP_JOURNAL";
+
 /// Whether this build can commit deliberately wrong outputs.
 pub const COMPILED_IN: bool = cfg!(feature = "test-faults");
 
@@ -47,15 +53,37 @@ pub fn output_to_commit(request: &Pubkey, rate: f64, honest: Vec<u8>) -> (Vec<u8
     (honest, false)
 }
 
-/// Stops here forever when `HALT_AFTER_JOURNAL_ENV` is set (only in a
-/// build with `test-faults`): a test kills the node in that state.
-pub async fn halt_after_journal(action: &str) {
+/// Whether a fresh step is to be journaled, then halted before it is sent
+/// (`HALT_AFTER_JOURNAL_ENV` set, only in a build with `test-faults`): a
+/// test kills the node in that state.
+pub fn halts_after_journal() -> bool {
     #[cfg(feature = "test-faults")]
-    if std::env::var_os(HALT_AFTER_JOURNAL_ENV).is_some() {
-        tracing::warn!("{HALT_AFTER_JOURNAL_ENV} is set: halting before sending {action}");
-        std::future::pending::<()>().await;
+    {
+        static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *SET.get_or_init(|| std::env::var_os(HALT_AFTER_JOURNAL_ENV).is_some())
     }
-    let _ = action;
+    #[cfg(not(feature = "test-faults"))]
+    false
+}
+
+/// Whether a fresh step is to be sent without its journal entry, then
+/// halted (`SKIP_JOURNAL_ENV` set, only in a build with `test-faults`): the
+/// state a crash leaves when it comes after the send and before the
+/// entry's sync.
+pub fn skips_journal() -> bool {
+    #[cfg(feature = "test-faults")]
+    {
+        static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *SET.get_or_init(|| std::env::var_os(SKIP_JOURNAL_ENV).is_some())
+    }
+    #[cfg(not(feature = "test-faults"))]
+    false
+}
+
+/// Stops the step here forever, saying so (a test kills the node).
+pub async fn halt(action: &str, state: &str) {
+    tracing::warn!("halting at {action}, {state}");
+    std::future::pending::<()>().await;
 }
 
 #[cfg(feature = "test-faults")]

@@ -147,6 +147,11 @@ const CHECKPOINT_BYTES: u64 = 1 << 20;
 /// A journal with something in its log checkpoints after this long idle.
 const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// While its log refuses appends, the journal tries a checkpoint (which
+/// ends the refusal) this often: no step is sent meanwhile, so no write
+/// comes to try it.
+const FAILED_LOG_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The most writes one group commit takes.
 const MAX_BATCH: usize = 1024;
 
@@ -168,6 +173,14 @@ enum Op {
         retention: std::time::Duration,
         done: oneshot::Sender<Result<usize, JournalError>>,
     },
+    /// Tests only, sent alone: the log writes to `file` from now on (one
+    /// that cannot be written stands for a failing disk); the file it wrote
+    /// to comes back.
+    #[cfg(test)]
+    SwapLogFile {
+        file: std::fs::File,
+        done: oneshot::Sender<std::fs::File>,
+    },
 }
 
 /// The journal database. Reads are short lookups served where they are
@@ -187,6 +200,9 @@ pub struct Journal {
 struct Writer {
     writes: mpsc::Sender<Op>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Why the log refuses appends, while it does (a failed append, until
+    /// a checkpoint empties it).
+    refusing: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Drop for Writer {
@@ -240,15 +256,18 @@ impl Journal {
         let db = Arc::new(db);
         let (writes, ops) = mpsc::channel();
         let writer_db = Arc::clone(&db);
+        let refusing = Arc::new(std::sync::Mutex::new(None));
+        let writer_refusing = Arc::clone(&refusing);
         let thread = std::thread::Builder::new()
             .name("sibyl-journal".into())
-            .spawn(move || writer(&writer_db, wal, &ops))
+            .spawn(move || writer(&writer_db, wal, &ops, &writer_refusing))
             .map_err(|err| open_error(format!("cannot start its writer: {err}")))?;
         Ok(Self {
             db,
             writer: Arc::new(Writer {
                 writes,
                 thread: std::sync::Mutex::new(Some(thread)),
+                refusing,
             }),
         })
     }
@@ -273,6 +292,23 @@ impl Journal {
         let stopped = || JournalError::Database("the journal writer stopped".to_string());
         self.writer.writes.send(op(done)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Fails while the journal refuses writes (its log failed, and no
+    /// checkpoint has emptied it since): a step is not sent then, though
+    /// its write would run beside the send.
+    pub fn check_writable(&self) -> Result<(), JournalError> {
+        match &*self
+            .writer
+            .refusing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some(failure) => Err(JournalError::Database(format!(
+                "the journal refuses writes: {failure}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The entry for `key`, if any.
@@ -360,21 +396,45 @@ fn wal_path(path: &Path) -> PathBuf {
 /// database transaction that does not wait for the disk, logs and syncs
 /// them, answers, and checkpoints when the log has grown. It ends (with a
 /// checkpoint) when every handle to the journal is gone.
-fn writer(db: &Database, mut wal: Wal, ops: &mpsc::Receiver<Op>) {
+fn writer(
+    db: &Database,
+    mut wal: Wal,
+    ops: &mpsc::Receiver<Op>,
+    refusing: &std::sync::Mutex<Option<String>>,
+) {
     let mut last_checkpoint = std::time::Instant::now();
+    let tell_refusal = |wal: &Wal| {
+        *refusing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = wal.failure().map(str::to_string);
+    };
     loop {
-        let first = match ops.recv_timeout(CHECKPOINT_IDLE) {
+        let idle = if wal.has_failed() {
+            FAILED_LOG_RETRY
+        } else {
+            CHECKPOINT_IDLE
+        };
+        let first = match ops.recv_timeout(idle) {
             Ok(op) => op,
             // A quiet journal still reaches a checkpoint: redb frees pages
-            // only at a durable commit.
+            // only at a durable commit. A failed log is tried again sooner.
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if wal.len() > 0 && last_checkpoint.elapsed() >= CHECKPOINT_IDLE {
+                if (wal.len() > 0 || wal.has_failed()) && last_checkpoint.elapsed() >= idle {
                     checkpoint(db, &mut wal);
                     last_checkpoint = std::time::Instant::now();
+                    tell_refusal(&wal);
                 }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        #[cfg(test)]
+        let first = match first {
+            Op::SwapLogFile { file, done } => {
+                let _ = done.send(wal.swap_file(file));
+                continue;
+            }
+            op => op,
         };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -396,10 +456,16 @@ fn writer(db: &Database, mut wal: Wal, ops: &mpsc::Receiver<Op>) {
                 })
                 .collect(),
         };
-        answer(batch, results);
         // After a failed append, a checkpoint (if the disk allows it) leaves
-        // a clean log behind, and appends work again.
-        if wal.len() >= CHECKPOINT_BYTES || wal.has_failed() {
+        // a clean log behind, and appends work again. Whether the journal
+        // refuses writes is told before anyone is answered.
+        if wal.has_failed() {
+            checkpoint(db, &mut wal);
+            last_checkpoint = std::time::Instant::now();
+        }
+        tell_refusal(&wal);
+        answer(batch, results);
+        if wal.len() >= CHECKPOINT_BYTES {
             checkpoint(db, &mut wal);
             last_checkpoint = std::time::Instant::now();
         }
@@ -460,6 +526,8 @@ fn apply(db: &Database, wal: &mut Wal, batch: &[Op]) -> Result<Vec<usize>, Journ
             // Not logged: a step pruned is done, and if a crash brings it
             // back, done it is.
             Op::Prune { retention, .. } => prune(&write, *retention)?,
+            #[cfg(test)]
+            Op::SwapLogFile { .. } => 0,
         });
     }
     // Dropping `write` on an error aborts it.
@@ -479,6 +547,8 @@ fn answer(batch: Vec<Op>, results: Vec<Result<usize, JournalError>>) {
             Op::Prune { done, .. } => {
                 let _ = done.send(result);
             }
+            #[cfg(test)]
+            Op::SwapLogFile { .. } => {}
         }
     }
 }
@@ -717,6 +787,56 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_journal_whose_log_fails_refuses_writes_until_a_checkpoint_clears_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.redb");
+        let journal = Journal::open(&path).unwrap();
+        let swap = |file: std::fs::File| {
+            let journal = journal.clone();
+            async move {
+                let (done, answer) = oneshot::channel();
+                journal
+                    .writer
+                    .writes
+                    .send(Op::SwapLogFile { file, done })
+                    .unwrap();
+                answer.await.unwrap()
+            }
+        };
+        journal.check_writable().unwrap();
+        // A handle that cannot be written stands for a disk that fails: the
+        // append fails, and so does the checkpoint that would clear it.
+        let read_only = std::fs::File::open(wal_path(&path)).unwrap();
+        let writable = swap(read_only).await;
+        let key = Pubkey::new_unique();
+        let lost = Entry {
+            output: b"lost".to_vec(),
+            ..entry(Stage::Prepared)
+        };
+        assert!(journal.put(Kind::Commit, &key, &lost).await.is_err());
+        let refused = journal.check_writable().unwrap_err();
+        assert!(refused.to_string().contains("refuses writes"), "{refused}");
+        // The disk is back: the next retry's checkpoint ends the refusal,
+        // with no write to prompt it.
+        swap(writable).await;
+        let deadline = std::time::Instant::now() + 5 * FAILED_LOG_RETRY;
+        while journal.check_writable().is_err() {
+            assert!(std::time::Instant::now() < deadline, "still refusing");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        journal
+            .put(Kind::Commit, &key, &entry(Stage::Prepared))
+            .await
+            .unwrap();
+        drop(journal);
+        let reopened = Journal::open(&path).unwrap();
+        assert_eq!(
+            reopened.get(Kind::Commit, &key).await.unwrap(),
+            Some(entry(Stage::Prepared))
+        );
+    }
+
+    #[tokio::test]
     async fn concurrent_puts_are_all_durable_and_readable() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("j.redb")).unwrap();

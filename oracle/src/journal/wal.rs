@@ -173,6 +173,17 @@ impl Wal {
         self.failed.is_some()
     }
 
+    /// Tests only: writes to `file` from now on; returns the file before.
+    #[cfg(test)]
+    pub fn swap_file(&mut self, file: File) -> File {
+        std::mem::replace(&mut self.file, file)
+    }
+
+    /// Why an append failed, if one did since the log was last emptied.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -1,7 +1,7 @@
 //! serve: finds pending requests for the models this node serves, runs the
-//! model and commits the output. The output is journaled before it is sent,
-//! so a restart commits the same bytes instead of running again, and a
-//! request is never committed twice.
+//! model and commits the output. The output is journaled while it is sent,
+//! so a restart commits the same bytes instead of running again, and the
+//! program never takes a second commitment to a request.
 use super::{
     availability, instance_key,
     step::{Journaled, JournaledStep, Outcome},
@@ -224,6 +224,8 @@ impl Service for Serve {
     const NAME: &'static str = "serve";
 
     async fn tick(&mut self) -> Result<(), NodeError> {
+        // The next commitment's blockhash and fee, read ahead of it.
+        self.shared.chain.keep_warm();
         while self.tasks.try_join_next().is_some() {}
         self.launch_waiting().await?;
         self.serve_notified().await?;
@@ -252,20 +254,29 @@ impl Serve {
         let Some(notified) = self.notified.as_mut() else {
             return Ok(());
         };
-        let mut ready = Vec::new();
+        let mut hints = Vec::new();
         while let Ok(hint) = notified.try_recv() {
-            self.last_slot = self.last_slot.max(hint.slot);
-            if let Some(model) = self.models.get(&hint.state.model) {
-                ready.push((hint, model.clone()));
-            }
+            hints.push(hint);
         }
-        for (hint, model) in ready {
-            if self.is_taken(&hint.request) {
-                continue;
-            }
-            if self.should_serve(&hint.state, self.last_slot).await? {
-                self.launch(hint.request, hint.state, model, hint.at);
-            }
+        for hint in hints {
+            self.serve_hint(hint).await?;
+        }
+        Ok(())
+    }
+
+    /// Launches the pending request one notification delivered, if its
+    /// model was served at the last scan.
+    async fn serve_hint(&mut self, hint: Notified) -> Result<(), NodeError> {
+        self.last_slot = self.last_slot.max(hint.slot);
+        let Some(model) = self.models.get(&hint.state.model) else {
+            return Ok(());
+        };
+        if self.is_taken(&hint.request) {
+            return Ok(());
+        }
+        if self.should_serve(&hint.state, self.last_slot).await? {
+            let model = model.clone();
+            self.launch(hint.request, hint.state, model, hint.at);
         }
         Ok(())
     }
@@ -322,14 +333,36 @@ impl Serve {
         Ok(!done)
     }
 
-    /// Every pending request for the served models, from RPC reads.
+    /// Every pending request for the served models, from RPC reads. A
+    /// request notified while they are read is served at once, not after
+    /// them.
     async fn scan(&mut self) -> Result<(), NodeError> {
         let seen = Instant::now();
-        let (slot, models) = tokio::try_join!(
-            async { Ok::<_, NodeError>(self.shared.chain.slot().await?) },
-            self.shared.served_models(),
-        )?;
-        let pending = self.pending_of(&models).await?;
+        let shared = self.shared.clone();
+        let reads = async move {
+            let (slot, models) = tokio::try_join!(
+                async { Ok::<_, NodeError>(shared.chain.slot().await?) },
+                shared.served_models(),
+            )?;
+            let pending = pending_of(&shared, &models).await?;
+            Ok::<_, NodeError>((slot, models, pending))
+        };
+        tokio::pin!(reads);
+        // Hints for a model the last scan did not find served wait for
+        // this one's list.
+        let mut unknown_model = Vec::new();
+        let (slot, models, pending) = loop {
+            tokio::select! {
+                read = &mut reads => break read?,
+                Some(hint) = next_hint(&mut self.notified) => {
+                    if self.models.contains_key(&hint.state.model) {
+                        self.serve_hint(hint).await?;
+                    } else {
+                        unknown_model.push(hint);
+                    }
+                }
+            }
+        };
         let served: HashMap<&Pubkey, &Model> =
             models.iter().map(|(key, model)| (key, model)).collect();
         for (request, state) in pending {
@@ -350,6 +383,9 @@ impl Serve {
         // The scan's own slot, not the most ever seen: one wrong slot in a
         // notification lasts until the next scan, not for good.
         self.last_slot = slot;
+        for hint in unknown_model {
+            self.serve_hint(hint).await?;
+        }
         Ok(())
     }
 }
@@ -360,26 +396,31 @@ impl Serve {
 /// model (measured in `docs/performance.md`, section 10).
 const PER_MODEL_LISTINGS_UP_TO: usize = 8;
 
-impl Serve {
-    /// The pending requests of `models`.
-    async fn pending_of(
-        &self,
-        models: &[(Pubkey, Model)],
-    ) -> Result<Vec<(Pubkey, InferenceRequest)>, NodeError> {
-        let shared = &self.shared;
-        if models.len() > PER_MODEL_LISTINGS_UP_TO {
-            let keys: HashSet<Pubkey> = models.iter().map(|(key, _)| *key).collect();
-            return Ok(shared.requests_of(RequestStatus::Pending, &keys).await?);
-        }
-        // One read per served model, all in flight at once.
-        let pending = futures_util::future::try_join_all(
-            models
-                .iter()
-                .map(|(model_key, _)| shared.requests(RequestStatus::Pending, Some(model_key))),
-        )
-        .await?;
-        Ok(pending.into_iter().flatten().collect())
+/// The next notified request; never, without a subscription.
+async fn next_hint(notified: &mut Option<mpsc::Receiver<Notified>>) -> Option<Notified> {
+    match notified {
+        Some(notified) => notified.recv().await,
+        None => std::future::pending().await,
     }
+}
+
+/// The pending requests of `models`.
+async fn pending_of(
+    shared: &Shared,
+    models: &[(Pubkey, Model)],
+) -> Result<Vec<(Pubkey, InferenceRequest)>, NodeError> {
+    if models.len() > PER_MODEL_LISTINGS_UP_TO {
+        let keys: HashSet<Pubkey> = models.iter().map(|(key, _)| *key).collect();
+        return Ok(shared.requests_of(RequestStatus::Pending, &keys).await?);
+    }
+    // One read per served model, all in flight at once.
+    let pending = futures_util::future::try_join_all(
+        models
+            .iter()
+            .map(|(model_key, _)| shared.requests(RequestStatus::Pending, Some(model_key))),
+    )
+    .await?;
+    Ok(pending.into_iter().flatten().collect())
 }
 
 async fn serve_one(
@@ -530,7 +571,8 @@ struct Phases {
     inference: Duration,
     /// The entry to journal was ready (input read, model run, output encoded).
     prepared_at: Instant,
-    /// It was made durable and the transaction's budget settled.
+    /// Its transaction's budget was settled; its entry's write, beside
+    /// the send.
     journaled: Journaled,
     sent: Sent,
 }

@@ -172,8 +172,8 @@ impl Service for Vote {
     }
 }
 
-/// Commits this node's vote, once: re-executes and journals the verdict
-/// first, or sends the journaled one again (a kill, an RPC error).
+/// Commits this node's vote, once: re-executes and sends the verdict while
+/// it is journaled, or sends the journaled one again (a kill, an RPC error).
 async fn commit(shared: &Shared, dispute_key: Pubkey, dispute: &Dispute) -> Result<(), NodeError> {
     let metas = accounts::cast_vote(shared.wallet, dispute_key).to_account_metas(None);
     let step = JournaledStep {

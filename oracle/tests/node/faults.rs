@@ -9,7 +9,7 @@ use sibyl::state::RequestStatus;
 use sibyl_oracle::config::Role;
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
@@ -267,40 +267,55 @@ async fn the_node_reports_a_localnet_restart_and_resumes() {
     cluster.assert_tokens_conserved().await;
 }
 
-/// A JSON-RPC proxy in front of the localnet that, while `hide` is set,
-/// answers `getSignatureStatuses` as an RPC node whose recent-status cache
-/// lags would: every signature unknown, unless the caller asks it to search
-/// its full history. Everything else is forwarded.
-struct LaggingStatusProxy {
-    hide: Arc<AtomicBool>,
-    url: String,
+/// What [`RpcProxy`] does with one JSON-RPC request.
+enum ProxyAction {
+    Forward,
+    /// Holds it while the flag is set, then forwards it.
+    HoldWhile(Arc<AtomicBool>),
+    /// Answers it with this result, unforwarded.
+    Answer(serde_json::Value),
 }
 
-impl LaggingStatusProxy {
-    async fn start(target: String) -> LaggingStatusProxy {
+/// A JSON-RPC proxy in front of the localnet that does with each request
+/// what its hook says, and counts what it answered and what it holds.
+struct RpcProxy {
+    url: String,
+    /// Requests answered, by method.
+    answered: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// Requests held right now.
+    held: Arc<AtomicUsize>,
+}
+
+impl RpcProxy {
+    async fn start(
+        target: String,
+        hook: impl Fn(&serde_json::Value) -> ProxyAction + Send + Sync + 'static,
+    ) -> RpcProxy {
         use axum::{body::Bytes, http::header, routing::post, Router};
-        let hide = Arc::new(AtomicBool::new(false));
-        let hiding = hide.clone();
+        let hook = Arc::new(hook);
+        let answered: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> =
+            Default::default();
+        let held = Arc::new(AtomicUsize::new(0));
         let http = reqwest::Client::new();
+        let (counts, holding) = (answered.clone(), held.clone());
         let forward = move |body: Bytes| {
-            let (hiding, http, target) = (hiding.clone(), http.clone(), target.clone());
+            let (hook, http, target) = (hook.clone(), http.clone(), target.clone());
+            let (counts, holding) = (counts.clone(), holding.clone());
             async move {
                 let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                let searches_history = request["params"][1]["searchTransactionHistory"]
-                    .as_bool()
-                    .unwrap_or(false);
-                let answer = if request["method"] == "getSignatureStatuses"
-                    && hiding.load(Ordering::SeqCst)
-                    && !searches_history
-                {
-                    let unknown = vec![
-                        serde_json::Value::Null;
-                        request["params"][0].as_array().unwrap().len()
-                    ];
+                let action = hook(&request);
+                if let ProxyAction::HoldWhile(flag) = &action {
+                    holding.fetch_add(1, Ordering::SeqCst);
+                    while flag.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    holding.fetch_sub(1, Ordering::SeqCst);
+                }
+                let answer = if let ProxyAction::Answer(result) = action {
                     serde_json::to_vec(&serde_json::json!({
                         "jsonrpc": "2.0",
                         "id": request["id"],
-                        "result": { "context": { "slot": 1 }, "value": unknown },
+                        "result": result,
                     }))
                     .unwrap()
                 } else {
@@ -313,6 +328,8 @@ impl LaggingStatusProxy {
                         .unwrap();
                     response.bytes().await.unwrap().to_vec()
                 };
+                let method = request["method"].as_str().unwrap_or_default().to_string();
+                *counts.lock().unwrap().entry(method).or_default() += 1;
                 ([(header::CONTENT_TYPE, "application/json")], answer)
             }
         };
@@ -323,8 +340,140 @@ impl LaggingStatusProxy {
                 .await
                 .unwrap();
         });
-        LaggingStatusProxy { hide, url }
+        RpcProxy {
+            url,
+            answered,
+            held,
+        }
     }
+
+    fn answered(&self, method: &str) -> usize {
+        self.answered
+            .lock()
+            .unwrap()
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Polls `done` every 50 ms until it holds; panics naming `what` after
+/// `timeout`.
+async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for `request` to be committed; panics after `timeout`.
+async fn wait_committed(
+    cluster: &Cluster,
+    request: &anchor_lang::prelude::Pubkey,
+    timeout: Duration,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let state = cluster.request_state(request).await.expect("open");
+        if state.status == RequestStatus::Committed {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{request} not committed within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A request notified while a scan waits on a slow listing is served at
+/// once, not after the scan: the proxy holds every listing of request
+/// heads (serve's scan: a `getProgramAccounts` of a `dataSlice`, filtered
+/// on the status byte) until the test ends, and the commitment lands while
+/// one is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_notified_during_a_slow_scan_is_served_before_the_scan_ends() {
+    let cluster = Cluster::start(1).await;
+    let stall = Arc::new(AtomicBool::new(false));
+    let stalling = stall.clone();
+    let proxy = RpcProxy::start(cluster.localnet.rpc_url(), move |request| {
+        let on_status = request["params"][1]["filters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|filter| {
+                filter["memcmp"]["offset"] == sibyl::constants::REQUEST_STATUS_OFFSET as u64
+            });
+        let heads = request["params"][1]["dataSlice"].is_object();
+        if request["method"] == "getProgramAccounts"
+            && on_status
+            && heads
+            && stalling.load(Ordering::SeqCst)
+        {
+            ProxyAction::HoldWhile(stalling.clone())
+        } else {
+            ProxyAction::Forward
+        }
+    })
+    .await;
+    let mut config = cluster.node_config(0, &[Role::Serve], 0.0);
+    config.cluster.rpc_url = proxy.url.clone();
+    config.cluster.ws_url = cluster.localnet.pubsub_url();
+    config.node.poll_interval_ms = 200;
+    let (stop, node) = cluster.start_node(config).await;
+    // A first request, served as usual: the model is known as served and
+    // loaded, and scans have run.
+    let first = cluster.request_digit("digit-6").await;
+    wait_committed(&cluster, &first, Duration::from_secs(60)).await;
+    assert!(proxy.answered("getProgramAccounts") >= 2);
+    // The next scan waits on its listing.
+    stall.store(true, Ordering::SeqCst);
+    wait_until("serve's scan held", Duration::from_secs(10), || {
+        proxy.held.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let request = cluster.request_digit("digit-2").await;
+    // Well within the RPC client's 30 s timeout, which would end the held
+    // scan.
+    wait_committed(&cluster, &request, Duration::from_secs(10)).await;
+    assert!(
+        proxy.held.load(Ordering::SeqCst) > 0,
+        "the scan was still held when the commitment landed"
+    );
+    println!(
+        "committed {:?} after the request, during a held scan",
+        started.elapsed()
+    );
+    stall.store(false, Ordering::SeqCst);
+    stop.send(true).unwrap();
+    node.await.unwrap();
+}
+
+/// A proxy that, while `hide` is set, answers `getSignatureStatuses` as an
+/// RPC node whose recent-status cache lags would: every signature unknown,
+/// unless the caller asks it to search its full history.
+async fn lagging_status_proxy(target: String, hide: Arc<AtomicBool>) -> RpcProxy {
+    RpcProxy::start(target, move |request| {
+        let searches_history = request["params"][1]["searchTransactionHistory"]
+            .as_bool()
+            .unwrap_or(false);
+        if request["method"] == "getSignatureStatuses"
+            && hide.load(Ordering::SeqCst)
+            && !searches_history
+        {
+            let unknown =
+                vec![serde_json::Value::Null; request["params"][0].as_array().unwrap().len()];
+            ProxyAction::Answer(serde_json::json!({ "context": { "slot": 1 }, "value": unknown }))
+        } else {
+            ProxyAction::Forward
+        }
+    })
+    .await
 }
 
 /// A transaction whose confirmation the RPC node reports late is never
@@ -337,7 +486,8 @@ async fn a_late_confirmation_never_makes_a_transaction_land_twice() {
         chain::{ChainClient, SendSettings},
     };
     let cluster = Cluster::start(1).await;
-    let proxy = LaggingStatusProxy::start(cluster.localnet.rpc_url()).await;
+    let hide = Arc::new(AtomicBool::new(false));
+    let proxy = lagging_status_proxy(cluster.localnet.rpc_url(), hide.clone()).await;
     let wallet = &cluster.operators[0];
     let client = ChainClient::new(
         &proxy.url,
@@ -352,12 +502,12 @@ async fn a_late_confirmation_never_makes_a_transaction_land_twice() {
     let before = cluster.operator_state(0).await.stake;
     // Statuses stay unknown for longer than the blockhash lives (150
     // blocks of 50 ms): only the node's full history shows the stake landed.
-    proxy.hide.store(true, Ordering::SeqCst);
+    hide.store(true, Ordering::SeqCst);
     let started = std::time::Instant::now();
     operator::add_stake(&client, cluster.tokens, 1_000)
         .await
         .unwrap();
-    proxy.hide.store(false, Ordering::SeqCst);
+    hide.store(false, Ordering::SeqCst);
     println!(
         "add_stake confirmed after {:?} with statuses hidden",
         started.elapsed()

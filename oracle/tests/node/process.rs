@@ -16,9 +16,9 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `sibyl node run --config config_path` (info logs);
-    /// `halt_after_inference` stops it dead between inference and commit.
-    pub fn spawn(config_path: &Path, halt_after_inference: bool) -> NodeProcess {
+    /// Starts `sibyl node run --config config_path` (info logs), with
+    /// `fault` (one of `sibyl_oracle::faulty`'s `_ENV` names) set, if any.
+    pub fn spawn(config_path: &Path, fault: Option<&str>) -> NodeProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sibyl"));
         command
             .args(["node", "run", "--config"])
@@ -26,8 +26,8 @@ impl NodeProcess {
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        if halt_after_inference {
-            command.env(sibyl_oracle::faulty::HALT_AFTER_JOURNAL_ENV, "1");
+        if let Some(fault) = fault {
+            command.env(fault, "1");
         }
         let mut child = command.spawn().expect("sibyl starts");
         let stderr = child.stderr.take().unwrap();
@@ -47,7 +47,7 @@ impl NodeProcess {
     /// Starts a node and waits until its services run (a SIGTERM before
     /// then would end it before it can shut down gracefully).
     pub fn spawn_started(config_path: &Path) -> NodeProcess {
-        let mut node = NodeProcess::spawn(config_path, false);
+        let mut node = NodeProcess::spawn(config_path, None);
         node.wait_for("started service", Duration::from_secs(60));
         node
     }
@@ -114,7 +114,7 @@ pub async fn kill_repeatedly(
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let node = NodeProcess::spawn(config_path, false);
+        let node = NodeProcess::spawn(config_path, None);
         tokio::time::sleep(Duration::from_millis(min_ms + (seed >> 33) % spread_ms)).await;
         log.extend(node.kill());
     }

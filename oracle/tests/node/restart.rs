@@ -1,9 +1,12 @@
-//! A node killed after inference and before its commit resumes on restart
-//! from its journal and commits exactly once.
+//! A node killed while it commits: after journaling and before sending, it
+//! resumes from its journal on restart; after sending and before its entry
+//! was synced, the restart finds nothing to resume and nothing to do. Each
+//! commits exactly once.
 use crate::cluster::Cluster;
 use crate::process::NodeProcess;
 use sibyl::state::RequestStatus;
-use sibyl_oracle::config::Role;
+use sibyl_oracle::journal::Kind;
+use sibyl_oracle::{config::Role, faulty};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,10 +16,10 @@ async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
     let config_path = cluster.dir.path().join("node-0.toml");
     std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
 
-    let mut first = NodeProcess::spawn(&config_path, true);
+    let mut first = NodeProcess::spawn(&config_path, Some(faulty::HALT_AFTER_JOURNAL_ENV));
     let request = cluster.request_digit("digit-6").await;
     first.wait_for(
-        "halting before sending commit_result",
+        "halting at commit_result, its entry durable",
         Duration::from_secs(60),
     );
     first.kill();
@@ -27,7 +30,7 @@ async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
         "nothing was committed before the kill"
     );
 
-    let mut second = NodeProcess::spawn(&config_path, false);
+    let mut second = NodeProcess::spawn(&config_path, None);
     let seen = second.wait_for("committed", Duration::from_secs(60));
     assert!(
         seen.iter().any(
@@ -47,4 +50,54 @@ async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
 
     // SIGTERM: a graceful stop.
     second.terminate();
+}
+
+/// The journal entry is synced while its transaction is sent: a crash can
+/// come after the send and before the sync. The restarted node has no
+/// entry to resume, and does not commit again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_after_sending_a_commit_it_never_journaled_commits_once() {
+    let cluster = Cluster::start(1).await;
+    let config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
+    let config_path = cluster.dir.path().join("node-0.toml");
+    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+
+    let mut first = NodeProcess::spawn(&config_path, Some(faulty::SKIP_JOURNAL_ENV));
+    let request = cluster.request_digit("digit-6").await;
+    first.wait_for(
+        "halting at commit_result, its entry never written",
+        Duration::from_secs(60),
+    );
+    first.kill();
+    let journal = sibyl_oracle::journal::Journal::open(&config.node.journal).unwrap();
+    assert!(
+        journal.unfinished(Kind::Commit).await.unwrap().is_empty(),
+        "the crash left no entry to resume"
+    );
+    drop(journal);
+    let state = cluster.request_state(&request).await.unwrap();
+    assert_eq!(
+        state.status,
+        RequestStatus::Committed,
+        "the commitment landed"
+    );
+
+    // A second request shows the restarted node at work; the first is
+    // finalized with the one commitment.
+    let mut second = NodeProcess::spawn(&config_path, None);
+    let next = cluster.request_digit("digit-8").await;
+    second.wait_for("committed", Duration::from_secs(60));
+    for request in [request, next] {
+        let state = cluster.wait_final(&request, Duration::from_secs(60)).await;
+        assert_eq!(state.status, RequestStatus::Finalized);
+    }
+    let log = second.terminate();
+    assert!(
+        !log.iter()
+            .any(|line| line.contains("resuming a journaled step")),
+        "nothing to resume"
+    );
+    let operator = cluster.operator_state(0).await;
+    assert_eq!(operator.requests_served, 2, "one commitment each");
+    assert_eq!(operator.open_commitments, 0);
 }
