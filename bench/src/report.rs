@@ -179,14 +179,16 @@ fn section10(points: &[scale::ScalePoint]) -> String {
          so that the polling takes at most a fifth of a core). The node keeps at most `node.max_loaded_models` (8) \
          models loaded.\n\n{table}\n{growth}\n\n\
          What limits these curves on this machine: its two cores, shared by the localnet (which executes \
-         every commitment and answers the node's three RPC calls per request: the priority-fee query, \
-         `sendTransaction`, one status poll) and the node. Along the models sweep, the node keeps 8 \
+         every commitment and answers the node's RPC calls: per request `sendTransaction` and one status \
+         poll; a priority-fee query for each commitment that starts before any for its action has come \
+         back (the backlog's first wave), then one about every second, as the blockhash; before issue \
+         19's last changes, a priority-fee query per request too, 3.1 calls per request) and the node. Along the models sweep, the node keeps 8 \
          models loaded, so with 100 or 1000 models almost every request opens a session (and the \
          least recently used one is dropped): that is the growth of CPU per request there, and a node \
          serving many models in earnest raises `node.max_loaded_models` within its memory. A run whose \
          model was dropped while it waited for an inference slot opens the model again; before, it \
          failed and waited for the next scan, as 55 to 78 of the 1000 requests did with 100 or 1000 \
-         models (one priority-fee query per request in the table shows none fails now). Past 8 \
+         models (one `sendTransaction` per request in the table shows none fails now). Past 8 \
          models a scan lists every pending request in one call (before, one call per model per scan: \
          3018 `getProgramAccounts` calls for 1000 requests over 1000 models, 6.4 calls per request \
          instead of 3.1). Along the requests sweep, at most 512 requests are served at once and the rest \
@@ -252,7 +254,12 @@ fn section8(result: &big_model::BigModel) -> String {
          medians differ by {extra:+.3} ms (node − raw): what the node adds (decoding 4 KiB of input into tensors, \
          copying out, encoding and hashing 40 bytes of output) does not grow with the model's weights, \
          and the two medians move by a few percent between runs on this machine (both stream 56 MiB of \
-         weights from memory per run).\n\n",
+         weights from memory per run). Both paths run on one session: with a session each (before), \
+         the ratio of the medians went from 0.954× to 1.152× between runs of the same build, because \
+         where each session's copy of the weights sat in memory changed how fast it streamed; on one \
+         session, runs of this section alone measured 1.009× to 1.017×. The ratio is taken round by \
+         round, the two paths back to back, each first every other round, and its median is the \
+         figure.\n\n",
         weights = big_model::WEIGHT_MIB,
         file = result.file_mib,
         mb = result.file_mib * 1.048576,
@@ -355,10 +362,11 @@ fn section1(
         .fold(0.0, f64::max);
     format!(
         "## 1. Inference: the floor and the node's path\n\n\
-         Per fixture, on its first recorded input: **raw** is `session.run` on a bare ONNX Runtime session \
-         with the pinned profile, its input tensors made once; the **node path** is what a node does per \
-         request: decode the canonical input encoding, make the tensors, run, copy out and encode the \
-         outputs, hash them as the commitment does. The two alternate run by run. Python is onnxruntime {py} \
+         Per fixture, on its first recorded input: **raw** is `session.run` on the bare ONNX Runtime \
+         session (the pinned profile) that the node path runs, its input tensors made once; the **node \
+         path** is what a node does per request: decode the canonical input encoding, make the tensors, \
+         run, copy out and encode the outputs, hash them as the commitment does. The two alternate run by \
+         run, each going first every other round; node / raw is the median of each round's ratio. Python is onnxruntime {py} \
          with the same profile (`bench/python/ort_bench.py`).\n\n{table}\n\
          Goal: node path ≤ 1.05× raw. Worst ratio here: **{worst:.3}×** ({verdict}). The node path's \
          extra cost is {extra_low:.1}–{extra_high:.1} µs per request: allocating and copying the input \
@@ -392,10 +400,7 @@ fn section2(result: &overhead::Overhead, floors: &overhead::Floors) -> String {
             .find(|(phase, ..)| *phase == name)
             .map_or(Duration::ZERO, |(_, _, summary)| summary.median)
     };
-    let rest = phase("queued_us") + phase("prepare_us") + phase("sign_us");
-    let least = phase("queued_us")
-        + (phase("prepare_us") + floors.journal_put.median).max(floors.rpc.median)
-        + phase("sign_us");
+    let rest = phase("queued_us") + phase("prepare_us") + phase("ready_us") + phase("sign_us");
     let (median_ms, p99_ms) = (
         result.overhead.median.as_secs_f64() * 1e3,
         result.overhead.p99.as_secs_f64() * 1e3,
@@ -408,15 +413,24 @@ fn section2(result: &overhead::Overhead, floors: &overhead::Floors) -> String {
     format!(
         "## 2. Node overhead per request (localnet)\n\n\
          One `sibyl node run` serving all four fixtures; requests one at a time, round robin over the \
-         models. The node times each request itself, from the moment it learned of it (the PubSub \
+         models, after one warm-up request per model (its first: the node opens the model's session and \
+         simulates its commitment's shape of transaction once; their overheads were {cold}). The node times each request itself, from the moment it learned of it (the PubSub \
          notification carrying the new request account, or the start of the scan that found it) to the \
          moment it hands the signed commitment to the RPC node (`sendTransaction` called), and subtracts \
          the model's run (`overhead_us` on its `committed` log line, with each phase below; \
-         `sibyl_serve_overhead_seconds` on `/metrics`). The journal entry is durable before anything is \
-         sent: the node writes it to the journal's log and syncs it (one `fdatasync` for every write \
-         waiting, group commit) while it settles the compute-unit limit (simulated once per shape of \
-         transaction), reads the priority fee for the accounts the commitment writes from the moment \
-         it starts preparing, and sends once all are done. \
+         `sibyl_serve_overhead_seconds` on `/metrics`). On that path: the notification handed to the \
+         serving task, the preparing (input, the model's run, output encoding and hashes), the \
+         transaction's budget and its signature. The compute-unit limit is known per shape of \
+         transaction (simulated the first time); the priority fee is the last one read for commitments \
+         while it is under 5 s old (read again in the background once it is a second old), and is \
+         otherwise read for the accounts the commitment writes from the start of prepare; the \
+         blockhash is read ahead (a step signs with the last one while a newer one is read). Requests \
+         here come about 40 ms apart; for requests seconds apart the serve service keeps the fee and \
+         the blockhash warm (each read again at 3 s old), so they find them at hand too. The journal \
+         entry is written (log append and `fdatasync`, one for every write waiting: group commit) beside \
+         `sendTransaction`, and the step is done only once both ended: the program takes one commitment \
+         per request, so a crash between the two costs a second run of the model, never a second \
+         commitment (`docs/decisions.md`, tested by killing a node there). \
          What the RPC node then takes to answer `sendTransaction` is its own work and is shown apart: \
          this localnet runs the preflight simulation and then executes the transaction before it \
          answers, where a validator's RPC service forwards it after the preflight. The last row is what \
@@ -428,27 +442,32 @@ fn section2(result: &overhead::Overhead, floors: &overhead::Floors) -> String {
          p99, of which queued 0.27, prepare 0.28, journal 0.74 (a durable redb commit on the blocking \
          pool), budget and signature 1.56 (a compute-unit simulation and a priority-fee query, one after \
          the other, before every transaction) and the `sendTransaction` round trip 1.20, then counted as \
-         the node's. Since: the unit limit is simulated once per shape of transaction and settled \
-         while the journal entry is made durable, the priority fee is read from the start of prepare, the journal syncs a write-ahead log (group \
-         commit) instead of committing redb durably, and the localnet keeps each ended slot's priority \
-         fees (Agave's fee cache does the same) instead of scanning every transaction ever landed.\n\n\
+         the node's. Then, with the unit limit simulated once per shape, the journal syncing a \
+         write-ahead log (group commit) instead of committing redb durably, the priority fee read for \
+         each commitment from the start of prepare, and the localnet keeping each ended slot's priority \
+         fees (Agave's fee cache does the same) instead of scanning every transaction ever landed: \
+         1.42 ms median, 8.13 ms p99, of which the journal write before the send took 0.80 ms median \
+         (6.79 p99) and the fee query beside prepare and the journal 0.78 (3.55 p99). Those two legs \
+         then left the path: the journal write now runs beside the send, and the fee read for the last \
+         commitment serves the next ones. The blockhash, read once a second on the path (an RPC round \
+         trip for about one commitment in 25, up to 1.3 ms, which made the p99), is now read ahead. \
+         Each alone, measured in this run after the node stopped (the \
+         localnet running, idle but for its slots):\n\n{floors}\n\
          Goal: node overhead ≤ 0.5 ms median and ≤ 2 ms p99. Here: **{median_ms:.2} ms** median, \
-         **{p99_ms:.2} ms** p99 ({verdict}). The goal keeps the journal crash-safe, so every request's \
-         path holds one durable append, and beside it one RPC round trip (the priority-fee query). \
-         Each alone, measured in this run after the node stopped (the localnet running, idle but for \
-         its slots):\n\n{floors}\n\
-         With the phases that stay (queued, prepare and sign: {rest_ms:.2} ms median above), the \
-         least this path takes here is about **{least_ms:.2} ms** median: queued, then the longer of \
-         prepare with the journal put after it and the fee's round trip, then sign. On this disk a durable append alone takes {sync_ms:.2} ms \
-         median and {sync_p99_ms:.2} ms p99, and under load the two cores are shared with the \
-         localnet (which runs every transaction and answers every call) and the benchmark, so each \
-         thread hand-off can wait for a core; that is where the rest of the median and the p99 go.\n\n",
+         **{p99_ms:.2} ms** p99 ({verdict}). What stays on the path is the node's own work: queued, \
+         prepare, ready and sign ({rest_ms:.2} ms median above). Under load the two cores are shared \
+         with the localnet (which runs every transaction and answers every call) and the benchmark, so \
+         each thread hand-off on the path (the notification to the serving task, the run to the blocking \
+         pool and back) can wait for a core: that is where the p99 goes.\n\n",
         table = overhead::table(result),
+        cold = result
+            .cold
+            .iter()
+            .map(|cold| format!("{} ms", crate::stats::millis(*cold)))
+            .collect::<Vec<_>>()
+            .join(", "),
         floors = overhead::floors_table(floors),
         rest_ms = rest.as_secs_f64() * 1e3,
-        least_ms = least.as_secs_f64() * 1e3,
-        sync_ms = floors.sync.median.as_secs_f64() * 1e3,
-        sync_p99_ms = floors.sync.p99.as_secs_f64() * 1e3,
         cpu_us = result.cpu_per_request.as_secs_f64() * 1e6,
         verdict = if met { "met" } else { "missed" },
     )

@@ -26,6 +26,9 @@ pub struct Overhead {
     pub profile: Option<Vec<(String, f64)>>,
     /// Wall time from `request_inference` confirmed to the commitment in the bank.
     pub confirmed_to_committed: Summary,
+    /// The overhead of each model's first request (its session opened, its
+    /// transaction's shape simulated): warm-ups, not in the figures above.
+    pub cold: Vec<Duration>,
     pub slot: Duration,
 }
 
@@ -131,7 +134,9 @@ pub async fn measure(network: &Network, sibyl: &Path, requests: usize) -> Result
     let profiler = profile::start(&[node.pid()], &data);
     let cpu_before = cpu_seconds(node.pid())?;
     let mut external = Vec::new();
-    for index in 0..requests {
+    // One warm-up request per model first.
+    let warmups = models.len();
+    for index in 0..warmups + requests {
         let model = models[index % models.len()];
         let request = network.request(0, model).await?;
         let confirmed = Instant::now();
@@ -142,7 +147,9 @@ pub async fn measure(network: &Network, sibyl: &Path, requests: usize) -> Result
                 Duration::from_secs(60),
             )
             .await?;
-        external.push(at[0] - confirmed);
+        if index >= warmups {
+            external.push(at[0] - confirmed);
+        }
     }
     // The last commit's log line may still be on its way.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -150,19 +157,24 @@ pub async fn measure(network: &Network, sibyl: &Path, requests: usize) -> Result
     let profile = profiler.map(profile::Profiler::finish).transpose()?;
     node.drain();
     let log = node.stop();
-    let field = |name: &str| -> Vec<Duration> {
+    // Committed in the order requested (one at a time).
+    let all = |name: &str| -> Vec<Duration> {
         log.iter()
             .filter(|line| line.contains("committed"))
             .filter_map(|line| micros_field(line, name))
             .map(Duration::from_micros)
             .collect()
     };
-    let (overhead, seen_to_sent) = (field("overhead_us"), field("seen_to_sent_us"));
+    let mut overhead = all("overhead_us");
     anyhow::ensure!(
-        overhead.len() == requests,
-        "the node logged {} commitments with timings for {requests} requests",
-        overhead.len()
+        overhead.len() == warmups + requests,
+        "the node logged {} commitments with timings for {} requests",
+        overhead.len(),
+        warmups + requests
     );
+    let field = |name: &str| all(name).split_off(warmups);
+    let cold = overhead.drain(..warmups).collect();
+    let seen_to_sent = field("seen_to_sent_us");
     let phases = PHASES
         .iter()
         .map(|&(name, what)| Ok((name, what, Summary::of(&field(name)).context("no samples")?)))
@@ -174,6 +186,7 @@ pub async fn measure(network: &Network, sibyl: &Path, requests: usize) -> Result
         overhead: Summary::of(&overhead).context("no samples")?,
         seen_to_sent: Summary::of(&seen_to_sent).context("no samples")?,
         confirmed_to_committed: Summary::of(&external).context("no samples")?,
+        cold,
         slot: network.slot,
     })
 }
@@ -190,24 +203,24 @@ const PHASES: [(&str, &str); 9] = [
     ),
     (
         "ready_us",
-        "ready: the entry made durable and the budget settled, once prepared",
-    ),
-    (
-        "journal_us",
-        "  of which the journal write (log append + `fdatasync`, group commit)",
+        "ready: the budget settled, once prepared",
     ),
     (
         "limit_us",
-        "  of which the unit limit, beside it (known for the shape: no RPC call)",
+        "  of which the unit limit (known for the shape: no RPC call)",
     ),
     (
         "fee_us",
-        "the priority-fee query (one RPC call), from the start of prepare, beside prepare and ready",
+        "the priority fee, from the start of prepare, beside it (0: a read for commitments under 5 s old was at hand)",
     ),
     ("sign_us", "sign: blockhash (cached) and signature"),
     (
         "send_us",
         "`sendTransaction` round trip (the RPC node's preflight and, on this localnet, execution)",
+    ),
+    (
+        "journal_us",
+        "the journal write (log append + `fdatasync`, group commit), beside `sendTransaction`",
     ),
     ("inference_us", "the model's run (not overhead)"),
 ];

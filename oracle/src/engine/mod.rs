@@ -490,6 +490,12 @@ impl LoadedModel {
         &self.outputs
     }
 
+    /// The ONNX Runtime session it runs, to run bare (the bench compares
+    /// [`LoadedModel::run`] with it, on the same weights in memory).
+    pub fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
