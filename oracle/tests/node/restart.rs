@@ -6,23 +6,37 @@ use crate::cluster::Cluster;
 use crate::process::NodeProcess;
 use sibyl::state::RequestStatus;
 use sibyl_oracle::journal::Kind;
-use sibyl_oracle::{config::Role, faulty};
-use std::time::Duration;
+use sibyl_oracle::{
+    config::{Config, Role},
+    faulty,
+};
+use std::{path::PathBuf, time::Duration};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
+/// A cluster and a serving node's configuration file; the node, started
+/// with `fault` set, was asked for one request and killed where it halted
+/// (its log saying `halted`).
+async fn killed_at(
+    fault: &str,
+    halted: &str,
+) -> (Cluster, Config, PathBuf, anchor_lang::prelude::Pubkey) {
     let cluster = Cluster::start(1).await;
     let config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
     let config_path = cluster.dir.path().join("node-0.toml");
     std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
-
-    let mut first = NodeProcess::spawn(&config_path, Some(faulty::HALT_AFTER_JOURNAL_ENV));
+    let mut first = NodeProcess::spawn(&config_path, Some(fault));
     let request = cluster.request_digit("digit-6").await;
-    first.wait_for(
-        "halting at commit_result, its entry durable",
-        Duration::from_secs(60),
-    );
+    first.wait_for(halted, Duration::from_secs(60));
     first.kill();
+    (cluster, config, config_path, request)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
+    let (cluster, _, config_path, request) = killed_at(
+        faulty::HALT_AFTER_JOURNAL_ENV,
+        "halting at commit_result, its entry durable",
+    )
+    .await;
     let state = cluster.request_state(&request).await.unwrap();
     assert_eq!(
         state.status,
@@ -57,18 +71,11 @@ async fn a_node_killed_before_its_commit_resumes_without_committing_twice() {
 /// entry to resume, and does not commit again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_after_sending_a_commit_it_never_journaled_commits_once() {
-    let cluster = Cluster::start(1).await;
-    let config = cluster.node_config(0, &[Role::Serve, Role::Crank], 0.0);
-    let config_path = cluster.dir.path().join("node-0.toml");
-    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
-
-    let mut first = NodeProcess::spawn(&config_path, Some(faulty::SKIP_JOURNAL_ENV));
-    let request = cluster.request_digit("digit-6").await;
-    first.wait_for(
+    let (cluster, config, config_path, request) = killed_at(
+        faulty::SKIP_JOURNAL_ENV,
         "halting at commit_result, its entry never written",
-        Duration::from_secs(60),
-    );
-    first.kill();
+    )
+    .await;
     let journal = sibyl_oracle::journal::Journal::open(&config.node.journal).unwrap();
     assert!(
         journal.unfinished(Kind::Commit).await.unwrap().is_empty(),
