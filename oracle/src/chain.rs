@@ -1300,15 +1300,16 @@ impl ChainClient {
     /// is past [`BLOCKHASH_REUSE`]: a step calls it when it starts
     /// preparing, so its signature does not wait for the read.
     pub fn refresh_blockhash_ahead(self: &Arc<Self>) {
-        if self
+        let started = self
             .latest_blockhash()
-            .start_reading(std::time::Instant::now(), BLOCKHASH_REUSE)
-        {
-            self.read_blockhash_in_background();
+            .start_reading(std::time::Instant::now(), BLOCKHASH_REUSE);
+        if let Some(started) = started {
+            self.read_blockhash_in_background(started);
         }
     }
 
-    fn read_blockhash_in_background(self: &Arc<Self>) {
+    /// A read of the blockhash, started at `started` (its token).
+    fn read_blockhash_in_background(self: &Arc<Self>, started: std::time::Instant) {
         let chain = Arc::clone(self);
         tokio::spawn(async move {
             let read = match chain
@@ -1322,7 +1323,7 @@ impl ChainClient {
                     None
                 }
             };
-            chain.latest_blockhash().record(read);
+            chain.latest_blockhash().record(started, read);
         });
     }
 
@@ -1399,16 +1400,22 @@ impl ChainClient {
         writable: &[Pubkey],
     ) -> Option<FeeRead> {
         let (at_hand, read_again) = self.fee_reads().at_hand(action, std::time::Instant::now());
-        if read_again {
-            self.read_fee_in_background(action, writable.to_vec());
+        if let Some(started) = read_again {
+            self.read_fee_in_background(action, writable.to_vec(), started);
         }
         at_hand
     }
 
-    fn read_fee_in_background(self: &Arc<Self>, action: &'static str, writable: Vec<Pubkey>) {
+    /// A read of `action`'s fee, started at `started` (its token).
+    fn read_fee_in_background(
+        self: &Arc<Self>,
+        action: &'static str,
+        writable: Vec<Pubkey>,
+        started: std::time::Instant,
+    ) {
         let chain = Arc::clone(self);
         tokio::spawn(async move {
-            chain.read_step_fee(action, &writable).await;
+            chain.read_fee(action, &writable, Some(started)).await;
         });
     }
 
@@ -1416,12 +1423,21 @@ impl ChainClient {
     /// steps after it ([`ChainClient::fee_at_hand`]) unless the RPC node
     /// could not say.
     pub async fn read_step_fee(&self, action: &'static str, writable: &[Pubkey]) -> FeeRead {
+        self.read_fee(action, writable, None).await
+    }
+
+    async fn read_fee(
+        &self,
+        action: &'static str,
+        writable: &[Pubkey],
+        started: Option<std::time::Instant>,
+    ) -> FeeRead {
         let read_at = std::time::Instant::now();
         let read = self
             .read_priority_fee(action, writable)
             .await
             .map(|price| FeeRead { price, read_at });
-        self.fee_reads().record(action, read, writable);
+        self.fee_reads().record(action, started, read, writable);
         read.unwrap_or(FeeRead {
             price: self.settings.priority_fee_micro_lamports,
             read_at,
@@ -1435,12 +1451,13 @@ impl ChainClient {
     /// service (at least every `node.poll_interval_ms`).
     pub fn keep_warm(self: &Arc<Self>) {
         let now = std::time::Instant::now();
-        if self.latest_blockhash().start_reading(now, KEEP_WARM_AFTER) {
-            self.read_blockhash_in_background();
+        let blockhash = self.latest_blockhash().start_reading(now, KEEP_WARM_AFTER);
+        if let Some(started) = blockhash {
+            self.read_blockhash_in_background(started);
         }
         let stale = self.fee_reads().stale(now, KEEP_WARM_AFTER);
-        for (action, writable) in stale {
-            self.read_fee_in_background(action, writable);
+        for (action, writable, started) in stale {
+            self.read_fee_in_background(action, writable, started);
         }
     }
 

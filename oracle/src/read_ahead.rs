@@ -46,12 +46,30 @@ fn in_flight(since: Option<Instant>, now: Instant) -> bool {
     since.is_some_and(|since| now.saturating_duration_since(since) < READ_LOST_AFTER)
 }
 
+/// Whether what was read at `read_at`, or last tried at `tried_at` (a
+/// failed read is not tried again at once), is at least `older_than` old.
+fn due(
+    read_at: Option<Instant>,
+    tried_at: Option<Instant>,
+    now: Instant,
+    older_than: Duration,
+) -> bool {
+    read_at
+        .into_iter()
+        .chain(tried_at)
+        .max()
+        .is_none_or(|latest| now.saturating_duration_since(latest) >= older_than)
+}
+
 /// The last blockhash read, and whether a newer one is being read.
 #[derive(Default)]
 pub struct LatestBlockhash {
     /// The hash, its last valid block height, and when it was read.
     read: Option<(Hash, u64, Instant)>,
+    /// When the read in flight started, if one is.
     reading_since: Option<Instant>,
+    /// When the last read ahead started.
+    tried_at: Option<Instant>,
 }
 
 impl LatestBlockhash {
@@ -69,32 +87,35 @@ impl LatestBlockhash {
         (age < limit).then_some((hash, height))
     }
 
-    /// Whether to read a newer one now: none is being read, and the one
-    /// read is at least `older_than` old (or there is none). If so, it
-    /// counts as being read from `now`.
-    pub fn start_reading(&mut self, now: Instant, older_than: Duration) -> bool {
-        let stale = self
-            .read
-            .is_none_or(|(_, _, read_at)| now.saturating_duration_since(read_at) >= older_than);
-        let start = stale && !in_flight(self.reading_since, now);
-        if start {
-            self.reading_since = Some(now);
+    /// Whether to read a newer one ahead now: none is being read, and the
+    /// one read (or the last try) is at least `older_than` old. If so, the
+    /// read counts as in flight from `now`, which is its token for
+    /// [`LatestBlockhash::record`].
+    pub fn start_reading(&mut self, now: Instant, older_than: Duration) -> Option<Instant> {
+        let read_at = self.read.map(|(_, _, read_at)| read_at);
+        if in_flight(self.reading_since, now) || !due(read_at, self.tried_at, now, older_than) {
+            return None;
         }
-        start
+        self.reading_since = Some(now);
+        self.tried_at = Some(now);
+        Some(now)
     }
 
-    /// A read ended: with a hash (read at `read_at`), or failed (`None`).
-    /// An older read than the one kept does not replace it.
-    pub fn record(&mut self, read: Option<(Hash, u64, Instant)>) {
-        self.reading_since = None;
+    /// The read ahead that started at `started` ended: with a hash, or
+    /// failed (`None`).
+    pub fn record(&mut self, started: Instant, read: Option<(Hash, u64, Instant)>) {
+        if self.reading_since == Some(started) {
+            self.reading_since = None;
+        }
         if let Some(read) = read {
             self.keep(read);
         }
     }
 
-    /// A hash read on a step's path (not ahead).
+    /// A hash read (ahead or on a step's path): kept unless the one kept
+    /// lives longer (a later block's), whichever read answered last.
     pub fn keep(&mut self, read: (Hash, u64, Instant)) {
-        if self.read.is_none_or(|(_, _, kept_at)| kept_at <= read.2) {
+        if self.read.is_none_or(|(_, height, _)| height <= read.1) {
             self.read = Some(read);
         }
     }
@@ -112,57 +133,89 @@ pub struct FeeRead {
 #[derive(Default)]
 pub struct FeeReads {
     last: HashMap<&'static str, (FeeRead, Vec<Pubkey>)>,
+    /// When the read in flight for an action started.
     reading_since: HashMap<&'static str, Instant>,
+    /// When the last background read for an action started.
+    tried_at: HashMap<&'static str, Instant>,
 }
 
 impl FeeReads {
     /// The fee for a step of `action` at `now`, if one was read under
-    /// [`FEE_REUSE`] ago; and whether to read it again now (it is at least
-    /// [`FEE_REFRESH`] old, and no read of it is in flight).
-    pub fn at_hand(&mut self, action: &'static str, now: Instant) -> (Option<FeeRead>, bool) {
+    /// [`FEE_REUSE`] ago; and, if it is at least [`FEE_REFRESH`] old (as is
+    /// the last try) and none is in flight, the token of a read to start
+    /// now in the background.
+    pub fn at_hand(
+        &mut self,
+        action: &'static str,
+        now: Instant,
+    ) -> (Option<FeeRead>, Option<Instant>) {
         let last = self
             .last
             .get(action)
             .map(|(read, _)| *read)
             .filter(|read| now.saturating_duration_since(read.read_at) < FEE_REUSE);
-        let stale =
-            last.is_some_and(|read| now.saturating_duration_since(read.read_at) >= FEE_REFRESH);
-        let read_again = stale && self.start_reading(action, now);
+        let read_again = match last {
+            Some(read) => self.start_reading(action, Some(read.read_at), now, FEE_REFRESH),
+            None => None,
+        };
         (last, read_again)
     }
 
-    /// The actions whose fee was read at least `older_than` ago and is not
-    /// being read, with the accounts it was read for; each now counts as
-    /// being read.
+    /// The actions whose fee (or last try) is at least `older_than` old
+    /// and is not being read, with the accounts it was read for and the
+    /// token of the read to start for each now.
     pub fn stale(
         &mut self,
         now: Instant,
         older_than: Duration,
-    ) -> Vec<(&'static str, Vec<Pubkey>)> {
-        let due: Vec<(&'static str, Vec<Pubkey>)> = self
+    ) -> Vec<(&'static str, Vec<Pubkey>, Instant)> {
+        let known: Vec<(&'static str, Instant, Vec<Pubkey>)> = self
             .last
             .iter()
-            .filter(|(_, (read, _))| now.saturating_duration_since(read.read_at) >= older_than)
-            .map(|(action, (_, accounts))| (*action, accounts.clone()))
+            .map(|(action, (read, accounts))| (*action, read.read_at, accounts.clone()))
             .collect();
-        due.into_iter()
-            .filter(|(action, _)| self.start_reading(action, now))
+        known
+            .into_iter()
+            .filter_map(|(action, read_at, accounts)| {
+                let started = self.start_reading(action, Some(read_at), now, older_than)?;
+                Some((action, accounts, started))
+            })
             .collect()
     }
 
-    fn start_reading(&mut self, action: &'static str, now: Instant) -> bool {
-        if in_flight(self.reading_since.get(action).copied(), now) {
-            return false;
+    fn start_reading(
+        &mut self,
+        action: &'static str,
+        read_at: Option<Instant>,
+        now: Instant,
+        older_than: Duration,
+    ) -> Option<Instant> {
+        let tried_at = self.tried_at.get(action).copied();
+        if in_flight(self.reading_since.get(action).copied(), now)
+            || !due(read_at, tried_at, now, older_than)
+        {
+            return None;
         }
         self.reading_since.insert(action, now);
-        true
+        self.tried_at.insert(action, now);
+        Some(now)
     }
 
     /// A read of `action`'s fee for `accounts` ended: with a fee, or failed
-    /// (`None`: the fee paid meanwhile is the least, which is not kept). An
-    /// older read than the one kept does not replace it.
-    pub fn record(&mut self, action: &'static str, read: Option<FeeRead>, accounts: &[Pubkey]) {
-        self.reading_since.remove(action);
+    /// (`None`: the fee paid meanwhile is the least, which is not kept).
+    /// `started` is the token of a background read ([`FeeReads::at_hand`],
+    /// [`FeeReads::stale`]); a step's own read has none. An older read
+    /// than the one kept does not replace it.
+    pub fn record(
+        &mut self,
+        action: &'static str,
+        started: Option<Instant>,
+        read: Option<FeeRead>,
+        accounts: &[Pubkey],
+    ) {
+        if started.is_some() && self.reading_since.get(action).copied() == started {
+            self.reading_since.remove(action);
+        }
         let Some(read) = read else {
             return;
         };
@@ -192,41 +245,44 @@ mod tests {
         let mut reads = FeeReads::default();
         assert_eq!(
             reads.at_hand("commit", at(0.0)),
-            (None, false),
+            (None, None),
             "none read yet: read it now"
         );
         let read = FeeRead {
             price: 7,
             read_at: at(0.0),
         };
-        reads.record("commit", Some(read), &accounts);
-        assert_eq!(reads.at_hand("commit", at(0.5)), (Some(read), false));
+        reads.record("commit", None, Some(read), &accounts);
+        assert_eq!(reads.at_hand("commit", at(0.5)), (Some(read), None));
         assert_eq!(
             reads.at_hand("vote", at(0.5)),
-            (None, false),
+            (None, None),
             "one action's fee is not another's"
         );
         // Past a second it is still used, and read again once.
-        assert_eq!(reads.at_hand("commit", at(1.5)), (Some(read), true));
+        assert_eq!(
+            reads.at_hand("commit", at(1.5)),
+            (Some(read), Some(at(1.5)))
+        );
         assert_eq!(
             reads.at_hand("commit", at(1.6)),
-            (Some(read), false),
+            (Some(read), None),
             "one read in flight"
         );
         let newer = FeeRead {
             price: 9,
             read_at: at(1.5),
         };
-        reads.record("commit", Some(newer), &accounts);
+        reads.record("commit", Some(at(1.5)), Some(newer), &accounts);
         // A read that started before the one kept does not replace it.
-        reads.record("commit", Some(read), &accounts);
-        assert_eq!(reads.at_hand("commit", at(2.0)), (Some(newer), false));
+        reads.record("commit", None, Some(read), &accounts);
+        assert_eq!(reads.at_hand("commit", at(2.0)), (Some(newer), None));
         // Past FEE_REUSE it is read before the step is sent.
-        assert_eq!(reads.at_hand("commit", at(1.5) + FEE_REUSE), (None, false));
+        assert_eq!(reads.at_hand("commit", at(1.5) + FEE_REUSE), (None, None));
     }
 
     #[test]
-    fn a_failed_or_lost_fee_read_keeps_the_last_fee_and_is_tried_again() {
+    fn a_failed_or_lost_fee_read_keeps_the_last_fee_and_is_tried_again_later() {
         let at = clock();
         let accounts = [Pubkey::new_unique()];
         let mut reads = FeeReads::default();
@@ -234,21 +290,28 @@ mod tests {
             price: 7,
             read_at: at(0.0),
         };
-        reads.record("commit", Some(read), &accounts);
-        assert_eq!(reads.at_hand("commit", at(1.5)), (Some(read), true));
-        // The RPC node could not say: the least was paid, not kept.
-        reads.record("commit", None, &accounts);
+        reads.record("commit", None, Some(read), &accounts);
         assert_eq!(
-            reads.at_hand("commit", at(1.6)),
-            (Some(read), true),
-            "tried again"
+            reads.at_hand("commit", at(1.5)),
+            (Some(read), Some(at(1.5)))
         );
+        // The RPC node could not say: the least was paid, not kept, and the
+        // read is tried again a second after the last try, not at once.
+        reads.record("commit", Some(at(1.5)), None, &accounts);
+        assert_eq!(reads.at_hand("commit", at(1.6)), (Some(read), None));
+        assert_eq!(
+            reads.at_hand("commit", at(2.5)),
+            (Some(read), Some(at(2.5)))
+        );
+        // A step's own read does not end the background read in flight.
+        reads.record("commit", None, None, &accounts);
+        assert_eq!(reads.at_hand("commit", at(3.6)), (Some(read), None));
         // A read whose task never said is taken as lost after a while.
-        assert_eq!(reads.at_hand("commit", at(1.7)), (Some(read), false));
-        assert_eq!(
-            reads.stale(at(1.7) + READ_LOST_AFTER, Duration::ZERO).len(),
-            1
-        );
+        let lost_at = at(2.5) + READ_LOST_AFTER;
+        assert_eq!(reads.stale(lost_at, Duration::ZERO).len(), 1);
+        // The lost read ending late does not end the one started since.
+        reads.record("commit", Some(at(2.5)), None, &accounts);
+        assert!(reads.stale(lost_at, Duration::ZERO).is_empty());
     }
 
     #[test]
@@ -258,6 +321,7 @@ mod tests {
         let mut reads = FeeReads::default();
         reads.record(
             "commit",
+            None,
             Some(FeeRead {
                 price: 1,
                 read_at: at(0.0),
@@ -266,6 +330,7 @@ mod tests {
         );
         reads.record(
             "vote",
+            None,
             Some(FeeRead {
                 price: 2,
                 read_at: at(2.0),
@@ -274,7 +339,7 @@ mod tests {
         );
         assert_eq!(
             reads.stale(at(3.5), KEEP_WARM_AFTER),
-            vec![("commit", commit.to_vec())]
+            vec![("commit", commit.to_vec(), at(3.5))]
         );
         assert!(
             reads.stale(at(3.6), KEEP_WARM_AFTER).is_empty(),
@@ -282,7 +347,7 @@ mod tests {
         );
         assert_eq!(
             reads.stale(at(5.5), KEEP_WARM_AFTER),
-            vec![("vote", vote.to_vec())]
+            vec![("vote", vote.to_vec(), at(5.5))]
         );
     }
 
@@ -291,23 +356,27 @@ mod tests {
         let at = clock();
         let mut latest = LatestBlockhash::default();
         assert_eq!(latest.usable(at(0.0)), None);
-        assert!(
+        assert_eq!(
             latest.start_reading(at(0.0), BLOCKHASH_REUSE),
-            "none read: read one"
+            Some(at(0.0)),
+            "none read"
         );
-        assert!(
-            !latest.start_reading(at(0.0), BLOCKHASH_REUSE),
+        assert_eq!(
+            latest.start_reading(at(0.0), BLOCKHASH_REUSE),
+            None,
             "one read at a time"
         );
         let hash = Hash::new_unique();
-        latest.record(Some((hash, 150, at(0.0))));
+        latest.record(at(0.0), Some((hash, 150, at(0.0))));
         assert_eq!(latest.usable(at(0.5)), Some((hash, 150)));
-        assert!(
-            !latest.start_reading(at(0.5), BLOCKHASH_REUSE),
+        assert_eq!(
+            latest.start_reading(at(0.5), BLOCKHASH_REUSE),
+            None,
             "fresh enough"
         );
-        assert!(
-            !latest.start_reading(at(2.0), KEEP_WARM_AFTER),
+        assert_eq!(
+            latest.start_reading(at(2.0), KEEP_WARM_AFTER),
+            None,
             "not old enough to keep warm"
         );
         assert_eq!(
@@ -315,25 +384,49 @@ mod tests {
             None,
             "past a second, with none being read"
         );
-        assert!(latest.start_reading(at(2.0), BLOCKHASH_REUSE));
+        assert_eq!(
+            latest.start_reading(at(2.0), BLOCKHASH_REUSE),
+            Some(at(2.0))
+        );
         assert_eq!(
             latest.usable(at(2.0)),
             Some((hash, 150)),
             "used while a newer one is read"
         );
         assert_eq!(latest.usable(at(0.0) + BLOCKHASH_REUSE_WHILE_READING), None);
-        // A read that failed leaves the old one, no longer counted as being read.
-        latest.record(None);
+        // A read that failed leaves the old one, no longer counted as being
+        // read, and is tried again a second after the try.
+        latest.record(at(2.0), None);
         assert_eq!(latest.usable(at(2.0)), None);
-        assert!(latest.start_reading(at(2.0), BLOCKHASH_REUSE));
-        // A read that never said is taken as lost.
-        assert!(!latest.start_reading(at(3.0), BLOCKHASH_REUSE));
-        assert_eq!(latest.usable(at(2.0) + READ_LOST_AFTER), None);
-        assert!(latest.start_reading(at(2.0) + READ_LOST_AFTER, BLOCKHASH_REUSE));
-        // An older read does not replace a newer one.
+        assert_eq!(latest.start_reading(at(2.5), BLOCKHASH_REUSE), None);
+        assert_eq!(
+            latest.start_reading(at(3.0), BLOCKHASH_REUSE),
+            Some(at(3.0))
+        );
+        // A read that never said is taken as lost: the hash is used while
+        // it is in flight only, then it may be started again.
+        assert_eq!(
+            latest.usable(at(9.5)),
+            Some((hash, 150)),
+            "in flight for 6.5 s"
+        );
+        let lost_at = at(3.0) + READ_LOST_AFTER;
+        assert_eq!(
+            latest.usable(at(9.5) + Duration::from_secs(1)),
+            None,
+            "in flight, past 10 s old"
+        );
+        assert_eq!(
+            latest.start_reading(lost_at, BLOCKHASH_REUSE),
+            Some(lost_at)
+        );
+        // The lost one ending late does not end the one started since.
+        latest.record(at(3.0), None);
+        assert_eq!(latest.start_reading(lost_at, BLOCKHASH_REUSE), None);
+        // A hash that lives longer is kept, whichever read answered last.
         let newer = Hash::new_unique();
-        latest.keep((newer, 300, at(20.0)));
-        latest.record(Some((hash, 150, at(19.0))));
-        assert_eq!(latest.usable(at(20.5)), Some((newer, 300)));
+        latest.record(lost_at, Some((newer, 300, at(19.0))));
+        latest.keep((hash, 150, at(20.0)));
+        assert_eq!(latest.usable(at(19.5)), Some((newer, 300)));
     }
 }
