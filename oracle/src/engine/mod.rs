@@ -491,7 +491,9 @@ impl LoadedModel {
     }
 
     /// The ONNX Runtime session it runs, to run bare (the bench compares
-    /// [`LoadedModel::run`] with it, on the same weights in memory).
+    /// [`LoadedModel::run`] with it, on the same weights in memory); a run
+    /// through it has no time limit, so nothing else uses it.
+    #[doc(hidden)]
     pub fn session(&mut self) -> &mut Session {
         &mut self.session
     }

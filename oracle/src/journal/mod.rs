@@ -786,7 +786,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn a_journal_whose_log_fails_refuses_writes_until_a_checkpoint_clears_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.redb");
@@ -814,6 +814,11 @@ mod tests {
             ..entry(Stage::Prepared)
         };
         assert!(journal.put(Kind::Commit, &key, &lost).await.is_err());
+        assert_eq!(
+            journal.get(Kind::Commit, &key).await.unwrap(),
+            None,
+            "nothing readable"
+        );
         let refused = journal.check_writable().unwrap_err();
         assert!(refused.to_string().contains("refuses writes"), "{refused}");
         // The disk is back: the next retry's checkpoint ends the refusal,
@@ -836,7 +841,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_puts_are_all_durable_and_readable() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("j.redb")).unwrap();

@@ -435,6 +435,9 @@ async fn serve_one(
     // and when the entry to journal was ready.
     let mut inference = None;
     let mut prepared_at = None;
+    // Whether the output was made wrong (faulty mode), its result's and
+    // its whole output's bytes, when this process ran the model.
+    let mut ran_with = None;
     // Derived once: they name what the step writes, and the instruction.
     let metas = accounts::commit_result(shared.wallet, request, state.model).to_account_metas(None);
     let step = JournaledStep {
@@ -492,12 +495,9 @@ async fn serve_one(
         } else {
             shared.outputs.put(&whole).await?
         };
-        tracing::info!(
-            faulty = wrong,
-            bytes = result.len(),
-            whole_bytes = whole.len(),
-            "inference done"
-        );
+        // Logged once the step ends: a log line on the path costs a write
+        // and wakes whoever reads the log.
+        ran_with = Some((wrong, result.len(), whole.len()));
         prepared_at = Some(Instant::now());
         Ok(Entry {
             output: result,
@@ -522,7 +522,11 @@ async fn serve_one(
     // A commitment wrongly taken as made costs this node a fee, not a
     // wrong result: the refusal is trusted.
     let trusted = || async { Ok(true) };
-    match step.take(shared, prepare, build, trusted).await? {
+    let taken = step.take(shared, prepare, build, trusted).await;
+    if let Some((wrong, bytes, whole_bytes)) = ran_with {
+        tracing::info!(faulty = wrong, bytes, whole_bytes, "inference done");
+    }
+    match taken? {
         Outcome::Sent { sent, journaled } => {
             shared.metrics.committed.inc();
             match (inference, prepared_at, journaled) {

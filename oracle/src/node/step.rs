@@ -144,7 +144,10 @@ impl JournaledStep<'_> {
                     let (put, took) = timed(journal.put(self.kind, &self.key, &entry)).await;
                     put.map(|()| took)
                 };
-                let (put, sent) = tokio::join!(put, send(instructions, budget));
+                // The send is polled first: it signs and hands the
+                // transaction over before the write wakes the journal's
+                // writer thread, which would compete with it for a core.
+                let (sent, put) = tokio::join!(send(instructions, budget), put);
                 let journal_took = match put {
                     Ok(took) => took,
                     Err(err) => {
@@ -222,6 +225,8 @@ impl JournaledStep<'_> {
         // A step that fails to prepare does not wait for its fee.
         let ((entry, instructions, limit, limit_took), (fee, fee_took)) =
             tokio::try_join!(prepared, fee)?;
+        // A long run may have outlived the blockhash read before it.
+        chain.refresh_blockhash_ahead();
         let writes = writable_accounts(&instructions);
         let price = if writes != self.writes {
             tracing::warn!(
