@@ -188,7 +188,7 @@ fn section10(points: &[scale::ScalePoint]) -> String {
          serving many models in earnest raises `node.max_loaded_models` within its memory. A run whose \
          model was dropped while it waited for an inference slot opens the model again; before, it \
          failed and waited for the next scan, as 55 to 78 of the 1000 requests did with 100 or 1000 \
-         models (one `sendTransaction` per request in the table shows none fails now). Past 8 \
+         models. Past 8 \
          models a scan lists every pending request in one call (before, one call per model per scan: \
          3018 `getProgramAccounts` calls for 1000 requests over 1000 models, 6.4 calls per request \
          instead of 3.1). Along the requests sweep, at most 512 requests are served at once and the rest \

@@ -32,11 +32,11 @@ pub struct Overhead {
     pub slot: Duration,
 }
 
-/// What the two legs of the node's hot path cost at the least on this
-/// machine, each alone, with the localnet running but no node: a durable
-/// append on the disk the journal is on, the node's journal (log append,
-/// sync and the database, through its writer thread), and one RPC round
-/// trip to the localnet (the priority-fee query).
+/// What the two legs that left the node's hot path (issue 19) cost at the
+/// least on this machine, each alone, with the localnet running but no
+/// node: a durable append on the disk the journal is on, the node's journal
+/// (log append, sync and the database, through its writer thread), and one
+/// RPC round trip to the localnet (the priority-fee query).
 pub struct Floors {
     pub sync: Summary,
     pub journal_put: Summary,
@@ -131,12 +131,18 @@ pub async fn measure(network: &Network, sibyl: &Path, requests: usize) -> Result
     let config = network.node_config(0, &[Role::Serve], &models, 0.0)?;
     let mut node = NodeProcess::start(sibyl, &config)?;
     let data = network.dir.path().join("node-overhead.perf");
-    let profiler = profile::start(&[node.pid()], &data);
-    let cpu_before = cpu_seconds(node.pid())?;
+    let mut measured = None;
     let mut external = Vec::new();
-    // One warm-up request per model first.
+    // One warm-up request per model first, outside the CPU time and the
+    // profile too.
     let warmups = models.len();
     for index in 0..warmups + requests {
+        if index == warmups {
+            measured = Some((
+                profile::start(&[node.pid()], &data),
+                cpu_seconds(node.pid())?,
+            ));
+        }
         let model = models[index % models.len()];
         let request = network.request(0, model).await?;
         let confirmed = Instant::now();
@@ -153,6 +159,7 @@ pub async fn measure(network: &Network, sibyl: &Path, requests: usize) -> Result
     }
     // The last commit's log line may still be on its way.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let (profiler, cpu_before) = measured.context("no requests")?;
     let cpu = cpu_seconds(node.pid())? - cpu_before;
     let profile = profiler.map(profile::Profiler::finish).transpose()?;
     node.drain();
