@@ -349,7 +349,9 @@ impl Serve {
         };
         tokio::pin!(reads);
         // Hints for a model the last scan did not find served wait for
-        // this one's list.
+        // this one's list, as many as the hint queue holds (anyone can make
+        // requests; beyond, the next scan finds them, as when the queue is
+        // full).
         let mut unknown_model = Vec::new();
         let (slot, models, pending) = loop {
             tokio::select! {
@@ -357,7 +359,7 @@ impl Serve {
                 Some(hint) = next_hint(&mut self.notified) => {
                     if self.models.contains_key(&hint.state.model) {
                         self.serve_hint(hint).await?;
-                    } else {
+                    } else if unknown_model.len() < super::PENDING_QUEUE {
                         unknown_model.push(hint);
                     }
                 }
